@@ -1,0 +1,172 @@
+"""The signaling relay: pairs one viewer with one agent by host id and forwards SDP and ICE.
+
+The relay holds no socket; endpoints hand it ``Peer`` objects (anything that can send a text
+frame and close), so pairing and refusal rules are tested without a network. It never sees
+media: only offers, answers and candidates pass through it.
+"""
+
+from __future__ import annotations
+
+import logging
+import secrets
+from dataclasses import dataclass, field
+from typing import Protocol
+
+from broker import protocol
+from broker.errors import HostBusy, NotInSession, UnknownHost
+from broker.protocol import CloseCode
+
+log = logging.getLogger(__name__)
+
+
+class Peer(Protocol):
+    """One end of a signaling WebSocket, as the relay sees it."""
+
+    async def send(self, text: str) -> None: ...
+
+    async def close(self, code: int, reason: str) -> None: ...
+
+
+@dataclass(eq=False)
+class AgentLink:
+    """A connected host agent."""
+
+    host_id: str
+    name: str
+    version: str
+    peer: Peer
+    session: Session | None = None
+
+
+@dataclass(eq=False)
+class Session:
+    """One viewer paired with one agent."""
+
+    agent: AgentLink
+    viewer: Peer
+    # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
+    session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+
+
+@dataclass(frozen=True)
+class HostInfo:
+    host_id: str
+    name: str
+    busy: bool
+
+
+class Relay:
+    """Registry of connected agents and live sessions; one instance per broker process."""
+
+    def __init__(self) -> None:
+        self._agents: dict[str, AgentLink] = {}
+
+    def hosts(self) -> list[HostInfo]:
+        """Connected hosts, sorted by name."""
+        return sorted(
+            (HostInfo(a.host_id, a.name, a.session is not None) for a in self._agents.values()),
+            key=lambda h: (h.name, h.host_id),
+        )
+
+    async def add_agent(self, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
+        """Register an agent; a newer connection for the same host replaces the older one.
+
+        The newest wins because an agent that lost its network reconnects before the broker
+        notices the old socket is dead; refusing it would lock the host out until a timeout.
+        """
+        previous = self._agents.get(hello.host_id)
+        link = AgentLink(hello.host_id, hello.name, hello.version, peer)
+        self._agents[hello.host_id] = link
+        if previous is not None:
+            log.warning("agent %s reconnected; closing its previous link", hello.host_id)
+            await self._end_session(previous, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+            await previous.peer.close(CloseCode.HOST_ID_TAKEN, "replaced by a newer connection")
+        log.info("agent %s (%s) connected", hello.host_id, hello.name)
+        return link
+
+    async def remove_agent(self, link: AgentLink) -> None:
+        """The agent's socket closed: its viewer is told at once, not left with a frozen picture."""
+        if self._agents.get(link.host_id) is link:
+            del self._agents[link.host_id]
+            log.info("agent %s disconnected", link.host_id)
+        await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+
+    async def join(self, host_id: str, viewer: Peer) -> Session:
+        """Pair a viewer with the host's agent.
+
+        Raises:
+            UnknownHost: no agent is connected for ``host_id``.
+            HostBusy: the host already has a viewer (one viewer per host).
+        """
+        agent = self._agents.get(host_id)
+        if agent is None:
+            raise UnknownHost("no such host is online")
+        if agent.session is not None:
+            raise HostBusy("the host is in use by another viewer")
+        session = Session(agent=agent, viewer=viewer)
+        agent.session = session
+        log.info("session %s: viewer joined host %s", session.session_id, host_id)
+        await agent.peer.send(
+            protocol.encode(protocol.ViewerJoin(host_id=host_id, session_id=session.session_id))
+        )
+        return session
+
+    async def from_viewer(self, session: Session, message: protocol.Message) -> None:
+        """Forward a viewer's offer, candidate or bye to its agent, naming the session."""
+        if session.agent.session is not session:
+            raise NotInSession("the session has ended")
+        sid = session.session_id
+        match message:
+            case protocol.Offer(sdp=sdp):
+                out: protocol.Message = protocol.Offer(sdp=sdp, session_id=sid)
+            case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                out = protocol.IceCandidate(c, mid, index, session_id=sid)
+            case protocol.Bye(reason=reason):
+                await self.leave(session, reason)
+                return
+            case _:
+                raise NotInSession(f"{message.TYPE} is not expected inside a session")
+        await session.agent.peer.send(protocol.encode(out))
+
+    async def from_agent(self, agent: AgentLink, message: protocol.Message) -> None:
+        """Forward an agent's answer, candidate or bye to the viewer of that session.
+
+        Messages naming another (stale) session are dropped: they belong to a viewer that has
+        already left.
+        """
+        session = agent.session
+        sid = getattr(message, "session_id", None)
+        if session is None or sid != session.session_id:
+            log.info("agent %s: dropping %s for stale session", agent.host_id, message.TYPE)
+            return
+        match message:
+            case protocol.Answer(sdp=sdp):
+                out: protocol.Message = protocol.Answer(sdp=sdp)
+            case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                out = protocol.IceCandidate(c, mid, index)
+            case protocol.Bye(reason=reason):
+                await self._end_session(agent, reason, CloseCode.NORMAL)
+                return
+            case _:
+                raise NotInSession(f"{message.TYPE} is not expected inside a session")
+        await session.viewer.send(protocol.encode(out))
+
+    async def leave(self, session: Session, reason: str) -> None:
+        """The viewer left (bye or closed socket): tell the agent so it closes the peer."""
+        agent = session.agent
+        if agent.session is not session:
+            return
+        agent.session = None
+        log.info("session %s ended by viewer: %s", session.session_id, reason)
+        await agent.peer.send(
+            protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
+        )
+
+    async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
+        session = agent.session
+        if session is None:
+            return
+        agent.session = None
+        log.info("session %s ended by host side: %s", session.session_id, reason)
+        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await session.viewer.close(code, reason.replace("_", " "))

@@ -1,0 +1,1 @@
+"""Certificate tooling: the organization CA and the certificates it issues."""

@@ -1,0 +1,251 @@
+"""Signaling through a real broker: pairing, relaying and every refusal, over real sockets."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from broker import protocol
+from broker.protocol import CloseCode, Direction
+from tests.support.broker import RunningBroker
+
+pytestmark = pytest.mark.integration
+
+OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+
+
+def agent_connect(broker: RunningBroker, token: str | None = None) -> connect:
+    token = broker.settings.agent_token if token is None else token
+    return connect(
+        f"{broker.wss_url}/ws/agent",
+        ssl=broker.client_ssl(),
+        additional_headers={"Authorization": f"Bearer {token}"},
+    )
+
+
+def viewer_connect(
+    broker: RunningBroker, cookie: str | None = None, origin: str | None = None
+) -> connect:
+    headers = {"Cookie": cookie if cookie is not None else broker.session_cookie()}
+    return connect(
+        f"{broker.wss_url}/ws/viewer",
+        ssl=broker.client_ssl(),
+        additional_headers=headers,
+        origin=origin or broker.origin,  # type: ignore[arg-type]
+    )
+
+
+async def recv(ws: ClientConnection, direction: Direction) -> protocol.Message:
+    return protocol.parse(await ws.recv(), direction)
+
+
+async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
+    with pytest.raises(ConnectionClosed):
+        while True:
+            await ws.recv()
+    return ws.close_code, ws.close_reason
+
+
+@pytest.fixture
+async def agent(broker: RunningBroker) -> AsyncIterator[ClientConnection]:
+    async with agent_connect(broker) as ws:
+        await ws.send(protocol.encode(protocol.AgentHello("clinic-pc-1", "受付PC", "0.1.0")))
+        yield ws
+
+
+async def wait_for_host(broker: RunningBroker, host_id: str) -> None:
+    async with broker.http() as http:
+        for _ in range(100):
+            response = await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
+            if any(h["host_id"] == host_id for h in response.json()["hosts"]):
+                return
+    raise AssertionError(f"{host_id} never listed")
+
+
+async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
+    broker: RunningBroker, agent: ClientConnection
+) -> None:
+    """A viewer's join, offer and candidate reach the agent with a session id; replies return."""
+    await wait_for_host(broker, "clinic-pc-1")
+    async with viewer_connect(broker) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        join = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(join, protocol.ViewerJoin)
+        sid = join.session_id
+        assert sid is not None
+        await viewer.send(protocol.encode(protocol.Offer(OFFER)))
+        offer = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert offer == protocol.Offer(OFFER, session_id=sid)
+        await viewer.send(protocol.encode(protocol.IceCandidate("candidate:1 1 udp 1 1.2.3.4 9 typ host", "0", 0)))
+        ice = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(ice, protocol.IceCandidate)
+        assert (ice.session_id, ice.sdp_mid) == (sid, "0")
+        await agent.send(protocol.encode(protocol.Answer(OFFER, session_id=sid)))
+        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Answer(OFFER)
+        await viewer.send(protocol.encode(protocol.Bye("viewer_left")))
+        bye = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert bye == protocol.Bye("viewer_left", session_id=sid)
+
+
+async def test_host_list_shows_connected_agent_and_busy_state(
+    broker: RunningBroker, agent: ClientConnection
+) -> None:
+    """GET /api/hosts lists the agent, and marks it busy while a viewer is on it."""
+    await wait_for_host(broker, "clinic-pc-1")
+    async with viewer_connect(broker) as viewer, broker.http() as http:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        await recv(agent, Direction.BROKER_TO_AGENT)
+        listing = await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
+        assert listing.json() == {
+            "hosts": [{"host_id": "clinic-pc-1", "name": "受付PC", "busy": True}]
+        }
+
+
+async def test_host_list_needs_a_session(broker: RunningBroker) -> None:
+    """Without a session cookie the host list answers 401 and lists nothing."""
+    async with broker.http() as http:
+        response = await http.get("/api/hosts")
+    assert response.status_code == 401
+    assert "hosts" not in response.json()
+
+
+async def test_unknown_host_is_refused_clearly(broker: RunningBroker) -> None:
+    """Joining a host with no agent gets an unknown_host error and close 4404."""
+    async with viewer_connect(broker) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("no-such-pc")))
+        error = await recv(viewer, Direction.BROKER_TO_VIEWER)
+        assert isinstance(error, protocol.Error)
+        assert error.code == "unknown_host"
+        assert (await closed_with(viewer))[0] == CloseCode.UNKNOWN_HOST
+
+
+async def test_second_viewer_for_a_busy_host_is_refused(
+    broker: RunningBroker, agent: ClientConnection
+) -> None:
+    """A second viewer on a host in use gets host_busy and close 4409; the first is untouched."""
+    await wait_for_host(broker, "clinic-pc-1")
+    async with viewer_connect(broker) as first, viewer_connect(broker) as second:
+        await first.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        join = await recv(agent, Direction.BROKER_TO_AGENT)
+        await second.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        error = await recv(second, Direction.BROKER_TO_VIEWER)
+        assert isinstance(error, protocol.Error)
+        assert error.code == "host_busy"
+        assert (await closed_with(second))[0] == CloseCode.HOST_BUSY
+        await first.send(protocol.encode(protocol.Offer(OFFER)))
+        assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.Offer(
+            OFFER, session_id=join.session_id  # type: ignore[union-attr]
+        )
+
+
+async def test_agent_drop_tells_the_viewer_host_disconnected(
+    broker: RunningBroker, agent: ClientConnection
+) -> None:
+    """When the agent's link drops mid-session the viewer gets bye host_disconnected + 4410."""
+    await wait_for_host(broker, "clinic-pc-1")
+    async with viewer_connect(broker) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        await recv(agent, Direction.BROKER_TO_AGENT)
+        await agent.close()
+        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+            "host_disconnected"
+        )
+        code, reason = await closed_with(viewer)
+        assert code == CloseCode.HOST_DISCONNECTED
+        assert reason == "host disconnected"
+
+
+@pytest.mark.parametrize(
+    ("frame", "code", "error"),
+    [
+        ("not json", CloseCode.MALFORMED, "malformed"),
+        (json.dumps({"type": "clipboard", "text": "x"}), CloseCode.UNKNOWN_TYPE, "unknown_type"),
+        (json.dumps({"type": "viewer_join", "host_id": "a", "x": 1}), CloseCode.MALFORMED,
+         "malformed"),
+        (json.dumps({"type": "answer", "sdp": OFFER}), CloseCode.UNEXPECTED, "unexpected"),
+    ],
+    ids=["not-json", "unknown-type", "unknown-field", "wrong-direction"],
+)
+async def test_bad_viewer_messages_get_a_clear_close(
+    broker: RunningBroker, frame: str, code: CloseCode, error: str
+) -> None:
+    """Malformed, unknown or misdirected viewer messages get an error and their close code."""
+    async with viewer_connect(broker) as viewer:
+        await viewer.send(frame)
+        message = await recv(viewer, Direction.BROKER_TO_VIEWER)
+        assert isinstance(message, protocol.Error)
+        assert message.code == error
+        assert (await closed_with(viewer))[0] == code
+
+
+async def test_oversized_message_is_closed_with_1009(broker: RunningBroker) -> None:
+    """A frame over 64 KiB is refused by the server with close 1009 (message too big)."""
+    async with viewer_connect(broker) as viewer:
+        big = json.dumps({"type": "offer", "sdp": "v=0" + "a" * protocol.MAX_MESSAGE_BYTES})
+        await viewer.send(big)
+        assert (await closed_with(viewer))[0] == CloseCode.MESSAGE_TOO_BIG
+
+
+async def test_bad_agent_message_is_refused(broker: RunningBroker) -> None:
+    """An agent whose first message is not agent_hello is closed with 4405."""
+    async with agent_connect(broker) as ws:
+        await ws.send(protocol.encode(protocol.Bye("x", session_id="a" * 22)))
+        message = await recv(ws, Direction.BROKER_TO_AGENT)
+        assert isinstance(message, protocol.Error)
+        assert (await closed_with(ws))[0] == CloseCode.UNEXPECTED
+
+
+async def test_agent_with_wrong_token_is_refused_before_upgrade(broker: RunningBroker) -> None:
+    """A wrong agent token is refused at the handshake (HTTP 403), no WebSocket is opened."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with agent_connect(broker, token="wrong-token"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_viewer_without_session_is_refused_before_upgrade(broker: RunningBroker) -> None:
+    """A viewer with no session cookie never gets a WebSocket (HTTP 403)."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with viewer_connect(broker, cookie="mamori_session=forged"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_viewer_from_foreign_origin_is_refused(broker: RunningBroker) -> None:
+    """A valid cookie sent from another site's page (CSWSH) is refused at the handshake."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with viewer_connect(broker, origin="https://evil.example"):
+            pass
+    assert refused.value.response.status_code == 403
+
+
+async def test_access_link_is_single_use(broker: RunningBroker) -> None:
+    """A one-time link sets a secure session cookie once; the second use is refused."""
+    link = broker.access_link()
+    async with broker.http() as http:
+        first = await http.get(link)
+        assert first.status_code == 303
+        cookie = first.headers["set-cookie"]
+        for attribute in ("HttpOnly", "Secure", "SameSite=strict"):
+            assert attribute in cookie
+        second = await http.get(link)
+        assert second.status_code == 403
+
+
+async def test_pages_carry_strict_security_headers(broker: RunningBroker) -> None:
+    """The client is served with a no-inline CSP, frame-ancestors none and no-store."""
+    async with broker.http() as http:
+        page = await http.get("/")
+        source = await http.get("/__init__.py")
+    assert page.status_code == 200
+    csp = page.headers["content-security-policy"]
+    assert "script-src 'self'" in csp
+    assert "frame-ancestors 'none'" in csp
+    assert "unsafe-inline" not in csp
+    assert page.headers["cache-control"] == "no-store"
+    assert "clipboard-read=()" in page.headers["permissions-policy"]
+    assert source.status_code == 404
