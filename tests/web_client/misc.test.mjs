@@ -1,0 +1,319 @@
+// web_client/core: backoff, reconnect policy, i18n, routes, codec order, stats summary.
+import assert from "node:assert/strict";
+import { readdirSync, readFileSync } from "node:fs";
+import { dirname, join, resolve } from "node:path";
+import { test } from "node:test";
+import { fileURLToPath } from "node:url";
+
+import {
+  backoffDelay,
+  DEFAULT_CAP_MS,
+  DEFAULT_MIN_MS,
+  reconnectPolicy,
+  SLOW_RETRY_MIN_MS,
+} from "../../web_client/core/backoff.js";
+import { preferH264 } from "../../web_client/core/codecs.js";
+import {
+  DICTIONARIES,
+  getLanguage,
+  hasKey,
+  normalizeLanguage,
+  otherLanguage,
+  setLanguage,
+  t,
+  translate,
+  translateError,
+} from "../../web_client/core/i18n.js";
+import { parseRoute, viewerHash } from "../../web_client/core/route.js";
+import { summarizeStats } from "../../web_client/core/stats.js";
+
+const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "../../web_client");
+
+// ---- backoff ---------------------------------------------------------------------------
+
+test("backoff never goes below the floor nor above the cap, for any attempt and draw", () => {
+  for (let attempt = 0; attempt < 60; attempt += 1) {
+    for (const r of [0, 0.25, 0.5, 0.999999]) {
+      const d = backoffDelay(attempt, () => r);
+      assert.ok(d >= DEFAULT_MIN_MS && d <= DEFAULT_CAP_MS, `attempt ${attempt} r ${r}: ${d}`);
+      assert.ok(Number.isInteger(d));
+    }
+  }
+});
+
+test("backoff's ceiling doubles per attempt from the base until the cap", () => {
+  const top = (attempt) => backoffDelay(attempt, () => 0.999999999, { baseMs: 1000, capMs: 30_000, minMs: 0 });
+  assert.equal(top(0), 999);
+  assert.equal(top(1), 1999);
+  assert.equal(top(3), 7999);
+  assert.equal(top(5), 29_999);
+  assert.equal(top(50), 29_999);
+});
+
+test("backoff is full jitter: the draw spreads the delay over the whole range", () => {
+  assert.equal(backoffDelay(4, () => 0, { minMs: 0 }), 0);
+  assert.equal(backoffDelay(4, () => 0.5, { minMs: 0 }), 8000);
+});
+
+test("a 5 s floor holds however small the draw or the attempt", () => {
+  for (const attempt of [0, 1, 2, 10]) {
+    assert.ok(backoffDelay(attempt, () => 0, { minMs: SLOW_RETRY_MIN_MS }) >= 5000);
+    assert.ok(backoffDelay(attempt, () => 0.9, { minMs: SLOW_RETRY_MIN_MS }) <= DEFAULT_CAP_MS);
+  }
+});
+
+test("a broken random source or attempt number still gives a bounded delay", () => {
+  for (const r of [Number.NaN, -1, 2, undefined]) {
+    const d = backoffDelay(3, () => r);
+    assert.ok(d >= DEFAULT_MIN_MS && d <= DEFAULT_CAP_MS);
+  }
+  assert.equal(backoffDelay(-5, () => 0.999999, { minMs: 0 }), backoffDelay(0, () => 0.999999, { minMs: 0 }));
+  assert.ok(backoffDelay(Number.POSITIVE_INFINITY, () => 0.5) <= DEFAULT_CAP_MS);
+});
+
+test("unknown_host and host_busy retry no sooner than every 5 s", () => {
+  assert.deepEqual(reconnectPolicy("unknown_host"), { state: "error", retry: true, minMs: 5000 });
+  assert.deepEqual(reconnectPolicy("host_busy"), { state: "error", retry: true, minMs: 5000 });
+});
+
+test("host_disconnected reconnects on its own and shows its own state", () => {
+  const policy = reconnectPolicy("host_disconnected");
+  assert.equal(policy.state, "host_disconnected");
+  assert.ok(policy.retry);
+});
+
+test("unauthorized never retries on its own", () => {
+  assert.equal(reconnectPolicy("unauthorized").retry, false);
+});
+
+test("network and peer failures show disconnected and retry; protocol errors show error and retry", () => {
+  assert.equal(reconnectPolicy("network").state, "disconnected");
+  assert.equal(reconnectPolicy("peer_failed").state, "disconnected");
+  for (const token of ["malformed", "too_big", "unknown_type", "unexpected", "whatever"]) {
+    assert.deepEqual(reconnectPolicy(token), { state: "error", retry: true, minMs: DEFAULT_MIN_MS });
+  }
+});
+
+// ---- i18n ------------------------------------------------------------------------------
+
+test("Japanese is the default and unknown languages fall back to it", () => {
+  assert.equal(normalizeLanguage(null), "ja");
+  assert.equal(normalizeLanguage("fr"), "ja");
+  assert.equal(normalizeLanguage(""), "ja");
+  assert.equal(normalizeLanguage("en-US"), "en");
+  assert.equal(normalizeLanguage("EN"), "en");
+  assert.equal(setLanguage("de"), "ja");
+  assert.equal(getLanguage(), "ja");
+});
+
+test("the language switch goes to the other language", () => {
+  assert.equal(otherLanguage("ja"), "en");
+  assert.equal(otherLanguage("en"), "ja");
+});
+
+test("t translates in the current language", () => {
+  setLanguage("ja");
+  assert.equal(t("state.connecting"), "接続中…");
+  setLanguage("en");
+  assert.equal(t("state.connecting"), "Connecting…");
+  setLanguage("ja");
+});
+
+test("connection states have the Japanese wording of the status bar", () => {
+  assert.equal(t("state.connected", {}, "ja"), "接続しました");
+  assert.equal(t("state.host_disconnected", {}, "ja"), "ホストとの接続が切れました");
+  assert.equal(t("viewer.reconnect", {}, "ja"), "再接続");
+});
+
+test("t fills placeholders and leaves missing ones visible", () => {
+  assert.equal(t("viewer.retryIn", { seconds: 5 }, "ja"), "5 秒後に自動で再接続します。");
+  assert.equal(t("viewer.retryIn", {}, "en"), "Reconnecting automatically in {seconds} s.");
+});
+
+test("a placeholder value is inserted as text, not re-expanded", () => {
+  assert.equal(t("hosts.openLabel", { name: "{name}$&" }, "en"), "Connect to {name}$&");
+});
+
+test("a key missing in English falls back to Japanese, then to the key itself", () => {
+  const dicts = { ja: { a: "あ", b: "い" }, en: { a: "A" } };
+  assert.equal(translate(dicts, "en", "a"), "A");
+  assert.equal(translate(dicts, "en", "b"), "い");
+  assert.equal(translate(dicts, "en", "c"), "c");
+  assert.equal(t("no.such.key", {}, "en"), "no.such.key");
+  assert.equal(hasKey("no.such.key"), false);
+});
+
+test("an unsupported language reads the Japanese dictionary", () => {
+  assert.equal(translate({ ja: { a: "あ" }, en: { a: "A" } }, "fr", "a"), "あ");
+});
+
+test("inherited property names are not translation keys", () => {
+  assert.equal(t("constructor", {}, "en"), "constructor");
+  assert.equal(t("hosts.openLabel", { toString: "x" }, "en"), "Connect to {name}");
+});
+
+test("English and Japanese have the same keys", () => {
+  assert.deepEqual(Object.keys(DICTIONARIES.en).sort(), Object.keys(DICTIONARIES.ja).sort());
+});
+
+test("every broker error token has a translation in both languages", () => {
+  for (const code of ["unknown_host", "host_busy", "host_disconnected", "unauthorized", "malformed", "too_big", "unknown_type", "unexpected", "not_in_session"]) {
+    for (const lang of ["ja", "en"]) {
+      assert.notEqual(translateError(code, lang), t("error.unknown", { code }, lang), `${lang} ${code}`);
+    }
+  }
+  assert.equal(translateError("host_busy", "ja"), "この端末はほかの方が使用中です。");
+});
+
+test("an unknown error token shows the generic message naming it", () => {
+  assert.equal(translateError("solar_flare", "en"), "An error occurred (solar_flare).");
+  assert.equal(translateError("constructor", "en"), "An error occurred (constructor).");
+});
+
+test("every connection state has a label", () => {
+  for (const state of ["idle", "connecting", "connected", "host_disconnected", "disconnected", "ended", "error", "closed"]) {
+    assert.ok(hasKey(`state.${state}`), state);
+  }
+});
+
+test("every data-i18n key in index.html exists", () => {
+  const html = readFileSync(join(WEB, "index.html"), "utf8");
+  const keys = [...html.matchAll(/data-i18n(?:-label)?="([^"]+)"/g)].map((m) => m[1]);
+  assert.ok(keys.length > 0);
+  for (const key of keys) assert.ok(hasKey(key), key);
+});
+
+test("every t() key used by the app exists", () => {
+  for (const file of readdirSync(join(WEB, "app"))) {
+    const source = readFileSync(join(WEB, "app", file), "utf8");
+    for (const [, key] of source.matchAll(/\bt\("([a-zA-Z_.]+)"/g)) assert.ok(hasKey(key), `${file}: ${key}`);
+  }
+});
+
+// ---- routes ----------------------------------------------------------------------------
+
+test("#/ and an empty hash are the host list", () => {
+  assert.deepEqual(parseRoute(""), { name: "hosts" });
+  assert.deepEqual(parseRoute("#/"), { name: "hosts" });
+  assert.deepEqual(parseRoute("#/nowhere"), { name: "hosts" });
+});
+
+test("#/host/<id> opens the viewer on that host", () => {
+  assert.deepEqual(parseRoute("#/host/reception-pc"), { name: "viewer", hostId: "reception-pc" });
+  assert.deepEqual(parseRoute(viewerHash("pc-2")), { name: "viewer", hostId: "pc-2" });
+});
+
+test("a host id the broker would refuse falls back to the list", () => {
+  assert.deepEqual(parseRoute("#/host/Bad_Id"), { name: "hosts" });
+  assert.deepEqual(parseRoute("#/host/%E0%A4%A"), { name: "hosts" });
+  assert.deepEqual(parseRoute("#/host/a/b"), { name: "hosts" });
+});
+
+// ---- codecs ----------------------------------------------------------------------------
+
+test("H.264 goes first (packetization-mode 1 before 0), then VP8, then RTX; others dropped", () => {
+  const codecs = [
+    { mimeType: "video/VP8" },
+    { mimeType: "video/rtx", sdpFmtpLine: "apt=96" },
+    { mimeType: "video/VP9", sdpFmtpLine: "profile-id=0" },
+    { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f" },
+    { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f" },
+    { mimeType: "video/AV1" },
+    { mimeType: "video/red" },
+    { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f" },
+  ];
+  const order = preferH264(codecs);
+  assert.deepEqual(order.map((c) => c.mimeType), ["video/H264", "video/H264", "video/H264", "video/VP8", "video/rtx"]);
+  assert.match(order[0].sdpFmtpLine, /packetization-mode=1;profile-level-id=42001f/);
+  assert.match(order[1].sdpFmtpLine, /42e01f/);
+  assert.match(order[2].sdpFmtpLine, /packetization-mode=0/);
+});
+
+test("without H.264 the browser's order is left alone", () => {
+  assert.equal(preferH264([{ mimeType: "video/VP8" }]), null);
+  assert.equal(preferH264(undefined), null);
+});
+
+// ---- stats -----------------------------------------------------------------------------
+
+function report({ t, bytes, frames, fps }) {
+  return [
+    { id: "IT1", type: "inbound-rtp", kind: "video", timestamp: t, bytesReceived: bytes, framesDecoded: frames, framesPerSecond: fps, framesDropped: 2, frameWidth: 1920, frameHeight: 1080, codecId: "C1", packetsLost: 0, jitterBufferDelay: 0.5, jitterBufferEmittedCount: 50 },
+    { id: "C1", type: "codec", mimeType: "video/H264" },
+    { id: "T1", type: "transport", selectedCandidatePairId: "P1" },
+    { id: "P0", type: "candidate-pair", currentRoundTripTime: 0.5 },
+    { id: "P1", type: "candidate-pair", currentRoundTripTime: 0.0123 },
+  ];
+}
+
+test("stats read codec, resolution, drops, round trip and jitter buffer from one report", () => {
+  const s = summarizeStats(report({ t: 1000, bytes: 0, frames: 0, fps: 30 }), null);
+  assert.equal(s.codec, "video/H264");
+  assert.equal(s.width, 1920);
+  assert.equal(s.height, 1080);
+  assert.equal(s.framesDropped, 2);
+  assert.equal(s.rttMs, 12);
+  assert.equal(s.fps, 30);
+  assert.equal(s.jitterBufferMs, 10);
+  assert.equal(s.bitrateKbps, null);
+});
+
+test("stats compute bitrate from the bytes delta and fps from decoded frames when absent", () => {
+  const first = summarizeStats(report({ t: 1000, bytes: 0, frames: 0 }), null);
+  const second = summarizeStats(report({ t: 3000, bytes: 250_000, frames: 50 }), first);
+  assert.equal(second.bitrateKbps, 1000);
+  assert.equal(second.fps, 25);
+});
+
+test("stats with no video yet are all null, not zero", () => {
+  const s = summarizeStats([], null, 5);
+  assert.equal(s.fps, null);
+  assert.equal(s.codec, null);
+  assert.equal(s.rttMs, null);
+  assert.equal(s.timestamp, 5);
+});
+
+// ---- host list parsing (app/hosts.js holds no DOM at import) -------------------------
+
+test("the host list keeps well-formed hosts and drops malformed or duplicate ones", async () => {
+  const { readHosts } = await import("../../web_client/app/hosts.js");
+  const hosts = readHosts({
+    hosts: [
+      { host_id: "reception-pc", name: "受付 PC", busy: false },
+      { host_id: "exam-1", name: "診察室 1", busy: true },
+      { host_id: "exam-1", name: "dup", busy: false },
+      { host_id: "Bad Id", name: "x", busy: false },
+      { host_id: "no-name" },
+      null,
+      "pc",
+    ],
+  });
+  assert.deepEqual(hosts, [
+    { hostId: "reception-pc", name: "受付 PC", busy: false },
+    { hostId: "exam-1", name: "診察室 1", busy: true },
+    { hostId: "no-name", name: "no-name", busy: false },
+  ]);
+});
+
+test("a body that is not a host list is refused as a whole", async () => {
+  const { readHosts } = await import("../../web_client/app/hosts.js");
+  assert.equal(readHosts(null), null);
+  assert.equal(readHosts({ hosts: "x" }), null);
+  assert.deepEqual(readHosts({ hosts: [] }), []);
+});
+
+test("the client's files carry no inline script, inline style or event-handler attribute", () => {
+  const files = ["index.html", ...readdirSync(join(WEB, "app")).map((f) => `app/${f}`), ...readdirSync(join(WEB, "core")).map((f) => `core/${f}`)];
+  for (const file of files) {
+    const source = readFileSync(join(WEB, file), "utf8");
+    assert.doesNotMatch(source, /\sstyle=|\son[a-z]+=|innerHTML|insertAdjacentHTML|eval\(|new Function/, file);
+    assert.doesNotMatch(source, /<script(?![^>]*\bsrc=)/, file);
+  }
+});
+
+test("core modules never touch the DOM", () => {
+  for (const file of readdirSync(join(WEB, "core"))) {
+    const source = readFileSync(join(WEB, "core", file), "utf8");
+    assert.doesNotMatch(source, /\b(document|window|localStorage|navigator)\./, file);
+  }
+});

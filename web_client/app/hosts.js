@@ -1,0 +1,231 @@
+/**
+ * The host list: `GET /api/hosts` (same origin, session cookie) every 5 s while shown.
+ *
+ * Response: {"hosts":[{"host_id":"...","name":"...","busy":false}]}; 401 means not signed
+ * in. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
+ * host id) so keyboard focus survives a refresh.
+ *
+ * For tests: body[data-hosts-state] is loading | ready | empty | unauthorized | error; each
+ * host is `li.host-item[data-host-id][data-busy]` holding `a.host-link`.
+ */
+
+import { t } from "../core/i18n.js";
+import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
+import { viewerHash } from "../core/route.js";
+
+export const REFRESH_MS = 5000;
+const FETCH_TIMEOUT_MS = 4500;
+// Times are shown in the clinic's zone (DESIGN.md); the broker does not name one yet.
+const CLINIC_TIME_ZONE = "Asia/Tokyo";
+
+/**
+ * Keep only well-formed entries; the page shows what the broker says but never trusts it to
+ * be well-formed (textContent only, ids checked against the protocol's pattern).
+ * @returns {{hostId: string, name: string, busy: boolean}[] | null} null if the body is not
+ *   a host list at all.
+ */
+export function readHosts(body) {
+  if (typeof body !== "object" || body === null || !Array.isArray(body.hosts)) return null;
+  const hosts = [];
+  const seen = new Set();
+  for (const item of body.hosts) {
+    if (typeof item !== "object" || item === null) continue;
+    const { host_id: hostId, name, busy } = item;
+    if (!isHostId(hostId) || seen.has(hostId)) continue;
+    seen.add(hostId);
+    const shown = typeof name === "string" && name.trim() ? name.slice(0, MAX_NAME_CHARS) : hostId;
+    hosts.push({ hostId, name: shown, busy: busy === true });
+  }
+  return hosts;
+}
+
+/**
+ * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement}} els
+ */
+export function createHostList(els) {
+  let timer = null;
+  let running = false;
+  let inFlight = null;
+  let state = "loading";
+  let hosts = [];
+  let updatedAt = null;
+  const names = new Map();
+
+  function setState(next) {
+    state = next;
+    document.body.dataset.hostsState = next;
+  }
+
+  function renderMessage() {
+    switch (state) {
+      case "loading":
+        els.message.textContent = t("hosts.loading");
+        break;
+      case "ready":
+        els.message.textContent = "";
+        break;
+      case "empty":
+        els.message.textContent = t("hosts.empty");
+        break;
+      case "unauthorized":
+        els.message.textContent = t("hosts.unauthorized");
+        break;
+      case "error":
+        els.message.textContent = t("hosts.error");
+        break;
+      default:
+        throw new Error(`unhandled host list state ${state}`);
+    }
+    const fresh = state === "ready" || state === "empty";
+    els.updated.textContent = fresh && updatedAt
+      ? t("hosts.updated", {
+          time: updatedAt.toLocaleTimeString(document.documentElement.lang, {
+            timeZone: CLINIC_TIME_ZONE,
+          }),
+        })
+      : "";
+  }
+
+  function fillItem(li, host) {
+    li.dataset.busy = String(host.busy);
+    const link = li.querySelector(".host-link");
+    link.href = viewerHash(host.hostId);
+    link.setAttribute("aria-label", `${t("hosts.openLabel", { name: host.name })} (${
+      host.busy ? t("hosts.busyHint") : t("hosts.online")
+    })`);
+    li.querySelector(".host-name").textContent = host.name;
+    li.querySelector(".host-id").textContent = host.hostId;
+    li.querySelector(".badge").textContent = host.busy ? t("hosts.busy") : t("hosts.online");
+    li.querySelector(".host-action").textContent = t("hosts.open");
+  }
+
+  function newItem(hostId) {
+    const li = document.createElement("li");
+    li.className = "host-item";
+    li.dataset.hostId = hostId;
+    const link = document.createElement("a");
+    link.className = "host-link";
+    const text = document.createElement("span");
+    text.className = "host-text";
+    const name = document.createElement("span");
+    name.className = "host-name";
+    const id = document.createElement("span");
+    id.className = "host-id";
+    text.append(name, id);
+    const badge = document.createElement("span");
+    badge.className = "badge";
+    const action = document.createElement("span");
+    action.className = "host-action";
+    action.setAttribute("aria-hidden", "true");
+    link.append(text, badge, action);
+    li.append(link);
+    return li;
+  }
+
+  function renderList() {
+    const existing = new Map();
+    for (const li of els.list.querySelectorAll(":scope > li.host-item")) {
+      existing.set(li.dataset.hostId, li);
+    }
+    const wanted = hosts.map((host) => {
+      const li = existing.get(host.hostId) ?? newItem(host.hostId);
+      existing.delete(host.hostId);
+      fillItem(li, host);
+      return li;
+    });
+    for (const li of existing.values()) li.remove();
+    // Re-append only when the order changed: moving a focused element would blur it.
+    const current = Array.from(els.list.children);
+    if (current.length !== wanted.length || wanted.some((li, i) => current[i] !== li)) {
+      els.list.replaceChildren(...wanted);
+    }
+  }
+
+  function render() {
+    renderList();
+    renderMessage();
+  }
+
+  async function refresh() {
+    if (inFlight) return;
+    const controller = new AbortController();
+    inFlight = controller;
+    const timeout = setTimeout(() => controller.abort(), FETCH_TIMEOUT_MS);
+    try {
+      const response = await fetch("/api/hosts", {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { Accept: "application/json" },
+        signal: controller.signal,
+      });
+      if (!running) return;
+      if (response.status === 401) {
+        hosts = [];
+        setState("unauthorized");
+      } else if (!response.ok) {
+        setState("error");
+      } else {
+        const list = readHosts(await response.json());
+        if (list === null) {
+          setState("error");
+        } else {
+          hosts = list;
+          for (const host of list) names.set(host.hostId, host.name);
+          updatedAt = new Date();
+          setState(list.length > 0 ? "ready" : "empty");
+        }
+      }
+    } catch {
+      if (running) setState("error");
+    } finally {
+      clearTimeout(timeout);
+      inFlight = null;
+    }
+    if (running) render();
+  }
+
+  function schedule() {
+    clearTimeout(timer);
+    timer = setTimeout(tick, REFRESH_MS);
+  }
+
+  async function tick() {
+    if (!running) return;
+    // A hidden tab does not poll; it refreshes as soon as it is shown again.
+    if (document.visibilityState !== "hidden") await refresh();
+    if (running) schedule();
+  }
+
+  document.addEventListener("visibilitychange", () => {
+    if (running && document.visibilityState === "visible") {
+      refresh();
+      schedule();
+    }
+  });
+
+  return {
+    /** Show and poll. */
+    start() {
+      if (running) return;
+      running = true;
+      if (hosts.length === 0 && state !== "unauthorized") setState("loading");
+      render();
+      tick();
+    },
+    /** Stop polling (the viewer is open or the page is going away). */
+    stop() {
+      running = false;
+      clearTimeout(timer);
+      timer = null;
+      if (inFlight) inFlight.abort();
+    },
+    /** Redraw every string in the current language. */
+    relabel() {
+      render();
+    },
+    /** The display name last seen for `hostId`, or null. */
+    nameOf(hostId) {
+      return names.get(hostId) ?? null;
+    },
+  };
+}

@@ -1,0 +1,228 @@
+/**
+ * Keyboard and pointer capture on the remote <video>, sent over the `input` data channel
+ * (message forms in core/input.js, mirrored by host_agent/input_events.py).
+ *
+ * Pointer: moves at most once per animation frame; buttons with pointer capture, so a
+ * button pressed in the picture is released even outside it (at the nearest edge); points
+ * in the letterbox bars are not sent. Wheel: notches. Keys: everything goes to the host
+ * with its `code` and `key` (Tab, Backspace, F-keys, Japanese keys, keys the local IME
+ * calls "Process") except Ctrl+Alt+S, the local stats shortcut. Focus lost or page hidden:
+ * `{"t":"release"}`. Paste and drop are swallowed: nothing but events leaves this page.
+ */
+
+import {
+  buttonMessage,
+  isButtonHeld,
+  isStatsShortcut,
+  keyMessage,
+  mapToHost,
+  MAX_BUTTON,
+  moveMessage,
+  releaseMessage,
+  wheelMessage,
+  wheelNotches,
+} from "../core/input.js";
+
+// Pointer moves are dropped (never clicks or keys) while this much is queued on the channel.
+const MOVE_BUFFER_LIMIT = 16 * 1024;
+
+/**
+ * @param {HTMLVideoElement} video
+ * @param {object} hooks
+ * @param {() => RTCDataChannel | null} hooks.channel the current session's `input` channel
+ * @param {() => boolean} hooks.live whether a picture is shown and input may flow
+ * @param {() => void} hooks.toggleStats
+ * @param {() => boolean} hooks.viewerShown whether the viewer screen is open (for the
+ *   shortcut when focus is elsewhere on the page)
+ * @returns {{forget: () => void}} forget: drop held-button and pending-move state when a
+ *   session ends (the host releases everything itself when its peer goes).
+ */
+export function attachInput(video, hooks) {
+  let pendingMove = null;
+  let moveFrame = 0;
+  const held = new Set();
+
+  function sendInput(text, droppable = false) {
+    const dc = hooks.channel();
+    if (!dc || dc.readyState !== "open") return;
+    if (droppable && dc.bufferedAmount > MOVE_BUFFER_LIMIT) return;
+    try {
+      dc.send(text);
+    } catch {
+      // channel closing; the session end handles it
+    }
+  }
+
+  function mapEvent(event, clamp) {
+    if (!hooks.live()) return null;
+    const box = video.getBoundingClientRect();
+    return mapToHost(event.clientX, event.clientY, box, video.videoWidth, video.videoHeight, {
+      clamp,
+    });
+  }
+
+  function flushMove() {
+    if (moveFrame) cancelAnimationFrame(moveFrame);
+    moveFrame = 0;
+    if (pendingMove) {
+      sendInput(moveMessage(pendingMove.x, pendingMove.y), true);
+      pendingMove = null;
+    }
+  }
+
+  function pressButton(button, point) {
+    if (button < 0 || button > MAX_BUTTON || held.has(button)) return;
+    flushMove();
+    held.add(button);
+    sendInput(buttonMessage(true, button, point.x, point.y));
+  }
+
+  function releaseButton(button, point) {
+    if (!held.has(button)) return;
+    flushMove();
+    held.delete(button);
+    sendInput(buttonMessage(false, button, point.x, point.y));
+  }
+
+  function releaseAll() {
+    pendingMove = null;
+    held.clear();
+    sendInput(releaseMessage());
+  }
+
+  video.addEventListener("pointerdown", (event) => {
+    event.preventDefault();
+    video.focus({ preventScroll: true });
+    const point = mapEvent(event, false);
+    if (!point) return; // in the letterbox bars
+    try {
+      video.setPointerCapture(event.pointerId);
+    } catch {
+      // pointer already gone
+    }
+    pressButton(event.button, point);
+  });
+
+  video.addEventListener("pointermove", (event) => {
+    const point = mapEvent(event, held.size > 0);
+    // A second button pressed or released while another is held arrives as a pointermove
+    // whose `button` names it (Pointer Events, chorded buttons).
+    if (event.button >= 0 && point) {
+      if (isButtonHeld(event.buttons, event.button)) pressButton(event.button, point);
+      else releaseButton(event.button, point);
+      return;
+    }
+    if (!point) return;
+    pendingMove = point;
+    if (!moveFrame) {
+      // One move per animation frame: the host cannot show more, the channel need not carry it.
+      moveFrame = requestAnimationFrame(() => {
+        moveFrame = 0;
+        flushMove();
+      });
+    }
+  });
+
+  function onPointerUp(event) {
+    // Released outside the picture: the button still goes up, at the nearest edge.
+    const point = mapEvent(event, true);
+    if (point) releaseButton(event.button, point);
+  }
+
+  video.addEventListener("pointerup", onPointerUp);
+  video.addEventListener("pointercancel", (event) => {
+    const point = mapEvent(event, true);
+    if (!point) return;
+    for (const button of [...held]) releaseButton(button, point);
+  });
+
+  video.addEventListener(
+    "wheel",
+    (event) => {
+      event.preventDefault();
+      const point = mapEvent(event, false);
+      if (!point) return;
+      const dx = wheelNotches(event.deltaX, event.deltaMode);
+      const dy = wheelNotches(event.deltaY, event.deltaMode);
+      if (dx === 0 && dy === 0) return;
+      flushMove();
+      sendInput(wheelMessage(dx, dy, point.x, point.y));
+    },
+    { passive: false },
+  );
+
+  // No local menu, no back/forward navigation from mouse buttons 3/4, no drag of the frame.
+  for (const type of ["contextmenu", "auxclick", "mousedown", "mouseup", "dragstart", "dblclick"]) {
+    video.addEventListener(type, (event) => event.preventDefault());
+  }
+
+  function onKey(event, down) {
+    if (isStatsShortcut(event)) {
+      event.preventDefault();
+      event.stopPropagation();
+      if (down && !event.repeat) hooks.toggleStats();
+      return;
+    }
+    // Everything else belongs to the host: Tab, Backspace, F-keys, and the Japanese keys
+    // (変換, 無変換, かな, 半角/全角) even when the local IME reports "Process".
+    event.preventDefault();
+    event.stopPropagation();
+    const text = keyMessage(event, down);
+    if (text) {
+      flushMove();
+      sendInput(text);
+    }
+  }
+
+  video.addEventListener("keydown", (event) => onKey(event, true));
+  video.addEventListener("keyup", (event) => onKey(event, false));
+
+  // The shortcut also works while focus is on the toolbar.
+  document.addEventListener("keydown", (event) => {
+    if (hooks.viewerShown() && event.target !== video && isStatsShortcut(event)) {
+      event.preventDefault();
+      if (!event.repeat) hooks.toggleStats();
+    }
+  });
+
+  // Losing focus must not leave a key or button held down on the host.
+  video.addEventListener("blur", () => {
+    if (hooks.channel()) releaseAll();
+  });
+  window.addEventListener("blur", () => {
+    if (hooks.channel()) releaseAll();
+  });
+  document.addEventListener("visibilitychange", () => {
+    if (document.visibilityState === "hidden" && hooks.channel()) releaseAll();
+  });
+
+  // Pixel-only: nothing is pasted or dropped into the session. There is no editable field
+  // in this client, so these are swallowed everywhere, in the capture phase.
+  for (const type of ["paste", "drop"]) {
+    document.addEventListener(
+      type,
+      (event) => {
+        event.preventDefault();
+        event.stopPropagation();
+      },
+      true,
+    );
+  }
+  document.addEventListener(
+    "dragover",
+    (event) => {
+      event.preventDefault();
+      if (event.dataTransfer) event.dataTransfer.dropEffect = "none";
+    },
+    true,
+  );
+
+  return {
+    forget() {
+      if (moveFrame) cancelAnimationFrame(moveFrame);
+      moveFrame = 0;
+      pendingMove = null;
+      held.clear();
+    },
+  };
+}
