@@ -16,6 +16,7 @@ import sys
 
 from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
 from host_agent.errors import AgentError
+from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
 from host_agent.screen_track import MAX_FPS
@@ -31,10 +32,17 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--fps", type=int, default=30, choices=range(1, MAX_FPS + 1),
                         metavar=f"1..{MAX_FPS}")
     parser.add_argument("--bitrate", type=int, default=4_000_000, help="bits per second")
+    parser.add_argument(
+        "--ice-address",
+        action="append",
+        help="offer only this local address for media (repeat); default: all but loopback",
+    )
     return parser
 
 
 async def _run(args: argparse.Namespace, token: str) -> None:
+    if args.ice_address:
+        restrict_host_candidates(args.ice_address)
     injector = open_injector(args.display)
     link = BrokerLink(
         LinkSettings(args.broker, args.host_id, args.name, token, client_ssl_context(args.ca_file)),

@@ -30,7 +30,7 @@ class ScreenCapture:
 
     def __init__(self, display: str | None = None) -> None:
         try:
-            self._mss = mss.mss(display=display) if display else mss.mss()
+            self._mss = mss.MSS(display=display) if display else mss.MSS()
             monitors = self._mss.monitors
         except Exception as exc:  # mss raises its own ScreenShotError and Xlib errors
             raise CaptureError(f"cannot open the display for capture: {exc}") from exc

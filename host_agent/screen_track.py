@@ -47,21 +47,24 @@ class TrackStats:
 class _Pipeline:
     """Capture -> convert -> encode; lives entirely on the one encode thread."""
 
-    def __init__(self, display: str | None, codec: Codec, fps: int, bitrate: int) -> None:
+    def __init__(self, display: str | None, fps: int, bitrate: int) -> None:
         self.capture = ScreenCapture(display)
         self.converter = FrameConverter()
-        geometry = self.capture.geometry
-        self.encoder = (
-            H264Encoder(geometry.width, geometry.height, fps, bitrate)
-            if codec is Codec.H264
-            else None
-        )
+        self._fps = fps
+        self._bitrate = bitrate
+        self._encoder: H264Encoder | None = None
 
-    def produce(self, pts: int, keyframe: bool) -> list[av.Packet] | av.VideoFrame:
+    def produce(
+        self, codec: Codec, pts: int, keyframe: bool
+    ) -> list[av.Packet] | av.VideoFrame:
         frame = self.converter.convert(self.capture.grab(), pts)
-        if self.encoder is None:
-            return frame
-        return self.encoder.encode(frame, keyframe)
+        if codec is Codec.VP8:
+            return frame  # aiortc encodes VP8 itself
+        if self._encoder is None:
+            # Created on first use: the codec is only known once the answer is made.
+            geometry = self.capture.geometry
+            self._encoder = H264Encoder(geometry.width, geometry.height, self._fps, self._bitrate)
+        return self._encoder.encode(frame, keyframe)
 
     def close(self) -> None:
         self.capture.close()
@@ -81,6 +84,7 @@ class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no ty
         self.codec = codec
         self.stats = TrackStats()
         self._fps = fps
+        # Decided by negotiation (PeerSession sets it before the first frame is asked for).
         # One dedicated thread: mss and the encoder are not thread-safe, and encoding must
         # never block the event loop that carries signaling, RTP and input.
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-encode")
@@ -112,7 +116,9 @@ class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no ty
             pts = int((time.monotonic() - self._start) / VIDEO_TIME_BASE)
             keyframe, self._keyframe_requested = self._keyframe_requested, False
             started = time.perf_counter()
-            result = await loop.run_in_executor(self._executor, pipeline.produce, pts, keyframe)
+            result = await loop.run_in_executor(
+                self._executor, pipeline.produce, self.codec, pts, keyframe
+            )
             self.stats.last_encode_ms = (time.perf_counter() - started) * 1000
             self.stats.frames += 1
             if isinstance(result, av.VideoFrame):
@@ -135,7 +141,7 @@ class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no ty
         if self._pipeline is None:
             loop = asyncio.get_running_loop()
             self._pipeline = await loop.run_in_executor(
-                self._executor, _Pipeline, self._display, self.codec, self._fps, self._bitrate
+                self._executor, _Pipeline, self._display, self._fps, self._bitrate
             )
         return self._pipeline
 

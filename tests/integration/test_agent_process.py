@@ -1,0 +1,104 @@
+"""The agent as a real process: it only dials out, and it comes back after the broker does."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from certs.authority import ServerFiles
+from tests.support.broker import RunningBroker, running_broker
+from tests.support.display import XvfbDisplay
+from tests.support.viewer import aiortc_viewer
+
+pytestmark = [pytest.mark.integration, pytest.mark.display]
+
+ROOT = Path(__file__).resolve().parents[2]
+HOST_ID = "agent-process-pc"
+TCP_LISTEN = "0A"
+
+
+def socket_inodes(pid: int) -> set[str]:
+    inodes = set()
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            target = os.readlink(fd)
+        except FileNotFoundError:
+            continue
+        if target.startswith("socket:["):
+            inodes.add(target[len("socket:["):-1])
+    return inodes
+
+
+def bound_sockets(pid: int) -> dict[str, list[tuple[str, str]]]:
+    """The process's TCP sockets in LISTEN state and all of its UDP sockets, by table."""
+    mine = socket_inodes(pid)
+    found: dict[str, list[tuple[str, str]]] = {}
+    for table in ("tcp", "tcp6", "udp", "udp6"):
+        for line in Path(f"/proc/{pid}/net/{table}").read_text().splitlines()[1:]:
+            cols = line.split()
+            local, state, inode = cols[1], cols[3], cols[9]
+            if inode not in mine:
+                continue
+            if table.startswith("tcp") and state != TCP_LISTEN:
+                continue
+            found.setdefault(table, []).append((local, state))
+    return found
+
+
+async def wait_listed(broker: RunningBroker, present: bool = True, timeout: float = 20) -> None:
+    async with broker.http() as http:
+        for _ in range(int(timeout / 0.1)):
+            hosts = (await http.get("/api/hosts",
+                                    headers={"Cookie": broker.session_cookie()})).json()["hosts"]
+            if any(h["host_id"] == HOST_ID for h in hosts) == present:
+                return
+            await asyncio.sleep(0.1)
+    raise AssertionError(f"{HOST_ID} listed={not present} after {timeout} s")
+
+
+async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
+    server_certs: ServerFiles, xvfb: XvfbDisplay, loopback_ice: None
+) -> None:
+    """The agent process opens no listening socket (idle or in a session) and re-registers
+    with a restarted broker by itself."""
+    token = "t" * 40
+    async with running_broker(server_certs, agent_token=token) as broker:
+        port = broker.port
+        agent = subprocess.Popen(
+            [sys.executable, "-m", "host_agent", "--broker", broker.wss_url,
+             "--host-id", HOST_ID, "--name", "別プロセス",
+             "--ca-file", str(server_certs.ca_cert), "--display", xvfb.name,
+             "--ice-address", "127.0.0.1"],
+            cwd=ROOT, env={**os.environ, "MAMORI_AGENT_TOKEN": token},
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        )
+        try:
+            await wait_listed(broker)
+            assert bound_sockets(agent.pid) == {}
+            async with aiortc_viewer(broker, HOST_ID) as viewer:
+                await viewer.next_frame(timeout=20)
+                in_session = bound_sockets(agent.pid)
+                # Media needs UDP sockets for ICE; nothing accepts TCP connections.
+                assert "tcp" not in in_session
+                assert "tcp6" not in in_session
+        except BaseException:
+            agent.kill()
+            raise
+    try:
+        await asyncio.sleep(1.0)
+        assert agent.poll() is None, "the agent must survive the broker going away"
+        async with running_broker(server_certs, port=port, agent_token=token) as restarted:
+            await wait_listed(restarted, timeout=45)
+    finally:
+        agent.terminate()
+        try:
+            _, stderr = agent.communicate(timeout=10)
+        except subprocess.TimeoutExpired:
+            agent.kill()
+            raise
+    assert agent.returncode == 0, stderr.decode()[-2000:]
