@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Awaitable, Callable
 from importlib import resources
 from pathlib import Path
@@ -47,9 +48,12 @@ class ClientFiles(StaticFiles):
     SUFFIXES: Final = frozenset({".html", ".js", ".css", ".svg", ".png", ".ico", ".woff2"})
 
     def lookup_path(self, path: str) -> tuple[str, os.stat_result | None]:
-        if path and Path(path).suffix not in self.SUFFIXES:
+        full_path, found = super().lookup_path(path)
+        if found is None or stat.S_ISDIR(found.st_mode):
+            return full_path, found  # a directory is answered with its index.html, or 404
+        if Path(full_path).suffix not in self.SUFFIXES:
             return "", None
-        return super().lookup_path(path)
+        return full_path, found
 
 
 def web_client_dir() -> Path:

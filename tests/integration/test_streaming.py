@@ -10,7 +10,7 @@ import pytest
 
 from host_agent.broker_link import BrokerLink
 from host_agent.peer_session import PeerSession
-from tests.integration.conftest import HOST_ID
+from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
 from tests.support.display import SampleApp
 from tests.support.viewer import AiortcViewer, aiortc_viewer

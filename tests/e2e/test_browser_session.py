@@ -1,0 +1,161 @@
+"""A person's session in real headless Chromium: open the host, see the clinic screen, type
+into the EHR's notes, press its save button, and be told when the host goes away."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import mss
+import numpy as np
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from host_agent.broker_link import BrokerLink
+from tests.conftest import HOST_ID
+from tests.support.broker import RunningBroker
+from tests.support.display import SampleApp, XvfbDisplay
+
+pytestmark = [pytest.mark.e2e, pytest.mark.display]
+
+CHROMIUM = "/usr/bin/chromium"
+
+# Draw the current video frame into a canvas and return RGB rows of a host-pixel rectangle.
+SAMPLE_VIDEO = """([x, y, w, h]) => {
+  const video = document.getElementById('remote-video');
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.drawImage(video, 0, 0);
+  const data = ctx.getImageData(x, y, w, h).data;
+  const out = [];
+  for (let i = 0; i < data.length; i += 4) out.push(data[i], data[i + 1], data[i + 2]);
+  return {size: [video.videoWidth, video.videoHeight], rgb: out};
+}"""
+
+
+@pytest.fixture
+async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[BrowserContext]:
+    """Debian's Chromium, headless, trusting only this test broker's key (SPKI pin)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: deploy/setup.sh installs Debian's chromium")
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                "--disable-component-update", "--disable-sync", "--no-first-run",
+                f"--ignore-certificate-errors-spki-list={broker.certs.spki_sha256_b64}",
+                # Media stays on loopback in tests (see the loopback_ice fixture).
+                "--allow-loopback-in-peer-connection",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+            ],
+            viewport={"width": 1400, "height": 900},
+        )
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def open_viewer(context: BrowserContext, broker: RunningBroker) -> Page:
+    page = await context.new_page()
+    await page.goto(broker.access_link())
+    await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
+    await page.click(f'#host-list li.host-item[data-host-id="{HOST_ID}"] a.host-link')
+    await page.wait_for_function(
+        "() => document.body.dataset.connection === 'connected'"
+        " && document.body.dataset.video === 'playing'"
+        " && document.body.dataset.input === 'open'",
+        timeout=20_000,
+    )
+    return page
+
+
+async def video_rgb(page: Page, box: tuple[int, int, int, int]) -> np.ndarray:
+    result: dict[str, Any] = await page.evaluate(SAMPLE_VIDEO, list(box))
+    assert result["size"] == [1280, 720]
+    return np.array(result["rgb"], dtype=np.float64).reshape(box[3], box[2], 3)
+
+
+def screen_rgb(display: XvfbDisplay, box: tuple[int, int, int, int]) -> np.ndarray:
+    x, y, w, h = box
+    with mss.MSS(display=display.name) as grabber:
+        shot = grabber.grab({"left": x, "top": y, "width": w, "height": h})
+    return np.frombuffer(shot.rgb, dtype=np.uint8).reshape(h, w, 3).astype(np.float64)
+
+
+async def page_point(page: Page, x: int, y: int) -> tuple[float, float]:
+    """Where host pixel (x, y) is on the page, given object-fit: contain letterboxing."""
+    box = await page.locator("#remote-video").bounding_box()
+    assert box is not None
+    scale = min(box["width"] / 1280, box["height"] / 720)
+    left = box["x"] + (box["width"] - 1280 * scale) / 2
+    top = box["y"] + (box["height"] - 720 * scale) / 2
+    return left + (x + 0.5) * scale, top + (y + 0.5) * scale
+
+
+async def stats(page: Page) -> dict[str, Any]:
+    result: dict[str, Any] = await page.evaluate("() => ({...window.mamoriStats})")
+    return result
+
+
+async def test_browser_sees_and_drives_the_clinic_screen(
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink,
+    sample_app: SampleApp, xvfb: XvfbDisplay,
+) -> None:
+    """The video shows the host's pixels; typed text lands in the EHR notes; the save button
+    works and its effect appears in the video; frames keep coming while the screen changes."""
+    page = await open_viewer(browser, broker)
+
+    # The picture is the host's screen: the header and patient list match the raw pixels.
+    region = (0, 0, 640, 360)
+    await asyncio.sleep(1.0)  # let the refinement frames settle
+    difference = np.abs(await video_rgb(page, region) - screen_rgb(xvfb, region)).mean()
+    assert difference < 6, f"video differs from the screen by {difference:.1f} per channel"
+    header = np.median((await video_rgb(page, (1150, 6, 120, 14))).reshape(-1, 3), axis=0)
+    assert np.abs(header - [0x1E, 0x6B, 0x5C]).max() < 12
+
+    # Click into the notes field and type: the text reaches the app on the host.
+    notes_x, notes_y = sample_app.center("notes")
+    await page.mouse.click(*await page_point(page, notes_x, notes_y))
+    decoded_before = (await stats(page))["framesDecoded"]
+    await page.keyboard.type("Mamori e2e: 1+1=2!", delay=40)
+    sample_app.wait_for(lambda s: "Mamori e2e: 1+1=2!" in s["notes"], timeout=10)
+    await asyncio.sleep(1.0)
+    decoded_after = (await stats(page))["framesDecoded"]
+    assert decoded_after - decoded_before >= 20, "frames stopped while the screen changed"
+
+    # Press 保存: the app counts it, and the status text appears in the video.
+    x, y, w, h = sample_app.state()["geometry"]["status"]
+    status_box = (x, y, 300, h)
+    before = await video_rgb(page, status_box)
+    await page.mouse.click(*await page_point(page, *sample_app.center("save_button")))
+    sample_app.wait_for(lambda s: s["saves"] == 1, timeout=10)
+    await asyncio.sleep(0.7)
+    after = await video_rgb(page, status_box)
+    assert np.abs(after - before).mean() > 3, "the save message never showed in the video"
+
+    measured = await stats(page)
+    print(f"\nbrowser stats: {measured}")
+    assert measured["codec"] == "video/H264"
+
+
+async def test_viewer_is_told_when_the_host_disconnects(
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink
+) -> None:
+    """Stopping the agent blanks the video and shows "host disconnected", not a frozen frame."""
+    page = await open_viewer(browser, broker)
+    await agent.stop()
+    await page.wait_for_function(
+        "() => document.body.dataset.connection === 'host_disconnected'", timeout=10_000
+    )
+    assert await page.locator("#remote-video").is_hidden()
+    message = await page.locator("#viewer-message").inner_text()
+    assert "切れました" in message or "切断" in message
