@@ -261,8 +261,15 @@ def _check_session(message: Message, direction: Direction) -> None:
         raise MalformedMessage(f"{message.TYPE}: session_id is not allowed {direction.value}")
 
 
-def _text(kind: str, name: str, value: object, *, limit: int, pattern: re.Pattern[str] | None,
-          allow_empty: bool = False) -> None:
+def _text(
+    kind: str,
+    name: str,
+    value: object,
+    *,
+    limit: int,
+    pattern: re.Pattern[str] | None,
+    allow_empty: bool = False,
+) -> None:
     if not isinstance(value, str):
         raise MalformedMessage(f"{kind}.{name} must be a string")
     if len(value) > limit or (not value and not allow_empty):

@@ -29,8 +29,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--name", required=True, help="name viewers see, e.g. 診察室1")
     parser.add_argument("--ca-file", help="CA certificate that signed the broker's certificate")
     parser.add_argument("--display", default=os.environ.get("DISPLAY"), help="X display")
-    parser.add_argument("--fps", type=int, default=30, choices=range(1, MAX_FPS + 1),
-                        metavar=f"1..{MAX_FPS}")
+    parser.add_argument(
+        "--fps", type=int, default=30, choices=range(1, MAX_FPS + 1), metavar=f"1..{MAX_FPS}"
+    )
     parser.add_argument("--bitrate", type=int, default=4_000_000, help="bits per second")
     parser.add_argument(
         "--ice-address",

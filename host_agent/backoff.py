@@ -23,7 +23,7 @@ class Backoff:
     def ceiling(self) -> float:
         """The largest delay the next attempt may draw."""
         # min() before the power would still overflow for huge attempts; bound the exponent.
-        return min(self.cap_s, self.base_s * 2 ** min(self.attempt, 32))
+        return min(self.cap_s, self.base_s * float(2 ** min(self.attempt, 32)))
 
     def next_delay(self) -> float:
         """Seconds to wait before the next attempt, and count the attempt."""

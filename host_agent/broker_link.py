@@ -9,6 +9,7 @@ too: without signaling the broker could not end it, and security decisions fail 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import ssl
 import time
@@ -98,10 +99,8 @@ class BrokerLink:
                 self._backoff.reset()
             delay = self._backoff.next_delay()
             log.info("reconnecting to the broker in %.1f s", delay)
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._stopping.wait(), delay)
-            except TimeoutError:
-                pass
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -134,7 +133,7 @@ class BrokerLink:
                 await self._end_session()
                 self._pending_session_id = sid
                 log.info("viewer joined: session %s", sid)
-            case protocol.Offer(sdp=sdp, session_id=sid) if sid == self._pending_session_id:
+            case protocol.Offer(sdp=sdp, session_id=str(sid)) if sid == self._pending_session_id:
                 await self._start_session(sid, sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=i, session_id=sid):
                 if self.session is not None and sid == self.session.session_id:

@@ -27,8 +27,7 @@ def restrict_host_candidates(addresses: Sequence[str]) -> None:
 
     def host_addresses(use_ipv4: bool, use_ipv6: bool) -> list[str]:
         return [
-            str(a) for a in parsed
-            if (a.version == 4 and use_ipv4) or (a.version == 6 and use_ipv6)
+            str(a) for a in parsed if (a.version == 4 and use_ipv4) or (a.version == 6 and use_ipv6)
         ]
 
     aioice.ice.get_host_addresses = host_addresses

@@ -18,6 +18,7 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
+    RTCRtpCodecCapability,
     RTCRtpSender,
     RTCSessionDescription,
 )
@@ -62,7 +63,7 @@ def _negotiated_codec(answer_sdp: str) -> Codec:
     raise ValueError("the viewer offered no video codec the agent can send (H.264 or VP8)")
 
 
-def _preferred_codecs() -> list[object]:
+def _preferred_codecs() -> list[RTCRtpCodecCapability]:
     """H.264 first (our tuned x264), VP8 as fallback, RTX kept for loss repair."""
     codecs = RTCRtpSender.getCapabilities("video").codecs
     rank = {"video/h264": 0, "video/vp8": 1, "video/rtx": 2}
@@ -99,8 +100,9 @@ class PeerSession:
 
     async def answer(self, offer_sdp: str) -> str:
         """Apply the viewer's offer and return our answer SDP."""
-        track = ScreenTrack(self._stream.display, Codec.H264, self._stream.fps,
-                            self._stream.bitrate)
+        track = ScreenTrack(
+            self._stream.display, Codec.H264, self._stream.fps, self._stream.bitrate
+        )
         self._track = track
         self._geometry = await track.geometry()
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
@@ -133,7 +135,9 @@ class PeerSession:
         await self._pc.close()
         log.info(
             "session %s closed: %d input events injected, %d invalid dropped",
-            self.session_id, self.input_stats.injected, self.input_stats.invalid,
+            self.session_id,
+            self.input_stats.injected,
+            self.input_stats.invalid,
         )
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
@@ -160,9 +164,7 @@ class PeerSession:
             return
         # The video shows the captured monitor; the display's coordinates are offset by it.
         if isinstance(event, PointerMove | PointerButton | Wheel):
-            event = dataclasses.replace(
-                event, x=event.x + geometry.left, y=event.y + geometry.top
-            )
+            event = dataclasses.replace(event, x=event.x + geometry.left, y=event.y + geometry.top)
         self._injector.inject(event)
         self.input_stats.injected += 1
 
@@ -182,4 +184,3 @@ async def close_quietly(session: PeerSession | None) -> None:
         await session.close()
     except Exception:
         log.exception("session %s: error while closing", session.session_id)
-

@@ -1,6 +1,6 @@
 """The video track aiortc sends: captured, converted and encoded off the event loop.
 
-For H.264 the track yields ready ``av.Packet``s from our own x264 (aiortc only packetizes
+For H.264 the track yields ready ``VideoPacket``s from our own x264 (aiortc only packetizes
 them). For the VP8 fallback it yields ``av.VideoFrame``s and aiortc encodes them.
 
 aiortc ignores PLI/FIR for pre-encoded tracks (it sets a flag only its own encoders read), so
@@ -22,7 +22,7 @@ import av
 from aiortc import MediaStreamTrack, RTCRtpSender
 
 from host_agent.capture import ScreenCapture, ScreenGeometry
-from host_agent.encoder import VIDEO_TIME_BASE, FrameConverter, H264Encoder
+from host_agent.encoder import VIDEO_TIME_BASE, FrameConverter, H264Encoder, VideoPacket
 
 log = logging.getLogger(__name__)
 
@@ -54,9 +54,7 @@ class _Pipeline:
         self._bitrate = bitrate
         self._encoder: H264Encoder | None = None
 
-    def produce(
-        self, codec: Codec, pts: int, keyframe: bool
-    ) -> list[av.Packet] | av.VideoFrame:
+    def produce(self, codec: Codec, pts: int, keyframe: bool) -> list[VideoPacket] | av.VideoFrame:
         frame = self.converter.convert(self.capture.grab(), pts)
         if codec is Codec.VP8:
             return frame  # aiortc encodes VP8 itself
@@ -70,7 +68,7 @@ class _Pipeline:
         self.capture.close()
 
 
-class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no type hints
+class ScreenTrack(MediaStreamTrack):
     """A send-only video track of the host's screen."""
 
     kind = "video"
@@ -94,7 +92,7 @@ class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no ty
         self._keyframe_requested = True  # the first frame is always a keyframe
         self._start = time.monotonic()
         self._next_at = self._start
-        self._pending: list[av.Packet] = []
+        self._pending: list[VideoPacket] = []
 
     async def geometry(self) -> ScreenGeometry:
         """The captured area (opens the capture on the encode thread if needed)."""
@@ -106,7 +104,7 @@ class ScreenTrack(MediaStreamTrack):  # type: ignore[misc]  # aiortc ships no ty
         self.stats.keyframe_requests += 1
         self._keyframe_requested = True
 
-    async def recv(self) -> av.Packet | av.VideoFrame:
+    async def recv(self) -> VideoPacket | av.VideoFrame:
         if self._pending:
             return self._pending.pop(0)
         pipeline = await self._open()
@@ -168,4 +166,4 @@ def attach_keyframe_requests(sender: RTCRtpSender, track: ScreenTrack) -> None:
         track.request_keyframe()
         original(*args, **kwargs)
 
-    sender._send_keyframe = send_keyframe
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]  # the hook itself

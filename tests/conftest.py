@@ -62,8 +62,13 @@ async def agent(
     """A real agent (in this process) streaming the sample app's display to the broker."""
     injector = open_injector(xvfb.name)
     link = BrokerLink(
-        LinkSettings(broker.wss_url, HOST_ID, "診察室1", broker.settings.agent_token,
-                     client_ssl_context(str(broker.certs.ca_cert))),
+        LinkSettings(
+            broker.wss_url,
+            HOST_ID,
+            "診察室1",
+            broker.settings.agent_token,
+            client_ssl_context(str(broker.certs.ca_cert)),
+        ),
         StreamSettings(display=xvfb.name),
         injector,
     )

@@ -48,7 +48,8 @@ def test_broker_package_and_protocol_load_only_the_standard_library() -> None:
         [sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, check=True
     ).stdout.split()
     third_party = [
-        m for m in out
+        m
+        for m in out
         if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != "broker"
     ]
     assert "broker.protocol" in out

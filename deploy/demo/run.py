@@ -29,7 +29,8 @@ def _dev_certificates() -> None:
 
 def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
     deadline = time.monotonic() + timeout_s
-    assert proc.stdout is not None
+    if proc.stdout is None:
+        raise RuntimeError("the broker's output is not captured")
     while time.monotonic() < deadline:
         line = proc.stdout.readline()
         if not line:
@@ -55,22 +56,44 @@ def main() -> int:
     with start_xvfb(1280, 720) as display:
         try:
             app_env = {**env, "DISPLAY": display.name}
-            procs.append(subprocess.Popen(
-                [sys.executable, str(ROOT / "deploy" / "demo" / "sample_ehr.py")],
-                env=app_env, text=True,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [sys.executable, str(ROOT / "deploy" / "demo" / "sample_ehr.py")],
+                    env=app_env,
+                    text=True,
+                )
+            )
             broker = subprocess.Popen(
                 [sys.executable, "-m", "broker", "--print-access-link"],
-                cwd=ROOT, env=env, text=True, stdout=subprocess.PIPE,
+                cwd=ROOT,
+                env=env,
+                text=True,
+                stdout=subprocess.PIPE,
             )
             procs.append(broker)
             link = _wait_for_line(broker, f"https://127.0.0.1:{PORT}/access/", 30)
-            procs.append(subprocess.Popen(
-                [sys.executable, "-m", "host_agent", "--broker", f"wss://127.0.0.1:{PORT}",
-                 "--host-id", "demo-clinic-pc", "--name", "診察室1（デモ）",
-                 "--ca-file", str(CERT_DIR / "ca.pem"), "--display", display.name],
-                cwd=ROOT, env=app_env, text=True,
-            ))
+            procs.append(
+                subprocess.Popen(
+                    [
+                        sys.executable,
+                        "-m",
+                        "host_agent",
+                        "--broker",
+                        f"wss://127.0.0.1:{PORT}",
+                        "--host-id",
+                        "demo-clinic-pc",
+                        "--name",
+                        "診察室1（デモ）",
+                        "--ca-file",
+                        str(CERT_DIR / "ca.pem"),
+                        "--display",
+                        display.name,
+                    ],
+                    cwd=ROOT,
+                    env=app_env,
+                    text=True,
+                )
+            )
             print()
             print("Mamori demo is running. Open this one-time link in Chrome, Edge or Firefox")
             print(f"(the certificate is from the dev CA {CERT_DIR / 'ca.pem'}; trust it or")
@@ -79,8 +102,7 @@ def main() -> int:
             print(link, flush=True)
             print()
             # Pass the broker's log through while we wait for Ctrl-C.
-            assert broker.stdout is not None
-            for line in broker.stdout:
+            for line in broker.stdout or ():
                 print(line, end="")
             return 1 if broker.wait() else 0
         except KeyboardInterrupt:

@@ -29,8 +29,10 @@ def frame(**fields: object) -> str:
         (protocol.Offer(SDP, SID), Direction.BROKER_TO_AGENT),
         (protocol.Answer(SDP, SID), Direction.AGENT_TO_BROKER),
         (protocol.Answer(SDP), Direction.BROKER_TO_VIEWER),
-        (protocol.IceCandidate("candidate:1 1 udp 1 10.0.0.1 5000 typ host", "0", 0),
-         Direction.VIEWER_TO_BROKER),
+        (
+            protocol.IceCandidate("candidate:1 1 udp 1 10.0.0.1 5000 typ host", "0", 0),
+            Direction.VIEWER_TO_BROKER,
+        ),
         (protocol.IceCandidate("", None, None), Direction.BROKER_TO_VIEWER),
         (protocol.Bye("viewer_left"), Direction.VIEWER_TO_BROKER),
         (protocol.Bye("host_disconnected", SID), Direction.BROKER_TO_AGENT),
@@ -50,38 +52,69 @@ def test_every_message_type_round_trips(message: protocol.Message, direction: Di
         ("[1,2]", protocol.MalformedMessage, CloseCode.MALFORMED),
         (frame(reason="x"), protocol.MalformedMessage, CloseCode.MALFORMED),
         (frame(type=5), protocol.MalformedMessage, CloseCode.MALFORMED),
-        (frame(type="clipboard", text="secret"), protocol.UnknownMessageType,
-         CloseCode.UNKNOWN_TYPE),
+        (
+            frame(type="clipboard", text="secret"),
+            protocol.UnknownMessageType,
+            CloseCode.UNKNOWN_TYPE,
+        ),
         (frame(type="file", name="a.pdf"), protocol.UnknownMessageType, CloseCode.UNKNOWN_TYPE),
         (frame(type="answer", sdp=SDP), protocol.UnexpectedMessage, CloseCode.UNEXPECTED),
-        (frame(type="agent_hello", host_id="a", name="n", version="1"),
-         protocol.UnexpectedMessage, CloseCode.UNEXPECTED),
+        (
+            frame(type="agent_hello", host_id="a", name="n", version="1"),
+            protocol.UnexpectedMessage,
+            CloseCode.UNEXPECTED,
+        ),
         (frame(type="viewer_join"), protocol.MalformedMessage, CloseCode.MALFORMED),
-        (frame(type="viewer_join", host_id="a", extra=1), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="viewer_join", host_id="UPPER"), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="viewer_join", host_id="a" * 64), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="viewer_join", host_id=["a"]), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="viewer_join", host_id="a", session_id=SID), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
+        (
+            frame(type="viewer_join", host_id="a", extra=1),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="viewer_join", host_id="UPPER"),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="viewer_join", host_id="a" * 64),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (frame(type="viewer_join", host_id=["a"]), protocol.MalformedMessage, CloseCode.MALFORMED),
+        (
+            frame(type="viewer_join", host_id="a", session_id=SID),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
         (frame(type="offer", sdp="hello"), protocol.MalformedMessage, CloseCode.MALFORMED),
         (frame(type="offer", sdp="v=0\x00"), protocol.MalformedMessage, CloseCode.MALFORMED),
         (frame(type="offer", sdp=""), protocol.MalformedMessage, CloseCode.MALFORMED),
-        (frame(type="ice", candidate="a=candidate:1"), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="ice", candidate="candidate:1\r\nx"), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="ice", candidate="", sdp_mline_index=True), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="ice", candidate="", sdp_mline_index=99), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="ice", candidate="", sdp_mline_index=1.5), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
-        (frame(type="bye", reason="Not A Token"), protocol.MalformedMessage,
-         CloseCode.MALFORMED),
+        (
+            frame(type="ice", candidate="a=candidate:1"),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="ice", candidate="candidate:1\r\nx"),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="ice", candidate="", sdp_mline_index=True),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="ice", candidate="", sdp_mline_index=99),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (
+            frame(type="ice", candidate="", sdp_mline_index=1.5),
+            protocol.MalformedMessage,
+            CloseCode.MALFORMED,
+        ),
+        (frame(type="bye", reason="Not A Token"), protocol.MalformedMessage, CloseCode.MALFORMED),
     ],
 )
 def test_viewer_messages_are_refused_with_the_right_close_code(
@@ -119,16 +152,17 @@ def test_broker_to_agent_messages_must_name_the_session() -> None:
 def test_session_id_must_be_a_random_token() -> None:
     """A short or oddly shaped session id is refused."""
     with pytest.raises(protocol.MalformedMessage):
-        protocol.parse(frame(type="bye", reason="x", session_id="short"),
-                       Direction.AGENT_TO_BROKER)
+        protocol.parse(frame(type="bye", reason="x", session_id="short"), Direction.AGENT_TO_BROKER)
 
 
 def test_host_name_must_be_one_printable_line() -> None:
     """An agent name with a newline or control character is refused."""
     for name in ("a\nb", "a\x07", ""):
         with pytest.raises(protocol.MalformedMessage):
-            protocol.parse(frame(type="agent_hello", host_id="pc", name=name, version="1"),
-                           Direction.AGENT_TO_BROKER)
+            protocol.parse(
+                frame(type="agent_hello", host_id="pc", name=name, version="1"),
+                Direction.AGENT_TO_BROKER,
+            )
 
 
 def test_encode_refuses_what_parse_would_refuse() -> None:

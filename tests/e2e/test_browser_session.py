@@ -49,8 +49,12 @@ async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[Browse
             executable_path=CHROMIUM,
             headless=True,
             args=[
-                "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                "--disable-component-update", "--disable-sync", "--no-first-run",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
                 f"--ignore-certificate-errors-spki-list={broker.certs.spki_sha256_b64}",
                 # Media stays on loopback in tests (see the loopback_ice fixture).
                 "--allow-loopback-in-peer-connection",
@@ -107,8 +111,11 @@ async def stats(page: Page) -> dict[str, Any]:
 
 
 async def test_browser_sees_and_drives_the_clinic_screen(
-    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink,
-    sample_app: SampleApp, xvfb: XvfbDisplay,
+    browser: BrowserContext,
+    broker: RunningBroker,
+    agent: BrokerLink,
+    sample_app: SampleApp,
+    xvfb: XvfbDisplay,
 ) -> None:
     """The video shows the host's pixels; typed text lands in the EHR notes; the save button
     works and its effect appears in the video; frames keep coming while the screen changes."""
@@ -133,7 +140,7 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     assert decoded_after - decoded_before >= 20, "frames stopped while the screen changed"
 
     # Press 保存: the app counts it, and the status text appears in the video.
-    x, y, w, h = sample_app.state()["geometry"]["status"]
+    x, y, _, h = sample_app.state()["geometry"]["status"]
     status_box = (x, y, 300, h)
     before = await video_rgb(page, status_box)
     await page.mouse.click(*await page_point(page, *sample_app.center("save_button")))

@@ -26,8 +26,9 @@ def test_delays_grow_exponentially_up_to_the_cap() -> None:
 
 def test_jitter_spreads_a_fleet() -> None:
     """Agents that fail together draw different delays (full jitter)."""
-    delays = {round(Backoff(rng=random.Random(seed), attempt=5).next_delay(), 3)
-              for seed in range(20)}
+    delays = {
+        round(Backoff(rng=random.Random(seed), attempt=5).next_delay(), 3) for seed in range(20)
+    }
     assert len(delays) > 15
 
 

@@ -30,7 +30,7 @@ def socket_inodes(pid: int) -> set[str]:
         except FileNotFoundError:
             continue
         if target.startswith("socket:["):
-            inodes.add(target[len("socket:["):-1])
+            inodes.add(target[len("socket:[") : -1])
     return inodes
 
 
@@ -53,8 +53,9 @@ def bound_sockets(pid: int) -> dict[str, list[tuple[str, str]]]:
 async def wait_listed(broker: RunningBroker, present: bool = True, timeout: float = 20) -> None:
     async with broker.http() as http:
         for _ in range(int(timeout / 0.1)):
-            hosts = (await http.get("/api/hosts",
-                                    headers={"Cookie": broker.session_cookie()})).json()["hosts"]
+            hosts = (
+                await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
+            ).json()["hosts"]
             if any(h["host_id"] == HOST_ID for h in hosts) == present:
                 return
             await asyncio.sleep(0.1)
@@ -70,12 +71,27 @@ async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
     async with running_broker(server_certs, agent_token=token) as broker:
         port = broker.port
         agent = subprocess.Popen(
-            [sys.executable, "-m", "host_agent", "--broker", broker.wss_url,
-             "--host-id", HOST_ID, "--name", "別プロセス",
-             "--ca-file", str(server_certs.ca_cert), "--display", xvfb.name,
-             "--ice-address", "127.0.0.1"],
-            cwd=ROOT, env={**os.environ, "MAMORI_AGENT_TOKEN": token},
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+            [
+                sys.executable,
+                "-m",
+                "host_agent",
+                "--broker",
+                broker.wss_url,
+                "--host-id",
+                HOST_ID,
+                "--name",
+                "別プロセス",
+                "--ca-file",
+                str(server_certs.ca_cert),
+                "--display",
+                xvfb.name,
+                "--ice-address",
+                "127.0.0.1",
+            ],
+            cwd=ROOT,
+            env={**os.environ, "MAMORI_AGENT_TOKEN": token},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
         )
         try:
             await wait_listed(broker)

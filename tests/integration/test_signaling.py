@@ -80,7 +80,9 @@ async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
         await viewer.send(protocol.encode(protocol.Offer(OFFER)))
         offer = await recv(agent, Direction.BROKER_TO_AGENT)
         assert offer == protocol.Offer(OFFER, session_id=sid)
-        await viewer.send(protocol.encode(protocol.IceCandidate("candidate:1 1 udp 1 1.2.3.4 9 typ host", "0", 0)))
+        await viewer.send(
+            protocol.encode(protocol.IceCandidate("candidate:1 1 udp 1 1.2.3.4 9 typ host", "0", 0))
+        )
         ice = await recv(agent, Direction.BROKER_TO_AGENT)
         assert isinstance(ice, protocol.IceCandidate)
         assert (ice.session_id, ice.sdp_mid) == (sid, "0")
@@ -138,7 +140,8 @@ async def test_second_viewer_for_a_busy_host_is_refused(
         assert (await closed_with(second))[0] == CloseCode.HOST_BUSY
         await first.send(protocol.encode(protocol.Offer(OFFER)))
         assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.Offer(
-            OFFER, session_id=join.session_id  # type: ignore[union-attr]
+            OFFER,
+            session_id=join.session_id,  # type: ignore[union-attr]
         )
 
 
@@ -151,9 +154,7 @@ async def test_agent_drop_tells_the_viewer_host_disconnected(
         await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         await recv(agent, Direction.BROKER_TO_AGENT)
         await agent.close()
-        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
-            "host_disconnected"
-        )
+        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye("host_disconnected")
         code, reason = await closed_with(viewer)
         assert code == CloseCode.HOST_DISCONNECTED
         assert reason == "host disconnected"
@@ -164,8 +165,11 @@ async def test_agent_drop_tells_the_viewer_host_disconnected(
     [
         ("not json", CloseCode.MALFORMED, "malformed"),
         (json.dumps({"type": "clipboard", "text": "x"}), CloseCode.UNKNOWN_TYPE, "unknown_type"),
-        (json.dumps({"type": "viewer_join", "host_id": "a", "x": 1}), CloseCode.MALFORMED,
-         "malformed"),
+        (
+            json.dumps({"type": "viewer_join", "host_id": "a", "x": 1}),
+            CloseCode.MALFORMED,
+            "malformed",
+        ),
         (json.dumps({"type": "answer", "sdp": OFFER}), CloseCode.UNEXPECTED, "unexpected"),
     ],
     ids=["not-json", "unknown-type", "unknown-field", "wrong-direction"],

@@ -15,8 +15,8 @@ from fastapi import FastAPI
 
 from broker.app import create_app
 from broker.config import Settings
-from broker.server import bound_port, build_server
 from broker.security.access_links import SESSION_COOKIE
+from broker.server import bound_port, build_server
 from certs.authority import ServerFiles, write_dev_server_files
 
 

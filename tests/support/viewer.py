@@ -66,8 +66,11 @@ async def aiortc_viewer(
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         channel = pc.createDataChannel("input")
         transceiver = pc.addTransceiver("video", direction="recvonly")
-        codecs = [c for c in RTCRtpReceiver.getCapabilities("video").codecs
-                  if c.mimeType in (codec, "video/rtx")]
+        codecs = [
+            c
+            for c in RTCRtpReceiver.getCapabilities("video").codecs
+            if c.mimeType in (codec, "video/rtx")
+        ]
         transceiver.setCodecPreferences(codecs)
         got_track: asyncio.Future[MediaStreamTrack] = asyncio.get_running_loop().create_future()
         pc.on("track", lambda track: got_track.done() or got_track.set_result(track))
@@ -75,8 +78,9 @@ async def aiortc_viewer(
             await ws.send(protocol.encode(protocol.ViewerJoin(host_id)))
             await pc.setLocalDescription(await pc.createOffer())
             await ws.send(protocol.encode(protocol.Offer(pc.localDescription.sdp)))
-            answer = protocol.parse(await asyncio.wait_for(ws.recv(), 20),
-                                    Direction.BROKER_TO_VIEWER)
+            answer = protocol.parse(
+                await asyncio.wait_for(ws.recv(), 20), Direction.BROKER_TO_VIEWER
+            )
             if not isinstance(answer, protocol.Answer):
                 raise AssertionError(f"expected an answer, got {answer}")
             await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
