@@ -1,0 +1,161 @@
+"""Key-to-pixel latency and frame rate of a real session, as a person at the browser feels it.
+
+A real broker, a real agent on Xvfb with the sample clinic app, and headless Chromium: each
+key typed in the page travels over the `input` channel, is injected with XTest, drawn by Tk,
+captured, encoded, sent, decoded, and shows up as changed pixels in the <video>. Both ends of
+each measurement are read on the browser's clock (performance.now() before the key, and the
+requestVideoFrameCallback time of the first frame whose notes-field pixels changed), so no
+clock sync is involved.
+
+    .venv/bin/python -m bench.input_latency [--keys 30]
+
+The side-by-side harness against x11vnc + noVNC belongs to the streaming issue.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aioice.ice
+from playwright.async_api import async_playwright
+
+from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
+from host_agent.ice import restrict_host_candidates
+from host_agent.injection import open_injector
+from host_agent.peer_session import StreamSettings
+from tests.support.broker import make_certs, running_broker
+from tests.support.display import start_sample_app, start_xvfb
+
+HOST_ID = "bench-pc"
+
+WATCH_REGION = """([x, y, w, h]) => {
+  const video = document.getElementById('remote-video');
+  const canvas = document.createElement('canvas');
+  canvas.width = w; canvas.height = h;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  window.__changes = [];
+  let last = null;
+  const onFrame = (now, meta) => {
+    ctx.drawImage(video, x, y, w, h, 0, 0, w, h);
+    const d = ctx.getImageData(0, 0, w, h).data;
+    let sum = 0;
+    for (let i = 0; i < d.length; i += 4) sum = (sum * 31 + d[i] + d[i + 1] * 7) >>> 0;
+    if (last !== null && sum !== last) window.__changes.push(now);
+    last = sum;
+    video.requestVideoFrameCallback(onFrame);
+  };
+  video.requestVideoFrameCallback(onFrame);
+}"""
+
+
+async def measure(keys: int) -> dict[str, Any]:
+    tmp = Path(tempfile.mkdtemp(prefix="mamori-bench-"))
+    certs = make_certs(tmp / "certs")
+    restrict_host_candidates(["127.0.0.1"])
+    with start_xvfb(1280, 720) as xvfb, start_sample_app(xvfb, tmp / "state.json") as app:
+        async with running_broker(certs) as broker:
+            injector = open_injector(xvfb.name)
+            link = BrokerLink(
+                LinkSettings(
+                    broker.wss_url,
+                    HOST_ID,
+                    "bench",
+                    broker.settings.agent_token,
+                    client_ssl_context(str(certs.ca_cert)),
+                ),
+                StreamSettings(display=xvfb.name),
+                injector,
+            )
+            task = asyncio.create_task(link.run())
+            await asyncio.wait_for(link.connected.wait(), 10)
+            async with async_playwright() as pw:
+                context = await pw.chromium.launch_persistent_context(
+                    str(tmp / "profile"),
+                    executable_path="/usr/bin/chromium",
+                    headless=True,
+                    args=[
+                        "--no-sandbox",
+                        "--disable-gpu",
+                        "--disable-background-networking",
+                        "--disable-component-update",
+                        "--disable-sync",
+                        "--no-first-run",
+                        f"--ignore-certificate-errors-spki-list={certs.spki_sha256_b64}",
+                        "--allow-loopback-in-peer-connection",
+                        "--disable-features=WebRtcHideLocalIpsWithMdns",
+                    ],
+                    viewport={"width": 1400, "height": 900},
+                )
+                page = await context.new_page()
+                await page.goto(broker.access_link())
+                await page.goto(f"{broker.https_url}/#/host/{HOST_ID}")
+                await page.wait_for_function(
+                    "() => document.body.dataset.connection === 'connected'"
+                    " && document.body.dataset.input === 'open'",
+                    timeout=20_000,
+                )
+                x, y, w, h = app.state()["geometry"]["notes"]
+                box = await page.locator("#remote-video").bounding_box()
+                assert box is not None
+                scale = min(box["width"] / 1280, box["height"] / 720)
+                await page.mouse.click(box["x"] + (x + 40) * scale, box["y"] + (y + 20) * scale)
+                await asyncio.sleep(1.0)
+                await page.evaluate(WATCH_REGION, [x, y, w, h])
+                latencies = []
+                fps_samples = []
+                for i in range(keys):
+                    await asyncio.sleep(0.35)
+                    t0 = await page.evaluate("() => performance.now()")
+                    await page.keyboard.press("KeyA" if i % 2 == 0 else "KeyB")
+                    try:
+                        await page.wait_for_function(
+                            "(t0) => window.__changes.some(t => t > t0)", arg=t0, timeout=3000
+                        )
+                    except Exception:
+                        continue
+                    first = await page.evaluate("(t0) => window.__changes.find(t => t > t0)", t0)
+                    latencies.append(first - t0)
+                    fps_samples.append((await page.evaluate("() => window.mamoriStats.fps")))
+                stats = await page.evaluate("() => ({...window.mamoriStats})")
+                await context.close()
+            await link.stop()
+            await task
+            injector.close()
+    lat = sorted(latencies)
+    return {
+        "keys": keys,
+        "measured": len(lat),
+        "key_to_pixel_ms": {
+            "median": round(statistics.median(lat), 1),
+            "p90": round(lat[int(0.9 * (len(lat) - 1))], 1),
+            "min": round(lat[0], 1),
+            "max": round(lat[-1], 1),
+        },
+        "fps_while_typing_median": statistics.median(fps_samples),
+        "browser_stats": stats,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--keys", type=int, default=30)
+    args = parser.parse_args()
+    original = aioice.ice.get_host_addresses
+    try:
+        result = asyncio.run(measure(args.keys))
+    finally:
+        aioice.ice.get_host_addresses = original
+    json.dump(result, sys.stdout, indent=2)
+    print()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
