@@ -134,7 +134,7 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     await page.mouse.click(*await page_point(page, notes_x, notes_y))
     decoded_before = (await stats(page))["framesDecoded"]
     await page.keyboard.type("Mamori e2e: 1+1=2!", delay=40)
-    sample_app.wait_for(lambda s: "Mamori e2e: 1+1=2!" in s["notes"], timeout=10)
+    await sample_app.wait_for_async(lambda s: "Mamori e2e: 1+1=2!" in s["notes"], timeout=10)
     await asyncio.sleep(1.0)
     decoded_after = (await stats(page))["framesDecoded"]
     assert decoded_after - decoded_before >= 20, "frames stopped while the screen changed"
@@ -144,7 +144,7 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     status_box = (x, y, 300, h)
     before = await video_rgb(page, status_box)
     await page.mouse.click(*await page_point(page, *sample_app.center("save_button")))
-    sample_app.wait_for(lambda s: s["saves"] == 1, timeout=10)
+    await sample_app.wait_for_async(lambda s: s["saves"] == 1, timeout=10)
     await asyncio.sleep(0.7)
     after = await video_rgb(page, status_box)
     assert np.abs(after - before).mean() > 3, "the save message never showed in the video"

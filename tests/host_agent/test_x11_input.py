@@ -183,6 +183,21 @@ def test_more_unmapped_characters_than_spare_keycodes(
     ehr.wait_for(lambda s: s["notes"] == text, timeout=10)
 
 
+def test_held_key_does_not_autorepeat_on_the_host(
+    injector: X11Injector, ehr: SampleApp, xconn: Any
+) -> None:
+    """A key held past the server's repeat delay types once; its autorepeat comes back."""
+    injector.inject(Key("KeyA", "a", True))
+    time.sleep(1.0)  # Xvfb starts repeating after 660 ms.
+    injector.inject(Key("KeyA", "a", False))
+    ehr.wait_for(lambda s: s["keys"] == ["a"])
+    time.sleep(0.1)
+    assert ehr.state()["notes"] == "a"
+    keycode = xconn.keysym_to_keycode(ord("a"))
+    repeats = xconn.get_keyboard_control().auto_repeats
+    assert repeats[keycode // 8] & (1 << (keycode % 8))
+
+
 def test_click_on_save_button_saves(injector: X11Injector, ehr: SampleApp) -> None:
     """A left click on 保存 runs the app's save once."""
     click(injector, *ehr.center("save_button"))

@@ -94,11 +94,11 @@ async def test_input_channel_types_and_clicks_into_the_host_app(
                 await viewer.send_input(
                     json.dumps({"t": "key", "code": code, "key": char, "down": down})
                 )
-        sample_app.wait_for(lambda s: "maM" in s["notes"])
+        await sample_app.wait_for_async(lambda s: "maM" in s["notes"])
         bx, by = sample_app.center("save_button")
         await viewer.send_input(json.dumps({"t": "down", "b": 0, "x": bx, "y": by}))
         await viewer.send_input(json.dumps({"t": "up", "b": 0, "x": bx, "y": by}))
-        sample_app.wait_for(lambda s: s["saves"] == 1)
+        await sample_app.wait_for_async(lambda s: s["saves"] == 1)
 
 
 async def test_bad_input_is_dropped_and_counted_never_injected(

@@ -2,7 +2,7 @@
 
     with start_xvfb(1280, 720) as display:                 # display.name == ":N"
         with start_sample_app(display, tmp_path / "state.json") as app:
-            app.wait_for(lambda s: s["saves"] == 1)
+            app.wait_for(lambda s: s["saves"] == 1)        # await app.wait_for_async(...)
 
 Xvfb chooses a free display number itself (``-displayfd``), so tests can run in parallel
 and next to a developer's own X session.
@@ -10,6 +10,7 @@ and next to a developer's own X session.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import select
@@ -60,8 +61,18 @@ class SampleApp:
         return x + w // 2, y + h // 2
 
     def wait_for(self, predicate: Callable[[State], bool], timeout: float = 5.0) -> State:
-        """Wait until the state satisfies ``predicate``; return it."""
+        """Wait until the state satisfies ``predicate``; return it.
+
+        Blocks the thread: in an async test whose agent runs on the same event loop, use
+        ``wait_for_async``, or the agent cannot inject while this waits.
+        """
         return wait_for_state(self.state_file, predicate, timeout)
+
+    async def wait_for_async(
+        self, predicate: Callable[[State], bool], timeout: float = 5.0
+    ) -> State:
+        """``wait_for`` that lets the event loop run (an in-process agent) while it waits."""
+        return await wait_for_state_async(self.state_file, predicate, timeout)
 
 
 def read_state(path: Path) -> State:
@@ -88,6 +99,22 @@ def wait_for_state(path: Path, predicate: Callable[[State], bool], timeout: floa
         if time.monotonic() > deadline:
             raise TimeoutError(f"state never matched within {timeout} s; last state: {last}")
         time.sleep(0.02)
+
+
+async def wait_for_state_async(
+    path: Path, predicate: Callable[[State], bool], timeout: float = 5.0
+) -> State:
+    """``wait_for_state`` polling with ``asyncio.sleep``."""
+    deadline = time.monotonic() + timeout
+    last: State | None = None
+    while True:
+        if path.exists():
+            last = read_state(path)
+            if predicate(last):
+                return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"state never matched within {timeout} s; last state: {last}")
+        await asyncio.sleep(0.02)
 
 
 def _read_display_number(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> int:
