@@ -10,7 +10,7 @@ have() { command -v "$1" >/dev/null 2>&1; }
 have Xvfb || need_pkgs+=(xvfb)
 have xdotool || need_pkgs+=(xdotool)
 have xclip || need_pkgs+=(xclip)
-fc-list 2>/dev/null | grep -qi "Noto Sans CJK" || need_pkgs+=(fonts-noto-cjk)
+dpkg -s fonts-noto-cjk >/dev/null 2>&1 || need_pkgs+=(fonts-noto-cjk)
 if ! python3 -c 'import sys, venv, tkinter; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
   need_pkgs+=(python3 python3-venv python3-tk)
 fi
