@@ -130,9 +130,11 @@ class PeerSession:
             return
         self._closed = True
         self._injector.release_all()
+        # The peer connection first: its sender stops asking the track for frames, then the
+        # track's encode thread can shut down without a frame in flight.
+        await self._pc.close()
         if self._track is not None:
             self._track.stop()
-        await self._pc.close()
         log.info(
             "session %s closed: %d input events injected, %d invalid dropped",
             self.session_id,

@@ -20,6 +20,7 @@ from typing import Any, Final
 
 import av
 from aiortc import MediaStreamTrack, RTCRtpSender
+from aiortc.mediastreams import MediaStreamError
 
 from host_agent.capture import ScreenCapture, ScreenGeometry
 from host_agent.encoder import VIDEO_TIME_BASE, FrameConverter, H264Encoder, VideoPacket
@@ -111,6 +112,8 @@ class ScreenTrack(MediaStreamTrack):
         loop = asyncio.get_running_loop()
         while True:
             await self._pace()
+            if self.readyState != "live":
+                raise MediaStreamError  # stopped while waiting: aiortc ends its loop quietly
             pts = int((time.monotonic() - self._start) / VIDEO_TIME_BASE)
             keyframe, self._keyframe_requested = self._keyframe_requested, False
             started = time.perf_counter()
@@ -136,6 +139,8 @@ class ScreenTrack(MediaStreamTrack):
         self._executor.shutdown(wait=False)
 
     async def _open(self) -> _Pipeline:
+        if self.readyState != "live":
+            raise MediaStreamError
         if self._pipeline is None:
             loop = asyncio.get_running_loop()
             self._pipeline = await loop.run_in_executor(

@@ -207,7 +207,10 @@ class X11Injector:
         except (xerror.ConnectionClosedError, OSError):
             log.debug("X display already gone while closing", exc_info=True)
         finally:
-            self._display.close()
+            try:
+                self._display.close()
+            except (xerror.ConnectionClosedError, OSError):
+                log.debug("X display already gone; nothing to disconnect")
 
     def __enter__(self) -> X11Injector:
         return self

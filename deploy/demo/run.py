@@ -12,6 +12,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
@@ -25,6 +26,12 @@ PORT = int(os.environ.get("MAMORI_DEMO_PORT", "8443"))
 def _dev_certificates() -> None:
     if not (CERT_DIR / "server.pem").is_file():
         subprocess.run([sys.executable, "-m", "certs", "dev", str(CERT_DIR)], cwd=ROOT, check=True)
+
+
+def _spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
+    # Each child in its own session: Ctrl-C reaches only this script, which then stops the
+    # agent before the broker and the app before the display, in order and quietly.
+    return subprocess.Popen(args, text=True, start_new_session=True, **kwargs)
 
 
 def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
@@ -57,23 +64,21 @@ def main() -> int:
         try:
             app_env = {**env, "DISPLAY": display.name}
             procs.append(
-                subprocess.Popen(
+                _spawn(
                     [sys.executable, str(ROOT / "deploy" / "demo" / "sample_ehr.py")],
                     env=app_env,
-                    text=True,
                 )
             )
-            broker = subprocess.Popen(
+            broker = _spawn(
                 [sys.executable, "-m", "broker", "--print-access-link"],
                 cwd=ROOT,
                 env=env,
-                text=True,
                 stdout=subprocess.PIPE,
             )
             procs.append(broker)
             link = _wait_for_line(broker, f"https://127.0.0.1:{PORT}/access/", 30)
             procs.append(
-                subprocess.Popen(
+                _spawn(
                     [
                         sys.executable,
                         "-m",
@@ -91,7 +96,6 @@ def main() -> int:
                     ],
                     cwd=ROOT,
                     env=app_env,
-                    text=True,
                 )
             )
             print()
@@ -109,10 +113,10 @@ def main() -> int:
             print("\nstopping the demo…")
             return 0
         finally:
+            # Newest first: the agent leaves the broker, the broker stops, then the app.
             for proc in reversed(procs):
                 if proc.poll() is None:
                     proc.send_signal(signal.SIGTERM)
-            for proc in reversed(procs):
                 try:
                     proc.wait(timeout=10)
                 except subprocess.TimeoutExpired:

@@ -192,6 +192,9 @@ def start_xvfb(
                     "-noreset",
                 ],
                 pass_fds=(write_fd,),
+                # Its own session: a Ctrl-C in the demo's terminal must not kill the display
+                # before the agent and app on it have stopped in order.
+                start_new_session=True,
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=log,
@@ -245,6 +248,7 @@ def start_sample_app(
             [sys.executable, str(SAMPLE_EHR), "--state-file", str(state_file)],
             env={**os.environ, "DISPLAY": name},
             stdin=subprocess.DEVNULL,
+            start_new_session=True,
             stdout=log,
             stderr=log,
         )
