@@ -47,7 +47,15 @@ def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -
     raise RuntimeError("the broker did not print its access link in time")
 
 
+def _interrupt(signum: int, _frame: object) -> None:
+    raise KeyboardInterrupt
+
+
 def main() -> int:
+    # Ctrl-C and a service manager's SIGTERM both stop everything in order. Installed
+    # explicitly: a shell that starts us in the background leaves SIGINT ignored.
+    signal.signal(signal.SIGINT, _interrupt)
+    signal.signal(signal.SIGTERM, _interrupt)
     _dev_certificates()
     token = secrets.token_urlsafe(32)
     env = {
