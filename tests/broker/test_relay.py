@@ -1,0 +1,108 @@
+"""The relay's pairing rules with in-memory peers (no sockets)."""
+
+from __future__ import annotations
+
+import pytest
+
+from broker import protocol
+from broker.errors import HostBusy, NotInSession, UnknownHost
+from broker.protocol import CloseCode, Direction
+from broker.signaling.relay import Relay
+
+pytestmark = pytest.mark.unit
+
+SDP = "v=0\r\n"
+
+
+class FakePeer:
+    def __init__(self) -> None:
+        self.sent: list[str] = []
+        self.closed: tuple[int, str] | None = None
+
+    async def send(self, text: str) -> None:
+        self.sent.append(text)
+
+    async def close(self, code: int, reason: str) -> None:
+        self.closed = (code, reason)
+
+    def messages(self, direction: Direction) -> list[protocol.Message]:
+        return [protocol.parse(text, direction) for text in self.sent]
+
+
+def hello(host_id: str = "pc-1") -> protocol.AgentHello:
+    return protocol.AgentHello(host_id, "受付", "0.1.0")
+
+
+async def test_join_unknown_host_and_busy_host_are_refused() -> None:
+    """No agent: UnknownHost; an agent with a viewer: HostBusy."""
+    relay = Relay()
+    with pytest.raises(UnknownHost):
+        await relay.join("pc-1", FakePeer())
+    await relay.add_agent(hello(), FakePeer())
+    await relay.join("pc-1", FakePeer())
+    with pytest.raises(HostBusy):
+        await relay.join("pc-1", FakePeer())
+
+
+async def test_messages_for_a_stale_session_are_dropped() -> None:
+    """An agent's answer naming an old session never reaches the new viewer."""
+    relay = Relay()
+    agent_peer = FakePeer()
+    agent = await relay.add_agent(hello(), agent_peer)
+    first_viewer = FakePeer()
+    first = await relay.join("pc-1", first_viewer)
+    await relay.leave(first, "viewer_left")
+    second_viewer = FakePeer()
+    second = await relay.join("pc-1", second_viewer)
+    await relay.from_agent(agent, protocol.Answer(SDP, session_id=first.session_id))
+    assert second_viewer.sent == []
+    await relay.from_agent(agent, protocol.Answer(SDP, session_id=second.session_id))
+    assert second_viewer.messages(Direction.BROKER_TO_VIEWER) == [protocol.Answer(SDP)]
+
+
+async def test_viewer_messages_after_the_session_ended_are_refused() -> None:
+    """A viewer whose session was ended by the host cannot keep signaling."""
+    relay = Relay()
+    agent = await relay.add_agent(hello(), FakePeer())
+    session = await relay.join("pc-1", FakePeer())
+    await relay.from_agent(agent, protocol.Bye("peer_failed", session_id=session.session_id))
+    with pytest.raises(NotInSession):
+        await relay.from_viewer(session, protocol.Offer(SDP))
+
+
+async def test_newer_agent_connection_replaces_the_older_one() -> None:
+    """A reconnecting agent wins: the old link is closed and its viewer told."""
+    relay = Relay()
+    old_peer, viewer = FakePeer(), FakePeer()
+    await relay.add_agent(hello(), old_peer)
+    await relay.join("pc-1", viewer)
+    new_peer = FakePeer()
+    new = await relay.add_agent(hello(), new_peer)
+    assert old_peer.closed is not None
+    assert old_peer.closed[0] == CloseCode.HOST_ID_TAKEN
+    assert viewer.closed == (CloseCode.HOST_DISCONNECTED, "host disconnected")
+    assert [h.host_id for h in relay.hosts()] == ["pc-1"]
+    assert new.session is None
+
+
+async def test_removing_a_replaced_agent_keeps_the_new_one_listed() -> None:
+    """The old link's late disconnect does not unregister the agent that replaced it."""
+    relay = Relay()
+    old = await relay.add_agent(hello(), FakePeer())
+    await relay.add_agent(hello(), FakePeer())
+    await relay.remove_agent(old)
+    assert [h.host_id for h in relay.hosts()] == ["pc-1"]
+
+
+async def test_leave_tells_the_agent_with_the_session_id() -> None:
+    """A viewer leaving sends the agent a bye naming the session, once."""
+    relay = Relay()
+    agent_peer = FakePeer()
+    await relay.add_agent(hello(), agent_peer)
+    session = await relay.join("pc-1", FakePeer())
+    await relay.leave(session, "viewer_left")
+    await relay.leave(session, "viewer_left")
+    byes = [
+        m for m in agent_peer.messages(Direction.BROKER_TO_AGENT) if isinstance(m, protocol.Bye)
+    ]
+    assert byes == [protocol.Bye("viewer_left", session_id=session.session_id)]
