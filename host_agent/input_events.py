@@ -37,6 +37,15 @@ class InvalidInput(ValueError):
     """An input message that must be dropped (and counted), never injected."""
 
 
+class OversizedInput(InvalidInput):
+    """Larger than any input message can be: not a slip of the client, an attempt."""
+
+
+class ForeignInput(InvalidInput):
+    """Not an input message at all (binary, not JSON, or a type the schema does not have,
+    such as ``clipboard`` or ``file``): an attempt to use the channel for something else."""
+
+
 @dataclass(frozen=True, slots=True)
 class PointerMove:
     x: int
@@ -92,18 +101,18 @@ def parse_input(raw: str | bytes, width: int, height: int) -> InputEvent:
         InvalidInput: too big, not JSON, unknown type, wrong fields or values out of range.
     """
     if isinstance(raw, bytes):
-        raise InvalidInput("binary input messages are not accepted")
+        raise ForeignInput("binary input messages are not accepted")
     if len(raw) > MAX_INPUT_BYTES or len(raw.encode()) > MAX_INPUT_BYTES:
-        raise InvalidInput(f"input message larger than {MAX_INPUT_BYTES} bytes")
+        raise OversizedInput(f"input message larger than {MAX_INPUT_BYTES} bytes")
     try:
         data = json.loads(raw)
     except ValueError as exc:
-        raise InvalidInput("input message is not JSON") from exc
+        raise ForeignInput("input message is not JSON") from exc
     if not isinstance(data, dict):
-        raise InvalidInput("input message must be an object")
+        raise ForeignInput("input message must be an object")
     kind = data.get("t")
     if not isinstance(kind, str) or kind not in _FIELDS:
-        raise InvalidInput("unknown input message type")
+        raise ForeignInput("unknown input message type")
     if set(data) != _FIELDS[kind]:
         raise InvalidInput(f"{kind}: fields must be exactly {sorted(_FIELDS[kind])}")
     if kind == "release":
