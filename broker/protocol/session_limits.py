@@ -31,7 +31,7 @@ class SessionLimits:
     warn_before_s: float = DEFAULT_WARN_BEFORE_S
 
     def __post_init__(self) -> None:
-        if not (0 < self.idle_s and 0 < self.max_s and 0 <= self.warn_before_s < self.max_s):
+        if not (self.idle_s > 0 and self.max_s > 0 and 0 <= self.warn_before_s < self.max_s):
             raise ValueError("session limits must be positive and warn before the maximum")
 
 
