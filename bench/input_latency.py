@@ -32,6 +32,7 @@ from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
 from tests.support.broker import make_certs, running_broker
+from tests.support.chromium import CHROMIUM, chromium_args
 from tests.support.display import start_sample_app, start_xvfb
 
 HOST_ID = "bench-pc"
@@ -79,19 +80,9 @@ async def measure(keys: int) -> dict[str, Any]:
             async with async_playwright() as pw:
                 context = await pw.chromium.launch_persistent_context(
                     str(tmp / "profile"),
-                    executable_path="/usr/bin/chromium",
+                    executable_path=CHROMIUM,
                     headless=True,
-                    args=[
-                        "--no-sandbox",
-                        "--disable-gpu",
-                        "--disable-background-networking",
-                        "--disable-component-update",
-                        "--disable-sync",
-                        "--no-first-run",
-                        f"--ignore-certificate-errors-spki-list={certs.spki_sha256_b64}",
-                        "--allow-loopback-in-peer-connection",
-                        "--disable-features=WebRtcHideLocalIpsWithMdns",
-                    ],
+                    args=chromium_args(certs.spki_sha256_b64),
                     viewport={"width": 1400, "height": 900},
                 )
                 page = await context.new_page()
