@@ -14,21 +14,17 @@ from __future__ import annotations
 import datetime as dt
 import logging
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Final
 from zoneinfo import ZoneInfo
 
 import numpy as np
 import numpy.typing as npt
-from PIL import Image, ImageDraw, ImageFont
+from PIL import Image, ImageDraw
+
+from host_agent.fonts import font
 
 log = logging.getLogger(__name__)
 
-# Debian's fonts-noto-cjk; Japanese names need a CJK face.
-FONT_PATHS: Final = (
-    Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
-    Path("/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc"),
-)
 TILE_W: Final = 460
 TILE_H: Final = 230
 FONT_PX: Final = 20
@@ -47,22 +43,14 @@ class WatermarkIdentity:
     session_id: str
 
 
-def _font() -> ImageFont.FreeTypeFont | ImageFont.ImageFont:
-    for path in FONT_PATHS:
-        if path.is_file():
-            return ImageFont.truetype(str(path), FONT_PX)
-    log.warning("no CJK font found; the watermark falls back to a Latin-only font")
-    return ImageFont.load_default()
-
-
 def render_mask(lines: list[str], width: int, height: int) -> npt.NDArray[np.uint8]:
     """A (height, width) alpha mask of ``lines`` rotated and tiled over the frame."""
     tile = Image.new("L", (TILE_W, TILE_H), 0)
     draw = ImageDraw.Draw(tile)
-    font = _font()
+    face = font(FONT_PX)
     y = 40
     for line in lines:
-        draw.text((24, y), line, fill=OPACITY, font=font)
+        draw.text((24, y), line, fill=OPACITY, font=face)
         y += FONT_PX + 8
     tile = tile.rotate(ANGLE_DEG, resample=Image.Resampling.BILINEAR)
     cell = np.asarray(tile, dtype=np.uint8)
