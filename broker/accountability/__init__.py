@@ -1,0 +1,1 @@
+"""Accountability: exports of the audit trail and alerts to people who must see them."""
