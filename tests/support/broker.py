@@ -1,23 +1,31 @@
-"""A real broker on a real uvicorn server, port 0, TLS from a real per-test CA."""
+"""A real broker on a real uvicorn server, port 0, TLS from a real per-test CA, and a real
+database (a fresh SQLite file by default, or PostgreSQL)."""
 
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
 import secrets
 import ssl
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import httpx
 from fastapi import FastAPI
 
 from broker.app import create_app
+from broker.clock import Clock
 from broker.config import Settings
-from broker.security.access_links import SESSION_COOKIE
-from broker.server import bound_port, build_server
+from broker.db.engine import Database
+from broker.server import bound_port, build_server, publish_origin
 from certs.authority import ServerFiles, write_dev_server_files
+
+
+def random_secret_key() -> str:
+    return base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
 
 
 @dataclass
@@ -37,23 +45,32 @@ class RunningBroker:
 
     @property
     def origin(self) -> str:
+        """The Origin a page served by this broker at 127.0.0.1 sends."""
         return self.https_url
+
+    @property
+    def public_origin(self) -> str:
+        """The origin WebAuthn and links use (https://localhost:PORT)."""
+        origin: str = self.app.state.origin
+        return origin
+
+    @property
+    def clock(self) -> Clock:
+        clock: Clock = self.app.state.clock
+        return clock
+
+    @property
+    def db(self) -> Database:
+        db: Database = self.app.state.db
+        return db
 
     def client_ssl(self) -> ssl.SSLContext:
         return ssl.create_default_context(cafile=str(self.certs.ca_cert))
 
-    def access_link(self) -> str:
-        return f"{self.https_url}/access/{self.app.state.access_links.issue_link_token()}"
-
-    def session_cookie(self) -> str:
-        """A live browser session, obtained the way a person gets one: by a one-time link."""
-        token = self.app.state.access_links.issue_link_token()
-        session = self.app.state.access_links.redeem(token)
-        assert session is not None
-        return f"{SESSION_COOKIE}={session}"
-
-    def http(self) -> httpx.AsyncClient:
-        return httpx.AsyncClient(base_url=self.https_url, verify=self.client_ssl())
+    def http(self, **kwargs: Any) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.https_url, verify=self.client_ssl(), timeout=30, **kwargs
+        )
 
 
 def make_certs(directory: Path) -> ServerFiles:
@@ -62,16 +79,18 @@ def make_certs(directory: Path) -> ServerFiles:
 
 @contextlib.asynccontextmanager
 async def running_broker(
-    certs: ServerFiles, port: int = 0, agent_token: str | None = None
+    certs: ServerFiles, database_url: str, port: int = 0, **overrides: Any
 ) -> AsyncIterator[RunningBroker]:
-    """Start a broker in this event loop; stop it on exit."""
+    """Start a broker in this event loop (migrating its database); stop it on exit."""
     settings = Settings(
         environment="production",
-        agent_token=agent_token or secrets.token_urlsafe(32),
+        secret_key=overrides.pop("secret_key", None) or random_secret_key(),
         tls_cert=certs.server_cert,
         tls_key=certs.server_key,
+        database_url=database_url,
         host="127.0.0.1",
         port=port,
+        **overrides,
     )
     settings.validate()
     app = create_app(settings)
@@ -84,7 +103,8 @@ async def running_broker(
                 task.result()
                 raise RuntimeError("broker exited during start")
             await asyncio.sleep(0.02)
+        publish_origin(app, settings, server)
         yield RunningBroker(app, replace(settings), bound_port(server), certs)
     finally:
         server.should_exit = True
-        await asyncio.wait_for(task, 10)
+        await asyncio.wait_for(task, 15)
