@@ -336,4 +336,3 @@ async def test_disabled_user_cannot_sign_in(any_broker: RunningBroker, person: P
         response = await password_step(http, person.username, person.password)
     assert response.status_code == 401
     assert response.json()["error"] == "invalid_credentials"
-
