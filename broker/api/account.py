@@ -8,7 +8,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
-from broker.api.deps import ActiveCaller, Db, ObjectId
+from broker.api.deps import ActiveCaller, Db, ObjectId, Text
 from broker.errors import BadRequest, NotFound
 from broker.security import accounts, passwords, sessions
 from broker.security.audit import Event, Outcome, record
@@ -29,8 +29,8 @@ class SessionView(BaseModel):
 
 class PasswordChange(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    current_password: str = Field(min_length=1, max_length=1024)
-    new_password: str = Field(min_length=1, max_length=1024)
+    current_password: Text = Field(min_length=1, max_length=1024)
+    new_password: Text = Field(min_length=1, max_length=1024)
 
 
 @router.get("/sessions")

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
-from broker.api.deps import AdminCaller, Caller, Db, ObjectId
+from broker.api.deps import AdminCaller, Caller, Db, ObjectId, Text
 from broker.db.models import User
 from broker.errors import BadRequest, Conflict, NotFound
 from broker.security import accounts, agents, audit, mfa, sessions
@@ -39,8 +39,11 @@ class UserView(BaseModel):
 
 class Invite(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=3, max_length=64)
-    display_name: str = Field(min_length=1, max_length=100)
+    # The stored form is lowercase (accounts.USERNAME_PATTERN); either case may be typed.
+    username: Text = Field(
+        min_length=3, max_length=64, pattern=r"^[A-Za-z0-9][A-Za-z0-9._@+-]{2,63}$"
+    )
+    display_name: Text = Field(min_length=1, max_length=100)
     role: RoleName
 
 

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
-from broker.api.deps import AnyCaller, Caller, Db, MfaCaller
+from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
 from broker.db.models import Organization
 from broker.errors import BadRequest, Locked, NotSignedIn
 from broker.security import accounts, lockout, mfa, passkeys, passwords, sessions
@@ -32,13 +32,13 @@ GENERIC_FAILURE = "user name or password is wrong, or sign-in is locked for a wh
 
 class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    username: str = Field(min_length=1, max_length=200)
-    password: str = Field(min_length=1, max_length=1024)
+    username: Text = Field(min_length=1, max_length=200)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class CodeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=64)
+    code: Text = Field(min_length=1, max_length=64)
 
 
 class PasskeyBody(BaseModel):

@@ -14,12 +14,14 @@ behind both.
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Annotated, Final
 
 from fastapi import Depends, Path, Request, Response
+from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.clock import Clock
@@ -37,6 +39,20 @@ SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # A page's periodic refresh (the host list) must not count as a person being active.
 BACKGROUND_HEADER: Final = "X-Mamori-Background"
 MIN_CSRF_CHARS: Final = 32
+
+_UNSTORABLE = re.compile(r"[\x00-\x1f\x7f\ud800-\udfff]")
+
+
+def _storable(value: str) -> str:
+    """Refuse control characters and lone surrogates: PostgreSQL cannot store NUL, UTF-8
+    cannot encode a surrogate, and neither belongs in a name, code or password."""
+    if _UNSTORABLE.search(value):
+        raise ValueError("control characters and unpaired surrogates are not allowed")
+    return value
+
+
+# Every free-text field of every request body uses this instead of plain ``str``.
+Text = Annotated[str, AfterValidator(_storable)]
 
 # Row ids in paths: bounded so no database integer type can overflow on a fuzzed value.
 ObjectId = Annotated[int, Path(ge=1, le=2**62)]

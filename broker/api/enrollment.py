@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
 from broker.api.auth import SessionState
-from broker.api.deps import Db
+from broker.api.deps import Db, Text
 from broker.db.models import Organization
 from broker.errors import BadRequest, NotFound
 from broker.security import accounts, mfa, sessions
@@ -28,11 +28,11 @@ router = APIRouter(
 
 class LinkBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    token: str = Field(min_length=1, max_length=128)
+    token: Text = Field(min_length=1, max_length=128)
 
 
 class PasswordBody(LinkBody):
-    password: str = Field(min_length=1, max_length=1024)
+    password: Text = Field(min_length=1, max_length=1024)
 
 
 class LinkInfo(BaseModel):

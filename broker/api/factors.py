@@ -17,7 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
-from broker.api.deps import ActiveCaller, Caller, Db, EnrollingCaller, ObjectId
+from broker.api.deps import ActiveCaller, Caller, Db, EnrollingCaller, ObjectId, Text
 from broker.db.models import Passkey
 from broker.errors import BadRequest, Conflict, NotFound
 from broker.security import mfa, passkeys, sessions, totp
@@ -29,13 +29,13 @@ router = APIRouter(prefix="/api/factors", tags=["factors"])
 
 class CodeBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    code: str = Field(min_length=1, max_length=64)
+    code: Text = Field(min_length=1, max_length=64)
 
 
 class NewPasskeyBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     credential: dict[str, Any]
-    name: str = Field(default="passkey", min_length=1, max_length=64)
+    name: Text = Field(default="passkey", min_length=1, max_length=64)
 
 
 class TotpStart(BaseModel):

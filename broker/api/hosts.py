@@ -6,7 +6,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
-from broker.api.deps import ActiveCaller, Db
+from broker.api.deps import ActiveCaller, Db, Text
 from broker.security import tickets
 from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
@@ -27,7 +27,7 @@ class HostList(BaseModel):
 class TicketRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # The signaling protocol's host id rule (broker/protocol.py), checked here already.
-    host_id: str = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
 class Ticket(BaseModel):

@@ -8,10 +8,11 @@ import base64
 import contextlib
 import secrets
 import ssl
-from collections.abc import AsyncIterator
+import threading
+from collections.abc import AsyncIterator, Coroutine
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
 from fastapi import FastAPI
@@ -22,6 +23,8 @@ from broker.config import Settings
 from broker.db.engine import Database
 from broker.server import bound_port, build_server, publish_origin
 from certs.authority import ServerFiles, write_dev_server_files
+
+T = TypeVar("T")
 
 
 def random_secret_key() -> str:
@@ -96,6 +99,8 @@ async def running_broker(
     app = create_app(settings)
     server = build_server(settings, app)
     server.config.log_level = "warning"
+    # A fuzzed request can leave a connection half-sent; stopping must not wait on it.
+    server.config.timeout_graceful_shutdown = 5
     task = asyncio.create_task(server.serve())
     try:
         while not server.started:
@@ -108,3 +113,50 @@ async def running_broker(
     finally:
         server.should_exit = True
         await asyncio.wait_for(task, 15)
+
+
+class ThreadedBroker:
+    """A running broker on its own event loop in a thread, for synchronous callers
+    (the fuzz run drives it with schemathesis and requests)."""
+
+    def __init__(self, certs: ServerFiles, database_url: str) -> None:
+        self._certs = certs
+        self._url = database_url
+        self._ready = threading.Event()
+        self._stop: asyncio.Event | None = None
+        self._error: BaseException | None = None
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.broker: RunningBroker | None = None
+        self._thread = threading.Thread(target=self._run, name="broker", daemon=True)
+
+    def _run(self) -> None:
+        async def main() -> None:
+            self.loop = asyncio.get_running_loop()
+            self._stop = asyncio.Event()
+            async with running_broker(self._certs, self._url) as running:
+                self.broker = running
+                self._ready.set()
+                await self._stop.wait()
+
+        try:
+            asyncio.run(main())
+        except BaseException as exc:  # reported to the test thread in start()
+            self._error = exc
+            self._ready.set()
+
+    def start(self) -> RunningBroker:
+        self._thread.start()
+        if not self._ready.wait(60) or self.broker is None:
+            raise RuntimeError(f"broker did not start: {self._error!r}")
+        return self.broker
+
+    def run(self, coro: Coroutine[Any, Any, T]) -> T:
+        """Run ``coro`` on the broker's loop and wait for its result."""
+        if self.loop is None:
+            raise RuntimeError("not started")
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(120)
+
+    def stop(self) -> None:
+        if self.loop is not None and self._stop is not None:
+            self.loop.call_soon_threadsafe(self._stop.set)
+        self._thread.join(30)

@@ -42,18 +42,35 @@ async def _admin_connection() -> asyncpg.Connection:
     pytest.skip(f"{unavailable}: the postgres tier did NOT run here")
 
 
+async def create_postgres_database() -> str:
+    """A new, empty database with a random name; returns its asyncpg URL."""
+    admin = await _admin_connection()
+    try:
+        user = admin.get_settings().session_authorization or "postgres"
+        name = f"mamori_test_{secrets.token_hex(6)}"
+        await admin.execute(f'CREATE DATABASE "{name}"')
+        return f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        await admin.close()
+
+
+async def drop_postgres_database(url: str) -> None:
+    name = url.rsplit("/", 1)[1]
+    admin = await _admin_connection()
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    finally:
+        await admin.close()
+
+
 @contextlib.asynccontextmanager
 async def postgres_database() -> AsyncIterator[str]:
     """A new, empty database (random name), dropped afterwards; yields its asyncpg URL."""
-    admin = await _admin_connection()
-    user = admin.get_settings().session_authorization or "postgres"
-    name = f"mamori_test_{secrets.token_hex(6)}"
+    url = await create_postgres_database()
     try:
-        await admin.execute(f'CREATE DATABASE "{name}"')
-        yield f"postgresql+asyncpg://{user}@{PG_HOST}:{PG_PORT}/{name}"
+        yield url
     finally:
-        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-        await admin.close()
+        await drop_postgres_database(url)
 
 
 BACKENDS = [
