@@ -4,24 +4,21 @@ into the EHR's notes, press its save button, and be told when the host goes away
 from __future__ import annotations
 
 import asyncio
-import os
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import mss
 import numpy as np
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, Page
 
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
+from tests.e2e.conftest import sign_in
 from tests.support.broker import RunningBroker
 from tests.support.display import SampleApp, XvfbDisplay
+from tests.support.identity import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
-
-CHROMIUM = "/usr/bin/chromium"
 
 # Draw the current video frame into a canvas and return RGB rows of a host-pixel rectangle.
 SAMPLE_VIDEO = """([x, y, w, h]) => {
@@ -38,39 +35,10 @@ SAMPLE_VIDEO = """([x, y, w, h]) => {
 }"""
 
 
-@pytest.fixture
-async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[BrowserContext]:
-    """Debian's Chromium, headless, trusting only this test broker's key (SPKI pin)."""
-    if not os.path.exists(CHROMIUM):
-        pytest.fail(f"{CHROMIUM} is missing: deploy/setup.sh installs Debian's chromium")
-    async with async_playwright() as playwright:
-        context = await playwright.chromium.launch_persistent_context(
-            str(tmp_path / "profile"),
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-                "--no-first-run",
-                f"--ignore-certificate-errors-spki-list={broker.certs.spki_sha256_b64}",
-                # Media stays on loopback in tests (see the loopback_ice fixture).
-                "--allow-loopback-in-peer-connection",
-                "--disable-features=WebRtcHideLocalIpsWithMdns",
-            ],
-            viewport={"width": 1400, "height": 900},
-        )
-        try:
-            yield context
-        finally:
-            await context.close()
-
-
-async def open_viewer(context: BrowserContext, broker: RunningBroker) -> Page:
+async def open_viewer(context: BrowserContext, broker: RunningBroker, person: Person) -> Page:
+    """Sign in through the pages (password and TOTP), then open the clinic PC."""
     page = await context.new_page()
-    await page.goto(broker.access_link())
+    await sign_in(page, broker, person)
     await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
     await page.click(f'#host-list li.host-item[data-host-id="{HOST_ID}"] a.host-link')
     await page.wait_for_function(
@@ -116,10 +84,11 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     agent: BrokerLink,
     sample_app: SampleApp,
     xvfb: XvfbDisplay,
+    doctor: Person,
 ) -> None:
     """The video shows the host's pixels; typed text lands in the EHR notes; the save button
     works and its effect appears in the video; frames keep coming while the screen changes."""
-    page = await open_viewer(browser, broker)
+    page = await open_viewer(browser, broker, doctor)
 
     # The picture is the host's screen: the header and patient list match the raw pixels.
     region = (0, 0, 640, 360)
@@ -155,10 +124,10 @@ async def test_browser_sees_and_drives_the_clinic_screen(
 
 
 async def test_viewer_is_told_when_the_host_disconnects(
-    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink, doctor: Person
 ) -> None:
     """Stopping the agent blanks the video and shows "host disconnected", not a frozen frame."""
-    page = await open_viewer(browser, broker)
+    page = await open_viewer(browser, broker, doctor)
     await agent.stop()
     await page.wait_for_function(
         "() => document.body.dataset.connection === 'host_disconnected'", timeout=10_000

@@ -156,13 +156,14 @@ function main() {
     }
   }
 
-  function applySession(next) {
+  function applySession(next, fromServer = false) {
     const previous = session.state;
     session = next && typeof next.state === "string" ? next : { state: "anonymous" };
-    if (session.state === "anonymous") setCsrf(null);
     document.body.dataset.session = session.state;
-    // A state change from a form's answer lacks the user: ask the broker for the rest.
-    if (session.state === "active" && !session.user) {
+    // A state change from a form's answer lacks the user (active) or the new pre-sign-in
+    // CSRF token (signed out): ask the broker for the rest.
+    if (!fromServer && (session.state === "anonymous" || (session.state === "active" && !session.user))) {
+      if (session.state === "anonymous") setCsrf(null);
       refreshSession();
       return;
     }
@@ -171,7 +172,7 @@ function main() {
   }
 
   async function refreshSession() {
-    applySession(await loadSession());
+    applySession(await loadSession(), true);
   }
 
   document.getElementById("nav-logout").addEventListener("click", async () => {

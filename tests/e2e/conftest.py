@@ -1,0 +1,71 @@
+"""Real headless Chromium (Debian's) for the e2e tier, and signing in through the pages."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, Page, async_playwright
+
+from tests.support.broker import RunningBroker
+from tests.support.identity import Person
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+@pytest.fixture
+async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[BrowserContext]:
+    """Debian's Chromium, headless, trusting only this test broker's key (SPKI pin)."""
+    if not os.path.exists(CHROMIUM):
+        pytest.fail(f"{CHROMIUM} is missing: deploy/setup.sh installs Debian's chromium")
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(tmp_path / "profile"),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+                "--no-first-run",
+                f"--ignore-certificate-errors-spki-list={broker.certs.spki_sha256_b64}",
+                # Media stays on loopback in tests (see the loopback_ice fixture).
+                "--allow-loopback-in-peer-connection",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+            ],
+            viewport={"width": 1400, "height": 900},
+        )
+        context.set_default_timeout(20_000)
+        try:
+            yield context
+        finally:
+            await context.close()
+
+
+async def screen_is(page: Page, screen: str, timeout: float = 20_000) -> None:
+    await page.wait_for_function(
+        f"() => document.body.dataset.screen === '{screen}'", timeout=timeout
+    )
+
+
+async def password_step(page: Page, broker: RunningBroker, username: str, password: str) -> None:
+    """Open the login page (at the broker's public origin) and send a password."""
+    if not page.url.startswith(broker.public_origin):
+        await page.goto(f"{broker.public_origin}/#/login")
+    await screen_is(page, "login")
+    await page.fill("#login-username", username)
+    await page.fill("#login-password", password)
+    await page.click("#login-submit")
+
+
+async def sign_in(page: Page, broker: RunningBroker, person: Person) -> None:
+    """Password, then a TOTP code, through the pages; ends on the host list."""
+    await password_step(page, broker, person.username, person.password)
+    await screen_is(page, "mfa")
+    await page.fill("#mfa-totp-code", person.next_code(broker))
+    await page.click("#mfa-totp-form button[type=submit]")
+    await screen_is(page, "hosts")
