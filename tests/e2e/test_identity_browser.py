@@ -86,7 +86,9 @@ async def test_enroll_totp_from_the_qr_secret_and_sign_in(
     gets ten recovery codes, reaches the hosts; later signs in with password and TOTP."""
     page = await browser.new_page()
     secret, step = await enroll_totp(page, broker, await invite(broker, org, "yamada"))
-    assert await page.locator("#nav-user").inner_text() == "山田 花子（テスト診療所）"
+    await page.wait_for_function(
+        "() => document.getElementById('nav-user').textContent === '山田 花子（テスト診療所）'"
+    )
     await log_out(page)
     await password_step(page, broker, "yamada", PASSWORD)
     await screen_is(page, "mfa")
