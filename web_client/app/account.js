@@ -48,9 +48,10 @@ export function createAccount(hooks) {
   let messageKey = null;
   let user = null;
 
-  function say(key) {
+  function say(key, kind = "error") {
     messageKey = key;
     message.textContent = key ? t(key) : "";
+    message.dataset.kind = kind;
   }
 
   async function check(result, okKey = null) {
@@ -62,7 +63,7 @@ export function createAccount(hooks) {
       say(errorKey(result.status, result.body));
       return false;
     }
-    say(okKey);
+    say(okKey, "ok");
     return true;
   }
 

@@ -37,9 +37,10 @@ export function createAdmin(hooks) {
   const invite = document.getElementById("admin-invite-form");
   let messageKey = null;
 
-  function say(key) {
+  function say(key, kind = "error") {
     messageKey = key;
     message.textContent = key ? t(key) : "";
+    message.dataset.kind = kind;
   }
 
   function check(result, okKey = null) {
@@ -51,7 +52,7 @@ export function createAdmin(hooks) {
       say(errorKey(result.status, result.body));
       return false;
     }
-    say(okKey);
+    say(okKey, "ok");
     return true;
   }
 
