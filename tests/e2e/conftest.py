@@ -7,10 +7,9 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from playwright.async_api import BrowserContext, Page, async_playwright
+from playwright.async_api import BrowserContext, async_playwright
 
 from tests.support.broker import RunningBroker
-from tests.support.identity import Person
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -44,28 +43,3 @@ async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[Browse
             yield context
         finally:
             await context.close()
-
-
-async def screen_is(page: Page, screen: str, timeout: float = 20_000) -> None:
-    await page.wait_for_function(
-        f"() => document.body.dataset.screen === '{screen}'", timeout=timeout
-    )
-
-
-async def password_step(page: Page, broker: RunningBroker, username: str, password: str) -> None:
-    """Open the login page (at the broker's public origin) and send a password."""
-    if not page.url.startswith(broker.public_origin):
-        await page.goto(f"{broker.public_origin}/#/login")
-    await screen_is(page, "login")
-    await page.fill("#login-username", username)
-    await page.fill("#login-password", password)
-    await page.click("#login-submit")
-
-
-async def sign_in(page: Page, broker: RunningBroker, person: Person) -> None:
-    """Password, then a TOTP code, through the pages; ends on the host list."""
-    await password_step(page, broker, person.username, person.password)
-    await screen_is(page, "mfa")
-    await page.fill("#mfa-totp-code", person.next_code(broker))
-    await page.click("#mfa-totp-form button[type=submit]")
-    await screen_is(page, "hosts")

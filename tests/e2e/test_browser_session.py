@@ -13,8 +13,8 @@ from playwright.async_api import BrowserContext, Page
 
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.e2e.conftest import sign_in
 from tests.support.broker import RunningBroker
+from tests.support.browser import sign_in
 from tests.support.display import SampleApp, XvfbDisplay
 from tests.support.identity import Person
 

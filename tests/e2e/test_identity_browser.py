@@ -12,8 +12,8 @@ from broker.security import accounts, totp
 from broker.security.accounts import Purpose, Role
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.e2e.conftest import password_step, screen_is
 from tests.support.broker import RunningBroker
+from tests.support.browser import password_step, screen_is
 from tests.support.identity import Org, Person
 
 pytestmark = pytest.mark.e2e
