@@ -32,8 +32,11 @@ from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
 from tests.support.broker import make_certs, running_broker
+from tests.support.browser import sign_in
 from tests.support.chromium import CHROMIUM, chromium_args
+from tests.support.databases import sqlite_url
 from tests.support.display import start_sample_app, start_xvfb
+from tests.support.identity import make_org, make_person
 
 HOST_ID = "bench-pc"
 
@@ -62,14 +65,16 @@ async def measure(keys: int) -> dict[str, Any]:
     certs = make_certs(tmp / "certs")
     restrict_host_candidates(["127.0.0.1"])
     with start_xvfb(1280, 720) as xvfb, start_sample_app(xvfb, tmp / "state.json") as app:
-        async with running_broker(certs) as broker:
+        async with running_broker(certs, sqlite_url(tmp)) as broker:
+            org = await make_org(broker, "bench")
+            person = await make_person(broker, org, "doctor")
             injector = open_injector(xvfb.name)
             link = BrokerLink(
                 LinkSettings(
                     broker.wss_url,
                     HOST_ID,
                     "bench",
-                    broker.settings.agent_token,
+                    org.agent_token,
                     client_ssl_context(str(certs.ca_cert)),
                 ),
                 StreamSettings(display=xvfb.name),
@@ -86,8 +91,8 @@ async def measure(keys: int) -> dict[str, Any]:
                     viewport={"width": 1400, "height": 900},
                 )
                 page = await context.new_page()
-                await page.goto(broker.access_link())
-                await page.goto(f"{broker.https_url}/#/host/{HOST_ID}")
+                await sign_in(page, broker, person)
+                await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
                 await page.wait_for_function(
                     "() => document.body.dataset.connection === 'connected'"
                     " && document.body.dataset.input === 'open'",

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import stat
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -12,9 +13,11 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import access, hosts
+from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.api.deps import Keys
+from broker.clock import Clock
 from broker.config import Settings
-from broker.security.access_links import AccessLinks
+from broker.db.engine import Database
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay
 
@@ -61,12 +64,37 @@ def web_client_dir() -> Path:
     return Path(str(resources.files("web_client")))
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the broker application for these (already validated) settings."""
-    app = FastAPI(title="Mamori broker", docs_url=None, redoc_url=None, openapi_url=None)
+def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
+    """Build the broker application for these (already validated) settings.
+
+    The database is opened and migrated to the newest schema when the server starts
+    (lifespan), and closed when it stops.
+    """
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        await app.state.db.migrate()
+        yield
+        await app.state.db.dispose()
+
+    # The schema is served (/openapi.json) for API users and the fuzz tests; the interactive
+    # docs pages are not, since they would need inline script under the CSP.
+    app = FastAPI(
+        title="Mamori broker",
+        version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
+        openapi_url="/openapi.json",
+        lifespan=lifespan,
+    )
     app.state.settings = settings
+    app.state.clock = clock or Clock()
+    app.state.keys = Keys.from_settings(settings)
+    app.state.db = Database(settings.database_url)
     app.state.relay = Relay()
-    app.state.access_links = AccessLinks(settings.access_link_ttl_s, settings.session_ttl_s)
+    # The origin browsers use; with port 0 the server updates it once bound (server.py).
+    app.state.origin = settings.origin()
+    handlers.install(app)
 
     @app.middleware("http")
     async def security_headers(
@@ -76,8 +104,8 @@ def create_app(settings: Settings) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    app.include_router(access.router)
-    app.include_router(hosts.router)
+    for module in (auth, enrollment, factors, account, admin, hosts):
+        app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")
     return app

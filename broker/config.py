@@ -1,12 +1,14 @@
 """Broker settings, read once from the environment at start.
 
 Fail closed: outside ``MAMORI_ENV=dev`` the broker refuses to start with a missing, short or
-placeholder secret (like the FastAPI template's ``_enforce_non_default_secrets``), and TLS is
-never optional.
+placeholder secret key (like the FastAPI template's ``_enforce_non_default_secrets``), and
+TLS is never optional.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -14,9 +16,52 @@ from pathlib import Path
 
 from broker.errors import ConfigError
 
-# 32 characters of a random token is 190+ bits; shorter shared secrets are guessable online.
-MIN_SECRET_CHARS = 32
-_PLACEHOLDERS = frozenset({"changeme", "change-me", "secret", "password", "mamori", "dev", "test"})
+# 32 bytes = 256 bits: AES-256-GCM for TOTP secrets and HMAC keys are derived from it.
+SECRET_KEY_BYTES = 32
+# Values people paste from examples; refused even when long enough.
+_PLACEHOLDERS = frozenset(
+    {"changeme", "change-me", "secret", "password", "mamori", "dev", "test", "placeholder"}
+)
+DEFAULT_DATA_DIR = Path("data")
+
+
+def default_database_url(data_dir: Path) -> str:
+    """The embedded default: one SQLite file in the (git-ignored) data folder."""
+    return f"sqlite+aiosqlite:///{(data_dir / 'mamori.db').resolve()}"
+
+
+def decode_secret_key(value: str) -> bytes:
+    """``MAMORI_SECRET_KEY`` as bytes: base64url of at least 32 random bytes.
+
+    Raises:
+        ConfigError: missing, a placeholder, not base64url, or too short.
+    """
+    if not value:
+        raise ConfigError("MAMORI_SECRET_KEY is not set (python -m broker gen-secret-key)")
+    if value.strip().lower() in _PLACEHOLDERS:
+        raise ConfigError("MAMORI_SECRET_KEY is a placeholder; generate a random key")
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError) as exc:
+        raise ConfigError("MAMORI_SECRET_KEY must be base64url") from exc
+    if len(key) < SECRET_KEY_BYTES:
+        raise ConfigError(f"MAMORI_SECRET_KEY must hold at least {SECRET_KEY_BYTES} random bytes")
+    if len(set(key)) < 8:
+        raise ConfigError("MAMORI_SECRET_KEY is not random (too few distinct bytes)")
+    return key
+
+
+def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a whole number") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low} and {high}")
+    return value
 
 
 @dataclass(frozen=True)
@@ -24,62 +69,105 @@ class Settings:
     """Everything the broker needs to start.
 
     Attributes:
-        environment: ``dev`` relaxes nothing about TLS; it only allows a short agent token.
-        agent_token: shared secret agents present (until enrolled client certificates land).
+        environment: ``dev`` or ``production``; dev changes nothing but what the demo needs.
+        secret_key: MAMORI_SECRET_KEY, base64url; TOTP secrets are encrypted under a key
+            derived from it, so losing it means every user re-enrolls TOTP.
         tls_cert: PEM server certificate (chain) file.
         tls_key: PEM private key of ``tls_cert``.
+        database_url: SQLAlchemy async URL; SQLite (aiosqlite) by default, PostgreSQL with
+            ``postgresql+asyncpg://...``.
         host: address to bind.
         port: port to bind; 0 picks a free one (tests).
-        access_link_ttl_s: lifetime of a one-time access link.
-        session_ttl_s: absolute lifetime of a browser session made from an access link.
+        public_url: the origin people type (``https://name:port``); WebAuthn checks it and
+            enrollment links start with it. Defaults to ``https://{rp_id}:{port}``.
+        rp_id: the WebAuthn relying party id, a host name (never an IP address: browsers
+            refuse passkeys there), ``localhost`` by default.
+        trusted_proxies: addresses whose X-Forwarded-For is believed (uvicorn's
+            forwarded_allow_ips); the lockout counts failures per source address.
+        idle_timeout_s: a session unused this long ends (default 15 min; MHLW.md row 8).
+        session_lifetime_s: absolute session lifetime (default 12 h; MHLW.md row 8).
+        lockout_threshold: failures within ``lockout_window_s`` that lock (default 5).
+        lockout_window_s: the window failures are counted in (default 15 min).
+        lockout_duration_s: how long a lock lasts (default 15 min).
+        invite_ttl_s: lifetime of an invitation or enrollment link (default 24 h).
+        ticket_ttl_s: lifetime of a viewer WebSocket ticket (default 30 s).
     """
 
     environment: str
-    agent_token: str
+    secret_key: str
     tls_cert: Path
     tls_key: Path
+    database_url: str
     host: str = "127.0.0.1"
     port: int = 8443
-    access_link_ttl_s: int = 15 * 60
-    session_ttl_s: int = 12 * 3600  # the absolute session lifetime the identity issue keeps
+    public_url: str | None = None
+    rp_id: str = "localhost"
+    trusted_proxies: str = "127.0.0.1"
+    idle_timeout_s: int = 15 * 60
+    session_lifetime_s: int = 12 * 3600
+    lockout_threshold: int = 5
+    lockout_window_s: int = 15 * 60
+    lockout_duration_s: int = 15 * 60
+    invite_ttl_s: int = 24 * 3600
+    ticket_ttl_s: int = 30
 
     @property
     def is_dev(self) -> bool:
         return self.environment == "dev"
 
+    @property
+    def secret_key_bytes(self) -> bytes:
+        return decode_secret_key(self.secret_key)
+
+    def origin(self, bound_port: int | None = None) -> str:
+        """The public origin; with port 0 in settings the actually bound port is used."""
+        if self.public_url:
+            return self.public_url.rstrip("/")
+        return f"https://{self.rp_id}:{bound_port or self.port}"
+
     def validate(self) -> None:
         """Raise ConfigError when these settings must not be used."""
         if self.environment not in {"dev", "production"}:
             raise ConfigError("MAMORI_ENV must be 'dev' or 'production'")
-        token = self.agent_token
-        if not token:
-            raise ConfigError("MAMORI_AGENT_TOKEN is not set")
-        if not self.is_dev and (token.lower() in _PLACEHOLDERS or len(token) < MIN_SECRET_CHARS):
-            raise ConfigError(
-                f"MAMORI_AGENT_TOKEN must be a random value of at least {MIN_SECRET_CHARS} "
-                "characters outside dev"
-            )
+        decode_secret_key(self.secret_key)
         for name, path in (("MAMORI_TLS_CERT", self.tls_cert), ("MAMORI_TLS_KEY", self.tls_key)):
             if not path.is_file():
                 raise ConfigError(f"{name} does not name a file: {path}")
         if not 0 <= self.port <= 65535:
             raise ConfigError("MAMORI_PORT must be 0..65535")
+        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ConfigError(
+                "MAMORI_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
+            )
+        if self.public_url is not None and not self.public_url.startswith("https://"):
+            raise ConfigError("MAMORI_PUBLIC_URL must be an https:// origin")
+        if not self.rp_id or self.rp_id.replace(".", "").isdigit() or ":" in self.rp_id:
+            raise ConfigError("MAMORI_RP_ID must be a host name (browsers refuse IP addresses)")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read settings from ``MAMORI_*`` variables; production is the default environment."""
         env = os.environ if env is None else env
-        try:
-            port = int(env.get("MAMORI_PORT", "8443"))
-        except ValueError as exc:
-            raise ConfigError("MAMORI_PORT must be a number") from exc
+        data_dir = Path(env.get("MAMORI_DATA_DIR") or DEFAULT_DATA_DIR)
+        day = 24 * 3600
         settings = cls(
             environment=env.get("MAMORI_ENV", "production"),
-            agent_token=env.get("MAMORI_AGENT_TOKEN", ""),
+            secret_key=env.get("MAMORI_SECRET_KEY", ""),
             tls_cert=Path(env.get("MAMORI_TLS_CERT", "")),
             tls_key=Path(env.get("MAMORI_TLS_KEY", "")),
+            database_url=env.get("MAMORI_DATABASE_URL") or default_database_url(data_dir),
             host=env.get("MAMORI_HOST", "127.0.0.1"),
-            port=port,
+            port=_int(env, "MAMORI_PORT", 8443, 0, 65535),
+            public_url=env.get("MAMORI_PUBLIC_URL") or None,
+            rp_id=env.get("MAMORI_RP_ID", "localhost"),
+            trusted_proxies=env.get("MAMORI_TRUSTED_PROXIES", "127.0.0.1"),
+            idle_timeout_s=_int(env, "MAMORI_IDLE_TIMEOUT_S", 15 * 60, 60, day),
+            session_lifetime_s=_int(env, "MAMORI_SESSION_LIFETIME_S", 12 * 3600, 300, 7 * day),
+            lockout_threshold=_int(env, "MAMORI_LOCKOUT_THRESHOLD", 5, 1, 100),
+            lockout_window_s=_int(env, "MAMORI_LOCKOUT_WINDOW_S", 15 * 60, 10, day),
+            lockout_duration_s=_int(env, "MAMORI_LOCKOUT_DURATION_S", 15 * 60, 10, day),
+            invite_ttl_s=_int(env, "MAMORI_INVITE_TTL_S", day, 300, 7 * day),
+            ticket_ttl_s=_int(env, "MAMORI_TICKET_TTL_S", 30, 5, 120),
         )
         settings.validate()
         return settings

@@ -26,6 +26,10 @@ def build_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         log_level="info",
         access_log=False,
         server_header=False,
+        # X-Forwarded-For is believed from these addresses only: the lockout counts failures
+        # per source address, which a client must not be able to choose.
+        proxy_headers=True,
+        forwarded_allow_ips=settings.trusted_proxies,
     )
     config.load()
     if config.ssl is None:
@@ -42,3 +46,9 @@ def bound_port(server: uvicorn.Server) -> int:
             port: int = sock.getsockname()[1]
             return port
     raise RuntimeError("server is not listening")
+
+
+def publish_origin(app: FastAPI, settings: Settings, server: uvicorn.Server) -> None:
+    """With port 0 in settings, the public origin is known only once the server is bound."""
+    if settings.port == 0 and not settings.public_url:
+        app.state.origin = settings.origin(bound_port(server))

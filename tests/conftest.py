@@ -1,5 +1,6 @@
-"""Fixtures shared by every tier: a real CA per test session, real brokers on port 0,
-virtual displays with the sample clinic app, and real agents streaming them."""
+"""Fixtures shared by every tier: a real CA per test session, real brokers on port 0 with
+real databases, organizations and people, virtual displays with the sample clinic app, and
+real agents streaming them."""
 
 from __future__ import annotations
 
@@ -16,22 +17,48 @@ from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
 from tests.support.broker import RunningBroker, make_certs, running_broker
+from tests.support.databases import BACKENDS, database_url, sqlite_url
 from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
+from tests.support.identity import Org, Person, SignedIn, make_org, make_person, signed_in
 
 HOST_ID = "clinic-pc-1"
 
 
 @pytest.fixture(scope="session")
 def server_certs(tmp_path_factory: pytest.TempPathFactory) -> ServerFiles:
-    """A CA and a broker certificate for 127.0.0.1, made once per test session."""
+    """A CA and a broker certificate for 127.0.0.1 and localhost, made once per session."""
     return make_certs(Path(tmp_path_factory.mktemp("certs")))
 
 
 @pytest.fixture
-async def broker(server_certs: ServerFiles) -> AsyncIterator[RunningBroker]:
-    """A real broker on uvicorn, TLS 1.3, on a free port."""
-    async with running_broker(server_certs) as running:
+async def broker(server_certs: ServerFiles, tmp_path: Path) -> AsyncIterator[RunningBroker]:
+    """A real broker on uvicorn, TLS 1.3, on a free port, with a fresh SQLite database."""
+    async with running_broker(server_certs, sqlite_url(tmp_path)) as running:
         yield running
+
+
+@pytest.fixture(params=BACKENDS)
+async def any_broker(
+    request: pytest.FixtureRequest, server_certs: ServerFiles, tmp_path: Path
+) -> AsyncIterator[RunningBroker]:
+    """The same broker on each storage backend: SQLite and PostgreSQL."""
+    async with (
+        database_url(request.param, tmp_path) as url,
+        running_broker(server_certs, url) as running,
+    ):
+        yield running
+
+
+@pytest.fixture
+async def org(broker: RunningBroker) -> Org:
+    """A clinic with an agent token."""
+    return await make_org(broker, "テスト診療所")
+
+
+@pytest.fixture
+async def doctor(broker: RunningBroker, org: Org) -> Person:
+    """An enrolled doctor (password and TOTP) of ``org``."""
+    return await make_person(broker, org, "doctor")
 
 
 @pytest.fixture
@@ -57,16 +84,16 @@ def loopback_ice() -> Iterator[None]:
 
 @pytest.fixture
 async def agent(
-    broker: RunningBroker, xvfb: XvfbDisplay, sample_app: SampleApp, loopback_ice: None
+    broker: RunningBroker, org: Org, xvfb: XvfbDisplay, sample_app: SampleApp, loopback_ice: None
 ) -> AsyncIterator[BrokerLink]:
-    """A real agent (in this process) streaming the sample app's display to the broker."""
+    """A real agent (in this process) of ``org`` streaming the sample app's display."""
     injector = open_injector(xvfb.name)
     link = BrokerLink(
         LinkSettings(
             broker.wss_url,
             HOST_ID,
             "診察室1",
-            broker.settings.agent_token,
+            org.agent_token,
             client_ssl_context(str(broker.certs.ca_cert)),
         ),
         StreamSettings(display=xvfb.name),
@@ -78,3 +105,10 @@ async def agent(
     await link.stop()
     await asyncio.wait_for(task, 10)
     injector.close()
+
+
+@pytest.fixture
+async def user(broker: RunningBroker, doctor: Person) -> AsyncIterator[SignedIn]:
+    """``doctor`` signed in through the API (password and TOTP): an active session."""
+    async with signed_in(broker, doctor) as session:
+        yield session

@@ -1,32 +1,60 @@
-"""HTTP routes about hosts: the list a signed-in viewer may open."""
+"""Hosts of the caller's organization, and the tickets that open a viewer on one."""
 
 from __future__ import annotations
 
-from typing import Annotated
+from fastapi import APIRouter, Request
+from pydantic import BaseModel, ConfigDict, Field
 
-from fastapi import APIRouter, Cookie, HTTPException, Request, status
-
-from broker.security.access_links import SESSION_COOKIE, AccessLinks
+from broker.api import deps
+from broker.api.deps import ActiveCaller, Db, Text
+from broker.security import tickets
+from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
 
-router = APIRouter(prefix="/api")
+router = APIRouter(prefix="/api", tags=["hosts"])
 
 
-def require_session(request: Request, token: str | None) -> None:
-    """Refuse with 401 unless the request carries a live browser session."""
-    links: AccessLinks = request.app.state.access_links
-    if not links.session_valid(token):
-        raise HTTPException(status.HTTP_401_UNAUTHORIZED, detail="not signed in")
+class HostView(BaseModel):
+    host_id: str
+    name: str
+    busy: bool
+
+
+class HostList(BaseModel):
+    hosts: list[HostView]
+
+
+class TicketRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    # The signaling protocol's host id rule (broker/protocol.py), checked here already.
+    host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class Ticket(BaseModel):
+    ticket: str = Field(description="for /ws/viewer?ticket=...; single use")
+    expires_in: int = Field(description="seconds")
 
 
 @router.get("/hosts")
-async def list_hosts(
-    request: Request,
-    session: Annotated[str | None, Cookie(alias=SESSION_COOKIE)] = None,
-) -> dict[str, list[dict[str, object]]]:
-    """Hosts whose agents are connected now, with whether a viewer is on them."""
-    require_session(request, session)
+async def list_hosts(request: Request, caller: ActiveCaller) -> HostList:
+    """Hosts of the caller's organization whose agents are connected now."""
     relay: Relay = request.app.state.relay
-    return {
-        "hosts": [{"host_id": h.host_id, "name": h.name, "busy": h.busy} for h in relay.hosts()]
-    }
+    return HostList(
+        hosts=[
+            HostView(host_id=h.host_id, name=h.name, busy=h.busy)
+            for h in relay.hosts(caller.org_id)
+        ]
+    )
+
+
+@router.post("/viewer-tickets", status_code=201)
+async def viewer_ticket(
+    body: TicketRequest, request: Request, db: Db, caller: ActiveCaller
+) -> Ticket:
+    """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``."""
+    ttl = deps.settings_of(request).ticket_ttl_s
+    now = deps.now_of(request)
+    ticket = await tickets.issue(db, caller.record, body.host_id, now, ttl)
+    record(db, caller.actor, Event.VIEWER_TICKET, Outcome.SUCCESS, now, detail=body.host_id)
+    await db.commit()
+    return Ticket(ticket=ticket, expires_in=ttl)

@@ -1,7 +1,9 @@
 """The ``/ws/agent`` and ``/ws/viewer`` WebSocket endpoints.
 
 Both authenticate before the upgrade (a refused handshake becomes HTTP 403, so nothing is
-ever accepted from an unauthenticated peer), then validate every frame with
+ever accepted from an unauthenticated peer): an agent by its organization's agent token
+(Bearer), a viewer by an active (MFA-complete) session cookie plus a single-use ticket of that
+session (``?ticket=``, 30 s). Then every frame is validated with
 ``broker.protocol`` and hand it to the relay. Every refusal sends an ``error`` message the
 client can translate, then closes with the matching close code and reason.
 """
@@ -9,7 +11,6 @@ client can translate, then closes with the matching close code and reason.
 from __future__ import annotations
 
 import asyncio
-import hmac
 import logging
 from typing import Final
 
@@ -17,9 +18,14 @@ from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
 from broker import protocol
+from broker.clock import Clock
+from broker.config import Settings
+from broker.db.engine import Database
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security.access_links import SESSION_COOKIE, AccessLinks
+from broker.security import agents, sessions, tickets
+from broker.security.audit import Actor, Event, Outcome, record
+from broker.security.sessions import SessionPolicy, Stage
 from broker.signaling.relay import AgentLink, Relay, Session
 
 log = logging.getLogger(__name__)
@@ -84,11 +90,48 @@ async def _refuse_protocol(peer: WebSocketPeer, who: str, exc: ProtocolError) ->
     await _refuse(peer, exc.close_code, _ERROR_CODES.get(exc.close_code, "malformed"), exc.reason)
 
 
-def _agent_authorized(ws: WebSocket) -> bool:
-    token: str = ws.app.state.settings.agent_token
+def _source(ws: WebSocket) -> str:
+    return ws.client.host if ws.client else "unknown"
+
+
+async def _agent_org(ws: WebSocket) -> int | None:
+    """The organization whose agent token the agent presents, or None (audited)."""
     header = ws.headers.get("authorization", "")
     scheme, _, presented = header.partition(" ")
-    return scheme.lower() == "bearer" and hmac.compare_digest(presented.encode(), token.encode())
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    async with db.session() as s:
+        org_id = await agents.org_for_token(s, presented) if scheme.lower() == "bearer" else None
+        if org_id is None:
+            record(
+                s,
+                Actor(_source(ws), name="agent"),
+                Event.AGENT_REFUSED,
+                Outcome.DENIED,
+                clock.now(),
+            )
+            await s.commit()
+        return org_id
+
+
+async def _viewer_grant(ws: WebSocket) -> tuple[int, int, str] | None:
+    """(organization, browser session id, host id) for an active session and its unused
+    ticket, spending the ticket; None if either is missing or not good."""
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    settings: Settings = ws.app.state.settings
+    now = clock.now()
+    policy = SessionPolicy(settings.idle_timeout_s, settings.session_lifetime_s)
+    async with db.session() as s:
+        loaded = await sessions.load(s, ws.cookies.get(sessions.COOKIE), now, policy)
+        if loaded is None or loaded[0].stage != Stage.ACTIVE:
+            return None
+        browser_session = loaded[0]
+        ticket = await tickets.redeem(s, ws.query_params.get("ticket"), browser_session, now)
+        await s.commit()
+        if ticket is None:
+            return None
+        return browser_session.org_id, browser_session.id, ticket.host_id
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -98,11 +141,20 @@ def _same_origin(ws: WebSocket) -> bool:
     return origin is not None and host is not None and origin == f"https://{host}"
 
 
+async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    async with db.session() as s:
+        await agents.register_host(s, org_id, hello.host_id, hello.name, clock.now())
+        await s.commit()
+
+
 @router.websocket("/ws/agent")
 async def agent_endpoint(ws: WebSocket) -> None:
     """A host agent's outbound link: hello, then answers, candidates and byes."""
     peer = WebSocketPeer(ws)
-    if not _agent_authorized(ws):
+    org_id = await _agent_org(ws)
+    if org_id is None:
         log.warning("agent refused before upgrade: bad or missing token from %s", ws.client)
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="agent not authorized")
         return
@@ -116,7 +168,8 @@ async def agent_endpoint(ws: WebSocket) -> None:
         if not isinstance(hello, protocol.AgentHello):
             await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello must come first")
             return
-        link = await relay.add_agent(hello, peer)
+        await _register_host(ws, org_id, hello)
+        link = await relay.add_agent(org_id, hello, peer)
         while True:
             message = await _receive(ws, Direction.AGENT_TO_BROKER)
             if isinstance(message, protocol.AgentHello):
@@ -140,11 +193,14 @@ async def agent_endpoint(ws: WebSocket) -> None:
 async def viewer_endpoint(ws: WebSocket) -> None:
     """A browser's signaling link: join a host, then offer, candidates and bye."""
     peer = WebSocketPeer(ws)
-    links: AccessLinks = ws.app.state.access_links
-    if not _same_origin(ws) or not links.session_valid(ws.cookies.get(SESSION_COOKIE)):
-        log.warning("viewer refused before upgrade: no session or foreign origin (%s)", ws.client)
+    grant = await _viewer_grant(ws) if _same_origin(ws) else None
+    if grant is None:
+        log.warning(
+            "viewer refused before upgrade: no session/ticket or foreign origin (%s)", ws.client
+        )
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="not signed in")
         return
+    org_id, owner, ticket_host = grant
     await ws.accept()
     relay: Relay = ws.app.state.relay
     session: Session | None = None
@@ -155,7 +211,12 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         if not isinstance(join, protocol.ViewerJoin):
             await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "viewer_join must come first")
             return
-        session = await relay.join(join.host_id, peer)
+        if join.host_id != ticket_host:
+            await _refuse(
+                peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
+            )
+            return
+        session = await relay.join(org_id, join.host_id, peer, owner)
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

@@ -3,6 +3,10 @@
 The relay holds no socket; endpoints hand it ``Peer`` objects (anything that can send a text
 frame and close), so pairing and refusal rules are tested without a network. It never sees
 media: only offers, answers and candidates pass through it.
+
+Hosts are keyed by (organization, host id): two clinics may both have a ``reception-pc``,
+and a viewer only ever finds hosts of its own organization; another clinic's host is
+``unknown_host``, exactly like one that does not exist.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ class Peer(Protocol):
 class AgentLink:
     """A connected host agent."""
 
+    org_id: int
     host_id: str
     name: str
     version: str
@@ -44,6 +49,7 @@ class Session:
 
     agent: AgentLink
     viewer: Peer
+    owner: int | None = None  # the browser session (row id) that opened it
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
 
@@ -59,24 +65,29 @@ class Relay:
     """Registry of connected agents and live sessions; one instance per broker process."""
 
     def __init__(self) -> None:
-        self._agents: dict[str, AgentLink] = {}
+        self._agents: dict[tuple[int, str], AgentLink] = {}
 
-    def hosts(self) -> list[HostInfo]:
-        """Connected hosts, sorted by name."""
+    def hosts(self, org_id: int) -> list[HostInfo]:
+        """Connected hosts of ``org_id``, sorted by name."""
         return sorted(
-            (HostInfo(a.host_id, a.name, a.session is not None) for a in self._agents.values()),
+            (
+                HostInfo(a.host_id, a.name, a.session is not None)
+                for (org, _), a in self._agents.items()
+                if org == org_id
+            ),
             key=lambda h: (h.name, h.host_id),
         )
 
-    async def add_agent(self, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
+    async def add_agent(self, org_id: int, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
         """Register an agent; a newer connection for the same host replaces the older one.
 
         The newest wins because an agent that lost its network reconnects before the broker
         notices the old socket is dead; refusing it would lock the host out until a timeout.
         """
-        previous = self._agents.get(hello.host_id)
-        link = AgentLink(hello.host_id, hello.name, hello.version, peer)
-        self._agents[hello.host_id] = link
+        key = (org_id, hello.host_id)
+        previous = self._agents.get(key)
+        link = AgentLink(org_id, hello.host_id, hello.name, hello.version, peer)
+        self._agents[key] = link
         if previous is not None:
             log.warning("agent %s reconnected; closing its previous link", hello.host_id)
             await self._end_session(previous, "host_disconnected", CloseCode.HOST_DISCONNECTED)
@@ -86,24 +97,27 @@ class Relay:
 
     async def remove_agent(self, link: AgentLink) -> None:
         """The agent's socket closed: its viewer is told at once, not left with a frozen picture."""
-        if self._agents.get(link.host_id) is link:
-            del self._agents[link.host_id]
+        key = (link.org_id, link.host_id)
+        if self._agents.get(key) is link:
+            del self._agents[key]
             log.info("agent %s disconnected", link.host_id)
         await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
 
-    async def join(self, host_id: str, viewer: Peer) -> Session:
-        """Pair a viewer with the host's agent.
+    async def join(
+        self, org_id: int, host_id: str, viewer: Peer, owner: int | None = None
+    ) -> Session:
+        """Pair a viewer of ``org_id`` with that organization's host.
 
         Raises:
-            UnknownHost: no agent is connected for ``host_id``.
+            UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
             HostBusy: the host already has a viewer (one viewer per host).
         """
-        agent = self._agents.get(host_id)
+        agent = self._agents.get((org_id, host_id))
         if agent is None:
             raise UnknownHost("no such host is online")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
-        session = Session(agent=agent, viewer=viewer)
+        session = Session(agent=agent, viewer=viewer, owner=owner)
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         await agent.peer.send(
@@ -161,6 +175,15 @@ class Relay:
         await agent.peer.send(
             protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
         )
+
+    async def end_sessions_of(self, owners: set[int]) -> None:
+        """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""
+        for agent in list(self._agents.values()):
+            session = agent.session
+            if session is not None and session.owner in owners:
+                await self.leave(session, "signed_out")
+                await session.viewer.send(protocol.encode(protocol.Bye(reason="signed_out")))
+                await session.viewer.close(CloseCode.UNAUTHORIZED, "signed out")
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

@@ -1,13 +1,19 @@
 """The demo: broker + virtual display + sample clinic app + agent, stopped together by Ctrl-C.
 
-Run through ``deploy/demo.sh``, which installs what is missing first.
+Run through ``deploy/demo.sh``, which installs what is missing first. Each run starts with a
+fresh demo database (``data/demo/``, git-ignored): a clinic "デモ診療所", its first admin
+(``python -m broker create-admin``, whose one-time enrollment link is printed on a line of
+its own) and an agent token for the demo PC (``python -m broker agent-token``). The secret
+key is generated once into ``data/demo/secret.key``.
 """
 
 from __future__ import annotations
 
+import base64
 import os
 import secrets
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -20,7 +26,11 @@ sys.path.insert(0, str(ROOT))
 from tests.support.display import start_xvfb  # noqa: E402  (path set just above)
 
 CERT_DIR = ROOT / "certs" / "dev"
+DATA_DIR = ROOT / "data" / "demo"
 PORT = int(os.environ.get("MAMORI_DEMO_PORT", "8443"))
+# A host name, not 127.0.0.1: browsers refuse passkeys on IP addresses.
+ORIGIN = f"https://localhost:{PORT}"
+ORG = "デモ診療所"
 
 
 def _dev_certificates() -> None:
@@ -28,23 +38,58 @@ def _dev_certificates() -> None:
         subprocess.run([sys.executable, "-m", "certs", "dev", str(CERT_DIR)], cwd=ROOT, check=True)
 
 
+def _secret_key() -> str:
+    """The demo's MAMORI_SECRET_KEY, made once and kept (0600) in the data folder."""
+    path = DATA_DIR / "secret.key"
+    if not path.is_file():
+        DATA_DIR.mkdir(parents=True, exist_ok=True, mode=0o700)
+        key = base64.urlsafe_b64encode(secrets.token_bytes(32)).decode().rstrip("=")
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as out:
+            out.write(key)
+    return path.read_text().strip()
+
+
+def _fresh_database() -> str:
+    """Each demo run starts with no accounts: the printed link is the only way in."""
+    for leftover in DATA_DIR.glob("mamori.db*"):
+        leftover.unlink()
+    return f"sqlite+aiosqlite:///{DATA_DIR / 'mamori.db'}"
+
+
+def _broker_cli(args: list[str], env: dict[str, str]) -> list[str]:
+    """Run ``python -m broker ARGS`` and return its output lines."""
+    done = subprocess.run(
+        [sys.executable, "-m", "broker", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    if done.returncode != 0:
+        raise RuntimeError(f"python -m broker {args[0]} failed: {done.stderr.strip()}")
+    return done.stdout.splitlines()
+
+
+def _wait_for_port(proc: subprocess.Popen[str], timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError("the broker exited during start; see its messages above")
+        try:
+            with socket.create_connection(("127.0.0.1", PORT), timeout=1):
+                return
+        except OSError:
+            time.sleep(0.2)
+    raise RuntimeError("the broker did not start listening in time")
+
+
 def _spawn(args: list[str], **kwargs: Any) -> subprocess.Popen[str]:
     # Each child in its own session: Ctrl-C reaches only this script, which then stops the
     # agent before the broker and the app before the display, in order and quietly.
     return subprocess.Popen(args, text=True, start_new_session=True, **kwargs)
-
-
-def _wait_for_line(proc: subprocess.Popen[str], prefix: str, timeout_s: float) -> str:
-    deadline = time.monotonic() + timeout_s
-    if proc.stdout is None:
-        raise RuntimeError("the broker's output is not captured")
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        if not line:
-            raise RuntimeError("the broker exited during start; see its messages above")
-        if line.startswith(prefix):
-            return line.strip()
-    raise RuntimeError("the broker did not print its access link in time")
 
 
 def _interrupt(signum: int, _frame: object) -> None:
@@ -57,34 +102,37 @@ def main() -> int:
     signal.signal(signal.SIGINT, _interrupt)
     signal.signal(signal.SIGTERM, _interrupt)
     _dev_certificates()
-    token = secrets.token_urlsafe(32)
     env = {
         **os.environ,
         "MAMORI_ENV": "dev",
-        "MAMORI_AGENT_TOKEN": token,
+        "MAMORI_SECRET_KEY": _secret_key(),
+        "MAMORI_DATABASE_URL": _fresh_database(),
+        "MAMORI_PUBLIC_URL": ORIGIN,
         "MAMORI_TLS_CERT": str(CERT_DIR / "server.pem"),
         "MAMORI_TLS_KEY": str(CERT_DIR / "server-key.pem"),
         "MAMORI_HOST": "127.0.0.1",
         "MAMORI_PORT": str(PORT),
     }
+    output = _broker_cli(
+        ["create-admin", "--org", ORG, "--username", "admin", "--display-name", "院長（デモ）"],
+        env,
+    )
+    link = next(line for line in output if line.startswith(f"{ORIGIN}/#/enroll/"))
+    agent_token = _broker_cli(["agent-token", "--org", ORG], env)[-1].strip()
     procs: list[subprocess.Popen[str]] = []
     with start_xvfb(1280, 720) as display:
         try:
-            app_env = {**env, "DISPLAY": display.name}
+            # The app and the agent get no broker secrets: only their display.
+            app_env = {**os.environ, "DISPLAY": display.name}
             procs.append(
                 _spawn(
                     [sys.executable, str(ROOT / "deploy" / "demo" / "sample_ehr.py")],
                     env=app_env,
                 )
             )
-            broker = _spawn(
-                [sys.executable, "-m", "broker", "--print-access-link"],
-                cwd=ROOT,
-                env=env,
-                stdout=subprocess.PIPE,
-            )
+            broker = _spawn([sys.executable, "-m", "broker"], cwd=ROOT, env=env)
             procs.append(broker)
-            link = _wait_for_line(broker, f"https://127.0.0.1:{PORT}/access/", 30)
+            _wait_for_port(broker, 60)
             procs.append(
                 _spawn(
                     [
@@ -103,19 +151,18 @@ def main() -> int:
                         display.name,
                     ],
                     cwd=ROOT,
-                    env=app_env,
+                    env={**app_env, "MAMORI_AGENT_TOKEN": agent_token},
                 )
             )
             print()
-            print("Mamori demo is running. Open this one-time link in Chrome, Edge or Firefox")
-            print(f"(the certificate is from the dev CA {CERT_DIR / 'ca.pem'}; trust it or")
-            print("accept the browser warning once). Ctrl-C stops everything.")
+            print("Mamori demo is running. Open this one-time enrollment link for the first")
+            print("admin in Chrome, Edge or Firefox on this machine (the certificate is from the")
+            print(f"dev CA {CERT_DIR / 'ca.pem'}; trust it or accept the browser warning once).")
+            print("Set a password, add a passkey or an authenticator app, keep the recovery")
+            print("codes, and the demo clinic PC appears. Ctrl-C stops everything.")
             print()
             print(link, flush=True)
             print()
-            # Pass the broker's log through while we wait for Ctrl-C.
-            for line in broker.stdout or ():
-                print(line, end="")
             return 1 if broker.wait() else 0
         except KeyboardInterrupt:
             print("\nstopping the demo…")

@@ -1,7 +1,8 @@
-"""Broker settings fail closed outside dev."""
+"""Broker settings fail closed: no placeholder secret key, no IP as passkey RP id, TLS always."""
 
 from __future__ import annotations
 
+import base64
 from pathlib import Path
 
 import pytest
@@ -9,13 +10,14 @@ import pytest
 from broker.config import Settings
 from broker.errors import ConfigError
 from certs.authority import ServerFiles
+from tests.support.broker import random_secret_key
 
 pytestmark = pytest.mark.unit
 
 
 def env(certs: ServerFiles, **overrides: str) -> dict[str, str]:
     values = {
-        "MAMORI_AGENT_TOKEN": "q" * 40,
+        "MAMORI_SECRET_KEY": random_secret_key(),
         "MAMORI_TLS_CERT": str(certs.server_cert),
         "MAMORI_TLS_KEY": str(certs.server_key),
     }
@@ -23,25 +25,36 @@ def env(certs: ServerFiles, **overrides: str) -> dict[str, str]:
     return values
 
 
-def test_production_is_the_default_and_accepts_a_strong_token(server_certs: ServerFiles) -> None:
-    """Without MAMORI_ENV the broker runs as production."""
-    assert Settings.from_env(env(server_certs)).environment == "production"
+def test_production_is_the_default_and_accepts_a_random_key(server_certs: ServerFiles) -> None:
+    """Without MAMORI_ENV the broker runs as production, SQLite in ./data by default."""
+    settings = Settings.from_env(env(server_certs))
+    assert settings.environment == "production"
+    assert settings.database_url.startswith("sqlite+aiosqlite:///")
+    assert settings.database_url.endswith("/data/mamori.db")
+    assert (settings.idle_timeout_s, settings.session_lifetime_s) == (900, 43200)
+    assert (settings.lockout_threshold, settings.lockout_window_s) == (5, 900)
 
 
-@pytest.mark.parametrize("token", ["", "changeme", "short-token", "secret"])
-def test_production_refuses_placeholder_or_short_agent_tokens(
-    server_certs: ServerFiles, token: str
+@pytest.mark.parametrize(
+    "key",
+    [
+        "",
+        "changeme",
+        "secret",
+        "not base64 !!",
+        base64.urlsafe_b64encode(b"short").decode(),
+        base64.urlsafe_b64encode(b"a" * 32).decode(),
+    ],
+    ids=["missing", "changeme", "secret", "not-base64", "short", "not-random"],
+)
+@pytest.mark.parametrize("environment", ["production", "dev"])
+def test_placeholder_missing_or_weak_secret_keys_are_refused(
+    server_certs: ServerFiles, key: str, environment: str
 ) -> None:
-    """A missing, placeholder or short agent token stops the broker from starting."""
-    with pytest.raises(ConfigError, match="MAMORI_AGENT_TOKEN"):
-        Settings.from_env(env(server_certs, MAMORI_AGENT_TOKEN=token))
-
-
-def test_dev_accepts_a_short_token_but_not_none(server_certs: ServerFiles) -> None:
-    """Dev relaxes the token length only; an empty token is still refused."""
-    assert Settings.from_env(env(server_certs, MAMORI_ENV="dev", MAMORI_AGENT_TOKEN="dev")).is_dev
-    with pytest.raises(ConfigError):
-        Settings.from_env(env(server_certs, MAMORI_ENV="dev", MAMORI_AGENT_TOKEN=""))
+    """The broker does not start with a missing, placeholder, short or constant secret key,
+    in production and in dev alike (dev gets a generated key from the demo instead)."""
+    with pytest.raises(ConfigError, match="MAMORI_SECRET_KEY"):
+        Settings.from_env(env(server_certs, MAMORI_SECRET_KEY=key, MAMORI_ENV=environment))
 
 
 def test_tls_files_are_required(server_certs: ServerFiles, tmp_path: Path) -> None:
@@ -50,9 +63,40 @@ def test_tls_files_are_required(server_certs: ServerFiles, tmp_path: Path) -> No
         Settings.from_env(env(server_certs, MAMORI_TLS_CERT=str(tmp_path / "missing.pem")))
 
 
-def test_unknown_environment_and_bad_port_are_refused(server_certs: ServerFiles) -> None:
-    """Typos in MAMORI_ENV or MAMORI_PORT are errors, not silent defaults."""
-    with pytest.raises(ConfigError, match="MAMORI_ENV"):
-        Settings.from_env(env(server_certs, MAMORI_ENV="staging"))
-    with pytest.raises(ConfigError, match="MAMORI_PORT"):
-        Settings.from_env(env(server_certs, MAMORI_PORT="eighty"))
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("MAMORI_ENV", "staging"),
+        ("MAMORI_PORT", "eighty"),
+        ("MAMORI_DATABASE_URL", "mysql://x"),
+        ("MAMORI_PUBLIC_URL", "http://clinic.example"),
+        ("MAMORI_RP_ID", "127.0.0.1"),
+        ("MAMORI_IDLE_TIMEOUT_S", "0"),
+        ("MAMORI_LOCKOUT_THRESHOLD", "many"),
+    ],
+)
+def test_typos_and_unsafe_values_are_refused(
+    server_certs: ServerFiles, name: str, value: str
+) -> None:
+    """Typos and unsafe values are errors naming the variable, not silent defaults."""
+    with pytest.raises(ConfigError, match=name):
+        Settings.from_env(env(server_certs, **{name: value}))
+
+
+def test_settings_come_from_the_environment(server_certs: ServerFiles) -> None:
+    """Every limit is a setting (MHLW.md rows 7 and 8)."""
+    settings = Settings.from_env(
+        env(
+            server_certs,
+            MAMORI_DATABASE_URL="postgresql+asyncpg://mamori@db/mamori",
+            MAMORI_IDLE_TIMEOUT_S="600",
+            MAMORI_SESSION_LIFETIME_S="28800",
+            MAMORI_LOCKOUT_THRESHOLD="3",
+            MAMORI_PUBLIC_URL="https://remote.clinic.example",
+            MAMORI_RP_ID="remote.clinic.example",
+        )
+    )
+    assert settings.database_url.startswith("postgresql+asyncpg://")
+    assert (settings.idle_timeout_s, settings.session_lifetime_s) == (600, 28800)
+    assert settings.lockout_threshold == 3
+    assert settings.origin() == "https://remote.clinic.example"

@@ -12,6 +12,7 @@ from broker.signaling.relay import Relay
 pytestmark = pytest.mark.unit
 
 SDP = "v=0\r\n"
+ORG = 1
 
 
 class FakePeer:
@@ -37,23 +38,23 @@ async def test_join_unknown_host_and_busy_host_are_refused() -> None:
     """No agent: UnknownHost; an agent with a viewer: HostBusy."""
     relay = Relay()
     with pytest.raises(UnknownHost):
-        await relay.join("pc-1", FakePeer())
-    await relay.add_agent(hello(), FakePeer())
-    await relay.join("pc-1", FakePeer())
+        await relay.join(ORG, "pc-1", FakePeer())
+    await relay.add_agent(ORG, hello(), FakePeer())
+    await relay.join(ORG, "pc-1", FakePeer())
     with pytest.raises(HostBusy):
-        await relay.join("pc-1", FakePeer())
+        await relay.join(ORG, "pc-1", FakePeer())
 
 
 async def test_messages_for_a_stale_session_are_dropped() -> None:
     """An agent's answer naming an old session never reaches the new viewer."""
     relay = Relay()
     agent_peer = FakePeer()
-    agent = await relay.add_agent(hello(), agent_peer)
+    agent = await relay.add_agent(ORG, hello(), agent_peer)
     first_viewer = FakePeer()
-    first = await relay.join("pc-1", first_viewer)
+    first = await relay.join(ORG, "pc-1", first_viewer)
     await relay.leave(first, "viewer_left")
     second_viewer = FakePeer()
-    second = await relay.join("pc-1", second_viewer)
+    second = await relay.join(ORG, "pc-1", second_viewer)
     await relay.from_agent(agent, protocol.Answer(SDP, session_id=first.session_id))
     assert second_viewer.sent == []
     await relay.from_agent(agent, protocol.Answer(SDP, session_id=second.session_id))
@@ -63,8 +64,8 @@ async def test_messages_for_a_stale_session_are_dropped() -> None:
 async def test_viewer_messages_after_the_session_ended_are_refused() -> None:
     """A viewer whose session was ended by the host cannot keep signaling."""
     relay = Relay()
-    agent = await relay.add_agent(hello(), FakePeer())
-    session = await relay.join("pc-1", FakePeer())
+    agent = await relay.add_agent(ORG, hello(), FakePeer())
+    session = await relay.join(ORG, "pc-1", FakePeer())
     await relay.from_agent(agent, protocol.Bye("peer_failed", session_id=session.session_id))
     with pytest.raises(NotInSession):
         await relay.from_viewer(session, protocol.Offer(SDP))
@@ -74,35 +75,67 @@ async def test_newer_agent_connection_replaces_the_older_one() -> None:
     """A reconnecting agent wins: the old link is closed and its viewer told."""
     relay = Relay()
     old_peer, viewer = FakePeer(), FakePeer()
-    await relay.add_agent(hello(), old_peer)
-    await relay.join("pc-1", viewer)
+    await relay.add_agent(ORG, hello(), old_peer)
+    await relay.join(ORG, "pc-1", viewer)
     new_peer = FakePeer()
-    new = await relay.add_agent(hello(), new_peer)
+    new = await relay.add_agent(ORG, hello(), new_peer)
     assert old_peer.closed is not None
     assert old_peer.closed[0] == CloseCode.HOST_ID_TAKEN
     assert viewer.closed == (CloseCode.HOST_DISCONNECTED, "host disconnected")
-    assert [h.host_id for h in relay.hosts()] == ["pc-1"]
+    assert [h.host_id for h in relay.hosts(ORG)] == ["pc-1"]
     assert new.session is None
 
 
 async def test_removing_a_replaced_agent_keeps_the_new_one_listed() -> None:
     """The old link's late disconnect does not unregister the agent that replaced it."""
     relay = Relay()
-    old = await relay.add_agent(hello(), FakePeer())
-    await relay.add_agent(hello(), FakePeer())
+    old = await relay.add_agent(ORG, hello(), FakePeer())
+    await relay.add_agent(ORG, hello(), FakePeer())
     await relay.remove_agent(old)
-    assert [h.host_id for h in relay.hosts()] == ["pc-1"]
+    assert [h.host_id for h in relay.hosts(ORG)] == ["pc-1"]
 
 
 async def test_leave_tells_the_agent_with_the_session_id() -> None:
     """A viewer leaving sends the agent a bye naming the session, once."""
     relay = Relay()
     agent_peer = FakePeer()
-    await relay.add_agent(hello(), agent_peer)
-    session = await relay.join("pc-1", FakePeer())
+    await relay.add_agent(ORG, hello(), agent_peer)
+    session = await relay.join(ORG, "pc-1", FakePeer())
     await relay.leave(session, "viewer_left")
     await relay.leave(session, "viewer_left")
     byes = [
         m for m in agent_peer.messages(Direction.BROKER_TO_AGENT) if isinstance(m, protocol.Bye)
     ]
     assert byes == [protocol.Bye("viewer_left", session_id=session.session_id)]
+
+
+async def test_hosts_and_joins_are_scoped_to_the_organization() -> None:
+    """Two clinics may use the same host id; each sees and joins only its own host."""
+    relay = Relay()
+    ours, theirs = FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello(), ours)
+    await relay.add_agent(2, hello(), theirs)
+    assert [h.host_id for h in relay.hosts(ORG)] == ["pc-1"]
+    assert relay.hosts(3) == []
+    with pytest.raises(UnknownHost):
+        await relay.join(3, "pc-1", FakePeer())
+    await relay.join(2, "pc-1", FakePeer())
+    assert ours.sent == []
+    assert [type(m) for m in theirs.messages(Direction.BROKER_TO_AGENT)] == [protocol.ViewerJoin]
+
+
+async def test_signing_out_ends_the_viewer_sessions_it_opened() -> None:
+    """Ending a browser session closes its viewer (4401) and tells the agent."""
+    relay = Relay()
+    agent_peer, viewer = FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello(), agent_peer)
+    await relay.join(ORG, "pc-1", viewer, owner=7)
+    await relay.end_sessions_of({8})
+    assert viewer.closed is None
+    await relay.end_sessions_of({7})
+    assert viewer.closed == (CloseCode.UNAUTHORIZED, "signed out")
+    assert agent_peer.messages(Direction.BROKER_TO_AGENT)[-1] == protocol.Bye(
+        "signed_out",
+        session_id=agent_peer.messages(Direction.BROKER_TO_AGENT)[0].session_id,  # type: ignore[union-attr]
+    )
+    assert relay.hosts(ORG)[0].busy is False

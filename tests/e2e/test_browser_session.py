@@ -4,8 +4,6 @@ into the EHR's notes, press its save button, and be told when the host goes away
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import mss
@@ -16,8 +14,9 @@ from playwright.async_api import BrowserContext, Page
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
-from tests.support.chromium import chromium, open_viewer
+from tests.support.chromium import open_viewer
 from tests.support.display import SampleApp, XvfbDisplay
+from tests.support.identity import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 
@@ -34,13 +33,6 @@ SAMPLE_VIDEO = """([x, y, w, h]) => {
   for (let i = 0; i < data.length; i += 4) out.push(data[i], data[i + 1], data[i + 2]);
   return {size: [video.videoWidth, video.videoHeight], rgb: out};
 }"""
-
-
-@pytest.fixture
-async def browser(tmp_path: Path, broker: RunningBroker) -> AsyncIterator[BrowserContext]:
-    """Debian's Chromium, headless, trusting only this test broker's key (SPKI pin)."""
-    async with chromium(tmp_path / "profile", broker.certs.spki_sha256_b64) as context:
-        yield context
 
 
 async def video_rgb(page: Page, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -77,10 +69,11 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     agent: BrokerLink,
     sample_app: SampleApp,
     xvfb: XvfbDisplay,
+    doctor: Person,
 ) -> None:
     """The video shows the host's pixels; typed text lands in the EHR notes; the save button
     works and its effect appears in the video; frames keep coming while the screen changes."""
-    page = await open_viewer(browser, broker, HOST_ID)
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
 
     # The picture is the host's screen: the header and patient list match the raw pixels.
     region = (0, 0, 640, 360)
@@ -116,10 +109,10 @@ async def test_browser_sees_and_drives_the_clinic_screen(
 
 
 async def test_viewer_is_told_when_the_host_disconnects(
-    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink, doctor: Person
 ) -> None:
     """Stopping the agent blanks the video and shows "host disconnected", not a frozen frame."""
-    page = await open_viewer(browser, broker, HOST_ID)
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
     await agent.stop()
     await page.wait_for_function(
         "() => document.body.dataset.connection === 'host_disconnected'", timeout=10_000

@@ -17,6 +17,7 @@ from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
 from tests.support.chromium import chromium, open_viewer
 from tests.support.display import SampleApp, XvfbDisplay
+from tests.support.identity import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 
@@ -87,6 +88,7 @@ async def test_clipboard_and_file_secret_never_reach_the_browser(
     sample_app: SampleApp,
     host_secret: Path,
     secret: str,
+    doctor: Person,
 ) -> None:
     """Copy shortcuts and a drag selection in a live session bring the secret nowhere:
     not in signaling, data channel messages, the DOM, or the browser's clipboard."""
@@ -95,10 +97,8 @@ async def test_clipboard_and_file_secret_never_reach_the_browser(
     def on_websocket(ws: WebSocket) -> None:
         ws.on("framereceived", lambda payload: frames.append(str(payload)))
 
-    page_ws = []
     browser.on("page", lambda p: p.on("websocket", on_websocket))
-    page = await open_viewer(browser, broker, HOST_ID)
-    page_ws.append(page)
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
 
     box = await page.locator("#remote-video").bounding_box()
     assert box is not None

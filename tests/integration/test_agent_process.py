@@ -11,8 +11,10 @@ from pathlib import Path
 import pytest
 
 from certs.authority import ServerFiles
-from tests.support.broker import RunningBroker, running_broker
+from tests.support.broker import RunningBroker, random_secret_key, running_broker
+from tests.support.databases import sqlite_url
 from tests.support.display import XvfbDisplay
+from tests.support.identity import SignedIn, make_org, make_person, sign_in_client
 from tests.support.viewer import aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
@@ -50,12 +52,12 @@ def bound_sockets(pid: int) -> dict[str, list[tuple[str, str]]]:
     return found
 
 
-async def wait_listed(broker: RunningBroker, present: bool = True, timeout: float = 20) -> None:
-    async with broker.http() as http:
+async def wait_listed(
+    broker: RunningBroker, user: SignedIn, present: bool = True, timeout: float = 20
+) -> None:
+    async with broker.http(cookies=user.http.cookies) as http:
         for _ in range(int(timeout / 0.1)):
-            hosts = (
-                await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
-            ).json()["hosts"]
+            hosts = (await http.get("/api/hosts")).json()["hosts"]
             if any(h["host_id"] == HOST_ID for h in hosts) == present:
                 return
             await asyncio.sleep(0.1)
@@ -63,13 +65,20 @@ async def wait_listed(broker: RunningBroker, present: bool = True, timeout: floa
 
 
 async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
-    server_certs: ServerFiles, xvfb: XvfbDisplay, loopback_ice: None
+    server_certs: ServerFiles, xvfb: XvfbDisplay, loopback_ice: None, tmp_path: Path
 ) -> None:
     """The agent process opens no listening socket (idle or in a session) and re-registers
-    with a restarted broker by itself."""
-    token = "t" * 40
-    async with running_broker(server_certs, agent_token=token) as broker:
+    with a restarted broker by itself; the browser session survives the restart."""
+    url = sqlite_url(tmp_path)
+    key = random_secret_key()
+    async with (
+        running_broker(server_certs, url, secret_key=key) as broker,
+        broker.http() as http,
+    ):
         port = broker.port
+        org = await make_org(broker)
+        token = org.agent_token
+        user = await sign_in_client(broker, http, await make_person(broker, org))
         agent = subprocess.Popen(
             [
                 sys.executable,
@@ -94,9 +103,9 @@ async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
             stderr=subprocess.PIPE,
         )
         try:
-            await wait_listed(broker)
+            await wait_listed(broker, user)
             assert bound_sockets(agent.pid) == {}
-            async with aiortc_viewer(broker, HOST_ID) as viewer:
+            async with aiortc_viewer(broker, user, HOST_ID) as viewer:
                 await viewer.next_frame(timeout=20)
                 in_session = bound_sockets(agent.pid)
                 # Media needs UDP sockets for ICE; nothing accepts TCP connections.
@@ -108,8 +117,8 @@ async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
     try:
         await asyncio.sleep(1.0)
         assert agent.poll() is None, "the agent must survive the broker going away"
-        async with running_broker(server_certs, port=port, agent_token=token) as restarted:
-            await wait_listed(restarted, timeout=45)
+        async with running_broker(server_certs, url, port=port, secret_key=key) as restarted:
+            await wait_listed(restarted, user, timeout=45)
     finally:
         agent.terminate()
         try:

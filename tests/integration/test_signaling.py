@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 
@@ -12,14 +13,14 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 from broker import protocol
 from broker.protocol import CloseCode, Direction
 from tests.support.broker import RunningBroker
+from tests.support.identity import Org, SignedIn
 
 pytestmark = pytest.mark.integration
 
 OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 
 
-def agent_connect(broker: RunningBroker, token: str | None = None) -> connect:
-    token = broker.settings.agent_token if token is None else token
+def agent_connect(broker: RunningBroker, token: str) -> connect:
     return connect(
         f"{broker.wss_url}/ws/agent",
         ssl=broker.client_ssl(),
@@ -27,14 +28,19 @@ def agent_connect(broker: RunningBroker, token: str | None = None) -> connect:
     )
 
 
-def viewer_connect(
-    broker: RunningBroker, cookie: str | None = None, origin: str | None = None
+async def viewer_connect(
+    broker: RunningBroker,
+    user: SignedIn,
+    host_id: str = "clinic-pc-1",
+    cookie: str | None = None,
+    origin: str | None = None,
 ) -> connect:
-    headers = {"Cookie": cookie if cookie is not None else broker.session_cookie()}
+    """A viewer socket as a browser opens it: session cookie plus a fresh ticket."""
+    ticket = await user.ticket(host_id)
     return connect(
-        f"{broker.wss_url}/ws/viewer",
+        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
         ssl=broker.client_ssl(),
-        additional_headers=headers,
+        additional_headers={"Cookie": cookie if cookie is not None else user.cookie_header()},
         origin=origin or broker.origin,  # type: ignore[arg-type]
     )
 
@@ -51,27 +57,27 @@ async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
 
 
 @pytest.fixture
-async def agent(broker: RunningBroker) -> AsyncIterator[ClientConnection]:
-    async with agent_connect(broker) as ws:
+async def agent(broker: RunningBroker, org: Org) -> AsyncIterator[ClientConnection]:
+    async with agent_connect(broker, org.agent_token) as ws:
         await ws.send(protocol.encode(protocol.AgentHello("clinic-pc-1", "受付PC", "0.1.0")))
         yield ws
 
 
-async def wait_for_host(broker: RunningBroker, host_id: str) -> None:
-    async with broker.http() as http:
-        for _ in range(100):
-            response = await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
-            if any(h["host_id"] == host_id for h in response.json()["hosts"]):
-                return
+async def wait_for_host(user: SignedIn, host_id: str) -> None:
+    for _ in range(100):
+        response = await user.http.get("/api/hosts")
+        if any(h["host_id"] == host_id for h in response.json()["hosts"]):
+            return
+        await asyncio.sleep(0.05)
     raise AssertionError(f"{host_id} never listed")
 
 
 async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
-    broker: RunningBroker, agent: ClientConnection
+    broker: RunningBroker, user: SignedIn, agent: ClientConnection
 ) -> None:
     """A viewer's join, offer and candidate reach the agent with a session id; replies return."""
-    await wait_for_host(broker, "clinic-pc-1")
-    async with viewer_connect(broker) as viewer:
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         join = await recv(agent, Direction.BROKER_TO_AGENT)
         assert isinstance(join, protocol.ViewerJoin)
@@ -94,14 +100,14 @@ async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
 
 
 async def test_host_list_shows_connected_agent_and_busy_state(
-    broker: RunningBroker, agent: ClientConnection
+    broker: RunningBroker, user: SignedIn, agent: ClientConnection
 ) -> None:
     """GET /api/hosts lists the agent, and marks it busy while a viewer is on it."""
-    await wait_for_host(broker, "clinic-pc-1")
-    async with viewer_connect(broker) as viewer, broker.http() as http:
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         await recv(agent, Direction.BROKER_TO_AGENT)
-        listing = await http.get("/api/hosts", headers={"Cookie": broker.session_cookie()})
+        listing = await user.http.get("/api/hosts")
         assert listing.json() == {
             "hosts": [{"host_id": "clinic-pc-1", "name": "受付PC", "busy": True}]
         }
@@ -115,9 +121,9 @@ async def test_host_list_needs_a_session(broker: RunningBroker) -> None:
     assert "hosts" not in response.json()
 
 
-async def test_unknown_host_is_refused_clearly(broker: RunningBroker) -> None:
+async def test_unknown_host_is_refused_clearly(broker: RunningBroker, user: SignedIn) -> None:
     """Joining a host with no agent gets an unknown_host error and close 4404."""
-    async with viewer_connect(broker) as viewer:
+    async with await viewer_connect(broker, user, "no-such-pc") as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin("no-such-pc")))
         error = await recv(viewer, Direction.BROKER_TO_VIEWER)
         assert isinstance(error, protocol.Error)
@@ -126,11 +132,14 @@ async def test_unknown_host_is_refused_clearly(broker: RunningBroker) -> None:
 
 
 async def test_second_viewer_for_a_busy_host_is_refused(
-    broker: RunningBroker, agent: ClientConnection
+    broker: RunningBroker, user: SignedIn, agent: ClientConnection
 ) -> None:
     """A second viewer on a host in use gets host_busy and close 4409; the first is untouched."""
-    await wait_for_host(broker, "clinic-pc-1")
-    async with viewer_connect(broker) as first, viewer_connect(broker) as second:
+    await wait_for_host(user, "clinic-pc-1")
+    async with (
+        await viewer_connect(broker, user) as first,
+        await viewer_connect(broker, user) as second,
+    ):
         await first.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         join = await recv(agent, Direction.BROKER_TO_AGENT)
         await second.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
@@ -146,11 +155,11 @@ async def test_second_viewer_for_a_busy_host_is_refused(
 
 
 async def test_agent_drop_tells_the_viewer_host_disconnected(
-    broker: RunningBroker, agent: ClientConnection
+    broker: RunningBroker, user: SignedIn, agent: ClientConnection
 ) -> None:
     """When the agent's link drops mid-session the viewer gets bye host_disconnected + 4410."""
-    await wait_for_host(broker, "clinic-pc-1")
-    async with viewer_connect(broker) as viewer:
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         await recv(agent, Direction.BROKER_TO_AGENT)
         await agent.close()
@@ -175,10 +184,10 @@ async def test_agent_drop_tells_the_viewer_host_disconnected(
     ids=["not-json", "unknown-type", "unknown-field", "wrong-direction"],
 )
 async def test_bad_viewer_messages_get_a_clear_close(
-    broker: RunningBroker, frame: str, code: CloseCode, error: str
+    broker: RunningBroker, user: SignedIn, frame: str, code: CloseCode, error: str
 ) -> None:
     """Malformed, unknown or misdirected viewer messages get an error and their close code."""
-    async with viewer_connect(broker) as viewer:
+    async with await viewer_connect(broker, user) as viewer:
         await viewer.send(frame)
         message = await recv(viewer, Direction.BROKER_TO_VIEWER)
         assert isinstance(message, protocol.Error)
@@ -186,58 +195,50 @@ async def test_bad_viewer_messages_get_a_clear_close(
         assert (await closed_with(viewer))[0] == code
 
 
-async def test_oversized_message_is_closed_with_1009(broker: RunningBroker) -> None:
+async def test_oversized_message_is_closed_with_1009(broker: RunningBroker, user: SignedIn) -> None:
     """A frame over 64 KiB is refused by the server with close 1009 (message too big)."""
-    async with viewer_connect(broker) as viewer:
+    async with await viewer_connect(broker, user) as viewer:
         big = json.dumps({"type": "offer", "sdp": "v=0" + "a" * protocol.MAX_MESSAGE_BYTES})
         await viewer.send(big)
         assert (await closed_with(viewer))[0] == CloseCode.MESSAGE_TOO_BIG
 
 
-async def test_bad_agent_message_is_refused(broker: RunningBroker) -> None:
+async def test_bad_agent_message_is_refused(broker: RunningBroker, org: Org) -> None:
     """An agent whose first message is not agent_hello is closed with 4405."""
-    async with agent_connect(broker) as ws:
+    async with agent_connect(broker, org.agent_token) as ws:
         await ws.send(protocol.encode(protocol.Bye("x", session_id="a" * 22)))
         message = await recv(ws, Direction.BROKER_TO_AGENT)
         assert isinstance(message, protocol.Error)
         assert (await closed_with(ws))[0] == CloseCode.UNEXPECTED
 
 
-async def test_agent_with_wrong_token_is_refused_before_upgrade(broker: RunningBroker) -> None:
+async def test_agent_with_wrong_token_is_refused_before_upgrade(
+    broker: RunningBroker, org: Org
+) -> None:
     """A wrong agent token is refused at the handshake (HTTP 403), no WebSocket is opened."""
+    for token in ("wrong-token", org.agent_token + "x", "mamori-agent-" + "A" * 43):
+        with pytest.raises(InvalidStatus) as refused:
+            async with agent_connect(broker, token):
+                pass
+        assert refused.value.response.status_code == 403
+
+
+async def test_viewer_without_session_is_refused_before_upgrade(
+    broker: RunningBroker, user: SignedIn
+) -> None:
+    """A valid ticket with a forged session cookie never gets a WebSocket (HTTP 403)."""
     with pytest.raises(InvalidStatus) as refused:
-        async with agent_connect(broker, token="wrong-token"):
+        async with await viewer_connect(broker, user, cookie="mamori_session=forged"):
             pass
     assert refused.value.response.status_code == 403
 
 
-async def test_viewer_without_session_is_refused_before_upgrade(broker: RunningBroker) -> None:
-    """A viewer with no session cookie never gets a WebSocket (HTTP 403)."""
+async def test_viewer_from_foreign_origin_is_refused(broker: RunningBroker, user: SignedIn) -> None:
+    """A valid cookie and ticket sent from another site's page (CSWSH) is refused."""
     with pytest.raises(InvalidStatus) as refused:
-        async with viewer_connect(broker, cookie="mamori_session=forged"):
+        async with await viewer_connect(broker, user, origin="https://evil.example"):
             pass
     assert refused.value.response.status_code == 403
-
-
-async def test_viewer_from_foreign_origin_is_refused(broker: RunningBroker) -> None:
-    """A valid cookie sent from another site's page (CSWSH) is refused at the handshake."""
-    with pytest.raises(InvalidStatus) as refused:
-        async with viewer_connect(broker, origin="https://evil.example"):
-            pass
-    assert refused.value.response.status_code == 403
-
-
-async def test_access_link_is_single_use(broker: RunningBroker) -> None:
-    """A one-time link sets a secure session cookie once; the second use is refused."""
-    link = broker.access_link()
-    async with broker.http() as http:
-        first = await http.get(link)
-        assert first.status_code == 303
-        cookie = first.headers["set-cookie"]
-        for attribute in ("HttpOnly", "Secure", "SameSite=strict"):
-            assert attribute in cookie
-        second = await http.get(link)
-        assert second.status_code == 403
 
 
 async def test_pages_carry_strict_security_headers(broker: RunningBroker) -> None:

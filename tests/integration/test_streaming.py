@@ -13,6 +13,7 @@ from host_agent.peer_session import PeerSession
 from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
 from tests.support.display import SampleApp
+from tests.support.identity import SignedIn
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
@@ -45,11 +46,11 @@ def header_colour(viewer: AiortcViewer) -> np.ndarray:
 
 @pytest.mark.parametrize("codec", ["video/H264", "video/VP8"])
 async def test_viewer_decodes_the_host_screen(
-    broker: RunningBroker, agent: BrokerLink, sample_app: SampleApp, codec: str
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp, codec: str
 ) -> None:
     """Frames decode at the host's size and show the sample app's header colour; VP8 is the
     fallback when the viewer offers no H.264."""
-    async with aiortc_viewer(broker, HOST_ID, codec) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID, codec) as viewer:
         for _ in range(15):
             frame = await viewer.next_frame()
         assert (frame.width, frame.height) == (1280, 720)
@@ -59,9 +60,11 @@ async def test_viewer_decodes_the_host_screen(
         assert session.track.codec.value == codec
 
 
-async def test_keyframe_request_yields_an_idr(broker: RunningBroker, agent: BrokerLink) -> None:
+async def test_keyframe_request_yields_an_idr(
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink
+) -> None:
     """A PLI from the viewer makes our own encoder emit a keyframe on the next frames."""
-    async with aiortc_viewer(broker, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         for _ in range(5):
             await viewer.next_frame()
         track = (await live_session(agent)).track
@@ -76,10 +79,10 @@ async def test_keyframe_request_yields_an_idr(broker: RunningBroker, agent: Brok
 
 
 async def test_input_channel_types_and_clicks_into_the_host_app(
-    broker: RunningBroker, agent: BrokerLink, sample_app: SampleApp
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp
 ) -> None:
     """Pointer and key messages on `input` reach the app; the save button's effect shows."""
-    async with aiortc_viewer(broker, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         await wait_until(lambda: viewer.input.readyState == "open")
         x, y = sample_app.center("notes")
@@ -102,10 +105,10 @@ async def test_input_channel_types_and_clicks_into_the_host_app(
 
 
 async def test_bad_input_is_dropped_and_counted_never_injected(
-    broker: RunningBroker, agent: BrokerLink, sample_app: SampleApp
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp
 ) -> None:
     """Invalid input messages are counted and nothing reaches the app."""
-    async with aiortc_viewer(broker, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         await wait_until(lambda: viewer.input.readyState == "open")
         session = await live_session(agent)
@@ -123,10 +126,10 @@ async def test_bad_input_is_dropped_and_counted_never_injected(
 
 
 async def test_any_other_data_channel_is_closed_by_the_agent(
-    broker: RunningBroker, agent: BrokerLink
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink
 ) -> None:
     """A `clipboard` channel opened by the viewer is refused: the agent closes it."""
-    async with aiortc_viewer(broker, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         channel = viewer.pc.createDataChannel("clipboard")
         await wait_until(lambda: channel.readyState == "closed")

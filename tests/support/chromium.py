@@ -10,6 +10,8 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from tests.support.broker import RunningBroker
+from tests.support.browser import sign_in
+from tests.support.identity import Person
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -43,16 +45,20 @@ async def chromium(profile: Path, spki_sha256_b64: str) -> AsyncIterator[Browser
             args=chromium_args(spki_sha256_b64),
             viewport={"width": 1400, "height": 900},
         )
+        context.set_default_timeout(20_000)
         try:
             yield context
         finally:
             await context.close()
 
 
-async def open_viewer(context: BrowserContext, broker: RunningBroker, host_id: str) -> Page:
-    """Sign in with a one-time link, open the host, wait for picture and input channel."""
+async def open_viewer(
+    context: BrowserContext, broker: RunningBroker, person: Person, host_id: str
+) -> Page:
+    """Sign in through the pages (password and TOTP), open the host, wait for picture and
+    input channel."""
     page = await context.new_page()
-    await page.goto(broker.access_link())
+    await sign_in(page, broker, person)
     await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
     await page.click(f'#host-list li.host-item[data-host-id="{host_id}"] a.host-link')
     await page.wait_for_function(

@@ -21,6 +21,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from broker import protocol
 from broker.protocol import Direction
 from tests.support.broker import RunningBroker
+from tests.support.identity import SignedIn
 
 
 @dataclass
@@ -54,13 +55,15 @@ class AiortcViewer:
 
 @contextlib.asynccontextmanager
 async def aiortc_viewer(
-    broker: RunningBroker, host_id: str, codec: str = "video/H264"
+    broker: RunningBroker, user: SignedIn, host_id: str, codec: str = "video/H264"
 ) -> AsyncIterator[AiortcViewer]:
-    """Join ``host_id`` through the broker and negotiate a receive-only video session."""
+    """Join ``host_id`` as ``user`` (session cookie and a fresh ticket) and negotiate a
+    receive-only video session."""
+    ticket = await user.ticket(host_id)
     async with connect(
-        f"{broker.wss_url}/ws/viewer",
+        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
         ssl=broker.client_ssl(),
-        additional_headers={"Cookie": broker.session_cookie()},
+        additional_headers={"Cookie": user.cookie_header()},
         origin=broker.origin,  # type: ignore[arg-type]
     ) as ws:
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))

@@ -2,7 +2,9 @@
  * The host list: `GET /api/hosts` (same origin, session cookie) every 5 s while shown.
  *
  * Response: {"hosts":[{"host_id":"...","name":"...","busy":false}]}; 401 means not signed
- * in. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
+ * in (the page then asks main.js to re-check the session: `onUnauthorized`). The poll is
+ * marked as background (X-Mamori-Background), so an open list does not keep an idle
+ * session alive. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
  * host id) so keyboard focus survives a refresh.
  *
  * For tests: body[data-hosts-state] is loading | ready | empty | unauthorized | error; each
@@ -40,7 +42,8 @@ export function readHosts(body) {
 }
 
 /**
- * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement}} els
+ * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement,
+ *   onUnauthorized?: () => void}} els
  */
 export function createHostList(els) {
   let timer = null;
@@ -155,13 +158,14 @@ export function createHostList(els) {
       const response = await fetch("/api/hosts", {
         credentials: "same-origin",
         cache: "no-store",
-        headers: { Accept: "application/json" },
+        headers: { Accept: "application/json", "X-Mamori-Background": "1" },
         signal: controller.signal,
       });
       if (!running) return;
       if (response.status === 401) {
         hosts = [];
         setState("unauthorized");
+        els.onUnauthorized?.();
       } else if (!response.ok) {
         setState("error");
       } else {

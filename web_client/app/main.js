@@ -1,13 +1,26 @@
 /**
- * Entry point: language, hash routing between the host list and the viewer.
+ * Entry point: language, the sign-in state, and hash routing between the screens.
  *
- * Routes: `#/` host list, `#/host/<host_id>` viewer (core/route.js).
+ * The broker's session state decides what can show (core/auth.js screenFor): signed out
+ * only the login, with a password only the second factor, while enrolling only the
+ * enrollment; the host list, the viewer, the account and (for admins) the admin page only
+ * after MFA. Routes are in core/route.js.
+ *
+ * For tests: body[data-screen] is the screen shown, body[data-session] the session state.
  */
 
+import { screenFor } from "../core/auth.js";
 import { getLanguage, otherLanguage, setLanguage, STORAGE_KEY, t } from "../core/i18n.js";
 import { parseRoute } from "../core/route.js";
+import { call, loadSession, setCsrf } from "./api.js";
+import { createAccount } from "./account.js";
+import { createAdmin } from "./admin.js";
+import { createEnrollment } from "./enroll.js";
 import { createHostList } from "./hosts.js";
+import { createSignIn } from "./signin.js";
 import { createViewer } from "./viewer.js";
+
+const SCREENS = ["login", "mfa", "enroll", "hosts", "viewer", "account", "admin"];
 
 function readSavedLanguage() {
   try {
@@ -39,11 +52,13 @@ function translateStatic(root = document) {
 
 function main() {
   setLanguage(readSavedLanguage());
+  let session = { state: "anonymous" };
 
   const hostList = createHostList({
     list: document.getElementById("host-list"),
     message: document.getElementById("hosts-message"),
     updated: document.getElementById("hosts-updated"),
+    onUnauthorized: () => refreshSession(),
   });
   const viewer = createViewer({
     screen: document.getElementById("screen-viewer"),
@@ -59,10 +74,23 @@ function main() {
     statsToggle: document.getElementById("stats-toggle"),
     hostName: (hostId) => hostList.nameOf(hostId),
   });
+  const hooks = { onSession: (next) => applySession(next) };
+  const signIn = createSignIn(hooks);
+  const enrollment = createEnrollment(hooks);
+  const account = createAccount(hooks);
+  const admin = createAdmin(hooks);
 
-  const hostsScreen = document.getElementById("screen-hosts");
-  const viewerScreen = document.getElementById("screen-viewer");
   const langToggle = document.getElementById("lang-toggle");
+  const nav = document.getElementById("app-nav");
+
+  function renderNav() {
+    const active = session.state === "active";
+    nav.hidden = !active;
+    document.getElementById("nav-admin").hidden = !(active && session.user?.role === "admin");
+    document.getElementById("nav-user").textContent = active && session.user
+      ? `${session.user.display_name}${session.user.organization ? `（${session.user.organization}）` : ""}`
+      : "";
+  }
 
   function applyLanguage() {
     const lang = getLanguage();
@@ -75,6 +103,11 @@ function main() {
     langToggle.setAttribute("aria-label", t("lang.switchLabel"));
     hostList.relabel();
     viewer.relabel();
+    signIn.relabel();
+    enrollment.relabel();
+    renderNav();
+    if (document.body.dataset.screen === "account") account.relabel();
+    if (document.body.dataset.screen === "admin") admin.relabel();
   }
 
   langToggle.addEventListener("click", () => {
@@ -82,28 +115,72 @@ function main() {
     applyLanguage();
   });
 
+  function show(screen) {
+    for (const name of SCREENS) {
+      document.getElementById(`screen-${name}`).hidden = name !== screen;
+    }
+    document.body.dataset.screen = screen;
+  }
+
   function route() {
     const current = parseRoute(window.location.hash);
-    switch (current.name) {
-      case "viewer":
-        hostList.stop();
-        hostsScreen.hidden = true;
-        viewerScreen.hidden = false;
-        document.body.dataset.screen = "viewer";
-        viewer.open(current.hostId);
+    const screen = screenFor(current, session);
+    if (screen !== "viewer") viewer.close("viewer_left");
+    if (screen !== "hosts") hostList.stop();
+    show(screen);
+    switch (screen) {
+      case "login":
+        signIn.showLoginScreen();
+        break;
+      case "mfa":
+        signIn.showMfaScreen(session.methods);
+        break;
+      case "enroll":
+        enrollment.show(current.token ?? null, session.state);
         break;
       case "hosts":
-        viewer.close("viewer_left");
-        viewerScreen.hidden = true;
-        hostsScreen.hidden = false;
-        document.body.dataset.screen = "hosts";
         document.title = t("app.title");
         hostList.start();
         break;
+      case "viewer":
+        viewer.open(current.hostId);
+        break;
+      case "account":
+        account.show(session);
+        break;
+      case "admin":
+        admin.show();
+        break;
       default:
-        throw new Error(`unhandled route ${current.name}`);
+        throw new Error(`unhandled screen ${screen}`);
     }
   }
+
+  function applySession(next, fromServer = false) {
+    const previous = session.state;
+    session = next && typeof next.state === "string" ? next : { state: "anonymous" };
+    document.body.dataset.session = session.state;
+    // A state change from a form's answer lacks the user (active) or the new pre-sign-in
+    // CSRF token (signed out): ask the broker for the rest.
+    if (!fromServer && (session.state === "anonymous" || (session.state === "active" && !session.user))) {
+      if (session.state === "anonymous") setCsrf(null);
+      refreshSession();
+      return;
+    }
+    renderNav();
+    if (previous !== session.state || session.state !== "active") route();
+  }
+
+  async function refreshSession() {
+    applySession(await loadSession(), true);
+  }
+
+  document.getElementById("nav-logout").addEventListener("click", async () => {
+    viewer.close("viewer_left");
+    await call("POST", "/api/logout");
+    window.location.hash = "#/";
+    applySession({ state: "anonymous" });
+  });
 
   window.addEventListener("hashchange", route);
   // Leaving the page ends the session at once (bye, then close), so the host is free for
@@ -114,11 +191,11 @@ function main() {
   });
   // Back from the back/forward cache: the old session is gone, start again.
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) route();
+    if (event.persisted) refreshSession();
   });
 
   applyLanguage();
-  route();
+  refreshSession();
 }
 
 main();

@@ -2,7 +2,8 @@
  * The viewer: one host's screen in a <video>, keyboard and pointer back over the `input`
  * data channel.
  *
- * A session: WebSocket /ws/viewer -> viewer_join -> RTCPeerConnection (recvonly video,
+ * A session: a single-use ticket (POST /api/viewer-tickets, valid 30 s) -> WebSocket
+ * /ws/viewer?ticket=... (the session cookie rides along) -> viewer_join -> RTCPeerConnection (recvonly video,
  * data channel `input`) -> offer + trickled ICE -> answer + ICE from the agent. It ends on
  * bye, an error, the socket closing, or the peer connection failing (or staying
  * disconnected for 3 s); the picture is blanked at once (never a frozen frame) and, unless
@@ -19,6 +20,7 @@ import { backoffDelay, reconnectPolicy } from "../core/backoff.js";
 import { preferH264 } from "../core/codecs.js";
 import { hasKey, t, translateError } from "../core/i18n.js";
 import * as protocol from "../core/protocol.js";
+import { call } from "./api.js";
 import { attachInput } from "./input_capture.js";
 import { createStats } from "./stats.js";
 
@@ -121,9 +123,17 @@ export function createViewer(els) {
 
   // ---- session ------------------------------------------------------------------------
 
-  function socketUrl() {
+  function socketUrl(ticket) {
     const scheme = window.location.protocol === "http:" ? "ws:" : "wss:";
-    return `${scheme}//${window.location.host}/ws/viewer`;
+    return `${scheme}//${window.location.host}/ws/viewer?ticket=${encodeURIComponent(ticket)}`;
+  }
+
+  /** A fresh ticket for `id`, or an error token ("unauthorized", "network"). */
+  async function fetchTicket(id) {
+    const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: id });
+    if (status === 201 && body && typeof body.ticket === "string") return { ticket: body.ticket };
+    if (status === 401 || status === 403) return { error: "unauthorized" };
+    return { error: status === 0 ? "network" : "unexpected" };
   }
 
   function send(s, text) {
@@ -147,8 +157,19 @@ export function createViewer(els) {
     };
     session = s;
     setState("connecting");
+    fetchTicket(hostId).then((grant) => {
+      if (s !== session || s.ended) return;
+      if (grant.error) {
+        end(s, grant.error);
+        return;
+      }
+      openSocket(s, grant.ticket);
+    });
+  }
+
+  function openSocket(s, ticket) {
     try {
-      s.ws = new WebSocket(socketUrl());
+      s.ws = new WebSocket(socketUrl(ticket));
     } catch {
       end(s, "network");
       return;

@@ -52,7 +52,7 @@ export function reconnectPolicy(token) {
     case "host_busy":
       return { state: "error", retry: true, minMs: SLOW_RETRY_MIN_MS };
     case "unauthorized":
-      // Signing in again takes a new one-time link; retrying cannot fix it.
+      // Signing in again takes the person; retrying cannot fix it.
       return { state: "error", retry: false, minMs: 0 };
     case "network":
     case "peer_failed":

@@ -6,6 +6,8 @@
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 
+import { authEn, authJa } from "./i18n_auth.js";
+
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
 export const STORAGE_KEY = "mamori.lang";
@@ -20,7 +22,7 @@ const ja = {
   "hosts.heading": "接続できる院内の端末",
   "hosts.loading": "読み込み中…",
   "hosts.empty": "いま接続できる端末はありません。院内の端末で Mamori エージェントが動いているか確認してください。",
-  "hosts.unauthorized": "サインインしていません。デモを起動したときに表示されたワンタイムリンク（/access/…）を、このブラウザで開いてください。",
+  "hosts.unauthorized": "サインインしていません。",
   "hosts.error": "端末の一覧を取得できませんでした。5 秒ごとに再試行します。",
   "hosts.online": "接続できます",
   "hosts.busy": "使用中",
@@ -50,7 +52,7 @@ const ja = {
   "error.unknown_host": "この端末は見つからないか、いまオンラインではありません。",
   "error.host_busy": "この端末はほかの方が使用中です。",
   "error.host_disconnected": "院内の端末との接続が切れました。",
-  "error.unauthorized": "サインインが必要です。ワンタイムリンクを開き直してください。",
+  "error.unauthorized": "サインインが必要です。ページを再読み込みしてサインインしてください。",
   "error.malformed": "通信エラーが発生しました（不正なメッセージ）。",
   "error.unknown_type": "通信エラーが発生しました（不明なメッセージ）。",
   "error.unexpected": "通信エラーが発生しました（順序の誤り）。",
@@ -88,7 +90,7 @@ const en = {
   "hosts.heading": "Clinic computers you can open",
   "hosts.loading": "Loading…",
   "hosts.empty": "No computer is available right now. Check that the Mamori agent is running on the clinic computer.",
-  "hosts.unauthorized": "You are not signed in. Open the one-time link (/access/…) that the demo printed when it started, in this browser.",
+  "hosts.unauthorized": "You are not signed in.",
   "hosts.error": "Could not load the list of computers. Retrying every 5 seconds.",
   "hosts.online": "Available",
   "hosts.busy": "In use",
@@ -118,7 +120,7 @@ const en = {
   "error.unknown_host": "This computer does not exist or is not online.",
   "error.host_busy": "Someone else is using this computer.",
   "error.host_disconnected": "The clinic computer disconnected.",
-  "error.unauthorized": "You need to sign in. Open a new one-time link.",
+  "error.unauthorized": "You need to sign in. Reload the page and sign in.",
   "error.malformed": "Communication error (malformed message).",
   "error.unknown_type": "Communication error (unknown message).",
   "error.unexpected": "Communication error (unexpected message).",
@@ -146,7 +148,10 @@ const en = {
   "stats.msValue": "{value} ms",
 };
 
-export const DICTIONARIES = Object.freeze({ ja: Object.freeze(ja), en: Object.freeze(en) });
+export const DICTIONARIES = Object.freeze({
+  ja: Object.freeze({ ...ja, ...authJa }),
+  en: Object.freeze({ ...en, ...authEn }),
+});
 
 let current = DEFAULT_LANGUAGE;
 

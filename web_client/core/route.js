@@ -1,14 +1,20 @@
 /**
- * Hash routes of the one-page client: `#/` (host list) and `#/host/<host_id>` (viewer).
- * Pure: app/main.js passes location.hash in.
+ * Hash routes of the one-page client. Pure: app/main.js passes location.hash in.
+ *
+ * `#/` host list, `#/host/<host_id>` viewer, `#/login`, `#/mfa`, `#/account`, `#/admin`,
+ * `#/enroll/<token>` (an enrollment link: the token stays in the fragment, which browsers
+ * never send to a server).
  */
 
 import { isHostId } from "./protocol.js";
 
+const SIMPLE = new Set(["login", "mfa", "account", "admin"]);
+const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
+
 /**
  * @param {string} hash location.hash, with or without the leading "#"
- * @returns {{name: "hosts"} | {name: "viewer", hostId: string}} an unknown or malformed
- *   route (a host id the broker would refuse included) is the host list.
+ * @returns {{name: string, hostId?: string, token?: string}} an unknown or malformed route
+ *   (a host id the broker would refuse included) is the host list.
  */
 export function parseRoute(hash) {
   const path = String(hash ?? "").replace(/^#/, "");
@@ -21,7 +27,12 @@ export function parseRoute(hash) {
       return { name: "hosts" };
     }
     if (isHostId(hostId)) return { name: "viewer", hostId };
+    return { name: "hosts" };
   }
+  const enroll = /^\/enroll\/([^/?#]+)\/?$/.exec(path);
+  if (enroll && TOKEN.test(enroll[1])) return { name: "enroll", token: enroll[1] };
+  const simple = /^\/([a-z]+)\/?$/.exec(path);
+  if (simple && SIMPLE.has(simple[1])) return { name: simple[1] };
   return { name: "hosts" };
 }
 

@@ -1,0 +1,294 @@
+"""Signing in and out: password, then a second factor (TOTP, passkey or a recovery code).
+
+``POST /api/login`` answers the same for an unknown name and a wrong password, and spends
+the same time (a dummy argon2 verify); failures count per account name and per source
+address, and five within 15 minutes lock both for 15 minutes (MHLW.md row 7). A right
+password starts a session in stage ``mfa`` under a new token; the second factor promotes it
+to ``active`` under another new token.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NoReturn
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.api import deps
+from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
+from broker.db.models import Organization
+from broker.errors import BadRequest, Locked, NotSignedIn
+from broker.security import accounts, lockout, mfa, passkeys, passwords, sessions
+from broker.security.audit import Actor, Event, Outcome, record
+from broker.security.lockout import Scope
+from broker.security.secretbox import new_token
+from broker.security.sessions import Stage
+
+router = APIRouter(prefix="/api", tags=["auth"])
+
+GENERIC_FAILURE = "user name or password is wrong, or sign-in is locked for a while"
+
+
+class LoginBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    username: Text = Field(min_length=1, max_length=200)
+    password: Text = Field(min_length=1, max_length=1024)
+
+
+class CodeBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    code: Text = Field(min_length=1, max_length=64)
+
+
+class PasskeyBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    credential: dict[str, Any]
+
+
+class SessionState(BaseModel):
+    """Where the browser stands; the page picks its screen from ``state``."""
+
+    state: str = Field(description="anonymous, mfa, enroll or active")
+    csrf_token: str
+    user: dict[str, Any] | None = None
+    methods: list[str] = Field(default_factory=list, description="second factors on offer")
+
+
+async def _methods(db: AsyncSession, user_id: int) -> list[str]:
+    held = await mfa.factors(db, user_id)
+    methods = []
+    if held.passkeys:
+        methods.append("passkey")
+    if held.totp:
+        methods.append("totp")
+    if held.recovery_codes_left:
+        methods.append("recovery")
+    return methods
+
+
+def _user_view(caller: Caller, org_name: str | None = None) -> dict[str, Any]:
+    user = caller.user
+    view: dict[str, Any] = {
+        "id": user.id,
+        "username": user.username,
+        "display_name": user.display_name,
+        "role": user.role,
+    }
+    if org_name is not None:
+        view["organization"] = org_name
+    return view
+
+
+@router.get("/session")
+async def session_state(request: Request, response: Response, db: Db) -> SessionState:
+    """The current sign-in state and the CSRF token the page must echo."""
+    token = request.cookies.get(sessions.COOKIE)
+    loaded = await sessions.load(db, token, deps.now_of(request), deps.policy_of(request))
+    if loaded is None or token is None:
+        csrf = request.cookies.get(sessions.CSRF_COOKIE, "")
+        if len(csrf) < deps.MIN_CSRF_CHARS or len(csrf) > 200:
+            csrf = new_token()
+            response.set_cookie(
+                sessions.CSRF_COOKIE, csrf, secure=True, samesite="strict", path="/"
+            )
+        return SessionState(state="anonymous", csrf_token=csrf)
+    record_, user = loaded
+    caller = Caller(record_, user, token, deps.source_address(request))
+    org = await db.get(Organization, user.org_id)
+    return SessionState(
+        state=record_.stage,
+        csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
+        user=_user_view(caller, org.name if org else None),
+        methods=await _methods(db, user.id) if record_.stage == Stage.MFA else [],
+    )
+
+
+@router.post("/login", dependencies=[Depends(deps.anonymous_csrf)])
+async def login(body: LoginBody, request: Request, response: Response, db: Db) -> SessionState:
+    """Check the password; on success a session waits for the second factor."""
+    now = deps.now_of(request)
+    source = deps.source_address(request)
+    name = accounts.normalize_username(body.username)[:64]
+    settings = deps.settings_of(request)
+    policy = lockout.LockoutPolicy(
+        settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
+    )
+    keys = [(Scope.ACCOUNT, name), (Scope.SOURCE, source)]
+    user = await accounts.find_user(db, name) if accounts.valid_username(name) else None
+    actor = Actor(source, user.id if user else None, user.org_id if user else None, name)
+    until = await lockout.locked_until(db, keys, now)
+    # Verify even when locked or unknown: the answer's timing must not tell which it was.
+    ok = await passwords.verify_password_async(user.password_hash if user else None, body.password)
+    if until is not None:
+        record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="locked")
+        await db.commit()
+        raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
+    if not ok or user is None or user.disabled_at is not None:
+        record(db, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, now)
+        for scope, key in keys:
+            if await lockout.record_failure(db, scope, key, now, policy):
+                record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope.value)
+        await db.commit()
+        raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
+    if passwords.needs_rehash(user.password_hash or ""):
+        user.password_hash = await passwords.hash_password_async(body.password)
+    methods = await _methods(db, user.id)
+    if not methods:
+        # A password alone never opens anything; enrolling needs a link from an admin.
+        record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="no second factor")
+        await db.commit()
+        raise NotSignedIn("no second factor enrolled: ask an admin", code="enrollment_required")
+    token, _ = await sessions.create(
+        db,
+        user,
+        Stage.MFA,
+        now,
+        deps.policy_of(request),
+        source,
+        request.headers.get("user-agent", ""),
+    )
+    record(db, actor, Event.LOGIN_PASSWORD, Outcome.SUCCESS, now)
+    await db.commit()
+    deps.set_session_cookies(request, response, token)
+    return SessionState(
+        state=Stage.MFA.value,
+        csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
+        methods=methods,
+    )
+
+
+async def _second_factor_failed(
+    request: Request, db: AsyncSession, caller: Caller, how: str
+) -> NoReturn:
+    """Count a failed second factor against the account; lock ends the pending session."""
+    now = deps.now_of(request)
+    settings = deps.settings_of(request)
+    policy = lockout.LockoutPolicy(
+        settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
+    )
+    record(db, caller.actor, Event.LOGIN_MFA, Outcome.FAILURE, now, detail=how)
+    if await lockout.record_failure(db, Scope.ACCOUNT, caller.user.username, now, policy):
+        record(db, caller.actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail="account")
+        await sessions.revoke(db, caller.record, now)
+    await db.commit()
+    raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
+
+
+async def _locked_check(request: Request, db: AsyncSession, caller: Caller) -> None:
+    now = deps.now_of(request)
+    until = await lockout.locked_until(db, [(Scope.ACCOUNT, caller.user.username)], now)
+    if until is not None:
+        await sessions.revoke(db, caller.record, now)
+        await db.commit()
+        raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
+
+
+async def _complete(
+    request: Request, response: Response, db: AsyncSession, caller: Caller, how: str
+) -> SessionState:
+    now = deps.now_of(request)
+    caller.record.second_factor = how
+    token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
+    await lockout.clear(db, Scope.ACCOUNT, caller.user.username)
+    record(db, caller.actor, Event.LOGIN_MFA, Outcome.SUCCESS, now, detail=how)
+    await db.commit()
+    deps.set_session_cookies(request, response, token)
+    return SessionState(
+        state=Stage.ACTIVE.value,
+        csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
+        user=_user_view(caller),
+    )
+
+
+@router.post("/login/totp")
+async def login_totp(
+    body: CodeBody, request: Request, response: Response, db: Db, caller: MfaCaller
+) -> SessionState:
+    """A TOTP code completes the sign-in; each code works once."""
+    await _locked_check(request, db, caller)
+    box = deps.keys_of(request).totp_box
+    code = body.code.strip().replace(" ", "")
+    if not await mfa.verify_totp(db, box, caller.user, code, deps.now_of(request)):
+        await _second_factor_failed(request, db, caller, "totp")
+    return await _complete(request, response, db, caller, "totp")
+
+
+@router.post("/login/recovery")
+async def login_recovery(
+    body: CodeBody, request: Request, response: Response, db: Db, caller: MfaCaller
+) -> SessionState:
+    """A recovery code completes the sign-in once; it is spent."""
+    await _locked_check(request, db, caller)
+    now = deps.now_of(request)
+    if not await mfa.use_recovery_code(db, caller.user.id, body.code, now):
+        await _second_factor_failed(request, db, caller, "recovery")
+    record(db, caller.actor, Event.RECOVERY_CODE_USED, Outcome.SUCCESS, now)
+    return await _complete(request, response, db, caller, "recovery")
+
+
+@router.post("/login/passkey/options")
+async def login_passkey_options(request: Request, db: Db, caller: MfaCaller) -> dict[str, Any]:
+    """WebAuthn request options for the user's passkeys (challenge kept on the session)."""
+    keys = await mfa.passkeys_of(db, caller.user.id)
+    if not keys:
+        raise BadRequest("no passkey enrolled", code="no_passkey")
+    options, challenge = passkeys.authentication_options(
+        deps.relying_party(request), [k.credential_id for k in keys]
+    )
+    sessions.keep_challenge(caller.record, challenge, "login", deps.now_of(request))
+    await db.commit()
+    return options
+
+
+@router.post("/login/passkey")
+async def login_passkey(
+    body: PasskeyBody, request: Request, response: Response, db: Db, caller: MfaCaller
+) -> SessionState:
+    """A passkey assertion completes the sign-in."""
+    await _locked_check(request, db, caller)
+    challenge = sessions.take_challenge(caller.record, "login", deps.now_of(request))
+    credential_id = passkeys.credential_id_of(body.credential)
+    key = (
+        await mfa.passkey_by_credential(db, caller.user.id, credential_id)
+        if credential_id
+        else None
+    )
+    if challenge is None or key is None:
+        await _second_factor_failed(request, db, caller, "passkey")
+    try:
+        key.sign_count = passkeys.verify_authentication(
+            deps.relying_party(request), body.credential, challenge, key.public_key, key.sign_count
+        )
+    except passkeys.PasskeyRejected:
+        await _second_factor_failed(request, db, caller, "passkey")
+    key.last_used_at = deps.now_of(request)
+    return await _complete(request, response, db, caller, "passkey")
+
+
+@router.post("/logout")
+async def logout(
+    request: Request, response: Response, db: Db, caller: AnyCaller
+) -> dict[str, bool]:
+    """End this browser's session (and its viewer, if one is open)."""
+    now = deps.now_of(request)
+    await sessions.revoke(db, caller.record, now)
+    record(db, caller.actor, Event.LOGOUT, Outcome.SUCCESS, now)
+    await db.commit()
+    await request.app.state.relay.end_sessions_of({caller.record.id})
+    deps.clear_session_cookies(response)
+    return {"ok": True}
+
+
+@router.post("/logout-everywhere")
+async def logout_everywhere(
+    request: Request, response: Response, db: Db, caller: deps.ActiveCaller
+) -> dict[str, int]:
+    """End every session of this user, on every device, this one included."""
+    now = deps.now_of(request)
+    ended = await sessions.revoke_all(db, caller.user.id, now)
+    record(db, caller.actor, Event.LOGOUT_EVERYWHERE, Outcome.SUCCESS, now, detail=str(len(ended)))
+    await db.commit()
+    await request.app.state.relay.end_sessions_of(set(ended))
+    deps.clear_session_cookies(response)
+    return {"ended": len(ended)}

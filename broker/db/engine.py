@@ -1,0 +1,84 @@
+"""The database: one async engine per broker process, migrated to the newest schema at start.
+
+SQLite (aiosqlite) in the data folder is the embedded default; PostgreSQL (asyncpg) by
+``MAMORI_DATABASE_URL``. Alembic's migration environment lives in this package
+(``broker/db/migrations``), so an installed broker migrates itself without an alembic.ini.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Final
+
+from alembic import command
+from alembic.config import Config
+from sqlalchemy import Connection, event, text
+from sqlalchemy.engine import make_url
+from sqlalchemy.ext.asyncio import (
+    AsyncEngine,
+    AsyncSession,
+    async_sessionmaker,
+    create_async_engine,
+)
+
+# Any constant works; it only has to be the same in every broker replica.
+_MIGRATION_LOCK_ID: Final = 0x6D616D6F  # "mamo"
+
+
+def alembic_config(connection: Connection | None = None) -> Config:
+    """Alembic settings pointing at the migrations inside this package."""
+    config = Config()
+    config.set_main_option("script_location", "broker.db:migrations")
+    if connection is not None:
+        config.attributes["connection"] = connection
+    return config
+
+
+def _upgrade(connection: Connection) -> None:
+    command.upgrade(alembic_config(connection), "head")
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # SQLite ignores foreign keys unless asked, per connection.
+    cursor.execute("PRAGMA foreign_keys=ON")
+    # WAL lets the host-list reads go on while a login writes.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.close()
+
+
+class Database:
+    """The engine and a session factory for one database URL."""
+
+    def __init__(self, url: str) -> None:
+        parsed = make_url(url)
+        self.dialect = parsed.get_backend_name()
+        kwargs: dict[str, Any] = {}
+        if self.dialect == "sqlite":
+            if parsed.database and parsed.database != ":memory:":
+                Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+            kwargs["connect_args"] = {"timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: AsyncEngine = create_async_engine(url, **kwargs)
+        if self.dialect == "sqlite":
+            event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)
+        self.sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    def session(self) -> AsyncSession:
+        """A new unit of work; use as ``async with db.session() as s, s.begin(): ...``."""
+        return self.sessions()
+
+    async def migrate(self) -> None:
+        """Bring the schema to the newest migration (idempotent, safe for several replicas)."""
+        async with self.engine.begin() as conn:
+            if self.dialect == "postgresql":
+                # Replicas starting together must not run the same migration twice.
+                await conn.execute(
+                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                )
+            await conn.run_sync(_upgrade)
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()

@@ -1,0 +1,96 @@
+"""The audit trail: every security event is written here and only here.
+
+Rows go to ``audit_events``, which the database itself keeps append-only (triggers refuse
+UPDATE and DELETE). The accountability issue will hash-chain these rows; keeping every
+write in this module is what makes that a local change. Each event names who (user id and
+the name as typed or known), the organization, when (UTC), the source address and the
+outcome (MHLW.md row 11). Passwords, codes and tokens never reach ``detail``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.models import AuditEvent
+
+
+class Event(StrEnum):
+    LOGIN_PASSWORD = "login_password"  # noqa: S105  (event names, not secrets)
+    LOGIN_MFA = "login_mfa"
+    LOCKOUT = "lockout"
+    LOGOUT = "logout"
+    LOGOUT_EVERYWHERE = "logout_everywhere"
+    SESSION_REVOKED = "session_revoked"
+    ENROLLMENT_STARTED = "enrollment_started"
+    MFA_ENROLLED = "mfa_enrolled"
+    MFA_REMOVED = "mfa_removed"
+    RECOVERY_CODE_USED = "recovery_code_used"
+    RECOVERY_CODES_ISSUED = "recovery_codes_issued"
+    PASSWORD_CHANGED = "password_changed"  # noqa: S105
+    INVITE = "invite"
+    ROLE_CHANGE = "role_change"
+    DISABLE = "disable"
+    ENABLE = "enable"
+    FACTORS_RESET = "factors_reset"
+    AGENT_TOKEN_ROTATED = "agent_token_rotated"  # noqa: S105
+    AGENT_REFUSED = "agent_refused"
+    VIEWER_TICKET = "viewer_ticket"
+
+
+class Outcome(StrEnum):
+    SUCCESS = "success"
+    FAILURE = "failure"
+    DENIED = "denied"
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who acts, from where. ``name`` is the account name (as typed, for failed logins)."""
+
+    source_address: str
+    user_id: int | None = None
+    org_id: int | None = None
+    name: str = ""
+
+
+def record(
+    session: AsyncSession,
+    actor: Actor,
+    event: Event,
+    outcome: Outcome,
+    now: datetime,
+    *,
+    target_user_id: int | None = None,
+    org_id: int | None = None,
+    detail: str = "",
+) -> None:
+    """Add one event to ``session``'s transaction (the caller commits)."""
+    session.add(
+        AuditEvent(
+            at=now,
+            org_id=org_id if org_id is not None else actor.org_id,
+            actor_user_id=actor.user_id,
+            actor=actor.name[:64],
+            event=event.value,
+            outcome=outcome.value,
+            source_address=actor.source_address[:64],
+            target_user_id=target_user_id,
+            detail=detail[:500],
+        )
+    )
+
+
+async def recent(session: AsyncSession, org_id: int, limit: int = 100) -> list[AuditEvent]:
+    """The organization's newest events first."""
+    rows = await session.scalars(
+        select(AuditEvent)
+        .where(AuditEvent.org_id == org_id)
+        .order_by(AuditEvent.id.desc())
+        .limit(limit)
+    )
+    return list(rows)

@@ -1,0 +1,172 @@
+"""Tenants: an admin of clinic A walks every route against clinic B's objects and gets
+nothing; A's viewer cannot reach B's host."""
+
+from __future__ import annotations
+
+import pytest
+from websockets.asyncio.client import connect
+from websockets.exceptions import ConnectionClosed
+
+from broker import protocol
+from broker.protocol import CloseCode, Direction
+from broker.security import agents, mfa
+from tests.support.broker import RunningBroker
+from tests.support.identity import make_org, make_person, sign_in_client
+
+pytestmark = pytest.mark.integration
+
+B_HOST = "b-only-pc"
+
+# Every route of the API, and what the walk sends to it. A route added without an entry
+# here fails test_the_walk_covers_every_route: tenant scoping must be thought about.
+WALK: dict[tuple[str, str], str] = {
+    ("GET", "/api/session"): "list",
+    ("POST", "/api/login"): "login",
+    ("POST", "/api/login/totp"): "mfa-stage",
+    ("POST", "/api/login/recovery"): "mfa-stage",
+    ("POST", "/api/login/passkey/options"): "mfa-stage",
+    ("POST", "/api/login/passkey"): "mfa-stage",
+    ("POST", "/api/logout"): "last",
+    ("POST", "/api/logout-everywhere"): "last",
+    ("POST", "/api/enrollment/inspect"): "link",
+    ("POST", "/api/enrollment"): "link",
+    ("GET", "/api/factors"): "list",
+    ("POST", "/api/factors/totp"): "own",
+    ("POST", "/api/factors/totp/confirm"): "own",
+    ("DELETE", "/api/factors/totp"): "own",
+    ("POST", "/api/factors/passkeys/options"): "own",
+    ("POST", "/api/factors/passkeys"): "own",
+    ("DELETE", "/api/factors/passkeys/{passkey_id}"): "object",
+    ("POST", "/api/factors/recovery-codes"): "own",
+    ("GET", "/api/account/sessions"): "list",
+    ("DELETE", "/api/account/sessions/{session_id}"): "object",
+    ("POST", "/api/account/password"): "own",
+    ("GET", "/api/admin/users"): "list",
+    ("POST", "/api/admin/users"): "own",
+    ("PATCH", "/api/admin/users/{user_id}"): "object",
+    ("POST", "/api/admin/users/{user_id}/reset-factors"): "object",
+    ("GET", "/api/admin/agent-token"): "list",
+    ("POST", "/api/admin/agent-token"): "own",
+    ("GET", "/api/admin/audit"): "list",
+    ("GET", "/api/hosts"): "list",
+    ("POST", "/api/viewer-tickets"): "ticket",
+}
+
+BODIES: dict[tuple[str, str], object] = {
+    ("POST", "/api/login"): {"username": "", "password": "Wrong#password1"},
+    ("POST", "/api/enrollment/inspect"): {"token": "x" * 43},
+    ("POST", "/api/enrollment"): {"token": "x" * 43, "password": "Hinode#Clinic7"},
+    ("POST", "/api/factors/totp/confirm"): {"code": "123456"},
+    ("POST", "/api/factors/passkeys"): {"credential": {"id": "x"}, "name": "x"},
+    ("POST", "/api/account/password"): {"current_password": "x", "new_password": "y"},
+    ("POST", "/api/admin/users"): {
+        "username": "a-new-clerk",
+        "display_name": "新",
+        "role": "staff",
+    },
+    ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
+    ("POST", "/api/viewer-tickets"): {"host_id": B_HOST},
+}
+
+
+async def test_the_walk_covers_every_route(any_broker: RunningBroker) -> None:
+    """The walk table names exactly the routes the OpenAPI schema lists."""
+    async with any_broker.http() as http:
+        schema = (await http.get("/openapi.json")).json()
+    routes = {(m.upper(), p) for p, ops in schema["paths"].items() for m in ops}
+    assert routes == set(WALK)
+
+
+async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBroker) -> None:
+    """Every route, called by A's admin with B's ids, names and host, answers 404 or
+    shows only A's own data; B's people, sessions, passkeys, host and token are untouched."""
+    broker = any_broker
+    clinic_a, clinic_b = await make_org(broker, "A医院"), await make_org(broker, "B医院")
+    admin_a = await make_person(broker, clinic_a, "admin", "admin-a")
+    doctor_b = await make_person(broker, clinic_b, "doctor", "doctor-b")
+    now = broker.clock.now()
+    async with broker.db.session() as s:
+        passkey_b = await mfa.add_passkey(s, doctor_b.user_id, b"b-cred", b"b-key", 0, "B鍵", now)
+        await s.commit()
+
+    async with (
+        broker.http() as http_a,
+        broker.http() as http_b,
+        connect(
+            f"{broker.wss_url}/ws/agent",
+            ssl=broker.client_ssl(),
+            additional_headers={"Authorization": f"Bearer {clinic_b.agent_token}"},
+        ) as agent_b,
+    ):
+        await agent_b.send(protocol.encode(protocol.AgentHello(B_HOST, "B受付", "0.1.0")))
+        b = await sign_in_client(broker, http_b, doctor_b)
+        b_session_id = (await http_b.get("/api/account/sessions")).json()[0]["id"]
+        assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
+        a = await sign_in_client(broker, http_a, admin_a)
+        ids = {
+            "{user_id}": str(doctor_b.user_id),
+            "{passkey_id}": str(passkey_b.id),
+            "{session_id}": str(b_session_id),
+        }
+        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵"]
+        BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
+
+        last = []
+        for (method, path), kind in WALK.items():
+            if kind == "last":
+                last.append((method, path))
+                continue
+            url = path
+            for placeholder, value in ids.items():
+                url = url.replace(placeholder, value)
+            response = await http_a.request(
+                method, url, headers=a.headers, json=BODIES.get((method, path), {})
+            )
+            text = response.text
+            where = f"{method} {path} -> {response.status_code} {text[:200]}"
+            assert response.status_code < 500, where
+            assert not any(marker in text for marker in b_markers), where
+            if kind == "object":
+                assert response.status_code == 404, where
+            elif kind == "list":
+                assert response.status_code == 200, where
+            elif kind in {"login", "mfa-stage", "link"}:
+                assert response.status_code in {401, 403, 404}, where
+            elif kind == "ticket":
+                assert response.status_code == 201, where
+                await viewer_is_refused(broker, a.cookie_header(), response.json()["ticket"])
+        # A signs out everywhere: that is A's sessions only; then plain logout has none left.
+        statuses = []
+        for method, path in sorted(last, reverse=True):
+            response = await http_a.request(method, path, headers=a.headers, json={})
+            statuses.append((path, response.status_code))
+        assert statuses == [("/api/logout-everywhere", 200), ("/api/logout", 401)]
+
+        # B's world is as it was.
+        assert (await http_b.get("/api/hosts")).status_code == 200
+        me = (await http_b.get("/api/session")).json()["user"]
+        assert me["role"] == "doctor"
+        factors = (await http_b.get("/api/factors")).json()
+        assert [k["name"] for k in factors["passkeys"]] == ["B鍵"]
+        assert factors["totp"] is True
+        assert (await http_b.get("/api/admin/audit")).status_code == 403  # B's doctor
+        async with broker.db.session() as s:
+            assert await agents.org_for_token(s, clinic_b.agent_token) == clinic_b.id
+        assert b.person.username == "doctor-b"
+
+
+async def viewer_is_refused(broker: RunningBroker, cookie: str, ticket: str) -> None:
+    """A's viewer, with a good ticket, joining B's host gets unknown_host (4404)."""
+    async with connect(
+        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
+        ssl=broker.client_ssl(),
+        additional_headers={"Cookie": cookie},
+        origin=broker.origin,  # type: ignore[arg-type]
+    ) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(B_HOST)))
+        error = protocol.parse(await viewer.recv(), Direction.BROKER_TO_VIEWER)
+        assert isinstance(error, protocol.Error)
+        assert error.code == "unknown_host"
+        with pytest.raises(ConnectionClosed):
+            await viewer.recv()
+        assert viewer.close_code == CloseCode.UNKNOWN_HOST

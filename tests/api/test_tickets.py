@@ -1,0 +1,149 @@
+"""The viewer WebSocket: an active session plus a single-use ticket valid 30 s, checked
+before the upgrade (refusal = HTTP 403)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidStatus
+
+from broker import protocol
+from broker.protocol import CloseCode, Direction
+from tests.support.broker import RunningBroker
+from tests.support.identity import Org, Person, SignedIn, make_person, password_step, signed_in
+
+pytestmark = pytest.mark.integration
+
+HOST = "clinic-pc-1"
+
+
+def open_viewer(broker: RunningBroker, cookie: str, ticket: str | None) -> connect:
+    query = f"?ticket={ticket}" if ticket is not None else ""
+    return connect(
+        f"{broker.wss_url}/ws/viewer{query}",
+        ssl=broker.client_ssl(),
+        additional_headers={"Cookie": cookie},
+        origin=broker.origin,  # type: ignore[arg-type]
+    )
+
+
+async def refused(broker: RunningBroker, cookie: str, ticket: str | None) -> int:
+    with pytest.raises(InvalidStatus) as failure:
+        async with open_viewer(broker, cookie, ticket):
+            pass
+    return failure.value.response.status_code
+
+
+@pytest.fixture
+async def host(broker: RunningBroker, org: Org) -> AsyncIterator[ClientConnection]:
+    async with connect(
+        f"{broker.wss_url}/ws/agent",
+        ssl=broker.client_ssl(),
+        additional_headers={"Authorization": f"Bearer {org.agent_token}"},
+    ) as agent:
+        await agent.send(protocol.encode(protocol.AgentHello(HOST, "診察室", "0.1.0")))
+        yield agent
+
+
+async def test_a_ticket_opens_one_viewer_once(
+    broker: RunningBroker, user: SignedIn, host: ClientConnection
+) -> None:
+    """The first upgrade with a ticket works; the same ticket again is refused (403)."""
+    ticket = await user.ticket(HOST)
+    async with open_viewer(broker, user.cookie_header(), ticket) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+        assert isinstance(
+            protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT), protocol.ViewerJoin
+        )
+    assert await refused(broker, user.cookie_header(), ticket) == 403
+
+
+async def test_no_ticket_or_a_forged_one_is_refused(broker: RunningBroker, user: SignedIn) -> None:
+    """A session cookie alone, or with a made-up ticket, gets no WebSocket."""
+    assert await refused(broker, user.cookie_header(), None) == 403
+    assert await refused(broker, user.cookie_header(), "A" * 43) == 403
+    assert await refused(broker, user.cookie_header(), "A" * 500) == 403
+
+
+async def test_a_ticket_expires_after_30_seconds(broker: RunningBroker, user: SignedIn) -> None:
+    """A ticket unused for 31 s is refused."""
+    ticket = await user.ticket(HOST)
+    broker.clock.advance(31)
+    assert await refused(broker, user.cookie_header(), ticket) == 403
+
+
+async def test_a_ticket_works_only_with_its_own_session(
+    broker: RunningBroker, org: Org, user: SignedIn
+) -> None:
+    """Another person's session cannot use my ticket, nor can a request without a cookie."""
+    ticket = await user.ticket(HOST)
+    other = await make_person(broker, org, "staff")
+    async with signed_in(broker, other) as someone_else:
+        assert await refused(broker, someone_else.cookie_header(), ticket) == 403
+    assert await refused(broker, "", ticket) == 403
+    async with open_viewer(broker, user.cookie_header(), ticket):
+        pass  # still unspent: the refusals above did not consume it
+
+
+async def test_a_ticket_names_one_host(
+    broker: RunningBroker, user: SignedIn, host: ClientConnection
+) -> None:
+    """Joining another host than the ticket's is refused (unauthorized, 4401)."""
+    ticket = await user.ticket("another-pc")
+    async with open_viewer(broker, user.cookie_header(), ticket) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+        error = protocol.parse(await viewer.recv(), Direction.BROKER_TO_VIEWER)
+        assert isinstance(error, protocol.Error)
+        assert error.code == "unauthorized"
+        with pytest.raises(ConnectionClosed):
+            await viewer.recv()
+        assert viewer.close_code == CloseCode.UNAUTHORIZED
+
+
+async def test_password_only_session_gets_no_ticket(broker: RunningBroker, doctor: Person) -> None:
+    """Before the second factor, asking for a ticket answers 401 mfa_required."""
+    async with broker.http() as http:
+        first = await password_step(http, doctor.username, doctor.password)
+        response = await http.post(
+            "/api/viewer-tickets",
+            json={"host_id": HOST},
+            headers={"X-CSRF-Token": first.json()["csrf_token"]},
+        )
+    assert response.status_code == 401
+    assert response.json()["error"] == "mfa_required"
+
+
+async def test_logging_out_ends_the_open_viewer(
+    broker: RunningBroker, user: SignedIn, host: ClientConnection
+) -> None:
+    """Logout closes the viewer at once (bye signed_out, 4401) and frees the host."""
+    ticket = await user.ticket(HOST)
+    async with open_viewer(broker, user.cookie_header(), ticket) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+        await host.recv()
+        assert (await user.post("/api/logout")).status_code == 200
+        bye = protocol.parse(await viewer.recv(), Direction.BROKER_TO_VIEWER)
+        assert bye == protocol.Bye("signed_out")
+        with pytest.raises(ConnectionClosed):
+            await viewer.recv()
+        assert viewer.close_code == CloseCode.UNAUTHORIZED
+    told = protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT)
+    assert isinstance(told, protocol.Bye)
+    assert told.reason == "signed_out"
+
+
+@pytest.mark.parametrize("bad", ["a\x00b", "tab\there", "\x7f"])
+async def test_free_text_refuses_control_characters(
+    broker: RunningBroker, org: Org, bad: str
+) -> None:
+    """NUL and other control characters in any text field are a 400, never stored (the
+    database could not store NUL: PostgreSQL refuses it)."""
+    admin = await make_person(broker, org, "admin")
+    async with signed_in(broker, admin) as boss:
+        response = await boss.post(
+            "/api/admin/users", json={"username": "ok-name", "display_name": bad, "role": "staff"}
+        )
+    assert response.status_code == 400
+    assert response.json()["error"] == "invalid_request"
