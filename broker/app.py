@@ -19,7 +19,8 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.signaling import endpoints
-from broker.signaling.relay import Relay
+from broker.signaling.relay import Relay, RemotePolicy
+from broker.signaling.session_audit import AuditedSessionEvents
 
 # No inline script or style anywhere: the client is ES modules and one stylesheet, so the
 # policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
@@ -91,7 +92,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock or Clock()
     app.state.keys = Keys.from_settings(settings)
     app.state.db = Database(settings.database_url)
-    app.state.relay = Relay()
+    app.state.relay = Relay(
+        RemotePolicy(
+            idle_s=settings.remote_idle_s,
+            max_s=settings.remote_max_s,
+            warn_s=settings.remote_warn_s,
+            watermark=settings.watermark,
+            block_local_input=settings.block_local_input,
+            end_on_violation=settings.end_on_violation,
+        ),
+        AuditedSessionEvents(app.state.db, app.state.clock),
+    )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
     handlers.install(app)

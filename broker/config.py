@@ -64,6 +64,17 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if raw == "":
+        return default
+    if raw in {"1", "true", "on", "yes"}:
+        return True
+    if raw in {"0", "false", "off", "no"}:
+        return False
+    raise ConfigError(f"{name} must be on or off")
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything the broker needs to start.
@@ -91,6 +102,14 @@ class Settings:
         lockout_duration_s: how long a lock lasts (default 15 min).
         invite_ttl_s: lifetime of an invitation or enrollment link (default 24 h).
         ticket_ttl_s: lifetime of a viewer WebSocket ticket (default 30 s).
+        remote_idle_s: a remote session without input this long is blanked and the second
+            factor asked again (default 10 min; MHLW.md row 8 クリアスクリーン).
+        remote_max_s: the longest a remote session may last (default 8 h; MHLW.md row 8).
+        remote_warn_s: the viewer is warned this long before the maximum (default 5 min).
+        watermark: burn the viewer's name, clinic, time and session into the pixels.
+        block_local_input: disable the host's own keyboard and mouse during a session.
+        end_on_violation: end the session when the viewer breaks the pixel-only policy
+            (the attempt is audited either way).
     """
 
     environment: str
@@ -110,6 +129,12 @@ class Settings:
     lockout_duration_s: int = 15 * 60
     invite_ttl_s: int = 24 * 3600
     ticket_ttl_s: int = 30
+    remote_idle_s: int = 10 * 60
+    remote_max_s: int = 8 * 3600
+    remote_warn_s: int = 5 * 60
+    watermark: bool = True
+    block_local_input: bool = False
+    end_on_violation: bool = True
 
     @property
     def is_dev(self) -> bool:
@@ -141,6 +166,8 @@ class Settings:
             )
         if self.public_url is not None and not self.public_url.startswith("https://"):
             raise ConfigError("MAMORI_PUBLIC_URL must be an https:// origin")
+        if not 0 <= self.remote_warn_s < self.remote_max_s:
+            raise ConfigError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
         if not self.rp_id or self.rp_id.replace(".", "").isdigit() or ":" in self.rp_id:
             raise ConfigError("MAMORI_RP_ID must be a host name (browsers refuse IP addresses)")
 
@@ -168,6 +195,12 @@ class Settings:
             lockout_duration_s=_int(env, "MAMORI_LOCKOUT_DURATION_S", 15 * 60, 10, day),
             invite_ttl_s=_int(env, "MAMORI_INVITE_TTL_S", day, 300, 7 * day),
             ticket_ttl_s=_int(env, "MAMORI_TICKET_TTL_S", 30, 5, 120),
+            remote_idle_s=_int(env, "MAMORI_REMOTE_IDLE_S", 10 * 60, 1, day),
+            remote_max_s=_int(env, "MAMORI_REMOTE_MAX_S", 8 * 3600, 2, 7 * day),
+            remote_warn_s=_int(env, "MAMORI_REMOTE_WARN_S", 5 * 60, 0, day),
+            watermark=_flag(env, "MAMORI_WATERMARK", True),
+            block_local_input=_flag(env, "MAMORI_BLOCK_LOCAL_INPUT", False),
+            end_on_violation=_flag(env, "MAMORI_END_ON_VIOLATION", True),
         )
         settings.validate()
         return settings

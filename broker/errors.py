@@ -110,3 +110,8 @@ class Locked(ApiError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class PolicyRefused(RelayError):
+    close_code = CloseCode.POLICY_VIOLATION
+    code = "policy_violation"

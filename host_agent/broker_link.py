@@ -75,6 +75,7 @@ class BrokerLink:
         self._ws: ClientConnection | None = None
         self.session: PeerSession | None = None
         self._pending_session_id: str | None = None
+        self._pending_start: protocol.SessionStart | None = None
         self.connected = asyncio.Event()
         self.connections = 0
 
@@ -129,10 +130,11 @@ class BrokerLink:
 
     async def _handle(self, message: protocol.Message) -> None:
         match message:
-            case protocol.ViewerJoin(session_id=sid):
+            case protocol.SessionStart(session_id=sid):
                 await self._end_session()
                 self._pending_session_id = sid
-                log.info("viewer joined: session %s", sid)
+                self._pending_start = message
+                log.info("viewer %s joined: session %s", message.viewer_id, sid)
             case protocol.Offer(sdp=sdp, session_id=str(sid)) if sid == self._pending_session_id:
                 await self._start_session(sid, sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=i, session_id=sid):

@@ -12,9 +12,9 @@ WebSocket close code and a short reason to send back.
 Which types may travel in which direction is part of the schema::
 
     viewer -> broker : viewer_join, offer, ice, bye
-    broker -> agent  : viewer_join, offer, ice, bye, error   (always with session_id)
-    agent  -> broker : agent_hello, answer, ice, bye         (session_id where a session exists)
-    broker -> viewer : answer, ice, bye, error
+    broker -> agent  : session_start, offer, ice, bye, error   (always with session_id)
+    agent  -> broker : agent_hello, answer, ice, bye, violation (session_id in a session)
+    broker -> viewer : answer, ice, bye, error, notice
 
 ``web_client/core/protocol.js`` mirrors this module; keep the two in step.
 
@@ -30,45 +30,63 @@ Exception tree::
 from __future__ import annotations
 
 import json
-import re
 from dataclasses import asdict, dataclass, fields
-from enum import Enum, IntEnum
+from enum import Enum
 from typing import Any, ClassVar, Final
+
+from broker.protocol.errors import (
+    CloseCode,
+    MalformedMessage,
+    MessageTooBig,
+    ProtocolError,
+    UnexpectedMessage,
+    UnknownMessageType,
+)
+from broker.protocol.validators import (
+    MAX_CANDIDATE_CHARS,
+    MAX_ERROR_MESSAGE_CHARS,
+    MAX_MLINE_INDEX,
+    MAX_NAME_CHARS,
+    MAX_ORGANIZATION_CHARS,
+    MAX_SDP_CHARS,
+    MAX_SESSION_SECONDS,
+    VALIDATORS,
+)
+
+__all__ = [
+    "MAX_CANDIDATE_CHARS",
+    "MAX_ERROR_MESSAGE_CHARS",
+    "MAX_MESSAGE_BYTES",
+    "MAX_MLINE_INDEX",
+    "MAX_NAME_CHARS",
+    "MAX_ORGANIZATION_CHARS",
+    "MAX_SDP_CHARS",
+    "MAX_SESSION_SECONDS",
+    "AgentHello",
+    "Answer",
+    "Bye",
+    "CloseCode",
+    "Direction",
+    "Error",
+    "IceCandidate",
+    "MalformedMessage",
+    "Message",
+    "MessageTooBig",
+    "Notice",
+    "Offer",
+    "ProtocolError",
+    "SessionStart",
+    "UnexpectedMessage",
+    "UnknownMessageType",
+    "ViewerJoin",
+    "Violation",
+    "encode",
+    "parse",
+]
 
 # 64 KiB: an SDP offer from Chromium with every codec is ~6 KiB; anything near this limit is
 # not signaling (issue #2 fixes the limit).
 MAX_MESSAGE_BYTES: Final = 64 * 1024
-MAX_SDP_CHARS: Final = 60_000
-MAX_CANDIDATE_CHARS: Final = 1024
-MAX_NAME_CHARS: Final = 100
-MAX_ERROR_MESSAGE_CHARS: Final = 200
-MAX_MLINE_INDEX: Final = 15
-
-_HOST_ID = re.compile(r"[a-z0-9][a-z0-9-]{0,62}")
-_SESSION_ID = re.compile(r"[A-Za-z0-9_-]{16,64}")
-_VERSION = re.compile(r"[0-9A-Za-z.+-]{1,32}")
-_TOKEN = re.compile(r"[a-z][a-z0-9_]{0,39}")
-_SDP_MID = re.compile(r"[A-Za-z0-9_.-]{0,32}")
-# Control characters other than CR/LF/TAB never belong in signaling text.
-_CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
-
-
-class CloseCode(IntEnum):
-    """WebSocket close codes the broker uses; 4xxx mirror HTTP where one fits."""
-
-    NORMAL = 1000
-    GOING_AWAY = 1001
-    UNSUPPORTED_DATA = 1003
-    MESSAGE_TOO_BIG = 1009
-    INTERNAL_ERROR = 1011
-    MALFORMED = 4400
-    UNAUTHORIZED = 4401
-    UNKNOWN_HOST = 4404
-    UNEXPECTED = 4405
-    HOST_BUSY = 4409
-    HOST_DISCONNECTED = 4410
-    HOST_ID_TAKEN = 4412
-    UNKNOWN_TYPE = 4415
 
 
 class Direction(Enum):
@@ -78,33 +96,6 @@ class Direction(Enum):
     BROKER_TO_AGENT = "broker->agent"
     AGENT_TO_BROKER = "agent->broker"
     BROKER_TO_VIEWER = "broker->viewer"
-
-
-class ProtocolError(Exception):
-    """A message that must be refused; ``close_code`` and ``reason`` go back to the peer."""
-
-    close_code: CloseCode = CloseCode.MALFORMED
-
-    def __init__(self, reason: str) -> None:
-        super().__init__(reason)
-        # A WebSocket close reason is at most 123 bytes of UTF-8.
-        self.reason = reason.encode()[:123].decode(errors="ignore")
-
-
-class MessageTooBig(ProtocolError):
-    close_code = CloseCode.MESSAGE_TOO_BIG
-
-
-class MalformedMessage(ProtocolError):
-    close_code = CloseCode.MALFORMED
-
-
-class UnknownMessageType(ProtocolError):
-    close_code = CloseCode.UNKNOWN_TYPE
-
-
-class UnexpectedMessage(ProtocolError):
-    close_code = CloseCode.UNEXPECTED
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,6 +115,47 @@ class ViewerJoin:
     TYPE: ClassVar[str] = "viewer_join"
     host_id: str
     session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class SessionStart:
+    """The broker tells the agent a session begins: who is looking, under which policy.
+
+    The agent burns ``viewer_name``/``viewer_id``/``organization`` into the watermark, shows
+    them on the host's banner, and enforces the limits itself (fail closed at each hop).
+    """
+
+    TYPE: ClassVar[str] = "session_start"
+    session_id: str
+    host_id: str
+    viewer_name: str
+    viewer_id: str
+    organization: str
+    watermark: bool
+    block_local_input: bool
+    end_on_violation: bool
+    idle_s: int
+    max_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class Violation:
+    """The agent refused something on the media path (a foreign channel, a flood, an SDP it
+    will not negotiate); the broker audits it."""
+
+    TYPE: ClassVar[str] = "violation"
+    violation: str
+    detail: str
+    session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Notice:
+    """Something the viewer must be told during a session, e.g. ``ending_soon``."""
+
+    TYPE: ClassVar[str] = "notice"
+    code: str
+    seconds_left: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,17 +205,40 @@ class Error:
     message: str
 
 
-Message = AgentHello | ViewerJoin | Offer | Answer | IceCandidate | Bye | Error
+Message = (
+    AgentHello
+    | ViewerJoin
+    | SessionStart
+    | Offer
+    | Answer
+    | IceCandidate
+    | Bye
+    | Error
+    | Violation
+    | Notice
+)
 
 _TYPES: Final[dict[str, type[Message]]] = {
-    cls.TYPE: cls for cls in (AgentHello, ViewerJoin, Offer, Answer, IceCandidate, Bye, Error)
+    cls.TYPE: cls
+    for cls in (
+        AgentHello,
+        ViewerJoin,
+        SessionStart,
+        Offer,
+        Answer,
+        IceCandidate,
+        Bye,
+        Error,
+        Violation,
+        Notice,
+    )
 }
 
 _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
     Direction.VIEWER_TO_BROKER: frozenset({"viewer_join", "offer", "ice", "bye"}),
-    Direction.BROKER_TO_AGENT: frozenset({"viewer_join", "offer", "ice", "bye", "error"}),
-    Direction.AGENT_TO_BROKER: frozenset({"agent_hello", "answer", "ice", "bye"}),
-    Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error"}),
+    Direction.BROKER_TO_AGENT: frozenset({"session_start", "offer", "ice", "bye", "error"}),
+    Direction.AGENT_TO_BROKER: frozenset({"agent_hello", "answer", "ice", "bye", "violation"}),
+    Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error", "notice"}),
 }
 
 # Messages the broker sends to the agent always name the session they belong to, so an agent
@@ -249,7 +304,7 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     except TypeError as exc:
         raise MalformedMessage(f"{cls.TYPE}: missing field") from exc
     for f in fields(cls):
-        _VALIDATORS[f.name](cls.TYPE, f.name, getattr(message, f.name))
+        VALIDATORS[f.name](cls.TYPE, f.name, getattr(message, f.name))
     return message
 
 
@@ -259,93 +314,3 @@ def _check_session(message: Message, direction: Direction) -> None:
         raise MalformedMessage(f"{message.TYPE}: session_id is required {direction.value}")
     if direction in _SESSION_FORBIDDEN and session_id is not None:
         raise MalformedMessage(f"{message.TYPE}: session_id is not allowed {direction.value}")
-
-
-def _text(
-    kind: str,
-    name: str,
-    value: object,
-    *,
-    limit: int,
-    pattern: re.Pattern[str] | None,
-    allow_empty: bool = False,
-) -> None:
-    if not isinstance(value, str):
-        raise MalformedMessage(f"{kind}.{name} must be a string")
-    if len(value) > limit or (not value and not allow_empty):
-        raise MalformedMessage(f"{kind}.{name} must be 1..{limit} characters")
-    if pattern is not None and not pattern.fullmatch(value):
-        raise MalformedMessage(f"{kind}.{name} has invalid characters")
-    if _CONTROL.search(value):
-        raise MalformedMessage(f"{kind}.{name} contains control characters")
-
-
-def _host_id(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=63, pattern=_HOST_ID)
-
-
-def _session_id(kind: str, name: str, value: object) -> None:
-    if value is not None:
-        _text(kind, name, value, limit=64, pattern=_SESSION_ID)
-
-
-def _display_name(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=MAX_NAME_CHARS, pattern=None)
-    if isinstance(value, str) and ("\n" in value or "\r" in value or "\t" in value):
-        raise MalformedMessage(f"{kind}.{name} must be one line")
-
-
-def _version(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=32, pattern=_VERSION)
-
-
-def _sdp(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=MAX_SDP_CHARS, pattern=None)
-    if isinstance(value, str) and not value.startswith("v=0"):
-        raise MalformedMessage(f"{kind}.{name} is not an SDP session description")
-
-
-def _candidate(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=MAX_CANDIDATE_CHARS, pattern=None, allow_empty=True)
-    if isinstance(value, str) and value and not value.startswith("candidate:"):
-        raise MalformedMessage(f"{kind}.{name} is not an ICE candidate line")
-    if isinstance(value, str) and ("\n" in value or "\r" in value):
-        raise MalformedMessage(f"{kind}.{name} must be one line")
-
-
-def _sdp_mid(kind: str, name: str, value: object) -> None:
-    if value is not None:
-        _text(kind, name, value, limit=32, pattern=_SDP_MID, allow_empty=True)
-
-
-def _mline_index(kind: str, name: str, value: object) -> None:
-    if value is None:
-        return
-    # bool is an int in Python; JSON true must not pass as m-line 1.
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise MalformedMessage(f"{kind}.{name} must be an integer")
-    if not 0 <= value <= MAX_MLINE_INDEX:
-        raise MalformedMessage(f"{kind}.{name} must be 0..{MAX_MLINE_INDEX}")
-
-
-def _token(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=40, pattern=_TOKEN)
-
-
-def _error_message(kind: str, name: str, value: object) -> None:
-    _text(kind, name, value, limit=MAX_ERROR_MESSAGE_CHARS, pattern=None)
-
-
-_VALIDATORS: Final = {
-    "host_id": _host_id,
-    "session_id": _session_id,
-    "name": _display_name,
-    "version": _version,
-    "sdp": _sdp,
-    "candidate": _candidate,
-    "sdp_mid": _sdp_mid,
-    "sdp_mline_index": _mline_index,
-    "reason": _token,
-    "code": _token,
-    "message": _error_message,
-}

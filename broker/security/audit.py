@@ -40,6 +40,10 @@ class Event(StrEnum):
     AGENT_TOKEN_ROTATED = "agent_token_rotated"  # noqa: S105
     AGENT_REFUSED = "agent_refused"
     VIEWER_TICKET = "viewer_ticket"
+    SESSION_STARTED = "session_started"
+    SESSION_ENDED = "session_ended"
+    POLICY_VIOLATION = "policy_violation"
+    CLIENT_BLOCKED = "client_blocked"
 
 
 class Outcome(StrEnum):

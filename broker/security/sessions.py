@@ -135,6 +135,17 @@ def promote(record: BrowserSession, stage: Stage, now: datetime, policy: Session
     return token
 
 
+def require_second_factor_again(record: BrowserSession, now: datetime) -> None:
+    """Back to the second-factor step (クリアスクリーン after an idle remote session,
+    MHLW.md row 8): the cookie stays, but nothing but the MFA pages answers until the
+    person shows a second factor again, within the short MFA window."""
+    record.stage = Stage.MFA.value
+    record.expires_at = now + timedelta(seconds=MFA_STAGE_S)
+    record.challenge = None
+    record.challenge_purpose = None
+    record.challenge_expires_at = None
+
+
 def keep_challenge(record: BrowserSession, challenge: bytes, purpose: str, now: datetime) -> None:
     """Hold a WebAuthn challenge on the session until it is answered (2 minutes at most)."""
     record.challenge = challenge

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from typing import Final
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
@@ -21,12 +22,13 @@ from broker import protocol
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
+from broker.db.models import Organization
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
 from broker.security import agents, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
-from broker.signaling.relay import AgentLink, Relay, Session
+from broker.signaling.relay import AgentLink, Relay, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
 
@@ -114,9 +116,17 @@ async def _agent_org(ws: WebSocket) -> int | None:
         return org_id
 
 
-async def _viewer_grant(ws: WebSocket) -> tuple[int, int, str] | None:
-    """(organization, browser session id, host id) for an active session and its unused
-    ticket, spending the ticket; None if either is missing or not good."""
+@dataclass(frozen=True)
+class _ViewerGrant:
+    org_id: int
+    owner: int  # the browser session's row id
+    host_id: str
+    identity: ViewerIdentity
+
+
+async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
+    """Who may view which host: an active session and its unused ticket (spent here);
+    None if either is missing or not good."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
     settings: Settings = ws.app.state.settings
@@ -126,12 +136,19 @@ async def _viewer_grant(ws: WebSocket) -> tuple[int, int, str] | None:
         loaded = await sessions.load(s, ws.cookies.get(sessions.COOKIE), now, policy)
         if loaded is None or loaded[0].stage != Stage.ACTIVE:
             return None
-        browser_session = loaded[0]
+        browser_session, user = loaded
         ticket = await tickets.redeem(s, ws.query_params.get("ticket"), browser_session, now)
         await s.commit()
         if ticket is None:
             return None
-        return browser_session.org_id, browser_session.id, ticket.host_id
+        organization = await s.get(Organization, browser_session.org_id)
+        identity = ViewerIdentity(
+            user_id=user.id,
+            username=user.username,
+            display_name=user.display_name,
+            organization=organization.name if organization is not None else "",
+        )
+        return _ViewerGrant(browser_session.org_id, browser_session.id, ticket.host_id, identity)
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -200,7 +217,6 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         )
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="not signed in")
         return
-    org_id, owner, ticket_host = grant
     await ws.accept()
     relay: Relay = ws.app.state.relay
     session: Session | None = None
@@ -211,12 +227,12 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         if not isinstance(join, protocol.ViewerJoin):
             await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "viewer_join must come first")
             return
-        if join.host_id != ticket_host:
+        if join.host_id != grant.host_id:
             await _refuse(
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(org_id, join.host_id, peer, owner)
+        session = await relay.join(grant.org_id, join.host_id, peer, grant.owner, grant.identity)
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

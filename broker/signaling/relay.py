@@ -11,14 +11,18 @@ and a viewer only ever finds hosts of its own organization; another clinic's hos
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import secrets
+import time
 from dataclasses import dataclass, field
 from typing import Protocol
 
 from broker import protocol
-from broker.errors import HostBusy, NotInSession, UnknownHost
+from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
 from broker.protocol import CloseCode
+from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +33,49 @@ class Peer(Protocol):
     async def send(self, text: str) -> None: ...
 
     async def close(self, code: int, reason: str) -> None: ...
+
+
+class SessionEvents(Protocol):
+    """What the relay reports for the audit trail (the app writes it to the database)."""
+
+    async def started(self, session: Session) -> None: ...
+
+    async def ended(self, session: Session, reason: str) -> None: ...
+
+    async def violation(self, session: Session, violation: str, detail: str) -> None: ...
+
+
+class _NoEvents:
+    async def started(self, session: Session) -> None:
+        return None
+
+    async def ended(self, session: Session, reason: str) -> None:
+        return None
+
+    async def violation(self, session: Session, violation: str, detail: str) -> None:
+        return None
+
+
+@dataclass(frozen=True)
+class ViewerIdentity:
+    """Who looks at the host: burned into the watermark and shown on the host's banner."""
+
+    user_id: int
+    username: str
+    display_name: str
+    organization: str
+
+
+@dataclass(frozen=True)
+class RemotePolicy:
+    """Limits and protections of every remote session (broker settings; MHLW.md rows 3, 8)."""
+
+    idle_s: int = 10 * 60
+    max_s: int = 8 * 3600
+    warn_s: int = 5 * 60
+    watermark: bool = True
+    block_local_input: bool = False
+    end_on_violation: bool = True
 
 
 @dataclass(eq=False)
@@ -50,8 +97,15 @@ class Session:
     agent: AgentLink
     viewer: Peer
     owner: int | None = None  # the browser session (row id) that opened it
+    identity: ViewerIdentity | None = None
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    started_at: float = field(default_factory=time.monotonic)
+    limit_task: asyncio.Task[None] | None = None
+
+    @property
+    def duration_s(self) -> int:
+        return int(time.monotonic() - self.started_at)
 
 
 @dataclass(frozen=True)
@@ -64,8 +118,12 @@ class HostInfo:
 class Relay:
     """Registry of connected agents and live sessions; one instance per broker process."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, policy: RemotePolicy | None = None, events: SessionEvents | None = None
+    ) -> None:
         self._agents: dict[tuple[int, str], AgentLink] = {}
+        self.policy = policy or RemotePolicy()
+        self.events: SessionEvents = events or _NoEvents()
 
     def hosts(self, org_id: int) -> list[HostInfo]:
         """Connected hosts of ``org_id``, sorted by name."""
@@ -104,7 +162,12 @@ class Relay:
         await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
 
     async def join(
-        self, org_id: int, host_id: str, viewer: Peer, owner: int | None = None
+        self,
+        org_id: int,
+        host_id: str,
+        viewer: Peer,
+        owner: int | None = None,
+        identity: ViewerIdentity | None = None,
     ) -> Session:
         """Pair a viewer of ``org_id`` with that organization's host.
 
@@ -117,13 +180,46 @@ class Relay:
             raise UnknownHost("no such host is online")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
-        session = Session(agent=agent, viewer=viewer, owner=owner)
+        session = Session(agent=agent, viewer=viewer, owner=owner, identity=identity)
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
-        await agent.peer.send(
-            protocol.encode(protocol.ViewerJoin(host_id=host_id, session_id=session.session_id))
-        )
+        await agent.peer.send(protocol.encode(self._session_start(session)))
+        session.limit_task = asyncio.create_task(self._enforce_maximum(session))
+        await self.events.started(session)
         return session
+
+    def _session_start(self, session: Session) -> protocol.SessionStart:
+        who = session.identity or ViewerIdentity(0, "unknown", "(不明)", "(不明)")
+        policy = self.policy
+        return protocol.SessionStart(
+            session_id=session.session_id,
+            host_id=session.agent.host_id,
+            viewer_name=who.display_name,
+            viewer_id=who.username,
+            organization=who.organization,
+            watermark=policy.watermark,
+            block_local_input=policy.block_local_input,
+            end_on_violation=policy.end_on_violation,
+            idle_s=policy.idle_s,
+            max_s=policy.max_s,
+        )
+
+    async def _enforce_maximum(self, session: Session) -> None:
+        """Warn the viewer ``warn_s`` ahead, then end the session at ``max_s`` (the agent
+        enforces the same limit itself)."""
+        policy = self.policy
+        await asyncio.sleep(policy.max_s - policy.warn_s)
+        if session.agent.session is not session:
+            return
+        if policy.warn_s:
+            await session.viewer.send(
+                protocol.encode(protocol.Notice("ending_soon", policy.warn_s))
+            )
+            await asyncio.sleep(policy.warn_s)
+        if session.agent.session is session:
+            await self.leave(session, "max_session_time", cancel_limit=False)
+            await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))
+            await session.viewer.close(CloseCode.NORMAL, "max session time")
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
         """Forward a viewer's offer, candidate or bye to its agent, naming the session."""
@@ -132,6 +228,7 @@ class Relay:
         sid = session.session_id
         match message:
             case protocol.Offer(sdp=sdp):
+                await self._check_sdp(session, sdp, SdpRole.OFFER_FROM_VIEWER)
                 out: protocol.Message = protocol.Offer(sdp=sdp, session_id=sid)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
                 out = protocol.IceCandidate(c, mid, index, session_id=sid)
@@ -154,7 +251,16 @@ class Relay:
             log.info("agent %s: dropping %s for stale session", agent.host_id, message.TYPE)
             return
         match message:
+            case protocol.Violation(violation=violation, detail=detail):
+                log.warning("session %s: agent reports %s", session.session_id, violation)
+                await self.events.violation(session, violation, detail)
+                return
             case protocol.Answer(sdp=sdp):
+                try:
+                    await self._check_sdp(session, sdp, SdpRole.ANSWER_FROM_HOST)
+                except PolicyRefused:
+                    await self._end_session(agent, "sdp_refused", CloseCode.POLICY_VIOLATION)
+                    return
                 out: protocol.Message = protocol.Answer(sdp=sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
                 out = protocol.IceCandidate(c, mid, index)
@@ -165,7 +271,17 @@ class Relay:
                 raise NotInSession(f"{message.TYPE} is not expected inside a session")
         await session.viewer.send(protocol.encode(out))
 
-    async def leave(self, session: Session, reason: str) -> None:
+    async def _check_sdp(self, session: Session, sdp: str, role: SdpRole) -> None:
+        """Refuse, audit and end a session whose SDP is not one video plus one data channel."""
+        try:
+            check_session_description(sdp, role)
+        except SdpPolicyError as exc:
+            log.warning("session %s: %s refused: %s", session.session_id, role.name, exc)
+            await self.events.violation(session, "sdp_refused", str(exc))
+            await self.leave(session, "sdp_refused")
+            raise PolicyRefused(f"session description refused: {exc}") from exc
+
+    async def leave(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
         """The viewer left (bye or closed socket): tell the agent so it closes the peer."""
         agent = session.agent
         if agent.session is not session:
@@ -175,6 +291,15 @@ class Relay:
         await agent.peer.send(
             protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
         )
+        await self._finished(session, reason, cancel_limit=cancel_limit)
+
+    async def _finished(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
+        task = session.limit_task
+        if cancel_limit and task is not None and not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.events.ended(session, reason)
 
     async def end_sessions_of(self, owners: set[int]) -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""
@@ -191,5 +316,10 @@ class Relay:
             return
         agent.session = None
         log.info("session %s ended by host side: %s", session.session_id, reason)
+        if code == CloseCode.POLICY_VIOLATION:
+            await agent.peer.send(
+                protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
+            )
         await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
         await session.viewer.close(code, reason.replace("_", " "))
+        await self._finished(session, reason)

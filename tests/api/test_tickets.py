@@ -55,7 +55,7 @@ async def test_a_ticket_opens_one_viewer_once(
     async with open_viewer(broker, user.cookie_header(), ticket) as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
         assert isinstance(
-            protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT), protocol.ViewerJoin
+            protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT), protocol.SessionStart
         )
     assert await refused(broker, user.cookie_header(), ticket) == 403
 

@@ -13,6 +13,18 @@ pytestmark = pytest.mark.unit
 
 SDP = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
 SID = "A" * 22
+START = protocol.SessionStart(
+    SID,
+    "clinic-pc-1",
+    "山田 太郎",
+    "yamada",
+    "さくら内科クリニック",
+    watermark=True,
+    block_local_input=False,
+    end_on_violation=True,
+    idle_s=600,
+    max_s=28800,
+)
 
 
 def frame(**fields: object) -> str:
@@ -24,7 +36,12 @@ def frame(**fields: object) -> str:
     [
         (protocol.AgentHello("clinic-pc-1", "受付PC", "0.1.0"), Direction.AGENT_TO_BROKER),
         (protocol.ViewerJoin("clinic-pc-1"), Direction.VIEWER_TO_BROKER),
-        (protocol.ViewerJoin("clinic-pc-1", SID), Direction.BROKER_TO_AGENT),
+        (START, Direction.BROKER_TO_AGENT),
+        (
+            protocol.Violation("foreign_channel", "channel 'clipboard'", SID),
+            Direction.AGENT_TO_BROKER,
+        ),
+        (protocol.Notice("ending_soon", 300), Direction.BROKER_TO_VIEWER),
         (protocol.Offer(SDP), Direction.VIEWER_TO_BROKER),
         (protocol.Offer(SDP, SID), Direction.BROKER_TO_AGENT),
         (protocol.Answer(SDP, SID), Direction.AGENT_TO_BROKER),
@@ -175,3 +192,35 @@ def test_close_reason_fits_the_websocket_limit() -> None:
     """Close reasons are truncated to the 123 bytes a WebSocket close frame allows."""
     error = protocol.MalformedMessage("理由" * 100)
     assert len(error.reason.encode()) <= 123
+
+
+@pytest.mark.parametrize(
+    ("change", "why"),
+    [
+        ({"watermark": 1}, "true or false"),
+        ({"idle_s": True}, "integer"),
+        ({"max_s": -1}, "0.."),
+        ({"max_s": 10**9}, "0.."),
+        ({"viewer_id": "Yamada Taro"}, "invalid characters"),
+        ({"organization": "a\nb"}, "one line"),
+        ({"viewer_name": ""}, "1..100"),
+    ],
+)
+def test_session_start_fields_are_checked(change: dict[str, object], why: str) -> None:
+    """The policy an agent enforces arrives typed and bounded, or not at all."""
+    data = json.loads(protocol.encode(START))
+    data.update(change)
+    with pytest.raises(protocol.MalformedMessage, match=why):
+        protocol.parse(json.dumps(data), Direction.BROKER_TO_AGENT)
+
+
+def test_session_start_only_travels_from_broker_to_agent() -> None:
+    """A viewer cannot send a policy to the broker, nor the broker relay one to a viewer."""
+    text = protocol.encode(START)
+    for direction in (
+        Direction.VIEWER_TO_BROKER,
+        Direction.BROKER_TO_VIEWER,
+        Direction.AGENT_TO_BROKER,
+    ):
+        with pytest.raises(protocol.UnexpectedMessage):
+            protocol.parse(text, direction)

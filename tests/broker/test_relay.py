@@ -8,10 +8,12 @@ from broker import protocol
 from broker.errors import HostBusy, NotInSession, UnknownHost
 from broker.protocol import CloseCode, Direction
 from broker.signaling.relay import Relay
+from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.unit
 
-SDP = "v=0\r\n"
+SDP = VIEWER_OFFER
+ANSWER = HOST_ANSWER
 ORG = 1
 
 
@@ -55,10 +57,10 @@ async def test_messages_for_a_stale_session_are_dropped() -> None:
     await relay.leave(first, "viewer_left")
     second_viewer = FakePeer()
     second = await relay.join(ORG, "pc-1", second_viewer)
-    await relay.from_agent(agent, protocol.Answer(SDP, session_id=first.session_id))
+    await relay.from_agent(agent, protocol.Answer(ANSWER, session_id=first.session_id))
     assert second_viewer.sent == []
-    await relay.from_agent(agent, protocol.Answer(SDP, session_id=second.session_id))
-    assert second_viewer.messages(Direction.BROKER_TO_VIEWER) == [protocol.Answer(SDP)]
+    await relay.from_agent(agent, protocol.Answer(ANSWER, session_id=second.session_id))
+    assert second_viewer.messages(Direction.BROKER_TO_VIEWER) == [protocol.Answer(ANSWER)]
 
 
 async def test_viewer_messages_after_the_session_ended_are_refused() -> None:
@@ -121,7 +123,7 @@ async def test_hosts_and_joins_are_scoped_to_the_organization() -> None:
         await relay.join(3, "pc-1", FakePeer())
     await relay.join(2, "pc-1", FakePeer())
     assert ours.sent == []
-    assert [type(m) for m in theirs.messages(Direction.BROKER_TO_AGENT)] == [protocol.ViewerJoin]
+    assert [type(m) for m in theirs.messages(Direction.BROKER_TO_AGENT)] == [protocol.SessionStart]
 
 
 async def test_signing_out_ends_the_viewer_sessions_it_opened() -> None:

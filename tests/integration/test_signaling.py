@@ -14,10 +14,12 @@ from broker import protocol
 from broker.protocol import CloseCode, Direction
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, SignedIn
+from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.integration
 
-OFFER = "v=0\r\no=- 1 1 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n"
+OFFER = VIEWER_OFFER
+ANSWER = HOST_ANSWER
 
 
 def agent_connect(broker: RunningBroker, token: str) -> connect:
@@ -80,7 +82,7 @@ async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
     async with await viewer_connect(broker, user) as viewer:
         await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         join = await recv(agent, Direction.BROKER_TO_AGENT)
-        assert isinstance(join, protocol.ViewerJoin)
+        assert isinstance(join, protocol.SessionStart)
         sid = join.session_id
         assert sid is not None
         await viewer.send(protocol.encode(protocol.Offer(OFFER)))
@@ -92,8 +94,8 @@ async def test_viewer_and_agent_are_paired_and_relay_offer_answer_and_ice(
         ice = await recv(agent, Direction.BROKER_TO_AGENT)
         assert isinstance(ice, protocol.IceCandidate)
         assert (ice.session_id, ice.sdp_mid) == (sid, "0")
-        await agent.send(protocol.encode(protocol.Answer(OFFER, session_id=sid)))
-        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Answer(OFFER)
+        await agent.send(protocol.encode(protocol.Answer(ANSWER, session_id=sid)))
+        assert await recv(viewer, Direction.BROKER_TO_VIEWER) == protocol.Answer(ANSWER)
         await viewer.send(protocol.encode(protocol.Bye("viewer_left")))
         bye = await recv(agent, Direction.BROKER_TO_AGENT)
         assert bye == protocol.Bye("viewer_left", session_id=sid)

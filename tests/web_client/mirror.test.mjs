@@ -52,6 +52,18 @@ print(json.dumps(out))
 const SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\n";
 const CAND = "candidate:1 1 udp 2122260223 192.0.2.1 54400 typ host";
 const SID = "A".repeat(22);
+const START = {
+  session_id: SID,
+  host_id: "pc-1",
+  viewer_name: "山田 太郎",
+  viewer_id: "yamada",
+  organization: "さくら内科クリニック",
+  watermark: true,
+  block_local_input: false,
+  end_on_violation: true,
+  idle_s: 600,
+  max_s: 28800,
+};
 
 const FRAMES = [
   { type: "answer", sdp: SDP },
@@ -90,6 +102,18 @@ const FRAMES = [
   { type: "error", code: "x", message: "tab\there" },
   { type: "error", code: "x", message: "bell\u0007" },
   { type: "error", code: "x", message: "あ".repeat(22_000) },
+  { type: "notice", code: "ending_soon", seconds_left: 300 },
+  { type: "notice", code: "ending_soon", seconds_left: -1 },
+  { type: "notice", code: "ending_soon", seconds_left: true },
+  { type: "notice", code: "ending_soon", seconds_left: 7 * 24 * 3600 + 1 },
+  { type: "violation", violation: "foreign_channel", detail: "channel clipboard", session_id: SID },
+  { type: "violation", violation: "Foreign", detail: "x" },
+  { type: "session_start", ...START },
+  { type: "session_start", ...START, watermark: 1 },
+  { type: "session_start", ...START, viewer_id: "Yamada" },
+  { type: "session_start", ...START, organization: "a\tb" },
+  { type: "session_start", ...START, idle_s: 1.5 },
+  { type: "session_start", ...START, extra: 1 },
   { type: "clipboard", text: "x" },
   { type: "constructor" },
   { sdp: SDP },

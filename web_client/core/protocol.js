@@ -34,6 +34,8 @@ export const MAX_CANDIDATE_CHARS = 1024;
 export const MAX_NAME_CHARS = 100;
 export const MAX_ERROR_MESSAGE_CHARS = 200;
 export const MAX_MLINE_INDEX = 15;
+export const MAX_ORGANIZATION_CHARS = 200;
+export const MAX_SESSION_SECONDS = 7 * 24 * 3600;
 
 /** WebSocket close codes the broker uses; 4xxx mirror HTTP where one fits. */
 export const CloseCode = Object.freeze({
@@ -44,6 +46,7 @@ export const CloseCode = Object.freeze({
   INTERNAL_ERROR: 1011,
   MALFORMED: 4400,
   UNAUTHORIZED: 4401,
+  POLICY_VIOLATION: 4403,
   UNKNOWN_HOST: 4404,
   UNEXPECTED: 4405,
   HOST_BUSY: 4409,
@@ -63,6 +66,7 @@ const CLOSE_CODE_TOKENS = new Map([
   [CloseCode.MESSAGE_TOO_BIG, "too_big"],
   [CloseCode.MALFORMED, "malformed"],
   [CloseCode.UNAUTHORIZED, "unauthorized"],
+  [CloseCode.POLICY_VIOLATION, "policy_violation"],
   [CloseCode.UNKNOWN_HOST, "unknown_host"],
   [CloseCode.UNEXPECTED, "unexpected"],
   [CloseCode.HOST_BUSY, "host_busy"],
@@ -132,6 +136,7 @@ const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
 const VERSION = /^[0-9A-Za-z.+-]{1,32}$/;
 const TOKEN = /^[a-z][a-z0-9_]{0,39}$/;
 const SDP_MID = /^[A-Za-z0-9_.-]{0,32}$/;
+const VIEWER_ID = /^[a-z0-9][a-z0-9._@+-]{0,63}$/;
 // Control characters other than CR/LF/TAB never belong in signaling text.
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
@@ -147,13 +152,27 @@ const TYPES = Object.freeze({
   ice: [["candidate", true], ["sdp_mid", false], ["sdp_mline_index", false], ["session_id", false]],
   bye: [["reason", true], ["session_id", false]],
   error: [["code", true], ["message", true]],
+  session_start: [
+    ["session_id", true],
+    ["host_id", true],
+    ["viewer_name", true],
+    ["viewer_id", true],
+    ["organization", true],
+    ["watermark", true],
+    ["block_local_input", true],
+    ["end_on_violation", true],
+    ["idle_s", true],
+    ["max_s", true],
+  ],
+  violation: [["violation", true], ["detail", true], ["session_id", false]],
+  notice: [["code", true], ["seconds_left", true]],
 });
 
 const ALLOWED = Object.freeze({
   [Direction.VIEWER_TO_BROKER]: new Set(["viewer_join", "offer", "ice", "bye"]),
-  [Direction.BROKER_TO_AGENT]: new Set(["viewer_join", "offer", "ice", "bye", "error"]),
-  [Direction.AGENT_TO_BROKER]: new Set(["agent_hello", "answer", "ice", "bye"]),
-  [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error"]),
+  [Direction.BROKER_TO_AGENT]: new Set(["session_start", "offer", "ice", "bye", "error"]),
+  [Direction.AGENT_TO_BROKER]: new Set(["agent_hello", "answer", "ice", "bye", "violation"]),
+  [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error", "notice"]),
 });
 
 // Messages to the agent always name their session; viewers never name one.
@@ -362,7 +381,38 @@ const VALIDATORS = Object.freeze({
   code: (kind, name, value) => text(kind, name, value, { limit: 40, pattern: TOKEN }),
   message: (kind, name, value) =>
     text(kind, name, value, { limit: MAX_ERROR_MESSAGE_CHARS, pattern: null }),
+  viewer_name: (kind, name, value) => {
+    text(kind, name, value, { limit: MAX_NAME_CHARS, pattern: null });
+    oneLine(kind, name, value, "name");
+  },
+  viewer_id: (kind, name, value) => text(kind, name, value, { limit: 64, pattern: VIEWER_ID }),
+  organization: (kind, name, value) => {
+    text(kind, name, value, { limit: MAX_ORGANIZATION_CHARS, pattern: null });
+    oneLine(kind, name, value, "name");
+  },
+  watermark: flag,
+  block_local_input: flag,
+  end_on_violation: flag,
+  idle_s: seconds,
+  max_s: seconds,
+  seconds_left: seconds,
+  violation: (kind, name, value) => text(kind, name, value, { limit: 40, pattern: TOKEN }),
+  detail: (kind, name, value) =>
+    text(kind, name, value, { limit: MAX_ERROR_MESSAGE_CHARS, pattern: null }),
 });
+
+function flag(kind, name, value) {
+  if (typeof value !== "boolean") throw new MalformedMessage(`${kind}.${name} must be true or false`);
+}
+
+function seconds(kind, name, value) {
+  if (typeof value !== "number" || !Number.isInteger(value)) {
+    throw new MalformedMessage(`${kind}.${name} must be an integer`);
+  }
+  if (value < 0 || value > MAX_SESSION_SECONDS) {
+    throw new MalformedMessage(`${kind}.${name} must be 0..${MAX_SESSION_SECONDS}`);
+  }
+}
 
 /**
  * Whether `value` is a host id the broker would accept (for routes and the host list).

@@ -1,0 +1,91 @@
+"""Remote sessions in the audit trail: who looked at which host, for how long, how it ended,
+and every attempt against the pixel-only policy (MHLW.md rows 3, 11, 12).
+
+The relay reports; this writes. An idle timeout also sends the viewer's browser session back
+to the second-factor step (クリアスクリーン, MHLW.md row 8).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from sqlalchemy import select
+
+from broker.clock import Clock
+from broker.db.engine import Database
+from broker.db.models import BrowserSession
+from broker.security import sessions
+from broker.security.audit import Actor, Event, Outcome, record
+from broker.signaling.relay import Session
+
+log = logging.getLogger(__name__)
+
+# Session ends that are the system protecting itself, not the person finishing their work.
+_PROTECTIVE_ENDS = frozenset({"idle_timeout", "max_session_time", "sdp_refused"})
+
+
+class AuditedSessionEvents:
+    """The relay's ``SessionEvents``, written to the audit table."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self._clock = clock
+
+    def _actor(self, session: Session) -> Actor:
+        who = session.identity
+        return Actor(
+            source_address="",
+            user_id=who.user_id if who else None,
+            org_id=session.agent.org_id,
+            name=who.username if who else "",
+        )
+
+    async def started(self, session: Session) -> None:
+        async with self._db.session() as s:
+            record(
+                s,
+                self._actor(session),
+                Event.SESSION_STARTED,
+                Outcome.SUCCESS,
+                self._clock.now(),
+                detail=f"host={session.agent.host_id} session={session.session_id}",
+            )
+            await s.commit()
+
+    async def ended(self, session: Session, reason: str) -> None:
+        async with self._db.session() as s:
+            record(
+                s,
+                self._actor(session),
+                Event.SESSION_ENDED,
+                Outcome.SUCCESS,
+                self._clock.now(),
+                detail=(
+                    f"host={session.agent.host_id} session={session.session_id} "
+                    f"reason={reason} duration_s={session.duration_s}"
+                ),
+            )
+            if reason == "idle_timeout" and session.owner is not None:
+                browser = await s.scalar(
+                    select(BrowserSession).where(BrowserSession.id == session.owner)
+                )
+                if browser is not None:
+                    sessions.require_second_factor_again(browser, self._clock.now())
+            await s.commit()
+        if reason in _PROTECTIVE_ENDS:
+            log.info("session %s ended for protection: %s", session.session_id, reason)
+
+    async def violation(self, session: Session, violation: str, detail: str) -> None:
+        async with self._db.session() as s:
+            record(
+                s,
+                self._actor(session),
+                Event.POLICY_VIOLATION,
+                Outcome.DENIED,
+                self._clock.now(),
+                detail=(
+                    f"host={session.agent.host_id} session={session.session_id} "
+                    f"violation={violation} {detail}"
+                ),
+            )
+            await s.commit()
