@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from typing import Literal
+
+from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
@@ -27,6 +29,14 @@ class HostList(BaseModel):
 class TicketRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     # The signaling protocol's host id rule (broker/protocol.py), checked here already.
+    host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+
+
+class BlockedEvent(BaseModel):
+    """The viewer swallowed something pixel-only forbids (a paste or a drop onto the page)."""
+
+    model_config = ConfigDict(extra="forbid")
+    kind: Literal["paste_blocked", "drop_blocked"]
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
@@ -58,3 +68,21 @@ async def viewer_ticket(
     record(db, caller.actor, Event.VIEWER_TICKET, Outcome.SUCCESS, now, detail=body.host_id)
     await db.commit()
     return Ticket(ticket=ticket, expires_in=ttl)
+
+
+@router.post("/viewer-events", status_code=204)
+async def viewer_event(
+    body: BlockedEvent, request: Request, db: Db, caller: ActiveCaller
+) -> Response:
+    """Audit a paste or drop the viewer refused to forward (MHLW.md row 3: no data goes in
+    or out but keyboard and pointer events); nothing else happens."""
+    record(
+        db,
+        caller.actor,
+        Event.CLIENT_BLOCKED,
+        Outcome.DENIED,
+        deps.now_of(request),
+        detail=f"{body.kind} host={body.host_id}",
+    )
+    await db.commit()
+    return Response(status_code=204)

@@ -50,6 +50,7 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/audit"): "list",
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
+    ("POST", "/api/viewer-events"): "own",
 }
 
 BODIES: dict[tuple[str, str], object] = {
@@ -66,6 +67,7 @@ BODIES: dict[tuple[str, str], object] = {
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
     ("POST", "/api/viewer-tickets"): {"host_id": B_HOST},
+    ("POST", "/api/viewer-events"): {"kind": "paste_blocked", "host_id": B_HOST},
 }
 
 

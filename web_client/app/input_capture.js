@@ -34,6 +34,8 @@ const MOVE_BUFFER_LIMIT = 16 * 1024;
  * @param {() => void} hooks.toggleStats
  * @param {() => boolean} hooks.viewerShown whether the viewer screen is open (for the
  *   shortcut when focus is elsewhere on the page)
+ * @param {(kind: string) => void} [hooks.blocked] told of each swallowed paste or drop
+ *   ("paste_blocked", "drop_blocked") so the broker can audit it
  * @returns {{forget: () => void}} forget: drop held-button and pending-move state when a
  *   session ends (the host releases everything itself when its peer goes).
  */
@@ -204,6 +206,7 @@ export function attachInput(video, hooks) {
       (event) => {
         event.preventDefault();
         event.stopPropagation();
+        if (hooks.viewerShown()) hooks.blocked?.(`${type}_blocked`);
       },
       true,
     );

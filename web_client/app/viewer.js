@@ -48,6 +48,7 @@ export function createViewer(els) {
   let retryTimer = null;
   let retryAt = null;
   let countdown = null;
+  let notice = null; // a broker notice for the live session (e.g. ending soon)
 
   window.mamoriConnectionLog = [];
 
@@ -85,6 +86,7 @@ export function createViewer(els) {
     if (state === "connecting" && attempt > 0) detail.push(t("viewer.attempt", { attempt }));
     const problem = problemText();
     if (problem) detail.push(problem);
+    if (notice && state === "connected") detail.push(notice);
     if (retryAt !== null) {
       const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
       detail.push(t("viewer.retryIn", { seconds }));
@@ -284,6 +286,12 @@ export function createViewer(els) {
       case "bye":
         if (message.reason === "host_disconnected") {
           end(s, "host_disconnected");
+        } else if (message.reason === "idle_timeout") {
+          // クリアスクリーン: the broker now wants the second factor again; the sign-in
+          // pages ask for it, then the host list opens.
+          byeReason = message.reason;
+          end(s, "bye");
+          window.location.hash = "#/login";
         } else {
           byeReason = message.reason;
           end(s, "bye");
@@ -292,6 +300,12 @@ export function createViewer(els) {
       case "error":
         // The broker closes the socket right after; its code adds nothing to this token.
         end(s, message.code);
+        break;
+      case "notice":
+        notice = t(`notice.${message.code}`, {
+          minutes: Math.max(1, Math.ceil(message.seconds_left / 60)),
+        });
+        render();
         break;
       default:
         throw new Error(`unhandled broker message ${message.type}`);
@@ -415,6 +429,7 @@ export function createViewer(els) {
 
   function end(s, token, closeCode = protocol.CloseCode.NORMAL) {
     if (s.ended) return;
+    notice = null;
     const viewerSide = token === "peer_failed" || token === "webrtc";
     teardown(s, { bye: viewerSide ? token : null, closeCode });
     blankVideo();
@@ -482,6 +497,10 @@ export function createViewer(els) {
     live: () => state === "connected" && session !== null && !video.hidden,
     toggleStats: () => stats.toggle(),
     viewerShown: () => hostId !== null,
+    // Audited by the broker: someone tried to bring data into the session.
+    blocked: (kind) => {
+      if (hostId) call("POST", "/api/viewer-events", { kind, host_id: hostId });
+    },
   });
 
   blankVideo();

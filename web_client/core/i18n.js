@@ -65,6 +65,15 @@ const ja = {
   "error.unknown": "エラーが発生しました（{code}）。",
 
   "bye.viewer_left": "接続を終了しました。",
+  "bye.idle_timeout": "しばらく操作がなかったため、画面を隠しました（クリアスクリーン）。もう一度、二要素認証をしてください。",
+  "bye.max_session_time": "セッションの最大時間に達したため、接続を終了しました。",
+  "bye.sdp_refused": "許可されていない接続方法だったため、接続を終了しました。",
+  "bye.foreign_channel": "画面と操作以外のデータを送ろうとしたため、接続を終了しました。",
+  "bye.foreign_message": "画面と操作以外のデータを送ろうとしたため、接続を終了しました。",
+  "bye.oversized_message": "許可されていない大きさのデータを送ろうとしたため、接続を終了しました。",
+  "bye.input_flood": "操作の送信が多すぎるため、接続を終了しました。",
+  "notice.ending_soon": "あと{minutes}分でセッションが終了します。作業を保存してください。",
+  "error.policy_violation": "セキュリティポリシーにより接続できません。",
   "bye.unknown": "端末側でセッションが終了しました（{reason}）。",
 
   "stats.title": "接続の統計",
@@ -133,6 +142,15 @@ const en = {
   "error.unknown": "An error occurred ({code}).",
 
   "bye.viewer_left": "You ended the session.",
+  "bye.idle_timeout": "The screen was hidden after a period without input. Show your second factor again to continue.",
+  "bye.max_session_time": "The session reached its maximum length and was ended.",
+  "bye.sdp_refused": "The connection was not of an allowed kind and was ended.",
+  "bye.foreign_channel": "Something other than screen and input was sent, so the session was ended.",
+  "bye.foreign_message": "Something other than screen and input was sent, so the session was ended.",
+  "bye.oversized_message": "Oversized data was sent, so the session was ended.",
+  "bye.input_flood": "Too much input was sent, so the session was ended.",
+  "notice.ending_soon": "The session ends in {minutes} min. Please save your work.",
+  "error.policy_violation": "The security policy does not allow this connection.",
   "bye.unknown": "The computer ended the session ({reason}).",
 
   "stats.title": "Connection statistics",
