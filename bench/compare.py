@@ -120,7 +120,6 @@ class Window:
     start: float
     end: float
     decoded: list[tuple[int, float]]
-    presented: list[tuple[int, float]]
     pictures: int
     bytes_payload: float
     bytes_wire: float
@@ -145,13 +144,20 @@ def _bytes(system: str, before: dict[str, float], after: dict[str, float]) -> tu
 
 
 async def measure_window(
-    system: str, receiver: stacks.Receiver, glass: Glass, mode: str, seconds: float
+    system: str,
+    receiver: stacks.Receiver,
+    glass: Glass,
+    display: XvfbDisplay,
+    mode: str,
+    seconds: float,
 ) -> Window:
     await glass.command(f"mode {mode}", expect="ok mode")
     await asyncio.sleep(WARMUP_S)
     page = receiver.page
     await page.evaluate("() => window.__probe.drain()")
-    cpu = procstat.CpuWindow(receiver.cpu_groups())
+    # The glass and the X server are shared by both stacks; measured for context.
+    groups = {**receiver.cpu_groups(), "glass": [glass.proc.pid], "xvfb": [display.process.pid]}
+    cpu = procstat.CpuWindow(groups)
     before = await _transport(receiver)
     pictures_before = await page.evaluate("() => window.__probe.state.pictures")
     cpu.start()
@@ -168,7 +174,6 @@ async def measure_window(
         start=start,
         end=end,
         decoded=[(int(c), float(t)) for c, t in data["decoded"]],
-        presented=[(int(c), float(t)) for c, t in data["presented"]],
         pictures=int(data["pictures"]) - int(pictures_before),
         bytes_payload=payload,
         bytes_wire=wire,
@@ -219,14 +224,12 @@ async def settle_test(
 def summarize_window(window: Window, paints: metrics.Paints) -> dict[str, Any]:
     seconds = window.end - window.start
     latencies = metrics.latencies_ms(window.decoded, paints, (window.start, window.end))
-    presented = metrics.latencies_ms(window.presented, paints, (window.start, window.end))
     return {
         "mode": window.mode,
         "seconds": round(seconds, 3),
         "latency_ms": latencies,
         "latency_median_ms": metrics.median(latencies),
         "latency_p90_ms": metrics.percentile(latencies, 0.9),
-        "presented_latency_median_ms": metrics.median(presented),
         "new_pictures_per_s": round(len(latencies) / seconds, 1),
         "pictures_per_s": round(window.pictures / seconds, 1),
         "payload_kbit_s": round(window.bytes_payload * 8 / seconds / 1000, 1),
@@ -261,7 +264,9 @@ async def measure_system(
             await asyncio.sleep(1.0)
             await receiver.page.evaluate("() => window.__probe.recalibrate()")
             for mode in modes:
-                windows.append(await measure_window(system, receiver, glass, mode, seconds))
+                windows.append(
+                    await measure_window(system, receiver, glass, display, mode, seconds)
+                )
             if settle:
                 settled = await settle_test(system, receiver, glass, display)
             errors = await receiver.page.evaluate("() => window.__probe.state.errors")
@@ -320,6 +325,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     }
     for i in range(args.runs):
         order = ("ours", "novnc") if i % 2 == 0 else ("novnc", "ours")
+        order = tuple(s for s in order if args.only in (None, s))
         pair: dict[str, Any] = {}
         with start_xvfb(1280, 720) as display:
             for system in order:
@@ -354,6 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-extras", action="store_true", help="no 30 fps CPU and 1080p runs of ours"
     )
+    parser.add_argument("--only", choices=("ours", "novnc"), help="measure one stack only")
     args = parser.parse_args(argv)
     if args.runs < 1 or not math.isfinite(args.window) or args.window <= 0:
         parser.error("--runs must be >= 1 and --window > 0")

@@ -111,14 +111,17 @@ class DamageMonitor:
         return changed
 
     def take(self) -> Rect | None:
-        # Subtract and wait for the server: drawing it handles after this point raises
-        # a new notification, so nothing drawn between here and the grab is missed.
+        bbox, self._bbox = self._bbox, None
+        # Empty the server's damage region and wait for it: drawing handled after this
+        # point is reported again, so nothing drawn between here and the grab is missed.
         self._conn.damage_subtract(self._damage, 0, 0)
         self._conn.sync()
-        # Events read while waiting for the reply (the socket may not stay readable for
-        # them) describe drawing done before the grab that follows: part of this capture.
-        self._collect()
-        bbox, self._bbox = self._bbox, None
+        # Notifications read while waiting for the reply (the socket may not stay readable
+        # for them) may be of drawing after the subtract: that damage is in the server's
+        # region again, and with bounding-box reports more drawing inside it would raise no
+        # new notification. So they count as a new change: another capture follows (it
+        # finds nothing new if this grab already saw it).
+        self._drain()
         return bbox
 
     def close(self) -> None:

@@ -38,6 +38,9 @@ class Pacing:
     small_tiles: int = 64
     # Input this recent counts as the person steering the screen.
     interactive_s: float = 1.0
+    # A large change keeps the full rate this long: scrolling is large changes interleaved
+    # with small ones (a caret, a clock), and must not drop to small_fps between them.
+    large_hold_s: float = 0.25
     # Refinement waits while more than this share of the tiles is still changing.
     max_active_share: float = 0.1
 
@@ -80,7 +83,7 @@ class FrameScheduler:
         self.last_capture = -math.inf
         self.last_sent = -math.inf
         self.last_input = -math.inf
-        self.last_change_tiles = 0
+        self.last_large_change = -math.inf
         self.not_before = -math.inf  # the byte budget is overspent until then
         self.refine_not_before = -math.inf  # a refinement does not fit the budget before
         self.refinements = 0  # refinement frames sent, for stats and tests
@@ -112,7 +115,7 @@ class FrameScheduler:
         """The shortest gap between captures right now."""
         fast = (
             now - self.last_input <= self.pacing.interactive_s
-            or self.last_change_tiles > self.pacing.small_tiles
+            or now - self.last_large_change <= self.pacing.large_hold_s
         )
         return 1.0 / (self.pacing.max_fps if fast else self.pacing.small_fps)
 
@@ -161,7 +164,8 @@ class FrameScheduler:
         if changed.any():
             self.changed_at[changed] = now
             self.unrefined |= changed
-            self.last_change_tiles = int(changed.sum())
+            if int(changed.sum()) > self.pacing.small_tiles:
+                self.last_large_change = now
 
     def sent(self, now: float, plan: Plan) -> None:
         """A frame went out for ``plan`` (its refinement, if any, done)."""

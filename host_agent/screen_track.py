@@ -38,6 +38,7 @@ from host_agent.rate_control import BitrateTarget, FrameKind, RateController
 log = logging.getLogger(__name__)
 
 MAX_FPS: Final = 60
+STATS_LOG_S: Final = 10.0
 
 
 class Codec(Enum):
@@ -183,6 +184,7 @@ class ScreenTrack(MediaStreamTrack):
         self._target = BitrateTarget(bitrate)
         self._wake = asyncio.Event()
         self._start = time.monotonic()
+        self._logged_at = self._start
         self._pending: list[VideoPacket] = []
 
     @property
@@ -245,7 +247,7 @@ class ScreenTrack(MediaStreamTrack):
                 # Cleared before the grab: drawing during the capture plans another one.
                 scheduler.change_pending = False
                 region = monitor.take()
-            pts = int((time.monotonic() - self._start) / VIDEO_TIME_BASE)
+            pts = int((now - self._start) / VIDEO_TIME_BASE)
             started = time.perf_counter()
             produced = await loop.run_in_executor(
                 self._executor, pipeline.produce, self.codec, plan, region, pts,
@@ -255,7 +257,9 @@ class ScreenTrack(MediaStreamTrack):
             self.stats.last_encode_ms = (time.perf_counter() - started) * 1000
             self.stats.encoder_builds = pipeline.encoder_builds
             if plan.capture:
-                scheduler.captured(done, produced.changed)
+                # Paced from when the capture started: the frame interval includes the
+                # time spent encoding, not added to it.
+                scheduler.captured(now, produced.changed)
                 self.stats.captures += 1
             if produced.refine_retry_at is not None:
                 scheduler.defer_refinement(produced.refine_retry_at)
@@ -279,6 +283,16 @@ class ScreenTrack(MediaStreamTrack):
             return produced.output[0]
 
     def _count(self, plan: Plan, produced: _Produced) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= STATS_LOG_S:
+            self._logged_at = now
+            s = self.stats
+            log.info(
+                "video: %d frames (%d keyframes, %d refinements, %d keep-alives), "
+                "%d captures (%d unchanged), qp %d, %.1f ms, target %d kbit/s",
+                s.frames, s.keyframes, s.refinement_frames, s.keepalives, s.captures,
+                s.captures_unchanged, s.last_qp, s.last_encode_ms, s.target_bitrate // 1000,
+            )  # fmt: skip
         self.stats.frames += 1
         self.stats.last_qp = produced.qp
         if plan.keyframe:

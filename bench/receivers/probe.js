@@ -73,8 +73,6 @@
   const state = {
     // [counter, wall ms] for every decoded picture whose code could be read
     decoded: [],
-    // same, at presentation (requestVideoFrameCallback), ours only
-    presented: [],
     pictures: 0,
     unreadable: 0,
     wsBytes: 0,
@@ -93,7 +91,9 @@
     list.push([counter, wall(perf)]);
   }
 
-  // ---- our viewer: MediaStreamTrackProcessor right after decode, rVFC at presentation ----
+  // ---- our viewer: MediaStreamTrackProcessor, right after decode ----------------------------
+  // (Reading presented frames too, with requestVideoFrameCallback and a canvas, would cost
+  // the browser a full-frame colour conversion per frame and inflate its CPU figure.)
 
   async function readTrack(track) {
     const processor = new MediaStreamTrackProcessor({ track });
@@ -137,20 +137,6 @@
         frame.close();
       }
     }
-  }
-
-  function watchVideo(video) {
-    const canvas = document.createElement("canvas");
-    canvas.width = CODE_W;
-    canvas.height = CODE_H;
-    const ctx = canvas.getContext("2d", { willReadFrequently: true });
-    const onFrame = () => {
-      const perf = performance.now();
-      ctx.drawImage(video, 0, 0, CODE_W, CODE_H, 0, 0, CODE_W, CODE_H);
-      record(state.presented, decodeRgba(ctx.getImageData(0, 0, CODE_W, CODE_H).data, CODE_W), perf);
-      video.requestVideoFrameCallback(onFrame);
-    };
-    video.requestVideoFrameCallback(onFrame);
   }
 
   // ---- noVNC: read the visible canvas after every flip ------------------------------------
@@ -283,9 +269,8 @@
       if (typeof MediaStreamTrackProcessor === "function") {
         readTrack(track).catch((err) => state.errors.push(String(err)));
       } else {
-        state.errors.push("no MediaStreamTrackProcessor: decoded times are presentation times");
+        state.errors.push("no MediaStreamTrackProcessor in this browser");
       }
-      watchVideo(video);
     },
     watchNoVnc,
     countWebSockets,
@@ -299,7 +284,6 @@
     drain() {
       const out = {
         decoded: state.decoded.splice(0),
-        presented: state.presented.splice(0),
         captures: state.captures.splice(0),
         pictures: state.pictures,
         unreadable: state.unreadable,
