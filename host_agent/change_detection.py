@@ -101,6 +101,8 @@ class ScreenPicture:
         # few shapes (a line, a text area, everything), so few are ever made.
         self._reformatters: OrderedDict[int, VideoReformatter] = OrderedDict()
         self.bands_converted = 0
+        # The buffers hold no picture yet: the first capture counts everything as changed.
+        self._empty = True
 
     @property
     def planes(self) -> Planes:
@@ -129,13 +131,17 @@ class ScreenPicture:
             A (tile_rows, tile_cols) mask of the tiles whose pixels changed.
         """
         full = Rect(0, 0, self.width, self.height)
-        rect = tile_aligned(region, self.width, self.height) if region else full
+        rect = tile_aligned(region, self.width, self.height) if region and not self._empty else full
         mask = np.zeros((self.tile_rows, self.tile_cols), dtype=np.bool_)
         if rect is None:
             return mask
         new = grab(rect)
         old = self._bgra[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
-        local = changed_tiles(old, new)
+        if self._empty:
+            local = np.ones_like(mask)
+            self._empty = False
+        else:
+            local = changed_tiles(old, new)
         if not local.any():
             return mask
         old[...] = new
@@ -156,18 +162,28 @@ class ScreenPicture:
         return reformatter
 
     def _convert_rows(self, top: int, bottom: int) -> None:
-        rows = bottom - top
+        # swscale's chroma filter reads the rows next to each pair: converting a run alone
+        # would give its edge rows other chroma than a whole-picture conversion. So a band
+        # of context above and below is converted too, and only the run's rows are kept.
+        # The padding rows below the picture are not context: the picture ends there.
+        bottom = min(bottom, self.height)
+        start = max(0, top - TILE)
+        end = min(self.height, bottom + TILE)
+        rows = end - start
         # A view, not a copy: full-width rows of a C-contiguous array are contiguous.
-        frame = av.VideoFrame.from_numpy_buffer(self._bgra[top:bottom], format="bgra")
+        frame = av.VideoFrame.from_numpy_buffer(self._bgra[start:end], format="bgra")
         yuv = self._reformatter(rows).reformat(frame, format="yuv420p")
-        for plane, target, plane_rows, cols in (
-            (yuv.planes[0], self._y[top:bottom], rows, self.width),
-            (yuv.planes[1], self._u[top // 2 : bottom // 2], rows // 2, self.width // 2),
-            (yuv.planes[2], self._v[top // 2 : bottom // 2], rows // 2, self.width // 2),
-        ):
+        for plane, target, skip, plane_rows, cols in (
+            (yuv.planes[0], self._y[top:bottom], top - start, rows, self.width),
+            (yuv.planes[1], self._u[top // 2 : bottom // 2], (top - start) // 2, rows // 2,
+             self.width // 2),
+            (yuv.planes[2], self._v[top // 2 : bottom // 2], (top - start) // 2, rows // 2,
+             self.width // 2),
+        ):  # fmt: skip
             source = np.frombuffer(memoryview(plane), dtype=np.uint8)
-            target[...] = source.reshape(plane_rows, plane.line_size)[:, :cols]
-        self.bands_converted += rows // TILE
+            source = source.reshape(plane_rows, plane.line_size)
+            target[...] = source[skip : skip + target.shape[0], :cols]
+        self.bands_converted += -(-(bottom - top) // TILE)
 
     def video_frame(self) -> av.VideoFrame:
         """A copy of the picture as a yuv420p frame (for aiortc's own VP8 encoder)."""

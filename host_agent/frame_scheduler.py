@@ -143,14 +143,18 @@ class FrameScheduler:
         return mask if mask.any() else None
 
     def _refine_at(self, now: float) -> float | None:
-        """When a refinement is due (None: nothing to refine, or too much still moving)."""
+        """When a refinement is due; None if nothing is unrefined."""
         if not self.unrefined.any():
             return None
-        active = self.changed_at > now - self.pacing.settle_s
-        if active.mean() > self.pacing.max_active_share:
-            return None
-        # The earliest moment an unrefined tile will have been quiet long enough.
-        return max(now, float(self.changed_at[self.unrefined].min()) + self.pacing.settle_s)
+        settle = self.pacing.settle_s
+        # Not while much of the screen is moving: from when no more than the allowed share
+        # will have changed within settle_s (if nothing changes meanwhile).
+        allowed = int(self.pacing.max_active_share * self.changed_at.size)
+        recent = np.partition(self.changed_at.ravel(), -(allowed + 1))[-(allowed + 1)]
+        calm_at = float(recent) + settle
+        # And once at least one unrefined tile has been quiet for settle_s.
+        first_settled = float(self.changed_at[self.unrefined].min()) + settle
+        return max(now, calm_at, first_settled)
 
     # ---- results ----------------------------------------------------------------------
 
