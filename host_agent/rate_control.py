@@ -10,9 +10,10 @@ frame back until the next one arrives. So every frame is coded at a quantizer ch
 - A frame showing new content gets ``BASE_QP`` while the bucket is at least half full, and a
   coarser quantizer as it empties; an overspent bucket delays the next frame (``ready_at``)
   rather than pile bytes into the network queue. New content is never refused.
-- Keyframes and refinements are predictable (they re-code known text), so their size is
-  predicted from bytes per macroblock learned as they go (halving per 6 QP); a refinement the
-  bucket cannot hold at a useful quantizer waits for budget instead (``refine_ready_at``).
+- Keyframes and refinements are predictable (they re-code known content), so their size is
+  predicted from bytes per macroblock learned as they go (halving per 6 QP). A keyframe
+  that does not fit gets a coarser quantizer; a refinement is never coarsened: it re-codes
+  as many settled tiles as the bucket holds (``refine_tiles``), the rest in later frames.
 
 The target bitrate (``BitrateTarget``) follows REMB where REMB carries information. A
 browser's delay-based estimate starts at what it received and then only creeps up with it:
@@ -35,8 +36,6 @@ MIN_BITRATE: Final = 150_000
 MAX_QP: Final = 42
 # QP added when the bucket is empty (linearly from half full).
 PRESSURE_QP: Final = 12
-# A refinement is worth sending only this close to its target quantizer.
-REFINE_SLACK_QP: Final = 4
 LEARN: Final = 0.3
 MIN_LEARN_MBS: Final = 8
 # A REMB this much below the previous one is the receiver backing off: congestion.
@@ -132,27 +131,26 @@ class RateController:
             return floor_qp
         return min(MAX_QP, floor_qp + math.ceil(PRESSURE_QP * (0.5 - max(fill, 0.0)) / 0.5))
 
-    def predicted_qp(self, now: float, kind: FrameKind, mbs: int, floor_qp: int) -> int | None:
-        """The best quantizer whose predicted size fits the bucket (keys, refinements).
-
-        A refinement that would need more than ``REFINE_SLACK_QP`` above its floor returns
-        None: better to wait for budget. A keyframe is never refused.
-        """
+    def key_qp(self, now: float, mbs: int, floor_qp: int) -> int:
+        """The best quantizer whose predicted keyframe size fits the bucket (never refused)."""
         self._refill(now)
-        need = self.per_mb[kind] * max(1, mbs)
+        need = self.per_mb[FrameKind.KEY] * max(1, mbs)
         budget = max(self.level, 0.0)
         if need <= budget:
             return floor_qp
-        qp = MAX_QP if budget <= 0 else math.ceil(floor_qp + 6 * math.log2(need / budget))
-        if kind is FrameKind.REFINE and qp > floor_qp + REFINE_SLACK_QP:
-            return None
-        return min(MAX_QP, qp)
+        if budget <= 0:
+            return MAX_QP
+        return min(MAX_QP, math.ceil(floor_qp + 6 * math.log2(need / budget)))
 
-    def refine_ready_at(self, now: float, mbs: int) -> float:
-        """When the bucket will hold a refinement of ``mbs`` macroblocks at a useful QP."""
+    def refine_tiles(self, now: float) -> int:
+        """How many tiles a refinement may re-code now without overdrawing the bucket."""
         self._refill(now)
-        need = scaled(self.per_mb[FrameKind.REFINE], max(1, mbs), 0, REFINE_SLACK_QP)
-        need = min(need, self.capacity)
+        return max(0, int(self.level / self.per_mb[FrameKind.REFINE]))
+
+    def refine_ready_at(self, now: float, tiles: int) -> float:
+        """When the bucket will hold a refinement of ``tiles`` tiles (capped at its size)."""
+        self._refill(now)
+        need = min(self.per_mb[FrameKind.REFINE] * max(1, tiles), self.capacity)
         if self.level >= need:
             return now
         return now + (need - self.level) * 8 / self.bitrate

@@ -39,6 +39,12 @@ log = logging.getLogger(__name__)
 
 MAX_FPS: Final = 60
 STATS_LOG_S: Final = 10.0
+# Our x264 sharpens a settled picture with one refinement frame; aiortc's VP8 encoder (the
+# fallback) only over many frames of its own rate control, so a still screen gets frames
+# this often with VP8 (empty P frames, tens of bytes).
+VP8_KEEPALIVE_S: Final = 0.1
+# A refinement re-codes at least this many tiles at once (or waits for budget).
+MIN_REFINE_TILES: Final = 16
 
 
 class Codec(Enum):
@@ -70,7 +76,7 @@ class _Produced:
     output: list[VideoPacket] | av.VideoFrame | None = None
     size: int = 0
     qp: int = 0
-    refined: bool = False
+    refined: TileMask | None = None  # the tiles this frame refined
     ready_at: float = 0.0
     refine_retry_at: float | None = None
 
@@ -102,7 +108,8 @@ class _Pipeline:
             frame = picture.video_frame()  # aiortc encodes VP8 itself, on its own thread
             frame.pts = pts
             frame.time_base = VIDEO_TIME_BASE
-            return _Produced(changed, frame)
+            # aiortc's encoder does its own quality: a "refinement" is just another frame.
+            return _Produced(changed, frame, refined=plan.refine_mask)
         if self.encoder is None:
             # Created on first use: the codec is only known once the answer is made.
             self.encoder = H264Encoder(picture.width, picture.height, self._max_fps)
@@ -113,31 +120,19 @@ class _Pipeline:
             rate.set_bitrate(bitrate, now)
         if plan.keyframe:
             mbs = int(changed.size)
-            qp = rate.predicted_qp(now, FrameKind.KEY, mbs, BASE_QP) or BASE_QP
+            qp = rate.key_qp(now, mbs, BASE_QP)
             packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return _Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
         qp = rate.change_qp(now, BASE_QP)
-        refine = None
-        retry = None
-        refine_qp = REFINE_QP
-        if plan.refine_mask is not None:
-            refine = plan.refine_mask & ~changed
-            wanted = rate.predicted_qp(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP)
-            if wanted is None or wanted >= qp:  # the budget cannot carry it yet
-                retry = rate.refine_ready_at(now, int(refine.sum()))
-                refine = None
-            else:
-                refine_qp = wanted
+        refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:
             return _Produced(changed, refine_retry_at=retry)
-        packets = self.encoder.encode(
-            picture.planes, pts, qp=qp, refine=refine, refine_qp=refine_qp, changed=changed
-        )
+        packets = self.encoder.encode(picture.planes, pts, qp=qp, refine=refine, changed=changed)
         size = sum(p.size for p in packets)
         if refine is not None:
-            rate.spent(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP, refine_qp, size)
+            rate.spent(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP, REFINE_QP, size)
         else:
             rate.spent(now, FrameKind.CHANGE, n_changed, BASE_QP, qp, size)
         return _Produced(
@@ -145,10 +140,33 @@ class _Pipeline:
             packets,
             size=size,
             qp=qp,
-            refined=refine is not None,
+            refined=refine,
             ready_at=rate.ready_at(now),
             refine_retry_at=retry,
         )
+
+    def _refinement(
+        self, plan: Plan, changed: TileMask, now: float
+    ) -> tuple[TileMask | None, float | None]:
+        """The tiles this frame refines (as many as the budget holds) and, if some must
+        wait, when to try again."""
+        if plan.refine_mask is None:
+            return None, None
+        wanted = plan.refine_mask & ~changed
+        count = int(wanted.sum())
+        if not count:
+            return None, None
+        affordable = self.rate.refine_tiles(now)
+        if affordable < min(count, MIN_REFINE_TILES):
+            # Not worth a frame yet; never sooner than a frame interval (no busy loop).
+            retry = self.rate.refine_ready_at(now, min(count, MIN_REFINE_TILES))
+            return None, max(retry, now + 1 / self._max_fps)
+        if affordable >= count:
+            return wanted, None
+        # The first tiles in reading order now, the rest in the next frames.
+        part = np.zeros_like(wanted)
+        part.flat[np.flatnonzero(wanted.ravel())[:affordable]] = True
+        return part, None
 
     def close(self) -> None:
         if self.encoder is not None:
@@ -172,7 +190,7 @@ class ScreenTrack(MediaStreamTrack):
         super().__init__()
         if not 1 <= fps <= MAX_FPS:
             raise ValueError(f"fps must be 1..{MAX_FPS}")
-        self.codec = codec
+        self._codec = codec
         self.stats = TrackStats(target_bitrate=bitrate)
         self.max_bitrate = bitrate
         self._pacing = pacing or Pacing(max_fps=fps, small_fps=min(fps, Pacing().small_fps))
@@ -190,6 +208,22 @@ class ScreenTrack(MediaStreamTrack):
     @property
     def scheduler(self) -> FrameScheduler | None:
         return self._scheduler
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: Codec) -> None:
+        """Set by negotiation, after the capture (and its scheduler) may have started."""
+        self._codec = codec
+        if self._scheduler is not None:
+            self._scheduler.pacing = self._pacing_for(codec)
+
+    def _pacing_for(self, codec: Codec) -> Pacing:
+        if codec is Codec.VP8:
+            return dataclasses.replace(self._pacing, keepalive_s=VP8_KEEPALIVE_S)
+        return self._pacing
 
     async def geometry(self) -> ScreenGeometry:
         """The captured area (opens the capture on the encode thread if needed)."""
@@ -267,10 +301,9 @@ class ScreenTrack(MediaStreamTrack):
                 if plan.capture:
                     self.stats.captures_unchanged += 1
                 continue
-            sent_plan = (
-                plan
-                if produced.refined == plan.refine
-                else (dataclasses.replace(plan, refine=produced.refined))
+            # What was refined may be part of what was planned (the budget decides).
+            sent_plan = dataclasses.replace(
+                plan, refine=produced.refined is not None, refine_mask=produced.refined
             )
             scheduler.sent(done, sent_plan)
             scheduler.defer(produced.ready_at)
@@ -297,7 +330,7 @@ class ScreenTrack(MediaStreamTrack):
         self.stats.last_qp = produced.qp
         if plan.keyframe:
             self.stats.keyframes += 1
-        if produced.refined:
+        if produced.refined is not None:
             self.stats.refinement_frames += 1
         if plan.keepalive:
             self.stats.keepalives += 1
@@ -323,7 +356,9 @@ class ScreenTrack(MediaStreamTrack):
                 self._target.maximum,
             )  # fmt: skip
             picture = pipeline.picture
-            self._scheduler = FrameScheduler(picture.tile_rows, picture.tile_cols, self._pacing)
+            self._scheduler = FrameScheduler(
+                picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
+            )
             self._monitor = open_monitor(self._display, loop)
             self._scheduler.polling = self._monitor.polling
             self._monitor.start(self._on_change)

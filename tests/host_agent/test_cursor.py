@@ -14,14 +14,26 @@ pytestmark = pytest.mark.unit
 
 def test_a_position_is_three_fields_and_a_type() -> None:
     """Positions are numbers and a flag, nothing else."""
-    assert json.loads(position_message(10, 20, True)) == {"t": "cursor", "x": 10, "y": 20, "v": True}
+    assert json.loads(position_message(10, 20, True)) == {
+        "t": "cursor",
+        "x": 10,
+        "y": 20,
+        "v": True,
+    }
 
 
 def test_a_shape_is_straight_alpha_rgba_of_the_stated_size() -> None:
     """Premultiplied ARGB32 from XFixes becomes straight RGBA, w*h*4 bytes, in base64."""
     argb = [0xFF102030, 0x80402010, 0x00000000, 0xFFFFFFFF]
     data = json.loads(shape_message(5, 2, 2, 1, 0, argb))
-    assert (data["t"], data["id"], data["w"], data["h"], data["hx"], data["hy"]) == ("shape", 5, 2, 2, 1, 0)
+    assert (data["t"], data["id"], data["w"], data["h"], data["hx"], data["hy"]) == (
+        "shape",
+        5,
+        2,
+        2,
+        1,
+        0,
+    )
     rgba = base64.b64decode(data["rgba"])
     assert list(rgba) == [0x10, 0x20, 0x30, 255, 127, 63, 31, 128, 0, 0, 0, 0, 255, 255, 255, 255]
 

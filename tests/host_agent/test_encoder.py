@@ -75,10 +75,12 @@ def test_the_first_frame_is_an_idr_with_sps_carrying_the_level() -> None:
     session = Session()
     data, picture = session.send(picture_of(text_like()), qp=BASE_QP, keyframe=True)
     types = nal_types(data)
-    assert types[:2] == [7, 8] and 5 in types
+    assert types[:2] == [7, 8]
+    assert 5 in types
     sps = data.index(b"\0\0\1\x67") + 4
     profile_idc, constraints, level_idc = data[sps], data[sps + 1], data[sps + 2]
-    assert profile_idc == 66 and constraints & 0x40  # constrained baseline
+    assert profile_idc == 66
+    assert constraints & 0x40
     assert level_idc == session.encoder.level.idc
     assert picture.shape == (H, W, 3)
 
@@ -91,7 +93,8 @@ def test_a_keyframe_on_request_is_an_idr_again() -> None:
     data, _ = session.send(picture, qp=BASE_QP)
     assert 5 not in nal_types(data)
     data, _ = session.send(picture, qp=BASE_QP, keyframe=True)
-    assert 5 in nal_types(data) and 7 in nal_types(data)
+    assert 5 in nal_types(data)
+    assert 7 in nal_types(data)
 
 
 def test_an_unchanged_picture_costs_a_few_bytes() -> None:
@@ -130,7 +133,9 @@ def test_the_picture_follows_changes_in_place() -> None:
     picture = picture_of(source)
     session.send(picture, qp=BASE_QP, keyframe=True)
     source[100:140, 200:300, :3] = (20, 40, 200)
-    changed = picture.update(lambda r: source[r.y : r.y + r.h, r.x : r.x + r.w], Rect(200, 100, 100, 40))
+    changed = picture.update(
+        lambda r: source[r.y : r.y + r.h, r.x : r.x + r.w], Rect(200, 100, 100, 40)
+    )
     assert changed.sum() == 21  # 7 x 3 tiles of 16 px (rows 96..143, columns 192..303)
     _, decoded = session.send(picture, qp=BASE_QP, changed=changed)
     assert np.abs(decoded[110:130, 210:290].astype(int) - (200, 40, 20)).max() < 12

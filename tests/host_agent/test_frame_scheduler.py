@@ -104,9 +104,12 @@ def test_settled_tiles_get_one_refinement_frame_300_ms_later() -> None:
     scheduler.note_change()
     run(scheduler, 10.0, tiles((3, 4), (3, 5)))
     plan = scheduler.plan(10.05)
-    assert plan.refine and plan.at == pytest.approx(10.3)
+    assert plan.refine
+    assert plan.at == pytest.approx(10.3)
     assert plan.refine_mask is not None
-    assert plan.refine_mask.sum() == 2 and plan.refine_mask[3, 4] and plan.refine_mask[3, 5]
+    assert plan.refine_mask.sum() == 2
+    assert plan.refine_mask[3, 4]
+    assert plan.refine_mask[3, 5]
     run(scheduler, plan.at)
     assert scheduler.refinements == before + 1
     assert scheduler.plan(10.31).keepalive
@@ -119,7 +122,8 @@ def test_a_tile_changing_again_in_the_refinement_frame_stays_unrefined() -> None
     run(scheduler, 10.0, tiles((3, 4)))
     scheduler.note_change()
     plan = run(scheduler, 10.3, tiles((3, 4)))
-    assert plan.refine and plan.capture
+    assert plan.refine
+    assert plan.capture
     assert scheduler.unrefined[3, 4]
     assert scheduler.plan(10.31).refine
 
@@ -139,7 +143,8 @@ def test_no_refinement_while_much_of_the_screen_is_moving() -> None:
         assert not plan.refine
     # The movement stopped at `now`: refinement is planned for when it has settled.
     plan = scheduler.plan(now + 0.01)
-    assert plan.refine and plan.at == pytest.approx(now + Pacing().settle_s)
+    assert plan.refine
+    assert plan.at == pytest.approx(now + Pacing().settle_s)
 
 
 def test_a_keyframe_request_is_served_by_the_next_frame() -> None:
@@ -147,7 +152,8 @@ def test_a_keyframe_request_is_served_by_the_next_frame() -> None:
     scheduler = settled_scheduler()
     scheduler.request_keyframe()
     plan = run(scheduler, 10.0)
-    assert plan.keyframe and not plan.capture
+    assert plan.keyframe
+    assert not plan.capture
     assert not scheduler.plan(10.01).keyframe
 
 
@@ -164,7 +170,8 @@ def test_polling_captures_at_every_slot_without_notifications() -> None:
     scheduler = settled_scheduler()
     scheduler.polling = True
     plan = scheduler.plan(10.0)
-    assert plan.capture and plan.at == pytest.approx(10.0)
+    assert plan.capture
+    assert plan.at == pytest.approx(10.0)
 
 
 def test_pacing_refuses_inconsistent_rates() -> None:

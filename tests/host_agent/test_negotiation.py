@@ -37,7 +37,9 @@ def test_the_level_byte_of_profile_level_id_is_replaced() -> None:
 def test_codec_order_is_h264_vp8_rtx_and_h264_can_be_left_out() -> None:
     """H.264 first; without a usable libx264 only VP8 (and RTX) is offered to negotiate."""
     names = [c.mimeType.lower() for c in preferred_codecs()]
-    assert names[0] == "video/h264" and "video/vp8" in names and names[-1] == "video/rtx"
+    assert names[0] == "video/h264"
+    assert "video/vp8" in names
+    assert names[-1] == "video/rtx"
     assert "video/h264" not in [c.mimeType.lower() for c in preferred_codecs(h264=False)]
 
 
@@ -65,8 +67,13 @@ def test_no_playout_delay_when_not_negotiated() -> None:
 
 def test_remb_for_our_stream_gives_its_bitrate_and_nothing_else_does() -> None:
     """REMB naming our SSRC is read; other SSRCs, other feedback and garbage are not."""
-    remb = RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(2_500_000, [42]))
+    remb = RtcpPsfbPacket(
+        fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=pack_remb_fci(2_500_000, [42])
+    )
     assert remb_bitrate(remb, 42) == pytest.approx(2_500_000, rel=0.01)
     assert remb_bitrate(remb, 43) is None
     assert remb_bitrate(RtcpPsfbPacket(fmt=RTCP_PSFB_PLI, ssrc=1, media_ssrc=42), 42) is None
-    assert remb_bitrate(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=b"junk"), 42) is None
+    assert (
+        remb_bitrate(RtcpPsfbPacket(fmt=RTCP_PSFB_APP, ssrc=1, media_ssrc=0, fci=b"junk"), 42)
+        is None
+    )

@@ -45,23 +45,24 @@ def test_the_bucket_banks_at_most_its_window() -> None:
     assert rate.level == pytest.approx(rate.capacity)
 
 
-def test_a_refinement_that_does_not_fit_waits_instead_of_going_coarse() -> None:
-    """A refinement is sent near its fine quantizer or not at all, and says when it fits."""
-    rate = RateController(1_000_000, now=0.0)  # 31 kB bucket
-    assert rate.predicted_qp(0.0, FrameKind.REFINE, 100, FINE) == FINE  # ~6 kB
-    assert rate.predicted_qp(0.0, FrameKind.REFINE, 3600, FINE) is None  # ~220 kB
-    rate.spent(0.0, FrameKind.CHANGE, 10, BASE, BASE, int(rate.capacity))
-    assert rate.predicted_qp(0.0, FrameKind.REFINE, 100, FINE) is None
+def test_a_refinement_takes_as_many_tiles_as_the_bucket_holds() -> None:
+    """Refinements are never coarsened: the bucket decides how many tiles one frame
+    re-codes, and when the next ones fit."""
+    rate = RateController(1_000_000, now=0.0)  # 31 kB bucket, ~61 B per refined tile
+    assert rate.refine_tiles(0.0) == pytest.approx(31_250 / 61, abs=1)
+    rate.spent(0.0, FrameKind.REFINE, 500, FINE, FINE, int(rate.capacity))
+    assert rate.refine_tiles(0.0) == 0
     ready = rate.refine_ready_at(0.0, 100)
-    assert 0.0 < ready < 0.25
-    assert rate.predicted_qp(ready, FrameKind.REFINE, 100, FINE) is not None
+    assert ready == pytest.approx(100 * 61 * 8 / 1_000_000, rel=0.01)
+    assert rate.refine_tiles(ready) == 100
 
 
 def test_a_keyframe_is_never_refused_only_coarser() -> None:
     """An IDR that does not fit the bucket gets a coarser quantizer, at most MAX_QP."""
     rate = RateController(1_000_000, now=0.0)
-    qp = rate.predicted_qp(0.0, FrameKind.KEY, 3600, BASE)
-    assert qp is not None and BASE < qp <= MAX_QP
+    qp = rate.key_qp(0.0, 3600, BASE)
+    assert BASE < qp <= MAX_QP
+    assert RateController(50_000_000, now=0.0).key_qp(0.0, 3600, BASE) == BASE
 
 
 def test_sizes_teach_the_bytes_per_macroblock() -> None:
