@@ -111,6 +111,16 @@ class CodePainter(threading.Thread):
         self._halt.set()
 
     def run(self) -> None:
+        from Xlib import error as xerror
+
+        try:
+            self._paint()
+        except (xerror.ConnectionClosedError, OSError):
+            pass  # the display went away first: the bench is tearing down
+        finally:
+            self._log.close()
+
+    def _paint(self) -> None:
         from Xlib import X
         from Xlib import display as xdisplay
 
@@ -153,7 +163,6 @@ class CodePainter(threading.Thread):
             window.poly_fill_rectangle(invert, [(x, 0, glass_code.BLOCK, glass_code.BLOCK * 2)])
             conn.sync()
             self._log.write(f"{n} {time.time():.6f}\n")
-        self._log.close()
         conn.close()
 
 
