@@ -40,6 +40,7 @@ log = logging.getLogger(__name__)
 INPUT_CHANNEL: Final = "input"
 # Logging every bad message would let a hostile page fill the disk; log the first few.
 MAX_LOGGED_INVALID: Final = 20
+MAX_CURSOR_BACKLOG: Final = 64 * 1024
 
 
 @dataclass
@@ -183,7 +184,9 @@ class PeerSession:
             return
 
         def send(message: str) -> None:
-            if channel.readyState == "open":
+            # Behind a congested channel a cursor message is stale before it arrives; the
+            # next one replaces it (input in the other direction has its own queue).
+            if channel.readyState == "open" and channel.bufferedAmount < MAX_CURSOR_BACKLOG:
                 channel.send(message)
 
         try:
