@@ -24,6 +24,7 @@ import json
 import math
 import os
 import platform
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -310,7 +311,19 @@ def _versions() -> dict[str, str]:
 
 
 async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run; the scratch directory (certificates, logs, paint logs) is removed after a
+    clean finish and kept, with its path printed, after a failure."""
     tmp = Path(tempfile.mkdtemp(prefix="mamori-compare-"))
+    try:
+        result = await _run(args, tmp)
+    except BaseException:
+        print(f"bench.compare: failed; logs are in {tmp}", file=sys.stderr)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     certs = make_certs(tmp / "certs")
     started = time.monotonic()
     result: dict[str, Any] = {
