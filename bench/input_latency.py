@@ -9,7 +9,8 @@ clock sync is involved.
 
     .venv/bin/python -m bench.input_latency [--keys 30]
 
-The side-by-side harness against x11vnc + noVNC belongs to the streaming issue.
+Unlike ``bench.compare`` (glass-driven, no viewer input), this goes through the viewer's own
+input, so it measures the agent's interactive frame rate too.
 """
 
 from __future__ import annotations

@@ -30,9 +30,19 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--ca-file", help="CA certificate that signed the broker's certificate")
     parser.add_argument("--display", default=os.environ.get("DISPLAY"), help="X display")
     parser.add_argument(
-        "--fps", type=int, default=30, choices=range(1, MAX_FPS + 1), metavar=f"1..{MAX_FPS}"
+        "--fps",
+        type=int,
+        default=MAX_FPS,
+        choices=range(1, MAX_FPS + 1),
+        metavar=f"1..{MAX_FPS}",
+        help="most frames per second (a static screen sends about one a second)",
     )
-    parser.add_argument("--bitrate", type=int, default=4_000_000, help="bits per second")
+    parser.add_argument(
+        "--bitrate",
+        type=int,
+        default=8_000_000,
+        help="most bits per second; the browser's estimate (REMB) lowers it",
+    )
     parser.add_argument(
         "--ice-address",
         action="append",

@@ -12,6 +12,7 @@ import mss
 import numpy as np
 import numpy.typing as npt
 
+from host_agent.change_detection import Rect
 from host_agent.errors import CaptureError
 
 
@@ -49,10 +50,19 @@ class ScreenCapture:
             "height": self.geometry.height,
         }
 
-    def grab(self) -> npt.NDArray[np.uint8]:
-        """The current pixels as a (height, width, 4) BGRA array (no copy of mss's buffer)."""
+    def grab(self, rect: Rect | None = None) -> npt.NDArray[np.uint8]:
+        """The pixels of ``rect`` (in captured-area coordinates; all of it if None) as a
+        (height, width, 4) BGRA array (no copy of mss's buffer)."""
+        region = self._region
+        if rect is not None:
+            region = {
+                "left": self.geometry.left + rect.x,
+                "top": self.geometry.top + rect.y,
+                "width": rect.w,
+                "height": rect.h,
+            }
         try:
-            shot = self._mss.grab(self._region)
+            shot = self._mss.grab(region)
         except Exception as exc:
             raise CaptureError(f"screen capture failed: {exc}") from exc
         return np.frombuffer(shot.raw, dtype=np.uint8).reshape(shot.height, shot.width, 4)

@@ -1,20 +1,25 @@
-"""Video encoding with PyAV: our own x264 for H.264, raw frames for aiortc's VP8 fallback.
+"""H.264 for screens: our own x264 (``x264.py``), every frame at a quantizer we choose.
 
 Why our own encoder (../shared/DESIGN.md): aiortc's built-in H.264 encoder forces level 3.1,
-preset medium and at most 3 Mbit/s, and rebuilds itself (a keyframe) on every bitrate step;
-measured 95 ms glass-to-glass and 22 dB text PSNR against 29 ms / 46 dB for x264 ultrafast +
-zerolatency with a tight VBV. So the agent encodes and hands aiortc ready ``VideoPacket``s.
+preset medium and at most 3 Mbit/s, and rebuilds itself (a keyframe) on every bitrate step.
+The agent encodes and hands aiortc ready packets. x264 runs ultrafast + zerolatency,
+constrained baseline, no B frames, no periodic keyframes; the quantizer of every frame comes
+from ``rate_control.py`` (x264's CRF mode is set only because forced quantizers are honoured
+in it, not in its constant-QP mode). The level comes from the picture size and frame rate
+(4.2 for 1080p60), in the SPS and in the SDP answer (``negotiation.py``).
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any, Final
 
 import av
 import numpy as np
 import numpy.typing as npt
-from av.video.reformatter import VideoReformatter
+
+from host_agent.x264 import Encoder, Planes
 
 # An encoded packet; its stream is unused because packets go to aiortc, not a muxer.
 if TYPE_CHECKING:
@@ -24,76 +29,128 @@ else:  # PyAV's Packet is generic only in its type stubs
 
 # RTP video clock (RFC 6184 / RFC 7741): timestamps are in 1/90000 s.
 VIDEO_TIME_BASE: Final = Fraction(1, 90_000)
-# A long GOP: keyframes are expensive on text screens, and loss is repaired by IDR on PLI.
-GOP_FRAMES: Final = 600
+# Text at ~42 dB (1280x720 dense text, measured): what a change is first shown at.
+BASE_QP: Final = 20
+# A refinement pass from BASE_QP to 11 brings that text to ~46 dB (QP 12: 45.8, 10: 46.9).
+REFINE_QP: Final = 11
 
 
-class FrameConverter:
-    """BGRA screen pixels -> YUV 4:2:0 frames, with one reused reformatter.
+@dataclass(frozen=True)
+class Level:
+    """An H.264 level: its name for x264 and its level_idc for profile-level-id."""
 
-    A fresh SwsContext per frame costs ~15 ms at 1080p (measured, DESIGN.md); reusing one
-    ``VideoReformatter`` keeps conversion at ~3 ms.
+    name: str
+    idc: int
+    max_frame_mbs: int
+    max_mbs_per_s: int
+
+
+# ITU-T H.264 Table A-1, from 3.1 up (every browser decodes at least 3.1).
+LEVELS: Final = (
+    Level("3.1", 31, 3_600, 108_000),
+    Level("3.2", 32, 5_120, 216_000),
+    Level("4", 40, 8_192, 245_760),
+    Level("4.2", 42, 8_704, 522_240),
+    Level("5.1", 51, 36_864, 983_040),
+    Level("5.2", 52, 36_864, 2_073_600),
+)
+
+
+def h264_level(width: int, height: int, fps: int) -> Level:
+    """The lowest level (3.1 or above) that allows this picture size at this frame rate.
+
+    Raises:
+        ValueError: nothing up to level 5.2 does.
     """
-
-    def __init__(self) -> None:
-        self._reformatter = VideoReformatter()
-
-    def convert(self, bgra: npt.NDArray[np.uint8], pts: int) -> av.VideoFrame:
-        frame = av.VideoFrame.from_ndarray(bgra, format="bgra")
-        yuv = self._reformatter.reformat(frame, format="yuv420p")
-        yuv.pts = pts
-        yuv.time_base = VIDEO_TIME_BASE
-        return yuv
+    mbs = -(-width // 16) * -(-height // 16)
+    for level in LEVELS:
+        if mbs <= level.max_frame_mbs and mbs * fps <= level.max_mbs_per_s:
+            return level
+    raise ValueError(f"{width}x{height} at {fps} fps exceeds H.264 level 5.2")
 
 
 class H264Encoder:
-    """x264 tuned for screens: ultrafast, zerolatency, capped bitrate, IDR on request."""
+    """x264 tuned for screens: ultrafast, zerolatency, constrained baseline, IDR on request."""
 
-    def __init__(self, width: int, height: int, fps: int, bitrate: int) -> None:
+    def __init__(self, width: int, height: int, max_fps: int) -> None:
         self.width = width
         self.height = height
-        ctx = av.CodecContext.create("libx264", "w")
-        ctx.width = width
-        ctx.height = height
-        ctx.pix_fmt = "yuv420p"
-        ctx.time_base = Fraction(1, fps)
-        ctx.framerate = Fraction(fps, 1)
-        ctx.bit_rate = bitrate
-        ctx.max_b_frames = 0
-        kbps = bitrate // 1000
-        # VBV of ~1.5 frames: a frame larger than that would sit in the network queue and
-        # add its transmission time to the latency of every frame behind it.
-        vbv_kbit = max(1, kbps * 3 // (2 * fps))
-        ctx.options = {
-            "preset": "ultrafast",
-            "tune": "zerolatency",
-            # Constrained Baseline: what every browser's WebRTC H.264 decoder accepts.
-            "profile": "baseline",
-            # A forced I frame (keyframe request) must be an IDR, or the decoder cannot
-            # resume from it after loss.
-            "forced-idr": "1",
-            "x264-params": (
-                f"keyint={GOP_FRAMES}:min-keyint={GOP_FRAMES}:scenecut=0:bframes=0:"
-                f"vbv-maxrate={kbps}:vbv-bufsize={vbv_kbit}:repeat-headers=1"
-            ),
-        }
-        ctx.open()
-        self._ctx = ctx
+        self.level = h264_level(width, height, max_fps)
+        self._x264 = Encoder(
+            width,
+            height,
+            {
+                "preset": "ultrafast",
+                "tune": "zerolatency",
+                # Constrained Baseline: what every browser's WebRTC H.264 decoder accepts.
+                "profile": "baseline",
+                "level": self.level.name,
+                # Constant frame rate as far as x264 knows: with variable-rate timestamps
+                # it holds each frame back until the next one arrives, to learn its
+                # duration (a whole frame of latency). Rate control is ours anyway.
+                "fps": str(max_fps),
+                # No periodic keyframes: a keyframe of a text screen is ~350 kB; loss is
+                # repaired with NACK/RTX and, failing that, an IDR on PLI.
+                "keyint": "infinite",
+                "scenecut": "0",
+                "bframes": "0",
+                "crf": str(BASE_QP),
+                # Adaptive quantization at (almost) zero strength: x264 then honours the
+                # per-macroblock offsets a refinement uses to re-code only settled tiles,
+                # without its own variance offsets (which cost dense text ~4 dB).
+                "aq-mode": "1",
+                "aq-strength": "0.0001",
+                # SPS/PPS before every IDR, in Annex B: what aiortc's packetizer expects.
+                "repeat-headers": "1",
+                "annexb": "1",
+                # swscale's BGRA -> yuv420p is BT.601, limited range: say so, or a browser
+                # may decode colours with BT.709.
+                "colormatrix": "smpte170m",
+                "colorprim": "smpte170m",
+                "transfer": "smpte170m",
+                "fullrange": "off",
+                "log": "0",  # errors only: x264's info lines are not the agent's log
+            },
+            mb_info=True,
+        )
         self._index = 0
 
-    def encode(self, frame: av.VideoFrame, keyframe: bool) -> list[VideoPacket]:
-        """Encode one frame; packets carry the frame's RTP-clock timestamp."""
-        pts = frame.pts
-        frame.pict_type = (
-            av.video.frame.PictureType.I if keyframe else (av.video.frame.PictureType.NONE)
+    def encode(
+        self,
+        planes: Planes,
+        pts: int,
+        *,
+        qp: int,
+        keyframe: bool = False,
+        refine: npt.NDArray[np.bool_] | None = None,
+        refine_qp: int = REFINE_QP,
+        changed: npt.NDArray[np.bool_] | None = None,
+    ) -> list[VideoPacket]:
+        """Encode the picture at quantizer ``qp``, the ``refine`` tiles at ``refine_qp``.
+
+        ``changed`` (tiles whose pixels changed since the last frame) lets x264 skip the
+        others outright. ``pts`` is in 1/90000 s; tile masks are the macroblock grid. One
+        packet or none.
+        """
+        offsets = None
+        constant = None
+        if refine is not None and refine.any():
+            offsets = np.where(refine, float(refine_qp - qp), 0.0).astype(np.float32).ravel()
+        if changed is not None and not keyframe:
+            moving = changed if refine is None else changed | refine
+            constant = (~moving).astype(np.uint8).ravel()
+        encoded = self._x264.encode(
+            planes, self._index, idr=keyframe, qp=qp, quant_offsets=offsets, constant=constant
         )
-        # x264 needs monotonically increasing pts in its own time base.
-        frame.pts = self._index
-        frame.time_base = self._ctx.time_base
         self._index += 1
-        packets: list[VideoPacket] = list(self._ctx.encode(frame))
-        for packet in packets:
-            packet.pts = pts
-            packet.dts = pts
-            packet.time_base = VIDEO_TIME_BASE
-        return packets
+        if not encoded.data:
+            return []
+        packet = av.Packet(encoded.data)
+        packet.pts = pts
+        packet.dts = pts
+        packet.time_base = VIDEO_TIME_BASE
+        packet.is_keyframe = encoded.keyframe
+        return [packet]
+
+    def close(self) -> None:
+        self._x264.close()

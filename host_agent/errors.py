@@ -5,6 +5,7 @@ Exception tree::
     AgentError
     ├── AgentConfigError     bad command line or environment
     ├── CaptureError         the screen cannot be captured (no display, display gone)
+    ├── EncoderError         no usable libx264, or it refused a parameter or a picture
     ├── InjectionError       input cannot be injected (no XTest, display gone)
     └── BrokerRefused        the broker refused this agent (bad token, protocol error);
                              retrying will not help until the configuration changes
@@ -26,6 +27,10 @@ class AgentConfigError(AgentError):
 
 class CaptureError(AgentError):
     """The screen cannot be captured."""
+
+
+class EncoderError(AgentError):
+    """The video encoder cannot be loaded, configured or run."""
 
 
 class InjectionError(AgentError):

@@ -1,13 +1,16 @@
 """One viewer's WebRTC session on the host: a send-only screen track and the `input` channel.
 
 The browser offers (it opens the `input` data channel); the agent answers with one send-only
-video stream and accepts exactly one data channel labelled ``input``. Anything else the
-browser opens is closed at once. Input messages are validated against the screen size and
-injected; invalid ones are dropped, counted and logged, never injected.
+video stream (codecs, level and playout delay from ``negotiation.py``) and accepts exactly
+one data channel labelled ``input``. Anything else the browser opens is closed at once.
+Input messages are validated against the screen size and injected; invalid ones are
+dropped, counted and logged, never injected. The other direction of the same channel carries
+the host's cursor (``cursor.py``): positions and shapes, numbers and pixels only.
 """
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import logging
 from collections.abc import Awaitable, Callable
@@ -18,22 +21,26 @@ from aiortc import (
     RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
-    RTCRtpCodecCapability,
-    RTCRtpSender,
     RTCSessionDescription,
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from host_agent import negotiation, x264
 from host_agent.capture import ScreenGeometry
+from host_agent.cursor import CursorWatcher
+from host_agent.encoder import h264_level
+from host_agent.errors import EncoderError
 from host_agent.injection import Injector
 from host_agent.input_events import InvalidInput, PointerButton, PointerMove, Wheel, parse_input
-from host_agent.screen_track import Codec, ScreenTrack, attach_keyframe_requests
+from host_agent.rtcp_feedback import attach_feedback
+from host_agent.screen_track import MAX_FPS, Codec, ScreenTrack
 
 log = logging.getLogger(__name__)
 
 INPUT_CHANNEL: Final = "input"
 # Logging every bad message would let a hostile page fill the disk; log the first few.
 MAX_LOGGED_INVALID: Final = 20
+MAX_CURSOR_BACKLOG: Final = 64 * 1024
 
 
 @dataclass
@@ -46,8 +53,8 @@ class InputStats:
 @dataclass(frozen=True)
 class StreamSettings:
     display: str | None
-    fps: int = 30
-    bitrate: int = 4_000_000
+    fps: int = MAX_FPS  # the most; a static screen sends (almost) nothing
+    bitrate: int = 8_000_000  # the most; REMB from the browser lowers it
 
 
 def _negotiated_codec(answer_sdp: str) -> Codec:
@@ -63,11 +70,20 @@ def _negotiated_codec(answer_sdp: str) -> Codec:
     raise ValueError("the viewer offered no video codec the agent can send (H.264 or VP8)")
 
 
-def _preferred_codecs() -> list[RTCRtpCodecCapability]:
-    """H.264 first (our tuned x264), VP8 as fallback, RTX kept for loss repair."""
-    codecs = RTCRtpSender.getCapabilities("video").codecs
-    rank = {"video/h264": 0, "video/vp8": 1, "video/rtx": 2}
-    return sorted(codecs, key=lambda c: rank.get(c.mimeType.lower(), 3))
+def _offered_video_extensions(offer_sdp: str) -> list[object]:
+    for media in SessionDescription.parse(offer_sdp).media:
+        if media.kind == "video":
+            return list(media.rtp.headerExtensions)
+    return []
+
+
+def _x264_available() -> bool:
+    try:
+        x264.load()
+    except EncoderError as exc:
+        log.warning("H.264 disabled, VP8 only: %s", exc)
+        return False
+    return True
 
 
 class PeerSession:
@@ -90,6 +106,7 @@ class PeerSession:
         self._track: ScreenTrack | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
+        self._cursor: CursorWatcher | None = None
         self._closed = False
         self._pc.on("datachannel", self._on_datachannel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -104,11 +121,15 @@ class PeerSession:
             self._stream.display, Codec.H264, self._stream.fps, self._stream.bitrate
         )
         self._track = track
-        self._geometry = await track.geometry()
+        geometry = self._geometry = await track.geometry()
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
-        transceiver.setCodecPreferences(_preferred_codecs())
-        attach_keyframe_requests(transceiver.sender, track)
+        transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
+        attach_feedback(transceiver.sender, track)
+        negotiation.install_playout_delay(transceiver.sender)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        level = h264_level(geometry.width, geometry.height, self._stream.fps)
+        negotiation.apply_level(transceiver, level)
+        negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
@@ -130,6 +151,9 @@ class PeerSession:
             return
         self._closed = True
         self._injector.release_all()
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
         # The peer connection first: its sender stops asking the track for frames, then the
         # track's encode thread can shut down without a frame in flight.
         await self._pc.close()
@@ -152,6 +176,31 @@ class PeerSession:
             return
         self._input_channel = channel
         channel.on("message", self._on_input)
+        self._start_cursor(channel)
+
+    def _start_cursor(self, channel: RTCDataChannel) -> None:
+        geometry = self._geometry
+        if geometry is None or self._cursor is not None:
+            return
+
+        def send(message: str) -> None:
+            # Behind a congested channel a cursor message is stale before it arrives; the
+            # next one replaces it (input in the other direction has its own queue).
+            if channel.readyState == "open" and channel.bufferedAmount < MAX_CURSOR_BACKLOG:
+                channel.send(message)
+
+        try:
+            watcher = CursorWatcher(
+                self._stream.display, geometry, asyncio.get_running_loop(), send
+            )
+        except Exception as exc:  # no XFixes (or no X): the viewer keeps its own cursor
+            log.warning("session %s: no cursor shapes: %s", self.session_id, exc)
+            return
+        self._cursor = watcher
+        if channel.readyState == "open":
+            watcher.start()
+        else:
+            channel.on("open", watcher.start)
 
     def _on_input(self, message: str | bytes) -> None:
         geometry = self._geometry
@@ -169,6 +218,8 @@ class PeerSession:
             event = dataclasses.replace(event, x=event.x + geometry.left, y=event.y + geometry.top)
         self._injector.inject(event)
         self.input_stats.injected += 1
+        if self._track is not None:
+            self._track.note_input()
 
     async def _on_connection_state(self) -> None:
         state = self._pc.connectionState

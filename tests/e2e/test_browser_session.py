@@ -4,12 +4,16 @@ into the EHR's notes, press its save button, and be told when the host goes away
 from __future__ import annotations
 
 import asyncio
+import re
 from typing import Any
 
 import mss
 import numpy as np
 import pytest
 from playwright.async_api import BrowserContext, Page
+from Xlib import X
+from Xlib import display as xdisplay
+from Xlib.ext import xtest
 
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
@@ -59,6 +63,8 @@ async def page_point(page: Page, x: int, y: int) -> tuple[float, float]:
 
 
 async def stats(page: Page) -> dict[str, Any]:
+    """The viewer's latest stats sample (waits for the first one of the session)."""
+    await page.wait_for_function("() => window.mamoriStats && window.mamoriStats.codec")
     result: dict[str, Any] = await page.evaluate("() => ({...window.mamoriStats})")
     return result
 
@@ -120,3 +126,66 @@ async def test_viewer_is_told_when_the_host_disconnects(
     assert await page.locator("#remote-video").is_hidden()
     message = await page.locator("#viewer-message").inner_text()
     assert "切れました" in message or "切断" in message
+
+
+RECORD_PEERS = """(() => {
+  const Native = window.RTCPeerConnection;
+  window.__peers = [];
+  window.RTCPeerConnection = class extends Native {
+    constructor(...args) { super(...args); window.__peers.push(this); }
+  };
+})();"""
+
+
+async def test_the_host_cursor_is_drawn_over_the_video_without_video_frames(
+    browser: BrowserContext,
+    broker: RunningBroker,
+    agent: BrokerLink,
+    xvfb: XvfbDisplay,
+    doctor: Person,
+) -> None:
+    """The agent's cursor shape appears over the picture at the host pointer's position;
+    moving the pointer on the host moves it with (almost) no video frames."""
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
+    await page.wait_for_function("() => window.mamoriCursor && window.mamoriCursor.id !== null")
+    conn = xdisplay.Display(xvfb.name)
+    try:
+        decoded_before = (await stats(page))["framesDecoded"]
+        messages_before = await page.evaluate("() => window.mamoriCursor.messages")
+        for i in range(30):
+            xtest.fake_input(conn, X.MotionNotify, x=300 + i, y=100 + i)
+            conn.sync()
+            await asyncio.sleep(1 / 30)
+        await page.wait_for_function(
+            "() => window.mamoriCursor.x === 329 && window.mamoriCursor.y === 129"
+        )
+        messages = await page.evaluate("() => window.mamoriCursor.messages") - messages_before
+        await asyncio.sleep(1.1)  # one stats sample later
+        decoded = (await stats(page))["framesDecoded"] - decoded_before
+    finally:
+        conn.close()
+    assert messages >= 20
+    assert decoded < messages / 2, f"{decoded} frames for {messages} cursor moves"
+    assert await page.evaluate("() => document.body.dataset.cursor") == "shown"
+    cursor = await page.locator("#remote-cursor").bounding_box()
+    assert cursor is not None
+    x, y = await page_point(page, 329, 129)
+    # The shape is drawn with its hotspot on the pointer: the pointer is inside it.
+    assert cursor["x"] <= x <= cursor["x"] + cursor["width"]
+    assert cursor["y"] <= y <= cursor["y"] + cursor["height"]
+    invalid = await page.evaluate("() => window.mamoriCursor.invalid")
+    assert invalid == 0
+
+
+async def test_the_answer_gives_chromium_zero_playout_delay_and_the_right_level(
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink, doctor: Person
+) -> None:
+    """Chromium's offer includes playout-delay; the answer keeps it (min = max = 0 in every
+    packet) and advertises level 3.2 for 1280x720 at 60 fps."""
+    await browser.add_init_script(RECORD_PEERS)
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
+    sdp: str = await page.evaluate("() => window.__peers.at(-1).remoteDescription.sdp")
+    assert "http://www.webrtc.org/experiments/rtp-hdrext/playout-delay" in sdp
+    assert re.search(r"profile-level-id=42[0-9a-f]{2}20", sdp)
+    measured = await stats(page)
+    assert measured["codec"] == "video/H264"

@@ -36,6 +36,8 @@ const MOVE_BUFFER_LIMIT = 16 * 1024;
  *   shortcut when focus is elsewhere on the page)
  * @param {(kind: string) => void} [hooks.blocked] told of each swallowed paste or drop
  *   ("paste_blocked", "drop_blocked") so the broker can audit it
+ * @param {(point: {x: number, y: number} | null) => void} [hooks.pointer] the local pointer
+ *   in host pixels on every move over the picture, null when it leaves (draws the cursor)
  * @returns {{forget: () => void}} forget: drop held-button and pending-move state when a
  *   session ends (the host releases everything itself when its peer goes).
  */
@@ -105,7 +107,10 @@ export function attachInput(video, hooks) {
     pressButton(event.button, point);
   });
 
+  video.addEventListener("pointerleave", () => hooks.pointer?.(null));
+
   video.addEventListener("pointermove", (event) => {
+    hooks.pointer?.(mapEvent(event, false));
     const point = mapEvent(event, held.size > 0);
     // A second button pressed or released while another is held arrives as a pointermove
     // whose `button` names it (Pointer Events, chorded buttons).

@@ -14,13 +14,18 @@
  * error token when there is one, body[data-video] "playing" once frames show,
  * body[data-input] "open" while the input channel is open; window.mamoriConnectionLog lists
  * the states passed through.
+ *
+ * The host's cursor arrives on the same `input` channel (core/cursor.js validates it,
+ * app/cursor_overlay.js draws it); a message that fails validation is counted and dropped.
  */
 
 import { backoffDelay, reconnectPolicy } from "../core/backoff.js";
 import { preferH264 } from "../core/codecs.js";
+import { HostMessageError, parseHostMessage } from "../core/cursor.js";
 import { hasKey, t, translateError } from "../core/i18n.js";
 import * as protocol from "../core/protocol.js";
 import { call } from "./api.js";
+import { createCursorOverlay } from "./cursor_overlay.js";
 import { attachInput } from "./input_capture.js";
 import { createStats } from "./stats.js";
 
@@ -33,6 +38,7 @@ const LOG_LIMIT = 50;
  */
 export function createViewer(els) {
   const video = els.video;
+  const cursor = createCursorOverlay(video, video.parentElement);
   const stats = createStats({
     overlay: els.statsOverlay,
     list: els.statsList,
@@ -111,6 +117,7 @@ export function createViewer(els) {
   function blankVideo() {
     video.srcObject = null;
     video.hidden = true;
+    cursor.reset();
     document.body.dataset.video = "none";
   }
 
@@ -200,7 +207,19 @@ export function createViewer(els) {
       // and the picture would freeze, so a lost input channel ends the session.
       if (s === session && !s.ended) end(s, "peer_failed");
     });
-    // The agent has nothing to say on this channel; whatever arrives is ignored.
+    // Host -> browser on this channel: the cursor only, in a closed schema.
+    dc.addEventListener("message", (event) => {
+      if (s !== session || s.ended) return;
+      let message;
+      try {
+        message = parseHostMessage(event.data);
+      } catch (err) {
+        if (!(err instanceof HostMessageError)) throw err;
+        cursor.rejected();
+        return;
+      }
+      cursor.handle(message);
+    });
 
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
     const caps = window.RTCRtpReceiver?.getCapabilities?.("video");
@@ -501,6 +520,7 @@ export function createViewer(els) {
     blocked: (kind) => {
       if (hostId) call("POST", "/api/viewer-events", { kind, host_id: hostId });
     },
+    pointer: (point) => cursor.localPointer(point),
   });
 
   blankVideo();

@@ -1,0 +1,406 @@
+"""Ours against x11vnc + websockify + noVNC, side by side on one virtual display.
+
+    .venv/bin/python -m bench.compare [--runs 5] [--window 6] [--out bench/results]
+
+Each run starts the glass (``bench/glass.py``) on a 1280x720 Xvfb and measures both stacks in
+turn (the order alternates between runs, so drift in the machine's load does not favour one),
+each through the glass's modes static, typing, scrolling and image, then a settle test: the
+page scrolls, stops at a planned instant, and the receiver grabs the text region at fixed
+delays after it for PSNR/SSIM against the source pixels. Ours alone then runs scrolling at
+30 fps (the CPU target) and on a 1920x1080 display (the 1080p target).
+
+Writes ``results.json`` (every run's figures and the latency samples), ``results.md`` (medians
+over runs, ratios ours/noVNC, targets) and ``latency.png`` (latency distributions) into
+``--out``. See the README's Performance section for what each figure means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import datetime
+import json
+import math
+import os
+import platform
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Final
+
+import mss
+import numpy as np
+
+from bench import metrics, procstat, report, stacks
+from certs.authority import ServerFiles
+from tests.support.broker import make_certs
+from tests.support.display import XvfbDisplay, start_xvfb
+
+MODES: Final = ("static", "typing", "scrolling", "image")
+WARMUP_S: Final = 1.5
+SETTLE_OFFSETS_S: Final = (0.1, 0.25, 0.5, 1.0, 2.0)
+# IPv4 + UDP headers per datagram; IPv4 + TCP (with timestamps) per segment of a typical
+# 1448-byte MSS path: loopback's 64 KiB segments would flatter TCP.
+UDP_IP_BYTES: Final = 28
+TCP_IP_BYTES: Final = 52
+TCP_MSS: Final = 1448
+DEFAULT_FPS: Final = 60
+
+
+@dataclass
+class Glass:
+    """The glass process on a display; commands in, answers out."""
+
+    proc: subprocess.Popen[str]
+    log_path: Path
+    geometry: dict[str, Any]
+
+    @classmethod
+    async def start(cls, display: XvfbDisplay, log_path: Path) -> Glass:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "bench.glass", "--log", str(log_path)],
+            env=display.env(),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
+        line = await asyncio.wait_for(asyncio.to_thread(_readline, proc), 30)
+        if not line.startswith("ready "):
+            raise RuntimeError(f"glass did not start: {line!r}")
+        return cls(proc, log_path, json.loads(line[len("ready ") :]))
+
+    async def command(self, text: str, expect: str | None = None) -> str:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(text + "\n")
+        self.proc.stdin.flush()
+        if expect is None:
+            return ""
+        line = await asyncio.wait_for(asyncio.to_thread(_readline, self.proc), 10)
+        if not line.startswith(expect):
+            raise RuntimeError(f"glass answered {line!r} to {text!r}")
+        return line
+
+    def stop(self) -> metrics.Paints:
+        if self.proc.poll() is None:
+            with _suppress_broken_pipe():
+                assert self.proc.stdin is not None
+                self.proc.stdin.write("quit\n")
+                self.proc.stdin.flush()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return metrics.read_paints(self.log_path.read_text(encoding="ascii"))
+
+
+def _readline(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()
+
+
+class _suppress_broken_pipe:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: object, value: object, tb: object) -> bool:
+        return isinstance(value, BrokenPipeError | OSError)
+
+
+@dataclass
+class Window:
+    """What one measurement window recorded, before the glass log is joined in."""
+
+    mode: str
+    start: float
+    end: float
+    decoded: list[tuple[int, float]]
+    pictures: int
+    bytes_payload: float
+    bytes_wire: float
+    cpu: dict[str, float]
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+async def _transport(receiver: stacks.Receiver) -> dict[str, float]:
+    return await receiver.transport_bytes()
+
+
+def _bytes(system: str, before: dict[str, float], after: dict[str, float]) -> tuple[float, float]:
+    """(payload, wire) bytes between two transport readings."""
+    if system == "novnc":
+        payload = after["wsBytes"] - before["wsBytes"]
+        framed = after["wsWireBytes"] - before["wsWireBytes"]
+        segments = after["wsSegments"] - before["wsSegments"]
+        return payload, framed + TCP_IP_BYTES * segments
+    payload = after["pairBytes"] - before["pairBytes"]
+    packets = after["pairPackets"] - before["pairPackets"]
+    return payload, payload + UDP_IP_BYTES * packets
+
+
+async def measure_window(
+    system: str,
+    receiver: stacks.Receiver,
+    glass: Glass,
+    display: XvfbDisplay,
+    mode: str,
+    seconds: float,
+) -> Window:
+    await glass.command(f"mode {mode}", expect="ok mode")
+    await asyncio.sleep(WARMUP_S)
+    page = receiver.page
+    await page.evaluate("() => window.__probe.drain()")
+    # The glass and the X server are shared by both stacks; measured for context.
+    groups = {**receiver.cpu_groups(), "glass": [glass.proc.pid], "xvfb": [display.process.pid]}
+    cpu = procstat.CpuWindow(groups)
+    before = await _transport(receiver)
+    pictures_before = await page.evaluate("() => window.__probe.state.pictures")
+    cpu.start()
+    start = time.time()
+    await asyncio.sleep(seconds)
+    end = time.time()
+    usage = cpu.stop()
+    after = await _transport(receiver)
+    data = await page.evaluate("() => window.__probe.drain()")
+    payload, wire = _bytes(system, before, after)
+    extra = {k: after[k] for k in ("keyFramesDecoded", "nackCount", "pliCount") if k in after}
+    return Window(
+        mode=mode,
+        start=start,
+        end=end,
+        decoded=[(int(c), float(t)) for c, t in data["decoded"]],
+        pictures=int(data["pictures"]) - int(pictures_before),
+        bytes_payload=payload,
+        bytes_wire=wire,
+        cpu=usage,
+        extra=extra,
+    )
+
+
+async def settle_test(
+    system: str, receiver: stacks.Receiver, glass: Glass, display: XvfbDisplay
+) -> dict[str, Any]:
+    """Scroll, stop at a planned instant, grab the text region at delays after it."""
+    await glass.command("mode scrolling", expect="ok mode")
+    await asyncio.sleep(2.0)
+    stop_at = time.time() + 0.6
+    box = glass.geometry["text_box"]
+    await receiver.page.evaluate(
+        "([kind, box, times]) => window.__probe.scheduleCaptures(kind, box, times)",
+        [system, box, [(stop_at + o) * 1000 for o in SETTLE_OFFSETS_S]],
+    )
+    await glass.command(f"static_at {stop_at:.6f}")
+    line = await asyncio.wait_for(asyncio.to_thread(_readline, glass.proc), 10)
+    if not line.startswith("settled "):
+        raise RuntimeError(f"glass answered {line!r} to static_at")
+    settled = float(line.split()[1])
+    await asyncio.sleep(max(0.0, stop_at + SETTLE_OFFSETS_S[-1] + 0.4 - time.time()))
+    x, y, w, h = box
+    with mss.MSS(display=display.name) as grabber:
+        shot = grabber.grab({"left": x, "top": y, "width": w, "height": h})
+    reference = np.frombuffer(shot.rgb, dtype=np.uint8).reshape(h, w, 3)
+    data = await receiver.page.evaluate("() => window.__probe.drain()")
+    points = []
+    for capture in sorted(data["captures"], key=lambda c: c["at"]):
+        rgba = np.frombuffer(base64.b64decode(capture["rgba"]), dtype=np.uint8)
+        picture = rgba.reshape(h, w, 4)[..., :3]
+        psnr = metrics.psnr(reference, picture)
+        points.append(
+            {
+                "planned_ms": round(capture["planned"] - stop_at * 1000),
+                "after_ms": round(capture["at"] - settled * 1000, 1),
+                "psnr_db": psnr,
+                "ssim": round(metrics.ssim(reference, picture), 5),
+            }
+        )
+    return {"settled_at": settled, "points": points}
+
+
+def summarize_window(window: Window, paints: metrics.Paints) -> dict[str, Any]:
+    seconds = window.end - window.start
+    latencies = metrics.latencies_ms(window.decoded, paints, (window.start, window.end))
+    return {
+        "mode": window.mode,
+        "seconds": round(seconds, 3),
+        "latency_ms": latencies,
+        "latency_median_ms": metrics.median(latencies),
+        "latency_p90_ms": metrics.percentile(latencies, 0.9),
+        "new_pictures_per_s": round(len(latencies) / seconds, 1),
+        "pictures_per_s": round(window.pictures / seconds, 1),
+        "payload_kbit_s": round(window.bytes_payload * 8 / seconds / 1000, 1),
+        "wire_kbit_s": round(window.bytes_wire * 8 / seconds / 1000, 1),
+        "cpu_percent": window.cpu,
+        **window.extra,
+    }
+
+
+async def measure_system(
+    system: str,
+    display: XvfbDisplay,
+    tmp: Path,
+    certs: ServerFiles,
+    modes: tuple[str, ...],
+    seconds: float,
+    fps: int = DEFAULT_FPS,
+    settle: bool = True,
+) -> dict[str, Any]:
+    """One system through the modes (and the settle test) with a fresh glass."""
+    log = open(tmp / f"{system}.log", "ab")  # noqa: SIM115
+    glass = await Glass.start(display, tmp / f"paints-{system}-{time.monotonic_ns()}.txt")
+    windows: list[Window] = []
+    settled: dict[str, Any] | None = None
+    try:
+        stack = (
+            stacks.ours(display.name, tmp, certs, fps, log)
+            if system == "ours"
+            else stacks.novnc(display.name, tmp, log)
+        )
+        async with stack as receiver:
+            await asyncio.sleep(1.0)
+            await receiver.page.evaluate("() => window.__probe.recalibrate()")
+            for mode in modes:
+                windows.append(
+                    await measure_window(system, receiver, glass, display, mode, seconds)
+                )
+            if settle:
+                settled = await settle_test(system, receiver, glass, display)
+            errors = await receiver.page.evaluate("() => window.__probe.state.errors")
+    finally:
+        paints = glass.stop()
+        log.close()
+    return {
+        "system": system,
+        "fps_cap": fps if system == "ours" else None,
+        "screen": [display.width, display.height],
+        "windows": [summarize_window(w, paints) for w in windows],
+        "settle": settled,
+        "probe_errors": errors,
+    }
+
+
+def _versions() -> dict[str, str]:
+    def first_line(args: list[str]) -> str:
+        try:
+            out = subprocess.run(args, capture_output=True, text=True, timeout=10)
+        except (OSError, subprocess.TimeoutExpired):
+            return "?"
+        return (
+            (out.stdout or out.stderr).strip().splitlines()[0]
+            if (out.stdout or out.stderr)
+            else "?"
+        )
+
+    def deb(pkg: str) -> str:
+        return first_line(["dpkg-query", "-W", "-f=${Version}", pkg])
+
+    return {
+        "chromium": first_line([stacks.CHROMIUM, "--version"]),
+        "x11vnc": deb("x11vnc"),
+        "websockify": deb("websockify"),
+        "novnc": deb("novnc"),
+        "python": platform.python_version(),
+        "cpus": str(len(os.sched_getaffinity(0))),
+        "kernel": platform.release(),
+    }
+
+
+async def run(args: argparse.Namespace) -> dict[str, Any]:
+    """Every run; the scratch directory (certificates, logs, paint logs) is removed after a
+    clean finish and kept, with its path printed, after a failure."""
+    tmp = Path(tempfile.mkdtemp(prefix="mamori-compare-"))
+    try:
+        result = await _run(args, tmp)
+    except BaseException:
+        print(f"bench.compare: failed; logs are in {tmp}", file=sys.stderr)
+        raise
+    shutil.rmtree(tmp, ignore_errors=True)
+    return result
+
+
+async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
+    certs = make_certs(tmp / "certs")
+    started = time.monotonic()
+    result: dict[str, Any] = {
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
+        "command": " ".join(["python -m bench.compare", *sys.argv[1:]]),
+        "runs": args.runs,
+        "window_s": args.window,
+        "versions": _versions(),
+        "pairs": [],
+        "ours_30fps": [],
+        "ours_1080p": [],
+    }
+    for i in range(args.runs):
+        order = ("ours", "novnc") if i % 2 == 0 else ("novnc", "ours")
+        order = tuple(s for s in order if args.only in (None, s))
+        pair: dict[str, Any] = {}
+        with start_xvfb(1280, 720) as display:
+            for system in order:
+                print(f"run {i + 1}/{args.runs}: {system}", file=sys.stderr, flush=True)
+                pair[system] = await measure_system(system, display, tmp, certs, MODES, args.window)
+            if not args.skip_extras:
+                print(f"run {i + 1}/{args.runs}: ours at 30 fps", file=sys.stderr, flush=True)
+                result["ours_30fps"].append(
+                    await measure_system(
+                        "ours", display, tmp, certs, ("scrolling",), args.window, fps=30,
+                        settle=False,
+                    )
+                )  # fmt: skip
+        result["pairs"].append(pair)
+        if not args.skip_extras:
+            with start_xvfb(1920, 1080) as display:
+                print(f"run {i + 1}/{args.runs}: ours at 1920x1080", file=sys.stderr, flush=True)
+                result["ours_1080p"].append(
+                    await measure_system(
+                        "ours", display, tmp, certs, ("scrolling",), args.window, settle=False
+                    )
+                )
+    result["elapsed_s"] = round(time.monotonic() - started, 1)
+    return result
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.compare", description=__doc__)
+    parser.add_argument("--runs", type=int, default=5, help="runs of each system (default 5)")
+    parser.add_argument("--window", type=float, default=6.0, help="seconds measured per mode")
+    parser.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
+    parser.add_argument(
+        "--skip-extras", action="store_true", help="no 30 fps CPU and 1080p runs of ours"
+    )
+    parser.add_argument("--only", choices=("ours", "novnc"), help="measure one stack only")
+    args = parser.parse_args(argv)
+    if args.runs < 1 or not math.isfinite(args.window) or args.window <= 0:
+        parser.error("--runs must be >= 1 and --window > 0")
+    result = asyncio.run(run(args))
+    args.out.mkdir(parents=True, exist_ok=True)
+    summary = report.summarize(result)
+    result["summary"] = summary
+    (args.out / "results.json").write_text(
+        json.dumps(_strict_json(result), indent=1, allow_nan=False), encoding="utf-8"
+    )
+    markdown = report.markdown(result, summary)
+    (args.out / "results.md").write_text(markdown, encoding="utf-8")
+    report.plot(result, args.out / "latency.png")
+    print(markdown)
+    return 0
+
+
+def _strict_json(value: Any) -> Any:
+    """JSON has no infinity: a lossless picture's PSNR is written as the string "inf"."""
+    if isinstance(value, float) and not math.isfinite(value):
+        return "inf" if value > 0 else None
+    if isinstance(value, dict):
+        return {k: _strict_json(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_strict_json(v) for v in value]
+    return value
+
+
+if __name__ == "__main__":
+    sys.exit(main())

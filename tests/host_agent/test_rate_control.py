@@ -1,0 +1,107 @@
+"""The byte budget, the quantizers and the REMB policy (host_agent.rate_control)."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_agent.rate_control import (
+    MAX_QP,
+    MIN_BITRATE,
+    RECOVER_AFTER_S,
+    BitrateTarget,
+    FrameKind,
+    RateController,
+)
+
+pytestmark = pytest.mark.unit
+
+BASE, FINE = 20, 11
+
+
+def test_new_content_gets_the_base_quantizer_while_the_bucket_is_half_full() -> None:
+    """A full or half-full bucket: base QP; emptier: coarser, up to +12 when empty."""
+    rate = RateController(8_000_000, now=0.0)
+    assert rate.change_qp(0.0, BASE) == BASE
+    rate.spent(0.0, FrameKind.CHANGE, 100, BASE, BASE, int(rate.capacity * 0.75))
+    assert BASE < rate.change_qp(0.0, BASE) < BASE + 12
+    rate.spent(0.0, FrameKind.CHANGE, 100, BASE, BASE, int(rate.capacity))
+    assert rate.change_qp(0.0, BASE) == BASE + 12
+
+
+def test_an_overspent_bucket_delays_frames_until_it_refills_in_real_time() -> None:
+    """Spending 100 kB over the budget at 8 Mbit/s means 100 ms without frames."""
+    rate = RateController(8_000_000, now=0.0)
+    rate.spent(0.0, FrameKind.KEY, 3600, BASE, BASE, int(rate.capacity) + 100_000)
+    assert rate.ready_at(0.0) == pytest.approx(0.1)
+    assert rate.ready_at(0.1) == pytest.approx(0.1)
+    assert rate.level == pytest.approx(0.0, abs=1)
+
+
+def test_the_bucket_banks_at_most_its_window() -> None:
+    """A long quiet spell refills the bucket to its capacity, not beyond."""
+    rate = RateController(8_000_000, now=0.0)
+    rate.spent(0.0, FrameKind.CHANGE, 10, BASE, BASE, 200_000)
+    rate.ready_at(60.0)
+    assert rate.level == pytest.approx(rate.capacity)
+
+
+def test_a_refinement_takes_as_many_tiles_as_the_bucket_holds() -> None:
+    """Refinements are never coarsened: the bucket decides how many tiles one frame
+    re-codes, and when the next ones fit."""
+    rate = RateController(1_000_000, now=0.0)  # 31 kB bucket, ~61 B per refined tile
+    assert rate.refine_tiles(0.0) == pytest.approx(31_250 / 61, abs=1)
+    rate.spent(0.0, FrameKind.REFINE, 500, FINE, FINE, int(rate.capacity))
+    assert rate.refine_tiles(0.0) == 0
+    ready = rate.refine_ready_at(0.0, 100)
+    assert ready == pytest.approx(100 * 61 * 8 / 1_000_000, rel=0.01)
+    assert rate.refine_tiles(ready) == 100
+
+
+def test_a_keyframe_is_never_refused_only_coarser() -> None:
+    """An IDR that does not fit the bucket gets a coarser quantizer, at most MAX_QP."""
+    rate = RateController(1_000_000, now=0.0)
+    qp = rate.key_qp(0.0, 3600, BASE)
+    assert BASE < qp <= MAX_QP
+    assert RateController(50_000_000, now=0.0).key_qp(0.0, 3600, BASE) == BASE
+
+
+def test_sizes_teach_the_bytes_per_macroblock() -> None:
+    """Refinements bigger than predicted raise the prediction for the next one."""
+    rate = RateController(8_000_000, now=0.0)
+    before = rate.per_mb[FrameKind.REFINE]
+    rate.spent(0.0, FrameKind.REFINE, 1000, FINE, FINE, int(before * 1000 * 2))
+    assert rate.per_mb[FrameKind.REFINE] > before
+
+
+def test_an_estimate_of_an_app_limited_flow_does_not_lower_the_target() -> None:
+    """REMB that just follows what we sent (a static screen) leaves the target alone."""
+    target = BitrateTarget(8_000_000)
+    for i, remb in enumerate((99_000, 102_000, 105_000, 108_000)):
+        assert target.on_remb(remb, now=i * 0.25) == 8_000_000
+
+
+def test_a_dropping_estimate_lowers_the_target_at_once() -> None:
+    """The receiver backing off (REMB falling) is congestion: the target follows it down."""
+    target = BitrateTarget(8_000_000)
+    target.on_remb(3_000_000, now=0.0)
+    assert target.on_remb(2_000_000, now=0.25) == 2_000_000
+    assert target.on_remb(100_000, now=0.5) == MIN_BITRATE
+
+
+def test_after_a_drop_the_target_climbs_back_towards_the_maximum() -> None:
+    """Without probing, the target recovers by half a step a second after a quiet second."""
+    target = BitrateTarget(8_000_000)
+    target.on_remb(3_000_000, now=0.0)
+    target.on_remb(1_000_000, now=0.1)
+    assert target.current(0.1 + RECOVER_AFTER_S) == 1_000_000
+    assert target.current(0.1 + RECOVER_AFTER_S + 1.0) == pytest.approx(1_500_000, rel=0.01)
+    assert target.current(60.0) == 8_000_000
+
+
+def test_a_rising_estimate_above_the_target_is_followed_up_to_the_maximum() -> None:
+    """REMB above a lowered target raises it, never past the configured maximum."""
+    target = BitrateTarget(4_000_000)
+    target.on_remb(2_000_000, now=0.0)
+    target.on_remb(500_000, now=0.1)
+    assert target.on_remb(900_000, now=0.2) == 900_000
+    assert target.on_remb(50_000_000, now=0.3) == 4_000_000
