@@ -22,6 +22,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 
 from broker import protocol
 from broker.protocol import Direction, ProtocolError
+from broker.protocol.sdp import SdpPolicyError
 from host_agent.backoff import Backoff
 from host_agent.injection import Injector
 from host_agent.peer_session import PeerSession, StreamSettings, close_quietly
@@ -101,7 +102,8 @@ class BrokerLink:
             delay = self._backoff.next_delay()
             log.info("reconnecting to the broker in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), delay)
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
 
     async def stop(self) -> None:
         self._stopping.set()
@@ -135,8 +137,10 @@ class BrokerLink:
                 self._pending_session_id = sid
                 self._pending_start = message
                 log.info("viewer %s joined: session %s", message.viewer_id, sid)
-            case protocol.Offer(sdp=sdp, session_id=str(sid)) if sid == self._pending_session_id:
-                await self._start_session(sid, sdp)
+            case protocol.Offer(sdp=sdp, session_id=str(sid)) if (
+                sid == self._pending_session_id and self._pending_start is not None
+            ):
+                await self._start_session(self._pending_start, sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=i, session_id=sid):
                 if self.session is not None and sid == self.session.session_id:
                     await self.session.add_candidate(c, mid, i)
@@ -149,17 +153,27 @@ class BrokerLink:
             case _:
                 log.warning("ignored %s outside its session", message.TYPE)
 
-    async def _start_session(self, session_id: str, offer_sdp: str) -> None:
+    async def _start_session(self, start: protocol.SessionStart, offer_sdp: str) -> None:
+        session_id = start.session_id
+
         async def ended(reason: str) -> None:
             if self.session is not None and self.session.session_id == session_id:
                 self.session = None
                 self._pending_session_id = None
                 await self._send(protocol.Bye(reason=reason, session_id=session_id))
 
-        session = PeerSession(session_id, self._stream, self._injector, ended)
+        async def report(violation: str, detail: str) -> None:
+            await self._send(protocol.Violation(violation, detail, session_id=session_id))
+
+        session = PeerSession(start, self._stream, self._injector, ended, report)
         self.session = session
         try:
             answer = await session.answer(offer_sdp)
+        except SdpPolicyError:
+            self.session = None
+            await close_quietly(session)
+            await self._send(protocol.Bye(reason="sdp_refused", session_id=session_id))
+            return
         except Exception as exc:
             # A broken offer ends this session only, never the agent.
             log.warning("session %s: cannot answer the offer: %s", session_id, exc)

@@ -13,9 +13,9 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
-from typing import Final
+from typing import Any, Final
 
 from aiortc import (
     RTCConfiguration,
@@ -25,15 +25,20 @@ from aiortc import (
 )
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
+from broker import protocol
+from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 from host_agent import negotiation, x264
 from host_agent.capture import ScreenGeometry
+from host_agent.channel_policy import PolicyViolation, check_channel_label
 from host_agent.cursor import CursorWatcher
 from host_agent.encoder import h264_level
 from host_agent.errors import EncoderError
 from host_agent.injection import Injector
-from host_agent.input_events import InvalidInput, PointerButton, PointerMove, Wheel, parse_input
+from host_agent.input_events import InvalidInput, PointerButton, PointerMove, Wheel
 from host_agent.rtcp_feedback import attach_feedback
 from host_agent.screen_track import MAX_FPS, Codec, ScreenTrack
+from host_agent.session_guard import SessionGuard
+from host_agent.watermark import WatermarkIdentity
 
 log = logging.getLogger(__name__)
 
@@ -48,6 +53,7 @@ class InputStats:
     injected: int = 0
     invalid: int = 0
     refused_channels: int = 0
+    violations: int = 0
 
 
 @dataclass(frozen=True)
@@ -91,12 +97,17 @@ class PeerSession:
 
     def __init__(
         self,
-        session_id: str,
+        start: protocol.SessionStart,
         stream: StreamSettings,
         injector: Injector,
         on_ended: Callable[[str], Awaitable[None]],
+        report: Callable[[str, str], Awaitable[None]],
     ) -> None:
-        self.session_id = session_id
+        self.session_id = start.session_id
+        self.start = start
+        self._report = report
+        self._guard: SessionGuard | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
         self.input_stats = InputStats()
         # Host candidates only; TURN arrives with the trust issue's credentials.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -116,12 +127,34 @@ class PeerSession:
         return self._track
 
     async def answer(self, offer_sdp: str) -> str:
-        """Apply the viewer's offer and return our answer SDP."""
+        """Apply the viewer's offer and return our answer SDP.
+
+        Raises:
+            SdpPolicyError: the offer (or, by a bug, our answer) is not one video and one
+                data channel; reported for audit before raising.
+        """
+        await self._check_sdp(offer_sdp, SdpRole.OFFER_FROM_VIEWER)
+        start = self.start
+        mark = (
+            WatermarkIdentity(
+                start.viewer_name, start.viewer_id, start.organization, start.session_id
+            )
+            if start.watermark
+            else None
+        )
         track = ScreenTrack(
-            self._stream.display, Codec.H264, self._stream.fps, self._stream.bitrate
+            self._stream.display,
+            Codec.H264,
+            self._stream.fps,
+            self._stream.bitrate,
+            watermark=mark,
         )
         self._track = track
         geometry = self._geometry = await track.geometry()
+        self._guard = SessionGuard(
+            start, self._stream.display, geometry.width, geometry.height, self._report,
+            self._end_by_guard,
+        )  # fmt: skip
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
         attach_feedback(transceiver.sender, track)
@@ -133,8 +166,42 @@ class PeerSession:
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
+        local = str(self._pc.localDescription.sdp)
+        await self._check_sdp(local, SdpRole.ANSWER_FROM_HOST)
+        self._guard.begin()
         log.info("session %s: answering with %s", self.session_id, track.codec.value)
-        return str(self._pc.localDescription.sdp)
+        return local
+
+    async def _check_sdp(self, sdp: str, role: SdpRole) -> None:
+        try:
+            check_session_description(sdp, role)
+        except SdpPolicyError as exc:
+            log.warning("session %s: %s refused: %s", self.session_id, role.name, exc)
+            await self._report("sdp_refused", str(exc)[:200])
+            raise
+
+    async def _end_by_guard(self, reason: str) -> None:
+        """The guard ends the session (violation, idle, maximum): tell the broker why."""
+        await self.close()
+        await self._on_ended(reason)
+
+    def _refuse(self, channel: RTCDataChannel, exc: PolicyViolation) -> None:
+        """Stop the channel's traffic; report (and by default end) through the guard.
+
+        When the session ends, closing the peer connection closes every channel with it;
+        closing one here from inside its own message handler as well would leave aiortc's
+        SCTP shutdown waiting for a stream reset that never completes.
+        """
+        channel.remove_all_listeners("message")
+        if not self.start.end_on_violation:
+            channel.close()
+        if self._guard is not None:
+            self._spawn(self._guard.violation(exc))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
         """Add a trickled remote candidate; an empty one marks the end of candidates."""
@@ -151,6 +218,8 @@ class PeerSession:
             return
         self._closed = True
         self._injector.release_all()
+        if self._guard is not None:
+            await self._guard.close()
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
@@ -167,12 +236,14 @@ class PeerSession:
         )
 
     def _on_datachannel(self, channel: RTCDataChannel) -> None:
-        if channel.label != INPUT_CHANNEL or self._input_channel is not None:
+        try:
             # Only one channel exists in this product: clipboard or file channels have no
             # code behind them, and any other label is refused outright.
+            check_channel_label(channel.label, already_open=self._input_channel is not None)
+        except PolicyViolation as exc:
             self.input_stats.refused_channels += 1
             log.warning("session %s: refused data channel %r", self.session_id, channel.label)
-            channel.close()
+            self._refuse(channel, exc)
             return
         self._input_channel = channel
         channel.on("message", self._on_input)
@@ -203,11 +274,16 @@ class PeerSession:
             channel.on("open", watcher.start)
 
     def _on_input(self, message: str | bytes) -> None:
-        geometry = self._geometry
-        if geometry is None:
+        geometry, guard = self._geometry, self._guard
+        if geometry is None or guard is None:
             return
         try:
-            event = parse_input(message, geometry.width, geometry.height)
+            event = guard.admit(message)
+        except PolicyViolation as exc:
+            self.input_stats.violations += 1
+            if self._input_channel is not None:
+                self._refuse(self._input_channel, exc)
+            return
         except InvalidInput as exc:
             self.input_stats.invalid += 1
             if self.input_stats.invalid <= MAX_LOGGED_INVALID:

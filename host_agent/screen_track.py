@@ -16,6 +16,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
+import datetime as dt
 import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -29,11 +30,12 @@ from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from host_agent.capture import ScreenCapture, ScreenGeometry
-from host_agent.change_detection import Rect, ScreenPicture, TileMask
+from host_agent.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.damage import ChangeMonitor, open_monitor
 from host_agent.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
 from host_agent.frame_scheduler import FrameScheduler, Pacing, Plan
 from host_agent.rate_control import BitrateTarget, FrameKind, RateController
+from host_agent.watermark import Watermark, WatermarkIdentity
 
 log = logging.getLogger(__name__)
 
@@ -81,13 +83,28 @@ class _Produced:
     refine_retry_at: float | None = None
 
 
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 class _Pipeline:
     """Capture -> change detection -> convert -> rate control -> encode, on one thread."""
 
-    def __init__(self, display: str | None, max_fps: int, bitrate: int) -> None:
+    def __init__(
+        self,
+        display: str | None,
+        max_fps: int,
+        bitrate: int,
+        mark: WatermarkIdentity | None = None,
+    ) -> None:
         self.capture = ScreenCapture(display)
         geometry = self.capture.geometry
         self.picture = ScreenPicture(geometry.width, geometry.height)
+        # Burned in before change detection, so what is compared, converted and sent is
+        # always the marked picture, and an unchanged screen costs no blending at all.
+        self.watermark = (
+            Watermark(mark, geometry.width, geometry.height) if mark is not None else None
+        )
         self.rate = RateController(bitrate, time.monotonic())
         self._max_fps = max_fps
         self.encoder: H264Encoder | None = None
@@ -97,8 +114,11 @@ class _Pipeline:
         self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
     ) -> _Produced:
         picture = self.picture
+        if self.watermark is not None and self.watermark.needs_render(_utc_now()):
+            # A new minute: the mark's text changed everywhere, so capture everything.
+            plan, region = dataclasses.replace(plan, capture=True), None
         if plan.capture:
-            changed = picture.update(self.capture.grab, region)
+            changed = picture.update(self._grab, region)
         else:
             changed = np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
         n_changed = int(changed.sum())
@@ -145,6 +165,12 @@ class _Pipeline:
             refine_retry_at=retry,
         )
 
+    def _grab(self, rect: Rect) -> BGRA:
+        pixels = self.capture.grab(rect)
+        if self.watermark is None:
+            return pixels
+        return self.watermark.apply_rect(pixels, rect.x, rect.y, _utc_now())
+
     def _refinement(
         self, plan: Plan, changed: TileMask, now: float
     ) -> tuple[TileMask | None, float | None]:
@@ -186,8 +212,10 @@ class ScreenTrack(MediaStreamTrack):
         fps: int = MAX_FPS,
         bitrate: int = 8_000_000,
         pacing: Pacing | None = None,
+        watermark: WatermarkIdentity | None = None,
     ) -> None:
         super().__init__()
+        self._watermark = watermark
         if not 1 <= fps <= MAX_FPS:
             raise ValueError(f"fps must be 1..{MAX_FPS}")
         self._codec = codec
@@ -273,8 +301,12 @@ class ScreenTrack(MediaStreamTrack):
             plan = scheduler.plan(now)
             if plan.at > now:
                 self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as the wake-up comes, and aiortc's sender then
+                # waits forever for this loop to end (seen when a banner redraw woke it).
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), plan.at - now)
+                    async with asyncio.timeout(plan.at - now):
+                        await self._wake.wait()
                 continue  # plan again: a change or a keyframe request may have come in
             region = None
             if plan.capture:
@@ -353,7 +385,7 @@ class ScreenTrack(MediaStreamTrack):
             loop = asyncio.get_running_loop()
             pipeline = await loop.run_in_executor(
                 self._executor, _Pipeline, self._display, self._pacing.max_fps,
-                self._target.maximum,
+                self._target.maximum, self._watermark,
             )  # fmt: skip
             picture = pipeline.picture
             self._scheduler = FrameScheduler(

@@ -75,8 +75,7 @@ class Watermark:
         self.height = height
         self._zone = ZoneInfo(zone)
         self._text: list[str] | None = None
-        self._index: npt.NDArray[np.intp] = np.empty(0, dtype=np.intp)
-        self._alpha: npt.NDArray[np.uint16] = np.empty(0, dtype=np.uint16)
+        self._mask: npt.NDArray[np.uint8] = np.zeros((height, width), dtype=np.uint8)
         self.renders = 0
 
     def lines(self, now: dt.datetime) -> list[str]:
@@ -89,26 +88,44 @@ class Watermark:
             f"{local:%Y-%m-%d %H:%M}  S:{ident.session_id[:12]}",
         ]
 
+    def needs_render(self, now: dt.datetime) -> bool:
+        """True when the text changed (a new minute): the whole screen must be marked anew."""
+        return self.lines(now) != self._text
+
     def apply(self, bgra: npt.NDArray[np.uint8], now: dt.datetime) -> npt.NDArray[np.uint8]:
-        """Return a watermarked copy of a (height, width, 4) BGRA frame."""
+        """Return a watermarked copy of a whole (height, width, 4) BGRA frame."""
         if bgra.shape[:2] != (self.height, self.width):
             raise ValueError("frame size differs from the watermark's")
+        return self.apply_rect(bgra, 0, 0, now)
+
+    def apply_rect(
+        self, bgra: npt.NDArray[np.uint8], x: int, y: int, now: dt.datetime
+    ) -> npt.NDArray[np.uint8]:
+        """Return a watermarked copy of the rectangle of the screen at (x, y).
+
+        Only the mask's pixels inside the rectangle are blended, so a small change (a typed
+        character) costs a small blend.
+        """
+        h, w = bgra.shape[:2]
+        if x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise ValueError("rectangle lies outside the watermark's frame size")
         text = self.lines(now)
         if text != self._text:
             self._prepare(text)
         out = np.array(bgra, copy=True)
-        flat = out.reshape(-1, 4)
-        pixels = flat[self._index, :3].astype(np.uint16)
+        alpha_rect = self._mask[y : y + h, x : x + w]
+        rows, cols = np.nonzero(alpha_rect)
+        if rows.size == 0:
+            return out
+        pixels = out[rows, cols, :3].astype(np.uint16)
         # Blend light pixels towards black and dark ones towards white, so the mark shows
         # on any background, grey included.
         target = np.where(pixels > 127, 0, 255).astype(np.uint16)
-        alpha = self._alpha[:, None]
-        flat[self._index, :3] = ((pixels * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+        alpha = alpha_rect[rows, cols].astype(np.uint16)[:, None]
+        out[rows, cols, :3] = ((pixels * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
         return out
 
     def _prepare(self, text: list[str]) -> None:
-        mask = render_mask(text, self.width, self.height).reshape(-1)
-        self._index = np.flatnonzero(mask)
-        self._alpha = mask[self._index].astype(np.uint16)
+        self._mask = render_mask(text, self.width, self.height)
         self._text = text
         self.renders += 1

@@ -10,10 +10,14 @@ from collections.abc import AsyncIterator
 import numpy as np
 import pytest
 from aiortc.rtp import RTCP_PSFB_APP, RtcpPsfbPacket, pack_remb_fci
+from sqlalchemy import select
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
+from broker import protocol
+from broker.db.models import AuditEvent
+from broker.protocol import Direction
 from host_agent import negotiation
 from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
 from host_agent.injection import open_injector
@@ -115,37 +119,85 @@ async def test_input_channel_types_and_clicks_into_the_host_app(
         await sample_app.wait_for_async(lambda s: s["saves"] == 1)
 
 
-async def test_bad_input_is_dropped_and_counted_never_injected(
+async def test_bad_values_are_dropped_and_counted_never_injected(
     broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp
 ) -> None:
-    """Invalid input messages are counted and nothing reaches the app."""
+    """Input messages with bad values are counted, nothing reaches the app, the session
+    goes on."""
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         await wait_until(lambda: viewer.input.readyState == "open")
         session = await live_session(agent)
         bad = [
             json.dumps({"t": "key", "code": "KeyX", "key": "x", "down": "yes"}),
-            json.dumps({"t": "clipboard", "text": "secret"}),
             json.dumps({"t": "move", "x": 99999, "y": 0}),
-            "x" * 1000,
+            json.dumps({"t": "key", "code": "KeyX", "key": "x"}),
         ]
         for message in bad:
             await viewer.send_input(message)
         await wait_until(lambda: session.input_stats.invalid == len(bad))
         assert session.input_stats.injected == 0
         assert "x" not in sample_app.state()["notes"]
+        assert agent.session is session
 
 
-async def test_any_other_data_channel_is_closed_by_the_agent(
+async def policy_violations(broker: RunningBroker) -> list[str]:
+    async with broker.db.session() as s:
+        rows = await s.scalars(
+            select(AuditEvent).where(AuditEvent.event == "policy_violation").order_by(AuditEvent.id)
+        )
+        return [row.detail for row in rows]
+
+
+async def bye_reason(viewer: AiortcViewer) -> str:
+    while True:
+        message = protocol.parse(
+            await asyncio.wait_for(viewer.ws.recv(), 10), Direction.BROKER_TO_VIEWER
+        )
+        if isinstance(message, protocol.Bye):
+            return message.reason
+
+
+@pytest.mark.parametrize(
+    "attack",
+    [
+        json.dumps({"t": "clipboard", "text": "患者の病名"}),
+        json.dumps({"t": "file", "name": "karte.pdf", "data": "JVBERi0xLjQ="}),
+        "x" * 1000,
+    ],
+    ids=["clipboard-message", "file-message", "oversized"],
+)
+async def test_a_foreign_message_ends_the_session_and_is_audited(
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp, attack: str
+) -> None:
+    """A `clipboard` or `file` message, or an oversized one, on the input channel: the
+    channel is closed, the broker audits the violation and the viewer is told why it ended."""
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+        await viewer.next_frame()
+        await wait_until(lambda: viewer.input.readyState == "open")
+        await viewer.send_input(attack)
+        assert await bye_reason(viewer) in {"foreign_message", "oversized_message"}
+        await wait_until(lambda: agent.session is None)
+        assert viewer.input.readyState == "closed"
+    violations = await policy_violations(broker)
+    assert len(violations) == 1
+    assert "violation=foreign_message" in violations[0] or "oversized" in violations[0]
+    assert sample_app.state()["notes"] == ""
+
+
+async def test_any_other_data_channel_ends_the_session_and_is_audited(
     broker: RunningBroker, user: SignedIn, agent: BrokerLink
 ) -> None:
-    """A `clipboard` channel opened by the viewer is refused: the agent closes it."""
+    """A `clipboard` channel opened by the viewer is closed by the agent, audited, and the
+    session ends with the reason."""
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         channel = viewer.pc.createDataChannel("clipboard")
+        assert await bye_reason(viewer) == "foreign_channel"
         await wait_until(lambda: channel.readyState == "closed")
-        session = await live_session(agent)
-        assert session.input_stats.refused_channels == 1
+    violations = await policy_violations(broker)
+    assert len(violations) == 1
+    assert "violation=foreign_channel" in violations[0]
 
 
 async def test_the_answer_offers_loss_repair_and_a_level_for_the_screen(
