@@ -31,9 +31,14 @@ def server_certs(tmp_path_factory: pytest.TempPathFactory) -> ServerFiles:
 
 
 @pytest.fixture
-async def broker(server_certs: ServerFiles, tmp_path: Path) -> AsyncIterator[RunningBroker]:
-    """A real broker on uvicorn, TLS 1.3, on a free port, with a fresh SQLite database."""
-    async with running_broker(server_certs, sqlite_url(tmp_path)) as running:
+async def broker(
+    request: pytest.FixtureRequest, server_certs: ServerFiles, tmp_path: Path
+) -> AsyncIterator[RunningBroker]:
+    """A real broker on uvicorn, TLS 1.3, on a free port, with a fresh SQLite database.
+
+    Settings may be overridden by indirect parametrization (e.g. a short session limit)."""
+    overrides = getattr(request, "param", {})
+    async with running_broker(server_certs, sqlite_url(tmp_path), **overrides) as running:
         yield running
 
 
