@@ -29,7 +29,7 @@ from broker import protocol
 from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 from host_agent import negotiation, x264
 from host_agent.capture import ScreenGeometry
-from host_agent.channel_policy import PolicyViolation, check_channel_label
+from host_agent.channel_policy import PolicyViolation, Violation, check_channel_label
 from host_agent.cursor import CursorWatcher
 from host_agent.encoder import h264_level
 from host_agent.errors import EncoderError
@@ -43,6 +43,8 @@ from host_agent.watermark import WatermarkIdentity
 log = logging.getLogger(__name__)
 
 INPUT_CHANNEL: Final = "input"
+# RFC 8832: the payload protocol id of the channel-opening protocol (DCEP).
+_WEBRTC_DCEP: Final = 50
 # Logging every bad message would let a hostile page fill the disk; log the first few.
 MAX_LOGGED_INVALID: Final = 20
 MAX_CURSOR_BACKLOG: Final = 64 * 1024
@@ -108,6 +110,7 @@ class PeerSession:
         self._report = report
         self._guard: SessionGuard | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._unannounced_seen = False
         self.input_stats = InputStats()
         # Host candidates only; TURN arrives with the trust issue's credentials.
         self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
@@ -160,6 +163,7 @@ class PeerSession:
         attach_feedback(transceiver.sender, track)
         negotiation.install_playout_delay(transceiver.sender)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        self._watch_unannounced_streams()
         level = h264_level(geometry.width, geometry.height, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
@@ -184,6 +188,33 @@ class PeerSession:
         """The guard ends the session (violation, idle, maximum): tell the broker why."""
         await self.close()
         await self._on_ended(reason)
+
+    def _watch_unannounced_streams(self) -> None:
+        """Refuse data on SCTP streams no channel was opened for (a channel "negotiated out
+        of band" by a hostile page): aiortc would drop it silently; we report and end.
+
+        aiortc has no hook for this; its transport's ``_receive`` is wrapped on this one
+        peer connection, as the keyframe hook wraps the sender (tests pin the behaviour).
+        """
+        sctp = self._pc.sctp
+        if sctp is None:
+            return
+        original = sctp._receive
+
+        async def receive(stream_id: int, pp_id: int, data: bytes) -> None:
+            if pp_id != _WEBRTC_DCEP and stream_id not in sctp._data_channels:
+                if not self._unannounced_seen:
+                    self._unannounced_seen = True
+                    self.input_stats.refused_channels += 1
+                    exc = PolicyViolation(
+                        Violation.FOREIGN_CHANNEL, f"data on unannounced stream {stream_id}"
+                    )
+                    if self._guard is not None:
+                        self._spawn(self._guard.violation(exc))
+                return
+            await original(stream_id, pp_id, data)
+
+        sctp._receive = receive  # type: ignore[method-assign]  # the hook itself
 
     def _refuse(self, channel: RTCDataChannel, exc: PolicyViolation) -> None:
         """Stop the channel's traffic; report (and by default end) through the guard.

@@ -200,6 +200,24 @@ async def test_any_other_data_channel_ends_the_session_and_is_audited(
     assert "violation=foreign_channel" in violations[0]
 
 
+async def test_a_channel_negotiated_out_of_band_ends_the_session_and_is_audited(
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink, sample_app: SampleApp
+) -> None:
+    """A second channel agreed out of band (no DCEP open, so the agent never hears of it)
+    that carries data is refused as a foreign channel, audited, and ends the session."""
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+        await viewer.next_frame()
+        await wait_until(lambda: viewer.input.readyState == "open")
+        sneaky = viewer.pc.createDataChannel("exfil", negotiated=True, id=7)
+        await wait_until(lambda: sneaky.readyState == "open")
+        sneaky.send(json.dumps({"t": "key", "code": "KeyQ", "key": "q", "down": True}))
+        assert await bye_reason(viewer) == "foreign_channel"
+    violations = await policy_violations(broker)
+    assert len(violations) == 1
+    assert "unannounced stream 7" in violations[0]
+    assert "q" not in sample_app.state()["notes"]
+
+
 async def test_the_answer_offers_loss_repair_and_a_level_for_the_screen(
     broker: RunningBroker, user: SignedIn, agent: BrokerLink
 ) -> None:
