@@ -90,11 +90,22 @@ class DamageMonitor:
 
     def start(self, on_change: Callable[[], None]) -> None:
         self._on_change = on_change
-        self._loop.add_reader(self._conn.fileno(), self._drain)
+        self._fd = self._conn.fileno()
+        self._loop.add_reader(self._fd, self._drain)
         self._drain()
 
     def _drain(self) -> None:
-        if self._collect() and self._on_change is not None:
+        from Xlib import error as xerror  # python-xlib is imported only where X is used
+
+        try:
+            changed = self._collect()
+        except (xerror.ConnectionClosedError, OSError):
+            # The display went away (the session or the X server is ending): stop watching
+            # it instead of failing on every wake-up of the event loop.
+            self._loop.remove_reader(self._fd)
+            log.warning("display connection closed: no more change notifications")
+            return
+        if changed and self._on_change is not None:
             self._on_change()
 
     def _collect(self) -> bool:
