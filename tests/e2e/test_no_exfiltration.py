@@ -6,7 +6,8 @@ from __future__ import annotations
 import asyncio
 import secrets
 import subprocess
-from collections.abc import AsyncIterator, Iterator
+import time
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
@@ -47,12 +48,12 @@ def secret() -> str:
 
 
 @pytest.fixture
-def host_secret(xvfb: XvfbDisplay, tmp_path: Path, secret: str) -> Iterator[Path]:
+def host_secret(xvfb: XvfbDisplay, tmp_path: Path, secret: str) -> Path:
     """The secret on the host's PRIMARY and CLIPBOARD selections and in a file."""
     (tmp_path / "カルテ.txt").write_text(f"診断: {secret}\n", encoding="utf-8")
-    owners = []
     for selection in ("primary", "clipboard"):
-        # xclip stays in the background to serve the selection until it is replaced.
+        # xclip forks a process that serves the selection until it is replaced, or until
+        # this test's Xvfb (and so its connection) goes away.
         subprocess.run(
             ["xclip", "-selection", selection, "-i"],
             input=secret.encode(),
@@ -61,17 +62,21 @@ def host_secret(xvfb: XvfbDisplay, tmp_path: Path, secret: str) -> Iterator[Path
             timeout=10,
         )
     for selection in ("primary", "clipboard"):
-        held = subprocess.run(
-            ["xclip", "-selection", selection, "-o"],
-            env=xvfb.env(),
-            capture_output=True,
-            check=True,
-            timeout=10,
-        ).stdout.decode()
+        # The forked server takes ownership a moment after xclip returns: read until it has.
+        held = ""
+        deadline = time.monotonic() + 5
+        while held != secret and time.monotonic() < deadline:
+            held = subprocess.run(
+                ["xclip", "-selection", selection, "-o"],
+                env=xvfb.env(),
+                capture_output=True,
+                check=False,
+                timeout=10,
+            ).stdout.decode()
+            if held != secret:
+                time.sleep(0.05)
         assert held == secret, f"the {selection} selection was not set"
-        owners.append(selection)
-    yield tmp_path / "カルテ.txt"
-    subprocess.run(["pkill", "-f", f"xclip.*{xvfb.name}"], check=False)
+    return tmp_path / "カルテ.txt"
 
 
 @pytest.fixture
