@@ -4,7 +4,6 @@ real agents streaming them."""
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -12,10 +11,9 @@ import aioice.ice
 import pytest
 
 from certs.authority import ServerFiles
-from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
+from host_agent.broker_link import BrokerLink
 from host_agent.ice import restrict_host_candidates
-from host_agent.injection import open_injector
-from host_agent.peer_session import StreamSettings
+from tests.support.agent import running_agent
 from tests.support.broker import RunningBroker, make_certs, running_broker
 from tests.support.databases import BACKENDS, database_url, sqlite_url
 from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
@@ -92,24 +90,8 @@ async def agent(
     broker: RunningBroker, org: Org, xvfb: XvfbDisplay, sample_app: SampleApp, loopback_ice: None
 ) -> AsyncIterator[BrokerLink]:
     """A real agent (in this process) of ``org`` streaming the sample app's display."""
-    injector = open_injector(xvfb.name)
-    link = BrokerLink(
-        LinkSettings(
-            broker.wss_url,
-            HOST_ID,
-            "診察室1",
-            org.agent_token,
-            client_ssl_context(str(broker.certs.ca_cert)),
-        ),
-        StreamSettings(display=xvfb.name),
-        injector,
-    )
-    task = asyncio.create_task(link.run())
-    await asyncio.wait_for(link.connected.wait(), 10)
-    yield link
-    await link.stop()
-    await asyncio.wait_for(task, 10)
-    injector.close()
+    async with running_agent(broker, org.agent_token, xvfb.name, HOST_ID, "診察室1") as link:
+        yield link
 
 
 @pytest.fixture

@@ -19,10 +19,10 @@ from broker import protocol
 from broker.db.models import AuditEvent
 from broker.protocol import Direction
 from host_agent import negotiation
-from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
-from host_agent.injection import open_injector
-from host_agent.peer_session import PeerSession, StreamSettings
+from host_agent.broker_link import BrokerLink
+from host_agent.peer_session import PeerSession
 from tests.conftest import HOST_ID
+from tests.support.agent import running_agent
 from tests.support.broker import RunningBroker
 from tests.support.display import SampleApp, XvfbDisplay, start_xvfb
 from tests.support.identity import Org, SignedIn
@@ -313,24 +313,8 @@ async def agent_1080p(
 ) -> AsyncIterator[BrokerLink]:
     """An agent streaming an empty 1920x1080 display."""
     with start_xvfb(1920, 1080) as display:
-        injector = open_injector(display.name)
-        link = BrokerLink(
-            LinkSettings(
-                broker.wss_url,
-                HOST_ID,
-                "1080p",
-                org.agent_token,
-                client_ssl_context(str(broker.certs.ca_cert)),
-            ),
-            StreamSettings(display=display.name),
-            injector,
-        )
-        task = asyncio.create_task(link.run())
-        await asyncio.wait_for(link.connected.wait(), 10)
-        yield link
-        await link.stop()
-        await asyncio.wait_for(task, 10)
-        injector.close()
+        async with running_agent(broker, org.agent_token, display.name, HOST_ID, "1080p") as link:
+            yield link
 
 
 async def test_1920x1080_is_negotiated_at_level_4_2_and_decoded_full_size(
