@@ -8,7 +8,7 @@ import { fileURLToPath } from "node:url";
 
 import { errorKey, formatRecoveryCodes, passwordHint, screenFor } from "../../web_client/core/auth.js";
 import { hasKey, t } from "../../web_client/core/i18n.js";
-import { parseRoute } from "../../web_client/core/route.js";
+import { CONSOLE_PAGES, parseRoute } from "../../web_client/core/route.js";
 import {
   creationOptionsFromJSON,
   credentialToJSON,
@@ -58,7 +58,15 @@ test("enrollment routes carry the token; malformed ones are the host list", () =
   assert.deepEqual(parseRoute("#/enroll/short"), { name: "hosts" });
   assert.deepEqual(parseRoute("#/enroll/<script>aaaaaaaaaaaaaaaaaaaa"), { name: "hosts" });
   assert.deepEqual(parseRoute("#/account"), { name: "account" });
-  assert.deepEqual(parseRoute("#/admin/"), { name: "admin" });
+  assert.deepEqual(parseRoute("#/admin/"), { name: "admin", page: CONSOLE_PAGES[0] });
+});
+
+test("console pages route by name; an unknown page is the console's first page", () => {
+  for (const page of CONSOLE_PAGES) {
+    assert.deepEqual(parseRoute(`#/admin/${page}`), { name: "admin", page });
+  }
+  assert.deepEqual(parseRoute("#/admin/no-such-page"), { name: "admin", page: CONSOLE_PAGES[0] });
+  assert.deepEqual(parseRoute("#/admin/users/x"), { name: "hosts" });
 });
 
 test("API errors map to messages; odd bodies to generic ones", () => {

@@ -1,5 +1,5 @@
 /**
- * The admin page: everyone in the clinic with role, factors and state; invite (one-time
+ * The console's users page: everyone in the clinic with role, factors and state; invite (one-time
  * link), change role, disable/enable, reset factors (new link); the agent token; the
  * audit trail. The broker scopes all of it to the admin's own organization.
  */
@@ -26,7 +26,7 @@ function button(label, onClick, className = "button button-quiet") {
   return b;
 }
 
-export function createAdmin(hooks) {
+export function createUsersPage(hooks) {
   const message = document.getElementById("admin-message");
   const rows = document.getElementById("admin-users");
   const linkBox = document.getElementById("admin-link");

@@ -14,7 +14,7 @@ import { getLanguage, otherLanguage, setLanguage, STORAGE_KEY, t } from "../core
 import { parseRoute } from "../core/route.js";
 import { call, loadSession, setCsrf } from "./api.js";
 import { createAccount } from "./account.js";
-import { createAdmin } from "./admin.js";
+import { createConsole } from "./console.js";
 import { createEnrollment } from "./enroll.js";
 import { createHostList } from "./hosts.js";
 import { createSignIn } from "./signin.js";
@@ -78,7 +78,7 @@ function main() {
   const signIn = createSignIn(hooks);
   const enrollment = createEnrollment(hooks);
   const account = createAccount(hooks);
-  const admin = createAdmin(hooks);
+  const admin = createConsole(hooks);
 
   const langToggle = document.getElementById("lang-toggle");
   const nav = document.getElementById("app-nav");
@@ -149,7 +149,7 @@ function main() {
         account.show(session);
         break;
       case "admin":
-        admin.show();
+        admin.show(current.page);
         break;
       default:
         throw new Error(`unhandled screen ${screen}`);

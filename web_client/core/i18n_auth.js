@@ -79,6 +79,10 @@ export const authJa = {
   "account.factorAdded": "確認方法を追加しました。",
   "account.passwordChanged": "パスワードを変更しました。ほかの端末はログアウトしました。",
 
+  "console.heading": "管理",
+  "console.menu": "管理メニュー",
+  "console.badge": "{count} 件の対応待ち",
+  "console.users": "利用者",
   "admin.heading": "利用者の管理",
   "admin.name": "名前",
   "admin.role": "役割",
@@ -224,6 +228,10 @@ export const authEn = {
   "account.factorAdded": "Method added.",
   "account.passwordChanged": "Password changed. Other devices were signed out.",
 
+  "console.heading": "Administration",
+  "console.menu": "Administration menu",
+  "console.badge": "{count} waiting",
+  "console.users": "People",
   "admin.heading": "People",
   "admin.name": "Name",
   "admin.role": "Role",

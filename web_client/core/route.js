@@ -1,19 +1,25 @@
 /**
  * Hash routes of the one-page client. Pure: app/main.js passes location.hash in.
  *
- * `#/` host list, `#/host/<host_id>` viewer, `#/login`, `#/mfa`, `#/account`, `#/admin`,
- * `#/enroll/<token>` (an enrollment link: the token stays in the fragment, which browsers
+ * `#/` host list, `#/host/<host_id>` viewer, `#/login`, `#/mfa`, `#/account`,
+ * `#/admin/<page>` the admin console (one page per task, CONSOLE_PAGES; `#/admin` is the
+ * first), `#/enroll/<token>` (an enrollment link: the token stays in the fragment, which browsers
  * never send to a server).
  */
 
 import { isHostId } from "./protocol.js";
 
-const SIMPLE = new Set(["login", "mfa", "account", "admin"]);
+const SIMPLE = new Set(["login", "mfa", "account"]);
 const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
+
+/** The admin console's pages, in the order of its menu (one per line: each page adds one). */
+export const CONSOLE_PAGES = Object.freeze([
+  "users",
+]);
 
 /**
  * @param {string} hash location.hash, with or without the leading "#"
- * @returns {{name: string, hostId?: string, token?: string}} an unknown or malformed route
+ * @returns {{name: string, hostId?: string, token?: string, page?: string}} an unknown or malformed route
  *   (a host id the broker would refuse included) is the host list.
  */
 export function parseRoute(hash) {
@@ -31,6 +37,11 @@ export function parseRoute(hash) {
   }
   const enroll = /^\/enroll\/([^/?#]+)\/?$/.exec(path);
   if (enroll && TOKEN.test(enroll[1])) return { name: "enroll", token: enroll[1] };
+  const consolePath = /^\/admin(?:\/([a-z-]+))?\/?$/.exec(path);
+  if (consolePath) {
+    const page = consolePath[1] ?? CONSOLE_PAGES[0];
+    return CONSOLE_PAGES.includes(page) ? { name: "admin", page } : { name: "admin", page: CONSOLE_PAGES[0] };
+  }
   const simple = /^\/([a-z]+)\/?$/.exec(path);
   if (simple && SIMPLE.has(simple[1])) return { name: simple[1] };
   return { name: "hosts" };

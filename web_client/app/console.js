@@ -1,0 +1,67 @@
+/**
+ * The admin console: a menu of pages (core/route.js CONSOLE_PAGES), one task per page.
+ *
+ * Each page is a module exporting a factory `(hooks) => { show(), relabel() }` bound to its
+ * own `<div class="console-page" data-page="NAME">` in index.html; this module only switches
+ * between them and marks the menu. A page may set a count badge on its menu link
+ * (`hooks.badge(page, count)`), e.g. devices waiting for approval.
+ */
+
+import { t } from "../core/i18n.js";
+import { createUsersPage } from "./admin.js";
+
+// One line per page: the key is the page's route name.
+const PAGES = {
+  users: createUsersPage,
+};
+
+export function createConsole(hooks) {
+  const nav = document.getElementById("console-nav");
+  const counts = new Map();
+  const pageHooks = {
+    ...hooks,
+    badge(page, count) {
+      counts.set(page, count);
+      renderBadges();
+    },
+  };
+  const pages = new Map(Object.entries(PAGES).map(([name, create]) => [name, create(pageHooks)]));
+  let current = null;
+
+  function renderBadges() {
+    for (const link of nav.querySelectorAll(".console-link")) {
+      const count = counts.get(link.dataset.page) ?? 0;
+      let badge = link.querySelector(".console-badge");
+      if (count > 0) {
+        if (!badge) {
+          badge = document.createElement("span");
+          badge.className = "console-badge";
+          link.append(badge);
+        }
+        badge.textContent = String(count);
+        badge.setAttribute("aria-label", t("console.badge", { count }));
+      } else if (badge) {
+        badge.remove();
+      }
+    }
+  }
+
+  return {
+    /** Show console page `name` (a CONSOLE_PAGES entry). */
+    show(name) {
+      current = pages.has(name) ? name : pages.keys().next().value;
+      for (const div of document.querySelectorAll(".console-page")) {
+        div.hidden = div.dataset.page !== current;
+      }
+      for (const link of nav.querySelectorAll(".console-link")) {
+        if (link.dataset.page === current) link.setAttribute("aria-current", "page");
+        else link.removeAttribute("aria-current");
+      }
+      pages.get(current).show();
+    },
+    relabel() {
+      renderBadges();
+      if (current) pages.get(current).relabel();
+    },
+  };
+}
