@@ -14,6 +14,7 @@ from typing import Any, Final
 
 from sqlalchemy import (
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -261,3 +262,31 @@ class AuditEvent(Base):
     source_address: Mapped[str] = mapped_column(String(64))
     target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class OrgPolicy(Base):
+    """An organization's own limits for remote sessions; without a row the broker's defaults
+    (MAMORI_REMOTE_*) apply. Set on the console's settings page (MHLW.md rows 3, 8)."""
+
+    __tablename__ = "org_policies"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    idle_s: Mapped[int] = mapped_column(Integer)
+    max_s: Mapped[int] = mapped_column(Integer)
+    warn_s: Mapped[int] = mapped_column(Integer)
+    watermark: Mapped[bool] = mapped_column(Boolean)
+    block_local_input: Mapped[bool] = mapped_column(Boolean)
+    end_on_violation: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReportReview(Base):
+    """Someone checked the compliance report: who, when, and what they noted (MHLW.md row 11,
+    "reviewed regularly"). Rows are only added; the newest is the report's mark."""
+
+    __tablename__ = "report_reviews"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    reviewed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(String(500), default="")

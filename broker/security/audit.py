@@ -44,6 +44,8 @@ class Event(StrEnum):
     SESSION_ENDED = "session_ended"
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"
+    SETTINGS_CHANGED = "settings_changed"
+    REPORT_REVIEWED = "report_reviewed"
 
 
 class Outcome(StrEnum):

@@ -25,10 +25,10 @@ from broker.db.engine import Database
 from broker.db.models import Organization
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import agents, sessions, tickets
+from broker.security import agents, org_policy, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
-from broker.signaling.relay import AgentLink, Relay, Session, ViewerIdentity
+from broker.signaling.relay import AgentLink, Relay, RemotePolicy, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,7 @@ class _ViewerGrant:
     owner: int  # the browser session's row id
     host_id: str
     identity: ViewerIdentity
+    policy: RemotePolicy
 
 
 async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
@@ -148,7 +149,11 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
             display_name=user.display_name,
             organization=organization.name if organization is not None else "",
         )
-        return _ViewerGrant(browser_session.org_id, browser_session.id, ticket.host_id, identity)
+        relay: Relay = ws.app.state.relay
+        remote = await org_policy.policy_for(s, browser_session.org_id, relay.policy)
+        return _ViewerGrant(
+            browser_session.org_id, browser_session.id, ticket.host_id, identity, remote
+        )
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -232,7 +237,9 @@ async def viewer_endpoint(ws: WebSocket) -> None:
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(grant.org_id, join.host_id, peer, grant.owner, grant.identity)
+        session = await relay.join(
+            grant.org_id, join.host_id, peer, grant.owner, grant.identity, grant.policy
+        )
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

@@ -100,6 +100,8 @@ class Session:
     identity: ViewerIdentity | None = None
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # The organization's policy when the session began (a later change applies to new ones).
+    policy: RemotePolicy = field(default_factory=RemotePolicy)
     started_at: float = field(default_factory=time.monotonic)
     limit_task: asyncio.Task[None] | None = None
 
@@ -168,8 +170,10 @@ class Relay:
         viewer: Peer,
         owner: int | None = None,
         identity: ViewerIdentity | None = None,
+        policy: RemotePolicy | None = None,
     ) -> Session:
-        """Pair a viewer of ``org_id`` with that organization's host.
+        """Pair a viewer of ``org_id`` with that organization's host, under ``policy`` (the
+        organization's; the relay's defaults when None).
 
         Raises:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
@@ -180,7 +184,13 @@ class Relay:
             raise UnknownHost("no such host is online")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
-        session = Session(agent=agent, viewer=viewer, owner=owner, identity=identity)
+        session = Session(
+            agent=agent,
+            viewer=viewer,
+            owner=owner,
+            identity=identity,
+            policy=policy or self.policy,
+        )
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         await agent.peer.send(protocol.encode(self._session_start(session)))
@@ -190,7 +200,7 @@ class Relay:
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
         who = session.identity or ViewerIdentity(0, "unknown", "(不明)", "(不明)")
-        policy = self.policy
+        policy = session.policy
         return protocol.SessionStart(
             session_id=session.session_id,
             host_id=session.agent.host_id,
@@ -207,7 +217,7 @@ class Relay:
     async def _enforce_maximum(self, session: Session) -> None:
         """Warn the viewer ``warn_s`` ahead, then end the session at ``max_s`` (the agent
         enforces the same limit itself)."""
-        policy = self.policy
+        policy = session.policy
         await asyncio.sleep(policy.max_s - policy.warn_s)
         if session.agent.session is not session:
             return

@@ -48,6 +48,8 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/agent-token"): "list",
     ("POST", "/api/admin/agent-token"): "own",
     ("GET", "/api/admin/audit"): "list",
+    ("GET", "/api/admin/settings"): "list",
+    ("PUT", "/api/admin/settings"): "own",
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
     ("POST", "/api/viewer-events"): "own",
@@ -67,6 +69,7 @@ BODIES: dict[tuple[str, str], object] = {
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
     ("POST", "/api/viewer-tickets"): {"host_id": B_HOST},
+    ("PUT", "/api/admin/settings"): {"idle_s": 300},
     ("POST", "/api/viewer-events"): {"kind": "paste_blocked", "host_id": B_HOST},
 }
 

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from broker import protocol
 from broker.protocol import CloseCode, Direction
+from broker.security import org_policy
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, SignedIn
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
@@ -256,3 +257,30 @@ async def test_pages_carry_strict_security_headers(broker: RunningBroker) -> Non
     assert page.headers["cache-control"] == "no-store"
     assert "clipboard-read=()" in page.headers["permissions-policy"]
     assert source.status_code == 404
+
+
+async def test_session_start_carries_the_organizations_own_policy(
+    broker: RunningBroker, org: Org, user: SignedIn, agent: ClientConnection
+) -> None:
+    """A clinic's settings (console settings page) reach the agent in session_start; before
+    it set any, the broker's defaults did."""
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        before = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(before, protocol.SessionStart)
+        defaults = broker.app.state.relay.policy
+        assert (before.idle_s, before.watermark) == (defaults.idle_s, defaults.watermark)
+        await viewer.send(protocol.encode(protocol.Bye("viewer_left")))
+        await recv(agent, Direction.BROKER_TO_AGENT)
+    async with broker.db.session() as s:
+        changes: dict[str, int | bool] = {"idle_s": 300, "watermark": False}
+        await org_policy.change(
+            s, org.id, defaults, changes, user.person.user_id, broker.clock.now()
+        )
+        await s.commit()
+    async with await viewer_connect(broker, user) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        after = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(after, protocol.SessionStart)
+        assert (after.idle_s, after.watermark, after.max_s) == (300, False, defaults.max_s)
