@@ -101,7 +101,7 @@ async def change_settings(
     except org_policy.SettingRefused as exc:
         record(db, caller.actor, Event.SETTINGS_CHANGED, Outcome.DENIED, now, detail=str(exc))
         await db.commit()
-        raise BadRequest(str(exc), code=f"setting_{exc.code}") from exc
+        raise BadRequest(str(exc), code=exc.code) from exc
     if changed:
         record(
             db,

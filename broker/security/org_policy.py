@@ -62,9 +62,13 @@ def check(policy: RemotePolicy) -> None:
     for name, bounds in LIMITS.items():
         value = getattr(policy, name)
         if not bounds.low <= value <= bounds.high:
-            raise SettingRefused(f"{name} must be {bounds.low}..{bounds.high}", code="out_of_range")
+            raise SettingRefused(
+                f"{name} must be {bounds.low}..{bounds.high}", code="setting_out_of_range"
+            )
     if policy.warn_s >= policy.max_s:
-        raise SettingRefused("the warning must come before the maximum", code="warn_after_max")
+        raise SettingRefused(
+            "the warning must come before the maximum", code="setting_warn_after_max"
+        )
 
 
 async def change(
@@ -80,7 +84,7 @@ async def change(
     before = await policy_for(session, org_id, defaults)
     unknown = set(changes) - set(asdict(before))
     if unknown:
-        raise SettingRefused(f"unknown settings: {sorted(unknown)}", code="unknown")
+        raise SettingRefused(f"unknown settings: {sorted(unknown)}", code="setting_unknown")
     after = replace(before, **changes)  # type: ignore[arg-type]  # names checked above
     check(after)
     old, new = asdict(before), asdict(after)

@@ -9,10 +9,12 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createSettingsPage } from "./console_settings.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  settings: createSettingsPage,
 };
 
 export function createConsole(hooks) {
