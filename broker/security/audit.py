@@ -46,6 +46,7 @@ class Event(StrEnum):
     CLIENT_BLOCKED = "client_blocked"
     SETTINGS_CHANGED = "settings_changed"
     REPORT_REVIEWED = "report_reviewed"
+    REPORT_EXPORTED = "report_exported"
 
 
 class Outcome(StrEnum):
