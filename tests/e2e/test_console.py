@@ -7,7 +7,7 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 from sqlalchemy import select
 
-from broker.db.models import OrgPolicy, User
+from broker.db.models import AuditEvent, OrgPolicy, User
 from tests.support.broker import RunningBroker
 from tests.support.browser import screen_is, sign_in
 from tests.support.identity import Org, make_person
@@ -77,3 +77,29 @@ async def test_disabling_a_person_asks_first(
         user = await s.scalar(select(User).where(User.id == clerk.user_id))
         assert user is not None
         assert user.disabled_at is not None
+
+
+async def test_report_page_shows_rows_downloads_and_records_the_review(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/report")
+    five = page.locator('#report-rows tr[data-row="5"]')
+    await expect(five).to_contain_text("1/1")  # the one admin has two factor kinds
+    await expect(five).to_have_attribute("data-status", "pass")
+    await expect(page.locator("#report-review")).to_have_text("まだ誰も確認していません。")
+    async with page.expect_download() as waiting:
+        await page.click("#report-download")
+    download = await waiting.value
+    path = await download.path()
+    assert path.read_bytes().startswith("\ufeff項番".encode())
+    await page.fill("#report-review-note", "四半期点検")
+    await page.click("#report-review-form button[type=submit]")
+    await expect(page.locator("#report-review")).to_contain_text(admin.username)
+    await expect(page.locator("#report-review")).to_contain_text("四半期点検")
+    async with broker.db.session() as s:
+        events = list(await s.scalars(select(AuditEvent.event).where(AuditEvent.org_id == org.id)))
+    assert "report_reviewed" in events
+    assert "report_exported" in events

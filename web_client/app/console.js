@@ -9,12 +9,14 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
   settings: createSettingsPage,
+  report: createReportPage,
 };
 
 export function createConsole(hooks) {

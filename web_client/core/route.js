@@ -16,6 +16,7 @@ const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 export const CONSOLE_PAGES = Object.freeze([
   "users",
   "settings",
+  "report",
 ]);
 
 /**
