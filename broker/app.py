@@ -13,7 +13,7 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.api import account, admin, auth, dashboard, enrollment, factors, handlers, hosts
 from broker.api import report as report_api
 from broker.api import settings as settings_api
 from broker.api.deps import Keys
@@ -117,7 +117,17 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts, settings_api, report_api):
+    for module in (
+        auth,
+        enrollment,
+        factors,
+        account,
+        admin,
+        dashboard,
+        hosts,
+        settings_api,
+        report_api,
+    ):
         app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")

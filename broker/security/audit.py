@@ -42,6 +42,7 @@ class Event(StrEnum):
     VIEWER_TICKET = "viewer_ticket"
     SESSION_STARTED = "session_started"
     SESSION_ENDED = "session_ended"
+    SESSION_TERMINATED = "session_terminated"  # an admin ended someone's session
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"
     SETTINGS_CHANGED = "settings_changed"

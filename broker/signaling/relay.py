@@ -117,6 +117,19 @@ class HostInfo:
     busy: bool
 
 
+@dataclass(frozen=True)
+class LiveSession:
+    """A session as the console's dashboard lists it."""
+
+    session_id: str
+    host_id: str
+    host_name: str
+    user_id: int | None
+    username: str
+    display_name: str
+    duration_s: int
+
+
 class Relay:
     """Registry of connected agents and live sessions; one instance per broker process."""
 
@@ -137,6 +150,53 @@ class Relay:
             ),
             key=lambda h: (h.name, h.host_id),
         )
+
+    def live_sessions(self, org_id: int) -> list[LiveSession]:
+        """Sessions running now on ``org_id``'s hosts, longest first."""
+        found = []
+        for (org, _), agent in self._agents.items():
+            session = agent.session
+            if org != org_id or session is None:
+                continue
+            who = session.identity
+            found.append(
+                LiveSession(
+                    session.session_id,
+                    agent.host_id,
+                    agent.name,
+                    who.user_id if who else None,
+                    who.username if who else "",
+                    who.display_name if who else "",
+                    session.duration_s,
+                )
+            )
+        return sorted(found, key=lambda s: -s.duration_s)
+
+    async def end_session(self, org_id: int, session_id: str, reason: str) -> bool:
+        """End one of ``org_id``'s sessions (an admin's decision): the agent closes the peer
+        connection, the viewer is told ``reason``. False if no such session runs."""
+        for (org, _), agent in list(self._agents.items()):
+            session = agent.session
+            if org == org_id and session is not None and session.session_id == session_id:
+                await self._end_by_broker(session, reason, CloseCode.NORMAL)
+                return True
+        return False
+
+    async def _end_by_broker(self, session: Session, reason: str, code: CloseCode) -> None:
+        """The broker ends a session (an admin, a sign-out): the viewer hears why first,
+        because once the agent closes the peer connection the browser sees the media fail
+        and would take it for a network fault worth reconnecting after."""
+        agent = session.agent
+        if agent.session is not session:
+            return
+        agent.session = None  # detached at once: the viewer's closing socket cannot end it again
+        log.info("session %s ended by the broker: %s", session.session_id, reason)
+        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await session.viewer.close(code, reason.replace("_", " "))
+        await agent.peer.send(
+            protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
+        )
+        await self._finished(session, reason)
 
     async def add_agent(self, org_id: int, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
         """Register an agent; a newer connection for the same host replaces the older one.
@@ -316,9 +376,7 @@ class Relay:
         for agent in list(self._agents.values()):
             session = agent.session
             if session is not None and session.owner in owners:
-                await self.leave(session, "signed_out")
-                await session.viewer.send(protocol.encode(protocol.Bye(reason="signed_out")))
-                await session.viewer.close(CloseCode.UNAUTHORIZED, "signed out")
+                await self._end_by_broker(session, "signed_out", CloseCode.UNAUTHORIZED)
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

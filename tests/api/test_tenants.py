@@ -51,6 +51,8 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/settings"): "list",
     ("PUT", "/api/admin/settings"): "own",
     ("GET", "/api/admin/report"): "list",
+    ("GET", "/api/admin/dashboard"): "list",
+    ("POST", "/api/admin/live-sessions/{live_id}/end"): "object",
     ("GET", "/api/admin/report/download"): "list",
     ("POST", "/api/admin/report/review"): "own",
     ("GET", "/api/hosts"): "list",
@@ -115,6 +117,7 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
             "{user_id}": str(doctor_b.user_id),
             "{passkey_id}": str(passkey_b.id),
             "{session_id}": str(b_session_id),
+            "{live_id}": "no-such-live-session-0123",
         }
         b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵"]
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}

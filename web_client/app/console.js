@@ -9,11 +9,13 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createDashboardPage } from "./console_dashboard.js";
 import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
+  dashboard: createDashboardPage,
   users: createUsersPage,
   settings: createSettingsPage,
   report: createReportPage,

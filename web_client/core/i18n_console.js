@@ -4,6 +4,19 @@
  */
 
 export const consoleJa = {
+  "console.dashboard": "いまの状況",
+  "dashboard.heading": "いまの状況",
+  "dashboard.sessions": "接続中の画面",
+  "dashboard.noSessions": "いま接続している人はいません。",
+  "dashboard.host": "院内の端末",
+  "dashboard.who": "接続している人",
+  "dashboard.duration": "経過時間",
+  "dashboard.minutes": "{minutes} 分",
+  "dashboard.end": "接続を終了",
+  "dashboard.endQuestion": "{who} さんの {host} への接続を終了しますか？ 相手の画面はすぐに閉じます。",
+  "dashboard.ended": "接続を終了しました。",
+  "bye.ended_by_admin": "管理者が接続を終了しました。",
+  "api.session_not_running": "その接続はすでに終わっています。",
   "console.settings": "設定",
   "settings.heading": "リモート接続の設定",
   "settings.intro": "ここで変えた値は、これから始まる接続に使われます。いま接続中の画面には影響しません。",
@@ -46,6 +59,19 @@ export const consoleJa = {
 };
 
 export const consoleEn = {
+  "console.dashboard": "Now",
+  "dashboard.heading": "What is happening now",
+  "dashboard.sessions": "Open remote screens",
+  "dashboard.noSessions": "Nobody is connected right now.",
+  "dashboard.host": "Clinic PC",
+  "dashboard.who": "Person",
+  "dashboard.duration": "For",
+  "dashboard.minutes": "{minutes} min",
+  "dashboard.end": "End session",
+  "dashboard.endQuestion": "End {who}'s session on {host}? Their screen closes at once.",
+  "dashboard.ended": "Session ended.",
+  "bye.ended_by_admin": "An administrator ended the session.",
+  "api.session_not_running": "That session has already ended.",
   "console.settings": "Settings",
   "settings.heading": "Remote session settings",
   "settings.intro": "Changes apply to sessions that start from now on; open sessions keep theirs.",
