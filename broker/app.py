@@ -13,7 +13,8 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.accountability.alert_service import AlertService
+from broker.api import account, admin, alerts, auth, enrollment, factors, handlers, hosts
 from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
@@ -75,7 +76,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
+        await app.state.alerts.start()
         yield
+        await app.state.alerts.stop()
         await app.state.db.dispose()
 
     # The schema is served (/openapi.json) for API users and the fuzz tests; the interactive
@@ -105,6 +108,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
+    app.state.alerts = AlertService(
+        settings, app.state.db, app.state.clock, app.state.relay, lambda: str(app.state.origin)
+    )
     handlers.install(app)
 
     @app.middleware("http")
@@ -115,7 +121,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts):
+    for module in (auth, enrollment, factors, account, admin, hosts, alerts):
         app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")

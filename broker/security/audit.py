@@ -44,6 +44,11 @@ class Event(StrEnum):
     SESSION_ENDED = "session_ended"
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"
+    ALERT_SETTINGS_CHANGED = "alert_settings_changed"
+    ALERT_WEBHOOK_SECRET_ROTATED = "alert_webhook_secret_rotated"  # noqa: S105
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_TEST = "alert_test"
+    ALERT_DELIVERY_FAILED = "alert_delivery_failed"
 
 
 class Outcome(StrEnum):
