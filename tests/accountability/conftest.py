@@ -45,14 +45,25 @@ def alerting_settings(sink: SmtpSink, **overrides: Any) -> dict[str, Any]:
     return {**ALERTING, "smtp_port": sink.port, **overrides}
 
 
+@pytest.fixture
+def alerting_overrides() -> dict[str, Any]:
+    """More broker settings for ``alerting``; a test parametrizes this name to change them."""
+    return {}
+
+
 @pytest.fixture(params=BACKENDS)
 async def alerting(
-    request: pytest.FixtureRequest, server_certs: ServerFiles, tmp_path: Path, sink: SmtpSink
+    request: pytest.FixtureRequest,
+    server_certs: ServerFiles,
+    tmp_path: Path,
+    sink: SmtpSink,
+    alerting_overrides: dict[str, Any],
 ) -> AsyncIterator[RunningBroker]:
     """A broker mailing ``sink``, on SQLite and on PostgreSQL."""
+    settings = alerting_settings(sink, **alerting_overrides)
     async with (
         database_url(request.param, tmp_path) as url,
-        running_broker(server_certs, url, **alerting_settings(sink)) as running,
+        running_broker(server_certs, url, **settings) as running,
     ):
         yield running
 
