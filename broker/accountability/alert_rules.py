@@ -22,11 +22,9 @@ from broker.db.models import AuditEvent, User
 from broker.security.audit import Event, Outcome
 
 
-def who(user: User) -> str:
-    """How the alert names a person: the name the clinic knows, and the account."""
-    if user.display_name and user.display_name != user.username:
-        return f"{user.display_name}（{user.username}）"
-    return user.username
+def who(user: User) -> dict[str, str]:
+    """The facts naming a person: the name the clinic knows, and the account."""
+    return {"user": user.display_name or user.username, "username": user.username}
 
 
 async def lockout(
@@ -43,7 +41,7 @@ async def lockout(
         Kind.LOCKOUT,
         now,
         subject=user.username,
-        user=who(user),
+        **who(user),
         source=source,
         minutes=minutes,
         scopes=scopes,
@@ -84,7 +82,7 @@ async def second_factor_failed(
         Kind.MFA_FAILURES,
         now,
         subject=user.username,
-        user=who(user),
+        **who(user),
         source=source,
         count=threshold,
         window_minutes=max(1, window_s // 60),
@@ -111,7 +109,7 @@ async def signed_in(session: AsyncSession, user: User, now: datetime, *, source:
         Kind.OUTSIDE_HOURS,
         now,
         subject=user.username,
-        user=who(user),
+        **who(user),
         source=source,
         at=now,
         usual_start=alert_settings.minutes_to_text(start),
@@ -125,6 +123,7 @@ async def policy_violation(
     now: datetime,
     *,
     user: str,
+    username: str,
     host: str,
     host_id: str,
     violation: str,
@@ -137,6 +136,7 @@ async def policy_violation(
         now,
         subject=host_id,
         user=user,
+        username=username,
         host=host,
         host_id=host_id,
         violation=violation,
@@ -154,7 +154,7 @@ async def device_pending(session: AsyncSession, user: User, now: datetime, *, de
         Kind.DEVICE_PENDING,
         now,
         subject=user.username,
-        user=who(user),
+        **who(user),
         device=device,
     )
 

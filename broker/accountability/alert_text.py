@@ -67,6 +67,13 @@ class _Facts:
         except ValueError:
             return "—"
 
+    def who(self) -> str:
+        """The person as the clinic knows them, and their account: 山田 太郎（yamada）."""
+        name, account = self["user"], self["username"]
+        if account == "—" or account == name:
+            return name
+        return f"{name}（{account}）" if self._lang == "ja" else f"{name} ({account})"
+
     def violation(self) -> str:
         code = str(self._facts.get("violation") or "")
         words = VIOLATIONS.get(code)
@@ -88,19 +95,19 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
             return AlertText(
                 f"接続元 {f['source']} からのサインインを止めました",
                 f"接続元 {f['source']} からのサインインで失敗が続いたため"
-                f"（最後は {f['user']} さんの名前）、この接続元を {f['minutes']} 分間止めました。",
+                f"（最後は {f.who()} さんの名前）、この接続元を {f['minutes']} 分間止めました。",
                 "心当たりがなければ、パスワードを当てようとする攻撃です。本人に確認してください。",
             )
         case Kind.LOCKOUT:
             return AlertText(
-                f"{f['user']} さんのアカウントをロックしました",
-                f"{f['user']} さんのサインインで失敗が続いたため、"
+                f"{f.who()} さんのアカウントをロックしました",
+                f"{f.who()} さんのサインインで失敗が続いたため、"
                 f"{f['minutes']} 分間サインインできないようにしました（接続元 {f['source']}）。",
                 "本人の入力ミスでなければ、パスワードが狙われています。本人に確認してください。",
             )
         case Kind.MFA_FAILURES:
             return AlertText(
-                f"{f['user']} さんの 2 段階目の確認が続けて失敗しています",
+                f"{f.who()} さんの 2 段階目の確認が続けて失敗しています",
                 "パスワードは正しいのに、2 段階目の確認（認証アプリ・パスキー）が"
                 f" {f['window_minutes']} 分間に {f['count']} 回失敗しました"
                 f"（接続元 {f['source']}）。",
@@ -110,14 +117,14 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
         case Kind.POLICY_VIOLATION:
             return AlertText(
                 f"{f['host']} で許可されていない操作を止めました",
-                f"{f['user']} さんが院内の端末「{f['host']}」に接続中、"
+                f"{f.who()} さんが院内の端末「{f['host']}」に接続中、"
                 f"{f.violation()}を試みたため止めました。",
                 "患者さんの情報を持ち出そうとした可能性があります。本人に事情を確認してください。",
             )
         case Kind.OUTSIDE_HOURS:
             return AlertText(
-                f"{f['user']} さんが時間外にサインインしました",
-                f"{f['user']} さんが {f.time('at')} にサインインしました。通常の時間は"
+                f"{f.who()} さんが時間外にサインインしました",
+                f"{f.who()} さんが {f.time('at')} にサインインしました。通常の時間は"
                 f" {f['usual_start']}〜{f['usual_end']} です（接続元 {f['source']}）。",
                 "本人の予定どおりでなければ、アカウントが使われていないか確認してください。",
             )
@@ -130,8 +137,8 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
             )
         case Kind.DEVICE_PENDING:
             return AlertText(
-                f"{f['user']} さんの新しい端末が承認を待っています",
-                f"{f['user']} さんが新しい端末（{f['device']}）を登録しました。"
+                f"{f.who()} さんの新しい端末が承認を待っています",
+                f"{f.who()} さんが新しい端末（{f['device']}）を登録しました。"
                 "承認するまで接続できません。",
                 "本人の端末であることを確かめてから、管理画面で承認してください。"
                 "心当たりがなければ拒否してください。",
@@ -151,7 +158,7 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
         case Kind.TEST:
             return AlertText(
                 "テスト通知",
-                f"{f['by']} さんが送ったテスト通知です。",
+                f"{f.who()} さんが送ったテスト通知です。",
                 "この通知が届いていれば、設定は正しく動いています。",
             )
 
@@ -161,20 +168,20 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
         case Kind.LOCKOUT if f["scopes"] == "source":
             return AlertText(
                 f"Sign-ins from {f['source']} were paused",
-                f"Sign-ins from {f['source']} failed repeatedly (the last as {f['user']}), so that"
+                f"Sign-ins from {f['source']} failed repeatedly (the last as {f.who()}), so that"
                 f" address is paused for {f['minutes']} minutes.",
                 "If nobody there mistyped, someone is guessing passwords. Ask the person.",
             )
         case Kind.LOCKOUT:
             return AlertText(
-                f"{f['user']}'s account was locked",
-                f"Sign-in for {f['user']} failed repeatedly, so it is paused for"
+                f"{f.who()}'s account was locked",
+                f"Sign-in for {f.who()} failed repeatedly, so it is paused for"
                 f" {f['minutes']} minutes (from {f['source']}).",
                 "If this was not the person mistyping, someone is trying their password. Ask them.",
             )
         case Kind.MFA_FAILURES:
             return AlertText(
-                f"{f['user']}'s second step keeps failing",
+                f"{f.who()}'s second step keeps failing",
                 "The password was right, but the second step (app or passkey) failed"
                 f" {f['count']} times within {f['window_minutes']} minutes (from {f['source']}).",
                 "Someone else may know this password. Ask the person and have them change it.",
@@ -182,14 +189,14 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
         case Kind.POLICY_VIOLATION:
             return AlertText(
                 f"Blocked a forbidden action on {f['host']}",
-                f"While {f['user']} was connected to the clinic PC {f['host']}, Mamori blocked"
+                f"While {f.who()} was connected to the clinic PC {f['host']}, Mamori blocked"
                 f" {f.violation()}.",
                 "Someone may have tried to take patient data out. Ask the person what happened.",
             )
         case Kind.OUTSIDE_HOURS:
             return AlertText(
-                f"{f['user']} signed in outside usual hours",
-                f"{f['user']} signed in at {f.time('at')}; usual hours are {f['usual_start']}-"
+                f"{f.who()} signed in outside usual hours",
+                f"{f.who()} signed in at {f.time('at')}; usual hours are {f['usual_start']}-"
                 f"{f['usual_end']} (from {f['source']}).",
                 "If the person did not plan this, check whether the account is being misused.",
             )
@@ -202,8 +209,8 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
             )
         case Kind.DEVICE_PENDING:
             return AlertText(
-                f"A new device of {f['user']} is waiting for approval",
-                f"{f['user']} registered a new device ({f['device']})."
+                f"A new device of {f.who()} is waiting for approval",
+                f"{f.who()} registered a new device ({f['device']})."
                 " It cannot connect until approved.",
                 "Make sure it is theirs, then approve it in the console; deny it if in doubt.",
             )
@@ -222,7 +229,7 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
         case Kind.TEST:
             return AlertText(
                 "Test alert",
-                f"A test alert sent by {f['by']}.",
+                f"A test alert sent by {f.who()}.",
                 "If you received this, the alert settings work.",
             )
 

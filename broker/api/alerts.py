@@ -305,7 +305,7 @@ async def send_test_alert(request: Request, db: Db, caller: AdminCaller) -> Aler
         Kind.TEST,
         now,
         subject=caller.user.username,
-        by=alert_rules.who(caller.user),
+        **alert_rules.who(caller.user),
     )
     record(db, caller.actor, Event.ALERT_TEST, Outcome.SUCCESS, now, detail=f"alert={alert.id}")
     await db.commit()

@@ -24,7 +24,8 @@ pytestmark = pytest.mark.unit
 AT = datetime(2026, 11, 21, 13, 5, tzinfo=UTC)  # 22:05 in Tokyo
 ZONE = "Asia/Tokyo"
 FULL_FACTS: dict[str, object] = {
-    "user": "山田 太郎（yamada）",
+    "user": "山田 太郎",
+    "username": "yamada",
     "source": "203.0.113.7",
     "minutes": 15,
     "scopes": "account",
@@ -39,7 +40,6 @@ FULL_FACTS: dict[str, object] = {
     "last_seen_at": AT,
     "device": "Chrome on Windows",
     "expires_at": AT,
-    "by": "院長（inchou）",
 }
 
 
@@ -161,6 +161,11 @@ def test_missing_facts_and_unknown_kinds_still_read() -> None:
     """An alert is always told: missing facts show as "—", an unknown kind generically."""
     text = alert_text.render("lockout", {}, ZONE, "ja")
     assert text.title == "— さんのアカウントをロックしました"
+    named = {"user": "山田 太郎", "username": "yamada"}
+    assert alert_text.render("lockout", named, ZONE, "ja").title.startswith(
+        "山田 太郎（yamada） さん"
+    )
+    assert alert_text.render("lockout", named, ZONE, "en").title.startswith("山田 太郎 (yamada)'s")
     assert alert_text.render("from_the_future", {}, ZONE, "en").title == "Notice"
 
 

@@ -9,10 +9,12 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createAlertsPage } from "./console_alerts.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  alerts: createAlertsPage,
 };
 
 export function createConsole(hooks) {
@@ -58,6 +60,10 @@ export function createConsole(hooks) {
         else link.removeAttribute("aria-current");
       }
       pages.get(current).show();
+      // The other pages keep their menu badges current (e.g. unacknowledged alerts).
+      for (const [name, page] of pages) {
+        if (name !== current) page.refreshBadge?.();
+      }
     },
     relabel() {
       renderBadges();

@@ -6,6 +6,7 @@
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 
+import { alertsEn, alertsJa } from "./i18n_alerts.js";
 import { authEn, authJa } from "./i18n_auth.js";
 
 export const DEFAULT_LANGUAGE = "ja";
@@ -167,8 +168,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa }),
-  en: Object.freeze({ ...en, ...authEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...alertsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...alertsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;
