@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from typing import Final
 
@@ -72,6 +72,11 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
 
 
+# At most this many alerts an hour go out by mail and webhook per clinic; the rest are kept
+# in the console, marked ``muted``. Source-address lockouts cost an attacker one address
+# each: without a cap, a botnet could bury the director's mailbox (and the real alert).
+MAX_NOTIFIED_PER_HOUR: Final = 30
+
 Fact = str | int | bool | None
 MAX_FACTS: Final = 16
 MAX_FACT_CHARS: Final = 200
@@ -127,17 +132,23 @@ async def raise_alert(
         subject: what it is about (a user name, a host id), for recognizing repeats.
         facts: the particulars, as plain values (see ``alert_text`` for each kind's).
     """
+    cleaned = clean_facts(facts)
+    channels = await alert_settings.channels(session, org_id)
+    if channels and await notified_since(session, org_id, now - timedelta(hours=1)) >= (
+        MAX_NOTIFIED_PER_HOUR
+    ):
+        channels, cleaned["muted"] = [], True
     alert = Alert(
         org_id=org_id,
         kind=kind.value,
         severity=SEVERITY[kind].value,
         subject=_CONTROL.sub(" ", subject)[:100],
-        facts=clean_facts(facts),
+        facts=cleaned,
         created_at=now,
     )
     session.add(alert)
     await session.flush()
-    for channel, target in await alert_settings.channels(session, org_id):
+    for channel, target in channels:
         session.add(
             AlertDelivery(
                 alert_id=alert.id,
@@ -150,6 +161,16 @@ async def raise_alert(
             )
         )
     return alert
+
+
+async def notified_since(session: AsyncSession, org_id: int, since: datetime) -> int:
+    """How many of the organization's alerts since ``since`` went out by mail or webhook."""
+    count = await session.scalar(
+        select(func.count(func.distinct(AlertDelivery.alert_id)))
+        .join(Alert, Alert.id == AlertDelivery.alert_id)
+        .where(AlertDelivery.org_id == org_id, Alert.created_at > since)
+    )
+    return int(count or 0)
 
 
 async def recent(session: AsyncSession, org_id: int, limit: int = 100) -> list[Alert]:

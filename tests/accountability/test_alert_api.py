@@ -3,15 +3,18 @@ every change audited, acknowledging kept with who and when."""
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 import pytest
 from sqlalchemy import select
 
+from broker.accountability import alerts
 from broker.db.models import AlertSettings, AuditEvent
 from tests.accountability.test_alert_delivery import configure
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, Person, make_org, make_person, signed_in
+from tests.support.receivers import SmtpSink
 
 pytestmark = pytest.mark.integration
 
@@ -192,3 +195,32 @@ async def test_another_clinics_admin_sees_nothing(
         assert mine["unacknowledged"] == sum(1 for x in mine["alerts"] if not x["acknowledged_at"])
         (same,) = [x for x in mine["alerts"] if x["id"] == b_alert["id"]]
         assert same["acknowledged_at"] is None
+
+
+async def test_a_flood_of_alerts_is_kept_but_not_all_sent(
+    alerting: RunningBroker, clinic: Org, sink: SmtpSink
+) -> None:
+    """Past the hourly cap alerts stay in the console, marked muted, with no deliveries;
+    an hour later they go out again."""
+    now = alerting.clock.now()
+    async with alerting.db.session() as s:
+        s.add(AlertSettings(org_id=clinic.id, mail_recipients="inchou@clinic.test", updated_at=now))
+        raised = [
+            await alerts.raise_alert(
+                s, clinic.id, alerts.Kind.LOCKOUT, now, subject=f"u{i}", user=f"u{i}"
+            )
+            for i in range(alerts.MAX_NOTIFIED_PER_HOUR + 2)
+        ]
+        later = await alerts.raise_alert(
+            s, clinic.id, alerts.Kind.TEST, now + timedelta(hours=1, seconds=1), user="x"
+        )
+        await s.commit()
+        sent = await alerts.deliveries_of(s, [a.id for a in [*raised, later]])
+    cap = alerts.MAX_NOTIFIED_PER_HOUR
+    assert [len(sent[a.id]) for a in raised] == [1] * cap + [0, 0]
+    assert [a.facts.get("muted") for a in raised[cap:]] == [True, True]
+    assert "muted" not in raised[0].facts
+    assert len(sent[later.id]) == 1
+    await sink.wait_for(cap, timeout=30)
+    alerting.clock.advance(3600 + 2)  # the later alert's delivery comes due
+    await sink.wait_for(cap + 1, timeout=30)

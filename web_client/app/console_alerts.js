@@ -103,6 +103,7 @@ export function createAlertsPage(hooks) {
     const meta = el("p", "hint", when(alert.created_at));
     const deliveries = el("ul", "alert-deliveries");
     deliveries.append(...alert.deliveries.map(deliveryLine));
+    if (alert.facts?.muted === true) deliveries.append(el("li", "alert-delivery", t("alerts.muted")));
     li.append(head, body, action, meta, deliveries);
     if (alert.acknowledged_at) {
       li.append(el("p", "hint", t("alerts.seenBy", { name: alert.acknowledged_by ?? "—", time: when(alert.acknowledged_at) })));

@@ -23,6 +23,7 @@ export const alertsJa = {
   "alerts.delivery.pending": "{channel}: 送信中（{attempts} 回試しました）",
   "alerts.delivery.delivered": "{channel}: 届けました",
   "alerts.delivery.failed": "{channel}: 届けられませんでした（{attempts} 回試しました）",
+  "alerts.muted": "1 時間の警告が多すぎるため、メールと Webhook では知らせていません。",
 
   "alerts.settingsHeading": "知らせ方の設定",
   "alerts.recipients": "知らせるメールアドレス（1 行に 1 つ、10 件まで）",
@@ -74,6 +75,7 @@ export const alertsEn = {
   "alerts.delivery.pending": "{channel}: sending ({attempts} tries so far)",
   "alerts.delivery.delivered": "{channel}: delivered",
   "alerts.delivery.failed": "{channel}: could not be delivered ({attempts} tries)",
+  "alerts.muted": "Too many alerts this hour: this one was not sent by mail or webhook.",
 
   "alerts.settingsHeading": "How you are told",
   "alerts.recipients": "Mail addresses to tell (one per line, up to 10)",
