@@ -13,7 +13,18 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, dashboard, enrollment, factors, handlers, hosts
+from broker.accountability.alert_service import AlertService
+from broker.api import (
+    account,
+    admin,
+    alerts,
+    auth,
+    dashboard,
+    enrollment,
+    factors,
+    handlers,
+    hosts,
+)
 from broker.api import report as report_api
 from broker.api import settings as settings_api
 from broker.api.deps import Keys
@@ -77,7 +88,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
+        await app.state.alerts.start()
         yield
+        await app.state.alerts.stop()
         await app.state.db.dispose()
 
     # The schema is served (/openapi.json) for API users and the fuzz tests; the interactive
@@ -107,6 +120,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
+    app.state.alerts = AlertService(
+        settings, app.state.db, app.state.clock, app.state.relay, lambda: str(app.state.origin)
+    )
     handlers.install(app)
 
     @app.middleware("http")
@@ -127,6 +143,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         hosts,
         settings_api,
         report_api,
+        alerts,
     ):
         app.include_router(module.router)
     app.include_router(endpoints.router)

@@ -48,6 +48,11 @@ class Event(StrEnum):
     SETTINGS_CHANGED = "settings_changed"
     REPORT_REVIEWED = "report_reviewed"
     REPORT_EXPORTED = "report_exported"
+    ALERT_SETTINGS_CHANGED = "alert_settings_changed"
+    ALERT_WEBHOOK_SECRET_ROTATED = "alert_webhook_secret_rotated"  # noqa: S105
+    ALERT_ACKNOWLEDGED = "alert_acknowledged"
+    ALERT_TEST = "alert_test"
+    ALERT_DELIVERY_FAILED = "alert_delivery_failed"
 
 
 class Outcome(StrEnum):

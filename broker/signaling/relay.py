@@ -198,6 +198,10 @@ class Relay:
         )
         await self._finished(session, reason)
 
+    def online_hosts(self) -> set[tuple[int, str]]:
+        """(organization, host id) of every agent connected to this broker now."""
+        return set(self._agents)
+
     async def add_agent(self, org_id: int, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
         """Register an agent; a newer connection for the same host replaces the older one.
 

@@ -8,6 +8,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from broker import protocol
+from broker.accountability import alerts
+from broker.db.models import AlertSettings
 from broker.protocol import CloseCode, Direction
 from broker.security import agents, mfa
 from tests.support.broker import RunningBroker
@@ -55,6 +57,12 @@ WALK: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/live-sessions/{live_id}/end"): "object",
     ("GET", "/api/admin/report/download"): "list",
     ("POST", "/api/admin/report/review"): "own",
+    ("GET", "/api/admin/alerts"): "list",
+    ("POST", "/api/admin/alerts/{alert_id}/acknowledge"): "object",
+    ("GET", "/api/admin/alerts/settings"): "list",
+    ("PUT", "/api/admin/alerts/settings"): "own",
+    ("POST", "/api/admin/alerts/settings/webhook-secret"): "own",
+    ("POST", "/api/admin/alerts/test"): "own",
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
     ("POST", "/api/viewer-events"): "own",
@@ -97,6 +105,12 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
     now = broker.clock.now()
     async with broker.db.session() as s:
         passkey_b = await mfa.add_passkey(s, doctor_b.user_id, b"b-cred", b"b-key", 0, "B鍵", now)
+        s.add(
+            AlertSettings(org_id=clinic_b.id, webhook_url="https://b-hook.example/", updated_at=now)
+        )
+        alert_b = await alerts.raise_alert(
+            s, clinic_b.id, alerts.Kind.LOCKOUT, now, subject="doctor-b", user="doctor-b"
+        )
         await s.commit()
 
     async with (
@@ -118,8 +132,9 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
             "{passkey_id}": str(passkey_b.id),
             "{session_id}": str(b_session_id),
             "{live_id}": "no-such-live-session-0123",
+            "{alert_id}": str(alert_b.id),
         }
-        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵"]
+        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "b-hook"]
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
 
         last = []
@@ -163,6 +178,9 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
         assert (await http_b.get("/api/admin/audit")).status_code == 403  # B's doctor
         async with broker.db.session() as s:
             assert await agents.org_for_token(s, clinic_b.agent_token) == clinic_b.id
+            still = await alerts.in_org(s, clinic_b.id, alert_b.id)
+            assert still is not None
+            assert still.acknowledged_at is None
         assert b.person.username == "doctor-b"
 
 

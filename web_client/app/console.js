@@ -12,6 +12,7 @@ import { createUsersPage } from "./admin.js";
 import { createDashboardPage } from "./console_dashboard.js";
 import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
+import { createAlertsPage } from "./console_alerts.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -19,6 +20,7 @@ const PAGES = {
   users: createUsersPage,
   settings: createSettingsPage,
   report: createReportPage,
+  alerts: createAlertsPage,
 };
 
 export function createConsole(hooks) {
@@ -64,6 +66,10 @@ export function createConsole(hooks) {
         else link.removeAttribute("aria-current");
       }
       pages.get(current).show();
+      // The other pages keep their menu badges current (e.g. unacknowledged alerts).
+      for (const [name, page] of pages) {
+        if (name !== current) page.refreshBadge?.();
+      }
     },
     relabel() {
       renderBadges();

@@ -6,6 +6,7 @@
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 
+import { alertsEn, alertsJa } from "./i18n_alerts.js";
 import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
 
@@ -168,8 +169,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

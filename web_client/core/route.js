@@ -18,6 +18,7 @@ export const CONSOLE_PAGES = Object.freeze([
   "users",
   "settings",
   "report",
+  "alerts",
 ]);
 
 /**
