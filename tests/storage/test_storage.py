@@ -54,7 +54,7 @@ async def test_migrations_build_exactly_the_models_and_run_twice(db: Database) -
         )
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     assert diff == []
-    assert version == "0001"
+    assert version == "0002"
 
 
 async def test_times_come_back_as_aware_utc(db: Database) -> None:
