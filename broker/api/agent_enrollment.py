@@ -21,14 +21,19 @@ from broker.db.models import Organization
 from broker.errors import BadRequest, Forbidden
 from broker.security import agent_enrollment, agents
 from broker.security.agent_ca import AgentAuthority
-from broker.security.agent_enrollment import HOST_ID_PATTERN, MAX_CODE_CHARS, EnrollmentRefused
+from broker.security.agent_enrollment import (
+    CSR_PEM_PATTERN,
+    HOST_ID_PATTERN,
+    MAX_CODE_CHARS,
+    MAX_CSR_CHARS,
+    EnrollmentRefused,
+)
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.signaling.agent_watch import cut_revoked
 from certs.errors import CsrRefused
 
 router = APIRouter(prefix="/api", tags=["agents"])
 
-MAX_CSR_CHARS = 4096
 # Refusals about the code itself: 403. A request that breaks a rule: 400.
 _FORBIDDEN = frozenset({"code_unknown", "code_other_organization", "code_used", "code_expired"})
 
@@ -37,7 +42,7 @@ class EnrollmentRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
     code: Text = Field(min_length=1, max_length=MAX_CODE_CHARS)
     host_id: Text = Field(min_length=1, max_length=63, pattern=HOST_ID_PATTERN)
-    csr: Text = Field(min_length=1, max_length=MAX_CSR_CHARS, description="PEM CSR")
+    csr: str = Field(max_length=MAX_CSR_CHARS, pattern=CSR_PEM_PATTERN, description="PEM CSR")
 
 
 class Enrolled(BaseModel):

@@ -15,10 +15,10 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
-from broker.api.deps import Db, Text
+from broker.api.deps import Db
 from broker.errors import BadRequest, Forbidden
 from broker.security.agent_ca import AgentAuthority
-from broker.security.agent_enrollment import load_csr
+from broker.security.agent_enrollment import CSR_PEM_PATTERN, MAX_CSR_CHARS, load_csr
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.signaling.agent_auth import authenticate, source_of
 from broker.signaling.relay import Relay
@@ -26,12 +26,12 @@ from certs.errors import CsrRefused
 
 router = APIRouter(tags=["agent"])
 
-MAX_CSR_CHARS = 4096
-
 
 class RenewalRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
-    csr: Text = Field(min_length=1, max_length=MAX_CSR_CHARS, description="PEM CSR, new key")
+    csr: str = Field(
+        max_length=MAX_CSR_CHARS, pattern=CSR_PEM_PATTERN, description="PEM CSR, new key"
+    )
 
 
 class Renewed(BaseModel):

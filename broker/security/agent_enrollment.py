@@ -33,6 +33,12 @@ MAX_CODE_CHARS: Final = 64
 _CODE = re.compile(r"^([1-9][0-9]{0,17})-((?:[A-Z2-7]{4}-){7}[A-Z2-7]{4})$")
 # The protocol's host id rule (broker/protocol): the certificate names this host id.
 HOST_ID_PATTERN: Final = r"^[a-z0-9][a-z0-9-]{0,62}$"
+# A PEM CSR and nothing else: base64 lines between the armour (RFC 7468).
+CSR_PEM_PATTERN: Final = (
+    r"^-----BEGIN CERTIFICATE REQUEST-----\r?\n[A-Za-z0-9+/=\r\n]+"
+    r"-----END CERTIFICATE REQUEST-----\r?\n?$"
+)
+MAX_CSR_CHARS: Final = 4096
 
 
 class EnrollmentRefused(Exception):
