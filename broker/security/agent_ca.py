@@ -137,7 +137,8 @@ class AgentAuthority:
         self._learn(org_id, ca.cert)
         return ca.cert
 
-    async def _signer(self, session: AsyncSession, org_id: int, now: datetime) -> Issued:
+    async def signing_ca(self, session: AsyncSession, org_id: int, now: datetime) -> Issued:
+        """The organization's CA with its key opened (made now if it has none)."""
         cert = await self.ensure_ca(session, org_id, now)
         sealed = await session.scalar(
             select(OrganizationCa.key_sealed).where(OrganizationCa.org_id == org_id)
@@ -185,7 +186,7 @@ class AgentAuthority:
         now: datetime,
     ) -> IssuedCertificate:
         """Sign an enrolling host's CSR (raises ``CsrRefused``); the caller commits."""
-        signer = await self._signer(session, org_id, now)
+        signer = await self.signing_ca(session, org_id, now)
         cert = issue_client_cert(signer, csr, str(org_id), host_id, now=now, lifetime=self.lifetime)
         row = await self._record(session, org_id, host_id, cert, now)
         return IssuedCertificate(row, cert, signer.cert)
@@ -198,7 +199,7 @@ class AgentAuthority:
         now: datetime,
     ) -> IssuedCertificate:
         """A new certificate on a fresh key for an agent that proved its current one."""
-        signer = await self._signer(session, agent.org_id, now)
+        signer = await self.signing_ca(session, agent.org_id, now)
         identity_cert = agent.cert
         cert = renew_client_cert(
             signer,
