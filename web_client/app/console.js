@@ -9,10 +9,12 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createHostsPage } from "./console_hosts.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  hosts: createHostsPage,
 };
 
 export function createConsole(hooks) {

@@ -7,6 +7,7 @@
  */
 
 import { authEn, authJa } from "./i18n_auth.js";
+import { hostsEn, hostsJa } from "./i18n_hosts.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -167,8 +168,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa }),
-  en: Object.freeze({ ...en, ...authEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...hostsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...hostsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;
