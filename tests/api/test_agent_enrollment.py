@@ -5,7 +5,9 @@ subject was altered, or names another host), each audited."""
 from __future__ import annotations
 
 import asyncio
+import os
 import stat
+import sys
 from pathlib import Path
 
 import pytest
@@ -24,6 +26,8 @@ from tests.support.broker import RunningBroker
 from tests.support.identity import Org, Person, make_org, sign_in_client
 
 pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
 
 HOST = "reception-pc"
 
@@ -194,3 +198,50 @@ async def test_enrolling_a_host_again_revokes_its_old_certificate(
     assert problem == "revoked"
     (event,) = await events(any_broker, "cert_revoked")
     assert "reason=superseded" in event.detail
+
+
+async def broker_cli(broker: RunningBroker, *args: str) -> list[str]:
+    """``python -m broker ARGS`` against this broker's database; its output lines."""
+    settings = broker.settings
+    env = {
+        **os.environ,
+        "MAMORI_SECRET_KEY": settings.secret_key,
+        "MAMORI_TLS_CERT": str(settings.tls_cert),
+        "MAMORI_TLS_KEY": str(settings.tls_key),
+        "MAMORI_DATABASE_URL": settings.database_url,
+        "MAMORI_PUBLIC_URL": broker.public_origin,
+    }
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "broker", *args,
+        cwd=ROOT, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    stdout, stderr = await asyncio.wait_for(proc.communicate(), 120)
+    assert proc.returncode == 0, stderr.decode()
+    return stdout.decode().splitlines()
+
+
+async def test_cli_makes_codes_lists_and_revokes_certificates(
+    any_broker: RunningBroker, clinic: Org, tmp_path: Path
+) -> None:
+    """``enrollment-code`` prints a code that enrolls the host; ``certs list`` shows its
+    certificate, ``certs revoke`` revokes it (audited), ``certs ca`` prints the clinic's CA."""
+    out = await broker_cli(
+        any_broker, "enrollment-code", "--org", clinic.name, "--host-id", HOST, "--name", "受付"
+    )
+    code = out[out.index("One-time enrollment code (valid 1 h):") + 1]
+    assert out[-1].endswith(f"--code {code} --host-id {HOST} --name '受付'")
+    state = await agent_enroll(any_broker, code, tmp_path / "agent")
+    serial = f"{state.certificate().serial_number:x}"
+    (listed,) = await broker_cli(any_broker, "certs", "list", "--org", clinic.name)
+    assert listed.split("\t")[:3] == [serial, HOST, "valid"]
+    revoked = await broker_cli(
+        any_broker, "certs", "revoke", "--org", clinic.name, "--host-id", HOST
+    )
+    assert revoked == [f"revoked {serial} ({HOST})"]
+    (listed,) = await broker_cli(any_broker, "certs", "list", "--org", clinic.name)
+    assert listed.split("\t")[2] == "revoked"
+    (event,) = await events(any_broker, "cert_revoked")
+    assert f"serial={serial}" in event.detail
+    ca_pem = "\n".join(await broker_cli(any_broker, "certs", "ca", "--org", clinic.name))
+    ca = x509.load_pem_x509_certificate(ca_pem.encode())
+    assert state.certificate().issuer == ca.subject
