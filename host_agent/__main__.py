@@ -40,8 +40,8 @@ def _state_dir(parser: argparse.ArgumentParser) -> None:
         "--state-dir",
         type=Path,
         default=None,
-        help="where the key, certificate and settings live (default: %(default)s → "
-        "$MAMORI_AGENT_STATE_DIR or ~/.local/state/mamori-agent)",
+        help="where the key, certificate and settings live (default: "
+        "$MAMORI_AGENT_STATE_DIR, else ~/.local/state/mamori-agent)",
     )
 
 
