@@ -108,12 +108,13 @@ class AgentState:
         cert: x509.Certificate,
         org_ca: x509.Certificate,
         enrollment: Enrollment | None = None,
-        broker_ca: bytes | None = None,
+        broker_ca_file: Path | None = None,
     ) -> None:
-        """Store a new key and certificate (and, at enrollment, what the broker said)."""
+        """Store a new key and certificate (and, at enrollment, what the broker said and a
+        copy of the CA file that verifies the broker)."""
         self.directory.mkdir(parents=True, exist_ok=True, mode=0o700)
-        if broker_ca is not None:
-            write_private(self.directory / BROKER_CA_FILE, broker_ca, 0o644)
+        if broker_ca_file is not None:
+            write_private(self.directory / BROKER_CA_FILE, broker_ca_file.read_bytes(), 0o644)
         write_private(
             self.directory / ORG_CA_FILE, org_ca.public_bytes(serialization.Encoding.PEM), 0o644
         )

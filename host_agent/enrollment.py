@@ -108,6 +108,5 @@ def enroll(
         broker_url=broker_url.rstrip("/"),
         agent_url=str(answer.get("agent_url", "")),
     )
-    broker_ca = Path(ca_file).read_bytes() if ca_file else None
-    state.save(key, cert, ca, enrollment, broker_ca)
+    state.save(key, cert, ca, enrollment, Path(ca_file) if ca_file else None)
     return enrollment
