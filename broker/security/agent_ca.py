@@ -83,34 +83,35 @@ class AgentAuthority:
     def __init__(self, master_key: bytes, lifetime: timedelta) -> None:
         self._box = SecretBox(master_key, CA_PURPOSE)
         self.lifetime = lifetime
-        self._cas: dict[int, x509.Certificate] = {}
-        self._by_subject: dict[x509.Name, int] = {}
+        # By subject name: the name a certificate's issuer field points at. A CA learnt in a
+        # transaction that was then rolled back stays here harmlessly (nothing it could
+        # sign exists) and never hides the organization's real CA.
+        self._cas: dict[x509.Name, tuple[int, x509.Certificate]] = {}
         self._listeners: list[Callable[[x509.Certificate], None]] = []
 
     def on_new_ca(self, listener: Callable[[x509.Certificate], None]) -> None:
         """Call ``listener`` with every CA known now and every one learnt later."""
         self._listeners.append(listener)
-        for ca in self._cas.values():
+        for _, ca in self._cas.values():
             listener(ca)
 
     def _learn(self, org_id: int, cert: x509.Certificate) -> None:
-        if org_id in self._cas:
+        if cert.subject in self._cas:
             return
-        self._cas[org_id] = cert
-        self._by_subject[cert.subject] = org_id
+        self._cas[cert.subject] = (org_id, cert)
         for listener in self._listeners:
             listener(cert)
 
     def organization_of_issuer(self, cert: x509.Certificate) -> int | None:
         """The organization whose CA's name ``cert`` names as issuer (not yet verified)."""
-        return self._by_subject.get(cert.issuer)
+        known = self._cas.get(cert.issuer)
+        return known[0] if known is not None else None
 
     async def load(self, session: AsyncSession) -> None:
         """Learn every CA in the database (one made by the CLI in another process too)."""
         rows = await session.execute(select(OrganizationCa.org_id, OrganizationCa.cert_pem))
         for org_id, pem in rows:
-            if org_id not in self._cas:
-                self._learn(org_id, x509.load_pem_x509_certificate(pem.encode()))
+            self._learn(org_id, x509.load_pem_x509_certificate(pem.encode()))
 
     async def ensure_ca(
         self, session: AsyncSession, org_id: int, now: datetime
@@ -226,11 +227,11 @@ class AgentAuthority:
             certs.errors.ClientCertRefused: unknown issuer, another organization, revoked,
                 expired, or a certificate this broker has no record of.
         """
-        org_id = self._by_subject.get(cert.issuer)
-        if org_id is None:
+        if cert.issuer not in self._cas:
             await self.load(session)
-            org_id = self._by_subject.get(cert.issuer)
-        cas = {str(org_id): self._cas[org_id]} if org_id is not None else {}
+        known = self._cas.get(cert.issuer)
+        org_id = known[0] if known is not None else None
+        cas = {str(known[0]): known[1]} if known is not None else {}
         serial = serial_hex(cert.serial_number)
         row = None
         if org_id is not None:

@@ -29,6 +29,7 @@ from host_agent.enrollment import post_json
 from host_agent.errors import BrokerRefused
 from host_agent.renewal import keep_renewed, renewal_url
 from tests.conftest import HOST_ID
+from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, make_org, make_person, signed_in
 
@@ -351,3 +352,17 @@ async def test_a_renewal_must_bring_a_new_key(
     assert "csr_refused" in refusal.value.reason
     event = await wait_audited(broker, "cert_renewed", "refused")
     assert event.outcome == "denied"
+
+
+async def test_a_ca_from_a_rolled_back_transaction_does_not_hide_the_real_one(
+    broker: RunningBroker, org: Org, tmp_path: Path
+) -> None:
+    """A CA made in a transaction that was rolled back (a failed request) leaves the agent
+    port able to trust the CA the organization really gets next."""
+    async with broker.db.session() as s:
+        await authority_of(broker).ensure_ca(s, org.id, broker.clock.now())
+        await s.rollback()
+    state = await enroll_agent(broker, org, HOST_ID, tmp_path / "agent")
+    async with agent_connect(broker, state.ssl_context()) as ws:
+        await say_hello(ws)
+        await wait_until(lambda: broker.app.state.relay.agent(org.id, HOST_ID) is not None)
