@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -14,9 +15,12 @@ from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
 from broker.accountability.alert_service import AlertService
+from broker.agent_tls import HandshakeAudit, agent_tls_context, trust
 from broker.api import (
     account,
     admin,
+    admin_hosts,
+    agent_enrollment,
     alerts,
     auth,
     dashboard,
@@ -31,6 +35,7 @@ from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
+from broker.security.agent_ca import AgentAuthority
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay, RemotePolicy
 from broker.signaling.session_audit import AuditedSessionEvents
@@ -123,6 +128,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.alerts = AlertService(
         settings, app.state.db, app.state.clock, app.state.relay, lambda: str(app.state.origin)
     )
+    # Host agents: the organizations' CAs, and the agent port's TLS context trusting them
+    # (served by a second server, broker/agent_app.py; its URL is updated once bound).
+    app.state.agent_authority = AgentAuthority(
+        settings.secret_key_bytes, timedelta(seconds=settings.agent_cert_lifetime_s)
+    )
+    app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
+    app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
+    app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
+    app.state.agent_url = settings.agent_url()
     handlers.install(app)
 
     @app.middleware("http")
@@ -146,6 +160,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         alerts,
     ):
         app.include_router(module.router)
+    app.include_router(admin_hosts.router)
+    app.include_router(agent_enrollment.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")
     return app

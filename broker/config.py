@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from broker.errors import ConfigError
 
@@ -145,6 +146,17 @@ class Settings:
         alert_webhook_private: allow webhooks to private addresses (an on-premises broker
             posting to a server in the clinic's LAN); off, a hosted broker cannot be made to
             post into its own network (SSRF).
+        agent_host: address the agent port binds (default: ``host``).
+        agent_port: the agent port: host agents connect here with their client
+            certificates (mutual TLS); 0 picks a free one (tests).
+        agent_public_url: ``wss://name:port`` agents dial, told to them at enrollment.
+            Defaults to the public origin's host name with ``agent_port``.
+        agent_tls12: admit TLS 1.2 on the agent port (TLS 1.3 only by default).
+        agent_cert_lifetime_s: lifetime of an agent's client certificate (default 90 days;
+            agents renew when a third is left).
+        agent_recheck_s: how often live agent links are checked against revocation and
+            expiry (a revocation through the console acts at once; this catches the CLI's
+            and certificates running out while connected).
     """
 
     environment: str
@@ -186,6 +198,12 @@ class Settings:
     alert_webhook_timeout_s: float = 10.0
     alert_webhook_loopback_http: bool = False
     alert_webhook_private: bool = False
+    agent_host: str = "127.0.0.1"
+    agent_port: int = 8444
+    agent_public_url: str | None = None
+    agent_tls12: bool = False
+    agent_cert_lifetime_s: int = 90 * 24 * 3600
+    agent_recheck_s: int = 30
 
     @property
     def is_dev(self) -> bool:
@@ -201,6 +219,13 @@ class Settings:
             return self.public_url.rstrip("/")
         return f"https://{self.rp_id}:{bound_port or self.port}"
 
+    def agent_url(self, bound_port: int | None = None) -> str:
+        """Where agents connect: the public origin's host on the agent port, unless set."""
+        if self.agent_public_url:
+            return self.agent_public_url.rstrip("/")
+        host = urlsplit(self.origin()).hostname or self.rp_id
+        return f"wss://{host}:{bound_port or self.agent_port}"
+
     def validate(self) -> None:
         """Raise ConfigError when these settings must not be used."""
         if self.environment not in {"dev", "production"}:
@@ -211,6 +236,14 @@ class Settings:
                 raise ConfigError(f"{name} does not name a file: {path}")
         if not 0 <= self.port <= 65535:
             raise ConfigError("MAMORI_PORT must be 0..65535")
+        if not 0 <= self.agent_port <= 65535:
+            raise ConfigError("MAMORI_AGENT_PORT must be 0..65535")
+        if self.agent_port and self.agent_port == self.port and self.agent_host == self.host:
+            raise ConfigError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
+        if self.agent_public_url is not None and not self.agent_public_url.startswith("wss://"):
+            raise ConfigError("MAMORI_AGENT_PUBLIC_URL must be a wss:// URL")
+        if self.agent_cert_lifetime_s < 5 or self.agent_recheck_s < 1:
+            raise ConfigError("agent certificate lifetime and recheck interval are too short")
         if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ConfigError(
                 "MAMORI_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
@@ -283,6 +316,15 @@ class Settings:
             alert_webhook_timeout_s=_float(env, "MAMORI_ALERT_TIMEOUT_S", 10.0, 0.1, 120),
             alert_webhook_loopback_http=_flag(env, "MAMORI_ALERT_WEBHOOK_LOOPBACK_HTTP", False),
             alert_webhook_private=_flag(env, "MAMORI_ALERT_WEBHOOK_PRIVATE", False),
+            agent_host=env.get("MAMORI_AGENT_HOST") or env.get("MAMORI_HOST", "127.0.0.1"),
+            agent_port=_int(env, "MAMORI_AGENT_PORT", 8444, 0, 65535),
+            agent_public_url=env.get("MAMORI_AGENT_PUBLIC_URL") or None,
+            agent_tls12=_flag(env, "MAMORI_AGENT_TLS12", False),
+            # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
+            agent_cert_lifetime_s=_int(
+                env, "MAMORI_AGENT_CERT_LIFETIME_S", 90 * day, 3600, 397 * day
+            ),
+            agent_recheck_s=_int(env, "MAMORI_AGENT_RECHECK_S", 30, 1, 3600),
         )
         settings.validate()
         return settings

@@ -1,8 +1,9 @@
 """The broker's tables (SQLAlchemy 2 declarative). Every row belongs to one organization.
 
-Secrets are never stored as given: session, ticket, enrollment and agent tokens and recovery
-codes as SHA-256 digests (they carry 128+ bits of entropy, so a fast hash cannot be reversed),
-passwords as argon2id, TOTP secrets AES-GCM encrypted. Times are UTC (``UtcDateTime``).
+Secrets are never stored as given: session, ticket and enrollment tokens, agent enrollment
+codes and recovery codes as SHA-256 digests (they carry 128+ bits of entropy, so a fast hash
+cannot be reversed), passwords as argon2id, TOTP secrets and CA keys AES-GCM encrypted.
+Times are UTC (``UtcDateTime``).
 The schema itself is created by the Alembic migrations in ``broker/db/migrations``; a test
 compares these models with the migrated database on SQLite and PostgreSQL.
 """
@@ -224,20 +225,63 @@ class ViewerTicket(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
-class AgentCredential(Base):
-    """An organization's agent registration token (until enrolled client certificates)."""
+class OrganizationCa(Base):
+    """An organization's agent CA: the certificate, and its private key sealed (AES-GCM,
+    bound to the organization) under a key derived from MAMORI_SECRET_KEY."""
 
-    __tablename__ = "agent_credentials"
+    __tablename__ = "organization_cas"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    cert_pem: Mapped[str] = mapped_column(String(4000))
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary(512))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AgentEnrollmentCode(Base):
+    """A one-time code (SHA-256 digest) that lets one host enroll into the organization."""
+
+    __tablename__ = "agent_enrollment_codes"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class AgentCertificate(Base):
+    """A client certificate issued to a host agent by its organization's CA.
+
+    ``renewed_at`` is set on the certificate a renewal replaced (it stays valid until its
+    own end, so a renewal answer lost on the way locks no host out); ``revoked_at`` ends it.
+    """
+
+    __tablename__ = "agent_certificates"
+    __table_args__ = (
+        UniqueConstraint("org_id", "serial"),
+        Index("ix_agent_certificates_org_id_host_id", "org_id", "host_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    host_id: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(40))  # lowercase hex (at most 159 bits)
+    spki_sha256: Mapped[str] = mapped_column(String(64))
+    cert_pem: Mapped[str] = mapped_column(String(4000))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Host(Base):
-    """A clinic PC whose agent has registered; host ids are unique within an organization."""
+    """A clinic PC enrolled (or whose agent has connected); host ids are unique within an
+    organization."""
 
     __tablename__ = "hosts"
     __table_args__ = (UniqueConstraint("org_id", "host_id"),)

@@ -88,6 +88,9 @@ class AgentLink:
     version: str
     peer: Peer
     session: Session | None = None
+    # The client certificate the link authenticated with (hex serial): revoking it ends
+    # the link.
+    certificate_serial: str = ""
 
 
 @dataclass(eq=False)
@@ -202,7 +205,13 @@ class Relay:
         """(organization, host id) of every agent connected to this broker now."""
         return set(self._agents)
 
-    async def add_agent(self, org_id: int, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
+    async def add_agent(
+        self,
+        org_id: int,
+        hello: protocol.AgentHello,
+        peer: Peer,
+        certificate_serial: str = "",
+    ) -> AgentLink:
         """Register an agent; a newer connection for the same host replaces the older one.
 
         The newest wins because an agent that lost its network reconnects before the broker
@@ -211,6 +220,7 @@ class Relay:
         key = (org_id, hello.host_id)
         previous = self._agents.get(key)
         link = AgentLink(org_id, hello.host_id, hello.name, hello.version, peer)
+        link.certificate_serial = certificate_serial
         self._agents[key] = link
         if previous is not None:
             log.warning("agent %s reconnected; closing its previous link", hello.host_id)
@@ -218,6 +228,20 @@ class Relay:
             await previous.peer.close(CloseCode.HOST_ID_TAKEN, "replaced by a newer connection")
         log.info("agent %s (%s) connected", hello.host_id, hello.name)
         return link
+
+    def agents(self) -> list[AgentLink]:
+        """Every connected agent (of every organization)."""
+        return list(self._agents.values())
+
+    def agent(self, org_id: int, host_id: str) -> AgentLink | None:
+        return self._agents.get((org_id, host_id))
+
+    async def disconnect(self, link: AgentLink, reason: str) -> None:
+        """Cut an agent whose credentials no longer hold (its certificate was revoked or ran
+        out): its viewer is told the host went away, the agent's socket is closed."""
+        log.warning("agent %s disconnected: %s", link.host_id, reason)
+        await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+        await link.peer.close(CloseCode.UNAUTHORIZED, reason)
 
     async def remove_agent(self, link: AgentLink) -> None:
         """The agent's socket closed: its viewer is told at once, not left with a frozen picture."""

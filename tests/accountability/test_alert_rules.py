@@ -8,6 +8,7 @@ import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,6 +19,7 @@ from broker import protocol
 from broker.db.models import Alert
 from broker.protocol import Direction
 from tests.accountability.test_alert_delivery import configure
+from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, Person, password_step, sign_in_client, signed_in
 from tests.support.receivers import SmtpSink
@@ -135,17 +137,19 @@ async def test_repeated_second_factor_failures_raise_one_critical_alert(
 
 
 async def test_a_policy_violation_raises_an_alert(
-    alerting: RunningBroker, clinic: Org, director: Person, staff: Person, sink: SmtpSink
+    alerting: RunningBroker,
+    clinic: Org,
+    director: Person,
+    staff: Person,
+    sink: SmtpSink,
+    tmp_path: Path,
 ) -> None:
     """An agent reporting a foreign channel in a live session raises a critical alert
     naming the person, the PC and what was tried."""
     await mail_to_director(alerting, director)
+    state = await enroll_agent(alerting, clinic, "uketsuke-pc", tmp_path / "agent", "受付PC")
     async with (
-        connect(
-            f"{alerting.wss_url}/ws/agent",
-            ssl=alerting.client_ssl(),
-            additional_headers={"Authorization": f"Bearer {clinic.agent_token}"},
-        ) as agent,
+        connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent,
         alerting.http() as http,
     ):
         await agent.send(protocol.encode(protocol.AgentHello("uketsuke-pc", "受付PC", "0.1.0")))
@@ -225,7 +229,7 @@ async def test_a_sign_in_outside_usual_hours_raises_an_alert(
 
 @pytest.mark.parametrize("alerting_overrides", [{"alert_check_s": 0.1}])
 async def test_an_agent_offline_for_long_raises_one_alert(
-    alerting: RunningBroker, clinic: Org, director: Person, sink: SmtpSink
+    alerting: RunningBroker, clinic: Org, director: Person, sink: SmtpSink, tmp_path: Path
 ) -> None:
     """While its agent is connected a host is never offline, however long; once it is gone
     longer than the clinic's setting, the periodic check raises one alert, not one per
@@ -233,11 +237,8 @@ async def test_an_agent_offline_for_long_raises_one_alert(
     async with signed_in(alerting, director) as admin:
         await configure(admin, mail_recipients=["inchou@clinic.test"], agent_offline_minutes=5)
     relay = alerting.app.state.relay
-    async with connect(
-        f"{alerting.wss_url}/ws/agent",
-        ssl=alerting.client_ssl(),
-        additional_headers={"Authorization": f"Bearer {clinic.agent_token}"},
-    ) as agent:
+    state = await enroll_agent(alerting, clinic, "shinsatsu-pc", tmp_path / "agent", "診察室PC")
+    async with connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent:
         await agent.send(protocol.encode(protocol.AgentHello("shinsatsu-pc", "診察室PC", "0.1.0")))
         await until(lambda: bool(relay.online_hosts()))
         alerting.clock.advance(30 * 60)

@@ -1,7 +1,7 @@
 /**
  * The console's users page: everyone in the clinic with role, factors and state; invite (one-time
- * link), change role, disable/enable, reset factors (new link); the agent token; the
- * audit trail. The broker scopes all of it to the admin's own organization.
+ * link), change role, disable/enable, reset factors (new link); the audit trail. (Clinic PCs
+ * and their certificates: console_hosts.js.) The broker scopes all of it to the admin's own organization.
  */
 
 import { t } from "../core/i18n.js";
@@ -14,8 +14,6 @@ export function createUsersPage(hooks) {
   const rows = document.getElementById("admin-users");
   const linkBox = document.getElementById("admin-link");
   const linkUrl = document.getElementById("admin-link-url");
-  const agentState = document.getElementById("admin-agent-state");
-  const agentToken = document.getElementById("admin-agent-token");
   const audit = document.getElementById("admin-audit");
   const invite = document.getElementById("admin-invite-form");
   const message = messageLine(document.getElementById("admin-message"), hooks);
@@ -76,12 +74,6 @@ export function createUsersPage(hooks) {
     const users = await call("GET", "/api/admin/users");
     if (!check(users, message.key)) return;
     rows.replaceChildren(...users.body.map(userRow));
-    const token = await call("GET", "/api/admin/agent-token");
-    if (check(token, message.key)) {
-      agentState.textContent = token.body.exists
-        ? t("admin.agentSince", { time: clinicTime(token.body.created_at) })
-        : t("admin.agentNone");
-    }
     const events = await call("GET", "/api/admin/audit");
     if (check(events, message.key)) {
       audit.replaceChildren(
@@ -109,20 +101,9 @@ export function createUsersPage(hooks) {
     }
   });
 
-  document.getElementById("admin-agent-rotate").addEventListener("click", async () => {
-    const result = await call("POST", "/api/admin/agent-token");
-    if (check(result, "admin.agentRotated")) {
-      agentToken.textContent = result.body.token;
-      agentToken.hidden = false;
-      load();
-    }
-  });
-
   return {
     show() {
       linkBox.hidden = true;
-      agentToken.hidden = true;
-      agentToken.textContent = "";
       say(null);
       load();
     },

@@ -13,6 +13,7 @@ import { createDashboardPage } from "./console_dashboard.js";
 import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
 import { createAlertsPage } from "./console_alerts.js";
+import { createHostsPage } from "./console_hosts.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -21,6 +22,7 @@ const PAGES = {
   settings: createSettingsPage,
   report: createReportPage,
   alerts: createAlertsPage,
+  hosts: createHostsPage,
 };
 
 export function createConsole(hooks) {

@@ -9,6 +9,7 @@
 import { alertsEn, alertsJa } from "./i18n_alerts.js";
 import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
+import { hostsEn, hostsJa } from "./i18n_hosts.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -169,8 +170,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

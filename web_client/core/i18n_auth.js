@@ -107,11 +107,6 @@ export const authJa = {
   "admin.notEnrolled": "未登録",
   "admin.passkeys": "パスキー {count}",
   "admin.totp": "認証アプリ",
-  "admin.agentToken": "エージェントの登録トークン",
-  "admin.agentNone": "まだ発行されていません。",
-  "admin.agentSince": "{time} に発行されたトークンが有効です。",
-  "admin.rotate": "新しいトークンを発行",
-  "admin.agentRotated": "新しいトークンを発行しました。院内の端末のエージェントに設定してください（以前のトークンは使えなくなりました）。",
   "admin.audit": "監査ログ（最新 100 件）",
 
   "role.admin": "管理者",
@@ -260,11 +255,6 @@ export const authEn = {
   "admin.notEnrolled": "not enrolled",
   "admin.passkeys": "{count} passkey(s)",
   "admin.totp": "authenticator app",
-  "admin.agentToken": "Agent registration token",
-  "admin.agentNone": "None issued yet.",
-  "admin.agentSince": "A token issued {time} is in use.",
-  "admin.rotate": "Issue a new token",
-  "admin.agentRotated": "New token issued. Set it on the clinic computers' agents (the previous one no longer works).",
   "admin.audit": "Audit trail (newest 100)",
 
   "role.admin": "Admin",

@@ -19,6 +19,7 @@ export const CONSOLE_PAGES = Object.freeze([
   "settings",
   "report",
   "alerts",
+  "hosts",
 ]);
 
 /**
