@@ -13,16 +13,16 @@ import logging
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Final, Protocol
 
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.accountability import alert_settings
+from broker.accountability import alert_rules, alert_settings
 from broker.accountability.alerts import Kind, raise_alert, raised_since
 from broker.clock import Clock
 from broker.db.engine import Database
-from broker.db.models import Host
+from broker.db.models import AgentCertificate, Host
 
 log = logging.getLogger(__name__)
 
@@ -118,6 +118,57 @@ def agent_offline(online: OnlineHosts, watching_since: Callable[[], datetime]) -
                 host_id=host.host_id,
                 last_seen_at=host.last_seen_at,
                 minutes=minutes,
+            )
+
+    return check
+
+
+# Agents renew when a third of the lifetime is left (30 days of the default 90); a
+# certificate this close to its end means renewal has been failing: tell the clinic while
+# there is time to re-enroll the PC.
+CERTIFICATE_WARNING: Final = timedelta(days=14)
+
+
+def certificate_expiring() -> Check:
+    """Alert once per certificate when a host's newest live certificate ends within
+    ``CERTIFICATE_WARNING`` (a renewed, revoked or replaced one does not count)."""
+
+    async def check(session: AsyncSession, now: datetime) -> None:
+        live = await session.scalars(
+            select(AgentCertificate)
+            .where(
+                AgentCertificate.revoked_at.is_(None),
+                AgentCertificate.renewed_at.is_(None),
+                AgentCertificate.not_after > now,
+                AgentCertificate.not_after <= now + CERTIFICATE_WARNING,
+            )
+            .order_by(AgentCertificate.org_id, AgentCertificate.id)
+        )
+        for cert in list(live):
+            newer = await session.scalar(
+                select(AgentCertificate.id).where(
+                    AgentCertificate.org_id == cert.org_id,
+                    AgentCertificate.host_id == cert.host_id,
+                    AgentCertificate.id > cert.id,
+                    AgentCertificate.revoked_at.is_(None),
+                )
+            )
+            if newer is not None:
+                continue
+            if await raised_since(
+                session, cert.org_id, Kind.CERTIFICATE_EXPIRING, cert.host_id, cert.issued_at
+            ):
+                continue
+            host = await session.scalar(
+                select(Host.name).where(Host.org_id == cert.org_id, Host.host_id == cert.host_id)
+            )
+            await alert_rules.certificate_expiring(
+                session,
+                cert.org_id,
+                now,
+                host=host or cert.host_id,
+                host_id=cert.host_id,
+                expires_at=cert.not_after,
             )
 
     return check

@@ -47,6 +47,7 @@ class AlertService:
         self._check_s = settings.alert_check_s
         self._started_at: datetime = clock.now()
         self.checks.add("agent_offline", alert_checks.agent_offline(online, self.started_at))
+        self.checks.add("certificate_expiring", alert_checks.certificate_expiring())
         self._stop = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 

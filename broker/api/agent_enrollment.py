@@ -15,6 +15,7 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.accountability import alert_rules
 from broker.api import deps
 from broker.api.deps import Db, Text
 from broker.db.models import Organization
@@ -119,6 +120,7 @@ async def enroll_agent(body: EnrollmentRequest, request: Request, db: Db) -> Enr
         org_id=code.org_id,
         detail=f"host={code.host_id}",
     )
+    await alert_rules.agent_enrolled(db, code.org_id, now, host=code.name, host_id=code.host_id)
     record(
         db,
         actor,

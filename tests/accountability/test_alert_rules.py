@@ -258,3 +258,33 @@ async def test_an_agent_offline_for_long_raises_one_alert(
     (mail,) = await sink.wait_for(1)
     subject = "【要確認】院内の端末「診察室PC」がつながっていません（さくら診療所）"
     assert mail.message["Subject"] == subject
+
+
+async def test_enrolling_a_pc_raises_an_alert(
+    alerting: RunningBroker, clinic: Org, director: Person, sink: SmtpSink, tmp_path: Path
+) -> None:
+    """A new agent enrollment is news the director should see (a stolen code would show
+    up here as a PC nobody added)."""
+    await mail_to_director(alerting, director)
+    await enroll_agent(alerting, clinic, "kensa-pc", tmp_path / "agent", "検査室PC")
+    (alert,) = await alerts_of(alerting, "agent_enrolled")
+    assert (alert.org_id, alert.subject, alert.facts["host"]) == (clinic.id, "kensa-pc", "検査室PC")
+    assert len(await sink.wait_for(1)) == 1
+
+
+async def test_a_certificate_near_its_end_raises_one_alert(
+    alerting: RunningBroker, clinic: Org, tmp_path: Path
+) -> None:
+    """An agent renews at a third of its certificate's life; one still live within 14 days
+    of its end means renewal failed: one alert per certificate, none before, none again."""
+    await enroll_agent(alerting, clinic, "kensa-pc", tmp_path / "agent", "検査室PC")
+    checks = alerting.app.state.alerts.checks
+    lifetime = alerting.settings.agent_cert_lifetime_s
+    alerting.clock.advance(lifetime - 15 * 24 * 3600)  # 15 days left: nothing yet
+    await checks.run_once()
+    assert await alerts_of(alerting, "certificate_expiring") == []
+    alerting.clock.advance(2 * 24 * 3600)  # 13 days left
+    await checks.run_once()
+    await checks.run_once()
+    (alert,) = await alerts_of(alerting, "certificate_expiring")
+    assert (alert.org_id, alert.subject, alert.facts["host"]) == (clinic.id, "kensa-pc", "検査室PC")
