@@ -20,7 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.accountability.export import to_csv
 from broker.config import Settings
-from broker.db.models import AuditEvent, Organization, ReportReview, User
+from broker.db.models import (
+    AgentCertificate,
+    AuditEvent,
+    Host,
+    Organization,
+    ReportReview,
+    User,
+)
 from broker.security import mfa, passwords
 from broker.security.audit import Event
 from broker.signaling.relay import RemotePolicy
@@ -91,6 +98,8 @@ class Facts:
     lockouts_recent: int
     violations_recent: int
     sessions_recent: int
+    hosts: int  # enrolled clinic PCs
+    hosts_certified: int  # of which hold a live (unrevoked, unexpired) client certificate
     policy: RemotePolicy
 
 
@@ -171,7 +180,23 @@ async def gather(session: AsyncSession, org_id: int, policy: RemotePolicy, now: 
             admins_two_kinds += 1
         if user.id not in signed_in and user.created_at < since_dormant:
             dormant.append(user.username)
+    hosts = int(
+        await session.scalar(select(func.count()).select_from(Host).where(Host.org_id == org_id))
+        or 0
+    )
+    certified = int(
+        await session.scalar(
+            select(func.count(func.distinct(AgentCertificate.host_id))).where(
+                AgentCertificate.org_id == org_id,
+                AgentCertificate.revoked_at.is_(None),
+                AgentCertificate.not_after > now,
+            )
+        )
+        or 0
+    )
     return Facts(
+        hosts=hosts,
+        hosts_certified=certified,
         users=len(enabled),
         two_kinds=two_kinds,
         no_password=sum(1 for u in enabled if u.password_hash is None),
@@ -309,13 +334,21 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
         ),
         Row(
             14,
-            Text("TLS 1.3 による暗号化", "TLS 1.3 encryption"),
+            Text("TLS 1.3 とクライアント証明書", "TLS 1.3 and client certificates"),
             Text(
-                "ブラウザとブローカー間は TLS 1.3 のみ（1.2 以下は接続不可）",
-                "Browser to broker: TLS 1.3 only (1.2 and older refused)",
+                "ブラウザとブローカー間は TLS 1.3 のみ。院内の端末とブローカー間は "
+                f"{'TLS 1.2 も許可（設定）' if settings.agent_tls12 else 'TLS 1.3 のみ'}、"
+                "医療機関ごとの認証局が発行したクライアント証明書で相互認証。"
+                f"有効な証明書を持つ端末: {f.hosts_certified}/{f.hosts}",
+                "Browser to broker: TLS 1.3 only. Clinic PC to broker: "
+                f"{'TLS 1.2 allowed (setting)' if settings.agent_tls12 else 'TLS 1.3 only'}, "
+                "mutual authentication with client certificates from the clinic's own CA. "
+                f"PCs with a live certificate: {f.hosts_certified}/{f.hosts}",
             ),
-            "TLS 1.3",
-            Status.PASS,
+            f"{f.hosts_certified}/{f.hosts}",
+            Status.PASS
+            if not settings.agent_tls12 and f.hosts_certified == f.hosts
+            else Status.ATTENTION,
         ),
         Row(
             16,

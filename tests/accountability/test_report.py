@@ -6,6 +6,7 @@ from __future__ import annotations
 import csv
 import io
 from datetime import timedelta
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select, update
@@ -14,6 +15,7 @@ from broker.db.models import AuditEvent, User
 from broker.security import accounts, org_policy
 from broker.security.accounts import Role
 from broker.security.audit import Actor, Event, Outcome, record
+from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, Person, make_org, make_person, signed_in
 
@@ -157,3 +159,20 @@ async def test_only_admins_get_the_report(any_broker: RunningBroker, clinic: Org
             "/api/admin/report/review", json={"note": ""}, headers=person.headers
         )
         assert refused.status_code == 403
+
+
+async def test_certificate_row_counts_pcs_with_a_live_certificate(
+    any_broker: RunningBroker, clinic: Org, tmp_path: Path
+) -> None:
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    await enroll_agent(any_broker, clinic, "uketsuke-pc", tmp_path / "a", "受付")
+    await enroll_agent(any_broker, clinic, "shinsatsu-pc", tmp_path / "b", "診察室")
+    async with signed_in(any_broker, boss) as admin:
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+        assert (rows[14]["value"], rows[14]["status"]) == ("2/2", "pass")
+        revoked = await admin.http.post(
+            "/api/admin/hosts/shinsatsu-pc/revoke", json={}, headers=admin.headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+    assert (rows[14]["value"], rows[14]["status"]) == ("1/2", "attention")
