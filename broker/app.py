@@ -13,7 +13,17 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.api import (
+    account,
+    admin,
+    auth,
+    enrollment,
+    factors,
+    grants,
+    handlers,
+    hosts,
+    vendor_requests,
+)
 from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
@@ -102,6 +112,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             end_on_violation=settings.end_on_violation,
         ),
         AuditedSessionEvents(app.state.db, app.state.clock),
+        app.state.clock,
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
@@ -115,7 +126,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts):
+    for module in (auth, enrollment, factors, account, admin, hosts, grants, vendor_requests):
         app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")

@@ -110,6 +110,8 @@ class Settings:
         block_local_input: disable the host's own keyboard and mouse during a session.
         end_on_violation: end the session when the viewer breaks the pixel-only policy
             (the attempt is audited either way).
+        vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
+            this long (default 30 min; MHLW.md row 12).
     """
 
     environment: str
@@ -135,6 +137,7 @@ class Settings:
     watermark: bool = True
     block_local_input: bool = False
     end_on_violation: bool = True
+    vendor_approval_ttl_s: int = 30 * 60
 
     @property
     def is_dev(self) -> bool:
@@ -201,6 +204,7 @@ class Settings:
             watermark=_flag(env, "MAMORI_WATERMARK", True),
             block_local_input=_flag(env, "MAMORI_BLOCK_LOCAL_INPUT", False),
             end_on_violation=_flag(env, "MAMORI_END_ON_VIOLATION", True),
+            vendor_approval_ttl_s=_int(env, "MAMORI_VENDOR_APPROVAL_TTL_S", 30 * 60, 60, day),
         )
         settings.validate()
         return settings

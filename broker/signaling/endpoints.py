@@ -28,6 +28,7 @@ from broker.protocol import CloseCode, Direction, ProtocolError
 from broker.security import agents, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
+from broker.signaling import admission
 from broker.signaling.relay import AgentLink, Relay, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
@@ -232,7 +233,18 @@ async def viewer_endpoint(ws: WebSocket) -> None:
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(grant.org_id, join.host_id, peer, grant.owner, grant.identity)
+        # The grant is checked again here (and a vendor's approval spent): see admission.py.
+        session = await admission.admit(
+            ws.app.state.db,
+            ws.app.state.clock,
+            relay,
+            org_id=grant.org_id,
+            host_id=join.host_id,
+            owner=grant.owner,
+            identity=grant.identity,
+            source=_source(ws),
+            peer=peer,
+        )
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

@@ -17,12 +17,15 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from broker import protocol
+from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
 from broker.protocol import CloseCode
 from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from broker.signaling.window_guard import watch_window
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +105,11 @@ class Session:
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
     started_at: float = field(default_factory=time.monotonic)
     limit_task: asyncio.Task[None] | None = None
+    # From the viewer's grant (broker/security/access.py): the picture only, and the UTC
+    # instant its time window closes (None: no window limits it). A grant change may move it.
+    view_only: bool = False
+    closes_at: datetime | None = None
+    window_task: asyncio.Task[None] | None = None
 
     @property
     def duration_s(self) -> int:
@@ -119,11 +127,24 @@ class Relay:
     """Registry of connected agents and live sessions; one instance per broker process."""
 
     def __init__(
-        self, policy: RemotePolicy | None = None, events: SessionEvents | None = None
+        self,
+        policy: RemotePolicy | None = None,
+        events: SessionEvents | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._agents: dict[tuple[int, str], AgentLink] = {}
         self.policy = policy or RemotePolicy()
         self.events: SessionEvents = events or _NoEvents()
+        # The broker's clock: time windows close by it, so tests can move it.
+        self.clock = clock or Clock()
+
+    def sessions_of(self, org_id: int) -> list[Session]:
+        """The live sessions on ``org_id``'s hosts."""
+        return [
+            a.session
+            for (org, _), a in self._agents.items()
+            if org == org_id and a.session is not None
+        ]
 
     def hosts(self, org_id: int) -> list[HostInfo]:
         """Connected hosts of ``org_id``, sorted by name."""
@@ -168,8 +189,15 @@ class Relay:
         viewer: Peer,
         owner: int | None = None,
         identity: ViewerIdentity | None = None,
+        *,
+        view_only: bool = False,
+        closes_at: datetime | None = None,
+        session_id: str | None = None,
     ) -> Session:
         """Pair a viewer of ``org_id`` with that organization's host.
+
+        ``view_only`` and ``closes_at`` come from the viewer's grant: the agent is told to
+        refuse all input, and the session ends when its time window closes.
 
         Raises:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
@@ -180,11 +208,27 @@ class Relay:
             raise UnknownHost("no such host is online")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
-        session = Session(agent=agent, viewer=viewer, owner=owner, identity=identity)
+        session = Session(
+            agent=agent,
+            viewer=viewer,
+            owner=owner,
+            identity=identity,
+            view_only=view_only,
+            closes_at=closes_at,
+        )
+        if session_id is not None:
+            # Chosen by the caller when something (a vendor approval) is spent on it first.
+            session.session_id = session_id
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         await agent.peer.send(protocol.encode(self._session_start(session)))
+        if view_only:
+            # Before the answer, so the page knows before its input channel opens.
+            await viewer.send(protocol.encode(protocol.Notice("view_only", 0)))
         session.limit_task = asyncio.create_task(self._enforce_maximum(session))
+        session.window_task = asyncio.create_task(
+            watch_window(self, session, self.clock, self.policy.warn_s)
+        )
         await self.events.started(session)
         return session
 
@@ -198,10 +242,12 @@ class Relay:
             viewer_id=who.username,
             organization=who.organization,
             watermark=policy.watermark,
-            block_local_input=policy.block_local_input,
+            # Someone who only watches does not take the PC from the person in front of it.
+            block_local_input=policy.block_local_input and not session.view_only,
             end_on_violation=policy.end_on_violation,
             idle_s=policy.idle_s,
             max_s=policy.max_s,
+            view_only=session.view_only,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:
@@ -294,12 +340,23 @@ class Relay:
         await self._finished(session, reason, cancel_limit=cancel_limit)
 
     async def _finished(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
-        task = session.limit_task
-        if cancel_limit and task is not None and not task.done():
+        for task in (session.limit_task if cancel_limit else None, session.window_task):
+            # A limit that ends the session runs this from its own task: never await oneself.
+            if task is None or task.done() or task is asyncio.current_task():
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.events.ended(session, reason)
+
+    async def end(self, session: Session, reason: str) -> None:
+        """End a live session from the broker's side (its window closed, its grant went):
+        the agent closes the peer, the viewer is told why."""
+        if session.agent.session is not session:
+            return
+        await self.leave(session, reason)
+        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await session.viewer.close(CloseCode.NORMAL, reason.replace("_", " "))
 
     async def end_sessions_of(self, owners: set[int]) -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""

@@ -26,6 +26,7 @@ def start(**changes: object) -> protocol.SessionStart:
         end_on_violation=True,
         idle_s=600,
         max_s=3600,
+        view_only=False,
     )
     fields.update(changes)
     return protocol.SessionStart(**fields)  # type: ignore[arg-type]
