@@ -67,7 +67,7 @@ async def host_refs(session: AsyncSession, org_id: int, host_ids: Sequence[str])
     rows = await session.execute(
         select(Host.host_id, Host.id).where(Host.org_id == org_id, Host.host_id.in_(host_ids))
     )
-    return {host_id: ref for host_id, ref in rows.tuples()}
+    return {host_id: ref for host_id, ref in rows}
 
 
 async def for_hosts(
