@@ -9,8 +9,8 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from broker import protocol
-from broker.protocol import CloseCode, Direction
 from broker.db.models import Grant, Host, Organization, VendorRequest
+from broker.protocol import CloseCode, Direction
 from broker.security import agents, grants, mfa, vendor_requests
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, make_org, make_person, sign_in_client
@@ -176,10 +176,14 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
             assert await agents.org_for_token(s, clinic_b.agent_token) == clinic_b.id
             grant = await s.get(Grant, grant_b)
             vendor_request = await s.get(VendorRequest, request_b)
-            assert grant is not None and grant.revoked_at is None and grant.role == "vendor"
-            assert vendor_request is not None and vendor_request.state == "pending"
+            assert grant is not None
+            assert grant.revoked_at is None
+            assert grant.role == "vendor"
+            assert vendor_request is not None
+            assert vendor_request.state == "pending"
             organization_b = await s.get(Organization, clinic_b.id)
-            assert organization_b is not None and organization_b.time_zone == "Asia/Tokyo"
+            assert organization_b is not None
+            assert organization_b.time_zone == "Asia/Tokyo"
         assert b.person.username == "doctor-b"
 
 
