@@ -62,6 +62,9 @@ class HostView(BaseModel):
 
 class HostList(BaseModel):
     hosts: list[HostView]
+    time_zone: str | None = Field(
+        default=None, description="the clinic's zone, for showing times the clinic's way"
+    )
 
 
 class TicketRequest(BaseModel):
@@ -125,7 +128,7 @@ async def list_hosts(request: Request, db: Db, caller: ActiveCaller) -> HostList
                 request=request_state,
             )
         )
-    return HostList(hosts=shown)
+    return HostList(hosts=shown, time_zone=org.time_zone)
 
 
 @router.post("/viewer-tickets", status_code=201)

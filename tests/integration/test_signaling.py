@@ -122,7 +122,8 @@ async def test_host_list_shows_connected_agent_and_busy_state(
                     "closes_at": None,
                     "request": None,
                 }
-            ]
+            ],
+            "time_zone": "Asia/Tokyo",
         }
 
 

@@ -9,10 +9,14 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createGrantsPage } from "./console_grants.js";
+import { createRequestsPage } from "./console_requests.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  grants: createGrantsPage,
+  requests: createRequestsPage,
 };
 
 export function createConsole(hooks) {

@@ -7,6 +7,7 @@
  */
 
 import { authEn, authJa } from "./i18n_auth.js";
+import { grantsEn, grantsJa } from "./i18n_grants.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -167,8 +168,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa }),
-  en: Object.freeze({ ...en, ...authEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...grantsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...grantsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;
