@@ -263,8 +263,9 @@ class Relay:
             )
             await asyncio.sleep(policy.warn_s)
         if session.agent.session is session:
-            await self.leave(session, "max_session_time", cancel_limit=False)
+            # The viewer first (see end()): its page must not mistake this for a failure.
             await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))
+            await self.leave(session, "max_session_time", cancel_limit=False)
             await session.viewer.close(CloseCode.NORMAL, "max session time")
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
@@ -354,8 +355,10 @@ class Relay:
         the agent closes the peer, the viewer is told why."""
         if session.agent.session is not session:
             return
-        await self.leave(session, reason)
+        # The viewer first: once the agent closes the peer, the page sees its channel close
+        # and would take it for a network failure (and retry) before this bye arrived.
         await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await self.leave(session, reason)
         await session.viewer.close(CloseCode.NORMAL, reason.replace("_", " "))
 
     async def end_sessions_of(self, owners: set[int]) -> None:

@@ -11,6 +11,7 @@ session moves ``Session.closes_at`` and the watch follows it.
 from __future__ import annotations
 
 import asyncio
+import logging
 import math
 from typing import TYPE_CHECKING, Final
 
@@ -19,6 +20,8 @@ from broker.clock import Clock
 
 if TYPE_CHECKING:
     from broker.signaling.relay import Relay, Session
+
+log = logging.getLogger(__name__)
 
 # How often the clock is read: the session ends at most this late.
 POLL_S: Final = 1.0
@@ -30,6 +33,14 @@ async def watch_window(
     relay: Relay, session: Session, clock: Clock, warn_s: int, poll_s: float = POLL_S
 ) -> None:
     """Run for the session's life (the relay cancels it when the session ends)."""
+    try:
+        await _watch(relay, session, clock, warn_s, poll_s)
+    except Exception:
+        # Nobody awaits this task until the session ends; a failure must at least be seen.
+        log.exception("session %s: window watch failed", session.session_id)
+
+
+async def _watch(relay: Relay, session: Session, clock: Clock, warn_s: int, poll_s: float) -> None:
     warned_for = None
     while session.agent.session is session:
         closes_at = session.closes_at

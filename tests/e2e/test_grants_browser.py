@@ -6,6 +6,7 @@ badge), and a view-only viewer that shows 閲覧のみ and sends nothing."""
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 
 import pytest
 from playwright.async_api import BrowserContext, Page
@@ -13,14 +14,14 @@ from sqlalchemy import select
 
 from broker.db.models import Organization
 from broker.security import grants as grant_store
-from broker.security.grants import Access
+from broker.security.grants import Access, Window
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
 from tests.support.browser import screen_is, sign_in
 from tests.support.chromium import open_viewer
 from tests.support.display import SampleApp
-from tests.support.grants import add_grant, audited, bare_agent
+from tests.support.grants import add_grant, audited, bare_agent, next_local, travel_to
 from tests.support.identity import Org, make_person
 
 pytestmark = pytest.mark.e2e
@@ -160,3 +161,40 @@ async def test_a_view_only_viewer_shows_view_only_and_sends_nothing(
     assert agent.session is session
     assert await page.evaluate("() => document.body.dataset.connection") == "connected"
     assert sample_app.state()["notes"] == ""
+
+
+async def test_the_viewer_is_warned_before_the_window_closes_then_told_it_closed(
+    browser: BrowserContext, broker: RunningBroker, org: Org, agent: BrokerLink
+) -> None:
+    """Weekdays 18:00-23:00, opened at Wednesday 22:54: at 22:55 the status bar says the
+    allowed hours end in 5 minutes; at 23:00 the picture goes and the page says why, in
+    Japanese, and does not reconnect; outside the window the host cannot be opened."""
+    evening = Window(frozenset(range(5)), 18 * 60, 23 * 60)
+    await add_grant(broker, org, role="staff", access=Access.CONTROL, windows=(evening,))
+    clerk = await make_person(broker, org, "staff")
+    opened_at = next_local(broker, 2, 22, 54)
+    travel_to(broker, opened_at)
+    page = await open_viewer(browser, broker, clerk, HOST_ID)
+    travel_to(broker, opened_at + dt.timedelta(minutes=1))
+    await page.wait_for_function(
+        "() => document.getElementById('connection-status-detail').textContent.includes('あと5分')",
+        timeout=10_000,
+    )
+    travel_to(broker, opened_at + dt.timedelta(minutes=6))
+    await page.wait_for_function(
+        "() => document.body.dataset.connection === 'ended'"
+        " && document.body.dataset.connectionError === 'window_closed'",
+        timeout=10_000,
+    )
+    assert (
+        "許可された時間帯が終わった" in await page.locator("#connection-status-detail").inner_text()
+    )
+    assert await page.evaluate("() => document.body.dataset.video") == "none"
+    await audited(broker, "session_ended", "reason=window_closed")
+    await page.click("#reconnect-button")
+    await page.wait_for_function(
+        "() => document.body.dataset.connection === 'error'"
+        " && document.body.dataset.connectionError === 'outside_window'",
+        timeout=10_000,
+    )
+    assert "時間帯ではありません" in await page.locator("#connection-status-detail").inner_text()
