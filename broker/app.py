@@ -26,8 +26,10 @@ from broker.api import (
     dashboard,
     enrollment,
     factors,
+    grants,
     handlers,
     hosts,
+    vendor_requests,
 )
 from broker.api import report as report_api
 from broker.api import settings as settings_api
@@ -122,6 +124,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             end_on_violation=settings.end_on_violation,
         ),
         AuditedSessionEvents(app.state.db, app.state.clock),
+        app.state.clock,
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
@@ -158,6 +161,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         settings_api,
         report_api,
         alerts,
+        grants,
+        vendor_requests,
     ):
         app.include_router(module.router)
     app.include_router(admin_hosts.router)

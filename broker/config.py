@@ -157,6 +157,8 @@ class Settings:
         agent_recheck_s: how often live agent links are checked against revocation and
             expiry (a revocation through the console acts at once; this catches the CLI's
             and certificates running out while connected).
+        vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
+            this long (default 30 min; MHLW.md row 12).
     """
 
     environment: str
@@ -204,6 +206,7 @@ class Settings:
     agent_tls12: bool = False
     agent_cert_lifetime_s: int = 90 * 24 * 3600
     agent_recheck_s: int = 30
+    vendor_approval_ttl_s: int = 30 * 60
 
     @property
     def is_dev(self) -> bool:
@@ -325,6 +328,7 @@ class Settings:
                 env, "MAMORI_AGENT_CERT_LIFETIME_S", 90 * day, 3600, 397 * day
             ),
             agent_recheck_s=_int(env, "MAMORI_AGENT_RECHECK_S", 30, 1, 3600),
+            vendor_approval_ttl_s=_int(env, "MAMORI_VENDOR_APPROVAL_TTL_S", 30 * 60, 60, day),
         )
         settings.validate()
         return settings

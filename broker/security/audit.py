@@ -58,6 +58,16 @@ class Event(StrEnum):
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
     ALERT_TEST = "alert_test"
     ALERT_DELIVERY_FAILED = "alert_delivery_failed"
+    # Grants, windows and vendor approvals (issue 4: trust).
+    SESSION_REFUSED = "session_refused"
+    GRANT_CREATED = "grant_created"
+    GRANT_CHANGED = "grant_changed"
+    GRANT_DELETED = "grant_deleted"
+    TIME_ZONE_CHANGED = "time_zone_changed"
+    VENDOR_REQUESTED = "vendor_requested"
+    VENDOR_APPROVED = "vendor_approved"
+    VENDOR_DENIED = "vendor_denied"
+    VENDOR_APPROVAL_USED = "vendor_approval_used"
 
 
 class Outcome(StrEnum):

@@ -27,6 +27,7 @@ from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
 from broker.security import org_policy, sessions, tickets
 from broker.security.sessions import SessionPolicy, Stage
+from broker.signaling import admission
 from broker.signaling.relay import Relay, RemotePolicy, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,8 @@ class WebSocketPeer:
             return
         try:
             await self._ws.close(code=code, reason=reason)
-        except (RuntimeError, OSError):
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The peer may vanish between the state check and the close frame.
             log.debug("close of a closed socket ignored")
 
 
@@ -168,8 +170,18 @@ async def viewer_endpoint(ws: WebSocket) -> None:
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(
-            grant.org_id, join.host_id, peer, grant.owner, grant.identity, grant.policy
+        # The grant is checked again here (and a vendor's approval spent): see admission.py.
+        session = await admission.admit(
+            ws.app.state.db,
+            ws.app.state.clock,
+            relay,
+            org_id=grant.org_id,
+            host_id=join.host_id,
+            owner=grant.owner,
+            identity=grant.identity,
+            source=_source(ws),
+            peer=peer,
+            policy=grant.policy,
         )
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)

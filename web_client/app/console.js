@@ -14,6 +14,8 @@ import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
 import { createAlertsPage } from "./console_alerts.js";
 import { createHostsPage } from "./console_hosts.js";
+import { createGrantsPage } from "./console_grants.js";
+import { createRequestsPage } from "./console_requests.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -23,6 +25,8 @@ const PAGES = {
   report: createReportPage,
   alerts: createAlertsPage,
   hosts: createHostsPage,
+  grants: createGrantsPage,
+  requests: createRequestsPage,
 };
 
 export function createConsole(hooks) {

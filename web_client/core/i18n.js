@@ -10,6 +10,7 @@ import { alertsEn, alertsJa } from "./i18n_alerts.js";
 import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
 import { hostsEn, hostsJa } from "./i18n_hosts.js";
+import { grantsEn, grantsJa } from "./i18n_grants.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -170,8 +171,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

@@ -20,6 +20,8 @@ export const CONSOLE_PAGES = Object.freeze([
   "report",
   "alerts",
   "hosts",
+  "grants",
+  "requests",
 ]);
 
 /**
