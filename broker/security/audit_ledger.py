@@ -166,18 +166,19 @@ async def checkpoint_moved_chains(
     Returns how many were signed."""
     async with sessions() as s:
         heads = (await s.execute(select(HEADS.c.chain, HEADS.c.last_sequence))).all()
-        signed_through = dict(
-            (
+        signed_through = {
+            int(chain): int(sequence)
+            for chain, sequence in (
                 await s.execute(
                     select(CHECKPOINTS.c.chain, func.max(CHECKPOINTS.c.sequence)).group_by(
                         CHECKPOINTS.c.chain
                     )
                 )
-            ).tuples()
-        )
+            ).all()
+        }
     signed = 0
     for chain, last_sequence in heads:
-        if last_sequence <= (signed_through.get(chain) or 0):
+        if last_sequence <= signed_through.get(chain, 0):
             continue
         async with sessions() as s:
             conn = await s.connection()
