@@ -210,7 +210,5 @@ async def verify_chain_of(
         last_checkpoint_at=signed.newest[1] if signed.newest else None,
         problem=first[0] if first else None,
         problem_id=first[1] if first else None,
-        rewritten_after=(
-            first[2] if first and first[0].problem == "checkpoint_mismatch" else None
-        ),
+        rewritten_after=(first[2] if first and first[0].problem == "checkpoint_mismatch" else None),
     )
