@@ -6,6 +6,10 @@ Commands:
                          enrollment link (24 h) on a line of its own
     agent-token          create or rotate an organization's agent token; prints it
     gen-secret-key       print a new random MAMORI_SECRET_KEY
+    audit verify         verify the audit hash chains (exit 1 names the first broken record)
+    audit purge          export, then remove, audit records older than the retention period
+    audit public-key     print the public key of the audit checkpoint signatures
+    audit checkpoint     sign a checkpoint on every audit chain that grew
 
 All but gen-secret-key read the same MAMORI_* environment as the server and migrate the
 database first.
@@ -20,6 +24,7 @@ import logging
 import secrets
 import sys
 
+from broker.accountability import audit_cli
 from broker.app import create_app
 from broker.clock import Clock
 from broker.config import SECRET_KEY_BYTES, Settings
@@ -89,6 +94,16 @@ async def agent_token(settings: Settings, org_name: str) -> str:
     return token
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        return asyncio.run(audit_cli.verify(settings, args.org, args.public_key))
+    if args.audit_command == "purge":
+        return asyncio.run(audit_cli.purge(settings, args.before, args.export, args.org))
+    if args.audit_command == "public-key":
+        return audit_cli.public_key(settings)
+    return asyncio.run(audit_cli.checkpoint(settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m broker",
@@ -104,6 +119,7 @@ def main(argv: list[str] | None = None) -> int:
     token = sub.add_parser("agent-token", help="create or rotate an organization's agent token")
     token.add_argument("--org", required=True)
     sub.add_parser("gen-secret-key", help="print a new random MAMORI_SECRET_KEY")
+    audit_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "gen-secret-key":
         print(base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode().rstrip("="))
@@ -119,6 +135,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "agent-token":
             print(asyncio.run(agent_token(settings, args.org)), flush=True)
             return 0
+        if args.command == "audit":
+            return _audit(settings, args)
     except ConfigError as exc:
         print(f"mamori-broker: {exc}", file=sys.stderr)
         return 2

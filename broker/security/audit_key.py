@@ -15,14 +15,11 @@ import hashlib
 import os
 import stat
 from pathlib import Path
-from typing import Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
 from broker.errors import ConfigError
-
-KEY_FILE_NAME: Final = "audit-signing-key.pem"
 
 
 def _write_new(path: Path) -> None:

@@ -23,20 +23,23 @@ be stored.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from sqlalchemy import Connection, event, func, insert, select, update
+from sqlalchemy import Connection, Table, event, func, insert, select, update
 from sqlalchemy import inspect as orm_inspect
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import Session, UOWTransaction
 
+from broker.clock import Clock
 from broker.db.models import AuditChainHead, AuditCheckpoint, AuditEvent
 from broker.security import audit_key
 from broker.security.audit_chain import (
@@ -52,8 +55,8 @@ from broker.security.audit_chain import (
 
 log = logging.getLogger(__name__)
 
-HEADS: Final = AuditChainHead.__table__
-CHECKPOINTS: Final = AuditCheckpoint.__table__
+HEADS: Final = cast(Table, AuditChainHead.__table__)
+CHECKPOINTS: Final = cast(Table, AuditCheckpoint.__table__)
 # Where a session finds the signer (``Session.info``); sessions without one link records
 # but leave the checkpoints to the broker's periodic pass.
 SIGNER_INFO_KEY: Final = "mamori.audit_signer"
@@ -192,3 +195,19 @@ async def checkpoint_moved_chains(
             await s.commit()
         signed += 1
     return signed
+
+
+async def keep_checkpointing(
+    sessions: async_sessionmaker[AsyncSession],
+    signer: AuditSigner,
+    clock: Clock,
+    interval_s: float,
+) -> None:
+    """Every ``interval_s``, checkpoint the chains that grew; runs until cancelled. A failed
+    pass (the database away for a moment) is logged and the next one tries again."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await checkpoint_moved_chains(sessions, signer, clock.now())
+        except (SQLAlchemyError, OSError):
+            log.exception("audit checkpoint pass failed; retrying in %s s", interval_s)

@@ -21,10 +21,10 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Final
+from typing import Any, Final, cast
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import Row, select, union
+from sqlalchemy import Row, Table, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AuditChainHead, AuditCheckpoint, AuditEvent
@@ -41,7 +41,7 @@ from broker.security.audit_chain import (
 )
 
 PAGE: Final = 2000
-EVENTS: Final = AuditEvent.__table__
+EVENTS: Final = cast(Table, AuditEvent.__table__)
 _COLUMNS: Final = [EVENTS.c.id, EVENTS.c.prev_hash, EVENTS.c.hash] + [
     EVENTS.c[name] for name in HASHED_FIELDS
 ]
@@ -172,9 +172,8 @@ async def verify_chain_of(
                     breaks.append((ChainBreak(row.sequence, "missing_before"), row.id, None))
                     stopped = True
                     break
-            found = walker.feed(
-                ChainedRecord(row.sequence, record_fields(row._mapping), row.hash, row.prev_hash)
-            )
+            fields = record_fields(dict(row._mapping))
+            found = walker.feed(ChainedRecord(row.sequence, fields, row.hash, row.prev_hash))
             if found is None:
                 expected = signed.periodic.get(row.sequence, signed.anchors.get(row.sequence))
                 if expected is not None and expected != row.hash:
