@@ -14,7 +14,16 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.api import (
+    account,
+    admin,
+    audit_admin,
+    auth,
+    enrollment,
+    factors,
+    handlers,
+    hosts,
+)
 from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
@@ -138,7 +147,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts):
+    for module in (auth, enrollment, factors, account, admin, audit_admin, hosts):
         app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")

@@ -29,7 +29,7 @@ from broker.db.models import AuditChainHead, AuditEvent
 from broker.errors import BrokerError
 from broker.security import audit_ledger
 from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.audit_chain import record_fields
+from broker.security.audit_chain import exported
 from broker.security.audit_ledger import CHECKPOINTS, PURGE, AuditSigner
 from broker.security.audit_verify import chains, verify_chain_of
 
@@ -47,13 +47,6 @@ class ChainPurge:
     org_id: int | None
     through_sequence: int
     removed: int
-
-
-def export_line(row: Any) -> dict[str, Any]:
-    """A stored record as exported: its hashed fields exactly as hashed (``at`` as the
-    ``timestamp`` string), its row id, previous hash and hash."""
-    fields = record_fields(dict(row._mapping))
-    return {**fields, "id": row.id, "prev_hash": row.prev_hash, "hash": row.hash}
 
 
 def _create_exclusive(path: Path) -> int:
@@ -92,7 +85,7 @@ async def _export_chain(
         ).all()
         if not page:
             return last
-        text = to_json_lines(export_line(r) for r in page).encode()
+        text = to_json_lines(exported(dict(r._mapping)) for r in page).encode()
         os.write(fd, text)
         digest.update(text)
         last = page[-1]

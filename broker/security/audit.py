@@ -49,6 +49,8 @@ class Event(StrEnum):
     SESSION_ENDED = "session_ended"
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"
+    ACCESS_DENIED = "access_denied"
+    VIEWER_REFUSED = "viewer_refused"
     AUDIT_EXPORTED = "audit_exported"
     AUDIT_PURGED = "audit_purged"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"

@@ -72,6 +72,17 @@ def record_fields(row: Mapping[str, Any]) -> dict[str, Any]:
     return fields
 
 
+def exported(row: Mapping[str, Any]) -> dict[str, Any]:
+    """A stored record as exported (JSON lines): its hashed fields exactly as hashed, plus
+    its row ``id``, ``prev_hash`` and ``hash``, so the file verifies on its own."""
+    return {
+        **record_fields(row),
+        "id": row["id"],
+        "prev_hash": row["prev_hash"],
+        "hash": row["hash"],
+    }
+
+
 def link_hash(previous_hash: str, record: Mapping[str, Any]) -> str:
     """The hash stored with ``record``: SHA-256 over the previous hash and the record."""
     return hashlib.sha256(previous_hash.encode() + b"\n" + canonical(record)).hexdigest()
