@@ -1,7 +1,8 @@
 /**
  * The console's users page: everyone in the clinic with role, factors and state; invite (one-time
- * link), change role, disable/enable, reset factors (new link); the agent token; the
- * audit trail. The broker scopes all of it to the admin's own organization.
+ * link), change role, disable/enable, reset factors (new link); the agent token. (The audit
+ * trail has its own page, console_audit.js.) The broker scopes all of it to the admin's own
+ * organization.
  */
 
 import { errorKey } from "../core/auth.js";
@@ -33,7 +34,6 @@ export function createUsersPage(hooks) {
   const linkUrl = document.getElementById("admin-link-url");
   const agentState = document.getElementById("admin-agent-state");
   const agentToken = document.getElementById("admin-agent-token");
-  const audit = document.getElementById("admin-audit");
   const invite = document.getElementById("admin-invite-form");
   let messageKey = null;
 
@@ -115,17 +115,6 @@ export function createUsersPage(hooks) {
             }),
           })
         : t("admin.agentNone");
-    }
-    const events = await call("GET", "/api/admin/audit");
-    if (check(events, messageKey)) {
-      audit.replaceChildren(
-        ...events.body.map((e) => {
-          const li = document.createElement("li");
-          const at = new Date(e.at).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
-          li.textContent = `${at} ${e.actor || "—"} ${e.event} ${e.outcome} ${e.source_address} ${e.detail}`;
-          return li;
-        }),
-      );
     }
   }
 

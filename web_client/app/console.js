@@ -9,10 +9,12 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createAuditPage } from "./console_audit.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  audit: createAuditPage,
 };
 
 export function createConsole(hooks) {

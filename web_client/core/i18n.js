@@ -6,6 +6,7 @@
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 
+import { auditEn, auditJa } from "./i18n_audit.js";
 import { authEn, authJa } from "./i18n_auth.js";
 
 export const DEFAULT_LANGUAGE = "ja";
@@ -167,8 +168,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa }),
-  en: Object.freeze({ ...en, ...authEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...auditJa }),
+  en: Object.freeze({ ...en, ...authEn, ...auditEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

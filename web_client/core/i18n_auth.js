@@ -108,7 +108,6 @@ export const authJa = {
   "admin.agentSince": "{time} に発行されたトークンが有効です。",
   "admin.rotate": "新しいトークンを発行",
   "admin.agentRotated": "新しいトークンを発行しました。院内の端末のエージェントに設定してください（以前のトークンは使えなくなりました）。",
-  "admin.audit": "監査ログ（最新 100 件）",
 
   "role.admin": "管理者",
   "role.doctor": "医師",
@@ -257,7 +256,6 @@ export const authEn = {
   "admin.agentSince": "A token issued {time} is in use.",
   "admin.rotate": "Issue a new token",
   "admin.agentRotated": "New token issued. Set it on the clinic computers' agents (the previous one no longer works).",
-  "admin.audit": "Audit trail (newest 100)",
 
   "role.admin": "Admin",
   "role.doctor": "Doctor",
