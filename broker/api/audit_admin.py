@@ -9,12 +9,12 @@ of the file leaves (MHLW.md rows 11, 13).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
 from broker.accountability import audit_search
@@ -45,6 +45,21 @@ class AuditQuery(BaseModel):
     actor: Text | None = Field(default=None, max_length=64)
     outcome: Literal["success", "failure", "denied"] | None = None
     q: Text | None = Field(default=None, max_length=100, description="text in the detail")
+
+    @field_validator("since", "until")
+    @classmethod
+    def _storable_time(cls, value: datetime | None) -> datetime | None:
+        """In UTC and within years both databases store (a fuzzed 9999-12-31T23:59-23:59
+        would overflow)."""
+        if value is None:
+            return None
+        try:
+            utc = value.astimezone(UTC)
+        except OverflowError as exc:
+            raise ValueError("time out of range") from exc
+        if not 2000 <= utc.year <= 2999:
+            raise ValueError("time out of range")
+        return utc
 
     def to_filter(self) -> AuditFilter:
         if self.since is not None and self.until is not None and self.since >= self.until:

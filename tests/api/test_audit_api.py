@@ -126,6 +126,8 @@ async def test_search_filters_and_pages(
             {"surprise": "1"},
             {"outcome": "maybe"},
             {"since": "2024-05-01T00:00"},
+            {"until": "9999-12-31T23:59:59-23:59"},
+            {"since": "1900-01-01T00:00:00Z"},
             {"limit": 501},
             {"event": "DROP TABLE"},
         ):
