@@ -181,11 +181,17 @@ class Relay:
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
         session = Session(agent=agent, viewer=viewer, owner=owner, identity=identity)
-        agent.session = session
+        agent.session = session  # taken now: the audit write below awaits
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
+        # The start is on record before the agent hears of it; if it cannot be recorded,
+        # the session does not start (the host is free again).
+        try:
+            await self.events.started(session)
+        except BaseException:
+            agent.session = None
+            raise
         await agent.peer.send(protocol.encode(self._session_start(session)))
         session.limit_task = asyncio.create_task(self._enforce_maximum(session))
-        await self.events.started(session)
         return session
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
