@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AuditEvent
 
-# Imported for its before_flush hook: every session that can record() links what it records.
-from broker.security import audit_ledger  # noqa: F401
+# Its hooks write and chain what record() hands over, in every session.
+from broker.security import audit_ledger
 
 
 class Event(StrEnum):
@@ -83,8 +83,10 @@ def record(
     org_id: int | None = None,
     detail: str = "",
 ) -> None:
-    """Add one event to ``session``'s transaction (the caller commits)."""
-    session.add(
+    """Add one event to ``session``'s transaction (the caller commits; it is written and
+    chained at that commit, after the action's own changes)."""
+    audit_ledger.add_at_commit(
+        session,
         AuditEvent(
             at=now,
             org_id=org_id if org_id is not None else actor.org_id,
@@ -95,7 +97,7 @@ def record(
             source_address=actor.source_address[:64],
             target_user_id=target_user_id,
             detail=detail[:500],
-        )
+        ),
     )
 
 

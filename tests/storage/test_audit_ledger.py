@@ -123,7 +123,8 @@ async def test_two_records_in_one_transaction_link_in_the_order_added(db: Databa
 
 async def test_concurrent_writers_never_fork_a_chain(db: Database) -> None:
     """Twelve transactions at once, each recording into the same organization's chain and
-    holding its transaction open a moment: every record gets its own sequence, without gaps,
+    holding its transaction open a moment (the records are linked at commit, under the
+    chain head's lock): every record gets its own sequence, without gaps,
     and the chain verifies. The writers really overlapped (more than one inside at once)."""
     org = await new_org(db)
     rng = random.Random(7)
@@ -144,7 +145,7 @@ async def test_concurrent_writers_never_fork_a_chain(db: Database) -> None:
                     START,
                 )
                 await asyncio.sleep(rng.random() / 200)
-                await s.flush()  # the head is locked from here to the commit
+                await s.flush()  # the action's own work (none here); audit rows wait
                 await asyncio.sleep(rng.random() / 200)
                 if i % 3 == 0:  # a second record in the same transaction, another chain
                     record(
