@@ -121,6 +121,20 @@ async def test_two_records_in_one_transaction_link_in_the_order_added(db: Databa
     assert (await verify(db, org)).ok
 
 
+async def test_a_record_rolled_back_with_its_action_is_never_written(db: Database) -> None:
+    """record() joins the caller's transaction: rolled back, the record is gone, and it
+    does not slip into the session's next commit; the chain has no gap."""
+    org = await new_org(db)
+    async with db.session() as s:
+        await s.execute(select(AuditEvent.id).limit(1))  # a transaction is under way
+        record(s, Actor("192.0.2.1", None, org, "gone"), Event.LOCKOUT, Outcome.SUCCESS, START)
+        await s.rollback()
+        record(s, Actor("192.0.2.1", None, org, "kept"), Event.LOCKOUT, Outcome.SUCCESS, START)
+        await s.commit()
+    assert [(r.sequence, r.actor) for r in await stored(db, org)] == [(1, "kept")]
+    assert (await verify(db, org)).ok
+
+
 async def test_concurrent_writers_never_fork_a_chain(db: Database) -> None:
     """Twelve transactions at once, each recording into the same organization's chain and
     holding its transaction open a moment (the records are linked at commit, under the
