@@ -20,8 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AuditEvent
 
-# Its hooks write and chain what record() hands over, in every session.
-from broker.security import audit_ledger
+# Imported for its before_flush hook: every session that can record() links what it records.
+from broker.security import audit_ledger  # noqa: F401
 
 
 class Event(StrEnum):
@@ -83,10 +83,9 @@ def record(
     org_id: int | None = None,
     detail: str = "",
 ) -> None:
-    """Add one event to ``session``'s transaction (the caller commits; it is written and
-    chained at that commit, after the action's own changes)."""
-    audit_ledger.add_at_commit(
-        session,
+    """Add one event to ``session``'s transaction (the caller commits); it is chained when
+    the transaction flushes it (``audit_ledger``)."""
+    session.add(
         AuditEvent(
             at=now,
             org_id=org_id if org_id is not None else actor.org_id,
@@ -97,7 +96,7 @@ def record(
             source_address=actor.source_address[:64],
             target_user_id=target_user_id,
             detail=detail[:500],
-        ),
+        )
     )
 
 

@@ -1,13 +1,11 @@
 """Writing the audit chain: every new audit record is linked as its transaction flushes, and
 checkpoints are signed every N records and every T minutes.
 
-``audit.record()`` hands the row to the caller's session; when that session commits, its
-other changes are flushed first, then the audit rows, and a ``before_flush`` hook on every
+``audit.record()`` only adds a row to the caller's session; a ``before_flush`` hook on every
 ORM session gives each new ``AuditEvent`` its chain, sequence, previous hash and hash just
 before the INSERT, in the same transaction. So the link is written, and committed, together
-with the action it records, and no caller can forget it. Writing the audit rows last makes
-the chain head the last lock a transaction takes and holds it only through the commit: two
-transactions can never each hold a row the other waits for with the head in the cycle.
+with the action it records, no caller can forget it, and the row is visible to the rest of
+the transaction as any added row is (alert rules count the failures just recorded).
 
 Chains: one per organization, plus one (``BROKER_CHAIN``) for broker-level events without an
 organization. Per organization because a clinic's auditor verifies and exports the clinic's
@@ -21,7 +19,11 @@ SQLite: Python's sqlite3 opens a transaction only at the first write statement, 
 has one writer at a time; so the head is first touched by a write (an upsert that changes
 nothing when the head exists), which takes the database's write lock before the read. A
 UNIQUE (chain, sequence) constraint stands behind both: a fork could only ever fail, never
-be stored.
+be stored. The head stays locked from the flush to the commit, so routes record just
+before they commit. On PostgreSQL two transactions of one clinic that lock another row and
+the head in opposite orders (the same person's second factor failing in one browser while
+it succeeds in another) can deadlock; PostgreSQL then aborts one of them, action and record
+together, and that request fails.
 """
 
 from __future__ import annotations
@@ -40,7 +42,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import Session, SessionTransaction, UOWTransaction
+from sqlalchemy.orm import Session, UOWTransaction
 
 from broker.clock import Clock
 from broker.db.models import AuditChainHead, AuditCheckpoint, AuditEvent
@@ -63,8 +65,6 @@ CHECKPOINTS: Final = cast(Table, AuditCheckpoint.__table__)
 # Where a session finds the signer (``Session.info``); sessions without one link records
 # but leave the checkpoints to the broker's periodic pass.
 SIGNER_INFO_KEY: Final = "mamori.audit_signer"
-# Audit rows recorded in the session's current transaction, written at its commit.
-PENDING_INFO_KEY: Final = "mamori.audit_pending"
 PERIODIC: Final = "periodic"
 PURGE: Final = "purge"
 _MESSAGE_KIND: Final = {PERIODIC: CHECKPOINT, PURGE: PURGE_ANCHOR}
@@ -164,28 +164,6 @@ def _link_new_records(session: Session, _flush: UOWTransaction, _instances: obje
     # each hold one head and wait for the other.
     for chain in sorted(by_chain):
         _link(conn, by_chain[chain], signer)
-
-
-def add_at_commit(session: Session | AsyncSession, row: AuditEvent) -> None:
-    """Queue ``row`` to be written (and linked) when ``session``'s transaction commits; it
-    is dropped with the transaction if that rolls back."""
-    session.info.setdefault(PENDING_INFO_KEY, []).append(row)
-
-
-@event.listens_for(Session, "before_commit")
-def _write_recorded(session: Session) -> None:
-    pending = session.info.pop(PENDING_INFO_KEY, None)
-    if not pending:
-        return
-    session.flush()  # the action's own rows first: their locks come before the head's
-    session.add_all(pending)
-    session.flush()
-
-
-@event.listens_for(Session, "after_transaction_end")
-def _forget_recorded(session: Session, transaction: SessionTransaction) -> None:
-    if transaction.parent is None:  # the outermost transaction ended without a commit
-        session.info.pop(PENDING_INFO_KEY, None)
 
 
 async def checkpoint_moved_chains(

@@ -122,12 +122,13 @@ async def test_two_records_in_one_transaction_link_in_the_order_added(db: Databa
 
 
 async def test_a_record_rolled_back_with_its_action_is_never_written(db: Database) -> None:
-    """record() joins the caller's transaction: rolled back, the record is gone, and it
-    does not slip into the session's next commit; the chain has no gap."""
+    """record() joins the caller's transaction: rolled back (after it was flushed and
+    linked), the record and the head's move are gone; the chain has no gap."""
     org = await new_org(db)
     async with db.session() as s:
         await s.execute(select(AuditEvent.id).limit(1))  # a transaction is under way
         record(s, Actor("192.0.2.1", None, org, "gone"), Event.LOCKOUT, Outcome.SUCCESS, START)
+        await s.flush()
         await s.rollback()
         record(s, Actor("192.0.2.1", None, org, "kept"), Event.LOCKOUT, Outcome.SUCCESS, START)
         await s.commit()
@@ -135,10 +136,21 @@ async def test_a_record_rolled_back_with_its_action_is_never_written(db: Databas
     assert (await verify(db, org)).ok
 
 
+async def test_a_record_is_visible_to_the_rest_of_its_transaction(db: Database) -> None:
+    """Rules that count what was just recorded (repeated second-factor failures) see it
+    before the commit, linked already."""
+    org = await new_org(db)
+    async with db.session() as s:
+        record(s, Actor("192.0.2.1", None, org, "u"), Event.LOGIN_MFA, Outcome.FAILURE, START)
+        seen = await s.scalar(select(AuditEvent).where(AuditEvent.org_id == org))
+        assert seen is not None
+        assert (seen.sequence, len(seen.hash)) == (1, 64)
+        await s.commit()
+
+
 async def test_concurrent_writers_never_fork_a_chain(db: Database) -> None:
     """Twelve transactions at once, each recording into the same organization's chain and
-    holding its transaction open a moment (the records are linked at commit, under the
-    chain head's lock): every record gets its own sequence, without gaps,
+    holding its transaction open a moment: every record gets its own sequence, without gaps,
     and the chain verifies. The writers really overlapped (more than one inside at once)."""
     org = await new_org(db)
     rng = random.Random(7)
@@ -159,7 +171,7 @@ async def test_concurrent_writers_never_fork_a_chain(db: Database) -> None:
                     START,
                 )
                 await asyncio.sleep(rng.random() / 200)
-                await s.flush()  # the action's own work (none here); audit rows wait
+                await s.flush()  # the head is locked from here to the commit
                 await asyncio.sleep(rng.random() / 200)
                 if i % 3 == 0:  # a second record in the same transaction, another chain
                     record(
