@@ -293,17 +293,23 @@ class Relay:
         if session_id is not None:
             # Chosen by the caller when something (a vendor approval) is spent on it first.
             session.session_id = session_id
-        agent.session = session
+        agent.session = session  # taken now: the audit write below awaits
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
+        # The start is on record before the agent hears of it; if it cannot be recorded,
+        # the session does not start (the host is free again).
+        try:
+            await self.events.started(session)
+        except BaseException:
+            agent.session = None
+            raise
         await agent.peer.send(protocol.encode(self._session_start(session)))
         if view_only:
             # Before the answer, so the page knows before its input channel opens.
             await viewer.send(protocol.encode(protocol.Notice("view_only", 0)))
         session.limit_task = asyncio.create_task(self._enforce_maximum(session))
         session.window_task = asyncio.create_task(
-            watch_window(self, session, self.clock, self.policy.warn_s)
+            watch_window(self, session, self.clock, session.policy.warn_s)
         )
-        await self.events.started(session)
         return session
 
     def _session_start(self, session: Session) -> protocol.SessionStart:

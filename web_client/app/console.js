@@ -16,6 +16,7 @@ import { createAlertsPage } from "./console_alerts.js";
 import { createHostsPage } from "./console_hosts.js";
 import { createGrantsPage } from "./console_grants.js";
 import { createRequestsPage } from "./console_requests.js";
+import { createAuditPage } from "./console_audit.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -27,6 +28,7 @@ const PAGES = {
   hosts: createHostsPage,
   grants: createGrantsPage,
   requests: createRequestsPage,
+  audit: createAuditPage,
 };
 
 export function createConsole(hooks) {

@@ -7,6 +7,7 @@
  */
 
 import { alertsEn, alertsJa } from "./i18n_alerts.js";
+import { auditEn, auditJa } from "./i18n_audit.js";
 import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
 import { hostsEn, hostsJa } from "./i18n_hosts.js";
@@ -171,8 +172,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa, ...auditJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn, ...auditEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

@@ -22,6 +22,7 @@ export const CONSOLE_PAGES = Object.freeze([
   "hosts",
   "grants",
   "requests",
+  "audit",
 ]);
 
 /**
