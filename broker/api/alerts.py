@@ -103,7 +103,8 @@ def _service(request: Request) -> AlertService:
     return service
 
 
-async def _views(db: AsyncSession, org_id: int, rows: list[Alert]) -> list[AlertView]:
+async def alert_views(db: AsyncSession, org_id: int, rows: list[Alert]) -> list[AlertView]:
+    """Alerts as the console shows them: in plain words (ja, en) with delivery states."""
     zone = await alert_settings.org_time_zone(db, org_id)
     deliveries = await alerts.deliveries_of(db, (a.id for a in rows))
     names: dict[int, str] = {}
@@ -163,7 +164,7 @@ async def list_alerts(db: Db, caller: AdminCaller) -> AlertList:
     rows = await alerts.recent(db, caller.org_id)
     return AlertList(
         unacknowledged=await alerts.unacknowledged(db, caller.org_id),
-        alerts=await _views(db, caller.org_id, rows),
+        alerts=await alert_views(db, caller.org_id, rows),
     )
 
 
@@ -186,7 +187,7 @@ async def acknowledge_alert(
             detail=f"alert={alert.id} kind={alert.kind}",
         )
         await db.commit()
-    return (await _views(db, caller.org_id, [alert]))[0]
+    return (await alert_views(db, caller.org_id, [alert]))[0]
 
 
 @router.get("/settings")
@@ -309,4 +310,4 @@ async def send_test_alert(request: Request, db: Db, caller: AdminCaller) -> Aler
     )
     record(db, caller.actor, Event.ALERT_TEST, Outcome.SUCCESS, now, detail=f"alert={alert.id}")
     await db.commit()
-    return (await _views(db, caller.org_id, [alert]))[0]
+    return (await alert_views(db, caller.org_id, [alert]))[0]

@@ -6,10 +6,14 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Request
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
+from sqlalchemy import func, select
 
+from broker.accountability import alerts
 from broker.api import deps
+from broker.api.alerts import AlertView, alert_views
 from broker.api.deps import AdminCaller, Db
+from broker.db.models import Alert, VendorRequest
 from broker.errors import NotFound
 from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
@@ -19,6 +23,7 @@ router = APIRouter(prefix="/api/admin", tags=["admin"])
 # The relay's session ids: 128 random bits, URL-safe base64 (protocol's session-id rule).
 SessionId = Annotated[str, Path(min_length=16, max_length=64, pattern=r"^[A-Za-z0-9_-]+$")]
 END_REASON = "ended_by_admin"
+RECENT_ALERTS = 5
 
 
 class LiveSessionView(BaseModel):
@@ -31,15 +36,46 @@ class LiveSessionView(BaseModel):
     duration_s: int
 
 
+class Waiting(BaseModel):
+    """What waits for the admin, each counted (the console links to its page)."""
+
+    vendor_requests: int
+    alerts: int
+
+
 class Dashboard(BaseModel):
     sessions: list[LiveSessionView]
+    waiting: Waiting
+    recent_alerts: list[AlertView] = Field(description="newest unacknowledged, at most 5")
 
 
 @router.get("/dashboard")
-async def dashboard(request: Request, caller: AdminCaller) -> Dashboard:
-    """What the clinic's admin sees first."""
+async def dashboard(request: Request, db: Db, caller: AdminCaller) -> Dashboard:
+    """What the clinic's admin sees first: live sessions, what waits for a decision, and
+    the alerts nobody has looked at yet."""
     relay: Relay = request.app.state.relay
+    now = deps.now_of(request)
+    requests = await db.scalar(
+        select(func.count())
+        .select_from(VendorRequest)
+        .where(
+            VendorRequest.org_id == caller.org_id,
+            VendorRequest.state == "pending",
+            VendorRequest.expires_at > now,
+        )
+    )
+    fresh = await db.scalars(
+        select(Alert)
+        .where(Alert.org_id == caller.org_id, Alert.acknowledged_at.is_(None))
+        .order_by(Alert.id.desc())
+        .limit(RECENT_ALERTS)
+    )
     return Dashboard(
+        waiting=Waiting(
+            vendor_requests=int(requests or 0),
+            alerts=await alerts.unacknowledged(db, caller.org_id),
+        ),
+        recent_alerts=await alert_views(db, caller.org_id, list(fresh)),
         sessions=[
             LiveSessionView(
                 session_id=s.session_id,
@@ -51,7 +87,7 @@ async def dashboard(request: Request, caller: AdminCaller) -> Dashboard:
                 duration_s=s.duration_s,
             )
             for s in relay.live_sessions(caller.org_id)
-        ]
+        ],
     )
 
 
@@ -79,4 +115,4 @@ async def end_session(
     )
     await db.commit()
     await relay.end_session(caller.org_id, live_id, END_REASON)
-    return await dashboard(request, caller)
+    return await dashboard(request, db, caller)

@@ -7,7 +7,7 @@
 
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { button, cell, clinicTime, confirmed, messageLine } from "./console_kit.js";
+import { button, cell, confirmed, messageLine } from "./console_kit.js";
 
 const ROLES = ["admin", "doctor", "staff", "vendor"];
 
@@ -74,7 +74,6 @@ export function createUsersPage(hooks) {
     const users = await call("GET", "/api/admin/users");
     if (!check(users, message.key)) return;
     rows.replaceChildren(...users.body.map(userRow));
-    }
   }
 
   invite.addEventListener("submit", async (event) => {

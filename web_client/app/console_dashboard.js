@@ -1,11 +1,12 @@
 /**
  * The console's first page: who is connected to which clinic PC right now (refreshed every
- * few seconds while shown), with a button that ends a session after a confirmation.
+ * few seconds while shown), with a button that ends a session after a confirmation; what
+ * waits for the admin's decision; the alerts nobody has looked at yet.
  */
 
-import { t } from "../core/i18n.js";
+import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { cell, confirmed, messageLine } from "./console_kit.js";
+import { cell, clinicTime, confirmed, messageLine } from "./console_kit.js";
 
 const REFRESH_MS = 5000;
 
@@ -16,6 +17,8 @@ function minutes(seconds) {
 export function createDashboardPage(hooks) {
   const rows = document.getElementById("dashboard-sessions");
   const empty = document.getElementById("dashboard-no-sessions");
+  const waiting = document.getElementById("dashboard-waiting");
+  const recent = document.getElementById("dashboard-alerts");
   const message = messageLine(document.getElementById("dashboard-message"), hooks);
   let timer = null;
   let shown = null;
@@ -36,10 +39,39 @@ export function createDashboardPage(hooks) {
     return tr;
   }
 
+  function waitingItem(count, key, page) {
+    const li = document.createElement("li");
+    li.dataset.waiting = page;
+    const link = document.createElement("a");
+    link.href = `#/admin/${page}`;
+    link.textContent = t(key, { count });
+    li.append(link);
+    return li;
+  }
+
   function render(view) {
     shown = view;
     rows.replaceChildren(...view.sessions.map(sessionRow));
     empty.hidden = view.sessions.length > 0;
+    const items = [];
+    if (view.waiting.vendor_requests) items.push(waitingItem(view.waiting.vendor_requests, "dashboard.waitingRequests", "requests"));
+    if (view.waiting.alerts) items.push(waitingItem(view.waiting.alerts, "dashboard.waitingAlerts", "alerts"));
+    if (!items.length) {
+      const li = document.createElement("li");
+      li.textContent = t("dashboard.nothingWaiting");
+      items.push(li);
+    }
+    waiting.replaceChildren(...items);
+    const lang = getLanguage();
+    recent.replaceChildren(
+      ...view.recent_alerts.map((alert) => {
+        const li = document.createElement("li");
+        li.dataset.severity = alert.severity;
+        const words = alert.text[lang] ?? alert.text.ja;
+        li.textContent = `${clinicTime(alert.created_at)} ${words.title}`;
+        return li;
+      }),
+    );
   }
 
   async function load() {
