@@ -13,7 +13,17 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
-from broker.api import account, admin, auth, enrollment, factors, handlers, hosts
+from broker.api import (
+    account,
+    admin,
+    admin_devices,
+    auth,
+    devices,
+    enrollment,
+    factors,
+    handlers,
+    hosts,
+)
 from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
@@ -115,7 +125,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts):
+    for module in (auth, enrollment, factors, account, admin, hosts, devices, admin_devices):
         app.include_router(module.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")

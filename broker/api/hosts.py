@@ -9,7 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
-from broker.security import tickets
+from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
+from broker.security import device_challenges, tickets
 from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
 
@@ -27,9 +28,14 @@ class HostList(BaseModel):
 
 
 class TicketRequest(BaseModel):
+    """A viewer ticket needs the device's answer to a fresh challenge (api/devices.py)."""
+
     model_config = ConfigDict(extra="forbid")
     # The signaling protocol's host id rule (broker/protocol.py), checked here already.
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    device: Fingerprint
+    challenge: ChallengeText
+    signature: SignatureText
 
 
 class BlockedEvent(BaseModel):
@@ -61,11 +67,23 @@ async def list_hosts(request: Request, caller: ActiveCaller) -> HostList:
 async def viewer_ticket(
     body: TicketRequest, request: Request, db: Db, caller: ActiveCaller
 ) -> Ticket:
-    """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``."""
+    """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``, for an
+    approved device that signed its challenge (refusals: api/devices.py)."""
     ttl = deps.settings_of(request).ticket_ttl_s
     now = deps.now_of(request)
+    device = await proven_device(
+        db, caller, body.host_id, body.device, body.challenge, body.signature, now
+    )
     ticket = await tickets.issue(db, caller.record, body.host_id, now, ttl)
-    record(db, caller.actor, Event.VIEWER_TICKET, Outcome.SUCCESS, now, detail=body.host_id)
+    await device_challenges.link_ticket(db, body.challenge, ticket)
+    record(
+        db,
+        caller.actor,
+        Event.VIEWER_TICKET,
+        Outcome.SUCCESS,
+        now,
+        detail=f"{body.host_id} device={device.id}",
+    )
     await db.commit()
     return Ticket(ticket=ticket, expires_in=ttl)
 

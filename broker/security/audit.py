@@ -44,6 +44,11 @@ class Event(StrEnum):
     SESSION_ENDED = "session_ended"
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"
+    DEVICE_REGISTERED = "device_registered"
+    DEVICE_APPROVED = "device_approved"
+    DEVICE_DENIED = "device_denied"
+    DEVICE_REVOKED = "device_revoked"
+    SESSION_REFUSED = "session_refused"
 
 
 class Outcome(StrEnum):

@@ -3,9 +3,10 @@
 Both authenticate before the upgrade (a refused handshake becomes HTTP 403, so nothing is
 ever accepted from an unauthenticated peer): an agent by its organization's agent token
 (Bearer), a viewer by an active (MFA-complete) session cookie plus a single-use ticket of that
-session (``?ticket=``, 30 s). Then every frame is validated with
-``broker.protocol`` and hand it to the relay. Every refusal sends an ``error`` message the
-client can translate, then closes with the matching close code and reason.
+session (``?ticket=``, 30 s) earned by an approved viewing device (checked again here). Then
+every frame is validated with ``broker.protocol`` and handed to the relay. Every refusal
+sends an ``error`` message the client can translate, then closes with the matching close
+code and reason.
 """
 
 from __future__ import annotations
@@ -22,10 +23,10 @@ from broker import protocol
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
-from broker.db.models import Organization
+from broker.db.models import Organization, ViewingDevice
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import agents, sessions, tickets
+from broker.security import agents, device_challenges, devices, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
 from broker.signaling.relay import AgentLink, Relay, Session, ViewerIdentity
@@ -122,11 +123,13 @@ class _ViewerGrant:
     owner: int  # the browser session's row id
     host_id: str
     identity: ViewerIdentity
+    device_id: int
 
 
 async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
-    """Who may view which host: an active session and its unused ticket (spent here);
-    None if either is missing or not good."""
+    """Who may view which host: an active session, its unused ticket (spent here) and the
+    approved device whose signed challenge earned the ticket (checked again now: it may
+    have been revoked since); None if any is missing or not good."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
     settings: Settings = ws.app.state.settings
@@ -141,6 +144,16 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
         await s.commit()
         if ticket is None:
             return None
+        device_id = await device_challenges.device_of_ticket(s, ticket.id)
+        device = await s.get(ViewingDevice, device_id) if device_id is not None else None
+        refusal = devices.refusal_code(device)
+        if device is None or refusal is not None or device.user_id != user.id:
+            actor = Actor(_source(ws), user.id, user.org_id, user.username)
+            detail = f"{refusal or 'device_unknown'} host={ticket.host_id} device={device_id}"
+            record(s, actor, Event.SESSION_REFUSED, Outcome.DENIED, now, detail=detail)
+            await s.commit()
+            log.warning("viewer refused at the upgrade: %s", detail)
+            return None
         organization = await s.get(Organization, browser_session.org_id)
         identity = ViewerIdentity(
             user_id=user.id,
@@ -148,7 +161,19 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
             display_name=user.display_name,
             organization=organization.name if organization is not None else "",
         )
-        return _ViewerGrant(browser_session.org_id, browser_session.id, ticket.host_id, identity)
+        return _ViewerGrant(
+            browser_session.org_id, browser_session.id, ticket.host_id, identity, device.id
+        )
+
+
+async def _device_still_approved(ws: WebSocket, device_id: int) -> bool:
+    """Read the device again once the session is registered with the relay: a revocation
+    committed before this read is seen here, one committed after it finds the session in
+    the relay. Either way no session outlives its device."""
+    db: Database = ws.app.state.db
+    async with db.session() as s:
+        device = await s.get(ViewingDevice, device_id)
+        return devices.refusal_code(device) is None
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -232,7 +257,14 @@ async def viewer_endpoint(ws: WebSocket) -> None:
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(grant.org_id, join.host_id, peer, grant.owner, grant.identity)
+        session = await relay.join(
+            grant.org_id, join.host_id, peer, grant.owner, grant.identity, grant.device_id
+        )
+        if not await _device_still_approved(ws, grant.device_id):
+            await relay.leave(session, "device_revoked")
+            await peer.send(protocol.encode(protocol.Bye(reason="device_revoked")))
+            await peer.close(CloseCode.UNAUTHORIZED, "device revoked")
+            return
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

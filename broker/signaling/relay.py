@@ -16,6 +16,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -97,6 +98,7 @@ class Session:
     agent: AgentLink
     viewer: Peer
     owner: int | None = None  # the browser session (row id) that opened it
+    device_id: int | None = None  # the approved viewing device it was opened from
     identity: ViewerIdentity | None = None
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -168,6 +170,7 @@ class Relay:
         viewer: Peer,
         owner: int | None = None,
         identity: ViewerIdentity | None = None,
+        device_id: int | None = None,
     ) -> Session:
         """Pair a viewer of ``org_id`` with that organization's host.
 
@@ -180,7 +183,9 @@ class Relay:
             raise UnknownHost("no such host is online")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
-        session = Session(agent=agent, viewer=viewer, owner=owner, identity=identity)
+        session = Session(
+            agent=agent, viewer=viewer, owner=owner, identity=identity, device_id=device_id
+        )
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         await agent.peer.send(protocol.encode(self._session_start(session)))
@@ -301,14 +306,25 @@ class Relay:
                 await task
         await self.events.ended(session, reason)
 
-    async def end_sessions_of(self, owners: set[int]) -> None:
+    async def end_sessions_of(self, owners: set[int], reason: str = "signed_out") -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""
+        await self._end_where(lambda s: s.owner in owners, reason)
+
+    async def end_sessions_of_devices(
+        self, device_ids: set[int], reason: str = "device_revoked"
+    ) -> None:
+        """End the viewer sessions opened from these viewing devices (revoked by an admin)."""
+        await self._end_where(lambda s: s.device_id in device_ids, reason)
+
+    async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
+        """End the chosen sessions: the agent is told first (bye: it closes the peer
+        connection), then the viewer (bye with the reason, close 4401)."""
         for agent in list(self._agents.values()):
             session = agent.session
-            if session is not None and session.owner in owners:
-                await self.leave(session, "signed_out")
-                await session.viewer.send(protocol.encode(protocol.Bye(reason="signed_out")))
-                await session.viewer.close(CloseCode.UNAUTHORIZED, "signed out")
+            if session is not None and chosen(session):
+                await self.leave(session, reason)
+                await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+                await session.viewer.close(CloseCode.UNAUTHORIZED, reason.replace("_", " "))
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

@@ -48,7 +48,10 @@ class AuditedSessionEvents:
                 Event.SESSION_STARTED,
                 Outcome.SUCCESS,
                 self._clock.now(),
-                detail=f"host={session.agent.host_id} session={session.session_id}",
+                detail=(
+                    f"host={session.agent.host_id} session={session.session_id} "
+                    f"device={session.device_id}"
+                ),
             )
             await s.commit()
 
