@@ -11,6 +11,7 @@ from broker import protocol
 from broker.protocol import CloseCode, Direction
 from broker.security import agents, mfa
 from tests.support.broker import RunningBroker
+from tests.support.devices import DeviceKey, approve_as_admin, register
 from tests.support.identity import make_org, make_person, sign_in_client
 
 pytestmark = pytest.mark.integration
@@ -51,6 +52,13 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
     ("POST", "/api/viewer-events"): "own",
+    ("GET", "/api/devices"): "list",
+    ("POST", "/api/devices"): "own",
+    ("POST", "/api/viewer-challenges"): "object",
+    ("GET", "/api/admin/devices"): "list",
+    ("POST", "/api/admin/devices/{device_id}/approve"): "object",
+    ("POST", "/api/admin/devices/{device_id}/deny"): "object",
+    ("POST", "/api/admin/devices/{device_id}/revoke"): "object",
 }
 
 BODIES: dict[tuple[str, str], object] = {
@@ -66,7 +74,6 @@ BODIES: dict[tuple[str, str], object] = {
         "role": "staff",
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
-    ("POST", "/api/viewer-tickets"): {"host_id": B_HOST},
     ("POST", "/api/viewer-events"): {"kind": "paste_blocked", "host_id": B_HOST},
 }
 
@@ -104,14 +111,28 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
         b = await sign_in_client(broker, http_b, doctor_b)
         b_session_id = (await http_b.get("/api/account/sessions")).json()[0]["id"]
         assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
+        device_b = DeviceKey()
+        assert (await register(b, device_b, "B端末")).status_code == 201
+        assert device_b.device_id is not None
+        await approve_as_admin(broker, clinic_b.id, device_b.device_id)
         a = await sign_in_client(broker, http_a, admin_a)
         ids = {
             "{user_id}": str(doctor_b.user_id),
             "{passkey_id}": str(passkey_b.id),
             "{session_id}": str(b_session_id),
+            "{device_id}": str(device_b.device_id),
         }
-        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵"]
+        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "B端末", device_b.fingerprint]
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
+        BODIES[("POST", "/api/devices")] = {"label": "A端末", "public_key": DeviceKey().jwk}
+        # B's device named by its fingerprint, from A's session: unknown, like a missing one.
+        b_proof = {"host_id": B_HOST, "device": device_b.fingerprint}
+        BODIES[("POST", "/api/viewer-challenges")] = b_proof
+        BODIES[("POST", "/api/viewer-tickets")] = {
+            **b_proof,
+            "challenge": "A" * 43,
+            "signature": device_b.sign(B_HOST, "A" * 43),
+        }
 
         last = []
         for (method, path), kind in WALK.items():
@@ -135,8 +156,11 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
             elif kind in {"login", "mfa-stage", "link"}:
                 assert response.status_code in {401, 403, 404}, where
             elif kind == "ticket":
-                assert response.status_code == 201, where
-                await viewer_is_refused(broker, a.cookie_header(), response.json()["ticket"])
+                # B's device cannot earn A a ticket; A's own approved device can, for B's
+                # host id, and the relay then finds no such host for A.
+                assert response.status_code == 404, where
+                assert response.json()["error"] == "device_unknown", where
+                await viewer_is_refused(broker, a.cookie_header(), await a.ticket(B_HOST))
         # A signs out everywhere: that is A's sessions only; then plain logout has none left.
         statuses = []
         for method, path in sorted(last, reverse=True):
@@ -155,6 +179,9 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
         async with broker.db.session() as s:
             assert await agents.org_for_token(s, clinic_b.agent_token) == clinic_b.id
         assert b.person.username == "doctor-b"
+        assert [d["state"] for d in (await http_b.get("/api/devices")).json()["devices"]] == [
+            "approved"
+        ]
 
 
 async def viewer_is_refused(broker: RunningBroker, cookie: str, ticket: str) -> None:
