@@ -32,7 +32,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 from bench import procstat
 from certs.authority import ServerFiles
 from tests.support.broker import running_broker
-from tests.support.browser import sign_in
+from tests.support.browser import approve_this_browser, sign_in
 from tests.support.databases import sqlite_url
 from tests.support.identity import make_org, make_person
 
@@ -160,6 +160,7 @@ async def ours(
                 await context.add_init_script(RECORD_PEERS)
                 page = await context.new_page()
                 await sign_in(page, broker, person)
+                await approve_this_browser(page, broker, person)
                 await page.wait_for_function(
                     f"() => document.querySelector('[data-host-id=\"{HOST_ID}\"]')",
                     timeout=20_000,

@@ -18,7 +18,7 @@ from broker.security.device_keys import key_fingerprint
 from tests.support.broker import RunningBroker
 
 if TYPE_CHECKING:
-    from tests.support.identity import SignedIn
+    from tests.support.identity import Person, SignedIn
 
 
 def b64url(data: bytes) -> str:
@@ -105,3 +105,23 @@ async def proof(user: SignedIn, key: DeviceKey, host_id: str) -> dict[str, str]:
         "challenge": issued,
         "signature": key.sign(host_id, issued),
     }
+
+
+async def approve_pending_of(broker: RunningBroker, person: Person) -> list[int]:
+    """An admin of ``person``'s clinic (made for the purpose) approves every device of
+    ``person`` that waits for approval, through the API; returns their ids."""
+    from tests.support.identity import Org, make_person, signed_in
+
+    admin = await make_person(broker, Org(person.org_id, "", ""), "admin")
+    async with signed_in(broker, admin) as boss:
+        listed = (await boss.http.get("/api/admin/devices")).json()["devices"]
+        waiting = [
+            int(d["id"])
+            for d in listed
+            if d["owner_id"] == person.user_id and d["state"] == "pending"
+        ]
+        for device_id in waiting:
+            response = await boss.post(f"/api/admin/devices/{device_id}/approve")
+            if response.status_code != 200:
+                raise AssertionError(f"approval: {response.status_code} {response.text}")
+    return waiting

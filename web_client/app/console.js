@@ -9,10 +9,12 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createDevicesPage } from "./console_devices.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
   users: createUsersPage,
+  devices: createDevicesPage,
 };
 
 export function createConsole(hooks) {

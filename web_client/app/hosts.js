@@ -8,12 +8,14 @@
  * host id) so keyboard focus survives a refresh.
  *
  * For tests: body[data-hosts-state] is loading | ready | empty | unauthorized | error; each
- * host is `li.host-item[data-host-id][data-busy]` holding `a.host-link`.
+ * host is `li.host-item[data-host-id][data-busy]` holding `a.host-link`. Above the list,
+ * app/device_panel.js says whether this browser is an approved viewing device.
  */
 
 import { t } from "../core/i18n.js";
 import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
 import { viewerHash } from "../core/route.js";
+import { createDevicePanel } from "./device_panel.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
@@ -53,6 +55,8 @@ export function createHostList(els) {
   let hosts = [];
   let updatedAt = null;
   const names = new Map();
+  // Whether this browser may open a viewer at all (app/device_panel.js).
+  const devicePanel = createDevicePanel();
 
   function setState(next) {
     state = next;
@@ -215,6 +219,7 @@ export function createHostList(els) {
       if (hosts.length === 0 && state !== "unauthorized") setState("loading");
       render();
       tick();
+      devicePanel.start();
     },
     /** Stop polling (the viewer is open or the page is going away). */
     stop() {
@@ -222,10 +227,12 @@ export function createHostList(els) {
       clearTimeout(timer);
       timer = null;
       if (inFlight) inFlight.abort();
+      devicePanel.stop();
     },
     /** Redraw every string in the current language. */
     relabel() {
       render();
+      devicePanel.relabel();
     },
     /** The display name last seen for `hostId`, or null. */
     nameOf(hostId) {

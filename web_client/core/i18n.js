@@ -7,6 +7,7 @@
  */
 
 import { authEn, authJa } from "./i18n_auth.js";
+import { devicesEn, devicesJa } from "./i18n_devices.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -167,8 +168,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa }),
-  en: Object.freeze({ ...en, ...authEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...devicesJa }),
+  en: Object.freeze({ ...en, ...authEn, ...devicesEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

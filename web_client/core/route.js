@@ -15,6 +15,7 @@ const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 /** The admin console's pages, in the order of its menu (one per line: each page adds one). */
 export const CONSOLE_PAGES = Object.freeze([
   "users",
+  "devices",
 ]);
 
 /**
