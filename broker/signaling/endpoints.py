@@ -69,7 +69,8 @@ class WebSocketPeer:
             return
         try:
             await self._ws.close(code=code, reason=reason)
-        except (RuntimeError, OSError):
+        except (WebSocketDisconnect, RuntimeError, OSError):
+            # The peer may close first (a browser does on a bye): nothing left to close.
             log.debug("close of a closed socket ignored")
 
 

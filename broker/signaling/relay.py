@@ -317,13 +317,15 @@ class Relay:
         await self._end_where(lambda s: s.device_id in device_ids, reason)
 
     async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
-        """End the chosen sessions: the agent is told first (bye: it closes the peer
-        connection), then the viewer (bye with the reason, close 4401)."""
+        """End the chosen sessions: the viewer hears why first (the agent closing its peer
+        connection would otherwise reach the browser first, as a bare "connection lost"),
+        then the agent (bye: it closes the peer connection), then the viewer's socket is
+        closed (4401)."""
         for agent in list(self._agents.values()):
             session = agent.session
             if session is not None and chosen(session):
-                await self.leave(session, reason)
                 await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+                await self.leave(session, reason)
                 await session.viewer.close(CloseCode.UNAUTHORIZED, reason.replace("_", " "))
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:

@@ -139,6 +139,8 @@ export function createDevicesPage(hooks) {
     decidedRows.replaceChildren(...decided.map(decidedRow));
     pendingEmpty.hidden = pending.length > 0;
     decidedEmpty.hidden = decided.length > 0;
+    document.getElementById("devices-pending-table").hidden = pending.length === 0;
+    document.getElementById("devices-decided-table").hidden = decided.length === 0;
     hooks.badge("devices", register.pending);
   }
 

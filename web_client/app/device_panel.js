@@ -22,6 +22,7 @@ export function createDevicePanel() {
   const labelInput = document.getElementById("device-label");
   const again = document.getElementById("device-again");
   const message = document.getElementById("device-message");
+  const adminLink = document.getElementById("device-admin-link");
 
   let running = false;
   let timer = null;
@@ -33,6 +34,7 @@ export function createDevicePanel() {
   function setMessage(key) {
     messageKey = key;
     message.textContent = key ? t(key) : "";
+    message.hidden = !key;
   }
 
   function render() {
@@ -40,13 +42,17 @@ export function createDevicePanel() {
     document.body.dataset.deviceState = state;
     panel.dataset.state = state;
     const label = device?.label ?? "";
-    const code = device ? ` ${t("device.code", { code: shortFingerprint(device.fingerprint) })}` : "";
+    const code = device ? t("device.code", { code: shortFingerprint(device.fingerprint) }) : "";
     status.textContent = `${t(`device.${state}`, { label })}${code}`;
     const registering = state === "none" || (fresh && (state === "denied" || state === "revoked"));
     form.hidden = !registering;
     again.hidden = registering || !(state === "denied" || state === "revoked");
     if (registering && !labelInput.value) labelInput.value = defaultLabel(navigator.userAgent);
     message.textContent = messageKey ? t(messageKey) : "";
+    message.hidden = !messageKey;
+    // An admin waiting for their own device can approve it in the console (self-approval
+    // when they are the clinic's only admin; another admin otherwise).
+    adminLink.hidden = !(state === "pending" && !document.getElementById("nav-admin").hidden);
   }
 
   async function refresh() {
