@@ -81,6 +81,7 @@ class OwnDevice(BaseModel):
 
 
 class OwnDevices(BaseModel):
+    user_id: int = Field(description="the caller: a browser keeps one device key per person")
     devices: list[OwnDevice]
 
 
@@ -110,7 +111,8 @@ def own_view(device: ViewingDevice) -> OwnDevice:
 @router.get("/devices")
 async def my_devices(db: Db, caller: ActiveCaller) -> OwnDevices:
     """The caller's own viewing devices and what the admins decided about each."""
-    return OwnDevices(devices=[own_view(d) for d in await devices.of_user(db, caller.user.id)])
+    mine = await devices.of_user(db, caller.user.id)
+    return OwnDevices(user_id=caller.user.id, devices=[own_view(d) for d in mine])
 
 
 @router.post("/devices", status_code=201)

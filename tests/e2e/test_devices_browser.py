@@ -45,8 +45,9 @@ FORGE = """async ({host, fingerprint}) => {
 }"""
 
 OWN_FINGERPRINT = """async () => {
+  const { loadSession } = await import('/app/api.js');
   const { loadDeviceKey } = await import('/app/device_key.js');
-  const record = await loadDeviceKey();
+  const record = await loadDeviceKey((await loadSession()).user.id);
   return record && {fingerprint: record.fingerprint, extractable: record.privateKey.extractable};
 }"""
 
@@ -280,3 +281,43 @@ async def test_revoking_the_device_ends_the_browser_session_within_2_s(
     # No reconnect is attempted: the state stays ended.
     await asyncio.sleep(1.5)
     assert await page.evaluate("() => document.body.dataset.connection") == "ended"
+
+
+async def test_people_sharing_a_browser_each_have_their_own_key(
+    browser: BrowserContext, broker: RunningBroker, org: Org, doctor: Person
+) -> None:
+    """Two people on one browser: each registers their own key; when the second is denied
+    and registers again (a new key), the first's approved key is untouched."""
+    clerk = await make_person(broker, org, "staff")
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, doctor)
+    await register_this_browser(page, "受付横のPC")
+    doctor_key = await page.evaluate(OWN_FINGERPRINT)
+    async with signed_in(broker, admin) as boss:
+        listed = (await boss.http.get("/api/admin/devices")).json()["devices"]
+        (doctors,) = [d["id"] for d in listed if d["owner_id"] == doctor.user_id]
+        assert (await boss.post(f"/api/admin/devices/{doctors}/approve")).status_code == 200
+    await page.click("#nav-logout")
+    await screen_is(page, "login")
+
+    await sign_in(page, broker, clerk)
+    await device_state_is(page, "none")  # the doctor's key is not the clerk's device
+    await register_this_browser(page, "受付横のPC")
+    clerk_key = await page.evaluate(OWN_FINGERPRINT)
+    assert clerk_key["fingerprint"] != doctor_key["fingerprint"]
+    async with signed_in(broker, admin) as boss:
+        listed = (await boss.http.get("/api/admin/devices")).json()["devices"]
+        (clerks,) = [d["id"] for d in listed if d["owner_id"] == clerk.user_id]
+        assert (await boss.post(f"/api/admin/devices/{clerks}/deny")).status_code == 200
+    await device_state_is(page, "denied", timeout=15_000)
+    await page.click("#device-again")
+    await page.click("#device-register")
+    await device_state_is(page, "pending")
+    assert (await page.evaluate(OWN_FINGERPRINT))["fingerprint"] != clerk_key["fingerprint"]
+    await page.click("#nav-logout")
+    await screen_is(page, "login")
+
+    await sign_in(page, broker, doctor)
+    await device_state_is(page, "approved")
+    assert (await page.evaluate(OWN_FINGERPRINT))["fingerprint"] == doctor_key["fingerprint"]

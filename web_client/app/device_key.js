@@ -7,8 +7,9 @@
  * A stolen session cookie is worth nothing in another browser: it has no such key, and a
  * key it makes is a new device that an admin has not approved.
  *
- * One key per browser profile and site; each person who signs in here registers it for
- * themselves and is approved separately.
+ * One key per person per browser profile (the record is keyed by the user id), so people
+ * sharing a browser each register and are approved separately, and one person starting
+ * over after a denial does not take another's approved key away.
  */
 
 import {
@@ -20,12 +21,13 @@ import {
   readOwnDevices,
 } from "../core/device_proof.js";
 import { toBase64url } from "../core/webauthn.js";
-import { call } from "./api.js";
+import { call, loadSession } from "./api.js";
 
 const DB_NAME = "mamori";
 const DB_VERSION = 1;
 const STORE = "device-keys";
-const RECORD = "device";
+// IndexedDB key of a person's record.
+const recordKey = (userId) => `user:${userId}`;
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256" };
 const SIGNATURE = { name: "ECDSA", hash: "SHA-256" };
 
@@ -84,64 +86,66 @@ function wellFormed(record) {
 }
 
 /**
- * This browser's key record ({privateKey, publicKey, jwk, fingerprint}), or null if it has
- * none yet.
+ * ``userId``'s key record in this browser ({privateKey, publicKey, jwk, fingerprint}), or
+ * null if they have none here yet.
  * @throws {DeviceUnsupported}
  */
-export async function loadDeviceKey() {
+export async function loadDeviceKey(userId) {
   if (!supported()) throw new DeviceUnsupported("no IndexedDB or WebCrypto here");
-  const record = await withStore("readonly", (store) => store.get(RECORD));
+  const record = await withStore("readonly", (store) => store.get(recordKey(userId)));
   return wellFormed(record) ? record : null;
 }
 
 /**
- * Make a new key pair (replacing any earlier one) and keep it.
+ * Make a new key pair for ``userId`` (replacing their earlier one) and keep it.
  * @throws {DeviceUnsupported}
  */
-export async function createDeviceKey() {
+export async function createDeviceKey(userId) {
   if (!supported()) throw new DeviceUnsupported("no IndexedDB or WebCrypto here");
   // extractable = false: the private key can sign but can never be exported.
   const pair = await crypto.subtle.generateKey(ALGORITHM, false, ["sign", "verify"]);
   const jwk = publicJwk(await crypto.subtle.exportKey("jwk", pair.publicKey));
   const fingerprint = await fingerprintOf(await crypto.subtle.exportKey("spki", pair.publicKey));
   const record = { privateKey: pair.privateKey, publicKey: pair.publicKey, jwk, fingerprint, createdAt: Date.now() };
-  await withStore("readwrite", (store) => store.put(record, RECORD));
+  await withStore("readwrite", (store) => store.put(record, recordKey(userId)));
   return record;
 }
 
 /**
- * Register this browser for the signed-in person (pending an admin's approval).
+ * Register this browser for the signed-in person ``userId`` (pending an admin's approval).
+ * @param {number} userId
  * @param {string} label the name the person gave it
  * @param {{fresh?: boolean}} [options] fresh: make a new key first (after a denial or
  *   revocation the old key can never be approved again)
  * @returns {Promise<{status: number, body: any}>} the broker's answer
  */
-export async function registerDevice(label, options = {}) {
-  let record = options.fresh ? null : await loadDeviceKey();
-  if (!record) record = await createDeviceKey();
+export async function registerDevice(userId, label, options = {}) {
+  let record = options.fresh ? null : await loadDeviceKey(userId);
+  if (!record) record = await createDeviceKey(userId);
   return call("POST", "/api/devices", { label, public_key: record.jwk });
 }
 
 /**
  * What the broker decided about this browser for the signed-in person.
- * @returns {Promise<{state: string, device?: object}>} state: none (no key, or not
- *   registered for this person), pending, approved, denied, revoked, unsupported,
- *   unauthorized (not signed in) or error
+ * @returns {Promise<{state: string, userId?: number, device?: object}>} state: none (no
+ *   key, or not registered for this person), pending, approved, denied, revoked,
+ *   unsupported, unauthorized (not signed in) or error
  */
 export async function deviceState() {
+  if (!supported()) return { state: "unsupported" };
+  const { status, body } = await call("GET", "/api/devices", undefined, { background: true });
+  if (status === 401) return { state: "unauthorized" };
+  const devices = status === 200 ? readOwnDevices(body) : null;
+  if (devices === null || !Number.isInteger(body.user_id)) return { state: "error" };
+  const userId = body.user_id;
   let record;
   try {
-    record = await loadDeviceKey();
+    record = await loadDeviceKey(userId);
   } catch (err) {
     if (err instanceof DeviceUnsupported) return { state: "unsupported" };
     throw err;
   }
-  if (!record) return { state: "none" };
-  const { status, body } = await call("GET", "/api/devices", undefined, { background: true });
-  if (status === 401) return { state: "unauthorized" };
-  const devices = status === 200 ? readOwnDevices(body) : null;
-  if (devices === null) return { state: "error" };
-  return deviceStatus(devices, record.fingerprint);
+  return { ...deviceStatus(devices, record?.fingerprint ?? null), userId };
 }
 
 /**
@@ -150,9 +154,11 @@ export async function deviceState() {
  *   {error: string}>} error is a token the viewer translates (error.<token>)
  */
 export async function proveDevice(hostId) {
+  const session = await loadSession();
+  if (session.state !== "active" || !Number.isInteger(session.user?.id)) return { error: "unauthorized" };
   let record;
   try {
-    record = await loadDeviceKey();
+    record = await loadDeviceKey(session.user.id);
   } catch (err) {
     if (err instanceof DeviceUnsupported) return { error: "device_unsupported" };
     throw err;

@@ -87,7 +87,8 @@ export function createDevicePanel() {
     busy = true;
     setMessage("device.registering");
     try {
-      const result = await registerDevice(label, { fresh });
+      if (!Number.isInteger(current.userId)) throw new Error("who is signed in is not known yet");
+      const result = await registerDevice(current.userId, label, { fresh });
       if (result.status === 200 || result.status === 201) {
         fresh = false;
         setMessage(null);
