@@ -176,10 +176,12 @@ async def usable_device(
     device = await devices.by_fingerprint(db, caller.user.id, fingerprint)
     where = f"host={host_id} fingerprint={fingerprint[:16]}"
     if device is None:
-        await refuse_session(db, caller, now, NotFound("no such device", "device_unknown"), where)
+        await refuse_session(
+            db, caller, now, NotFound("no such device", code="device_unknown"), where
+        )
     code = devices.refusal_code(device)
     if code is not None:
-        error = Forbidden(f"this device is {device.state}", code)
+        error = Forbidden(f"this device is {device.state}", code=code)
         await refuse_session(db, caller, now, error, f"{where} device={device.id}")
     return device
 
@@ -217,7 +219,7 @@ async def proven_device(
             db,
             caller,
             now,
-            Forbidden("the challenge is unknown, spent or expired", "device_challenge"),
+            Forbidden("the challenge is unknown, spent or expired", code="device_challenge"),
             where,
         )
     raw_signature = device_challenges.from_b64url(signature) or b""
@@ -231,7 +233,7 @@ async def proven_device(
             db,
             caller,
             now,
-            Forbidden("the device signature does not verify", "device_signature"),
+            Forbidden("the device signature does not verify", code="device_signature"),
             f"{where} ({exc})",
         )
     device.last_used_at = now

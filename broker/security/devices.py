@@ -112,7 +112,9 @@ async def register(
         )
     )
     if int(pending or 0) >= MAX_PENDING_PER_USER:
-        raise DeviceRefused("device_limit", "too many devices are waiting for approval")
+        raise DeviceRefused(
+            code="device_limit", message="too many devices are waiting for approval"
+        )
     device = ViewingDevice(
         org_id=user.org_id,
         user_id=user.id,
@@ -193,7 +195,8 @@ def decide(device: ViewingDevice, decision: Decision, admin_id: int, now: dateti
     allowed_from, result = _ALLOWED[decision]
     if DeviceState(device.state) not in allowed_from:
         raise DeviceRefused(
-            "device_state", f"a {device.state} device cannot be given '{decision.value}'"
+            code="device_state",
+            message=f"a {device.state} device cannot be given '{decision.value}'",
         )
     device.state = result.value
     device.decided_by = admin_id

@@ -114,6 +114,10 @@ export function createDevicePanel() {
     start() {
       if (running) return;
       running = true;
+      // Another person may have signed in since: nothing shown is known until asked.
+      current = { state: "checking" };
+      fresh = false;
+      labelInput.value = "";
       setMessage(null);
       render();
       refresh();
