@@ -28,10 +28,11 @@ import aioice.ice
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
-from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
+from host_agent.broker_link import BrokerLink, LinkSettings
 from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
+from tests.support.agent import enroll_agent
 from tests.support.broker import make_certs, running_broker
 from tests.support.browser import approve_this_browser, sign_in
 from tests.support.chromium import CHROMIUM, chromium_args
@@ -69,15 +70,10 @@ async def measure(keys: int) -> dict[str, Any]:
         async with running_broker(certs, sqlite_url(tmp)) as broker:
             org = await make_org(broker, "bench")
             person = await make_person(broker, org, "doctor")
+            state = await enroll_agent(broker, org, HOST_ID, tmp / "agent", "bench")
             injector = open_injector(xvfb.name)
             link = BrokerLink(
-                LinkSettings(
-                    broker.wss_url,
-                    HOST_ID,
-                    "bench",
-                    org.agent_token,
-                    client_ssl_context(str(certs.ca_cert)),
-                ),
+                LinkSettings(broker.agent_wss_url, HOST_ID, "bench", state.ssl_context),
                 StreamSettings(display=xvfb.name),
                 injector,
             )

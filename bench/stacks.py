@@ -31,6 +31,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 from bench import procstat
 from certs.authority import ServerFiles
+from tests.support.agent import enroll_agent
 from tests.support.broker import running_broker
 from tests.support.browser import approve_this_browser, sign_in
 from tests.support.databases import sqlite_url
@@ -137,15 +138,15 @@ async def ours(
     async with running_broker(certs, sqlite_url(tmp)) as broker:
         org = await make_org(broker, "bench")
         person = await make_person(broker, org, "doctor")
-        env = {**os.environ, "MAMORI_AGENT_TOKEN": org.agent_token}
+        state_dir = tmp / f"agent-{time.monotonic_ns()}"
+        await enroll_agent(broker, org, HOST_ID, state_dir, "bench")
         agent = subprocess.Popen(
             [
-                sys.executable, "-m", "host_agent",
-                "--broker", broker.wss_url, "--host-id", HOST_ID, "--name", "bench",
-                "--ca-file", str(certs.ca_cert), "--display", display, "--fps", str(fps),
-                "--ice-address", "127.0.0.1",
+                sys.executable, "-m", "host_agent", "--state-dir", str(state_dir),
+                "--broker", broker.agent_wss_url, "--name", "bench",
+                "--display", display, "--fps", str(fps), "--ice-address", "127.0.0.1",
             ],
-            env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+            stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )  # fmt: skip
         profile = tmp / f"profile-ours-{time.monotonic_ns()}"
         try:

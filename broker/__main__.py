@@ -4,7 +4,11 @@ Commands:
     serve (default)      run the broker on uvicorn with TLS
     create-admin         create an organization's first admin; prints a one-time
                          enrollment link (24 h) on a line of its own
-    agent-token          create or rotate an organization's agent token; prints it
+    enrollment-code      a one-time code (1 h) for a clinic PC to enroll; prints it and
+                         the command to run on that PC
+    certs ca             create (if needed) and print an organization's agent CA
+    certs list           an organization's agent certificates
+    certs revoke         revoke one (--serial) or every (--host-id) certificate of a host
     gen-secret-key       print a new random MAMORI_SECRET_KEY
 
 All but gen-secret-key read the same MAMORI_* environment as the server and migrate the
@@ -16,19 +20,29 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import logging
+import re
 import secrets
 import sys
+from datetime import datetime, timedelta
 
+from cryptography.hazmat.primitives import serialization
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.api.admin_hosts import enroll_command
 from broker.app import create_app
 from broker.clock import Clock
 from broker.config import SECRET_KEY_BYTES, Settings
 from broker.db.engine import Database
+from broker.db.models import Organization
 from broker.errors import ConfigError
-from broker.security import accounts, agents
+from broker.security import accounts, agent_enrollment
 from broker.security.accounts import Purpose, Role
+from broker.security.agent_ca import AgentAuthority
+from broker.security.agent_enrollment import HOST_ID_PATTERN
 from broker.security.audit import Actor, Event, Outcome, record
-from broker.server import build_server
+from broker.server import serve
 
 
 async def create_admin(settings: Settings, org_name: str, username: str, display: str) -> str:
@@ -66,27 +80,103 @@ async def create_admin(settings: Settings, org_name: str, username: str, display
     return f"{settings.origin()}/#/enroll/{token}"
 
 
-async def agent_token(settings: Settings, org_name: str) -> str:
+def _authority(settings: Settings) -> AgentAuthority:
+    return AgentAuthority(
+        settings.secret_key_bytes, timedelta(seconds=settings.agent_cert_lifetime_s)
+    )
+
+
+async def _organization(s: AsyncSession, org_name: str) -> Organization:
+    org = await accounts.find_org(s, org_name)
+    if org is None:
+        raise ConfigError(f"no organization named {org_name}")
+    return org
+
+
+async def enrollment_code(settings: Settings, org_name: str, host_id: str, name: str) -> list[str]:
+    """A one-time enrollment code for ``host_id``: the code, then the agent's command."""
+    if not re.match(HOST_ID_PATTERN, host_id):
+        raise ConfigError("host ids are 1-63 of a-z 0-9 - and start with a letter or digit")
     db = Database(settings.database_url)
     now = Clock().now()
     try:
         await db.migrate()
         async with db.session() as s:
-            org = await accounts.find_org(s, org_name)
-            if org is None:
-                raise ConfigError(f"no organization named {org_name}")
-            token = await agents.rotate_token(s, org.id, None, now)
+            org = await _organization(s, org_name)
+            await _authority(settings).ensure_ca(s, org.id, now)
+            issued = await agent_enrollment.create_code(s, org.id, host_id, name, None, now)
             record(
                 s,
                 Actor("cli", None, org.id, "cli"),
-                Event.AGENT_TOKEN_ROTATED,
+                Event.ENROLLMENT_CODE_CREATED,
                 Outcome.SUCCESS,
                 now,
+                detail=f"host={host_id} expires_at={issued.record.expires_at.isoformat()}",
             )
             await s.commit()
     finally:
         await db.dispose()
-    return token
+    return [issued.code, enroll_command(settings.origin(), issued.code, host_id, name)]
+
+
+async def certs_command(settings: Settings, args: argparse.Namespace) -> list[str]:
+    """``certs ca|list|revoke``: the organization's agent CA and certificates."""
+    db = Database(settings.database_url)
+    now = Clock().now()
+    authority = _authority(settings)
+    lines: list[str] = []
+    try:
+        await db.migrate()
+        async with db.session() as s:
+            org = await _organization(s, args.org)
+            if args.certs_command == "ca":
+                ca = await authority.ensure_ca(s, org.id, now)
+                await s.commit()
+                lines.append(ca.public_bytes(serialization.Encoding.PEM).decode().strip())
+            elif args.certs_command == "list":
+                for c in await authority.certificates(s, org.id):
+                    state = (
+                        "revoked" if c.revoked_at else ("expired" if now > c.not_after else "valid")
+                    )
+                    lines.append(
+                        f"{c.serial}\t{c.host_id}\t{state}\tnot_after={c.not_after.isoformat()}"
+                        f"\tissued={c.issued_at.isoformat()}"
+                        + (f"\trenewed={c.renewed_at.isoformat()}" if c.renewed_at else "")
+                        + (
+                            f"\trevoked={c.revoked_at.isoformat()} ({c.revoked_reason})"
+                            if c.revoked_at
+                            else ""
+                        )
+                    )
+            else:
+                lines = await _revoke(s, authority, org.id, args, now)
+                await s.commit()
+    finally:
+        await db.dispose()
+    return lines
+
+
+async def _revoke(
+    s: AsyncSession, authority: AgentAuthority, org_id: int, args: argparse.Namespace, now: datetime
+) -> list[str]:
+    if args.serial:
+        row = await authority.revoke(s, org_id, args.serial, args.reason, now)
+        if row is None:
+            raise ConfigError(f"no live certificate {args.serial} in this organization")
+        revoked = [(row.host_id, row.serial)]
+    else:
+        serials = await authority.revoke_host(s, org_id, args.host_id, args.reason, now)
+        revoked = [(args.host_id, serial) for serial in serials]
+    for host_id, serial in revoked:
+        record(
+            s,
+            Actor("cli", None, org_id, "cli"),
+            Event.CERT_REVOKED,
+            Outcome.SUCCESS,
+            now,
+            detail=f"host={host_id} serial={serial} reason={args.reason}",
+        )
+    return [f"revoked {serial} ({host_id})" for host_id, serial in revoked]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -101,8 +191,22 @@ def main(argv: list[str] | None = None) -> int:
     admin.add_argument("--org", required=True, help="organization (clinic) name")
     admin.add_argument("--username", required=True)
     admin.add_argument("--display-name", default="")
-    token = sub.add_parser("agent-token", help="create or rotate an organization's agent token")
-    token.add_argument("--org", required=True)
+    code_parser = sub.add_parser("enrollment-code", help="a one-time code for a PC to enroll")
+    code_parser.add_argument("--org", required=True)
+    code_parser.add_argument("--host-id", required=True, help="the PC's id (a-z, 0-9, -)")
+    code_parser.add_argument("--name", required=True, help="the name viewers see, e.g. 診察室1")
+    certs = sub.add_parser("certs", help="an organization's agent CA and certificates")
+    certs_sub = certs.add_subparsers(dest="certs_command", required=True)
+    for name, text in (("ca", "create (if needed) and print the CA"), ("list", "list")):
+        certs_sub.add_parser(name, help=text).add_argument("--org", required=True)
+    revoke = certs_sub.add_parser("revoke", help="revoke a certificate, or all of a host's")
+    revoke.add_argument("--org", required=True)
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("--serial", help="hex serial (as listed)")
+    which.add_argument("--host-id", help="every live certificate of this host")
+    revoke.add_argument(
+        "--reason", default="unspecified", choices=["unspecified", "decommissioned", "compromised"]
+    )
     sub.add_parser("gen-secret-key", help="print a new random MAMORI_SECRET_KEY")
     args = parser.parse_args(argv)
     if args.command == "gen-secret-key":
@@ -116,14 +220,25 @@ def main(argv: list[str] | None = None) -> int:
             print("One-time enrollment link for the first admin (valid 24 h):", flush=True)
             print(url, flush=True)
             return 0
-        if args.command == "agent-token":
-            print(asyncio.run(agent_token(settings, args.org)), flush=True)
+        if args.command == "enrollment-code":
+            code, command = asyncio.run(
+                enrollment_code(settings, args.org, args.host_id, args.name)
+            )
+            print("One-time enrollment code (valid 1 h):", flush=True)
+            print(code, flush=True)
+            print("Run on the clinic PC:", flush=True)
+            print(command, flush=True)
+            return 0
+        if args.command == "certs":
+            for line in asyncio.run(certs_command(settings, args)):
+                print(line, flush=True)
             return 0
     except ConfigError as exc:
         print(f"mamori-broker: {exc}", file=sys.stderr)
         return 2
     app = create_app(settings)
-    build_server(settings, app).run()
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(serve(settings, app))
     return 0
 
 

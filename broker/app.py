@@ -6,6 +6,7 @@ import contextlib
 import os
 import stat
 from collections.abc import AsyncIterator, Awaitable, Callable
+from datetime import timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Final
@@ -13,21 +14,30 @@ from typing import Final
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
 
+from broker.accountability.alert_service import AlertService
+from broker.agent_tls import HandshakeAudit, agent_tls_context, trust
 from broker.api import (
     account,
     admin,
     admin_devices,
+    admin_hosts,
+    agent_enrollment,
+    alerts,
     auth,
+    dashboard,
     devices,
     enrollment,
     factors,
     handlers,
     hosts,
 )
+from broker.api import report as report_api
+from broker.api import settings as settings_api
 from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
+from broker.security.agent_ca import AgentAuthority
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay, RemotePolicy
 from broker.signaling.session_audit import AuditedSessionEvents
@@ -85,7 +95,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
+        await app.state.alerts.start()
         yield
+        await app.state.alerts.stop()
         await app.state.db.dispose()
 
     # The schema is served (/openapi.json) for API users and the fuzz tests; the interactive
@@ -115,6 +127,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
+    app.state.alerts = AlertService(
+        settings, app.state.db, app.state.clock, app.state.relay, lambda: str(app.state.origin)
+    )
+    # Host agents: the organizations' CAs, and the agent port's TLS context trusting them
+    # (served by a second server, broker/agent_app.py; its URL is updated once bound).
+    app.state.agent_authority = AgentAuthority(
+        settings.secret_key_bytes, timedelta(seconds=settings.agent_cert_lifetime_s)
+    )
+    app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
+    app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
+    app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
+    app.state.agent_url = settings.agent_url()
     handlers.install(app)
 
     @app.middleware("http")
@@ -125,8 +149,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         response.headers.update(SECURITY_HEADERS)
         return response
 
-    for module in (auth, enrollment, factors, account, admin, hosts, devices, admin_devices):
+    for module in (
+        auth,
+        enrollment,
+        factors,
+        account,
+        admin,
+        dashboard,
+        hosts,
+        settings_api,
+        report_api,
+        alerts,
+        devices,
+        admin_devices,
+    ):
         app.include_router(module.router)
+    app.include_router(admin_hosts.router)
+    app.include_router(agent_enrollment.router)
     app.include_router(endpoints.router)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")
     return app

@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from broker.errors import ConfigError
 
@@ -64,6 +65,19 @@ def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -
     return value
 
 
+def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name} must be a number") from exc
+    if not low <= value <= high:
+        raise ConfigError(f"{name} must be between {low:g} and {high:g}")
+    return value
+
+
 def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
     raw = env.get(name, "").strip().lower()
     if raw == "":
@@ -110,6 +124,39 @@ class Settings:
         block_local_input: disable the host's own keyboard and mouse during a session.
         end_on_violation: end the session when the viewer breaks the pixel-only policy
             (the attempt is audited either way).
+        smtp_host: the mail server alerts are sent through; empty: no alert mail.
+        smtp_port: its port (587, submission, by default).
+        smtp_from: the From address of alert mail.
+        smtp_user: the account to log in with (empty: no login).
+        smtp_password: its password.
+        smtp_starttls: upgrade the connection with STARTTLS (certificate verified) before
+            anything is sent; a login is refused without it except to a loopback server.
+        alert_poll_s: how often the delivery worker looks for due alert deliveries.
+        alert_retry_base_s: the first retry waits about this long, each next one twice as
+            long (with jitter), capped by ``alert_retry_max_s``.
+        alert_retry_max_s: the longest wait between two attempts.
+        alert_max_attempts: attempts per delivery before it is given up (and audited).
+        alert_check_s: how often the periodic alert checks (agent offline, ...) run.
+        alert_mfa_failures: second-factor failures of one account within
+            ``alert_mfa_window_s`` that raise an alert (the password was right each time).
+        alert_mfa_window_s: the window those failures are counted in.
+        alert_webhook_timeout_s: how long one webhook or mail attempt may take.
+        alert_webhook_loopback_http: allow ``http://`` webhooks to loopback addresses (dev and
+            tests only: a receiver on this machine).
+        alert_webhook_private: allow webhooks to private addresses (an on-premises broker
+            posting to a server in the clinic's LAN); off, a hosted broker cannot be made to
+            post into its own network (SSRF).
+        agent_host: address the agent port binds (default: ``host``).
+        agent_port: the agent port: host agents connect here with their client
+            certificates (mutual TLS); 0 picks a free one (tests).
+        agent_public_url: ``wss://name:port`` agents dial, told to them at enrollment.
+            Defaults to the public origin's host name with ``agent_port``.
+        agent_tls12: admit TLS 1.2 on the agent port (TLS 1.3 only by default).
+        agent_cert_lifetime_s: lifetime of an agent's client certificate (default 90 days;
+            agents renew when a third is left).
+        agent_recheck_s: how often live agent links are checked against revocation and
+            expiry (a revocation through the console acts at once; this catches the CLI's
+            and certificates running out while connected).
     """
 
     environment: str
@@ -135,6 +182,28 @@ class Settings:
     watermark: bool = True
     block_local_input: bool = False
     end_on_violation: bool = True
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_from: str = ""
+    smtp_user: str = ""
+    smtp_password: str = ""
+    smtp_starttls: bool = True
+    alert_poll_s: float = 2.0
+    alert_retry_base_s: float = 30.0
+    alert_retry_max_s: float = 3600.0
+    alert_max_attempts: int = 8
+    alert_check_s: float = 60.0
+    alert_mfa_failures: int = 3
+    alert_mfa_window_s: int = 10 * 60
+    alert_webhook_timeout_s: float = 10.0
+    alert_webhook_loopback_http: bool = False
+    alert_webhook_private: bool = False
+    agent_host: str = "127.0.0.1"
+    agent_port: int = 8444
+    agent_public_url: str | None = None
+    agent_tls12: bool = False
+    agent_cert_lifetime_s: int = 90 * 24 * 3600
+    agent_recheck_s: int = 30
 
     @property
     def is_dev(self) -> bool:
@@ -150,6 +219,13 @@ class Settings:
             return self.public_url.rstrip("/")
         return f"https://{self.rp_id}:{bound_port or self.port}"
 
+    def agent_url(self, bound_port: int | None = None) -> str:
+        """Where agents connect: the public origin's host on the agent port, unless set."""
+        if self.agent_public_url:
+            return self.agent_public_url.rstrip("/")
+        host = urlsplit(self.origin()).hostname or self.rp_id
+        return f"wss://{host}:{bound_port or self.agent_port}"
+
     def validate(self) -> None:
         """Raise ConfigError when these settings must not be used."""
         if self.environment not in {"dev", "production"}:
@@ -160,6 +236,14 @@ class Settings:
                 raise ConfigError(f"{name} does not name a file: {path}")
         if not 0 <= self.port <= 65535:
             raise ConfigError("MAMORI_PORT must be 0..65535")
+        if not 0 <= self.agent_port <= 65535:
+            raise ConfigError("MAMORI_AGENT_PORT must be 0..65535")
+        if self.agent_port and self.agent_port == self.port and self.agent_host == self.host:
+            raise ConfigError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
+        if self.agent_public_url is not None and not self.agent_public_url.startswith("wss://"):
+            raise ConfigError("MAMORI_AGENT_PUBLIC_URL must be a wss:// URL")
+        if self.agent_cert_lifetime_s < 5 or self.agent_recheck_s < 1:
+            raise ConfigError("agent certificate lifetime and recheck interval are too short")
         if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ConfigError(
                 "MAMORI_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
@@ -170,6 +254,21 @@ class Settings:
             raise ConfigError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
         if not self.rp_id or self.rp_id.replace(".", "").isdigit() or ":" in self.rp_id:
             raise ConfigError("MAMORI_RP_ID must be a host name (browsers refuse IP addresses)")
+        self._validate_smtp()
+
+    def _validate_smtp(self) -> None:
+        if not self.smtp_host:
+            return
+        if "@" not in self.smtp_from or any(c in self.smtp_from for c in "\r\n<>, "):
+            raise ConfigError(
+                "MAMORI_SMTP_FROM must be one plain address when MAMORI_SMTP_HOST is set"
+            )
+        if not 0 < self.smtp_port <= 65535:
+            raise ConfigError("MAMORI_SMTP_PORT must be 1..65535")
+        loopback = self.smtp_host in {"localhost", "127.0.0.1", "::1"}
+        if self.smtp_user and not self.smtp_starttls and not loopback:
+            # The password would cross the network in clear (SMTP AUTH PLAIN is base64 only).
+            raise ConfigError("MAMORI_SMTP_USER needs MAMORI_SMTP_STARTTLS=on")
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -201,6 +300,31 @@ class Settings:
             watermark=_flag(env, "MAMORI_WATERMARK", True),
             block_local_input=_flag(env, "MAMORI_BLOCK_LOCAL_INPUT", False),
             end_on_violation=_flag(env, "MAMORI_END_ON_VIOLATION", True),
+            smtp_host=env.get("MAMORI_SMTP_HOST", ""),
+            smtp_port=_int(env, "MAMORI_SMTP_PORT", 587, 1, 65535),
+            smtp_from=env.get("MAMORI_SMTP_FROM", ""),
+            smtp_user=env.get("MAMORI_SMTP_USER", ""),
+            smtp_password=env.get("MAMORI_SMTP_PASSWORD", ""),
+            smtp_starttls=_flag(env, "MAMORI_SMTP_STARTTLS", True),
+            alert_poll_s=_float(env, "MAMORI_ALERT_POLL_S", 2.0, 0.05, 60),
+            alert_retry_base_s=_float(env, "MAMORI_ALERT_RETRY_BASE_S", 30.0, 0.05, 3600),
+            alert_retry_max_s=_float(env, "MAMORI_ALERT_RETRY_MAX_S", 3600.0, 0.05, day),
+            alert_max_attempts=_int(env, "MAMORI_ALERT_MAX_ATTEMPTS", 8, 1, 50),
+            alert_check_s=_float(env, "MAMORI_ALERT_CHECK_S", 60.0, 0.05, 3600),
+            alert_mfa_failures=_int(env, "MAMORI_ALERT_MFA_FAILURES", 3, 1, 100),
+            alert_mfa_window_s=_int(env, "MAMORI_ALERT_MFA_WINDOW_S", 600, 10, day),
+            alert_webhook_timeout_s=_float(env, "MAMORI_ALERT_TIMEOUT_S", 10.0, 0.1, 120),
+            alert_webhook_loopback_http=_flag(env, "MAMORI_ALERT_WEBHOOK_LOOPBACK_HTTP", False),
+            alert_webhook_private=_flag(env, "MAMORI_ALERT_WEBHOOK_PRIVATE", False),
+            agent_host=env.get("MAMORI_AGENT_HOST") or env.get("MAMORI_HOST", "127.0.0.1"),
+            agent_port=_int(env, "MAMORI_AGENT_PORT", 8444, 0, 65535),
+            agent_public_url=env.get("MAMORI_AGENT_PUBLIC_URL") or None,
+            agent_tls12=_flag(env, "MAMORI_AGENT_TLS12", False),
+            # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
+            agent_cert_lifetime_s=_int(
+                env, "MAMORI_AGENT_CERT_LIFETIME_S", 90 * day, 3600, 397 * day
+            ),
+            agent_recheck_s=_int(env, "MAMORI_AGENT_RECHECK_S", 30, 1, 3600),
         )
         settings.validate()
         return settings

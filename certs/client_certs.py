@@ -10,6 +10,7 @@ checked against that organization's CA, the revocation list and its validity per
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Final
@@ -18,6 +19,8 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificatePublicKeyTypes
+from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
 from certs.authority import Issued
@@ -26,6 +29,11 @@ from certs.errors import CsrRefused, Expired, Revoked, UnknownIssuer, WrongOrgan
 # Short-lived: agents renew themselves well before expiry, and a stolen certificate that
 # escapes revocation dies on its own.
 CLIENT_CERT_DAYS: Final = 90
+# Backdated this much (at most a tenth of the lifetime) so a host whose clock is a little
+# behind the broker's can use a certificate at once.
+CLOCK_SKEW: Final = dt.timedelta(minutes=5)
+# An agent renews once less than this share of its certificate's lifetime is left.
+RENEW_WHEN_LEFT: Final = 1 / 3
 
 
 @dataclass(frozen=True)
@@ -54,8 +62,11 @@ def issue_client_cert(
     host_id: str,
     now: dt.datetime | None = None,
     valid_days: int = CLIENT_CERT_DAYS,
+    lifetime: dt.timedelta | None = None,
 ) -> x509.Certificate:
     """Sign ``csr`` for ``host_id`` of ``organization_id`` with that organization's CA.
+
+    ``lifetime`` (if given) replaces ``valid_days``: renewal tests use seconds.
 
     Raises:
         CsrRefused: the CSR's signature does not verify (key or subject altered after
@@ -70,6 +81,8 @@ def issue_client_cert(
     if len(names) != 1 or names[0].value != host_id or len(csr.subject) != 1:
         raise CsrRefused("the CSR's subject must be exactly the enrolled host id")
     now = now or dt.datetime.now(dt.UTC)
+    valid_for = lifetime if lifetime is not None else dt.timedelta(days=valid_days)
+    skew = min(CLOCK_SKEW, valid_for / 10)
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.ORGANIZATION_NAME, organization_id),
@@ -82,8 +95,8 @@ def issue_client_cert(
         .issuer_name(ca.cert.subject)
         .public_key(key)
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - dt.timedelta(minutes=5))
-        .not_valid_after(now + dt.timedelta(days=valid_days))
+        .not_valid_before(now - skew)
+        .not_valid_after(now + valid_for)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]), critical=False)
         .add_extension(
@@ -140,3 +153,42 @@ def _issuing_organization(
             continue
         return organization_id
     return None
+
+
+def renew_client_cert(
+    ca: Issued,
+    csr: x509.CertificateSigningRequest,
+    current: x509.Certificate,
+    identity: AgentIdentity,
+    now: dt.datetime | None = None,
+    lifetime: dt.timedelta | None = None,
+) -> x509.Certificate:
+    """A new certificate for the identity ``current`` proved, on a fresh key.
+
+    Raises:
+        CsrRefused: the CSR fails the checks of ``issue_client_cert``, or it reuses the key
+            of the certificate it renews (a renewal must rotate the key, so a key copied off
+            the host stops working at the old certificate's end).
+    """
+    if spki_sha256(csr.public_key()) == spki_sha256(current.public_key()):
+        raise CsrRefused("a renewal needs a new key")
+    return issue_client_cert(
+        ca, csr, identity.organization_id, identity.host_id, now=now, lifetime=lifetime
+    )
+
+
+def renewal_due(cert: x509.Certificate) -> dt.datetime:
+    """When an agent should renew ``cert``: once less than a third of its lifetime is left."""
+    lifetime = cert.not_valid_after_utc - cert.not_valid_before_utc
+    return cert.not_valid_after_utc - lifetime * RENEW_WHEN_LEFT
+
+
+def spki_sha256(key: CertificatePublicKeyTypes) -> str:
+    """Hex SHA-256 of a public key's SubjectPublicKeyInfo (the key's fingerprint)."""
+    der = key.public_bytes(Encoding.DER, PublicFormat.SubjectPublicKeyInfo)
+    return hashlib.sha256(der).hexdigest()
+
+
+def serial_hex(serial: int) -> str:
+    """A certificate serial as stored and shown: lowercase hex, no leading zeros."""
+    return f"{serial:x}"

@@ -9,7 +9,9 @@ Exception tree::
         ├── UnknownIssuer      not signed by any organization CA we hold
         ├── WrongOrganization  signed by another organization's CA, or naming another
         ├── Revoked            its serial is on the revocation list
-        └── Expired            outside its validity period
+        ├── Expired            outside its validity period
+        └── UnknownCertificate signed by an organization CA but not issued by this broker
+                               (no record of its serial)
 """
 
 from __future__ import annotations
@@ -43,3 +45,7 @@ class Revoked(ClientCertRefused):
 
 class Expired(ClientCertRefused):
     reason = "expired"
+
+
+class UnknownCertificate(ClientCertRefused):
+    reason = "unknown_certificate"

@@ -1,7 +1,16 @@
 """``python -m host_agent``: stream this host's screen to viewers through the broker.
 
-The shared agent token is read from ``MAMORI_AGENT_TOKEN`` (never from the command line,
-where any local user could read it in the process list).
+Two commands:
+    enroll   join the organization once, with the one-time code an admin made in the
+             console: ``python -m host_agent enroll --broker https://BROKER:8443 --code CODE
+             --host-id ID --name 名前 [--ca-file CA]``. The key pair is made here (0600 in
+             the state directory) and a client certificate comes back.
+    (run)    ``python -m host_agent [--display :0] ...``: connect to the agent port with that
+             certificate (mutual TLS) and serve viewers; the certificate renews itself.
+
+The state directory is ``--state-dir``, else ``$MAMORI_AGENT_STATE_DIR``, else
+``$XDG_STATE_HOME/mamori-agent``. Nothing secret is ever taken from the command line but the
+one-time code, which is spent at enrollment.
 """
 
 from __future__ import annotations
@@ -13,21 +22,50 @@ import logging
 import os
 import signal
 import sys
+from pathlib import Path
 
-from host_agent.broker_link import BrokerLink, LinkSettings, client_ssl_context
-from host_agent.errors import AgentError
+from host_agent.broker_link import BrokerLink, LinkSettings
+from host_agent.credentials import AgentState, default_state_dir
+from host_agent.enrollment import enroll
+from host_agent.errors import AgentConfigError, AgentError
 from host_agent.ice import restrict_host_candidates
 from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
+from host_agent.renewal import keep_renewed
 from host_agent.screen_track import MAX_FPS
+
+
+def _state_dir(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--state-dir",
+        type=Path,
+        default=None,
+        help="where the key, certificate and settings live (default: "
+        "$MAMORI_AGENT_STATE_DIR, else ~/.local/state/mamori-agent)",
+    )
+
+
+def _enroll_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="mamori-agent enroll", description=__doc__)
+    parser.add_argument("--broker", required=True, help="the broker, e.g. https://broker:8443")
+    parser.add_argument("--code", required=True, help="the one-time enrollment code")
+    parser.add_argument("--host-id", required=True, help="this host's id (a-z, 0-9, -)")
+    parser.add_argument("--name", required=True, help="name viewers see, e.g. 診察室1")
+    parser.add_argument("--ca-file", help="CA certificate that signed the broker's certificate")
+    _state_dir(parser)
+    return parser
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="mamori-agent", description=__doc__)
-    parser.add_argument("--broker", required=True, help="broker URL, e.g. wss://broker:8443")
-    parser.add_argument("--host-id", required=True, help="this host's id (a-z, 0-9, -)")
-    parser.add_argument("--name", required=True, help="name viewers see, e.g. 診察室1")
+    parser.add_argument(
+        "--broker",
+        help="the agent port, e.g. wss://broker:8444 (default: what enrollment was told)",
+    )
+    parser.add_argument("--host-id", help="this host's id; must be the enrolled one")
+    parser.add_argument("--name", help="name viewers see (default: the enrolled one)")
     parser.add_argument("--ca-file", help="CA certificate that signed the broker's certificate")
+    _state_dir(parser)
     parser.add_argument("--display", default=os.environ.get("DISPLAY"), help="X display")
     parser.add_argument(
         "--fps",
@@ -51,37 +89,62 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-async def _run(args: argparse.Namespace, token: str) -> None:
+async def _run(args: argparse.Namespace, state: AgentState) -> None:
+    enrolled = state.enrollment()
+    if args.host_id and args.host_id != enrolled.host_id:
+        raise AgentConfigError(f"this host is enrolled as {enrolled.host_id}, not {args.host_id}")
+    agent_url = args.broker or enrolled.agent_url
+    if not agent_url.startswith("wss://"):
+        raise AgentConfigError("the agent port's URL must be wss://")
     if args.ice_address:
         restrict_host_candidates(args.ice_address)
     injector = open_injector(args.display)
     link = BrokerLink(
-        LinkSettings(args.broker, args.host_id, args.name, token, client_ssl_context(args.ca_file)),
+        LinkSettings(
+            agent_url,
+            enrolled.host_id,
+            args.name or enrolled.name,
+            lambda: state.ssl_context(args.ca_file),
+        ),
         StreamSettings(display=args.display, fps=args.fps, bitrate=args.bitrate),
         injector,
     )
+    stop = asyncio.Event()
+    stopper: set[asyncio.Task[None]] = set()
+
+    def stopping() -> None:
+        stop.set()
+        stopper.add(asyncio.ensure_future(link.stop()))
+
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, lambda: asyncio.ensure_future(link.stop()))
+        loop.add_signal_handler(sig, stopping)
+    renewer = asyncio.create_task(keep_renewed(state, agent_url, stop, args.ca_file))
     try:
         await link.run()
     finally:
+        stop.set()
+        await renewer
         injector.close()
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    token = os.environ.get("MAMORI_AGENT_TOKEN", "")
-    if not token:
-        print("mamori-agent: MAMORI_AGENT_TOKEN is not set", file=sys.stderr)
-        return 2
     try:
-        asyncio.run(_run(args, token))
-    except AgentError as exc:
-        print(f"mamori-agent: {exc}", file=sys.stderr)
-        return 2
-    except ValueError as exc:
+        if argv[:1] == ["enroll"]:
+            args = _enroll_parser().parse_args(argv[1:])
+            state = AgentState(args.state_dir or default_state_dir())
+            enrolled = enroll(args.broker, args.code, args.host_id, args.name, state, args.ca_file)
+            print(
+                f"enrolled {enrolled.host_id} in {enrolled.organization}; "
+                f"key and certificate in {state.directory}",
+                flush=True,
+            )
+            return 0
+        args = _parser().parse_args(argv)
+        asyncio.run(_run(args, AgentState(args.state_dir or default_state_dir())))
+    except (AgentError, ValueError) as exc:
         print(f"mamori-agent: {exc}", file=sys.stderr)
         return 2
     with contextlib.suppress(Exception):

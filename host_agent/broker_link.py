@@ -1,5 +1,9 @@
 """The agent's outbound link to the broker: dial out, say hello, serve sessions, reconnect.
 
+The link goes to the broker's agent port with mutual TLS: the agent shows its client
+certificate (``host_agent.credentials``), made fresh for each connection so a renewed
+certificate is used from the next one on.
+
 The agent never listens on a port (DESIGN.md: a clinic opens no inbound port). It keeps one
 WebSocket to the broker, reconnecting with capped exponential backoff and full jitter, and
 runs at most one ``PeerSession`` at a time. When the link drops, the live session is ended
@@ -39,18 +43,11 @@ OPEN_TIMEOUT_S: Final = 10.0
 class LinkSettings:
     """Where and who the agent is."""
 
-    broker_url: str  # wss://host:port (the path /ws/agent is appended)
+    broker_url: str  # wss://host:agent-port (the path /ws/agent is appended)
     host_id: str
     name: str
-    token: str
-    ssl_context: ssl.SSLContext
-
-
-def client_ssl_context(ca_file: str | None) -> ssl.SSLContext:
-    """Verify the broker against ``ca_file`` (or the system store); TLS 1.3 only."""
-    context = ssl.create_default_context(cafile=ca_file)
-    context.minimum_version = ssl.TLSVersion.TLSv1_3
-    return context
+    # Verifies the broker and shows this host's certificate; called for every connection.
+    ssl_context: Callable[[], ssl.SSLContext]
 
 
 class BrokerLink:
@@ -87,7 +84,9 @@ class BrokerLink:
             try:
                 await self._connect_and_serve()
             except InvalidHandshake as exc:
-                log.error("broker refused the connection: %s", exc)
+                log.error("broker refused the connection (certificate revoked?): %s", exc)
+            except ssl.SSLError as exc:
+                log.error("TLS with the broker failed (certificate not accepted?): %s", exc)
             except (OSError, TimeoutError, ConnectionClosed) as exc:
                 log.warning("broker link lost: %s", exc)
             except ProtocolError as exc:
@@ -114,9 +113,7 @@ class BrokerLink:
         url = self._settings.broker_url.rstrip("/") + "/ws/agent"
         async with connect(
             url,
-            ssl=self._settings.ssl_context,
-            # The token travels in a header, never in the URL (URLs end up in logs).
-            additional_headers={"Authorization": f"Bearer {self._settings.token}"},
+            ssl=self._settings.ssl_context(),
             max_size=protocol.MAX_MESSAGE_BYTES,
             open_timeout=OPEN_TIMEOUT_S,
         ) as ws:

@@ -12,8 +12,9 @@ import pytest
 
 from certs.authority import ServerFiles
 from host_agent.broker_link import BrokerLink
+from host_agent.credentials import AgentState
 from host_agent.ice import restrict_host_candidates
-from tests.support.agent import running_agent
+from tests.support.agent import enroll_agent, running_agent
 from tests.support.broker import RunningBroker, make_certs, running_broker
 from tests.support.databases import BACKENDS, database_url, sqlite_url
 from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
@@ -54,7 +55,7 @@ async def any_broker(
 
 @pytest.fixture
 async def org(broker: RunningBroker) -> Org:
-    """A clinic with an agent token."""
+    """A clinic."""
     return await make_org(broker, "テスト診療所")
 
 
@@ -86,11 +87,22 @@ def loopback_ice() -> Iterator[None]:
 
 
 @pytest.fixture
+async def agent_state(broker: RunningBroker, org: Org, tmp_path: Path) -> AgentState:
+    """``HOST_ID`` enrolled into ``org``: its key and client certificate in a state dir."""
+    return await enroll_agent(broker, org, HOST_ID, tmp_path / "agent-state", "診察室1")
+
+
+@pytest.fixture
 async def agent(
-    broker: RunningBroker, org: Org, xvfb: XvfbDisplay, sample_app: SampleApp, loopback_ice: None
+    broker: RunningBroker,
+    agent_state: AgentState,
+    xvfb: XvfbDisplay,
+    sample_app: SampleApp,
+    loopback_ice: None,
 ) -> AsyncIterator[BrokerLink]:
-    """A real agent (in this process) of ``org`` streaming the sample app's display."""
-    async with running_agent(broker, org.agent_token, xvfb.name, HOST_ID, "診察室1") as link:
+    """A real enrolled agent (in this process) of ``org`` streaming the sample app's display,
+    connected over mutual TLS."""
+    async with running_agent(broker, agent_state, xvfb.name, HOST_ID, "診察室1") as link:
         yield link
 
 

@@ -54,6 +54,12 @@ FORBIDDEN_NAMES = {
 ALLOWED_CALLS = {
     ("encoder.py", "open"),  # av.CodecContext.open(): starts the encoder
     ("x264.py", "glob"),  # finds the libx264 shared library inside PyAV's wheel to load it
+    # The agent's own credentials in its state directory: writes its key and certificate
+    # (0600), reads them back for TLS and renewal, reads agent.json, and copies the CA file
+    # it was given to verify the broker. Nothing read there is sent but the certificate.
+    ("credentials.py", "open"),
+    ("credentials.py", "read_bytes"),
+    ("credentials.py", "read_text"),
 }
 
 

@@ -1,6 +1,7 @@
-"""An organization's admin: people (invite, role, disable, reset factors), the agent token,
-and the audit trail. Everything is scoped to the admin's own organization: another clinic's
-user id answers 404 exactly like an id that does not exist.
+"""An organization's admin: people (invite, role, disable, reset factors) and the audit
+trail (hosts and their certificates: ``admin_hosts``). Everything is scoped to the admin's
+own organization: another clinic's user id answers 404 exactly like an id that does not
+exist.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from broker.api import deps
 from broker.api.deps import AdminCaller, Caller, Db, ObjectId, Text
 from broker.db.models import User
 from broker.errors import BadRequest, Conflict, NotFound
-from broker.security import accounts, agents, audit, mfa, sessions
+from broker.security import accounts, audit, mfa, sessions
 from broker.security.accounts import Purpose, Role
 from broker.security.audit import Event, Outcome, record
 
@@ -57,16 +58,6 @@ class LinkIssued(BaseModel):
     user: UserView
     enrollment_url: str = Field(description="one-time, valid for invite_ttl_s; shown once")
     expires_at: datetime
-
-
-class AgentTokenState(BaseModel):
-    exists: bool
-    created_at: datetime | None = None
-
-
-class AgentTokenIssued(BaseModel):
-    token: str = Field(description="shown once; install it on the clinic's PCs")
-    created_at: datetime
 
 
 class AuditView(BaseModel):
@@ -207,25 +198,6 @@ async def reset_factors(
     await db.commit()
     await request.app.state.relay.end_sessions_of(set(ended))
     return issued
-
-
-@router.get("/agent-token")
-async def agent_token_state(db: Db, caller: AdminCaller) -> AgentTokenState:
-    """Whether the organization has an agent token, and since when (never the token)."""
-    current = await agents.current_token(db, caller.org_id)
-    if current is None:
-        return AgentTokenState(exists=False)
-    return AgentTokenState(exists=True, created_at=current.created_at)
-
-
-@router.post("/agent-token", status_code=201)
-async def rotate_agent_token(request: Request, db: Db, caller: AdminCaller) -> AgentTokenIssued:
-    """A new agent token for the organization; the previous one stops working."""
-    now = deps.now_of(request)
-    token = await agents.rotate_token(db, caller.org_id, caller.user.id, now)
-    record(db, caller.actor, Event.AGENT_TOKEN_ROTATED, Outcome.SUCCESS, now)
-    await db.commit()
-    return AgentTokenIssued(token=token, created_at=now)
 
 
 @router.get("/audit")

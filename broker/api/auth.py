@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.accountability import alert_rules
 from broker.api import deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
 from broker.db.models import Organization
@@ -126,9 +127,15 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
     if not ok or user is None or user.disabled_at is not None:
         record(db, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, now)
+        locked = []
         for scope, key in keys:
             if await lockout.record_failure(db, scope, key, now, policy):
                 record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope.value)
+                locked.append(scope.value)
+        if locked and user is not None:
+            await alert_rules.lockout(
+                db, user, now, source=source, minutes=_minutes(policy), scopes=",".join(locked)
+            )
         await db.commit()
         raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
     if passwords.needs_rehash(user.password_hash or ""):
@@ -158,6 +165,10 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
     )
 
 
+def _minutes(policy: lockout.LockoutPolicy) -> int:
+    return max(1, policy.duration_s // 60)
+
+
 async def _second_factor_failed(
     request: Request, db: AsyncSession, caller: Caller, how: str
 ) -> NoReturn:
@@ -168,8 +179,19 @@ async def _second_factor_failed(
         settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
     )
     record(db, caller.actor, Event.LOGIN_MFA, Outcome.FAILURE, now, detail=how)
+    await alert_rules.second_factor_failed(
+        db,
+        caller.user,
+        now,
+        source=caller.source,
+        threshold=settings.alert_mfa_failures,
+        window_s=settings.alert_mfa_window_s,
+    )
     if await lockout.record_failure(db, Scope.ACCOUNT, caller.user.username, now, policy):
         record(db, caller.actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail="account")
+        await alert_rules.lockout(
+            db, caller.user, now, source=caller.source, minutes=_minutes(policy), scopes="account"
+        )
         await sessions.revoke(db, caller.record, now)
     await db.commit()
     raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
@@ -192,6 +214,7 @@ async def _complete(
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
     await lockout.clear(db, Scope.ACCOUNT, caller.user.username)
     record(db, caller.actor, Event.LOGIN_MFA, Outcome.SUCCESS, now, detail=how)
+    await alert_rules.signed_in(db, caller.user, now, source=caller.source)
     await db.commit()
     deps.set_session_cookies(request, response, token)
     return SessionState(

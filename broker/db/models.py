@@ -1,8 +1,9 @@
 """The broker's tables (SQLAlchemy 2 declarative). Every row belongs to one organization.
 
-Secrets are never stored as given: session, ticket, enrollment and agent tokens and recovery
-codes as SHA-256 digests (they carry 128+ bits of entropy, so a fast hash cannot be reversed),
-passwords as argon2id, TOTP secrets AES-GCM encrypted. Times are UTC (``UtcDateTime``).
+Secrets are never stored as given: session, ticket and enrollment tokens, agent enrollment
+codes and recovery codes as SHA-256 digests (they carry 128+ bits of entropy, so a fast hash
+cannot be reversed), passwords as argon2id, TOTP secrets and CA keys AES-GCM encrypted.
+Times are UTC (``UtcDateTime``).
 The schema itself is created by the Alembic migrations in ``broker/db/migrations``; a test
 compares these models with the migrated database on SQLite and PostgreSQL.
 """
@@ -13,7 +14,9 @@ from datetime import UTC, datetime
 from typing import Any, Final
 
 from sqlalchemy import (
+    JSON,
     BigInteger,
+    Boolean,
     CheckConstraint,
     DateTime,
     Dialect,
@@ -222,20 +225,63 @@ class ViewerTicket(Base):
     used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
-class AgentCredential(Base):
-    """An organization's agent registration token (until enrolled client certificates)."""
+class OrganizationCa(Base):
+    """An organization's agent CA: the certificate, and its private key sealed (AES-GCM,
+    bound to the organization) under a key derived from MAMORI_SECRET_KEY."""
 
-    __tablename__ = "agent_credentials"
+    __tablename__ = "organization_cas"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), unique=True)
+    cert_pem: Mapped[str] = mapped_column(String(4000))
+    key_sealed: Mapped[bytes] = mapped_column(LargeBinary(512))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class AgentEnrollmentCode(Base):
+    """A one-time code (SHA-256 digest) that lets one host enroll into the organization."""
+
+    __tablename__ = "agent_enrollment_codes"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    host_id: Mapped[str] = mapped_column(String(64))
+    name: Mapped[str] = mapped_column(String(100))
     created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class AgentCertificate(Base):
+    """A client certificate issued to a host agent by its organization's CA.
+
+    ``renewed_at`` is set on the certificate a renewal replaced (it stays valid until its
+    own end, so a renewal answer lost on the way locks no host out); ``revoked_at`` ends it.
+    """
+
+    __tablename__ = "agent_certificates"
+    __table_args__ = (
+        UniqueConstraint("org_id", "serial"),
+        Index("ix_agent_certificates_org_id_host_id", "org_id", "host_id"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    host_id: Mapped[str] = mapped_column(String(64))
+    serial: Mapped[str] = mapped_column(String(40))  # lowercase hex (at most 159 bits)
+    spki_sha256: Mapped[str] = mapped_column(String(64))
+    cert_pem: Mapped[str] = mapped_column(String(4000))
+    not_before: Mapped[datetime] = mapped_column(UtcDateTime())
+    not_after: Mapped[datetime] = mapped_column(UtcDateTime())
+    issued_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    renewed_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    revoked_reason: Mapped[str | None] = mapped_column(String(32), default=None)
 
 
 class Host(Base):
-    """A clinic PC whose agent has registered; host ids are unique within an organization."""
+    """A clinic PC enrolled (or whose agent has connected); host ids are unique within an
+    organization."""
 
     __tablename__ = "hosts"
     __table_args__ = (UniqueConstraint("org_id", "host_id"),)
@@ -261,6 +307,115 @@ class AuditEvent(Base):
     source_address: Mapped[str] = mapped_column(String(64))
     target_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     detail: Mapped[str] = mapped_column(String(500), default="")
+
+
+class OrgPolicy(Base):
+    """An organization's own limits for remote sessions; without a row the broker's defaults
+    (MAMORI_REMOTE_*) apply. Set on the console's settings page (MHLW.md rows 3, 8)."""
+
+    __tablename__ = "org_policies"
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    idle_s: Mapped[int] = mapped_column(Integer)
+    max_s: Mapped[int] = mapped_column(Integer)
+    warn_s: Mapped[int] = mapped_column(Integer)
+    watermark: Mapped[bool] = mapped_column(Boolean)
+    block_local_input: Mapped[bool] = mapped_column(Boolean)
+    end_on_violation: Mapped[bool] = mapped_column(Boolean)
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class ReportReview(Base):
+    """Someone checked the compliance report: who, when, and what they noted (MHLW.md row 11,
+    "reviewed regularly"). Rows are only added; the newest is the report's mark."""
+
+    __tablename__ = "report_reviews"
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    reviewed_by: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    reviewed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    note: Mapped[str] = mapped_column(String(500), default="")
+
+
+class Alert(Base):
+    """Something a clinic owner must be told (a lockout, a PC gone offline, ...).
+
+    ``facts`` holds the particulars as plain values (user name, host name, times, counts) so
+    the console and the mail can say it in plain words in either language; ``subject`` names
+    what the alert is about (a user name, a host id) so repeats can be recognized.
+    """
+
+    __tablename__ = "alerts"
+    __table_args__ = (
+        CheckConstraint("severity IN ('info', 'warning', 'critical')", "severity"),
+        Index("ix_alerts_org_id_created_at", "org_id", "created_at"),
+        Index("ix_alerts_org_id_kind_subject", "org_id", "kind", "subject"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"))
+    kind: Mapped[str] = mapped_column(String(32))
+    severity: Mapped[str] = mapped_column(String(8))
+    subject: Mapped[str] = mapped_column(String(100), default="")
+    facts: Mapped[dict[str, Any]] = mapped_column(JSON)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    acknowledged_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class AlertDelivery(Base):
+    """One alert to one channel (mail or webhook): the durable outbox the worker drains.
+
+    Written in the same transaction as the alert, so an alert is never lost between the
+    request and the network; ``state`` moves pending -> delivered, or -> failed after the
+    last attempt. ``target`` is where it goes, fixed when the alert was raised.
+    """
+
+    __tablename__ = "alert_deliveries"
+    __table_args__ = (
+        CheckConstraint("channel IN ('mail', 'webhook')", "channel"),
+        CheckConstraint("state IN ('pending', 'delivered', 'failed')", "state"),
+        Index("ix_alert_deliveries_state_next_attempt_at", "state", "next_attempt_at"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    alert_id: Mapped[int] = mapped_column(ForeignKey("alerts.id"), index=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    channel: Mapped[str] = mapped_column(String(8))
+    target: Mapped[str] = mapped_column(String(1000))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    delivered_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    last_error: Mapped[str | None] = mapped_column(String(300), default=None)
+
+
+class AlertSettings(Base):
+    """Where an organization's alerts go, and its alert rules' knobs (one row per org;
+    without a row the defaults of ``broker.accountability.alert_settings`` apply)."""
+
+    __tablename__ = "alert_settings"
+    __table_args__ = (
+        CheckConstraint(
+            "usual_start_minute IS NULL OR (usual_start_minute >= 0 AND usual_start_minute < 1440)",
+            "usual_start_minute",
+        ),
+        CheckConstraint(
+            "usual_end_minute IS NULL OR (usual_end_minute >= 0 AND usual_end_minute < 1440)",
+            "usual_end_minute",
+        ),
+    )
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
+    # Addresses, one per line (at most ten; checked by the API).
+    mail_recipients: Mapped[str] = mapped_column(String(2600), default="")
+    webhook_url: Mapped[str | None] = mapped_column(String(500), default=None)
+    # AES-GCM (secretbox), bound to the organization; shown once when made.
+    webhook_secret_sealed: Mapped[bytes | None] = mapped_column(LargeBinary(200), default=None)
+    # Usual hours in the clinic's local time, minutes after midnight; NULL: rule off.
+    usual_start_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    usual_end_minute: Mapped[int | None] = mapped_column(Integer, default=None)
+    # An agent offline this long raises an alert; NULL: rule off.
+    agent_offline_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
+    updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
 
 
 DEVICE_STATES: Final = ("pending", "approved", "denied", "revoked")

@@ -1,71 +1,23 @@
-"""Host agents: per-organization registration tokens and the hosts they register.
-
-An admin creates (or rotates) the organization's agent token and installs it on the
-clinic's PCs; an agent presents it as ``Authorization: Bearer`` on /ws/agent and its host is
-registered under that organization. Only the SHA-256 of the token is stored; rotating
-revokes the previous token for new connections. This is the small seam the trust issue
-replaces with enrolled client certificates.
+"""Hosts: the clinic PCs of an organization, recorded as they enroll and as their agents
+connect (name, first and last seen). Who an agent is comes from its client certificate
+(``broker.security.agent_ca``), never from anything it says.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Final
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.db.models import AgentCredential, Host
-from broker.security.secretbox import new_token, token_digest
-
-TOKEN_PREFIX: Final = "mamori-agent-"  # noqa: S105  (a prefix, not a secret)
-MAX_TOKEN_CHARS: Final = 128
-
-
-async def rotate_token(
-    session: AsyncSession, org_id: int, created_by: int | None, now: datetime
-) -> str:
-    """A new agent token for ``org_id``; the previous one stops working. Shown once."""
-    await session.execute(
-        update(AgentCredential)
-        .where(AgentCredential.org_id == org_id, AgentCredential.revoked_at.is_(None))
-        .values(revoked_at=now)
-    )
-    token = TOKEN_PREFIX + new_token()
-    session.add(
-        AgentCredential(
-            org_id=org_id, token_hash=token_digest(token), created_by=created_by, created_at=now
-        )
-    )
-    await session.flush()
-    return token
-
-
-async def current_token(session: AsyncSession, org_id: int) -> AgentCredential | None:
-    return await session.scalar(
-        select(AgentCredential).where(
-            AgentCredential.org_id == org_id, AgentCredential.revoked_at.is_(None)
-        )
-    )
-
-
-async def org_for_token(session: AsyncSession, token: str) -> int | None:
-    """The organization whose live agent token this is, or None."""
-    if not token.startswith(TOKEN_PREFIX) or len(token) > MAX_TOKEN_CHARS:
-        return None
-    return await session.scalar(
-        select(AgentCredential.org_id).where(
-            AgentCredential.token_hash == token_digest(token),
-            AgentCredential.revoked_at.is_(None),
-        )
-    )
+from broker.db.models import Host
 
 
 async def register_host(
     session: AsyncSession, org_id: int, host_id: str, name: str, now: datetime
 ) -> Host:
-    """Record (or refresh) a host of ``org_id`` as its agent says hello."""
-    host = await session.scalar(select(Host).where(Host.org_id == org_id, Host.host_id == host_id))
+    """Record (or refresh) a host of ``org_id`` as it enrolls or its agent says hello."""
+    host = await find_host(session, org_id, host_id)
     if host is None:
         host = Host(org_id=org_id, host_id=host_id, name=name, first_seen_at=now, last_seen_at=now)
         session.add(host)
@@ -74,3 +26,22 @@ async def register_host(
         host.last_seen_at = now
     await session.flush()
     return host
+
+
+async def find_host(session: AsyncSession, org_id: int, host_id: str) -> Host | None:
+    return await session.scalar(select(Host).where(Host.org_id == org_id, Host.host_id == host_id))
+
+
+async def hosts_of(session: AsyncSession, org_id: int) -> list[Host]:
+    rows = await session.scalars(
+        select(Host).where(Host.org_id == org_id).order_by(Host.name, Host.host_id)
+    )
+    return list(rows)
+
+
+async def seen(session: AsyncSession, org_id: int, host_id: str, now: datetime) -> None:
+    """The host's agent was connected until ``now`` (its link just closed)."""
+    host = await find_host(session, org_id, host_id)
+    if host is not None:
+        host.last_seen_at = now
+        await session.flush()

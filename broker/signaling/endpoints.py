@@ -1,12 +1,12 @@
-"""The ``/ws/agent`` and ``/ws/viewer`` WebSocket endpoints.
+"""The ``/ws/viewer`` WebSocket endpoint, and what it shares with ``/ws/agent``
+(``broker.signaling.agent_endpoint``, served on the agent port only).
 
-Both authenticate before the upgrade (a refused handshake becomes HTTP 403, so nothing is
-ever accepted from an unauthenticated peer): an agent by its organization's agent token
-(Bearer), a viewer by an active (MFA-complete) session cookie plus a single-use ticket of that
-session (``?ticket=``, 30 s) earned by an approved viewing device (checked again here). Then
-every frame is validated with ``broker.protocol`` and handed to the relay. Every refusal
-sends an ``error`` message the client can translate, then closes with the matching close
-code and reason.
+A viewer authenticates before the upgrade (a refused handshake becomes HTTP 403, so nothing
+is ever accepted from an unauthenticated peer) by an active (MFA-complete) session cookie
+plus a single-use ticket of that session (``?ticket=``, 30 s) earned by an approved viewing
+device (checked again here, and once more after joining). Then every frame is validated
+with ``broker.protocol`` and handed to the relay. Every refusal sends an ``error`` message
+the client can translate, then closes with the matching close code and reason.
 """
 
 from __future__ import annotations
@@ -26,10 +26,10 @@ from broker.db.engine import Database
 from broker.db.models import Organization, ViewingDevice
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import agents, device_challenges, devices, sessions, tickets
+from broker.security import device_challenges, devices, org_policy, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
-from broker.signaling.relay import AgentLink, Relay, Session, ViewerIdentity
+from broker.signaling.relay import Relay, RemotePolicy, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
 
@@ -98,32 +98,13 @@ def _source(ws: WebSocket) -> str:
     return ws.client.host if ws.client else "unknown"
 
 
-async def _agent_org(ws: WebSocket) -> int | None:
-    """The organization whose agent token the agent presents, or None (audited)."""
-    header = ws.headers.get("authorization", "")
-    scheme, _, presented = header.partition(" ")
-    db: Database = ws.app.state.db
-    clock: Clock = ws.app.state.clock
-    async with db.session() as s:
-        org_id = await agents.org_for_token(s, presented) if scheme.lower() == "bearer" else None
-        if org_id is None:
-            record(
-                s,
-                Actor(_source(ws), name="agent"),
-                Event.AGENT_REFUSED,
-                Outcome.DENIED,
-                clock.now(),
-            )
-            await s.commit()
-        return org_id
-
-
 @dataclass(frozen=True)
 class _ViewerGrant:
     org_id: int
     owner: int  # the browser session's row id
     host_id: str
     identity: ViewerIdentity
+    policy: RemotePolicy
     device_id: int
 
 
@@ -162,8 +143,10 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
             display_name=user.display_name,
             organization=organization.name if organization is not None else "",
         )
+        relay: Relay = ws.app.state.relay
+        remote = await org_policy.policy_for(s, browser_session.org_id, relay.policy)
         return _ViewerGrant(
-            browser_session.org_id, browser_session.id, ticket.host_id, identity, device.id
+            browser_session.org_id, browser_session.id, ticket.host_id, identity, remote, device.id
         )
 
 
@@ -182,54 +165,6 @@ def _same_origin(ws: WebSocket) -> bool:
     origin = ws.headers.get("origin")
     host = ws.headers.get("host")
     return origin is not None and host is not None and origin == f"https://{host}"
-
-
-async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
-    db: Database = ws.app.state.db
-    clock: Clock = ws.app.state.clock
-    async with db.session() as s:
-        await agents.register_host(s, org_id, hello.host_id, hello.name, clock.now())
-        await s.commit()
-
-
-@router.websocket("/ws/agent")
-async def agent_endpoint(ws: WebSocket) -> None:
-    """A host agent's outbound link: hello, then answers, candidates and byes."""
-    peer = WebSocketPeer(ws)
-    org_id = await _agent_org(ws)
-    if org_id is None:
-        log.warning("agent refused before upgrade: bad or missing token from %s", ws.client)
-        await ws.close(code=CloseCode.UNAUTHORIZED, reason="agent not authorized")
-        return
-    await ws.accept()
-    relay: Relay = ws.app.state.relay
-    link: AgentLink | None = None
-    try:
-        hello = await asyncio.wait_for(
-            _receive(ws, Direction.AGENT_TO_BROKER), FIRST_MESSAGE_TIMEOUT_S
-        )
-        if not isinstance(hello, protocol.AgentHello):
-            await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello must come first")
-            return
-        await _register_host(ws, org_id, hello)
-        link = await relay.add_agent(org_id, hello, peer)
-        while True:
-            message = await _receive(ws, Direction.AGENT_TO_BROKER)
-            if isinstance(message, protocol.AgentHello):
-                await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello sent twice")
-                return
-            await relay.from_agent(link, message)
-    except ProtocolError as exc:
-        await _refuse_protocol(peer, "agent", exc)
-    except RelayError as exc:
-        await _refuse(peer, exc.close_code, exc.code, exc.message)
-    except TimeoutError:
-        await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "no agent_hello in time")
-    except (_Closed, WebSocketDisconnect):
-        pass
-    finally:
-        if link is not None:
-            await relay.remove_agent(link)
 
 
 @router.websocket("/ws/viewer")
@@ -259,7 +194,13 @@ async def viewer_endpoint(ws: WebSocket) -> None:
             )
             return
         session = await relay.join(
-            grant.org_id, join.host_id, peer, grant.owner, grant.identity, grant.device_id
+            grant.org_id,
+            join.host_id,
+            peer,
+            grant.owner,
+            grant.identity,
+            grant.policy,
+            grant.device_id,
         )
         if not await _device_still_approved(ws, grant.device_id):
             await relay.leave(session, "device_revoked")

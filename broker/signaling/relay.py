@@ -89,6 +89,9 @@ class AgentLink:
     version: str
     peer: Peer
     session: Session | None = None
+    # The client certificate the link authenticated with (hex serial): revoking it ends
+    # the link.
+    certificate_serial: str = ""
 
 
 @dataclass(eq=False)
@@ -102,6 +105,8 @@ class Session:
     identity: ViewerIdentity | None = None
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
+    # The organization's policy when the session began (a later change applies to new ones).
+    policy: RemotePolicy = field(default_factory=RemotePolicy)
     started_at: float = field(default_factory=time.monotonic)
     limit_task: asyncio.Task[None] | None = None
 
@@ -115,6 +120,19 @@ class HostInfo:
     host_id: str
     name: str
     busy: bool
+
+
+@dataclass(frozen=True)
+class LiveSession:
+    """A session as the console's dashboard lists it."""
+
+    session_id: str
+    host_id: str
+    host_name: str
+    user_id: int | None
+    username: str
+    display_name: str
+    duration_s: int
 
 
 class Relay:
@@ -138,7 +156,64 @@ class Relay:
             key=lambda h: (h.name, h.host_id),
         )
 
-    async def add_agent(self, org_id: int, hello: protocol.AgentHello, peer: Peer) -> AgentLink:
+    def live_sessions(self, org_id: int) -> list[LiveSession]:
+        """Sessions running now on ``org_id``'s hosts, longest first."""
+        found = []
+        for (org, _), agent in self._agents.items():
+            session = agent.session
+            if org != org_id or session is None:
+                continue
+            who = session.identity
+            found.append(
+                LiveSession(
+                    session.session_id,
+                    agent.host_id,
+                    agent.name,
+                    who.user_id if who else None,
+                    who.username if who else "",
+                    who.display_name if who else "",
+                    session.duration_s,
+                )
+            )
+        return sorted(found, key=lambda s: -s.duration_s)
+
+    async def end_session(self, org_id: int, session_id: str, reason: str) -> bool:
+        """End one of ``org_id``'s sessions (an admin's decision): the agent closes the peer
+        connection, the viewer is told ``reason``. False if no such session runs."""
+        for (org, _), agent in list(self._agents.items()):
+            session = agent.session
+            if org == org_id and session is not None and session.session_id == session_id:
+                await self._end_by_broker(session, reason, CloseCode.NORMAL)
+                return True
+        return False
+
+    async def _end_by_broker(self, session: Session, reason: str, code: CloseCode) -> None:
+        """The broker ends a session (an admin, a sign-out): the viewer hears why first,
+        because once the agent closes the peer connection the browser sees the media fail
+        and would take it for a network fault worth reconnecting after."""
+        agent = session.agent
+        if agent.session is not session:
+            return
+        agent.session = None  # detached at once: the viewer's closing socket cannot end it again
+        log.info("session %s ended by the broker: %s", session.session_id, reason)
+        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await session.viewer.close(code, reason.replace("_", " "))
+        await agent.peer.send(
+            protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
+        )
+        await self._finished(session, reason)
+
+    def online_hosts(self) -> set[tuple[int, str]]:
+        """(organization, host id) of every agent connected to this broker now."""
+        return set(self._agents)
+
+    async def add_agent(
+        self,
+        org_id: int,
+        hello: protocol.AgentHello,
+        peer: Peer,
+        certificate_serial: str = "",
+    ) -> AgentLink:
         """Register an agent; a newer connection for the same host replaces the older one.
 
         The newest wins because an agent that lost its network reconnects before the broker
@@ -147,6 +222,7 @@ class Relay:
         key = (org_id, hello.host_id)
         previous = self._agents.get(key)
         link = AgentLink(org_id, hello.host_id, hello.name, hello.version, peer)
+        link.certificate_serial = certificate_serial
         self._agents[key] = link
         if previous is not None:
             log.warning("agent %s reconnected; closing its previous link", hello.host_id)
@@ -154,6 +230,20 @@ class Relay:
             await previous.peer.close(CloseCode.HOST_ID_TAKEN, "replaced by a newer connection")
         log.info("agent %s (%s) connected", hello.host_id, hello.name)
         return link
+
+    def agents(self) -> list[AgentLink]:
+        """Every connected agent (of every organization)."""
+        return list(self._agents.values())
+
+    def agent(self, org_id: int, host_id: str) -> AgentLink | None:
+        return self._agents.get((org_id, host_id))
+
+    async def disconnect(self, link: AgentLink, reason: str) -> None:
+        """Cut an agent whose credentials no longer hold (its certificate was revoked or ran
+        out): its viewer is told the host went away, the agent's socket is closed."""
+        log.warning("agent %s disconnected: %s", link.host_id, reason)
+        await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+        await link.peer.close(CloseCode.UNAUTHORIZED, reason)
 
     async def remove_agent(self, link: AgentLink) -> None:
         """The agent's socket closed: its viewer is told at once, not left with a frozen picture."""
@@ -170,9 +260,11 @@ class Relay:
         viewer: Peer,
         owner: int | None = None,
         identity: ViewerIdentity | None = None,
+        policy: RemotePolicy | None = None,
         device_id: int | None = None,
     ) -> Session:
-        """Pair a viewer of ``org_id`` with that organization's host.
+        """Pair a viewer of ``org_id`` with that organization's host, under ``policy`` (the
+        organization's; the relay's defaults when None).
 
         Raises:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
@@ -184,7 +276,12 @@ class Relay:
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
         session = Session(
-            agent=agent, viewer=viewer, owner=owner, identity=identity, device_id=device_id
+            agent=agent,
+            viewer=viewer,
+            owner=owner,
+            identity=identity,
+            policy=policy or self.policy,
+            device_id=device_id,
         )
         agent.session = session
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
@@ -195,7 +292,7 @@ class Relay:
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
         who = session.identity or ViewerIdentity(0, "unknown", "(不明)", "(不明)")
-        policy = self.policy
+        policy = session.policy
         return protocol.SessionStart(
             session_id=session.session_id,
             host_id=session.agent.host_id,
@@ -212,7 +309,7 @@ class Relay:
     async def _enforce_maximum(self, session: Session) -> None:
         """Warn the viewer ``warn_s`` ahead, then end the session at ``max_s`` (the agent
         enforces the same limit itself)."""
-        policy = self.policy
+        policy = session.policy
         await asyncio.sleep(policy.max_s - policy.warn_s)
         if session.agent.session is not session:
             return
@@ -317,16 +414,12 @@ class Relay:
         await self._end_where(lambda s: s.device_id in device_ids, reason)
 
     async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
-        """End the chosen sessions: the viewer hears why first (the agent closing its peer
-        connection would otherwise reach the browser first, as a bare "connection lost"),
-        then the agent (bye: it closes the peer connection), then the viewer's socket is
-        closed (4401)."""
+        """End the chosen sessions (``_end_by_broker``: the viewer hears why first, closed
+        4401, then the agent's bye closes the peer connection)."""
         for agent in list(self._agents.values()):
             session = agent.session
             if session is not None and chosen(session):
-                await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
-                await self.leave(session, reason)
-                await session.viewer.close(CloseCode.UNAUTHORIZED, reason.replace("_", " "))
+                await self._end_by_broker(session, reason, CloseCode.UNAUTHORIZED)
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

@@ -11,6 +11,7 @@ import logging
 
 from sqlalchemy import select
 
+from broker.accountability import alert_rules
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import BrowserSession
@@ -90,5 +91,16 @@ class AuditedSessionEvents:
                     f"host={session.agent.host_id} session={session.session_id} "
                     f"violation={violation} {detail}"
                 ),
+            )
+            who = session.identity
+            await alert_rules.policy_violation(
+                s,
+                session.agent.org_id,
+                self._clock.now(),
+                user=who.display_name if who else "",
+                username=who.username if who else "",
+                host=session.agent.name,
+                host_id=session.agent.host_id,
+                violation=violation,
             )
             await s.commit()

@@ -3,8 +3,11 @@
 Run through ``deploy/demo.sh``, which installs what is missing first. Each run starts with a
 fresh demo database (``data/demo/``, git-ignored): a clinic "デモ診療所", its first admin
 (``python -m broker create-admin``, whose one-time enrollment link is printed on a line of
-its own) and an agent token for the demo PC (``python -m broker agent-token``). The secret
-key is generated once into ``data/demo/secret.key``.
+its own) and the demo PC enrolled the way a clinic enrolls one: a one-time code
+(``python -m broker enrollment-code``), ``python -m host_agent enroll`` with it (the key is
+made in ``data/demo/agent/``), then the agent, which connects to the agent port
+(``MAMORI_AGENT_PORT``, 8444) with its client certificate. The secret key is generated once
+into ``data/demo/secret.key``.
 """
 
 from __future__ import annotations
@@ -28,6 +31,10 @@ from tests.support.display import start_xvfb  # noqa: E402  (path set just above
 CERT_DIR = ROOT / "certs" / "dev"
 DATA_DIR = ROOT / "data" / "demo"
 PORT = int(os.environ.get("MAMORI_DEMO_PORT", "8443"))
+AGENT_PORT = PORT + 1
+AGENT_STATE = DATA_DIR / "agent"
+HOST_ID = "demo-clinic-pc"
+HOST_NAME = "診察室1（デモ）"
 # A host name, not 127.0.0.1: browsers refuse passkeys on IP addresses.
 ORIGIN = f"https://localhost:{PORT}"
 ORG = "デモ診療所"
@@ -51,8 +58,11 @@ def _secret_key() -> str:
 
 
 def _fresh_database() -> str:
-    """Each demo run starts with no accounts: the printed link is the only way in."""
+    """Each demo run starts with no accounts (the printed link is the only way in) and an
+    agent that has yet to enroll."""
     for leftover in DATA_DIR.glob("mamori.db*"):
+        leftover.unlink()
+    for leftover in AGENT_STATE.glob("*"):
         leftover.unlink()
     return f"sqlite+aiosqlite:///{DATA_DIR / 'mamori.db'}"
 
@@ -112,13 +122,17 @@ def main() -> int:
         "MAMORI_TLS_KEY": str(CERT_DIR / "server-key.pem"),
         "MAMORI_HOST": "127.0.0.1",
         "MAMORI_PORT": str(PORT),
+        "MAMORI_AGENT_PORT": str(AGENT_PORT),
     }
     output = _broker_cli(
         ["create-admin", "--org", ORG, "--username", "admin", "--display-name", "院長（デモ）"],
         env,
     )
     link = next(line for line in output if line.startswith(f"{ORIGIN}/#/enroll/"))
-    agent_token = _broker_cli(["agent-token", "--org", ORG], env)[-1].strip()
+    code_output = _broker_cli(
+        ["enrollment-code", "--org", ORG, "--host-id", HOST_ID, "--name", HOST_NAME], env
+    )
+    code = code_output[code_output.index("One-time enrollment code (valid 1 h):") + 1].strip()
     procs: list[subprocess.Popen[str]] = []
     with start_xvfb(1280, 720) as display:
         try:
@@ -133,25 +147,45 @@ def main() -> int:
             broker = _spawn([sys.executable, "-m", "broker"], cwd=ROOT, env=env)
             procs.append(broker)
             _wait_for_port(broker, 60)
+            # The clinic PC enrolls: its key is made here, a CSR and the code go to the
+            # broker, a client certificate comes back (printed command = the console's).
+            subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "host_agent",
+                    "enroll",
+                    "--broker",
+                    ORIGIN,
+                    "--code",
+                    code,
+                    "--host-id",
+                    HOST_ID,
+                    "--name",
+                    HOST_NAME,
+                    "--ca-file",
+                    str(CERT_DIR / "ca.pem"),
+                    "--state-dir",
+                    str(AGENT_STATE),
+                ],
+                cwd=ROOT,
+                env=app_env,
+                check=True,
+                timeout=60,
+            )
             procs.append(
                 _spawn(
                     [
                         sys.executable,
                         "-m",
                         "host_agent",
-                        "--broker",
-                        f"wss://127.0.0.1:{PORT}",
-                        "--host-id",
-                        "demo-clinic-pc",
-                        "--name",
-                        "診察室1（デモ）",
-                        "--ca-file",
-                        str(CERT_DIR / "ca.pem"),
+                        "--state-dir",
+                        str(AGENT_STATE),
                         "--display",
                         display.name,
                     ],
                     cwd=ROOT,
-                    env={**app_env, "MAMORI_AGENT_TOKEN": agent_token},
+                    env=app_env,
                 )
             )
             print()

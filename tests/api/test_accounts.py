@@ -278,15 +278,3 @@ async def test_last_second_factor_cannot_be_removed(
         removed = await http.delete("/api/factors/totp", headers=user.headers)
     assert removed.status_code == 409
     assert removed.json()["error"] == "last_factor"
-
-
-async def test_agent_token_rotation(any_broker: RunningBroker, admin: Person) -> None:
-    """An admin rotates the organization's agent token; it is shown once, never listed."""
-    async with any_broker.http() as http:
-        boss = await sign_in_client(any_broker, http, admin)
-        assert (await http.get("/api/admin/agent-token")).json()["exists"] is True
-        issued = await boss.post("/api/admin/agent-token")
-        assert issued.status_code == 201
-        assert issued.json()["token"].startswith("mamori-agent-")
-        state = (await http.get("/api/admin/agent-token")).json()
-        assert "token" not in state

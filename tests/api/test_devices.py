@@ -57,7 +57,7 @@ async def pending_device(user: SignedIn) -> DeviceKey:
 
 
 async def admin_of(broker: RunningBroker, person: Person) -> Person:
-    return await make_person(broker, Org(person.org_id, "", ""), "admin")
+    return await make_person(broker, Org(person.org_id, ""), "admin")
 
 
 # ---- registration and the owner's view ---------------------------------------------------

@@ -222,6 +222,8 @@ async def test_password_alone_opens_nothing_but_the_mfa_routes(
         ("POST", "/api/logout"),
         ("POST", "/api/enrollment"),
         ("POST", "/api/enrollment/inspect"),
+        # A clinic PC's enrollment: no session at all, the one-time code is the credential.
+        ("POST", "/api/agent-enrollment"),
     }
     async with any_broker.http() as http:
         first = await password_step(http, person.username, person.password)

@@ -3,13 +3,18 @@ nothing; A's viewer cannot reach B's host."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from broker import protocol
+from broker.accountability import alerts
+from broker.db.models import AlertSettings
 from broker.protocol import CloseCode, Direction
-from broker.security import agents, mfa
+from broker.security import mfa
+from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.devices import DeviceKey, approve_as_admin, register
 from tests.support.identity import make_org, make_person, sign_in_client
@@ -46,9 +51,24 @@ WALK: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/users"): "own",
     ("PATCH", "/api/admin/users/{user_id}"): "object",
     ("POST", "/api/admin/users/{user_id}/reset-factors"): "object",
-    ("GET", "/api/admin/agent-token"): "list",
-    ("POST", "/api/admin/agent-token"): "own",
+    ("GET", "/api/admin/hosts"): "list",
+    ("POST", "/api/admin/enrollment-codes"): "own",
+    ("POST", "/api/admin/hosts/{host_id}/revoke"): "object",
+    ("POST", "/api/agent-enrollment"): "link",
     ("GET", "/api/admin/audit"): "list",
+    ("GET", "/api/admin/settings"): "list",
+    ("PUT", "/api/admin/settings"): "own",
+    ("GET", "/api/admin/report"): "list",
+    ("GET", "/api/admin/dashboard"): "list",
+    ("POST", "/api/admin/live-sessions/{live_id}/end"): "object",
+    ("GET", "/api/admin/report/download"): "list",
+    ("POST", "/api/admin/report/review"): "own",
+    ("GET", "/api/admin/alerts"): "list",
+    ("POST", "/api/admin/alerts/{alert_id}/acknowledge"): "object",
+    ("GET", "/api/admin/alerts/settings"): "list",
+    ("PUT", "/api/admin/alerts/settings"): "own",
+    ("POST", "/api/admin/alerts/settings/webhook-secret"): "own",
+    ("POST", "/api/admin/alerts/test"): "own",
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
     ("POST", "/api/viewer-events"): "own",
@@ -74,6 +94,13 @@ BODIES: dict[tuple[str, str], object] = {
         "role": "staff",
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
+    ("PUT", "/api/admin/settings"): {"idle_s": 300},
+    ("POST", "/api/admin/enrollment-codes"): {"host_id": "a-new-pc", "name": "新しいPC"},
+    ("POST", "/api/agent-enrollment"): {
+        "code": "1-" + "-".join(["AAAA"] * 8),
+        "host_id": B_HOST,
+        "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
+    },
     ("POST", "/api/viewer-events"): {"kind": "paste_blocked", "host_id": B_HOST},
 }
 
@@ -86,9 +113,12 @@ async def test_the_walk_covers_every_route(any_broker: RunningBroker) -> None:
     assert routes == set(WALK)
 
 
-async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBroker) -> None:
+async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
+    any_broker: RunningBroker, tmp_path: Path
+) -> None:
     """Every route, called by A's admin with B's ids, names and host, answers 404 or
-    shows only A's own data; B's people, sessions, passkeys, host and token are untouched."""
+    shows only A's own data; B's people, sessions, passkeys, host and certificate are
+    untouched."""
     broker = any_broker
     clinic_a, clinic_b = await make_org(broker, "A医院"), await make_org(broker, "B医院")
     admin_a = await make_person(broker, clinic_a, "admin", "admin-a")
@@ -96,16 +126,19 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
     now = broker.clock.now()
     async with broker.db.session() as s:
         passkey_b = await mfa.add_passkey(s, doctor_b.user_id, b"b-cred", b"b-key", 0, "B鍵", now)
+        s.add(
+            AlertSettings(org_id=clinic_b.id, webhook_url="https://b-hook.example/", updated_at=now)
+        )
+        alert_b = await alerts.raise_alert(
+            s, clinic_b.id, alerts.Kind.LOCKOUT, now, subject="doctor-b", user="doctor-b"
+        )
         await s.commit()
+    b_agent = await enroll_agent(broker, clinic_b, B_HOST, tmp_path / "b-agent", "B受付")
 
     async with (
         broker.http() as http_a,
         broker.http() as http_b,
-        connect(
-            f"{broker.wss_url}/ws/agent",
-            ssl=broker.client_ssl(),
-            additional_headers={"Authorization": f"Bearer {clinic_b.agent_token}"},
-        ) as agent_b,
+        connect(f"{broker.agent_wss_url}/ws/agent", ssl=b_agent.ssl_context()) as agent_b,
     ):
         await agent_b.send(protocol.encode(protocol.AgentHello(B_HOST, "B受付", "0.1.0")))
         b = await sign_in_client(broker, http_b, doctor_b)
@@ -120,9 +153,13 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
             "{user_id}": str(doctor_b.user_id),
             "{passkey_id}": str(passkey_b.id),
             "{session_id}": str(b_session_id),
+            "{live_id}": "no-such-live-session-0123",
+            "{alert_id}": str(alert_b.id),
+            "{host_id}": B_HOST,
             "{device_id}": str(device_b.device_id),
         }
-        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "B端末", device_b.fingerprint]
+        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "b-hook", "B端末"]
+        b_markers.append(device_b.fingerprint)
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
         BODIES[("POST", "/api/devices")] = {"label": "A端末", "public_key": DeviceKey().jwk}
         # B's device named by its fingerprint, from A's session: unknown, like a missing one.
@@ -176,8 +213,14 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(any_broker: RunningBro
         assert [k["name"] for k in factors["passkeys"]] == ["B鍵"]
         assert factors["totp"] is True
         assert (await http_b.get("/api/admin/audit")).status_code == 403  # B's doctor
+        b_serial = f"{b_agent.certificate().serial_number:x}"
         async with broker.db.session() as s:
-            assert await agents.org_for_token(s, clinic_b.agent_token) == clinic_b.id
+            still = await alerts.in_org(s, clinic_b.id, alert_b.id)
+            assert still is not None
+            assert still.acknowledged_at is None
+            authority = broker.app.state.agent_authority
+            assert await authority.problem(s, clinic_b.id, b_serial, broker.clock.now()) is None
+        assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
         assert b.person.username == "doctor-b"
         assert [d["state"] for d in (await http_b.get("/api/devices")).json()["devices"]] == [
             "approved"

@@ -4,6 +4,7 @@ before the upgrade (refusal = HTTP 403)."""
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -11,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from broker import protocol
 from broker.protocol import CloseCode, Direction
+from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, Person, SignedIn, make_person, password_step, signed_in
 
@@ -37,12 +39,9 @@ async def refused(broker: RunningBroker, cookie: str, ticket: str | None) -> int
 
 
 @pytest.fixture
-async def host(broker: RunningBroker, org: Org) -> AsyncIterator[ClientConnection]:
-    async with connect(
-        f"{broker.wss_url}/ws/agent",
-        ssl=broker.client_ssl(),
-        additional_headers={"Authorization": f"Bearer {org.agent_token}"},
-    ) as agent:
+async def host(broker: RunningBroker, org: Org, tmp_path: Path) -> AsyncIterator[ClientConnection]:
+    state = await enroll_agent(broker, org, HOST, tmp_path / "agent")
+    async with connect(f"{broker.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent:
         await agent.send(protocol.encode(protocol.AgentHello(HOST, "診察室", "0.1.0")))
         yield agent
 

@@ -100,3 +100,39 @@ def test_settings_come_from_the_environment(server_certs: ServerFiles) -> None:
     assert (settings.idle_timeout_s, settings.session_lifetime_s) == (600, 28800)
     assert settings.lockout_threshold == 3
     assert settings.origin() == "https://remote.clinic.example"
+
+
+def test_agent_port_settings_default_to_tls_1_3_and_90_day_certificates(
+    server_certs: ServerFiles,
+) -> None:
+    """The agent port is 8444 on the broker's address, TLS 1.3 only, 90-day certificates;
+    agents are told the public host name with that port."""
+    settings = Settings.from_env(env(server_certs, MAMORI_HOST="0.0.0.0"))
+    assert (settings.agent_host, settings.agent_port) == ("0.0.0.0", 8444)
+    assert settings.agent_tls12 is False
+    assert settings.agent_cert_lifetime_s == 90 * 24 * 3600
+    assert settings.agent_url() == "wss://localhost:8444"
+    tls12 = Settings.from_env(
+        env(server_certs, MAMORI_AGENT_TLS12="on", MAMORI_AGENT_PUBLIC_URL="wss://gw.example:9")
+    )
+    assert tls12.agent_tls12 is True
+    assert tls12.agent_url(1234) == "wss://gw.example:9"
+
+
+@pytest.mark.parametrize(
+    "overrides",
+    [
+        {"MAMORI_AGENT_PORT": "8443"},
+        {"MAMORI_AGENT_PUBLIC_URL": "https://gw.example:8444"},
+        {"MAMORI_AGENT_TLS12": "maybe"},
+        {"MAMORI_AGENT_CERT_LIFETIME_S": "60"},
+    ],
+    ids=["same-port", "not-wss", "bad-flag", "too-short"],
+)
+def test_bad_agent_port_settings_are_refused(
+    server_certs: ServerFiles, overrides: dict[str, str]
+) -> None:
+    """The agent port must differ from the browser port, its URL be wss://, and the
+    certificate lifetime be at least an hour."""
+    with pytest.raises(ConfigError):
+        Settings.from_env(env(server_certs, **overrides))

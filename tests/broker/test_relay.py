@@ -161,3 +161,25 @@ async def test_signing_out_ends_the_viewer_sessions_it_opened() -> None:
         session_id=agent_peer.messages(Direction.BROKER_TO_AGENT)[0].session_id,  # type: ignore[union-attr]
     )
     assert relay.hosts(ORG)[0].busy is False
+
+
+async def test_live_sessions_and_ending_one_are_scoped_to_the_organization() -> None:
+    """The dashboard lists only its clinic's sessions, and an admin of another clinic
+    cannot end one even knowing its id; ending tells the agent and the viewer why."""
+    relay = Relay()
+    agent_peer, viewer = FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello(), agent_peer)
+    await relay.add_agent(2, hello("pc-2"), FakePeer())
+    session = await relay.join(ORG, "pc-1", viewer)
+    assert [s.session_id for s in relay.live_sessions(ORG)] == [session.session_id]
+    assert relay.live_sessions(2) == []
+    assert await relay.end_session(2, session.session_id, "ended_by_admin") is False
+    assert viewer.closed is None
+    assert await relay.end_session(ORG, session.session_id, "ended_by_admin") is True
+    assert viewer.messages(Direction.BROKER_TO_VIEWER)[-1] == protocol.Bye("ended_by_admin")
+    assert viewer.closed == (CloseCode.NORMAL, "ended by admin")
+    assert agent_peer.messages(Direction.BROKER_TO_AGENT)[-1] == protocol.Bye(
+        "ended_by_admin", session_id=session.session_id
+    )
+    assert relay.live_sessions(ORG) == []
+    assert await relay.end_session(ORG, session.session_id, "ended_by_admin") is False

@@ -11,7 +11,13 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import NameOID
 
 from certs.authority import create_ca
-from certs.client_certs import issue_client_cert, make_csr, verify_client_cert
+from certs.client_certs import (
+    issue_client_cert,
+    make_csr,
+    renew_client_cert,
+    renewal_due,
+    verify_client_cert,
+)
 from certs.errors import CsrRefused, Expired, Revoked, UnknownIssuer, WrongOrganization
 
 pytestmark = pytest.mark.unit
@@ -107,3 +113,32 @@ def test_expired_and_not_yet_valid_certificates_are_refused() -> None:
         verify_client_cert(cert, CAS, set(), now=NOW + dt.timedelta(days=91))
     with pytest.raises(Expired):
         verify_client_cert(cert, CAS, set(), now=NOW - dt.timedelta(hours=1))
+
+
+def test_renewal_needs_a_new_key_and_keeps_the_identity() -> None:
+    """A renewal on a fresh key names the same organization and host; the old key is
+    refused."""
+    old_key = agent_key()
+    current = issue_client_cert(CLINIC_A, make_csr(old_key, "pc-1"), "clinic-a", "pc-1", NOW)
+    identity = verify_client_cert(current, CAS, set(), now=NOW)
+    later = NOW + dt.timedelta(days=61)
+    renewed = renew_client_cert(CLINIC_A, make_csr(agent_key(), "pc-1"), current, identity, later)
+    assert verify_client_cert(renewed, CAS, set(), now=later).host_id == "pc-1"
+    assert renewed.not_valid_after_utc == later + dt.timedelta(days=90)
+    with pytest.raises(CsrRefused, match="new key"):
+        renew_client_cert(CLINIC_A, make_csr(old_key, "pc-1"), current, identity, later)
+
+
+def test_renewal_is_due_with_a_third_of_the_lifetime_left() -> None:
+    """Short certificates are backdated by a tenth of their life at most, and renew once a
+    third of it is left."""
+    cert = issue_client_cert(
+        CLINIC_A,
+        make_csr(agent_key(), "pc-1"),
+        "clinic-a",
+        "pc-1",
+        NOW,
+        lifetime=dt.timedelta(seconds=90),
+    )
+    assert cert.not_valid_before_utc == NOW - dt.timedelta(seconds=9)
+    assert renewal_due(cert) == NOW + dt.timedelta(seconds=90) - dt.timedelta(seconds=33)

@@ -1,9 +1,11 @@
-"""The agent as a real process: it only dials out, and it comes back after the broker does."""
+"""The agent as a real process: it enrolls with a one-time code, streams over mutual TLS,
+only dials out, and comes back after the broker does."""
 
 from __future__ import annotations
 
 import asyncio
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from certs.authority import ServerFiles
+from tests.support.agent import make_code
 from tests.support.broker import RunningBroker, random_secret_key, running_broker
 from tests.support.databases import sqlite_url
 from tests.support.display import XvfbDisplay
@@ -64,41 +67,73 @@ async def wait_listed(
     raise AssertionError(f"{HOST_ID} listed={not present} after {timeout} s")
 
 
-async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
+def enroll_process(broker: RunningBroker, code: str, state_dir: Path) -> str:
+    """``python -m host_agent enroll`` as the console shows it; its output."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "host_agent",
+            "enroll",
+            "--broker",
+            broker.https_url,
+            "--code",
+            code,
+            "--host-id",
+            HOST_ID,
+            "--name",
+            "別プロセス",
+            "--ca-file",
+            str(broker.certs.ca_cert),
+            "--state-dir",
+            str(state_dir),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.stdout
+
+
+async def test_agent_process_enrolls_streams_listens_on_no_port_and_reconnects(
     server_certs: ServerFiles, xvfb: XvfbDisplay, loopback_ice: None, tmp_path: Path
 ) -> None:
-    """The agent process opens no listening socket (idle or in a session) and re-registers
-    with a restarted broker by itself; the browser session survives the restart."""
+    """The agent process enrolls with a one-time code (key 0600, made on the host), then
+    streams over mutual TLS; it opens no listening socket (idle or in a session) and
+    re-registers with a restarted broker by itself; the browser session survives it."""
     url = sqlite_url(tmp_path)
     key = random_secret_key()
+    state_dir = tmp_path / "agent-state"
     async with (
         running_broker(server_certs, url, secret_key=key) as broker,
         broker.http() as http,
     ):
-        port = broker.port
+        port, agent_port = broker.port, broker.agent_port
         org = await make_org(broker)
-        token = org.agent_token
+        code = await make_code(broker, org, HOST_ID)
+        output = await asyncio.to_thread(enroll_process, broker, code, state_dir)
+        assert f"enrolled {HOST_ID} in {org.name}" in output
+        assert stat.S_IMODE((state_dir / "agent.pem").stat().st_mode) == 0o600
         user = await sign_in_client(broker, http, await make_person(broker, org))
         agent = subprocess.Popen(
             [
                 sys.executable,
                 "-m",
                 "host_agent",
+                "--state-dir",
+                str(state_dir),
                 "--broker",
-                broker.wss_url,
-                "--host-id",
-                HOST_ID,
-                "--name",
-                "別プロセス",
-                "--ca-file",
-                str(server_certs.ca_cert),
+                broker.agent_wss_url,
                 "--display",
                 xvfb.name,
                 "--ice-address",
                 "127.0.0.1",
             ],
             cwd=ROOT,
-            env={**os.environ, "MAMORI_AGENT_TOKEN": token},
+            env=os.environ.copy(),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
@@ -117,7 +152,9 @@ async def test_agent_listens_on_no_port_and_reconnects_after_broker_restart(
     try:
         await asyncio.sleep(1.0)
         assert agent.poll() is None, "the agent must survive the broker going away"
-        async with running_broker(server_certs, url, port=port, secret_key=key) as restarted:
+        async with running_broker(
+            server_certs, url, port=port, secret_key=key, agent_port=agent_port
+        ) as restarted:
             await wait_listed(restarted, user, timeout=45)
     finally:
         agent.terminate()

@@ -12,6 +12,8 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 from broker import protocol
 from broker.protocol import CloseCode, Direction
+from broker.security import org_policy
+from host_agent.credentials import AgentState
 from tests.support.broker import RunningBroker
 from tests.support.identity import Org, SignedIn
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
@@ -22,12 +24,9 @@ OFFER = VIEWER_OFFER
 ANSWER = HOST_ANSWER
 
 
-def agent_connect(broker: RunningBroker, token: str) -> connect:
-    return connect(
-        f"{broker.wss_url}/ws/agent",
-        ssl=broker.client_ssl(),
-        additional_headers={"Authorization": f"Bearer {token}"},
-    )
+def agent_connect(broker: RunningBroker, state: AgentState) -> connect:
+    """The agent port, showing the enrolled host's client certificate."""
+    return connect(f"{broker.agent_wss_url}/ws/agent", ssl=state.ssl_context())
 
 
 async def viewer_connect(
@@ -59,8 +58,8 @@ async def closed_with(ws: ClientConnection) -> tuple[int | None, str | None]:
 
 
 @pytest.fixture
-async def agent(broker: RunningBroker, org: Org) -> AsyncIterator[ClientConnection]:
-    async with agent_connect(broker, org.agent_token) as ws:
+async def agent(broker: RunningBroker, agent_state: AgentState) -> AsyncIterator[ClientConnection]:
+    async with agent_connect(broker, agent_state) as ws:
         await ws.send(protocol.encode(protocol.AgentHello("clinic-pc-1", "受付PC", "0.1.0")))
         yield ws
 
@@ -205,24 +204,28 @@ async def test_oversized_message_is_closed_with_1009(broker: RunningBroker, user
         assert (await closed_with(viewer))[0] == CloseCode.MESSAGE_TOO_BIG
 
 
-async def test_bad_agent_message_is_refused(broker: RunningBroker, org: Org) -> None:
+async def test_bad_agent_message_is_refused(broker: RunningBroker, agent_state: AgentState) -> None:
     """An agent whose first message is not agent_hello is closed with 4405."""
-    async with agent_connect(broker, org.agent_token) as ws:
+    async with agent_connect(broker, agent_state) as ws:
         await ws.send(protocol.encode(protocol.Bye("x", session_id="a" * 22)))
         message = await recv(ws, Direction.BROKER_TO_AGENT)
         assert isinstance(message, protocol.Error)
         assert (await closed_with(ws))[0] == CloseCode.UNEXPECTED
 
 
-async def test_agent_with_wrong_token_is_refused_before_upgrade(
-    broker: RunningBroker, org: Org
+async def test_browser_port_serves_no_agent_endpoint(
+    broker: RunningBroker, agent_state: AgentState
 ) -> None:
-    """A wrong agent token is refused at the handshake (HTTP 403), no WebSocket is opened."""
-    for token in ("wrong-token", org.agent_token + "x", "mamori-agent-" + "A" * 43):
-        with pytest.raises(InvalidStatus) as refused:
-            async with agent_connect(broker, token):
-                pass
-        assert refused.value.response.status_code == 403
+    """/ws/agent is on the agent port only: the browser port refuses it before the upgrade,
+    whatever Authorization header (the old agent token) comes along."""
+    with pytest.raises(InvalidStatus) as refused:
+        async with connect(
+            f"{broker.wss_url}/ws/agent",
+            ssl=agent_state.ssl_context(),
+            additional_headers={"Authorization": "Bearer mamori-agent-" + "A" * 43},
+        ):
+            pass
+    assert refused.value.response.status_code == 403
 
 
 async def test_viewer_without_session_is_refused_before_upgrade(
@@ -256,3 +259,30 @@ async def test_pages_carry_strict_security_headers(broker: RunningBroker) -> Non
     assert page.headers["cache-control"] == "no-store"
     assert "clipboard-read=()" in page.headers["permissions-policy"]
     assert source.status_code == 404
+
+
+async def test_session_start_carries_the_organizations_own_policy(
+    broker: RunningBroker, org: Org, user: SignedIn, agent: ClientConnection
+) -> None:
+    """A clinic's settings (console settings page) reach the agent in session_start; before
+    it set any, the broker's defaults did."""
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        before = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(before, protocol.SessionStart)
+        defaults = broker.app.state.relay.policy
+        assert (before.idle_s, before.watermark) == (defaults.idle_s, defaults.watermark)
+        await viewer.send(protocol.encode(protocol.Bye("viewer_left")))
+        await recv(agent, Direction.BROKER_TO_AGENT)
+    async with broker.db.session() as s:
+        changes: dict[str, int | bool] = {"idle_s": 300, "watermark": False}
+        await org_policy.change(
+            s, org.id, defaults, changes, user.person.user_id, broker.clock.now()
+        )
+        await s.commit()
+    async with await viewer_connect(broker, user) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        after = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(after, protocol.SessionStart)
+        assert (after.idle_s, after.watermark, after.max_s) == (300, False, defaults.max_s)

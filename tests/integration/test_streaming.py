@@ -20,12 +20,13 @@ from broker.db.models import AuditEvent
 from broker.protocol import Direction
 from host_agent import negotiation
 from host_agent.broker_link import BrokerLink
+from host_agent.credentials import AgentState
 from host_agent.peer_session import PeerSession
 from tests.conftest import HOST_ID
 from tests.support.agent import running_agent
 from tests.support.broker import RunningBroker
 from tests.support.display import SampleApp, XvfbDisplay, start_xvfb
-from tests.support.identity import Org, SignedIn
+from tests.support.identity import SignedIn
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
@@ -309,11 +310,11 @@ async def test_the_host_cursor_arrives_on_the_input_channel(
 
 @pytest.fixture
 async def agent_1080p(
-    broker: RunningBroker, org: Org, loopback_ice: None
+    broker: RunningBroker, agent_state: AgentState, loopback_ice: None
 ) -> AsyncIterator[BrokerLink]:
-    """An agent streaming an empty 1920x1080 display."""
+    """An enrolled agent streaming an empty 1920x1080 display."""
     with start_xvfb(1920, 1080) as display:
-        async with running_agent(broker, org.agent_token, display.name, HOST_ID, "1080p") as link:
+        async with running_agent(broker, agent_state, display.name, HOST_ID, "1080p") as link:
             yield link
 
 

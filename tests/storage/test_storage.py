@@ -55,7 +55,8 @@ async def test_migrations_build_exactly_the_models_and_run_twice(db: Database) -
         )
         version = await conn.scalar(text("SELECT version_num FROM alembic_version"))
     assert diff == []
-    assert version == ScriptDirectory.from_config(alembic_config()).get_current_head()
+    heads = ScriptDirectory.from_config(alembic_config()).get_heads()
+    assert heads == [version]  # one line of history, and the database is at its head
 
 
 async def test_times_come_back_as_aware_utc(db: Database) -> None:

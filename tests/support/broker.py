@@ -1,5 +1,6 @@
-"""A real broker on a real uvicorn server, port 0, TLS from a real per-test CA, and a real
-database (a fresh SQLite file by default, or PostgreSQL)."""
+"""A real broker on its two real uvicorn servers (browser port and agent port, both port 0),
+TLS from a real per-test CA, and a real database (a fresh SQLite file by default, or
+PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -23,7 +24,7 @@ from broker.app import create_app
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
-from broker.server import bound_port, build_server, publish_origin
+from broker.server import BrokerServers
 from certs.authority import ServerFiles, write_dev_server_files
 
 T = TypeVar("T")
@@ -39,6 +40,7 @@ class RunningBroker:
     settings: Settings
     port: int
     certs: ServerFiles
+    agent_port: int = 0
 
     @property
     def https_url(self) -> str:
@@ -47,6 +49,15 @@ class RunningBroker:
     @property
     def wss_url(self) -> str:
         return f"wss://127.0.0.1:{self.port}"
+
+    @property
+    def agent_wss_url(self) -> str:
+        """The agent port (mutual TLS)."""
+        return f"wss://127.0.0.1:{self.agent_port}"
+
+    @property
+    def agent_https_url(self) -> str:
+        return f"https://127.0.0.1:{self.agent_port}"
 
     @property
     def origin(self) -> str:
@@ -95,26 +106,20 @@ async def running_broker(
         database_url=database_url,
         host="127.0.0.1",
         port=port,
+        agent_port=overrides.pop("agent_port", 0),
         **overrides,
     )
     settings.validate()
     app = create_app(settings)
-    server = build_server(settings, app)
-    server.config.log_level = "warning"
-    # A fuzzed request can leave a connection half-sent; stopping must not wait on it.
-    server.config.timeout_graceful_shutdown = 5
-    task = asyncio.create_task(server.serve())
+    servers = BrokerServers(settings, app)
+    for server in (servers.web, servers.agents):
+        # A fuzzed request can leave a connection half-sent; stopping must not wait on it.
+        server.config.timeout_graceful_shutdown = 5
     try:
-        while not server.started:
-            if task.done():
-                task.result()
-                raise RuntimeError("broker exited during start")
-            await asyncio.sleep(0.02)
-        publish_origin(app, settings, server)
-        yield RunningBroker(app, replace(settings), bound_port(server), certs)
+        await servers.start()
+        yield RunningBroker(app, replace(settings), servers.port, certs, servers.agent_port)
     finally:
-        server.should_exit = True
-        await asyncio.wait_for(task, 15)
+        await servers.stop()
 
 
 class ThreadedBroker:

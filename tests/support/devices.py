@@ -70,7 +70,7 @@ async def approve_as_admin(broker: RunningBroker, org_id: int, device_id: int) -
     """An admin of ``org_id`` (made for the purpose) approves the device through the API."""
     from tests.support.identity import Org, make_person, signed_in
 
-    admin = await make_person(broker, Org(org_id, "", ""), "admin")
+    admin = await make_person(broker, Org(org_id, ""), "admin")
     async with signed_in(broker, admin) as boss:
         response = await boss.post(f"/api/admin/devices/{device_id}/approve")
         if response.status_code != 200:
@@ -112,7 +112,7 @@ async def approve_pending_of(broker: RunningBroker, person: Person) -> list[int]
     ``person`` that waits for approval, through the API; returns their ids."""
     from tests.support.identity import Org, make_person, signed_in
 
-    admin = await make_person(broker, Org(person.org_id, "", ""), "admin")
+    admin = await make_person(broker, Org(person.org_id, ""), "admin")
     async with signed_in(broker, admin) as boss:
         listed = (await boss.http.get("/api/admin/devices")).json()["devices"]
         waiting = [

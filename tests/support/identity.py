@@ -15,7 +15,7 @@ import httpx
 import pyotp
 
 from broker.db.models import TotpCredential
-from broker.security import accounts, agents, mfa, totp
+from broker.security import accounts, mfa, totp
 from broker.security.accounts import Role
 from tests.support.broker import RunningBroker
 from tests.support.devices import DeviceKey, approved_device, proof
@@ -25,7 +25,6 @@ from tests.support.devices import DeviceKey, approved_device, proof
 class Org:
     id: int
     name: str
-    agent_token: str
 
 
 @dataclass
@@ -50,13 +49,12 @@ class Person:
 
 
 async def make_org(broker: RunningBroker, name: str | None = None) -> Org:
-    """An organization with an agent token."""
+    """An organization (hosts enroll into it with tests.support.agent.enroll_agent)."""
     now = broker.clock.now()
     async with broker.db.session() as s:
         org = await accounts.create_org(s, name or f"clinic-{secrets.token_hex(3)}", now)
-        token = await agents.rotate_token(s, org.id, None, now)
         await s.commit()
-        return Org(org.id, org.name, token)
+        return Org(org.id, org.name)
 
 
 async def make_person(

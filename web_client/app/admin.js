@@ -1,60 +1,24 @@
 /**
  * The console's users page: everyone in the clinic with role, factors and state; invite (one-time
- * link), change role, disable/enable, reset factors (new link); the agent token; the
- * audit trail. The broker scopes all of it to the admin's own organization.
+ * link), change role, disable/enable, reset factors (new link); the audit trail. (Clinic PCs
+ * and their certificates: console_hosts.js.) The broker scopes all of it to the admin's own organization.
  */
 
-import { errorKey } from "../core/auth.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { button, cell, clinicTime, confirmed, messageLine } from "./console_kit.js";
 
 const ROLES = ["admin", "doctor", "staff", "vendor"];
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
-
-function cell(text) {
-  const td = document.createElement("td");
-  if (text !== undefined) td.textContent = text;
-  return td;
-}
-
-function button(label, onClick, className = "button button-quiet") {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = className;
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
 
 export function createUsersPage(hooks) {
-  const message = document.getElementById("admin-message");
   const rows = document.getElementById("admin-users");
   const linkBox = document.getElementById("admin-link");
   const linkUrl = document.getElementById("admin-link-url");
-  const agentState = document.getElementById("admin-agent-state");
-  const agentToken = document.getElementById("admin-agent-token");
   const audit = document.getElementById("admin-audit");
   const invite = document.getElementById("admin-invite-form");
-  let messageKey = null;
-
-  function say(key, kind = "error") {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-    message.dataset.kind = kind;
-  }
-
-  function check(result, okKey = null) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    say(okKey, "ok");
-    return true;
-  }
+  const message = messageLine(document.getElementById("admin-message"), hooks);
+  const say = message.say;
+  const check = message.check;
 
   function showLink(url) {
     linkUrl.textContent = url;
@@ -86,11 +50,15 @@ export function createUsersPage(hooks) {
     if (user.totp) factors.push(t("admin.totp"));
     const factorCell = cell(factors.length ? factors.join("・") : t("admin.notEnrolled"));
     const actions = cell();
+    const who = { name: user.display_name };
+    const toggle = async () => {
+      if (check(await call("PATCH", `/api/admin/users/${user.id}`, { disabled: !user.disabled }), "admin.saved")) load();
+    };
     actions.append(
-      button(user.disabled ? t("admin.enable") : t("admin.disable"), async () => {
-        if (check(await call("PATCH", `/api/admin/users/${user.id}`, { disabled: !user.disabled }), "admin.saved")) load();
-      }),
-      button(t("admin.reset"), async () => {
+      user.disabled
+        ? button(t("admin.enable"), toggle)
+        : confirmed("admin.disable", "admin.disableQuestion", who, toggle),
+      confirmed("admin.reset", "admin.resetQuestion", who, async () => {
         const result = await call("POST", `/api/admin/users/${user.id}/reset-factors`);
         if (check(result, "admin.resetDone")) {
           showLink(result.body.enrollment_url);
@@ -104,24 +72,14 @@ export function createUsersPage(hooks) {
 
   async function load() {
     const users = await call("GET", "/api/admin/users");
-    if (!check(users, messageKey)) return;
+    if (!check(users, message.key)) return;
     rows.replaceChildren(...users.body.map(userRow));
-    const token = await call("GET", "/api/admin/agent-token");
-    if (check(token, messageKey)) {
-      agentState.textContent = token.body.exists
-        ? t("admin.agentSince", {
-            time: new Date(token.body.created_at).toLocaleString(document.documentElement.lang, {
-              timeZone: CLINIC_TIME_ZONE,
-            }),
-          })
-        : t("admin.agentNone");
-    }
     const events = await call("GET", "/api/admin/audit");
-    if (check(events, messageKey)) {
+    if (check(events, message.key)) {
       audit.replaceChildren(
         ...events.body.map((e) => {
           const li = document.createElement("li");
-          const at = new Date(e.at).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+          const at = clinicTime(e.at);
           li.textContent = `${at} ${e.actor || "—"} ${e.event} ${e.outcome} ${e.source_address} ${e.detail}`;
           return li;
         }),
@@ -143,20 +101,9 @@ export function createUsersPage(hooks) {
     }
   });
 
-  document.getElementById("admin-agent-rotate").addEventListener("click", async () => {
-    const result = await call("POST", "/api/admin/agent-token");
-    if (check(result, "admin.agentRotated")) {
-      agentToken.textContent = result.body.token;
-      agentToken.hidden = false;
-      load();
-    }
-  });
-
   return {
     show() {
       linkBox.hidden = true;
-      agentToken.hidden = true;
-      agentToken.textContent = "";
       say(null);
       load();
     },

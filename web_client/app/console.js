@@ -9,11 +9,21 @@
 
 import { t } from "../core/i18n.js";
 import { createUsersPage } from "./admin.js";
+import { createDashboardPage } from "./console_dashboard.js";
+import { createReportPage } from "./console_report.js";
+import { createSettingsPage } from "./console_settings.js";
+import { createAlertsPage } from "./console_alerts.js";
+import { createHostsPage } from "./console_hosts.js";
 import { createDevicesPage } from "./console_devices.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
+  dashboard: createDashboardPage,
   users: createUsersPage,
+  settings: createSettingsPage,
+  report: createReportPage,
+  alerts: createAlertsPage,
+  hosts: createHostsPage,
   devices: createDevicesPage,
 };
 
@@ -60,6 +70,10 @@ export function createConsole(hooks) {
         else link.removeAttribute("aria-current");
       }
       pages.get(current).show();
+      // The other pages keep their menu badges current (e.g. unacknowledged alerts).
+      for (const [name, page] of pages) {
+        if (name !== current) page.refreshBadge?.();
+      }
     },
     relabel() {
       renderBadges();

@@ -6,7 +6,10 @@
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 
+import { alertsEn, alertsJa } from "./i18n_alerts.js";
 import { authEn, authJa } from "./i18n_auth.js";
+import { consoleEn, consoleJa } from "./i18n_console.js";
+import { hostsEn, hostsJa } from "./i18n_hosts.js";
 import { devicesEn, devicesJa } from "./i18n_devices.js";
 
 export const DEFAULT_LANGUAGE = "ja";
@@ -168,8 +171,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...devicesJa }),
-  en: Object.freeze({ ...en, ...authEn, ...devicesEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...devicesJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...devicesEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

@@ -14,7 +14,12 @@ const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 
 /** The admin console's pages, in the order of its menu (one per line: each page adds one). */
 export const CONSOLE_PAGES = Object.freeze([
+  "dashboard",
   "users",
+  "settings",
+  "report",
+  "alerts",
+  "hosts",
   "devices",
 ]);
 

@@ -1,0 +1,123 @@
+"""``/ws/agent``, on the agent port only: a host agent's outbound link.
+
+The agent is who its client certificate says (``agent_auth``), checked before the upgrade:
+a refused certificate gets HTTP 403 and no WebSocket. Its ``agent_hello`` must name the
+certificate's host id; the link is registered under the certificate's organization and
+remembers the certificate's serial, so revoking that certificate ends the link.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+
+from broker import protocol
+from broker.clock import Clock
+from broker.db.engine import Database
+from broker.errors import RelayError
+from broker.protocol import CloseCode, Direction, ProtocolError
+from broker.security import agents
+from broker.security.agent_ca import VerifiedAgent
+from broker.security.audit import Actor, Event, Outcome, record
+from broker.signaling.agent_auth import authenticate, source_of
+from broker.signaling.endpoints import (
+    FIRST_MESSAGE_TIMEOUT_S,
+    WebSocketPeer,
+    _Closed,
+    _receive,
+    _refuse,
+    _refuse_protocol,
+)
+from broker.signaling.relay import AgentLink, Relay
+
+log = logging.getLogger(__name__)
+
+router = APIRouter()
+
+
+async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.AgentHello) -> None:
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    async with db.session() as s:
+        record(
+            s,
+            Actor(source_of(ws), name=f"agent:{agent.host_id}"),
+            Event.AGENT_REFUSED,
+            Outcome.DENIED,
+            clock.now(),
+            org_id=agent.org_id,
+            detail=f"reason=host_mismatch certificate={agent.host_id} hello={hello.host_id}",
+        )
+        await s.commit()
+
+
+async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    async with db.session() as s:
+        await agents.register_host(s, org_id, hello.host_id, hello.name, clock.now())
+        await s.commit()
+
+
+async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
+    """The console's "last seen" is when the link closed, not when it opened."""
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    async with db.session() as s:
+        await agents.seen(s, org_id, host_id, clock.now())
+        await s.commit()
+
+
+@router.websocket("/ws/agent")
+async def agent_endpoint(ws: WebSocket) -> None:
+    """A host agent's outbound link: hello, then answers, candidates and byes."""
+    peer = WebSocketPeer(ws)
+    agent = await authenticate(ws)
+    if agent is None:
+        await ws.close(code=CloseCode.UNAUTHORIZED, reason="agent not authorized")
+        return
+    await ws.accept()
+    relay: Relay = ws.app.state.relay
+    link: AgentLink | None = None
+    hello: protocol.AgentHello | None = None
+    try:
+        first = await asyncio.wait_for(
+            _receive(ws, Direction.AGENT_TO_BROKER), FIRST_MESSAGE_TIMEOUT_S
+        )
+        if not isinstance(first, protocol.AgentHello):
+            await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello must come first")
+            return
+        if first.host_id != agent.host_id:
+            log.warning("agent %s said hello as %s: refused", agent.host_id, first.host_id)
+            await _hello_refused(ws, agent, first)
+            await _refuse(
+                peer,
+                CloseCode.UNAUTHORIZED,
+                "unauthorized",
+                "host_id differs from the certificate's",
+            )
+            return
+        hello = first
+        await _register_host(ws, agent.org_id, hello)
+        link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
+        while True:
+            message = await _receive(ws, Direction.AGENT_TO_BROKER)
+            if isinstance(message, protocol.AgentHello):
+                await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello sent twice")
+                return
+            await relay.from_agent(link, message)
+    except ProtocolError as exc:
+        await _refuse_protocol(peer, "agent", exc)
+    except RelayError as exc:
+        await _refuse(peer, exc.close_code, exc.code, exc.message)
+    except TimeoutError:
+        await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "no agent_hello in time")
+    except (_Closed, WebSocketDisconnect):
+        pass
+    finally:
+        if link is not None:
+            await relay.remove_agent(link)
+        if hello is not None:
+            await _last_seen(ws, agent.org_id, hello.host_id)

@@ -1,0 +1,68 @@
+"""Live agent links are re-checked against their certificates every ``agent_recheck_s``.
+
+A revocation through the console ends the link at once; this catches a revocation made with
+the CLI (another process) and a certificate that runs out while its link is up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from broker.clock import Clock
+from broker.db.engine import Database
+from broker.security.agent_ca import AgentAuthority
+from broker.security.audit import Actor, Event, Outcome, record
+from broker.signaling.relay import Relay
+
+log = logging.getLogger(__name__)
+
+
+async def recheck(relay: Relay, authority: AgentAuthority, db: Database, clock: Clock) -> int:
+    """Disconnect every live agent whose certificate no longer holds; how many."""
+    links = relay.agents()
+    if not links:
+        return 0
+    now = clock.now()
+    cut = []
+    async with db.session() as s:
+        for link in links:
+            problem = await authority.problem(s, link.org_id, link.certificate_serial, now)
+            if problem is None:
+                continue
+            cut.append((link, problem))
+            record(
+                s,
+                Actor("broker", name=f"agent:{link.host_id}"),
+                Event.AGENT_REFUSED,
+                Outcome.DENIED,
+                now,
+                org_id=link.org_id,
+                detail=f"reason={problem} host={link.host_id} serial={link.certificate_serial} "
+                "disconnected",
+            )
+        await s.commit()
+    for link, problem in cut:
+        await relay.disconnect(link, f"certificate {problem}")
+    return len(cut)
+
+
+async def watch(
+    relay: Relay, authority: AgentAuthority, db: Database, clock: Clock, interval_s: float
+) -> None:
+    """Run ``recheck`` forever (cancelled when the agent port stops)."""
+    while True:
+        await asyncio.sleep(interval_s)
+        try:
+            await recheck(relay, authority, db, clock)
+        except Exception:
+            log.exception("agent link recheck failed; trying again next round")
+
+
+async def cut_revoked(relay: Relay, org_id: int, host_id: str, serials: list[str]) -> bool:
+    """End the live link of ``host_id`` if it authenticated with one of ``serials``."""
+    link = relay.agent(org_id, host_id)
+    if link is None or link.certificate_serial not in serials:
+        return False
+    await relay.disconnect(link, "certificate revoked")
+    return True

@@ -1,0 +1,105 @@
+"""The admin console driven in headless Chromium: its menu, the settings page, and a
+destructive action that asks before it acts."""
+
+from __future__ import annotations
+
+import pytest
+from playwright.async_api import BrowserContext, expect
+from sqlalchemy import select
+
+from broker.db.models import AuditEvent, OrgPolicy, User
+from tests.support.broker import RunningBroker
+from tests.support.browser import screen_is, sign_in
+from tests.support.identity import Org, make_person
+
+pytestmark = pytest.mark.e2e
+
+
+async def test_settings_page_saves_the_clinics_limits(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/settings")
+    await screen_is(page, "admin")
+    await expect(page.locator("#console-settings")).to_be_visible()
+    await expect(page.locator("#console-users")).to_be_hidden()
+    link = page.locator('.console-link[data-page="settings"]')
+    await expect(link).to_have_attribute("aria-current", "page")
+    idle = page.locator("#settings-idle")
+    defaults = broker.app.state.relay.policy
+    await expect(idle).to_have_value(str(round(defaults.idle_s / 60)))
+    await expect(page.locator("#settings-updated")).to_have_text(
+        "まだ変更されていません（既定値で動いています）。"
+    )
+
+    await idle.fill("0")  # under the bound: refused with a plain message, nothing stored
+    await page.click("#settings-form button[type=submit]")
+    await expect(page.locator("#settings-message")).to_have_text("設定できる範囲を超えています。")
+
+    await idle.fill("5")
+    await page.check("#settings-block-local")
+    await page.click("#settings-form button[type=submit]")
+    await expect(page.locator("#settings-message")).to_have_text("保存しました。")
+    async with broker.db.session() as s:
+        stored = await s.get(OrgPolicy, org.id)
+        assert stored is not None
+        assert (stored.idle_s, stored.block_local_input) == (300, True)
+
+    await page.click("#lang-toggle")
+    await expect(page.locator('label[for="settings-idle"]')).to_have_text(
+        "End a session after this many idle minutes"
+    )
+    await expect(link).to_have_text("Settings")
+
+
+async def test_disabling_a_person_asks_first(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    admin = await make_person(broker, org, "admin")
+    clerk = await make_person(broker, org, "staff", "clerk-tanaka")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/users")
+    row = page.locator(f'tr[data-username="{clerk.username}"]')
+    await row.get_by_role("button", name="無効にする").click()
+    await expect(row.locator(".confirm-question")).to_contain_text("無効にしますか")
+    await row.get_by_role("button", name="やめる").click()  # cancel: nothing happens
+    async with broker.db.session() as s:
+        user = await s.scalar(select(User).where(User.id == clerk.user_id))
+        assert user is not None
+        assert user.disabled_at is None
+    await row.get_by_role("button", name="無効にする").click()
+    await row.get_by_role("button", name="はい、実行します").click()
+    await expect(page.locator("#admin-message")).to_have_text("変更しました。")
+    async with broker.db.session() as s:
+        user = await s.scalar(select(User).where(User.id == clerk.user_id))
+        assert user is not None
+        assert user.disabled_at is not None
+
+
+async def test_report_page_shows_rows_downloads_and_records_the_review(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/report")
+    five = page.locator('#report-rows tr[data-row="5"]')
+    await expect(five).to_contain_text("1/1")  # the one admin has two factor kinds
+    await expect(five).to_have_attribute("data-status", "pass")
+    await expect(page.locator("#report-review")).to_have_text("まだ誰も確認していません。")
+    async with page.expect_download() as waiting:
+        await page.click("#report-download")
+    download = await waiting.value
+    path = await download.path()
+    assert path.read_bytes().startswith("\ufeff項番".encode())
+    await page.fill("#report-review-note", "四半期点検")
+    await page.click("#report-review-form button[type=submit]")
+    await expect(page.locator("#report-review")).to_contain_text(admin.username)
+    await expect(page.locator("#report-review")).to_contain_text("四半期点検")
+    async with broker.db.session() as s:
+        events = list(await s.scalars(select(AuditEvent.event).where(AuditEvent.org_id == org.id)))
+    assert "report_reviewed" in events
+    assert "report_exported" in events

@@ -1,0 +1,73 @@
+/**
+ * The console's first page: who is connected to which clinic PC right now (refreshed every
+ * few seconds while shown), with a button that ends a session after a confirmation.
+ */
+
+import { t } from "../core/i18n.js";
+import { call } from "./api.js";
+import { cell, confirmed, messageLine } from "./console_kit.js";
+
+const REFRESH_MS = 5000;
+
+function minutes(seconds) {
+  return Math.floor(seconds / 60);
+}
+
+export function createDashboardPage(hooks) {
+  const rows = document.getElementById("dashboard-sessions");
+  const empty = document.getElementById("dashboard-no-sessions");
+  const message = messageLine(document.getElementById("dashboard-message"), hooks);
+  let timer = null;
+  let shown = null;
+
+  function sessionRow(s) {
+    const tr = document.createElement("tr");
+    tr.dataset.sessionId = s.session_id;
+    tr.dataset.hostId = s.host_id;
+    const who = s.display_name ? `${s.display_name}（${s.username}）` : s.username;
+    const actions = cell();
+    actions.append(
+      confirmed("dashboard.end", "dashboard.endQuestion", { who, host: s.host_name }, async () => {
+        const result = await call("POST", `/api/admin/live-sessions/${encodeURIComponent(s.session_id)}/end`);
+        if (message.check(result, "dashboard.ended")) render(result.body);
+      }),
+    );
+    tr.append(cell(s.host_name), cell(who), cell(t("dashboard.minutes", { minutes: minutes(s.duration_s) })), actions);
+    return tr;
+  }
+
+  function render(view) {
+    shown = view;
+    rows.replaceChildren(...view.sessions.map(sessionRow));
+    empty.hidden = view.sessions.length > 0;
+  }
+
+  async function load() {
+    // A poll, not the admin's own activity: it must not keep their sign-in alive.
+    const result = await call("GET", "/api/admin/dashboard", undefined, { background: true });
+    if (message.check(result, message.key)) render(result.body);
+  }
+
+  function stop() {
+    clearInterval(timer);
+    timer = null;
+  }
+
+  return {
+    show() {
+      message.say(null);
+      stop();
+      load();
+      timer = setInterval(() => {
+        // Refresh only while this page is on screen; a confirmation in progress is kept.
+        const onScreen =
+          document.body.dataset.screen === "admin" && !document.getElementById("console-dashboard").hidden;
+        if (!onScreen) stop();
+        else if (!rows.querySelector(".confirm-question")) load();
+      }, REFRESH_MS);
+    },
+    relabel() {
+      if (shown) render(shown);
+    },
+  };
+}

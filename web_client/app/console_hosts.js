@@ -1,0 +1,169 @@
+/**
+ * The console's hosts page: the clinic PCs enrolled in the organization, whether each is
+ * online (its agent connected) or in use, when it was last seen and until when its
+ * certificate runs; an enrollment code for a new PC (shown once, with the exact command to
+ * run there); revoking a PC's access (confirmed on the page first). The broker scopes all of
+ * it to the admin's own organization.
+ */
+
+import { errorKey } from "../core/auth.js";
+import { t } from "../core/i18n.js";
+import { call } from "./api.js";
+
+const CLINIC_TIME_ZONE = "Asia/Tokyo";
+const REFRESH_MS = 10_000;
+
+function when(iso) {
+  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+}
+
+function cell(text) {
+  const td = document.createElement("td");
+  if (text !== undefined) td.textContent = text;
+  return td;
+}
+
+function certificateText(host) {
+  const cert = host.certificate;
+  switch (host.certificate_state) {
+    case "valid":
+      return t("hostsAdmin.cert.valid", { time: when(cert.not_after) });
+    case "expired":
+      return t("hostsAdmin.cert.expired", { time: when(cert.not_after) });
+    case "revoked":
+      return t("hostsAdmin.cert.revoked");
+    case "none":
+      return t("hostsAdmin.cert.none");
+    default:
+      throw new Error(`unknown certificate state ${host.certificate_state}`);
+  }
+}
+
+export function createHostsPage(hooks) {
+  const message = document.getElementById("hosts-admin-message");
+  const rows = document.getElementById("hosts-admin-rows");
+  const empty = document.getElementById("hosts-admin-empty");
+  const form = document.getElementById("hosts-admin-code-form");
+  const codeBox = document.getElementById("hosts-admin-code");
+  const command = document.getElementById("hosts-admin-command");
+  const expires = document.getElementById("hosts-admin-expires");
+  const confirmBox = document.getElementById("hosts-admin-confirm");
+  const confirmText = document.getElementById("hosts-admin-confirm-text");
+  let messageKey = null;
+  let messageParams = {};
+  let pending = null; // the host a revocation waits confirmation for
+  let timer = null;
+  let hosts = [];
+
+  function say(key, kind = "error", params = {}) {
+    messageKey = key;
+    messageParams = params;
+    message.textContent = key ? t(key, params) : "";
+    message.dataset.kind = kind;
+  }
+
+  function check(result, okKey = null, params = {}) {
+    if (result.status === 401) {
+      hooks.onSession({ state: "anonymous" });
+      return false;
+    }
+    if (result.status >= 300 || result.status === 0) {
+      say(errorKey(result.status, result.body));
+      return false;
+    }
+    if (okKey) say(okKey, "ok", params);
+    return true;
+  }
+
+  function askRevoke(host) {
+    pending = host;
+    confirmText.textContent = t("hostsAdmin.revokeConfirm", { name: host.name });
+    confirmBox.hidden = false;
+    document.getElementById("hosts-admin-confirm-no").focus();
+  }
+
+  function hostRow(host) {
+    const tr = document.createElement("tr");
+    tr.dataset.hostId = host.host_id;
+    const state = host.busy ? t("hostsAdmin.busy") : host.online ? t("hostsAdmin.online") : t("hostsAdmin.offline");
+    const actions = cell();
+    if (host.certificate_state === "valid") {
+      const revoke = document.createElement("button");
+      revoke.type = "button";
+      revoke.className = "button button-quiet";
+      revoke.textContent = t("hostsAdmin.revoke");
+      revoke.addEventListener("click", () => askRevoke(host));
+      actions.append(revoke);
+    }
+    tr.append(
+      cell(`${host.name}（${host.host_id}）`),
+      cell(state),
+      cell(host.online ? t("hostsAdmin.now") : when(host.last_seen_at)),
+      cell(certificateText(host)),
+      actions,
+    );
+    return tr;
+  }
+
+  function render() {
+    rows.replaceChildren(...hosts.map(hostRow));
+    empty.hidden = hosts.length > 0;
+  }
+
+  async function load(background = false) {
+    const result = await call("GET", "/api/admin/hosts", undefined, { background });
+    if (!check(result)) return;
+    hosts = result.body;
+    render();
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await call("POST", "/api/admin/enrollment-codes", {
+      host_id: document.getElementById("hosts-admin-host-id").value.trim(),
+      name: document.getElementById("hosts-admin-name").value.trim(),
+    });
+    if (check(result, "hostsAdmin.codeCreated")) {
+      form.reset();
+      command.textContent = result.body.command;
+      expires.textContent = t("hostsAdmin.codeExpires", { time: when(result.body.expires_at) });
+      codeBox.hidden = false;
+    }
+  });
+
+  document.getElementById("hosts-admin-confirm-no").addEventListener("click", () => {
+    pending = null;
+    confirmBox.hidden = true;
+  });
+
+  document.getElementById("hosts-admin-confirm-yes").addEventListener("click", async () => {
+    const host = pending;
+    pending = null;
+    confirmBox.hidden = true;
+    if (!host) return;
+    const path = `/api/admin/hosts/${encodeURIComponent(host.host_id)}/revoke`;
+    const result = await call("POST", path, { reason: "unspecified" });
+    if (check(result, "hostsAdmin.revoked", { name: host.name })) load();
+  });
+
+  return {
+    show() {
+      codeBox.hidden = true;
+      command.textContent = "";
+      confirmBox.hidden = true;
+      pending = null;
+      say(null);
+      load();
+      clearInterval(timer);
+      // Online state changes on its own; the list follows while the page is open.
+      timer = setInterval(() => {
+        if (document.getElementById("console-hosts").hidden) clearInterval(timer);
+        else load(true);
+      }, REFRESH_MS);
+    },
+    relabel() {
+      if (messageKey) say(messageKey, message.dataset.kind, messageParams);
+      render();
+    },
+  };
+}

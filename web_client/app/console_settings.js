@@ -1,0 +1,82 @@
+/**
+ * The console's settings page: the clinic's limits for remote sessions (GET/PUT
+ * /api/admin/settings). Minutes on screen, seconds on the wire; each field shows the
+ * broker's default beside it.
+ */
+
+import { t } from "../core/i18n.js";
+import { call } from "./api.js";
+import { clinicTime, messageLine } from "./console_kit.js";
+
+const MINUTE_FIELDS = [
+  ["idle_s", "settings-idle", "settings.idle"],
+  ["max_s", "settings-max", "settings.max"],
+  ["warn_s", "settings-warn", "settings.warn"],
+];
+const SWITCHES = [
+  ["watermark", "settings-watermark"],
+  ["block_local_input", "settings-block-local"],
+  ["end_on_violation", "settings-end-on-violation"],
+];
+
+export function createSettingsPage(hooks) {
+  const form = document.getElementById("settings-form");
+  const updated = document.getElementById("settings-updated");
+  const message = messageLine(document.getElementById("settings-message"), hooks);
+  let shown = null;
+
+  function render(view) {
+    shown = view;
+    for (const [name, id] of MINUTE_FIELDS) {
+      const input = document.getElementById(id);
+      const limit = view.limits[name];
+      input.value = String(Math.round(view.policy[name] / 60));
+      input.min = String(Math.ceil(limit.low / 60));
+      input.max = String(Math.floor(limit.high / 60));
+      document.getElementById(`${id}-hint`).textContent = `${t("settings.range", {
+        low: input.min,
+        high: input.max,
+      })}・${t("settings.default", { value: Math.round(view.defaults[name] / 60) })}`;
+    }
+    for (const [name, id] of SWITCHES) {
+      document.getElementById(id).checked = view.policy[name];
+      document.getElementById(`${id}-hint`).textContent = t("settings.default", {
+        value: t(view.defaults[name] ? "settings.on" : "settings.off"),
+      });
+    }
+    updated.textContent = view.updated_at
+      ? t("settings.updated", { time: clinicTime(view.updated_at) })
+      : t("settings.neverChanged");
+  }
+
+  async function load() {
+    const result = await call("GET", "/api/admin/settings");
+    if (message.check(result, message.key)) render(result.body);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const body = {};
+    for (const [name, id] of MINUTE_FIELDS) {
+      const minutes = Number.parseInt(document.getElementById(id).value, 10);
+      if (!Number.isFinite(minutes)) {
+        message.say("api.setting_out_of_range");
+        return;
+      }
+      body[name] = minutes * 60;
+    }
+    for (const [name, id] of SWITCHES) body[name] = document.getElementById(id).checked;
+    const result = await call("PUT", "/api/admin/settings", body);
+    if (message.check(result, "settings.saved")) render(result.body);
+  });
+
+  return {
+    show() {
+      message.say(null);
+      load();
+    },
+    relabel() {
+      if (shown) render(shown);
+    },
+  };
+}
