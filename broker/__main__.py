@@ -10,6 +10,10 @@ Commands:
     certs list           an organization's agent certificates
     certs revoke         revoke one (--serial) or every (--host-id) certificate of a host
     gen-secret-key       print a new random MAMORI_SECRET_KEY
+    audit verify         verify the audit hash chains (exit 1 names the first broken record)
+    audit purge          export, then remove, audit records older than the retention period
+    audit public-key     print the public key of the audit checkpoint signatures
+    audit checkpoint     sign a checkpoint on every audit chain that grew
 
 All but gen-secret-key read the same MAMORI_* environment as the server and migrate the
 database first.
@@ -30,6 +34,7 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.accountability import audit_cli
 from broker.api.admin_hosts import enroll_command
 from broker.app import create_app
 from broker.clock import Clock
@@ -179,6 +184,16 @@ async def _revoke(
     return [f"revoked {serial} ({host_id})" for host_id, serial in revoked]
 
 
+def _audit(settings: Settings, args: argparse.Namespace) -> int:
+    if args.audit_command == "verify":
+        return asyncio.run(audit_cli.verify(settings, args.org, args.public_key))
+    if args.audit_command == "purge":
+        return asyncio.run(audit_cli.purge(settings, args.before, args.export, args.org))
+    if args.audit_command == "public-key":
+        return audit_cli.public_key(settings)
+    return asyncio.run(audit_cli.checkpoint(settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m broker",
@@ -208,6 +223,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reason", default="unspecified", choices=["unspecified", "decommissioned", "compromised"]
     )
     sub.add_parser("gen-secret-key", help="print a new random MAMORI_SECRET_KEY")
+    audit_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "gen-secret-key":
         print(base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode().rstrip("="))
@@ -233,6 +249,8 @@ def main(argv: list[str] | None = None) -> int:
             for line in asyncio.run(certs_command(settings, args)):
                 print(line, flush=True)
             return 0
+        if args.command == "audit":
+            return _audit(settings, args)
     except ConfigError as exc:
         print(f"mamori-broker: {exc}", file=sys.stderr)
         return 2

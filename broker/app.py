@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import stat
@@ -23,13 +24,16 @@ from broker.api import (
     admin_hosts,
     agent_enrollment,
     alerts,
+    audit_admin,
     auth,
     dashboard,
     devices,
     enrollment,
     factors,
+    grants,
     handlers,
     hosts,
+    vendor_requests,
 )
 from broker.api import report as report_api
 from broker.api import settings as settings_api
@@ -37,6 +41,7 @@ from broker.api.deps import Keys
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
+from broker.security import audit_key, audit_ledger
 from broker.security.agent_ca import AgentAuthority
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay, RemotePolicy
@@ -96,8 +101,23 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
         await app.state.alerts.start()
+        checkpoints = asyncio.create_task(
+            audit_ledger.keep_checkpointing(
+                app.state.db.sessions,
+                app.state.audit_signer,
+                app.state.clock,
+                settings.audit_checkpoint_interval_s,
+            )
+        )
         yield
         await app.state.alerts.stop()
+        checkpoints.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await checkpoints
+        # A clean stop seals every chain's tail under a signature.
+        await audit_ledger.checkpoint_moved_chains(
+            app.state.db.sessions, app.state.audit_signer, app.state.clock.now()
+        )
         await app.state.db.dispose()
 
     # The schema is served (/openapi.json) for API users and the fuzz tests; the interactive
@@ -114,6 +134,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.clock = clock or Clock()
     app.state.keys = Keys.from_settings(settings)
     app.state.db = Database(settings.database_url)
+    # The checkpoint key is created on first start (0600) and refused if others can read it.
+    app.state.audit_signer = audit_ledger.AuditSigner(
+        audit_key.load_private_key(settings.audit_key_path, create=True),
+        settings.audit_checkpoint_every,
+    )
+    audit_ledger.attach_signer(app.state.db.sessions, app.state.audit_signer)
     app.state.relay = Relay(
         RemotePolicy(
             idle_s=settings.remote_idle_s,
@@ -124,6 +150,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             end_on_violation=settings.end_on_violation,
         ),
         AuditedSessionEvents(app.state.db, app.state.clock),
+        app.state.clock,
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
@@ -155,11 +182,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         factors,
         account,
         admin,
+        audit_admin,
         dashboard,
         hosts,
         settings_api,
         report_api,
         alerts,
+        grants,
+        vendor_requests,
         devices,
         admin_devices,
     ):

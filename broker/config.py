@@ -157,6 +157,15 @@ class Settings:
         agent_recheck_s: how often live agent links are checked against revocation and
             expiry (a revocation through the console acts at once; this catches the CLI's
             and certificates running out while connected).
+        vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
+            this long (default 30 min; MHLW.md row 12).
+        data_dir: the broker's own files (the SQLite database by default, the audit key).
+        audit_key_file: the Ed25519 key signing audit checkpoints (PEM, mode 0600; created
+            on first start); ``data_dir/audit-signing-key.pem`` by default.
+        audit_checkpoint_every: a chain gets a signed checkpoint every this many records.
+        audit_checkpoint_interval_s: and, if it grew, at least this often (default 10 min).
+        audit_retention_days: audit records younger than this are never purged (default 5
+            years); older ones only by ``audit purge``, which exports them first.
     """
 
     environment: str
@@ -204,6 +213,16 @@ class Settings:
     agent_tls12: bool = False
     agent_cert_lifetime_s: int = 90 * 24 * 3600
     agent_recheck_s: int = 30
+    vendor_approval_ttl_s: int = 30 * 60
+    data_dir: Path = DEFAULT_DATA_DIR
+    audit_key_file: Path | None = None
+    audit_checkpoint_every: int = 100
+    audit_checkpoint_interval_s: int = 600
+    audit_retention_days: int = 5 * 366
+
+    @property
+    def audit_key_path(self) -> Path:
+        return self.audit_key_file or self.data_dir / "audit-signing-key.pem"
 
     @property
     def is_dev(self) -> bool:
@@ -325,6 +344,16 @@ class Settings:
                 env, "MAMORI_AGENT_CERT_LIFETIME_S", 90 * day, 3600, 397 * day
             ),
             agent_recheck_s=_int(env, "MAMORI_AGENT_RECHECK_S", 30, 1, 3600),
+            vendor_approval_ttl_s=_int(env, "MAMORI_VENDOR_APPROVAL_TTL_S", 30 * 60, 60, day),
+            data_dir=data_dir,
+            audit_key_file=Path(env["MAMORI_AUDIT_KEY_FILE"])
+            if env.get("MAMORI_AUDIT_KEY_FILE")
+            else None,
+            audit_checkpoint_every=_int(env, "MAMORI_AUDIT_CHECKPOINT_EVERY", 100, 1, 100_000),
+            audit_checkpoint_interval_s=_int(
+                env, "MAMORI_AUDIT_CHECKPOINT_INTERVAL_S", 600, 5, day
+            ),
+            audit_retention_days=_int(env, "MAMORI_AUDIT_RETENTION_DAYS", 5 * 366, 1, 100 * 366),
         )
         settings.validate()
         return settings

@@ -7,7 +7,9 @@ Exception tree::
     ├── RelayError           a signaling request the relay refuses (carries a close code)
     │   ├── UnknownHost      no agent of the viewer's organization is connected for that id
     │   ├── HostBusy         the host already has a viewer
-    │   └── NotInSession     a message that needs a session arrived outside one
+    │   ├── NotInSession     a message that needs a session arrived outside one
+    │   ├── PolicyRefused    a session description the pixel-only policy refuses
+    │   └── AccessRefused    no grant, outside the grant's window, or no vendor approval
     └── ApiError             an HTTP request refused; carries status, a stable code, a message
         ├── BadRequest       400: well-formed JSON that breaks a rule (weak password, ...)
         ├── NotSignedIn      401: no live session, or the session's stage is not enough
@@ -115,3 +117,14 @@ class Locked(ApiError):
 class PolicyRefused(RelayError):
     close_code = CloseCode.POLICY_VIOLATION
     code = "policy_violation"
+
+
+class AccessRefused(RelayError):
+    """The viewer may not open this host now; ``code`` says why (``no_grant``,
+    ``outside_window``, ``vendor_not_approved``: broker/security/grants.py Refusal)."""
+
+    close_code = CloseCode.POLICY_VIOLATION
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code

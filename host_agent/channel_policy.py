@@ -7,8 +7,9 @@ pixels leaves"):
 - dropped: a well-formed input message with a bad value (a pointer one pixel off the
   screen); counted and logged, never injected, the session goes on;
 - violation: something that is not input at all (another message type such as ``clipboard``
-  or ``file``, binary data, an oversized message), a flood over the rate limit, or any
-  channel other than ``input``. The channel is closed, the attempt is reported for audit,
+  or ``file``, binary data, an oversized message), a flood over the rate limit, any
+  channel other than ``input``, or any message at all in a view-only session (the grant
+  allows the picture only). The channel is closed, the attempt is reported for audit,
   and by default the session ends.
 
 Sans-I/O: the clock is injected, nothing here touches a socket or the display.
@@ -39,6 +40,7 @@ class Violation(Enum):
     FOREIGN_MESSAGE = "foreign_message"
     OVERSIZED_MESSAGE = "oversized_message"
     INPUT_FLOOD = "input_flood"
+    VIEW_ONLY_INPUT = "view_only_input"
 
 
 class PolicyViolation(Exception):
@@ -94,18 +96,25 @@ class InputPolicy:
         rate_per_s: float = DEFAULT_RATE_PER_S,
         burst: float = DEFAULT_BURST,
         clock: Callable[[], float] = time.monotonic,
+        view_only: bool = False,
     ) -> None:
         self.width = width
         self.height = height
+        self.view_only = view_only
         self._bucket = TokenBucket(rate_per_s, burst, clock)
 
     def admit(self, raw: str | bytes) -> InputEvent:
         """The event to inject.
 
         Raises:
-            PolicyViolation: a foreign or oversized message, or a flood.
+            PolicyViolation: a foreign or oversized message, a flood, or anything at all in
+                a view-only session.
             InvalidInput: a bad value in a well-formed input message (drop and count).
         """
+        if self.view_only:
+            # Checked before parsing: in a view-only session even a well-formed key or a
+            # "release" is refused, so nothing the page sends can reach the display.
+            raise PolicyViolation(Violation.VIEW_ONLY_INPUT, "input in a view-only session")
         if not self._bucket.take():
             raise PolicyViolation(Violation.INPUT_FLOOD, "input rate limit exceeded")
         try:

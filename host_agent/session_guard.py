@@ -5,8 +5,9 @@ connect; the agent checks them again, because it is the last thing between a bro
 the clinic's desktop. One ``SessionGuard`` per session holds:
 
 - the `input` channel policy (``channel_policy``): foreign channels and messages, oversize
-  and floods are violations, reported to the broker for audit and, by default, the end of
-  the session;
+  and floods are violations, and so is every input message of a view-only session (the
+  grant allows the picture only): reported to the broker for audit and, by default, the
+  end of the session;
 - the idle and maximum time (``broker.protocol.session_limits``), checked every second;
 - the banner on the host's screen naming the viewer, and the optional lock of the host's
   own keyboard and mouse, for exactly as long as the session lives.
@@ -86,7 +87,7 @@ class SessionGuard:
     ) -> None:
         self.start = start
         self._check_every_s = check_every_s
-        self.input_policy = InputPolicy(width, height, clock=clock)
+        self.input_policy = InputPolicy(width, height, clock=clock, view_only=start.view_only)
         self.timer = SessionTimer(SessionLimits(start.idle_s, max(start.max_s, 1), 0), clock())
         self._display = display
         self._report = report

@@ -24,12 +24,16 @@ def _cell(value: Any) -> str:
     return "'" + text if text.startswith(_FORMULA_START) else text
 
 
-def to_csv(columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]]) -> str:
-    """CSV text with a BOM; ``columns`` pairs each field with its (Japanese) header."""
+def to_csv(
+    columns: Sequence[tuple[str, str]], rows: Iterable[Mapping[str, Any]], *, header: bool = True
+) -> str:
+    """CSV text with a BOM; ``columns`` pairs each field with its (Japanese) header.
+    ``header=False`` gives rows only (no BOM either): the next chunk of a streamed file."""
     out = io.StringIO()
-    out.write(BOM)
     writer = csv.writer(out, lineterminator="\r\n")
-    writer.writerow([header for _, header in columns])
+    if header:
+        out.write(BOM)
+        writer.writerow([title for _, title in columns])
     for row in rows:
         writer.writerow([_cell(row.get(field)) for field, _ in columns])
     return out.getvalue()

@@ -202,6 +202,7 @@ async def _locked_check(request: Request, db: AsyncSession, caller: Caller) -> N
     until = await lockout.locked_until(db, [(Scope.ACCOUNT, caller.user.username)], now)
     if until is not None:
         await sessions.revoke(db, caller.record, now)
+        record(db, caller.actor, Event.LOGIN_MFA, Outcome.DENIED, now, detail="locked")
         await db.commit()
         raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
 

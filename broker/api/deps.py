@@ -30,7 +30,7 @@ from broker.db.engine import Database
 from broker.db.models import BrowserSession, User
 from broker.errors import Forbidden, NotSignedIn
 from broker.security import sessions
-from broker.security.audit import Actor
+from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.passkeys import RelyingParty
 from broker.security.secretbox import SecretBox, derive_key
 from broker.security.sessions import Stage
@@ -178,6 +178,10 @@ async def active_caller(request: Request, db: Db) -> Caller:
 async def admin_caller(request: Request, db: Db) -> Caller:
     caller = await _caller(request, db, frozenset({Stage.ACTIVE}))
     if caller.user.role != "admin":
+        # A signed-in person reaching for the admin's pages is worth a line in the trail.
+        what = f"{request.method} {request.url.path}"
+        record(db, caller.actor, Event.ACCESS_DENIED, Outcome.DENIED, now_of(request), detail=what)
+        await db.commit()
         raise Forbidden("administrators only")
     return caller
 

@@ -8,8 +8,11 @@ next (``broker/api/factors.py``), then ten recovery codes.
 
 from __future__ import annotations
 
+from typing import NoReturn
+
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
 from broker.api.auth import SessionState
@@ -42,12 +45,27 @@ class LinkInfo(BaseModel):
     purpose: str
 
 
+async def _refused(request: Request, db: AsyncSession, step: str) -> NoReturn:
+    """An unknown, spent or expired link: audited (someone may be guessing links), 404."""
+    actor = Actor(deps.source_address(request), name="")
+    record(
+        db,
+        actor,
+        Event.ENROLLMENT_STARTED,
+        Outcome.DENIED,
+        deps.now_of(request),
+        detail=f"{step} link_invalid",
+    )
+    await db.commit()
+    raise NotFound("this link is unknown, used or expired", code="link_invalid")
+
+
 @router.post("/inspect")
 async def inspect_link(body: LinkBody, request: Request, db: Db) -> LinkInfo:
     """Who the link is for, without spending it; 404 if unknown, spent or expired."""
     found = await accounts.peek_link(db, body.token, deps.now_of(request))
     if found is None:
-        raise NotFound("this link is unknown, used or expired", code="link_invalid")
+        await _refused(request, db, "inspect")
     link, user = found
     org = await db.get(Organization, user.org_id)
     return LinkInfo(
@@ -66,7 +84,7 @@ async def redeem_link(
     now = deps.now_of(request)
     found = await accounts.peek_link(db, body.token, now)
     if found is None:
-        raise NotFound("this link is unknown, used or expired", code="link_invalid")
+        await _refused(request, db, "redeem")
     link, user = found
     actor = Actor(deps.source_address(request), user.id, user.org_id, user.username)
     try:

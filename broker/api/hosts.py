@@ -1,7 +1,14 @@
-"""Hosts of the caller's organization, and the tickets that open a viewer on one."""
+"""Hosts of the caller's organization, and the tickets that open a viewer on one.
+
+Both answer by the caller's grants (broker/security/access.py): the list shows only hosts a
+grant covers, with what opening one now would give (control, view only, or why not: outside
+the window, or a vendor's missing approval); a ticket is refused (403 with that reason, and
+audited) unless a session could start now.
+"""
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from fastapi import APIRouter, Request, Response
@@ -10,21 +17,55 @@ from pydantic import BaseModel, ConfigDict, Field
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
-from broker.security import device_challenges, tickets
+from broker.db.models import Organization
+from broker.errors import Forbidden, NotSignedIn
+from broker.security import access, device_challenges, tickets, vendor_requests
+from broker.security.access import Hop
 from broker.security.audit import Event, Outcome, record
+from broker.security.grants import Refusal
+from broker.signaling.admission import refusal_message
 from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api", tags=["hosts"])
+
+
+ShownRefusal = Literal["outside_window", "vendor_not_approved"]
+# Hosts refused for lack of any grant are not listed at all.
+_SHOWN: dict[Refusal, ShownRefusal] = {
+    Refusal.OUTSIDE_WINDOW: "outside_window",
+    Refusal.VENDOR_NOT_APPROVED: "vendor_not_approved",
+}
+
+
+class RequestState(BaseModel):
+    """A vendor's latest request for this host (vendors only)."""
+
+    id: int
+    state: Literal["pending", "approved", "denied", "used", "expired"]
+    expires_at: datetime
 
 
 class HostView(BaseModel):
     host_id: str
     name: str
     busy: bool
+    mode: Literal["view", "control"] | None = Field(
+        default=None, description="what a session opened now would allow; None if refused"
+    )
+    refusal: ShownRefusal | None = Field(
+        default=None, description="why a session cannot be opened now"
+    )
+    closes_at: datetime | None = Field(
+        default=None, description="when the grant's time window closes (UTC)"
+    )
+    request: RequestState | None = None
 
 
 class HostList(BaseModel):
     hosts: list[HostView]
+    time_zone: str | None = Field(
+        default=None, description="the clinic's zone, for showing times the clinic's way"
+    )
 
 
 class TicketRequest(BaseModel):
@@ -49,31 +90,75 @@ class BlockedEvent(BaseModel):
 class Ticket(BaseModel):
     ticket: str = Field(description="for /ws/viewer?ticket=...; single use")
     expires_in: int = Field(description="seconds")
+    view_only: bool = Field(description="the grant allows the picture only")
+    closes_at: datetime | None = Field(description="the grant's window closes then (UTC)")
+
+
+async def _organization(db: Db, caller: deps.Caller) -> Organization:
+    org = await db.get(Organization, caller.org_id)
+    if org is None:  # the session outlived its clinic: nothing to open
+        raise NotSignedIn("sign in first")
+    return org
 
 
 @router.get("/hosts")
-async def list_hosts(request: Request, caller: ActiveCaller) -> HostList:
-    """Hosts of the caller's organization whose agents are connected now."""
+async def list_hosts(request: Request, db: Db, caller: ActiveCaller) -> HostList:
+    """Hosts of the caller's organization whose agents are connected now and that one of
+    the caller's grants covers, with what a session now would be."""
     relay: Relay = request.app.state.relay
-    return HostList(
-        hosts=[
-            HostView(host_id=h.host_id, name=h.name, busy=h.busy)
-            for h in relay.hosts(caller.org_id)
-        ]
-    )
+    online = relay.hosts(caller.org_id)
+    now = deps.now_of(request)
+    org = await _organization(db, caller)
+    checked = await access.for_hosts(db, caller.user, org, [h.host_id for h in online], now)
+    shown = []
+    for h in online:
+        found = checked[h.host_id]
+        decision = found.decision
+        if decision.refusal is Refusal.NO_GRANT:
+            continue
+        request_state = None
+        if found.request is not None:
+            request_state = RequestState(
+                id=found.request.id,
+                state=vendor_requests.state_of(found.request, now).value,
+                expires_at=found.request.expires_at,
+            )
+        shown.append(
+            HostView(
+                host_id=h.host_id,
+                name=h.name,
+                busy=h.busy,
+                mode=decision.access.value if decision.access is not None else None,
+                refusal=_SHOWN.get(decision.refusal) if decision.refusal is not None else None,
+                closes_at=decision.closes_at,
+                request=request_state,
+            )
+        )
+    return HostList(hosts=shown, time_zone=org.time_zone)
 
 
 @router.post("/viewer-tickets", status_code=201)
 async def viewer_ticket(
     body: TicketRequest, request: Request, db: Db, caller: ActiveCaller
 ) -> Ticket:
-    """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``, for an
-    approved device that signed its challenge (refusals: api/devices.py)."""
+    """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``.
+
+    Needs an approved device that signed its fresh challenge (refusals: api/devices.py),
+    then a grant that allows a session now (403 ``no_grant``, ``outside_window`` or
+    ``vendor_not_approved``); every refusal is audited as ``session_refused`` and the
+    WebSocket checks both again.
+    """
     ttl = deps.settings_of(request).ticket_ttl_s
     now = deps.now_of(request)
     device = await proven_device(
         db, caller, body.host_id, body.device, body.challenge, body.signature, now
     )
+    org = await _organization(db, caller)
+    decision = (await access.for_host(db, caller.user, org, body.host_id, now)).decision
+    if decision.refusal is not None:
+        access.record_refusal(db, caller.actor, body.host_id, decision.refusal, Hop.TICKET, now)
+        await db.commit()
+        raise Forbidden(refusal_message(decision.refusal), code=decision.refusal.value)
     ticket = await tickets.issue(db, caller.record, body.host_id, now, ttl)
     await device_challenges.link_ticket(db, body.challenge, ticket)
     record(
@@ -85,7 +170,9 @@ async def viewer_ticket(
         detail=f"{body.host_id} device={device.id}",
     )
     await db.commit()
-    return Ticket(ticket=ticket, expires_in=ttl)
+    return Ticket(
+        ticket=ticket, expires_in=ttl, view_only=decision.view_only, closes_at=decision.closes_at
+    )
 
 
 @router.post("/viewer-events", status_code=204)

@@ -15,6 +15,7 @@ from broker.api.deps import AdminCaller, Db, Text
 from broker.db.models import ReportReview
 from broker.security import org_policy
 from broker.security.audit import Event, Outcome, record
+from broker.security.audit_ledger import AuditSigner
 from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api/admin/report", tags=["admin"])
@@ -53,7 +54,15 @@ class ReviewMark(BaseModel):
 async def _build(request: Request, db: Db, org_id: int) -> report.Report:
     relay: Relay = request.app.state.relay
     policy = await org_policy.policy_for(db, org_id, relay.policy)
-    return await report.build(db, org_id, policy, deps.settings_of(request), deps.now_of(request))
+    signer: AuditSigner = request.app.state.audit_signer
+    return await report.build(
+        db,
+        org_id,
+        policy,
+        deps.settings_of(request),
+        deps.now_of(request),
+        signer.key.public_key(),
+    )
 
 
 def _view(built: report.Report, lang: str) -> ReportView:

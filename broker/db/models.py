@@ -32,6 +32,9 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
 ROLES: Final = ("admin", "doctor", "staff", "vendor")
+DEFAULT_TIME_ZONE: Final = "Asia/Tokyo"
+GRANT_ACCESS: Final = ("view", "control")
+VENDOR_REQUEST_STATES: Final = ("pending", "approved", "denied", "used")
 SESSION_STAGES: Final = ("mfa", "enroll", "active")
 
 # Stable constraint names, so migrations can refer to them on every backend.
@@ -80,6 +83,10 @@ class Organization(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # A zoneinfo name: grants' weekly windows are wall-clock times in this zone.
+    time_zone: Mapped[str] = mapped_column(
+        String(64), default=DEFAULT_TIME_ZONE, server_default=DEFAULT_TIME_ZONE
+    )
 
 
 class User(Base):
@@ -294,10 +301,21 @@ class Host(Base):
 
 
 class AuditEvent(Base):
-    """Append-only: triggers refuse UPDATE and DELETE (the accountability issue chains it)."""
+    """Append-only and hash-chained (``broker/security/audit_ledger.py``): triggers refuse
+    UPDATE, and DELETE of any record a signed purge anchor does not cover.
+
+    ``chain`` is the organization's id (0 for broker-level events); ``sequence`` counts the
+    chain's records from 1 without gaps; ``hash`` is SHA-256 over ``prev_hash`` and the
+    record's fields (``audit_chain.record_fields``).
+    """
 
     __tablename__ = "audit_events"
+    __table_args__ = (UniqueConstraint("chain", "sequence"),)
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chain: Mapped[int] = mapped_column(BigInteger)
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(UtcDateTime(), index=True)
     org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), index=True)
     actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
@@ -416,6 +434,120 @@ class AlertSettings(Base):
     agent_offline_minutes: Mapped[int | None] = mapped_column(Integer, default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+
+
+class Grant(Base):
+    """Who (one user, or everyone of a role) may open which host (one, or all: ``host_ref``
+    None) with which access, in which weekly windows (``GrantWindow``; none = any time).
+
+    MHLW.md row 2: who may connect from outside, to what, approved in advance; the approver
+    and the date are kept (``created_by``/``created_at``; None = seeded with the clinic).
+    Removing a grant sets ``revoked_at`` so the list of what was allowed stays answerable.
+    """
+
+    __tablename__ = "grants"
+    __table_args__ = (
+        CheckConstraint("access IN ('view', 'control')", "access"),
+        CheckConstraint("(user_id IS NULL) <> (role IS NULL)", "subject"),
+        CheckConstraint("role IS NULL OR role IN ('admin', 'doctor', 'staff', 'vendor')", "role"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    role: Mapped[str | None] = mapped_column(String(16), default=None)
+    host_ref: Mapped[int | None] = mapped_column(ForeignKey("hosts.id"), default=None)
+    access: Mapped[str] = mapped_column(String(8))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    updated_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    revoked_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+
+
+class GrantWindow(Base):
+    """One weekly window of a grant, in the organization's local time (not UTC: a recurring
+    wall-clock window converted to UTC once would drift across DST and zone changes).
+
+    ``days`` is a bit mask, bit 0 = Monday; minutes count from local midnight; an end at or
+    before the start runs into the next day (22:00-02:00).
+    """
+
+    __tablename__ = "grant_windows"
+    __table_args__ = (
+        CheckConstraint("days BETWEEN 1 AND 127", "days"),
+        CheckConstraint("start_minute BETWEEN 0 AND 1439", "start_minute"),
+        CheckConstraint("end_minute BETWEEN 0 AND 1439", "end_minute"),
+        CheckConstraint("start_minute <> end_minute", "not_empty"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    grant_id: Mapped[int] = mapped_column(ForeignKey("grants.id"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
+class VendorRequest(Base):
+    """A vendor asks to open one host once; an admin approves or denies (MHLW.md row 12).
+
+    ``pending`` -> ``approved`` (good for one session until ``expires_at``) -> ``used``; or
+    ``denied``. A pending or approved request past ``expires_at`` has expired.
+    """
+
+    __tablename__ = "vendor_requests"
+    __table_args__ = (
+        CheckConstraint("state IN ('pending', 'approved', 'denied', 'used')", "state"),
+        Index("ix_vendor_requests_org_id_state", "org_id", "state"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    host_ref: Mapped[int] = mapped_column(ForeignKey("hosts.id"))
+    reason: Mapped[str] = mapped_column(String(200))
+    state: Mapped[str] = mapped_column(String(10))
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    decided_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    decided_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    used_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    session_id: Mapped[str | None] = mapped_column(String(64), default=None)
+
+
+class AuditChainHead(Base):
+    """The newest record of each audit chain. Writers lock this row (FOR UPDATE; SQLite's
+    single writer) to link a record, so two transactions can never fork a chain."""
+
+    __tablename__ = "audit_chain_heads"
+    chain: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), default=None)
+    last_sequence: Mapped[int] = mapped_column(BigInteger)
+    last_hash: Mapped[str] = mapped_column(String(64))
+
+
+class AuditCheckpoint(Base):
+    """A signed (Ed25519) statement of an audit chain's state at ``sequence``; append-only.
+
+    ``periodic`` checkpoints catch a truncated tail and a chain rewritten with fresh hashes;
+    a ``purge`` anchor licenses the deletion of every record up to ``sequence`` (the
+    database's trigger checks it exists) and anchors the next record's previous hash.
+    """
+
+    __tablename__ = "audit_checkpoints"
+    __table_args__ = (
+        CheckConstraint("kind IN ('periodic', 'purge')", "kind"),
+        Index("ix_audit_checkpoints_chain_sequence", "chain", "sequence"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    chain: Mapped[int] = mapped_column(BigInteger)
+    org_id: Mapped[int | None] = mapped_column(ForeignKey("organizations.id"), default=None)
+    kind: Mapped[str] = mapped_column(String(8))
+    sequence: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))
+    signed_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # SHA-256 of the raw public key, hex: which key signed (printed by `audit public-key`).
+    key_id: Mapped[str] = mapped_column(String(64))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))
 
 
 DEVICE_STATES: Final = ("pending", "approved", "denied", "revoked")

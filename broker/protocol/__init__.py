@@ -123,6 +123,8 @@ class SessionStart:
 
     The agent burns ``viewer_name``/``viewer_id``/``organization`` into the watermark, shows
     them on the host's banner, and enforces the limits itself (fail closed at each hop).
+    ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
+    message of the session as a violation, whatever the browser sends.
     """
 
     TYPE: ClassVar[str] = "session_start"
@@ -136,6 +138,7 @@ class SessionStart:
     end_on_violation: bool
     idle_s: int
     max_s: int
+    view_only: bool
 
 
 @dataclass(frozen=True, slots=True)

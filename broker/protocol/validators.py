@@ -143,6 +143,7 @@ VALIDATORS: Final = {
     "watermark": _flag,
     "block_local_input": _flag,
     "end_on_violation": _flag,
+    "view_only": _flag,
     "idle_s": _seconds,
     "max_s": _seconds,
     "seconds_left": _seconds,

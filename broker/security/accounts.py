@@ -19,7 +19,8 @@ from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import EnrollmentToken, Organization, PasswordHistory, User
-from broker.security import passwords
+from broker.security import grants, passwords
+from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.secretbox import new_token, token_digest
 
 USERNAME_PATTERN: Final = re.compile(r"^[a-z0-9][a-z0-9._@+-]{2,63}$")
@@ -49,9 +50,20 @@ def valid_username(username: str) -> bool:
 
 
 async def create_org(session: AsyncSession, name: str, now: datetime) -> Organization:
+    """A new clinic, with the default grants (``grants.DEFAULT_GRANTS``) so it works at once."""
     org = Organization(name=name, created_at=now)
     session.add(org)
     await session.flush()
+    for grant in await grants.seed_defaults(session, org.id, now):
+        record(
+            session,
+            Actor("", org_id=org.id, name="system"),
+            Event.GRANT_CREATED,
+            Outcome.SUCCESS,
+            now,
+            detail=f"grant={grant.id} default "
+            + grants.describe(f"role={grant.role}", "*", grant.access, ()),
+        )
     return org
 
 

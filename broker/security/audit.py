@@ -1,10 +1,12 @@
 """The audit trail: every security event is written here and only here.
 
 Rows go to ``audit_events``, which the database itself keeps append-only (triggers refuse
-UPDATE and DELETE). The accountability issue will hash-chain these rows; keeping every
-write in this module is what makes that a local change. Each event names who (user id and
-the name as typed or known), the organization, when (UTC), the source address and the
-outcome (MHLW.md row 11). Passwords, codes and tokens never reach ``detail``.
+UPDATE, and DELETE unless a signed purge anchor covers the row). Each row is hash-chained
+to the one before it in its organization's chain as the caller's transaction flushes
+(``broker/security/audit_ledger.py``), so ``record`` stays a plain ``session.add`` and the
+link commits with the action it records. Each event names who (user id and the name as
+typed or known), the organization, when (UTC), the source address and the outcome
+(MHLW.md row 11). Passwords, codes and tokens never reach ``detail``.
 """
 
 from __future__ import annotations
@@ -17,6 +19,9 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AuditEvent
+
+# Imported for its before_flush hook: every session that can record() links what it records.
+from broker.security import audit_ledger  # noqa: F401
 
 
 class Event(StrEnum):
@@ -58,11 +63,25 @@ class Event(StrEnum):
     ALERT_ACKNOWLEDGED = "alert_acknowledged"
     ALERT_TEST = "alert_test"
     ALERT_DELIVERY_FAILED = "alert_delivery_failed"
+    # Grants, windows and vendor approvals (issue 4: trust).
+    SESSION_REFUSED = "session_refused"
+    GRANT_CREATED = "grant_created"
+    GRANT_CHANGED = "grant_changed"
+    GRANT_DELETED = "grant_deleted"
+    TIME_ZONE_CHANGED = "time_zone_changed"
+    VENDOR_REQUESTED = "vendor_requested"
+    VENDOR_APPROVED = "vendor_approved"
+    VENDOR_DENIED = "vendor_denied"
+    VENDOR_APPROVAL_USED = "vendor_approval_used"
+    ACCESS_DENIED = "access_denied"
+    VIEWER_REFUSED = "viewer_refused"
+    AUDIT_EXPORTED = "audit_exported"
+    AUDIT_PURGED = "audit_purged"
+    AUDIT_CHAIN_BROKEN = "audit_chain_broken"
     DEVICE_REGISTERED = "device_registered"
     DEVICE_APPROVED = "device_approved"
     DEVICE_DENIED = "device_denied"
     DEVICE_REVOKED = "device_revoked"
-    SESSION_REFUSED = "session_refused"
 
 
 class Outcome(StrEnum):
@@ -92,7 +111,8 @@ def record(
     org_id: int | None = None,
     detail: str = "",
 ) -> None:
-    """Add one event to ``session``'s transaction (the caller commits)."""
+    """Add one event to ``session``'s transaction (the caller commits); it is chained when
+    the transaction flushes it (``audit_ledger``)."""
     session.add(
         AuditEvent(
             at=now,

@@ -29,6 +29,7 @@ from broker.protocol import CloseCode, Direction, ProtocolError
 from broker.security import device_challenges, devices, org_policy, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
+from broker.signaling import admission
 from broker.signaling.relay import Relay, RemotePolicy, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
@@ -70,7 +71,8 @@ class WebSocketPeer:
         try:
             await self._ws.close(code=code, reason=reason)
         except (WebSocketDisconnect, RuntimeError, OSError):
-            # The peer may close first (a browser does on a bye): nothing left to close.
+            # The peer may vanish between the state check and the close frame, or close
+            # first (a browser does on a bye): nothing left to close.
             log.debug("close of a closed socket ignored")
 
 
@@ -167,6 +169,22 @@ def _same_origin(ws: WebSocket) -> bool:
     return origin is not None and host is not None and origin == f"https://{host}"
 
 
+async def _audit_refusal(ws: WebSocket, grant: _ViewerGrant | None, why: str) -> None:
+    """A viewer turned away: who (when known), from where, why."""
+    db: Database = ws.app.state.db
+    clock: Clock = ws.app.state.clock
+    who = grant.identity if grant is not None else None
+    actor = Actor(
+        _source(ws),
+        who.user_id if who else None,
+        grant.org_id if grant is not None else None,
+        who.username if who else "",
+    )
+    async with db.session() as s:
+        record(s, actor, Event.VIEWER_REFUSED, Outcome.DENIED, clock.now(), detail=why)
+        await s.commit()
+
+
 @router.websocket("/ws/viewer")
 async def viewer_endpoint(ws: WebSocket) -> None:
     """A browser's signaling link: join a host, then offer, candidates and bye."""
@@ -176,6 +194,7 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         log.warning(
             "viewer refused before upgrade: no session/ticket or foreign origin (%s)", ws.client
         )
+        await _audit_refusal(ws, None, "no active session, no valid ticket or foreign origin")
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="not signed in")
         return
     await ws.accept()
@@ -189,23 +208,27 @@ async def viewer_endpoint(ws: WebSocket) -> None:
             await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "viewer_join must come first")
             return
         if join.host_id != grant.host_id:
+            await _audit_refusal(ws, grant, f"host={join.host_id} ticket for another host")
             await _refuse(
                 peer, CloseCode.UNAUTHORIZED, "unauthorized", "ticket is for another host"
             )
             return
-        session = await relay.join(
-            grant.org_id,
-            join.host_id,
-            peer,
-            grant.owner,
-            grant.identity,
-            grant.policy,
-            grant.device_id,
+        # The grant is checked again here (and a vendor's approval spent): see admission.py.
+        session = await admission.admit(
+            ws.app.state.db,
+            ws.app.state.clock,
+            relay,
+            org_id=grant.org_id,
+            host_id=join.host_id,
+            owner=grant.owner,
+            identity=grant.identity,
+            source=_source(ws),
+            peer=peer,
+            policy=grant.policy,
+            device_id=grant.device_id,
         )
         if not await _device_still_approved(ws, grant.device_id):
-            await relay.leave(session, "device_revoked")
-            await peer.send(protocol.encode(protocol.Bye(reason="device_revoked")))
-            await peer.close(CloseCode.UNAUTHORIZED, "device revoked")
+            await relay.end(session, "device_revoked", CloseCode.UNAUTHORIZED)
             return
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
@@ -217,6 +240,8 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         await _refuse_protocol(peer, "viewer", exc)
     except RelayError as exc:
         log.info("viewer refused: %s", exc.message)
+        if session is None:  # refused at the join (unknown or busy host), not mid-session
+            await _audit_refusal(ws, grant, f"host={grant.host_id} {exc.code}")
         await _refuse(peer, exc.close_code, exc.code, exc.message)
     except TimeoutError:
         await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "no viewer_join in time")

@@ -18,12 +18,15 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Protocol
 
 from broker import protocol
+from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
 from broker.protocol import CloseCode
 from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from broker.signaling.window_guard import watch_window
 
 log = logging.getLogger(__name__)
 
@@ -109,6 +112,11 @@ class Session:
     policy: RemotePolicy = field(default_factory=RemotePolicy)
     started_at: float = field(default_factory=time.monotonic)
     limit_task: asyncio.Task[None] | None = None
+    # From the viewer's grant (broker/security/access.py): the picture only, and the UTC
+    # instant its time window closes (None: no window limits it). A grant change may move it.
+    view_only: bool = False
+    closes_at: datetime | None = None
+    window_task: asyncio.Task[None] | None = None
 
     @property
     def duration_s(self) -> int:
@@ -139,11 +147,24 @@ class Relay:
     """Registry of connected agents and live sessions; one instance per broker process."""
 
     def __init__(
-        self, policy: RemotePolicy | None = None, events: SessionEvents | None = None
+        self,
+        policy: RemotePolicy | None = None,
+        events: SessionEvents | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self._agents: dict[tuple[int, str], AgentLink] = {}
         self.policy = policy or RemotePolicy()
         self.events: SessionEvents = events or _NoEvents()
+        # The broker's clock: time windows close by it, so tests can move it.
+        self.clock = clock or Clock()
+
+    def sessions_of(self, org_id: int) -> list[Session]:
+        """The live sessions on ``org_id``'s hosts."""
+        return [
+            a.session
+            for (org, _), a in self._agents.items()
+            if org == org_id and a.session is not None
+        ]
 
     def hosts(self, org_id: int) -> list[HostInfo]:
         """Connected hosts of ``org_id``, sorted by name."""
@@ -157,18 +178,16 @@ class Relay:
         )
 
     def live_sessions(self, org_id: int) -> list[LiveSession]:
-        """Sessions running now on ``org_id``'s hosts, longest first."""
+        """Sessions running now on ``org_id``'s hosts as the dashboard lists them, longest
+        first."""
         found = []
-        for (org, _), agent in self._agents.items():
-            session = agent.session
-            if org != org_id or session is None:
-                continue
+        for session in self.sessions_of(org_id):
             who = session.identity
             found.append(
                 LiveSession(
                     session.session_id,
-                    agent.host_id,
-                    agent.name,
+                    session.agent.host_id,
+                    session.agent.name,
                     who.user_id if who else None,
                     who.username if who else "",
                     who.display_name if who else "",
@@ -180,28 +199,11 @@ class Relay:
     async def end_session(self, org_id: int, session_id: str, reason: str) -> bool:
         """End one of ``org_id``'s sessions (an admin's decision): the agent closes the peer
         connection, the viewer is told ``reason``. False if no such session runs."""
-        for (org, _), agent in list(self._agents.items()):
-            session = agent.session
-            if org == org_id and session is not None and session.session_id == session_id:
-                await self._end_by_broker(session, reason, CloseCode.NORMAL)
+        for session in self.sessions_of(org_id):
+            if session.session_id == session_id:
+                await self.end(session, reason)
                 return True
         return False
-
-    async def _end_by_broker(self, session: Session, reason: str, code: CloseCode) -> None:
-        """The broker ends a session (an admin, a sign-out): the viewer hears why first,
-        because once the agent closes the peer connection the browser sees the media fail
-        and would take it for a network fault worth reconnecting after."""
-        agent = session.agent
-        if agent.session is not session:
-            return
-        agent.session = None  # detached at once: the viewer's closing socket cannot end it again
-        log.info("session %s ended by the broker: %s", session.session_id, reason)
-        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
-        await session.viewer.close(code, reason.replace("_", " "))
-        await agent.peer.send(
-            protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
-        )
-        await self._finished(session, reason)
 
     def online_hosts(self) -> set[tuple[int, str]]:
         """(organization, host id) of every agent connected to this broker now."""
@@ -261,10 +263,17 @@ class Relay:
         owner: int | None = None,
         identity: ViewerIdentity | None = None,
         policy: RemotePolicy | None = None,
+        *,
+        view_only: bool = False,
+        closes_at: datetime | None = None,
+        session_id: str | None = None,
         device_id: int | None = None,
     ) -> Session:
         """Pair a viewer of ``org_id`` with that organization's host, under ``policy`` (the
         organization's; the relay's defaults when None).
+
+        ``view_only`` and ``closes_at`` come from the viewer's grant: the agent is told to
+        refuse all input, and the session ends when its time window closes.
 
         Raises:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
@@ -281,13 +290,30 @@ class Relay:
             owner=owner,
             identity=identity,
             policy=policy or self.policy,
+            view_only=view_only,
+            closes_at=closes_at,
             device_id=device_id,
         )
-        agent.session = session
+        if session_id is not None:
+            # Chosen by the caller when something (a vendor approval) is spent on it first.
+            session.session_id = session_id
+        agent.session = session  # taken now: the audit write below awaits
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
+        # The start is on record before the agent hears of it; if it cannot be recorded,
+        # the session does not start (the host is free again).
+        try:
+            await self.events.started(session)
+        except BaseException:
+            agent.session = None
+            raise
         await agent.peer.send(protocol.encode(self._session_start(session)))
+        if view_only:
+            # Before the answer, so the page knows before its input channel opens.
+            await viewer.send(protocol.encode(protocol.Notice("view_only", 0)))
         session.limit_task = asyncio.create_task(self._enforce_maximum(session))
-        await self.events.started(session)
+        session.window_task = asyncio.create_task(
+            watch_window(self, session, self.clock, session.policy.warn_s)
+        )
         return session
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
@@ -300,10 +326,12 @@ class Relay:
             viewer_id=who.username,
             organization=who.organization,
             watermark=policy.watermark,
-            block_local_input=policy.block_local_input,
+            # Someone who only watches does not take the PC from the person in front of it.
+            block_local_input=policy.block_local_input and not session.view_only,
             end_on_violation=policy.end_on_violation,
             idle_s=policy.idle_s,
             max_s=policy.max_s,
+            view_only=session.view_only,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:
@@ -319,8 +347,9 @@ class Relay:
             )
             await asyncio.sleep(policy.warn_s)
         if session.agent.session is session:
-            await self.leave(session, "max_session_time", cancel_limit=False)
+            # The viewer first (see end()): its page must not mistake this for a failure.
             await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))
+            await self.leave(session, "max_session_time", cancel_limit=False)
             await session.viewer.close(CloseCode.NORMAL, "max session time")
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
@@ -396,12 +425,34 @@ class Relay:
         await self._finished(session, reason, cancel_limit=cancel_limit)
 
     async def _finished(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
-        task = session.limit_task
-        if cancel_limit and task is not None and not task.done():
+        for task in (session.limit_task if cancel_limit else None, session.window_task):
+            # A limit that ends the session runs this from its own task: never await oneself.
+            if task is None or task.done() or task is asyncio.current_task():
+                continue
             task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.events.ended(session, reason)
+
+    async def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
+        """End a live session from the broker's side (an admin, a sign-out, its window
+        closed, its grant went): the viewer is told why, the agent closes the peer.
+
+        The viewer hears it first: once the agent closes the peer connection the page sees
+        its media and channel fail and would take it for a network fault worth reconnecting
+        after, before this bye arrived.
+        """
+        agent = session.agent
+        if agent.session is not session:
+            return
+        agent.session = None  # detached at once: the viewer's closing socket cannot end it again
+        log.info("session %s ended by the broker: %s", session.session_id, reason)
+        await session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
+        await session.viewer.close(code, reason.replace("_", " "))
+        await agent.peer.send(
+            protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
+        )
+        await self._finished(session, reason)
 
     async def end_sessions_of(self, owners: set[int], reason: str = "signed_out") -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""
@@ -414,12 +465,12 @@ class Relay:
         await self._end_where(lambda s: s.device_id in device_ids, reason)
 
     async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
-        """End the chosen sessions (``_end_by_broker``: the viewer hears why first, closed
+        """End the chosen sessions (``end``: the viewer hears why first, closed
         4401, then the agent's bye closes the peer connection)."""
         for agent in list(self._agents.values()):
             session = agent.session
             if session is not None and chosen(session):
-                await self._end_by_broker(session, reason, CloseCode.UNAUTHORIZED)
+                await self.end(session, reason, CloseCode.UNAUTHORIZED)
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

@@ -22,7 +22,9 @@ from broker.signaling.relay import Session
 log = logging.getLogger(__name__)
 
 # Session ends that are the system protecting itself, not the person finishing their work.
-_PROTECTIVE_ENDS = frozenset({"idle_timeout", "max_session_time", "sdp_refused"})
+_PROTECTIVE_ENDS = frozenset(
+    {"idle_timeout", "max_session_time", "sdp_refused", "window_closed", "access_revoked"}
+)
 
 
 class AuditedSessionEvents:
@@ -51,6 +53,7 @@ class AuditedSessionEvents:
                 self._clock.now(),
                 detail=(
                     f"host={session.agent.host_id} session={session.session_id} "
+                    f"mode={'view' if session.view_only else 'control'} "
                     f"device={session.device_id}"
                 ),
             )

@@ -117,6 +117,8 @@ def main() -> int:
         "MAMORI_ENV": "dev",
         "MAMORI_SECRET_KEY": _secret_key(),
         "MAMORI_DATABASE_URL": _fresh_database(),
+        # The audit signing key is kept here too (created on the first run, 0600).
+        "MAMORI_DATA_DIR": str(DATA_DIR),
         "MAMORI_PUBLIC_URL": ORIGIN,
         "MAMORI_TLS_CERT": str(CERT_DIR / "server.pem"),
         "MAMORI_TLS_KEY": str(CERT_DIR / "server-key.pem"),

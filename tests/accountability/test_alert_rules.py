@@ -21,6 +21,7 @@ from broker.protocol import Direction
 from tests.accountability.test_alert_delivery import configure
 from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
+from tests.support.grants import add_grant
 from tests.support.identity import Org, Person, password_step, sign_in_client, signed_in
 from tests.support.receivers import SmtpSink
 from tests.support.sdp import VIEWER_OFFER
@@ -146,8 +147,9 @@ async def test_a_policy_violation_raises_an_alert(
 ) -> None:
     """An agent reporting a foreign channel in a live session raises a critical alert
     naming the person, the PC and what was tried."""
-    await mail_to_director(alerting, director)
+    await add_grant(alerting, clinic, role="staff")  # clerks have no grant by default
     state = await enroll_agent(alerting, clinic, "uketsuke-pc", tmp_path / "agent", "受付PC")
+    await mail_to_director(alerting, director)  # after the enrollment's own alert
     async with (
         connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent,
         alerting.http() as http,
@@ -234,10 +236,11 @@ async def test_an_agent_offline_for_long_raises_one_alert(
     """While its agent is connected a host is never offline, however long; once it is gone
     longer than the clinic's setting, the periodic check raises one alert, not one per
     check."""
+    # Enrolled before mail is set up: the enrollment's own alert is not what this counts.
+    state = await enroll_agent(alerting, clinic, "shinsatsu-pc", tmp_path / "agent", "診察室PC")
     async with signed_in(alerting, director) as admin:
         await configure(admin, mail_recipients=["inchou@clinic.test"], agent_offline_minutes=5)
     relay = alerting.app.state.relay
-    state = await enroll_agent(alerting, clinic, "shinsatsu-pc", tmp_path / "agent", "診察室PC")
     async with connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent:
         await agent.send(protocol.encode(protocol.AgentHello("shinsatsu-pc", "診察室PC", "0.1.0")))
         await until(lambda: bool(relay.online_hosts()))

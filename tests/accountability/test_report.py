@@ -176,3 +176,24 @@ async def test_certificate_row_counts_pcs_with_a_live_certificate(
         assert revoked.status_code == 200, revoked.text
         rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
     assert (rows[14]["value"], rows[14]["status"]) == ("1/2", "attention")
+
+
+async def test_log_rows_show_the_verified_chain_the_review_and_retention(
+    any_broker: RunningBroker, clinic: Org
+) -> None:
+    """Row 11 needs an intact chain and a review within a quarter; row 2 counts the grants
+    in force (a new clinic's two defaults); row 13 shows the retention setting."""
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    async with signed_in(any_broker, boss) as admin:
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+        assert (rows[2]["value"], rows[2]["status"]) == ("2", "pass")
+        assert rows[11]["status"] == "attention"  # intact, but nobody reviewed it yet
+        assert "改ざんなし" in rows[11]["evidence"]
+        assert rows[13]["value"] == f"{any_broker.settings.audit_retention_days} d"
+        await admin.http.post("/api/admin/report/review", json={"note": ""}, headers=admin.headers)
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+        assert rows[11]["status"] == "pass"
+        any_broker.clock.advance(93 * 24 * 3600)  # a quarter later the review is stale
+    async with signed_in(any_broker, boss) as admin:
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+    assert rows[11]["status"] == "attention"

@@ -6,18 +6,19 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 from broker import protocol
 from broker.accountability import alerts
-from broker.db.models import AlertSettings
+from broker.db.models import AlertSettings, Grant, Host, Organization, VendorRequest
 from broker.protocol import CloseCode, Direction
-from broker.security import mfa
+from broker.security import grants, mfa, vendor_requests
 from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
 from tests.support.devices import DeviceKey, approve_as_admin, register
-from tests.support.identity import make_org, make_person, sign_in_client
+from tests.support.identity import Org, make_org, make_person, sign_in_client
 
 pytestmark = pytest.mark.integration
 
@@ -69,9 +70,23 @@ WALK: dict[tuple[str, str], str] = {
     ("PUT", "/api/admin/alerts/settings"): "own",
     ("POST", "/api/admin/alerts/settings/webhook-secret"): "own",
     ("POST", "/api/admin/alerts/test"): "own",
+    ("GET", "/api/admin/audit/search"): "list",
+    ("GET", "/api/admin/audit/kinds"): "list",
+    ("GET", "/api/admin/audit/export"): "list",
+    ("GET", "/api/admin/audit/chain"): "list",
     ("GET", "/api/hosts"): "list",
     ("POST", "/api/viewer-tickets"): "ticket",
     ("POST", "/api/viewer-events"): "own",
+    ("GET", "/api/admin/grants"): "list",
+    ("POST", "/api/admin/grants"): "object",
+    ("PUT", "/api/admin/grants/{grant_id}"): "object",
+    ("DELETE", "/api/admin/grants/{grant_id}"): "object",
+    ("GET", "/api/admin/time-zone"): "list",
+    ("PUT", "/api/admin/time-zone"): "own",
+    ("POST", "/api/vendor-requests"): "own",
+    ("GET", "/api/admin/vendor-requests"): "list",
+    ("POST", "/api/admin/vendor-requests/{request_id}/approve"): "object",
+    ("POST", "/api/admin/vendor-requests/{request_id}/deny"): "object",
     ("GET", "/api/devices"): "list",
     ("POST", "/api/devices"): "own",
     ("POST", "/api/viewer-challenges"): "object",
@@ -102,6 +117,9 @@ BODIES: dict[tuple[str, str], object] = {
         "csr": "-----BEGIN CERTIFICATE REQUEST-----\nAAAA\n-----END CERTIFICATE REQUEST-----\n",
     },
     ("POST", "/api/viewer-events"): {"kind": "paste_blocked", "host_id": B_HOST},
+    ("PUT", "/api/admin/grants/{grant_id}"): {"role": "staff", "access": "view"},
+    ("PUT", "/api/admin/time-zone"): {"time_zone": "Asia/Tokyo"},
+    ("POST", "/api/vendor-requests"): {"host_id": B_HOST, "reason": "B の保守"},
 }
 
 
@@ -148,6 +166,7 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
         assert (await register(b, device_b, "B端末")).status_code == 201
         assert device_b.device_id is not None
         await approve_as_admin(broker, clinic_b.id, device_b.device_id)
+        grant_b, request_b = await vendor_request_of(broker, clinic_b, B_HOST)
         a = await sign_in_client(broker, http_a, admin_a)
         ids = {
             "{user_id}": str(doctor_b.user_id),
@@ -156,11 +175,15 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             "{live_id}": "no-such-live-session-0123",
             "{alert_id}": str(alert_b.id),
             "{host_id}": B_HOST,
+            "{grant_id}": str(grant_b),
+            "{request_id}": str(request_b),
             "{device_id}": str(device_b.device_id),
         }
-        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "b-hook", "B端末"]
-        b_markers.append(device_b.fingerprint)
+        b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "b-hook", "vendor-b", "B の保守"]
+        b_markers += ["B端末", device_b.fingerprint]
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
+        # A grant naming B's doctor is refused like one naming nobody.
+        BODIES[("POST", "/api/admin/grants")] = {"user_id": doctor_b.user_id, "access": "control"}
         BODIES[("POST", "/api/devices")] = {"label": "A端末", "public_key": DeviceKey().jwk}
         # B's device named by its fingerprint, from A's session: unknown, like a missing one.
         b_proof = {"host_id": B_HOST, "device": device_b.fingerprint}
@@ -220,11 +243,47 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             assert still.acknowledged_at is None
             authority = broker.app.state.agent_authority
             assert await authority.problem(s, clinic_b.id, b_serial, broker.clock.now()) is None
+            grant = await s.get(Grant, grant_b)
+            vendor_request = await s.get(VendorRequest, request_b)
+            assert grant is not None
+            assert grant.revoked_at is None
+            assert grant.role == "vendor"
+            assert vendor_request is not None
+            assert vendor_request.state == "pending"
+            organization_b = await s.get(Organization, clinic_b.id)
+            assert organization_b is not None
+            assert organization_b.time_zone == "Asia/Tokyo"
         assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
         assert b.person.username == "doctor-b"
         assert [d["state"] for d in (await http_b.get("/api/devices")).json()["devices"]] == [
             "approved"
         ]
+
+
+async def vendor_request_of(broker: RunningBroker, clinic: Org, host_id: str) -> tuple[int, int]:
+    """A vendor of ``clinic`` with a grant for every host and a pending request for
+    ``host_id``: the ids of that grant and request."""
+    vendor = await make_person(broker, clinic, "vendor", "vendor-b")
+    now = broker.clock.now()
+    async with broker.db.session() as s:
+        host = await s.scalar(select(Host).where(Host.org_id == clinic.id, Host.host_id == host_id))
+        assert host is not None
+        grant = await grants.create(
+            s,
+            clinic.id,
+            user_id=None,
+            role="vendor",
+            host_ref=None,
+            access=grants.Access.CONTROL,
+            windows=(),
+            created_by=None,
+            now=now,
+        )
+        request = await vendor_requests.create(
+            s, clinic.id, vendor.user_id, host.id, "B の保守", now
+        )
+        await s.commit()
+        return grant.id, request.id
 
 
 async def viewer_is_refused(broker: RunningBroker, cookie: str, ticket: str) -> None:

@@ -24,6 +24,7 @@ START = protocol.SessionStart(
     end_on_violation=True,
     idle_s=600,
     max_s=28800,
+    view_only=False,
 )
 
 
@@ -204,6 +205,8 @@ def test_close_reason_fits_the_websocket_limit() -> None:
         ({"viewer_id": "Yamada Taro"}, "invalid characters"),
         ({"organization": "a\nb"}, "one line"),
         ({"viewer_name": ""}, "1..100"),
+        ({"view_only": "yes"}, "true or false"),
+        ({"view_only": 1}, "true or false"),
     ],
 )
 def test_session_start_fields_are_checked(change: dict[str, object], why: str) -> None:
@@ -211,6 +214,14 @@ def test_session_start_fields_are_checked(change: dict[str, object], why: str) -
     data = json.loads(protocol.encode(START))
     data.update(change)
     with pytest.raises(protocol.MalformedMessage, match=why):
+        protocol.parse(json.dumps(data), Direction.BROKER_TO_AGENT)
+
+
+def test_session_start_without_view_only_is_refused() -> None:
+    """An agent is never left to guess whether input is allowed: the field is required."""
+    data = json.loads(protocol.encode(START))
+    del data["view_only"]
+    with pytest.raises(protocol.MalformedMessage, match="missing field"):
         protocol.parse(json.dumps(data), Direction.BROKER_TO_AGENT)
 
 

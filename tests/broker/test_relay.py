@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
+import datetime as dt
+
 import pytest
 
 from broker import protocol
+from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, UnknownHost
 from broker.protocol import CloseCode, Direction
-from broker.signaling.relay import Relay
+from broker.signaling.relay import Relay, RemotePolicy
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.unit
@@ -183,3 +187,56 @@ async def test_live_sessions_and_ending_one_are_scoped_to_the_organization() -> 
     )
     assert relay.live_sessions(ORG) == []
     assert await relay.end_session(ORG, session.session_id, "ended_by_admin") is False
+
+
+async def test_a_view_only_join_tells_the_agent_and_the_viewer() -> None:
+    """view_only goes into session_start (and local input stays unlocked), and the viewer
+    gets a view_only notice before anything else."""
+    relay = Relay(RemotePolicy(block_local_input=True))
+    agent_peer, viewer = FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello(), agent_peer)
+    session = await relay.join(ORG, "pc-1", viewer, view_only=True)
+    (start,) = agent_peer.messages(Direction.BROKER_TO_AGENT)
+    assert isinstance(start, protocol.SessionStart)
+    assert start.view_only is True
+    assert start.block_local_input is False
+    assert viewer.messages(Direction.BROKER_TO_VIEWER) == [protocol.Notice("view_only", 0)]
+    assert relay.sessions_of(ORG) == [session]
+    assert relay.sessions_of(ORG + 1) == []
+    await relay.leave(session, "viewer_left")
+    control = await relay.join(ORG, "pc-1", FakePeer())
+    last = agent_peer.messages(Direction.BROKER_TO_AGENT)[-1]
+    assert isinstance(last, protocol.SessionStart)
+    assert (last.view_only, last.block_local_input) == (False, True)
+    await relay.leave(control, "viewer_left")
+
+
+async def test_a_session_ends_when_its_window_closes_by_the_relays_clock() -> None:
+    """closes_at passed on the broker's clock: the viewer is warned, then told
+    window_closed, the agent gets the bye, and the session is gone."""
+    clock = Clock()
+    relay = Relay(RemotePolicy(warn_s=300), clock=clock)
+    agent_peer, viewer = FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello(), agent_peer)
+    closes_at = clock.now() + dt.timedelta(minutes=10)
+    session = await relay.join(ORG, "pc-1", viewer, closes_at=closes_at)
+    clock.advance(6 * 60)
+    for _ in range(40):
+        if viewer.sent:
+            break
+        await asyncio.sleep(0.05)
+    (notice,) = viewer.messages(Direction.BROKER_TO_VIEWER)
+    assert isinstance(notice, protocol.Notice)
+    assert notice.code == "window_closing"
+    assert 235 <= notice.seconds_left <= 240
+    clock.advance(5 * 60)
+    for _ in range(40):
+        if viewer.closed:
+            break
+        await asyncio.sleep(0.05)
+    assert viewer.messages(Direction.BROKER_TO_VIEWER)[-1] == protocol.Bye("window_closed")
+    assert viewer.closed == (CloseCode.NORMAL, "window closed")
+    assert agent_peer.messages(Direction.BROKER_TO_AGENT)[-1] == protocol.Bye(
+        "window_closed", session_id=session.session_id
+    )
+    assert relay.sessions_of(ORG) == []

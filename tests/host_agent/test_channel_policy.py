@@ -107,3 +107,21 @@ def test_bucket_refills_with_time() -> None:
     clock.now += 0.15
     assert bucket.take()
     assert not bucket.take()
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        json.dumps({"t": "key", "code": "KeyA", "key": "a", "down": True}),
+        json.dumps({"t": "move", "x": 1, "y": 1}),
+        json.dumps({"t": "release"}),
+        json.dumps({"t": "move", "x": 99999, "y": 0}),
+        b"\x00",
+    ],
+)
+def test_in_a_view_only_session_every_message_is_a_violation(raw: str | bytes) -> None:
+    """View only: even a well-formed event or a release is refused, before parsing."""
+    policy = InputPolicy(1920, 1080, view_only=True)
+    with pytest.raises(PolicyViolation) as refused:
+        policy.admit(raw)
+    assert refused.value.violation is Violation.VIEW_ONLY_INPUT

@@ -26,6 +26,7 @@ def start(**changes: object) -> protocol.SessionStart:
         end_on_violation=True,
         idle_s=600,
         max_s=3600,
+        view_only=False,
     )
     fields.update(changes)
     return protocol.SessionStart(**fields)  # type: ignore[arg-type]
@@ -110,3 +111,15 @@ async def test_the_maximum_ends_the_session_even_with_input() -> None:
         await asyncio.sleep(0.01)
     await g.close()
     assert rec.ends == ["max_session_time"]
+
+
+async def test_a_view_only_session_reports_input_and_ends() -> None:
+    """The broker said view only: the first input message is reported as view_only_input
+    and ends the session (end_on_violation), never admitted."""
+    rec = Recorder()
+    g = guard(rec, Clock(), view_only=True)
+    with pytest.raises(PolicyViolation) as refused:
+        g.admit(json.dumps({"t": "key", "code": "KeyA", "key": "a", "down": True}))
+    await g.violation(refused.value)
+    assert rec.reports == [("view_only_input", "input in a view-only session")]
+    assert rec.ends == ["view_only_input"]

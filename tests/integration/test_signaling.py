@@ -110,7 +110,19 @@ async def test_host_list_shows_connected_agent_and_busy_state(
         await recv(agent, Direction.BROKER_TO_AGENT)
         listing = await user.http.get("/api/hosts")
         assert listing.json() == {
-            "hosts": [{"host_id": "clinic-pc-1", "name": "受付PC", "busy": True}]
+            "hosts": [
+                {
+                    "host_id": "clinic-pc-1",
+                    "name": "受付PC",
+                    "busy": True,
+                    # A doctor's default grant: every host, control, any time.
+                    "mode": "control",
+                    "refusal": None,
+                    "closes_at": None,
+                    "request": None,
+                }
+            ],
+            "time_zone": "Asia/Tokyo",
         }
 
 

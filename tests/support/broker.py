@@ -10,6 +10,7 @@ import contextlib
 import gc
 import secrets
 import ssl
+import tempfile
 import threading
 import warnings
 from collections.abc import AsyncIterator, Coroutine
@@ -97,7 +98,20 @@ def make_certs(directory: Path) -> ServerFiles:
 async def running_broker(
     certs: ServerFiles, database_url: str, port: int = 0, **overrides: Any
 ) -> AsyncIterator[RunningBroker]:
-    """Start a broker in this event loop (migrating its database); stop it on exit."""
+    """Start a broker in this event loop (migrating its database); stop it on exit. Its data
+    folder (the audit signing key) is a fresh temporary one unless ``data_dir`` is given."""
+    data_dir = overrides.pop("data_dir", None)
+    with contextlib.ExitStack() as stack:
+        if data_dir is None:
+            data_dir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="mamori-")))
+        async with _running_broker(certs, database_url, port, data_dir, **overrides) as running:
+            yield running
+
+
+@contextlib.asynccontextmanager
+async def _running_broker(
+    certs: ServerFiles, database_url: str, port: int, data_dir: Path, **overrides: Any
+) -> AsyncIterator[RunningBroker]:
     settings = Settings(
         environment="production",
         secret_key=overrides.pop("secret_key", None) or random_secret_key(),
@@ -107,6 +121,7 @@ async def running_broker(
         host="127.0.0.1",
         port=port,
         agent_port=overrides.pop("agent_port", 0),
+        data_dir=data_dir,
         **overrides,
     )
     settings.validate()

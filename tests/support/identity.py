@@ -104,15 +104,20 @@ class SignedIn:
     async def post(self, url: str, **kwargs: object) -> httpx.Response:
         return await self.http.post(url, headers=self.headers, **kwargs)  # type: ignore[arg-type]
 
-    async def ticket(self, host_id: str) -> str:
-        """A viewer ticket the way a browser gets one: its approved device (made, registered
-        and approved by an admin on first use) signs a fresh challenge for ``host_id``."""
+    async def ticket_response(self, host_id: str) -> httpx.Response:
+        """Ask for a viewer ticket the way a browser does: its approved device (made,
+        registered and approved by an admin on first use) signs a fresh challenge for
+        ``host_id``; the broker's answer as it came (the grant may still refuse)."""
         if self.device is None:
             if self.broker is None:
                 raise AssertionError("a device needs the broker: sign in with sign_in_client")
             self.device = await approved_device(self.broker, self)
         body = await proof(self, self.device, host_id)
-        response = await self.post("/api/viewer-tickets", json=body)
+        return await self.post("/api/viewer-tickets", json=body)
+
+    async def ticket(self, host_id: str) -> str:
+        """A viewer ticket (``ticket_response``); raises unless one was issued."""
+        response = await self.ticket_response(host_id)
         if response.status_code != 201:
             raise AssertionError(f"no ticket: {response.status_code} {response.text}")
         ticket: str = response.json()["ticket"]

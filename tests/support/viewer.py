@@ -36,6 +36,8 @@ class AiortcViewer:
     frames: list[av.VideoFrame] = field(default_factory=list)
     # What the agent sent on the `input` channel (the host's cursor), as received.
     host_messages: list[str | bytes] = field(default_factory=list)
+    # Notices the broker sent before the answer (e.g. view_only).
+    notices: list[protocol.Notice] = field(default_factory=list)
 
     async def next_frame(self, timeout: float = 10.0) -> av.VideoFrame:
         frame = await asyncio.wait_for(self.track.recv(), timeout)
@@ -106,16 +108,21 @@ async def aiortc_viewer(
             await ws.send(
                 protocol.encode(protocol.Offer(edit_offer(offer) if edit_offer else offer))
             )
-            answer = protocol.parse(
-                await asyncio.wait_for(ws.recv(), 20), Direction.BROKER_TO_VIEWER
-            )
+            notices: list[protocol.Notice] = []
+            while True:
+                answer = protocol.parse(
+                    await asyncio.wait_for(ws.recv(), 20), Direction.BROKER_TO_VIEWER
+                )
+                if not isinstance(answer, protocol.Notice):
+                    break
+                notices.append(answer)
             if not isinstance(answer, protocol.Answer):
                 raise AssertionError(f"expected an answer, got {answer}")
             await pc.setRemoteDescription(RTCSessionDescription(answer.sdp, "answer"))
             track = await asyncio.wait_for(got_track, 10)
             yield AiortcViewer(
                 ws, pc, channel, track, transceiver.receiver, codec, answer.sdp,
-                host_messages=host_messages,
+                host_messages=host_messages, notices=notices,
             )  # fmt: skip
         finally:
             await pc.close()

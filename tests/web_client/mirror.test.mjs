@@ -63,6 +63,7 @@ const START = {
   end_on_violation: true,
   idle_s: 600,
   max_s: 28800,
+  view_only: false,
 };
 
 const FRAMES = [
@@ -114,6 +115,9 @@ const FRAMES = [
   { type: "session_start", ...START, organization: "a\tb" },
   { type: "session_start", ...START, idle_s: 1.5 },
   { type: "session_start", ...START, extra: 1 },
+  { type: "session_start", ...START, view_only: true },
+  { type: "session_start", ...START, view_only: "yes" },
+  { type: "session_start", ...START, view_only: undefined },
   { type: "clipboard", text: "x" },
   { type: "constructor" },
   { sdp: SDP },

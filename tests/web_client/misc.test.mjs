@@ -277,22 +277,51 @@ test("stats with no video yet are all null, not zero", () => {
 
 test("the host list keeps well-formed hosts and drops malformed or duplicate ones", async () => {
   const { readHosts } = await import("../../web_client/app/hosts.js");
+  const control = { mode: "control", refusal: null, closes_at: null, request: null };
   const hosts = readHosts({
     hosts: [
-      { host_id: "reception-pc", name: "受付 PC", busy: false },
-      { host_id: "exam-1", name: "診察室 1", busy: true },
-      { host_id: "exam-1", name: "dup", busy: false },
-      { host_id: "Bad Id", name: "x", busy: false },
-      { host_id: "no-name" },
+      { host_id: "reception-pc", name: "受付 PC", busy: false, ...control },
+      { host_id: "exam-1", name: "診察室 1", busy: true, ...control },
+      { host_id: "exam-1", name: "dup", busy: false, ...control },
+      { host_id: "Bad Id", name: "x", busy: false, ...control },
+      { host_id: "no-name", ...control },
       null,
       "pc",
     ],
   });
+  const open = { mode: "control", refusal: null, closesAt: null, request: null };
   assert.deepEqual(hosts, [
-    { hostId: "reception-pc", name: "受付 PC", busy: false },
-    { hostId: "exam-1", name: "診察室 1", busy: true },
-    { hostId: "no-name", name: "no-name", busy: false },
+    { hostId: "reception-pc", name: "受付 PC", busy: false, ...open },
+    { hostId: "exam-1", name: "診察室 1", busy: true, ...open },
+    { hostId: "no-name", name: "no-name", busy: false, ...open },
   ]);
+});
+
+test("each host carries what a session now would be; unknown access is not listed", async () => {
+  const { readHosts, readZone } = await import("../../web_client/app/hosts.js");
+  const hosts = readHosts({
+    hosts: [
+      { host_id: "a", name: "A", busy: false, mode: "view", refusal: null, closes_at: "2026-11-25T14:00:00Z", request: null },
+      { host_id: "b", name: "B", busy: false, mode: null, refusal: "outside_window", closes_at: null, request: null },
+      {
+        host_id: "c", name: "C", busy: false, mode: null, refusal: "vendor_not_approved", closes_at: null,
+        request: { id: 3, state: "pending", expires_at: "2026-11-26T01:00:00Z" },
+      },
+      { host_id: "d", name: "D", busy: false, mode: "root", refusal: null },
+      { host_id: "e", name: "E", busy: false },
+      { host_id: "f", name: "F", busy: false, mode: null, refusal: "vendor_not_approved", request: { id: "3", state: "pending" } },
+    ],
+  });
+  assert.deepEqual(hosts.map((h) => [h.hostId, h.mode, h.refusal, h.request?.state ?? null]), [
+    ["a", "view", null, null],
+    ["b", null, "outside_window", null],
+    ["c", null, "vendor_not_approved", "pending"],
+    ["f", null, "vendor_not_approved", null],
+  ]);
+  assert.equal(hosts[0].closesAt.toISOString(), "2026-11-25T14:00:00.000Z");
+  assert.equal(readZone({ time_zone: "America/New_York" }), "America/New_York");
+  assert.equal(readZone({ time_zone: "<script>" }), "Asia/Tokyo");
+  assert.equal(readZone({}), "Asia/Tokyo");
 });
 
 test("a body that is not a host list is refused as a whole", async () => {

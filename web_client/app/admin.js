@@ -1,7 +1,8 @@
 /**
  * The console's users page: everyone in the clinic with role, factors and state; invite (one-time
- * link), change role, disable/enable, reset factors (new link); the audit trail. (Clinic PCs
- * and their certificates: console_hosts.js.) The broker scopes all of it to the admin's own organization.
+ * link), change role, disable/enable, reset factors (new link). Clinic PCs and their
+ * certificates have their own page (console_hosts.js), so has the audit trail
+ * (console_audit.js). The broker scopes all of it to the admin's own organization.
  */
 
 import { t } from "../core/i18n.js";
@@ -14,7 +15,6 @@ export function createUsersPage(hooks) {
   const rows = document.getElementById("admin-users");
   const linkBox = document.getElementById("admin-link");
   const linkUrl = document.getElementById("admin-link-url");
-  const audit = document.getElementById("admin-audit");
   const invite = document.getElementById("admin-invite-form");
   const message = messageLine(document.getElementById("admin-message"), hooks);
   const say = message.say;
@@ -74,16 +74,6 @@ export function createUsersPage(hooks) {
     const users = await call("GET", "/api/admin/users");
     if (!check(users, message.key)) return;
     rows.replaceChildren(...users.body.map(userRow));
-    const events = await call("GET", "/api/admin/audit");
-    if (check(events, message.key)) {
-      audit.replaceChildren(
-        ...events.body.map((e) => {
-          const li = document.createElement("li");
-          const at = clinicTime(e.at);
-          li.textContent = `${at} ${e.actor || "—"} ${e.event} ${e.outcome} ${e.source_address} ${e.detail}`;
-          return li;
-        }),
-      );
     }
   }
 

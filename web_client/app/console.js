@@ -14,6 +14,9 @@ import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
 import { createAlertsPage } from "./console_alerts.js";
 import { createHostsPage } from "./console_hosts.js";
+import { createGrantsPage } from "./console_grants.js";
+import { createRequestsPage } from "./console_requests.js";
+import { createAuditPage } from "./console_audit.js";
 import { createDevicesPage } from "./console_devices.js";
 
 // One line per page: the key is the page's route name.
@@ -24,6 +27,9 @@ const PAGES = {
   report: createReportPage,
   alerts: createAlertsPage,
   hosts: createHostsPage,
+  grants: createGrantsPage,
+  requests: createRequestsPage,
+  audit: createAuditPage,
   devices: createDevicesPage,
 };
 

@@ -7,26 +7,38 @@
  * session alive. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
  * host id) so keyboard focus survives a refresh.
  *
+ * Each entry also says what the caller's grants allow now (broker/api/hosts.py): control,
+ * view only (閲覧のみ), or not now (outside the allowed hours; for a vendor, no approval yet).
+ * A host that cannot be opened now is shown without a link; a vendor asks for approval right
+ * there, with a short reason (POST /api/vendor-requests), and sees the request's state.
+ *
  * For tests: body[data-hosts-state] is loading | ready | empty | unauthorized | error; each
- * host is `li.host-item[data-host-id][data-busy]` holding `a.host-link`. Above the list,
- * app/device_panel.js says whether this browser is an approved viewing device.
+ * host is `li.host-item[data-host-id][data-busy][data-mode][data-refusal][data-request]`
+ * holding `a.host-link` (and, for a vendor who may ask, `form.host-request`).
+ * Above the list, app/device_panel.js says whether this browser is an approved viewing
+ * device.
  */
 
+import { errorKey } from "../core/auth.js";
+import { readAccess } from "../core/grants.js";
 import { t } from "../core/i18n.js";
 import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
 import { viewerHash } from "../core/route.js";
+import { call } from "./api.js";
 import { createDevicePanel } from "./device_panel.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
-// Times are shown in the clinic's zone (DESIGN.md); the broker does not name one yet.
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
+// Times are shown in the clinic's zone (DESIGN.md); the host list names it.
+const DEFAULT_TIME_ZONE = "Asia/Tokyo";
+const ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
 
 /**
  * Keep only well-formed entries; the page shows what the broker says but never trusts it to
  * be well-formed (textContent only, ids checked against the protocol's pattern).
- * @returns {{hostId: string, name: string, busy: boolean}[] | null} null if the body is not
- *   a host list at all.
+ * @returns {{hostId: string, name: string, busy: boolean, mode: string | null,
+ *   refusal: string | null, closesAt: Date | null, request: object | null}[] | null} null if
+ *   the body is not a host list at all.
  */
 export function readHosts(body) {
   if (typeof body !== "object" || body === null || !Array.isArray(body.hosts)) return null;
@@ -38,9 +50,17 @@ export function readHosts(body) {
     if (!isHostId(hostId) || seen.has(hostId)) continue;
     seen.add(hostId);
     const shown = typeof name === "string" && name.trim() ? name.slice(0, MAX_NAME_CHARS) : hostId;
-    hosts.push({ hostId, name: shown, busy: busy === true });
+    const access = readAccess(item);
+    if (access.refusal === "no_grant") continue;
+    hosts.push({ hostId, name: shown, busy: busy === true, ...access });
   }
   return hosts;
+}
+
+/** The clinic's zone from a host list body, if it names a plausible one. */
+export function readZone(body) {
+  const zone = body?.time_zone;
+  return typeof zone === "string" && ZONE.test(zone) ? zone : DEFAULT_TIME_ZONE;
 }
 
 /**
@@ -54,6 +74,7 @@ export function createHostList(els) {
   let state = "loading";
   let hosts = [];
   let updatedAt = null;
+  let zone = DEFAULT_TIME_ZONE;
   const names = new Map();
   // Whether this browser may open a viewer at all (app/device_panel.js).
   const devicePanel = createDevicePanel();
@@ -87,23 +108,117 @@ export function createHostList(els) {
     els.updated.textContent = fresh && updatedAt
       ? t("hosts.updated", {
           time: updatedAt.toLocaleTimeString(document.documentElement.lang, {
-            timeZone: CLINIC_TIME_ZONE,
+            timeZone: zone,
           }),
         })
       : "";
   }
 
+  function clock(date) {
+    return date.toLocaleTimeString(document.documentElement.lang, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
+  }
+
+  /** What the badge says: busy, not now (and why), view only, or available (until when). */
+  function badgeText(host) {
+    if (host.refusal === "outside_window") return t("hosts.outsideWindow");
+    if (host.refusal === "vendor_not_approved") {
+      return host.request?.state === "pending" ? t("hosts.requestPending") : t("hosts.needApproval");
+    }
+    if (host.busy) return t("hosts.busy");
+    const parts = [host.mode === "view" ? t("hosts.viewOnly") : t("hosts.online")];
+    if (host.request?.state === "approved") {
+      parts.push(t("hosts.approvedUntil", { time: clock(host.request.expiresAt) }));
+    }
+    if (host.closesAt) parts.push(t("hosts.until", { time: clock(host.closesAt) }));
+    return parts.join("・");
+  }
+
+  function requestHint(host) {
+    switch (host.request?.state) {
+      case "denied":
+        return t("hosts.requestDenied");
+      case "expired":
+        return t("hosts.requestExpired");
+      case "used":
+        return t("hosts.requestUsed");
+      default:
+        return "";
+    }
+  }
+
+  function requestForm(li) {
+    let form = li.querySelector(".host-request");
+    if (form) return form;
+    form = document.createElement("form");
+    form.className = "host-request form";
+    form.noValidate = true;
+    const label = document.createElement("label");
+    const input = document.createElement("input");
+    input.className = "host-request-reason";
+    input.maxLength = 200;
+    input.id = `host-request-${li.dataset.hostId}`;
+    label.htmlFor = input.id;
+    const submit = document.createElement("button");
+    submit.type = "submit";
+    submit.className = "button";
+    const note = document.createElement("p");
+    note.className = "host-request-note hint";
+    note.setAttribute("role", "status");
+    form.append(label, input, submit, note);
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      const reason = input.value.trim();
+      if (!reason) {
+        note.textContent = t("hosts.requestNeedReason");
+        return;
+      }
+      const result = await call("POST", "/api/vendor-requests", { host_id: li.dataset.hostId, reason });
+      if (result.status === 201) {
+        input.value = "";
+        note.textContent = t("hosts.requestSent");
+        refresh();
+      } else {
+        note.textContent = t(errorKey(result.status, result.body));
+      }
+    });
+    li.append(form);
+    return form;
+  }
+
   function fillItem(li, host) {
     li.dataset.busy = String(host.busy);
+    li.dataset.mode = host.mode ?? "none";
+    li.dataset.refusal = host.refusal ?? "none";
+    li.dataset.request = host.request?.state ?? "none";
+    const open = host.refusal === null;
     const link = li.querySelector(".host-link");
-    link.href = viewerHash(host.hostId);
-    link.setAttribute("aria-label", `${t("hosts.openLabel", { name: host.name })} (${
-      host.busy ? t("hosts.busyHint") : t("hosts.online")
-    })`);
+    if (open) {
+      link.href = viewerHash(host.hostId);
+      link.removeAttribute("aria-disabled");
+    } else {
+      link.removeAttribute("href");
+      link.setAttribute("aria-disabled", "true");
+    }
+    const state = badgeText(host);
+    link.setAttribute("aria-label", open
+      ? `${t("hosts.openLabel", { name: host.name })} (${host.busy ? t("hosts.busyHint") : state})`
+      : `${host.name} (${host.refusal === "outside_window" ? t("hosts.outsideWindowHint") : state})`);
     li.querySelector(".host-name").textContent = host.name;
     li.querySelector(".host-id").textContent = host.hostId;
-    li.querySelector(".badge").textContent = host.busy ? t("hosts.busy") : t("hosts.online");
-    li.querySelector(".host-action").textContent = t("hosts.open");
+    li.querySelector(".badge").textContent = state;
+    li.querySelector(".host-action").textContent = open ? t("hosts.open") : "";
+    // A vendor without an approval asks for one here (unless a request is waiting already).
+    const mayAsk = host.refusal === "vendor_not_approved" && host.request?.state !== "pending";
+    const existing = li.querySelector(".host-request");
+    if (mayAsk || existing) {
+      const form = requestForm(li);
+      form.hidden = !mayAsk;
+      form.querySelector("label").textContent = t("hosts.requestReason");
+      form.querySelector("button").textContent = t("hosts.requestSubmit");
+      const hint = requestHint(host);
+      const note = form.querySelector(".host-request-note");
+      if (hint && !note.textContent) note.textContent = hint;
+    }
   }
 
   function newItem(hostId) {
@@ -173,7 +288,9 @@ export function createHostList(els) {
       } else if (!response.ok) {
         setState("error");
       } else {
-        const list = readHosts(await response.json());
+        const body = await response.json();
+        const list = readHosts(body);
+        zone = readZone(body);
         if (list === null) {
           setState("error");
         } else {

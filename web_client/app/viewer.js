@@ -18,6 +18,11 @@
  *
  * The host's cursor arrives on the same `input` channel (core/cursor.js validates it,
  * app/cursor_overlay.js draws it); a message that fails validation is counted and dropped.
+ *
+ * A view-only session (the ticket says so, and the broker's `view_only` notice confirms it)
+ * sends nothing at all on the channel and says 閲覧のみ; the agent refuses input there anyway.
+ * A grant's refusal (no_grant, outside_window, vendor_not_approved) is shown and not retried.
+ * body[data-view-only] is "true" during a view-only session.
  */
 
 import { backoffDelay, reconnectPolicy } from "../core/backoff.js";
@@ -35,6 +40,8 @@ import { createStats } from "./stats.js";
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
 const DISCONNECT_GRACE_MS = 3000;
 const LOG_LIMIT = 50;
+// The broker's reasons for refusing a ticket (403) that the viewer explains.
+const ACCESS_REFUSALS = new Set(["no_grant", "outside_window", "vendor_not_approved"]);
 
 /**
  * @param {object} els the viewer's elements (see app/main.js) and `hostName(hostId)`
@@ -58,6 +65,7 @@ export function createViewer(els) {
   let retryAt = null;
   let countdown = null;
   let notice = null; // a broker notice for the live session (e.g. ending soon)
+  let viewOnly = false; // the grant allows the picture only: nothing is sent to the host
 
   window.mamoriConnectionLog = [];
 
@@ -95,6 +103,7 @@ export function createViewer(els) {
     if (state === "connecting" && attempt > 0) detail.push(t("viewer.attempt", { attempt }));
     const problem = problemText();
     if (problem) detail.push(problem);
+    if (viewOnly && state === "connected") detail.push(t("viewer.viewOnly"));
     if (notice && state === "connected") detail.push(notice);
     if (retryAt !== null) {
       const seconds = Math.max(1, Math.ceil((retryAt - Date.now()) / 1000));
@@ -108,10 +117,16 @@ export function createViewer(els) {
     els.message.textContent = state === "connected" || state === "idle" ? "" : [headline, ...detail].join("\n");
   }
 
+  function setViewOnly(on) {
+    viewOnly = on;
+    document.body.dataset.viewOnly = on ? "true" : "false";
+    showTitle();
+  }
+
   function showTitle() {
     const name = (hostId && els.hostName(hostId)) || hostId || "";
     els.title.textContent = name;
-    video.setAttribute("aria-label", t("viewer.videoLabel", { host: name }));
+    video.setAttribute("aria-label", t(viewOnly ? "viewer.videoLabelViewOnly" : "viewer.videoLabel", { host: name }));
     if (hostId) document.title = `${name} — ${t("app.title")}`;
   }
 
@@ -149,8 +164,11 @@ export function createViewer(els) {
     const answer = await proveDevice(id);
     if (answer.error) return { error: answer.error };
     const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: id, ...answer.proof });
-    if (status === 201 && body && typeof body.ticket === "string") return { ticket: body.ticket };
+    if (status === 201 && body && typeof body.ticket === "string") {
+      return { ticket: body.ticket, viewOnly: body.view_only === true };
+    }
     if (isDeviceError(body?.error)) return { error: body.error };
+    if (status === 403 && body && ACCESS_REFUSALS.has(body.error)) return { error: body.error };
     if (status === 401 || status === 403) return { error: "unauthorized" };
     return { error: status === 0 ? "network" : "unexpected" };
   }
@@ -175,6 +193,7 @@ export function createViewer(els) {
       ended: false,
     };
     session = s;
+    setViewOnly(false);
     setState("connecting");
     fetchTicket(hostId).then((grant) => {
       if (s !== session || s.ended) return;
@@ -182,6 +201,7 @@ export function createViewer(els) {
         end(s, grant.error);
         return;
       }
+      setViewOnly(grant.viewOnly);
       openSocket(s, grant.ticket);
     });
   }
@@ -331,9 +351,14 @@ export function createViewer(els) {
         end(s, message.code);
         break;
       case "notice":
-        notice = t(`notice.${message.code}`, {
-          minutes: Math.max(1, Math.ceil(message.seconds_left / 60)),
-        });
+        if (message.code === "view_only") {
+          // The broker's word at join outranks the ticket's (a grant may have changed).
+          setViewOnly(true);
+        } else {
+          notice = t(`notice.${message.code}`, {
+            minutes: Math.max(1, Math.ceil(message.seconds_left / 60)),
+          });
+        }
         render();
         break;
       default:
@@ -522,7 +547,8 @@ export function createViewer(els) {
   // ---- input: app/input_capture.js ---------------------------------------------------
 
   const input = attachInput(video, {
-    channel: () => session?.dc ?? null,
+    // View only: no channel to send on, so not even a key release leaves the page.
+    channel: () => (viewOnly ? null : (session?.dc ?? null)),
     live: () => state === "connected" && session !== null && !video.hidden,
     toggleStats: () => stats.toggle(),
     viewerShown: () => hostId !== null,
@@ -535,6 +561,7 @@ export function createViewer(els) {
 
   blankVideo();
   document.body.dataset.input = "closed";
+  document.body.dataset.viewOnly = "false";
 
   return {
     /** Show `id`'s screen, connecting now. Opening the host already shown does nothing. */

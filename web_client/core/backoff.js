@@ -54,6 +54,11 @@ export function reconnectPolicy(token) {
     case "unauthorized":
       // Signing in again takes the person; retrying cannot fix it.
       return { state: "error", retry: false, minMs: 0 };
+    case "no_grant":
+    case "outside_window":
+    case "vendor_not_approved":
+      // The clinic's rules refused it: an admin's decision or the clock changes that, not a retry.
+      return { state: "error", retry: false, minMs: 0 };
     case "device_unregistered":
     case "device_unknown":
     case "device_pending":

@@ -7,9 +7,11 @@
  */
 
 import { alertsEn, alertsJa } from "./i18n_alerts.js";
+import { auditEn, auditJa } from "./i18n_audit.js";
 import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
 import { hostsEn, hostsJa } from "./i18n_hosts.js";
+import { grantsEn, grantsJa } from "./i18n_grants.js";
 import { devicesEn, devicesJa } from "./i18n_devices.js";
 
 export const DEFAULT_LANGUAGE = "ja";
@@ -171,8 +173,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...devicesJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...devicesEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa, ...auditJa, ...devicesJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn, ...auditEn, ...devicesEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

@@ -107,7 +107,6 @@ export const authJa = {
   "admin.notEnrolled": "未登録",
   "admin.passkeys": "パスキー {count}",
   "admin.totp": "認証アプリ",
-  "admin.audit": "監査ログ（最新 100 件）",
 
   "role.admin": "管理者",
   "role.doctor": "医師",
@@ -255,7 +254,6 @@ export const authEn = {
   "admin.notEnrolled": "not enrolled",
   "admin.passkeys": "{count} passkey(s)",
   "admin.totp": "authenticator app",
-  "admin.audit": "Audit trail (newest 100)",
 
   "role.admin": "Admin",
   "role.doctor": "Doctor",

@@ -20,6 +20,9 @@ export const CONSOLE_PAGES = Object.freeze([
   "report",
   "alerts",
   "hosts",
+  "grants",
+  "requests",
+  "audit",
   "devices",
 ]);
 

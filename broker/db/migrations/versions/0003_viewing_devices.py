@@ -1,7 +1,7 @@
 """Viewing devices: admin-approved browser keys, and the challenges that open a viewer.
 
 Revision ID: 0003
-Revises: 0002 (chained after the agent certificates when main was merged in)
+Revises: 0005 (chained after main's head when main was merged in)
 Create Date: 2026-11-22
 """
 
@@ -14,7 +14,7 @@ from alembic import op
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
 revision = "0003"
-down_revision = "0002"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

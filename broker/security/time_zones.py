@@ -1,0 +1,40 @@
+"""The organization's time zone: which zoneinfo names an admin may choose.
+
+Grants' weekly windows are wall-clock times of the clinic ("weekdays 18:00-23:00"), so they
+are kept as local times plus this zone and evaluated against UTC instants when a session is
+asked for (``time_windows.decide``); every instant itself is stored in UTC. A zone is one of
+the IANA names zoneinfo knows on this machine, nothing else: a name that does not load would
+make every windowed grant fail (closed, but for the wrong reason).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Final
+from zoneinfo import available_timezones
+
+from broker.db.models import DEFAULT_TIME_ZONE
+
+__all__ = ["DEFAULT_TIME_ZONE", "MAX_ZONE_CHARS", "choices", "is_zone"]
+
+MAX_ZONE_CHARS: Final = 64
+# IANA names: letters, digits, "_", "-", "+", and "/" between parts (Etc/GMT+9).
+_ZONE_NAME: Final = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
+
+
+@functools.cache
+def choices() -> tuple[str, ...]:
+    """Every zone name zoneinfo can load here, sorted (about 600; read once)."""
+    return tuple(sorted(name for name in available_timezones() if _ZONE_NAME.fullmatch(name)))
+
+
+@functools.cache
+def _known() -> frozenset[str]:
+    return frozenset(choices())
+
+
+def is_zone(name: str) -> bool:
+    """Whether ``name`` is one of ``choices()`` (checked against the list, never by opening
+    a path built from input)."""
+    return len(name) <= MAX_ZONE_CHARS and name in _known()

@@ -1,0 +1,116 @@
+"""The console's audit page in real headless Chromium: the chain's verification in words,
+a search with filters, a CSV download that opens as Excel expects, and tampering shown."""
+
+from __future__ import annotations
+
+import csv
+import io
+from pathlib import Path
+
+import pytest
+from playwright.async_api import BrowserContext, Page
+
+from broker.accountability.audit_search import CSV_COLUMNS
+from tests.support.audit import drop_append_only_triggers, tamper
+from tests.support.broker import RunningBroker
+from tests.support.browser import screen_is, sign_in
+from tests.support.identity import Org, Person, make_person, password_step
+
+pytestmark = pytest.mark.e2e
+
+
+async def open_audit_page(browser: BrowserContext, broker: RunningBroker, admin: Person) -> Page:
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/audit")
+    await screen_is(page, "admin")
+    await page.wait_for_selector("#console-audit:not([hidden])")
+    return page
+
+
+async def chain_state(page: Page, state: str) -> str:
+    await page.wait_for_function(
+        f"() => document.getElementById('audit-chain').dataset.state === '{state}'"
+    )
+    text: str = await page.inner_text("#audit-chain")
+    return text
+
+
+async def test_search_export_and_chain_status(
+    browser: BrowserContext, broker: RunningBroker, org: Org, doctor: Person, tmp_path: Path
+) -> None:
+    """The admin sees the trail verified, narrows it to failures, downloads them as CSV
+    (BOM, Japanese headers, the doctor's failed sign-in), and the users page no longer holds
+    an audit list."""
+    admin = await make_person(broker, org, "admin")
+    async with broker.http() as http:
+        assert (await password_step(http, doctor.username, "Wrong#password1")).status_code == 401
+    page = await open_audit_page(browser, broker, admin)
+    status = await chain_state(page, "ok")
+    assert status.startswith("書き換えはありません。記録 ")
+    await page.wait_for_selector("#audit-rows tr")
+    assert await page.locator("#audit-event option").count() > 20
+
+    await page.select_option("#audit-outcome", "failure")
+    await page.click("#audit-filter-form button[type=submit]")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#audit-rows tr')].length === 1"
+    )
+    row = await page.inner_text("#audit-rows tr")
+    assert doctor.username in row
+    assert "サインイン（パスワード）" in row
+    assert "失敗" in row
+    assert "1 件見つかりました" in await page.inner_text("#audit-count")
+
+    async with page.expect_download() as waiting:
+        await page.click("#audit-export-csv")
+    download = await waiting.value
+    saved = tmp_path / download.suggested_filename
+    await download.save_as(saved)
+    assert saved.name.startswith("mamori-audit-")
+    assert saved.name.endswith(".csv")
+    raw = saved.read_bytes()
+    assert raw.startswith(b"\xef\xbb\xbf")
+    rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
+    assert rows[0] == [title for _, title in CSV_COLUMNS]
+    assert [(r[2], r[4]) for r in rows[1:]] == [(doctor.username, "失敗")]
+
+    # The export shows up in the trail itself.
+    await page.click("#audit-clear")
+    await page.select_option("#audit-event", "audit_exported")
+    await page.click("#audit-filter-form button[type=submit]")
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#audit-rows tr')].length === 1"
+        " && document.querySelector('#audit-rows tr').dataset.event === 'audit_exported'"
+    )
+    assert '"outcome": "failure"' in await page.inner_text("#audit-rows tr")
+
+    await page.goto(f"{broker.public_origin}/#/admin/users")
+    await page.wait_for_selector("#console-users:not([hidden])")
+    assert await page.locator("#admin-audit").count() == 0
+
+
+async def test_tampering_is_shown_and_english_switches(
+    browser: BrowserContext, broker: RunningBroker, org: Org
+) -> None:
+    """Someone edits a record in the database: the page names it; in English too."""
+    admin = await make_person(broker, org, "admin")
+    page = await open_audit_page(browser, broker, admin)
+    await chain_state(page, "ok")
+    first = await page.locator("#audit-rows tr").last.get_attribute("data-sequence")
+    assert first == "1"
+    await drop_append_only_triggers(broker.db)
+    await tamper(
+        broker.db,
+        f"UPDATE audit_events SET actor = 'nobody' WHERE chain = {org.id} AND sequence = 1",  # noqa: S608
+    )
+    await page.reload()
+    await screen_is(page, "admin")
+    text = await chain_state(page, "broken")
+    assert "書き換えの疑いがあります: 記録 1 件目" in text
+    assert "の内容が書き換えられています" in text
+    await page.click("#lang-toggle")
+    await page.wait_for_function(
+        "() => document.getElementById('audit-chain').textContent.startsWith('Possible tampering')"
+    )
+    assert "record 1 (record ID" in await page.inner_text("#audit-chain")

@@ -1,0 +1,269 @@
+/**
+ * The console's grants page: who may open which computer, view-only or with control, in which
+ * weekly hours (GET/POST/DELETE /api/admin/grants), and the clinic's time zone those hours are
+ * read in (GET/PUT /api/admin/time-zone). Deleting asks for a confirmation in the page.
+ *
+ * For tests: each grant is `tr[data-grant-id]` in #grants-rows; the window editor's rows are
+ * `.window-row` with `input[data-day]` checkboxes and `input.window-start` / `.window-end`.
+ */
+
+import { errorKey } from "../core/auth.js";
+import { DAYS, windowLabel, windowProblem } from "../core/grants.js";
+import { getLanguage, t } from "../core/i18n.js";
+import { call } from "./api.js";
+
+const ROLES = ["admin", "doctor", "staff", "vendor"];
+
+function el(tag, className, text) {
+  const node = document.createElement(tag);
+  if (className) node.className = className;
+  if (text !== undefined) node.textContent = text;
+  return node;
+}
+
+function button(label, onClick, className = "button button-quiet") {
+  const b = el("button", className, label);
+  b.type = "button";
+  b.addEventListener("click", onClick);
+  return b;
+}
+
+export function createGrantsPage(hooks) {
+  const message = document.getElementById("grants-message");
+  const rows = document.getElementById("grants-rows");
+  const none = document.getElementById("grants-none");
+  const form = document.getElementById("grants-form");
+  const subject = document.getElementById("grants-subject");
+  const host = document.getElementById("grants-host");
+  const access = document.getElementById("grants-access");
+  const when = document.getElementById("grants-when");
+  const windowsBox = document.getElementById("grants-windows-box");
+  const windowsList = document.getElementById("grants-windows");
+  const windowsHint = document.getElementById("grants-windows-hint");
+  const zoneForm = document.getElementById("grants-zone-form");
+  const zone = document.getElementById("grants-zone");
+  let page = null;
+  let zones = null;
+  let confirming = null;
+  let messageKey = null;
+
+  function say(key, kind = "error") {
+    messageKey = key;
+    message.textContent = key ? t(key) : "";
+    message.dataset.kind = kind;
+  }
+
+  function check(result, okKey = null) {
+    if (result.status === 401) {
+      hooks.onSession({ state: "anonymous" });
+      return false;
+    }
+    if (result.status >= 300 || result.status === 0) {
+      say(errorKey(result.status, result.body));
+      return false;
+    }
+    if (okKey) say(okKey, "ok");
+    return true;
+  }
+
+  function date(value) {
+    return new Date(value).toLocaleDateString(getLanguage(), { timeZone: page?.time_zone || "Asia/Tokyo" });
+  }
+
+  // ---- the list ----------------------------------------------------------------------
+
+  function grantRow(grant) {
+    const tr = el("tr");
+    tr.dataset.grantId = String(grant.id);
+    const who = grant.user_id !== null ? grant.user_name : t("grants.roleSubject", { role: t(`role.${grant.role}`) });
+    const where = grant.host_id !== null ? `${grant.host_name}（${grant.host_id}）` : t("grants.allHosts");
+    const what = t(grant.access === "control" ? "grants.control" : "grants.view");
+    const hours = grant.windows.length ? grant.windows.map((w) => windowLabel(w, t)).join(" / ") : t("grants.anyTime");
+    const by = grant.created_by ? t("grants.byAdmin", { name: grant.created_by, date: date(grant.created_at) }) : t("grants.byDefault");
+    const actions = el("td");
+    if (confirming === grant.id) {
+      actions.append(
+        el("span", "confirm-text", t("grants.confirmDelete")),
+        button(t("grants.confirmYes"), () => remove(grant.id), "button button-danger"),
+        button(t("grants.confirmNo"), () => {
+          confirming = null;
+          render();
+        }),
+      );
+    } else {
+      actions.append(
+        button(t("grants.delete"), () => {
+          confirming = grant.id;
+          render();
+        }),
+      );
+    }
+    tr.append(el("td", "", who), el("td", "", where), el("td", "", what), el("td", "", hours), el("td", "", by), actions);
+    return tr;
+  }
+
+  function render() {
+    if (!page) return;
+    rows.replaceChildren(...page.grants.map(grantRow));
+    none.hidden = page.grants.length > 0;
+    windowsHint.textContent = t("grants.windowsHint", { zone: page.time_zone });
+    fillChoices();
+  }
+
+  async function remove(id) {
+    confirming = null;
+    const result = await call("DELETE", `/api/admin/grants/${id}`);
+    if (check(result, "grants.deleted")) await load();
+    else render();
+  }
+
+  // ---- the form ----------------------------------------------------------------------
+
+  function option(value, label, selected) {
+    const o = el("option", "", label);
+    o.value = value;
+    o.selected = selected;
+    return o;
+  }
+
+  function fillChoices() {
+    const chosen = subject.value;
+    const roles = el("optgroup");
+    roles.label = t("grants.rolesGroup");
+    roles.append(...ROLES.map((r) => option(`role:${r}`, t("grants.roleSubject", { role: t(`role.${r}`) }), chosen === `role:${r}`)));
+    const people = el("optgroup");
+    people.label = t("grants.usersGroup");
+    people.append(
+      ...page.users
+        .filter((u) => !u.disabled)
+        .map((u) => option(`user:${u.id}`, `${u.display_name}（${u.username}・${t(`role.${u.role}`)}）`, chosen === `user:${u.id}`)),
+    );
+    subject.replaceChildren(roles, people);
+    if (!chosen) subject.value = "role:staff";
+    const chosenHost = host.value;
+    host.replaceChildren(
+      option("", t("grants.allHosts"), chosenHost === ""),
+      ...page.hosts.map((h) => option(h.host_id, `${h.name}（${h.host_id}）`, chosenHost === h.host_id)),
+    );
+    windowsBox.hidden = when.value !== "windows";
+    for (const row of windowsList.querySelectorAll(".window-row")) relabelWindow(row);
+  }
+
+  function windowRow(initial = { days: [0, 1, 2, 3, 4], start: "18:00", end: "23:00" }) {
+    const row = el("fieldset", "window-row");
+    const days = el("div", "window-days");
+    for (const day of DAYS) {
+      const label = el("label", "window-day");
+      const box = el("input");
+      box.type = "checkbox";
+      box.dataset.day = String(day);
+      box.checked = initial.days.includes(day);
+      label.append(box, el("span"));
+      days.append(label);
+    }
+    const times = el("div", "window-times");
+    const startLabel = el("label", "window-start-label");
+    const start = el("input", "window-start");
+    start.type = "time";
+    start.step = "60";
+    start.value = initial.start;
+    startLabel.append(el("span"), start);
+    const endLabel = el("label", "window-end-label");
+    const end = el("input", "window-end");
+    end.type = "time";
+    end.step = "60";
+    end.value = initial.end;
+    endLabel.append(el("span"), end);
+    const drop = button("", () => row.remove());
+    drop.classList.add("window-remove");
+    times.append(startLabel, endLabel, drop);
+    row.append(days, times);
+    relabelWindow(row);
+    return row;
+  }
+
+  function relabelWindow(row) {
+    for (const label of row.querySelectorAll(".window-day")) {
+      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
+    }
+    row.querySelector(".window-start-label span").textContent = t("grants.start");
+    row.querySelector(".window-end-label span").textContent = t("grants.end");
+    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
+  }
+
+  function readWindows() {
+    const windows = [...windowsList.querySelectorAll(".window-row")].map((row) => ({
+      days: [...row.querySelectorAll("input[data-day]")].filter((b) => b.checked).map((b) => Number(b.dataset.day)),
+      start: row.querySelector(".window-start").value,
+      end: row.querySelector(".window-end").value,
+    }));
+    if (windows.length === 0) return { problem: "grants.needWindow" };
+    for (const w of windows) {
+      const problem = windowProblem(w);
+      if (problem) return { problem };
+    }
+    return { windows };
+  }
+
+  when.addEventListener("change", () => {
+    windowsBox.hidden = when.value !== "windows";
+    if (when.value === "windows" && !windowsList.querySelector(".window-row")) windowsList.append(windowRow());
+  });
+
+  document.getElementById("grants-add-window").addEventListener("click", () => {
+    windowsList.append(windowRow({ days: [], start: "", end: "" }));
+  });
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const [kind, value] = subject.value.split(":");
+    const body = { access: access.value, host_id: host.value || null, windows: [] };
+    if (kind === "user") body.user_id = Number(value);
+    else body.role = value;
+    if (when.value === "windows") {
+      const read = readWindows();
+      if (read.problem) {
+        say(read.problem);
+        return;
+      }
+      body.windows = read.windows;
+    }
+    const result = await call("POST", "/api/admin/grants", body);
+    if (check(result, "grants.added")) await load();
+  });
+
+  zoneForm.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const result = await call("PUT", "/api/admin/time-zone", { time_zone: zone.value });
+    if (check(result, "grants.zoneSaved")) await load();
+  });
+
+  async function loadZones() {
+    const result = await call("GET", "/api/admin/time-zone");
+    if (!check(result)) return;
+    zones = result.body.zones;
+    zone.replaceChildren(...zones.map((name) => option(name, name, name === result.body.time_zone)));
+  }
+
+  async function load() {
+    const result = await call("GET", "/api/admin/grants");
+    if (!check(result)) return;
+    page = result.body;
+    render();
+    if (zones === null) await loadZones();
+    else zone.value = page.time_zone;
+  }
+
+  return {
+    show() {
+      confirming = null;
+      say(null);
+      if (!windowsList.querySelector(".window-row")) windowsList.append(windowRow());
+      load();
+    },
+    relabel() {
+      if (messageKey) say(messageKey, message.dataset.kind);
+      render();
+    },
+  };
+}
