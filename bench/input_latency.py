@@ -34,7 +34,7 @@ from host_agent.injection import open_injector
 from host_agent.peer_session import StreamSettings
 from tests.support.agent import enroll_agent
 from tests.support.broker import make_certs, running_broker
-from tests.support.browser import sign_in
+from tests.support.browser import approve_this_browser, sign_in
 from tests.support.chromium import CHROMIUM, chromium_args
 from tests.support.databases import sqlite_url
 from tests.support.display import start_sample_app, start_xvfb
@@ -89,6 +89,7 @@ async def measure(keys: int) -> dict[str, Any]:
                 )
                 page = await context.new_page()
                 await sign_in(page, broker, person)
+                await approve_this_browser(page, broker, person)
                 await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
                 await page.wait_for_function(
                     "() => document.body.dataset.connection === 'connected'"

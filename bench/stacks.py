@@ -33,7 +33,7 @@ from bench import procstat
 from certs.authority import ServerFiles
 from tests.support.agent import enroll_agent
 from tests.support.broker import running_broker
-from tests.support.browser import sign_in
+from tests.support.browser import approve_this_browser, sign_in
 from tests.support.databases import sqlite_url
 from tests.support.identity import make_org, make_person
 
@@ -161,6 +161,7 @@ async def ours(
                 await context.add_init_script(RECORD_PEERS)
                 page = await context.new_page()
                 await sign_in(page, broker, person)
+                await approve_this_browser(page, broker, person)
                 await page.wait_for_function(
                     f"() => document.querySelector('[data-host-id=\"{HOST_ID}\"]')",
                     timeout=20_000,

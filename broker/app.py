@@ -20,12 +20,14 @@ from broker.agent_tls import HandshakeAudit, agent_tls_context, trust
 from broker.api import (
     account,
     admin,
+    admin_devices,
     admin_hosts,
     agent_enrollment,
     alerts,
     audit_admin,
     auth,
     dashboard,
+    devices,
     enrollment,
     factors,
     grants,
@@ -188,6 +190,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         alerts,
         grants,
         vendor_requests,
+        devices,
+        admin_devices,
     ):
         app.include_router(module.router)
     app.include_router(admin_hosts.router)

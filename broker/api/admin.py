@@ -178,7 +178,9 @@ async def change_user(
         record(db, caller.actor, event, Outcome.SUCCESS, now, target_user_id=user.id)
         ended += await sessions.revoke_all(db, user.id, now)
     await db.commit()
-    await request.app.state.relay.end_sessions_of(set(ended))
+    # A disabled person's viewer is told so (bye account_disabled), not "you signed out".
+    reason = "account_disabled" if body.disabled is True else "signed_out"
+    await request.app.state.relay.end_sessions_of(set(ended), reason)
     return await _view(db, user)
 
 

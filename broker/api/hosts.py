@@ -16,9 +16,10 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
+from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
 from broker.db.models import Organization
 from broker.errors import Forbidden, NotSignedIn
-from broker.security import access, tickets, vendor_requests
+from broker.security import access, device_challenges, tickets, vendor_requests
 from broker.security.access import Hop
 from broker.security.audit import Event, Outcome, record
 from broker.security.grants import Refusal
@@ -68,9 +69,14 @@ class HostList(BaseModel):
 
 
 class TicketRequest(BaseModel):
+    """A viewer ticket needs the device's answer to a fresh challenge (api/devices.py)."""
+
     model_config = ConfigDict(extra="forbid")
     # The signaling protocol's host id rule (broker/protocol.py), checked here already.
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    device: Fingerprint
+    challenge: ChallengeText
+    signature: SignatureText
 
 
 class BlockedEvent(BaseModel):
@@ -137,11 +143,16 @@ async def viewer_ticket(
 ) -> Ticket:
     """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``.
 
-    Refused (403 ``no_grant``, ``outside_window`` or ``vendor_not_approved``, audited as
-    ``session_refused``) unless a grant allows a session now; the WebSocket checks again.
+    Needs an approved device that signed its fresh challenge (refusals: api/devices.py),
+    then a grant that allows a session now (403 ``no_grant``, ``outside_window`` or
+    ``vendor_not_approved``); every refusal is audited as ``session_refused`` and the
+    WebSocket checks both again.
     """
     ttl = deps.settings_of(request).ticket_ttl_s
     now = deps.now_of(request)
+    device = await proven_device(
+        db, caller, body.host_id, body.device, body.challenge, body.signature, now
+    )
     org = await _organization(db, caller)
     decision = (await access.for_host(db, caller.user, org, body.host_id, now)).decision
     if decision.refusal is not None:
@@ -149,7 +160,15 @@ async def viewer_ticket(
         await db.commit()
         raise Forbidden(refusal_message(decision.refusal), code=decision.refusal.value)
     ticket = await tickets.issue(db, caller.record, body.host_id, now, ttl)
-    record(db, caller.actor, Event.VIEWER_TICKET, Outcome.SUCCESS, now, detail=body.host_id)
+    await device_challenges.link_ticket(db, body.challenge, ticket)
+    record(
+        db,
+        caller.actor,
+        Event.VIEWER_TICKET,
+        Outcome.SUCCESS,
+        now,
+        detail=f"{body.host_id} device={device.id}",
+    )
     await db.commit()
     return Ticket(
         ticket=ticket, expires_in=ttl, view_only=decision.view_only, closes_at=decision.closes_at

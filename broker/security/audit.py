@@ -78,6 +78,10 @@ class Event(StrEnum):
     AUDIT_EXPORTED = "audit_exported"
     AUDIT_PURGED = "audit_purged"
     AUDIT_CHAIN_BROKEN = "audit_chain_broken"
+    DEVICE_REGISTERED = "device_registered"
+    DEVICE_APPROVED = "device_approved"
+    DEVICE_DENIED = "device_denied"
+    DEVICE_REVOKED = "device_revoked"
 
 
 class Outcome(StrEnum):

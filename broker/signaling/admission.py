@@ -50,8 +50,10 @@ async def admit(
     source: str,
     peer: Peer,
     policy: RemotePolicy | None = None,
+    device_id: int | None = None,
 ) -> Session:
-    """The session for this viewer on ``host_id``, under the clinic's ``policy``.
+    """The session for this viewer on ``host_id``, under the clinic's ``policy``, opened
+    from viewing device ``device_id`` (carried on the session so revoking it ends it).
 
     Raises:
         AccessRefused: no grant, outside its window, or (vendors) no unspent approval.
@@ -90,6 +92,7 @@ async def admit(
             view_only=decision.view_only,
             closes_at=decision.closes_at,
             session_id=session_id,
+            device_id=device_id,
         )
     except RelayError:
         if approval is not None:

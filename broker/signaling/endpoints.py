@@ -3,7 +3,8 @@
 
 A viewer authenticates before the upgrade (a refused handshake becomes HTTP 403, so nothing
 is ever accepted from an unauthenticated peer) by an active (MFA-complete) session cookie
-plus a single-use ticket of that session (``?ticket=``, 30 s). Then every frame is validated
+plus a single-use ticket of that session (``?ticket=``, 30 s) earned by an approved viewing
+device (checked again here, and once more after joining). Then every frame is validated
 with ``broker.protocol`` and handed to the relay. Every refusal sends an ``error`` message
 the client can translate, then closes with the matching close code and reason.
 """
@@ -22,10 +23,10 @@ from broker import protocol
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
-from broker.db.models import Organization
+from broker.db.models import Organization, ViewingDevice
 from broker.errors import RelayError
 from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import org_policy, sessions, tickets
+from broker.security import device_challenges, devices, org_policy, sessions, tickets
 from broker.security.audit import Actor, Event, Outcome, record
 from broker.security.sessions import SessionPolicy, Stage
 from broker.signaling import admission
@@ -70,7 +71,8 @@ class WebSocketPeer:
         try:
             await self._ws.close(code=code, reason=reason)
         except (WebSocketDisconnect, RuntimeError, OSError):
-            # The peer may vanish between the state check and the close frame.
+            # The peer may vanish between the state check and the close frame, or close
+            # first (a browser does on a bye): nothing left to close.
             log.debug("close of a closed socket ignored")
 
 
@@ -105,11 +107,13 @@ class _ViewerGrant:
     host_id: str
     identity: ViewerIdentity
     policy: RemotePolicy
+    device_id: int
 
 
 async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
-    """Who may view which host: an active session and its unused ticket (spent here);
-    None if either is missing or not good."""
+    """Who may view which host: an active session, its unused ticket (spent here) and the
+    approved device whose signed challenge earned the ticket (checked again now: it may
+    have been revoked since); None if any is missing or not good."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
     settings: Settings = ws.app.state.settings
@@ -124,6 +128,16 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
         await s.commit()
         if ticket is None:
             return None
+        device_id = await device_challenges.device_of_ticket(s, ticket.id)
+        device = await s.get(ViewingDevice, device_id) if device_id is not None else None
+        refusal = devices.refusal_code(device)
+        if device is None or refusal is not None or device.user_id != user.id:
+            actor = Actor(_source(ws), user.id, user.org_id, user.username)
+            detail = f"{refusal or 'device_unknown'} host={ticket.host_id} device={device_id}"
+            record(s, actor, Event.SESSION_REFUSED, Outcome.DENIED, now, detail=detail)
+            await s.commit()
+            log.warning("viewer refused at the upgrade: %s", detail)
+            return None
         organization = await s.get(Organization, browser_session.org_id)
         identity = ViewerIdentity(
             user_id=user.id,
@@ -134,8 +148,18 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
         relay: Relay = ws.app.state.relay
         remote = await org_policy.policy_for(s, browser_session.org_id, relay.policy)
         return _ViewerGrant(
-            browser_session.org_id, browser_session.id, ticket.host_id, identity, remote
+            browser_session.org_id, browser_session.id, ticket.host_id, identity, remote, device.id
         )
+
+
+async def _device_still_approved(ws: WebSocket, device_id: int) -> bool:
+    """Read the device again once the session is registered with the relay: a revocation
+    committed before this read is seen here, one committed after it finds the session in
+    the relay. Either way no session outlives its device."""
+    db: Database = ws.app.state.db
+    async with db.session() as s:
+        device = await s.get(ViewingDevice, device_id)
+        return devices.refusal_code(device) is None
 
 
 def _same_origin(ws: WebSocket) -> bool:
@@ -201,7 +225,11 @@ async def viewer_endpoint(ws: WebSocket) -> None:
             source=_source(ws),
             peer=peer,
             policy=grant.policy,
+            device_id=grant.device_id,
         )
+        if not await _device_still_approved(ws, grant.device_id):
+            await relay.end(session, "device_revoked", CloseCode.UNAUTHORIZED)
+            return
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

@@ -16,6 +16,7 @@ import contextlib
 import logging
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
@@ -103,6 +104,7 @@ class Session:
     agent: AgentLink
     viewer: Peer
     owner: int | None = None  # the browser session (row id) that opened it
+    device_id: int | None = None  # the approved viewing device it was opened from
     identity: ViewerIdentity | None = None
     # 128 bits from the OS CSPRNG; URL-safe so it passes the protocol's session-id pattern.
     session_id: str = field(default_factory=lambda: secrets.token_urlsafe(16))
@@ -265,6 +267,7 @@ class Relay:
         view_only: bool = False,
         closes_at: datetime | None = None,
         session_id: str | None = None,
+        device_id: int | None = None,
     ) -> Session:
         """Pair a viewer of ``org_id`` with that organization's host, under ``policy`` (the
         organization's; the relay's defaults when None).
@@ -289,6 +292,7 @@ class Relay:
             policy=policy or self.policy,
             view_only=view_only,
             closes_at=closes_at,
+            device_id=device_id,
         )
         if session_id is not None:
             # Chosen by the caller when something (a vendor approval) is spent on it first.
@@ -450,12 +454,23 @@ class Relay:
         )
         await self._finished(session, reason)
 
-    async def end_sessions_of(self, owners: set[int]) -> None:
+    async def end_sessions_of(self, owners: set[int], reason: str = "signed_out") -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""
+        await self._end_where(lambda s: s.owner in owners, reason)
+
+    async def end_sessions_of_devices(
+        self, device_ids: set[int], reason: str = "device_revoked"
+    ) -> None:
+        """End the viewer sessions opened from these viewing devices (revoked by an admin)."""
+        await self._end_where(lambda s: s.device_id in device_ids, reason)
+
+    async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
+        """End the chosen sessions (``end``: the viewer hears why first, closed
+        4401, then the agent's bye closes the peer connection)."""
         for agent in list(self._agents.values()):
             session = agent.session
-            if session is not None and session.owner in owners:
-                await self.end(session, "signed_out", CloseCode.UNAUTHORIZED)
+            if session is not None and chosen(session):
+                await self.end(session, reason, CloseCode.UNAUTHORIZED)
 
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session

@@ -53,7 +53,8 @@ class AuditedSessionEvents:
                 self._clock.now(),
                 detail=(
                     f"host={session.agent.host_id} session={session.session_id} "
-                    f"mode={'view' if session.view_only else 'control'}"
+                    f"mode={'view' if session.view_only else 'control'} "
+                    f"device={session.device_id}"
                 ),
             )
             await s.commit()

@@ -46,14 +46,14 @@ async def test_a_new_clinic_lets_admins_and_doctors_in_and_nobody_else(
         for allowed in (admin, person):
             async with signed_in(broker, allowed) as user:
                 await wait_online(user, HOST)
-                response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+                response = await user.ticket_response(HOST)
                 assert response.status_code == 201, response.text
                 assert response.json()["view_only"] is False
                 assert response.json()["closes_at"] is None
         for refused in (staff, vendor):
             async with signed_in(broker, refused) as user:
                 await wait_online(user, HOST, listed=False)
-                response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+                response = await user.ticket_response(HOST)
                 assert response.status_code == 403
                 assert response.json()["error"] == "no_grant"
                 await audited(broker, "session_refused", f"host={HOST} reason=no_grant at=ticket")
@@ -80,7 +80,7 @@ async def test_one_minute_after_the_window_a_session_is_refused_and_audited(
         await wait_online(user, HOST)
         host = (await user.http.get("/api/hosts")).json()["hosts"][0]
         assert (host["mode"], host["refusal"]) == (None, "outside_window")
-        response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+        response = await user.ticket_response(HOST)
         assert response.status_code == 403
         assert response.json()["error"] == "outside_window"
     event = await audited(broker, "session_refused", "reason=outside_window at=ticket")
@@ -100,7 +100,7 @@ async def test_one_minute_before_the_end_the_ticket_is_view_only_until_the_windo
     travel_to(broker, closing - dt.timedelta(minutes=1))
     async with bare_agent(broker, clinic, HOST), signed_in(broker, staff) as user:
         await wait_online(user, HOST)
-        response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+        response = await user.ticket_response(HOST)
         assert response.status_code == 201, response.text
         assert response.json()["view_only"] is True
         closes_at = dt.datetime.fromisoformat(response.json()["closes_at"])
@@ -328,7 +328,7 @@ async def test_the_time_zone_is_validated_audited_and_moves_the_windows(
         signed_in(broker, admin) as boss,
     ):
         await wait_online(user, HOST)
-        assert (await user.post("/api/viewer-tickets", json={"host_id": HOST})).status_code == 201
+        assert (await user.ticket_response(HOST)).status_code == 201
         zones = (await boss.http.get("/api/admin/time-zone")).json()
         assert zones["time_zone"] == "Asia/Tokyo"
         assert "America/New_York" in zones["zones"]
@@ -342,7 +342,7 @@ async def test_the_time_zone_is_validated_audited_and_moves_the_windows(
             "/api/admin/time-zone", json={"time_zone": "America/New_York"}, headers=boss.headers
         )
         assert moved.json()["time_zone"] == "America/New_York"
-        response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+        response = await user.ticket_response(HOST)
         assert (response.status_code, response.json()["error"]) == (403, "outside_window")
     changed = await audited(broker, "time_zone_changed", "Asia/Tokyo->America/New_York")
     assert changed.actor == admin.username

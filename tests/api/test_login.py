@@ -10,6 +10,7 @@ from sqlalchemy import select
 
 from broker.db.models import AuditEvent
 from tests.support.broker import RunningBroker
+from tests.support.devices import approved_device, proof
 from tests.support.identity import Person, anonymous_csrf, password_step, sign_in_client
 
 pytestmark = pytest.mark.integration
@@ -254,7 +255,7 @@ async def test_state_changing_requests_need_the_csrf_token(
         assert no_token.status_code == 403
         assert no_token.json()["error"] == "csrf"
         user = await sign_in_client(any_broker, http, person)
-        body = {"host_id": "clinic-pc-1"}
+        body = await proof(user, await approved_device(any_broker, user), "clinic-pc-1")
         missing = await http.post("/api/viewer-tickets", json=body)
         wrong = await http.post(
             "/api/viewer-tickets", json=body, headers={"X-CSRF-Token": "x" * 64}

@@ -17,6 +17,7 @@ from broker.protocol import CloseCode, Direction
 from broker.security import grants, mfa, vendor_requests
 from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
+from tests.support.devices import DeviceKey, approve_as_admin, register
 from tests.support.identity import Org, make_org, make_person, sign_in_client
 
 pytestmark = pytest.mark.integration
@@ -86,6 +87,13 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/vendor-requests"): "list",
     ("POST", "/api/admin/vendor-requests/{request_id}/approve"): "object",
     ("POST", "/api/admin/vendor-requests/{request_id}/deny"): "object",
+    ("GET", "/api/devices"): "list",
+    ("POST", "/api/devices"): "own",
+    ("POST", "/api/viewer-challenges"): "object",
+    ("GET", "/api/admin/devices"): "list",
+    ("POST", "/api/admin/devices/{device_id}/approve"): "object",
+    ("POST", "/api/admin/devices/{device_id}/deny"): "object",
+    ("POST", "/api/admin/devices/{device_id}/revoke"): "object",
 }
 
 BODIES: dict[tuple[str, str], object] = {
@@ -101,7 +109,6 @@ BODIES: dict[tuple[str, str], object] = {
         "role": "staff",
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
-    ("POST", "/api/viewer-tickets"): {"host_id": B_HOST},
     ("PUT", "/api/admin/settings"): {"idle_s": 300},
     ("POST", "/api/admin/enrollment-codes"): {"host_id": "a-new-pc", "name": "新しいPC"},
     ("POST", "/api/agent-enrollment"): {
@@ -155,6 +162,10 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
         b = await sign_in_client(broker, http_b, doctor_b)
         b_session_id = (await http_b.get("/api/account/sessions")).json()[0]["id"]
         assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
+        device_b = DeviceKey()
+        assert (await register(b, device_b, "B端末")).status_code == 201
+        assert device_b.device_id is not None
+        await approve_as_admin(broker, clinic_b.id, device_b.device_id)
         grant_b, request_b = await vendor_request_of(broker, clinic_b, B_HOST)
         a = await sign_in_client(broker, http_a, admin_a)
         ids = {
@@ -166,11 +177,22 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             "{host_id}": B_HOST,
             "{grant_id}": str(grant_b),
             "{request_id}": str(request_b),
+            "{device_id}": str(device_b.device_id),
         }
         b_markers = ["doctor-b", "B医院", B_HOST, "B受付", "B鍵", "b-hook", "vendor-b", "B の保守"]
+        b_markers += ["B端末", device_b.fingerprint]
         BODIES[("POST", "/api/login")] = {"username": "doctor-b", "password": "Wrong#password1"}
         # A grant naming B's doctor is refused like one naming nobody.
         BODIES[("POST", "/api/admin/grants")] = {"user_id": doctor_b.user_id, "access": "control"}
+        BODIES[("POST", "/api/devices")] = {"label": "A端末", "public_key": DeviceKey().jwk}
+        # B's device named by its fingerprint, from A's session: unknown, like a missing one.
+        b_proof = {"host_id": B_HOST, "device": device_b.fingerprint}
+        BODIES[("POST", "/api/viewer-challenges")] = b_proof
+        BODIES[("POST", "/api/viewer-tickets")] = {
+            **b_proof,
+            "challenge": "A" * 43,
+            "signature": device_b.sign(B_HOST, "A" * 43),
+        }
 
         last = []
         for (method, path), kind in WALK.items():
@@ -194,8 +216,11 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             elif kind in {"login", "mfa-stage", "link"}:
                 assert response.status_code in {401, 403, 404}, where
             elif kind == "ticket":
-                assert response.status_code == 201, where
-                await viewer_is_refused(broker, a.cookie_header(), response.json()["ticket"])
+                # B's device cannot earn A a ticket; A's own approved device can, for B's
+                # host id, and the relay then finds no such host for A.
+                assert response.status_code == 404, where
+                assert response.json()["error"] == "device_unknown", where
+                await viewer_is_refused(broker, a.cookie_header(), await a.ticket(B_HOST))
         # A signs out everywhere: that is A's sessions only; then plain logout has none left.
         statuses = []
         for method, path in sorted(last, reverse=True):
@@ -230,6 +255,9 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             assert organization_b.time_zone == "Asia/Tokyo"
         assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
         assert b.person.username == "doctor-b"
+        assert [d["state"] for d in (await http_b.get("/api/devices")).json()["devices"]] == [
+            "approved"
+        ]
 
 
 async def vendor_request_of(broker: RunningBroker, clinic: Org, host_id: str) -> tuple[int, int]:

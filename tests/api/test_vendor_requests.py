@@ -45,7 +45,7 @@ async def agent(any_broker: RunningBroker, clinic: Org) -> AsyncIterator[ClientC
 
 
 async def ticket_refusal(user: SignedIn) -> tuple[int, str]:
-    response = await user.post("/api/viewer-tickets", json={"host_id": HOST})
+    response = await user.ticket_response(HOST)
     return response.status_code, response.json().get("error", "")
 
 

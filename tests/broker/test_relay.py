@@ -130,6 +130,26 @@ async def test_hosts_and_joins_are_scoped_to_the_organization() -> None:
     assert [type(m) for m in theirs.messages(Direction.BROKER_TO_AGENT)] == [protocol.SessionStart]
 
 
+async def test_revoking_a_device_ends_only_the_sessions_opened_from_it() -> None:
+    """The agent hears bye device_revoked (and closes its peer), the viewer is told why and
+    closed with 4401; a session from another device goes on."""
+    relay = Relay()
+    agent_a, agent_b, viewer_a, viewer_b = FakePeer(), FakePeer(), FakePeer(), FakePeer()
+    await relay.add_agent(ORG, hello("pc-1"), agent_a)
+    await relay.add_agent(ORG, hello("pc-2"), agent_b)
+    session = await relay.join(ORG, "pc-1", viewer_a, owner=7, device_id=41)
+    await relay.join(ORG, "pc-2", viewer_b, owner=7, device_id=42)
+    assert session.device_id == 41
+    await relay.end_sessions_of_devices({41})
+    assert agent_a.messages(Direction.BROKER_TO_AGENT)[-1] == protocol.Bye(
+        "device_revoked", session_id=session.session_id
+    )
+    assert viewer_a.messages(Direction.BROKER_TO_VIEWER)[-1] == protocol.Bye("device_revoked")
+    assert viewer_a.closed == (CloseCode.UNAUTHORIZED, "device revoked")
+    assert viewer_b.closed is None
+    assert [h.busy for h in relay.hosts(ORG)] == [False, True]
+
+
 async def test_signing_out_ends_the_viewer_sessions_it_opened() -> None:
     """Ending a browser session closes its viewer (4401) and tells the agent."""
     relay = Relay()

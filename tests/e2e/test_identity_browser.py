@@ -13,7 +13,7 @@ from broker.security.accounts import Purpose, Role
 from host_agent.broker_link import BrokerLink
 from tests.conftest import HOST_ID
 from tests.support.broker import RunningBroker
-from tests.support.browser import password_step, screen_is
+from tests.support.browser import approve_this_browser, password_step, screen_is
 from tests.support.identity import Org, Person
 
 pytestmark = pytest.mark.e2e
@@ -157,7 +157,8 @@ async def test_viewer_only_after_mfa(
     browser: BrowserContext, broker: RunningBroker, doctor: Person, agent: BrokerLink
 ) -> None:
     """With only the password, opening a host's URL shows the second-factor screen and no
-    WebSocket is even attempted; after the TOTP code the same URL shows the host."""
+    WebSocket is even attempted; after the TOTP code, and once this browser is an approved
+    viewing device, the same URL shows the host."""
     page = await browser.new_page()
     sockets: list[str] = []
 
@@ -174,6 +175,12 @@ async def test_viewer_only_after_mfa(
     assert sockets == []
     await page.fill("#mfa-totp-code", doctor.next_code(broker))
     await page.click("#mfa-totp-form button[type=submit]")
+    # Signed in, but this browser is no approved viewing device yet: still no WebSocket.
+    await page.wait_for_function(
+        "() => document.body.dataset.connectionError === 'device_unregistered'"
+    )
+    await page.goto(f"{broker.public_origin}/#/")
+    await approve_this_browser(page, broker, doctor)
     await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
     await page.wait_for_function(
         "() => document.body.dataset.connection === 'connected'"

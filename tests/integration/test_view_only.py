@@ -50,7 +50,7 @@ async def test_a_view_only_viewer_that_sends_input_is_refused_audited_and_inject
     await add_grant(broker, org, role="staff", access=Access.VIEW)
     clerk = await make_person(broker, org, "staff")
     async with signed_in(broker, clerk) as user:
-        ticket = await user.post("/api/viewer-tickets", json={"host_id": HOST_ID})
+        ticket = await user.ticket_response(HOST_ID)
         assert ticket.json()["view_only"] is True
         async with aiortc_viewer(broker, user, HOST_ID) as viewer:
             assert viewer.notices == [protocol.Notice("view_only", 0)]

@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from tests.support.broker import RunningBroker
-from tests.support.browser import sign_in
+from tests.support.browser import approve_this_browser, sign_in
 from tests.support.identity import Person
 
 CHROMIUM = "/usr/bin/chromium"
@@ -55,10 +55,11 @@ async def chromium(profile: Path, spki_sha256_b64: str) -> AsyncIterator[Browser
 async def open_viewer(
     context: BrowserContext, broker: RunningBroker, person: Person, host_id: str
 ) -> Page:
-    """Sign in through the pages (password and TOTP), open the host, wait for picture and
-    input channel."""
+    """Sign in through the pages (password and TOTP), register this browser as a viewing
+    device and have an admin approve it, open the host, wait for picture and input channel."""
     page = await context.new_page()
     await sign_in(page, broker, person)
+    await approve_this_browser(page, broker, person)
     await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
     await page.click(f'#host-list li.host-item[data-host-id="{host_id}"] a.host-link')
     await page.wait_for_function(

@@ -18,6 +18,7 @@ from broker.db.models import TotpCredential
 from broker.security import accounts, mfa, totp
 from broker.security.accounts import Role
 from tests.support.broker import RunningBroker
+from tests.support.devices import DeviceKey, approved_device, proof
 
 
 @dataclass
@@ -84,11 +85,14 @@ async def make_person(
 
 @dataclass
 class SignedIn:
-    """A signed-in HTTP client: cookies in its jar, the CSRF token to echo."""
+    """A signed-in HTTP client: cookies in its jar, the CSRF token to echo, and (once a
+    ticket was asked for) its approved viewing device."""
 
     http: httpx.AsyncClient
     csrf: str
     person: Person
+    broker: RunningBroker | None = None
+    device: DeviceKey | None = None
 
     @property
     def headers(self) -> dict[str, str]:
@@ -100,8 +104,20 @@ class SignedIn:
     async def post(self, url: str, **kwargs: object) -> httpx.Response:
         return await self.http.post(url, headers=self.headers, **kwargs)  # type: ignore[arg-type]
 
+    async def ticket_response(self, host_id: str) -> httpx.Response:
+        """Ask for a viewer ticket the way a browser does: its approved device (made,
+        registered and approved by an admin on first use) signs a fresh challenge for
+        ``host_id``; the broker's answer as it came (the grant may still refuse)."""
+        if self.device is None:
+            if self.broker is None:
+                raise AssertionError("a device needs the broker: sign in with sign_in_client")
+            self.device = await approved_device(self.broker, self)
+        body = await proof(self, self.device, host_id)
+        return await self.post("/api/viewer-tickets", json=body)
+
     async def ticket(self, host_id: str) -> str:
-        response = await self.post("/api/viewer-tickets", json={"host_id": host_id})
+        """A viewer ticket (``ticket_response``); raises unless one was issued."""
+        response = await self.ticket_response(host_id)
         if response.status_code != 201:
             raise AssertionError(f"no ticket: {response.status_code} {response.text}")
         ticket: str = response.json()["ticket"]
@@ -141,7 +157,7 @@ async def sign_in_client(
     )
     if second.status_code != 200 or second.json()["state"] != "active":
         raise AssertionError(f"TOTP step: {second.status_code} {second.text}")
-    return SignedIn(http, second.json()["csrf_token"], person)
+    return SignedIn(http, second.json()["csrf_token"], person, broker)
 
 
 @contextlib.asynccontextmanager

@@ -17,6 +17,7 @@ import { createHostsPage } from "./console_hosts.js";
 import { createGrantsPage } from "./console_grants.js";
 import { createRequestsPage } from "./console_requests.js";
 import { createAuditPage } from "./console_audit.js";
+import { createDevicesPage } from "./console_devices.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -29,6 +30,7 @@ const PAGES = {
   grants: createGrantsPage,
   requests: createRequestsPage,
   audit: createAuditPage,
+  devices: createDevicesPage,
 };
 
 export function createConsole(hooks) {

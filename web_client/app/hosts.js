@@ -15,6 +15,8 @@
  * For tests: body[data-hosts-state] is loading | ready | empty | unauthorized | error; each
  * host is `li.host-item[data-host-id][data-busy][data-mode][data-refusal][data-request]`
  * holding `a.host-link` (and, for a vendor who may ask, `form.host-request`).
+ * Above the list, app/device_panel.js says whether this browser is an approved viewing
+ * device.
  */
 
 import { errorKey } from "../core/auth.js";
@@ -23,6 +25,7 @@ import { t } from "../core/i18n.js";
 import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
 import { viewerHash } from "../core/route.js";
 import { call } from "./api.js";
+import { createDevicePanel } from "./device_panel.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
@@ -73,6 +76,8 @@ export function createHostList(els) {
   let updatedAt = null;
   let zone = DEFAULT_TIME_ZONE;
   const names = new Map();
+  // Whether this browser may open a viewer at all (app/device_panel.js).
+  const devicePanel = createDevicePanel();
 
   function setState(next) {
     state = next;
@@ -331,6 +336,7 @@ export function createHostList(els) {
       if (hosts.length === 0 && state !== "unauthorized") setState("loading");
       render();
       tick();
+      devicePanel.start();
     },
     /** Stop polling (the viewer is open or the page is going away). */
     stop() {
@@ -338,10 +344,12 @@ export function createHostList(els) {
       clearTimeout(timer);
       timer = null;
       if (inFlight) inFlight.abort();
+      devicePanel.stop();
     },
     /** Redraw every string in the current language. */
     relabel() {
       render();
+      devicePanel.relabel();
     },
     /** The display name last seen for `hostId`, or null. */
     nameOf(hostId) {

@@ -2,7 +2,8 @@
  * The viewer: one host's screen in a <video>, keyboard and pointer back over the `input`
  * data channel.
  *
- * A session: a single-use ticket (POST /api/viewer-tickets, valid 30 s) -> WebSocket
+ * A session: this browser's device key signs a fresh broker challenge (app/device_key.js)
+ * -> a single-use ticket (POST /api/viewer-tickets, valid 30 s) -> WebSocket
  * /ws/viewer?ticket=... (the session cookie rides along) -> viewer_join -> RTCPeerConnection (recvonly video,
  * data channel `input`) -> offer + trickled ICE -> answer + ICE from the agent. It ends on
  * bye, an error, the socket closing, or the peer connection failing (or staying
@@ -26,11 +27,13 @@
 
 import { backoffDelay, reconnectPolicy } from "../core/backoff.js";
 import { preferH264 } from "../core/codecs.js";
+import { isDeviceError } from "../core/device_proof.js";
 import { HostMessageError, parseHostMessage } from "../core/cursor.js";
 import { hasKey, t, translateError } from "../core/i18n.js";
 import * as protocol from "../core/protocol.js";
 import { call } from "./api.js";
 import { createCursorOverlay } from "./cursor_overlay.js";
+import { proveDevice } from "./device_key.js";
 import { attachInput } from "./input_capture.js";
 import { createStats } from "./stats.js";
 
@@ -152,12 +155,19 @@ export function createViewer(els) {
     return `${scheme}//${window.location.host}/ws/viewer?ticket=${encodeURIComponent(ticket)}`;
   }
 
-  /** A fresh ticket for `id`, or an error token ("unauthorized", "network"). */
+  /**
+   * A fresh ticket for `id`, earned by this browser's approved device signing a fresh
+   * broker challenge (app/device_key.js), or an error token ("unauthorized", "network",
+   * "device_pending", ...).
+   */
   async function fetchTicket(id) {
-    const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: id });
+    const answer = await proveDevice(id);
+    if (answer.error) return { error: answer.error };
+    const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: id, ...answer.proof });
     if (status === 201 && body && typeof body.ticket === "string") {
       return { ticket: body.ticket, viewOnly: body.view_only === true };
     }
+    if (isDeviceError(body?.error)) return { error: body.error };
     if (status === 403 && body && ACCESS_REFUSALS.has(body.error)) return { error: body.error };
     if (status === 401 || status === 403) return { error: "unauthorized" };
     return { error: status === 0 ? "network" : "unexpected" };

@@ -59,6 +59,16 @@ export function reconnectPolicy(token) {
     case "vendor_not_approved":
       // The clinic's rules refused it: an admin's decision or the clock changes that, not a retry.
       return { state: "error", retry: false, minMs: 0 };
+    case "device_unregistered":
+    case "device_unknown":
+    case "device_pending":
+    case "device_denied":
+    case "device_revoked":
+    case "device_signature":
+    case "device_unsupported":
+      // Only registering this browser or an admin's decision changes these
+      // (core/device_proof.js FINAL_DEVICE_ERRORS; device_challenge is worth a retry).
+      return { state: "error", retry: false, minMs: 0 };
     case "network":
     case "peer_failed":
       return { state: "disconnected", retry: true, minMs: DEFAULT_MIN_MS };

@@ -12,6 +12,7 @@ import { authEn, authJa } from "./i18n_auth.js";
 import { consoleEn, consoleJa } from "./i18n_console.js";
 import { hostsEn, hostsJa } from "./i18n_hosts.js";
 import { grantsEn, grantsJa } from "./i18n_grants.js";
+import { devicesEn, devicesJa } from "./i18n_devices.js";
 
 export const DEFAULT_LANGUAGE = "ja";
 export const LANGUAGES = Object.freeze(["ja", "en"]);
@@ -172,8 +173,8 @@ const en = {
 };
 
 export const DICTIONARIES = Object.freeze({
-  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa, ...auditJa }),
-  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn, ...auditEn }),
+  ja: Object.freeze({ ...ja, ...authJa, ...consoleJa, ...alertsJa, ...hostsJa, ...grantsJa, ...auditJa, ...devicesJa }),
+  en: Object.freeze({ ...en, ...authEn, ...consoleEn, ...alertsEn, ...hostsEn, ...grantsEn, ...auditEn, ...devicesEn }),
 });
 
 let current = DEFAULT_LANGUAGE;

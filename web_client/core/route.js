@@ -23,6 +23,7 @@ export const CONSOLE_PAGES = Object.freeze([
   "grants",
   "requests",
   "audit",
+  "devices",
 ]);
 
 /**
