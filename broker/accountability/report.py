@@ -28,6 +28,7 @@ from broker.db.models import (
     Organization,
     ReportReview,
     User,
+    ViewingDevice,
 )
 from broker.security import grants, mfa, passwords
 from broker.security.audit import Event
@@ -110,6 +111,8 @@ class Facts:
     vendor_approvals_recent: int
     chain: ChainReport  # the clinic's audit chain, verified now
     last_review_at: datetime | None
+    devices: dict[str, int]  # viewing devices by state
+    devices_unused: int  # approved devices not used for DORMANT_DAYS
     hosts: int  # enrolled clinic PCs
     hosts_certified: int  # of which hold a live (unrevoked, unexpired) client certificate
     policy: RemotePolicy
@@ -232,7 +235,28 @@ async def gather(
     last_review = await session.scalar(
         select(func.max(ReportReview.reviewed_at)).where(ReportReview.org_id == org_id)
     )
+    device_states = dict.fromkeys(("pending", "approved", "denied", "revoked"), 0)
+    for state, number in await session.execute(
+        select(ViewingDevice.state, func.count())
+        .where(ViewingDevice.org_id == org_id)
+        .group_by(ViewingDevice.state)
+    ):
+        device_states[state] = int(number)
+    unused = int(
+        await session.scalar(
+            select(func.count())
+            .select_from(ViewingDevice)
+            .where(
+                ViewingDevice.org_id == org_id,
+                ViewingDevice.state == "approved",
+                func.coalesce(ViewingDevice.last_used_at, ViewingDevice.created_at) < since_dormant,
+            )
+        )
+        or 0
+    )
     return Facts(
+        devices=device_states,
+        devices_unused=unused,
         grants=len(in_force),
         grants_windowed=sum(1 for g in in_force if windows.get(g.id)),
         vendor_sessions_recent=vendor_sessions,
@@ -309,6 +333,24 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             ),
             str(f.violations_recent),
             Status.PASS,
+        ),
+        Row(
+            4,
+            Text("閲覧端末の台帳（承認制）", "A register of viewing devices, approved"),
+            Text(
+                f"承認済み {f.devices['approved']} 台、承認待ち {f.devices['pending']} 台、"
+                f"拒否 {f.devices['denied']} 台、取り消し {f.devices['revoked']} 台。"
+                "未承認の端末からは接続できない（端末の鍵で署名したチャレンジが毎回必要）。"
+                f"{DORMANT_DAYS} 日以上使われていない承認済み端末: {f.devices_unused} 台",
+                f"Approved {f.devices['approved']}, waiting {f.devices['pending']}, denied "
+                f"{f.devices['denied']}, revoked {f.devices['revoked']}. No session from a "
+                "device not approved (each needs a challenge signed by the device's key). "
+                f"Approved devices unused for {DORMANT_DAYS}+ days: {f.devices_unused}",
+            ),
+            f"{f.devices['approved']}/{f.devices['pending']}",
+            Status.PASS
+            if f.devices["pending"] == 0 and f.devices_unused == 0
+            else Status.ATTENTION,
         ),
         Row(
             5,
@@ -469,6 +511,18 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             Status.PASS
             if not settings.agent_tls12 and f.hosts_certified == f.hosts
             else Status.ATTENTION,
+        ),
+        Row(
+            15,
+            Text("両端の相互認証", "Both ends authenticate each other"),
+            Text(
+                "院内の端末はクライアント証明書（相互 TLS）で、閲覧する人は二要素と承認済み端末の"
+                "鍵で署名したチャレンジで、それぞれブローカーに認証される",
+                "Clinic PCs authenticate with client certificates (mutual TLS); people with two "
+                "factors plus a challenge signed by their approved device's key",
+            ),
+            "mTLS + device key",
+            Status.PASS,
         ),
         Row(
             16,

@@ -13,7 +13,7 @@ from broker.accountability import alerts
 from broker.api import deps
 from broker.api.alerts import AlertView, alert_views
 from broker.api.deps import AdminCaller, Db
-from broker.db.models import Alert, VendorRequest
+from broker.db.models import Alert, VendorRequest, ViewingDevice
 from broker.errors import NotFound
 from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
@@ -40,6 +40,7 @@ class Waiting(BaseModel):
     """What waits for the admin, each counted (the console links to its page)."""
 
     vendor_requests: int
+    devices: int
     alerts: int
 
 
@@ -73,6 +74,14 @@ async def dashboard(request: Request, db: Db, caller: AdminCaller) -> Dashboard:
     return Dashboard(
         waiting=Waiting(
             vendor_requests=int(requests or 0),
+            devices=int(
+                await db.scalar(
+                    select(func.count())
+                    .select_from(ViewingDevice)
+                    .where(ViewingDevice.org_id == caller.org_id, ViewingDevice.state == "pending")
+                )
+                or 0
+            ),
             alerts=await alerts.unacknowledged(db, caller.org_id),
         ),
         recent_alerts=await alert_views(db, caller.org_id, list(fresh)),

@@ -18,6 +18,7 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.accountability import alert_rules
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Caller, Db, Text
 from broker.db.models import ViewingDevice
@@ -146,6 +147,8 @@ async def register_device(
             target_user_id=caller.user.id,
             detail=f"device={device.id} label={device.label} fingerprint={device.fingerprint[:16]}",
         )
+        if device.state == "pending":
+            await alert_rules.device_pending(db, caller.user, now, device=device.label)
         await db.commit()
     else:
         response.status_code = 200

@@ -11,12 +11,13 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from broker.db.models import AuditEvent, User
+from broker.db.models import Alert, AuditEvent, User
 from broker.security import accounts, org_policy
 from broker.security.accounts import Role
 from broker.security.audit import Actor, Event, Outcome, record
 from tests.support.agent import enroll_agent
 from tests.support.broker import RunningBroker
+from tests.support.devices import DeviceKey, register
 from tests.support.identity import Org, Person, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
@@ -197,3 +198,24 @@ async def test_log_rows_show_the_verified_chain_the_review_and_retention(
     async with signed_in(any_broker, boss) as admin:
         rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
     assert rows[11]["status"] == "attention"
+
+
+async def test_device_row_counts_the_register_and_asks_about_waiting_devices(
+    any_broker: RunningBroker, clinic: Org
+) -> None:
+    """Row 4 counts devices by state; one waiting for approval needs attention. Registering
+    it raised a device_pending alert for the console."""
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    doctor = await make_person(any_broker, clinic, "doctor")
+    async with signed_in(any_broker, doctor) as person:
+        registered = await register(person, DeviceKey())
+        assert registered.status_code == 201, registered.text
+    async with signed_in(any_broker, boss) as admin:
+        rows = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+        waiting = (await admin.http.get("/api/admin/dashboard")).json()["waiting"]
+    assert (rows[4]["value"], rows[4]["status"]) == ("0/1", "attention")
+    assert rows[15]["status"] == "pass"
+    assert waiting["devices"] == 1
+    async with any_broker.db.session() as s:
+        kinds = list(await s.scalars(select(Alert.kind).where(Alert.org_id == clinic.id)))
+    assert "device_pending" in kinds

@@ -40,7 +40,7 @@ async def test_dashboard_counts_what_waits_and_lists_unread_alerts(
     assert response.status_code == 200, response.text
     shown = response.json()
     assert shown["sessions"] == []
-    assert shown["waiting"] == {"vendor_requests": 1, "alerts": 1}
+    assert shown["waiting"] == {"vendor_requests": 1, "devices": 0, "alerts": 1}
     (alert,) = shown["recent_alerts"]
     assert alert["subject"] == "a"
     assert alert["text"]["ja"]["title"]

@@ -55,6 +55,7 @@ export function createDashboardPage(hooks) {
     empty.hidden = view.sessions.length > 0;
     const items = [];
     if (view.waiting.vendor_requests) items.push(waitingItem(view.waiting.vendor_requests, "dashboard.waitingRequests", "requests"));
+    if (view.waiting.devices) items.push(waitingItem(view.waiting.devices, "dashboard.waitingDevices", "devices"));
     if (view.waiting.alerts) items.push(waitingItem(view.waiting.alerts, "dashboard.waitingAlerts", "alerts"));
     if (!items.length) {
       const li = document.createElement("li");
