@@ -16,14 +16,14 @@ const TOKEN = /^[A-Za-z0-9_-]{20,128}$/;
 export const CONSOLE_PAGES = Object.freeze([
   "dashboard",
   "users",
-  "settings",
-  "report",
-  "alerts",
+  "devices",
   "hosts",
   "grants",
   "requests",
   "audit",
-  "devices",
+  "alerts",
+  "settings",
+  "report",
 ]);
 
 /**
