@@ -185,8 +185,7 @@ async def test_a_policy_violation_raises_an_alert(
     assert alert.facts["host"] == "受付PC"
     assert alert.facts["violation"] == "foreign_channel"
     assert alert.facts["username"] == staff.username
-    (mail,) = await sink.wait_for(1)
-    assert "受付PC" in mail.message["Subject"]
+    mail = await sink.wait_for_subject("受付PC")
     assert "画面と操作以外の通信路を開くこと" in mail.message.get_content()
 
 

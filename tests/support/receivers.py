@@ -68,6 +68,22 @@ class SmtpSink:
                 await asyncio.wait_for(self.arrived.wait(), 0.2)
         return self.inbox
 
+    async def wait_for_subject(self, words: str, timeout: float = 15) -> Received:
+        """The one mail whose subject holds ``words`` (others, e.g. a new device's or an
+        after-hours sign-in's own alert, may arrive around it)."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = [m for m in self.inbox if words in str(m.message["Subject"])]
+            if len(found) > 1:
+                raise AssertionError(f"{len(found)} mails about {words}")
+            if found:
+                return found[0]
+            if time.monotonic() > deadline:
+                raise AssertionError(f"no mail about {words}")
+            self.arrived.clear()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.arrived.wait(), 0.2)
+
 
 @contextlib.asynccontextmanager
 async def smtp_sink() -> AsyncIterator[SmtpSink]:
