@@ -117,11 +117,9 @@ async def agent_endpoint(ws: WebSocket) -> None:
     except (_Closed, WebSocketDisconnect):
         pass
     finally:
-        # Last seen is written before the relay lets go, so whoever sees the host offline
-        # (the agent-offline check) already reads when it left.
-        try:
-            if hello is not None:
-                await _last_seen(ws, agent.org_id, hello.host_id)
-        finally:
-            if link is not None:
-                await relay.remove_agent(link)
+        # The relay lets go first: its viewer must hear host_disconnected before the browser
+        # sees the media stop and takes it for a network fault. Last seen follows.
+        if link is not None:
+            await relay.remove_agent(link)
+        if hello is not None:
+            await _last_seen(ws, agent.org_id, hello.host_id)
