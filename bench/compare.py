@@ -38,8 +38,8 @@ import numpy as np
 
 from bench import metrics, procstat, report, stacks
 from certs.authority import ServerFiles
-from tests.support.broker import make_certs
-from tests.support.display import XvfbDisplay, start_xvfb
+from devkit.broker import make_certs
+from devkit.display import XvfbDisplay, start_xvfb
 
 MODES: Final = ("static", "typing", "scrolling", "image")
 WARMUP_S: Final = 1.5

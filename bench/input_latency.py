@@ -28,17 +28,17 @@ import aioice.ice
 from playwright.async_api import TimeoutError as PlaywrightTimeout
 from playwright.async_api import async_playwright
 
-from host_agent.broker_link import BrokerLink, LinkSettings
-from host_agent.ice import restrict_host_candidates
-from host_agent.injection import open_injector
-from host_agent.peer_session import StreamSettings
-from tests.support.agent import enroll_agent
-from tests.support.broker import make_certs, running_broker
-from tests.support.browser import approve_this_browser, sign_in
-from tests.support.chromium import CHROMIUM, chromium_args
-from tests.support.databases import sqlite_url
-from tests.support.display import start_sample_app, start_xvfb
-from tests.support.identity import make_org, make_person
+from devkit.agent import enroll_agent
+from devkit.broker import make_certs, running_broker
+from devkit.browser import approve_this_browser, sign_in
+from devkit.chromium import CHROMIUM, chromium_args
+from devkit.databases import sqlite_url
+from devkit.display import start_sample_app, start_xvfb
+from devkit.identity import make_org, make_person
+from host_agent.link.broker_link import BrokerLink, LinkSettings
+from host_agent.platform.backends import open_injector
+from host_agent.webrtc.ice import restrict_host_candidates
+from host_agent.webrtc.peer_session import StreamSettings
 
 HOST_ID = "bench-pc"
 

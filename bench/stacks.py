@@ -31,11 +31,11 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 
 from bench import procstat
 from certs.authority import ServerFiles
-from tests.support.agent import enroll_agent
-from tests.support.broker import running_broker
-from tests.support.browser import approve_this_browser, sign_in
-from tests.support.databases import sqlite_url
-from tests.support.identity import make_org, make_person
+from devkit.agent import enroll_agent
+from devkit.broker import running_broker
+from devkit.browser import approve_this_browser, sign_in
+from devkit.databases import sqlite_url
+from devkit.identity import make_org, make_person
 
 CHROMIUM = "/usr/bin/chromium"
 NOVNC_DIR = Path("/usr/share/novnc")

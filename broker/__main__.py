@@ -34,20 +34,21 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.accountability import audit_cli
+from broker.agents import enrollment as agent_enrollment
+from broker.agents.ca import AgentAuthority
+from broker.agents.enrollment import HOST_ID_PATTERN
 from broker.api.admin_hosts import enroll_command
-from broker.app import create_app
+from broker.audit import cli as audit_cli
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import SECRET_KEY_BYTES, Settings
 from broker.db.engine import Database
 from broker.db.models import Organization
 from broker.errors import ConfigError
-from broker.security import accounts, agent_enrollment
-from broker.security.accounts import Purpose, Role
-from broker.security.agent_ca import AgentAuthority
-from broker.security.agent_enrollment import HOST_ID_PATTERN
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.server import serve
+from broker.identity import accounts
+from broker.identity.accounts import Purpose, Role
+from broker.server.app import create_app
+from broker.server.servers import serve
 
 
 async def create_admin(settings: Settings, org_name: str, username: str, display: str) -> str:

@@ -18,15 +18,15 @@ Exception tree::
         ├── Conflict         409: the request contradicts the current state
         └── Locked           429: too many failures; retry after a delay
 
-``broker.security.secretbox.DecryptionError`` stays beside the cipher it belongs to.
+``broker.secretbox.DecryptionError`` stays beside the cipher it belongs to.
 
-Wire-format errors live in ``broker.protocol`` (``ProtocolError``) because the agent shares
+Wire-format errors live in ``mamori_protocol`` (``ProtocolError``) because the agent shares
 them and must not import this module.
 """
 
 from __future__ import annotations
 
-from broker.protocol import CloseCode
+from mamori_protocol import CloseCode
 
 
 class BrokerError(Exception):
@@ -121,7 +121,7 @@ class PolicyRefused(RelayError):
 
 class AccessRefused(RelayError):
     """The viewer may not open this host now; ``code`` says why (``no_grant``,
-    ``outside_window``, ``vendor_not_approved``: broker/security/grants.py Refusal)."""
+    ``outside_window``, ``vendor_not_approved``: broker/access/grants.py Refusal)."""
 
     close_code = CloseCode.POLICY_VIOLATION
 

@@ -24,15 +24,15 @@ import signal
 import sys
 from pathlib import Path
 
-from host_agent.broker_link import BrokerLink, LinkSettings
-from host_agent.credentials import AgentState, default_state_dir
-from host_agent.enrollment import enroll
 from host_agent.errors import AgentConfigError, AgentError
-from host_agent.ice import restrict_host_candidates
-from host_agent.injection import open_injector
-from host_agent.peer_session import StreamSettings
-from host_agent.renewal import keep_renewed
-from host_agent.screen_track import MAX_FPS
+from host_agent.link.broker_link import BrokerLink, LinkSettings
+from host_agent.platform.backends import open_injector
+from host_agent.trust.credentials import AgentState, default_state_dir
+from host_agent.trust.enrollment import enroll
+from host_agent.trust.renewal import keep_renewed
+from host_agent.video.screen_track import MAX_FPS
+from host_agent.webrtc.ice import restrict_host_candidates
+from host_agent.webrtc.peer_session import StreamSettings
 
 
 def _state_dir(parser: argparse.ArgumentParser) -> None:

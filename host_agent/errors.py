@@ -10,8 +10,8 @@ Exception tree::
     └── BrokerRefused        the broker refused this agent (bad token, protocol error);
                              retrying will not help until the configuration changes
 
-Wire-format errors are ``broker.protocol.ProtocolError``; input-channel messages that fail
-validation raise ``host_agent.input_events.InvalidInput`` and are dropped, never injected.
+Wire-format errors are ``mamori_protocol.ProtocolError``; input-channel messages that fail
+validation raise ``host_agent.input.events.InvalidInput`` and are dropped, never injected.
 """
 
 from __future__ import annotations

@@ -11,14 +11,14 @@ import aioice.ice
 import pytest
 
 from certs.authority import ServerFiles
-from host_agent.broker_link import BrokerLink
-from host_agent.credentials import AgentState
-from host_agent.ice import restrict_host_candidates
-from tests.support.agent import enroll_agent, running_agent
-from tests.support.broker import RunningBroker, make_certs, running_broker
-from tests.support.databases import BACKENDS, database_url, sqlite_url
-from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
-from tests.support.identity import Org, Person, SignedIn, make_org, make_person, signed_in
+from devkit.agent import enroll_agent, running_agent
+from devkit.broker import RunningBroker, make_certs, running_broker
+from devkit.databases import BACKENDS, database_url, sqlite_url
+from devkit.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
+from devkit.identity import Org, Person, SignedIn, make_org, make_person, signed_in
+from host_agent.link.broker_link import BrokerLink
+from host_agent.trust.credentials import AgentState
+from host_agent.webrtc.ice import restrict_host_candidates
 
 HOST_ID = "clinic-pc-1"
 

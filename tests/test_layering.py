@@ -1,5 +1,6 @@
-"""The package layering DESIGN.md promises: the agent needs nothing of the broker but its
-wire protocol, and that protocol needs nothing but the standard library."""
+"""The package layering DESIGN.md promises: the wire protocol needs nothing but the standard
+library, the agent needs nothing of the broker, lower layers never import higher ones, and the
+demo and bench share ``devkit`` with the tests, never ``tests`` itself."""
 
 from __future__ import annotations
 
@@ -14,8 +15,39 @@ pytestmark = pytest.mark.unit
 
 ROOT = Path(__file__).resolve().parent.parent
 
+# Each package's layers, lowest first; a module may import its own layer and those below.
+BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("broker", "broker.errors", "broker.clock", "broker.config", "broker.secretbox"),
+    ("broker.db",),
+    ("broker.audit",),
+    ("broker.access",),
+    ("broker.identity",),
+    ("broker.devices", "broker.agents"),
+    ("broker.alerts",),
+    ("broker.signaling",),
+    ("broker.report",),
+    ("broker.api",),
+    ("broker.server",),
+    ("broker.__main__", "broker.audit.cli"),
+)
+AGENT_LAYERS: tuple[tuple[str, ...], ...] = (
+    ("host_agent", "host_agent.errors"),
+    ("host_agent.input", "host_agent.video", "host_agent.trust"),
+    ("host_agent.platform",),
+    ("host_agent.session",),
+    ("host_agent.webrtc",),
+    ("host_agent.link",),
+    ("host_agent.__main__",),
+)
+
+
+def module_name(path: Path) -> str:
+    parts = path.relative_to(ROOT).with_suffix("").parts
+    return ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+
 
 def imported_modules(path: Path) -> set[str]:
+    """Every module ``path`` imports at run time (``TYPE_CHECKING`` blocks included)."""
     names: set[str] = set()
     for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
         if isinstance(node, ast.Import):
@@ -26,22 +58,79 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_host_agent_imports_only_the_protocol_from_broker() -> None:
-    """No host_agent module imports any broker module other than broker.protocol."""
+def layer_of(name: str, layers: tuple[tuple[str, ...], ...]) -> int | None:
+    """The layer of the longest prefix of ``name`` listed in ``layers``."""
+    best: tuple[int, int] | None = None
+    for index, members in enumerate(layers):
+        for prefix in members:
+            matches = name == prefix or name.startswith(prefix + ".")
+            if matches and (best is None or len(prefix) > best[1]):
+                best = (index, len(prefix))
+    return None if best is None else best[0]
+
+
+def upward_imports(package: str, layers: tuple[tuple[str, ...], ...]) -> list[str]:
     offenders = []
-    for path in sorted((ROOT / "host_agent").rglob("*.py")):
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        own = layer_of(module_name(path), layers)
+        assert own is not None, f"{path} is in no layer: add its package to the list"
         for name in imported_modules(path):
-            if name in {"broker", "broker.protocol"} or name.startswith("broker.protocol."):
-                continue
-            if name == "broker" or name.startswith("broker."):
-                offenders.append(f"{path.relative_to(ROOT)}: {name}")
+            target = layer_of(name, layers)
+            if target is not None and target > own:
+                offenders.append(f"{module_name(path)} -> {name}")
+    return offenders
+
+
+def test_broker_layers_import_only_downwards() -> None:
+    """No broker module imports a module of a higher layer (e.g. audit never imports api)."""
+    assert upward_imports("broker", BROKER_LAYERS) == []
+
+
+def test_agent_layers_import_only_downwards() -> None:
+    """In the agent, input/ and video/ never import the platform backends or the WebRTC side."""
+    assert upward_imports("host_agent", AGENT_LAYERS) == []
+
+
+def test_layer_check_catches_an_upward_import() -> None:
+    """The layer rule itself: an audit module importing the API would be reported."""
+    assert layer_of("broker.api.deps", BROKER_LAYERS) is not None
+    assert layer_of("broker.audit.record", BROKER_LAYERS) == 2
+    assert layer_of("broker.audit.cli", BROKER_LAYERS) == len(BROKER_LAYERS) - 1
+    assert layer_of("broker.api.deps", BROKER_LAYERS) > layer_of(  # type: ignore[operator]
+        "broker.audit.record", BROKER_LAYERS
+    )
+
+
+def test_host_agent_imports_nothing_of_the_broker() -> None:
+    """No host_agent module imports the broker; they share only ``mamori_protocol``."""
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in sorted((ROOT / "host_agent").rglob("*.py"))
+        for name in imported_modules(path)
+        if name.split(".")[0] in {"broker", "devkit", "tests"}
+    ]
     assert offenders == []
 
 
-def test_broker_package_and_protocol_load_only_the_standard_library() -> None:
-    """Importing broker and broker.protocol pulls in no third-party module."""
+@pytest.mark.parametrize("package", ["mamori_protocol", "broker", "host_agent", "certs", "bench"])
+def test_products_and_bench_never_import_tests(package: str) -> None:
+    """The demo, the bench and the shipped packages import ``devkit``, never ``tests``."""
+    paths = sorted((ROOT / package).rglob("*.py")) + sorted((ROOT / "deploy").rglob("*.py"))
+    offenders = [
+        f"{path.relative_to(ROOT)}: {name}"
+        for path in paths
+        for name in imported_modules(path)
+        if name == "tests" or name.startswith("tests.")
+    ]
+    assert offenders == []
+
+
+def test_protocol_loads_only_the_standard_library() -> None:
+    """Importing mamori_protocol pulls in no third-party module (the agent and broker share it)."""
     code = (
-        "import sys; before = set(sys.modules); import broker, broker.protocol; "
+        "import sys; before = set(sys.modules); import mamori_protocol; "
         "print('\\n'.join(sorted(set(sys.modules) - before)))"
     )
     out = subprocess.run(
@@ -50,12 +139,7 @@ def test_broker_package_and_protocol_load_only_the_standard_library() -> None:
     third_party = [
         m
         for m in out
-        if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != "broker"
+        if m.split(".")[0] not in sys.stdlib_module_names and m.split(".")[0] != "mamori_protocol"
     ]
-    assert "broker.protocol" in out
+    assert "mamori_protocol" in out
     assert third_party == []
-
-
-def test_broker_init_is_empty() -> None:
-    """broker/__init__.py holds no code, so importing the protocol runs nothing else."""
-    assert (ROOT / "broker" / "__init__.py").read_text().strip() == ""

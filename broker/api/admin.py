@@ -15,11 +15,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
 from broker.api.deps import AdminCaller, Caller, Db, ObjectId, Text
+from broker.audit import record as audit
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import User
 from broker.errors import BadRequest, Conflict, NotFound
-from broker.security import accounts, audit, mfa, sessions
-from broker.security.accounts import Purpose, Role
-from broker.security.audit import Event, Outcome, record
+from broker.identity import accounts, mfa, sessions
+from broker.identity.accounts import Purpose, Role
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])
 

@@ -20,11 +20,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
 from broker.api.deps import AdminCaller, Caller, Db, ObjectId
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import User, ViewingDevice
+from broker.devices import register as devices
+from broker.devices.register import Decision, DeviceRefused, DeviceState
 from broker.errors import Conflict, Forbidden, NotFound
-from broker.security import devices
-from broker.security.audit import Event, Outcome, record
-from broker.security.devices import Decision, DeviceRefused, DeviceState
 
 router = APIRouter(prefix="/api/admin/devices", tags=["admin"])
 

@@ -13,14 +13,15 @@ from typing import Annotated, Literal
 from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.agents import enrollment as agent_enrollment
+from broker.agents import hosts as agents
+from broker.agents.ca import AgentAuthority
+from broker.agents.enrollment import HOST_ID_PATTERN
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import AgentCertificate
 from broker.errors import NotFound
-from broker.security import agent_enrollment, agents
-from broker.security.agent_ca import AgentAuthority
-from broker.security.agent_enrollment import HOST_ID_PATTERN
-from broker.security.audit import Event, Outcome, record
 from broker.signaling.agent_watch import cut_revoked
 from broker.signaling.relay import Relay
 

@@ -14,13 +14,13 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.agents.auth import authenticate, source_of
+from broker.agents.ca import AgentAuthority
+from broker.agents.enrollment import CSR_PEM_PATTERN, MAX_CSR_CHARS, load_csr
 from broker.api import deps
 from broker.api.deps import Db
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.errors import BadRequest, Forbidden
-from broker.security.agent_ca import AgentAuthority
-from broker.security.agent_enrollment import CSR_PEM_PATTERN, MAX_CSR_CHARS, load_csr
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.signaling.agent_auth import authenticate, source_of
 from broker.signaling.relay import Relay
 from certs.errors import CsrRefused
 

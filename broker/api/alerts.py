@@ -16,15 +16,18 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.accountability import alert_rules, alert_settings, alert_text, alerts
-from broker.accountability.alert_service import AlertService
-from broker.accountability.alert_settings import SettingRejected
-from broker.accountability.alerts import Fact, Kind
+from broker.alerts import records as alerts
+from broker.alerts import rules as alert_rules
+from broker.alerts import settings as alert_settings
+from broker.alerts import text as alert_text
+from broker.alerts.records import Fact, Kind
+from broker.alerts.service import AlertService
+from broker.alerts.settings import SettingRejected
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, ObjectId, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Alert, AlertDelivery, AlertSettings, User
 from broker.errors import BadRequest, Conflict, NotFound
-from broker.security.audit import Event, Outcome, record
 
 router = APIRouter(prefix="/api/admin/alerts", tags=["alerts"])
 

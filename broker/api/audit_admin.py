@@ -17,18 +17,18 @@ from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
-from broker.accountability import audit_search
-from broker.accountability.audit_search import AuditFilter
-from broker.accountability.export import to_csv, to_json_lines
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
+from broker.audit import search as audit_search
+from broker.audit.chain import chain_of
+from broker.audit.export import to_csv, to_json_lines
+from broker.audit.ledger import AuditSigner
+from broker.audit.record import Event, Outcome, record
+from broker.audit.search import AuditFilter
+from broker.audit.verify import verify_chain_of
 from broker.db.engine import Database
 from broker.db.models import AuditEvent
 from broker.errors import BadRequest
-from broker.security.audit import Event, Outcome, record
-from broker.security.audit_chain import chain_of
-from broker.security.audit_ledger import AuditSigner
-from broker.security.audit_verify import verify_chain_of
 
 router = APIRouter(prefix="/api/admin/audit", tags=["admin"])
 

@@ -15,16 +15,16 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.accountability import alert_rules
+from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Organization
 from broker.errors import BadRequest, Locked, NotSignedIn
-from broker.security import accounts, lockout, mfa, passkeys, passwords, sessions
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.lockout import Scope
-from broker.security.secretbox import new_token
-from broker.security.sessions import Stage
+from broker.identity import accounts, lockout, mfa, passkeys, passwords, sessions
+from broker.identity.lockout import Scope
+from broker.identity.sessions import Stage
+from broker.secretbox import new_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
 

@@ -9,13 +9,13 @@ from fastapi import APIRouter, Path, Request
 from pydantic import BaseModel, Field
 from sqlalchemy import func, select
 
-from broker.accountability import alerts
+from broker.alerts import records as alerts
 from broker.api import deps
 from broker.api.alerts import AlertView, alert_views
 from broker.api.deps import AdminCaller, Db
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Alert, VendorRequest, ViewingDevice
 from broker.errors import NotFound
-from broker.security.audit import Event, Outcome, record
 from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api/admin", tags=["admin"])

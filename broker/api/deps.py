@@ -24,16 +24,16 @@ from fastapi import Depends, Path, Request, Response
 from pydantic import AfterValidator
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.db.models import BrowserSession, User
 from broker.errors import Forbidden, NotSignedIn
-from broker.security import sessions
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.passkeys import RelyingParty
-from broker.security.secretbox import SecretBox, derive_key
-from broker.security.sessions import Stage
+from broker.identity import sessions
+from broker.identity.passkeys import RelyingParty
+from broker.identity.sessions import Stage
+from broker.secretbox import SecretBox, derive_key
 
 SAFE_METHODS: Final = frozenset({"GET", "HEAD", "OPTIONS"})
 # A page's periodic refresh (the host list) must not count as a person being active.

@@ -18,15 +18,16 @@ from typing import Annotated, NoReturn
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.accountability import alert_rules
+from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Caller, Db, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import ViewingDevice
+from broker.devices import challenges as device_challenges
+from broker.devices import register as devices
+from broker.devices.keys import DeviceKeyError, load_device_key, verify_challenge
+from broker.devices.register import DeviceRefused
 from broker.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
-from broker.security import device_challenges, devices
-from broker.security.audit import Event, Outcome, record
-from broker.security.device_keys import DeviceKeyError, load_device_key, verify_challenge
-from broker.security.devices import DeviceRefused
 
 log = logging.getLogger(__name__)
 

@@ -17,12 +17,12 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.api import deps
 from broker.api.auth import SessionState
 from broker.api.deps import Db, Text
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Organization
 from broker.errors import BadRequest, NotFound
-from broker.security import accounts, mfa, sessions
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.passwords import PasswordRejected
-from broker.security.sessions import Stage
+from broker.identity import accounts, mfa, sessions
+from broker.identity.passwords import PasswordRejected
+from broker.identity.sessions import Stage
 
 router = APIRouter(
     prefix="/api/enrollment", tags=["enrollment"], dependencies=[Depends(deps.anonymous_csrf)]

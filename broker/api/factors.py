@@ -18,11 +18,11 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Caller, Db, EnrollingCaller, ObjectId, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Passkey
 from broker.errors import BadRequest, Conflict, NotFound
-from broker.security import mfa, passkeys, sessions, totp
-from broker.security.audit import Event, Outcome, record
-from broker.security.sessions import Stage
+from broker.identity import mfa, passkeys, sessions, totp
+from broker.identity.sessions import Stage
 
 router = APIRouter(prefix="/api/factors", tags=["factors"])
 

@@ -16,13 +16,15 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access import grants
+from broker.access import zones as time_zones
+from broker.access.grants import Access, Window
 from broker.api import deps
 from broker.api.deps import AdminCaller, Caller, Db, ObjectId, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Grant, Host, Organization, User
 from broker.errors import BadRequest, NotFound, NotSignedIn
-from broker.security import accounts, grants, time_zones
-from broker.security.audit import Event, Outcome, record
-from broker.security.grants import Access, Window
+from broker.identity import accounts
 from broker.signaling import admission
 
 router = APIRouter(prefix="/api/admin", tags=["grants"])

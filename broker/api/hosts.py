@@ -1,6 +1,6 @@
 """Hosts of the caller's organization, and the tickets that open a viewer on one.
 
-Both answer by the caller's grants (broker/security/access.py): the list shows only hosts a
+Both answer by the caller's grants (broker/access/decision.py): the list shows only hosts a
 grant covers, with what opening one now would give (control, view only, or why not: outside
 the window, or a vendor's missing approval); a ticket is refused (403 with that reason, and
 audited) unless a session could start now.
@@ -14,15 +14,17 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.access import decision as access
+from broker.access import tickets, vendor_requests
+from broker.access.decision import Hop
+from broker.access.grants import Refusal
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Organization
+from broker.devices import challenges as device_challenges
 from broker.errors import Forbidden, NotSignedIn
-from broker.security import access, device_challenges, tickets, vendor_requests
-from broker.security.access import Hop
-from broker.security.audit import Event, Outcome, record
-from broker.security.grants import Refusal
 from broker.signaling.admission import refusal_message
 from broker.signaling.relay import Relay
 
@@ -72,7 +74,7 @@ class TicketRequest(BaseModel):
     """A viewer ticket needs the device's answer to a fresh challenge (api/devices.py)."""
 
     model_config = ConfigDict(extra="forbid")
-    # The signaling protocol's host id rule (broker/protocol.py), checked here already.
+    # The signaling protocol's host id rule (mamori_protocol/__init__.py), checked here already.
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     device: Fingerprint
     challenge: ChallengeText

@@ -11,13 +11,14 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker.access import remote_policy as org_policy
+from broker.access.remote_policy import RemotePolicy
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import OrgPolicy
 from broker.errors import BadRequest
-from broker.security import org_policy
-from broker.security.audit import Event, Outcome, record
-from broker.signaling.relay import Relay, RemotePolicy
+from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api/admin/settings", tags=["admin"])
 
@@ -45,7 +46,7 @@ class SettingsView(BaseModel):
 
 
 class SettingsChange(BaseModel):
-    """Only the values given change. Bounds are checked in broker/security/org_policy.py;
+    """Only the values given change. Bounds are checked in broker/access/remote_policy.py;
     these field limits only keep absurd numbers out of the parser."""
 
     model_config = ConfigDict(extra="forbid")

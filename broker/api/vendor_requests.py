@@ -15,14 +15,16 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access import decision as access
+from broker.access import vendor_requests
+from broker.access.grants import Refusal
+from broker.access.vendor_requests import State
 from broker.api import deps
 from broker.api.deps import ActiveCaller, AdminCaller, Caller, Db, ObjectId, Text
+from broker.audit.record import Event, Outcome, record
 from broker.db.models import Host, Organization, VendorRequest
 from broker.errors import Conflict, Forbidden, NotFound, NotSignedIn
-from broker.security import access, accounts, vendor_requests
-from broker.security.audit import Event, Outcome, record
-from broker.security.grants import Refusal
-from broker.security.vendor_requests import State
+from broker.identity import accounts
 
 router = APIRouter(prefix="/api", tags=["vendor requests"])
 

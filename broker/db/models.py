@@ -301,7 +301,7 @@ class Host(Base):
 
 
 class AuditEvent(Base):
-    """Append-only and hash-chained (``broker/security/audit_ledger.py``): triggers refuse
+    """Append-only and hash-chained (``broker/audit/ledger.py``): triggers refuse
     UPDATE, and DELETE of any record a signed purge anchor does not cover.
 
     ``chain`` is the organization's id (0 for broker-level events); ``sequence`` counts the
@@ -408,7 +408,7 @@ class AlertDelivery(Base):
 
 class AlertSettings(Base):
     """Where an organization's alerts go, and its alert rules' knobs (one row per org;
-    without a row the defaults of ``broker.accountability.alert_settings`` apply)."""
+    without a row the defaults of ``broker.alerts.settings`` apply)."""
 
     __tablename__ = "alert_settings"
     __table_args__ = (
@@ -573,7 +573,7 @@ class ViewingDevice(Base):
     user_agent: Mapped[str] = mapped_column(String(200))
     # The public JWK as registered, reduced to kty, crv, x, y (canonical JSON).
     public_key: Mapped[str] = mapped_column(String(300))
-    # SHA-256 of the key's SubjectPublicKeyInfo, hex (broker.security.device_keys).
+    # SHA-256 of the key's SubjectPublicKeyInfo, hex (broker.devices.keys).
     fingerprint: Mapped[str] = mapped_column(String(64))
     state: Mapped[str] = mapped_column(String(10))
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())

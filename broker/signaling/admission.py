@@ -13,15 +13,17 @@ import logging
 import secrets
 from typing import Final
 
+from broker.access import decision as access
+from broker.access import vendor_requests
+from broker.access.decision import Hop
+from broker.access.grants import Refusal
+from broker.access.remote_policy import RemotePolicy
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import Organization, User
 from broker.errors import AccessRefused, RelayError
-from broker.security import access, vendor_requests
-from broker.security.access import Hop
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.grants import Refusal
-from broker.signaling.relay import Peer, Relay, RemotePolicy, Session, ViewerIdentity
+from broker.signaling.relay import Peer, Relay, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
 

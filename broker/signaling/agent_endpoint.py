@@ -13,15 +13,14 @@ import logging
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.agents import hosts as agents
+from broker.agents.auth import authenticate, source_of
+from broker.agents.ca import VerifiedAgent
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.errors import RelayError
-from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import agents
-from broker.security.agent_ca import VerifiedAgent
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.signaling.agent_auth import authenticate, source_of
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -31,6 +30,7 @@ from broker.signaling.endpoints import (
     _refuse_protocol,
 )
 from broker.signaling.relay import AgentLink, Relay
+from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)
 

@@ -9,10 +9,10 @@ from __future__ import annotations
 import asyncio
 import logging
 
+from broker.agents.ca import AgentAuthority
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
-from broker.security.agent_ca import AgentAuthority
-from broker.security.audit import Actor, Event, Outcome, record
 from broker.signaling.relay import Relay
 
 log = logging.getLogger(__name__)

@@ -5,7 +5,7 @@ A viewer authenticates before the upgrade (a refused handshake becomes HTTP 403,
 is ever accepted from an unauthenticated peer) by an active (MFA-complete) session cookie
 plus a single-use ticket of that session (``?ticket=``, 30 s) earned by an approved viewing
 device (checked again here, and once more after joining). Then every frame is validated
-with ``broker.protocol`` and handed to the relay. Every refusal sends an ``error`` message
+with ``mamori_protocol`` and handed to the relay. Every refusal sends an ``error`` message
 the client can translate, then closes with the matching close code and reason.
 """
 
@@ -19,18 +19,23 @@ from typing import Final
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
 from starlette.websockets import WebSocketState
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.access import remote_policy as org_policy
+from broker.access import tickets
+from broker.access.remote_policy import RemotePolicy
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.db.models import Organization, ViewingDevice
+from broker.devices import challenges as device_challenges
+from broker.devices import register as devices
 from broker.errors import RelayError
-from broker.protocol import CloseCode, Direction, ProtocolError
-from broker.security import device_challenges, devices, org_policy, sessions, tickets
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.sessions import SessionPolicy, Stage
+from broker.identity import sessions
+from broker.identity.sessions import SessionPolicy, Stage
 from broker.signaling import admission
-from broker.signaling.relay import Relay, RemotePolicy, Session, ViewerIdentity
+from broker.signaling.relay import Relay, Session, ViewerIdentity
+from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)
 

@@ -21,12 +21,13 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
-from broker.protocol import CloseCode
-from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 from broker.signaling.window_guard import watch_window
+from mamori_protocol import CloseCode
+from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 
 log = logging.getLogger(__name__)
 
@@ -70,18 +71,6 @@ class ViewerIdentity:
     organization: str
 
 
-@dataclass(frozen=True)
-class RemotePolicy:
-    """Limits and protections of every remote session (broker settings; MHLW.md rows 3, 8)."""
-
-    idle_s: int = 10 * 60
-    max_s: int = 8 * 3600
-    warn_s: int = 5 * 60
-    watermark: bool = True
-    block_local_input: bool = False
-    end_on_violation: bool = True
-
-
 @dataclass(eq=False)
 class AgentLink:
     """A connected host agent."""
@@ -112,7 +101,7 @@ class Session:
     policy: RemotePolicy = field(default_factory=RemotePolicy)
     started_at: float = field(default_factory=time.monotonic)
     limit_task: asyncio.Task[None] | None = None
-    # From the viewer's grant (broker/security/access.py): the picture only, and the UTC
+    # From the viewer's grant (broker/access/decision.py): the picture only, and the UTC
     # instant its time window closes (None: no window limits it). A grant change may move it.
     view_only: bool = False
     closes_at: datetime | None = None

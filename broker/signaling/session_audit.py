@@ -11,12 +11,12 @@ import logging
 
 from sqlalchemy import select
 
-from broker.accountability import alert_rules
+from broker.alerts import rules as alert_rules
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import BrowserSession
-from broker.security import sessions
-from broker.security.audit import Actor, Event, Outcome, record
+from broker.identity import sessions
 from broker.signaling.relay import Session
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ import logging
 import math
 from typing import TYPE_CHECKING, Final
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.clock import Clock
 
 if TYPE_CHECKING:

@@ -26,7 +26,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT))
 
-from tests.support.display import start_xvfb  # noqa: E402  (path set just above)
+from devkit.display import start_xvfb  # noqa: E402  (path set just above)
 
 CERT_DIR = ROOT / "certs" / "dev"
 DATA_DIR = ROOT / "data" / "demo"
@@ -142,7 +142,7 @@ def main() -> int:
             app_env = {**os.environ, "DISPLAY": display.name}
             procs.append(
                 _spawn(
-                    [sys.executable, str(ROOT / "deploy" / "demo" / "sample_ehr.py")],
+                    [sys.executable, str(ROOT / "devkit" / "sample_ehr.py")],
                     env=app_env,
                 )
             )

@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 
 from certs.authority import ServerFiles
-from tests.support.broker import RunningBroker, running_broker
-from tests.support.databases import BACKENDS, database_url
-from tests.support.identity import Org, Person, make_org, make_person
+from devkit.broker import RunningBroker, running_broker
+from devkit.databases import BACKENDS, database_url
+from devkit.identity import Org, Person, make_org, make_person
 from tests.support.receivers import SmtpSink, WebhookReceiver, smtp_sink, webhook_receiver
 
 # Poll often and retry after ~0.1-0.2 s, so "fails twice then succeeds" takes under a second.

@@ -9,11 +9,11 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker.accountability import alerts
+from broker.alerts import records as alerts
 from broker.db.models import AlertSettings, AuditEvent
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, make_person, signed_in
 from tests.accountability.test_alert_delivery import configure
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, make_person, signed_in
 from tests.support.receivers import SmtpSink
 
 pytestmark = pytest.mark.integration

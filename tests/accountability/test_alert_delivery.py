@@ -12,20 +12,13 @@ from typing import Any
 import pytest
 from sqlalchemy import select
 
-from broker.accountability.alert_channels import DELIVERY_HEADER
+from broker.alerts.channels import DELIVERY_HEADER
 from broker.db.models import AlertDelivery
 from certs.authority import ServerFiles
+from devkit.broker import RunningBroker, random_secret_key, running_broker
+from devkit.databases import sqlite_url
+from devkit.identity import Person, SignedIn, make_org, make_person, password_step, signed_in
 from tests.accountability.conftest import alerting_settings
-from tests.support.broker import RunningBroker, random_secret_key, running_broker
-from tests.support.databases import sqlite_url
-from tests.support.identity import (
-    Person,
-    SignedIn,
-    make_org,
-    make_person,
-    password_step,
-    signed_in,
-)
 from tests.support.receivers import SmtpSink, WebhookReceiver, black_hole, webhook_receiver
 
 pytestmark = pytest.mark.integration

@@ -15,14 +15,14 @@ import pytest
 from sqlalchemy import select
 from websockets.asyncio.client import connect
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.db.models import Alert
-from broker.protocol import Direction
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, password_step, sign_in_client, signed_in
+from mamori_protocol import Direction
 from tests.accountability.test_alert_delivery import configure
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
 from tests.support.grants import add_grant
-from tests.support.identity import Org, Person, password_step, sign_in_client, signed_in
 from tests.support.receivers import SmtpSink
 from tests.support.sdp import VIEWER_OFFER
 

@@ -9,15 +9,16 @@ from email import message_from_bytes, policy
 
 import pytest
 
-from broker.accountability import alert_settings, alert_text
-from broker.accountability.alert_channels import build_mail
-from broker.accountability.alert_delivery import RetryPolicy
-from broker.accountability.alert_settings import SettingRejected, WebhookPolicy
-from broker.accountability.alerts import SEVERITY, Kind, clean_facts
+from broker.alerts import settings as alert_settings
+from broker.alerts import text as alert_text
+from broker.alerts.channels import build_mail
+from broker.alerts.delivery import RetryPolicy
+from broker.alerts.records import SEVERITY, Kind, clean_facts
+from broker.alerts.settings import SettingRejected, WebhookPolicy
 from broker.config import Settings
 from broker.errors import ConfigError
 from certs.authority import ServerFiles
-from tests.support.broker import random_secret_key
+from devkit.broker import random_secret_key
 
 pytestmark = pytest.mark.unit
 

@@ -8,13 +8,13 @@ import json
 
 import pytest
 
-from broker.accountability.export import BOM, to_csv, to_json_lines
-from broker.accountability.webhooks import (
+from broker.alerts.webhooks import (
     SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
     signature_valid,
     signed_request,
 )
+from broker.audit.export import BOM, to_csv, to_json_lines
 
 pytestmark = pytest.mark.unit
 

@@ -11,14 +11,15 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
+from broker.access import remote_policy as org_policy
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Alert, AuditEvent, User
-from broker.security import accounts, org_policy
-from broker.security.accounts import Role
-from broker.security.audit import Actor, Event, Outcome, record
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
-from tests.support.devices import DeviceKey, register
-from tests.support.identity import Org, Person, make_org, make_person, signed_in
+from broker.identity import accounts
+from broker.identity.accounts import Role
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.devices import DeviceKey, register
+from devkit.identity import Org, Person, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

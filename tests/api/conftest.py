@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, make_person
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, make_person
 
 
 @pytest.fixture

@@ -13,16 +13,9 @@ import pytest
 from sqlalchemy import select
 
 from broker.db.models import AuditEvent
-from broker.security import totp
-from tests.support.broker import RunningBroker
-from tests.support.identity import (
-    Org,
-    Person,
-    SignedIn,
-    anonymous_csrf,
-    password_step,
-    sign_in_client,
-)
+from broker.identity import totp
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, SignedIn, anonymous_csrf, password_step, sign_in_client
 
 pytestmark = pytest.mark.integration
 

@@ -18,12 +18,12 @@ from sqlalchemy import select
 
 from broker.db.models import AuditEvent
 from certs.client_certs import make_csr
-from host_agent.credentials import AgentState
-from host_agent.enrollment import enroll
+from devkit.agent import make_code
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, sign_in_client
 from host_agent.errors import BrokerRefused
-from tests.support.agent import make_code
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, sign_in_client
+from host_agent.trust.credentials import AgentState
+from host_agent.trust.enrollment import enroll
 
 pytestmark = pytest.mark.integration
 

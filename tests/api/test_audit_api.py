@@ -13,13 +13,13 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
-from broker.accountability.audit_search import CSV_COLUMNS
+from broker.audit.chain import GENESIS, link_hash
+from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.search import CSV_COLUMNS
 from broker.db.models import AuditEvent
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.audit_chain import GENESIS, link_hash
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, password_step, signed_in
 from tests.support.audit import drop_append_only_triggers, tamper
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, password_step, signed_in
 
 pytestmark = pytest.mark.integration
 

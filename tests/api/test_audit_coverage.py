@@ -8,11 +8,10 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.db.models import AuditEvent
-from broker.protocol import Direction
-from tests.support.broker import RunningBroker
-from tests.support.identity import (
+from devkit.broker import RunningBroker
+from devkit.identity import (
     Org,
     Person,
     anonymous_csrf,
@@ -21,6 +20,7 @@ from tests.support.identity import (
     password_step,
     sign_in_client,
 )
+from mamori_protocol import Direction
 
 pytestmark = pytest.mark.integration
 

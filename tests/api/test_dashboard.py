@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import pytest
 
-from broker.accountability.alerts import Kind, raise_alert
+from broker.access import vendor_requests
+from broker.agents import hosts as agents
+from broker.alerts.records import Kind, raise_alert
 from broker.db.models import AlertSettings
-from broker.security import agents, vendor_requests
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, make_person, signed_in
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

@@ -13,16 +13,9 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import InvalidStatus
 
 from broker.db.models import AuditEvent
-from tests.support.broker import RunningBroker
-from tests.support.devices import (
-    DeviceKey,
-    approved_device,
-    b64url,
-    challenge,
-    proof,
-    register,
-)
-from tests.support.identity import Org, Person, SignedIn, make_org, make_person, signed_in
+from devkit.broker import RunningBroker
+from devkit.devices import DeviceKey, approved_device, b64url, challenge, proof, register
+from devkit.identity import Org, Person, SignedIn, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

@@ -19,14 +19,9 @@ from hypothesis.errors import Unsatisfiable
 from schemathesis import Case, GenerationMode
 
 from certs.authority import ServerFiles
-from tests.support.broker import RunningBroker, ThreadedBroker
-from tests.support.databases import (
-    BACKENDS,
-    create_postgres_database,
-    drop_postgres_database,
-    sqlite_url,
-)
-from tests.support.identity import make_org, make_person, sign_in_client
+from devkit.broker import RunningBroker, ThreadedBroker
+from devkit.databases import BACKENDS, create_postgres_database, drop_postgres_database, sqlite_url
+from devkit.identity import make_org, make_person, sign_in_client
 
 pytestmark = pytest.mark.integration
 

@@ -9,10 +9,11 @@ import datetime as dt
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from broker import protocol
-from broker.protocol import CloseCode, Direction
-from broker.security.grants import Access, Window
-from tests.support.broker import RunningBroker
+import mamori_protocol as protocol
+from broker.access.grants import Access, Window
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_person, signed_in
+from mamori_protocol import CloseCode, Direction
 from tests.support.grants import (
     add_grant,
     audit,
@@ -24,7 +25,6 @@ from tests.support.grants import (
     travel_to,
     wait_online,
 )
-from tests.support.identity import Org, Person, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

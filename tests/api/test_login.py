@@ -9,9 +9,9 @@ import pytest
 from sqlalchemy import select
 
 from broker.db.models import AuditEvent
-from tests.support.broker import RunningBroker
-from tests.support.devices import approved_device, proof
-from tests.support.identity import Person, anonymous_csrf, password_step, sign_in_client
+from devkit.broker import RunningBroker
+from devkit.devices import approved_device, proof
+from devkit.identity import Person, anonymous_csrf, password_step, sign_in_client
 
 pytestmark = pytest.mark.integration
 
@@ -329,7 +329,7 @@ async def test_csrf_token_before_sign_in_is_a_cookie_pair(any_broker: RunningBro
 async def test_disabled_user_cannot_sign_in(any_broker: RunningBroker, person: Person) -> None:
     """A disabled account gets the generic failure, even with the right password."""
     async with any_broker.db.session() as s:
-        from broker.security import accounts
+        from broker.identity import accounts
 
         user = await accounts.find_user(s, person.username)
         assert user is not None

@@ -7,8 +7,8 @@ import pytest
 from sqlalchemy import select
 
 from broker.db.models import AuditEvent
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, make_org, make_person, signed_in
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

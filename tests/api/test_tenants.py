@@ -10,15 +10,16 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
-from broker import protocol
-from broker.accountability import alerts
+import mamori_protocol as protocol
+from broker.access import grants, vendor_requests
+from broker.alerts import records as alerts
 from broker.db.models import AlertSettings, Grant, Host, Organization, VendorRequest
-from broker.protocol import CloseCode, Direction
-from broker.security import grants, mfa, vendor_requests
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
-from tests.support.devices import DeviceKey, approve_as_admin, register
-from tests.support.identity import Org, make_org, make_person, sign_in_client
+from broker.identity import mfa
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.devices import DeviceKey, approve_as_admin, register
+from devkit.identity import Org, make_org, make_person, sign_in_client
+from mamori_protocol import CloseCode, Direction
 
 pytestmark = pytest.mark.integration
 

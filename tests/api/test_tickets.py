@@ -10,11 +10,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from broker import protocol
-from broker.protocol import CloseCode, Direction
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, Person, SignedIn, make_person, password_step, signed_in
+import mamori_protocol as protocol
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, SignedIn, make_person, password_step, signed_in
+from mamori_protocol import CloseCode, Direction
 
 pytestmark = pytest.mark.integration
 

@@ -10,10 +10,11 @@ import pytest
 from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
-from broker import protocol
-from broker.protocol import CloseCode, Direction
-from broker.security.grants import Access
-from tests.support.broker import RunningBroker
+import mamori_protocol as protocol
+from broker.access.grants import Access
+from devkit.broker import RunningBroker
+from devkit.identity import Org, Person, SignedIn, make_person, signed_in
+from mamori_protocol import CloseCode, Direction
 from tests.support.grants import (
     add_grant,
     audit,
@@ -23,7 +24,6 @@ from tests.support.grants import (
     receive,
     wait_online,
 )
-from tests.support.identity import Org, Person, SignedIn, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

@@ -7,7 +7,7 @@ import dataclasses
 import pytest
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from broker.security.audit_chain import (
+from broker.audit.chain import (
     GENESIS,
     ChainBreak,
     ChainedRecord,

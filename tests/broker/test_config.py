@@ -10,7 +10,7 @@ import pytest
 from broker.config import Settings
 from broker.errors import ConfigError
 from certs.authority import ServerFiles
-from tests.support.broker import random_secret_key
+from devkit.broker import random_secret_key
 
 pytestmark = pytest.mark.unit
 

@@ -5,13 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from broker.security.device_challenges import b64url, challenge_message, from_b64url
-from broker.security.device_keys import (
-    DeviceKeyError,
-    key_fingerprint,
-    load_device_key,
-    verify_challenge,
-)
+from broker.devices.challenges import b64url, challenge_message, from_b64url
+from broker.devices.keys import DeviceKeyError, key_fingerprint, load_device_key, verify_challenge
 
 pytestmark = pytest.mark.unit
 

@@ -9,7 +9,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from broker.security.device_keys import (
+from broker.devices.keys import (
     DeviceKeyError,
     key_fingerprint,
     load_device_key,

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from broker.security.grants import Access, Decision, Refusal, Rule, Window, decide, describe
+from broker.access.grants import Access, Decision, Refusal, Rule, Window, decide, describe
 
 pytestmark = pytest.mark.unit
 

@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from broker import protocol
-from broker.protocol import CloseCode, Direction
+import mamori_protocol as protocol
+from mamori_protocol import CloseCode, Direction
 
 pytestmark = pytest.mark.unit
 

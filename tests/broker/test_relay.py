@@ -7,11 +7,12 @@ import datetime as dt
 
 import pytest
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, UnknownHost
-from broker.protocol import CloseCode, Direction
-from broker.signaling.relay import Relay, RemotePolicy
+from broker.signaling.relay import Relay
+from mamori_protocol import CloseCode, Direction
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.unit

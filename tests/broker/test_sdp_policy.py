@@ -7,7 +7,7 @@ import re
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
-from broker.protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
 
 pytestmark = pytest.mark.unit
 

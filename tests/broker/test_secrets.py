@@ -8,8 +8,8 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
-from broker.security import recovery_codes, totp
-from broker.security.secretbox import DecryptionError, SecretBox
+from broker.identity import recovery_codes, totp
+from broker.secretbox import DecryptionError, SecretBox
 
 pytestmark = pytest.mark.unit
 

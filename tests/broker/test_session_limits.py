@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from broker.protocol.session_limits import LimitState, SessionLimits, SessionTimer
+from mamori_protocol.session_limits import LimitState, SessionLimits, SessionTimer
 
 pytestmark = pytest.mark.unit
 

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from broker.security.time_windows import EVERY_DAY, WEEKDAYS, TimeWindow, decide
+from broker.access.windows import EVERY_DAY, WEEKDAYS, TimeWindow, decide
 
 pytestmark = pytest.mark.unit
 

@@ -8,8 +8,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext
 
-from tests.support.broker import RunningBroker
-from tests.support.chromium import chromium
+from devkit.broker import RunningBroker
+from devkit.chromium import chromium
 
 
 @pytest.fixture

@@ -11,9 +11,9 @@ import pytest
 from playwright.async_api import BrowserContext
 
 from broker.db.models import AlertSettings
-from tests.support.broker import RunningBroker
-from tests.support.browser import screen_is, sign_in
-from tests.support.identity import Org, Person, make_person, password_step
+from devkit.broker import RunningBroker
+from devkit.browser import screen_is, sign_in
+from devkit.identity import Org, Person, make_person, password_step
 from tests.support.receivers import WebhookReceiver, webhook_receiver
 
 pytestmark = pytest.mark.e2e

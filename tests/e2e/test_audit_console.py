@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page
 
-from broker.accountability.audit_search import CSV_COLUMNS
+from broker.audit.search import CSV_COLUMNS
+from devkit.broker import RunningBroker
+from devkit.browser import screen_is, sign_in
+from devkit.identity import Org, Person, make_person, password_step
 from tests.support.audit import drop_append_only_triggers, tamper
-from tests.support.broker import RunningBroker
-from tests.support.browser import screen_is, sign_in
-from tests.support.identity import Org, Person, make_person, password_step
 
 pytestmark = pytest.mark.e2e
 

@@ -15,12 +15,12 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.chromium import open_viewer
+from devkit.display import SampleApp, XvfbDisplay
+from devkit.identity import Person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.chromium import open_viewer
-from tests.support.display import SampleApp, XvfbDisplay
-from tests.support.identity import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 

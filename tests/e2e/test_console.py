@@ -8,9 +8,9 @@ from playwright.async_api import BrowserContext, expect
 from sqlalchemy import select
 
 from broker.db.models import AuditEvent, OrgPolicy, User
-from tests.support.broker import RunningBroker
-from tests.support.browser import screen_is, sign_in
-from tests.support.identity import Org, make_person
+from devkit.broker import RunningBroker
+from devkit.browser import screen_is, sign_in
+from devkit.identity import Org, make_person
 
 pytestmark = pytest.mark.e2e
 

@@ -10,12 +10,12 @@ from playwright.async_api import BrowserContext, expect
 from sqlalchemy import select
 
 from broker.db.models import AuditEvent
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.browser import sign_in
+from devkit.chromium import chromium, open_viewer
+from devkit.identity import Org, Person, make_person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.browser import sign_in
-from tests.support.chromium import chromium, open_viewer
-from tests.support.identity import Org, Person, make_person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 

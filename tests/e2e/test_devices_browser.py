@@ -16,13 +16,13 @@ from playwright.async_api import BrowserContext, Page
 from sqlalchemy import func, select
 
 from broker.db.models import AuditEvent
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.browser import device_state_is, register_this_browser, screen_is, sign_in
+from devkit.chromium import chromium, open_viewer
+from devkit.devices import DeviceKey, register
+from devkit.identity import Org, Person, make_person, signed_in
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.browser import device_state_is, register_this_browser, screen_is, sign_in
-from tests.support.chromium import chromium, open_viewer
-from tests.support.devices import DeviceKey, register
-from tests.support.identity import Org, Person, make_person, signed_in
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 

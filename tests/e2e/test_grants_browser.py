@@ -12,17 +12,17 @@ import pytest
 from playwright.async_api import BrowserContext, Page
 from sqlalchemy import select
 
+from broker.access import grants as grant_store
+from broker.access.grants import Access, Window
 from broker.db.models import Organization
-from broker.security import grants as grant_store
-from broker.security.grants import Access, Window
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.browser import screen_is, sign_in
+from devkit.chromium import open_viewer
+from devkit.display import SampleApp
+from devkit.identity import Org, make_person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.browser import screen_is, sign_in
-from tests.support.chromium import open_viewer
-from tests.support.display import SampleApp
 from tests.support.grants import add_grant, audited, bare_agent, next_local, travel_to
-from tests.support.identity import Org, make_person
 
 pytestmark = pytest.mark.e2e
 

@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext
 
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.browser import screen_is, sign_in
+from devkit.identity import Org, make_person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.browser import screen_is, sign_in
-from tests.support.identity import Org, make_person
 
 pytestmark = pytest.mark.e2e
 

@@ -8,13 +8,13 @@ import pyotp
 import pytest
 from playwright.async_api import BrowserContext, Page, WebSocket
 
-from broker.security import accounts, totp
-from broker.security.accounts import Purpose, Role
-from host_agent.broker_link import BrokerLink
+from broker.identity import accounts, totp
+from broker.identity.accounts import Purpose, Role
+from devkit.broker import RunningBroker
+from devkit.browser import approve_this_browser, password_step, screen_is
+from devkit.identity import Org, Person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.browser import approve_this_browser, password_step, screen_is
-from tests.support.identity import Org, Person
 
 pytestmark = pytest.mark.e2e
 

@@ -13,12 +13,12 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, WebSocket
 
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.chromium import chromium, open_viewer
+from devkit.display import SampleApp, XvfbDisplay
+from devkit.identity import Person
+from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.chromium import chromium, open_viewer
-from tests.support.display import SampleApp, XvfbDisplay
-from tests.support.identity import Person
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 

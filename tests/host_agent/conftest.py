@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
+from devkit.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
 
 
 @pytest.fixture(scope="module")

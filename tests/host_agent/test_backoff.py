@@ -6,7 +6,7 @@ import random
 
 import pytest
 
-from host_agent.backoff import Backoff
+from host_agent.link.backoff import Backoff
 
 pytestmark = pytest.mark.unit
 

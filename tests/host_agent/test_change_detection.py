@@ -1,4 +1,4 @@
-"""Tile diff and the kept picture (host_agent.change_detection), on plain arrays."""
+"""Tile diff and the kept picture (host_agent.video.change_detection), on plain arrays."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 from av.video.reformatter import VideoReformatter
 
-from host_agent.change_detection import Rect, ScreenPicture, changed_tiles, tile_aligned
+from host_agent.video.change_detection import Rect, ScreenPicture, changed_tiles, tile_aligned
 
 pytestmark = pytest.mark.unit
 

@@ -6,14 +6,14 @@ import json
 
 import pytest
 
-from host_agent.channel_policy import (
+from host_agent.input.channel_policy import (
     InputPolicy,
     PolicyViolation,
     TokenBucket,
     Violation,
     check_channel_label,
 )
-from host_agent.input_events import InvalidInput, PointerMove
+from host_agent.input.events import InvalidInput, PointerMove
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,4 @@
-"""Cursor messages (host_agent.cursor): closed forms, sizes, colours."""
+"""Cursor messages (host_agent.video.cursor): closed forms, sizes, colours."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from host_agent.cursor import MAX_CURSOR, position_message, shape_message
+from host_agent.video.cursor import MAX_CURSOR, position_message, shape_message
 
 pytestmark = pytest.mark.unit
 

@@ -1,4 +1,5 @@
-"""Our x264 (host_agent.x264, host_agent.encoder) against PyAV's H.264 decoder: real bitstreams."""
+"""Our x264 (host_agent.video.x264, host_agent.video.encoder) against PyAV's H.264 decoder:
+real bitstreams."""
 
 from __future__ import annotations
 
@@ -8,8 +9,8 @@ import av
 import numpy as np
 import pytest
 
-from host_agent.change_detection import TILE, Rect, ScreenPicture
-from host_agent.encoder import BASE_QP, REFINE_QP, H264Encoder, h264_level
+from host_agent.video.change_detection import TILE, Rect, ScreenPicture
+from host_agent.video.encoder import BASE_QP, REFINE_QP, H264Encoder, h264_level
 
 pytestmark = pytest.mark.unit
 

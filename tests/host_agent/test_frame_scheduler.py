@@ -1,11 +1,11 @@
-"""The capture policy (host_agent.frame_scheduler), driven with explicit times."""
+"""The capture policy (host_agent.video.scheduler), driven with explicit times."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from host_agent.frame_scheduler import FrameScheduler, Pacing, Plan
+from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
 
 pytestmark = pytest.mark.unit
 

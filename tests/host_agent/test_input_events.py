@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from host_agent.input_events import (
+from host_agent.input.events import (
     InvalidInput,
     Key,
     PointerButton,

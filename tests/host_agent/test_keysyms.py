@@ -1,4 +1,4 @@
-"""Browser key events -> X keysyms (host_agent.keysyms), pure logic."""
+"""Browser key events -> X keysyms (host_agent.input.keysyms), pure logic."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from host_agent.keysyms import (
+from host_agent.input.keysyms import (
     KeyTarget,
     char_to_keysym,
     is_keypad,
@@ -208,7 +208,7 @@ def test_is_keypad() -> None:
 def test_keysyms_and_injection_do_not_load_xlib() -> None:
     """Importing the keysym table and the injector interface does not import python-xlib."""
     code = (
-        "import sys, host_agent.injection, host_agent.keysyms; "
+        "import sys, host_agent.input.injection, host_agent.input.keysyms; "
         "print(any(m == 'Xlib' or m.startswith('Xlib.') for m in sys.modules))"
     )
     root = Path(__file__).resolve().parents[2]

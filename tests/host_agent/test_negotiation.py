@@ -1,5 +1,5 @@
-"""SDP answer tuning and the playout-delay extension (host_agent.negotiation), and the
-REMB parsing of host_agent.rtcp_feedback."""
+"""SDP answer tuning and the playout-delay extension (host_agent.webrtc.negotiation), and the
+REMB parsing of host_agent.webrtc.rtcp_feedback."""
 
 from __future__ import annotations
 
@@ -14,14 +14,14 @@ from aiortc.rtp import (
     unpack_header_extensions,
 )
 
-from host_agent.encoder import h264_level
-from host_agent.negotiation import (
+from host_agent.video.encoder import h264_level
+from host_agent.webrtc.negotiation import (
     PLAYOUT_DELAY_URI,
     PlayoutDelayExtensionsMap,
     preferred_codecs,
     profile_level_id,
 )
-from host_agent.rtcp_feedback import remb_bitrate
+from host_agent.webrtc.rtcp_feedback import remb_bitrate
 
 pytestmark = pytest.mark.unit
 

@@ -1,10 +1,10 @@
-"""The byte budget, the quantizers and the REMB policy (host_agent.rate_control)."""
+"""The byte budget, the quantizers and the REMB policy (host_agent.video.rate_control)."""
 
 from __future__ import annotations
 
 import pytest
 
-from host_agent.rate_control import (
+from host_agent.video.rate_control import (
     MAX_QP,
     MIN_BITRATE,
     RECOVER_AFTER_S,

@@ -1,4 +1,4 @@
-"""The screen track on a real Xvfb (host_agent.screen_track): what it sends, and when.
+"""The screen track on a real Xvfb (host_agent.video.screen_track): what it sends, and when.
 
 The track is read the way aiortc's sender reads it (``await recv()`` in a loop), without a
 peer: these tests are about the capture policy on a real display, not about transport.
@@ -16,9 +16,9 @@ import pytest
 from Xlib import X
 from Xlib import display as xdisplay
 
-from host_agent import damage
-from host_agent.screen_track import Codec, ScreenTrack
-from tests.support.display import XvfbDisplay, start_xvfb
+from devkit.display import XvfbDisplay, start_xvfb
+from host_agent.video import damage
+from host_agent.video.screen_track import Codec, ScreenTrack
 
 pytestmark = pytest.mark.display
 

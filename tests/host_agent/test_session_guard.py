@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from broker import protocol
-from host_agent.channel_policy import PolicyViolation, Violation
-from host_agent.session_guard import SessionGuard
+import mamori_protocol as protocol
+from host_agent.input.channel_policy import PolicyViolation, Violation
+from host_agent.session.guard import SessionGuard
 
 pytestmark = pytest.mark.unit
 

@@ -7,7 +7,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from host_agent.watermark import Watermark, WatermarkIdentity, render_mask
+from host_agent.video.watermark import Watermark, WatermarkIdentity, render_mask
 
 pytestmark = pytest.mark.unit
 

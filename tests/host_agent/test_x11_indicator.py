@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 from Xlib import display as xdisplay
 
-from host_agent.x11_indicator import BACKGROUND, WINDOW_NAME, SessionIndicator
-from tests.support.display import XvfbDisplay, start_xvfb
+from devkit.display import XvfbDisplay, start_xvfb
+from host_agent.platform.x11.indicator import BACKGROUND, WINDOW_NAME, SessionIndicator
 
 pytestmark = pytest.mark.display
 

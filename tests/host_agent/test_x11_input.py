@@ -1,4 +1,5 @@
-"""XTEST injection against a real Xvfb and the real sample EHR (host_agent.x11_input)."""
+"""XTEST injection against a real Xvfb and the real sample EHR
+(host_agent.platform.x11.injector)."""
 
 from __future__ import annotations
 
@@ -10,11 +11,12 @@ import pytest
 from Xlib import X
 from Xlib import display as xdisplay
 
+from devkit.display import SampleApp, XvfbDisplay
 from host_agent.errors import InjectionError
-from host_agent.injection import Injector, open_injector
-from host_agent.input_events import Key, PointerButton, PointerMove, ReleaseAll, Wheel
-from host_agent.x11_input import X11Injector
-from tests.support.display import SampleApp, XvfbDisplay
+from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.injection import Injector
+from host_agent.platform.backends import open_injector
+from host_agent.platform.x11.injector import X11Injector
 
 pytestmark = pytest.mark.display
 

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from host_agent.input_events import parse_input
-from host_agent.x11_input import X11Injector
-from host_agent.x11_local_input import LocalInputLock
-from tests.support.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
+from devkit.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
+from host_agent.input.events import parse_input
+from host_agent.platform.x11.injector import X11Injector
+from host_agent.platform.x11.local_input import LocalInputLock
 
 pytestmark = pytest.mark.display
 

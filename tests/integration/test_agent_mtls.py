@@ -18,20 +18,20 @@ from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.agents.ca import AgentAuthority
 from broker.db.models import AgentCertificate, AuditEvent
-from broker.protocol import CloseCode, Direction
-from broker.security.agent_ca import AgentAuthority
 from certs.authority import Issued, create_ca
 from certs.client_certs import issue_client_cert, make_csr
-from host_agent.credentials import AgentState
-from host_agent.enrollment import post_json
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.identity import Org, make_org, make_person, signed_in
 from host_agent.errors import BrokerRefused
-from host_agent.renewal import keep_renewed, renewal_url
+from host_agent.trust.credentials import AgentState
+from host_agent.trust.enrollment import post_json
+from host_agent.trust.renewal import keep_renewed, renewal_url
+from mamori_protocol import CloseCode, Direction
 from tests.conftest import HOST_ID
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, make_org, make_person, signed_in
 
 pytestmark = pytest.mark.integration
 

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from certs.authority import ServerFiles
-from tests.support.agent import make_code
-from tests.support.broker import RunningBroker, random_secret_key, running_broker
-from tests.support.databases import sqlite_url
-from tests.support.display import XvfbDisplay
-from tests.support.identity import SignedIn, make_org, make_person, sign_in_client
+from devkit.agent import make_code
+from devkit.broker import RunningBroker, random_secret_key, running_broker
+from devkit.databases import sqlite_url
+from devkit.display import XvfbDisplay
+from devkit.identity import SignedIn, make_org, make_person, sign_in_client
 from tests.support.viewer import aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]

@@ -21,11 +21,11 @@ from sqlalchemy import func, select, text
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import AuditChainHead, AuditEvent
-from broker.security import accounts
-from broker.security.accounts import Role
+from broker.identity import accounts
+from broker.identity.accounts import Role
 from certs.authority import ServerFiles
-from tests.support.broker import random_secret_key
-from tests.support.databases import BACKENDS, database_url
+from devkit.broker import random_secret_key
+from devkit.databases import BACKENDS, database_url
 
 pytestmark = pytest.mark.integration
 

@@ -11,14 +11,14 @@ from collections.abc import Awaitable, Callable
 import pytest
 from sqlalchemy import select
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.db.models import AuditEvent
-from broker.protocol import CloseCode, Direction
-from host_agent.broker_link import BrokerLink
+from devkit.broker import RunningBroker
+from devkit.devices import approved_device
+from devkit.identity import Org, Person, SignedIn, make_person, signed_in
+from host_agent.link.broker_link import BrokerLink
+from mamori_protocol import CloseCode, Direction
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.devices import approved_device
-from tests.support.identity import Org, Person, SignedIn, make_person, signed_in
 from tests.support.viewer import aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]

@@ -12,15 +12,15 @@ import numpy as np
 import pytest
 from sqlalchemy import select
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.db.models import AuditEvent
-from broker.protocol import Direction
-from host_agent.broker_link import BrokerLink
-from host_agent.watermark import Watermark, WatermarkIdentity
+from devkit.broker import RunningBroker
+from devkit.display import SampleApp, XvfbDisplay
+from devkit.identity import SignedIn
+from host_agent.link.broker_link import BrokerLink
+from host_agent.video.watermark import Watermark, WatermarkIdentity
+from mamori_protocol import Direction
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.display import SampleApp, XvfbDisplay
-from tests.support.identity import SignedIn
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]

@@ -10,12 +10,12 @@ import pytest
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
-from broker import protocol
-from broker.protocol import CloseCode, Direction
-from broker.security import org_policy
-from host_agent.credentials import AgentState
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, SignedIn
+import mamori_protocol as protocol
+from broker.access import remote_policy as org_policy
+from devkit.broker import RunningBroker
+from devkit.identity import Org, SignedIn
+from host_agent.trust.credentials import AgentState
+from mamori_protocol import CloseCode, Direction
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.integration

@@ -15,18 +15,18 @@ from Xlib import X
 from Xlib import display as xdisplay
 from Xlib.ext import xtest
 
-from broker import protocol
+import mamori_protocol as protocol
 from broker.db.models import AuditEvent
-from broker.protocol import Direction
-from host_agent import negotiation
-from host_agent.broker_link import BrokerLink
-from host_agent.credentials import AgentState
-from host_agent.peer_session import PeerSession
+from devkit.agent import running_agent
+from devkit.broker import RunningBroker
+from devkit.display import SampleApp, XvfbDisplay, start_xvfb
+from devkit.identity import SignedIn
+from host_agent.link.broker_link import BrokerLink
+from host_agent.trust.credentials import AgentState
+from host_agent.webrtc import negotiation
+from host_agent.webrtc.peer_session import PeerSession
+from mamori_protocol import Direction
 from tests.conftest import HOST_ID
-from tests.support.agent import running_agent
-from tests.support.broker import RunningBroker
-from tests.support.display import SampleApp, XvfbDisplay, start_xvfb
-from tests.support.identity import SignedIn
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]

@@ -9,15 +9,15 @@ import json
 
 import pytest
 
-from broker import protocol
-from broker.protocol import Direction
-from broker.security.grants import Access
-from host_agent.broker_link import BrokerLink
+import mamori_protocol as protocol
+from broker.access.grants import Access
+from devkit.broker import RunningBroker
+from devkit.display import SampleApp
+from devkit.identity import Org, make_person, signed_in
+from host_agent.link.broker_link import BrokerLink
+from mamori_protocol import Direction
 from tests.conftest import HOST_ID
-from tests.support.broker import RunningBroker
-from tests.support.display import SampleApp
 from tests.support.grants import add_grant, audit, audited
-from tests.support.identity import Org, make_person, signed_in
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]

@@ -22,14 +22,14 @@ from cryptography.hazmat.primitives.serialization import (
 from sqlalchemy import delete, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from broker.audit import key as audit_key
+from broker.audit.chain import GENESIS, link_hash
 from broker.db.engine import Database
 from broker.db.models import AuditCheckpoint, AuditEvent, Organization
-from broker.security import audit_key
-from broker.security.audit_chain import GENESIS, link_hash
 from certs.authority import ServerFiles
+from devkit.broker import random_secret_key
+from devkit.databases import BACKENDS, database_url
 from tests.support.audit import drop_append_only_triggers, signed_database, tamper, write_events
-from tests.support.broker import random_secret_key
-from tests.support.databases import BACKENDS, database_url
 
 pytestmark = pytest.mark.integration
 

@@ -18,14 +18,14 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from broker.audit.chain import GENESIS, link_hash, record_fields, sign_checkpoint
+from broker.audit.ledger import AuditSigner, checkpoint_moved_chains
+from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.verify import ChainReport, chains, verify_chain_of
 from broker.db.engine import Database
 from broker.db.models import AuditChainHead, AuditCheckpoint, AuditEvent, Organization
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.audit_chain import GENESIS, link_hash, record_fields, sign_checkpoint
-from broker.security.audit_ledger import AuditSigner, checkpoint_moved_chains
-from broker.security.audit_verify import ChainReport, chains, verify_chain_of
+from devkit.databases import BACKENDS, database_url
 from tests.support.audit import drop_append_only_triggers, signed_database, tamper, write_events
-from tests.support.databases import BACKENDS, database_url
 
 pytestmark = pytest.mark.integration
 

@@ -13,7 +13,7 @@ from sqlalchemy import Connection, select, text
 
 from broker.db.engine import Database, alembic_config
 from broker.db.models import Grant, Organization
-from tests.support.databases import BACKENDS, database_url
+from devkit.databases import BACKENDS, database_url
 
 pytestmark = pytest.mark.integration
 

@@ -16,13 +16,14 @@ from alembic.script import ScriptDirectory
 from sqlalchemy import delete, select, text, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
+from broker.agents import hosts as agents
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.engine import Database, alembic_config
 from broker.db.models import AuditEvent, Base
-from broker.security import accounts, agents, mfa, totp
-from broker.security.accounts import Role
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.secretbox import SecretBox
-from tests.support.databases import BACKENDS, database_url
+from broker.identity import accounts, mfa, totp
+from broker.identity.accounts import Role
+from broker.secretbox import SecretBox
+from devkit.databases import BACKENDS, database_url
 
 pytestmark = pytest.mark.integration
 

@@ -8,9 +8,9 @@ from datetime import datetime, timedelta
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
+from broker.audit.ledger import AuditSigner, attach_signer
+from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.engine import Database
-from broker.security.audit import Actor, Event, Outcome, record
-from broker.security.audit_ledger import AuditSigner, attach_signer
 
 
 def signed_database(url: str, key: Ed25519PrivateKey, every: int = 10) -> Database:

@@ -14,15 +14,15 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 from websockets.asyncio.client import ClientConnection, connect
 
-from broker import protocol
+import mamori_protocol as protocol
+from broker.access import grants
+from broker.access.grants import Access, Window
 from broker.clock import Clock
 from broker.db.models import AuditEvent
-from broker.protocol import Direction
-from broker.security import grants
-from broker.security.grants import Access, Window
-from tests.support.agent import enroll_agent
-from tests.support.broker import RunningBroker
-from tests.support.identity import Org, SignedIn
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker
+from devkit.identity import Org, SignedIn
+from mamori_protocol import Direction
 
 TOKYO = ZoneInfo("Asia/Tokyo")
 

@@ -22,7 +22,7 @@ from typing import Any
 import uvicorn
 from aiosmtpd.smtp import SMTP, Envelope, Session
 
-from broker.accountability.webhooks import signature_valid
+from broker.alerts.webhooks import signature_valid
 
 
 @dataclass

@@ -18,10 +18,10 @@ from aiortc import (
 )
 from websockets.asyncio.client import ClientConnection, connect
 
-from broker import protocol
-from broker.protocol import Direction
-from tests.support.broker import RunningBroker
-from tests.support.identity import SignedIn
+import mamori_protocol as protocol
+from devkit.broker import RunningBroker
+from devkit.identity import SignedIn
+from mamori_protocol import Direction
 
 
 @dataclass

@@ -1,5 +1,5 @@
 // web_client/core/cursor.js: the host's cursor messages, closed schema, and their geometry;
-// and against host_agent/cursor.py, which writes them.
+// and against host_agent/video/cursor.py, which writes them.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -107,7 +107,7 @@ const skip = probe.status === 0 ? false : `${PYTHON} with numpy is not available
 
 const WRITER = `
 import json
-from host_agent.cursor import position_message, shape_message
+from host_agent.video.cursor import position_message, shape_message
 out = [position_message(0, 0, False), position_message(1919, 1079, True)]
 for w, h, hx, hy in [(1, 1, 0, 0), (24, 24, 4, 4), (64, 64, 63, 63), (128, 96, 100, 10)]:
     argb = [(0x80 << 24) | (0x40 << 16) | (0x20 << 8) | 0x10] * (w * h)
@@ -115,7 +115,7 @@ for w, h, hx, hy in [(1, 1, 0, 0), (24, 24, 4, 4), (64, 64, 63, 63), (128, 96, 1
 print(json.dumps(out))
 `;
 
-test("every message host_agent/cursor.py writes is accepted as written", { skip }, () => {
+test("every message host_agent/video/cursor.py writes is accepted as written", { skip }, () => {
   const result = spawnSync(PYTHON, ["-c", WRITER], { cwd: ROOT, encoding: "utf8" });
   assert.equal(result.status, 0, result.stderr);
   const messages = JSON.parse(result.stdout).map(parseHostMessage);

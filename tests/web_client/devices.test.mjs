@@ -27,7 +27,7 @@ import { fromBase64url } from "../../web_client/core/webauthn.js";
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "../..");
 
-// Made by broker/security/device_keys.py and device_challenges.py (tests/broker/
+// Made by broker/devices/keys.py and device_challenges.py (tests/broker/
 // test_device_challenges.py checks the same vector on the Python side).
 const VECTOR = {
   jwk: {
@@ -125,7 +125,7 @@ test("a viewer stops after a device refusal, but retries a late challenge", () =
 test("every device refusal, session end and API code has words in both languages", () => {
   const source = readFileSync(join(ROOT, "broker/api/devices.py"), "utf8")
     + readFileSync(join(ROOT, "broker/api/admin_devices.py"), "utf8")
-    + readFileSync(join(ROOT, "broker/security/devices.py"), "utf8");
+    + readFileSync(join(ROOT, "broker/devices/register.py"), "utf8");
   const apiCodes = ["device_unknown", "device_pending", "device_denied", "device_revoked",
     "device_signature", "device_challenge", "device_key_invalid", "device_limit",
     "device_state", "self_approval"];

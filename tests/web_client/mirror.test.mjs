@@ -1,5 +1,5 @@
 // The JS schemas against the Python ones they mirror: the same frames go through
-// broker/protocol.py and host_agent/input_events.py (stdlib only) and web_client/core.
+// mamori_protocol/__init__.py and host_agent/input/events.py (stdlib only) and web_client/core.
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -125,7 +125,7 @@ const FRAMES = [
 ];
 const RAW = ["{", "[]", "null", "1", '"x"', "", "{}", JSON.stringify({ type: "answer", sdp: "v=0" + "a".repeat(70_000) })];
 
-test("the JS parser refuses and accepts exactly what broker/protocol.py does, with the same close code", { skip }, () => {
+test("the JS parser refuses and accepts exactly what mamori_protocol/__init__.py does, with the same close code", { skip }, () => {
   const cases = [];
   for (const direction of Object.values(Direction)) {
     for (const frame of FRAMES) cases.push([JSON.stringify(frame), direction]);
@@ -148,7 +148,7 @@ test("the JS parser refuses and accepts exactly what broker/protocol.py does, wi
 
 const INPUT_SCRIPT = `
 import json, sys
-from host_agent.input_events import InvalidInput, parse_input
+from host_agent.input.events import InvalidInput, parse_input
 out = []
 for raw in json.load(sys.stdin):
     try:
@@ -158,7 +158,7 @@ for raw in json.load(sys.stdin):
 print(json.dumps(out))
 `;
 
-test("every input message the JS builds is accepted by host_agent/input_events.py", { skip }, () => {
+test("every input message the JS builds is accepted by host_agent/input/events.py", { skip }, () => {
   const box = { left: 0, top: 0, width: 1000, height: 800 };
   const corners = [
     [0, 0],

@@ -1,6 +1,6 @@
 /**
  * Keyboard and pointer capture on the remote <video>, sent over the `input` data channel
- * (message forms in core/input.js, mirrored by host_agent/input_events.py).
+ * (message forms in core/input.js, mirrored by host_agent/input/events.py).
  *
  * Pointer: moves at most once per animation frame; buttons with pointer capture, so a
  * button pressed in the picture is released even outside it (at the nearest edge); points

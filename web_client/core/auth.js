@@ -1,7 +1,7 @@
 /**
  * Sign-in rules for the page, without the DOM: which screen a route shows for a session
  * state, how API errors map to messages, and the password policy mirrored for instant
- * feedback (the broker decides; see broker/security/passwords.py).
+ * feedback (the broker decides; see broker/identity/passwords.py).
  */
 
 export const SESSION_STATES = Object.freeze(["anonymous", "mfa", "enroll", "active"]);

@@ -1,6 +1,6 @@
 /**
  * The host's cursor, received on the `input` data channel (host -> browser). Mirrors
- * host_agent/cursor.py: keep the two in step.
+ * host_agent/video/cursor.py: keep the two in step.
  *
  *     {"t":"cursor","x":640,"y":360,"v":true}   position in host screen pixels; v: on screen
  *     {"t":"shape","id":7,"w":24,"h":24,"hx":4,"hy":4,"rgba":"<base64>"}

@@ -5,7 +5,7 @@
  *
  * Before every viewer session the broker hands out a challenge (POST /api/viewer-challenges)
  * and the browser signs `challengeMessage(hostId, challenge)` with its non-extractable P-256
- * key; broker/security/device_challenges.py builds the same bytes.
+ * key; broker/devices/challenges.py builds the same bytes.
  */
 
 export const CHALLENGE_CONTEXT = "mamori-viewer-challenge-v1";

@@ -1,5 +1,5 @@
 /**
- * Messages of the `input` data channel, browser side. Mirrors host_agent/input_events.py:
+ * Messages of the `input` data channel, browser side. Mirrors host_agent/input/events.py:
  * keep the two in step.
  *
  * Sans-I/O: builds the compact JSON the agent parses and maps a pointer position in the

@@ -1,5 +1,5 @@
 /**
- * Signaling wire protocol, browser side. Mirrors broker/protocol.py: keep the two in step.
+ * Signaling wire protocol, browser side. Mirrors mamori_protocol/__init__.py: keep the two in step.
  *
  * Sans-I/O: nothing here touches a socket or the DOM, so every rule is tested in node with
  * plain data (tests/web_client/protocol.test.mjs).
@@ -27,7 +27,7 @@
  * the broker validates its own output, so the looser check is harmless.
  */
 
-// 64 KiB: an SDP offer from Chromium with every codec is ~6 KiB (broker/protocol.py).
+// 64 KiB: an SDP offer from Chromium with every codec is ~6 KiB (mamori_protocol/__init__.py).
 export const MAX_MESSAGE_BYTES = 64 * 1024;
 export const MAX_SDP_CHARS = 60_000;
 export const MAX_CANDIDATE_CHARS = 1024;
@@ -130,7 +130,7 @@ export class UnexpectedMessage extends ProtocolError {
   }
 }
 
-// Patterns of broker/protocol.py; anchored because Python uses fullmatch.
+// Patterns of mamori_protocol/__init__.py; anchored because Python uses fullmatch.
 const HOST_ID = /^[a-z0-9][a-z0-9-]{0,62}$/;
 const SESSION_ID = /^[A-Za-z0-9_-]{16,64}$/;
 const VERSION = /^[0-9A-Za-z.+-]{1,32}$/;

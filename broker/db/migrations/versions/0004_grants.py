@@ -4,7 +4,7 @@ Revision ID: 0004
 Revises: 0002
 Create Date: 2026-11-22
 
-Existing organizations get the default grants a new one gets (broker/security/grants.py
+Existing organizations get the default grants a new one gets (broker/access/grants.py
 DEFAULT_GRANTS: admins and doctors open every host with control at any time), so an upgrade
 does not lock a running clinic out; staff and vendors get nothing until an admin decides.
 """

@@ -15,12 +15,53 @@ Create Date: 2026-11-28
 
 from __future__ import annotations
 
+import hashlib
+import json
+from collections.abc import Mapping
 from datetime import UTC
+from typing import Any
 
 import sqlalchemy as sa
 from alembic import op
 
-from broker.security.audit_chain import GENESIS, chain_of, link_hash, record_fields
+# Frozen copy of the hashing of broker/audit/chain.py as it was when this migration was
+# written: a migration must compute the same links forever, even if the live code changes
+# (a new hashed field, another canonical form) in a later revision.
+GENESIS = "0" * 64
+HASHED_FIELDS = (
+    "chain",
+    "sequence",
+    "at",
+    "org_id",
+    "actor_user_id",
+    "actor",
+    "event",
+    "outcome",
+    "source_address",
+    "target_user_id",
+    "detail",
+)
+
+
+def chain_of(org_id: int | None) -> int:
+    return 0 if org_id is None else org_id
+
+
+def record_fields(row: Mapping[str, Any]) -> dict[str, Any]:
+    fields = {name: row[name] for name in HASHED_FIELDS}
+    at = row["at"]
+    if at.tzinfo is None:
+        raise ValueError("naive datetime: audit times are UTC")
+    fields["at"] = at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return fields
+
+
+def link_hash(previous_hash: str, record: Mapping[str, Any]) -> str:
+    body = json.dumps(
+        record, sort_keys=True, separators=(",", ":"), ensure_ascii=False, allow_nan=False
+    ).encode()
+    return hashlib.sha256(previous_hash.encode() + b"\n" + body).hexdigest()
+
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 

@@ -1,1 +1,0 @@
-"""Accountability: exports of the audit trail and alerts to people who must see them."""

@@ -1,0 +1,47 @@
+"""Hosts: the clinic PCs of an organization, recorded as they enroll and as their agents
+connect (name, first and last seen). Who an agent is comes from its client certificate
+(``broker.agents.ca``), never from anything it says.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from broker.db.models import Host
+
+
+async def register_host(
+    session: AsyncSession, org_id: int, host_id: str, name: str, now: datetime
+) -> Host:
+    """Record (or refresh) a host of ``org_id`` as it enrolls or its agent says hello."""
+    host = await find_host(session, org_id, host_id)
+    if host is None:
+        host = Host(org_id=org_id, host_id=host_id, name=name, first_seen_at=now, last_seen_at=now)
+        session.add(host)
+    else:
+        host.name = name
+        host.last_seen_at = now
+    await session.flush()
+    return host
+
+
+async def find_host(session: AsyncSession, org_id: int, host_id: str) -> Host | None:
+    return await session.scalar(select(Host).where(Host.org_id == org_id, Host.host_id == host_id))
+
+
+async def hosts_of(session: AsyncSession, org_id: int) -> list[Host]:
+    rows = await session.scalars(
+        select(Host).where(Host.org_id == org_id).order_by(Host.name, Host.host_id)
+    )
+    return list(rows)
+
+
+async def seen(session: AsyncSession, org_id: int, host_id: str, now: datetime) -> None:
+    """The host's agent was connected until ``now`` (its link just closed)."""
+    host = await find_host(session, org_id, host_id)
+    if host is not None:
+        host.last_seen_at = now
+        await session.flush()

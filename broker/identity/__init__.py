@@ -1,0 +1,1 @@
+"""Who a person is: accounts, passwords, MFA (TOTP, passkeys, recovery codes), sessions, lockout."""

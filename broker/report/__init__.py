@@ -1,0 +1,1 @@
+"""The MHLW compliance report: facts gathered from the database, rows, rendering."""

@@ -1,0 +1,266 @@
+"""A private virtual X display (Xvfb) and the sample clinic app on it, for tests and the demo.
+
+    with start_xvfb(1280, 720) as display:                 # display.name == ":N"
+        with start_sample_app(display, tmp_path / "state.json") as app:
+            app.wait_for(lambda s: s["saves"] == 1)        # await app.wait_for_async(...)
+
+Xvfb chooses a free display number itself (``-displayfd``), so tests can run in parallel
+and next to a developer's own X session.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import select
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+
+SAMPLE_EHR = Path(__file__).resolve().parent / "sample_ehr.py"
+
+State = dict[str, Any]
+
+
+@dataclass(frozen=True)
+class XvfbDisplay:
+    """A running Xvfb: ``name`` is what goes into ``DISPLAY``."""
+
+    name: str
+    width: int
+    height: int
+    process: subprocess.Popen[bytes]
+
+    def env(self) -> dict[str, str]:
+        """The current environment with DISPLAY pointing at this server."""
+        return {**os.environ, "DISPLAY": self.name}
+
+
+@dataclass(frozen=True)
+class SampleApp:
+    """The running sample EHR and its state file."""
+
+    process: subprocess.Popen[bytes]
+    state_file: Path
+
+    def state(self) -> State:
+        """The app's current state (see devkit/sample_ehr.py)."""
+        return read_state(self.state_file)
+
+    def center(self, widget: str) -> tuple[int, int]:
+        """Screen coordinates of the middle of a widget named in the state's geometry."""
+        x, y, w, h = self.state()["geometry"][widget]
+        return x + w // 2, y + h // 2
+
+    def wait_for(self, predicate: Callable[[State], bool], timeout: float = 5.0) -> State:
+        """Wait until the state satisfies ``predicate``; return it.
+
+        Blocks the thread: in an async test whose agent runs on the same event loop, use
+        ``wait_for_async``, or the agent cannot inject while this waits.
+        """
+        return wait_for_state(self.state_file, predicate, timeout)
+
+    async def wait_for_async(
+        self, predicate: Callable[[State], bool], timeout: float = 5.0
+    ) -> State:
+        """``wait_for`` that lets the event loop run (an in-process agent) while it waits."""
+        return await wait_for_state_async(self.state_file, predicate, timeout)
+
+
+def read_state(path: Path) -> State:
+    """Read the sample app's JSON state file (written atomically, so never partial)."""
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: state is not a JSON object")
+    return data
+
+
+def wait_for_state(path: Path, predicate: Callable[[State], bool], timeout: float = 5.0) -> State:
+    """Poll the state file until ``predicate`` holds.
+
+    Raises:
+        TimeoutError: with the last state seen, so a failing test shows what it got.
+    """
+    deadline = time.monotonic() + timeout
+    last: State | None = None
+    while True:
+        if path.exists():
+            last = read_state(path)
+            if predicate(last):
+                return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"state never matched within {timeout} s; last state: {last}")
+        time.sleep(0.02)
+
+
+async def wait_for_state_async(
+    path: Path, predicate: Callable[[State], bool], timeout: float = 5.0
+) -> State:
+    """``wait_for_state`` polling with ``asyncio.sleep``."""
+    deadline = time.monotonic() + timeout
+    last: State | None = None
+    while True:
+        if path.exists():
+            last = read_state(path)
+            if predicate(last):
+                return last
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"state never matched within {timeout} s; last state: {last}")
+        await asyncio.sleep(0.02)
+
+
+def _read_display_number(fd: int, proc: subprocess.Popen[bytes], timeout: float) -> int:
+    deadline = time.monotonic() + timeout
+    data = b""
+    while not data.endswith(b"\n"):
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise TimeoutError("Xvfb did not report its display number in time")
+        ready, _, _ = select.select([fd], [], [], remaining)
+        if not ready:
+            continue
+        chunk = os.read(fd, 64)
+        if not chunk:  # Xvfb exited before writing its number.
+            proc.wait(timeout=5)
+            raise RuntimeError(f"Xvfb exited with status {proc.returncode}")
+        data += chunk
+    return int(data.strip())
+
+
+def _wait_accepting(name: str, timeout: float) -> None:
+    from Xlib import display as xdisplay
+    from Xlib import error as xerror
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            xdisplay.Display(name).close()
+            return
+        except (xerror.DisplayError, OSError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=5)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _log_tail(log: IO[bytes]) -> str:
+    log.seek(0)
+    return log.read().decode(errors="replace")[-2000:]
+
+
+@contextmanager
+def start_xvfb(
+    width: int = 1280, height: int = 720, depth: int = 24, timeout: float = 10.0
+) -> Iterator[XvfbDisplay]:
+    """Start a private Xvfb on a free display number; stop it on exit.
+
+    Raises:
+        RuntimeError: Xvfb is missing or did not start (its messages are included).
+    """
+    read_fd, write_fd = os.pipe()
+    with tempfile.TemporaryFile() as log:
+        try:
+            proc = subprocess.Popen(
+                [
+                    "Xvfb",
+                    "-displayfd",
+                    str(write_fd),
+                    "-screen",
+                    "0",
+                    f"{width}x{height}x{depth}",
+                    "-nolisten",
+                    "tcp",
+                    # A server reset when the last client leaves would drop keymap changes
+                    # and race with the next client connecting.
+                    "-noreset",
+                ],
+                pass_fds=(write_fd,),
+                # Its own session: a Ctrl-C in the demo's terminal must not kill the display
+                # before the agent and app on it have stopped in order.
+                start_new_session=True,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
+            )
+        except FileNotFoundError as exc:
+            os.close(read_fd)
+            os.close(write_fd)
+            raise RuntimeError("Xvfb is not installed (Debian: apt install xvfb)") from exc
+        os.close(write_fd)
+        try:
+            try:
+                number = _read_display_number(read_fd, proc, timeout)
+                name = f":{number}"
+                _wait_accepting(name, timeout)
+            except Exception as exc:
+                raise RuntimeError(f"Xvfb did not start: {exc}\n{_log_tail(log)}") from exc
+            yield XvfbDisplay(name, width, height, proc)
+        finally:
+            os.close(read_fd)
+            _stop(proc)
+
+
+def _viewable_windows(display_name: str) -> int:
+    from Xlib import X
+    from Xlib import display as xdisplay
+
+    conn = xdisplay.Display(display_name)
+    try:
+        children = conn.screen().root.query_tree().children
+        return sum(1 for w in children if w.get_attributes().map_state == X.IsViewable)
+    finally:
+        conn.close()
+
+
+@contextmanager
+def start_sample_app(
+    display: XvfbDisplay | str, state_file: Path, timeout: float = 20.0
+) -> Iterator[SampleApp]:
+    """Start devkit/sample_ehr.py on ``display``; wait until it is mapped and ready.
+
+    Ready means: the state file exists (the app writes it only once its window is
+    visible, with the notes field focused) and a top-level window is viewable.
+
+    Raises:
+        RuntimeError: the app exited or was not ready in time (its messages are included).
+    """
+    name = display if isinstance(display, str) else display.name
+    state_file.unlink(missing_ok=True)
+    with tempfile.TemporaryFile() as log:
+        proc = subprocess.Popen(
+            [sys.executable, str(SAMPLE_EHR), "--state-file", str(state_file)],
+            env={**os.environ, "DISPLAY": name},
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            stdout=log,
+            stderr=log,
+        )
+        try:
+            deadline = time.monotonic() + timeout
+            while not (state_file.exists() and _viewable_windows(name)):
+                if proc.poll() is not None:
+                    raise RuntimeError(
+                        f"sample app exited with status {proc.returncode}\n{_log_tail(log)}"
+                    )
+                if time.monotonic() > deadline:
+                    raise RuntimeError(f"sample app not ready in {timeout} s\n{_log_tail(log)}")
+                time.sleep(0.05)
+            yield SampleApp(proc, state_file)
+        finally:
+            _stop(proc)

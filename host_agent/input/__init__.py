@@ -1,0 +1,3 @@
+"""Input from the viewer: the closed event schema, the channel policy, keysyms, the injector
+interface.
+"""

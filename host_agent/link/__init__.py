@@ -1,0 +1,1 @@
+"""The outbound link to the broker, with backoff."""

@@ -1,0 +1,193 @@
+"""The agent's outbound link to the broker: dial out, say hello, serve sessions, reconnect.
+
+The link goes to the broker's agent port with mutual TLS: the agent shows its client
+certificate (``host_agent.trust.credentials``), made fresh for each connection so a renewed
+certificate is used from the next one on.
+
+The agent never listens on a port (DESIGN.md: a clinic opens no inbound port). It keeps one
+WebSocket to the broker, reconnecting with capped exponential backoff and full jitter, and
+runs at most one ``PeerSession`` at a time. When the link drops, the live session is ended
+too: without signaling the broker could not end it, and security decisions fail closed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import ssl
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Final
+
+from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed, InvalidHandshake
+
+import mamori_protocol as protocol
+from host_agent.input.injection import Injector
+from host_agent.link.backoff import Backoff
+from host_agent.webrtc.peer_session import PeerSession, StreamSettings, close_quietly
+from mamori_protocol import Direction, ProtocolError
+from mamori_protocol.sdp import SdpPolicyError
+
+log = logging.getLogger(__name__)
+
+AGENT_VERSION: Final = "0.1.0"
+# A link that stayed up this long counts as healthy: the next failure starts backoff afresh.
+HEALTHY_LINK_S: Final = 5.0
+OPEN_TIMEOUT_S: Final = 10.0
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    """Where and who the agent is."""
+
+    broker_url: str  # wss://host:agent-port (the path /ws/agent is appended)
+    host_id: str
+    name: str
+    # Verifies the broker and shows this host's certificate; called for every connection.
+    ssl_context: Callable[[], ssl.SSLContext]
+
+
+class BrokerLink:
+    """Runs the agent's connection loop until ``stop()``."""
+
+    def __init__(
+        self,
+        settings: LinkSettings,
+        stream: StreamSettings,
+        injector: Injector,
+        backoff: Backoff | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        # Validate our own identity once: a bad host id would be refused by the broker forever.
+        self._hello = protocol.AgentHello(settings.host_id, settings.name, AGENT_VERSION)
+        protocol.encode(self._hello)
+        self._settings = settings
+        self._stream = stream
+        self._injector = injector
+        self._backoff = backoff or Backoff()
+        self._clock = clock
+        self._stopping = asyncio.Event()
+        self._ws: ClientConnection | None = None
+        self.session: PeerSession | None = None
+        self._pending_session_id: str | None = None
+        self._pending_start: protocol.SessionStart | None = None
+        self.connected = asyncio.Event()
+        self.connections = 0
+
+    async def run(self) -> None:
+        """Connect, serve, and reconnect until stopped."""
+        while not self._stopping.is_set():
+            started = self._clock()
+            try:
+                await self._connect_and_serve()
+            except InvalidHandshake as exc:
+                log.error("broker refused the connection (certificate revoked?): %s", exc)
+            except ssl.SSLError as exc:
+                log.error("TLS with the broker failed (certificate not accepted?): %s", exc)
+            except (OSError, TimeoutError, ConnectionClosed) as exc:
+                log.warning("broker link lost: %s", exc)
+            except ProtocolError as exc:
+                log.error("broker sent an invalid message: %s", exc.reason)
+            finally:
+                self.connected.clear()
+                await self._end_session()
+            if self._stopping.is_set():
+                break
+            if self._clock() - started >= HEALTHY_LINK_S:
+                self._backoff.reset()
+            delay = self._backoff.next_delay()
+            log.info("reconnecting to the broker in %.1f s", delay)
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(delay):
+                    await self._stopping.wait()
+
+    async def stop(self) -> None:
+        self._stopping.set()
+        if self._ws is not None:
+            await self._ws.close()
+
+    async def _connect_and_serve(self) -> None:
+        url = self._settings.broker_url.rstrip("/") + "/ws/agent"
+        async with connect(
+            url,
+            ssl=self._settings.ssl_context(),
+            max_size=protocol.MAX_MESSAGE_BYTES,
+            open_timeout=OPEN_TIMEOUT_S,
+        ) as ws:
+            self._ws = ws
+            await ws.send(protocol.encode(self._hello))
+            self.connections += 1
+            self.connected.set()
+            log.info("connected to the broker as %s", self._hello.host_id)
+            async for raw in ws:
+                await self._handle(protocol.parse(raw, Direction.BROKER_TO_AGENT))
+        if ws.close_code not in (None, 1000, 1001):
+            log.warning("broker closed the link: %s %s", ws.close_code, ws.close_reason)
+
+    async def _handle(self, message: protocol.Message) -> None:
+        match message:
+            case protocol.SessionStart(session_id=sid):
+                await self._end_session()
+                self._pending_session_id = sid
+                self._pending_start = message
+                log.info("viewer %s joined: session %s", message.viewer_id, sid)
+            case protocol.Offer(sdp=sdp, session_id=str(sid)) if (
+                sid == self._pending_session_id and self._pending_start is not None
+            ):
+                await self._start_session(self._pending_start, sdp)
+            case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=i, session_id=sid):
+                if self.session is not None and sid == self.session.session_id:
+                    await self.session.add_candidate(c, mid, i)
+            case protocol.Bye(reason=reason, session_id=sid):
+                if sid in {self._pending_session_id, getattr(self.session, "session_id", None)}:
+                    log.info("session %s ended by broker: %s", sid, reason)
+                    await self._end_session()
+            case protocol.Error(code=code, message=text):
+                log.warning("broker error %s: %s", code, text)
+            case _:
+                log.warning("ignored %s outside its session", message.TYPE)
+
+    async def _start_session(self, start: protocol.SessionStart, offer_sdp: str) -> None:
+        session_id = start.session_id
+
+        async def ended(reason: str) -> None:
+            if self.session is not None and self.session.session_id == session_id:
+                self.session = None
+                self._pending_session_id = None
+                await self._send(protocol.Bye(reason=reason, session_id=session_id))
+
+        async def report(violation: str, detail: str) -> None:
+            await self._send(protocol.Violation(violation, detail, session_id=session_id))
+
+        session = PeerSession(start, self._stream, self._injector, ended, report)
+        self.session = session
+        try:
+            answer = await session.answer(offer_sdp)
+        except SdpPolicyError:
+            self.session = None
+            await close_quietly(session)
+            await self._send(protocol.Bye(reason="sdp_refused", session_id=session_id))
+            return
+        except Exception as exc:
+            # A broken offer ends this session only, never the agent.
+            log.warning("session %s: cannot answer the offer: %s", session_id, exc)
+            self.session = None
+            await close_quietly(session)
+            await self._send(protocol.Bye(reason="bad_offer", session_id=session_id))
+            return
+        await self._send(protocol.Answer(sdp=answer, session_id=session_id))
+
+    async def _end_session(self) -> None:
+        session, self.session = self.session, None
+        self._pending_session_id = None
+        await close_quietly(session)
+
+    async def _send(self, message: protocol.Message) -> None:
+        if self._ws is not None:
+            try:
+                await self._ws.send(protocol.encode(message))
+            except ConnectionClosed:
+                log.info("could not send %s: link closed", message.TYPE)

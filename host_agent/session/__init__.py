@@ -1,0 +1,1 @@
+"""The session guard: idle, maximum, view-only, violations."""

@@ -1,0 +1,1 @@
+"""The agent's identity: enrollment, the client credentials on disk, renewal."""

@@ -1,0 +1,398 @@
+"""The video track aiortc sends: change-driven capture, encoded off the event loop.
+
+The loop (``ScreenTrack.recv``, on the event loop) asks ``FrameScheduler`` for the next plan,
+waits for its moment or for news (XDamage drawing, a keyframe request), takes the damage hint
+and hands the plan to the encode thread (``_Pipeline.produce``): grab the damaged rectangle,
+keep the tiles that really changed, convert their bands, choose the quantizer within the byte
+budget, encode. For H.264 the track yields ready ``VideoPacket``s from our own x264 (aiortc
+only packetizes them); for the VP8 fallback it yields ``av.VideoFrame``s and aiortc encodes.
+
+One dedicated encode thread: mss and x264 are not thread-safe, and encoding must never block
+the event loop that carries signaling, RTP and input.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from enum import Enum
+from typing import Final
+
+import av
+import numpy as np
+from aiortc import MediaStreamTrack
+from aiortc.mediastreams import MediaStreamError
+
+from host_agent.video.capture import ScreenCapture, ScreenGeometry
+from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
+from host_agent.video.damage import ChangeMonitor, open_monitor
+from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
+from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
+from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
+from host_agent.video.watermark import Watermark, WatermarkIdentity
+
+log = logging.getLogger(__name__)
+
+MAX_FPS: Final = 60
+STATS_LOG_S: Final = 10.0
+# Our x264 sharpens a settled picture with one refinement frame; aiortc's VP8 encoder (the
+# fallback) only over many frames of its own rate control, so a still screen gets frames
+# this often with VP8 (empty P frames, tens of bytes).
+VP8_KEEPALIVE_S: Final = 0.1
+# A refinement re-codes at least this many tiles at once (or waits for budget).
+MIN_REFINE_TILES: Final = 16
+
+
+class Codec(Enum):
+    H264 = "video/H264"
+    VP8 = "video/VP8"
+
+
+@dataclass
+class TrackStats:
+    """Counters the agent logs and tests read."""
+
+    frames: int = 0
+    keyframes: int = 0
+    keyframe_requests: int = 0
+    refinement_frames: int = 0
+    keepalives: int = 0
+    captures: int = 0
+    captures_unchanged: int = 0
+    encoder_builds: int = 0
+    remb_reports: int = 0
+    target_bitrate: int = 0
+    last_qp: int = 0
+    last_encode_ms: float = 0.0
+
+
+@dataclass
+class _Produced:
+    changed: TileMask
+    output: list[VideoPacket] | av.VideoFrame | None = None
+    size: int = 0
+    qp: int = 0
+    refined: TileMask | None = None  # the tiles this frame refined
+    ready_at: float = 0.0
+    refine_retry_at: float | None = None
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class _Pipeline:
+    """Capture -> change detection -> convert -> rate control -> encode, on one thread."""
+
+    def __init__(
+        self,
+        display: str | None,
+        max_fps: int,
+        bitrate: int,
+        mark: WatermarkIdentity | None = None,
+    ) -> None:
+        self.capture = ScreenCapture(display)
+        geometry = self.capture.geometry
+        self.picture = ScreenPicture(geometry.width, geometry.height)
+        # Burned in before change detection, so what is compared, converted and sent is
+        # always the marked picture, and an unchanged screen costs no blending at all.
+        self.watermark = (
+            Watermark(mark, geometry.width, geometry.height) if mark is not None else None
+        )
+        self.rate = RateController(bitrate, time.monotonic())
+        self._max_fps = max_fps
+        self.encoder: H264Encoder | None = None
+        self.encoder_builds = 0
+
+    def produce(
+        self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
+    ) -> _Produced:
+        picture = self.picture
+        if self.watermark is not None and self.watermark.needs_render(_utc_now()):
+            # A new minute: the mark's text changed everywhere, so capture everything.
+            plan, region = dataclasses.replace(plan, capture=True), None
+        if plan.capture:
+            changed = picture.update(self._grab, region)
+        else:
+            changed = np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
+        n_changed = int(changed.sum())
+        if plan.capture and not n_changed and not (plan.refine or plan.keyframe):
+            return _Produced(changed)  # drawn, but nothing changed: nothing to send
+        if codec is Codec.VP8:
+            frame = picture.video_frame()  # aiortc encodes VP8 itself, on its own thread
+            frame.pts = pts
+            frame.time_base = VIDEO_TIME_BASE
+            # aiortc's encoder does its own quality: a "refinement" is just another frame.
+            return _Produced(changed, frame, refined=plan.refine_mask)
+        if self.encoder is None:
+            # Created on first use: the codec is only known once the answer is made.
+            self.encoder = H264Encoder(picture.width, picture.height, self._max_fps)
+            self.encoder_builds += 1
+        now = time.monotonic()
+        rate = self.rate
+        if bitrate != rate.bitrate:
+            rate.set_bitrate(bitrate, now)
+        if plan.keyframe:
+            mbs = int(changed.size)
+            qp = rate.key_qp(now, mbs, BASE_QP)
+            packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
+            size = sum(p.size for p in packets)
+            rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
+            return _Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
+        qp = rate.change_qp(now, BASE_QP)
+        refine, retry = self._refinement(plan, changed, now)
+        if refine is None and not n_changed and not plan.keepalive:
+            return _Produced(changed, refine_retry_at=retry)
+        packets = self.encoder.encode(picture.planes, pts, qp=qp, refine=refine, changed=changed)
+        size = sum(p.size for p in packets)
+        if refine is not None:
+            rate.spent(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP, REFINE_QP, size)
+        else:
+            rate.spent(now, FrameKind.CHANGE, n_changed, BASE_QP, qp, size)
+        return _Produced(
+            changed,
+            packets,
+            size=size,
+            qp=qp,
+            refined=refine,
+            ready_at=rate.ready_at(now),
+            refine_retry_at=retry,
+        )
+
+    def _grab(self, rect: Rect) -> BGRA:
+        pixels = self.capture.grab(rect)
+        if self.watermark is None:
+            return pixels
+        return self.watermark.apply_rect(pixels, rect.x, rect.y, _utc_now())
+
+    def _refinement(
+        self, plan: Plan, changed: TileMask, now: float
+    ) -> tuple[TileMask | None, float | None]:
+        """The tiles this frame refines (as many as the budget holds) and, if some must
+        wait, when to try again."""
+        if plan.refine_mask is None:
+            return None, None
+        wanted = plan.refine_mask & ~changed
+        count = int(wanted.sum())
+        if not count:
+            return None, None
+        affordable = self.rate.refine_tiles(now)
+        if affordable < min(count, MIN_REFINE_TILES):
+            # Not worth a frame yet; never sooner than a frame interval (no busy loop).
+            retry = self.rate.refine_ready_at(now, min(count, MIN_REFINE_TILES))
+            return None, max(retry, now + 1 / self._max_fps)
+        if affordable >= count:
+            return wanted, None
+        # The first tiles in reading order now, the rest in the next frames.
+        part = np.zeros_like(wanted)
+        part.flat[np.flatnonzero(wanted.ravel())[:affordable]] = True
+        return part, None
+
+    def close(self) -> None:
+        if self.encoder is not None:
+            self.encoder.close()
+        self.capture.close()
+
+
+class ScreenTrack(MediaStreamTrack):
+    """A send-only video track of the host's screen."""
+
+    kind = "video"
+
+    def __init__(
+        self,
+        display: str | None,
+        codec: Codec,
+        fps: int = MAX_FPS,
+        bitrate: int = 8_000_000,
+        pacing: Pacing | None = None,
+        watermark: WatermarkIdentity | None = None,
+    ) -> None:
+        super().__init__()
+        self._watermark = watermark
+        if not 1 <= fps <= MAX_FPS:
+            raise ValueError(f"fps must be 1..{MAX_FPS}")
+        self._codec = codec
+        self.stats = TrackStats(target_bitrate=bitrate)
+        self.max_bitrate = bitrate
+        self._pacing = pacing or Pacing(max_fps=fps, small_fps=min(fps, Pacing().small_fps))
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-encode")
+        self._pipeline: _Pipeline | None = None
+        self._monitor: ChangeMonitor | None = None
+        self._scheduler: FrameScheduler | None = None
+        self._display = display
+        self._target = BitrateTarget(bitrate)
+        self._wake = asyncio.Event()
+        self._start = time.monotonic()
+        self._logged_at = self._start
+        self._pending: list[VideoPacket] = []
+
+    @property
+    def scheduler(self) -> FrameScheduler | None:
+        return self._scheduler
+
+    @property
+    def codec(self) -> Codec:
+        return self._codec
+
+    @codec.setter
+    def codec(self, codec: Codec) -> None:
+        """Set by negotiation, after the capture (and its scheduler) may have started."""
+        self._codec = codec
+        if self._scheduler is not None:
+            self._scheduler.pacing = self._pacing_for(codec)
+
+    def _pacing_for(self, codec: Codec) -> Pacing:
+        if codec is Codec.VP8:
+            return dataclasses.replace(self._pacing, keepalive_s=VP8_KEEPALIVE_S)
+        return self._pacing
+
+    async def geometry(self) -> ScreenGeometry:
+        """The captured area (opens the capture on the encode thread if needed)."""
+        pipeline = await self._open()
+        return pipeline.capture.geometry
+
+    def request_keyframe(self) -> None:
+        """The receiver lost the picture (PLI/FIR): the next frame will be an IDR."""
+        self.stats.keyframe_requests += 1
+        if self._scheduler is not None:
+            self._scheduler.request_keyframe()
+        self._wake.set()
+
+    def set_estimated_bitrate(self, bitrate: int) -> None:
+        """A receiver estimate (REMB): the byte budget follows it, up to the maximum."""
+        self.stats.remb_reports += 1
+        before = self._target.value
+        target = self._target.on_remb(bitrate, time.monotonic())
+        if target < before:
+            log.info("REMB %d kbit/s: target bitrate down to %d kbit/s", bitrate // 1000,
+                     target // 1000)  # fmt: skip
+        self.stats.target_bitrate = target
+
+    def note_input(self) -> None:
+        """The viewer is steering the screen: show the effects at the full frame rate."""
+        if self._scheduler is not None:
+            self._scheduler.note_input(time.monotonic())
+
+    def _on_change(self) -> None:
+        scheduler = self._scheduler
+        if scheduler is not None and not scheduler.change_pending:
+            scheduler.note_change()
+            self._wake.set()
+
+    async def recv(self) -> VideoPacket | av.VideoFrame:
+        if self._pending:
+            return self._pending.pop(0)
+        pipeline = await self._open()
+        scheduler, monitor = self._scheduler, self._monitor
+        if scheduler is None or monitor is None:  # closed between _open and here
+            raise MediaStreamError
+        loop = asyncio.get_running_loop()
+        while True:
+            if self.readyState != "live":
+                raise MediaStreamError  # stopped while waiting: aiortc ends its loop quietly
+            now = time.monotonic()
+            plan = scheduler.plan(now)
+            if plan.at > now:
+                self._wake.clear()
+                # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a
+                # cancellation that lands as the wake-up comes, and aiortc's sender then
+                # waits forever for this loop to end (seen when a banner redraw woke it).
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(plan.at - now):
+                        await self._wake.wait()
+                continue  # plan again: a change or a keyframe request may have come in
+            region = None
+            if plan.capture:
+                # Cleared before the grab: drawing during the capture plans another one.
+                scheduler.change_pending = False
+                region = monitor.take()
+            pts = int((now - self._start) / VIDEO_TIME_BASE)
+            started = time.perf_counter()
+            produced = await loop.run_in_executor(
+                self._executor, pipeline.produce, self.codec, plan, region, pts,
+                self._target.current(now),
+            )  # fmt: skip
+            done = time.monotonic()
+            self.stats.last_encode_ms = (time.perf_counter() - started) * 1000
+            self.stats.encoder_builds = pipeline.encoder_builds
+            if plan.capture:
+                # Paced from when the capture started: the frame interval includes the
+                # time spent encoding, not added to it.
+                scheduler.captured(now, produced.changed)
+                self.stats.captures += 1
+            if produced.refine_retry_at is not None:
+                scheduler.defer_refinement(produced.refine_retry_at)
+            if produced.output is None:
+                if plan.capture:
+                    self.stats.captures_unchanged += 1
+                continue
+            # What was refined may be part of what was planned (the budget decides).
+            sent_plan = dataclasses.replace(
+                plan, refine=produced.refined is not None, refine_mask=produced.refined
+            )
+            scheduler.sent(done, sent_plan)
+            scheduler.defer(produced.ready_at)
+            self._count(plan, produced)
+            if isinstance(produced.output, av.VideoFrame):
+                return produced.output
+            if not produced.output:
+                continue  # the encoder held the frame back; x264 zerolatency never should
+            self._pending.extend(produced.output[1:])
+            return produced.output[0]
+
+    def _count(self, plan: Plan, produced: _Produced) -> None:
+        now = time.monotonic()
+        if now - self._logged_at >= STATS_LOG_S:
+            self._logged_at = now
+            s = self.stats
+            log.info(
+                "video: %d frames (%d keyframes, %d refinements, %d keep-alives), "
+                "%d captures (%d unchanged), qp %d, %.1f ms, target %d kbit/s",
+                s.frames, s.keyframes, s.refinement_frames, s.keepalives, s.captures,
+                s.captures_unchanged, s.last_qp, s.last_encode_ms, s.target_bitrate // 1000,
+            )  # fmt: skip
+        self.stats.frames += 1
+        self.stats.last_qp = produced.qp
+        if plan.keyframe:
+            self.stats.keyframes += 1
+        if produced.refined is not None:
+            self.stats.refinement_frames += 1
+        if plan.keepalive:
+            self.stats.keepalives += 1
+
+    def stop(self) -> None:
+        super().stop()
+        self._wake.set()
+        monitor, self._monitor = self._monitor, None
+        if monitor is not None:
+            monitor.close()
+        pipeline, self._pipeline = self._pipeline, None
+        if pipeline is not None:
+            self._executor.submit(pipeline.close)
+        self._executor.shutdown(wait=False)
+
+    async def _open(self) -> _Pipeline:
+        if self.readyState != "live":
+            raise MediaStreamError
+        if self._pipeline is None:
+            loop = asyncio.get_running_loop()
+            pipeline = await loop.run_in_executor(
+                self._executor, _Pipeline, self._display, self._pacing.max_fps,
+                self._target.maximum, self._watermark,
+            )  # fmt: skip
+            picture = pipeline.picture
+            self._scheduler = FrameScheduler(
+                picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
+            )
+            self._monitor = open_monitor(self._display, loop)
+            self._scheduler.polling = self._monitor.polling
+            self._monitor.start(self._on_change)
+            self._pipeline = pipeline
+        return self._pipeline

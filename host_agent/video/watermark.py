@@ -1,0 +1,131 @@
+"""A watermark burned into the pixels on the host, before encoding.
+
+It names who is looking (display name, user id, organization), when (to the minute) and in
+which session, tiled across the whole picture and semi-transparent, so a photo of the screen
+still names its taker (DESIGN.md "Pixel-only, by construction"; MHLW.md row 3).
+
+Cost: the tiled text is rendered once into an alpha mask and re-rendered only when its text
+changes (once a minute, for the time). Blending touches only the mask's non-zero pixels
+(~10 % of the frame), never the whole frame, and runs only on frames that are captured.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+from dataclasses import dataclass
+from typing import Final
+from zoneinfo import ZoneInfo
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, ImageDraw
+
+from host_agent.video.fonts import font
+
+log = logging.getLogger(__name__)
+
+TILE_W: Final = 460
+TILE_H: Final = 230
+FONT_PX: Final = 20
+ANGLE_DEG: Final = 18
+# 0..255 peak alpha: visible on white and on dark UI, yet text under it stays readable.
+OPACITY: Final = 56
+
+
+@dataclass(frozen=True)
+class WatermarkIdentity:
+    """Who the picture is shown to, in which session."""
+
+    display_name: str
+    user_id: str
+    organization: str
+    session_id: str
+
+
+def render_mask(lines: list[str], width: int, height: int) -> npt.NDArray[np.uint8]:
+    """A (height, width) alpha mask of ``lines`` rotated and tiled over the frame."""
+    tile = Image.new("L", (TILE_W, TILE_H), 0)
+    draw = ImageDraw.Draw(tile)
+    face = font(FONT_PX)
+    y = 40
+    for line in lines:
+        draw.text((24, y), line, fill=OPACITY, font=face)
+        y += FONT_PX + 8
+    tile = tile.rotate(ANGLE_DEG, resample=Image.Resampling.BILINEAR)
+    cell = np.asarray(tile, dtype=np.uint8)
+    reps_y = -(-height // TILE_H)
+    reps_x = -(-width // TILE_W)
+    tiled = np.tile(cell, (reps_y, reps_x))
+    # Shift alternate rows by half a tile so the text does not form straight columns.
+    for row in range(1, reps_y, 2):
+        band = slice(row * TILE_H, (row + 1) * TILE_H)
+        tiled[band] = np.roll(tiled[band], TILE_W // 2, axis=1)
+    return np.ascontiguousarray(tiled[:height, :width])
+
+
+class Watermark:
+    """Blends the watermark into BGRA frames of one size."""
+
+    def __init__(
+        self, identity: WatermarkIdentity, width: int, height: int, zone: str = "Asia/Tokyo"
+    ) -> None:
+        self.identity = identity
+        self.width = width
+        self.height = height
+        self._zone = ZoneInfo(zone)
+        self._text: list[str] | None = None
+        self._mask: npt.NDArray[np.uint8] = np.zeros((height, width), dtype=np.uint8)
+        self.renders = 0
+
+    def lines(self, now: dt.datetime) -> list[str]:
+        """The watermark's text at ``now``, shown in the clinic's zone, to the minute."""
+        local = now.astimezone(self._zone)
+        ident = self.identity
+        return [
+            f"{ident.display_name}  ({ident.user_id})",
+            ident.organization,
+            f"{local:%Y-%m-%d %H:%M}  S:{ident.session_id[:12]}",
+        ]
+
+    def needs_render(self, now: dt.datetime) -> bool:
+        """True when the text changed (a new minute): the whole screen must be marked anew."""
+        return self.lines(now) != self._text
+
+    def apply(self, bgra: npt.NDArray[np.uint8], now: dt.datetime) -> npt.NDArray[np.uint8]:
+        """Return a watermarked copy of a whole (height, width, 4) BGRA frame."""
+        if bgra.shape[:2] != (self.height, self.width):
+            raise ValueError("frame size differs from the watermark's")
+        return self.apply_rect(bgra, 0, 0, now)
+
+    def apply_rect(
+        self, bgra: npt.NDArray[np.uint8], x: int, y: int, now: dt.datetime
+    ) -> npt.NDArray[np.uint8]:
+        """Return a watermarked copy of the rectangle of the screen at (x, y).
+
+        Only the mask's pixels inside the rectangle are blended, so a small change (a typed
+        character) costs a small blend.
+        """
+        h, w = bgra.shape[:2]
+        if x < 0 or y < 0 or x + w > self.width or y + h > self.height:
+            raise ValueError("rectangle lies outside the watermark's frame size")
+        text = self.lines(now)
+        if text != self._text:
+            self._prepare(text)
+        out = np.array(bgra, copy=True)
+        alpha_rect = self._mask[y : y + h, x : x + w]
+        rows, cols = np.nonzero(alpha_rect)
+        if rows.size == 0:
+            return out
+        pixels = out[rows, cols, :3].astype(np.uint16)
+        # Blend light pixels towards black and dark ones towards white, so the mark shows
+        # on any background, grey included.
+        target = np.where(pixels > 127, 0, 255).astype(np.uint16)
+        alpha = alpha_rect[rows, cols].astype(np.uint16)[:, None]
+        out[rows, cols, :3] = ((pixels * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+        return out
+
+    def _prepare(self, text: list[str]) -> None:
+        self._mask = render_mask(text, self.width, self.height)
+        self._text = text
+        self.renders += 1

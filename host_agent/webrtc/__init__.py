@@ -1,0 +1,1 @@
+"""The WebRTC side: peer session, negotiation, RTCP feedback, ICE."""

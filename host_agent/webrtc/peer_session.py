@@ -1,0 +1,347 @@
+"""One viewer's WebRTC session on the host: a send-only screen track and the `input` channel.
+
+The browser offers (it opens the `input` data channel); the agent answers with one send-only
+video stream (codecs, level and playout delay from ``negotiation.py``) and accepts exactly
+one data channel labelled ``input``. Anything else the browser opens is closed at once.
+Input messages are validated against the screen size and injected; invalid ones are
+dropped, counted and logged, never injected. The other direction of the same channel carries
+the host's cursor (``cursor.py``): positions and shapes, numbers and pixels only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+from collections.abc import Awaitable, Callable, Coroutine
+from dataclasses import dataclass
+from typing import Any, Final
+
+from aiortc import (
+    RTCConfiguration,
+    RTCDataChannel,
+    RTCPeerConnection,
+    RTCSessionDescription,
+)
+from aiortc.sdp import SessionDescription, candidate_from_sdp
+
+import mamori_protocol as protocol
+from host_agent.errors import EncoderError
+from host_agent.input.channel_policy import PolicyViolation, Violation, check_channel_label
+from host_agent.input.events import InvalidInput, PointerButton, PointerMove, Wheel
+from host_agent.input.injection import Injector
+from host_agent.session.guard import SessionGuard
+from host_agent.video import x264
+from host_agent.video.capture import ScreenGeometry
+from host_agent.video.cursor import CursorWatcher
+from host_agent.video.encoder import h264_level
+from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
+from host_agent.video.watermark import WatermarkIdentity
+from host_agent.webrtc import negotiation
+from host_agent.webrtc.rtcp_feedback import attach_feedback
+from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+
+log = logging.getLogger(__name__)
+
+INPUT_CHANNEL: Final = "input"
+# RFC 8832: the payload protocol id of the channel-opening protocol (DCEP).
+_WEBRTC_DCEP: Final = 50
+# Logging every bad message would let a hostile page fill the disk; log the first few.
+MAX_LOGGED_INVALID: Final = 20
+MAX_CURSOR_BACKLOG: Final = 64 * 1024
+
+
+@dataclass
+class InputStats:
+    injected: int = 0
+    invalid: int = 0
+    refused_channels: int = 0
+    violations: int = 0
+
+
+@dataclass(frozen=True)
+class StreamSettings:
+    display: str | None
+    fps: int = MAX_FPS  # the most; a static screen sends (almost) nothing
+    bitrate: int = 8_000_000  # the most; REMB from the browser lowers it
+
+
+def _negotiated_codec(answer_sdp: str) -> Codec:
+    """The codec the answer will send: the first non-RTX codec of the video m-line."""
+    for media in SessionDescription.parse(answer_sdp).media:
+        if media.kind != "video":
+            continue
+        for codec in media.rtp.codecs:
+            if codec.mimeType.lower() == "video/h264":
+                return Codec.H264
+            if codec.mimeType.lower() == "video/vp8":
+                return Codec.VP8
+    raise ValueError("the viewer offered no video codec the agent can send (H.264 or VP8)")
+
+
+def _offered_video_extensions(offer_sdp: str) -> list[object]:
+    for media in SessionDescription.parse(offer_sdp).media:
+        if media.kind == "video":
+            return list(media.rtp.headerExtensions)
+    return []
+
+
+def _x264_available() -> bool:
+    try:
+        x264.load()
+    except EncoderError as exc:
+        log.warning("H.264 disabled, VP8 only: %s", exc)
+        return False
+    return True
+
+
+class PeerSession:
+    """The WebRTC side of one session; ``on_ended`` is called once when it ends by itself."""
+
+    def __init__(
+        self,
+        start: protocol.SessionStart,
+        stream: StreamSettings,
+        injector: Injector,
+        on_ended: Callable[[str], Awaitable[None]],
+        report: Callable[[str, str], Awaitable[None]],
+    ) -> None:
+        self.session_id = start.session_id
+        self.start = start
+        self._report = report
+        self._guard: SessionGuard | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._unannounced_seen = False
+        self.input_stats = InputStats()
+        # Host candidates only; TURN arrives with the trust issue's credentials.
+        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self._stream = stream
+        self._injector = injector
+        self._on_ended = on_ended
+        self._track: ScreenTrack | None = None
+        self._geometry: ScreenGeometry | None = None
+        self._input_channel: RTCDataChannel | None = None
+        self._cursor: CursorWatcher | None = None
+        self._closed = False
+        self._pc.on("datachannel", self._on_datachannel)
+        self._pc.on("connectionstatechange", self._on_connection_state)
+
+    @property
+    def track(self) -> ScreenTrack | None:
+        return self._track
+
+    async def answer(self, offer_sdp: str) -> str:
+        """Apply the viewer's offer and return our answer SDP.
+
+        Raises:
+            SdpPolicyError: the offer (or, by a bug, our answer) is not one video and one
+                data channel; reported for audit before raising.
+        """
+        await self._check_sdp(offer_sdp, SdpRole.OFFER_FROM_VIEWER)
+        start = self.start
+        mark = (
+            WatermarkIdentity(
+                start.viewer_name, start.viewer_id, start.organization, start.session_id
+            )
+            if start.watermark
+            else None
+        )
+        track = ScreenTrack(
+            self._stream.display,
+            Codec.H264,
+            self._stream.fps,
+            self._stream.bitrate,
+            watermark=mark,
+        )
+        self._track = track
+        geometry = self._geometry = await track.geometry()
+        self._guard = SessionGuard(
+            start, self._stream.display, geometry.width, geometry.height, self._report,
+            self._end_by_guard,
+        )  # fmt: skip
+        transceiver = self._pc.addTransceiver(track, direction="sendonly")
+        transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
+        attach_feedback(transceiver.sender, track)
+        negotiation.install_playout_delay(transceiver.sender)
+        await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
+        self._watch_unannounced_streams()
+        level = h264_level(geometry.width, geometry.height, self._stream.fps)
+        negotiation.apply_level(transceiver, level)
+        negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
+        answer = await self._pc.createAnswer()
+        track.codec = _negotiated_codec(answer.sdp)
+        await self._pc.setLocalDescription(answer)
+        local = str(self._pc.localDescription.sdp)
+        await self._check_sdp(local, SdpRole.ANSWER_FROM_HOST)
+        self._guard.begin()
+        log.info("session %s: answering with %s", self.session_id, track.codec.value)
+        return local
+
+    async def _check_sdp(self, sdp: str, role: SdpRole) -> None:
+        try:
+            check_session_description(sdp, role)
+        except SdpPolicyError as exc:
+            log.warning("session %s: %s refused: %s", self.session_id, role.name, exc)
+            await self._report("sdp_refused", str(exc)[:200])
+            raise
+
+    async def _end_by_guard(self, reason: str) -> None:
+        """The guard ends the session (violation, idle, maximum): tell the broker why."""
+        await self.close()
+        await self._on_ended(reason)
+
+    def _watch_unannounced_streams(self) -> None:
+        """Refuse data on SCTP streams no channel was opened for (a channel "negotiated out
+        of band" by a hostile page): aiortc would drop it silently; we report and end.
+
+        aiortc has no hook for this; its transport's ``_receive`` is wrapped on this one
+        peer connection, as the keyframe hook wraps the sender (tests pin the behaviour).
+        """
+        sctp = self._pc.sctp
+        if sctp is None:
+            return
+        original = sctp._receive
+
+        async def receive(stream_id: int, pp_id: int, data: bytes) -> None:
+            if pp_id != _WEBRTC_DCEP and stream_id not in sctp._data_channels:
+                if not self._unannounced_seen:
+                    self._unannounced_seen = True
+                    self.input_stats.refused_channels += 1
+                    exc = PolicyViolation(
+                        Violation.FOREIGN_CHANNEL, f"data on unannounced stream {stream_id}"
+                    )
+                    if self._guard is not None:
+                        self._spawn(self._guard.violation(exc))
+                return
+            await original(stream_id, pp_id, data)
+
+        sctp._receive = receive  # type: ignore[method-assign]  # the hook itself
+
+    def _refuse(self, channel: RTCDataChannel, exc: PolicyViolation) -> None:
+        """Stop the channel's traffic; report (and by default end) through the guard.
+
+        When the session ends, closing the peer connection closes every channel with it;
+        closing one here from inside its own message handler as well would leave aiortc's
+        SCTP shutdown waiting for a stream reset that never completes.
+        """
+        channel.remove_all_listeners("message")
+        if not self.start.end_on_violation:
+            channel.close()
+        if self._guard is not None:
+            self._spawn(self._guard.violation(exc))
+
+    def _spawn(self, work: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def add_candidate(self, candidate: str, sdp_mid: str | None, index: int | None) -> None:
+        """Add a trickled remote candidate; an empty one marks the end of candidates."""
+        if not candidate:
+            return  # aiortc gathers nothing more from an end-of-candidates marker
+        parsed = candidate_from_sdp(candidate.split(":", 1)[1])
+        parsed.sdpMid = sdp_mid
+        parsed.sdpMLineIndex = index
+        await self._pc.addIceCandidate(parsed)
+
+    async def close(self) -> None:
+        """End the session: release held input, stop the track, close the peer connection."""
+        if self._closed:
+            return
+        self._closed = True
+        self._injector.release_all()
+        if self._guard is not None:
+            await self._guard.close()
+        if self._cursor is not None:
+            self._cursor.close()
+            self._cursor = None
+        # The peer connection first: its sender stops asking the track for frames, then the
+        # track's encode thread can shut down without a frame in flight.
+        await self._pc.close()
+        if self._track is not None:
+            self._track.stop()
+        log.info(
+            "session %s closed: %d input events injected, %d invalid dropped",
+            self.session_id,
+            self.input_stats.injected,
+            self.input_stats.invalid,
+        )
+
+    def _on_datachannel(self, channel: RTCDataChannel) -> None:
+        try:
+            # Only one channel exists in this product: clipboard or file channels have no
+            # code behind them, and any other label is refused outright.
+            check_channel_label(channel.label, already_open=self._input_channel is not None)
+        except PolicyViolation as exc:
+            self.input_stats.refused_channels += 1
+            log.warning("session %s: refused data channel %r", self.session_id, channel.label)
+            self._refuse(channel, exc)
+            return
+        self._input_channel = channel
+        channel.on("message", self._on_input)
+        self._start_cursor(channel)
+
+    def _start_cursor(self, channel: RTCDataChannel) -> None:
+        geometry = self._geometry
+        if geometry is None or self._cursor is not None:
+            return
+
+        def send(message: str) -> None:
+            # Behind a congested channel a cursor message is stale before it arrives; the
+            # next one replaces it (input in the other direction has its own queue).
+            if channel.readyState == "open" and channel.bufferedAmount < MAX_CURSOR_BACKLOG:
+                channel.send(message)
+
+        try:
+            watcher = CursorWatcher(
+                self._stream.display, geometry, asyncio.get_running_loop(), send
+            )
+        except Exception as exc:  # no XFixes (or no X): the viewer keeps its own cursor
+            log.warning("session %s: no cursor shapes: %s", self.session_id, exc)
+            return
+        self._cursor = watcher
+        if channel.readyState == "open":
+            watcher.start()
+        else:
+            channel.on("open", watcher.start)
+
+    def _on_input(self, message: str | bytes) -> None:
+        geometry, guard = self._geometry, self._guard
+        if geometry is None or guard is None:
+            return
+        try:
+            event = guard.admit(message)
+        except PolicyViolation as exc:
+            self.input_stats.violations += 1
+            if self._input_channel is not None:
+                self._refuse(self._input_channel, exc)
+            return
+        except InvalidInput as exc:
+            self.input_stats.invalid += 1
+            if self.input_stats.invalid <= MAX_LOGGED_INVALID:
+                log.warning("session %s: dropped input: %s", self.session_id, exc)
+            return
+        # The video shows the captured monitor; the display's coordinates are offset by it.
+        if isinstance(event, PointerMove | PointerButton | Wheel):
+            event = dataclasses.replace(event, x=event.x + geometry.left, y=event.y + geometry.top)
+        self._injector.inject(event)
+        self.input_stats.injected += 1
+        if self._track is not None:
+            self._track.note_input()
+
+    async def _on_connection_state(self) -> None:
+        state = self._pc.connectionState
+        log.info("session %s: peer connection %s", self.session_id, state)
+        if state in {"failed", "closed"} and not self._closed:
+            await self.close()
+            await self._on_ended("peer_" + state)
+
+
+async def close_quietly(session: PeerSession | None) -> None:
+    """Close a session, logging rather than raising: used on teardown paths."""
+    if session is None:
+        return
+    try:
+        await session.close()
+    except Exception:
+        log.exception("session %s: error while closing", session.session_id)
