@@ -10,15 +10,24 @@ Exception tree::
     │   ├── NotInSession     a message that needs a session arrived outside one
     │   ├── PolicyRefused    a session description the pixel-only policy refuses
     │   └── AccessRefused    no grant, outside the grant's window, or no vendor approval
-    └── ApiError             an HTTP request refused; carries status, a stable code, a message
-        ├── BadRequest       400: well-formed JSON that breaks a rule (weak password, ...)
-        ├── NotSignedIn      401: no live session, or the session's stage is not enough
-        ├── Forbidden        403: signed in, but not allowed (role, CSRF, disabled)
-        ├── NotFound         404: no such object in the caller's organization
-        ├── Conflict         409: the request contradicts the current state
-        └── Locked           429: too many failures; retry after a delay
+    ├── ApiError             an HTTP request refused; carries status, a stable code, a message
+    │   ├── BadRequest       400: well-formed JSON that breaks a rule (weak password, ...)
+    │   ├── NotSignedIn      401: no live session, or the session's stage is not enough
+    │   ├── Forbidden        403: signed in, but not allowed (role, CSRF, disabled)
+    │   ├── NotFound         404: no such object in the caller's organization
+    │   ├── Conflict         409: the request contradicts the current state
+    │   └── Locked           429: too many failures; retry after a delay
+    ├── PasswordRejected     a password breaks the policy (``reason`` for the client)   [V]
+    ├── PasskeyRejected      a WebAuthn response that does not verify
+    ├── DeviceRefused        a device registration or decision refused (``code``)
+    ├── DeviceKeyError       a device key or signature that is not acceptable           [V]
+    ├── EnrollmentRefused    an agent enrollment that must not go on (``reason``)
+    ├── CaKeyError           a sealed CA key that does not open (wrong MAMORI_SECRET_KEY)
+    ├── DecryptionError      a sealed value tampered with, moved or under another key
+    ├── SettingRefused       a clinic setting out of range or inconsistent (``code``)  [V]
+    └── PurgeRefused         an audit purge that would lose evidence; nothing removed
 
-``broker.secretbox.DecryptionError`` stays beside the cipher it belongs to.
+[V]: also a ValueError, as callers validating input expect.
 
 Wire-format errors live in ``mamori_protocol`` (``ProtocolError``) because the agent shares
 them and must not import this module.
@@ -128,3 +137,59 @@ class AccessRefused(RelayError):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
         self.code = code
+
+
+class PasskeyRejected(BrokerError):
+    """The browser's response does not verify (wrong origin, challenge, signature, ...)."""
+
+
+class PasswordRejected(BrokerError, ValueError):
+    """A password breaks the policy; ``reason`` is a stable token the client translates."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class CaKeyError(BrokerError):
+    """A sealed CA key that does not open or is not an ECDSA key (wrong MAMORI_SECRET_KEY)."""
+
+
+class EnrollmentRefused(BrokerError):
+    """An enrollment that must not go on; ``reason`` is a stable token for the audit trail
+    and the API's error code, ``org_id`` the organization it concerns, if known."""
+
+    def __init__(self, reason: str, message: str, org_id: int | None = None) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+        self.org_id = org_id
+
+
+class PurgeRefused(BrokerError):
+    """The purge would lose evidence or break the retention rule; nothing was removed."""
+
+
+class DecryptionError(BrokerError):
+    """A sealed value was tampered with, bound to another row, or sealed under another key."""
+
+
+class SettingRefused(BrokerError, ValueError):
+    """A chosen value is out of range or inconsistent; ``code`` names the rule."""
+
+    def __init__(self, message: str, code: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+class DeviceRefused(BrokerError):
+    """A registration or decision that must be refused; ``code`` is the API error code."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DeviceKeyError(BrokerError, ValueError):
+    """A device key or signature that must be refused; the message is safe to audit."""

@@ -17,12 +17,10 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from broker.errors import DecryptionError
+
 NONCE_BYTES: Final = 12  # GCM's standard nonce; random per message (NIST SP 800-38D §8.2.2)
 _VERSION: Final = b"\x01"
-
-
-class DecryptionError(Exception):
-    """A sealed value was tampered with, bound to another row, or sealed under another key."""
 
 
 def derive_key(master: bytes, purpose: str) -> bytes:

@@ -11,7 +11,7 @@ Exception tree::
                              retrying will not help until the configuration changes
 
 Wire-format errors are ``mamori_protocol.ProtocolError``; input-channel messages that fail
-validation raise ``host_agent.input.events.InvalidInput`` and are dropped, never injected.
+validation raise ``host_agent.errors.InvalidInput`` and are dropped, never injected.
 """
 
 from __future__ import annotations
@@ -44,3 +44,7 @@ class BrokerRefused(AgentError):
         super().__init__(f"broker refused the agent: {code} {reason}")
         self.code = code
         self.reason = reason
+
+
+class InvalidInput(AgentError, ValueError):
+    """An input message that must be dropped (and counted), never injected."""

@@ -49,3 +49,7 @@ class UnknownMessageType(ProtocolError):
 
 class UnexpectedMessage(ProtocolError):
     close_code = CloseCode.UNEXPECTED
+
+
+class SdpPolicyError(ValueError):
+    """A session description Mamori will not negotiate; the message says why."""

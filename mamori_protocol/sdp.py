@@ -20,6 +20,8 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
+from mamori_protocol.errors import SdpPolicyError
+
 _DIRECTIONS: Final = frozenset({"sendrecv", "sendonly", "recvonly", "inactive"})
 # RFC 8841: SCTP over DTLS over UDP (or ICE-TCP); the legacy "DTLS/SCTP 5000" form is
 # refused, since every browser this product supports uses the current one.
@@ -32,10 +34,6 @@ class SdpRole(Enum):
 
     OFFER_FROM_VIEWER = "recvonly"
     ANSWER_FROM_HOST = "sendonly"
-
-
-class SdpPolicyError(ValueError):
-    """A session description Mamori will not negotiate; the message says why."""
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Final
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OrgPolicy
+from broker.errors import SettingRefused
 
 
 @dataclass(frozen=True)
@@ -43,14 +44,6 @@ LIMITS: Final = {
     "max_s": Bounds(600, 12 * 3600),
     "warn_s": Bounds(0, 30 * 60),
 }
-
-
-class SettingRefused(ValueError):
-    """A chosen value is out of range or inconsistent; ``code`` names the rule."""
-
-    def __init__(self, message: str, code: str) -> None:
-        super().__init__(message)
-        self.code = code
 
 
 async def policy_for(session: AsyncSession, org_id: int, defaults: RemotePolicy) -> RemotePolicy:

@@ -27,6 +27,7 @@ from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AgentCertificate, OrganizationCa
+from broker.errors import CaKeyError
 from broker.secretbox import SecretBox
 from certs.authority import Issued, create_ca
 from certs.client_certs import (
@@ -41,10 +42,6 @@ from certs.errors import UnknownCertificate
 
 CA_PURPOSE: Final = "agent ca v1"
 CA_DAYS: Final = 3650
-
-
-class CaKeyError(Exception):
-    """A sealed CA key that does not open or is not an ECDSA key (wrong MAMORI_SECRET_KEY)."""
 
 
 @dataclass(frozen=True)

@@ -25,6 +25,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AgentEnrollmentCode
+from broker.errors import EnrollmentRefused
 from broker.secretbox import token_digest
 
 CODE_TTL: Final = timedelta(hours=1)  # issue 4: an enrollment code expires in 1 h
@@ -39,17 +40,6 @@ CSR_PEM_PATTERN: Final = (
     r"-----END CERTIFICATE REQUEST-----\r?\n?$"
 )
 MAX_CSR_CHARS: Final = 4096
-
-
-class EnrollmentRefused(Exception):
-    """An enrollment that must not go on; ``reason`` is a stable token for the audit trail
-    and the API's error code, ``org_id`` the organization it concerns, if known."""
-
-    def __init__(self, reason: str, message: str, org_id: int | None = None) -> None:
-        super().__init__(message)
-        self.reason = reason
-        self.message = message
-        self.org_id = org_id
 
 
 @dataclass(frozen=True)

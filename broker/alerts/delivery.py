@@ -36,7 +36,8 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.db.models import Alert, AlertDelivery, Organization
-from broker.secretbox import DecryptionError, SecretBox
+from broker.errors import DecryptionError
+from broker.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 

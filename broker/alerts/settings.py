@@ -208,7 +208,7 @@ def seal_secret(box: SecretBox, org_id: int, secret: str) -> bytes:
 
 
 def open_secret(box: SecretBox, org_id: int, sealed: bytes) -> bytes:
-    """The HMAC key (raises secretbox.DecryptionError if the row was tampered with)."""
+    """The HMAC key (raises broker.errors.DecryptionError if the row was tampered with)."""
     return box.open(sealed, _binding(org_id))
 
 

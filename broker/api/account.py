@@ -10,9 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, ObjectId, Text
 from broker.audit.record import Event, Outcome, record
-from broker.errors import BadRequest, NotFound
+from broker.errors import BadRequest, NotFound, PasswordRejected
 from broker.identity import accounts, passwords, sessions
-from broker.identity.passwords import PasswordRejected
 
 router = APIRouter(prefix="/api/account", tags=["account"])
 

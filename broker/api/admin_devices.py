@@ -23,8 +23,8 @@ from broker.api.deps import AdminCaller, Caller, Db, ObjectId
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import User, ViewingDevice
 from broker.devices import register as devices
-from broker.devices.register import Decision, DeviceRefused, DeviceState
-from broker.errors import Conflict, Forbidden, NotFound
+from broker.devices.register import Decision, DeviceState
+from broker.errors import Conflict, DeviceRefused, Forbidden, NotFound
 
 router = APIRouter(prefix="/api/admin/devices", tags=["admin"])
 

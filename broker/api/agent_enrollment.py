@@ -18,19 +18,13 @@ from pydantic import BaseModel, ConfigDict, Field
 from broker.agents import enrollment as agent_enrollment
 from broker.agents import hosts as agents
 from broker.agents.ca import AgentAuthority
-from broker.agents.enrollment import (
-    CSR_PEM_PATTERN,
-    HOST_ID_PATTERN,
-    MAX_CODE_CHARS,
-    MAX_CSR_CHARS,
-    EnrollmentRefused,
-)
+from broker.agents.enrollment import CSR_PEM_PATTERN, HOST_ID_PATTERN, MAX_CODE_CHARS, MAX_CSR_CHARS
 from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import Db, Text
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Organization
-from broker.errors import BadRequest, Forbidden
+from broker.errors import BadRequest, EnrollmentRefused, Forbidden
 from broker.signaling.agent_watch import cut_revoked
 from certs.errors import CsrRefused
 

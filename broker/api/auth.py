@@ -20,7 +20,7 @@ from broker.api import deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Organization
-from broker.errors import BadRequest, Locked, NotSignedIn
+from broker.errors import BadRequest, Locked, NotSignedIn, PasskeyRejected
 from broker.identity import accounts, lockout, mfa, passkeys, passwords, sessions
 from broker.identity.lockout import Scope
 from broker.identity.sessions import Stage
@@ -284,7 +284,7 @@ async def login_passkey(
         key.sign_count = passkeys.verify_authentication(
             deps.relying_party(request), body.credential, challenge, key.public_key, key.sign_count
         )
-    except passkeys.PasskeyRejected:
+    except PasskeyRejected:
         await _second_factor_failed(request, db, caller, "passkey")
     key.last_used_at = deps.now_of(request)
     return await _complete(request, response, db, caller, "passkey")

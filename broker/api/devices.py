@@ -25,9 +25,16 @@ from broker.audit.record import Event, Outcome, record
 from broker.db.models import ViewingDevice
 from broker.devices import challenges as device_challenges
 from broker.devices import register as devices
-from broker.devices.keys import DeviceKeyError, load_device_key, verify_challenge
-from broker.devices.register import DeviceRefused
-from broker.errors import ApiError, BadRequest, Conflict, Forbidden, NotFound
+from broker.devices.keys import load_device_key, verify_challenge
+from broker.errors import (
+    ApiError,
+    BadRequest,
+    Conflict,
+    DeviceKeyError,
+    DeviceRefused,
+    Forbidden,
+    NotFound,
+)
 
 log = logging.getLogger(__name__)
 

@@ -19,9 +19,8 @@ from broker.api.auth import SessionState
 from broker.api.deps import Db, Text
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import Organization
-from broker.errors import BadRequest, NotFound
+from broker.errors import BadRequest, NotFound, PasswordRejected
 from broker.identity import accounts, mfa, sessions
-from broker.identity.passwords import PasswordRejected
 from broker.identity.sessions import Stage
 
 router = APIRouter(

@@ -20,7 +20,7 @@ from broker.api import deps
 from broker.api.deps import ActiveCaller, Caller, Db, EnrollingCaller, ObjectId, Text
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Passkey
-from broker.errors import BadRequest, Conflict, NotFound
+from broker.errors import BadRequest, Conflict, NotFound, PasskeyRejected
 from broker.identity import mfa, passkeys, sessions, totp
 from broker.identity.sessions import Stage
 
@@ -170,7 +170,7 @@ async def add_passkey(
         raise BadRequest("no passkey registration is pending", code="passkey_rejected")
     try:
         new = passkeys.verify_registration(deps.relying_party(request), body.credential, challenge)
-    except passkeys.PasskeyRejected as exc:
+    except PasskeyRejected as exc:
         await db.commit()
         raise BadRequest("the passkey could not be verified", code="passkey_rejected") from exc
     if await mfa.passkey_by_credential(db, caller.user.id, new.credential_id) is not None:

@@ -17,7 +17,7 @@ from broker.api import deps
 from broker.api.deps import AdminCaller, Db
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import OrgPolicy
-from broker.errors import BadRequest
+from broker.errors import BadRequest, SettingRefused
 from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api/admin/settings", tags=["admin"])
@@ -99,7 +99,7 @@ async def change_settings(
         changed = await org_policy.change(
             db, caller.org_id, relay.policy, changes, caller.user.id, now
         )
-    except org_policy.SettingRefused as exc:
+    except SettingRefused as exc:
         record(db, caller.actor, Event.SETTINGS_CHANGED, Outcome.DENIED, now, detail=str(exc))
         await db.commit()
         raise BadRequest(str(exc), code=exc.code) from exc

@@ -29,7 +29,7 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.db.models import Organization
-from broker.errors import ConfigError
+from broker.errors import ConfigError, PurgeRefused
 from broker.identity import accounts
 
 EXIT_BROKEN = 1
@@ -151,7 +151,7 @@ async def purge(settings: Settings, before: date, export: Path, org: str | None)
             retention_days=settings.audit_retention_days,
             org_id=await _org_id(db, org),
         )
-    except (audit_purge.PurgeRefused, FileExistsError) as exc:
+    except (PurgeRefused, FileExistsError) as exc:
         raise ConfigError(str(exc)) from exc
     finally:
         await db.dispose()

@@ -31,14 +31,10 @@ from broker.audit.record import Actor, Event, Outcome, record
 from broker.audit.verify import chains, verify_chain_of
 from broker.db.engine import Database
 from broker.db.models import AuditChainHead, AuditEvent
-from broker.errors import BrokerError
+from broker.errors import PurgeRefused
 
 EVENTS: Final = cast(Table, AuditEvent.__table__)
 PAGE: Final = 2000
-
-
-class PurgeRefused(BrokerError):
-    """The purge would lose evidence or break the retention rule; nothing was removed."""
 
 
 @dataclass(frozen=True)

@@ -21,13 +21,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import encode_dss_signature
 
+from broker.errors import DeviceKeyError
+
 CHALLENGE_BYTES: Final = 32
 _JWK_FIELDS: Final = frozenset({"kty", "crv", "x", "y", "ext", "key_ops"})
 _P256_COORD_BYTES: Final = 32
-
-
-class DeviceKeyError(ValueError):
-    """A device key or signature that must be refused; the message is safe to audit."""
 
 
 def _b64url(text: object, what: str) -> bytes:

@@ -22,6 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import User, ViewingDevice
 from broker.devices.keys import key_fingerprint, load_device_key
+from broker.errors import DeviceRefused
 from broker.identity.accounts import Role
 
 # A person asking for approval of many browsers at once is a broken client or an attack on
@@ -55,20 +56,11 @@ _ALLOWED: Final[dict[Decision, tuple[frozenset[DeviceState], DeviceState]]] = {
 }
 
 
-class DeviceRefused(Exception):
-    """A registration or decision that must be refused; ``code`` is the API error code."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
 def canonical_jwk(jwk: dict[str, Any]) -> tuple[str, str]:
     """The stored form of a browser's public JWK and its fingerprint.
 
     Raises:
-        broker.devices.keys.DeviceKeyError: not a public P-256 key on the curve.
+        broker.errors.DeviceKeyError: not a public P-256 key on the curve.
     """
     key = load_device_key(jwk)
     public = {"crv": jwk["crv"], "kty": jwk["kty"], "x": jwk["x"], "y": jwk["y"]}
@@ -95,7 +87,7 @@ async def register(
     browser that lost the first answer asks again), whatever its state.
 
     Raises:
-        broker.devices.keys.DeviceKeyError: the key is not a public P-256 point.
+        broker.errors.DeviceKeyError: the key is not a public P-256 point.
         DeviceRefused: ``device_limit`` when the person already waits for too many.
     """
     public_key, fingerprint = canonical_jwk(jwk)

@@ -21,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.access import grants
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import EnrollmentToken, Organization, PasswordHistory, User
+from broker.errors import PasswordRejected
 from broker.identity import passwords
 from broker.secretbox import new_token, token_digest
 
@@ -191,11 +192,11 @@ async def set_password(session: AsyncSession, user: User, password: str, now: da
     """Apply the policy and history, then store the argon2id hash.
 
     Raises:
-        passwords.PasswordRejected: the policy or the history refuses it.
+        PasswordRejected: the policy or the history refuses it.
     """
     passwords.check_policy(password, user.username)
     if await passwords.reused_async(password, await recent_password_hashes(session, user.id)):
-        raise passwords.PasswordRejected("reused", "one of your last 5 passwords")
+        raise PasswordRejected("reused", "one of your last 5 passwords")
     hashed = await passwords.hash_password_async(password)
     user.password_hash = hashed
     session.add(PasswordHistory(user_id=user.id, password_hash=hashed, created_at=now))

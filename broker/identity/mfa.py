@@ -14,8 +14,9 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import Passkey, RecoveryCode, TotpCredential, User
+from broker.errors import DecryptionError
 from broker.identity import recovery_codes, totp
-from broker.secretbox import DecryptionError, SecretBox
+from broker.secretbox import SecretBox
 
 
 @dataclass(frozen=True)

@@ -31,14 +31,12 @@ from webauthn.helpers.structs import (
     UserVerificationRequirement,
 )
 
+from broker.errors import PasskeyRejected
+
 CHALLENGE_BYTES: Final = 32
 CEREMONY_TIMEOUT_MS: Final = 120_000
 # A credential JSON from a browser is a few KiB; anything far larger is not one.
 MAX_CREDENTIAL_JSON: Final = 64 * 1024
-
-
-class PasskeyRejected(Exception):
-    """The browser's response does not verify (wrong origin, challenge, signature, ...)."""
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,8 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from broker.errors import PasswordRejected
+
 MIN_MIXED_CHARS: Final = 8  # R7 checklist ⑦: 英数字・記号を混在させた 8 文字以上
 MIN_PLAIN_CHARS: Final = 13  # R7 checklist ⑦: または 13 文字以上
 MAX_CHARS: Final = 128
@@ -34,14 +36,6 @@ HISTORY_DEPTH: Final = 5  # no reuse of the last 5 (R7 checklist ⑧ / Provider 
 # argon2-cffi's defaults are RFC 9106's second recommended profile: argon2id, t=3, 64 MiB, p=4.
 _hasher = PasswordHasher()
 _DECORATION = re.compile(r"[\d\W_]+$")
-
-
-class PasswordRejected(ValueError):
-    """A password breaks the policy; ``reason`` is a stable token the client translates."""
-
-    def __init__(self, reason: str, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 def normalize(password: str) -> str:

@@ -27,7 +27,8 @@ from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
 from broker.signaling.window_guard import watch_window
 from mamori_protocol import CloseCode
-from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from mamori_protocol.errors import SdpPolicyError
+from mamori_protocol.sdp import SdpRole, check_session_description
 
 log = logging.getLogger(__name__)
 

@@ -24,6 +24,8 @@ import re
 from dataclasses import dataclass
 from typing import Any, Final
 
+from host_agent.errors import InvalidInput
+
 # The largest valid message is a key event with two 32-character strings (~90 bytes).
 MAX_INPUT_BYTES: Final = 256
 MAX_WHEEL_STEPS: Final = 10
@@ -31,10 +33,6 @@ MAX_BUTTON: Final = 4
 
 # KeyboardEvent.code values are ASCII identifiers ("KeyA", "Lang1", "IntlYen").
 _CODE = re.compile(r"[A-Za-z0-9]{0,32}")
-
-
-class InvalidInput(ValueError):
-    """An input message that must be dropped (and counted), never injected."""
 
 
 class OversizedInput(InvalidInput):

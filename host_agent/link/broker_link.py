@@ -29,7 +29,7 @@ from host_agent.input.injection import Injector
 from host_agent.link.backoff import Backoff
 from host_agent.webrtc.peer_session import PeerSession, StreamSettings, close_quietly
 from mamori_protocol import Direction, ProtocolError
-from mamori_protocol.sdp import SdpPolicyError
+from mamori_protocol.errors import SdpPolicyError
 
 log = logging.getLogger(__name__)
 

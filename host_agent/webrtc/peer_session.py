@@ -26,9 +26,9 @@ from aiortc import (
 from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 import mamori_protocol as protocol
-from host_agent.errors import EncoderError
+from host_agent.errors import EncoderError, InvalidInput
 from host_agent.input.channel_policy import PolicyViolation, Violation, check_channel_label
-from host_agent.input.events import InvalidInput, PointerButton, PointerMove, Wheel
+from host_agent.input.events import PointerButton, PointerMove, Wheel
 from host_agent.input.injection import Injector
 from host_agent.session.guard import SessionGuard
 from host_agent.video import x264
@@ -39,7 +39,8 @@ from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.watermark import WatermarkIdentity
 from host_agent.webrtc import negotiation
 from host_agent.webrtc.rtcp_feedback import attach_feedback
-from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from mamori_protocol.errors import SdpPolicyError
+from mamori_protocol.sdp import SdpRole, check_session_description
 
 log = logging.getLogger(__name__)
 

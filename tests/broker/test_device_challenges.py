@@ -6,7 +6,8 @@ from __future__ import annotations
 import pytest
 
 from broker.devices.challenges import b64url, challenge_message, from_b64url
-from broker.devices.keys import DeviceKeyError, key_fingerprint, load_device_key, verify_challenge
+from broker.devices.keys import key_fingerprint, load_device_key, verify_challenge
+from broker.errors import DeviceKeyError
 
 pytestmark = pytest.mark.unit
 

@@ -9,13 +9,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
-from broker.devices.keys import (
-    DeviceKeyError,
-    key_fingerprint,
-    load_device_key,
-    new_challenge,
-    verify_challenge,
-)
+from broker.devices.keys import key_fingerprint, load_device_key, new_challenge, verify_challenge
+from broker.errors import DeviceKeyError
 
 pytestmark = pytest.mark.unit
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from broker.errors import PasswordRejected
 from broker.identity import passwords
-from broker.identity.passwords import PasswordRejected
 
 pytestmark = pytest.mark.unit
 

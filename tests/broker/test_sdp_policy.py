@@ -7,7 +7,8 @@ import re
 import pytest
 from aiortc import RTCPeerConnection, RTCSessionDescription, VideoStreamTrack
 
-from mamori_protocol.sdp import SdpPolicyError, SdpRole, check_session_description
+from mamori_protocol.errors import SdpPolicyError
+from mamori_protocol.sdp import SdpRole, check_session_description
 
 pytestmark = pytest.mark.unit
 

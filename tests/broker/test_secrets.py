@@ -8,8 +8,9 @@ from datetime import UTC, datetime, timedelta
 import pyotp
 import pytest
 
+from broker.errors import DecryptionError
 from broker.identity import recovery_codes, totp
-from broker.secretbox import DecryptionError, SecretBox
+from broker.secretbox import SecretBox
 
 pytestmark = pytest.mark.unit
 

@@ -6,6 +6,7 @@ import json
 
 import pytest
 
+from host_agent.errors import InvalidInput
 from host_agent.input.channel_policy import (
     InputPolicy,
     PolicyViolation,
@@ -13,7 +14,7 @@ from host_agent.input.channel_policy import (
     Violation,
     check_channel_label,
 )
-from host_agent.input.events import InvalidInput, PointerMove
+from host_agent.input.events import PointerMove
 
 pytestmark = pytest.mark.unit
 

@@ -6,15 +6,8 @@ import json
 
 import pytest
 
-from host_agent.input.events import (
-    InvalidInput,
-    Key,
-    PointerButton,
-    PointerMove,
-    ReleaseAll,
-    Wheel,
-    parse_input,
-)
+from host_agent.errors import InvalidInput
+from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Wheel, parse_input
 
 pytestmark = pytest.mark.unit
 
