@@ -23,7 +23,8 @@ from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import Organization, User
 from broker.errors import AccessRefused, RelayError
-from broker.signaling.relay import Peer, Relay, Session, ViewerIdentity
+from broker.signaling.relay import Relay
+from broker.signaling.sessions import Peer, Session, ViewerIdentity
 
 log = logging.getLogger(__name__)
 

@@ -29,7 +29,8 @@ from broker.signaling.endpoints import (
     _refuse,
     _refuse_protocol,
 )
-from broker.signaling.relay import AgentLink, Relay
+from broker.signaling.relay import Relay
+from broker.signaling.sessions import AgentLink
 from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)

@@ -34,7 +34,8 @@ from broker.errors import RelayError
 from broker.identity import sessions
 from broker.identity.sessions import SessionPolicy, Stage
 from broker.signaling import admission
-from broker.signaling.relay import Relay, Session, ViewerIdentity
+from broker.signaling.relay import Relay
+from broker.signaling.sessions import Session, ViewerIdentity
 from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)

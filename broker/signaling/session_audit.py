@@ -17,7 +17,7 @@ from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import BrowserSession
 from broker.identity import sessions
-from broker.signaling.relay import Session
+from broker.signaling.sessions import Session
 
 log = logging.getLogger(__name__)
 

@@ -19,7 +19,8 @@ import mamori_protocol as protocol
 from broker.clock import Clock
 
 if TYPE_CHECKING:
-    from broker.signaling.relay import Relay, Session
+    from broker.signaling.relay import Relay
+    from broker.signaling.sessions import Session
 
 log = logging.getLogger(__name__)
 
