@@ -14,9 +14,11 @@ Commands:
     audit purge          export, then remove, audit records older than the retention period
     audit public-key     print the public key of the audit checkpoint signatures
     audit checkpoint     sign a checkpoint on every audit chain that grew
+    db upgrade           migrate the database to the newest schema
+    db current           print the database's schema revision; exit 1 unless it is the newest
 
-All but gen-secret-key read the same MAMORI_* environment as the server and migrate the
-database first.
+All but gen-secret-key read the same MAMORI_* environment as the server; all but it and
+db current migrate the database first.
 """
 
 from __future__ import annotations
@@ -42,6 +44,7 @@ from broker.audit import cli as audit_cli
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import SECRET_KEY_BYTES, Settings
+from broker.db import cli as db_cli
 from broker.db.engine import Database
 from broker.db.models import Organization
 from broker.errors import ConfigError
@@ -195,6 +198,12 @@ def _audit(settings: Settings, args: argparse.Namespace) -> int:
     return asyncio.run(audit_cli.checkpoint(settings))
 
 
+def _db(settings: Settings, args: argparse.Namespace) -> int:
+    if args.db_command == "upgrade":
+        return asyncio.run(db_cli.upgrade(settings))
+    return asyncio.run(db_cli.current(settings))
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m broker",
@@ -225,6 +234,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     sub.add_parser("gen-secret-key", help="print a new random MAMORI_SECRET_KEY")
     audit_cli.add_commands(sub)
+    db_cli.add_commands(sub)
     args = parser.parse_args(argv)
     if args.command == "gen-secret-key":
         print(base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode().rstrip("="))
@@ -252,6 +262,8 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if args.command == "audit":
             return _audit(settings, args)
+        if args.command == "db":
+            return _db(settings, args)
     except ConfigError as exc:
         print(f"mamori-broker: {exc}", file=sys.stderr)
         return 2

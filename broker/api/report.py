@@ -9,13 +9,13 @@ from typing import Literal
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
+from broker import report
 from broker.access import remote_policy as org_policy
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
 from broker.audit.ledger import AuditSigner
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import ReportReview
-from broker.report import report
 from broker.signaling.relay import Relay
 
 router = APIRouter(prefix="/api/admin/report", tags=["admin"])

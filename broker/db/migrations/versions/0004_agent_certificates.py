@@ -1,8 +1,8 @@
 """Enrolled host agents: organization CAs, one-time enrollment codes, client certificates;
 the shared agent token goes.
 
-Revision ID: 0002
-Revises: 0006
+Revision ID: 0004
+Revises: 0003
 Create Date: 2026-11-22
 """
 
@@ -14,8 +14,8 @@ from alembic import op
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0002"
-down_revision = "0006"
+revision = "0004"
+down_revision = "0003"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Viewing devices: admin-approved browser keys, and the challenges that open a viewer.
 
-Revision ID: 0003
-Revises: 0005 (chained after main's head when main was merged in)
+Revision ID: 0007
+Revises: 0006
 Create Date: 2026-11-22
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0003"
-down_revision = "0005"
+revision = "0007"
+down_revision = "0006"
 branch_labels = None
 depends_on = None
 

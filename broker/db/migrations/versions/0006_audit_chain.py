@@ -8,8 +8,8 @@ purge anchor (``audit_checkpoints`` kind ``purge``) covers the record, which onl
 ``python -m broker audit purge`` writes, after exporting what it removes. Checkpoints are
 append-only themselves. On PostgreSQL TRUNCATE is refused too (row triggers miss it).
 
-Revision ID: 0005
-Revises: 0004
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-11-28
 """
 
@@ -65,8 +65,8 @@ def link_hash(previous_hash: str, record: Mapping[str, Any]) -> str:
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0005"
-down_revision = "0004"
+revision = "0006"
+down_revision = "0005"
 branch_labels = None
 depends_on = None
 

@@ -1,6 +1,6 @@
 """Organization policy for remote sessions, and compliance report reviews.
 
-Revision ID: 0007
+Revision ID: 0002
 Revises: 0001
 Create Date: 2026-11-21
 """
@@ -12,7 +12,7 @@ from alembic import op
 
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0007"
+revision = "0002"
 down_revision = "0001"
 branch_labels = None
 depends_on = None

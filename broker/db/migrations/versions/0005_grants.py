@@ -1,7 +1,7 @@
 """Grants with weekly windows, the organization's time zone, vendor session requests.
 
-Revision ID: 0004
-Revises: 0002
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-22
 
 Existing organizations get the default grants a new one gets (broker/access/grants.py
@@ -19,8 +19,8 @@ from alembic import op
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0004"
-down_revision = "0002"
+revision = "0005"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 

@@ -1,7 +1,7 @@
 """Alerts: what a clinic owner is told, the delivery outbox, and each clinic's alert settings.
 
-Revision ID: 0006
-Revises: 0007
+Revision ID: 0003
+Revises: 0002
 Create Date: 2026-11-28
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0006"
-down_revision = "0007"
+revision = "0003"
+down_revision = "0002"
 branch_labels = None
 depends_on = None
 

@@ -1,45 +1,22 @@
-"""The compliance report: each row of the MHLW checklist (../shared/MHLW.md) with its live
-evidence from this broker — the setting and its value, counts from the database, pass or
-attention, the time it was checked — and what stays the clinic's responsibility (責任分界).
+"""The rows of the MHLW checklist (../shared/MHLW.md) the product evidences, each with its
+live evidence — the setting and its value, counts from the facts, pass or attention — and
+what stays the clinic's responsibility (責任分界).
 
-Every figure is read from the database or the settings in force when the report is built;
-nothing is typed in. A row the product cannot evidence says so and is marked ``attention``
-or ``clinic`` rather than passing. Texts come in Japanese and English.
+A row the product cannot evidence says so and is marked ``attention`` or ``clinic`` rather
+than passing. Texts come in Japanese and English.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import timedelta
 from enum import StrEnum
 from typing import Final
-from zoneinfo import ZoneInfo
 
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from broker.access import grants
-from broker.access.remote_policy import RemotePolicy
-from broker.audit.chain import chain_of
-from broker.audit.export import to_csv
-from broker.audit.record import Event
-from broker.audit.verify import ChainReport, verify_chain_of
 from broker.config import Settings
-from broker.db.models import (
-    AgentCertificate,
-    AuditEvent,
-    Host,
-    Organization,
-    ReportReview,
-    User,
-    ViewingDevice,
-)
-from broker.identity import mfa, passwords
+from broker.identity import passwords
+from broker.report.facts import DORMANT_DAYS, RECENT_DAYS, Facts
 
-# How far back "recent" counts reach, and when an account counts as dormant.
-RECENT_DAYS: Final = 30
-DORMANT_DAYS: Final = 90
 # The guideline asks for regular review of the access log; a quarter is the longest gap
 # the report accepts before it asks for attention.
 REVIEW_DAYS: Final = 92
@@ -71,53 +48,6 @@ class Row:
     evidence: Text
     value: str  # the figure the evidence rests on, language-neutral ("12/12", "600 s")
     status: Status
-
-
-@dataclass(frozen=True)
-class Review:
-    reviewed_by: str
-    reviewed_at: datetime
-    note: str
-
-
-@dataclass(frozen=True)
-class Report:
-    organization: str
-    checked_at: datetime
-    rows: list[Row]
-    clinic_duties: list[Text]
-    last_review: Review | None
-    version: str = "0.1.0"
-    notes: list[Text] = field(default_factory=list)
-
-
-@dataclass(frozen=True)
-class Facts:
-    """What the rows are computed from, gathered once."""
-
-    users: int  # enabled accounts
-    two_kinds: int  # enabled accounts with a password (記憶) and TOTP or a passkey (所持/生体)
-    no_password: int  # enabled accounts still waiting for their first password
-    admins: list[str]  # enabled admins' user names
-    admins_two_kinds: int
-    vendors: int
-    disabled: int
-    dormant: list[str]  # enabled, enrolled, no completed sign-in for DORMANT_DAYS
-    lockouts_recent: int
-    violations_recent: int
-    sessions_recent: int
-    grants: int  # grants in force
-    grants_windowed: int  # of which limited to weekly windows
-    vendor_sessions_recent: int  # vendor sessions started (each on an approval)
-    vendor_approvals_recent: int
-    chain: ChainReport  # the clinic's audit chain, verified now
-    last_review_at: datetime | None
-    devices: dict[str, int]  # viewing devices by state
-    devices_unused: int  # approved devices not used for DORMANT_DAYS
-    hosts: int  # enrolled clinic PCs
-    hosts_certified: int  # of which hold a live (unrevoked, unexpired) client certificate
-    policy: RemotePolicy
-    checked_at: datetime
 
 
 # 責任分界: what Mamori cannot do for the clinic (MHLW.md row 19).
@@ -157,129 +87,6 @@ CLINIC_DUTIES: Final = (
         "Close unneeded inbound ports on the clinic's router and firewall",
     ),
 )
-
-
-async def gather(
-    session: AsyncSession,
-    org_id: int,
-    policy: RemotePolicy,
-    now: datetime,
-    audit_key: Ed25519PublicKey,
-) -> Facts:
-    """Read the organization's figures from the database (and verify its audit chain)."""
-    users = list(await session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)))
-    enabled = [u for u in users if u.disabled_at is None]
-    since_recent = now - timedelta(days=RECENT_DAYS)
-    since_dormant = now - timedelta(days=DORMANT_DAYS)
-
-    async def count(event: Event, since: datetime) -> int:
-        found = await session.scalar(
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(AuditEvent.org_id == org_id, AuditEvent.event == event.value)
-            .where(AuditEvent.at >= since)
-        )
-        return int(found or 0)
-
-    signed_in = set(
-        await session.scalars(
-            select(AuditEvent.actor_user_id).where(
-                AuditEvent.org_id == org_id,
-                AuditEvent.event == Event.LOGIN_MFA.value,
-                AuditEvent.outcome == "success",
-                AuditEvent.at >= since_dormant,
-            )
-        )
-    )
-    two_kinds, admins_two_kinds, dormant = 0, 0, []
-    for user in enabled:
-        held = await mfa.factors(session, user.id)
-        # Recovery codes are a fallback, not a factor kind of their own (any_second_factor
-        # counts TOTP and passkeys only).
-        if user.password_hash is None or not held.any_second_factor:
-            continue
-        two_kinds += 1
-        if user.role == "admin":
-            admins_two_kinds += 1
-        if user.id not in signed_in and user.created_at < since_dormant:
-            dormant.append(user.username)
-    hosts = int(
-        await session.scalar(select(func.count()).select_from(Host).where(Host.org_id == org_id))
-        or 0
-    )
-    certified = int(
-        await session.scalar(
-            select(func.count(func.distinct(AgentCertificate.host_id))).where(
-                AgentCertificate.org_id == org_id,
-                AgentCertificate.revoked_at.is_(None),
-                AgentCertificate.not_after > now,
-            )
-        )
-        or 0
-    )
-    in_force = await grants.active_grants(session, org_id)
-    windows = await grants.windows_of(session, [g.id for g in in_force])
-    vendor_ids = [u.id for u in users if u.role == "vendor"]
-    vendor_sessions = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(AuditEvent)
-            .where(
-                AuditEvent.org_id == org_id,
-                AuditEvent.event == Event.SESSION_STARTED.value,
-                AuditEvent.actor_user_id.in_(vendor_ids),
-                AuditEvent.at >= since_recent,
-            )
-        )
-        or 0
-    )
-    last_review = await session.scalar(
-        select(func.max(ReportReview.reviewed_at)).where(ReportReview.org_id == org_id)
-    )
-    device_states = dict.fromkeys(("pending", "approved", "denied", "revoked"), 0)
-    for state, number in await session.execute(
-        select(ViewingDevice.state, func.count())
-        .where(ViewingDevice.org_id == org_id)
-        .group_by(ViewingDevice.state)
-    ):
-        device_states[state] = int(number)
-    unused = int(
-        await session.scalar(
-            select(func.count())
-            .select_from(ViewingDevice)
-            .where(
-                ViewingDevice.org_id == org_id,
-                ViewingDevice.state == "approved",
-                func.coalesce(ViewingDevice.last_used_at, ViewingDevice.created_at) < since_dormant,
-            )
-        )
-        or 0
-    )
-    return Facts(
-        devices=device_states,
-        devices_unused=unused,
-        grants=len(in_force),
-        grants_windowed=sum(1 for g in in_force if windows.get(g.id)),
-        vendor_sessions_recent=vendor_sessions,
-        vendor_approvals_recent=await count(Event.VENDOR_APPROVED, since_recent),
-        chain=await verify_chain_of(session, chain_of(org_id), audit_key),
-        last_review_at=last_review,
-        hosts=hosts,
-        hosts_certified=certified,
-        checked_at=now,
-        users=len(enabled),
-        two_kinds=two_kinds,
-        no_password=sum(1 for u in enabled if u.password_hash is None),
-        admins=[u.username for u in enabled if u.role == "admin"],
-        admins_two_kinds=admins_two_kinds,
-        vendors=sum(1 for u in enabled if u.role == "vendor"),
-        disabled=len(users) - len(enabled),
-        dormant=dormant,
-        lockouts_recent=await count(Event.LOCKOUT, since_recent),
-        violations_recent=await count(Event.POLICY_VIOLATION, since_recent),
-        sessions_recent=await count(Event.SESSION_STARTED, since_recent),
-        policy=policy,
-    )
 
 
 def _minutes(seconds: int) -> str:
@@ -548,105 +355,3 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             Status.CLINIC,
         ),
     ]
-
-
-async def build(
-    session: AsyncSession,
-    org_id: int,
-    policy: RemotePolicy,
-    settings: Settings,
-    now: datetime,
-    audit_key: Ed25519PublicKey,
-) -> Report:
-    """The organization's report as of ``now``."""
-    org = await session.get(Organization, org_id)
-    facts = await gather(session, org_id, policy, now, audit_key)
-    review = await session.scalar(
-        select(ReportReview)
-        .where(ReportReview.org_id == org_id)
-        .order_by(ReportReview.id.desc())
-        .limit(1)
-    )
-    last: Review | None = None
-    if review is not None:
-        reviewer = await session.get(User, review.reviewed_by)
-        last = Review(reviewer.username if reviewer else "?", review.reviewed_at, review.note)
-    return Report(
-        organization=org.name if org else "",
-        checked_at=now,
-        rows=rows(facts, settings),
-        clinic_duties=list(CLINIC_DUTIES),
-        last_review=last,
-    )
-
-
-_STATUS_TEXT: Final = {
-    Status.PASS: Text("適合", "pass"),
-    Status.ATTENTION: Text("要対応", "attention"),
-    Status.CLINIC: Text("医療機関で対応", "clinic's measure"),
-}
-_COLUMNS: Final = {
-    "ja": (
-        ("number", "項番"),
-        ("requirement", "要件"),
-        ("evidence", "根拠（実測）"),
-        ("value", "値"),
-        ("status", "判定"),
-        ("checked_at", "確認日時"),
-    ),
-    "en": (
-        ("number", "Row"),
-        ("requirement", "Requirement"),
-        ("evidence", "Evidence (live)"),
-        ("value", "Value"),
-        ("status", "Result"),
-        ("checked_at", "Checked at"),
-    ),
-}
-
-
-def status_text(status: Status, lang: str) -> str:
-    return _STATUS_TEXT[status].get(lang)
-
-
-def to_csv_text(report: Report, lang: str, zone: str = "Asia/Tokyo") -> str:
-    """The report as a CSV Excel opens (UTF-8 BOM): the rows, then the clinic's duties,
-    then the last review."""
-    local = report.checked_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")
-    lines: list[dict[str, object]] = [
-        {
-            "number": row.number,
-            "requirement": row.requirement.get(lang),
-            "evidence": row.evidence.get(lang),
-            "value": row.value,
-            "status": status_text(row.status, lang),
-            "checked_at": local,
-        }
-        for row in report.rows
-    ]
-    duty_label = Text("責任分界（医療機関の責任）", "Shared responsibility (the clinic's)").get(
-        lang
-    )
-    lines += [
-        {
-            "number": 19,
-            "requirement": duty_label,
-            "evidence": duty.get(lang),
-            "status": status_text(Status.CLINIC, lang),
-            "checked_at": local,
-        }
-        for duty in report.clinic_duties
-    ]
-    review = report.last_review
-    lines.append(
-        {
-            "requirement": Text("最終確認", "Last reviewed").get(lang),
-            "evidence": (
-                f"{review.reviewed_by} "
-                f"{review.reviewed_at.astimezone(ZoneInfo(zone)):%Y-%m-%d %H:%M} {review.note}"
-                if review
-                else Text("未確認", "never").get(lang)
-            ),
-        }
-    )
-    return to_csv(_COLUMNS["en" if lang == "en" else "ja"], lines)
