@@ -39,9 +39,13 @@ class Person:
 
     def next_code(self, broker: RunningBroker) -> str:
         """A code for an unused step within ±1 of the broker's now (advancing its clock
-        only if every such step was used already)."""
+        only if every such step was used already).
+
+        Never the step before now: a loaded machine may cross a step boundary between here
+        and the broker's check, and the previous step would then be two steps old.
+        """
         now_step = totp.step_at(broker.clock.now())
-        step = max(now_step - 1, max(self.used_steps, default=-1) + 1)
+        step = max(now_step, max(self.used_steps, default=-1) + 1)
         if step > now_step + 1:
             broker.clock.advance(totp.STEP_S * (step - now_step - 1))
         self.used_steps.add(step)
