@@ -10,7 +10,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext, Page
 
-from broker.audit.search import CSV_COLUMNS
+from broker.access.zones import DEFAULT_TIME_ZONE
+from broker.audit.search import csv_columns
 from devkit.broker import RunningBroker
 from devkit.browser import screen_is, sign_in
 from devkit.identity import Org, Person, make_person, password_step
@@ -72,7 +73,7 @@ async def test_search_export_and_chain_status(
     raw = saved.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-    assert rows[0] == [title for _, title in CSV_COLUMNS]
+    assert rows[0] == [title for _, title in csv_columns(DEFAULT_TIME_ZONE)]
     assert [(r[2], r[4]) for r in rows[1:]] == [(doctor.username, "失敗")]
 
     # The export shows up in the trail itself.
