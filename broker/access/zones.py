@@ -18,12 +18,11 @@ import re
 from typing import Final
 from zoneinfo import available_timezones
 
-from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import DEFAULT_TIME_ZONE, Organization
 
-__all__ = ["DEFAULT_TIME_ZONE", "MAX_ZONE_CHARS", "choices", "is_zone", "org_time_zone"]
+__all__ = ["DEFAULT_TIME_ZONE", "MAX_ZONE_CHARS", "choices", "is_zone", "org_time_zone", "zone_of"]
 
 MAX_ZONE_CHARS: Final = 64
 # IANA names: letters, digits, "_", "-", "+", and "/" between parts (Etc/GMT+9).
@@ -47,13 +46,19 @@ def is_zone(name: str) -> bool:
     return len(name) <= MAX_ZONE_CHARS and name in _known()
 
 
-async def org_time_zone(session: AsyncSession, org_id: int) -> str:
-    """The clinic's time zone (IANA name) as its admin set it.
+def zone_of(org: Organization | None) -> str:
+    """The time zone of a clinic already loaded (IANA name), as its admin set it.
 
-    ``DEFAULT_TIME_ZONE`` for an organization that does not exist (the broker's own
-    records) or a stored name this machine cannot load (a zoneinfo update removed it):
-    showing a time in the default zone beats failing to show it. Grants' windows do not
-    come here: they fail closed on such a name (``access.decision``).
+    ``DEFAULT_TIME_ZONE`` for no organization (the broker's own records) or a stored name
+    this machine cannot load (a zoneinfo update removed it): showing a time in the default
+    zone beats failing to show it. Grants' windows do not come here: they fail closed on
+    such a name (``access.decision``).
     """
-    stored = await session.scalar(select(Organization.time_zone).where(Organization.id == org_id))
-    return stored if stored is not None and is_zone(stored) else DEFAULT_TIME_ZONE
+    if org is None or not is_zone(org.time_zone):
+        return DEFAULT_TIME_ZONE
+    return org.time_zone
+
+
+async def org_time_zone(session: AsyncSession, org_id: int) -> str:
+    """The clinic's time zone (IANA name): ``zone_of`` its organization."""
+    return zone_of(await session.get(Organization, org_id))
