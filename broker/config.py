@@ -388,6 +388,9 @@ class _Environment(EnvSettingsSource):
         self._environ = environ
         super().__init__(settings_cls)
 
+    # pydantic-settings reads os.environ here and offers no public way to hand it another
+    # mapping; this one override keeps its matching (prefix, aliases, empty = unset) for
+    # both. tests/broker/test_config.py drives it with plain dicts, so a change shows there.
     def _load_env_vars(self) -> Mapping[str, str | None]:
         return {k.lower(): v for k, v in self._environ.items() if v or not self.env_ignore_empty}
 
