@@ -10,6 +10,8 @@ Commands:
     certs list           an organization's agent certificates
     certs revoke         revoke one (--serial) or every (--host-id) certificate of a host
     gen-secret-key       print a new random MAMORI_SECRET_KEY
+    check-config         print every setting in force (secrets masked) and exit 0, or the
+                         problems and exit 2
     audit verify         verify the audit hash chains (exit 1 names the first broken record)
     audit purge          export, then remove, audit records older than the retention period
     audit public-key     print the public key of the audit checkpoint signatures
@@ -17,8 +19,8 @@ Commands:
     db upgrade           migrate the database to the newest schema
     db current           print the database's schema revision; exit 1 unless it is the newest
 
-All but gen-secret-key read the same MAMORI_* environment as the server; all but it and
-db current migrate the database first.
+All but gen-secret-key read the same MAMORI_* environment as the server; those that use the
+database migrate it first (check-config and db current do not touch it).
 """
 
 from __future__ import annotations
@@ -233,6 +235,7 @@ def main(argv: list[str] | None = None) -> int:
         "--reason", default="unspecified", choices=["unspecified", "decommissioned", "compromised"]
     )
     sub.add_parser("gen-secret-key", help="print a new random MAMORI_SECRET_KEY")
+    sub.add_parser("check-config", help="print the settings in force, or what is wrong")
     audit_cli.add_commands(sub)
     db_cli.add_commands(sub)
     args = parser.parse_args(argv)
@@ -242,6 +245,10 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
+        if args.command == "check-config":
+            for name, value in settings.effective():
+                print(f"{name}={value}", flush=True)
+            return 0
         if args.command == "create-admin":
             url = asyncio.run(create_admin(settings, args.org, args.username, args.display_name))
             print("One-time enrollment link for the first admin (valid 24 h):", flush=True)
@@ -265,7 +272,8 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "db":
             return _db(settings, args)
     except ConfigError as exc:
-        print(f"mamori-broker: {exc}", file=sys.stderr)
+        for line in str(exc).splitlines():  # settings report every problem, one a line
+            print(f"mamori-broker: {line}", file=sys.stderr)
         return 2
     app = create_app(settings)
     with contextlib.suppress(KeyboardInterrupt):

@@ -1,8 +1,14 @@
-"""Broker settings, read once from the environment at start.
+"""Broker settings, read once from the ``MAMORI_*`` environment at start.
 
-Fail closed: outside ``MAMORI_ENV=dev`` the broker refuses to start with a missing, short or
-placeholder secret key (like the FastAPI template's ``_enforce_non_default_secrets``), and
-TLS is never optional.
+One pydantic-settings class declares every setting once: its type, default, bounds and the
+variable it is read from (``MAMORI_`` + the field name in capitals, unless an alias says
+otherwise). ``Settings.from_env()`` reads the environment; ``Settings(**values)`` takes the
+values as given (the dev kit and tests), with the same validation. Every error is a
+``ConfigError`` naming the variable.
+
+Fail closed: the broker refuses to start with a missing, short, constant or placeholder
+secret key in every environment, ``MAMORI_ENV=dev`` included (the demo generates a key;
+like the FastAPI template's ``_enforce_non_default_secrets``), and TLS is never optional.
 """
 
 from __future__ import annotations
@@ -10,10 +16,21 @@ from __future__ import annotations
 import base64
 import binascii
 import os
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
 from pathlib import Path
+from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
+
+import annotated_types
+from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
+from pydantic.fields import FieldInfo
+from pydantic_core import ErrorDetails
+from pydantic_settings import (
+    BaseSettings,
+    EnvSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
 
 from broker.errors import ConfigError
 
@@ -24,11 +41,32 @@ _PLACEHOLDERS = frozenset(
     {"changeme", "change-me", "secret", "password", "mamori", "dev", "test", "placeholder"}
 )
 DEFAULT_DATA_DIR = Path("data")
+ENV_PREFIX = "MAMORI_"
+_DAY = 24 * 3600
+_FLAGS = {"1": True, "true": True, "on": True, "yes": True}
+_FLAGS |= {"0": False, "false": False, "off": False, "no": False}
 
 
 def default_database_url(data_dir: Path) -> str:
     """The embedded default: one SQLite file in the (git-ignored) data folder."""
     return f"sqlite+aiosqlite:///{(data_dir / 'mamori.db').resolve()}"
+
+
+def _secret_key(value: str) -> bytes:
+    """The key's bytes, or ValueError saying what is wrong with it (without the value)."""
+    if not value:
+        raise ValueError("is not set (python -m broker gen-secret-key)")
+    if value.strip().lower() in _PLACEHOLDERS:
+        raise ValueError("is a placeholder; generate a random key")
+    try:
+        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
+    except (binascii.Error, ValueError):
+        raise ValueError("must be base64url") from None
+    if len(key) < SECRET_KEY_BYTES:
+        raise ValueError(f"must hold at least {SECRET_KEY_BYTES} random bytes")
+    if len(set(key)) < 8:
+        raise ValueError("is not random (too few distinct bytes)")
+    return key
 
 
 def decode_secret_key(value: str) -> bytes:
@@ -37,72 +75,51 @@ def decode_secret_key(value: str) -> bytes:
     Raises:
         ConfigError: missing, a placeholder, not base64url, or too short.
     """
-    if not value:
-        raise ConfigError("MAMORI_SECRET_KEY is not set (python -m broker gen-secret-key)")
-    if value.strip().lower() in _PLACEHOLDERS:
-        raise ConfigError("MAMORI_SECRET_KEY is a placeholder; generate a random key")
     try:
-        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError) as exc:
-        raise ConfigError("MAMORI_SECRET_KEY must be base64url") from exc
-    if len(key) < SECRET_KEY_BYTES:
-        raise ConfigError(f"MAMORI_SECRET_KEY must hold at least {SECRET_KEY_BYTES} random bytes")
-    if len(set(key)) < 8:
-        raise ConfigError("MAMORI_SECRET_KEY is not random (too few distinct bytes)")
-    return key
-
-
-def _int(env: Mapping[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = int(raw)
+        return _secret_key(value)
     except ValueError as exc:
-        raise ConfigError(f"{name} must be a whole number") from exc
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low} and {high}")
+        raise ConfigError(f"MAMORI_SECRET_KEY {exc}") from None
+
+
+def _flag(value: object) -> object:
+    """On/off words only: a typo such as ``maybe`` or ``y`` is an error, not a guess."""
+    if isinstance(value, str):
+        try:
+            return _FLAGS[value.strip().lower()]
+        except KeyError:
+            raise ValueError("must be on or off") from None
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, low: float, high: float) -> float:
-    raw = env.get(name)
-    if raw is None or raw == "":
-        return default
-    try:
-        value = float(raw)
-    except ValueError as exc:
-        raise ConfigError(f"{name} must be a number") from exc
-    if not low <= value <= high:
-        raise ConfigError(f"{name} must be between {low:g} and {high:g}")
-    return value
+Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
-def _flag(env: Mapping[str, str], name: str, default: bool) -> bool:
-    raw = env.get(name, "").strip().lower()
-    if raw == "":
-        return default
-    if raw in {"1", "true", "on", "yes"}:
-        return True
-    if raw in {"0", "false", "off", "no"}:
-        return False
-    raise ConfigError(f"{name} must be on or off")
-
-
-@dataclass(frozen=True)
-class Settings:
+class Settings(BaseSettings):
     """Everything the broker needs to start.
 
     Attributes:
-        environment: ``dev`` or ``production``; dev changes nothing but what the demo needs.
+        environment: ``dev`` or ``production`` (``MAMORI_ENV``); dev changes nothing but
+            what the demo needs.
         secret_key: MAMORI_SECRET_KEY, base64url; TOTP secrets are encrypted under a key
             derived from it, so losing it means every user re-enrolls TOTP.
         tls_cert: PEM server certificate (chain) file.
         tls_key: PEM private key of ``tls_cert``.
-        database_url: SQLAlchemy async URL; SQLite (aiosqlite) by default, PostgreSQL with
-            ``postgresql+asyncpg://...``.
+        data_dir: the broker's own files (the SQLite database by default, the audit key).
+        database_url: SQLAlchemy async URL; SQLite (aiosqlite) in ``data_dir`` by default,
+            PostgreSQL with ``postgresql+asyncpg://...``.
         host: address to bind.
         port: port to bind; 0 picks a free one (tests).
+        agent_host: address the agent port binds (default: ``host``).
+        agent_port: the agent port: host agents connect here with their client
+            certificates (mutual TLS); 0 picks a free one (tests).
+        agent_public_url: ``wss://name:port`` agents dial, told to them at enrollment.
+            Defaults to the public origin's host name with ``agent_port``.
+        agent_tls12: admit TLS 1.2 on the agent port (TLS 1.3 only by default).
+        agent_cert_lifetime_s: lifetime of an agent's client certificate (default 90 days;
+            agents renew when a third is left).
+        agent_recheck_s: how often live agent links are checked against revocation and
+            expiry (a revocation through the console acts at once; this catches the CLI's
+            and certificates running out while connected).
         public_url: the origin people type (``https://name:port``); WebAuthn checks it and
             enrollment links start with it. Defaults to ``https://{rp_id}:{port}``.
         rp_id: the WebAuthn relying party id, a host name (never an IP address: browsers
@@ -136,30 +153,19 @@ class Settings:
             long (with jitter), capped by ``alert_retry_max_s``.
         alert_retry_max_s: the longest wait between two attempts.
         alert_max_attempts: attempts per delivery before it is given up (and audited).
+        alert_webhook_timeout_s: how long one webhook or mail attempt may take
+            (``MAMORI_ALERT_TIMEOUT_S``).
         alert_check_s: how often the periodic alert checks (agent offline, ...) run.
         alert_mfa_failures: second-factor failures of one account within
             ``alert_mfa_window_s`` that raise an alert (the password was right each time).
         alert_mfa_window_s: the window those failures are counted in.
-        alert_webhook_timeout_s: how long one webhook or mail attempt may take.
-        alert_webhook_loopback_http: allow ``http://`` webhooks to loopback addresses (dev and
-            tests only: a receiver on this machine).
         alert_webhook_private: allow webhooks to private addresses (an on-premises broker
             posting to a server in the clinic's LAN); off, a hosted broker cannot be made to
             post into its own network (SSRF).
-        agent_host: address the agent port binds (default: ``host``).
-        agent_port: the agent port: host agents connect here with their client
-            certificates (mutual TLS); 0 picks a free one (tests).
-        agent_public_url: ``wss://name:port`` agents dial, told to them at enrollment.
-            Defaults to the public origin's host name with ``agent_port``.
-        agent_tls12: admit TLS 1.2 on the agent port (TLS 1.3 only by default).
-        agent_cert_lifetime_s: lifetime of an agent's client certificate (default 90 days;
-            agents renew when a third is left).
-        agent_recheck_s: how often live agent links are checked against revocation and
-            expiry (a revocation through the console acts at once; this catches the CLI's
-            and certificates running out while connected).
+        alert_webhook_loopback_http: allow ``http://`` webhooks to loopback addresses (dev and
+            tests only: a receiver on this machine).
         vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
             this long (default 30 min; MHLW.md row 12).
-        data_dir: the broker's own files (the SQLite database by default, the audit key).
         audit_key_file: the Ed25519 key signing audit checkpoints (PEM, mode 0600; created
             on first start); ``data_dir/audit-signing-key.pem`` by default.
         audit_checkpoint_every: a chain gets a signed checkpoint every this many records.
@@ -168,57 +174,168 @@ class Settings:
             years); older ones only by ``audit purge``, which exports them first.
     """
 
-    environment: str
-    secret_key: str
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        # pydantic-settings then matches ``MAMORI_PORT`` to the field ``port`` (in any case,
+        # as Windows' environment does anyway).
+        case_sensitive=False,
+        # An empty variable means "not set", as the shell's ``VAR=`` usually does.
+        env_ignore_empty=True,
+        frozen=True,
+        extra="forbid",
+        # Inputs may be secrets: never echo them in an error.
+        hide_input_in_errors=True,
+        validate_by_name=True,
+        validate_by_alias=True,
+        validate_default=True,
+    )
+
+    # The field order is the README table's and check-config's; a default computed from
+    # another field comes after that field.
+    environment: Literal["dev", "production"] = Field(
+        "production", validation_alias=f"{ENV_PREFIX}ENV"
+    )
+    secret_key: str = Field("", repr=False)
     tls_cert: Path
     tls_key: Path
-    database_url: str
+    data_dir: Path = DEFAULT_DATA_DIR
+    database_url: str = Field(default_factory=lambda v: default_database_url(v["data_dir"]))
     host: str = "127.0.0.1"
-    port: int = 8443
+    port: int = Field(8443, ge=0, le=65535)
+    agent_host: str = Field(default_factory=lambda v: v["host"])
+    agent_port: int = Field(8444, ge=0, le=65535)
+    agent_public_url: str | None = None
+    agent_tls12: Flag = False
+    # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
+    agent_cert_lifetime_s: int = Field(90 * _DAY, ge=3600, le=397 * _DAY)
+    agent_recheck_s: int = Field(30, ge=1, le=3600)
     public_url: str | None = None
     rp_id: str = "localhost"
     trusted_proxies: str = "127.0.0.1"
-    idle_timeout_s: int = 15 * 60
-    session_lifetime_s: int = 12 * 3600
-    lockout_threshold: int = 5
-    lockout_window_s: int = 15 * 60
-    lockout_duration_s: int = 15 * 60
-    invite_ttl_s: int = 24 * 3600
-    ticket_ttl_s: int = 30
-    remote_idle_s: int = 10 * 60
-    remote_max_s: int = 8 * 3600
-    remote_warn_s: int = 5 * 60
-    watermark: bool = True
-    block_local_input: bool = False
-    end_on_violation: bool = True
+    idle_timeout_s: int = Field(15 * 60, ge=60, le=_DAY)
+    session_lifetime_s: int = Field(12 * 3600, ge=300, le=7 * _DAY)
+    lockout_threshold: int = Field(5, ge=1, le=100)
+    lockout_window_s: int = Field(15 * 60, ge=10, le=_DAY)
+    lockout_duration_s: int = Field(15 * 60, ge=10, le=_DAY)
+    invite_ttl_s: int = Field(_DAY, ge=300, le=7 * _DAY)
+    ticket_ttl_s: int = Field(30, ge=5, le=120)
+    remote_idle_s: int = Field(10 * 60, ge=1, le=_DAY)
+    remote_max_s: int = Field(8 * 3600, ge=2, le=7 * _DAY)
+    remote_warn_s: int = Field(5 * 60, ge=0, le=_DAY)
+    watermark: Flag = True
+    block_local_input: Flag = False
+    end_on_violation: Flag = True
     smtp_host: str = ""
-    smtp_port: int = 587
+    smtp_port: int = Field(587, ge=1, le=65535)
     smtp_from: str = ""
     smtp_user: str = ""
-    smtp_password: str = ""
-    smtp_starttls: bool = True
-    alert_poll_s: float = 2.0
-    alert_retry_base_s: float = 30.0
-    alert_retry_max_s: float = 3600.0
-    alert_max_attempts: int = 8
-    alert_check_s: float = 60.0
-    alert_mfa_failures: int = 3
-    alert_mfa_window_s: int = 10 * 60
-    alert_webhook_timeout_s: float = 10.0
-    alert_webhook_loopback_http: bool = False
-    alert_webhook_private: bool = False
-    agent_host: str = "127.0.0.1"
-    agent_port: int = 8444
-    agent_public_url: str | None = None
-    agent_tls12: bool = False
-    agent_cert_lifetime_s: int = 90 * 24 * 3600
-    agent_recheck_s: int = 30
-    vendor_approval_ttl_s: int = 30 * 60
-    data_dir: Path = DEFAULT_DATA_DIR
+    smtp_password: str = Field("", repr=False)
+    smtp_starttls: Flag = True
+    alert_poll_s: float = Field(2.0, ge=0.05, le=60)
+    alert_retry_base_s: float = Field(30.0, ge=0.05, le=3600)
+    alert_retry_max_s: float = Field(3600.0, ge=0.05, le=_DAY)
+    alert_max_attempts: int = Field(8, ge=1, le=50)
+    alert_webhook_timeout_s: float = Field(
+        10.0, ge=0.1, le=120, validation_alias=f"{ENV_PREFIX}ALERT_TIMEOUT_S"
+    )
+    alert_check_s: float = Field(60.0, ge=0.05, le=3600)
+    alert_mfa_failures: int = Field(3, ge=1, le=100)
+    alert_mfa_window_s: int = Field(600, ge=10, le=_DAY)
+    alert_webhook_private: Flag = False
+    alert_webhook_loopback_http: Flag = False
+    vendor_approval_ttl_s: int = Field(30 * 60, ge=60, le=_DAY)
     audit_key_file: Path | None = None
-    audit_checkpoint_every: int = 100
-    audit_checkpoint_interval_s: int = 600
-    audit_retention_days: int = 5 * 366
+    audit_checkpoint_every: int = Field(100, ge=1, le=100_000)
+    audit_checkpoint_interval_s: int = Field(600, ge=5, le=_DAY)
+    audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
+
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            # ``from None``: pydantic's own text would add nothing but noise to the CLI.
+            raise ConfigError(explain(exc)) from None
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Values as given only: the environment is read by ``from_env`` (once, at start),
+        so a test's broker never picks up a variable of the shell that runs it."""
+        return (init_settings,)
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Read settings from ``MAMORI_*`` variables; production is the default environment.
+
+        Raises:
+            ConfigError: naming each variable that is missing, malformed or unsafe.
+        """
+        return cls(**_Environment(cls, os.environ if env is None else env)())
+
+    @field_validator("secret_key")
+    @classmethod
+    def _random_secret_key(cls, value: str) -> str:
+        _secret_key(value)
+        return value
+
+    @field_validator("tls_cert", "tls_key")
+    @classmethod
+    def _existing_file(cls, path: Path) -> Path:
+        if not path.is_file():
+            raise ValueError(f"does not name a file: {path}")
+        return path
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, url: str) -> str:
+        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
+            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
+        return url
+
+    @field_validator("public_url")
+    @classmethod
+    def _https_origin(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("https://"):
+            raise ValueError("must be an https:// origin")
+        return url
+
+    @field_validator("agent_public_url")
+    @classmethod
+    def _wss_url(cls, url: str | None) -> str | None:
+        if url is not None and not url.startswith("wss://"):
+            raise ValueError("must be a wss:// URL")
+        return url
+
+    @field_validator("rp_id")
+    @classmethod
+    def _host_name(cls, rp_id: str) -> str:
+        if not rp_id or rp_id.replace(".", "").isdigit() or ":" in rp_id:
+            raise ValueError("must be a host name (browsers refuse IP addresses)")
+        return rp_id
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Settings:
+        if self.agent_port and self.agent_port == self.port and self.agent_host == self.host:
+            raise ValueError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
+        if not self.remote_warn_s < self.remote_max_s:
+            raise ValueError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
+        if not self.smtp_host:
+            return self
+        if "@" not in self.smtp_from or any(c in self.smtp_from for c in "\r\n<>, "):
+            raise ValueError(
+                "MAMORI_SMTP_FROM must be one plain address when MAMORI_SMTP_HOST is set"
+            )
+        loopback = self.smtp_host in {"localhost", "127.0.0.1", "::1"}
+        if self.smtp_user and not self.smtp_starttls and not loopback:
+            # The password would cross the network in clear (SMTP AUTH PLAIN is base64 only).
+            raise ValueError("MAMORI_SMTP_USER needs MAMORI_SMTP_STARTTLS=on")
+        return self
 
     @property
     def audit_key_path(self) -> Path:
@@ -245,115 +362,94 @@ class Settings:
         host = urlsplit(self.origin()).hostname or self.rp_id
         return f"wss://{host}:{bound_port or self.agent_port}"
 
-    def validate(self) -> None:
-        """Raise ConfigError when these settings must not be used."""
-        if self.environment not in {"dev", "production"}:
-            raise ConfigError("MAMORI_ENV must be 'dev' or 'production'")
-        decode_secret_key(self.secret_key)
-        for name, path in (("MAMORI_TLS_CERT", self.tls_cert), ("MAMORI_TLS_KEY", self.tls_key)):
-            if not path.is_file():
-                raise ConfigError(f"{name} does not name a file: {path}")
-        if not 0 <= self.port <= 65535:
-            raise ConfigError("MAMORI_PORT must be 0..65535")
-        if not 0 <= self.agent_port <= 65535:
-            raise ConfigError("MAMORI_AGENT_PORT must be 0..65535")
-        if self.agent_port and self.agent_port == self.port and self.agent_host == self.host:
-            raise ConfigError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
-        if self.agent_public_url is not None and not self.agent_public_url.startswith("wss://"):
-            raise ConfigError("MAMORI_AGENT_PUBLIC_URL must be a wss:// URL")
-        if self.agent_cert_lifetime_s < 5 or self.agent_recheck_s < 1:
-            raise ConfigError("agent certificate lifetime and recheck interval are too short")
-        if not self.database_url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ConfigError(
-                "MAMORI_DATABASE_URL must start with sqlite+aiosqlite:// or postgresql+asyncpg://"
-            )
-        if self.public_url is not None and not self.public_url.startswith("https://"):
-            raise ConfigError("MAMORI_PUBLIC_URL must be an https:// origin")
-        if not 0 <= self.remote_warn_s < self.remote_max_s:
-            raise ConfigError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
-        if not self.rp_id or self.rp_id.replace(".", "").isdigit() or ":" in self.rp_id:
-            raise ConfigError("MAMORI_RP_ID must be a host name (browsers refuse IP addresses)")
-        self._validate_smtp()
+    def effective(self) -> Iterator[tuple[str, str]]:
+        """Each variable with the value in force, secrets masked (``check-config``)."""
+        derived = {
+            "public_url": self.origin(),
+            "agent_public_url": self.agent_url(),
+            "audit_key_file": str(self.audit_key_path),
+        }
+        for name, field in type(self).model_fields.items():
+            value = getattr(self, name)
+            if not field.repr:
+                shown = "(set, hidden)" if value else "(none)"
+            elif name in derived:
+                shown = derived[name]
+            else:
+                shown = show(value)
+            yield variable(name), shown
 
-    def _validate_smtp(self) -> None:
-        if not self.smtp_host:
-            return
-        if "@" not in self.smtp_from or any(c in self.smtp_from for c in "\r\n<>, "):
-            raise ConfigError(
-                "MAMORI_SMTP_FROM must be one plain address when MAMORI_SMTP_HOST is set"
-            )
-        if not 0 < self.smtp_port <= 65535:
-            raise ConfigError("MAMORI_SMTP_PORT must be 1..65535")
-        loopback = self.smtp_host in {"localhost", "127.0.0.1", "::1"}
-        if self.smtp_user and not self.smtp_starttls and not loopback:
-            # The password would cross the network in clear (SMTP AUTH PLAIN is base64 only).
-            raise ConfigError("MAMORI_SMTP_USER needs MAMORI_SMTP_STARTTLS=on")
 
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
-        """Read settings from ``MAMORI_*`` variables; production is the default environment."""
-        env = os.environ if env is None else env
-        data_dir = Path(env.get("MAMORI_DATA_DIR") or DEFAULT_DATA_DIR)
-        day = 24 * 3600
-        settings = cls(
-            environment=env.get("MAMORI_ENV", "production"),
-            secret_key=env.get("MAMORI_SECRET_KEY", ""),
-            tls_cert=Path(env.get("MAMORI_TLS_CERT", "")),
-            tls_key=Path(env.get("MAMORI_TLS_KEY", "")),
-            database_url=env.get("MAMORI_DATABASE_URL") or default_database_url(data_dir),
-            host=env.get("MAMORI_HOST", "127.0.0.1"),
-            port=_int(env, "MAMORI_PORT", 8443, 0, 65535),
-            public_url=env.get("MAMORI_PUBLIC_URL") or None,
-            rp_id=env.get("MAMORI_RP_ID", "localhost"),
-            trusted_proxies=env.get("MAMORI_TRUSTED_PROXIES", "127.0.0.1"),
-            idle_timeout_s=_int(env, "MAMORI_IDLE_TIMEOUT_S", 15 * 60, 60, day),
-            session_lifetime_s=_int(env, "MAMORI_SESSION_LIFETIME_S", 12 * 3600, 300, 7 * day),
-            lockout_threshold=_int(env, "MAMORI_LOCKOUT_THRESHOLD", 5, 1, 100),
-            lockout_window_s=_int(env, "MAMORI_LOCKOUT_WINDOW_S", 15 * 60, 10, day),
-            lockout_duration_s=_int(env, "MAMORI_LOCKOUT_DURATION_S", 15 * 60, 10, day),
-            invite_ttl_s=_int(env, "MAMORI_INVITE_TTL_S", day, 300, 7 * day),
-            ticket_ttl_s=_int(env, "MAMORI_TICKET_TTL_S", 30, 5, 120),
-            remote_idle_s=_int(env, "MAMORI_REMOTE_IDLE_S", 10 * 60, 1, day),
-            remote_max_s=_int(env, "MAMORI_REMOTE_MAX_S", 8 * 3600, 2, 7 * day),
-            remote_warn_s=_int(env, "MAMORI_REMOTE_WARN_S", 5 * 60, 0, day),
-            watermark=_flag(env, "MAMORI_WATERMARK", True),
-            block_local_input=_flag(env, "MAMORI_BLOCK_LOCAL_INPUT", False),
-            end_on_violation=_flag(env, "MAMORI_END_ON_VIOLATION", True),
-            smtp_host=env.get("MAMORI_SMTP_HOST", ""),
-            smtp_port=_int(env, "MAMORI_SMTP_PORT", 587, 1, 65535),
-            smtp_from=env.get("MAMORI_SMTP_FROM", ""),
-            smtp_user=env.get("MAMORI_SMTP_USER", ""),
-            smtp_password=env.get("MAMORI_SMTP_PASSWORD", ""),
-            smtp_starttls=_flag(env, "MAMORI_SMTP_STARTTLS", True),
-            alert_poll_s=_float(env, "MAMORI_ALERT_POLL_S", 2.0, 0.05, 60),
-            alert_retry_base_s=_float(env, "MAMORI_ALERT_RETRY_BASE_S", 30.0, 0.05, 3600),
-            alert_retry_max_s=_float(env, "MAMORI_ALERT_RETRY_MAX_S", 3600.0, 0.05, day),
-            alert_max_attempts=_int(env, "MAMORI_ALERT_MAX_ATTEMPTS", 8, 1, 50),
-            alert_check_s=_float(env, "MAMORI_ALERT_CHECK_S", 60.0, 0.05, 3600),
-            alert_mfa_failures=_int(env, "MAMORI_ALERT_MFA_FAILURES", 3, 1, 100),
-            alert_mfa_window_s=_int(env, "MAMORI_ALERT_MFA_WINDOW_S", 600, 10, day),
-            alert_webhook_timeout_s=_float(env, "MAMORI_ALERT_TIMEOUT_S", 10.0, 0.1, 120),
-            alert_webhook_loopback_http=_flag(env, "MAMORI_ALERT_WEBHOOK_LOOPBACK_HTTP", False),
-            alert_webhook_private=_flag(env, "MAMORI_ALERT_WEBHOOK_PRIVATE", False),
-            agent_host=env.get("MAMORI_AGENT_HOST") or env.get("MAMORI_HOST", "127.0.0.1"),
-            agent_port=_int(env, "MAMORI_AGENT_PORT", 8444, 0, 65535),
-            agent_public_url=env.get("MAMORI_AGENT_PUBLIC_URL") or None,
-            agent_tls12=_flag(env, "MAMORI_AGENT_TLS12", False),
-            # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
-            agent_cert_lifetime_s=_int(
-                env, "MAMORI_AGENT_CERT_LIFETIME_S", 90 * day, 3600, 397 * day
-            ),
-            agent_recheck_s=_int(env, "MAMORI_AGENT_RECHECK_S", 30, 1, 3600),
-            vendor_approval_ttl_s=_int(env, "MAMORI_VENDOR_APPROVAL_TTL_S", 30 * 60, 60, day),
-            data_dir=data_dir,
-            audit_key_file=Path(env["MAMORI_AUDIT_KEY_FILE"])
-            if env.get("MAMORI_AUDIT_KEY_FILE")
-            else None,
-            audit_checkpoint_every=_int(env, "MAMORI_AUDIT_CHECKPOINT_EVERY", 100, 1, 100_000),
-            audit_checkpoint_interval_s=_int(
-                env, "MAMORI_AUDIT_CHECKPOINT_INTERVAL_S", 600, 5, day
-            ),
-            audit_retention_days=_int(env, "MAMORI_AUDIT_RETENTION_DAYS", 5 * 366, 1, 100 * 366),
-        )
-        settings.validate()
-        return settings
+class _Environment(EnvSettingsSource):
+    """pydantic-settings' reading of ``MAMORI_*`` variables, from a given mapping (the
+    process environment at start; a plain dict in tests)."""
+
+    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
+        self._environ = environ
+        super().__init__(settings_cls)
+
+    # pydantic-settings reads os.environ here and offers no public way to hand it another
+    # mapping; this one override keeps its matching (prefix, aliases, empty = unset) for
+    # both. tests/broker/test_config.py drives it with plain dicts, so a change shows there.
+    def _load_env_vars(self) -> Mapping[str, str | None]:
+        return {k.lower(): v for k, v in self._environ.items() if v or not self.env_ignore_empty}
+
+
+def variable(name: str) -> str:
+    """The environment variable a field is read from."""
+    alias = Settings.model_fields[name].validation_alias
+    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
+
+
+def show(value: object) -> str:
+    """A setting's value as one writes it in the environment."""
+    if isinstance(value, bool):
+        return "on" if value else "off"
+    if isinstance(value, float):
+        return f"{value:g}"
+    if value is None or value == "":
+        return "(none)"
+    return str(value)
+
+
+def _bounds(field: FieldInfo) -> tuple[object, object]:
+    low = next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge))
+    high = next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
+    return low, high
+
+
+def _describe(error: ErrorDetails) -> str:
+    loc = error["loc"]
+    if not loc:  # a check across fields: its message names the variables itself
+        return str(error.get("ctx", {}).get("error", error["msg"]))
+    name = str(loc[0])
+    field = Settings.model_fields.get(name)
+    if field is None:  # by alias
+        name = next((n for n in Settings.model_fields if variable(n) == name), name)
+        field = Settings.model_fields.get(name)
+    if field is None:
+        return f"{name}: not a setting"
+    kind = error["type"]
+    if kind == "missing":
+        text = "is not set"
+    elif kind in {"int_parsing", "int_from_float", "int_type"}:
+        text = "must be a whole number"
+    elif kind in {"float_parsing", "float_type"}:
+        text = "must be a number"
+    elif kind in {"greater_than_equal", "less_than_equal"}:
+        low, high = _bounds(field)
+        text = f"must be between {show(low)} and {show(high)}"
+    elif kind == "literal_error":
+        text = f"must be {error.get('ctx', {}).get('expected', '')}"
+    elif kind == "value_error":
+        text = str(error.get("ctx", {}).get("error", error["msg"]))
+    else:
+        text = error["msg"]
+    return f"{variable(name)} {text}"
+
+
+def explain(exc: ValidationError) -> str:
+    """Every problem of a ValidationError, one line each, naming the variable."""
+    # A default computed from a field in error says only that: the field's own line is enough.
+    errors = [e for e in exc.errors() if e["type"] != "default_factory_not_called"]
+    return "\n".join(_describe(error) for error in errors)

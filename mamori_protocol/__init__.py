@@ -124,7 +124,8 @@ class SessionStart:
     The agent burns ``viewer_name``/``viewer_id``/``organization`` into the watermark, shows
     them on the host's banner, and enforces the limits itself (fail closed at each hop).
     ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
-    message of the session as a violation, whatever the browser sends.
+    message of the session as a violation, whatever the browser sends. ``time_zone``: the
+    clinic's zone (IANA name) the watermark shows the time in; absent, the agent's default.
     """
 
     TYPE: ClassVar[str] = "session_start"
@@ -139,6 +140,7 @@ class SessionStart:
     idle_s: int
     max_s: int
     view_only: bool
+    time_zone: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,9 @@ _TOKEN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Account names as the broker stores them (broker.identity.accounts.USERNAME_PATTERN).
 _VIEWER_ID = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
 _SDP_MID = re.compile(r"[A-Za-z0-9_.-]{0,32}")
+# IANA zone names as the broker offers them (broker/access/zones.py): Asia/Tokyo, Etc/GMT+9.
+_TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
+MAX_TIME_ZONE_CHARS: Final = 64
 # Control characters other than CR/LF/TAB never belong in signaling text.
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 
@@ -112,6 +115,11 @@ def _organization(kind: str, name: str, value: object) -> None:
         raise MalformedMessage(f"{kind}.{name} must be one line")
 
 
+def _time_zone(kind: str, name: str, value: object) -> None:
+    if value is not None:
+        _text(kind, name, value, limit=MAX_TIME_ZONE_CHARS, pattern=_TIME_ZONE)
+
+
 def _flag(kind: str, name: str, value: object) -> None:
     if not isinstance(value, bool):
         raise MalformedMessage(f"{kind}.{name} must be true or false")
@@ -144,6 +152,7 @@ VALIDATORS: Final = {
     "block_local_input": _flag,
     "end_on_violation": _flag,
     "view_only": _flag,
+    "time_zone": _time_zone,
     "idle_s": _seconds,
     "max_s": _seconds,
     "seconds_left": _seconds,

@@ -26,6 +26,7 @@ import httpx
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access.zones import org_time_zone
 from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
 from broker.alerts.channels import DeliveryFailed, SmtpConfig, build_mail, post_webhook, send_mail
@@ -201,7 +202,7 @@ class DeliveryWorker:
             facts=dict(alert.facts),
             created_at=alert.created_at,
             org_name=org.name,
-            zone=await alert_settings.org_time_zone(s, org.id),
+            zone=await org_time_zone(s, org.id),
             sealed_secret=stored.webhook_secret_sealed if stored else None,
         )
 

@@ -16,6 +16,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access.zones import org_time_zone
 from broker.alerts import settings as alert_settings
 from broker.alerts.records import Kind, raise_alert
 from broker.audit.record import Event, Outcome
@@ -98,7 +99,7 @@ async def signed_in(session: AsyncSession, user: User, now: datetime, *, source:
     config = await alert_settings.load(session, user.org_id)
     if config.usual_hours is None:
         return
-    zone = await alert_settings.org_time_zone(session, user.org_id)
+    zone = await org_time_zone(session, user.org_id)
     local = now.astimezone(ZoneInfo(zone))
     if alert_settings.within(config.usual_hours, local.hour * 60 + local.minute):
         return

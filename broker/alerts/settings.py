@@ -30,9 +30,6 @@ from broker.secretbox import SecretBox
 
 DEFAULT_USUAL_HOURS: Final = (7 * 60, 21 * 60)  # 07:00-21:00, the example in issue 7
 DEFAULT_AGENT_OFFLINE_MINUTES: Final = 60
-# The organization's time zone lands with the grants work; until then every clinic is in
-# Japan. ``org_time_zone`` is the one place to change.
-CLINIC_TIME_ZONE: Final = "Asia/Tokyo"
 MAX_RECIPIENTS: Final = 10
 MAX_URL_CHARS: Final = 500
 SECRET_BYTES: Final = 32
@@ -73,11 +70,6 @@ class WebhookPolicy:
 
     loopback_http: bool = False
     private: bool = False
-
-
-async def org_time_zone(session: AsyncSession, org_id: int) -> str:
-    """The clinic's time zone (IANA name) for usual hours and the times alerts show."""
-    return CLINIC_TIME_ZONE
 
 
 async def stored(session: AsyncSession, org_id: int) -> AlertSettings | None:

@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access.zones import org_time_zone
 from broker.alerts import records as alerts
 from broker.alerts import rules as alert_rules
 from broker.alerts import settings as alert_settings
@@ -108,7 +109,7 @@ def _service(request: Request) -> AlertService:
 
 async def alert_views(db: AsyncSession, org_id: int, rows: list[Alert]) -> list[AlertView]:
     """Alerts as the console shows them: in plain words (ja, en) with delivery states."""
-    zone = await alert_settings.org_time_zone(db, org_id)
+    zone = await org_time_zone(db, org_id)
     deliveries = await alerts.deliveries_of(db, (a.id for a in rows))
     names: dict[int, str] = {}
     for user_id in {a.acknowledged_by for a in rows if a.acknowledged_by is not None}:
@@ -156,7 +157,7 @@ async def _settings_view(request: Request, db: AsyncSession, org_id: int) -> Set
         usual_hours_start=alert_settings.minutes_to_text(hours[0]) if hours else None,
         usual_hours_end=alert_settings.minutes_to_text(hours[1]) if hours else None,
         agent_offline_minutes=config.agent_offline_minutes,
-        time_zone=await alert_settings.org_time_zone(db, org_id),
+        time_zone=await org_time_zone(db, org_id),
         updated_at=config.updated_at,
     )
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Literal
+from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
 from sqlalchemy import select
 
+from broker.access.zones import org_time_zone
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
 from broker.audit import search as audit_search
@@ -177,6 +179,8 @@ async def export(
     await db.commit()
     database: Database = request.app.state.db
     org_id = caller.org_id
+    zone_name = await org_time_zone(db, org_id)
+    zone, columns = ZoneInfo(zone_name), audit_search.csv_columns(zone_name)
 
     async def chunks() -> AsyncIterator[bytes]:
         # Its own session: the request's closes when the route returns, before streaming.
@@ -185,18 +189,16 @@ async def export(
             async for rows in audit_search.all_matching(s, org_id, wanted):
                 if query.format == "csv":
                     text = to_csv(
-                        audit_search.CSV_COLUMNS,
-                        (audit_search.csv_row(e) for e in rows),
-                        header=first,
+                        columns, (audit_search.csv_row(e, zone) for e in rows), header=first
                     )
                 else:
                     text = to_json_lines(audit_search.json_row(e) for e in rows)
                 first = False
                 yield text.encode()
         if first and query.format == "csv":  # nothing matched: the headers alone
-            yield to_csv(audit_search.CSV_COLUMNS, []).encode()
+            yield to_csv(columns, []).encode()
 
-    stamp = now.astimezone(audit_search.CLINIC_TIME_ZONE).strftime("%Y%m%d-%H%M")
+    stamp = now.astimezone(zone).strftime("%Y%m%d-%H%M")
     if query.format == "csv":
         media, name = "text/csv; charset=utf-8", f"mamori-audit-{stamp}.csv"
     else:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Depends, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access.zones import zone_of
 from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
@@ -68,7 +69,9 @@ async def _methods(db: AsyncSession, user_id: int) -> list[str]:
     return methods
 
 
-def _user_view(caller: Caller, org_name: str | None = None) -> dict[str, Any]:
+async def _user_view(db: AsyncSession, caller: Caller) -> dict[str, Any]:
+    """The signed-in user as the page needs them: with the clinic's name, and its time zone,
+    the one the page shows every time in (web_client/core/clinic_time.js)."""
     user = caller.user
     view: dict[str, Any] = {
         "id": user.id,
@@ -76,8 +79,10 @@ def _user_view(caller: Caller, org_name: str | None = None) -> dict[str, Any]:
         "display_name": user.display_name,
         "role": user.role,
     }
-    if org_name is not None:
-        view["organization"] = org_name
+    org = await db.get(Organization, user.org_id)
+    view["time_zone"] = zone_of(org)
+    if org is not None:
+        view["organization"] = org.name
     return view
 
 
@@ -96,11 +101,10 @@ async def session_state(request: Request, response: Response, db: Db) -> Session
         return SessionState(state="anonymous", csrf_token=csrf)
     record_, user = loaded
     caller = Caller(record_, user, token, deps.source_address(request))
-    org = await db.get(Organization, user.org_id)
     return SessionState(
         state=record_.stage,
         csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
-        user=_user_view(caller, org.name if org else None),
+        user=await _user_view(db, caller),
         methods=await _methods(db, user.id) if record_.stage == Stage.MFA else [],
     )
 
@@ -221,7 +225,7 @@ async def _complete(
     return SessionState(
         state=Stage.ACTIVE.value,
         csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
-        user=_user_view(caller),
+        user=await _user_view(db, caller),
     )
 
 

@@ -18,6 +18,7 @@ from broker.access import decision as access
 from broker.access import tickets, vendor_requests
 from broker.access.decision import Hop
 from broker.access.grants import Refusal
+from broker.access.zones import zone_of
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
@@ -136,7 +137,7 @@ async def list_hosts(request: Request, db: Db, caller: ActiveCaller) -> HostList
                 request=request_state,
             )
         )
-    return HostList(hosts=shown, time_zone=org.time_zone)
+    return HostList(hosts=shown, time_zone=zone_of(org))
 
 
 @router.post("/viewer-tickets", status_code=201)

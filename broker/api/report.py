@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from broker import report
 from broker.access import remote_policy as org_policy
+from broker.access.zones import org_time_zone
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
 from broker.audit.ledger import AuditSigner
@@ -110,8 +111,10 @@ async def download_report(
     record(db, caller.actor, Event.REPORT_EXPORTED, Outcome.SUCCESS, now, detail=f"lang={lang}")
     await db.commit()
     name = f"mamori-compliance-{now:%Y%m%d}.csv"
+    # Its times in the clinic's own zone (to_csv_text's default is Japan's).
+    text = report.to_csv_text(built, lang, await org_time_zone(db, caller.org_id))
     return Response(
-        content=report.to_csv_text(built, lang).encode("utf-8"),
+        content=text.encode("utf-8"),
         media_type="text/csv; charset=utf-8",
         headers={"Content-Disposition": f'attachment; filename="{name}"'},
     )

@@ -19,6 +19,7 @@ from broker.access import decision as access
 from broker.access import vendor_requests
 from broker.access.grants import Refusal
 from broker.access.vendor_requests import State
+from broker.access.zones import zone_of
 from broker.api import deps
 from broker.api.deps import ActiveCaller, AdminCaller, Caller, Db, ObjectId, Text
 from broker.audit.record import Event, Outcome, record
@@ -137,7 +138,7 @@ async def list_requests(request: Request, db: Db, caller: AdminCaller) -> Reques
     org = await _organization(db, caller)
     views = await _views(db, org.id, await vendor_requests.of_org(db, org.id), now)
     return RequestList(
-        time_zone=org.time_zone,
+        time_zone=zone_of(org),
         pending=sum(1 for v in views if v.state == State.PENDING.value),
         requests=views,
     )

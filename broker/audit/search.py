@@ -21,14 +21,16 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.audit.chain import HASHED_FIELDS, exported
 from broker.db.models import AuditEvent
 
-CLINIC_TIME_ZONE: Final = ZoneInfo("Asia/Tokyo")
 EXPORT_PAGE: Final = 1000
+# How the local-time column names a zone; any other zone by its IANA name.
+ZONE_NAMES: Final = {"Asia/Tokyo": "日本時間"}
 
-# What a clinic reads in Excel: Japanese headers, the time in Japan first, a plain-words
-# event and outcome, then the codes and hashes an auditor needs.
+# What a clinic reads in Excel: Japanese headers, the time in the clinic's zone first, a
+# plain-words event and outcome, then the codes and hashes an auditor needs. "{zone}" is
+# filled by ``csv_columns``.
 CSV_COLUMNS: Final = (
     ("sequence", "連番"),
-    ("at_jst", "日時（日本時間）"),
+    ("at_local", "日時（{zone}）"),
     ("actor", "利用者"),
     ("event_label", "出来事"),
     ("outcome_label", "結果"),
@@ -156,12 +158,18 @@ def _stored(event: AuditEvent) -> Mapping[str, Any]:
     return {f: getattr(event, f) for f in (*HASHED_FIELDS, "id", "prev_hash", "hash")}
 
 
-def csv_row(event: AuditEvent) -> dict[str, Any]:
-    """One CSV row (``CSV_COLUMNS``)."""
+def csv_columns(zone: str) -> tuple[tuple[str, str], ...]:
+    """``CSV_COLUMNS`` with the local-time header naming the clinic's ``zone``."""
+    name = ZONE_NAMES.get(zone, zone)
+    return tuple((key, header.replace("{zone}", name)) for key, header in CSV_COLUMNS)
+
+
+def csv_row(event: AuditEvent, zone: ZoneInfo) -> dict[str, Any]:
+    """One CSV row (``csv_columns``), its local time in the clinic's ``zone``."""
     return {
         **_stored(event),
         "at": event.at.isoformat().replace("+00:00", "Z"),
-        "at_jst": event.at.astimezone(CLINIC_TIME_ZONE).strftime("%Y-%m-%d %H:%M:%S"),
+        "at_local": event.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
         "event_label": EVENT_LABELS.get(event.event, event.event),
         "outcome_label": OUTCOME_LABELS.get(event.outcome, event.outcome),
     }

@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.access.remote_policy import RemotePolicy
 from broker.audit.export import to_csv
 from broker.config import Settings
+from broker.db.models import DEFAULT_TIME_ZONE
 from broker.report.facts import Review, gather, last_review, organization_name
 from broker.report.rows import CLINIC_DUTIES, Row, Status, Text, rows
+from broker.version import VERSION
 
 
 @dataclass(frozen=True)
@@ -25,7 +27,7 @@ class Report:
     rows: list[Row]
     clinic_duties: list[Text]
     last_review: Review | None
-    version: str = "0.1.0"
+    version: str = VERSION
     notes: list[Text] = field(default_factory=list)
 
 
@@ -78,7 +80,7 @@ def status_text(status: Status, lang: str) -> str:
     return _STATUS_TEXT[status].get(lang)
 
 
-def to_csv_text(report: Report, lang: str, zone: str = "Asia/Tokyo") -> str:
+def to_csv_text(report: Report, lang: str, zone: str = DEFAULT_TIME_ZONE) -> str:
     """The report as a CSV Excel opens (UTF-8 BOM): the rows, then the clinic's duties,
     then the last review."""
     local = report.checked_at.astimezone(ZoneInfo(zone)).strftime("%Y-%m-%d %H:%M %Z")

@@ -48,6 +48,7 @@ from broker.db.engine import Database
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
+from broker.version import VERSION
 
 # No inline script or style anywhere: the client is ES modules and one stylesheet, so the
 # policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
@@ -126,7 +127,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # docs pages are not, since they would need inline script under the CSP.
     app = FastAPI(
         title="Mamori broker",
-        version="0.1.0",
+        version=VERSION,
         docs_url=None,
         redoc_url=None,
         openapi_url="/openapi.json",

@@ -23,6 +23,7 @@ import mamori_protocol as protocol
 from broker.access import remote_policy as org_policy
 from broker.access import tickets
 from broker.access.remote_policy import RemotePolicy
+from broker.access.zones import zone_of
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -150,6 +151,7 @@ async def _viewer_grant(ws: WebSocket) -> _ViewerGrant | None:
             username=user.username,
             display_name=user.display_name,
             organization=organization.name if organization is not None else "",
+            time_zone=zone_of(organization),
         )
         relay: Relay = ws.app.state.relay
         remote = await org_policy.policy_for(s, browser_session.org_id, relay.policy)

@@ -228,6 +228,7 @@ class Relay:
             idle_s=policy.idle_s,
             max_s=policy.max_s,
             view_only=session.view_only,
+            time_zone=who.time_zone,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:

@@ -46,12 +46,14 @@ class _NoEvents:
 
 @dataclass(frozen=True)
 class ViewerIdentity:
-    """Who looks at the host: burned into the watermark and shown on the host's banner."""
+    """Who looks at the host: burned into the watermark and shown on the host's banner,
+    with the time in the clinic's zone (``time_zone``; None: the agent's default)."""
 
     user_id: int
     username: str
     display_name: str
     organization: str
+    time_zone: str | None = None
 
 
 @dataclass(eq=False)

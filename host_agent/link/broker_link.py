@@ -27,13 +27,13 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 import mamori_protocol as protocol
 from host_agent.input.injection import Injector
 from host_agent.link.backoff import Backoff
+from host_agent.version import VERSION
 from host_agent.webrtc.peer_session import PeerSession, StreamSettings, close_quietly
 from mamori_protocol import Direction, ProtocolError
 from mamori_protocol.errors import SdpPolicyError
 
 log = logging.getLogger(__name__)
 
-AGENT_VERSION: Final = "0.1.0"
 # A link that stayed up this long counts as healthy: the next failure starts backoff afresh.
 HEALTHY_LINK_S: Final = 5.0
 OPEN_TIMEOUT_S: Final = 10.0
@@ -62,7 +62,7 @@ class BrokerLink:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # Validate our own identity once: a bad host id would be refused by the broker forever.
-        self._hello = protocol.AgentHello(settings.host_id, settings.name, AGENT_VERSION)
+        self._hello = protocol.AgentHello(settings.host_id, settings.name, VERSION)
         protocol.encode(self._hello)
         self._settings = settings
         self._stream = stream

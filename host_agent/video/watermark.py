@@ -15,7 +15,7 @@ import datetime as dt
 import logging
 from dataclasses import dataclass
 from typing import Final
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
 import numpy.typing as npt
@@ -31,16 +31,32 @@ FONT_PX: Final = 20
 ANGLE_DEG: Final = 18
 # 0..255 peak alpha: visible on white and on dark UI, yet text under it stays readable.
 OPACITY: Final = 56
+# The time's zone when the broker names none (an older broker) or one this PC cannot load:
+# the broker's own default for a clinic (broker/db/models.py DEFAULT_TIME_ZONE).
+DEFAULT_TIME_ZONE: Final = "Asia/Tokyo"
 
 
 @dataclass(frozen=True)
 class WatermarkIdentity:
-    """Who the picture is shown to, in which session."""
+    """Who the picture is shown to, in which session; ``time_zone`` is the clinic's (from
+    the session start), the watermark's time is shown in it."""
 
     display_name: str
     user_id: str
     organization: str
     session_id: str
+    time_zone: str | None = None
+
+
+def zone_named(name: str | None) -> ZoneInfo:
+    """``name`` as a zone, or ``DEFAULT_TIME_ZONE`` if it is missing or does not load here
+    (an old zoneinfo database: the mark still shows a time rather than failing)."""
+    if name:
+        try:
+            return ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            log.warning("time zone %r not known here; watermark in %s", name, DEFAULT_TIME_ZONE)
+    return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
 def render_mask(lines: list[str], width: int, height: int) -> npt.NDArray[np.uint8]:
@@ -67,13 +83,11 @@ def render_mask(lines: list[str], width: int, height: int) -> npt.NDArray[np.uin
 class Watermark:
     """Blends the watermark into BGRA frames of one size."""
 
-    def __init__(
-        self, identity: WatermarkIdentity, width: int, height: int, zone: str = "Asia/Tokyo"
-    ) -> None:
+    def __init__(self, identity: WatermarkIdentity, width: int, height: int) -> None:
         self.identity = identity
         self.width = width
         self.height = height
-        self._zone = ZoneInfo(zone)
+        self._zone = zone_named(identity.time_zone)
         self._text: list[str] | None = None
         self._mask: npt.NDArray[np.uint8] = np.zeros((height, width), dtype=np.uint8)
         self.renders = 0

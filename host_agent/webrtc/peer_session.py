@@ -142,7 +142,11 @@ class PeerSession:
         start = self.start
         mark = (
             WatermarkIdentity(
-                start.viewer_name, start.viewer_id, start.organization, start.session_id
+                start.viewer_name,
+                start.viewer_id,
+                start.organization,
+                start.session_id,
+                start.time_zone,
             )
             if start.watermark
             else None

@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
@@ -226,6 +226,46 @@ async def test_a_sign_in_outside_usual_hours_raises_an_alert(
     assert alert.facts["usual_end"] == hhmm(180)
     mails = await sink.wait_for(1)
     assert any("時間外にサインインしました" in m.message["Subject"] for m in mails)
+
+
+async def test_usual_hours_and_alert_times_follow_the_clinics_own_zone(
+    alerting: RunningBroker, director: Person, staff: Person
+) -> None:
+    """A clinic in New York: usual hours around New York's now raise nothing (Tokyo's clock
+    is 13-14 h away); hours around Tokyo's now raise the alert, shown in New York time."""
+    now = alerting.clock.now()
+    new_york, tokyo = (
+        now.astimezone(ZoneInfo("America/New_York")),
+        now.astimezone(ZoneInfo("Asia/Tokyo")),
+    )
+
+    def around(local: datetime) -> dict[str, str]:
+        return {
+            "usual_hours_start": f"{local - timedelta(minutes=60):%H:%M}",
+            "usual_hours_end": f"{local + timedelta(minutes=60):%H:%M}",
+        }
+
+    async with signed_in(alerting, director) as admin:
+        moved = await admin.http.put(
+            "/api/admin/time-zone", json={"time_zone": "America/New_York"}, headers=admin.headers
+        )
+        assert moved.status_code == 200, moved.text
+        await configure(admin, **around(new_york))
+        async with signed_in(alerting, staff):
+            pass
+        assert await alerts_about(alerting, "outside_hours", staff.username) == []
+        await configure(admin, **around(tokyo))
+        async with signed_in(alerting, staff):
+            pass
+        assert len(await alerts_about(alerting, "outside_hours", staff.username)) == 1
+        settings = (await admin.http.get("/api/admin/alerts/settings")).json()
+        listed = (await admin.http.get("/api/admin/alerts")).json()["alerts"]
+    assert settings["time_zone"] == "America/New_York"
+    (shown,) = [
+        a for a in listed if a["kind"] == "outside_hours" and a["subject"] == staff.username
+    ]
+    at = datetime.fromisoformat(shown["facts"]["at"]).astimezone(ZoneInfo("America/New_York"))
+    assert f"at {at:%Y-%m-%d %H:%M} (America/New_York);" in shown["text"]["en"]["message"]
 
 
 @pytest.mark.parametrize("alerting_overrides", [{"alert_check_s": 0.1}])

@@ -128,6 +128,21 @@ async def test_download_opens_as_excel_csv_and_is_audited(
     assert sorted(events) == ["lang=en", "lang=ja"]
 
 
+async def test_download_dates_the_report_in_the_clinics_own_zone(
+    any_broker: RunningBroker, clinic: Org
+) -> None:
+    """A clinic in New York gets its report's check time in New York time, not Japan's."""
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    async with signed_in(any_broker, boss) as admin:
+        moved = await admin.http.put(
+            "/api/admin/time-zone", json={"time_zone": "America/New_York"}, headers=admin.headers
+        )
+        assert moved.status_code == 200, moved.text
+        response = await admin.http.get("/api/admin/report/download")
+    table = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"))))
+    assert table[1][5].endswith((" EST", " EDT")), table[1]
+
+
 async def test_review_mark_is_stored_shown_and_audited(
     any_broker: RunningBroker, clinic: Org
 ) -> None:

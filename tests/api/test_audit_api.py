@@ -13,9 +13,10 @@ from urllib.parse import urlencode
 import pytest
 from sqlalchemy import select
 
+from broker.access.zones import DEFAULT_TIME_ZONE
 from broker.audit.chain import GENESIS, link_hash
 from broker.audit.record import Actor, Event, Outcome, record
-from broker.audit.search import CSV_COLUMNS
+from broker.audit.search import csv_columns
 from broker.db.models import AuditEvent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, make_org, password_step, signed_in
@@ -25,7 +26,7 @@ pytestmark = pytest.mark.integration
 
 DAY1 = datetime(2024, 5, 1, 0, 30, tzinfo=UTC)  # 09:30 in Japan; long before the test runs
 DAY2 = DAY1 + timedelta(days=1)
-HEADERS = [title for _, title in CSV_COLUMNS]
+HEADERS = [title for _, title in csv_columns(DEFAULT_TIME_ZONE)]
 
 
 async def seed(broker: RunningBroker, clinic: Org) -> None:
@@ -174,6 +175,25 @@ async def test_csv_export_opens_in_excel_and_is_audited(
 
         nothing = await a.http.get(url("export", format="csv", actor="nobody-at-all"))
         assert nothing.content.decode("utf-8-sig").splitlines() == [",".join(HEADERS)]
+
+
+async def test_csv_export_shows_times_in_the_clinics_own_zone(
+    any_broker: RunningBroker, clinic: Org, admin: Person
+) -> None:
+    """A clinic in New York reads its export in New York time (09:30 in Japan is 20:30 the
+    evening before there), and the column says which zone."""
+    await seed(any_broker, clinic)
+    async with signed_in(any_broker, admin) as a:
+        moved = await a.http.put(
+            "/api/admin/time-zone", json={"time_zone": "America/New_York"}, headers=a.headers
+        )
+        assert moved.status_code == 200, moved.text
+        response = await a.http.get(
+            url("export", format="csv", since=DAY1.isoformat(), until=DAY2.isoformat())
+        )
+    rows = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
+    assert rows[0][:2] == ["連番", "日時（America/New_York）"]
+    assert rows[1][1] == "2024-04-30 20:30:00"
 
 
 async def test_json_lines_export_carries_the_chain(

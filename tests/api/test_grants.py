@@ -346,3 +346,21 @@ async def test_the_time_zone_is_validated_audited_and_moves_the_windows(
         assert (response.status_code, response.json()["error"]) == (403, "outside_window")
     changed = await audited(broker, "time_zone_changed", "Asia/Tokyo->America/New_York")
     assert changed.actor == admin.username
+
+
+async def test_the_session_tells_the_page_the_clinics_time_zone(
+    any_broker: RunningBroker, clinic: Org, admin: Person
+) -> None:
+    """GET /api/session names the clinic's zone (the page shows every time in it), and
+    follows the admin's change at once; the host list names the same zone."""
+    async with signed_in(any_broker, admin) as boss:
+        before = (await boss.http.get("/api/session")).json()["user"]
+        assert before["time_zone"] == "Asia/Tokyo"
+        moved = await boss.http.put(
+            "/api/admin/time-zone", json={"time_zone": "America/New_York"}, headers=boss.headers
+        )
+        assert moved.status_code == 200, moved.text
+        after = (await boss.http.get("/api/session")).json()["user"]
+        hosts = (await boss.http.get("/api/hosts")).json()
+    assert after["time_zone"] == hosts["time_zone"] == "America/New_York"
+    assert after["organization"] == clinic.name

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import base64
+import os
+import re
 from pathlib import Path
 
 import pytest
 
-from broker.config import Settings
+from broker.__main__ import main
+from broker.config import Settings, show, variable
 from broker.errors import ConfigError
 from certs.authority import ServerFiles
 from devkit.broker import random_secret_key
@@ -136,3 +139,96 @@ def test_bad_agent_port_settings_are_refused(
     certificate lifetime be at least an hour."""
     with pytest.raises(ConfigError):
         Settings.from_env(env(server_certs, **overrides))
+
+
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def readme_rows() -> list[tuple[int, list[str], list[str]]]:
+    """The README's rows of MAMORI_* variables: line number, variables, defaults."""
+    rows = []
+    for number, line in enumerate(README.read_text(encoding="utf-8").splitlines()):
+        if line.startswith("| `MAMORI_"):
+            names, default = line.split(" | ")[:2]
+            variables = re.findall(r"`(MAMORI_[A-Z0-9_]+)`", names)
+            rows.append((number, variables, re.split(r",\s+", default)))
+    return rows
+
+
+def documented_defaults() -> dict[str, str]:
+    """Each variable of the README's table with the default it gives."""
+    defaults: dict[str, str] = {}
+    for _, variables, cells in readme_rows():
+        assert len(cells) in {1, len(variables)}, variables
+        for i, name in enumerate(variables):
+            assert name not in defaults, f"{name} is listed twice"
+            defaults[name] = cells[0 if len(cells) == 1 else i]
+    return defaults
+
+
+def test_the_readme_has_one_table_of_settings() -> None:
+    """The README's MAMORI_* rows are one table (no blank line or text cutting it)."""
+    lines = [number for number, _, _ in readme_rows()]
+    assert lines == list(range(lines[0], lines[0] + len(lines)))
+
+
+def test_the_readme_table_lists_exactly_the_settings_in_their_order() -> None:
+    """Every variable the settings class reads is in the README's table, in the class's
+    order, and the table lists no variable the class does not read."""
+    assert list(documented_defaults()) == [variable(name) for name in Settings.model_fields]
+
+
+@pytest.mark.parametrize("name", list(Settings.model_fields))
+def test_the_readme_table_gives_each_default(name: str) -> None:
+    """The README's default is the class's: the value itself, (required), (none), or a
+    formula over other MAMORI_* variables where the default is computed."""
+    field = Settings.model_fields[name]
+    documented = documented_defaults()[variable(name)]
+    if field.is_required():
+        assert documented == "(required)"
+    elif field.default_factory is not None or field.default is None:
+        assert "$MAMORI_" in documented
+    elif field.default == "":
+        assert documented.startswith(("(none)", "(required"))
+    else:
+        assert re.fullmatch(rf"`{re.escape(show(field.default))}`( \(.*\))?", documented)
+
+
+def test_check_config_prints_the_settings_with_secrets_masked(
+    server_certs: ServerFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config prints each variable's value in force and exits 0; no secret appears."""
+    values = env(server_certs, MAMORI_SMTP_PASSWORD="hunter2-mail", MAMORI_IDLE_TIMEOUT_S="600")
+    for name in [n for n in os.environ if n.startswith("MAMORI_")]:
+        monkeypatch.delenv(name)
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    assert main(["check-config"]) == 0
+    out = capsys.readouterr().out
+    printed = dict(line.split("=", 1) for line in out.splitlines())
+    assert list(printed) == [variable(name) for name in Settings.model_fields]
+    assert printed["MAMORI_IDLE_TIMEOUT_S"] == "600"
+    assert printed["MAMORI_PUBLIC_URL"] == "https://localhost:8443"
+    assert printed["MAMORI_SECRET_KEY"] == printed["MAMORI_SMTP_PASSWORD"] == "(set, hidden)"
+    assert values["MAMORI_SECRET_KEY"] not in out
+    assert "hunter2-mail" not in out
+
+
+def test_check_config_names_every_problem_and_exits_2(
+    server_certs: ServerFiles, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """check-config exits 2 naming each bad variable (all at once), never echoing a value."""
+    for name in [n for n in os.environ if n.startswith("MAMORI_")]:
+        monkeypatch.delenv(name)
+    bad = env(server_certs, MAMORI_SECRET_KEY="changeme", MAMORI_PORT="80000")
+    for name, value in bad.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("MAMORI_WATERMARK", "perhaps")
+    assert main(["check-config"]) == 2
+    captured = capsys.readouterr()
+    assert captured.out == ""
+    assert captured.err.splitlines() == [
+        "mamori-broker: MAMORI_SECRET_KEY is a placeholder; generate a random key",
+        "mamori-broker: MAMORI_PORT must be between 0 and 65535",
+        "mamori-broker: MAMORI_WATERMARK must be on or off",
+    ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -207,6 +208,10 @@ def test_close_reason_fits_the_websocket_limit() -> None:
         ({"viewer_name": ""}, "1..100"),
         ({"view_only": "yes"}, "true or false"),
         ({"view_only": 1}, "true or false"),
+        ({"time_zone": "../../etc/passwd"}, "invalid characters"),
+        ({"time_zone": "Asia/Tokyo\n"}, "invalid characters"),
+        ({"time_zone": "A" * 65}, "1..64"),
+        ({"time_zone": 9}, "string"),
     ],
 )
 def test_session_start_fields_are_checked(change: dict[str, object], why: str) -> None:
@@ -223,6 +228,16 @@ def test_session_start_without_view_only_is_refused() -> None:
     del data["view_only"]
     with pytest.raises(protocol.MalformedMessage, match="missing field"):
         protocol.parse(json.dumps(data), Direction.BROKER_TO_AGENT)
+
+
+def test_session_start_may_name_the_clinics_time_zone() -> None:
+    """The zone is optional (an older broker sends none) and round-trips when given."""
+    plain = protocol.parse(protocol.encode(START), Direction.BROKER_TO_AGENT)
+    assert isinstance(plain, protocol.SessionStart)
+    assert plain.time_zone is None
+    assert "time_zone" not in protocol.encode(START)
+    zoned = dataclasses.replace(START, time_zone="America/Argentina/Buenos_Aires")
+    assert protocol.parse(protocol.encode(zoned), Direction.BROKER_TO_AGENT) == zoned
 
 
 def test_session_start_only_travels_from_broker_to_agent() -> None:

@@ -4,13 +4,17 @@ a search with filters, a CSV download that opens as Excel expects, and tampering
 from __future__ import annotations
 
 import csv
+import datetime as dt
 import io
 from pathlib import Path
 
 import pytest
 from playwright.async_api import BrowserContext, Page
 
-from broker.audit.search import CSV_COLUMNS
+from broker.access.zones import DEFAULT_TIME_ZONE
+from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.search import csv_columns
+from broker.db.models import Organization
 from devkit.broker import RunningBroker
 from devkit.browser import screen_is, sign_in
 from devkit.identity import Org, Person, make_person, password_step
@@ -72,7 +76,7 @@ async def test_search_export_and_chain_status(
     raw = saved.read_bytes()
     assert raw.startswith(b"\xef\xbb\xbf")
     rows = list(csv.reader(io.StringIO(raw.decode("utf-8-sig"), newline="")))
-    assert rows[0] == [title for _, title in CSV_COLUMNS]
+    assert rows[0] == [title for _, title in csv_columns(DEFAULT_TIME_ZONE)]
     assert [(r[2], r[4]) for r in rows[1:]] == [(doctor.username, "失敗")]
 
     # The export shows up in the trail itself.
@@ -114,3 +118,37 @@ async def test_tampering_is_shown_and_english_switches(
         "() => document.getElementById('audit-chain').textContent.startsWith('Possible tampering')"
     )
     assert "record 1 (record ID" in await page.inner_text("#audit-chain")
+
+
+async def test_a_clinic_in_another_zone_searches_and_reads_its_own_days(
+    browser: BrowserContext, broker: RunningBroker, org: Org
+) -> None:
+    """A clinic in New York: a record at 00:30 UTC on 1 May is found under its own 30 April
+    and shown at 20:30 there; Japan's 1 May (09:30) finds nothing."""
+    async with broker.db.session() as s:
+        clinic = await s.get(Organization, org.id)
+        assert clinic is not None
+        clinic.time_zone = "America/New_York"
+        at = dt.datetime(2024, 5, 1, 0, 30, tzinfo=dt.UTC)
+        actor = Actor("192.0.2.9", None, org.id, "sato")
+        record(s, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, at)
+        await s.commit()
+    admin = await make_person(broker, org, "admin")
+    page = await open_audit_page(browser, broker, admin)
+
+    async def search_day(day: str) -> None:
+        await page.fill("#audit-since", day)
+        await page.fill("#audit-until", day)
+        await page.click("#audit-filter-form button[type=submit]")
+
+    await search_day("2024-04-30")
+    await page.wait_for_function(
+        "() => document.getElementById('audit-count').textContent.startsWith('1 件')"
+    )
+    row = await page.inner_text("#audit-rows tr")
+    assert "sato" in row
+    assert "2024/4/30 20:30:00" in row
+    await search_day("2024-05-01")
+    await page.wait_for_function(
+        "() => document.getElementById('audit-count').textContent.startsWith('条件に合う記録は')"
+    )

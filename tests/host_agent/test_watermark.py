@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import numpy as np
@@ -25,6 +26,22 @@ def test_text_names_viewer_organization_local_minute_and_session() -> None:
     assert lines[0] == "山田 太郎  (u-1042)"
     assert lines[1] == "さくら内科クリニック"
     assert lines[2].startswith("2026-11-21 12:00  S:SSSS")  # 03:00 UTC is 12:00 in Tokyo
+
+
+@pytest.mark.parametrize(
+    ("zone", "shown"),
+    [
+        ("America/New_York", "2026-11-20 22:00"),
+        (None, "2026-11-21 12:00"),
+        ("Mars/Olympus_Mons", "2026-11-21 12:00"),
+    ],
+    ids=["clinic-zone", "none-sent", "unknown-here"],
+)
+def test_time_is_shown_in_the_zone_the_session_start_names(zone: str | None, shown: str) -> None:
+    """The session start's zone sets the watermark's clock; without one, or with one this PC
+    cannot load, it is Japan's (the broker's default)."""
+    identity = dataclasses.replace(IDENTITY, time_zone=zone)
+    assert Watermark(identity, 1280, 720).lines(NOON_UTC)[2].startswith(f"{shown}  S:")
 
 
 @pytest.mark.parametrize("background", [0, 128, 255])

@@ -12,6 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import mamori_protocol as protocol
 from broker.access import remote_policy as org_policy
+from broker.db.models import Organization
 from devkit.broker import RunningBroker
 from devkit.identity import Org, SignedIn
 from host_agent.trust.credentials import AgentState
@@ -298,3 +299,21 @@ async def test_session_start_carries_the_organizations_own_policy(
         after = await recv(agent, Direction.BROKER_TO_AGENT)
         assert isinstance(after, protocol.SessionStart)
         assert (after.idle_s, after.watermark, after.max_s) == (300, False, defaults.max_s)
+
+
+async def test_session_start_names_the_clinics_time_zone(
+    broker: RunningBroker, org: Org, user: SignedIn, agent: ClientConnection
+) -> None:
+    """The agent hears the clinic's own zone in session_start: its watermark shows that
+    clinic's time, not Japan's."""
+    async with broker.db.session() as s:
+        clinic = await s.get(Organization, org.id)
+        assert clinic is not None
+        clinic.time_zone = "America/New_York"
+        await s.commit()
+    await wait_for_host(user, "clinic-pc-1")
+    async with await viewer_connect(broker, user) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        start = await recv(agent, Direction.BROKER_TO_AGENT)
+    assert isinstance(start, protocol.SessionStart)
+    assert start.time_zone == "America/New_York"

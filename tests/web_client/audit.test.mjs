@@ -5,10 +5,16 @@ import test from "node:test";
 import { auditParams, chainSummary, dayStart, nextDay } from "../../web_client/core/audit_query.js";
 import { hasKey, t } from "../../web_client/core/i18n.js";
 
-test("a clinic day starts at midnight in Japan", () => {
-  assert.equal(dayStart("2026-11-21"), "2026-11-21T00:00:00+09:00");
+test("a clinic day starts at midnight in the clinic's zone, daylight saving included", () => {
+  assert.equal(dayStart("2026-11-21", "Asia/Tokyo"), "2026-11-21T00:00:00+09:00");
+  assert.equal(dayStart("2026-11-21", "America/New_York"), "2026-11-21T00:00:00-05:00");
+  assert.equal(dayStart("2026-07-01", "America/New_York"), "2026-07-01T00:00:00-04:00");
+  // The days daylight saving starts and ends there: midnight is still on the old offset.
+  assert.equal(dayStart("2026-03-08", "America/New_York"), "2026-03-08T00:00:00-05:00");
+  assert.equal(dayStart("2026-11-01", "America/New_York"), "2026-11-01T00:00:00-04:00");
+  assert.equal(dayStart("2026-11-21", "Asia/Kolkata"), "2026-11-21T00:00:00+05:30");
   for (const bad of ["2026-02-30", "2026-13-01", "21-11-2026", "", null, "2026-11-21T00:00"]) {
-    assert.equal(dayStart(bad), null, String(bad));
+    assert.equal(dayStart(bad, "Asia/Tokyo"), null, String(bad));
   }
   assert.equal(nextDay("2026-12-31"), "2027-01-01");
   assert.equal(nextDay("2028-02-28"), "2028-02-29");
@@ -16,14 +22,17 @@ test("a clinic day starts at midnight in Japan", () => {
 });
 
 test("the form becomes the broker's query; the end date includes its whole day", () => {
-  const built = auditParams({
-    since: "2026-11-01",
-    until: "2026-11-21",
-    event: "login_password",
-    outcome: "failure",
-    actor: "  sato ",
-    text: "100%",
-  });
+  const built = auditParams(
+    {
+      since: "2026-11-01",
+      until: "2026-11-21",
+      event: "login_password",
+      outcome: "failure",
+      actor: "  sato ",
+      text: "100%",
+    },
+    "Asia/Tokyo",
+  );
   assert.equal(built.ok, true);
   assert.deepEqual(Object.fromEntries(built.params), {
     since: "2026-11-01T00:00:00+09:00",
@@ -33,14 +42,19 @@ test("the form becomes the broker's query; the end date includes its whole day",
     actor: "sato",
     q: "100%",
   });
-  assert.equal(auditParams({}).params.toString(), "");
-  assert.equal(auditParams({ since: "2026-11-21", until: "2026-11-21" }).ok, true);
+  assert.equal(auditParams({}, "Asia/Tokyo").params.toString(), "");
+  assert.equal(auditParams({ since: "2026-11-21", until: "2026-11-21" }, "Asia/Tokyo").ok, true);
+  const newYork = auditParams({ since: "2026-11-01", until: "2026-11-21" }, "America/New_York");
+  assert.deepEqual(Object.fromEntries(newYork.params), {
+    since: "2026-11-01T00:00:00-04:00",
+    until: "2026-11-22T00:00:00-05:00",
+  });
 });
 
 test("a reversed range or a malformed date is refused with a message key", () => {
-  const reversed = auditParams({ since: "2026-11-21", until: "2026-11-01" });
+  const reversed = auditParams({ since: "2026-11-21", until: "2026-11-01" }, "Asia/Tokyo");
   assert.deepEqual(reversed, { ok: false, error: "audit.rangeInvalid" });
-  assert.deepEqual(auditParams({ since: "2026-02-31" }), { ok: false, error: "audit.dateInvalid" });
+  assert.deepEqual(auditParams({ since: "2026-02-31" }, "Asia/Tokyo"), { ok: false, error: "audit.dateInvalid" });
   assert.ok(hasKey("audit.rangeInvalid") && hasKey("audit.dateInvalid"));
 });
 

@@ -38,7 +38,7 @@ function runPython(script, input) {
 
 const PROTOCOL_SCRIPT = `
 import json, sys
-from broker import protocol
+import mamori_protocol as protocol
 out = []
 for raw, direction in json.load(sys.stdin):
     try:
@@ -118,6 +118,12 @@ const FRAMES = [
   { type: "session_start", ...START, view_only: true },
   { type: "session_start", ...START, view_only: "yes" },
   { type: "session_start", ...START, view_only: undefined },
+  { type: "session_start", ...START, time_zone: "America/New_York" },
+  { type: "session_start", ...START, time_zone: "Etc/GMT+9" },
+  { type: "session_start", ...START, time_zone: null },
+  { type: "session_start", ...START, time_zone: "../etc/passwd" },
+  { type: "session_start", ...START, time_zone: "A".repeat(65) },
+  { type: "session_start", ...START, time_zone: 9 },
   { type: "clipboard", text: "x" },
   { type: "constructor" },
   { sdp: SDP },

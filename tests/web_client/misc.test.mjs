@@ -298,7 +298,7 @@ test("the host list keeps well-formed hosts and drops malformed or duplicate one
 });
 
 test("each host carries what a session now would be; unknown access is not listed", async () => {
-  const { readHosts, readZone } = await import("../../web_client/app/hosts.js");
+  const { readHosts } = await import("../../web_client/app/hosts.js");
   const hosts = readHosts({
     hosts: [
       { host_id: "a", name: "A", busy: false, mode: "view", refusal: null, closes_at: "2026-11-25T14:00:00Z", request: null },
@@ -319,9 +319,20 @@ test("each host carries what a session now would be; unknown access is not liste
     ["f", null, "vendor_not_approved", null],
   ]);
   assert.equal(hosts[0].closesAt.toISOString(), "2026-11-25T14:00:00.000Z");
-  assert.equal(readZone({ time_zone: "America/New_York" }), "America/New_York");
-  assert.equal(readZone({ time_zone: "<script>" }), "Asia/Tokyo");
-  assert.equal(readZone({}), "Asia/Tokyo");
+});
+
+test("the clinic's zone is held in one place; a malformed name keeps the one held", async () => {
+  const { clinicZone, inClinicZone, readZone, setClinicZone } = await import("../../web_client/core/clinic_time.js");
+  assert.equal(readZone("America/New_York"), "America/New_York");
+  assert.equal(readZone("<script>"), null);
+  assert.equal(readZone(undefined), null);
+  assert.equal(setClinicZone("America/New_York"), "America/New_York");
+  assert.equal(setClinicZone("<script>"), "America/New_York");
+  assert.equal(setClinicZone(undefined), "America/New_York");
+  assert.equal(clinicZone(), "America/New_York");
+  assert.deepEqual(inClinicZone({ hour: "2-digit" }), { hour: "2-digit", timeZone: "America/New_York" });
+  // 00:30 UTC on 1 May 2024 is the evening before in New York.
+  assert.equal(new Date("2024-05-01T00:30:00Z").toLocaleString("en-US", inClinicZone()), "4/30/2024, 8:30:00 PM");
 });
 
 test("a body that is not a host list is refused as a whole", async () => {

@@ -1,21 +1,20 @@
 /**
  * The account page: passkeys (add, remove), the authenticator app (set up or replace,
  * remove), recovery codes (count, renew), signed-in devices (end one, or all), password.
- * Times are shown in the clinic's zone (Asia/Tokyo); the broker stores UTC.
+ * Times are shown in the clinic's zone (core/clinic_time.js); the broker stores UTC.
  */
 
 import { errorKey, formatRecoveryCodes } from "../core/auth.js";
+import { inClinicZone } from "../core/clinic_time.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
-
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
 
 function when(iso) {
   if (!iso) return t("account.never");
   const date = new Date(iso);
   if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+  return date.toLocaleString(document.documentElement.lang, inClinicZone());
 }
 
 function item(text, buttonLabel, onClick) {

@@ -8,10 +8,10 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
 
-const DEFAULT_ZONE = "Asia/Tokyo";
 // How often an open console refreshes the badge, and an open alerts page its list
 // (background polls: they do not count as someone using the console).
 const BADGE_POLL_MS = 60_000;
@@ -69,14 +69,10 @@ export function createAlertsPage(hooks) {
   }
 
   function when(iso) {
-    return new Date(iso).toLocaleString(document.documentElement.lang, {
-      timeZone: settings?.time_zone ?? DEFAULT_ZONE,
-      year: "numeric",
-      month: "numeric",
-      day: "numeric",
-      hour: "2-digit",
-      minute: "2-digit",
-    });
+    return new Date(iso).toLocaleString(
+      document.documentElement.lang,
+      inClinicZone({ year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" }),
+    );
   }
 
   function deliveryLine(delivery) {
@@ -160,6 +156,7 @@ export function createAlertsPage(hooks) {
     const current = await call("GET", "/api/admin/alerts/settings");
     if (!check(current, messageKey)) return;
     settings = current.body;
+    setClinicZone(settings?.time_zone);
     showList(listed.body);
     renderSettings();
   }
@@ -198,6 +195,7 @@ export function createAlertsPage(hooks) {
     });
     if (!check(result, "alerts.saved")) return;
     settings = result.body.settings;
+    setClinicZone(settings?.time_zone);
     renderSettings();
     if (result.body.webhook_secret) showSecret(result.body.webhook_secret);
     else if (!settings.webhook_url) hideSecret();

@@ -7,15 +7,15 @@
 
 import { auditParams, chainSummary } from "../core/audit_query.js";
 import { errorKey } from "../core/auth.js";
+import { clinicZone, inClinicZone } from "../core/clinic_time.js";
 import { hasKey, t } from "../core/i18n.js";
 import { call } from "./api.js";
 
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
 const PAGE_SIZE = 50;
 
 function formatTime(iso) {
   if (!iso) return "—";
-  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
 }
 
 function labelOf(prefix, code) {
@@ -164,14 +164,18 @@ export function createAuditPage(hooks) {
   }
 
   function search() {
-    const built = auditParams({
-      since: field("since").value,
-      until: field("until").value,
-      event: eventSelect.value,
-      outcome: field("outcome").value,
-      actor: field("actor").value,
-      text: field("text").value,
-    });
+    // The form's days are the clinic's calendar days, in its zone.
+    const built = auditParams(
+      {
+        since: field("since").value,
+        until: field("until").value,
+        event: eventSelect.value,
+        outcome: field("outcome").value,
+        actor: field("actor").value,
+        text: field("text").value,
+      },
+      clinicZone(),
+    );
     if (!built.ok) {
       say(built.error);
       return;

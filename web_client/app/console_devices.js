@@ -10,11 +10,11 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone } from "../core/clinic_time.js";
 import { defaultLabel, shortFingerprint } from "../core/device_proof.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
 const BADGE_REFRESH_MS = 15_000;
 
 function cell(text) {
@@ -25,7 +25,7 @@ function cell(text) {
 
 function when(iso) {
   if (!iso) return t("devices.never");
-  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
 }
 
 /** Keep only what the page shows, well-formed (the broker is trusted, but not blindly). */

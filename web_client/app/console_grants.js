@@ -8,6 +8,7 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { DAYS, windowLabel, windowProblem } from "../core/grants.js";
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
@@ -67,7 +68,7 @@ export function createGrantsPage(hooks) {
   }
 
   function date(value) {
-    return new Date(value).toLocaleDateString(getLanguage(), { timeZone: page?.time_zone || "Asia/Tokyo" });
+    return new Date(value).toLocaleDateString(getLanguage(), inClinicZone());
   }
 
   // ---- the list ----------------------------------------------------------------------
@@ -249,6 +250,8 @@ export function createGrantsPage(hooks) {
     const result = await call("GET", "/api/admin/grants");
     if (!check(result)) return;
     page = result.body;
+    // Also after the admin changed the zone here: every page shows times in the new one.
+    setClinicZone(page.time_zone);
     render();
     if (zones === null) await loadZones();
     else zone.value = page.time_zone;

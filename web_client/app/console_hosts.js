@@ -7,14 +7,14 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone } from "../core/clinic_time.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 
-const CLINIC_TIME_ZONE = "Asia/Tokyo";
 const REFRESH_MS = 10_000;
 
 function when(iso) {
-  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: CLINIC_TIME_ZONE });
+  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
 }
 
 function cell(text) {

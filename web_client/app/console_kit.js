@@ -4,9 +4,8 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone } from "../core/clinic_time.js";
 import { t } from "../core/i18n.js";
-
-export const CLINIC_TIME_ZONE = "Asia/Tokyo";
 
 export function cell(text) {
   const td = document.createElement("td");
@@ -24,9 +23,9 @@ export function button(label, onClick, className = "button button-quiet") {
 }
 
 /** A time as the clinic reads it (its zone, the page's language); "—" for none. */
-export function clinicTime(iso, zone = CLINIC_TIME_ZONE) {
+export function clinicTime(iso) {
   if (!iso) return "—";
-  return new Date(iso).toLocaleString(document.documentElement.lang, { timeZone: zone });
+  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
 }
 
 /**

@@ -8,6 +8,7 @@
  */
 
 import { errorKey } from "../core/auth.js";
+import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
 
@@ -60,13 +61,10 @@ export function createRequestsPage(hooks) {
   }
 
   function time(value) {
-    return new Date(value).toLocaleString(getLanguage(), {
-      timeZone: data?.time_zone || "Asia/Tokyo",
-      month: "numeric",
-      day: "numeric",
-      hour: "2-digit",
-      minute: "2-digit",
-    });
+    return new Date(value).toLocaleString(
+      getLanguage(),
+      inClinicZone({ month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" }),
+    );
   }
 
   function stateText(r) {
@@ -141,6 +139,7 @@ export function createRequestsPage(hooks) {
     const result = await call("GET", "/api/admin/vendor-requests", undefined, { background: quiet });
     if (!check(result, quiet)) return;
     data = result.body;
+    setClinicZone(data?.time_zone);
     hooks.badge("requests", data.pending);
     if (shown) render();
   }

@@ -23,15 +23,13 @@ import { errorKey } from "../core/auth.js";
 import { readAccess } from "../core/grants.js";
 import { t } from "../core/i18n.js";
 import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
+import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { viewerHash } from "../core/route.js";
 import { call } from "./api.js";
 import { createDevicePanel } from "./device_panel.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
-// Times are shown in the clinic's zone (DESIGN.md); the host list names it.
-const DEFAULT_TIME_ZONE = "Asia/Tokyo";
-const ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
 
 /**
  * Keep only well-formed entries; the page shows what the broker says but never trusts it to
@@ -57,12 +55,6 @@ export function readHosts(body) {
   return hosts;
 }
 
-/** The clinic's zone from a host list body, if it names a plausible one. */
-export function readZone(body) {
-  const zone = body?.time_zone;
-  return typeof zone === "string" && ZONE.test(zone) ? zone : DEFAULT_TIME_ZONE;
-}
-
 /**
  * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement,
  *   onUnauthorized?: () => void}} els
@@ -74,7 +66,6 @@ export function createHostList(els) {
   let state = "loading";
   let hosts = [];
   let updatedAt = null;
-  let zone = DEFAULT_TIME_ZONE;
   const names = new Map();
   // Whether this browser may open a viewer at all (app/device_panel.js).
   const devicePanel = createDevicePanel();
@@ -107,15 +98,13 @@ export function createHostList(els) {
     const fresh = state === "ready" || state === "empty";
     els.updated.textContent = fresh && updatedAt
       ? t("hosts.updated", {
-          time: updatedAt.toLocaleTimeString(document.documentElement.lang, {
-            timeZone: zone,
-          }),
+          time: updatedAt.toLocaleTimeString(document.documentElement.lang, inClinicZone()),
         })
       : "";
   }
 
   function clock(date) {
-    return date.toLocaleTimeString(document.documentElement.lang, { timeZone: zone, hour: "2-digit", minute: "2-digit" });
+    return date.toLocaleTimeString(document.documentElement.lang, inClinicZone({ hour: "2-digit", minute: "2-digit" }));
   }
 
   /** What the badge says: busy, not now (and why), view only, or available (until when). */
@@ -290,7 +279,8 @@ export function createHostList(els) {
       } else {
         const body = await response.json();
         const list = readHosts(body);
-        zone = readZone(body);
+        // Times are shown in the clinic's zone (DESIGN.md); the host list names it too.
+        setClinicZone(body?.time_zone);
         if (list === null) {
           setState("error");
         } else {

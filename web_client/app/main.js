@@ -10,6 +10,7 @@
  */
 
 import { screenFor } from "../core/auth.js";
+import { setClinicZone } from "../core/clinic_time.js";
 import { getLanguage, otherLanguage, setLanguage, STORAGE_KEY, t } from "../core/i18n.js";
 import { parseRoute } from "../core/route.js";
 import { call, loadSession, setCsrf } from "./api.js";
@@ -160,6 +161,8 @@ function main() {
     const previous = session.state;
     session = next && typeof next.state === "string" ? next : { state: "anonymous" };
     document.body.dataset.session = session.state;
+    // The clinic's zone comes with the signed-in user; every page shows times in it.
+    setClinicZone(session.user?.time_zone);
     // A state change from a form's answer lacks the user (active) or the new pre-sign-in
     // CSRF token (signed out): ask the broker for the rest.
     if (!fromServer && (session.state === "anonymous" || (session.state === "active" && !session.user))) {

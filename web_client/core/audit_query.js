@@ -2,26 +2,27 @@
  * The audit page's pure parts: the search form's values as the broker's query string, and
  * the chain status as a sentence to show. No DOM; tested in Node.
  *
- * Dates are the clinic's calendar days (Japan, UTC+9, no daylight saving): "from" is the
+ * Dates are the clinic's calendar days in its zone (core/clinic_time.js): "from" is the
  * start of its day, "to" includes its whole day (the broker's `until` is exclusive).
  */
 
-const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
-const JAPAN_OFFSET = "+09:00";
+import { dayStartIn } from "./clinic_time.js";
 
-/** The instant a clinic day starts, ISO with the Japan offset; null for a malformed date. */
-export function dayStart(day) {
+const DAY = /^(\d{4})-(\d{2})-(\d{2})$/;
+
+/** The instant a clinic day starts in `zone`, ISO with its offset; null for a malformed date. */
+export function dayStart(day, zone) {
   const match = DAY.exec(String(day ?? ""));
   if (!match) return null;
   const [, y, m, d] = match.map(Number);
   const date = new Date(Date.UTC(y, m - 1, d));
   if (date.getUTCFullYear() !== y || date.getUTCMonth() !== m - 1 || date.getUTCDate() !== d) return null;
-  return `${match[1]}-${match[2]}-${match[3]}T00:00:00${JAPAN_OFFSET}`;
+  return dayStartIn(y, m, d, zone);
 }
 
 /** The day after `day` (YYYY-MM-DD), or null. */
 export function nextDay(day) {
-  if (dayStart(day) === null) return null;
+  if (dayStart(day, "UTC") === null) return null;
   const [y, m, d] = day.split("-").map(Number);
   const next = new Date(Date.UTC(y, m - 1, d + 1));
   return next.toISOString().slice(0, 10);
@@ -30,12 +31,13 @@ export function nextDay(day) {
 /**
  * The search form as query parameters.
  * @param {{since?: string, until?: string, event?: string, outcome?: string, actor?: string, text?: string}} form
+ * @param {string | undefined} zone the clinic's zone its days are read in
  * @returns {{ok: true, params: URLSearchParams} | {ok: false, error: string}} error is an i18n key
  */
-export function auditParams(form) {
+export function auditParams(form, zone) {
   const params = new URLSearchParams();
-  const since = form.since ? dayStart(form.since) : null;
-  const until = form.until ? dayStart(nextDay(form.until)) : null;
+  const since = form.since ? dayStart(form.since, zone) : null;
+  const until = form.until ? dayStart(nextDay(form.until), zone) : null;
   if ((form.since && since === null) || (form.until && until === null)) return { ok: false, error: "audit.dateInvalid" };
   if (form.since && form.until && form.since > form.until) return { ok: false, error: "audit.rangeInvalid" };
   if (since) params.set("since", since);

@@ -137,6 +137,7 @@ const VERSION = /^[0-9A-Za-z.+-]{1,32}$/;
 const TOKEN = /^[a-z][a-z0-9_]{0,39}$/;
 const SDP_MID = /^[A-Za-z0-9_.-]{0,32}$/;
 const VIEWER_ID = /^[a-z0-9][a-z0-9._@+-]{0,63}$/;
+const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/;
 // Control characters other than CR/LF/TAB never belong in signaling text.
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
 
@@ -164,6 +165,7 @@ const TYPES = Object.freeze({
     ["idle_s", true],
     ["max_s", true],
     ["view_only", true],
+    ["time_zone", false],
   ],
   violation: [["violation", true], ["detail", true], ["session_id", false]],
   notice: [["code", true], ["seconds_left", true]],
@@ -395,6 +397,9 @@ const VALIDATORS = Object.freeze({
   block_local_input: flag,
   end_on_violation: flag,
   view_only: flag,
+  time_zone: (kind, name, value) => {
+    if (value !== null) text(kind, name, value, { limit: 64, pattern: TIME_ZONE });
+  },
   idle_s: seconds,
   max_s: seconds,
   seconds_left: seconds,
