@@ -25,6 +25,8 @@ Exception tree::
     ├── CaKeyError           a sealed CA key that does not open (wrong MAMORI_SECRET_KEY)
     ├── DecryptionError      a sealed value tampered with, moved or under another key
     ├── SettingRefused       a clinic setting out of range or inconsistent (``code``)  [V]
+    ├── SettingRejected      an alert setting (address, webhook URL) refused             [V]
+    ├── DeliveryFailed       one alert delivery attempt failed (retried with backoff)
     └── PurgeRefused         an audit purge that would lose evidence; nothing removed
 
 [V]: also a ValueError, as callers validating input expect.
@@ -193,3 +195,21 @@ class DeviceRefused(BrokerError):
 
 class DeviceKeyError(BrokerError, ValueError):
     """A device key or signature that must be refused; the message is safe to audit."""
+
+
+class SettingRejected(BrokerError, ValueError):
+    """A setting an admin typed is refused; ``code`` is the stable token the UI translates."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+class DeliveryFailed(BrokerError):
+    """One attempt failed; ``message`` is short and safe to show the clinic's admin."""
+
+    def __init__(self, message: str, *, permanent: bool = False) -> None:
+        super().__init__(message)
+        self.message = message[:300]
+        self.permanent = permanent

@@ -26,18 +26,10 @@ import httpx
 from broker.alerts import webhooks
 from broker.alerts.settings import WebhookPolicy, address_allowed
 from broker.config import Settings
+from broker.errors import DeliveryFailed
 
 DELIVERY_HEADER: Final = "X-Mamori-Delivery"
 USER_AGENT: Final = "Mamori-Alerts/0.1"
-
-
-class DeliveryFailed(Exception):
-    """One attempt failed; ``message`` is short and safe to show the clinic's admin."""
-
-    def __init__(self, message: str, *, permanent: bool = False) -> None:
-        super().__init__(message)
-        self.message = message[:300]
-        self.permanent = permanent
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.access.zones import org_time_zone
 from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
-from broker.alerts.channels import DeliveryFailed, SmtpConfig, build_mail, post_webhook, send_mail
+from broker.alerts.channels import SmtpConfig, build_mail, post_webhook, send_mail
 from broker.alerts.records import Channel, DeliveryState
 from broker.alerts.settings import WebhookPolicy
 from broker.audit.record import Actor, Event, Outcome, record
@@ -37,7 +37,7 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.db.models import Alert, AlertDelivery, Organization
-from broker.errors import DecryptionError
+from broker.errors import DecryptionError, DeliveryFailed
 from broker.secretbox import SecretBox
 
 log = logging.getLogger(__name__)

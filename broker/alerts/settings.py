@@ -26,6 +26,7 @@ from urllib.parse import urlsplit
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AlertSettings
+from broker.errors import SettingRejected
 from broker.secretbox import SecretBox
 
 DEFAULT_USUAL_HOURS: Final = (7 * 60, 21 * 60)  # 07:00-21:00, the example in issue 7
@@ -41,15 +42,6 @@ _ADDRESS = re.compile(
     r"^[A-Za-z0-9.!#$%&'*+/=?^_`{|}~-]{1,64}@[A-Za-z0-9](?:[A-Za-z0-9.-]{0,251})$"
 )
 _LOOPBACK_NAMES: Final = frozenset({"localhost"})
-
-
-class SettingRejected(ValueError):
-    """A setting an admin typed is refused; ``code`` is the stable token the UI translates."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
 
 
 @dataclass(frozen=True)

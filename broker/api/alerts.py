@@ -23,12 +23,11 @@ from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
 from broker.alerts.records import Fact, Kind
 from broker.alerts.service import AlertService
-from broker.alerts.settings import SettingRejected
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, ObjectId, Text
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Alert, AlertDelivery, AlertSettings, User
-from broker.errors import BadRequest, Conflict, NotFound
+from broker.errors import BadRequest, Conflict, NotFound, SettingRejected
 
 router = APIRouter(prefix="/api/admin/alerts", tags=["alerts"])
 

@@ -14,9 +14,9 @@ from broker.alerts import text as alert_text
 from broker.alerts.channels import build_mail
 from broker.alerts.delivery import RetryPolicy
 from broker.alerts.records import SEVERITY, Kind, clean_facts
-from broker.alerts.settings import SettingRejected, WebhookPolicy
+from broker.alerts.settings import WebhookPolicy
 from broker.config import Settings
-from broker.errors import ConfigError
+from broker.errors import ConfigError, SettingRejected
 from certs.authority import ServerFiles
 from devkit.broker import random_secret_key
 
