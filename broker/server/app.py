@@ -49,8 +49,8 @@ from broker.signaling import endpoints
 from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
 
-# No inline script or style anywhere: the client is ES modules and one stylesheet, so the
-# policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
+# No inline script or style anywhere: the client is ES modules and stylesheets (files only), so
+# the policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
