@@ -38,7 +38,7 @@ function runPython(script, input) {
 
 const PROTOCOL_SCRIPT = `
 import json, sys
-from broker import protocol
+import mamori_protocol as protocol
 out = []
 for raw, direction in json.load(sys.stdin):
     try:
