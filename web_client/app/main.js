@@ -73,6 +73,10 @@ function main() {
     statsList: document.getElementById("stats-list"),
     statsToggle: document.getElementById("stats-toggle"),
     hostName: (hostId) => hostList.nameOf(hostId),
+    // クリアスクリーン: the sign-in pages ask for the second factor, then the host list opens.
+    onReauth: () => {
+      window.location.hash = "#/login";
+    },
   });
   const hooks = { onSession: (next) => applySession(next) };
   const signIn = createSignIn(hooks);
