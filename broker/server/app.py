@@ -74,7 +74,11 @@ SECURITY_HEADERS: Final = {
 
 
 class ClientFiles(StaticFiles):
-    """The web client's files; only browser asset types are served (never ``__init__.py``)."""
+    """The web client's files; only browser asset types are served (never ``__init__.py``).
+
+    Its pages (``/`` for index.html, ``/viewer.html``, ``/console.html``) and everything they
+    load carry SECURITY_HEADERS like every other answer (the middleware in create_app).
+    """
 
     SUFFIXES: Final = frozenset({".html", ".js", ".css", ".svg", ".png", ".ico", ".woff2"})
 

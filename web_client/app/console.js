@@ -2,7 +2,7 @@
  * The admin console: a menu of pages (core/route.js CONSOLE_PAGES), one task per page.
  *
  * Each page is a module exporting a factory `(hooks) => { show(), relabel() }` bound to its
- * own `<div class="console-page" data-page="NAME">` in index.html; this module only switches
+ * own `<div class="console-page" data-page="NAME">` in console.html; this module only switches
  * between them and marks the menu. A page may set a count badge on its menu link
  * (`hooks.badge(page, count)`), e.g. devices waiting for approval.
  */

@@ -2,9 +2,10 @@
  * The host list: `GET /api/hosts` (same origin, session cookie) every 5 s while shown.
  *
  * Response: {"hosts":[{"host_id":"...","name":"...","busy":false}]}; 401 means not signed
- * in (the page then asks main.js to re-check the session: `onUnauthorized`). The poll is
+ * in (the page then asks app/shell.js to re-check the session: `onUnauthorized`). The poll is
  * marked as background (X-Mamori-Background), so an open list does not keep an idle
- * session alive. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
+ * session alive. Each host is a link to the viewer page (`viewer.html#/host/<host_id>`);
+ * core/host_list.js reads the answer. The list is updated in place (keyed by
  * host id) so keyboard focus survives a refresh.
  *
  * Each entry also says what the caller's grants allow now (broker/api/hosts.py): control,
@@ -20,49 +21,14 @@
  */
 
 import { errorKey } from "../core/auth.js";
-import { readAccess } from "../core/grants.js";
+import { DEFAULT_TIME_ZONE, readHosts, readZone } from "../core/host_list.js";
 import { t } from "../core/i18n.js";
-import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
-import { viewerHash } from "../core/route.js";
+import { viewerHref } from "../core/route.js";
 import { call } from "./api.js";
 import { createDevicePanel } from "./device_panel.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
-// Times are shown in the clinic's zone (DESIGN.md); the host list names it.
-const DEFAULT_TIME_ZONE = "Asia/Tokyo";
-const ZONE = /^[A-Za-z][A-Za-z0-9_+\-/]{0,63}$/;
-
-/**
- * Keep only well-formed entries; the page shows what the broker says but never trusts it to
- * be well-formed (textContent only, ids checked against the protocol's pattern).
- * @returns {{hostId: string, name: string, busy: boolean, mode: string | null,
- *   refusal: string | null, closesAt: Date | null, request: object | null}[] | null} null if
- *   the body is not a host list at all.
- */
-export function readHosts(body) {
-  if (typeof body !== "object" || body === null || !Array.isArray(body.hosts)) return null;
-  const hosts = [];
-  const seen = new Set();
-  for (const item of body.hosts) {
-    if (typeof item !== "object" || item === null) continue;
-    const { host_id: hostId, name, busy } = item;
-    if (!isHostId(hostId) || seen.has(hostId)) continue;
-    seen.add(hostId);
-    const shown = typeof name === "string" && name.trim() ? name.slice(0, MAX_NAME_CHARS) : hostId;
-    const access = readAccess(item);
-    if (access.refusal === "no_grant") continue;
-    hosts.push({ hostId, name: shown, busy: busy === true, ...access });
-  }
-  return hosts;
-}
-
-/** The clinic's zone from a host list body, if it names a plausible one. */
-export function readZone(body) {
-  const zone = body?.time_zone;
-  return typeof zone === "string" && ZONE.test(zone) ? zone : DEFAULT_TIME_ZONE;
-}
-
 /**
  * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement,
  *   onUnauthorized?: () => void}} els
@@ -75,7 +41,6 @@ export function createHostList(els) {
   let hosts = [];
   let updatedAt = null;
   let zone = DEFAULT_TIME_ZONE;
-  const names = new Map();
   // Whether this browser may open a viewer at all (app/device_panel.js).
   const devicePanel = createDevicePanel();
 
@@ -193,7 +158,7 @@ export function createHostList(els) {
     const open = host.refusal === null;
     const link = li.querySelector(".host-link");
     if (open) {
-      link.href = viewerHash(host.hostId);
+      link.href = viewerHref(host.hostId);
       link.removeAttribute("aria-disabled");
     } else {
       link.removeAttribute("href");
@@ -295,7 +260,6 @@ export function createHostList(els) {
           setState("error");
         } else {
           hosts = list;
-          for (const host of list) names.set(host.hostId, host.name);
           updatedAt = new Date();
           setState(list.length > 0 ? "ready" : "empty");
         }
@@ -350,10 +314,6 @@ export function createHostList(els) {
     relabel() {
       render();
       devicePanel.relabel();
-    },
-    /** The display name last seen for `hostId`, or null. */
-    nameOf(hostId) {
-      return names.get(hostId) ?? null;
     },
   };
 }
