@@ -7,10 +7,14 @@ one page block and one module entry)."""
 from __future__ import annotations
 
 import re
+import tomllib
+from fnmatch import fnmatchcase
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
+
+from broker.server.app import ClientFiles
 
 pytestmark = pytest.mark.unit
 
@@ -194,3 +198,26 @@ def test_the_module_graph_reader_follows_imports() -> None:
     console = {p.name for p in module_graph(CLIENT / "app" / "console_page.js")}
     assert {"console_kit.js", "kit.js", "console_users.js", "console_devices.js"} <= console
     assert "viewer.js" not in console
+
+
+def test_every_file_the_broker_serves_ships_in_the_package() -> None:
+    """pyproject's package data for web_client covers every page, sheet, module and icon
+    (an installed broker serves the client from the package, not from a checkout)."""
+    config = tomllib.loads((CLIENT.parent / "pyproject.toml").read_text(encoding="utf-8"))
+    patterns = config["tool"]["setuptools"]["package-data"]["web_client"]
+    served = [
+        p.relative_to(CLIENT)
+        for p in CLIENT.rglob("*")
+        if p.is_file() and p.suffix in ClientFiles.SUFFIXES and "node_modules" not in p.parts
+    ]
+
+    def shipped(path: Path) -> bool:
+        # setuptools globs: "*" stays within one folder ("*.html" is the top level only).
+        return any(
+            len(path.parts) == len(pattern.split("/"))
+            and all(map(fnmatchcase, path.parts, pattern.split("/")))
+            for pattern in patterns
+        )
+
+    assert len(served) > 40
+    assert [str(p) for p in served if not shipped(p)] == []
