@@ -26,6 +26,7 @@ import { t } from "../core/i18n.js";
 import { viewerHref } from "../core/route.js";
 import { call } from "./api.js";
 import { createDevicePanel } from "./device_panel.js";
+import { el } from "./kit.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
@@ -114,20 +115,16 @@ export function createHostList(els) {
   function requestForm(li) {
     let form = li.querySelector(".host-request");
     if (form) return form;
-    form = document.createElement("form");
-    form.className = "host-request form";
+    form = el("form", "host-request form");
     form.noValidate = true;
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.className = "host-request-reason";
+    const label = el("label");
+    const input = el("input", "host-request-reason");
     input.maxLength = 200;
     input.id = `host-request-${li.dataset.hostId}`;
     label.htmlFor = input.id;
-    const submit = document.createElement("button");
+    const submit = el("button", "button");
     submit.type = "submit";
-    submit.className = "button";
-    const note = document.createElement("p");
-    note.className = "host-request-note hint";
+    const note = el("p", "host-request-note hint");
     note.setAttribute("role", "status");
     form.append(label, input, submit, note);
     form.addEventListener("submit", async (event) => {
@@ -187,22 +184,13 @@ export function createHostList(els) {
   }
 
   function newItem(hostId) {
-    const li = document.createElement("li");
-    li.className = "host-item";
+    const li = el("li", "host-item");
     li.dataset.hostId = hostId;
-    const link = document.createElement("a");
-    link.className = "host-link";
-    const text = document.createElement("span");
-    text.className = "host-text";
-    const name = document.createElement("span");
-    name.className = "host-name";
-    const id = document.createElement("span");
-    id.className = "host-id";
-    text.append(name, id);
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    const action = document.createElement("span");
-    action.className = "host-action";
+    const link = el("a", "host-link");
+    const text = el("span", "host-text");
+    text.append(el("span", "host-name"), el("span", "host-id"));
+    const badge = el("span", "badge");
+    const action = el("span", "host-action");
     action.setAttribute("aria-hidden", "true");
     link.append(text, badge, action);
     li.append(link);
