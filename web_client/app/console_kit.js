@@ -7,7 +7,7 @@
 import { t } from "../core/i18n.js";
 import { button, el } from "./kit.js";
 
-export { button, cell, CLINIC_TIME_ZONE, clinicTime, el, messageLine, signedOut } from "./kit.js";
+export { button, cell, clinicTime, el, messageLine, signedOut } from "./kit.js";
 
 /**
  * A destructive action's two steps in place of its button: the first click asks
