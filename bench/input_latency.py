@@ -90,7 +90,7 @@ async def measure(keys: int) -> dict[str, Any]:
                 page = await context.new_page()
                 await sign_in(page, broker, person)
                 await approve_this_browser(page, broker, person)
-                await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
+                await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
                 await page.wait_for_function(
                     "() => document.body.dataset.connection === 'connected'"
                     " && document.body.dataset.input === 'open'",

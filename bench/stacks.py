@@ -166,7 +166,7 @@ async def ours(
                     f"() => document.querySelector('[data-host-id=\"{HOST_ID}\"]')",
                     timeout=20_000,
                 )
-                await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
+                await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
                 await page.wait_for_function(
                     "() => document.body.dataset.connection === 'connected'"
                     " && document.body.dataset.video === 'playing'",

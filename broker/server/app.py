@@ -50,8 +50,8 @@ from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
 from broker.version import VERSION
 
-# No inline script or style anywhere: the client is ES modules and one stylesheet, so the
-# policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
+# No inline script or style anywhere: the client is ES modules and stylesheets (files only), so
+# the policy can be 'self' only. frame-ancestors 'none' stops clickjacking of the viewer.
 CONTENT_SECURITY_POLICY: Final = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; media-src 'self'; object-src 'none'; base-uri 'none'; "
@@ -75,7 +75,11 @@ SECURITY_HEADERS: Final = {
 
 
 class ClientFiles(StaticFiles):
-    """The web client's files; only browser asset types are served (never ``__init__.py``)."""
+    """The web client's files; only browser asset types are served (never ``__init__.py``).
+
+    Its pages (``/`` for index.html, ``/viewer.html``, ``/console.html``) and everything they
+    load carry SECURITY_HEADERS like every other answer (the middleware in create_app).
+    """
 
     SUFFIXES: Final = frozenset({".html", ".js", ".css", ".svg", ".png", ".ico", ".woff2"})
 

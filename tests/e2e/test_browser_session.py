@@ -80,6 +80,11 @@ async def test_browser_sees_and_drives_the_clinic_screen(
     """The video shows the host's pixels; typed text lands in the EHR notes; the save button
     works and its effect appears in the video; frames keep coming while the screen changes."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
+    # The viewer is a page of its own; it names the host as the host list does.
+    assert page.url == f"{broker.public_origin}/viewer.html#/host/{HOST_ID}"
+    await page.wait_for_function(
+        "() => document.getElementById('viewer-host-name').textContent === '診察室1'"
+    )
 
     # The picture is the host's screen: the header and patient list match the raw pixels.
     region = (0, 0, 640, 360)

@@ -103,3 +103,31 @@ async def test_report_page_shows_rows_downloads_and_records_the_review(
         events = list(await s.scalars(select(AuditEvent.event).where(AuditEvent.org_id == org.id)))
     assert "report_reviewed" in events
     assert "report_exported" in events
+
+
+async def test_old_console_links_open_the_console_page_and_only_for_admins(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    """The console is its own page (console.html): a link of the one-page days
+    (/#/admin/<page>, as alert mails carry) lands there, the header leads back to the host
+    list, and a person who is no admin asking for the console gets the host list."""
+    admin = await make_person(broker, org, "admin")
+    clerk = await make_person(broker, org, "staff", "clerk-sato")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/report")
+    await screen_is(page, "admin")
+    assert page.url == f"{broker.public_origin}/console.html#/admin/report"
+    await expect(page.locator("#console-report")).to_be_visible()
+    await page.click("#nav-hosts")
+    await screen_is(page, "hosts")
+    assert page.url == f"{broker.public_origin}/#/"
+    await page.click("#nav-logout")
+    await screen_is(page, "login")
+
+    await sign_in(page, broker, clerk)
+    await expect(page.locator("#nav-admin")).to_be_hidden()
+    await page.goto(f"{broker.public_origin}/console.html#/admin/users")
+    await screen_is(page, "hosts")
+    assert page.url == f"{broker.public_origin}/#/admin/users"
+    assert await page.locator("#console-users").count() == 0

@@ -128,8 +128,9 @@ async def test_a_vendor_asks_in_the_host_list_and_an_admin_approves_in_the_conso
 
         await sign_in(page, broker, vendor)
         await page.wait_for_selector(f'{item}[data-request="approved"][data-refusal="none"]')
+        # The link opens the viewer, which is a page of its own.
         assert await page.locator(f"{item} a.host-link").get_attribute("href") == (
-            f"#/host/{HOST_ID}"
+            f"viewer.html#/host/{HOST_ID}"
         )
     await audited(broker, "vendor_approved", "request=")
 

@@ -260,17 +260,20 @@ async def test_viewer_from_foreign_origin_is_refused(broker: RunningBroker, user
 
 
 async def test_pages_carry_strict_security_headers(broker: RunningBroker) -> None:
-    """The client is served with a no-inline CSP, frame-ancestors none and no-store."""
+    """Every page of the client (sign-in and hosts, viewer, console) and the files they load
+    are served with a no-inline CSP, frame-ancestors none and no-store."""
     async with broker.http() as http:
-        page = await http.get("/")
+        for path in ("/", "/viewer.html", "/console.html", "/css/base.css", "/app/shell.js"):
+            page = await http.get(path)
+            assert page.status_code == 200, path
+            csp = page.headers["content-security-policy"]
+            assert "script-src 'self'" in csp
+            assert "style-src 'self'" in csp
+            assert "frame-ancestors 'none'" in csp
+            assert "unsafe-inline" not in csp
+            assert page.headers["cache-control"] == "no-store"
+            assert "clipboard-read=()" in page.headers["permissions-policy"]
         source = await http.get("/__init__.py")
-    assert page.status_code == 200
-    csp = page.headers["content-security-policy"]
-    assert "script-src 'self'" in csp
-    assert "frame-ancestors 'none'" in csp
-    assert "unsafe-inline" not in csp
-    assert page.headers["cache-control"] == "no-store"
-    assert "clipboard-read=()" in page.headers["permissions-policy"]
     assert source.status_code == 404
 
 

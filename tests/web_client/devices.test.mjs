@@ -150,7 +150,7 @@ test("every device refusal, session end and API code has words in both languages
 
 test("the console has a devices page with its menu link and block", () => {
   assert.ok(CONSOLE_PAGES.includes("devices"));
-  const html = readFileSync(join(ROOT, "web_client/index.html"), "utf8");
+  const html = readFileSync(join(ROOT, "web_client/console.html"), "utf8");
   assert.match(html, /<a class="console-link" href="#\/admin\/devices" data-page="devices"/);
   assert.match(html, /<div id="console-devices" class="console-page" data-page="devices" hidden>/);
 });

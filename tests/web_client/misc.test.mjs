@@ -24,7 +24,14 @@ import {
   translate,
   translateError,
 } from "../../web_client/core/i18n.js";
-import { parseRoute, viewerHash } from "../../web_client/core/route.js";
+import {
+  consoleHref,
+  pageHref,
+  pageOf,
+  parseRoute,
+  viewerHash,
+  viewerHref,
+} from "../../web_client/core/route.js";
 import { summarizeStats } from "../../web_client/core/stats.js";
 
 const WEB = resolve(dirname(fileURLToPath(import.meta.url)), "../../web_client");
@@ -176,11 +183,16 @@ test("every connection state has a label", () => {
   }
 });
 
-test("every data-i18n key in index.html exists", () => {
-  const html = readFileSync(join(WEB, "index.html"), "utf8");
-  const keys = [...html.matchAll(/data-i18n(?:-label)?="([^"]+)"/g)].map((m) => m[1]);
-  assert.ok(keys.length > 0);
-  for (const key of keys) assert.ok(hasKey(key), key);
+const PAGES = readdirSync(WEB).filter((f) => f.endsWith(".html"));
+
+test("every data-i18n key of every page exists", () => {
+  assert.deepEqual(PAGES.sort(), ["console.html", "index.html", "viewer.html"]);
+  for (const page of PAGES) {
+    const html = readFileSync(join(WEB, page), "utf8");
+    const keys = [...html.matchAll(/data-i18n(?:-label)?="([^"]+)"/g)].map((m) => m[1]);
+    assert.ok(keys.length > 0, page);
+    for (const key of keys) assert.ok(hasKey(key), `${page}: ${key}`);
+  }
 });
 
 test("every t() key used by the app exists", () => {
@@ -207,6 +219,24 @@ test("a host id the broker would refuse falls back to the list", () => {
   assert.deepEqual(parseRoute("#/host/Bad_Id"), { name: "hosts" });
   assert.deepEqual(parseRoute("#/host/%E0%A4%A"), { name: "hosts" });
   assert.deepEqual(parseRoute("#/host/a/b"), { name: "hosts" });
+});
+
+test("each screen has one page: the viewer and the console their own, the rest index.html", () => {
+  assert.equal(pageOf("viewer"), "viewer");
+  assert.equal(pageOf("admin"), "console");
+  for (const screen of ["login", "mfa", "enroll", "hosts", "account"]) assert.equal(pageOf(screen), "index");
+});
+
+test("a route moves to another page with its hash, so old links keep working", () => {
+  assert.equal(pageHref("index", "#/enroll/abc"), "./#/enroll/abc");
+  assert.equal(pageHref("viewer", "#/host/pc-1"), "viewer.html#/host/pc-1");
+  assert.equal(pageHref("console", "/admin/alerts"), "console.html#/admin/alerts");
+  assert.equal(pageHref("index", ""), "./");
+  assert.equal(viewerHref("pc-2"), "viewer.html#/host/pc-2");
+  assert.equal(consoleHref("devices"), "console.html#/admin/devices");
+  assert.equal(consoleHref(), "console.html#/admin/dashboard");
+  // The route a page is handed parses as it did on the one page.
+  assert.deepEqual(parseRoute(viewerHref("pc-2").split("#")[1]), { name: "viewer", hostId: "pc-2" });
 });
 
 // ---- codecs ----------------------------------------------------------------------------
@@ -273,10 +303,10 @@ test("stats with no video yet are all null, not zero", () => {
   assert.equal(s.timestamp, 5);
 });
 
-// ---- host list parsing (app/hosts.js holds no DOM at import) -------------------------
+// ---- host list parsing (core/host_list.js) ---------------------------------------------
 
 test("the host list keeps well-formed hosts and drops malformed or duplicate ones", async () => {
-  const { readHosts } = await import("../../web_client/app/hosts.js");
+  const { readHosts } = await import("../../web_client/core/host_list.js");
   const control = { mode: "control", refusal: null, closes_at: null, request: null };
   const hosts = readHosts({
     hosts: [
@@ -298,7 +328,7 @@ test("the host list keeps well-formed hosts and drops malformed or duplicate one
 });
 
 test("each host carries what a session now would be; unknown access is not listed", async () => {
-  const { readHosts } = await import("../../web_client/app/hosts.js");
+  const { readHosts, readZone } = await import("../../web_client/core/host_list.js");
   const hosts = readHosts({
     hosts: [
       { host_id: "a", name: "A", busy: false, mode: "view", refusal: null, closes_at: "2026-11-25T14:00:00Z", request: null },
@@ -319,31 +349,25 @@ test("each host carries what a session now would be; unknown access is not liste
     ["f", null, "vendor_not_approved", null],
   ]);
   assert.equal(hosts[0].closesAt.toISOString(), "2026-11-25T14:00:00.000Z");
-});
-
-test("the clinic's zone is held in one place; a malformed name keeps the one held", async () => {
-  const { clinicZone, inClinicZone, readZone, setClinicZone } = await import("../../web_client/core/clinic_time.js");
-  assert.equal(readZone("America/New_York"), "America/New_York");
-  assert.equal(readZone("<script>"), null);
-  assert.equal(readZone(undefined), null);
-  assert.equal(setClinicZone("America/New_York"), "America/New_York");
-  assert.equal(setClinicZone("<script>"), "America/New_York");
-  assert.equal(setClinicZone(undefined), "America/New_York");
-  assert.equal(clinicZone(), "America/New_York");
-  assert.deepEqual(inClinicZone({ hour: "2-digit" }), { hour: "2-digit", timeZone: "America/New_York" });
-  // 00:30 UTC on 1 May 2024 is the evening before in New York.
-  assert.equal(new Date("2024-05-01T00:30:00Z").toLocaleString("en-US", inClinicZone()), "4/30/2024, 8:30:00 PM");
+  assert.equal(readZone({ time_zone: "America/New_York" }), "America/New_York");
+  assert.equal(readZone({ time_zone: "<script>" }), null);
+  assert.equal(readZone({}), null);
 });
 
 test("a body that is not a host list is refused as a whole", async () => {
-  const { readHosts } = await import("../../web_client/app/hosts.js");
+  const { readHosts } = await import("../../web_client/core/host_list.js");
   assert.equal(readHosts(null), null);
   assert.equal(readHosts({ hosts: "x" }), null);
   assert.deepEqual(readHosts({ hosts: [] }), []);
 });
 
 test("the client's files carry no inline script, inline style or event-handler attribute", () => {
-  const files = ["index.html", ...readdirSync(join(WEB, "app")).map((f) => `app/${f}`), ...readdirSync(join(WEB, "core")).map((f) => `core/${f}`)];
+  const files = [
+    ...PAGES,
+    ...readdirSync(join(WEB, "css")).map((f) => `css/${f}`),
+    ...readdirSync(join(WEB, "app")).map((f) => `app/${f}`),
+    ...readdirSync(join(WEB, "core")).map((f) => `core/${f}`),
+  ];
   for (const file of files) {
     const source = readFileSync(join(WEB, file), "utf8");
     assert.doesNotMatch(source, /\sstyle=|\son[a-z]+=|innerHTML|insertAdjacentHTML|eval\(|new Function/, file);

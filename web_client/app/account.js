@@ -4,38 +4,26 @@
  * Times are shown in the clinic's zone (core/clinic_time.js); the broker stores UTC.
  */
 
-import { errorKey, formatRecoveryCodes } from "../core/auth.js";
-import { inClinicZone } from "../core/clinic_time.js";
+import { formatRecoveryCodes } from "../core/auth.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
+import { button, clinicTime, el, messageLine } from "./kit.js";
 
 function when(iso) {
-  if (!iso) return t("account.never");
-  const date = new Date(iso);
-  if (Number.isNaN(date.getTime())) return "";
-  return date.toLocaleString(document.documentElement.lang, inClinicZone());
+  return clinicTime(iso, { none: t("account.never") });
 }
 
 function item(text, buttonLabel, onClick) {
-  const li = document.createElement("li");
-  li.className = "item";
-  const span = document.createElement("span");
-  span.textContent = text;
-  li.append(span);
-  if (buttonLabel) {
-    const button = document.createElement("button");
-    button.type = "button";
-    button.className = "button button-quiet";
-    button.textContent = buttonLabel;
-    button.addEventListener("click", onClick);
-    li.append(button);
-  }
+  const li = el("li", "item");
+  li.append(el("span", "", text));
+  if (buttonLabel) li.append(button(buttonLabel, onClick));
   return li;
 }
 
 export function createAccount(hooks) {
-  const message = document.getElementById("account-message");
+  const message = messageLine(document.getElementById("account-message"), hooks);
+  const check = message.check;
   const passkeys = document.getElementById("account-passkeys");
   const totpState = document.getElementById("account-totp-state");
   const factorBox = document.getElementById("account-factor");
@@ -44,32 +32,12 @@ export function createAccount(hooks) {
   const sessions = document.getElementById("account-sessions");
   const who = document.getElementById("account-who");
   const passwordForm = document.getElementById("account-password-form");
-  let messageKey = null;
   let user = null;
-
-  function say(key, kind = "error") {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-    message.dataset.kind = kind;
-  }
-
-  async function check(result, okKey = null) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    say(okKey, "ok");
-    return true;
-  }
 
   async function refresh() {
     who.textContent = user ? `${user.display_name}（${user.username}）— ${t(`role.${user.role}`)}` : "";
     const factors = await call("GET", "/api/factors");
-    if (!(await check(factors, messageKey))) return;
+    if (!check(factors)) return;
     const body = factors.body;
     passkeys.replaceChildren(
       ...body.passkeys.map((key) =>
@@ -77,7 +45,7 @@ export function createAccount(hooks) {
           `${key.name} — ${t("account.added")} ${when(key.created_at)} / ${t("account.lastUsed")} ${when(key.last_used_at)}`,
           t("account.remove"),
           async () => {
-            if (await check(await call("DELETE", `/api/factors/passkeys/${key.id}`), "account.removed")) refresh();
+            if (check(await call("DELETE", `/api/factors/passkeys/${key.id}`), "account.removed")) refresh();
           },
         ),
       ),
@@ -86,25 +54,21 @@ export function createAccount(hooks) {
     totpState.replaceChildren();
     totpState.textContent = body.totp ? t("account.totpOn") : t("account.totpOff");
     if (body.totp) {
-      const remove = document.createElement("button");
-      remove.type = "button";
-      remove.className = "button button-quiet";
-      remove.textContent = t("account.remove");
-      remove.addEventListener("click", async () => {
-        if (await check(await call("DELETE", "/api/factors/totp"), "account.removed")) refresh();
+      const remove = button(t("account.remove"), async () => {
+        if (check(await call("DELETE", "/api/factors/totp"), "account.removed")) refresh();
       });
       totpState.append(" ", remove);
     }
     recoveryState.textContent = t("account.codesLeft", { count: body.recovery_codes_left });
     const live = await call("GET", "/api/account/sessions");
-    if (!(await check(live, messageKey))) return;
+    if (!check(live)) return;
     sessions.replaceChildren(
       ...live.body.map((s) =>
         item(
           `${s.current ? t("account.thisDevice") : ""} ${s.user_agent.slice(0, 60)} — ${s.source_address} — ${when(s.last_seen_at)}`,
           s.current ? null : t("account.end"),
           async () => {
-            if (await check(await call("DELETE", `/api/account/sessions/${s.id}`), "account.ended")) refresh();
+            if (check(await call("DELETE", `/api/account/sessions/${s.id}`), "account.ended")) refresh();
           },
         ),
       ),
@@ -112,20 +76,14 @@ export function createAccount(hooks) {
   }
 
   mountFactorChooser(factorBox, () => {
-    say("account.factorAdded");
+    message.say("account.factorAdded", "ok");
     refresh();
   }, { compact: true });
 
   document.getElementById("account-recovery-renew").addEventListener("click", async () => {
     const result = await call("POST", "/api/factors/recovery-codes");
-    if (!(await check(result, "codes.intro"))) return;
-    codeList.replaceChildren(
-      ...formatRecoveryCodes(result.body.recovery_codes).map((code) => {
-        const li = document.createElement("li");
-        li.textContent = code;
-        return li;
-      }),
-    );
+    if (!check(result, "codes.intro")) return;
+    codeList.replaceChildren(...formatRecoveryCodes(result.body.recovery_codes).map((code) => el("li", "", code)));
     codeList.hidden = false;
     refresh();
   });
@@ -142,7 +100,7 @@ export function createAccount(hooks) {
       new_password: document.getElementById("account-new").value,
     });
     passwordForm.reset();
-    await check(result, "account.passwordChanged");
+    check(result, "account.passwordChanged");
   });
 
   return {
@@ -150,10 +108,11 @@ export function createAccount(hooks) {
       user = session.user ?? null;
       codeList.hidden = true;
       codeList.replaceChildren();
-      say(null);
+      message.say(null);
       refresh();
     },
     relabel() {
+      message.relabel();
       if (user) refresh();
     },
   };

@@ -2,13 +2,12 @@
  * The admin console: a menu of pages (core/route.js CONSOLE_PAGES), one task per page.
  *
  * Each page is a module exporting a factory `(hooks) => { show(), relabel() }` bound to its
- * own `<div class="console-page" data-page="NAME">` in index.html; this module only switches
+ * own `<div class="console-page" data-page="NAME">` in console.html; this module only switches
  * between them and marks the menu. A page may set a count badge on its menu link
  * (`hooks.badge(page, count)`), e.g. devices waiting for approval.
  */
 
 import { t } from "../core/i18n.js";
-import { createUsersPage } from "./admin.js";
 import { createDashboardPage } from "./console_dashboard.js";
 import { createReportPage } from "./console_report.js";
 import { createSettingsPage } from "./console_settings.js";
@@ -18,6 +17,8 @@ import { createGrantsPage } from "./console_grants.js";
 import { createRequestsPage } from "./console_requests.js";
 import { createAuditPage } from "./console_audit.js";
 import { createDevicesPage } from "./console_devices.js";
+import { el } from "./console_kit.js";
+import { createUsersPage } from "./console_users.js";
 
 // One line per page: the key is the page's route name.
 const PAGES = {
@@ -52,8 +53,7 @@ export function createConsole(hooks) {
       let badge = link.querySelector(".console-badge");
       if (count > 0) {
         if (!badge) {
-          badge = document.createElement("span");
-          badge.className = "console-badge";
+          badge = el("span", "console-badge");
           link.append(badge);
         }
         badge.textContent = String(count);

@@ -7,25 +7,17 @@
  * switching language needs no new request; everything else is in core/i18n_alerts.js.
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { button, clinicTime, consoleShown, el, messageLine, pageShown } from "./console_kit.js";
 
 // How often an open console refreshes the badge, and an open alerts page its list
 // (background polls: they do not count as someone using the console).
 const BADGE_POLL_MS = 60_000;
 const PAGE_POLL_MS = 10_000;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
 export function createAlertsPage(hooks) {
-  const message = document.getElementById("alerts-message");
+  const message = messageLine(document.getElementById("alerts-message"), hooks);
   const summary = document.getElementById("alerts-summary");
   const list = document.getElementById("alerts-list");
   const form = document.getElementById("alerts-settings-form");
@@ -42,37 +34,19 @@ export function createAlertsPage(hooks) {
   const secretState = document.getElementById("alerts-secret-state");
   const rotate = document.getElementById("alerts-rotate");
   const rotateConfirm = document.getElementById("alerts-rotate-confirm");
-  const screen = document.getElementById("screen-admin");
-  const page = document.getElementById("console-alerts");
   let alerts = [];
   let unseen = 0;
   let settings = null;
-  let messageKey = null;
-
-  function say(key, kind = "error") {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-    message.dataset.kind = kind;
-  }
-
-  function check(result, okKey = null) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    say(okKey, "ok");
-    return true;
-  }
 
   function when(iso) {
-    return new Date(iso).toLocaleString(
-      document.documentElement.lang,
-      inClinicZone({ year: "numeric", month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" }),
-    );
+    return clinicTime(iso, {
+      zone: settings?.time_zone,
+      year: "numeric",
+      month: "numeric",
+      day: "numeric",
+      hour: "2-digit",
+      minute: "2-digit",
+    });
   }
 
   function deliveryLine(delivery) {
@@ -104,12 +78,11 @@ export function createAlertsPage(hooks) {
     if (alert.acknowledged_at) {
       li.append(el("p", "hint", t("alerts.seenBy", { name: alert.acknowledged_by ?? "—", time: when(alert.acknowledged_at) })));
     } else {
-      const seen = el("button", "button button-quiet", t("alerts.acknowledge"));
-      seen.type = "button";
-      seen.addEventListener("click", async () => {
-        if (check(await call("POST", `/api/admin/alerts/${alert.id}/acknowledge`), "alerts.acknowledged")) load();
-      });
-      li.append(seen);
+      li.append(
+        button(t("alerts.acknowledge"), async () => {
+          if (message.check(await call("POST", `/api/admin/alerts/${alert.id}/acknowledge`), "alerts.acknowledged")) load();
+        }),
+      );
     }
     return li;
   }
@@ -152,11 +125,10 @@ export function createAlertsPage(hooks) {
 
   async function load() {
     const listed = await call("GET", "/api/admin/alerts");
-    if (!check(listed, messageKey)) return;
+    if (!message.check(listed)) return;
     const current = await call("GET", "/api/admin/alerts/settings");
-    if (!check(current, messageKey)) return;
+    if (!message.check(current)) return;
     settings = current.body;
-    setClinicZone(settings?.time_zone);
     showList(listed.body);
     renderSettings();
   }
@@ -193,9 +165,8 @@ export function createAlertsPage(hooks) {
       usual_hours_end: hoursOn.checked ? hoursEnd.value : null,
       agent_offline_minutes: offlineOn.checked ? (Number.isFinite(minutes) ? minutes : 0) : null,
     });
-    if (!check(result, "alerts.saved")) return;
+    if (!message.check(result, "alerts.saved")) return;
     settings = result.body.settings;
-    setClinicZone(settings?.time_zone);
     renderSettings();
     if (result.body.webhook_secret) showSecret(result.body.webhook_secret);
     else if (!settings.webhook_url) hideSecret();
@@ -210,29 +181,29 @@ export function createAlertsPage(hooks) {
   document.getElementById("alerts-rotate-yes").addEventListener("click", async () => {
     rotateConfirm.hidden = true;
     const result = await call("POST", "/api/admin/alerts/settings/webhook-secret");
-    if (check(result, "alerts.rotated")) showSecret(result.body.webhook_secret);
+    if (message.check(result, "alerts.rotated")) showSecret(result.body.webhook_secret);
   });
 
   document.getElementById("alerts-test").addEventListener("click", async () => {
-    if (check(await call("POST", "/api/admin/alerts/test"), "alerts.testSent")) load();
+    if (message.check(await call("POST", "/api/admin/alerts/test"), "alerts.testSent")) load();
   });
 
   setInterval(() => {
-    if (!screen.hidden && page.hidden) refreshBadge();
+    if (consoleShown() && !pageShown("alerts")) refreshBadge();
   }, BADGE_POLL_MS);
   setInterval(() => {
-    if (!screen.hidden && !page.hidden) refreshList();
+    if (pageShown("alerts")) refreshList();
   }, PAGE_POLL_MS);
 
   return {
     show() {
       hideSecret();
       rotateConfirm.hidden = true;
-      say(null);
+      message.say(null);
       load();
     },
     relabel() {
-      if (messageKey) message.textContent = t(messageKey);
+      message.relabel();
       renderAlerts();
       renderSettings();
     },

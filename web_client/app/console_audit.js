@@ -6,32 +6,20 @@
  */
 
 import { auditParams, chainSummary } from "../core/audit_query.js";
-import { errorKey } from "../core/auth.js";
-import { clinicZone, inClinicZone } from "../core/clinic_time.js";
 import { hasKey, t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { cell, clinicTime, el, messageLine, signedOut } from "./console_kit.js";
 
 const PAGE_SIZE = 50;
-
-function formatTime(iso) {
-  if (!iso) return "—";
-  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
-}
 
 function labelOf(prefix, code) {
   return hasKey(`${prefix}.${code}`) ? t(`${prefix}.${code}`) : code;
 }
 
-function cell(text) {
-  const td = document.createElement("td");
-  td.textContent = text;
-  return td;
-}
-
 export function createAuditPage(hooks) {
   const form = document.getElementById("audit-filter-form");
   const field = (name) => document.getElementById(`audit-${name}`);
-  const message = document.getElementById("audit-message");
+  const message = messageLine(document.getElementById("audit-message"), hooks);
   const chain = document.getElementById("audit-chain");
   const count = document.getElementById("audit-count");
   const rows = document.getElementById("audit-rows");
@@ -46,20 +34,6 @@ export function createAuditPage(hooks) {
   let cursors = [null]; // before_id of each page shown so far (null: the newest)
   let page = null;
   let chainStatus = null;
-  let messageKey = null;
-
-  function say(key) {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-  }
-
-  function signedOut(result) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return true;
-    }
-    return false;
-  }
 
   function renderChain() {
     if (chainStatus === null) {
@@ -72,7 +46,7 @@ export function createAuditPage(hooks) {
       chain.textContent = t("audit.chainError");
       return;
     }
-    const summary = chainSummary(chainStatus, formatTime);
+    const summary = chainSummary(chainStatus, clinicTime);
     chain.dataset.state = summary.state;
     const extra = summary.whatKey ? { what: t(summary.whatKey) } : {};
     chain.textContent = t(summary.key, { ...summary.params, ...extra });
@@ -80,13 +54,11 @@ export function createAuditPage(hooks) {
 
   function renderEventChoices() {
     const chosen = eventSelect.value;
-    const any = document.createElement("option");
+    const any = el("option", "", t("audit.any"));
     any.value = "";
-    any.textContent = t("audit.any");
     const options = events.map((code) => {
-      const option = document.createElement("option");
+      const option = el("option", "", labelOf("auditEvent", code));
       option.value = code;
-      option.textContent = labelOf("auditEvent", code);
       return option;
     });
     options.sort((a, b) => a.textContent.localeCompare(b.textContent, document.documentElement.lang));
@@ -106,11 +78,11 @@ export function createAuditPage(hooks) {
     if (page === null) return;
     rows.replaceChildren(
       ...page.events.map((e) => {
-        const tr = document.createElement("tr");
+        const tr = el("tr");
         tr.dataset.sequence = String(e.sequence);
         tr.dataset.event = e.event;
         tr.append(
-          cell(formatTime(e.at)),
+          cell(clinicTime(e.at)),
           cell(e.actor || "—"),
           cell(labelOf("auditEvent", e.event)),
           cell(labelOf("auditOutcome", e.outcome)),
@@ -135,12 +107,7 @@ export function createAuditPage(hooks) {
     const before = cursors[cursors.length - 1];
     if (before !== null) query.set("before_id", String(before));
     const result = await call("GET", `/api/admin/audit/search?${query}`);
-    if (signedOut(result)) return;
-    if (result.status !== 200) {
-      say(errorKey(result.status, result.body));
-      return;
-    }
-    say(null);
+    if (!message.check(result, null)) return;
     page = result.body;
     renderPage();
   }
@@ -149,7 +116,7 @@ export function createAuditPage(hooks) {
     chainStatus = null;
     renderChain();
     const result = await call("GET", "/api/admin/audit/chain");
-    if (signedOut(result)) return;
+    if (signedOut(result, hooks)) return;
     chainStatus = result.status === 200 ? result.body : "error";
     renderChain();
   }
@@ -164,20 +131,16 @@ export function createAuditPage(hooks) {
   }
 
   function search() {
-    // The form's days are the clinic's calendar days, in its zone.
-    const built = auditParams(
-      {
-        since: field("since").value,
-        until: field("until").value,
-        event: eventSelect.value,
-        outcome: field("outcome").value,
-        actor: field("actor").value,
-        text: field("text").value,
-      },
-      clinicZone(),
-    );
+    const built = auditParams({
+      since: field("since").value,
+      until: field("until").value,
+      event: eventSelect.value,
+      outcome: field("outcome").value,
+      actor: field("actor").value,
+      text: field("text").value,
+    });
     if (!built.ok) {
-      say(built.error);
+      message.say(built.error);
       return;
     }
     params = built.params;
@@ -209,14 +172,14 @@ export function createAuditPage(hooks) {
 
   return {
     show() {
-      say(null);
+      message.say(null);
       renderExports();
       loadKinds();
       loadChain();
       loadPage();
     },
     relabel() {
-      if (messageKey) say(messageKey);
+      message.relabel();
       renderEventChoices();
       renderChain();
       renderPage();

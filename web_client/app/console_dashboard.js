@@ -6,7 +6,7 @@
 
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { cell, clinicTime, confirmed, messageLine } from "./console_kit.js";
+import { asking, cell, clinicTime, confirmed, el, messageLine, pageShown } from "./console_kit.js";
 
 const REFRESH_MS = 5000;
 
@@ -24,7 +24,7 @@ export function createDashboardPage(hooks) {
   let shown = null;
 
   function sessionRow(s) {
-    const tr = document.createElement("tr");
+    const tr = el("tr");
     tr.dataset.sessionId = s.session_id;
     tr.dataset.hostId = s.host_id;
     const who = s.display_name ? `${s.display_name}（${s.username}）` : s.username;
@@ -40,11 +40,10 @@ export function createDashboardPage(hooks) {
   }
 
   function waitingItem(count, key, page) {
-    const li = document.createElement("li");
+    const li = el("li");
     li.dataset.waiting = page;
-    const link = document.createElement("a");
+    const link = el("a", "", t(key, { count }));
     link.href = `#/admin/${page}`;
-    link.textContent = t(key, { count });
     li.append(link);
     return li;
   }
@@ -58,18 +57,15 @@ export function createDashboardPage(hooks) {
     if (view.waiting.devices) items.push(waitingItem(view.waiting.devices, "dashboard.waitingDevices", "devices"));
     if (view.waiting.alerts) items.push(waitingItem(view.waiting.alerts, "dashboard.waitingAlerts", "alerts"));
     if (!items.length) {
-      const li = document.createElement("li");
-      li.textContent = t("dashboard.nothingWaiting");
-      items.push(li);
+      items.push(el("li", "", t("dashboard.nothingWaiting")));
     }
     waiting.replaceChildren(...items);
     const lang = getLanguage();
     recent.replaceChildren(
       ...view.recent_alerts.map((alert) => {
-        const li = document.createElement("li");
-        li.dataset.severity = alert.severity;
         const words = alert.text[lang] ?? alert.text.ja;
-        li.textContent = `${clinicTime(alert.created_at)} ${words.title}`;
+        const li = el("li", "", `${clinicTime(alert.created_at)} ${words.title}`);
+        li.dataset.severity = alert.severity;
         return li;
       }),
     );
@@ -78,7 +74,7 @@ export function createDashboardPage(hooks) {
   async function load() {
     // A poll, not the admin's own activity: it must not keep their sign-in alive.
     const result = await call("GET", "/api/admin/dashboard", undefined, { background: true });
-    if (message.check(result, message.key)) render(result.body);
+    if (message.check(result)) render(result.body);
   }
 
   function stop() {
@@ -93,13 +89,12 @@ export function createDashboardPage(hooks) {
       load();
       timer = setInterval(() => {
         // Refresh only while this page is on screen; a confirmation in progress is kept.
-        const onScreen =
-          document.body.dataset.screen === "admin" && !document.getElementById("console-dashboard").hidden;
-        if (!onScreen) stop();
-        else if (!rows.querySelector(".confirm-question")) load();
+        if (!pageShown("dashboard")) stop();
+        else if (!asking(rows)) load();
       }, REFRESH_MS);
     },
     relabel() {
+      message.relabel();
       if (shown) render(shown);
     },
   };

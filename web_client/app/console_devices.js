@@ -9,23 +9,15 @@
  * confirm step is #devices-confirm with #devices-confirm-yes / #devices-confirm-no.
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone } from "../core/clinic_time.js";
 import { defaultLabel, shortFingerprint } from "../core/device_proof.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { button, cell, clinicTime, consoleShown, el, messageLine } from "./console_kit.js";
 
 const BADGE_REFRESH_MS = 15_000;
 
-function cell(text) {
-  const td = document.createElement("td");
-  if (text !== undefined) td.textContent = text;
-  return td;
-}
-
 function when(iso) {
-  if (!iso) return t("devices.never");
-  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
+  return clinicTime(iso, { none: t("devices.never") });
 }
 
 /** Keep only what the page shows, well-formed (the broker is trusted, but not blindly). */
@@ -38,7 +30,7 @@ function readRegister(body) {
 }
 
 export function createDevicesPage(hooks) {
-  const message = document.getElementById("devices-message");
+  const message = messageLine(document.getElementById("devices-message"), hooks);
   const pendingRows = document.getElementById("devices-pending");
   const decidedRows = document.getElementById("devices-decided");
   const pendingEmpty = document.getElementById("devices-pending-empty");
@@ -49,17 +41,8 @@ export function createDevicesPage(hooks) {
   const confirmYes = document.getElementById("devices-confirm-yes");
   const confirmNo = document.getElementById("devices-confirm-no");
 
-  let messageKey = null;
-  let messageKind = "error";
   let asked = null; // {device, action} awaiting confirmation
   let register = { devices: [], pending: 0, selfApproval: false };
-
-  function say(key, kind = "error") {
-    messageKey = key;
-    messageKind = kind;
-    message.textContent = key ? t(key) : "";
-    message.dataset.kind = kind;
-  }
 
   function owner(device) {
     const own = device.own ? t("devices.own") : "";
@@ -69,10 +52,7 @@ export function createDevicesPage(hooks) {
 
   function labelCell(device) {
     const td = cell(device.label);
-    const code = document.createElement("span");
-    code.className = "device-code";
-    code.textContent = t("device.code", { code: shortFingerprint(device.fingerprint) });
-    td.append(document.createElement("br"), code);
+    td.append(el("br"), el("span", "device-code", t("device.code", { code: shortFingerprint(device.fingerprint) })));
     return td;
   }
 
@@ -83,44 +63,33 @@ export function createDevicesPage(hooks) {
   }
 
   function actionButton(device, action) {
-    const b = document.createElement("button");
-    b.type = "button";
-    b.className = action === "approve" ? "button" : "button button-quiet";
+    const b = button(t(`devices.${action}`), () => ask(device, action), action === "approve" ? "button" : "button button-quiet");
     b.dataset.action = action;
-    b.textContent = t(`devices.${action}`);
     if (action === "approve" && device.own && !register.selfApproval) {
       b.disabled = true;
       b.title = t("devices.selfNeedsOther");
     }
-    b.addEventListener("click", () => ask(device, action));
     return b;
   }
 
   function pendingRow(device) {
-    const tr = document.createElement("tr");
+    const tr = el("tr");
     tr.dataset.deviceId = String(device.id);
     tr.dataset.state = device.state;
     const actions = cell();
     actions.append(actionButton(device, "approve"), actionButton(device, "deny"));
-    if (device.own && !register.selfApproval) {
-      const hint = document.createElement("p");
-      hint.className = "hint";
-      hint.textContent = t("devices.selfNeedsOther");
-      actions.append(hint);
-    }
+    if (device.own && !register.selfApproval) actions.append(el("p", "hint", t("devices.selfNeedsOther")));
     tr.append(cell(owner(device)), labelCell(device), browserCell(device), cell(when(device.created_at)), actions);
     return tr;
   }
 
   function decidedRow(device) {
-    const tr = document.createElement("tr");
+    const tr = el("tr");
     tr.dataset.deviceId = String(device.id);
     tr.dataset.state = device.state;
     const state = cell();
-    const badge = document.createElement("span");
-    badge.className = "device-state";
+    const badge = el("span", "device-state", t(`devices.state.${device.state}`));
     badge.dataset.state = device.state;
-    badge.textContent = t(`devices.state.${device.state}`);
     state.append(badge);
     const decided = device.decided_at
       ? t("devices.decidedBy", { who: device.decided_by ?? "—", time: when(device.decided_at) })
@@ -144,25 +113,12 @@ export function createDevicesPage(hooks) {
     hooks.badge("devices", register.pending);
   }
 
-  function check(result) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    return true;
-  }
-
   async function load({ background = false } = {}) {
     const result = await call("GET", "/api/admin/devices", undefined, { background });
-    if (background && result.status !== 200) return;
-    if (!check(result)) return;
+    if (background ? result.status !== 200 : !message.check(result)) return;
     const read = readRegister(result.body);
     if (!read) {
-      say("api.unknown");
+      message.say("api.unknown");
       return;
     }
     register = read;
@@ -193,30 +149,28 @@ export function createDevicesPage(hooks) {
     const { device, action } = asked;
     closeConfirm();
     const result = await call("POST", `/api/admin/devices/${device.id}/${action}`);
-    if (check(result)) say(`devices.done.${action}`, "ok");
+    message.check(result, `devices.done.${action}`);
     await load();
   });
   confirmNo.addEventListener("click", closeConfirm);
 
   // The waiting count on the menu link, whichever console page is open.
   const screenWatch = new MutationObserver(() => {
-    if (document.body.dataset.screen === "admin") load({ background: true });
+    if (consoleShown()) load({ background: true });
   });
   screenWatch.observe(document.body, { attributes: true, attributeFilter: ["data-screen"] });
   setInterval(() => {
-    if (document.body.dataset.screen === "admin" && document.visibilityState !== "hidden") {
-      load({ background: true });
-    }
+    if (consoleShown() && document.visibilityState !== "hidden") load({ background: true });
   }, BADGE_REFRESH_MS);
 
   return {
     show() {
       closeConfirm();
-      say(null);
+      message.say(null);
       load();
     },
     relabel() {
-      if (messageKey) say(messageKey, messageKind);
+      message.relabel();
       render();
       if (asked) ask(asked.device, asked.action);
     },

@@ -7,30 +7,15 @@
  * `.window-row` with `input[data-day]` checkboxes and `input.window-start` / `.window-end`.
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
 import { DAYS, windowLabel, windowProblem } from "../core/grants.js";
-import { getLanguage, t } from "../core/i18n.js";
+import { t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { button, cell, clinicTime, confirmed, el, messageLine } from "./console_kit.js";
 
 const ROLES = ["admin", "doctor", "staff", "vendor"];
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label, onClick, className = "button button-quiet") {
-  const b = el("button", className, label);
-  b.type = "button";
-  b.addEventListener("click", onClick);
-  return b;
-}
-
 export function createGrantsPage(hooks) {
-  const message = document.getElementById("grants-message");
+  const message = messageLine(document.getElementById("grants-message"), hooks);
   const rows = document.getElementById("grants-rows");
   const none = document.getElementById("grants-none");
   const form = document.getElementById("grants-form");
@@ -45,30 +30,9 @@ export function createGrantsPage(hooks) {
   const zone = document.getElementById("grants-zone");
   let page = null;
   let zones = null;
-  let confirming = null;
-  let messageKey = null;
-
-  function say(key, kind = "error") {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-    message.dataset.kind = kind;
-  }
-
-  function check(result, okKey = null) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    if (okKey) say(okKey, "ok");
-    return true;
-  }
 
   function date(value) {
-    return new Date(value).toLocaleDateString(getLanguage(), inClinicZone());
+    return clinicTime(value, { zone: page?.time_zone, year: "numeric", month: "numeric", day: "numeric" });
   }
 
   // ---- the list ----------------------------------------------------------------------
@@ -81,25 +45,14 @@ export function createGrantsPage(hooks) {
     const what = t(grant.access === "control" ? "grants.control" : "grants.view");
     const hours = grant.windows.length ? grant.windows.map((w) => windowLabel(w, t)).join(" / ") : t("grants.anyTime");
     const by = grant.created_by ? t("grants.byAdmin", { name: grant.created_by, date: date(grant.created_at) }) : t("grants.byDefault");
-    const actions = el("td");
-    if (confirming === grant.id) {
-      actions.append(
-        el("span", "confirm-text", t("grants.confirmDelete")),
-        button(t("grants.confirmYes"), () => remove(grant.id), "button button-danger"),
-        button(t("grants.confirmNo"), () => {
-          confirming = null;
-          render();
-        }),
-      );
-    } else {
-      actions.append(
-        button(t("grants.delete"), () => {
-          confirming = grant.id;
-          render();
-        }),
-      );
-    }
-    tr.append(el("td", "", who), el("td", "", where), el("td", "", what), el("td", "", hours), el("td", "", by), actions);
+    const actions = cell();
+    actions.append(
+      confirmed("grants.delete", "grants.confirmDelete", {}, () => remove(grant.id), {
+        yesKey: "grants.confirmYes",
+        noKey: "grants.confirmNo",
+      }),
+    );
+    tr.append(cell(who), cell(where), cell(what), cell(hours), cell(by), actions);
     return tr;
   }
 
@@ -112,9 +65,8 @@ export function createGrantsPage(hooks) {
   }
 
   async function remove(id) {
-    confirming = null;
     const result = await call("DELETE", `/api/admin/grants/${id}`);
-    if (check(result, "grants.deleted")) await load();
+    if (message.check(result, "grants.deleted")) await load();
     else render();
   }
 
@@ -224,34 +176,32 @@ export function createGrantsPage(hooks) {
     if (when.value === "windows") {
       const read = readWindows();
       if (read.problem) {
-        say(read.problem);
+        message.say(read.problem);
         return;
       }
       body.windows = read.windows;
     }
     const result = await call("POST", "/api/admin/grants", body);
-    if (check(result, "grants.added")) await load();
+    if (message.check(result, "grants.added")) await load();
   });
 
   zoneForm.addEventListener("submit", async (event) => {
     event.preventDefault();
     const result = await call("PUT", "/api/admin/time-zone", { time_zone: zone.value });
-    if (check(result, "grants.zoneSaved")) await load();
+    if (message.check(result, "grants.zoneSaved")) await load();
   });
 
   async function loadZones() {
     const result = await call("GET", "/api/admin/time-zone");
-    if (!check(result)) return;
+    if (!message.check(result)) return;
     zones = result.body.zones;
     zone.replaceChildren(...zones.map((name) => option(name, name, name === result.body.time_zone)));
   }
 
   async function load() {
     const result = await call("GET", "/api/admin/grants");
-    if (!check(result)) return;
+    if (!message.check(result)) return;
     page = result.body;
-    // Also after the admin changed the zone here: every page shows times in the new one.
-    setClinicZone(page.time_zone);
     render();
     if (zones === null) await loadZones();
     else zone.value = page.time_zone;
@@ -259,13 +209,12 @@ export function createGrantsPage(hooks) {
 
   return {
     show() {
-      confirming = null;
-      say(null);
+      message.say(null);
       if (!windowsList.querySelector(".window-row")) windowsList.append(windowRow());
       load();
     },
     relabel() {
-      if (messageKey) say(messageKey, message.dataset.kind);
+      message.relabel();
       render();
     },
   };

@@ -6,30 +6,19 @@
  * it to the admin's own organization.
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone } from "../core/clinic_time.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { button, cell, clinicTime, el, messageLine, pageShown } from "./console_kit.js";
 
 const REFRESH_MS = 10_000;
-
-function when(iso) {
-  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
-}
-
-function cell(text) {
-  const td = document.createElement("td");
-  if (text !== undefined) td.textContent = text;
-  return td;
-}
 
 function certificateText(host) {
   const cert = host.certificate;
   switch (host.certificate_state) {
     case "valid":
-      return t("hostsAdmin.cert.valid", { time: when(cert.not_after) });
+      return t("hostsAdmin.cert.valid", { time: clinicTime(cert.not_after) });
     case "expired":
-      return t("hostsAdmin.cert.expired", { time: when(cert.not_after) });
+      return t("hostsAdmin.cert.expired", { time: clinicTime(cert.not_after) });
     case "revoked":
       return t("hostsAdmin.cert.revoked");
     case "none":
@@ -40,7 +29,7 @@ function certificateText(host) {
 }
 
 export function createHostsPage(hooks) {
-  const message = document.getElementById("hosts-admin-message");
+  const message = messageLine(document.getElementById("hosts-admin-message"), hooks);
   const rows = document.getElementById("hosts-admin-rows");
   const empty = document.getElementById("hosts-admin-empty");
   const form = document.getElementById("hosts-admin-code-form");
@@ -49,31 +38,9 @@ export function createHostsPage(hooks) {
   const expires = document.getElementById("hosts-admin-expires");
   const confirmBox = document.getElementById("hosts-admin-confirm");
   const confirmText = document.getElementById("hosts-admin-confirm-text");
-  let messageKey = null;
-  let messageParams = {};
   let pending = null; // the host a revocation waits confirmation for
   let timer = null;
   let hosts = [];
-
-  function say(key, kind = "error", params = {}) {
-    messageKey = key;
-    messageParams = params;
-    message.textContent = key ? t(key, params) : "";
-    message.dataset.kind = kind;
-  }
-
-  function check(result, okKey = null, params = {}) {
-    if (result.status === 401) {
-      hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      say(errorKey(result.status, result.body));
-      return false;
-    }
-    if (okKey) say(okKey, "ok", params);
-    return true;
-  }
 
   function askRevoke(host) {
     pending = host;
@@ -83,22 +50,15 @@ export function createHostsPage(hooks) {
   }
 
   function hostRow(host) {
-    const tr = document.createElement("tr");
+    const tr = el("tr");
     tr.dataset.hostId = host.host_id;
     const state = host.busy ? t("hostsAdmin.busy") : host.online ? t("hostsAdmin.online") : t("hostsAdmin.offline");
     const actions = cell();
-    if (host.certificate_state === "valid") {
-      const revoke = document.createElement("button");
-      revoke.type = "button";
-      revoke.className = "button button-quiet";
-      revoke.textContent = t("hostsAdmin.revoke");
-      revoke.addEventListener("click", () => askRevoke(host));
-      actions.append(revoke);
-    }
+    if (host.certificate_state === "valid") actions.append(button(t("hostsAdmin.revoke"), () => askRevoke(host)));
     tr.append(
       cell(`${host.name}（${host.host_id}）`),
       cell(state),
-      cell(host.online ? t("hostsAdmin.now") : when(host.last_seen_at)),
+      cell(host.online ? t("hostsAdmin.now") : clinicTime(host.last_seen_at)),
       cell(certificateText(host)),
       actions,
     );
@@ -112,7 +72,7 @@ export function createHostsPage(hooks) {
 
   async function load(background = false) {
     const result = await call("GET", "/api/admin/hosts", undefined, { background });
-    if (!check(result)) return;
+    if (!message.check(result)) return;
     hosts = result.body;
     render();
   }
@@ -123,10 +83,10 @@ export function createHostsPage(hooks) {
       host_id: document.getElementById("hosts-admin-host-id").value.trim(),
       name: document.getElementById("hosts-admin-name").value.trim(),
     });
-    if (check(result, "hostsAdmin.codeCreated")) {
+    if (message.check(result, "hostsAdmin.codeCreated")) {
       form.reset();
       command.textContent = result.body.command;
-      expires.textContent = t("hostsAdmin.codeExpires", { time: when(result.body.expires_at) });
+      expires.textContent = t("hostsAdmin.codeExpires", { time: clinicTime(result.body.expires_at) });
       codeBox.hidden = false;
     }
   });
@@ -143,7 +103,7 @@ export function createHostsPage(hooks) {
     if (!host) return;
     const path = `/api/admin/hosts/${encodeURIComponent(host.host_id)}/revoke`;
     const result = await call("POST", path, { reason: "unspecified" });
-    if (check(result, "hostsAdmin.revoked", { name: host.name })) load();
+    if (message.check(result, "hostsAdmin.revoked", { name: host.name })) load();
   });
 
   return {
@@ -152,17 +112,17 @@ export function createHostsPage(hooks) {
       command.textContent = "";
       confirmBox.hidden = true;
       pending = null;
-      say(null);
+      message.say(null);
       load();
       clearInterval(timer);
       // Online state changes on its own; the list follows while the page is open.
       timer = setInterval(() => {
-        if (document.getElementById("console-hosts").hidden) clearInterval(timer);
+        if (!pageShown("hosts")) clearInterval(timer);
         else load(true);
       }, REFRESH_MS);
     },
     relabel() {
-      if (messageKey) say(messageKey, message.dataset.kind, messageParams);
+      message.relabel();
       render();
     },
   };

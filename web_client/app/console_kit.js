@@ -1,84 +1,48 @@
 /**
- * What every console page shares: table cells, buttons, the page's message line, the
- * confirmation step of a destructive action, and clinic-time formatting.
+ * What every console page shares: the page kit (elements, table cells, buttons, the page's
+ * message line, clinic-time formatting: app/kit.js), the confirmation step of a destructive
+ * action, and whether a page is on screen (for its polls).
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone } from "../core/clinic_time.js";
 import { t } from "../core/i18n.js";
+import { button, el } from "./kit.js";
 
-export function cell(text) {
-  const td = document.createElement("td");
-  if (text !== undefined) td.textContent = text;
-  return td;
-}
-
-export function button(label, onClick, className = "button button-quiet") {
-  const b = document.createElement("button");
-  b.type = "button";
-  b.className = className;
-  b.textContent = label;
-  b.addEventListener("click", onClick);
-  return b;
-}
-
-/** A time as the clinic reads it (its zone, the page's language); "—" for none. */
-export function clinicTime(iso) {
-  if (!iso) return "—";
-  return new Date(iso).toLocaleString(document.documentElement.lang, inClinicZone());
-}
-
-/**
- * The page's message line. `check(result, okKey)` turns an API answer into a message:
- * signed out -> back to sign-in, an error -> its translated text, success -> `okKey`.
- */
-export function messageLine(element, hooks) {
-  let key = null;
-  function say(next, kind = "error") {
-    key = next;
-    element.textContent = next ? t(next) : "";
-    element.dataset.kind = kind;
-  }
-  return {
-    say,
-    get key() {
-      return key;
-    },
-    check(result, okKey = null) {
-      if (result.status === 401) {
-        hooks.onSession({ state: "anonymous" });
-        return false;
-      }
-      if (result.status >= 300 || result.status === 0) {
-        say(errorKey(result.status, result.body));
-        return false;
-      }
-      say(okKey, "ok");
-      return true;
-    },
-  };
-}
+export { button, cell, clinicTime, el, messageLine, signedOut } from "./kit.js";
 
 /**
  * A destructive action's two steps in place of its button: the first click asks
  * (`questionKey`, with a confirm and a cancel button), only the confirm acts.
+ * @param {{yesKey?: string, noKey?: string}} [labels] the two answers' words, when the
+ *   page has its own ("削除する" rather than "はい、実行します")
  * @returns {HTMLElement} a span holding the button or the question
  */
-export function confirmed(labelKey, questionKey, params, act) {
-  const holder = document.createElement("span");
-  holder.className = "confirm-step";
+export function confirmed(labelKey, questionKey, params, act, { yesKey = "console.confirm", noKey = "console.cancel" } = {}) {
+  const holder = el("span", "confirm-step");
   const start = button(t(labelKey), () => {
-    const question = document.createElement("span");
-    question.className = "confirm-question";
-    question.textContent = t(questionKey, params);
-    const yes = button(t("console.confirm"), async () => {
+    const question = el("span", "confirm-question", t(questionKey, params));
+    const yes = button(t(yesKey), async () => {
       yes.disabled = true;
       await act();
     }, "button button-danger");
-    const no = button(t("console.cancel"), () => holder.replaceChildren(start));
+    const no = button(t(noKey), () => holder.replaceChildren(start));
     holder.replaceChildren(question, yes, no);
     yes.focus();
   }, "button button-quiet");
   holder.append(start);
   return holder;
+}
+
+/** Whether a confirmation is open under `container` (a refresh would throw it away). */
+export function asking(container) {
+  return container.querySelector(".confirm-question") !== null;
+}
+
+/** Whether the console is on screen (signed in as an admin). */
+export function consoleShown() {
+  return document.body.dataset.screen === "admin";
+}
+
+/** Whether console page `name` is the one on screen. */
+export function pageShown(name) {
+  return consoleShown() && !document.getElementById(`console-${name}`).hidden;
 }

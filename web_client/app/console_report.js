@@ -6,7 +6,7 @@
 
 import { getLanguage, t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { cell, clinicTime, messageLine } from "./console_kit.js";
+import { cell, clinicTime, el, messageLine } from "./console_kit.js";
 
 export function createReportPage(hooks) {
   const rows = document.getElementById("report-rows");
@@ -22,7 +22,7 @@ export function createReportPage(hooks) {
     checked.textContent = t("report.checked", { time: clinicTime(report.checked_at) });
     rows.replaceChildren(
       ...report.rows.map((row) => {
-        const tr = document.createElement("tr");
+        const tr = el("tr");
         tr.dataset.row = String(row.number);
         tr.dataset.status = row.status;
         const status = cell(t(`report.status.${row.status}`));
@@ -31,13 +31,7 @@ export function createReportPage(hooks) {
         return tr;
       }),
     );
-    duties.replaceChildren(
-      ...report.clinic_duties.map((text) => {
-        const li = document.createElement("li");
-        li.textContent = text;
-        return li;
-      }),
-    );
+    duties.replaceChildren(...report.clinic_duties.map((text) => el("li", "", text)));
     const last = report.last_review;
     review.textContent = last
       ? t("report.reviewed", { who: last.reviewed_by, time: clinicTime(last.reviewed_at), note: last.note })
@@ -47,7 +41,7 @@ export function createReportPage(hooks) {
 
   async function load() {
     const result = await call("GET", `/api/admin/report?lang=${getLanguage()}`);
-    if (message.check(result, message.key)) render(result.body);
+    if (message.check(result)) render(result.body);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -67,6 +61,7 @@ export function createReportPage(hooks) {
       load();
     },
     relabel() {
+      message.relabel();
       load();
     },
   };

@@ -7,64 +7,24 @@
  * For tests: waiting requests are `li[data-request-id]` in #requests-pending.
  */
 
-import { errorKey } from "../core/auth.js";
-import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
-import { getLanguage, t } from "../core/i18n.js";
+import { t } from "../core/i18n.js";
 import { call } from "./api.js";
+import { asking, button, cell, clinicTime, confirmed, consoleShown, el, messageLine } from "./console_kit.js";
 
 const POLL_MS = 15_000;
 const TICK_MS = 2_000;
 
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
-
-function button(label, onClick, className = "button button-quiet") {
-  const b = el("button", className, label);
-  b.type = "button";
-  b.addEventListener("click", onClick);
-  return b;
-}
-
 export function createRequestsPage(hooks) {
-  const message = document.getElementById("requests-message");
+  const message = messageLine(document.getElementById("requests-message"), hooks);
   const pendingList = document.getElementById("requests-pending");
   const none = document.getElementById("requests-none");
   const rows = document.getElementById("requests-rows");
   let data = null;
-  let confirming = null;
-  let messageKey = null;
-  let messageParams = {};
   let shown = false;
   let loadedAt = 0;
 
-  function say(key, kind = "error", params = {}) {
-    messageKey = key;
-    messageParams = params;
-    message.textContent = key ? t(key, params) : "";
-    message.dataset.kind = kind;
-  }
-
-  function check(result, quiet = false) {
-    if (result.status === 401) {
-      if (!quiet) hooks.onSession({ state: "anonymous" });
-      return false;
-    }
-    if (result.status >= 300 || result.status === 0) {
-      if (!quiet) say(errorKey(result.status, result.body));
-      return false;
-    }
-    return true;
-  }
-
   function time(value) {
-    return new Date(value).toLocaleString(
-      getLanguage(),
-      inClinicZone({ month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" }),
-    );
+    return clinicTime(value, { zone: data?.time_zone, month: "numeric", day: "numeric", hour: "2-digit", minute: "2-digit" });
   }
 
   function stateText(r) {
@@ -80,24 +40,13 @@ export function createRequestsPage(hooks) {
       el("p", "request-reason", r.reason),
     );
     const actions = el("div", "request-actions");
-    if (confirming === r.id) {
-      actions.append(
-        el("span", "confirm-text", t("requests.confirmDeny")),
-        button(t("requests.confirmYes"), () => decide(r.id, "deny"), "button button-danger"),
-        button(t("requests.confirmNo"), () => {
-          confirming = null;
-          render();
-        }),
-      );
-    } else {
-      actions.append(
-        button(t("requests.approve"), () => decide(r.id, "approve"), "button"),
-        button(t("requests.deny"), () => {
-          confirming = r.id;
-          render();
-        }),
-      );
-    }
+    actions.append(
+      button(t("requests.approve"), () => decide(r.id, "approve"), "button"),
+      confirmed("requests.deny", "requests.confirmDeny", {}, () => decide(r.id, "deny"), {
+        yesKey: "requests.confirmYes",
+        noKey: "requests.confirmNo",
+      }),
+    );
     li.append(text, actions);
     return li;
   }
@@ -107,11 +56,11 @@ export function createRequestsPage(hooks) {
     tr.dataset.requestId = String(r.id);
     tr.dataset.state = r.state;
     tr.append(
-      el("td", "", time(r.created_at)),
-      el("td", "", `${r.display_name}（${r.username}）`),
-      el("td", "", r.host_name || r.host_id),
-      el("td", "", r.reason),
-      el("td", "", stateText(r)),
+      cell(time(r.created_at)),
+      cell(`${r.display_name}（${r.username}）`),
+      cell(r.host_name || r.host_id),
+      cell(r.reason),
+      cell(stateText(r)),
     );
     return tr;
   }
@@ -125,41 +74,38 @@ export function createRequestsPage(hooks) {
   }
 
   async function decide(id, verb) {
-    confirming = null;
     const result = await call("POST", `/api/admin/vendor-requests/${id}/${verb}`);
-    if (check(result)) {
-      if (verb === "approve") say("requests.approved", "ok", { time: time(result.body.expires_at) });
-      else say("requests.denied", "ok");
-    }
+    if (verb === "approve") message.check(result, "requests.approved", { time: time(result.body?.expires_at) });
+    else message.check(result, "requests.denied");
     await load();
   }
 
   async function load(quiet = false) {
     loadedAt = Date.now();
     const result = await call("GET", "/api/admin/vendor-requests", undefined, { background: quiet });
-    if (!check(result, quiet)) return;
+    // A background poll that fails says nothing: the next one, or the admin's next step, will.
+    if (quiet ? result.status !== 200 : !message.check(result)) return;
     data = result.body;
-    setClinicZone(data?.time_zone);
     hooks.badge("requests", data.pending);
-    if (shown) render();
+    // A poll keeps a denial being confirmed on screen; it shows with the next render.
+    if (shown && !(quiet && asking(pendingList))) render();
   }
 
   // The badge is worth having on every console page: poll while the console is shown (soon
   // after it opens, then every POLL_MS), as a background call that keeps no session alive.
   setInterval(() => {
     const due = Date.now() - loadedAt >= POLL_MS;
-    if (due && document.body.dataset.screen === "admin" && document.visibilityState !== "hidden") load(true);
+    if (due && consoleShown() && document.visibilityState !== "hidden") load(true);
   }, TICK_MS);
 
   return {
     show() {
       shown = true;
-      confirming = null;
-      say(null);
+      message.say(null);
       load();
     },
     relabel() {
-      if (messageKey) say(messageKey, message.dataset.kind, messageParams);
+      message.relabel();
       render();
     },
   };

@@ -51,7 +51,7 @@ export function createSettingsPage(hooks) {
 
   async function load() {
     const result = await call("GET", "/api/admin/settings");
-    if (message.check(result, message.key)) render(result.body);
+    if (message.check(result)) render(result.body);
   }
 
   form.addEventListener("submit", async (event) => {
@@ -76,6 +76,7 @@ export function createSettingsPage(hooks) {
       load();
     },
     relabel() {
+      message.relabel();
       if (shown) render(shown);
     },
   };

@@ -10,6 +10,7 @@ import { errorKey, formatRecoveryCodes, passwordHint } from "../core/auth.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
+import { el, messageLine } from "./kit.js";
 
 export function createEnrollment(hooks) {
   const screen = document.getElementById("screen-enroll");
@@ -18,16 +19,11 @@ export function createEnrollment(hooks) {
   const hint = document.getElementById("enroll-password-hint");
   const factor = document.getElementById("enroll-factor");
   const codesList = document.getElementById("enroll-code-list");
-  const message = document.getElementById("enroll-message");
+  const message = messageLine(document.getElementById("enroll-message"), hooks);
+  const say = message.say;
   let token = null;
   let info = null;
-  let messageKey = null;
   let pendingSession = null;
-
-  function say(key) {
-    messageKey = key;
-    message.textContent = key ? t(key) : "";
-  }
 
   function step(name) {
     screen.dataset.step = name;
@@ -69,13 +65,7 @@ export function createEnrollment(hooks) {
     step("factor");
     mountFactorChooser(factor, (body) => {
       const codes = formatRecoveryCodes(body.recovery_codes);
-      codesList.replaceChildren(
-        ...codes.map((code) => {
-          const li = document.createElement("li");
-          li.textContent = code;
-          return li;
-        }),
-      );
+      codesList.replaceChildren(...codes.map((code) => el("li", "", code)));
       pendingSession = body;
       step("codes");
     });
@@ -116,7 +106,7 @@ export function createEnrollment(hooks) {
     },
     relabel() {
       greet();
-      say(messageKey);
+      message.relabel();
     },
   };
 }

@@ -11,13 +11,7 @@ import { errorKey } from "../core/auth.js";
 import { t } from "../core/i18n.js";
 import { creationOptionsFromJSON, credentialToJSON } from "../core/webauthn.js";
 import { call } from "./api.js";
-
-function el(tag, className, text) {
-  const node = document.createElement(tag);
-  if (className) node.className = className;
-  if (text !== undefined) node.textContent = text;
-  return node;
-}
+import { button, el } from "./kit.js";
 
 /** A new passkey: options from the broker, create() in the browser, verify on the broker. */
 export async function registerPasskey(name) {
@@ -54,10 +48,7 @@ export function mountFactorChooser(container, onEnrolled, { compact = false } = 
   function choose() {
     container.dataset.factorStep = "choose";
     const intro = el("p", "", t(compact ? "factor.addIntro" : "factor.intro"));
-    const passkey = el("button", "button", t("factor.passkey"));
-    passkey.type = "button";
-    passkey.id = "factor-passkey";
-    passkey.addEventListener("click", async () => {
+    const passkey = button(t("factor.passkey"), async () => {
       say(null);
       passkey.disabled = true;
       const result = await registerPasskey(t("factor.passkeyName"));
@@ -68,11 +59,10 @@ export function mountFactorChooser(container, onEnrolled, { compact = false } = 
       }
       container.dataset.factorStep = "done";
       onEnrolled(result.body);
-    });
-    const totp = el("button", "button button-quiet", t("factor.totp"));
-    totp.type = "button";
+    }, "button");
+    passkey.id = "factor-passkey";
+    const totp = button(t("factor.totp"), startTotp);
     totp.id = "factor-totp";
-    totp.addEventListener("click", startTotp);
     const hint = el("p", "hint", t("factor.passkeyHint"));
     container.replaceChildren(intro, passkey, hint, totp, message);
   }
@@ -118,9 +108,7 @@ export function mountFactorChooser(container, onEnrolled, { compact = false } = 
       container.dataset.factorStep = "done";
       onEnrolled(result.body);
     });
-    const back = el("button", "button button-quiet", t("factor.back"));
-    back.type = "button";
-    back.addEventListener("click", choose);
+    const back = button(t("factor.back"), choose);
     container.replaceChildren(steps, qr, secretLabel, secret, form, message, back);
     input.focus();
   }

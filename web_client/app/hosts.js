@@ -2,9 +2,10 @@
  * The host list: `GET /api/hosts` (same origin, session cookie) every 5 s while shown.
  *
  * Response: {"hosts":[{"host_id":"...","name":"...","busy":false}]}; 401 means not signed
- * in (the page then asks main.js to re-check the session: `onUnauthorized`). The poll is
+ * in (the page then asks app/shell.js to re-check the session: `onUnauthorized`). The poll is
  * marked as background (X-Mamori-Background), so an open list does not keep an idle
- * session alive. Each host is a link to `#/host/<host_id>`. The list is updated in place (keyed by
+ * session alive. Each host is a link to the viewer page (`viewer.html#/host/<host_id>`);
+ * core/host_list.js reads the answer. The list is updated in place (keyed by
  * host id) so keyboard focus survives a refresh.
  *
  * Each entry also says what the caller's grants allow now (broker/api/hosts.py): control,
@@ -20,41 +21,16 @@
  */
 
 import { errorKey } from "../core/auth.js";
-import { readAccess } from "../core/grants.js";
-import { t } from "../core/i18n.js";
-import { isHostId, MAX_NAME_CHARS } from "../core/protocol.js";
 import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
-import { viewerHash } from "../core/route.js";
+import { readHosts, readZone } from "../core/host_list.js";
+import { t } from "../core/i18n.js";
+import { viewerHref } from "../core/route.js";
 import { call } from "./api.js";
 import { createDevicePanel } from "./device_panel.js";
+import { el } from "./kit.js";
 
 export const REFRESH_MS = 5000;
 const FETCH_TIMEOUT_MS = 4500;
-
-/**
- * Keep only well-formed entries; the page shows what the broker says but never trusts it to
- * be well-formed (textContent only, ids checked against the protocol's pattern).
- * @returns {{hostId: string, name: string, busy: boolean, mode: string | null,
- *   refusal: string | null, closesAt: Date | null, request: object | null}[] | null} null if
- *   the body is not a host list at all.
- */
-export function readHosts(body) {
-  if (typeof body !== "object" || body === null || !Array.isArray(body.hosts)) return null;
-  const hosts = [];
-  const seen = new Set();
-  for (const item of body.hosts) {
-    if (typeof item !== "object" || item === null) continue;
-    const { host_id: hostId, name, busy } = item;
-    if (!isHostId(hostId) || seen.has(hostId)) continue;
-    seen.add(hostId);
-    const shown = typeof name === "string" && name.trim() ? name.slice(0, MAX_NAME_CHARS) : hostId;
-    const access = readAccess(item);
-    if (access.refusal === "no_grant") continue;
-    hosts.push({ hostId, name: shown, busy: busy === true, ...access });
-  }
-  return hosts;
-}
-
 /**
  * @param {{list: HTMLElement, message: HTMLElement, updated: HTMLElement,
  *   onUnauthorized?: () => void}} els
@@ -66,7 +42,6 @@ export function createHostList(els) {
   let state = "loading";
   let hosts = [];
   let updatedAt = null;
-  const names = new Map();
   // Whether this browser may open a viewer at all (app/device_panel.js).
   const devicePanel = createDevicePanel();
 
@@ -138,20 +113,16 @@ export function createHostList(els) {
   function requestForm(li) {
     let form = li.querySelector(".host-request");
     if (form) return form;
-    form = document.createElement("form");
-    form.className = "host-request form";
+    form = el("form", "host-request form");
     form.noValidate = true;
-    const label = document.createElement("label");
-    const input = document.createElement("input");
-    input.className = "host-request-reason";
+    const label = el("label");
+    const input = el("input", "host-request-reason");
     input.maxLength = 200;
     input.id = `host-request-${li.dataset.hostId}`;
     label.htmlFor = input.id;
-    const submit = document.createElement("button");
+    const submit = el("button", "button");
     submit.type = "submit";
-    submit.className = "button";
-    const note = document.createElement("p");
-    note.className = "host-request-note hint";
+    const note = el("p", "host-request-note hint");
     note.setAttribute("role", "status");
     form.append(label, input, submit, note);
     form.addEventListener("submit", async (event) => {
@@ -182,7 +153,7 @@ export function createHostList(els) {
     const open = host.refusal === null;
     const link = li.querySelector(".host-link");
     if (open) {
-      link.href = viewerHash(host.hostId);
+      link.href = viewerHref(host.hostId);
       link.removeAttribute("aria-disabled");
     } else {
       link.removeAttribute("href");
@@ -211,22 +182,13 @@ export function createHostList(els) {
   }
 
   function newItem(hostId) {
-    const li = document.createElement("li");
-    li.className = "host-item";
+    const li = el("li", "host-item");
     li.dataset.hostId = hostId;
-    const link = document.createElement("a");
-    link.className = "host-link";
-    const text = document.createElement("span");
-    text.className = "host-text";
-    const name = document.createElement("span");
-    name.className = "host-name";
-    const id = document.createElement("span");
-    id.className = "host-id";
-    text.append(name, id);
-    const badge = document.createElement("span");
-    badge.className = "badge";
-    const action = document.createElement("span");
-    action.className = "host-action";
+    const link = el("a", "host-link");
+    const text = el("span", "host-text");
+    text.append(el("span", "host-name"), el("span", "host-id"));
+    const badge = el("span", "badge");
+    const action = el("span", "host-action");
     action.setAttribute("aria-hidden", "true");
     link.append(text, badge, action);
     li.append(link);
@@ -280,12 +242,11 @@ export function createHostList(els) {
         const body = await response.json();
         const list = readHosts(body);
         // Times are shown in the clinic's zone (DESIGN.md); the host list names it too.
-        setClinicZone(body?.time_zone);
+        setClinicZone(readZone(body));
         if (list === null) {
           setState("error");
         } else {
           hosts = list;
-          for (const host of list) names.set(host.hostId, host.name);
           updatedAt = new Date();
           setState(list.length > 0 ? "ready" : "empty");
         }
@@ -340,10 +301,6 @@ export function createHostList(els) {
     relabel() {
       render();
       devicePanel.relabel();
-    },
-    /** The display name last seen for `hostId`, or null. */
-    nameOf(hostId) {
-      return names.get(hostId) ?? null;
     },
   };
 }

@@ -8,35 +8,24 @@
  */
 
 import { errorKey } from "../core/auth.js";
-import { t } from "../core/i18n.js";
 import { credentialToJSON, requestOptionsFromJSON } from "../core/webauthn.js";
 import { call } from "./api.js";
+import { messageLine } from "./kit.js";
 
 /**
  * @param {{onSession: (session: object) => void}} hooks onSession gets each new state
  */
 export function createSignIn(hooks) {
   const loginForm = document.getElementById("login-form");
-  const loginMessage = document.getElementById("login-message");
-  const mfaMessage = document.getElementById("mfa-message");
+  const loginMessage = messageLine(document.getElementById("login-message"), hooks);
+  const mfaMessage = messageLine(document.getElementById("mfa-message"), hooks);
+  const showLogin = loginMessage.say;
+  const showMfa = mfaMessage.say;
   const totpForm = document.getElementById("mfa-totp-form");
   const recoveryForm = document.getElementById("mfa-recovery-form");
   const passkeyBox = document.getElementById("mfa-passkey");
   const passkeyButton = document.getElementById("mfa-passkey-button");
   const recoveryBox = document.getElementById("mfa-recovery");
-  let lastLoginKey = null;
-  let lastMfaKey = null;
-
-  function showLogin(key) {
-    lastLoginKey = key;
-    loginMessage.textContent = key ? t(key) : "";
-  }
-
-  function showMfa(key) {
-    lastMfaKey = key;
-    mfaMessage.textContent = key ? t(key) : "";
-  }
-
   async function busy(form, work) {
     const buttons = form.querySelectorAll("button");
     for (const b of buttons) b.disabled = true;
@@ -144,8 +133,8 @@ export function createSignIn(hooks) {
       if (!totpForm.hidden) totpForm.elements.code.focus();
     },
     relabel() {
-      showLogin(lastLoginKey);
-      showMfa(lastMfaKey);
+      loginMessage.relabel();
+      mfaMessage.relabel();
     },
   };
 }

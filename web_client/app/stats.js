@@ -8,6 +8,7 @@
 
 import { t } from "../core/i18n.js";
 import { summarizeStats } from "../core/stats.js";
+import { el } from "./kit.js";
 
 const SAMPLE_MS = 1000;
 
@@ -26,11 +27,7 @@ export function createStats(els) {
   }
 
   function row(label, value) {
-    const dt = document.createElement("dt");
-    dt.textContent = label;
-    const dd = document.createElement("dd");
-    dd.textContent = value;
-    return [dt, dd];
+    return [el("dt", "", label), el("dd", "", String(value))];
   }
 
   function render() {

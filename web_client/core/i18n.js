@@ -2,7 +2,7 @@
  * UI text in Japanese (the default) and English. Every string the client shows goes
  * through `t`, error codes from the broker included (`translateError`).
  *
- * No storage and no DOM here: app/main.js reads the saved choice (localStorage
+ * No storage and no DOM here: app/shell.js reads the saved choice (localStorage
  * `mamori.lang`) and passes it to `setLanguage`.
  */
 

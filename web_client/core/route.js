@@ -1,10 +1,18 @@
 /**
- * Hash routes of the one-page client. Pure: app/main.js passes location.hash in.
+ * Hash routes of the client, and which page holds each screen. Pure: app/shell.js passes
+ * location.hash in.
  *
  * `#/` host list, `#/host/<host_id>` viewer, `#/login`, `#/mfa`, `#/account`,
  * `#/admin/<page>` the admin console (one page per task, CONSOLE_PAGES; `#/admin` is the
  * first), `#/enroll/<token>` (an enrollment link: the token stays in the fragment, which browsers
  * never send to a server).
+ *
+ * One page per audience: index.html (sign-in, second factor, enrollment, account, host
+ * list), viewer.html (the remote picture) and console.html (the admin console). The routes
+ * are one namespace over all three: a page given a route whose screen lives on another
+ * goes there with the same hash (`pageOf`, `pageHref`), so the links people already have
+ * (`/#/enroll/TOKEN`, `/#/host/<id>`, `/#/admin/alerts`) keep working, and signing in on
+ * index.html on the way to the viewer or the console ends there.
  */
 
 import { isHostId } from "./protocol.js";
@@ -62,3 +70,42 @@ export function viewerHash(hostId) {
 }
 
 export const HOSTS_HASH = "#/";
+
+/** The client's pages, by name, as URLs relative to the one they are linked from. */
+export const PAGE_URLS = Object.freeze({
+  index: "./",
+  viewer: "viewer.html",
+  console: "console.html",
+});
+
+/**
+ * The page that shows `screen` (core/auth.js screenFor).
+ * @param {string} screen
+ * @returns {"index" | "viewer" | "console"}
+ */
+export function pageOf(screen) {
+  switch (screen) {
+    case "viewer":
+      return "viewer";
+    case "admin":
+      return "console";
+    default:
+      return "index";
+  }
+}
+
+/** `page`'s URL carrying `hash` (with or without the "#"). */
+export function pageHref(page, hash = "") {
+  const fragment = String(hash ?? "").replace(/^#/, "");
+  return `${PAGE_URLS[page]}${fragment ? `#${fragment}` : ""}`;
+}
+
+/** Where a link opens the viewer on `hostId`. */
+export function viewerHref(hostId) {
+  return pageHref("viewer", viewerHash(hostId));
+}
+
+/** Where a link opens console page `page` (a CONSOLE_PAGES entry). */
+export function consoleHref(page = CONSOLE_PAGES[0]) {
+  return pageHref("console", `#/admin/${page}`);
+}

@@ -7,7 +7,7 @@
 
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { button, cell, confirmed, messageLine } from "./console_kit.js";
+import { button, cell, confirmed, el, messageLine } from "./console_kit.js";
 
 const ROLES = ["admin", "doctor", "staff", "vendor"];
 
@@ -17,7 +17,6 @@ export function createUsersPage(hooks) {
   const linkUrl = document.getElementById("admin-link-url");
   const invite = document.getElementById("admin-invite-form");
   const message = messageLine(document.getElementById("admin-message"), hooks);
-  const say = message.say;
   const check = message.check;
 
   function showLink(url) {
@@ -26,23 +25,22 @@ export function createUsersPage(hooks) {
   }
 
   function userRow(user) {
-    const tr = document.createElement("tr");
+    const tr = el("tr");
     tr.dataset.userId = String(user.id);
     tr.dataset.username = user.username;
     const name = cell(`${user.display_name}（${user.username}）${user.disabled ? ` — ${t("admin.disabled")}` : ""}`);
     const roleCell = cell();
-    const select = document.createElement("select");
+    const select = el("select");
     select.setAttribute("aria-label", t("admin.role"));
     for (const role of ROLES) {
-      const option = document.createElement("option");
+      const option = el("option", "", t(`role.${role}`));
       option.value = role;
-      option.textContent = t(`role.${role}`);
       option.selected = role === user.role;
       select.append(option);
     }
     select.addEventListener("change", async () => {
-      if (check(await call("PATCH", `/api/admin/users/${user.id}`, { role: select.value }), "admin.saved")) load();
-      else load();
+      check(await call("PATCH", `/api/admin/users/${user.id}`, { role: select.value }), "admin.saved");
+      load();
     });
     roleCell.append(select);
     const factors = [];
@@ -72,7 +70,7 @@ export function createUsersPage(hooks) {
 
   async function load() {
     const users = await call("GET", "/api/admin/users");
-    if (!check(users, message.key)) return;
+    if (!check(users)) return;
     rows.replaceChildren(...users.body.map(userRow));
   }
 
@@ -93,10 +91,11 @@ export function createUsersPage(hooks) {
   return {
     show() {
       linkBox.hidden = true;
-      say(null);
+      message.say(null);
       load();
     },
     relabel() {
+      message.relabel();
       load();
     },
   };

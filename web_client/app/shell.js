@@ -1,10 +1,14 @@
 /**
- * Entry point: language, the sign-in state, and hash routing between the screens.
+ * What every page does alike (index.html, viewer.html, console.html): the language (the
+ * saved choice, the switch, the static `data-i18n` text), the sign-in state, the header's
+ * menu and logout, and hash routing.
  *
  * The broker's session state decides what can show (core/auth.js screenFor): signed out
  * only the login, with a password only the second factor, while enrolling only the
- * enrollment; the host list, the viewer, the account and (for admins) the admin page only
- * after MFA. Routes are in core/route.js.
+ * enrollment; the host list, the viewer, the account and (for admins) the console only
+ * after MFA. A route whose screen lives on another page (core/route.js pageOf) is handed
+ * to that page with the same hash, so a link to the viewer or the console opened while
+ * signed out shows the sign-in here and then goes on.
  *
  * For tests: body[data-screen] is the screen shown, body[data-session] the session state.
  */
@@ -12,16 +16,8 @@
 import { screenFor } from "../core/auth.js";
 import { setClinicZone } from "../core/clinic_time.js";
 import { getLanguage, otherLanguage, setLanguage, STORAGE_KEY, t } from "../core/i18n.js";
-import { parseRoute } from "../core/route.js";
+import { pageHref, pageOf, parseRoute } from "../core/route.js";
 import { call, loadSession, setCsrf } from "./api.js";
-import { createAccount } from "./account.js";
-import { createConsole } from "./console.js";
-import { createEnrollment } from "./enroll.js";
-import { createHostList } from "./hosts.js";
-import { createSignIn } from "./signin.js";
-import { createViewer } from "./viewer.js";
-
-const SCREENS = ["login", "mfa", "enroll", "hosts", "viewer", "account", "admin"];
 
 function readSavedLanguage() {
   try {
@@ -51,35 +47,24 @@ function translateStatic(root = document) {
   }
 }
 
-function main() {
+/**
+ * Start a page: call once, from its entry module, after its screens are built.
+ *
+ * @param {object} spec
+ * @param {"index" | "viewer" | "console"} spec.page which page this is
+ * @param {(screen: string, route: object, session: object) => void} spec.enter show `screen`
+ *   (one of this page's; its `<section id="screen-NAME">` is shown already)
+ * @param {(screen: string) => void} [spec.relabel] redraw the page's own text after a
+ *   language switch
+ * @param {() => void} [spec.leave] stop what the page runs (a viewer session, polls) before
+ *   it goes away: logout, another page, the tab closing
+ * @returns {{applySession: (session: object) => void, refreshSession: () => Promise<void>}}
+ *   what screens call when the sign-in state changes (their `hooks.onSession`)
+ */
+export function startPage({ page, enter, relabel = () => {}, leave = () => {} }) {
   setLanguage(readSavedLanguage());
   let session = { state: "anonymous" };
-
-  const hostList = createHostList({
-    list: document.getElementById("host-list"),
-    message: document.getElementById("hosts-message"),
-    updated: document.getElementById("hosts-updated"),
-    onUnauthorized: () => refreshSession(),
-  });
-  const viewer = createViewer({
-    screen: document.getElementById("screen-viewer"),
-    video: document.getElementById("remote-video"),
-    title: document.getElementById("viewer-host-name"),
-    status: document.getElementById("connection-status"),
-    statusText: document.getElementById("connection-status-text"),
-    statusDetail: document.getElementById("connection-status-detail"),
-    message: document.getElementById("viewer-message"),
-    reconnect: document.getElementById("reconnect-button"),
-    statsOverlay: document.getElementById("stats-overlay"),
-    statsList: document.getElementById("stats-list"),
-    statsToggle: document.getElementById("stats-toggle"),
-    hostName: (hostId) => hostList.nameOf(hostId),
-  });
-  const hooks = { onSession: (next) => applySession(next) };
-  const signIn = createSignIn(hooks);
-  const enrollment = createEnrollment(hooks);
-  const account = createAccount(hooks);
-  const admin = createConsole(hooks);
+  let leaving = false;
 
   const langToggle = document.getElementById("lang-toggle");
   const nav = document.getElementById("app-nav");
@@ -102,13 +87,8 @@ function main() {
     langToggle.textContent = t("lang.switch");
     langToggle.lang = otherLanguage(lang);
     langToggle.setAttribute("aria-label", t("lang.switchLabel"));
-    hostList.relabel();
-    viewer.relabel();
-    signIn.relabel();
-    enrollment.relabel();
     renderNav();
-    if (document.body.dataset.screen === "account") account.relabel();
-    if (document.body.dataset.screen === "admin") admin.relabel();
+    relabel(document.body.dataset.screen);
   }
 
   langToggle.addEventListener("click", () => {
@@ -117,44 +97,26 @@ function main() {
   });
 
   function show(screen) {
-    for (const name of SCREENS) {
-      document.getElementById(`screen-${name}`).hidden = name !== screen;
+    for (const section of document.querySelectorAll("section.screen")) {
+      section.hidden = section.id !== `screen-${screen}`;
     }
     document.body.dataset.screen = screen;
   }
 
   function route() {
+    if (leaving) return;
     const current = parseRoute(window.location.hash);
     const screen = screenFor(current, session);
-    if (screen !== "viewer") viewer.close("viewer_left");
-    if (screen !== "hosts") hostList.stop();
-    show(screen);
-    switch (screen) {
-      case "login":
-        signIn.showLoginScreen();
-        break;
-      case "mfa":
-        signIn.showMfaScreen(session.methods);
-        break;
-      case "enroll":
-        enrollment.show(current.token ?? null, session.state);
-        break;
-      case "hosts":
-        document.title = t("app.title");
-        hostList.start();
-        break;
-      case "viewer":
-        viewer.open(current.hostId);
-        break;
-      case "account":
-        account.show(session);
-        break;
-      case "admin":
-        admin.show(current.page);
-        break;
-      default:
-        throw new Error(`unhandled screen ${screen}`);
+    const owner = pageOf(screen);
+    if (owner !== page) {
+      // The screen lives on another page: go there, keeping the route (and its token).
+      leaving = true;
+      leave();
+      window.location.replace(pageHref(owner, window.location.hash));
+      return;
     }
+    show(screen);
+    enter(screen, current, session);
   }
 
   function applySession(next, fromServer = false) {
@@ -179,26 +141,25 @@ function main() {
   }
 
   document.getElementById("nav-logout").addEventListener("click", async () => {
-    viewer.close("viewer_left");
+    leave();
     await call("POST", "/api/logout");
     window.location.hash = "#/";
     applySession({ state: "anonymous" });
   });
 
   window.addEventListener("hashchange", route);
-  // Leaving the page ends the session at once (bye, then close), so the host is free for
-  // the next viewer instead of waiting for a timeout.
-  window.addEventListener("pagehide", () => {
-    viewer.close("viewer_left");
-    hostList.stop();
-  });
+  // Leaving the page ends what it runs at once (a viewer says bye, then closes), so the
+  // host is free for the next viewer instead of waiting for a timeout.
+  window.addEventListener("pagehide", () => leave());
   // Back from the back/forward cache: the old session is gone, start again.
   window.addEventListener("pageshow", (event) => {
-    if (event.persisted) refreshSession();
+    if (event.persisted) {
+      leaving = false;
+      refreshSession();
+    }
   });
 
   applyLanguage();
   refreshSession();
+  return { applySession, refreshSession };
 }
-
-main();

@@ -1,0 +1,505 @@
+// web_client/core/viewer_connection.js (and its attempts, core/viewer_session.js): the
+// viewer's signaling, peer connection, input channel and reconnects, driven with fakes of
+// WebSocket, RTCPeerConnection and the timers. No DOM anywhere.
+import assert from "node:assert/strict";
+import { test } from "node:test";
+
+import { DEFAULT_MIN_MS, SLOW_RETRY_MIN_MS } from "../../web_client/core/backoff.js";
+import { hasKey } from "../../web_client/core/i18n.js";
+import { CloseCode } from "../../web_client/core/protocol.js";
+import { REJOIN_FALLBACK_MS, STATES, ViewerConnection } from "../../web_client/core/viewer_connection.js";
+import { DISCONNECT_GRACE_MS } from "../../web_client/core/viewer_session.js";
+
+const HOST = "reception-pc";
+const OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
+const ANSWER_SDP = "v=0\r\no=- 3 4 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
+const CANDIDATE = "candidate:1 1 udp 2122260223 127.0.0.1 54400 typ host";
+
+// ---- fakes -------------------------------------------------------------------------------
+
+class Listeners {
+  #map = new Map();
+  addEventListener(type, fn) {
+    if (!this.#map.has(type)) this.#map.set(type, []);
+    this.#map.get(type).push(fn);
+  }
+  dispatch(type, event = {}) {
+    for (const fn of this.#map.get(type) ?? []) fn(event);
+  }
+}
+
+class FakeTimers {
+  now = 0;
+  #next = 1;
+  #due = new Map();
+  setTimeout = (fn, ms) => {
+    const id = this.#next++;
+    this.#due.set(id, { fn, at: this.now + ms });
+    return id;
+  };
+  clearTimeout = (id) => {
+    this.#due.delete(id);
+  };
+  get pending() {
+    return this.#due.size;
+  }
+  /** Move the clock on by `ms`, running each timer that falls due, in order. */
+  advance(ms) {
+    const until = this.now + ms;
+    for (;;) {
+      const [id, timer] = [...this.#due].sort((a, b) => a[1].at - b[1].at)[0] ?? [];
+      if (!timer || timer.at > until) break;
+      this.#due.delete(id);
+      this.now = timer.at;
+      timer.fn();
+    }
+    this.now = until;
+  }
+}
+
+class FakeSocket extends Listeners {
+  static OPEN = 1;
+  readyState = 0;
+  sent = [];
+  closedWith = null;
+  constructor(url) {
+    super();
+    this.url = url;
+    FakeSocket.made.push(this);
+  }
+  send(text) {
+    this.sent.push(JSON.parse(text));
+  }
+  close(code) {
+    if (this.readyState === 3) return;
+    this.closedWith = code;
+    this.readyState = 3;
+  }
+  /** The broker accepted the upgrade. */
+  accept() {
+    this.readyState = 1;
+    this.dispatch("open");
+  }
+  receive(message) {
+    this.dispatch("message", { data: typeof message === "string" ? message : JSON.stringify(message) });
+  }
+  /** The other end (or the network) closed the socket. */
+  drop(code) {
+    this.readyState = 3;
+    this.dispatch("close", { code });
+  }
+  types() {
+    return this.sent.map((m) => m.type);
+  }
+}
+
+class FakeChannel extends Listeners {
+  readyState = "connecting";
+  bufferedAmount = 0;
+  sent = [];
+  constructor(label, options) {
+    super();
+    this.label = label;
+    this.options = options;
+  }
+  send(text) {
+    this.sent.push(text);
+  }
+  open() {
+    this.readyState = "open";
+    this.dispatch("open");
+  }
+  closeRemote() {
+    this.readyState = "closed";
+    this.dispatch("close");
+  }
+}
+
+class FakePeer extends Listeners {
+  signalingState = "stable";
+  connectionState = "new";
+  localDescription = null;
+  remoteDescription = null;
+  added = [];
+  closed = false;
+  preferred = null;
+  constructor(config) {
+    super();
+    this.config = config;
+    FakePeer.made.push(this);
+  }
+  createDataChannel(label, options) {
+    this.channel = new FakeChannel(label, options);
+    return this.channel;
+  }
+  addTransceiver(kind, init) {
+    this.transceiver = {
+      kind,
+      init,
+      receiver: {},
+      setCodecPreferences: (order) => {
+        this.preferred = order;
+      },
+    };
+    return this.transceiver;
+  }
+  async createOffer() {
+    return { type: "offer", sdp: OFFER_SDP };
+  }
+  async setLocalDescription(description) {
+    this.localDescription = description;
+    this.signalingState = "have-local-offer";
+  }
+  async setRemoteDescription(description) {
+    if (FakePeer.refuseAnswer) throw new Error("bad answer");
+    this.remoteDescription = description;
+    this.signalingState = "stable";
+  }
+  async addIceCandidate(init) {
+    this.added.push(init);
+  }
+  close() {
+    this.closed = true;
+    this.connectionState = "closed";
+  }
+  become(state) {
+    this.connectionState = state;
+    this.dispatch("connectionstatechange");
+  }
+  candidate(candidate) {
+    this.dispatch("icecandidate", { candidate });
+  }
+}
+
+const flush = () => new Promise((resolve) => setImmediate(resolve));
+
+/** A connection on fakes, with every event it emits recorded. */
+function harness({ grant = { ticket: "T".repeat(43), viewOnly: false }, signedIn = true, codecs } = {}) {
+  FakeSocket.made = [];
+  FakePeer.made = [];
+  FakePeer.refuseAnswer = false;
+  const timers = new FakeTimers();
+  const asked = [];
+  const connection = new ViewerConnection({
+    fetchTicket: async (hostId) => {
+      asked.push(hostId);
+      return typeof grant === "function" ? grant(hostId) : grant;
+    },
+    socketUrl: (ticket) => `wss://broker.test/ws/viewer?ticket=${ticket}`,
+    WebSocket: FakeSocket,
+    RTCPeerConnection: FakePeer,
+    isSignedIn: async () => signedIn,
+    videoCodecs: () => codecs,
+    timers,
+    random: () => 0,
+    now: () => timers.now,
+  });
+  const events = [];
+  for (const type of ["state", "track", "blank", "input", "cursor", "cursorinvalid", "reauth"]) {
+    connection.on(type, (detail) => events.push({ type, ...detail }));
+  }
+  const states = () => events.filter((e) => e.type === "state").map((e) => (e.error ? `${e.state}:${e.error}` : e.state));
+  return { connection, timers, asked, events, states, socket: () => FakeSocket.made.at(-1), peer: () => FakePeer.made.at(-1) };
+}
+
+/** Open HOST and go as far as a connected picture with an open input channel. */
+async function connected(options) {
+  const h = harness(options);
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  await flush();
+  h.socket().receive({ type: "answer", sdp: ANSWER_SDP });
+  await flush();
+  h.peer().channel.open();
+  h.peer().become("connected");
+  return h;
+}
+
+// ---- tests -------------------------------------------------------------------------------
+
+test("a session: ticket for the host, socket with the ticket, join, offer with an input channel", async () => {
+  const h = harness();
+  h.connection.open(HOST);
+  assert.equal(h.connection.state, "connecting");
+  await flush();
+  assert.deepEqual(h.asked, [HOST]);
+  assert.equal(h.socket().url, `wss://broker.test/ws/viewer?ticket=${"T".repeat(43)}`);
+  assert.equal(FakePeer.made.length, 0, "no peer connection before the socket is open");
+  h.socket().accept();
+  await flush();
+  assert.deepEqual(h.socket().types(), ["viewer_join", "offer"]);
+  assert.equal(h.socket().sent[0].host_id, HOST);
+  assert.equal(h.socket().sent[1].sdp, OFFER_SDP);
+  const peer = h.peer();
+  assert.deepEqual(peer.config, { iceServers: [] });
+  assert.equal(peer.channel.label, "input");
+  assert.deepEqual(peer.channel.options, { ordered: true });
+  assert.deepEqual(peer.transceiver.init, { direction: "recvonly" });
+  assert.equal(peer.transceiver.receiver.jitterBufferTarget, 0, "frames shown as soon as decoded");
+});
+
+test("H.264 is preferred when the browser offers it", async () => {
+  const codecs = [{ mimeType: "video/VP8" }, { mimeType: "video/H264", sdpFmtpLine: "packetization-mode=1" }];
+  const h = harness({ codecs });
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  await flush();
+  assert.deepEqual(h.peer().preferred.map((c) => c.mimeType), ["video/H264", "video/VP8"]);
+});
+
+test("the answer and the host's candidates reach the peer; candidates before the answer wait", async () => {
+  const h = harness();
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  await flush();
+  h.socket().receive({ type: "ice", candidate: CANDIDATE });
+  await flush();
+  assert.deepEqual(h.peer().added, [], "no candidate before the remote description");
+  h.socket().receive({ type: "answer", sdp: ANSWER_SDP });
+  await flush();
+  assert.deepEqual(h.peer().remoteDescription, { type: "answer", sdp: ANSWER_SDP });
+  // A candidate naming no m-line belongs to the one bundled transport (index 0).
+  assert.deepEqual(h.peer().added, [{ candidate: CANDIDATE, sdpMid: null, sdpMLineIndex: 0 }]);
+  h.socket().receive({ type: "ice", candidate: "", sdp_mid: "0" });
+  await flush();
+  assert.deepEqual(h.peer().added.at(-1), { candidate: "", sdpMid: "0", sdpMLineIndex: null });
+});
+
+test("this browser's candidates are trickled after the offer, the end of candidates once", async () => {
+  const h = harness();
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  h.peer().candidate({ candidate: CANDIDATE, sdpMid: "0", sdpMLineIndex: 0 });
+  await flush();
+  h.peer().candidate(null);
+  h.peer().candidate({ candidate: "" });
+  h.peer().candidate({ candidate: "not a candidate line" });
+  assert.deepEqual(h.socket().types(), ["viewer_join", "offer", "ice", "ice"]);
+  assert.deepEqual(h.socket().sent[2], { type: "ice", candidate: CANDIDATE, sdp_mid: "0", sdp_mline_index: 0 });
+  assert.deepEqual(h.socket().sent[3], { type: "ice", candidate: "" });
+});
+
+test("connected: the state, the video track, the input channel, and the channel to send on", async () => {
+  const h = await connected();
+  assert.deepEqual(h.states(), ["connecting", "connected"]);
+  assert.equal(h.connection.live, true);
+  assert.equal(h.connection.inputChannel(), h.peer().channel);
+  assert.equal(h.connection.peerConnection, h.peer());
+  assert.deepEqual(h.events.filter((e) => e.type === "input").map((e) => e.open), [true]);
+  const state = h.events.filter((e) => e.type === "state").at(-1);
+  assert.equal(state.previous, "connecting");
+  assert.equal(state.hostId, HOST);
+  h.peer().dispatch("track", { track: "video-track", streams: ["stream"], receiver: {} });
+  assert.deepEqual(h.events.at(-1), { type: "track", track: "video-track", streams: ["stream"] });
+});
+
+test("a view-only grant sends nothing: no input channel is handed out", async () => {
+  const h = await connected({ grant: { ticket: "T".repeat(43), viewOnly: true } });
+  assert.equal(h.connection.snapshot().viewOnly, true);
+  assert.equal(h.connection.inputChannel(), null);
+});
+
+test("the broker's view_only notice outranks the ticket; other notices say minutes left", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "notice", code: "view_only", seconds_left: 0 });
+  assert.equal(h.connection.inputChannel(), null);
+  h.socket().receive({ type: "notice", code: "ending_soon", seconds_left: 170 });
+  assert.deepEqual(h.connection.snapshot().notice, { code: "ending_soon", secondsLeft: 170 });
+});
+
+test("the host's cursor messages are validated; a bad one is counted, not passed on", async () => {
+  const h = await connected();
+  h.peer().channel.dispatch("message", { data: '{"t":"cursor","x":640,"y":360,"v":true}' });
+  h.peer().channel.dispatch("message", { data: '{"t":"cursor","x":1,"y":2,"v":true,"note":"<b>hi</b>"}' });
+  const cursorEvents = h.events.filter((e) => e.type.startsWith("cursor"));
+  assert.deepEqual(cursorEvents.map((e) => e.type), ["cursor", "cursorinvalid"]);
+  assert.equal(cursorEvents[0].message.x, 640);
+});
+
+test("host_disconnected blanks the picture, closes everything and retries after a backoff", async () => {
+  const h = await connected();
+  const [socket, peer] = [h.socket(), h.peer()];
+  h.socket().receive({ type: "bye", reason: "host_disconnected" });
+  assert.deepEqual(h.states().slice(-1), ["host_disconnected:host_disconnected"]);
+  assert.ok(h.events.some((e) => e.type === "blank"));
+  assert.deepEqual(h.events.filter((e) => e.type === "input").map((e) => e.open), [true, false]);
+  assert.equal(socket.closedWith, 1000);
+  assert.equal(peer.closed, true);
+  assert.equal(h.connection.inputChannel(), null);
+  const { retryAt, attempt } = h.connection.snapshot();
+  assert.equal(retryAt, DEFAULT_MIN_MS, "random 0: the floor");
+  assert.equal(attempt, 1);
+  h.timers.advance(DEFAULT_MIN_MS);
+  assert.equal(h.connection.state, "connecting");
+  await flush();
+  assert.equal(FakeSocket.made.length, 2, "a new session");
+});
+
+test("host_busy retries no sooner than 5 s; a refused grant or device is not retried", async () => {
+  const busy = await connected();
+  busy.socket().receive({ type: "error", code: "host_busy", message: "busy" });
+  assert.equal(busy.connection.snapshot().retryAt - busy.timers.now, SLOW_RETRY_MIN_MS);
+  for (const refusal of ["outside_window", "device_pending", "unauthorized"]) {
+    const h = harness({ grant: { error: refusal } });
+    h.connection.open(HOST);
+    await flush();
+    assert.deepEqual(h.states(), ["connecting", `error:${refusal}`]);
+    assert.equal(h.connection.snapshot().retryAt, null);
+    assert.equal(h.timers.pending, 0);
+    assert.equal(FakeSocket.made.length, 0, "no socket without a ticket");
+  }
+});
+
+test("a bye from the broker ends the session with its reason and no retry", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "bye", reason: "device_revoked" });
+  assert.equal(h.connection.state, "ended");
+  assert.equal(h.connection.snapshot().byeReason, "device_revoked");
+  assert.equal(h.timers.pending, 0);
+  assert.ok(!h.events.some((e) => e.type === "reauth"));
+});
+
+test("idle_timeout ends the session and asks for the second factor again", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "bye", reason: "idle_timeout" });
+  assert.deepEqual(h.events.slice(-1).map((e) => e.type), ["reauth"]);
+  assert.equal(h.connection.state, "ended");
+});
+
+test("a malformed frame from the broker closes with the protocol's close code", async () => {
+  const h = await connected();
+  h.socket().receive("not json");
+  assert.equal(h.connection.snapshot().error, "malformed");
+  assert.equal(h.socket().closedWith, CloseCode.MALFORMED);
+});
+
+test("an answer out of turn is refused as unexpected", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "answer", sdp: ANSWER_SDP });
+  await flush();
+  assert.equal(h.connection.snapshot().error, "unexpected");
+  assert.equal(h.socket().closedWith, CloseCode.UNEXPECTED);
+});
+
+test("an answer the browser cannot apply says bye webrtc", async () => {
+  const h = harness();
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  await flush();
+  FakePeer.refuseAnswer = true;
+  const socket = h.socket();
+  socket.receive({ type: "answer", sdp: ANSWER_SDP });
+  await flush();
+  assert.deepEqual(socket.sent.at(-1), { type: "bye", reason: "webrtc" });
+  assert.equal(h.connection.snapshot().error, "webrtc");
+});
+
+test("a socket refused before it opened is unauthorized when signed out, network otherwise", async () => {
+  for (const [signedIn, token] of [[false, "unauthorized"], [true, "network"]]) {
+    const h = harness({ signedIn });
+    h.connection.open(HOST);
+    await flush();
+    h.socket().drop(1006);
+    await flush();
+    assert.equal(h.connection.snapshot().error, token);
+  }
+});
+
+test("the socket closing mid-session ends it with its close code's token", async () => {
+  const h = await connected();
+  h.socket().drop(CloseCode.HOST_BUSY);
+  await flush();
+  assert.deepEqual(h.states().slice(-1), ["error:host_busy"]);
+  assert.equal(h.connection.inputChannel(), null);
+});
+
+test("the input channel closing ends the session at once (no frozen picture)", async () => {
+  const h = await connected();
+  const socket = h.socket();
+  h.peer().channel.closeRemote();
+  assert.equal(h.connection.snapshot().error, "peer_failed");
+  assert.equal(h.connection.state, "disconnected");
+  assert.deepEqual(socket.sent.at(-1), { type: "bye", reason: "peer_failed" });
+});
+
+test("ICE disconnected for 3 s ends the session; recovering in time keeps it", async () => {
+  const h = await connected();
+  h.peer().become("disconnected");
+  h.timers.advance(DISCONNECT_GRACE_MS - 1);
+  h.peer().become("connected");
+  h.timers.advance(DISCONNECT_GRACE_MS);
+  assert.equal(h.connection.state, "connected");
+  h.peer().become("disconnected");
+  h.timers.advance(DISCONNECT_GRACE_MS);
+  assert.equal(h.connection.snapshot().error, "peer_failed");
+  h.peer().become("failed");
+  assert.equal(h.states().filter((s) => s.startsWith("disconnected")).length, 1, "ended once");
+});
+
+test("close says bye with the reason, closes, blanks and stops any retry", async () => {
+  const h = await connected();
+  const [socket, peer] = [h.socket(), h.peer()];
+  h.connection.close("viewer_left");
+  assert.deepEqual(socket.sent.at(-1), { type: "bye", reason: "viewer_left" });
+  assert.equal(socket.closedWith, 1000);
+  assert.equal(peer.closed, true);
+  assert.equal(h.connection.state, "closed");
+  assert.equal(h.connection.hostId, null);
+  const retrying = await connected();
+  retrying.socket().receive({ type: "bye", reason: "host_disconnected" });
+  retrying.connection.close();
+  assert.equal(retrying.timers.pending, 0);
+});
+
+test("late answers from an attempt that was closed change nothing", async () => {
+  const h = harness();
+  h.connection.open(HOST);
+  await flush();
+  const socket = h.socket();
+  socket.accept();
+  await flush();
+  h.connection.close();
+  const before = h.events.length;
+  socket.receive({ type: "answer", sdp: ANSWER_SDP });
+  socket.drop(1006);
+  h.peer().become("connected");
+  await flush();
+  assert.equal(h.events.length, before);
+  assert.equal(h.connection.state, "closed");
+});
+
+test("open on the host already open does nothing; on another host it leaves the first", async () => {
+  const h = await connected();
+  h.connection.open(HOST);
+  assert.equal(FakeSocket.made.length, 1);
+  const first = h.socket();
+  h.connection.open("exam-1");
+  assert.deepEqual(first.sent.at(-1), { type: "bye", reason: "viewer_left" });
+  await flush();
+  assert.deepEqual(h.asked, [HOST, "exam-1"]);
+});
+
+test("reconnect leaves the live session first, then joins again once its socket closed", async () => {
+  const h = await connected();
+  const old = h.socket();
+  h.connection.reconnect();
+  assert.deepEqual(old.sent.at(-1), { type: "bye", reason: "viewer_left" });
+  assert.equal(h.connection.state, "connecting");
+  await flush();
+  assert.equal(FakeSocket.made.length, 1, "not before the old socket is gone");
+  old.dispatch("close", { code: 1000 });
+  await flush();
+  assert.equal(FakeSocket.made.length, 2);
+  h.timers.advance(REJOIN_FALLBACK_MS);
+  await flush();
+  assert.equal(FakeSocket.made.length, 2, "the fallback does not join a second time");
+});
+
+test("every state has a label in the status bar", () => {
+  for (const state of STATES) assert.ok(hasKey(`state.${state}`), state);
+});

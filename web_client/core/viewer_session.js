@@ -1,0 +1,319 @@
+/**
+ * One attempt of a viewer to see one host (core/viewer_connection.js strings attempts
+ * together): a single-use ticket (`fetchTicket`, which has this browser's device key sign a
+ * fresh broker challenge) -> WebSocket /ws/viewer?ticket=... -> viewer_join ->
+ * RTCPeerConnection (recvonly video, data channel `input`) -> offer + trickled ICE -> answer
+ * + ICE from the agent. It ends on bye, an error, the socket closing, the input channel
+ * closing, or the peer connection failing (or staying disconnected for 3 s), and says why
+ * once (`events.ended`). No DOM: the browser's classes come in through `deps`.
+ */
+
+import { preferH264 } from "./codecs.js";
+import { HostMessageError, parseHostMessage } from "./cursor.js";
+import * as protocol from "./protocol.js";
+
+// A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
+export const DISCONNECT_GRACE_MS = 3000;
+const SOCKET_OPEN = 1; // WebSocket.OPEN
+
+/**
+ * Show each frame as soon as it is decoded: a remote desktop wants the newest picture, not a
+ * smooth one. jitterBufferTarget is the standard name (ms), playoutDelayHint Chromium's
+ * older one (s).
+ */
+function lowLatency(receiver) {
+  if (!receiver) return;
+  for (const name of ["jitterBufferTarget", "playoutDelayHint"]) {
+    try {
+      receiver[name] = 0;
+    } catch {
+      // unsupported
+    }
+  }
+}
+
+export class ViewerSession {
+  #deps;
+  #events;
+  #opened = false;
+  #offerSent = false;
+  #remoteSet = false;
+  #endSent = false;
+  #localIce = [];
+  #remoteIce = [];
+  #graceTimer = null;
+  ws = null;
+  pc = null;
+  dc = null;
+  ended = false;
+
+  /**
+   * @param {object} deps see ViewerConnection
+   * @param {string} hostId
+   * @param {object} events what the session tells its connection, each at most as often as
+   *   it happens: `ended(token, closeCode?, byeReason?)` once; `connected()`; `viewOnly()`;
+   *   `notice({code, secondsLeft})`; `track({track, streams})`; `input(open)`;
+   *   `cursor(message)`; `cursorInvalid()`
+   */
+  constructor(deps, hostId, events) {
+    this.#deps = deps;
+    this.hostId = hostId;
+    this.#events = events;
+  }
+
+  /** Ask for a ticket, then open the socket and the peer connection. */
+  start() {
+    Promise.resolve()
+      .then(() => this.#deps.fetchTicket(this.hostId))
+      .then(
+        (grant) => {
+          if (this.ended) return;
+          if (grant.error) {
+            this.#finish(grant.error);
+            return;
+          }
+          if (grant.viewOnly === true) this.#events.viewOnly();
+          this.#openSocket(grant.ticket);
+        },
+        () => this.#finish("unexpected"),
+      );
+  }
+
+  /** Close everything; `bye` set means tell the broker why first. Says nothing more. */
+  stop({ bye = null, closeCode = protocol.CloseCode.NORMAL } = {}) {
+    if (this.ended) return;
+    this.ended = true;
+    this.#deps.timers.clearTimeout(this.#graceTimer);
+    if (bye) {
+      try {
+        this.#send(protocol.bye(bye));
+      } catch {
+        // socket already gone
+      }
+    }
+    // Browsers only let a page close with 1000 or 3000-4999.
+    const code = closeCode === 1000 || (closeCode >= 3000 && closeCode <= 4999) ? closeCode : 1000;
+    try {
+      this.ws?.close(code);
+    } catch {
+      // already closed
+    }
+    try {
+      this.pc?.close();
+    } catch {
+      // already closed
+    }
+    this.#events.input(false);
+  }
+
+  /** End with `token`: close (with a bye when the failure is this side's) and say why. */
+  #finish(token, closeCode = protocol.CloseCode.NORMAL, byeReason = null) {
+    if (this.ended) return;
+    const viewerSide = token === "peer_failed" || token === "webrtc";
+    this.stop({ bye: viewerSide ? token : null, closeCode });
+    this.#events.ended(token, byeReason);
+  }
+
+  #send(text) {
+    if (this.ws && this.ws.readyState === SOCKET_OPEN) this.ws.send(text);
+  }
+
+  #openSocket(ticket) {
+    try {
+      this.ws = new this.#deps.WebSocket(this.#deps.socketUrl(ticket));
+    } catch {
+      this.#finish("network");
+      return;
+    }
+    this.ws.addEventListener("open", () => {
+      if (this.ended) return;
+      this.#opened = true;
+      this.#send(protocol.viewerJoin(this.hostId));
+      this.#startPeer().catch(() => this.#finish("webrtc"));
+    });
+    this.ws.addEventListener("message", (event) => this.#onBrokerFrame(event.data));
+    this.ws.addEventListener("close", (event) => this.#onSocketClose(event));
+  }
+
+  async #startPeer() {
+    // Localhost and LAN need no STUN; TURN credentials will come from the broker.
+    const pc = new this.#deps.RTCPeerConnection({ iceServers: [] });
+    this.pc = pc;
+    const dc = pc.createDataChannel("input", { ordered: true });
+    this.dc = dc;
+    dc.addEventListener("open", () => {
+      if (!this.ended) this.#events.input(true);
+    });
+    dc.addEventListener("close", () => {
+      // The agent closing its peer closes SCTP; ICE may still look "connected" for a while
+      // and the picture would freeze, so a lost input channel ends the session.
+      this.#finish("peer_failed");
+    });
+    // Host -> browser on this channel: the cursor only, in a closed schema.
+    dc.addEventListener("message", (event) => {
+      if (this.ended) return;
+      let message;
+      try {
+        message = parseHostMessage(event.data);
+      } catch (err) {
+        if (!(err instanceof HostMessageError)) throw err;
+        this.#events.cursorInvalid();
+        return;
+      }
+      this.#events.cursor(message);
+    });
+
+    const transceiver = pc.addTransceiver("video", { direction: "recvonly" });
+    const order = preferH264(this.#deps.videoCodecs());
+    if (order && typeof transceiver.setCodecPreferences === "function") {
+      try {
+        transceiver.setCodecPreferences(order);
+      } catch {
+        // Browser's own order then; the agent still picks H.264 if offered.
+      }
+    }
+    lowLatency(transceiver.receiver);
+
+    pc.addEventListener("track", (event) => {
+      if (this.ended) return;
+      lowLatency(event.receiver);
+      this.#events.track({ track: event.track, streams: event.streams ?? [] });
+    });
+    pc.addEventListener("icecandidate", (event) => this.#onLocalCandidate(event.candidate));
+    pc.addEventListener("connectionstatechange", () => this.#onPeerState());
+
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    if (this.ended) return;
+    this.#send(protocol.offer(pc.localDescription.sdp));
+    this.#offerSent = true;
+    for (const text of this.#localIce.splice(0)) this.#send(text);
+  }
+
+  #onLocalCandidate(candidate) {
+    if (this.ended) return;
+    let text;
+    if (!candidate || !candidate.candidate) {
+      // End of candidates: sent once, as an empty candidate.
+      if (this.#endSent) return;
+      this.#endSent = true;
+      text = protocol.ice("");
+    } else {
+      try {
+        text = protocol.ice(candidate.candidate, candidate.sdpMid ?? null, candidate.sdpMLineIndex ?? null);
+      } catch {
+        return; // a candidate the broker would refuse is not worth losing the session over
+      }
+    }
+    if (this.#offerSent) this.#send(text);
+    else this.#localIce.push(text);
+  }
+
+  #onBrokerFrame(data) {
+    if (this.ended) return;
+    let message;
+    try {
+      message = protocol.parseBrokerMessage(data);
+    } catch (err) {
+      if (!(err instanceof protocol.ProtocolError)) throw err;
+      this.#finish(protocol.closeCodeToken(err.closeCode) ?? "malformed", err.closeCode);
+      return;
+    }
+    switch (message.type) {
+      case "answer":
+        this.#applyAnswer(message.sdp);
+        break;
+      case "ice":
+        this.#addRemoteCandidate(message);
+        break;
+      case "bye":
+        if (message.reason === "host_disconnected") this.#finish("host_disconnected");
+        else this.#finish("bye", protocol.CloseCode.NORMAL, message.reason);
+        break;
+      case "error":
+        // The broker closes the socket right after; its code adds nothing to this token.
+        this.#finish(message.code);
+        break;
+      case "notice":
+        // The broker's word at join outranks the ticket's (a grant may have changed).
+        if (message.code === "view_only") this.#events.viewOnly();
+        else this.#events.notice({ code: message.code, secondsLeft: message.seconds_left });
+        break;
+      default:
+        throw new Error(`unhandled broker message ${message.type}`);
+    }
+  }
+
+  async #applyAnswer(sdp) {
+    const pc = this.pc;
+    if (!pc || pc.signalingState !== "have-local-offer") {
+      this.#finish("unexpected", protocol.CloseCode.UNEXPECTED);
+      return;
+    }
+    try {
+      await pc.setRemoteDescription({ type: "answer", sdp });
+    } catch {
+      this.#finish("webrtc");
+      return;
+    }
+    if (this.ended) return;
+    this.#remoteSet = true;
+    for (const message of this.#remoteIce.splice(0)) this.#addRemoteCandidate(message);
+  }
+
+  #addRemoteCandidate(message) {
+    if (!this.#remoteSet) {
+      this.#remoteIce.push(message);
+      return;
+    }
+    let init;
+    if (message.candidate === "") {
+      init = { candidate: "", sdpMid: message.sdp_mid, sdpMLineIndex: message.sdp_mline_index };
+    } else {
+      const noTarget = message.sdp_mid === null && message.sdp_mline_index === null;
+      init = {
+        candidate: message.candidate,
+        sdpMid: message.sdp_mid,
+        // One bundled transport: a candidate that names no m-line belongs to the first.
+        sdpMLineIndex: noTarget ? 0 : message.sdp_mline_index,
+      };
+    }
+    this.pc.addIceCandidate(init).catch(() => {
+      // A candidate this browser cannot use (or a late end-of-candidates) is not fatal.
+    });
+  }
+
+  #onPeerState() {
+    if (this.ended) return;
+    const pcState = this.pc.connectionState;
+    if (pcState === "connected") {
+      this.#deps.timers.clearTimeout(this.#graceTimer);
+      this.#graceTimer = null;
+      this.#events.connected();
+    } else if (pcState === "disconnected") {
+      if (this.#graceTimer === null) {
+        this.#graceTimer = this.#deps.timers.setTimeout(() => this.#finish("peer_failed"), DISCONNECT_GRACE_MS);
+      }
+    } else if (pcState === "failed") {
+      this.#finish("peer_failed");
+    }
+  }
+
+  async #onSocketClose(event) {
+    if (this.ended) return;
+    if (!this.#opened) {
+      // A refused handshake (not signed in, foreign origin) looks like any network failure
+      // (1006) to a browser; asking the broker tells them apart.
+      let signedIn = true;
+      try {
+        signedIn = await this.#deps.isSignedIn();
+      } catch {
+        // unknown: a network failure then
+      }
+      this.#finish(signedIn ? "network" : "unauthorized");
+      return;
+    }
+    // Any other close ends the session: without signaling the broker could not end it.
+    this.#finish(protocol.closeCodeToken(event.code) ?? "network");
+  }
+}
