@@ -1,0 +1,256 @@
+"""Fakes of the thin module's Protocols (``host_agent.platform.windows.win32``).
+
+They stand in for Windows itself, so they hold no logic of the backend: they record what
+the pure code asks for (the bytes of every ``INPUT``, every attach, every launch) and
+replay what a test scripts (desktop names, DXGI frames and errors). Windows cannot run
+here; what these fakes prove is what the pure code does with Windows' answers, never that
+Windows answers that way.
+"""
+
+from __future__ import annotations
+
+import ctypes
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from host_agent.platform.windows import win32
+from host_agent.platform.windows.errors import Win32Error
+from host_agent.platform.windows.win32 import (
+    INPUT,
+    Box,
+    DuplicationDesc,
+    FrameInfo,
+    MoveRect,
+    OutputInfo,
+    PointerShape,
+)
+
+
+def decode(raw: bytes) -> dict[str, int]:
+    """One ``INPUT`` as SendInput would read it from memory: every field of its kind."""
+    event = INPUT.from_buffer_copy(raw)
+    if event.type == win32.INPUT_KEYBOARD:
+        ki = event.ki
+        return {
+            "type": event.type,
+            "wVk": ki.wVk,
+            "wScan": ki.wScan,
+            "dwFlags": ki.dwFlags,
+            "time": ki.time,
+            "dwExtraInfo": ki.dwExtraInfo,
+        }
+    mi = event.mi
+    return {
+        "type": event.type,
+        "dx": mi.dx,
+        "dy": mi.dy,
+        "mouseData": mi.mouseData,
+        "dwFlags": mi.dwFlags,
+        "time": mi.time,
+        "dwExtraInfo": mi.dwExtraInfo,
+    }
+
+
+class FakeInputApi:
+    """Records the bytes of each SendInput call; ``accept`` limits how many it inserts."""
+
+    def __init__(self, screen: Box, monitors: list[Box]) -> None:
+        self.screen = screen
+        self.monitor_boxes = monitors
+        self.calls: list[list[bytes]] = []
+        self.accept: list[int] = []  # per call: how many to insert (default: all)
+        self.sas = 0
+        self.sas_error: int | None = None
+
+    def send_input(self, inputs: Sequence[INPUT]) -> int:
+        assert all(ctypes.sizeof(event) == 40 for event in inputs)
+        self.calls.append([bytes(event) for event in inputs])
+        return min(self.accept.pop(0), len(inputs)) if self.accept else len(inputs)
+
+    def virtual_screen(self) -> Box:
+        return self.screen
+
+    def monitors(self) -> list[Box]:
+        return list(self.monitor_boxes)
+
+    def send_sas(self) -> None:
+        if self.sas_error is not None:
+            raise Win32Error("SendSAS", self.sas_error)
+        self.sas += 1
+
+    @property
+    def sent(self) -> list[dict[str, int]]:
+        """Every structure sent so far, decoded, in order."""
+        return [decode(raw) for call in self.calls for raw in call]
+
+
+class FakeDesktopApi:
+    """Answers the input desktop's name from ``names`` (the last one repeats)."""
+
+    def __init__(self, *names: str | None, build: int = 19045, dpi_ok: bool = True) -> None:
+        self.names: list[str | None] = list(names) or ["Default"]
+        self.attaches = 0
+        self.attach_ok = True
+        self.build = build
+        self.dpi_ok = dpi_ok
+        self.console = 1
+        self.session = 1
+
+    def input_desktop_name(self) -> str | None:
+        return self.names.pop(0) if len(self.names) > 1 else self.names[0]
+
+    def attach_to_input_desktop(self) -> bool:
+        self.attaches += 1
+        return self.attach_ok
+
+    def set_dpi_awareness(self) -> bool:
+        return self.dpi_ok
+
+    def active_console_session(self) -> int:
+        return self.console
+
+    def current_session(self) -> int:
+        return self.session
+
+    def windows_build(self) -> int:
+        return self.build
+
+
+# -- DXGI ------------------------------------------------------------------------------------
+
+
+def frame_info(
+    *,
+    present: bool = True,
+    metadata: bool = True,
+    pointer: tuple[int, int, bool] | None = None,
+    shape: int = 0,
+) -> FrameInfo:
+    """A ``DXGI_OUTDUPL_FRAME_INFO`` with the fields a script cares about."""
+    x, y, visible = pointer or (0, 0, False)
+    return FrameInfo(
+        last_present_time=1000 if present else 0,
+        last_mouse_update_time=1000 if pointer else 0,
+        accumulated_frames=1 if present else 0,
+        rects_coalesced=False,
+        protected_content_masked_out=False,
+        pointer_x=x,
+        pointer_y=y,
+        pointer_visible=visible,
+        total_metadata_buffer_size=64 if (present and metadata) else 0,
+        pointer_shape_buffer_size=shape,
+    )
+
+
+@dataclass
+class Frame:
+    """One scripted AcquireNextFrame: the screen is changed by ``paint`` before it returns.
+
+    ``error`` makes AcquireNextFrame fail with that HRESULT instead (WAIT_TIMEOUT,
+    ACCESS_LOST...).
+    """
+
+    info: FrameInfo | None = None
+    dirty: list[Box] = field(default_factory=list)
+    moves: list[MoveRect] = field(default_factory=list)
+    shape: PointerShape | None = None
+    paint: Any = None  # callable(screen array) -> None
+    error: int | None = None
+    read_error: int | None = None  # the pixel read fails with this HRESULT
+
+
+class FakeScreen:
+    """The monitors' pixels: one BGRA array per output, painted by scripts."""
+
+    def __init__(self, outputs: list[OutputInfo]) -> None:
+        self.outputs = outputs
+        self.pixels = {
+            o.device_name: np.zeros((o.desktop.height, o.desktop.width, 4), np.uint8)
+            for o in outputs
+        }
+
+
+class FakeDuplication:
+    """One duplication: replays its API's script, reads from the fake screen."""
+
+    def __init__(self, api: FakeDuplicationApi, output: OutputInfo) -> None:
+        self._api = api
+        self.output = output
+        self._frame: Frame | None = None
+        self.closed = False
+        self.released = 0
+
+    @property
+    def description(self) -> DuplicationDesc:
+        box = self.output.desktop
+        return DuplicationDesc(box.width, box.height, self.output.rotation, False)
+
+    def acquire(self, timeout_ms: int) -> FrameInfo:
+        assert self._frame is None, "AcquireNextFrame twice without ReleaseFrame"
+        assert not self.closed
+        timeout = Frame(error=win32.DXGI_ERROR_WAIT_TIMEOUT)
+        frame = self._api.script.pop(0) if self._api.script else timeout
+        self._api.acquired += 1
+        if frame.error is not None:
+            raise Win32Error("AcquireNextFrame", frame.error)
+        if frame.paint is not None:
+            frame.paint(self._api.screen.pixels[self.output.device_name])
+        self._frame = frame
+        assert frame.info is not None
+        return frame.info
+
+    def dirty_rects(self) -> list[Box]:
+        assert self._frame is not None
+        return list(self._frame.dirty)
+
+    def move_rects(self) -> list[MoveRect]:
+        assert self._frame is not None
+        return list(self._frame.moves)
+
+    def pointer_shape(self) -> PointerShape:
+        assert self._frame is not None
+        assert self._frame.shape is not None
+        return self._frame.shape
+
+    def read(self, boxes: Sequence[Box]) -> list[np.ndarray]:
+        assert self._frame is not None
+        if self._frame.read_error is not None:
+            raise Win32Error("Map", self._frame.read_error)
+        self._api.reads.append(list(boxes))
+        pixels = self._api.screen.pixels[self.output.device_name]
+        return [pixels[b.top : b.bottom, b.left : b.right].copy() for b in boxes]
+
+    def release_frame(self) -> None:
+        self._frame = None
+        self.released += 1
+
+    def close(self) -> None:
+        self.closed = True
+
+
+class FakeDuplicationApi:
+    """DXGI: outputs that can be unplugged, duplications that replay ``script``."""
+
+    def __init__(self, screen: FakeScreen) -> None:
+        self.screen = screen
+        self.script: list[Frame] = []
+        self.duplicate_errors: list[int] = []  # the next DuplicateOutput calls fail so
+        self.duplications: list[FakeDuplication] = []
+        self.reads: list[list[Box]] = []
+        self.acquired = 0
+        self.unplugged: set[str] = set()
+
+    def outputs(self) -> list[OutputInfo]:
+        return [o for o in self.screen.outputs if o.device_name not in self.unplugged]
+
+    def duplicate(self, output: OutputInfo) -> FakeDuplication:
+        if output.device_name in self.unplugged:
+            raise Win32Error("DuplicateOutput", win32.DXGI_ERROR_NOT_FOUND)
+        if self.duplicate_errors:
+            raise Win32Error("DuplicateOutput", self.duplicate_errors.pop(0))
+        duplication = FakeDuplication(self, output)
+        self.duplications.append(duplication)
+        return duplication
