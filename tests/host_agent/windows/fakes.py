@@ -10,6 +10,7 @@ Windows answers that way.
 from __future__ import annotations
 
 import ctypes
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -191,6 +192,9 @@ class FakeDuplication:
     def acquire(self, timeout_ms: int) -> FrameInfo:
         assert self._frame is None, "AcquireNextFrame twice without ReleaseFrame"
         assert not self.closed
+        if not self._api.script:
+            # AcquireNextFrame waits out its timeout when nothing is drawn.
+            time.sleep(min(timeout_ms / 1000, self._api.timeout_sleep_s))
         timeout = Frame(error=win32.DXGI_ERROR_WAIT_TIMEOUT)
         frame = self._api.script.pop(0) if self._api.script else timeout
         self._api.acquired += 1
@@ -242,6 +246,7 @@ class FakeDuplicationApi:
         self.reads: list[list[Box]] = []
         self.acquired = 0
         self.unplugged: set[str] = set()
+        self.timeout_sleep_s = 0.0  # how long an empty script's timeout takes
 
     def outputs(self) -> list[OutputInfo]:
         return [o for o in self.screen.outputs if o.device_name not in self.unplugged]
