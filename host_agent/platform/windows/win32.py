@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import ctypes
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, NamedTuple, Protocol
 
@@ -482,6 +482,110 @@ class DuplicationApi(Protocol):
         ...
 
 
+class OverlayApi(Protocol):
+    """Topmost windows on the physical monitors and low-level input hooks, run by one GUI
+    thread of the thin module's own (windows and hooks need a message loop)."""
+
+    def show(self, box: Box, bgra: Pixels, exclude_from_capture: bool) -> int:
+        """A topmost, click-through, never-activated window over ``box`` showing ``bgra``
+        (UpdateLayeredWindow), kept topmost; ``exclude_from_capture`` sets
+        ``WDA_EXCLUDEFROMCAPTURE``. Returns its handle. Raises ``Win32Error``."""
+        ...
+
+    def affinity(self, window: int) -> int:
+        """GetWindowDisplayAffinity of a window shown here (-1 if it cannot be read)."""
+        ...
+
+    def close(self, window: int) -> None: ...
+
+    def filter_input(self, allow: Callable[[bool, int], bool] | None) -> bool:
+        """Install WH_KEYBOARD_LL and WH_MOUSE_LL hooks that drop every event for which
+        ``allow(injected, dwExtraInfo)`` is False (None: remove them). False if refused."""
+        ...
+
+
+class WorkerProcess(Protocol):
+    """A process the service started (CreateProcessAsUser)."""
+
+    @property
+    def pid(self) -> int: ...
+
+    def wait(self, timeout_s: float) -> int | None:
+        """Its exit status once it ended, waiting up to ``timeout_s``; None if still running."""
+        ...
+
+    def terminate(self) -> None: ...
+
+
+class ServiceHost(Protocol):
+    """What a running service talks to: the SCM's status and its control requests."""
+
+    def set_status(self, state: int) -> None:
+        """SetServiceStatus (``SERVICE_RUNNING``, ``SERVICE_STOP_PENDING``...)."""
+        ...
+
+    def next_control(self, timeout_s: float) -> tuple[int, int, int] | None:
+        """The next control (code, event type, session id), or None after ``timeout_s``."""
+        ...
+
+
+class ServiceApi(Protocol):
+    """The Service Control Manager, the registry policy, and the worker's process."""
+
+    def is_admin(self) -> bool: ...
+
+    def service_state(self, name: str) -> int | None:
+        """``SERVICE_STOPPED``/``RUNNING``/...; None when not installed."""
+        ...
+
+    def create_service(
+        self, name: str, display_name: str, command_line: str, description: str
+    ) -> None:
+        """CreateServiceW: own process, automatic start, LocalSystem."""
+        ...
+
+    def update_service(self, name: str, command_line: str) -> None:
+        """ChangeServiceConfigW: a new binary path (the program moved or was updated)."""
+        ...
+
+    def set_recovery(self, name: str, restart_delays_ms: Sequence[int]) -> None:
+        """ChangeServiceConfig2W(SERVICE_CONFIG_FAILURE_ACTIONS): restart after a crash."""
+        ...
+
+    def delete_service(self, name: str) -> None: ...
+
+    def start_service(self, name: str) -> None: ...
+
+    def stop_service(self, name: str) -> None: ...
+
+    def set_policy(self, key: str, value_name: str, value: int) -> None:
+        """A REG_DWORD under HKEY_LOCAL_MACHINE (64-bit view)."""
+        ...
+
+    def restrict_directory(self, path: str) -> None:
+        """Only LocalSystem and Administrators may open ``path`` (icacls, no inheritance)."""
+        ...
+
+    def run_service(self, name: str, main: Callable[[ServiceHost], None]) -> None:
+        """StartServiceCtrlDispatcherW: run ``main`` as the service until it returns."""
+        ...
+
+    def launch_in_session(self, session_id: int, command_line: str) -> WorkerProcess:
+        """Start ``command_line`` as LocalSystem in ``session_id`` on ``winsta0\\default``."""
+        ...
+
+    def create_event(self, name: str) -> None:
+        """A named manual-reset event (``Global\\...``), not signalled; kept open."""
+        ...
+
+    def signal_event(self, name: str) -> None: ...
+
+    def wait_event(self, name: str, timeout_s: float) -> bool:
+        """Whether the named event was signalled within ``timeout_s`` (False: not yet, or
+        no such event)."""
+        ...
+
+
 def _not_windows(what: str) -> Win32Error:
     return Win32Error(what, 0, f"Windows only, this is {sys.platform}")
 
@@ -498,6 +602,20 @@ def desktop_api() -> DesktopApi:
     if sys.platform == "win32":
         return _Desktop()
     raise _not_windows("desktop_api")
+
+
+def overlay_api() -> OverlayApi:
+    """Overlay windows and input hooks. Raises ``Win32Error`` off Windows."""
+    if sys.platform == "win32":
+        return _Overlays()
+    raise _not_windows("overlay_api")
+
+
+def service_api() -> ServiceApi:
+    """The Service Control Manager and friends. Raises ``Win32Error`` off Windows."""
+    if sys.platform == "win32":
+        return _Services()
+    raise _not_windows("service_api")
 
 
 def duplication_api() -> DuplicationApi:
@@ -971,3 +1089,667 @@ if sys.platform == "win32":
                 self._frame = None
             for com in (self._staging, self._duplication, self._context, self._device):
                 com.release()
+
+    # -- overlays and hooks: one GUI thread --------------------------------------------------
+
+    import queue
+    from concurrent.futures import Future
+
+    _gdi32 = ctypes.WinDLL("gdi32", use_last_error=True)
+    _LRESULT = ctypes.c_ssize_t
+    _WPARAM = ctypes.c_size_t
+    _LPARAM = ctypes.c_ssize_t
+    _WNDPROC = ctypes.WINFUNCTYPE(_LRESULT, _PVOID, _UINT, _WPARAM, _LPARAM)
+    _HOOKPROC = ctypes.WINFUNCTYPE(_LRESULT, ctypes.c_int, _WPARAM, _LPARAM)
+
+    class _WNDCLASSEXW(ctypes.Structure):
+        _fields_ = (
+            ("cbSize", _UINT), ("style", _UINT), ("lpfnWndProc", _WNDPROC),
+            ("cbClsExtra", ctypes.c_int), ("cbWndExtra", ctypes.c_int), ("hInstance", _PVOID),
+            ("hIcon", _PVOID), ("hCursor", _PVOID), ("hbrBackground", _PVOID),
+            ("lpszMenuName", ctypes.c_wchar_p), ("lpszClassName", ctypes.c_wchar_p),
+            ("hIconSm", _PVOID),
+        )  # fmt: skip
+
+    class _MSG(ctypes.Structure):
+        _fields_ = (
+            ("hwnd", _PVOID), ("message", _UINT), ("wParam", _WPARAM), ("lParam", _LPARAM),
+            ("time", _DWORD), ("pt", POINT), ("lPrivate", _DWORD),
+        )  # fmt: skip
+
+    class _BITMAPINFOHEADER(ctypes.Structure):
+        _fields_ = (
+            ("biSize", _DWORD), ("biWidth", _LONG), ("biHeight", _LONG), ("biPlanes", _WORD),
+            ("biBitCount", _WORD), ("biCompression", _DWORD), ("biSizeImage", _DWORD),
+            ("biXPelsPerMeter", _LONG), ("biYPelsPerMeter", _LONG), ("biClrUsed", _DWORD),
+            ("biClrImportant", _DWORD),
+        )  # fmt: skip
+
+    class _SIZE(ctypes.Structure):
+        _fields_ = (("cx", _LONG), ("cy", _LONG))
+
+    class _BLENDFUNCTION(ctypes.Structure):
+        _fields_ = tuple(
+            (name, ctypes.c_uint8)
+            for name in ("BlendOp", "BlendFlags", "SourceConstantAlpha", "AlphaFormat")
+        )
+
+    class _KBDLLHOOKSTRUCT(ctypes.Structure):
+        _fields_ = (
+            ("vkCode", _DWORD), ("scanCode", _DWORD), ("flags", _DWORD), ("time", _DWORD),
+            ("dwExtraInfo", _ULONG_PTR),
+        )  # fmt: skip
+
+    class _MSLLHOOKSTRUCT(ctypes.Structure):
+        _fields_ = (
+            ("pt", POINT), ("mouseData", _DWORD), ("flags", _DWORD), ("time", _DWORD),
+            ("dwExtraInfo", _ULONG_PTR),
+        )  # fmt: skip
+
+    _GetModuleHandleW = _fn(_kernel32, "GetModuleHandleW", _PVOID, ctypes.c_wchar_p)
+    _GetCurrentThreadId = _fn(_kernel32, "GetCurrentThreadId", _DWORD)
+    _RegisterClassExW = _fn(
+        _user32, "RegisterClassExW", ctypes.c_uint16, ctypes.POINTER(_WNDCLASSEXW)
+    )
+    _DefWindowProcW = _fn(_user32, "DefWindowProcW", _LRESULT, _PVOID, _UINT, _WPARAM, _LPARAM)
+    _CreateWindowExW = _fn(
+        _user32, "CreateWindowExW", _PVOID, _DWORD, ctypes.c_wchar_p, ctypes.c_wchar_p, _DWORD,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_int, _PVOID, _PVOID, _PVOID, _PVOID,
+    )  # fmt: skip
+    _DestroyWindow = _fn(_user32, "DestroyWindow", wintypes.BOOL, _PVOID)
+    _ShowWindow = _fn(_user32, "ShowWindow", wintypes.BOOL, _PVOID, ctypes.c_int)
+    _SetWindowPos = _fn(
+        _user32, "SetWindowPos", wintypes.BOOL, _PVOID, ctypes.c_ssize_t, ctypes.c_int,
+        ctypes.c_int, ctypes.c_int, ctypes.c_int, _UINT,
+    )  # fmt: skip
+    _SetWindowDisplayAffinity = _fn(
+        _user32, "SetWindowDisplayAffinity", wintypes.BOOL, _PVOID, _DWORD
+    )
+    _GetWindowDisplayAffinity = _fn(
+        _user32, "GetWindowDisplayAffinity", wintypes.BOOL, _PVOID, ctypes.POINTER(_DWORD)
+    )
+    _UpdateLayeredWindow = _fn(
+        _user32, "UpdateLayeredWindow", wintypes.BOOL, _PVOID, _PVOID, ctypes.POINTER(POINT),
+        ctypes.POINTER(_SIZE), _PVOID, ctypes.POINTER(POINT), _DWORD,
+        ctypes.POINTER(_BLENDFUNCTION), _DWORD,
+    )  # fmt: skip
+    _GetDC = _fn(_user32, "GetDC", _PVOID, _PVOID)
+    _ReleaseDC = _fn(_user32, "ReleaseDC", ctypes.c_int, _PVOID, _PVOID)
+    _CreateCompatibleDC = _fn(_gdi32, "CreateCompatibleDC", _PVOID, _PVOID)
+    _CreateDIBSection = _fn(
+        _gdi32, "CreateDIBSection", _PVOID, _PVOID, ctypes.POINTER(_BITMAPINFOHEADER), _UINT,
+        ctypes.POINTER(_PVOID), _PVOID, _DWORD,
+    )  # fmt: skip
+    _SelectObject = _fn(_gdi32, "SelectObject", _PVOID, _PVOID, _PVOID)
+    _DeleteObject = _fn(_gdi32, "DeleteObject", wintypes.BOOL, _PVOID)
+    _DeleteDC = _fn(_gdi32, "DeleteDC", wintypes.BOOL, _PVOID)
+    _GetMessageW = _fn(
+        _user32, "GetMessageW", ctypes.c_int, ctypes.POINTER(_MSG), _PVOID, _UINT, _UINT
+    )
+    _PeekMessageW = _fn(
+        _user32, "PeekMessageW", wintypes.BOOL, ctypes.POINTER(_MSG), _PVOID, _UINT, _UINT,
+        _UINT,
+    )  # fmt: skip
+    _TranslateMessage = _fn(_user32, "TranslateMessage", wintypes.BOOL, ctypes.POINTER(_MSG))
+    _DispatchMessageW = _fn(_user32, "DispatchMessageW", _LRESULT, ctypes.POINTER(_MSG))
+    _PostThreadMessageW = _fn(
+        _user32, "PostThreadMessageW", wintypes.BOOL, _DWORD, _UINT, _WPARAM, _LPARAM
+    )
+    _SetTimer = _fn(_user32, "SetTimer", ctypes.c_size_t, _PVOID, ctypes.c_size_t, _UINT, _PVOID)
+    _SetWindowsHookExW = _fn(
+        _user32, "SetWindowsHookExW", _PVOID, ctypes.c_int, _HOOKPROC, _PVOID, _DWORD
+    )
+    _CallNextHookEx = _fn(
+        _user32, "CallNextHookEx", _LRESULT, _PVOID, ctypes.c_int, _WPARAM, _LPARAM
+    )
+    _UnhookWindowsHookEx = _fn(_user32, "UnhookWindowsHookEx", wintypes.BOOL, _PVOID)
+
+    _WS_POPUP = 0x80000000
+    _WS_EX_TOPMOST, _WS_EX_TRANSPARENT, _WS_EX_TOOLWINDOW = 0x8, 0x20, 0x80
+    _WS_EX_LAYERED, _WS_EX_NOACTIVATE = 0x80000, 0x08000000
+    _OVERLAY_STYLE = (
+        _WS_EX_TOPMOST | _WS_EX_TRANSPARENT | _WS_EX_TOOLWINDOW | _WS_EX_LAYERED
+        | _WS_EX_NOACTIVATE
+    )  # fmt: skip
+    _SW_SHOWNOACTIVATE = 4
+    _HWND_TOPMOST = -1
+    _SWP_KEEP = 0x0001 | 0x0002 | 0x0010  # NOSIZE | NOMOVE | NOACTIVATE
+    _ULW_ALPHA = 0x2
+    _WM_TIMER, _WM_APP = 0x0113, 0x8000
+    _WH_KEYBOARD_LL, _WH_MOUSE_LL = 13, 14
+    _CLASS_NAME = "MamoriOverlay"
+    _KEEP_ON_TOP_MS = 1000  # windows of other programs may take the top: take it back
+
+    class _Overlays:
+        """A GUI thread that owns every overlay window and the hooks (see the Protocol)."""
+
+        def __init__(self) -> None:
+            self._requests: queue.Queue[tuple[Callable[[], Any], Future[Any]]] = queue.Queue()
+            self._windows: set[int] = set()
+            self._hooks: list[int] = []
+            self._callbacks: list[Any] = []  # ctypes callbacks must outlive their use
+            self._allow: Callable[[bool, int], bool] | None = None
+            self._thread_id = 0
+            ready = threading.Event()
+            thread = threading.Thread(
+                target=self._run, args=(ready,), name="mamori-overlay", daemon=True
+            )
+            thread.start()
+            if not ready.wait(5.0):
+                raise Win32Error("overlay thread", 0, "did not start")
+
+        def _run(self, ready: threading.Event) -> None:
+            self._thread_id = int(_GetCurrentThreadId())
+            instance = _GetModuleHandleW(None)
+            procedure = _WNDPROC(lambda h, m, w, p: int(_DefWindowProcW(h, m, w, p)))
+            self._callbacks.append(procedure)
+            window_class = _WNDCLASSEXW(
+                cbSize=ctypes.sizeof(_WNDCLASSEXW), lpfnWndProc=procedure, hInstance=instance,
+                lpszClassName=_CLASS_NAME,
+            )  # fmt: skip
+            _RegisterClassExW(ctypes.byref(window_class))
+            message = _MSG()
+            _PeekMessageW(ctypes.byref(message), None, 0, 0, 0)  # makes the message queue
+            _SetTimer(None, 0, _KEEP_ON_TOP_MS, None)
+            ready.set()
+            while _GetMessageW(ctypes.byref(message), None, 0, 0) > 0:
+                if message.message == _WM_APP and not message.hwnd:
+                    self._serve()
+                elif message.message == _WM_TIMER and not message.hwnd:
+                    for window in self._windows:
+                        _SetWindowPos(window, _HWND_TOPMOST, 0, 0, 0, 0, _SWP_KEEP)
+                else:
+                    _TranslateMessage(ctypes.byref(message))
+                    _DispatchMessageW(ctypes.byref(message))
+
+        def _serve(self) -> None:
+            while not self._requests.empty():
+                work, future = self._requests.get()
+                try:
+                    future.set_result(work())
+                except BaseException as exc:
+                    future.set_exception(exc)
+
+        def _on_thread(self, work: Callable[[], Any]) -> Any:
+            future: Future[Any] = Future()
+            self._requests.put((work, future))
+            if not _PostThreadMessageW(self._thread_id, _WM_APP, 0, 0):
+                raise _last_error("PostThreadMessageW")
+            return future.result(timeout=10.0)
+
+        def show(self, box: Box, bgra: Pixels, exclude_from_capture: bool) -> int:
+            return int(self._on_thread(lambda: self._show(box, bgra, exclude_from_capture)))
+
+        def _show(self, box: Box, bgra: Pixels, exclude_from_capture: bool) -> int:
+            window = _CreateWindowExW(
+                _OVERLAY_STYLE, _CLASS_NAME, "Mamori", _WS_POPUP, box.left, box.top, box.width,
+                box.height, None, None, _GetModuleHandleW(None), None,
+            )  # fmt: skip
+            if not window:
+                raise _last_error("CreateWindowExW")
+            try:
+                if exclude_from_capture and not _SetWindowDisplayAffinity(
+                    window, WDA_EXCLUDEFROMCAPTURE
+                ):
+                    raise _last_error("SetWindowDisplayAffinity")
+                self._paint(window, box, np.ascontiguousarray(bgra))
+            except Win32Error:
+                _DestroyWindow(window)
+                raise
+            _ShowWindow(window, _SW_SHOWNOACTIVATE)
+            _SetWindowPos(window, _HWND_TOPMOST, 0, 0, 0, 0, _SWP_KEEP)
+            self._windows.add(int(window))
+            return int(window)
+
+        def _paint(self, window: Any, box: Box, bgra: Pixels) -> None:
+            screen = _GetDC(None)
+            memory = _CreateCompatibleDC(screen)
+            header = _BITMAPINFOHEADER(
+                biSize=ctypes.sizeof(_BITMAPINFOHEADER), biWidth=box.width,
+                biHeight=-box.height, biPlanes=1, biBitCount=32, biCompression=0,
+            )  # fmt: skip
+            bits = _PVOID()
+            bitmap = _CreateDIBSection(screen, ctypes.byref(header), 0, ctypes.byref(bits), None, 0)
+            try:
+                if not bitmap:
+                    raise _last_error("CreateDIBSection")
+                ctypes.memmove(bits, bgra.ctypes.data, box.width * box.height * 4)
+                previous = _SelectObject(memory, bitmap)
+                blend = _BLENDFUNCTION(0, 0, 255, 1)  # AC_SRC_OVER, opaque, AC_SRC_ALPHA
+                done = _UpdateLayeredWindow(
+                    window, screen, ctypes.byref(POINT(box.left, box.top)),
+                    ctypes.byref(_SIZE(box.width, box.height)), memory,
+                    ctypes.byref(POINT(0, 0)), 0, ctypes.byref(blend), _ULW_ALPHA,
+                )  # fmt: skip
+                _SelectObject(memory, previous)
+                if not done:
+                    raise _last_error("UpdateLayeredWindow")
+            finally:
+                if bitmap:
+                    _DeleteObject(bitmap)
+                _DeleteDC(memory)
+                _ReleaseDC(None, screen)
+
+        def affinity(self, window: int) -> int:
+            value = _DWORD()
+            if not _GetWindowDisplayAffinity(window, ctypes.byref(value)):
+                return -1
+            return int(value.value)
+
+        def close(self, window: int) -> None:
+            def destroy() -> None:
+                self._windows.discard(window)
+                _DestroyWindow(window)
+
+            self._on_thread(destroy)
+
+        def filter_input(self, allow: Callable[[bool, int], bool] | None) -> bool:
+            return bool(self._on_thread(lambda: self._filter(allow)))
+
+        def _filter(self, allow: Callable[[bool, int], bool] | None) -> bool:
+            for hook in self._hooks:
+                _UnhookWindowsHookEx(hook)
+            self._hooks.clear()
+            self._allow = allow
+            if allow is None:
+                return True
+
+            def keyboard(code: int, wparam: int, lparam: int) -> int:
+                if code == 0:  # HC_ACTION
+                    event = _KBDLLHOOKSTRUCT.from_address(lparam)
+                    if not self._passes(bool(event.flags & LLKHF_INJECTED), event.dwExtraInfo):
+                        return 1
+                return int(_CallNextHookEx(None, code, wparam, lparam))
+
+            def mouse(code: int, wparam: int, lparam: int) -> int:
+                if code == 0:
+                    event = _MSLLHOOKSTRUCT.from_address(lparam)
+                    if not self._passes(bool(event.flags & LLMHF_INJECTED), event.dwExtraInfo):
+                        return 1
+                return int(_CallNextHookEx(None, code, wparam, lparam))
+
+            instance = _GetModuleHandleW(None)
+            for kind, function in ((_WH_KEYBOARD_LL, keyboard), (_WH_MOUSE_LL, mouse)):
+                procedure = _HOOKPROC(function)
+                self._callbacks.append(procedure)
+                hook = _SetWindowsHookExW(kind, procedure, instance, 0)
+                if not hook:
+                    self._filter(None)
+                    return False
+                self._hooks.append(int(hook))
+            return True
+
+        def _passes(self, injected: bool, extra_info: int) -> bool:
+            allow = self._allow
+            try:
+                return allow is None or allow(injected, int(extra_info))
+            except Exception:  # a hook must answer; an error must not hold the keyboard
+                return True
+
+    # -- services, sessions, processes -----------------------------------------------------
+
+    import subprocess
+    import winreg
+
+    _advapi32 = ctypes.WinDLL("advapi32", use_last_error=True)
+    _shell32 = ctypes.WinDLL("shell32", use_last_error=True)
+
+    class _SERVICE_STATUS(ctypes.Structure):
+        _fields_ = tuple(
+            (name, _DWORD)
+            for name in (
+                "dwServiceType", "dwCurrentState", "dwControlsAccepted", "dwWin32ExitCode",
+                "dwServiceSpecificExitCode", "dwCheckPoint", "dwWaitHint",
+            )
+        )  # fmt: skip
+
+    class _SC_ACTION(ctypes.Structure):
+        _fields_ = (("Type", _DWORD), ("Delay", _DWORD))
+
+    class _SERVICE_FAILURE_ACTIONSW(ctypes.Structure):
+        _fields_ = (
+            ("dwResetPeriod", _DWORD), ("lpRebootMsg", ctypes.c_wchar_p),
+            ("lpCommand", ctypes.c_wchar_p), ("cActions", _DWORD),
+            ("lpsaActions", ctypes.POINTER(_SC_ACTION)),
+        )  # fmt: skip
+
+    class _SERVICE_DESCRIPTIONW(ctypes.Structure):
+        _fields_ = (("lpDescription", ctypes.c_wchar_p),)
+
+    _SERVICE_MAIN = ctypes.WINFUNCTYPE(None, _DWORD, ctypes.POINTER(ctypes.c_wchar_p))
+    _HANDLER_EX = ctypes.WINFUNCTYPE(_DWORD, _DWORD, _DWORD, _PVOID, _PVOID)
+
+    class _SERVICE_TABLE_ENTRYW(ctypes.Structure):
+        _fields_ = (("lpServiceName", ctypes.c_wchar_p), ("lpServiceProc", _SERVICE_MAIN))
+
+    class _WTSSESSION_NOTIFICATION(ctypes.Structure):
+        _fields_ = (("cbSize", _DWORD), ("dwSessionId", _DWORD))
+
+    class _STARTUPINFOW(ctypes.Structure):
+        _fields_ = (
+            ("cb", _DWORD), ("lpReserved", ctypes.c_wchar_p), ("lpDesktop", ctypes.c_wchar_p),
+            ("lpTitle", ctypes.c_wchar_p), ("dwX", _DWORD), ("dwY", _DWORD),
+            ("dwXSize", _DWORD), ("dwYSize", _DWORD), ("dwXCountChars", _DWORD),
+            ("dwYCountChars", _DWORD), ("dwFillAttribute", _DWORD), ("dwFlags", _DWORD),
+            ("wShowWindow", _WORD), ("cbReserved2", _WORD), ("lpReserved2", _PVOID),
+            ("hStdInput", _PVOID), ("hStdOutput", _PVOID), ("hStdError", _PVOID),
+        )  # fmt: skip
+
+    class _PROCESS_INFORMATION(ctypes.Structure):
+        _fields_ = (
+            ("hProcess", _PVOID), ("hThread", _PVOID), ("dwProcessId", _DWORD),
+            ("dwThreadId", _DWORD),
+        )  # fmt: skip
+
+    _OpenSCManagerW = _fn(
+        _advapi32, "OpenSCManagerW", _PVOID, ctypes.c_wchar_p, ctypes.c_wchar_p, _DWORD
+    )
+    _OpenServiceW = _fn(_advapi32, "OpenServiceW", _PVOID, _PVOID, ctypes.c_wchar_p, _DWORD)
+    _CreateServiceW = _fn(
+        _advapi32, "CreateServiceW", _PVOID, _PVOID, ctypes.c_wchar_p, ctypes.c_wchar_p,
+        _DWORD, _DWORD, _DWORD, _DWORD, ctypes.c_wchar_p, ctypes.c_wchar_p, _PVOID,
+        ctypes.c_wchar_p, ctypes.c_wchar_p, ctypes.c_wchar_p,
+    )  # fmt: skip
+    _ChangeServiceConfigW = _fn(
+        _advapi32, "ChangeServiceConfigW", wintypes.BOOL, _PVOID, _DWORD, _DWORD, _DWORD,
+        ctypes.c_wchar_p, ctypes.c_wchar_p, _PVOID, ctypes.c_wchar_p, ctypes.c_wchar_p,
+        ctypes.c_wchar_p, ctypes.c_wchar_p,
+    )  # fmt: skip
+    _ChangeServiceConfig2W = _fn(
+        _advapi32, "ChangeServiceConfig2W", wintypes.BOOL, _PVOID, _DWORD, _PVOID
+    )
+    _QueryServiceStatus = _fn(
+        _advapi32, "QueryServiceStatus", wintypes.BOOL, _PVOID, ctypes.POINTER(_SERVICE_STATUS)
+    )
+    _StartServiceW = _fn(_advapi32, "StartServiceW", wintypes.BOOL, _PVOID, _DWORD, _PVOID)
+    _ControlService = _fn(
+        _advapi32, "ControlService", wintypes.BOOL, _PVOID, _DWORD,
+        ctypes.POINTER(_SERVICE_STATUS),
+    )  # fmt: skip
+    _DeleteService = _fn(_advapi32, "DeleteService", wintypes.BOOL, _PVOID)
+    _CloseServiceHandle = _fn(_advapi32, "CloseServiceHandle", wintypes.BOOL, _PVOID)
+    _StartServiceCtrlDispatcherW = _fn(
+        _advapi32, "StartServiceCtrlDispatcherW", wintypes.BOOL,
+        ctypes.POINTER(_SERVICE_TABLE_ENTRYW),
+    )  # fmt: skip
+    _RegisterServiceCtrlHandlerExW = _fn(
+        _advapi32, "RegisterServiceCtrlHandlerExW", _PVOID, ctypes.c_wchar_p, _HANDLER_EX,
+        _PVOID,
+    )  # fmt: skip
+    _SetServiceStatus = _fn(
+        _advapi32, "SetServiceStatus", wintypes.BOOL, _PVOID, ctypes.POINTER(_SERVICE_STATUS)
+    )
+    _OpenProcessToken = _fn(
+        _advapi32, "OpenProcessToken", wintypes.BOOL, _PVOID, _DWORD, ctypes.POINTER(_PVOID)
+    )
+    _DuplicateTokenEx = _fn(
+        _advapi32, "DuplicateTokenEx", wintypes.BOOL, _PVOID, _DWORD, _PVOID, ctypes.c_int,
+        ctypes.c_int, ctypes.POINTER(_PVOID),
+    )  # fmt: skip
+    _SetTokenInformation = _fn(
+        _advapi32, "SetTokenInformation", wintypes.BOOL, _PVOID, ctypes.c_int, _PVOID, _DWORD
+    )
+    _CreateProcessAsUserW = _fn(
+        _advapi32, "CreateProcessAsUserW", wintypes.BOOL, _PVOID, ctypes.c_wchar_p,
+        ctypes.c_wchar_p, _PVOID, _PVOID, wintypes.BOOL, _DWORD, _PVOID, ctypes.c_wchar_p,
+        ctypes.POINTER(_STARTUPINFOW), ctypes.POINTER(_PROCESS_INFORMATION),
+    )  # fmt: skip
+    _GetCurrentProcess = _fn(_kernel32, "GetCurrentProcess", _PVOID)
+    _CloseHandle = _fn(_kernel32, "CloseHandle", wintypes.BOOL, _PVOID)
+    _WaitForSingleObject = _fn(_kernel32, "WaitForSingleObject", _DWORD, _PVOID, _DWORD)
+    _GetExitCodeProcess = _fn(
+        _kernel32, "GetExitCodeProcess", wintypes.BOOL, _PVOID, ctypes.POINTER(_DWORD)
+    )
+    _TerminateProcess = _fn(_kernel32, "TerminateProcess", wintypes.BOOL, _PVOID, _UINT)
+    _CreateEventW = _fn(
+        _kernel32, "CreateEventW", _PVOID, _PVOID, wintypes.BOOL, wintypes.BOOL,
+        ctypes.c_wchar_p,
+    )  # fmt: skip
+    _OpenEventW = _fn(_kernel32, "OpenEventW", _PVOID, _DWORD, wintypes.BOOL, ctypes.c_wchar_p)
+    _SetEvent = _fn(_kernel32, "SetEvent", wintypes.BOOL, _PVOID)
+    _IsUserAnAdmin = _fn(_shell32, "IsUserAnAdmin", wintypes.BOOL)
+
+    _SC_MANAGER_ALL_ACCESS = 0xF003F
+    _SERVICE_ALL_ACCESS = 0xF01FF
+    _SERVICE_WIN32_OWN_PROCESS = 0x10
+    _SERVICE_AUTO_START = 2
+    _SERVICE_ERROR_NORMAL = 1
+    _SERVICE_NO_CHANGE = 0xFFFFFFFF
+    _SERVICE_CONFIG_DESCRIPTION, _SERVICE_CONFIG_FAILURE_ACTIONS = 1, 2
+    _SERVICE_CONTROL_STOP = 1
+    _SERVICE_CONTROL_SESSIONCHANGE = 0x0E
+    _SERVICE_ACCEPT = 0x1 | 0x4 | 0x80  # STOP | SHUTDOWN | SESSIONCHANGE
+    _ERROR_SERVICE_DOES_NOT_EXIST = 1060
+    _ERROR_SERVICE_NOT_ACTIVE = 1062
+    _SC_ACTION_RESTART = 1
+    _TOKEN_ACCESS = 0x0002 | 0x0008 | 0x0080 | 0x0100 | 0x0001  # DUPLICATE QUERY ADJUST_*
+    _MAXIMUM_ALLOWED = 0x02000000
+    _SECURITY_IMPERSONATION, _TOKEN_PRIMARY, _TOKEN_SESSION_ID = 2, 1, 12
+    _CREATE_NO_WINDOW = 0x08000000
+    _SYNCHRONIZE_AND_MODIFY = 0x00100000 | 0x0002
+    _WAIT_OBJECT_0, _WAIT_TIMEOUT = 0, 0x102
+    _STILL_ACTIVE = 259
+
+    class _Handle:
+        """A service-manager handle, closed on exit."""
+
+        def __init__(self, handle: Any, call: str) -> None:
+            if not handle:
+                raise _last_error(call)
+            self.handle = handle
+
+        def __enter__(self) -> Any:
+            return self.handle
+
+        def __exit__(self, *exc_info: object) -> None:
+            _CloseServiceHandle(self.handle)
+
+    def _scm() -> _Handle:
+        return _Handle(_OpenSCManagerW(None, None, _SC_MANAGER_ALL_ACCESS), "OpenSCManagerW")
+
+    def _service(manager: Any, name: str) -> _Handle:
+        return _Handle(_OpenServiceW(manager, name, _SERVICE_ALL_ACCESS), "OpenServiceW")
+
+    class _Process:
+        def __init__(self, handle: Any, pid: int) -> None:
+            self._handle = handle
+            self._pid = pid
+
+        @property
+        def pid(self) -> int:
+            return self._pid
+
+        def wait(self, timeout_s: float) -> int | None:
+            if _WaitForSingleObject(self._handle, int(timeout_s * 1000)) != _WAIT_OBJECT_0:
+                return None
+            code = _DWORD()
+            _GetExitCodeProcess(self._handle, ctypes.byref(code))
+            return int(code.value)
+
+        def terminate(self) -> None:
+            _TerminateProcess(self._handle, 1)
+
+    class _Host:
+        def __init__(self, handle: Any, controls: queue.Queue[tuple[int, int, int]]) -> None:
+            self._handle = handle
+            self._controls = controls
+
+        def set_status(self, state: int) -> None:
+            status = _SERVICE_STATUS(
+                dwServiceType=_SERVICE_WIN32_OWN_PROCESS, dwCurrentState=state,
+                dwControlsAccepted=_SERVICE_ACCEPT if state == SERVICE_RUNNING else 0,
+                dwWaitHint=10000,
+            )  # fmt: skip
+            if not _SetServiceStatus(self._handle, ctypes.byref(status)):
+                raise _last_error("SetServiceStatus")
+
+        def next_control(self, timeout_s: float) -> tuple[int, int, int] | None:
+            try:
+                return self._controls.get(timeout=timeout_s)
+            except queue.Empty:
+                return None
+
+    class _Services:
+        def __init__(self) -> None:
+            self._events: dict[str, Any] = {}
+
+        def is_admin(self) -> bool:
+            return bool(_IsUserAnAdmin())
+
+        def service_state(self, name: str) -> int | None:
+            with _scm() as manager:
+                handle = _OpenServiceW(manager, name, 0x0004)  # SERVICE_QUERY_STATUS
+                if not handle:
+                    if ctypes.get_last_error() == _ERROR_SERVICE_DOES_NOT_EXIST:
+                        return None
+                    raise _last_error("OpenServiceW")
+                try:
+                    status = _SERVICE_STATUS()
+                    if not _QueryServiceStatus(handle, ctypes.byref(status)):
+                        raise _last_error("QueryServiceStatus")
+                    return int(status.dwCurrentState)
+                finally:
+                    _CloseServiceHandle(handle)
+
+        def create_service(
+            self, name: str, display_name: str, command_line: str, description: str
+        ) -> None:
+            with _scm() as manager:
+                created = _CreateServiceW(
+                    manager, name, display_name, _SERVICE_ALL_ACCESS, _SERVICE_WIN32_OWN_PROCESS,
+                    _SERVICE_AUTO_START, _SERVICE_ERROR_NORMAL, command_line, None, None, None,
+                    None, None,
+                )  # fmt: skip
+                with _Handle(created, "CreateServiceW") as service:
+                    text = _SERVICE_DESCRIPTIONW(description)
+                    _ChangeServiceConfig2W(service, _SERVICE_CONFIG_DESCRIPTION, ctypes.byref(text))
+
+        def update_service(self, name: str, command_line: str) -> None:
+            with _scm() as manager, _service(manager, name) as service:
+                if not _ChangeServiceConfigW(
+                    service, _SERVICE_NO_CHANGE, _SERVICE_NO_CHANGE, _SERVICE_NO_CHANGE,
+                    command_line, None, None, None, None, None, None,
+                ):  # fmt: skip
+                    raise _last_error("ChangeServiceConfigW")
+
+        def set_recovery(self, name: str, restart_delays_ms: Sequence[int]) -> None:
+            actions = (_SC_ACTION * len(restart_delays_ms))(
+                *(_SC_ACTION(_SC_ACTION_RESTART, delay) for delay in restart_delays_ms)
+            )
+            failure = _SERVICE_FAILURE_ACTIONSW(86400, None, None, len(restart_delays_ms), actions)
+            with _scm() as manager, _service(manager, name) as service:
+                if not _ChangeServiceConfig2W(
+                    service, _SERVICE_CONFIG_FAILURE_ACTIONS, ctypes.byref(failure)
+                ):
+                    raise _last_error("ChangeServiceConfig2W")
+
+        def delete_service(self, name: str) -> None:
+            with _scm() as manager, _service(manager, name) as service:
+                if not _DeleteService(service):
+                    raise _last_error("DeleteService")
+
+        def start_service(self, name: str) -> None:
+            with _scm() as manager, _service(manager, name) as service:
+                if not _StartServiceW(service, 0, None):
+                    raise _last_error("StartServiceW")
+
+        def stop_service(self, name: str) -> None:
+            with _scm() as manager, _service(manager, name) as service:
+                status = _SERVICE_STATUS()
+                stopped = _ControlService(service, _SERVICE_CONTROL_STOP, ctypes.byref(status))
+                if not stopped and ctypes.get_last_error() != _ERROR_SERVICE_NOT_ACTIVE:
+                    raise _last_error("ControlService")
+
+        def set_policy(self, key: str, value_name: str, value: int) -> None:
+            access = winreg.KEY_SET_VALUE | winreg.KEY_WOW64_64KEY
+            with winreg.CreateKeyEx(winreg.HKEY_LOCAL_MACHINE, key, 0, access) as handle:
+                winreg.SetValueEx(handle, value_name, 0, winreg.REG_DWORD, value)
+
+        def restrict_directory(self, path: str) -> None:
+            # SIDs, not names: the names of SYSTEM and Administrators are localised.
+            grants = ["/grant:r", "*S-1-5-18:(OI)(CI)F", "/grant:r", "*S-1-5-32-544:(OI)(CI)F"]
+            subprocess.run(  # noqa: S603 - a fixed Windows tool and arguments
+                ["icacls", path, "/inheritance:r", *grants],  # noqa: S607
+                check=True, capture_output=True,
+            )  # fmt: skip
+
+        def run_service(self, name: str, main: Callable[[ServiceHost], None]) -> None:
+            controls: queue.Queue[tuple[int, int, int]] = queue.Queue()
+
+            def handler(control: int, event: int, data: Any, context: Any) -> int:
+                session = 0
+                if control == _SERVICE_CONTROL_SESSIONCHANGE and data:
+                    session = int(_WTSSESSION_NOTIFICATION.from_address(data).dwSessionId)
+                controls.put((int(control), int(event), session))
+                return 0  # NO_ERROR
+
+            callbacks: list[Any] = []
+
+            def service_main(argc: int, argv: Any) -> None:
+                handler_ex = _HANDLER_EX(handler)
+                callbacks.append(handler_ex)
+                handle = _RegisterServiceCtrlHandlerExW(name, handler_ex, None)
+                if not handle:
+                    return
+                host = _Host(handle, controls)
+                try:
+                    main(host)
+                finally:
+                    host.set_status(SERVICE_STOPPED)
+
+            entry = _SERVICE_MAIN(service_main)
+            table = (_SERVICE_TABLE_ENTRYW * 2)(
+                _SERVICE_TABLE_ENTRYW(name, entry), _SERVICE_TABLE_ENTRYW(None, _SERVICE_MAIN())
+            )
+            if not _StartServiceCtrlDispatcherW(table):
+                raise _last_error("StartServiceCtrlDispatcherW")
+
+        def launch_in_session(self, session_id: int, command_line: str) -> WorkerProcess:
+            own, token = _PVOID(), _PVOID()
+            if not _OpenProcessToken(_GetCurrentProcess(), _TOKEN_ACCESS, ctypes.byref(own)):
+                raise _last_error("OpenProcessToken")
+            try:
+                if not _DuplicateTokenEx(
+                    own, _MAXIMUM_ALLOWED, None, _SECURITY_IMPERSONATION, _TOKEN_PRIMARY,
+                    ctypes.byref(token),
+                ):  # fmt: skip
+                    raise _last_error("DuplicateTokenEx")
+                session = _DWORD(session_id)
+                if not _SetTokenInformation(
+                    token, _TOKEN_SESSION_ID, ctypes.byref(session), ctypes.sizeof(session)
+                ):
+                    raise _last_error("SetTokenInformation")
+                startup = _STARTUPINFOW(cb=ctypes.sizeof(_STARTUPINFOW))
+                startup.lpDesktop = "winsta0\\default"
+                info = _PROCESS_INFORMATION()
+                line = ctypes.create_unicode_buffer(command_line)  # CreateProcess may write it
+                if not _CreateProcessAsUserW(
+                    token, None, line, None, None, False, _CREATE_NO_WINDOW, None, None,
+                    ctypes.byref(startup), ctypes.byref(info),
+                ):  # fmt: skip
+                    raise _last_error("CreateProcessAsUserW")
+                _CloseHandle(info.hThread)
+                return _Process(info.hProcess, int(info.dwProcessId))
+            finally:
+                for handle in (token, own):
+                    if handle:
+                        _CloseHandle(handle)
+
+        def create_event(self, name: str) -> None:
+            if name not in self._events:
+                event = _CreateEventW(None, True, False, name)
+                if not event:
+                    raise _last_error("CreateEventW")
+                self._events[name] = event
+
+        def signal_event(self, name: str) -> None:
+            event = self._events.get(name)
+            if event is None or not _SetEvent(event):
+                raise _last_error("SetEvent")
+
+        def wait_event(self, name: str, timeout_s: float) -> bool:
+            event = self._events.get(name) or _OpenEventW(_SYNCHRONIZE_AND_MODIFY, False, name)
+            if not event:
+                return False
+            self._events[name] = event
+            return bool(_WaitForSingleObject(event, int(timeout_s * 1000)) == _WAIT_OBJECT_0)

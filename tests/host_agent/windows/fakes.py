@@ -259,3 +259,51 @@ class FakeDuplicationApi:
         duplication = FakeDuplication(self, output)
         self.duplications.append(duplication)
         return duplication
+
+
+# -- overlays and hooks ------------------------------------------------------------------------
+
+
+@dataclass
+class Shown:
+    box: Box
+    bgra: np.ndarray
+    exclude_from_capture: bool
+    closed: bool = False
+
+
+class FakeOverlayApi:
+    """Records windows and the input filter; ``affinity_ok`` plays Windows' confirmation."""
+
+    def __init__(self) -> None:
+        self.windows: dict[int, Shown] = {}
+        self.allow: Any = None
+        self.affinity_ok = True
+        self.hooks_ok = True
+        self.show_error: int | None = None
+
+    def show(self, box: Box, bgra: np.ndarray, exclude_from_capture: bool) -> int:
+        if self.show_error is not None:
+            raise Win32Error("CreateWindowExW", self.show_error)
+        handle = 0x1000 + len(self.windows)
+        self.windows[handle] = Shown(box, bgra, exclude_from_capture)
+        return handle
+
+    def affinity(self, window: int) -> int:
+        shown = self.windows[window]
+        if shown.exclude_from_capture and self.affinity_ok:
+            return win32.WDA_EXCLUDEFROMCAPTURE
+        return win32.WDA_NONE
+
+    def close(self, window: int) -> None:
+        self.windows[window].closed = True
+
+    def filter_input(self, allow: Any) -> bool:
+        if allow is not None and not self.hooks_ok:
+            return False
+        self.allow = allow
+        return True
+
+    @property
+    def open(self) -> list[Shown]:
+        return [w for w in self.windows.values() if not w.closed]
