@@ -153,7 +153,10 @@ WTS_SESSION_UNLOCK: Final = 0x8
 # WTSGetActiveConsoleSessionId when no session is attached to the console (a switch).
 NO_CONSOLE_SESSION: Final = 0xFFFFFFFF
 
-# Service states (winsvc.h).
+# Service controls and states (winsvc.h).
+SERVICE_CONTROL_STOP: Final = 0x01
+SERVICE_CONTROL_SHUTDOWN: Final = 0x05
+SERVICE_CONTROL_SESSIONCHANGE: Final = 0x0E
 SERVICE_STOPPED: Final = 1
 SERVICE_START_PENDING: Final = 2
 SERVICE_STOP_PENDING: Final = 3

@@ -307,3 +307,122 @@ class FakeOverlayApi:
     @property
     def open(self) -> list[Shown]:
         return [w for w in self.windows.values() if not w.closed]
+
+
+# -- the service manager ----------------------------------------------------------------------
+
+
+class FakeProcess:
+    """A worker: ends when its stop event is signalled (unless ``stubborn``) or when ended."""
+
+    def __init__(self, api: FakeServiceApi, session: int, command_line: str, pid: int) -> None:
+        self.api = api
+        self.session = session
+        self.command_line = command_line
+        self._pid = pid
+        self.status: int | None = None
+        self.stubborn = False
+        self.terminated = False
+
+    @property
+    def pid(self) -> int:
+        return self._pid
+
+    def wait(self, timeout_s: float) -> int | None:
+        event = self.command_line.split("--stop-event ", 1)[1].split(" ", 1)[0]
+        if self.status is None and event in self.api.signalled and not self.stubborn:
+            self.status = 0
+        return self.status
+
+    def terminate(self) -> None:
+        self.terminated = True
+        self.status = 1
+
+
+class FakeServiceApi:
+    """The service manager, registry and CreateProcessAsUser, as records."""
+
+    def __init__(self, state: int | None = None, admin: bool = True) -> None:
+        self.state = state
+        self.admin = admin
+        self.calls: list[tuple[Any, ...]] = []
+        self.processes: list[FakeProcess] = []
+        self.events: list[str] = []
+        self.signalled: set[str] = set()
+        self.launch_error: int | None = None
+
+    def is_admin(self) -> bool:
+        return self.admin
+
+    def service_state(self, name: str) -> int | None:
+        return self.state
+
+    def create_service(self, name: str, display: str, command_line: str, text: str) -> None:
+        self.calls.append(("create", name, command_line))
+        self.state = win32.SERVICE_STOPPED
+
+    def update_service(self, name: str, command_line: str) -> None:
+        self.calls.append(("update", name, command_line))
+
+    def set_recovery(self, name: str, delays: Sequence[int]) -> None:
+        self.calls.append(("recovery", name, tuple(delays)))
+
+    def delete_service(self, name: str) -> None:
+        self.calls.append(("delete", name))
+        self.state = None
+
+    def start_service(self, name: str) -> None:
+        self.calls.append(("start", name))
+        self.state = win32.SERVICE_RUNNING
+
+    def stop_service(self, name: str) -> None:
+        self.calls.append(("stop", name))
+        self.state = win32.SERVICE_STOPPED
+
+    def set_policy(self, key: str, value_name: str, value: int) -> None:
+        self.calls.append(("policy", key, value_name, value))
+
+    def restrict_directory(self, path: str) -> None:
+        self.calls.append(("restrict", path))
+
+    def run_service(self, name: str, main: Any) -> None:
+        raise AssertionError("the tests run the supervisor directly")
+
+    def launch_in_session(self, session_id: int, command_line: str) -> FakeProcess:
+        if self.launch_error is not None:
+            raise Win32Error("CreateProcessAsUserW", self.launch_error)
+        process = FakeProcess(self, session_id, command_line, 100 + len(self.processes))
+        self.processes.append(process)
+        return process
+
+    def create_event(self, name: str) -> None:
+        self.events.append(name)
+
+    def signal_event(self, name: str) -> None:
+        self.signalled.add(name)
+
+    def wait_event(self, name: str, timeout_s: float) -> bool:
+        return name in self.signalled
+
+
+class FakeHost:
+    """The service manager's side of a running service: scripted controls, a clock that
+    moves by each wait. When the script ends, the service is told to stop."""
+
+    def __init__(self, clock: Any, script: list[Any]) -> None:
+        self.clock = clock
+        self.script = script
+        self.statuses: list[int] = []
+
+    def set_status(self, state: int) -> None:
+        self.statuses.append(state)
+
+    def next_control(self, timeout_s: float) -> tuple[int, int, int] | None:
+        self.clock.now += timeout_s
+        if not self.script:
+            return (win32.SERVICE_CONTROL_STOP, 0, 0)
+        item = self.script.pop(0)
+        if callable(item):
+            item()
+            return None
+        return item  # type: ignore[no-any-return]
