@@ -33,6 +33,7 @@ from host_agent.platform.windows.desktop import InputDesktop
 from host_agent.platform.windows.duplication import DuplicationCapture, GdiGrab, Mode, Update
 from host_agent.platform.windows.injector import WindowsInjector
 from host_agent.platform.windows.pointer import shape_rgba
+from host_agent.platform.windows.privacy import PrivacyScreen, WindowsBanner
 from host_agent.platform.windows.win32 import Box, DesktopApi, DuplicationApi, OutputInfo
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
@@ -305,3 +306,39 @@ def open_capture(desktop: InputDesktop) -> WindowsCapture:
 
 def open_injector(desktop: InputDesktop) -> WindowsInjector:
     return WindowsInjector(win32.input_api(), desktop)
+
+
+def primary_monitor(api: win32.InputApi) -> Box:
+    """The monitor at (0, 0) (Windows' primary), else the first."""
+    monitors = api.monitors()
+    for box in monitors:
+        if box.left <= 0 < box.right and box.top <= 0 < box.bottom:
+            return box
+    if not monitors:
+        raise CaptureError("Windows reports no monitor")
+    return monitors[0]
+
+
+def open_banner() -> WindowsBanner:
+    return WindowsBanner(win32.overlay_api(), primary_monitor(win32.input_api()))
+
+
+def open_privacy_screen(desktop: InputDesktop, who: str) -> PrivacyScreen:
+    """The privacy screen over every monitor (``desktop``: made first, so that the process
+    is DPI aware before monitors are measured)."""
+    build = win32.desktop_api().windows_build()
+    return PrivacyScreen(win32.overlay_api(), build, win32.input_api().monitors(), who)
+
+
+def watch_stop_event(name: str, on_stop: Callable[[], None]) -> threading.Thread:
+    """A thread that calls ``on_stop`` once the service signals the named event."""
+    api = win32.service_api()
+
+    def watch() -> None:
+        while not api.wait_event(name, 1.0):
+            pass
+        on_stop()
+
+    thread = threading.Thread(target=watch, name="mamori-stop-event", daemon=True)
+    thread.start()
+    return thread

@@ -99,6 +99,7 @@ class FakeDesktopApi:
         self.dpi_ok = dpi_ok
         self.console = 1
         self.session = 1
+        self.dpi_requests = 0
 
     def input_desktop_name(self) -> str | None:
         return self.names.pop(0) if len(self.names) > 1 else self.names[0]
@@ -108,6 +109,7 @@ class FakeDesktopApi:
         return self.attach_ok
 
     def set_dpi_awareness(self) -> bool:
+        self.dpi_requests += 1
         return self.dpi_ok
 
     def active_console_session(self) -> int:
