@@ -96,8 +96,11 @@ def program(frozen: bool, executable: str) -> list[str]:
 
 
 def service_command_line(start: list[str], state_dir: str) -> str:
-    """What the service manager runs (quoted for CreateProcess)."""
-    return subprocess.list2cmdline([*start, "service", "run", "--state-dir", state_dir])
+    """What the service manager runs (quoted for CreateProcess); it logs beside the worker."""
+    log_file = str(PureWindowsPath(state_dir) / "service.log")
+    return subprocess.list2cmdline(
+        [*start, "service", "run", "--state-dir", state_dir, "--log-file", log_file]
+    )
 
 
 def worker_command_line(start: list[str], state_dir: str, stop_event: str) -> str:
@@ -317,6 +320,8 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--state-dir", type=Path, default=None, help="default: %%ProgramData%%\\Mamori\\agent"
     )
+    # Read by __main__ before parsing (logging starts first); accepted here so it parses.
+    parser.add_argument("--log-file", type=Path, help="log here instead of stderr")
     return parser
 
 

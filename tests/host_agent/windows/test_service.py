@@ -46,7 +46,9 @@ class Clock:
 def test_command_lines_are_quoted_for_create_process() -> None:
     """Paths with spaces are quoted; a Python install runs ``-m host_agent``."""
     start = program(True, EXE)
-    assert service_command_line(start, STATE) == (rf'"{EXE}" service run --state-dir {STATE}')
+    assert service_command_line(start, STATE) == (
+        rf'"{EXE}" service run --state-dir {STATE} --log-file {STATE}\service.log'
+    )
     assert worker_command_line(start, STATE, r"Global\MamoriAgentStop-1-1") == (
         rf'"{EXE}" --state-dir {STATE} --stop-event Global\MamoriAgentStop-1-1 '
         rf"--log-file {STATE}\agent.log"
@@ -223,3 +225,15 @@ def test_launch_failure_is_retried_later() -> None:
 
     supervisor, _ = run_supervisor(api, [fix, None, None, None])
     assert supervisor.launches == [1]
+
+
+def test_the_service_command_line_parses(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """What the service manager will run is a command line this very parser accepts."""
+    api = FakeServiceApi(state=RUNNING)
+    line = service_command_line(["mamori-agent.exe"], str(tmp_path))
+    args = line.split()[1:]
+    assert args[:2] == ["service", "run"]
+    assert main(["status", *args[2:]], api) == 0
+    assert "running" in capsys.readouterr().out
