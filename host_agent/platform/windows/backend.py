@@ -81,6 +81,8 @@ class CapturePump:
         self.on_change: Callable[[], None] | None = None
         self.on_pointer: Callable[[Update], None] | None = None
         self.error: AgentError | None = None
+        self._pointer_lock = threading.Lock()
+        self.last_pointer = Update(Mode.DUPLICATION)
         self._thread = threading.Thread(target=self._run, name="mamori-dxgi", daemon=True)
 
     def start(self) -> None:
@@ -104,6 +106,7 @@ class CapturePump:
                 self.first_picture.set()
                 self._changed()
             if update.pointer_position is not None or update.pointer_shape is not None:
+                self._remember(update)
                 listener = self.on_pointer
                 if listener is not None:
                     listener(update)
@@ -114,6 +117,21 @@ class CapturePump:
                 self._stop.wait(self._sleep_s)
         with contextlib.suppress(AgentError):
             self.capture.close()
+
+    def _remember(self, update: Update) -> None:
+        """DXGI reports a shape only when it changes: keep the last one (and position) for
+        a cursor that starts later."""
+        with self._pointer_lock:
+            shape = update.pointer_shape or self.last_pointer.pointer_shape
+            position = update.pointer_position or self.last_pointer.pointer_position
+            self.last_pointer = Update(
+                Mode.DUPLICATION, pointer_position=position, pointer_shape=shape
+            )
+
+    def pointer_now(self) -> Update:
+        """The last pointer shape and position seen (either may be None)."""
+        with self._pointer_lock:
+            return self.last_pointer
 
     def _changed(self) -> None:
         listener = self.on_change
@@ -175,17 +193,28 @@ class DuplicationCursor:
         self._send = send
         self._serial = 0
         self._last: tuple[int, int, bool] | None = None
+        self._lock = threading.Lock()  # start() replays on the loop while the pump sends
         self.shapes_sent = 0
         self.positions_sent = 0
 
     def start(self) -> None:
         self._pump.on_pointer = self._on_pointer
+        known = self._pump.pointer_now()
+        if known.pointer_shape is not None or known.pointer_position is not None:
+            self._on_pointer(known)  # the viewer gets the current cursor at once
 
     def close(self) -> None:
         self._pump.on_pointer = None
 
     def _on_pointer(self, update: Update) -> None:
         """On the capture thread: build the messages, send them from the event loop."""
+        with self._lock:
+            messages = self._messages(update)
+        for message in messages:
+            with contextlib.suppress(RuntimeError):
+                self._loop.call_soon_threadsafe(self._send, message)
+
+    def _messages(self, update: Update) -> list[str]:
         messages = []
         if update.pointer_shape is not None:
             try:
@@ -206,9 +235,7 @@ class DuplicationCursor:
                 self._last = position
                 messages.append(position_message(*position))
                 self.positions_sent += 1
-        for message in messages:
-            with contextlib.suppress(RuntimeError):
-                self._loop.call_soon_threadsafe(self._send, message)
+        return messages
 
 
 class WindowsCapture:

@@ -46,6 +46,7 @@ under a lock.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
@@ -190,11 +191,14 @@ class DuplicationCapture:
         if self._gone is not None:
             return Update(Mode.GONE)
         recreated = self._follow_desktop()
+        update = self._poll_once(timeout_ms)
+        return dataclasses.replace(update, recreated=True) if recreated else update
+
+    def _poll_once(self, timeout_ms: int) -> Update:
         if self._duplication is None and self._clock() >= self._retry_at:
             self._open()
         if self._duplication is None:
-            update = self._poll_gdi() if self.mode is Mode.GDI else Update(self.mode)
-            return Update(update.mode, update.damage, recreated=recreated)
+            return self._poll_gdi() if self.mode is Mode.GDI else Update(self.mode)
         duplication = self._duplication
         try:
             info = duplication.acquire(timeout_ms)
@@ -306,11 +310,13 @@ class DuplicationCapture:
     def _follow_desktop(self) -> bool:
         if self._desktop is None:
             return False
-        change = self._desktop.poll()
-        recreate = change is not None and self._duplication is not None
-        if change is not None and recreate:
+        self._desktop.poll()
+        # By generation: the injector shares the follower and may have seen the change.
+        moved = self._attached != 0 and self._desktop.generation != self._attached
+        recreate = moved and self._duplication is not None
+        if recreate:
             # A duplication belongs to the desktop it was made on: a new one on the new one.
-            log.info("input desktop is now %s: new duplication", change.current.value)
+            log.info("input desktop is now %s: new duplication", self._desktop.kind.value)
             self._drop()
             self.stats.recreations += 1
         self._attached = self._desktop.attach(self._attached)

@@ -285,10 +285,13 @@ class WindowsInjector:
     def _follow_desktop(self) -> None:
         if self._desktop is None:
             return
-        change = self._desktop.poll()
-        if change is not None and (self._held_keys or self._held_buttons):
+        self._desktop.poll()
+        # By generation, not by the poll's answer: the capture thread shares the follower
+        # and may have been the one to see the change.
+        moved = self._attached != 0 and self._desktop.generation != self._attached
+        if moved and (self._held_keys or self._held_buttons):
             # Keys held on the old desktop: let go there first, while still attached to it.
-            log.info("input desktop is now %s: releasing held keys", change.current.value)
+            log.info("input desktop is now %s: releasing held keys", self._desktop.kind.value)
             self.release_all()
         self._attached = self._desktop.attach(self._attached)
 

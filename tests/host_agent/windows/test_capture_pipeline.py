@@ -213,3 +213,28 @@ def test_the_primary_monitor_is_the_one_at_the_origin() -> None:
     assert choose_output([left, primary], "A") is left
     with pytest.raises(Exception, match="no monitor"):
         choose_output([detached])
+
+
+async def test_a_cursor_started_later_gets_the_current_shape(screen: FakeScreen) -> None:
+    """DXGI reports a shape only when it changes: a cursor channel opened afterwards still
+    gets the current shape and position at once."""
+    api = FakeDuplicationApi(screen)
+    api.timeout_sleep_s = 0.01
+    arrow = PointerShape(win32.POINTER_COLOR, 2, 2, 8, 1, 1, bytes(16))
+    api.script += [
+        Frame(frame_info(pointer=(5, 6, True), shape=16), shape=arrow),
+    ]
+    backend = WindowsCapture(api)
+    source = backend.open_source()
+    await until(lambda: not api.script)
+    await asyncio.sleep(0.05)
+    sent: list[str] = []
+    cursor = backend.open_cursor(source, asyncio.get_running_loop(), sent.append)
+    cursor.start()
+    try:
+        await until(lambda: len(sent) >= 2)
+    finally:
+        cursor.close()
+        source.close()
+    assert sent[0].startswith('{"t":"shape","id":1,"w":2,"h":2,"hx":1,"hy":1,')
+    assert sent[1] == '{"t":"cursor","x":5,"y":6,"v":true}'

@@ -357,3 +357,18 @@ def test_odd_sized_monitor_is_cropped_to_even(api: FakeDuplicationApi, clock: Cl
     assert capture.poll(100).damage == (Rect(0, 0, 1364, 766),)
     api.script.append(Frame(frame_info(), dirty=[Box(1364, 0, 1365, 767)]))
     assert capture.poll(100).damage == ()
+
+
+def test_switch_seen_by_the_injector_still_recreates(api: FakeDuplicationApi, clock: Clock) -> None:
+    """The follower is shared: a desktop switch the injector saw first still makes the
+    capture drop its duplication and attach to the new desktop before the next one."""
+    desktops = FakeDesktopApi("Default", "Winlogon")
+    follower = InputDesktop(desktops, clock=clock)
+    capture = DuplicationCapture(api, RIGHT, clock=clock, desktop=follower)
+    api.script.append(Frame(frame_info()))
+    capture.poll(100)
+    follower.poll(force=True)  # the injector's poll sees Winlogon
+    api.script.append(Frame(frame_info()))
+    assert capture.poll(100).recreated
+    assert desktops.attaches == 2
+    assert len(api.duplications) == 2

@@ -288,3 +288,16 @@ def test_refused_send_follows_the_desktop_and_retries(api: FakeInputApi) -> None
     api.accept = [0, 0]
     injector.inject(Wheel(0, 1, 0, 0))
     assert injector.dropped == 2
+
+
+def test_switch_seen_by_the_capture_thread_still_releases(api: FakeInputApi) -> None:
+    """The follower is shared with the capture thread: if that thread saw the switch to
+    Winlogon first, the injector still releases its held keys before attaching again."""
+    desktops = FakeDesktopApi("Default", "Winlogon")
+    follower = InputDesktop(desktops)
+    injector = WindowsInjector(api, follower)
+    injector.inject(Key("ControlLeft", "Control", pressed=True))
+    assert follower.poll(force=True) is not None  # the capture thread's poll
+    injector.inject(Key("KeyA", "a", pressed=True))
+    assert api.sent == [key(0x1D, SCAN), key(0x1D, SCAN | UP), key(0x1E, SCAN)]
+    assert desktops.attaches == 2
