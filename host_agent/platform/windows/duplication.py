@@ -208,7 +208,11 @@ class DuplicationCapture:
             update = self._apply(duplication, info)
         except Win32Error as exc:
             return self._failed(exc, acquired=True)
-        duplication.release_frame()
+        try:
+            duplication.release_frame()
+        except Win32Error as exc:
+            # The frame was read; the duplication is stale (ACCESS_LOST): a new one next time.
+            self._failed(exc, acquired=True)
         self.stats.frames += 1
         return update
 
@@ -347,6 +351,12 @@ class DuplicationCapture:
                 self._fallback(now, str(exc))
             else:
                 raise CaptureError(f"desktop duplication cannot start: {exc}") from exc
+            return
+        described = self._duplication.description
+        if (described.width, described.height) != (found.desktop.width, found.desktop.height):
+            # A mode change under way: the image is not the output's rectangle.
+            self._drop()
+            self._end(f"monitor {found.device_name} is now {described.width}x{described.height}")
             return
         if self.mode is not Mode.DUPLICATION:
             log.info("capturing %s through desktop duplication", found.device_name)

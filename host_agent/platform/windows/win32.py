@@ -1494,7 +1494,7 @@ if sys.platform == "win32":
     )
     _CreateProcessAsUserW = _fn(
         _advapi32, "CreateProcessAsUserW", wintypes.BOOL, _PVOID, ctypes.c_wchar_p,
-        ctypes.c_wchar_p, _PVOID, _PVOID, wintypes.BOOL, _DWORD, _PVOID, ctypes.c_wchar_p,
+        _PVOID, _PVOID, _PVOID, wintypes.BOOL, _DWORD, _PVOID, ctypes.c_wchar_p,
         ctypes.POINTER(_STARTUPINFOW), ctypes.POINTER(_PROCESS_INFORMATION),
     )  # fmt: skip
     _GetCurrentProcess = _fn(_kernel32, "GetCurrentProcess", _PVOID)

@@ -163,6 +163,7 @@ class Frame:
     paint: Any = None  # callable(screen array) -> None
     error: int | None = None
     read_error: int | None = None  # the pixel read fails with this HRESULT
+    release_error: int | None = None  # ReleaseFrame fails with this HRESULT
 
 
 class FakeScreen:
@@ -189,7 +190,8 @@ class FakeDuplication:
     @property
     def description(self) -> DuplicationDesc:
         box = self.output.desktop
-        return DuplicationDesc(box.width, box.height, self.output.rotation, False)
+        width, height = self._api.describe_as or (box.width, box.height)
+        return DuplicationDesc(width, height, self.output.rotation, False)
 
     def acquire(self, timeout_ms: int) -> FrameInfo:
         assert self._frame is None, "AcquireNextFrame twice without ReleaseFrame"
@@ -230,8 +232,10 @@ class FakeDuplication:
         return [pixels[b.top : b.bottom, b.left : b.right].copy() for b in boxes]
 
     def release_frame(self) -> None:
-        self._frame = None
+        frame, self._frame = self._frame, None
         self.released += 1
+        if frame is not None and frame.release_error is not None:
+            raise Win32Error("ReleaseFrame", frame.release_error)
 
     def close(self) -> None:
         self.closed = True
@@ -249,6 +253,7 @@ class FakeDuplicationApi:
         self.acquired = 0
         self.unplugged: set[str] = set()
         self.timeout_sleep_s = 0.0  # how long an empty script's timeout takes
+        self.describe_as: tuple[int, int] | None = None  # DXGI_OUTDUPL_DESC's size, if odd
 
     def outputs(self) -> list[OutputInfo]:
         return [o for o in self.screen.outputs if o.device_name not in self.unplugged]

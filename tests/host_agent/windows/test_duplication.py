@@ -372,3 +372,34 @@ def test_switch_seen_by_the_injector_still_recreates(api: FakeDuplicationApi, cl
     assert capture.poll(100).recreated
     assert desktops.attaches == 2
     assert len(api.duplications) == 2
+
+
+def test_release_frame_lost_keeps_the_frame_and_recreates(
+    capture: DuplicationCapture, api: FakeDuplicationApi
+) -> None:
+    """ReleaseFrame answering ACCESS_LOST: what was read stays applied, and the next poll
+    makes a new duplication rather than ending the capture."""
+    box = Box(0, 0, 16, 16)
+    api.script.append(
+        Frame(
+            frame_info(),
+            dirty=[box],
+            paint=paint(box, 77),
+            release_error=win32.DXGI_ERROR_ACCESS_LOST,
+        )
+    )
+    assert capture.poll(100).damage == (Rect(0, 0, 16, 16),)
+    assert np.array_equal(capture.grab(), screen_of(api))
+    api.script.append(Frame(frame_info()))
+    capture.poll(100)
+    assert len(api.duplications) == 2
+
+
+def test_image_of_another_size_is_not_read(api: FakeDuplicationApi, clock: Clock) -> None:
+    """A duplication whose image is not the monitor's rectangle (a mode change under way)
+    is never read: the session must start again at the new size."""
+    api.describe_as = (1024, 768)
+    capture = DuplicationCapture(api, RIGHT, clock=clock)
+    assert capture.poll(100).mode is Mode.GONE
+    assert api.duplications[0].closed
+    assert api.reads == []
