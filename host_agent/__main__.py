@@ -1,16 +1,19 @@
 """``python -m host_agent``: stream this host's screen to viewers through the broker.
 
-Two commands:
+Commands:
     enroll   join the organization once, with the one-time code an admin made in the
              console: ``python -m host_agent enroll --broker https://BROKER:8443 --code CODE
              --host-id ID --name 名前 [--ca-file CA]``. The key pair is made here (0600 in
              the state directory) and a client certificate comes back.
     (run)    ``python -m host_agent [--display :0] ...``: connect to the agent port with that
              certificate (mutual TLS) and serve viewers; the certificate renews itself.
+    service  Windows only: ``mamori-agent service install|uninstall|start|stop|status`` (as
+             an administrator) manages the LocalSystem service that keeps the agent running
+             in the console session (``platform/windows/service.py``).
 
 The state directory is ``--state-dir``, else ``$MAMORI_AGENT_STATE_DIR``, else
-``$XDG_STATE_HOME/mamori-agent``. Nothing secret is ever taken from the command line but the
-one-time code, which is spent at enrollment.
+``$XDG_STATE_HOME/mamori-agent`` (Windows: ``%ProgramData%\\Mamori\\agent``). Nothing secret
+is ever taken from the command line but the one-time code, which is spent at enrollment.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import argparse
 import asyncio
 import contextlib
 import logging
+import logging.handlers
 import os
 import signal
 import sys
@@ -26,7 +30,7 @@ from pathlib import Path
 
 from host_agent.errors import AgentConfigError, AgentError
 from host_agent.link.broker_link import BrokerLink, LinkSettings
-from host_agent.platform.backends import open_injector
+from host_agent.platform.backends import open_capture, open_injector, watch_stop_request
 from host_agent.trust.credentials import AgentState, default_state_dir
 from host_agent.trust.enrollment import enroll
 from host_agent.trust.renewal import keep_renewed
@@ -86,6 +90,11 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="offer only this local address for media (repeat); default: all but loopback",
     )
+    parser.add_argument("--log-file", type=Path, help="log here (rotated) instead of stderr")
+    parser.add_argument(
+        "--stop-event",
+        help="Windows: stop when the service signals this named event (the service sets it)",
+    )
     return parser
 
 
@@ -106,7 +115,12 @@ async def _run(args: argparse.Namespace, state: AgentState) -> None:
             args.name or enrolled.name,
             lambda: state.ssl_context(args.ca_file),
         ),
-        StreamSettings(display=args.display, fps=args.fps, bitrate=args.bitrate),
+        StreamSettings(
+            display=args.display,
+            fps=args.fps,
+            bitrate=args.bitrate,
+            capture=open_capture(args.display),
+        ),
         injector,
     )
     stop = asyncio.Event()
@@ -118,7 +132,16 @@ async def _run(args: argparse.Namespace, state: AgentState) -> None:
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stopping)
+        try:
+            loop.add_signal_handler(sig, stopping)
+        except NotImplementedError:  # Windows' event loops: the service's stop event instead
+            break
+    if args.stop_event:
+
+        def stop_requested() -> None:  # on the watching thread
+            loop.call_soon_threadsafe(stopping)
+
+        watch_stop_request(args.stop_event, stop_requested)
     renewer = asyncio.create_task(keep_renewed(state, agent_url, stop, args.ca_file))
     try:
         await link.run()
@@ -130,8 +153,12 @@ async def _run(args: argparse.Namespace, state: AgentState) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    _log_to(_log_file(argv))
     try:
+        if argv[:1] == ["service"]:
+            from host_agent.platform.windows.service import main as service_main
+
+            return service_main(argv[1:])
         if argv[:1] == ["enroll"]:
             args = _enroll_parser().parse_args(argv[1:])
             state = AgentState(args.state_dir or default_state_dir())
@@ -150,6 +177,29 @@ def main(argv: list[str] | None = None) -> int:
     with contextlib.suppress(Exception):
         logging.shutdown()
     return 0
+
+
+def _log_file(argv: list[str]) -> Path | None:
+    """``--log-file`` is needed before the arguments are parsed (parsing errors are logged)."""
+    for index, arg in enumerate(argv):
+        if arg == "--log-file" and index + 1 < len(argv):
+            return Path(argv[index + 1])
+        if arg.startswith("--log-file="):
+            return Path(arg.split("=", 1)[1])
+    return None
+
+
+def _log_to(path: Path | None) -> None:
+    fmt = "%(asctime)s %(name)s %(message)s"
+    if path is None:
+        logging.basicConfig(level=logging.INFO, format=fmt)
+        return
+    # The Windows service's worker has no console: a file, kept small (3 x 1 MB).
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.handlers.RotatingFileHandler(
+        path, maxBytes=1_000_000, backupCount=3, encoding="utf-8"
+    )
+    logging.basicConfig(level=logging.INFO, format=fmt, handlers=[handler])
 
 
 if __name__ == "__main__":

@@ -33,7 +33,7 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
 AGENT_LAYERS: tuple[tuple[str, ...], ...] = (
     ("host_agent", "host_agent.errors"),
     ("host_agent.input", "host_agent.video", "host_agent.trust"),
-    ("host_agent.platform",),
+    ("host_agent.platform", "host_agent.platform.x11", "host_agent.platform.windows"),
     ("host_agent.session",),
     ("host_agent.webrtc",),
     ("host_agent.link",),
@@ -91,6 +91,35 @@ def test_broker_layers_import_only_downwards() -> None:
 def test_agent_layers_import_only_downwards() -> None:
     """In the agent, input/ and video/ never import the platform backends or the WebRTC side."""
     assert upward_imports("host_agent", AGENT_LAYERS) == []
+
+
+# Names only Windows' ctypes has: a module using them calls Windows directly.
+WINDOWS_CTYPES = ("windll", "WinDLL", "WINFUNCTYPE", "oledll", "OleDLL", "HRESULT", "wintypes")
+
+
+def test_windows_calls_live_in_the_thin_module() -> None:
+    """Only ``platform/windows/win32.py`` touches Windows' DLLs (and ``winreg``): the rest of
+    the Windows backend is pure logic the Linux tests drive through a fake of it."""
+    thin = ROOT / "host_agent" / "platform" / "windows" / "win32.py"
+    offenders = [
+        finding
+        for path in sorted((ROOT / "host_agent").rglob("*.py"))
+        if path != thin
+        for finding in windows_calls(path)
+    ]
+    assert offenders == []
+    assert windows_calls(thin), "the check must see the thin module's own calls"
+
+
+def windows_calls(path: Path) -> list[str]:
+    found = []
+    names = imported_modules(path)
+    if any(n in {"winreg", "ctypes.wintypes", "_winapi", "msvcrt"} for n in names):
+        found.append(f"{module_name(path)} imports a Windows-only module")
+    for node in ast.walk(ast.parse(path.read_text(), filename=str(path))):
+        if isinstance(node, ast.Attribute) and node.attr in WINDOWS_CTYPES:
+            found.append(f"{module_name(path)} uses ctypes.{node.attr}")
+    return found
 
 
 def test_layer_check_catches_an_upward_import() -> None:

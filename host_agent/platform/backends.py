@@ -1,21 +1,32 @@
 """The one place that picks the desktop system's backend for the agent.
 
-``input/`` and ``session/`` define what they need from the desktop (``Injector``, ``Banner``,
-``InputLock``); each backend under ``platform/`` implements it. Only X11 exists today; a
-Windows backend plugs in here without ``video/`` or ``input/`` changing. Backends are
-imported lazily so that a host without X (or without python-xlib) can still load the agent
-and be told plainly what is missing: the reader is a clinic's installer, not a developer.
+``input/``, ``video/`` and ``session/`` define what they need from the desktop (``Injector``,
+``CaptureBackend``, ``Banner``, ``InputLock``); each backend under ``platform/`` implements
+it: X11 (``platform/x11``: XTest, XDamage through ``video/``, an override-redirect banner,
+XInput device locks) and Windows (``platform/windows``: SendInput, DXGI Desktop Duplication,
+overlay windows, the privacy screen), picked by ``sys.platform``. Backends are imported
+lazily so that a host without X (or without python-xlib) can still load the agent and be
+told plainly what is missing: the reader is a clinic's installer, not a developer.
+
+On Windows every part shares one ``InputDesktop`` (the thread-attachment follower), made
+the first time one is asked for, after making the process Per-Monitor-V2 DPI aware.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import sys
-from typing import Protocol
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Protocol
 
-from host_agent.errors import InjectionError
+from host_agent.errors import AgentConfigError, AgentError, InjectionError
 from host_agent.input.injection import Injector
+from host_agent.video.sources import CaptureBackend
+
+if TYPE_CHECKING:
+    from host_agent.platform.windows.desktop import InputDesktop
 
 log = logging.getLogger(__name__)
 
@@ -34,9 +45,9 @@ def open_injector(display: str | None = None) -> Injector:
             the XTEST extension).
     """
     if sys.platform == "win32":
-        raise InjectionError(
-            "input injection on Windows (SendInput backend) is not implemented yet"
-        )
+        from host_agent.platform.windows.backend import open_injector as windows_injector
+
+        return windows_injector(_windows_desktop())
     name = display or os.environ.get("DISPLAY")
     if not name:
         if os.environ.get("WAYLAND_DISPLAY"):
@@ -73,7 +84,44 @@ class InputLock(Protocol):
     def close(self) -> None: ...
 
 
+@functools.cache
+def _windows_desktop() -> InputDesktop:
+    from host_agent.platform.windows.backend import open_desktop
+
+    return open_desktop()
+
+
+def open_capture(display: str | None) -> CaptureBackend | None:
+    """The screen track's capture backend; None means the default (X11 on ``display``)."""
+    if sys.platform == "win32":
+        from host_agent.platform.windows.backend import open_capture as windows_capture
+
+        return windows_capture(_windows_desktop())
+    return None
+
+
+def watch_stop_request(name: str, on_stop: Callable[[], None]) -> None:
+    """Call ``on_stop`` when the Windows service signals the named event (``--stop-event``).
+
+    Raises:
+        AgentConfigError: not on Windows (elsewhere the agent stops on SIGTERM).
+    """
+    if sys.platform != "win32":
+        raise AgentConfigError("--stop-event is for the Windows service only")
+    from host_agent.platform.windows.backend import watch_stop_event
+
+    watch_stop_event(name, on_stop)
+
+
 def open_banner(display: str | None) -> Banner | None:
+    if sys.platform == "win32":
+        try:
+            from host_agent.platform.windows.backend import open_banner as windows_banner
+
+            return windows_banner()
+        except AgentError as exc:
+            log.warning("no session banner on the host: %s", exc)
+            return None
     if not display:
         return None
     try:
@@ -85,7 +133,18 @@ def open_banner(display: str | None) -> Banner | None:
         return None
 
 
-def open_local_input_lock(display: str | None) -> InputLock | None:
+def open_local_input_lock(display: str | None, notice: str = "") -> InputLock | None:
+    """What holds the host's own keyboard and mouse during a session.
+
+    Args:
+        display: the X display (X11).
+        notice: who is operating, for the privacy screen that covers the monitors on Windows
+            (whose ``lock`` refuses the session where it cannot be guaranteed).
+    """
+    if sys.platform == "win32":
+        from host_agent.platform.windows.backend import open_privacy_screen
+
+        return open_privacy_screen(_windows_desktop(), notice)
     if not display:
         return None
     try:

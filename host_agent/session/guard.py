@@ -62,12 +62,12 @@ class SessionGuard:
 
     def begin(self) -> None:
         """Put the banner up, lock local input if the policy says so, start the clock."""
+        who = f"{self.start.viewer_name}（{self.start.organization}）"
         self._banner = open_banner(self._display)
         if self._banner is not None:
-            who = self.start
-            self._banner.show(f"遠隔操作中: {who.viewer_name}（{who.organization}）")
+            self._banner.show(f"遠隔操作中: {who}")
         if self.start.block_local_input:
-            self._lock = open_local_input_lock(self._display)
+            self._lock = open_local_input_lock(self._display, who)
             if self._lock is not None:
                 self._lock.lock()
         self._task = asyncio.create_task(self._watch_limits())

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import ssl
+import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Final
@@ -32,10 +33,14 @@ STATE_FILE: Final = "agent.json"
 
 
 def default_state_dir() -> Path:
-    """``$MAMORI_AGENT_STATE_DIR``, else ``$XDG_STATE_HOME/mamori-agent``."""
+    """``$MAMORI_AGENT_STATE_DIR``, else ``$XDG_STATE_HOME/mamori-agent``; on Windows
+    ``%ProgramData%\\Mamori\\agent``, which the LocalSystem service reads and ``service
+    install`` closes to everyone but LocalSystem and Administrators."""
     explicit = os.environ.get("MAMORI_AGENT_STATE_DIR")
     if explicit:
         return Path(explicit)
+    if sys.platform == "win32":
+        return Path(os.environ.get("PROGRAMDATA", r"C:\ProgramData")) / "Mamori" / "agent"
     base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
     return Path(base) / "mamori-agent"
 

@@ -25,6 +25,7 @@ from collections.abc import Callable
 from typing import Any, Final
 
 import numpy as np
+import numpy.typing as npt
 
 from host_agent.video.capture import ScreenGeometry
 
@@ -52,17 +53,30 @@ def shape_message(
     if len(argb) != width * height or width < 1 or height < 1:
         raise ValueError("cursor image size mismatch")
     pixels = np.asarray(argb, dtype=np.uint32).reshape(height, width)
-    left = min(max(0, hot_x - MAX_CURSOR // 2), max(0, width - MAX_CURSOR))
-    top = min(max(0, hot_y - MAX_CURSOR // 2), max(0, height - MAX_CURSOR))
-    pixels = pixels[top : top + MAX_CURSOR, left : left + MAX_CURSOR]
-    hot_x, hot_y = hot_x - left, hot_y - top
-    height, width = pixels.shape
     a = (pixels >> 24) & 0xFF
     rgb = [(pixels >> shift) & 0xFF for shift in (16, 8, 0)]
     # Premultiplied -> straight alpha, as canvas ImageData expects.
     with np.errstate(divide="ignore", invalid="ignore"):
         straight = [np.where(a > 0, np.minimum(255, c * 255 // np.maximum(a, 1)), 0) for c in rgb]
     rgba = np.stack([*straight, a], axis=-1).astype(np.uint8)
+    return rgba_shape_message(serial, rgba, hot_x, hot_y)
+
+
+def rgba_shape_message(serial: int, rgba: npt.NDArray[np.uint8], hot_x: int, hot_y: int) -> str:
+    """A shape message from straight-alpha RGBA pixels (height, width, 4), cropped to 64x64
+    around the hotspot when larger (other systems' cursors, e.g. Windows' through DXGI).
+
+    Raises:
+        ValueError: not a non-empty (height, width, 4) array.
+    """
+    if rgba.ndim != 3 or rgba.shape[2] != 4 or rgba.shape[0] < 1 or rgba.shape[1] < 1:
+        raise ValueError("cursor image size mismatch")
+    height, width = rgba.shape[:2]
+    left = min(max(0, hot_x - MAX_CURSOR // 2), max(0, width - MAX_CURSOR))
+    top = min(max(0, hot_y - MAX_CURSOR // 2), max(0, height - MAX_CURSOR))
+    rgba = rgba[top : top + MAX_CURSOR, left : left + MAX_CURSOR]
+    hot_x, hot_y = hot_x - left, hot_y - top
+    height, width = rgba.shape[:2]
     return json.dumps(
         {
             "t": "shape",
@@ -71,7 +85,7 @@ def shape_message(
             "h": int(height),
             "hx": int(min(max(hot_x, 0), width - 1)),
             "hy": int(min(max(hot_y, 0), height - 1)),
-            "rgba": base64.b64encode(rgba.tobytes()).decode("ascii"),
+            "rgba": base64.b64encode(np.ascontiguousarray(rgba).tobytes()).decode("ascii"),
         },
         separators=(",", ":"),
     )

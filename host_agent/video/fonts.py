@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 from pathlib import Path
 from typing import Final
 
@@ -11,10 +12,15 @@ from PIL import ImageFont
 
 log = logging.getLogger(__name__)
 
+_WINDOWS_FONTS: Final = Path(os.environ.get("WINDIR", r"C:\Windows")) / "Fonts"
 # Debian's fonts-noto-cjk (deploy/setup.sh installs it); Japanese names need a CJK face.
+# On a Japanese Windows: Yu Gothic (8.1 and later), Meiryo (Vista and later), MS Gothic.
 CJK_FONT_PATHS: Final = (
     Path("/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"),
     Path("/usr/share/fonts/truetype/noto/NotoSansCJK-Regular.ttc"),
+    _WINDOWS_FONTS / "YuGothM.ttc",
+    _WINDOWS_FONTS / "meiryo.ttc",
+    _WINDOWS_FONTS / "msgothic.ttc",
 )
 
 

@@ -19,6 +19,7 @@ import dataclasses
 import datetime as dt
 import logging
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from enum import Enum
@@ -29,12 +30,13 @@ import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
-from host_agent.video.capture import ScreenCapture, ScreenGeometry
+from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
-from host_agent.video.damage import ChangeMonitor, open_monitor
+from host_agent.video.damage import ChangeMonitor
 from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
 from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
 from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
+from host_agent.video.sources import CaptureBackend, DisplayCapture, FrameSource
 from host_agent.video.watermark import Watermark, WatermarkIdentity
 
 log = logging.getLogger(__name__)
@@ -92,12 +94,12 @@ class _Pipeline:
 
     def __init__(
         self,
-        display: str | None,
+        open_source: Callable[[], FrameSource],
         max_fps: int,
         bitrate: int,
         mark: WatermarkIdentity | None = None,
     ) -> None:
-        self.capture = ScreenCapture(display)
+        self.capture = open_source()
         geometry = self.capture.geometry
         self.picture = ScreenPicture(geometry.width, geometry.height)
         # Burned in before change detection, so what is compared, converted and sent is
@@ -213,8 +215,12 @@ class ScreenTrack(MediaStreamTrack):
         bitrate: int = 8_000_000,
         pacing: Pacing | None = None,
         watermark: WatermarkIdentity | None = None,
+        capture: CaptureBackend | None = None,
     ) -> None:
+        """A track of ``display``'s screen, or of what ``capture`` gives (another system's
+        capture, e.g. Windows' Desktop Duplication; default: X11 on ``display``)."""
         super().__init__()
+        self._capture: CaptureBackend = capture or DisplayCapture(display)
         self._watermark = watermark
         if not 1 <= fps <= MAX_FPS:
             raise ValueError(f"fps must be 1..{MAX_FPS}")
@@ -226,7 +232,6 @@ class ScreenTrack(MediaStreamTrack):
         self._pipeline: _Pipeline | None = None
         self._monitor: ChangeMonitor | None = None
         self._scheduler: FrameScheduler | None = None
-        self._display = display
         self._target = BitrateTarget(bitrate)
         self._wake = asyncio.Event()
         self._start = time.monotonic()
@@ -252,6 +257,11 @@ class ScreenTrack(MediaStreamTrack):
         if codec is Codec.VP8:
             return dataclasses.replace(self._pacing, keepalive_s=VP8_KEEPALIVE_S)
         return self._pacing
+
+    @property
+    def source(self) -> FrameSource | None:
+        """Where the pixels come from, once the capture is open."""
+        return None if self._pipeline is None else self._pipeline.capture
 
     async def geometry(self) -> ScreenGeometry:
         """The captured area (opens the capture on the encode thread if needed)."""
@@ -384,14 +394,14 @@ class ScreenTrack(MediaStreamTrack):
         if self._pipeline is None:
             loop = asyncio.get_running_loop()
             pipeline = await loop.run_in_executor(
-                self._executor, _Pipeline, self._display, self._pacing.max_fps,
+                self._executor, _Pipeline, self._capture.open_source, self._pacing.max_fps,
                 self._target.maximum, self._watermark,
             )  # fmt: skip
             picture = pipeline.picture
             self._scheduler = FrameScheduler(
                 picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
             )
-            self._monitor = open_monitor(self._display, loop)
+            self._monitor = self._capture.open_monitor(pipeline.capture, loop)
             self._scheduler.polling = self._monitor.polling
             self._monitor.start(self._on_change)
             self._pipeline = pipeline

@@ -119,14 +119,19 @@ class Library:
     path: str
 
 
+# Where PyAV's wheels put libx264, relative to site-packages (the Windows wheels' test checks
+# the last one against the published win_amd64 wheel): Linux av.libs, macOS av/.dylibs,
+# Windows av.libs (delvewheel).
+WHEEL_PATTERNS: Final = ("av.libs/libx264*", "av/.dylibs/libx264*", "av.libs/*x264*.dll")
+
+
 def _candidates() -> list[str]:
     paths: list[str] = []
     try:
         import av
 
         base = os.path.dirname(os.path.dirname(av.__file__))
-        # Linux wheels: site-packages/av.libs; Windows: av.libs or next to the modules.
-        for pattern in ("av.libs/libx264*", "av/.dylibs/libx264*", "av.libs/*x264*.dll"):
+        for pattern in WHEEL_PATTERNS:
             paths += sorted(glob.glob(os.path.join(base, pattern)))
     except ImportError:
         pass

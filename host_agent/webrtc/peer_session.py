@@ -33,9 +33,9 @@ from host_agent.input.injection import Injector
 from host_agent.session.guard import SessionGuard
 from host_agent.video import x264
 from host_agent.video.capture import ScreenGeometry
-from host_agent.video.cursor import CursorWatcher
 from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
+from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture
 from host_agent.video.watermark import WatermarkIdentity
 from host_agent.webrtc import negotiation
 from host_agent.webrtc.rtcp_feedback import attach_feedback
@@ -65,6 +65,8 @@ class StreamSettings:
     display: str | None
     fps: int = MAX_FPS  # the most; a static screen sends (almost) nothing
     bitrate: int = 8_000_000  # the most; REMB from the browser lowers it
+    # Where pixels, changes and the cursor come from; None: X11 on ``display``.
+    capture: CaptureBackend | None = None
 
 
 def _negotiated_codec(answer_sdp: str) -> Codec:
@@ -122,7 +124,8 @@ class PeerSession:
         self._track: ScreenTrack | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
-        self._cursor: CursorWatcher | None = None
+        self._capture: CaptureBackend = stream.capture or DisplayCapture(stream.display)
+        self._cursor: CursorSource | None = None
         self._closed = False
         self._pc.on("datachannel", self._on_datachannel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -157,6 +160,7 @@ class PeerSession:
             self._stream.fps,
             self._stream.bitrate,
             watermark=mark,
+            capture=self._capture,
         )
         self._track = track
         geometry = self._geometry = await track.geometry()
@@ -287,8 +291,8 @@ class PeerSession:
         self._start_cursor(channel)
 
     def _start_cursor(self, channel: RTCDataChannel) -> None:
-        geometry = self._geometry
-        if geometry is None or self._cursor is not None:
+        source = None if self._track is None else self._track.source
+        if source is None or self._cursor is not None:
             return
 
         def send(message: str) -> None:
@@ -298,9 +302,7 @@ class PeerSession:
                 channel.send(message)
 
         try:
-            watcher = CursorWatcher(
-                self._stream.display, geometry, asyncio.get_running_loop(), send
-            )
+            watcher = self._capture.open_cursor(source, asyncio.get_running_loop(), send)
         except Exception as exc:  # no XFixes (or no X): the viewer keeps its own cursor
             log.warning("session %s: no cursor shapes: %s", self.session_id, exc)
             return

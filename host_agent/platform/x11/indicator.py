@@ -15,30 +15,18 @@ from __future__ import annotations
 import logging
 from typing import Any, Final
 
-from PIL import Image, ImageDraw
+from PIL import Image
 from Xlib import X
 from Xlib import display as xdisplay
 from Xlib import error as xerror
 
 from host_agent.errors import InjectionError
-from host_agent.video.fonts import font
+from host_agent.platform.notices import BACKGROUND, render_banner
 
 log = logging.getLogger(__name__)
 
-HEIGHT: Final = 34
-PADDING: Final = 14
-BACKGROUND: Final = (0xB3, 0x26, 0x1E)  # a red no one mistakes for the EHR's own chrome
 WINDOW_NAME: Final = "Mamori remote session"
-
-
-def render_banner(text: str) -> Image.Image:
-    """The banner's pixels: white text on red, sized to the text."""
-    face = font(20)
-    probe = ImageDraw.Draw(Image.new("RGB", (1, 1)))
-    left, _, right, _ = probe.textbbox((0, 0), text, font=face)
-    image = Image.new("RGB", (int(right - left) + 2 * PADDING, HEIGHT), BACKGROUND)
-    ImageDraw.Draw(image).text((PADDING, 4), text, fill=(255, 255, 255), font=face)
-    return image
+__all__ = ["BACKGROUND", "WINDOW_NAME", "SessionIndicator", "render_banner"]
 
 
 class SessionIndicator:
