@@ -94,10 +94,7 @@ async def blast(topo: Topology, pps: int, size: int, port: int) -> dict[str, Any
             "1",
             "--realtime",
         )
-        stdout = sink.process.stdout
-        if stdout is None:
-            raise RuntimeError("the sink has no stdout")
-        got = json.loads(await asyncio.wait_for(stdout.readline(), 10))
+        got = await sink.read_json()
     delivered = got["received"]
     through_emulator = (await emulator.stats())["a_to_b"]["delivered"] - before
     return {

@@ -113,14 +113,18 @@ class NetnsProcess:
 
     async def ready(self, timeout: float = 10.0) -> dict[str, Any]:
         """The first JSON line the process prints (devkit's probes print one when ready)."""
+        return await self.read_json(timeout)
+
+    async def read_json(self, timeout: float = 10.0) -> dict[str, Any]:
+        """The next JSON line the process prints (a sink's report when it is done)."""
         if self.process.stdout is None:
             raise NetnsError(f"{self.argv}: started without stdout piped")
         try:
             line = await asyncio.wait_for(self.process.stdout.readline(), timeout)
         except TimeoutError:
-            raise NetnsError(f"{self.argv}: not ready within {timeout} s") from None
+            raise NetnsError(f"{self.argv}: printed nothing within {timeout} s") from None
         if not line:
-            raise NetnsError(f"{self.argv}: exited before it was ready")
+            raise NetnsError(f"{self.argv}: exited without printing")
         data: dict[str, Any] = json.loads(line)
         return data
 

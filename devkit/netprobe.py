@@ -86,7 +86,10 @@ async def tcp_echo(args: argparse.Namespace) -> None:
 
 def udp_ping(args: argparse.Namespace) -> dict[str, Any]:
     sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    sock.connect((args.to, args.port))
+    try:
+        sock.connect((args.to, args.port))
+    except OSError as exc:  # no route at all: nothing can be sent
+        return {**_round_trips(0, {}, None), "error": type(exc).__name__}
     sock.setblocking(False)
     sent: dict[int, float] = {}
     rtts: dict[int, float] = {}
@@ -185,7 +188,8 @@ def icmp_ping(args: argparse.Namespace) -> dict[str, Any]:
         payload = bytes(max(0, args.size - 8))
         packet = struct.pack("!BBHHH", 8, 0, _checksum(header + payload), ident, seq) + payload
         sent[seq] = time.monotonic()
-        sock.sendto(packet, (args.to, 0))
+        with contextlib.suppress(OSError):  # no route: counted as sent, and lost
+            sock.sendto(packet, (args.to, 0))
         _collect_icmp(sock, ident, sent, rtts, time.monotonic() + args.interval)
     _collect_icmp(sock, ident, sent, rtts, deadline)
     return _round_trips(len(sent), rtts, None)

@@ -185,11 +185,7 @@ async def test_rate_limit_paces_tcp(link: Topology) -> None:
             "--timeout",
             "20",
         )
-        assert sink.process.stdout is not None
-        received = await asyncio.wait_for(sink.process.stdout.readline(), 10)
-    import json
-
-    got = json.loads(received)
+        got = await sink.read_json()
     assert got["bytes"] == 1_500_000
     goodput = got["bytes"] * 8 / got["span_s"]
     assert 0.85 * rate <= goodput <= 1.01 * rate, goodput
@@ -223,10 +219,7 @@ async def test_bottleneck_queue_drops_the_excess(link: Topology) -> None:
             "--seconds",
             "2",
         )
-        assert sink.process.stdout is not None
-        import json
-
-        got = json.loads(await asyncio.wait_for(sink.process.stdout.readline(), 10))
+        got = await sink.read_json()
     stats = (await emulator.stats())["a_to_b"]
     wire_bits = got["received"] * (972 + 28) * 8  # with the IP and UDP headers
     assert sent["sent"] == 1_000
