@@ -80,14 +80,19 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-async def run(*argv: str, timeout: float = COMMAND_TIMEOUT, stdin: bytes | None = None) -> str:
+async def run(
+    *argv: str,
+    timeout: float = COMMAND_TIMEOUT,
+    stdin: bytes | None = None,
+    env: dict[str, str] | None = None,
+) -> str:
     """Run a command to completion; its stdout. Raises ``NetnsError`` with its stderr."""
     proc = await asyncio.create_subprocess_exec(
         *argv,
         stdin=asyncio.subprocess.PIPE if stdin is not None else asyncio.subprocess.DEVNULL,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
-        env=child_env(),
+        env=child_env(env),
     )
     try:
         out, err = await asyncio.wait_for(proc.communicate(stdin), timeout)
@@ -167,9 +172,16 @@ class Topology:
         """``ip -n <namespace> ...``."""
         return await run("ip", "-n", self.netns(role), *args)
 
-    async def exec(self, role: str, *argv: str, timeout: float = COMMAND_TIMEOUT) -> str:
-        """Run ``argv`` inside ``role``'s namespace to completion; its stdout."""
-        return await run("ip", "netns", "exec", self.netns(role), *argv, timeout=timeout)
+    async def exec(
+        self,
+        role: str,
+        *argv: str,
+        timeout: float = COMMAND_TIMEOUT,
+        env: dict[str, str] | None = None,
+    ) -> str:
+        """Run ``argv`` inside ``role``'s namespace to completion; its stdout. ``env`` adds
+        to the environment (a secret goes there, not on a command line ``ps`` shows)."""
+        return await run("ip", "netns", "exec", self.netns(role), *argv, timeout=timeout, env=env)
 
     async def nft(self, role: str, ruleset: str) -> None:
         """Load an nftables ruleset inside ``role``'s namespace."""
