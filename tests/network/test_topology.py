@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import socket
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from devkit.internet import (
 )
 from devkit.link_model import LinkConfig
 from devkit.netns import Topology, build, probe_argv, sweep_stale
+from devkit.netns_loop import namespace_loop
 from devkit.topology import TopologySpec, Veth
 
 pytestmark = pytest.mark.network
@@ -215,3 +217,37 @@ async def test_a_crashed_run_is_swept() -> None:
                 "ip", "netns", "delete", name, stderr=asyncio.subprocess.DEVNULL
             )
             await proc.wait()
+
+
+async def test_in_process_code_can_run_inside_a_namespace() -> None:
+    """A loop whose thread entered the internet namespace serves UDP on the internet's
+    address, reachable from the home behind NAT, while the test's own thread stays outside
+    (that address cannot be bound here)."""
+
+    async def serve() -> asyncio.DatagramTransport:
+        class Echo(asyncio.DatagramProtocol):
+            def connection_made(self, transport: asyncio.BaseTransport) -> None:
+                self.transport = transport
+
+            def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+                reply = f"{addr[0]}:{addr[1]}".encode() + b"|" + data
+                self.transport.sendto(reply, addr)
+
+        loop = asyncio.get_running_loop()
+        transport, _ = await loop.create_datagram_endpoint(Echo, local_addr=(SERVER, 3478))
+        return transport
+
+    async def close(transport: asyncio.DatagramTransport) -> None:
+        transport.close()
+
+    async with build(clinic_and_home()) as topo, namespace_loop(topo.netns(INTERNET)) as inside:
+        transport = await inside.run(serve())
+        try:
+            assert await udp_seen_as(topo, HOME) == ADDRESSES.home_public
+            with (
+                socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as outside,
+                pytest.raises(OSError, match="Cannot assign requested address"),
+            ):
+                outside.bind((SERVER, 0))
+        finally:
+            await inside.run(close(transport))
