@@ -36,7 +36,6 @@ import subprocess
 import sys
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 from devkit.link_model import LinkConfig, LinkShaper, config_from_json, config_to_json
@@ -282,12 +281,15 @@ async def running_emulator(
     config_back: LinkConfig | None = None,
     seed: int | None = None,
     realtime: bool = True,
+    env: dict[str, str] | None = None,
 ) -> AsyncIterator[LinkEmulator]:
     """An emulator between ``if_a`` in ``netns_a`` and ``if_b`` in ``netns_b`` (both down,
     without addresses); stopped, and its devices gone, when the block ends.
 
     ``realtime``: schedule the pump with SCHED_FIFO where allowed (see
-    ``devkit.netprobe.realtime_priority``): a link's delay must not depend on the machine's load."""
+    ``devkit.netprobe.realtime_priority``): a link's delay must not depend on the load.
+    ``env``: the process's environment (``devkit.netns.child_env`` puts this checkout on
+    its ``PYTHONPATH``)."""
     argv = [
         "ip",
         "netns",
@@ -311,11 +313,6 @@ async def running_emulator(
         argv += ["--seed", str(seed)]
     if realtime:
         argv.append("--realtime")
-    root = str(Path(__file__).resolve().parent.parent)  # this checkout's devkit, not another
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join(filter(None, [root, os.environ.get("PYTHONPATH")])),
-    }
     process = await asyncio.create_subprocess_exec(
         *argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, env=env
     )
@@ -340,8 +337,6 @@ async def running_emulator(
 async def _first_line(process: asyncio.subprocess.Process) -> bytes:
     return await process.stdout.readline() if process.stdout is not None else b""
 
-
-_PYTHONPATH = os.environ.get("PYTHONPATH", "")
 
 if __name__ == "__main__":
     main()

@@ -263,19 +263,8 @@ class Topology:
             await self.ip(role, "addr", "add", addr, "dev", "lo")
         for link in spec.links:
             if isinstance(link, Veth):
-                await self.ip(
-                    link.a,
-                    "link",
-                    "add",
-                    link.a_if,
-                    "type",
-                    "veth",
-                    "peer",
-                    "name",
-                    link.b_if,
-                    "netns",
-                    self.netns(link.b),
-                )
+                peer = ["peer", "name", link.b_if, "netns", self.netns(link.b)]
+                await self.ip(link.a, "link", "add", link.a_if, "type", "veth", *peer)
             else:
                 emulator = await stack.enter_async_context(
                     running_emulator(
@@ -286,6 +275,7 @@ class Topology:
                         link.config,
                         link.config_back,
                         seed=link.seed,
+                        env=child_env(),
                     )
                 )
                 self._emulators[(link.a, link.b)] = emulator
@@ -323,10 +313,13 @@ async def build(spec: TopologySpec) -> AsyncIterator[Topology]:
     topo = Topology(spec, f"{PREFIX}{os.getpid()}-{secrets.token_hex(3)}")
     async with contextlib.AsyncExitStack() as stack:
         await topo._build(stack)
-        yield topo
-        # Processes first (they may hold an emulator's traffic), then the rest in reverse.
-        for handle in topo._processes:
-            await handle.stop()
+        try:
+            yield topo
+        finally:
+            # Processes first (they may hold an emulator's traffic), then the emulators and
+            # the namespaces, in reverse (the stack); what still runs inside is killed.
+            for handle in topo._processes:
+                await handle.stop()
 
 
 async def sweep_stale() -> list[str]:
