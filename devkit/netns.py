@@ -146,6 +146,16 @@ class NetnsProcess:
         return await self.process.wait()
 
 
+def netns_wrapper(netns: str, program: str, directory: Path) -> Path:
+    """An executable that runs ``program`` (with its arguments) inside ``netns``: for tools
+    that take a program path and start it themselves, such as Playwright's
+    ``executable_path`` (its pipe to the browser works across namespaces; sockets stay in)."""
+    path = directory / f"in-{netns}-{Path(program).name}"
+    path.write_text(f'#!/bin/sh\nexec ip netns exec {netns} {program} "$@"\n')
+    path.chmod(0o755)
+    return path
+
+
 def probe_argv(*args: str) -> list[str]:
     """The command line of a ``devkit.netprobe`` subcommand (see that module)."""
     return [sys.executable, "-m", "devkit.netprobe", *args]

@@ -6,6 +6,7 @@ themselves after ``--lifetime`` seconds. Clients print one JSON line with what t
 measured. Every loop is bounded in count and in time.
 
     udp-echo / tcp-echo --bind ADDR --port P     echo, prefixed with the peer address seen
+    http-whoami --bind ADDR --port P             a page naming the address it was fetched from
     udp-ping --to ADDR --port P --count N        round trips, losses, the address seen
     tcp-ping --to ADDR --port P --count N        connect (or not), round trips, address seen
     icmp-ping --to ADDR --count N                ICMP echo round trips (raw socket)
@@ -20,6 +21,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import http.server
 import json
 import os
 import select
@@ -82,6 +84,31 @@ async def tcp_echo(args: argparse.Namespace) -> None:
     _print({"ready": True, "port": server.sockets[0].getsockname()[1]})
     async with server:
         await asyncio.sleep(args.lifetime)
+
+
+def http_whoami(args: argparse.Namespace) -> None:
+    """A web page that says which address it was fetched from (a browser behind NAT)."""
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            body = f"<!doctype html><title>whoami</title><p id=peer>{self.client_address[0]}"
+            data = body.encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "text/html; charset=utf-8")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer((args.bind, args.port), Handler)
+    server.timeout = 0.5
+    _print({"ready": True, "port": server.server_address[1]})
+    deadline = time.monotonic() + args.lifetime
+    while time.monotonic() < deadline:
+        server.handle_request()
+    server.server_close()
 
 
 def udp_ping(args: argparse.Namespace) -> dict[str, Any]:
@@ -294,7 +321,7 @@ def tcp_send(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
-    for name in ("udp-echo", "tcp-echo", "udp-sink", "tcp-sink"):
+    for name in ("udp-echo", "tcp-echo", "udp-sink", "tcp-sink", "http-whoami"):
         p = sub.add_parser(name)
         p.add_argument("--bind", default="0.0.0.0")  # noqa: S104 - inside a test namespace
         p.add_argument("--port", type=int, default=0)
@@ -323,6 +350,8 @@ def main(argv: list[str] | None = None) -> None:
         realtime_priority()
     if args.command == "udp-echo":
         asyncio.run(udp_echo(args))
+    elif args.command == "http-whoami":
+        http_whoami(args)
     elif args.command == "tcp-echo":
         asyncio.run(tcp_echo(args))
     else:

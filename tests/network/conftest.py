@@ -13,6 +13,7 @@ import shutil
 
 import pytest
 
+from devkit.chromium import CHROMIUM
 from devkit.netns import missing_requirements
 
 
@@ -36,3 +37,9 @@ def network_tier() -> None:
 def coturn() -> None:
     """Debian's coturn is installed (the TURN tests start its turnserver themselves)."""
     require([] if shutil.which("turnserver") else ["turnserver (Debian coturn)"])
+
+
+@pytest.fixture
+def debian_chromium() -> None:
+    """Debian's chromium is installed (the e2e tier needs it too)."""
+    require([] if os.path.exists(CHROMIUM) else [f"{CHROMIUM} (Debian chromium)"])
