@@ -121,12 +121,16 @@ class Pump:
         }
 
 
-def serve(fd_a: int, fd_b: int, shapers: dict[str, LinkShaper], control: int) -> None:
-    """Run the pump until ``control`` (the command pipe) closes; answer commands on stdout."""
+def serve(
+    fd_a: int, fd_b: int, shapers: dict[str, LinkShaper], control: int, lifetime: float
+) -> None:
+    """Run the pump until ``control`` (the command pipe) closes or ``lifetime`` seconds have
+    passed; answer commands on stdout."""
     pump = Pump(fd_a, fd_b, shapers)
     os.set_blocking(control, False)
     pending = b""
-    while True:
+    end = time.monotonic() + lifetime
+    while time.monotonic() < end:
         due = pump.next_due()
         # Wake for the next release; at least every 50 ms otherwise (commands, EOF).
         # select() rather than epoll: its timeout has microsecond resolution, epoll's
@@ -201,6 +205,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument(
         "--realtime", action="store_true", help="SCHED_FIFO (see netprobe.realtime_priority)"
     )
+    parser.add_argument(
+        "--lifetime", type=float, default=3600.0, help="stop after this many seconds anyway"
+    )
     args = parser.parse_args(argv)
     # Loss draws, not secrets: a seed makes a run's losses reproducible.
     rng = random.Random(args.seed)  # noqa: S311
@@ -222,7 +229,7 @@ def main(argv: list[str] | None = None) -> None:
         realtime_priority()
     _answer({"ready": True, "pid": os.getpid()})
     with contextlib.suppress(KeyboardInterrupt, BrokenPipeError):
-        serve(fd_a, fd_b, shapers, sys.stdin.fileno())
+        serve(fd_a, fd_b, shapers, sys.stdin.fileno(), args.lifetime)
 
 
 class LinkEmulator:
