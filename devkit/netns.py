@@ -146,6 +146,14 @@ class NetnsProcess:
         return await self.process.wait()
 
 
+def _bound_to_us() -> list[str]:
+    """A prefix that has the kernel kill the process if the test process dies (SIGKILL,
+    a crash): ``setpriv --pdeathsig`` (util-linux, on every Debian) survives the execs of
+    ``ip netns exec``. Without it, the next build's ``sweep_stale`` cleans up instead."""
+    setpriv = shutil.which("setpriv")
+    return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
+
+
 def netns_wrapper(netns: str, program: str, directory: Path) -> Path:
     """An executable that runs ``program`` (with its arguments) inside ``netns``: for tools
     that take a program path and start it themselves, such as Playwright's
@@ -215,6 +223,7 @@ class Topology:
         """A process inside ``role``'s namespace, stopped (TERM, then KILL) when the block
         ends, however it ends. ``env`` adds to the environment (see ``child_env``)."""
         proc = await asyncio.create_subprocess_exec(
+            *_bound_to_us(),
             "ip",
             "netns",
             "exec",

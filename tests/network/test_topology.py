@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import os
 import socket
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -22,7 +24,7 @@ from devkit.internet import (
     network_change,
 )
 from devkit.link_model import LinkConfig
-from devkit.netns import Topology, build, probe_argv, sweep_stale
+from devkit.netns import Topology, build, child_env, probe_argv, sweep_stale
 from devkit.netns_loop import namespace_loop
 from devkit.topology import TopologySpec, Veth
 
@@ -251,3 +253,48 @@ async def test_in_process_code_can_run_inside_a_namespace() -> None:
                 outside.bind((SERVER, 0))
         finally:
             await inside.run(close(transport))
+
+
+CRASHING_RUN = """
+import asyncio, json, sys
+from devkit.internet import clinic_and_home, INTERNET, HOME
+from devkit.link_model import LinkConfig
+from devkit.netns import build
+
+async def main():
+    async with build(clinic_and_home(home_link=LinkConfig(delay=0.01))) as topo:
+        async with topo.process(INTERNET, "sleep", "60", stdout=None) as sleeper:
+            print(json.dumps({"netns": topo.all_netns(), "sleeper": sleeper.pid,
+                              "emulator": topo.emulator(HOME, "home-nat").pid}), flush=True)
+            await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+async def test_a_killed_run_leaves_no_process_and_is_swept(tmp_path: Path) -> None:
+    """A test process killed with SIGKILL mid-run takes its processes and its emulator with
+    it at once (parent-death signal, stdin closing); its namespaces go at the next build."""
+    script = tmp_path / "crashing_run.py"
+    script.write_text(CRASHING_RUN)
+    run = await asyncio.create_subprocess_exec(
+        sys.executable, str(script), stdout=asyncio.subprocess.PIPE, env=child_env()
+    )
+    assert run.stdout is not None
+    started = json.loads(await asyncio.wait_for(run.stdout.readline(), 30))
+    run.kill()
+    await run.wait()
+    for _ in range(100):  # up to 5 s
+        if not any(_running(started[k]) for k in ("sleeper", "emulator")):
+            break
+        await asyncio.sleep(0.05)
+    assert not _running(started["sleeper"])
+    assert not _running(started["emulator"])
+    assert set(started["netns"]) <= netns_names()  # still there: nobody cleaned up
+    swept = await sweep_stale()
+    assert set(started["netns"]) <= set(swept)
+    assert not set(started["netns"]) & netns_names()
+
+
+def _running(pid: int) -> bool:
+    return Path(f"/proc/{pid}").exists() and not _zombie(pid)
