@@ -12,7 +12,8 @@ doctor's home behind another, and the internet between them with the broker and 
 ```
 
 All addresses are RFC 5737 documentation addresses, inside the test's namespaces only.
-The home's access link (home ↔ home-nat) can be an emulated link (delay, loss, rate);
+The home's and the clinic's access links (host ↔ its router) can be emulated links
+(delay, loss, rate, outages);
 the home router can filter like a hospital network (only TCP 443 out). The internet has no
 route to either LAN: only the NATs' public addresses are reachable from it, as on the
 real internet.
@@ -61,6 +62,8 @@ def clinic_and_home(
     home_egress_tcp: tuple[int, ...] | None = None,
     clinic_egress_tcp: tuple[int, ...] | None = None,
     seed: int | None = None,
+    clinic_link: LinkConfig | None = None,
+    clinic_link_back: LinkConfig | None = None,
 ) -> TopologySpec:
     """The spec above.
 
@@ -70,24 +73,17 @@ def clinic_and_home(
         home_egress_tcp: the home router forwards only these TCP ports out (and replies);
             ``(443,)`` is a hospital that drops all UDP and all TCP but 443.
         clinic_egress_tcp: the same for the clinic's router.
-        seed: the emulator's random seed (reproducible loss).
+        seed: the emulators' random seed (reproducible loss).
+        clinic_link: emulate the clinic PC's link to its router the same way (a thin
+            clinic uplink); ``clinic_link_back`` shapes router → clinic.
     """
     a = ADDRESSES
-    home_access: Veth | Emulated
-    if home_link is None:
-        home_access = Veth(HOME, "eth0", f"{a.home}/25", HOME_NAT, "lan0", f"{a.home_gateway}/25")
-    else:
-        home_access = Emulated(
-            HOME,
-            "eth0",
-            f"{a.home}/25",
-            HOME_NAT,
-            "lan0",
-            f"{a.home_gateway}/25",
-            home_link,
-            home_link_back,
-            seed,
-        )
+    home_access = _access(HOME, a.home, HOME_NAT, a.home_gateway, home_link, home_link_back, seed)
+    # Another seed for the clinic's emulator: the two links must not lose the same packets.
+    clinic_seed = None if seed is None else seed + 1
+    clinic_access = _access(
+        CLINIC, a.clinic, CLINIC_NAT, a.clinic_gateway, clinic_link, clinic_link_back, clinic_seed
+    )
     filters = []
     if home_egress_tcp is not None:
         filters.append(EgressFilter(HOME_NAT, "lan0", allow_tcp=home_egress_tcp))
@@ -96,7 +92,7 @@ def clinic_and_home(
     return TopologySpec(
         namespaces=(CLINIC, CLINIC_NAT, INTERNET, HOME_NAT, HOME, LTE_NAT),
         links=(
-            Veth(CLINIC, "eth0", f"{a.clinic}/24", CLINIC_NAT, "lan0", f"{a.clinic_gateway}/24"),
+            clinic_access,
             Veth(
                 CLINIC_NAT, "wan0", f"{a.clinic_public}/28", INTERNET, "clinic0", "203.0.113.17/28"
             ),
@@ -121,6 +117,25 @@ def clinic_and_home(
         routers=(INTERNET,),
         loopback_addresses=((INTERNET, f"{a.server}/32"),),
     )
+
+
+def _access(
+    host: str,
+    address: str,
+    router: str,
+    gateway: str,
+    config: LinkConfig | None,
+    config_back: LinkConfig | None,
+    seed: int | None,
+) -> Veth | Emulated:
+    """A host's link to its router (eth0 ↔ lan0): a veth, or emulated when shaped. The LAN
+    prefix is /24 for the clinic's 192.0.2.0 and /25 for the home's 198.51.100.0 (the
+    other half is the LTE network)."""
+    prefix = 24 if address.startswith("192.0.2.") else 25
+    ends = (host, "eth0", f"{address}/{prefix}", router, "lan0", f"{gateway}/{prefix}")
+    if config is None:
+        return Veth(*ends)
+    return Emulated(*ends, config, config_back, seed)
 
 
 async def network_change(topo: Topology, to_lte: bool = True) -> None:

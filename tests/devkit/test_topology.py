@@ -9,6 +9,7 @@ from devkit.internet import ADDRESSES, clinic_and_home
 from devkit.link_model import LinkConfig
 from devkit.topology import (
     EgressFilter,
+    Emulated,
     Masquerade,
     Route,
     TopologySpec,
@@ -81,7 +82,7 @@ def test_the_clinic_home_shape_is_valid_and_private() -> None:
     for spec in (
         clinic_and_home(),
         clinic_and_home(home_link=LinkConfig(delay=0.03), home_egress_tcp=(443,)),
-        clinic_and_home(clinic_egress_tcp=(443,)),
+        clinic_and_home(clinic_egress_tcp=(443,), clinic_link=LinkConfig(rate_bps=2e6)),
     ):
         spec.validate()
         assert [r for r in spec.routes if r.namespace == "internet"] == []
@@ -117,3 +118,24 @@ def test_masquerade_rules_name_the_uplinks() -> None:
     assert "type nat hook postrouting priority srcnat" in rules
     assert 'oifname "wan0" masquerade' in rules
     assert 'oifname "lte0" masquerade' in rules
+
+
+def test_emulated_links_replace_the_access_veths() -> None:
+    """Shaping a link swaps that host's veth for an emulated link with the same ends, and
+    the two emulators draw from different seeds."""
+    spec = clinic_and_home(
+        home_link=LinkConfig(delay=0.03), clinic_link=LinkConfig(loss=0.01), seed=5
+    )
+    emulated = {link.a: link for link in spec.links if isinstance(link, Emulated)}
+    assert set(emulated) == {"home", "clinic"}
+    assert (emulated["clinic"].a_addr, emulated["clinic"].b_addr) == (
+        "192.0.2.10/24",
+        "192.0.2.1/24",
+    )
+    assert (emulated["home"].a_addr, emulated["home"].b_addr) == (
+        "198.51.100.10/25",
+        "198.51.100.1/25",
+    )
+    assert emulated["home"].seed != emulated["clinic"].seed
+    plain = clinic_and_home()
+    assert not any(isinstance(link, Emulated) for link in plain.links)

@@ -1,7 +1,7 @@
 """The kit carries real WebRTC: two aiortc peers, one in the clinic and one in a home whose
 router passes only TCP 443, each on a loop inside its namespace, connect relay-to-relay
-through coturn (UDP 3478 from the clinic, TLS 443 from the home) over the emulated home
-link, and exchange data-channel messages. A smoke test of the foundation the reach issue
+through coturn (UDP 3478 from the clinic, TLS 443 from the home) over emulated access
+links, and exchange data-channel messages. A smoke test of the foundation the reach issue
 builds on, not of the agent or the viewer."""
 
 from __future__ import annotations
@@ -40,10 +40,16 @@ async def test_data_channel_relay_to_relay_from_a_443_only_home(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """The clinic offers over TURN/UDP, the home answers over TURN/TLS 443 behind its
-    443-only router and a home link of 10 ms each way; only relay candidates appear in
-    either SDP, the data channel opens, and messages cross both ways."""
+    443-only router (emulated links: home 10 ms, clinic 5 ms each way); only relay
+    candidates appear in either SDP, the data channel opens, and messages cross both ways."""
     async with (
-        build(clinic_and_home(home_link=LinkConfig(delay=0.010), home_egress_tcp=(443,))) as topo,
+        build(
+            clinic_and_home(
+                home_link=LinkConfig(delay=0.010),
+                clinic_link=LinkConfig(delay=0.005),
+                home_egress_tcp=(443,),
+            )
+        ) as topo,
         running_turn(topo, INTERNET, "203.0.113.1", tmp_path) as turn,
         namespace_loop(topo.netns(CLINIC)) as clinic,
         namespace_loop(topo.netns(HOME)) as home,
