@@ -13,10 +13,9 @@ doctor's home behind another, and the internet between them with the broker and 
 
 All addresses are RFC 5737 documentation addresses, inside the test's namespaces only.
 The home's and the clinic's access links (host ↔ its router) can be emulated links
-(delay, loss, rate, outages);
-the home router can filter like a hospital network (only TCP 443 out). The internet has no
-route to either LAN: only the NATs' public addresses are reachable from it, as on the
-real internet.
+(delay, loss, rate, outages); either router can filter like a hospital network (only TCP
+443 out). The internet has no route to either LAN: only the NATs' public addresses are
+reachable from it, as on the real internet.
 """
 
 from __future__ import annotations
