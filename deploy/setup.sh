@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what Mamori's demo and tests need on a fresh Debian machine, then a virtualenv.
-# Usage: deploy/setup.sh [demo|test|bench]   (test also installs Chromium and Node.js; bench
-# adds the peer the benchmark compares against: x11vnc, websockify and noVNC, and the
-# project's bench extra)
+# Usage: deploy/setup.sh [demo|test|bench]   (test also installs Chromium and Node.js, and
+# for the network tier iproute2, nftables and coturn; bench adds the peer the benchmark
+# compares against: x11vnc, websockify and noVNC, and the project's bench extra)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 purpose="${1:-test}"
@@ -19,6 +19,11 @@ fi
 if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   [ -x /usr/bin/chromium ] || need_pkgs+=(chromium)
   have node || need_pkgs+=(nodejs)
+  # The network tier (and bench/link_overhead.py): namespaces, veth, NAT and filters, and
+  # the TURN server the tests start themselves inside a namespace.
+  have ip || need_pkgs+=(iproute2)
+  have nft || need_pkgs+=(nftables)
+  have turnserver || need_pkgs+=(coturn)
 fi
 if [ "$purpose" = bench ]; then
   have x11vnc || need_pkgs+=(x11vnc)
@@ -33,8 +38,29 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     exit 1
   fi
   echo "setup: installing ${need_pkgs[*]} (apt-get)"
+  # Packages install services but must not start them: coturn's system service would take
+  # ports 3478 and 5349 on this machine for nothing (the tests run their own turnserver
+  # inside a namespace). A policy-rc.d that answers 101 ("action forbidden") stops
+  # invoke-rc.d and deb-systemd-invoke from starting anything, with or without systemd;
+  # one already present (containers ship one) is left as it is.
+  own_policy=
+  if [ ! -e /usr/sbin/policy-rc.d ]; then
+    printf '#!/bin/sh\n# deploy/setup.sh: no service starts during this install\nexit 101\n' >/usr/sbin/policy-rc.d
+    chmod 755 /usr/sbin/policy-rc.d
+    own_policy=1
+    trap 'rm -f /usr/sbin/policy-rc.d' EXIT
+  fi
   apt-get update -qq
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${need_pkgs[@]}" >/dev/null
+  if [ -n "$own_policy" ]; then
+    rm -f /usr/sbin/policy-rc.d
+    trap - EXIT
+  fi
+  # Nor at the next boot: the package enables its unit. systemctl is not needed for any of
+  # this (containers have none); where it exists, it also works without a running systemd.
+  if [[ " ${need_pkgs[*]} " == *" coturn "* ]] && have systemctl; then
+    systemctl disable coturn >/dev/null 2>&1 || true
+  fi
 fi
 
 if [ ! -x .venv/bin/python ]; then

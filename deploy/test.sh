@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every test tier (unit, integration, display, e2e, postgres), the browser-core tests,
-# lint and type checks. Installs what is missing first (deploy/setup.sh).
+# Runs every test tier (unit, integration, display, e2e, postgres, network), the browser-core
+# tests, lint and type checks. Installs what is missing first (deploy/setup.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 deploy/setup.sh test

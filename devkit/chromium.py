@@ -12,6 +12,7 @@ from playwright.async_api import BrowserContext, Page, async_playwright
 from devkit.broker import RunningBroker
 from devkit.browser import approve_this_browser, sign_in
 from devkit.identity import Person
+from devkit.netns import netns_wrapper
 
 CHROMIUM = "/usr/bin/chromium"
 
@@ -33,14 +34,21 @@ def chromium_args(spki_sha256_b64: str) -> list[str]:
 
 
 @contextlib.asynccontextmanager
-async def chromium(profile: Path, spki_sha256_b64: str) -> AsyncIterator[BrowserContext]:
-    """A headless Chromium with a fresh profile that trusts only the given server key."""
+async def chromium(
+    profile: Path, spki_sha256_b64: str, netns: str | None = None
+) -> AsyncIterator[BrowserContext]:
+    """A headless Chromium with a fresh profile that trusts only the given server key;
+    inside network namespace ``netns`` when one is given (the network tier's home)."""
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM} is missing: deploy/setup.sh installs Debian's chromium")
+    executable = CHROMIUM
+    if netns is not None:
+        profile.mkdir(parents=True, exist_ok=True)
+        executable = str(netns_wrapper(netns, CHROMIUM, profile.parent))
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(profile),
-            executable_path=CHROMIUM,
+            executable_path=executable,
             headless=True,
             args=chromium_args(spki_sha256_b64),
             viewport={"width": 1400, "height": 900},
