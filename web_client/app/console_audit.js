@@ -6,6 +6,7 @@
  */
 
 import { auditParams, chainSummary } from "../core/audit_query.js";
+import { clinicZone } from "../core/clinic_time.js";
 import { hasKey, t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { cell, clinicTime, el, messageLine, signedOut } from "./console_kit.js";
@@ -131,14 +132,18 @@ export function createAuditPage(hooks) {
   }
 
   function search() {
-    const built = auditParams({
-      since: field("since").value,
-      until: field("until").value,
-      event: eventSelect.value,
-      outcome: field("outcome").value,
-      actor: field("actor").value,
-      text: field("text").value,
-    });
+    // The form's days are the clinic's calendar days, in its zone.
+    const built = auditParams(
+      {
+        since: field("since").value,
+        until: field("until").value,
+        event: eventSelect.value,
+        outcome: field("outcome").value,
+        actor: field("actor").value,
+        text: field("text").value,
+      },
+      clinicZone(),
+    );
     if (!built.ok) {
       message.say(built.error);
       return;
