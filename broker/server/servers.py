@@ -95,6 +95,16 @@ def publish_origin(app: FastAPI, settings: Settings, server: uvicorn.Server) -> 
         app.state.origin = settings.origin(bound_port(server))
 
 
+def _abort_leftovers(server: uvicorn.Server) -> None:
+    """Drop connections still open once a server has stopped (a TLS peer that never answered
+    close_notify): closed now, not left to the garbage collector, whose ResourceWarning
+    surfaced in a later test (the fuzz run's leftover connection)."""
+    for connection in list(server.server_state.connections):
+        transport = getattr(connection, "transport", None)
+        if isinstance(transport, asyncio.Transport):
+            transport.abort()
+
+
 class BrokerServers:
     """Both servers of one broker: started browser port first (it migrates the database),
     stopped together."""
@@ -140,7 +150,10 @@ class BrokerServers:
         """Agent port first: the browser port's shutdown closes the shared database."""
         for server, task in reversed(list(zip((self.web, self.agents), self._tasks, strict=False))):
             server.should_exit = True
-            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
+            try:
+                await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
+            finally:
+                _abort_leftovers(server)
 
 
 async def serve(settings: Settings, app: FastAPI) -> None:
