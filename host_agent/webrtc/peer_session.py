@@ -108,8 +108,10 @@ class PeerSession:
         injector: Injector,
         on_ended: Callable[[str], Awaitable[None]],
         report: Callable[[str, str], Awaitable[None]],
+        activity: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.session_id = start.session_id
+        self._activity = activity
         self.start = start
         self._report = report
         self._guard: SessionGuard | None = None
@@ -166,7 +168,7 @@ class PeerSession:
         geometry = self._geometry = await track.geometry()
         self._guard = SessionGuard(
             start, self._stream.display, geometry.width, geometry.height, self._report,
-            self._end_by_guard,
+            self._end_by_guard, activity=self._report_activity,
         )  # fmt: skip
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
@@ -193,6 +195,11 @@ class PeerSession:
             log.warning("session %s: %s refused: %s", self.session_id, role.name, exc)
             await self._report("sdp_refused", str(exc)[:200])
             raise
+
+    def _report_activity(self) -> None:
+        """Tell the broker input arrived (the guard rate-limits the calls)."""
+        if self._activity is not None:
+            self._spawn(self._activity())
 
     async def _end_by_guard(self, reason: str) -> None:
         """The guard ends the session (violation, idle, maximum): tell the broker why."""
