@@ -66,6 +66,18 @@ def zone_named(name: str | None) -> ZoneInfo:
     return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
+
+def _blend_table() -> npt.NDArray[np.uint8]:
+    """[alpha, value] -> value blended at alpha: light values towards black, dark ones
+    towards white, so the mark shows on any background, grey included."""
+    alpha = np.arange(256, dtype=np.uint32)[:, None]
+    value = np.arange(256, dtype=np.uint32)[None, :]
+    target = np.where(value > 127, 0, 255)
+    return ((value * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+
+
+_BLEND: Final = _blend_table()
+
 # The mask repeats every two tile rows (alternate rows are shifted by half a tile).
 PERIOD_H: Final = 2 * TILE_H
 # Offsets of the mark are kept per column block of this width (a scrolled pane's edges).
@@ -182,15 +194,14 @@ class Watermark:
             self._prepare(text)
         out = np.array(bgra, copy=True)
         alpha_rect = self.mask_rect(x, y, w, h)
-        rows, cols = np.nonzero(alpha_rect)
-        if rows.size == 0:
+        where = np.flatnonzero(alpha_rect)
+        if where.size == 0:
             return out
-        pixels = out[rows, cols, :3].astype(np.uint16)
-        # Blend light pixels towards black and dark ones towards white, so the mark shows
-        # on any background, grey included.
-        target = np.where(pixels > 127, 0, 255).astype(np.uint16)
-        alpha = alpha_rect[rows, cols].astype(np.uint16)[:, None]
-        out[rows, cols, :3] = ((pixels * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+        # Flat indices and one table look-up per channel byte: ~2x faster than 2-D fancy
+        # indexing with the blend computed in uint16 (the mark is on every scrolled frame).
+        flat = out.reshape(-1, 4)
+        alpha = alpha_rect.ravel()[where][:, None]
+        flat[where, :3] = _BLEND[alpha, flat[where, :3]]
         return out
 
     def _prepare(self, text: list[str]) -> None:
