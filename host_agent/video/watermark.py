@@ -66,7 +66,6 @@ def zone_named(name: str | None) -> ZoneInfo:
     return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
-
 def _blend_table() -> npt.NDArray[np.uint8]:
     """[alpha, value] -> value blended at alpha: light values towards black, dark ones
     towards white, so the mark shows on any background, grey included."""
