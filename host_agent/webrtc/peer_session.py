@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
@@ -37,7 +38,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import negotiation
+from host_agent.webrtc import negotiation, retransmission
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
@@ -173,6 +174,14 @@ class PeerSession:
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
         attach_feedback(transceiver.sender, track)
+        # Packets kept for NACKs by time (>= 1 s) and bitrate, not aiortc's 128.
+        retransmission.install(
+            transceiver.sender,
+            retransmission.RetransmissionHistory(
+                time.monotonic, self._stream.bitrate,
+                retransmission.sender_round_trip(transceiver.sender),
+            ),
+        )  # fmt: skip
         negotiation.install_playout_delay(transceiver.sender)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         self._watch_unannounced_streams()

@@ -84,6 +84,9 @@ export function createViewer(els) {
     overlay: els.statsOverlay,
     list: els.statsList,
     toggle: els.statsToggle,
+    quality: els.quality,
+    frozen: els.frozen,
+    video,
   });
   const connection = new ViewerConnection({
     fetchTicket,
