@@ -43,6 +43,7 @@ from mamori_protocol.errors import (
     UnexpectedMessage,
     UnknownMessageType,
 )
+from mamori_protocol.ice_servers import IceServer, ice_servers_from_wire
 from mamori_protocol.validators import (
     MAX_CANDIDATE_CHARS,
     MAX_ERROR_MESSAGE_CHARS,
@@ -71,6 +72,7 @@ __all__ = [
     "Direction",
     "Error",
     "IceCandidate",
+    "IceServer",
     "MalformedMessage",
     "Message",
     "MessageTooBig",
@@ -128,6 +130,10 @@ class SessionStart:
     ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
     message of the session as a violation, whatever the browser sends. ``time_zone``: the
     clinic's zone (IANA name) the watermark shows the time in; absent, the agent's default.
+    ``ice_servers``: STUN/TURN servers with this session's TURN credential, in the order to
+    try them. ``ice_policy``: ``all`` or ``relay`` (relay only: no host or srflx candidate
+    leaves the agent, and it uses no such remote candidate). ``lan_candidates``: whether
+    remote candidates in private LAN ranges are admitted (mamori_protocol/candidates.py).
     """
 
     TYPE: ClassVar[str] = "session_start"
@@ -143,6 +149,9 @@ class SessionStart:
     max_s: int
     view_only: bool
     time_zone: str | None = None
+    ice_servers: tuple[IceServer, ...] = ()
+    ice_policy: str = "all"
+    lan_candidates: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,6 +329,8 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     unknown = set(data) - names
     if unknown:
         raise MalformedMessage(f"{cls.TYPE}: unknown field {sorted(unknown)[0][:40]!r}")
+    if "ice_servers" in data:
+        data = {**data, "ice_servers": ice_servers_from_wire(cls.TYPE, data["ice_servers"])}
     try:
         message = cls(**data)
     except TypeError as exc:

@@ -41,6 +41,12 @@ from broker.signaling.sessions import (
 )
 from broker.signaling.window_guard import watch_window
 from mamori_protocol import CloseCode
+from mamori_protocol.candidates import (
+    CandidateBudget,
+    Refusal,
+    filter_sdp_candidates,
+    is_relay_line,
+)
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
 from mamori_protocol.session_limits import activity_every_s
@@ -61,8 +67,16 @@ class Relay:
         policy: RemotePolicy | None = None,
         events: SessionEvents | None = None,
         clock: Clock | None = None,
+        *,
+        ice: Callable[[str], tuple[protocol.IceServer, ...]] | None = None,
+        allow_loopback_candidates: bool = False,
     ) -> None:
         self._agents: dict[tuple[int, str], AgentLink] = {}
+        # STUN/TURN servers with a fresh credential for a subject (broker/turn); none: the
+        # ends connect directly or not at all.
+        self.ice = ice or (lambda subject: ())
+        # Tests and the demo run both ends on one machine (MAMORI_ICE_LOOPBACK).
+        self.allow_loopback_candidates = allow_loopback_candidates
         self.policy = policy or RemotePolicy()
         self.events: SessionEvents = events or _NoEvents()
         # The broker's clock: time windows close by it, so tests can move it.
@@ -207,6 +221,11 @@ class Relay:
         if session_id is not None:
             # Chosen by the caller when something (a vendor approval) is spent on it first.
             session.session_id = session_id
+        session.candidates = CandidateBudget(
+            relay_only=session.relay_only,
+            allow_private=session.policy.lan_candidates,
+            allow_loopback=self.allow_loopback_candidates,
+        )
         agent.session = session  # taken now: the audit write below awaits
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         # The start is on record before the agent hears of it; if it cannot be recorded,
@@ -244,6 +263,9 @@ class Relay:
             max_s=policy.max_s,
             view_only=session.view_only,
             time_zone=who.time_zone,
+            ice_servers=self.ice(session.session_id),
+            ice_policy=policy.ice_policy,
+            lan_candidates=policy.lan_candidates,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:
@@ -295,8 +317,24 @@ class Relay:
         match message:
             case protocol.Offer(sdp=sdp):
                 await self._check_sdp(session, sdp, SdpRole.OFFER_FROM_VIEWER)
+                refused: list[Refusal] = []
+
+                def admit(line: str) -> bool:
+                    found = session.candidates.admit(line)
+                    if found is not None:
+                        refused.append(found)
+                    return found is None
+
+                sdp = filter_sdp_candidates(sdp, admit)
+                for each in refused:
+                    await self._candidate_refused(session, each)
                 out: protocol.Message = protocol.Offer(sdp=sdp, session_id=sid)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                if c:
+                    refusal = session.candidates.admit(c)
+                    if refusal is not None:
+                        await self._candidate_refused(session, refusal)
+                        return
                 out = protocol.IceCandidate(c, mid, index, session_id=sid)
             case protocol.Bye(reason=reason):
                 await self.leave(session, reason)
@@ -330,8 +368,14 @@ class Relay:
                 except PolicyRefused:
                     await self._end_session(agent, "sdp_refused", CloseCode.POLICY_VIOLATION)
                     return
+                if session.relay_only:
+                    # The agent filters its own; this hop does it again (fail closed).
+                    sdp = filter_sdp_candidates(sdp, is_relay_line)
                 out: protocol.Message = protocol.Answer(sdp=sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                if c and session.relay_only and not is_relay_line(c):
+                    log.warning("session %s: agent sent a non-relay candidate", sid)
+                    return
                 out = protocol.IceCandidate(c, mid, index)
             case protocol.Bye(reason=reason):
                 await self._end_session(agent, reason, CloseCode.NORMAL)
@@ -339,6 +383,18 @@ class Relay:
             case _:
                 raise NotInSession(f"{message.TYPE} is not expected inside a session")
         await session.viewer.send(protocol.encode(out))
+
+    async def _candidate_refused(self, session: Session, refusal: Refusal) -> None:
+        """A viewer's candidate was dropped. Refusals an honest browser never causes (a
+        probe: loopback, link-local, the cap...) are audited, once per session; the rest
+        (mDNS names, LAN ranges the clinic refuses, non-relay under relay only) are not."""
+        budget = session.candidates
+        if not refusal.probe or session.candidates_audited or budget.first_probe is None:
+            return
+        session.candidates_audited = True
+        kind, line = budget.first_probe
+        log.warning("session %s: remote candidate refused (%s)", session.session_id, kind.token)
+        await self.events.violation(session, "ice_candidate_refused", f"{kind.token}: {line}"[:200])
 
     async def _check_sdp(self, session: Session, sdp: str, role: SdpRole) -> None:
         """Refuse, audit and end a session whose SDP is not one video plus one data channel."""

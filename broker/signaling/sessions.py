@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from broker.access.remote_policy import RemotePolicy
+from mamori_protocol.candidates import CandidateBudget
 
 
 class Peer(Protocol):
@@ -102,6 +103,16 @@ class Session:
     # The last input the agent reported (``activity``): the broker's own idle clock.
     last_activity_at: float = field(default_factory=time.monotonic)
     idle_task: asyncio.Task[None] | None = None
+    # The viewer's remote candidates (mamori_protocol/candidates.py): counted and checked;
+    # the first refusal worth it is audited, once per session.
+    candidates: CandidateBudget = field(
+        default_factory=lambda: CandidateBudget(relay_only=False, allow_private=True)
+    )
+    candidates_audited: bool = False
+
+    @property
+    def relay_only(self) -> bool:
+        return self.policy.ice_policy == "relay"
 
     @property
     def duration_s(self) -> int:

@@ -48,7 +48,12 @@ async function fetchTicket(hostId) {
   if (answer.error) return { error: answer.error };
   const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: hostId, ...answer.proof });
   if (status === 201 && body && typeof body.ticket === "string") {
-    return { ticket: body.ticket, viewOnly: body.view_only === true };
+    return {
+      ticket: body.ticket,
+      viewOnly: body.view_only === true,
+      iceServers: body.ice_servers,
+      icePolicy: body.ice_policy === "relay" ? "relay" : "all",
+    };
   }
   if (isDeviceError(body?.error)) return { error: body.error };
   if (status === 403 && body && ACCESS_REFUSALS.has(body.error)) return { error: body.error };
