@@ -126,6 +126,8 @@ class SessionStart:
     ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
     message of the session as a violation, whatever the browser sends. ``time_zone``: the
     clinic's zone (IANA name) the watermark shows the time in; absent, the agent's default.
+    ``text_entry``: a ``text_input.TextEntry`` value, whether the agent types the viewer's
+    own text (`text` input messages) or only keys.
     """
 
     TYPE: ClassVar[str] = "session_start"
@@ -141,6 +143,7 @@ class SessionStart:
     max_s: int
     view_only: bool
     time_zone: str | None = None
+    text_entry: str = "host_ime"
 
 
 @dataclass(frozen=True, slots=True)

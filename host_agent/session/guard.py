@@ -23,10 +23,16 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import mamori_protocol as protocol
-from host_agent.input.channel_policy import InputPolicy, PolicyViolation, check_channel_label
+from host_agent.input.channel_policy import (
+    InputPolicy,
+    PolicyViolation,
+    TextNotAdmitted,
+    check_channel_label,
+)
 from host_agent.input.events import InputEvent
 from host_agent.platform.backends import Banner, InputLock, open_banner, open_local_input_lock
 from mamori_protocol.session_limits import LimitState, SessionLimits, SessionTimer
+from mamori_protocol.text_input import TextEntry
 
 log = logging.getLogger(__name__)
 
@@ -49,7 +55,13 @@ class SessionGuard:
     ) -> None:
         self.start = start
         self._check_every_s = check_every_s
-        self.input_policy = InputPolicy(width, height, clock=clock, view_only=start.view_only)
+        self.input_policy = InputPolicy(
+            width,
+            height,
+            clock=clock,
+            view_only=start.view_only,
+            text_entry=TextEntry(start.text_entry),
+        )
         self.timer = SessionTimer(SessionLimits(start.idle_s, max(start.max_s, 1), 0), clock())
         self._display = display
         self._report = report
@@ -97,6 +109,7 @@ class SessionGuard:
 
         Raises:
             PolicyViolation: see ``channel_policy``; the caller passes it to ``violation``.
+            TextNotAdmitted: the caller passes it to ``text_refused``.
             InvalidInput: drop and count.
         """
         event = self.input_policy.admit(raw)
@@ -109,6 +122,13 @@ class SessionGuard:
         await self._report(exc.violation.value, exc.detail[:200])
         if self.start.end_on_violation:
             await self._finish(exc.violation.value)
+
+    async def text_refused(self, exc: TextNotAdmitted) -> None:
+        """Report the first refused `text` message of a burst for audit; the session goes on
+        (nothing was typed)."""
+        log.warning("session %s: text refused: %s", self.start.session_id, exc)
+        if exc.report:
+            await self._report(exc.refusal.value, exc.detail[:200])
 
     async def _watch_limits(self) -> None:
         while True:

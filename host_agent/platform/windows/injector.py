@@ -37,7 +37,15 @@ import logging
 from typing import Final
 
 from host_agent.errors import InjectionError
-from host_agent.input.events import InputEvent, Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import (
+    InputEvent,
+    Key,
+    PointerButton,
+    PointerMove,
+    ReleaseAll,
+    Text,
+    Wheel,
+)
 from host_agent.platform.windows.desktop import InputDesktop
 from host_agent.platform.windows.errors import DpiUnaware, Win32Error
 from host_agent.platform.windows.keymap import ScanCode, stroke_for
@@ -189,6 +197,11 @@ class WindowsInjector:
             return
         if isinstance(event, Key):
             self._send(self._key(event))
+            return
+        if isinstance(event, Text):
+            # The viewer's composed text, one SendInput call for the whole message so that
+            # no other input lands between its characters.
+            self._send([unit for char in event.text for unit in text_inputs(char)])
             return
         screen = self._api.virtual_screen()
         if screen != self._screen:

@@ -14,6 +14,11 @@ Keys: the keysym from ``keysyms.key_target`` is looked up in the server's keyboa
   used one that is not held is rebound. ``close()`` unbinds them again, so that repeated
   agent restarts do not use the spares up.
 
+*Text.* A ``Text`` event (the viewer's own composed text) is typed character by character
+as exact key presses: characters on the host's keymap on their key (with Shift as needed),
+the rest (kanji, kana, emoji) on a spare keycode bound to their Unicode keysym for the
+moment, as above; nothing stays pressed afterwards.
+
 *Autorepeat.* The browser repeats a held key itself (keydown with ``repeat``), so the
 server's own autorepeat is switched off for each key while we hold it: otherwise a release
 delayed by the network would repeat the key on the host (a "1" in a dose becoming "1111").
@@ -41,7 +46,15 @@ from Xlib import error as xerror
 from Xlib.ext import xtest
 
 from host_agent.errors import InjectionError
-from host_agent.input.events import InputEvent, Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import (
+    InputEvent,
+    Key,
+    PointerButton,
+    PointerMove,
+    ReleaseAll,
+    Text,
+    Wheel,
+)
 from host_agent.input.keysyms import is_keypad, key_target, keysym_to_char
 
 log = logging.getLogger(__name__)
@@ -172,6 +185,8 @@ class X11Injector:
                 self._key(event)
             elif isinstance(event, ReleaseAll):
                 self._release_all()
+            elif isinstance(event, Text):
+                self._text(event)
             self._display.flush()
         except (xerror.ConnectionClosedError, OSError) as exc:
             raise InjectionError(f"lost the X display: {exc}") from exc
@@ -270,6 +285,12 @@ class X11Injector:
         self._held_keys[ident] = keycode
         self._suppress_repeat(keycode)
         self._press(keycode, shift_change)
+
+    def _text(self, event: Text) -> None:
+        for char in event.text:
+            # No KeyboardEvent.code: key_target maps the character itself (exact level).
+            self._key(Key(code="", key=char, pressed=True))
+            self._key(Key(code="", key=char, pressed=False))
 
     def _plan_exact(self, keysym: int, keycode: int, level: int) -> tuple[int, int]:
         """Choose how to press ``keycode`` so that it types ``keysym`` in the current state.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Text, Wheel
 from host_agent.platform.windows.desktop import InputDesktop
 from host_agent.platform.windows.errors import DpiUnaware
 from host_agent.platform.windows.injector import WindowsInjector, check_layout, normalize
@@ -136,6 +136,25 @@ def test_text_without_a_code_is_unicode(injector: WindowsInjector, api: FakeInpu
         key(0xD842, UNICODE), key(0xD842, UNICODE | UP),
         key(0xDFB7, UNICODE), key(0xDFB7, UNICODE | UP),
     ]  # fmt: skip
+
+
+def test_viewer_text_is_one_unicode_send_input(
+    injector: WindowsInjector, api: FakeInputApi
+) -> None:
+    """A `text` message is typed with KEYEVENTF_UNICODE, down and up per UTF-16 unit, in
+    one SendInput call (nothing else lands between its characters), and leaves nothing
+    held for release_all."""
+    injector.inject(Text("患者A𠮷"))
+    assert len(api.calls) == 1
+    assert api.sent == [
+        key(0x60A3, UNICODE), key(0x60A3, UNICODE | UP),
+        key(0x8005, UNICODE), key(0x8005, UNICODE | UP),
+        key(0x0041, UNICODE), key(0x0041, UNICODE | UP),
+        key(0xD842, UNICODE), key(0xD842, UNICODE | UP),
+        key(0xDFB7, UNICODE), key(0xDFB7, UNICODE | UP),
+    ]  # fmt: skip
+    injector.release_all()
+    assert len(api.calls) == 1
 
 
 def test_ctrl_alt_delete_is_the_secure_attention_sequence(
