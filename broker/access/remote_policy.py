@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OrgPolicy
 from broker.errors import SettingRefused
+from mamori_protocol.text_input import TextEntry
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,8 @@ class RemotePolicy:
     watermark: bool = True
     block_local_input: bool = False
     end_on_violation: bool = True
+    # mamori_protocol.text_input.TextEntry: whether the viewer may send its own text.
+    text_entry: str = TextEntry.HOST_IME.value
 
 
 @dataclass(frozen=True)
@@ -58,6 +61,7 @@ async def policy_for(session: AsyncSession, org_id: int, defaults: RemotePolicy)
         watermark=row.watermark,
         block_local_input=row.block_local_input,
         end_on_violation=row.end_on_violation,
+        text_entry=row.text_entry,
     )
 
 
@@ -69,6 +73,8 @@ def check(policy: RemotePolicy) -> None:
             raise SettingRefused(
                 f"{name} must be {bounds.low}..{bounds.high}", code="setting_out_of_range"
             )
+    if policy.text_entry not in {mode.value for mode in TextEntry}:
+        raise SettingRefused("unknown text entry", code="setting_unknown")
     if policy.warn_s >= policy.max_s:
         raise SettingRefused(
             "the warning must come before the maximum", code="setting_warn_after_max"
@@ -79,7 +85,7 @@ async def change(
     session: AsyncSession,
     org_id: int,
     defaults: RemotePolicy,
-    changes: dict[str, int | bool],
+    changes: dict[str, int | bool | str],
     by_user: int,
     now: datetime,
 ) -> list[str]:

@@ -9,12 +9,13 @@ audited) unless a session could start now.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.access import decision as access
+from broker.access import remote_policy as org_policy
 from broker.access import tickets, vendor_requests
 from broker.access.decision import Hop
 from broker.access.grants import Refusal
@@ -22,6 +23,7 @@ from broker.access.zones import zone_of
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
+from broker.api.settings import TextEntryValue
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Organization
 from broker.devices import challenges as device_challenges
@@ -95,6 +97,9 @@ class Ticket(BaseModel):
     expires_in: int = Field(description="seconds")
     view_only: bool = Field(description="the grant allows the picture only")
     closes_at: datetime | None = Field(description="the grant's window closes then (UTC)")
+    text_entry: Literal["host_ime", "viewer_text", "both"] = Field(
+        description="the clinic's text entry: whether the viewer offers its own text field"
+    )
 
 
 async def _organization(db: Db, caller: deps.Caller) -> Organization:
@@ -173,8 +178,15 @@ async def viewer_ticket(
         detail=f"{body.host_id} device={device.id}",
     )
     await db.commit()
+    relay: Relay = request.app.state.relay
+    policy = await org_policy.policy_for(db, caller.org_id, relay.policy)
     return Ticket(
-        ticket=ticket, expires_in=ttl, view_only=decision.view_only, closes_at=decision.closes_at
+        ticket=ticket,
+        expires_in=ttl,
+        view_only=decision.view_only,
+        closes_at=decision.closes_at,
+        # The agent enforces the same value (session_start); this only shapes the page.
+        text_entry=cast(TextEntryValue, policy.text_entry),
     )
 
 

@@ -229,6 +229,7 @@ class Relay:
             max_s=policy.max_s,
             view_only=session.view_only,
             time_zone=who.time_zone,
+            text_entry=policy.text_entry,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:

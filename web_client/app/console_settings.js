@@ -44,6 +44,11 @@ export function createSettingsPage(hooks) {
         value: t(view.defaults[name] ? "settings.on" : "settings.off"),
       });
     }
+    const textEntry = document.getElementById("settings-text-entry");
+    textEntry.value = view.policy.text_entry;
+    document.getElementById("settings-text-entry-hint").textContent = t("settings.default", {
+      value: t(`settings.textEntry.${view.defaults.text_entry}`),
+    });
     updated.textContent = view.updated_at
       ? t("settings.updated", { time: clinicTime(view.updated_at) })
       : t("settings.neverChanged");
@@ -66,6 +71,7 @@ export function createSettingsPage(hooks) {
       body[name] = minutes * 60;
     }
     for (const [name, id] of SWITCHES) body[name] = document.getElementById(id).checked;
+    body.text_entry = document.getElementById("settings-text-entry").value;
     const result = await call("PUT", "/api/admin/settings", body);
     if (message.check(result, "settings.saved")) render(result.body);
   });

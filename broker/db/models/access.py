@@ -119,5 +119,7 @@ class OrgPolicy(Base):
     watermark: Mapped[bool] = mapped_column(Boolean)
     block_local_input: Mapped[bool] = mapped_column(Boolean)
     end_on_violation: Mapped[bool] = mapped_column(Boolean)
+    # A mamori_protocol.text_input.TextEntry value.
+    text_entry: Mapped[str] = mapped_column(String(16), default="host_ime")
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
