@@ -126,9 +126,10 @@ class SessionGuard:
     async def text_refused(self, exc: TextNotAdmitted) -> None:
         """Report the first refused `text` message of a burst for audit; the session goes on
         (nothing was typed)."""
+        if not exc.report:
+            return  # the rest of a burst: counted by the caller, logged and audited once
         log.warning("session %s: text refused: %s", self.start.session_id, exc)
-        if exc.report:
-            await self._report(exc.refusal.value, exc.detail[:200])
+        await self._report(exc.refusal.value, exc.detail[:200])
 
     async def _watch_limits(self) -> None:
         while True:

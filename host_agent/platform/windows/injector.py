@@ -28,12 +28,16 @@ hooks can tell it from the keyboard on the desk. Which structures are sent for a
 of events is proven by the Linux tests, field by field; that Windows acts on them as
 intended (IME, the secure desktop, the edges of each monitor) only on a real PC.
 
-Not thread-safe: the agent calls an injector from its asyncio thread only.
+Threads: the session's injection queue calls the injector from a worker thread, which
+may differ from call to call, while the agent may release or close it from its own. A lock
+serialises the calls, and a call on a thread other than the previous one attaches that
+thread to the input desktop afresh (``SetThreadDesktop`` is per thread).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Final
 
 from host_agent.errors import InjectionError
@@ -182,6 +186,8 @@ class WindowsInjector:
         self._held_buttons: dict[int, tuple[int, int, int]] = {}
         self._screen = self._checked_screen()
         self.dropped = 0
+        self._lock = threading.RLock()
+        self._thread = threading.get_ident()
 
     # -- Injector protocol ----------------------------------------------------------------
 
@@ -191,6 +197,10 @@ class WindowsInjector:
         Raises:
             InjectionError: the layout became DPI-virtualised (``DpiUnaware``).
         """
+        with self._lock:
+            self._inject(event)
+
+    def _inject(self, event: InputEvent) -> None:
         self._follow_desktop()
         if isinstance(event, ReleaseAll):
             self.release_all()
@@ -223,6 +233,10 @@ class WindowsInjector:
 
     def release_all(self) -> None:
         """Key-up for every held key (last pressed first), button-up for every button."""
+        with self._lock:
+            self._release_all()
+
+    def _release_all(self) -> None:
         inputs = [
             key_input(scan, up=True)
             for scan in reversed(self._held_keys.values())
@@ -298,6 +312,9 @@ class WindowsInjector:
     def _follow_desktop(self) -> None:
         if self._desktop is None:
             return
+        if threading.get_ident() != self._thread:
+            self._thread = threading.get_ident()
+            self._attached = 0  # this thread has never been attached
         self._desktop.poll()
         # By generation, not by the poll's answer: the capture thread shares the follower
         # and may have been the one to see the change.

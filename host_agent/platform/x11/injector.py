@@ -27,8 +27,10 @@ Held keys (by ``KeyboardEvent.code``, since the ``key`` of a release can differ 
 press: Shift released first turns "@" into "2") and held buttons are tracked so that
 ``release_all()`` can let go of everything when the viewer loses focus or the session ends.
 
-Thread-safety: an ``X11Injector`` owns one python-xlib connection and is NOT thread-safe;
-the agent calls it from its asyncio thread only. Calls block for at most a few local X round
+Thread-safety: an ``X11Injector`` owns one python-xlib connection; a lock serialises its
+public calls, because the session's injection queue calls it from a worker thread while
+the agent may close it from its own (two threads in one Xlib connection can each read the
+other's reply and wait forever). Calls block for at most a few local X round
 trips, plus ``_BIND_SETTLE_S`` (10 ms) for each character that needs a new binding and up to
 ``_REBIND_SETTLE_S`` when a burst of such characters outruns the spare keycodes.
 """
@@ -36,6 +38,7 @@ trips, plus ``_BIND_SETTLE_S`` (10 ms) for each character that needs a new bindi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from typing import Any, Final
@@ -162,6 +165,7 @@ class X11Injector:
         # Keycodes whose server autorepeat we switched off while holding them.
         self._repeat_off: set[int] = set()
         self._closed = False
+        self._lock = threading.RLock()
         self._load_mapping()
         for keycode in self._keymap.unbound():
             self._spares[keycode] = None
@@ -174,6 +178,12 @@ class X11Injector:
         Raises:
             InjectionError: the X connection is gone.
         """
+        with self._lock:
+            self._inject(event)
+
+    def _inject(self, event: InputEvent) -> None:
+        if self._closed:
+            raise InjectionError("the injector is closed")
         try:
             if isinstance(event, PointerMove):
                 self._fake(X.MotionNotify, x=event.x, y=event.y)
@@ -201,6 +211,10 @@ class X11Injector:
 
     def close(self) -> None:
         """Release everything, unbind the spare keycodes we bound, and disconnect."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._closed:
             return
         self._closed = True

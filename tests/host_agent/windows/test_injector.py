@@ -3,6 +3,8 @@ checked field by field through a fake SendInput. Windows' reaction to them is no
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
 from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Text, Wheel
@@ -292,6 +294,22 @@ def test_desktop_switch_releases_then_attaches(api: FakeInputApi) -> None:
         key(0x30, SCAN | UP), key(0x1E, SCAN | UP), key(0x2A, SCAN | UP),
         key(0x2E, SCAN),
     ]  # fmt: skip
+
+
+def test_a_call_on_another_thread_attaches_that_thread(api: FakeInputApi) -> None:
+    """SetThreadDesktop is per thread: when the injection queue's worker thread changes,
+    the new thread is attached to the input desktop before it sends."""
+    desktops = FakeDesktopApi("Default")
+    follower = InputDesktop(desktops, clock=lambda: 0.0, poll_s=0.1)
+    injector = WindowsInjector(api, follower)
+    injector.inject(Key("KeyA", "a", pressed=True))
+    injector.inject(Key("KeyA", "a", pressed=False))
+    assert desktops.attaches == 1
+    worker = threading.Thread(target=injector.inject, args=(Text("患"),))
+    worker.start()
+    worker.join(timeout=10)
+    assert desktops.attaches == 2
+    assert api.sent[-2:] == [key(0x60A3, UNICODE), key(0x60A3, UNICODE | UP)]
 
 
 def test_refused_send_follows_the_desktop_and_retries(api: FakeInputApi) -> None:
