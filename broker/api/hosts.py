@@ -92,6 +92,14 @@ class BlockedEvent(BaseModel):
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+class IceServerView(BaseModel):
+    """One RTCIceServer: STUN without a credential, TURN with this ticket's own."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class Ticket(BaseModel):
     ticket: str = Field(description="for /ws/viewer?ticket=...; single use")
     expires_in: int = Field(description="seconds")
@@ -99,6 +107,13 @@ class Ticket(BaseModel):
     closes_at: datetime | None = Field(description="the grant's window closes then (UTC)")
     text_entry: Literal["host_ime", "viewer_text", "both"] = Field(
         description="the clinic's text entry: whether the viewer offers its own text field"
+    )
+    ice_servers: list[IceServerView] = Field(
+        default_factory=list,
+        description="for RTCPeerConnection's iceServers; the TURN credential expires soon",
+    )
+    ice_policy: Literal["all", "relay"] = Field(
+        default="all", description="the clinic's: relay means iceTransportPolicy 'relay'"
     )
 
 
@@ -179,14 +194,22 @@ async def viewer_ticket(
     )
     await db.commit()
     relay: Relay = request.app.state.relay
-    policy = await org_policy.policy_for(db, caller.org_id, relay.policy)
+    remote = await org_policy.policy_for(db, caller.org_id, relay.policy)
+    # The viewer's TURN credential names the person (coturn logs it); the agent's names the
+    # session (broker/signaling/relay.py).
+    servers = relay.ice(f"user{caller.user.id}")
     return Ticket(
         ticket=ticket,
         expires_in=ttl,
         view_only=decision.view_only,
         closes_at=decision.closes_at,
         # The agent enforces the same value (session_start); this only shapes the page.
-        text_entry=cast(TextEntryValue, policy.text_entry),
+        text_entry=cast(TextEntryValue, remote.text_entry),
+        ice_servers=[
+            IceServerView(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in servers
+        ],
+        ice_policy="relay" if remote.ice_policy == "relay" else "all",
     )
 
 

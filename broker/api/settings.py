@@ -35,6 +35,8 @@ class PolicyValues(BaseModel):
     block_local_input: bool
     end_on_violation: bool
     text_entry: TextEntryValue
+    ice_policy: Literal["all", "relay"]
+    lan_candidates: bool
 
 
 class Limit(BaseModel):
@@ -62,6 +64,8 @@ class SettingsChange(BaseModel):
     block_local_input: bool | None = None
     end_on_violation: bool | None = None
     text_entry: TextEntryValue | None = None
+    ice_policy: Literal["all", "relay"] | None = None
+    lan_candidates: bool | None = None
 
 
 def _values(policy: RemotePolicy) -> PolicyValues:
@@ -73,6 +77,8 @@ def _values(policy: RemotePolicy) -> PolicyValues:
         block_local_input=policy.block_local_input,
         end_on_violation=policy.end_on_violation,
         text_entry=cast(TextEntryValue, policy.text_entry),
+        ice_policy="relay" if policy.ice_policy == "relay" else "all",
+        lan_candidates=policy.lan_candidates,
     )
 
 

@@ -24,6 +24,8 @@ const viewer = createViewer({
   statsToggle: document.getElementById("stats-toggle"),
   textBox: document.getElementById("viewer-text-box"),
   textField: document.getElementById("viewer-text"),
+  quality: document.getElementById("connection-quality"),
+  frozen: document.getElementById("frozen-marker"),
   hostName: (hostId) => names.get(hostId) ?? null,
   // クリアスクリーン: the sign-in pages ask for the second factor, then the host list opens.
   onReauth: () => {
