@@ -159,9 +159,9 @@ class Settings(BaseSettings):
         alert_mfa_failures: second-factor failures of one account within
             ``alert_mfa_window_s`` that raise an alert (the password was right each time).
         alert_mfa_window_s: the window those failures are counted in.
-        alert_webhook_private: allow webhooks to private addresses (an on-premises broker
+        alert_webhook_private: allow webhooks to LAN addresses (an on-premises broker
             posting to a server in the clinic's LAN); off, a hosted broker cannot be made to
-            post into its own network (SSRF).
+            post into its own network (SSRF). Never loopback (that is the next setting).
         alert_webhook_loopback_http: allow ``http://`` webhooks to loopback addresses (dev and
             tests only: a receiver on this machine).
         vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
