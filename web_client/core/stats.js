@@ -19,6 +19,9 @@
  * @property {number | null} bytesReceived
  * @property {number | null} packetsLost
  * @property {number | null} jitterBufferMs average jitter-buffer delay per emitted frame
+ * @property {string | null} localCandidateType the selected pair's local end: host, srflx, prflx, relay
+ * @property {string | null} remoteCandidateType the selected pair's remote end (the clinic PC)
+ * @property {string | null} relayProtocol how this browser reaches its TURN server (udp, tcp, tls)
  * @property {number} timestamp the report's time (ms)
  */
 
@@ -69,6 +72,9 @@ export function summarizeStats(reports, previous, now = Date.now()) {
     pair = pairs.find((p) => p.selected) ?? pairs.find((p) => p.nominated && p.state === "succeeded");
   }
   const rtt = num(pair?.currentRoundTripTime);
+  const local = pair?.localCandidateId ? byId.get(pair.localCandidateId) : null;
+  const remote = pair?.remoteCandidateId ? byId.get(pair.remoteCandidateId) : null;
+  const text = (v) => (typeof v === "string" && v ? v : null);
 
   const codecReport = inbound?.codecId ? byId.get(inbound.codecId) : null;
   const emitted = num(inbound?.jitterBufferEmittedCount);
@@ -87,6 +93,9 @@ export function summarizeStats(reports, previous, now = Date.now()) {
     bytesReceived,
     packetsLost: num(inbound?.packetsLost),
     jitterBufferMs: emitted && jitterDelay !== null ? Math.round((jitterDelay / emitted) * 1000) : null,
+    localCandidateType: text(local?.candidateType),
+    remoteCandidateType: text(remote?.candidateType),
+    relayProtocol: text(local?.relayProtocol),
     timestamp,
   };
 }
