@@ -13,7 +13,8 @@ Which types may travel in which direction is part of the schema::
 
     viewer -> broker : viewer_join, offer, ice, bye
     broker -> agent  : session_start, offer, ice, bye, error   (always with session_id)
-    agent  -> broker : agent_hello, answer, ice, bye, violation (session_id in a session)
+    agent  -> broker : agent_hello, answer, ice, bye, violation, activity (session_id in a
+                       session)
     broker -> viewer : answer, ice, bye, error, notice
 
 ``web_client/core/protocol.js`` mirrors this module; keep the two in step.
@@ -63,6 +64,7 @@ __all__ = [
     "MAX_ORGANIZATION_CHARS",
     "MAX_SDP_CHARS",
     "MAX_SESSION_SECONDS",
+    "Activity",
     "AgentHello",
     "Answer",
     "Bye",
@@ -164,6 +166,16 @@ class Violation:
 
 
 @dataclass(frozen=True, slots=True)
+class Activity:
+    """The agent saw input in the session (at most once per ``activity_every_s``): the
+    broker keeps its own idle clock from these, so the clear-screen after an idle spell is
+    the broker's decision whatever order the ends of the session arrive in."""
+
+    TYPE: ClassVar[str] = "activity"
+    session_id: str
+
+
+@dataclass(frozen=True, slots=True)
 class Notice:
     """Something the viewer must be told during a session, e.g. ``ending_soon``."""
 
@@ -230,6 +242,7 @@ Message = (
     | Error
     | Violation
     | Notice
+    | Activity
 )
 
 _TYPES: Final[dict[str, type[Message]]] = {
@@ -245,13 +258,16 @@ _TYPES: Final[dict[str, type[Message]]] = {
         Error,
         Violation,
         Notice,
+        Activity,
     )
 }
 
 _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
     Direction.VIEWER_TO_BROKER: frozenset({"viewer_join", "offer", "ice", "bye"}),
     Direction.BROKER_TO_AGENT: frozenset({"session_start", "offer", "ice", "bye", "error"}),
-    Direction.AGENT_TO_BROKER: frozenset({"agent_hello", "answer", "ice", "bye", "violation"}),
+    Direction.AGENT_TO_BROKER: frozenset(
+        {"agent_hello", "answer", "ice", "bye", "violation", "activity"}
+    ),
     Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error", "notice"}),
 }
 

@@ -7,6 +7,12 @@ media: only offers, answers and candidates pass through it.
 Hosts are keyed by (organization, host id): two clinics may both have a ``reception-pc``,
 and a viewer only ever finds hosts of its own organization; another clinic's host is
 ``unknown_host``, exactly like one that does not exist.
+
+Idleness (クリアスクリーン, MHLW.md row 8) is decided here, not by the page and not only by
+the agent: the agent reports input (``activity``), the relay ends a session idle past its
+limit with ``idle_timeout``, and whichever way a session ends (the agent's bye, the viewer's
+``peer_failed`` after the agent closed the peer, a closed socket), if it was idle the browser
+session is sent back to the second-factor step *before* the host is free again.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 import mamori_protocol as protocol
 from broker.access.remote_policy import RemotePolicy
@@ -41,8 +49,14 @@ from mamori_protocol.candidates import (
 )
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
+from mamori_protocol.session_limits import activity_every_s
 
 log = logging.getLogger(__name__)
+
+# Ends that only say something broke or went away: when the session was idle by then, the
+# idleness is the real reason (the agent closing its peer at the idle limit reaches the
+# relay as the viewer's peer_failed first). More specific reasons are kept.
+_VAGUE_ENDS: Final = frozenset({"peer_failed", "webrtc", "viewer_left", "host_disconnected"})
 
 
 class Relay:
@@ -229,6 +243,7 @@ class Relay:
         session.window_task = asyncio.create_task(
             watch_window(self, session, self.clock, session.policy.warn_s)
         )
+        session.idle_task = asyncio.create_task(self._enforce_idle(session))
         return session
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
@@ -270,6 +285,29 @@ class Relay:
             await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))
             await self.leave(session, "max_session_time", cancel_limit=False)
             await session.viewer.close(CloseCode.NORMAL, "max session time")
+
+    async def _enforce_idle(self, session: Session) -> None:
+        """End the session with ``idle_timeout`` once no input was reported for the idle
+        limit. The agent enforces the same limit from its own (exact) clock and normally
+        ends first; the relay waits one reporting interval more, since the last report may
+        be that much older than the last input."""
+        grace = activity_every_s(session.policy.idle_s)
+        while session.agent.session is session:
+            left = session.last_activity_at + session.policy.idle_s + grace - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+                continue
+            await self.end(session, "idle_timeout")
+            return
+
+    async def _reason(self, session: Session, reason: str) -> str:
+        """The reason a session ends with, after sending its browser session back to the
+        second factor if it was idle (awaited before the host is free again, so no new
+        session can start on the old second factor)."""
+        if reason != "idle_timeout" and not session.idle:
+            return reason
+        await self.events.idle(session)
+        return "idle_timeout" if reason in _VAGUE_ENDS else reason
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
         """Forward a viewer's offer, candidate or bye to its agent, naming the session."""
@@ -321,6 +359,9 @@ class Relay:
                 log.warning("session %s: agent reports %s", session.session_id, violation)
                 await self.events.violation(session, violation, detail)
                 return
+            case protocol.Activity():
+                session.last_activity_at = time.monotonic()
+                return
             case protocol.Answer(sdp=sdp):
                 try:
                     await self._check_sdp(session, sdp, SdpRole.ANSWER_FROM_HOST)
@@ -370,6 +411,9 @@ class Relay:
         agent = session.agent
         if agent.session is not session:
             return
+        reason = await self._reason(session, reason)
+        if agent.session is not session:
+            return
         agent.session = None
         log.info("session %s ended by viewer: %s", session.session_id, reason)
         await agent.peer.send(
@@ -378,7 +422,12 @@ class Relay:
         await self._finished(session, reason, cancel_limit=cancel_limit)
 
     async def _finished(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
-        for task in (session.limit_task if cancel_limit else None, session.window_task):
+        tasks = (
+            session.limit_task if cancel_limit else None,
+            session.window_task,
+            session.idle_task,
+        )
+        for task in tasks:
             # A limit that ends the session runs this from its own task: never await oneself.
             if task is None or task.done() or task is asyncio.current_task():
                 continue
@@ -396,6 +445,9 @@ class Relay:
         after, before this bye arrived.
         """
         agent = session.agent
+        if agent.session is not session:
+            return
+        reason = await self._reason(session, reason)
         if agent.session is not session:
             return
         agent.session = None  # detached at once: the viewer's closing socket cannot end it again
@@ -428,6 +480,9 @@ class Relay:
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session
         if session is None:
+            return
+        reason = await self._reason(session, reason)
+        if agent.session is not session:
             return
         agent.session = None
         log.info("session %s ended by host side: %s", session.session_id, reason)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
@@ -36,7 +37,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import negotiation
+from host_agent.webrtc import negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
@@ -109,8 +110,10 @@ class PeerSession:
         injector: Injector,
         on_ended: Callable[[str], Awaitable[None]],
         report: Callable[[str, str], Awaitable[None]],
+        activity: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.session_id = start.session_id
+        self._activity = activity
         self.start = start
         self._report = report
         self._guard: SessionGuard | None = None
@@ -175,11 +178,19 @@ class PeerSession:
         geometry = self._geometry = await track.geometry()
         self._guard = SessionGuard(
             start, self._stream.display, geometry.width, geometry.height, self._report,
-            self._end_by_guard,
+            self._end_by_guard, activity=self._report_activity,
         )  # fmt: skip
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
         attach_feedback(transceiver.sender, track)
+        # Packets kept for NACKs by time (>= 1 s) and bitrate, not aiortc's 128.
+        retransmission.install(
+            transceiver.sender,
+            retransmission.RetransmissionHistory(
+                time.monotonic, self._stream.bitrate,
+                retransmission.sender_round_trip(transceiver.sender),
+            ),
+        )  # fmt: skip
         negotiation.install_playout_delay(transceiver.sender)
         offer_sdp = filter_sdp_candidates(offer_sdp, self._admit_candidate)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
@@ -207,6 +218,11 @@ class PeerSession:
             log.warning("session %s: %s refused: %s", self.session_id, role.name, exc)
             await self._report("sdp_refused", str(exc)[:200])
             raise
+
+    def _report_activity(self) -> None:
+        """Tell the broker input arrived (the guard rate-limits the calls)."""
+        if self._activity is not None:
+            self._spawn(self._activity())
 
     async def _end_by_guard(self, reason: str) -> None:
         """The guard ends the session (violation, idle, maximum): tell the broker why."""

@@ -386,6 +386,22 @@ test("idle_timeout ends the session and asks for the second factor again", async
   assert.equal(h.connection.state, "ended");
 });
 
+test("a peer failure then a ticket refused for the second factor goes to the second-factor step", async () => {
+  // The agent closed the peer at the idle limit before the broker's bye: the page sees
+  // peer_failed and retries; the broker refuses the ticket (reauth_required), no more retries.
+  let refused = false;
+  const h = await connected({ grant: () => (refused ? { error: "reauth_required" } : { ticket: "T".repeat(43), viewOnly: false }) });
+  refused = true;
+  h.peer().channel.closeRemote();
+  await flush();
+  assert.equal(h.connection.state, "disconnected");
+  h.timers.advance(60_000);
+  await flush();
+  assert.equal(h.connection.snapshot().error, "reauth_required");
+  assert.deepEqual(h.events.slice(-1).map((e) => e.type), ["reauth"]);
+  assert.equal(h.timers.pending, 0, "no retry after reauth_required");
+});
+
 test("a malformed frame from the broker closes with the protocol's close code", async () => {
   const h = await connected();
   h.socket().receive("not json");

@@ -57,6 +57,8 @@ async function fetchTicket(hostId) {
   }
   if (isDeviceError(body?.error)) return { error: body.error };
   if (status === 403 && body && ACCESS_REFUSALS.has(body.error)) return { error: body.error };
+  // The broker sent this sign-in back to the second factor (idle clear-screen).
+  if (status === 401 && body?.error === "mfa_required") return { error: "reauth_required" };
   if (status === 401 || status === 403) return { error: "unauthorized" };
   return { error: status === 0 ? "network" : "unexpected" };
 }
@@ -87,6 +89,9 @@ export function createViewer(els) {
     overlay: els.statsOverlay,
     list: els.statsList,
     toggle: els.statsToggle,
+    quality: els.quality,
+    frozen: els.frozen,
+    video,
   });
   const connection = new ViewerConnection({
     fetchTicket,
