@@ -51,8 +51,9 @@ async def reserve(request: Request, db: AsyncSession, caller: Caller, event: Eve
     if until is None:
         await db.commit()
         return
-    await sessions.revoke(db, caller.record, now)
+    # The audit row before the session row: the order every path takes (see failed()).
     record(db, caller.actor, event, Outcome.DENIED, now, detail="locked")
+    await sessions.revoke(db, caller.record, now)
     await db.commit()
     await end_session(request, caller)
     raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
@@ -73,9 +74,12 @@ async def failed(
     now = deps.now_of(request)
     settings = deps.settings_of(request)
     policy_ = policy(request)
-    # The counter row before any audit write, in every path: one lock order, no deadlock
-    # between concurrent requests on PostgreSQL.
+    # The count is committed on its own, before any audit or session write: the counter
+    # row is never held while waiting for another lock, and the rest takes one order
+    # (audit chain, then the session row), so concurrent attempts cannot deadlock on
+    # PostgreSQL.
     locked = await lockout.fail(db, Scope.ACCOUNT, caller.user.username, now, policy_)
+    await db.commit()
     record(db, caller.actor, event, Outcome.FAILURE, now, detail=how)
     if second_factor:
         await alert_rules.second_factor_failed(
