@@ -107,6 +107,11 @@ class Settings(BaseSettings):
         data_dir: the broker's own files (the SQLite database by default, the audit key).
         database_url: SQLAlchemy async URL; SQLite (aiosqlite) in ``data_dir`` by default,
             PostgreSQL with ``postgresql+asyncpg://...``.
+        db_pool_size: database connections kept open per broker process.
+        db_max_overflow: connections opened beyond the pool under load (closed after use).
+        db_pool_timeout_s: how long a request waits for a connection before it fails;
+            shorter than the agent's own 10 s handshake timeout, so a saturated pool answers
+            an agent before the agent gives up and retries on top of it (issue 18).
         host: address to bind.
         port: port to bind; 0 picks a free one (tests).
         agent_host: address the agent port binds (default: ``host``).
@@ -119,7 +124,15 @@ class Settings(BaseSettings):
             agents renew when a third is left).
         agent_recheck_s: how often live agent links are checked against revocation and
             expiry (a revocation through the console acts at once; this catches the CLI's
-            and certificates running out while connected).
+            and certificates running out while connected). The same round refreshes the
+            in-memory certificate status handshakes are authenticated from.
+        agent_handshake_limit: agent handshakes (certificate check to registration) in
+            progress at once; one more is told 503 "come back later" before any database
+            work, so a reconnecting fleet cannot drown the database (issue 18).
+        agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
+        agent_ping_interval_s: how often the broker pings each agent link.
+        agent_ping_timeout_s: a ping unanswered this long ends the link: a silent agent
+            (cut network) is noticed within interval + timeout (15 s by default).
         public_url: the origin people type (``https://name:port``); WebAuthn checks it and
             enrollment links start with it. Defaults to ``https://{rp_id}:{port}``.
         rp_id: the WebAuthn relying party id, a host name (never an IP address: browsers
@@ -172,6 +185,11 @@ class Settings(BaseSettings):
         audit_checkpoint_interval_s: and, if it grew, at least this often (default 10 min).
         audit_retention_days: audit records younger than this are never purged (default 5
             years); older ones only by ``audit purge``, which exports them first.
+        shutdown_grace_s: on SIGTERM, live sessions end (``broker_shutdown``) and
+            connections get this long to close before they are cut; the process exits
+            soon after, whatever idle keep-alive clients do.
+        replica_id: this process's name among replicas; the sessions it held when it
+            crashed are closed in the audit (``broker_crashed``) when it starts again.
     """
 
     model_config = SettingsConfigDict(
@@ -200,6 +218,9 @@ class Settings(BaseSettings):
     tls_key: Path
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = Field(default_factory=lambda v: default_database_url(v["data_dir"]))
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+    db_pool_timeout_s: float = Field(5.0, ge=0.1, le=60)
     host: str = "127.0.0.1"
     port: int = Field(8443, ge=0, le=65535)
     agent_host: str = Field(default_factory=lambda v: v["host"])
@@ -209,6 +230,10 @@ class Settings(BaseSettings):
     # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
     agent_cert_lifetime_s: int = Field(90 * _DAY, ge=3600, le=397 * _DAY)
     agent_recheck_s: int = Field(30, ge=1, le=3600)
+    agent_handshake_limit: int = Field(64, ge=1, le=10_000)
+    agent_retry_after_s: int = Field(5, ge=1, le=300)
+    agent_ping_interval_s: float = Field(5.0, ge=0.1, le=300)
+    agent_ping_timeout_s: float = Field(10.0, ge=0.1, le=300)
     public_url: str | None = None
     rp_id: str = "localhost"
     trusted_proxies: str = "127.0.0.1"
@@ -248,6 +273,8 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(100, ge=1, le=100_000)
     audit_checkpoint_interval_s: int = Field(600, ge=5, le=_DAY)
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
+    shutdown_grace_s: int = Field(5, ge=1, le=120)
+    replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
     def __init__(self, **values: Any) -> None:
         try:

@@ -26,6 +26,9 @@ def create_agent_app(app: FastAPI) -> FastAPI:
         state = agent_app.state
         async with state.db.session() as s:
             await state.agent_authority.load(s)
+            # Every good certificate in one query: the fleet reconnecting after a restart
+            # is authenticated from memory (broker.agents.status).
+            await state.agent_authority.status.reload(s, state.clock.now())
         watcher = asyncio.create_task(
             agent_watch.watch(
                 state.relay,

@@ -44,10 +44,11 @@ from broker.audit import key as audit_key
 from broker.audit import ledger as audit_ledger
 from broker.clock import Clock
 from broker.config import Settings
-from broker.db.engine import Database
+from broker.db.engine import Database, PoolLimits
 from broker.signaling import endpoints
+from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.relay import Relay
-from broker.signaling.session_audit import AuditedSessionEvents
+from broker.signaling.session_audit import AuditedSessionEvents, close_crashed
 from broker.version import VERSION
 
 # No inline script or style anywhere: the client is ES modules and stylesheets (files only), so
@@ -107,6 +108,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
+        # Before anything is relayed: sessions a crash of this replica cut get their end.
+        await close_crashed(app.state.db, app.state.clock, settings.replica_id)
         await app.state.alerts.start()
         checkpoints = asyncio.create_task(
             audit_ledger.keep_checkpointing(
@@ -140,7 +143,10 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.keys = Keys.from_settings(settings)
-    app.state.db = Database(settings.database_url)
+    app.state.db = Database(
+        settings.database_url,
+        PoolLimits(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s),
+    )
     # The checkpoint key is created on first start (0600) and refused if others can read it.
     app.state.audit_signer = audit_ledger.AuditSigner(
         audit_key.load_private_key(settings.audit_key_path, create=True),
@@ -156,7 +162,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             block_local_input=settings.block_local_input,
             end_on_violation=settings.end_on_violation,
         ),
-        AuditedSessionEvents(app.state.db, app.state.clock),
+        AuditedSessionEvents(app.state.db, app.state.clock, settings.replica_id),
         app.state.clock,
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
@@ -170,6 +176,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         settings.secret_key_bytes, timedelta(seconds=settings.agent_cert_lifetime_s)
     )
     app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
+    app.state.agent_gate = HandshakeGate(settings.agent_handshake_limit)
     app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()

@@ -41,6 +41,7 @@ from broker.db.models.identity import (
     TotpCredential,
     User,
 )
+from broker.db.models.live import OpenSession
 from broker.db.models.organizations import DEFAULT_TIME_ZONE, Organization
 from broker.db.models.report import ReportReview
 
@@ -70,6 +71,7 @@ __all__ = [
     "Host",
     "Lockout",
     "LoginFailure",
+    "OpenSession",
     "OrgPolicy",
     "Organization",
     "OrganizationCa",
