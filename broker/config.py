@@ -190,6 +190,11 @@ class Settings(BaseSettings):
             soon after, whatever idle keep-alive clients do.
         replica_id: this process's name among replicas; the sessions it held when it
             crashed are closed in the audit (``broker_crashed``) when it starts again.
+        redis_url: ``redis://`` or ``rediss://`` URL of the Redis replicas share; checked
+            by ``/readyz`` when set.
+        metrics_token: the bearer token ``/metrics`` requires; empty: no metrics endpoint.
+        log_level: DEBUG, INFO, WARNING or ERROR.
+        log_format: ``json`` (one object a line, with the request id) or ``text``.
     """
 
     model_config = SettingsConfigDict(
@@ -275,6 +280,10 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
     shutdown_grace_s: int = Field(5, ge=1, le=120)
     replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    redis_url: str = Field("", repr=False)
+    metrics_token: str = Field("", repr=False)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -324,6 +333,21 @@ class Settings(BaseSettings):
         if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return url
+
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return url
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, token: str) -> str:
+        # Whoever holds it reads counts of sign-ins, sessions and hosts: a real secret.
+        if token and (len(token) < 24 or token.strip().lower() in _PLACEHOLDERS):
+            raise ValueError("must be at least 24 random characters (or unset: no metrics)")
+        return token
 
     @field_validator("public_url")
     @classmethod

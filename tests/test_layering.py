@@ -27,6 +27,7 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.signaling",),
     ("broker.report",),
     ("broker.api",),
+    ("broker.ops",),
     ("broker.server",),
     ("broker.__main__", "broker.audit.cli"),
 )

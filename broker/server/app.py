@@ -45,6 +45,10 @@ from broker.audit import ledger as audit_ledger
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database, PoolLimits
+from broker.ops import health
+from broker.ops import metrics as ops_metrics
+from broker.ops.logs import RequestIds
+from broker.ops.metrics import Metrics, count_audit
 from broker.signaling import endpoints
 from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.relay import Relay
@@ -153,6 +157,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         settings.audit_checkpoint_every,
     )
     audit_ledger.attach_signer(app.state.db.sessions, app.state.audit_signer)
+    # After the signer: both ride on the sessions' info.
+    app.state.metrics = Metrics(app.state, settings.replica_id)
+    count_audit(app.state.db.sessions, app.state.metrics.counters)
     app.state.relay = Relay(
         RemotePolicy(
             idle_s=settings.remote_idle_s,
@@ -211,5 +218,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(admin_hosts.router)
     app.include_router(agent_enrollment.router)
     app.include_router(endpoints.router)
+    app.include_router(health.router)
+    app.include_router(ops_metrics.router)
+    # Outermost: every record logged while a request is handled carries its id.
+    app.add_middleware(RequestIds)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")
     return app

@@ -57,7 +57,9 @@ def build_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         # they are buffered whole.
         ws_max_size=MAX_MESSAGE_BYTES,
         ws="websockets-sansio",
-        log_level="info",
+        # Logging is the broker's own (broker.ops.logs): uvicorn must not replace it.
+        log_config=None,
+        log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
         # X-Forwarded-For is believed from these addresses only: the lockout counts failures
@@ -96,7 +98,8 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         ws=TlsWebSocketProtocol,
         http=TlsH11Protocol,
         lifespan="on",
-        log_level="info",
+        log_config=None,
+        log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
         # Agents connect directly: the source address is the socket's.
