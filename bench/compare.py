@@ -249,15 +249,17 @@ async def measure_system(
     seconds: float,
     fps: int = DEFAULT_FPS,
     settle: bool = True,
+    watermark: bool = True,
 ) -> dict[str, Any]:
-    """One system through the modes (and the settle test) with a fresh glass."""
+    """One system through the modes (and the settle test) with a fresh glass; ours with the
+    watermark on (as shipped) unless ``watermark`` is False."""
     log = open(tmp / f"{system}.log", "ab")  # noqa: SIM115
     glass = await Glass.start(display, tmp / f"paints-{system}-{time.monotonic_ns()}.txt")
     windows: list[Window] = []
     settled: dict[str, Any] | None = None
     try:
         stack = (
-            stacks.ours(display.name, tmp, certs, fps, log)
+            stacks.ours(display.name, tmp, certs, fps, log, watermark)
             if system == "ours"
             else stacks.novnc(display.name, tmp, log)
         )
@@ -277,6 +279,7 @@ async def measure_system(
     return {
         "system": system,
         "fps_cap": fps if system == "ours" else None,
+        "watermark": watermark if system == "ours" else None,
         "screen": [display.width, display.height],
         "windows": [summarize_window(w, paints) for w in windows],
         "settle": settled,

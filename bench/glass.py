@@ -11,11 +11,14 @@ Two parts share the screen of a virtual display:
 - a Tk window with what a clinic screen holds: a page of dense EHR text (Japanese and
   figures), a photo-like image panel and a notes line. Modes: ``static`` (nothing but the code
   moves), ``typing`` (a few characters a second on the notes line), ``scrolling`` (the page
-  scrolls smoothly, 3 px every 20 ms) and ``image`` (the image pans inside its panel at 30 Hz).
+  scrolls smoothly, 3 px every 20 ms), ``scroll<N>`` (the page scrolls at N px/s, 100 <= N
+  <= 5000, by whole pixels every 10 ms, kept at that speed by the clock: a flick through a
+  long chart) and ``image`` (the image pans inside its panel at 30 Hz).
 
 Commands on stdin, one per line; answers on stdout:
 
     mode typing            -> ok mode typing
+    mode scroll1000        -> ok mode scroll1000
     static_at 1700000000.5 -> settled 1700000000.49   (last activity paint before that time)
     quit
 
@@ -46,8 +49,17 @@ TYPING_CPS: Final = 6
 SCROLL_PX: Final = 3
 SCROLL_MS: Final = 20
 IMAGE_MS: Final = 33
+SPEED_MS: Final = 10
+SPEEDS: Final = range(100, 5001)
 HEADER_H: Final = 48
 TYPED: Final = "BP 128/82 mmHg, HR 72, 体温 36.8℃。咳嗽なし、胸部聴診異常なし。次回2週間後。"
+
+
+def scroll_speed(mode: str) -> int | None:
+    """The px/s of a ``scroll<N>`` mode, or None for any other mode name."""
+    if mode.startswith("scroll") and mode[6:].isdigit() and int(mode[6:]) in SPEEDS:
+        return int(mode[6:])
+    return None
 
 
 def clinic_text(lines: int = 400) -> str:
@@ -192,13 +204,16 @@ class Glass:
             root, font=(family, 10), wrap="none", borderwidth=0, highlightthickness=0,
             background="#ffffff", foreground="#1a1f1d", spacing1=1, padx=8, cursor="arrow",
         )  # fmt: skip
-        self.text.insert("1.0", clinic_text())
+        # Long enough that the fastest scroll wraps around rarely (a jump, like a page switch).
+        self.text.insert("1.0", clinic_text(1600))
         self.text.place(x=0, y=HEADER_H, width=text_w, height=height - HEADER_H)
         self.text_box = (0, HEADER_H, text_w, height - HEADER_H)
         # The notes line is the one typing edits: line 6, visible whatever the size.
         self.notes_index = "6.0"
         self.text.insert(self.notes_index, "所見: \n")
         self.typed = 0
+        self.scroll_debt = 0.0
+        self.scroll_at = time.monotonic()
 
         image_w, image_h = panel_w - 16, (panel_w - 16) * 3 // 4
         self.canvas = tk.Canvas(
@@ -234,6 +249,18 @@ class Glass:
             else:
                 self.text.yview_scroll(SCROLL_PX, "pixels")
             delay = SCROLL_MS
+        elif (speed := scroll_speed(self.mode)) is not None:
+            now = time.monotonic()
+            # Whole pixels at the speed the clock says, however late this tick came.
+            self.scroll_debt = min(self.scroll_debt + speed * (now - self.scroll_at), speed)
+            self.scroll_at = now
+            step = int(self.scroll_debt)
+            self.scroll_debt -= step
+            if self.text.yview()[1] >= 1.0:
+                self.text.yview_moveto(0)
+            elif step:
+                self.text.yview_scroll(step, "pixels")
+            delay = SPEED_MS
         elif self.mode == "image":
             x, y = self.canvas.coords(self.image)
             w, h = self.image_limits
@@ -262,8 +289,14 @@ class Glass:
         words = line.split()
         if not words:
             return
-        if words[0] == "mode" and len(words) == 2 and words[1] in MODES:
+        if (
+            words[0] == "mode"
+            and len(words) == 2
+            and (words[1] in MODES or scroll_speed(words[1]) is not None)
+        ):
             self.mode = words[1]
+            self.scroll_at = time.monotonic()
+            self.scroll_debt = 0.0
             reply(f"ok mode {self.mode}")
         elif words[0] == "static_at" and len(words) == 2:
             delay_ms = max(0, int((float(words[1]) - time.time()) * 1000))

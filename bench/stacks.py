@@ -132,10 +132,11 @@ def browser_root(profile: Path) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def ours(
-    display: str, tmp: Path, certs: ServerFiles, fps: int, log: Any
+    display: str, tmp: Path, certs: ServerFiles, fps: int, log: Any, watermark: bool = True
 ) -> AsyncIterator[Receiver]:
-    """Broker + agent process + our viewer in Chromium, connected and showing frames."""
-    async with running_broker(certs, sqlite_url(tmp)) as broker:
+    """Broker + agent process + our viewer in Chromium, connected and showing frames; the
+    watermark as shipped (on) unless ``watermark`` is False (the broker's default policy)."""
+    async with running_broker(certs, sqlite_url(tmp), watermark=watermark) as broker:
         org = await make_org(broker, "bench")
         person = await make_person(broker, org, "doctor")
         state_dir = tmp / f"agent-{time.monotonic_ns()}"

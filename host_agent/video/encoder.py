@@ -19,6 +19,8 @@ import av
 import numpy as np
 import numpy.typing as npt
 
+from host_agent.video.motion_search import DEFAULT as DEFAULT_SEARCH
+from host_agent.video.motion_search import Search
 from host_agent.video.x264 import Encoder, Planes
 
 # An encoded packet; its stream is unused because packets go to aiortc, not a muxer.
@@ -114,6 +116,13 @@ class H264Encoder:
             mb_info=True,
         )
         self._index = 0
+        self.search = DEFAULT_SEARCH
+
+    def set_search(self, search: Search) -> None:
+        """Search motion with ``search`` from the next frame on (``motion_search.py``)."""
+        if search != self.search:
+            self._x264.reconfigure({"me": search.method, "merange": str(search.merange)})
+            self.search = search
 
     def encode(
         self,

@@ -9,7 +9,9 @@
   mostly packet overhead (~60 bytes of RTP, SRTP, UDP and IP around ~20 bytes of picture), so
   halving its rate halves its bandwidth, while the person's own actions still show at once.
 - **Keep-alive.** On a static screen one frame (an empty P frame, ~20 bytes) per
-  ``keepalive_s``: a browser that sees no frame for 3 s asks for a keyframe.
+  ``keepalive_s`` (0.5 s): the viewer marks a picture that got no frame for 1 s as frozen
+  (``web_client/core/quality.js``), so a still screen must never look like one; a browser
+  that sees no frame for 3 s asks for a keyframe.
 - **Refinement ("build to lossless").** Tiles that changed are *unrefined*; once some have
   been quiet for ``settle_s``, the next frame codes exactly those tiles again at a fine
   quantizer (the plan carries their mask) and they become refined. It waits while more
@@ -32,7 +34,7 @@ TileMask = npt.NDArray[np.bool_]
 class Pacing:
     max_fps: int = 60
     small_fps: int = 20
-    keepalive_s: float = 1.0
+    keepalive_s: float = 0.5
     settle_s: float = 0.3
     # A change of at most this many 16-px tiles (e.g. a 128x128 area) is small.
     small_tiles: int = 64

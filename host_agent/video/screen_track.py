@@ -34,8 +34,10 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.video.damage import ChangeMonitor
 from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
+from host_agent.video.motion_search import MotionSearchPolicy
 from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
 from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
+from host_agent.video.scroll import Scroll, detect_scroll
 from host_agent.video.sources import CaptureBackend, DisplayCapture, FrameSource
 from host_agent.video.watermark import Watermark, WatermarkIdentity
 
@@ -68,6 +70,7 @@ class TrackStats:
     captures: int = 0
     captures_unchanged: int = 0
     encoder_builds: int = 0
+    scrolls: int = 0
     remb_reports: int = 0
     target_bitrate: int = 0
     last_qp: int = 0
@@ -111,6 +114,16 @@ class _Pipeline:
         self._max_fps = max_fps
         self.encoder: H264Encoder | None = None
         self.encoder_builds = 0
+        # The unmarked pixels last captured, for scroll detection (with a watermark, the
+        # picture holds marked ones, whose fixed mark would hide the move).
+        self._raw: BGRA | None = (
+            np.zeros((geometry.height, geometry.width, 4), dtype=np.uint8)
+            if self.watermark is not None
+            else None
+        )
+        self.scroll: Scroll | None = None  # found in this frame's capture
+        self.scrolls = 0
+        self._search = MotionSearchPolicy()
 
     def produce(
         self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
@@ -119,6 +132,7 @@ class _Pipeline:
         if self.watermark is not None and self.watermark.needs_render(_utc_now()):
             # A new minute: the mark's text changed everywhere, so capture everything.
             plan, region = dataclasses.replace(plan, capture=True), None
+        self.scroll = None
         if plan.capture:
             changed = picture.update(self._grab, region)
         else:
@@ -147,6 +161,7 @@ class _Pipeline:
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return _Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
+        self.encoder.set_search(self._search.next(self.scroll.dy if self.scroll else 0))
         qp = rate.change_qp(now, BASE_QP)
         refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:
@@ -169,8 +184,21 @@ class _Pipeline:
 
     def _grab(self, rect: Rect) -> BGRA:
         pixels = self.capture.grab(rect)
+        raw = self.picture.bgra if self._raw is None else self._raw
+        old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
+        scroll = detect_scroll(old, pixels)
+        if scroll is not None:
+            self.scrolls += 1
+            self.scroll = Scroll(
+                scroll.x + rect.x, scroll.y + rect.y, scroll.w, scroll.h, scroll.dy,
+                scroll.matched_rows,
+            )  # fmt: skip
         if self.watermark is None:
             return pixels
+        old[...] = pixels
+        if self.scroll is not None:
+            s = self.scroll
+            self.watermark.shift(s.x, s.y, s.w, s.h, s.dy)
         return self.watermark.apply_rect(pixels, rect.x, rect.y, _utc_now())
 
     def _refinement(
@@ -332,6 +360,7 @@ class ScreenTrack(MediaStreamTrack):
             done = time.monotonic()
             self.stats.last_encode_ms = (time.perf_counter() - started) * 1000
             self.stats.encoder_builds = pipeline.encoder_builds
+            self.stats.scrolls = pipeline.scrolls
             if plan.capture:
                 # Paced from when the capture started: the frame interval includes the
                 # time spent encoding, not added to it.

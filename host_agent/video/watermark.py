@@ -7,6 +7,13 @@ still names its taker (DESIGN.md "Pixel-only, by construction"; MHLW.md row 3).
 Cost: the tiled text is rendered once into an alpha mask and re-rendered only when its text
 changes (once a minute, for the time). Blending touches only the mask's non-zero pixels
 (~10 % of the frame), never the whole frame, and runs only on frames that are captured.
+
+The mark moves with scrolled content (``shift``): a fixed translucent mark over moving text
+makes every scrolled macroblock differ from any shifted block of the last frame, so motion
+compensation fails (measured: half the frame rate and five times the bitrate of the same
+scroll unmarked). When the capture finds a band moved by ``dy`` rows (``scroll.py``), the
+mark inside that band is shifted by ``dy`` too, so marked pixels are a pure translation.
+The mask is periodic vertically, so a shifted band still shows whole copies of the text.
 """
 
 from __future__ import annotations
@@ -59,8 +66,26 @@ def zone_named(name: str | None) -> ZoneInfo:
     return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
+def _blend_table() -> npt.NDArray[np.uint8]:
+    """[alpha, value] -> value blended at alpha: light values towards black, dark ones
+    towards white, so the mark shows on any background, grey included."""
+    alpha = np.arange(256, dtype=np.uint32)[:, None]
+    value = np.arange(256, dtype=np.uint32)[None, :]
+    target = np.where(value > 127, 0, 255)
+    return ((value * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+
+
+_BLEND: Final = _blend_table()
+
+# The mask repeats every two tile rows (alternate rows are shifted by half a tile).
+PERIOD_H: Final = 2 * TILE_H
+# Offsets of the mark are kept per column block of this width (a scrolled pane's edges).
+BLOCK_W: Final = 16
+
+
 def render_mask(lines: list[str], width: int, height: int) -> npt.NDArray[np.uint8]:
-    """A (height, width) alpha mask of ``lines`` rotated and tiled over the frame."""
+    """A (height, width) alpha mask of ``lines`` rotated and tiled over the frame; rendered
+    to a whole number of periods (PERIOD_H) when ``height`` is one, so rows wrap seamlessly."""
     tile = Image.new("L", (TILE_W, TILE_H), 0)
     draw = ImageDraw.Draw(tile)
     face = font(FONT_PX)
@@ -89,8 +114,48 @@ class Watermark:
         self.height = height
         self._zone = zone_named(identity.time_zone)
         self._text: list[str] | None = None
-        self._mask: npt.NDArray[np.uint8] = np.zeros((height, width), dtype=np.uint8)
+        # One period-aligned mask, taller than the frame: row r of column block b of the
+        # screen shows mask row (r + offset[r, b]) % mask height.
+        self._mask_h = -(-height // PERIOD_H) * PERIOD_H
+        self._mask: npt.NDArray[np.uint8] = np.zeros((self._mask_h, width), dtype=np.uint8)
+        self._offset = np.zeros((height, -(-width // BLOCK_W)), dtype=np.int32)
         self.renders = 0
+
+    def shift(self, x: int, y: int, w: int, h: int, dy: int) -> None:
+        """Content inside (x, y, w, h) moved down by ``dy`` rows: move the mark with it.
+
+        Only whole column blocks inside the band move (a partly covered block keeps its
+        mark); rows the move exposed continue the moved mark (it stays periodic).
+        """
+        b0 = -(-x // BLOCK_W)
+        b1 = min(self._offset.shape[1], (x + w) // BLOCK_W)
+        y0, y1 = max(0, y), min(self.height, y + h)
+        if b1 <= b0 or y1 <= y0 or not dy:
+            return
+        band = self._offset[y0:y1, b0:b1]
+        source = np.clip(np.arange(y1 - y0) - dy, 0, y1 - y0 - 1)
+        # new mark(r) = old mark(r - dy): offset_new[r] = offset_old[r - dy] - dy.
+        self._offset[y0:y1, b0:b1] = (band[source] - dy) % self._mask_h
+
+    def mask_rect(self, x: int, y: int, w: int, h: int) -> npt.NDArray[np.uint8]:
+        """The (h, w) alpha mask at (x, y), with the offsets scrolling gave it."""
+        offsets = self._offset[y : y + h]
+        rows = np.arange(y, y + h)
+        out = np.empty((h, w), dtype=np.uint8)
+        b_first, b_last = x // BLOCK_W, (x + w - 1) // BLOCK_W
+        # Runs of column blocks with the same offsets in every row: one row gather each.
+        start = b_first
+        for b in range(b_first + 1, b_last + 2):
+            if b <= b_last and np.array_equal(offsets[:, b], offsets[:, start]):
+                continue
+            c0, c1 = max(x, start * BLOCK_W), min(x + w, b * BLOCK_W)
+            column = offsets[:, start]
+            if not column.any():
+                out[:, c0 - x : c1 - x] = self._mask[y : y + h, c0:c1]
+            else:
+                out[:, c0 - x : c1 - x] = self._mask[(rows + column) % self._mask_h, c0:c1]
+            start = b
+        return out
 
     def lines(self, now: dt.datetime) -> list[str]:
         """The watermark's text at ``now``, shown in the clinic's zone, to the minute."""
@@ -127,19 +192,18 @@ class Watermark:
         if text != self._text:
             self._prepare(text)
         out = np.array(bgra, copy=True)
-        alpha_rect = self._mask[y : y + h, x : x + w]
-        rows, cols = np.nonzero(alpha_rect)
-        if rows.size == 0:
+        alpha_rect = self.mask_rect(x, y, w, h)
+        where = np.flatnonzero(alpha_rect)
+        if where.size == 0:
             return out
-        pixels = out[rows, cols, :3].astype(np.uint16)
-        # Blend light pixels towards black and dark ones towards white, so the mark shows
-        # on any background, grey included.
-        target = np.where(pixels > 127, 0, 255).astype(np.uint16)
-        alpha = alpha_rect[rows, cols].astype(np.uint16)[:, None]
-        out[rows, cols, :3] = ((pixels * (255 - alpha) + target * alpha) // 255).astype(np.uint8)
+        # Flat indices and one table look-up per channel byte: ~2x faster than 2-D fancy
+        # indexing with the blend computed in uint16 (the mark is on every scrolled frame).
+        flat = out.reshape(-1, 4)
+        alpha = alpha_rect.ravel()[where][:, None]
+        flat[where, :3] = _BLEND[alpha, flat[where, :3]]
         return out
 
     def _prepare(self, text: list[str]) -> None:
-        self._mask = render_mask(text, self.width, self.height)
+        self._mask = render_mask(text, self.width, self._mask_h)
         self._text = text
         self.renders += 1

@@ -195,6 +195,7 @@ def _declare(cdll: ctypes.CDLL, build: int) -> None:
     )  # fmt: skip
     cdll.x264_encoder_close.argtypes = (p,)
     cdll.x264_encoder_close.restype = None
+    cdll.x264_encoder_reconfig.argtypes = (p, p)
 
 
 def _mb_info_offset(lib: ctypes.CDLL, param: ctypes.Array[ctypes.c_char]) -> int | None:
@@ -297,6 +298,22 @@ class Encoder:
     def _set(self, name: str, value: str) -> None:
         if self._lib.x264_param_parse(self._param, name.encode(), value.encode()) != 0:
             raise EncoderError(f"x264 refused parameter {name}={value}")
+
+    def reconfigure(self, params: dict[str, str]) -> None:
+        """Change parameters of the open encoder (``x264_encoder_reconfig``: no keyframe).
+
+        Only what x264 allows to change mid-stream takes effect (motion search method and
+        range among them); the values are also kept for any later reconfiguration.
+
+        Raises:
+            EncoderError: a parameter is refused, or the encoder is closed.
+        """
+        if self._handle is None:
+            raise EncoderError("the encoder is closed")
+        for name, value in params.items():
+            self._set(name, value)
+        if self._lib.x264_encoder_reconfig(self._handle, self._param) < 0:
+            raise EncoderError(f"x264 refused to reconfigure with {params}")
 
     def encode(
         self,

@@ -194,3 +194,29 @@ async def test_the_answer_gives_chromium_zero_playout_delay_and_the_right_level(
     assert re.search(r"profile-level-id=42[0-9a-f]{2}20", sdp)
     measured = await stats(page)
     assert measured["codec"] == "video/H264"
+
+
+async def test_quality_is_said_in_words_and_a_stopped_picture_is_marked_frozen(
+    browser: BrowserContext, broker: RunningBroker, agent: BrokerLink, doctor: Person
+) -> None:
+    """On a still screen the agent's keep-alives (every 0.5 s) keep the picture live: the
+    toolbar says 良好 and nothing is marked. When frames stop reaching the page (here the
+    <video> is paused, so no frame is presented) the picture is marked frozen after 1 s,
+    and unmarked once frames come again."""
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
+    await page.wait_for_function("() => document.body.dataset.quality === 'good'", timeout=15_000)
+    await asyncio.sleep(2.5)  # a still screen: keep-alives only
+    assert await page.evaluate("() => document.body.dataset.frozen") == "false"
+    assert await page.locator("#connection-quality").inner_text() == "良好"
+    assert await page.locator("#frozen-marker").is_hidden()
+
+    await page.evaluate("() => document.getElementById('remote-video').pause()")
+    await page.wait_for_function("() => document.body.dataset.frozen === 'true'", timeout=5_000)
+    marker = page.locator("#frozen-marker")
+    assert await marker.is_visible()
+    assert "画面が止まっています" in await marker.inner_text()
+    assert await page.evaluate("() => window.mamoriQuality.level") == "unstable"
+
+    await page.evaluate("() => document.getElementById('remote-video').play()")
+    await page.wait_for_function("() => document.body.dataset.frozen === 'false'", timeout=5_000)
+    assert await marker.is_hidden()

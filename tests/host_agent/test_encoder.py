@@ -11,6 +11,7 @@ import pytest
 
 from host_agent.video.change_detection import TILE, Rect, ScreenPicture
 from host_agent.video.encoder import BASE_QP, REFINE_QP, H264Encoder, h264_level
+from host_agent.video.motion_search import Search
 
 pytestmark = pytest.mark.unit
 
@@ -145,3 +146,36 @@ def test_the_picture_follows_changes_in_place() -> None:
 def test_mb_info_is_enabled_on_this_library() -> None:
     """The neighbour-field search finds analyse.b_mb_info in the bundled libx264."""
     assert Session().encoder._x264.mb_info
+
+
+def scrolled_frame_sizes(page: np.ndarray, search: Search | None, step: int) -> list[int]:
+    """Bytes of four frames, each the window moved ``step`` rows further down ``page``."""
+    session = Session()
+    picture = ScreenPicture(W, H)
+    top = [0]
+
+    def grab(r: Rect) -> np.ndarray:
+        return page[top[0] + r.y : top[0] + r.y + r.h, r.x : r.x + r.w]
+
+    picture.update(grab)
+    session.send(picture, qp=BASE_QP, keyframe=True)
+    if search is not None:
+        session.encoder.set_search(search)
+    sizes = []
+    for _ in range(4):
+        top[0] += step
+        changed = picture.update(grab)
+        data, decoded = session.send(picture, qp=BASE_QP, changed=changed)
+        assert set(nal_types(data)) == {1}  # non-IDR slices only: no keyframe
+        sizes.append(len(data))
+        assert psnr(decoded, picture.bgra[..., 2::-1]) > 30
+    return sizes
+
+
+def test_a_wide_motion_search_codes_a_fast_scroll_as_motion_not_as_new_pixels() -> None:
+    """The cause of the fast-scroll collapse: ultrafast's diamond search loses a 40-row
+    move and codes the frame almost as intra; umh (set mid-stream, no keyframe) finds it."""
+    page = np.concatenate([text_like(s) for s in (1, 2, 3)])
+    narrow = sorted(scrolled_frame_sizes(page, None, 40))[1]
+    wide = sorted(scrolled_frame_sizes(page, Search("umh", 64), 40))[1]
+    assert wide * 4 < narrow

@@ -90,17 +90,17 @@ async def test_a_static_screen_sends_only_keepalives(
     track: tuple[ScreenTrack, Received],
 ) -> None:
     """After the first keyframe (and its refinement), an unchanging screen gets at most one
-    small frame a second and no further keyframe."""
+    small frame every half second and no further keyframe."""
     screen, received = track
     await until(lambda: screen.stats.frames >= 1)
     await asyncio.sleep(1.0)  # the first picture is refined 300 ms after it
     start = time.monotonic()
     await asyncio.sleep(3.0)
     later = received.since(start)
-    assert 2 <= len(later) <= 4, f"{len(later)} frames in 3 s of a static screen"
+    assert 5 <= len(later) <= 7, f"{len(later)} frames in 3 s of a static screen"
     assert all(p.size < 100 for p in later)
     assert screen.stats.keyframes == 1
-    assert screen.stats.keepalives >= 2
+    assert screen.stats.keepalives >= 5
 
 
 async def test_drawing_is_sent_at_once_then_refined_once(

@@ -76,3 +76,43 @@ def test_frame_of_another_size_is_refused() -> None:
     """A frame that does not match the watermark's size is an error, not a partial mark."""
     with pytest.raises(ValueError, match="size"):
         Watermark(IDENTITY, 1280, 720).apply(np.zeros((10, 10, 4), np.uint8), NOON_UTC)
+
+
+def test_the_mark_moves_with_a_scrolled_band_and_nowhere_else() -> None:
+    mark = Watermark(IDENTITY, 1280, 720)
+    before = mark.apply(frame(255), NOON_UTC)
+    # A pane at x 96..1024, rows 100..600 scrolled towards its end by 37 rows.
+    mark.shift(96, 100, 928, 500, -37)
+    after = mark.apply(frame(255), NOON_UTC)
+    # Inside the band the marked pixels are the old ones moved up by 37 rows ...
+    np.testing.assert_array_equal(after[100:563, 96:1024], before[137:600, 96:1024])
+    # ... the exposed rows continue the mark (it is periodic), and outside nothing moved.
+    full = mark.mask_rect(96, 100, 928, 500)
+    assert np.count_nonzero(full[463:]) > 0
+    np.testing.assert_array_equal(after[:100], before[:100])
+    np.testing.assert_array_equal(after[600:], before[600:])
+    np.testing.assert_array_equal(after[:, :96], before[:, :96])
+    np.testing.assert_array_equal(after[:, 1024:], before[:, 1024:])
+
+
+def test_after_many_scrolls_every_region_is_still_marked_as_densely() -> None:
+    mark = Watermark(IDENTITY, 1280, 720)
+    mark.apply(frame(255), NOON_UTC)  # renders the mask
+    base = np.count_nonzero(mark.mask_rect(0, 0, 1280, 720))
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        mark.shift(0, 48, 900, 672, int(rng.integers(-80, 80)))
+    moved = mark.mask_rect(0, 0, 1280, 720)
+    # Every 460x230 window (one tile of text) holds mark pixels, in about the same share.
+    for y in range(0, 720 - 230, 115):
+        for x in range(0, 1280 - 460, 230):
+            assert np.count_nonzero(moved[y : y + 230, x : x + 460]) > 0
+    assert abs(np.count_nonzero(moved) - base) / base < 0.05
+
+
+def test_a_rectangle_gets_the_same_mark_as_the_whole_frame_after_a_shift() -> None:
+    mark = Watermark(IDENTITY, 1280, 720)
+    mark.apply(frame(255), NOON_UTC)
+    mark.shift(200, 0, 400, 720, 55)
+    whole = mark.mask_rect(0, 0, 1280, 720)
+    np.testing.assert_array_equal(mark.mask_rect(150, 300, 500, 64), whole[300:364, 150:650])

@@ -4,26 +4,77 @@
  *
  * The latest sample is also `window.mamoriStats` (a plain object, see core/stats.js), kept
  * up to date whether or not the overlay is shown, so automated tests can read it.
+ *
+ * From the same samples the toolbar shows the connection's quality in plain words
+ * (core/quality.js), and a picture that got no frame for over a second is marked frozen
+ * over the video (frames are seen by requestVideoFrameCallback, checked every 250 ms);
+ * `window.mamoriQuality` holds {level, reasons, frozen}.
  */
 
 import { t } from "../core/i18n.js";
+import { isFrozen, judgeQuality } from "../core/quality.js";
 import { summarizeStats } from "../core/stats.js";
 import { el } from "./kit.js";
 
 const SAMPLE_MS = 1000;
+const FROZEN_CHECK_MS = 250;
 
 /**
- * @param {{overlay: HTMLElement, list: HTMLElement, toggle: HTMLButtonElement}} els
+ * @param {{overlay: HTMLElement, list: HTMLElement, toggle: HTMLButtonElement,
+ *   quality: HTMLElement, frozen: HTMLElement, video: HTMLVideoElement}} els
  */
 export function createStats(els) {
   let pc = null;
   let timer = null;
+  let frozenTimer = null;
   let previous = null;
+  let earlier = null;
   let sample = null;
   let busy = false;
+  let lastFrameAt = null;
+  let quality = null;
+  let frozen = false;
 
   function publish() {
     window.mamoriStats = sample ? { ...sample } : {};
+    window.mamoriQuality = quality ? { ...quality, frozen } : {};
+  }
+
+  function onFrame() {
+    lastFrameAt = performance.now();
+    if (pc) els.video.requestVideoFrameCallback?.(onFrame);
+  }
+
+  function renderQuality() {
+    const level = quality?.level ?? "none";
+    els.quality.hidden = level === "none";
+    els.quality.dataset.level = level;
+    els.quality.textContent = level === "none" ? "" : t(`quality.${level}`);
+    els.quality.title = t("quality.label");
+    document.body.dataset.quality = level;
+    document.body.dataset.frozen = String(frozen);
+    els.frozen.hidden = !frozen;
+    if (frozen) {
+      const seconds = Math.floor((performance.now() - lastFrameAt) / 1000);
+      els.frozen.textContent = t("viewer.frozen", { seconds });
+    }
+  }
+
+  function judge() {
+    const now = performance.now();
+    frozen = isFrozen(lastFrameAt, now);
+    const judged = judgeQuality({
+      sample,
+      previous: earlier,
+      connectionState: pc?.connectionState ?? null,
+      lastFrameAt,
+      now,
+    });
+    // Before the first picture nothing is said but a lost connection (the status says
+    // "connecting").
+    quality = lastFrameAt === null && judged.level !== "lost" ? null : judged;
+    publish();
+    renderQuality();
   }
 
   function row(label, value) {
@@ -53,9 +104,10 @@ export function createStats(els) {
     try {
       const report = await current.getStats();
       if (current !== pc) return; // the session changed while waiting
+      earlier = previous;
       sample = summarizeStats(report.values(), previous);
       previous = sample;
-      publish();
+      judge();
       render();
     } catch {
       // A closed connection has no stats; the next session starts a new series.
@@ -78,24 +130,35 @@ export function createStats(els) {
     start(peerConnection) {
       this.stop();
       pc = peerConnection;
+      lastFrameAt = null; // loading until the first frame, not frozen
+      els.video.requestVideoFrameCallback?.(onFrame);
       timer = setInterval(poll, SAMPLE_MS);
+      frozenTimer = setInterval(judge, FROZEN_CHECK_MS);
       poll();
     },
     /** Stop sampling; the numbers are cleared so no stale figure is shown. */
     stop() {
       clearInterval(timer);
+      clearInterval(frozenTimer);
       timer = null;
+      frozenTimer = null;
       pc = null;
       previous = null;
+      earlier = null;
       sample = null;
+      quality = null;
+      frozen = false;
+      lastFrameAt = null;
       publish();
       render();
+      renderQuality();
     },
     toggle() {
       setShown(els.overlay.hidden);
     },
     relabel() {
       render();
+      renderQuality();
     },
   };
 }

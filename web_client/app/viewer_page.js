@@ -22,6 +22,8 @@ const viewer = createViewer({
   statsOverlay: document.getElementById("stats-overlay"),
   statsList: document.getElementById("stats-list"),
   statsToggle: document.getElementById("stats-toggle"),
+  quality: document.getElementById("connection-quality"),
+  frozen: document.getElementById("frozen-marker"),
   hostName: (hostId) => names.get(hostId) ?? null,
   // クリアスクリーン: the sign-in pages ask for the second factor, then the host list opens.
   onReauth: () => {

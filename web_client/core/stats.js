@@ -18,6 +18,8 @@
  * @property {number | null} framesReceived
  * @property {number | null} bytesReceived
  * @property {number | null} packetsLost
+ * @property {number | null} packetsReceived
+ * @property {number | null} freezeCount Chromium's count of pictures shown far too long
  * @property {number | null} jitterBufferMs average jitter-buffer delay per emitted frame
  * @property {number} timestamp the report's time (ms)
  */
@@ -86,6 +88,8 @@ export function summarizeStats(reports, previous, now = Date.now()) {
     framesReceived: num(inbound?.framesReceived),
     bytesReceived,
     packetsLost: num(inbound?.packetsLost),
+    packetsReceived: num(inbound?.packetsReceived),
+    freezeCount: num(inbound?.freezeCount),
     jitterBufferMs: emitted && jitterDelay !== null ? Math.round((jitterDelay / emitted) * 1000) : null,
     timestamp,
   };
