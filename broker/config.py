@@ -191,6 +191,9 @@ class Settings(BaseSettings):
             soon after, whatever idle keep-alive clients do.
         replica_id: this process's name among replicas; the sessions it held when it
             crashed are closed in the audit (``broker_crashed``) when it starts again.
+        replicas: this process is one of several replicas: it needs PostgreSQL (SQLite is
+            one process's database), Redis (presence keys) and its own ``replica_id``, and
+            refuses to start without them.
         redis_url: ``redis://`` or ``rediss://`` URL of the Redis replicas share; checked
             by ``/readyz`` when set.
         metrics_token: the bearer token ``/metrics`` requires; empty: no metrics endpoint.
@@ -293,6 +296,7 @@ class Settings(BaseSettings):
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
     shutdown_grace_s: int = Field(5, ge=1, le=120)
     replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    replicas: Flag = False
     redis_url: str = Field("", repr=False)
     metrics_token: str = Field("", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -401,6 +405,7 @@ class Settings(BaseSettings):
             raise ValueError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
         if not self.remote_warn_s < self.remote_max_s:
             raise ValueError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
+        self._replicas_supported()
         if any(u.startswith("turn") for u in self.ice_urls):
             secret = self.turn_secret
             if len(secret) < 16 or secret.strip().lower() in _PLACEHOLDERS:
@@ -419,6 +424,27 @@ class Settings(BaseSettings):
             # The password would cross the network in clear (SMTP AUTH PLAIN is base64 only).
             raise ValueError("MAMORI_SMTP_USER needs MAMORI_SMTP_STARTTLS=on")
         return self
+
+    def _replicas_supported(self) -> None:
+        """Replicas share one database and route through Redis: SQLite and the in-memory
+        relay are one process's, so a second process would silently split the clinic."""
+        if not self.replicas:
+            return
+        missing = []
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            missing.append("PostgreSQL (MAMORI_DATABASE_URL=postgresql+asyncpg://...)")
+        if not self.redis_url:
+            missing.append("Redis (MAMORI_REDIS_URL=redis://...)")
+        if missing:
+            raise ValueError(
+                "MAMORI_REPLICAS=on needs " + " and ".join(missing) + "; SQLite serves one "
+                "broker process only: run one replica, or give the replicas both"
+            )
+        if self.replica_id == "broker":
+            raise ValueError(
+                "MAMORI_REPLICAS=on needs MAMORI_REPLICA_ID set to this replica's own name "
+                "(e.g. broker-a), different on each replica"
+            )
 
     @property
     def audit_key_path(self) -> Path:

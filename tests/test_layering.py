@@ -26,7 +26,7 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
         "broker.secretbox",
         "broker.turn",
     ),
-    ("broker.db",),
+    ("broker.db", "broker.replicas"),
     ("broker.audit",),
     ("broker.access",),
     ("broker.identity",),

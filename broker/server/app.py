@@ -14,6 +14,7 @@ from typing import Final
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
 
 from broker.access.remote_policy import RemotePolicy
 from broker.agents.ca import AgentAuthority
@@ -49,6 +50,8 @@ from broker.ops import health
 from broker.ops import metrics as ops_metrics
 from broker.ops.logs import RequestIds
 from broker.ops.metrics import Metrics, count_audit
+from broker.replicas.presence import Presence
+from broker.replicas.presence import close as presence_close
 from broker.signaling import endpoints
 from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.relay import Relay
@@ -116,6 +119,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         # Before anything is relayed: sessions a crash of this replica cut get their end.
         await close_crashed(app.state.db, app.state.clock, settings.replica_id)
         await app.state.alerts.start()
+        presence: Presence | None = app.state.presence
+        claims = (
+            asyncio.create_task(presence.keep_fresh(app.state.relay.online_hosts))
+            if presence is not None
+            else None
+        )
         checkpoints = asyncio.create_task(
             audit_ledger.keep_checkpointing(
                 app.state.db.sessions,
@@ -126,6 +135,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         )
         yield
         await app.state.alerts.stop()
+        if claims is not None:
+            claims.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await claims
+        if presence is not None:
+            await presence_close(presence.redis)
         checkpoints.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await checkpoints
@@ -194,6 +209,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
     app.state.agent_gate = HandshakeGate(settings.agent_handshake_limit)
+    # Replicas claim their agents in Redis (broker.replicas.presence); one process does not.
+    app.state.presence = (
+        Presence(Redis.from_url(settings.redis_url), settings.replica_id)
+        if settings.replicas
+        else None
+    )
     app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()

@@ -24,6 +24,7 @@ from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
 from broker.errors import RelayError
+from broker.replicas.presence import Presence
 from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
@@ -73,6 +74,22 @@ async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
     async with db.session() as s:
         await agents.seen(s, org_id, host_id, clock.now())
         await s.commit()
+
+
+async def _claim(ws: WebSocket, org_id: int, host_id: str, *, withdraw: bool = False) -> None:
+    """Claim (or withdraw the claim on) the agent in Redis when this broker is a replica.
+    A failure is logged, not fatal: the link works, and the claim's TTL or the next refresh
+    puts things right (readiness reports Redis down meanwhile)."""
+    presence: Presence | None = ws.app.state.presence
+    if presence is None:
+        return
+    try:
+        if withdraw:
+            await presence.withdraw(org_id, host_id)
+        else:
+            await presence.announce(org_id, host_id)
+    except Exception as exc:
+        log.warning("presence of %s not updated: %s", host_id, type(exc).__name__)
 
 
 @router.websocket("/ws/agent")
@@ -136,6 +153,7 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
         await _register_host(ws, agent.org_id, hello)
         link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         slot.release()
+        await _claim(ws, agent.org_id, hello.host_id)
         while True:
             message = await _receive(ws, Direction.AGENT_TO_BROKER)
             if isinstance(message, protocol.AgentHello):
@@ -155,5 +173,6 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
         # sees the media stop and takes it for a network fault. Last seen follows.
         if link is not None:
             await relay.remove_agent(link)
+            await _claim(ws, agent.org_id, link.host_id, withdraw=True)
         if hello is not None:
             await _last_seen(ws, agent.org_id, hello.host_id)
