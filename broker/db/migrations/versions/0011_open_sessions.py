@@ -1,7 +1,7 @@
 """Open remote sessions per broker process, closed as broker_crashed after a crash.
 
-Revision ID: 0010
-Revises: 0009
+Revision ID: 0011
+Revises: 0010
 Create Date: 2026-12-03
 """
 
@@ -13,8 +13,8 @@ from alembic import op
 # SQLite only auto-increments a column declared exactly INTEGER PRIMARY KEY.
 ID = sa.BigInteger().with_variant(sa.Integer(), "sqlite")
 
-revision = "0010"
-down_revision = "0009"
+revision = "0011"
+down_revision = "0010"
 branch_labels = None
 depends_on = None
 
