@@ -203,19 +203,29 @@ export function attachInput(video, hooks) {
     if (document.visibilityState === "hidden" && hooks.channel()) releaseAll();
   });
 
-  // Pixel-only: nothing is pasted or dropped into the session. There is no editable field
-  // in this client, so these are swallowed everywhere, in the capture phase.
-  for (const type of ["paste", "drop"]) {
-    document.addEventListener(
-      type,
-      (event) => {
-        event.preventDefault();
-        event.stopPropagation();
-        if (hooks.viewerShown()) hooks.blocked?.(`${type}_blocked`);
-      },
-      true,
-    );
-  }
+  // Pixel-only: nothing is pasted into the session. Paste is refused on the remote picture
+  // only (where it would go): fields elsewhere (sign-in, second factor, search) take a
+  // password manager's or a recovery code's paste as usual.
+  video.addEventListener(
+    "paste",
+    (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      if (hooks.viewerShown()) hooks.blocked?.("paste_blocked");
+    },
+    true,
+  );
+  // A file dropped anywhere on the page would replace the viewer with the file (and a drop
+  // on the picture is an attempt to move a file in): refused on the whole document.
+  document.addEventListener(
+    "drop",
+    (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      if (hooks.viewerShown()) hooks.blocked?.("drop_blocked");
+    },
+    true,
+  );
   document.addEventListener(
     "dragover",
     (event) => {
