@@ -156,6 +156,8 @@ class Settings(BaseSettings):
         block_local_input: disable the host's own keyboard and mouse during a session.
         end_on_violation: end the session when the viewer breaks the pixel-only policy
             (the attempt is audited either way).
+        text_entry: how people write on the host: ``host_ime`` (keys only, the host's IME
+            composes), ``viewer_text`` (the viewer composes and sends short text) or ``both``.
         smtp_host: the mail server alerts are sent through; empty: no alert mail.
         smtp_port: its port (587, submission, by default).
         smtp_from: the From address of alert mail.
@@ -260,6 +262,7 @@ class Settings(BaseSettings):
     watermark: Flag = True
     block_local_input: Flag = False
     end_on_violation: Flag = True
+    text_entry: Literal["host_ime", "viewer_text", "both"] = "host_ime"
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_from: str = ""

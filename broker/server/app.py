@@ -171,6 +171,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             watermark=settings.watermark,
             block_local_input=settings.block_local_input,
             end_on_violation=settings.end_on_violation,
+            text_entry=settings.text_entry,
             ice_policy=settings.ice_policy,
             lan_candidates=settings.lan_candidates,
         ),

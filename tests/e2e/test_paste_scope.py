@@ -1,6 +1,6 @@
-"""Paste is refused on the remote picture only (issue 12): the sign-in fields take a
-password manager's or a recovery code's paste, and on the viewer page only the picture
-swallows it."""
+"""Paste is refused only where it would enter the session (issue 12): the sign-in fields
+take a password manager's or a recovery code's paste, and on the viewer page only the
+picture and the viewer's text field swallow it."""
 
 from __future__ import annotations
 
@@ -46,4 +46,6 @@ async def test_paste_works_in_fields_and_is_refused_on_the_picture(
     await page.wait_for_selector("#remote-video", state="attached")
     await page.wait_for_function("() => document.body.dataset.connection !== undefined")
     assert await pasted_refused(page, "#remote-video")
+    # The viewer's text field sends what is typed to the PC: paste is refused there too.
+    assert await pasted_refused(page, "#viewer-text")
     assert not await pasted_refused(page, "body")

@@ -203,12 +203,16 @@ export function attachInput(video, hooks) {
     if (document.visibilityState === "hidden" && hooks.channel()) releaseAll();
   });
 
-  // Pixel-only: nothing is pasted into the session. Paste is refused on the remote picture
-  // only (where it would go): fields elsewhere (sign-in, second factor, search) take a
-  // password manager's or a recovery code's paste as usual.
-  video.addEventListener(
+  // Pixel-only: nothing is pasted into the session. Paste is refused where it would enter
+  // the session, the remote picture and the viewer's own text field (app/text_field.js,
+  // which refuses it again): a `text` message only ever holds what the person composed.
+  // Elsewhere (the status bar, any other field) paste is the browser's as usual.
+  const intoSession = (target) =>
+    target === video || (target instanceof Element && target.closest("#viewer-text-box") !== null);
+  document.addEventListener(
     "paste",
     (event) => {
+      if (!intoSession(event.target)) return;
       event.preventDefault();
       event.stopPropagation();
       if (hooks.viewerShown()) hooks.blocked?.("paste_blocked");
