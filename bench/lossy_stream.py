@@ -49,6 +49,27 @@ CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
 ROOT: Final = Path(__file__).resolve().parents[1]
 
+# Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
+# without one is the longest freeze a person saw, whether or not frames came back.
+WATCH_FRAMES = """() => {
+  const video = document.getElementById('remote-video');
+  window.__frames = [];
+  const onFrame = (now) => { window.__frames.push(now); video.requestVideoFrameCallback(onFrame); };
+  video.requestVideoFrameCallback(onFrame);
+}"""
+
+GAPS = """([from, to]) => {
+  const times = window.__frames.filter((t) => t >= from && t <= to);
+  const edges = [from, ...times, to];
+  let longest = 0, over1s = 0;
+  for (let i = 1; i < edges.length; i++) {
+    const gap = edges[i] - edges[i - 1];
+    longest = Math.max(longest, gap);
+    if (gap > 1000) over1s += 1;
+  }
+  return {longest_gap_ms: Math.round(longest), gaps_over_1s: over1s, presented: times.length};
+}"""
+
 INBOUND = """() => {
   const pcs = window.__benchPeerConnections || [];
   const pc = pcs[pcs.length - 1];
@@ -173,12 +194,16 @@ async def _view(
                 " && document.body.dataset.video === 'playing'",
                 timeout=60_000,
             )
+            await page.evaluate(WATCH_FRAMES)
             await glass.command(f"mode scroll{args.speed}", expect="ok mode")
             await asyncio.sleep(2.0)
             before = await page.evaluate(INBOUND)
+            window_from = await page.evaluate("() => performance.now()")
             started = time.monotonic()
             await asyncio.sleep(args.seconds)
             after = await page.evaluate(INBOUND)
+            window_to = await page.evaluate("() => performance.now()")
+            gaps = await page.evaluate(GAPS, [window_from, window_to])
             elapsed = time.monotonic() - started
             quality = await page.evaluate("() => document.body.dataset.quality ?? null")
         finally:
@@ -197,6 +222,9 @@ async def _view(
         "keyframes_decoded": delta["keyFramesDecoded"],
         "kbit_s": round(delta["bytesReceived"] * 8 / elapsed / 1000),
         "quality_word": quality,
+        "presented_fps": round(gaps["presented"] / elapsed, 1),
+        "longest_gap_ms": gaps["longest_gap_ms"],
+        "gaps_over_1s": gaps["gaps_over_1s"],
     }
 
 
@@ -261,12 +289,16 @@ def main(argv: list[str] | None = None) -> int:
         print(json.dumps(asyncio.run(inner(args))), flush=True)
         return 0
     rows = asyncio.run(outer(args))
-    print("| loss | agent | fps | freezes (s) | NACK / PLI | lost / received | keyframes decoded |")
-    print("|---:|---|---:|---|---|---|---:|")
+    print(
+        "| loss | agent | fps decoded / presented | longest gap, gaps > 1 s | Chromium freezes "
+        "(s) | NACK / PLI | lost / received | keyframes decoded |"
+    )
+    print("|---:|---|---|---|---|---|---|---:|")
     for r in rows:
         print(
-            f"| {r['loss'] * 100:.0f} % | {r['variant']} | {r['fps']} | {r['freezes']} "
-            f"({r['freeze_s']} s) | {r['nacks']} / {r['plis']} | {r['lost']} / {r['received']} "
+            f"| {r['loss'] * 100:.0f} % | {r['variant']} | {r['fps']} / {r['presented_fps']} | "
+            f"{r['longest_gap_ms']} ms, {r['gaps_over_1s']} | {r['freezes']} ({r['freeze_s']} s) "
+            f"| {r['nacks']} / {r['plis']} | {r['lost']} / {r['received']} "
             f"| {r['keyframes_decoded']} |"
         )
     return 0
