@@ -33,6 +33,7 @@ from pydantic_settings import (
 )
 
 from broker.errors import ConfigError
+from broker.turn.servers import parse_urls
 
 # 32 bytes = 256 bits: AES-256-GCM for TOTP secrets and HMAC keys are derived from it.
 SECRET_KEY_BYTES = 32
@@ -172,6 +173,18 @@ class Settings(BaseSettings):
         audit_checkpoint_interval_s: and, if it grew, at least this often (default 10 min).
         audit_retention_days: audit records younger than this are never purged (default 5
             years); older ones only by ``audit purge``, which exports them first.
+        turn_servers: STUN/TURN URLs both ends of a session are given, in the order to try
+            them (broker/turn/servers.py); empty: none (direct connections only).
+        turn_secret: the secret shared with coturn (``static-auth-secret``); needed when a
+            TURN URL is set.
+        turn_credential_ttl_s: how long a minted TURN credential is good for new
+            allocations (default 5 min; longer than a ticket).
+        ice_policy: ``all`` (direct when it works, relay when not) or ``relay`` (relay only)
+            for clinics that have not chosen on the settings page.
+        lan_candidates: admit remote ICE candidates in private LAN ranges, for clinics that
+            have not chosen (mamori_protocol/candidates.py).
+        ice_loopback: admit loopback remote candidates (development and tests only: both
+            ends on one machine).
     """
 
     model_config = SettingsConfigDict(
@@ -248,6 +261,12 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(100, ge=1, le=100_000)
     audit_checkpoint_interval_s: int = Field(600, ge=5, le=_DAY)
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
+    turn_servers: str = ""
+    turn_secret: str = Field("", repr=False)
+    turn_credential_ttl_s: int = Field(300, ge=60, le=_DAY)
+    ice_policy: Literal["all", "relay"] = "all"
+    lan_candidates: Flag = True
+    ice_loopback: Flag = False
 
     def __init__(self, **values: Any) -> None:
         try:
@@ -312,6 +331,12 @@ class Settings(BaseSettings):
             raise ValueError("must be a wss:// URL")
         return url
 
+    @field_validator("turn_servers")
+    @classmethod
+    def _ice_urls(cls, text: str) -> str:
+        parse_urls(text)
+        return text
+
     @field_validator("rp_id")
     @classmethod
     def _host_name(cls, rp_id: str) -> str:
@@ -325,6 +350,13 @@ class Settings(BaseSettings):
             raise ValueError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
         if not self.remote_warn_s < self.remote_max_s:
             raise ValueError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
+        if any(u.startswith("turn") for u in self.ice_urls):
+            secret = self.turn_secret
+            if len(secret) < 16 or secret.strip().lower() in _PLACEHOLDERS:
+                # Anyone who knows the secret mints credentials for the relay: fail closed.
+                raise ValueError("MAMORI_TURN_SECRET must be a random string of 16+ characters")
+        if self.turn_credential_ttl_s <= self.ticket_ttl_s:
+            raise ValueError("MAMORI_TURN_CREDENTIAL_TTL_S must be longer than MAMORI_TICKET_TTL_S")
         if not self.smtp_host:
             return self
         if "@" not in self.smtp_from or any(c in self.smtp_from for c in "\r\n<>, "):
@@ -340,6 +372,10 @@ class Settings(BaseSettings):
     @property
     def audit_key_path(self) -> Path:
         return self.audit_key_file or self.data_dir / "audit-signing-key.pem"
+
+    @property
+    def ice_urls(self) -> tuple[str, ...]:
+        return parse_urls(self.turn_servers)
 
     @property
     def is_dev(self) -> bool:

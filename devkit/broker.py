@@ -130,6 +130,9 @@ async def _running_broker(
         port=port,
         agent_port=overrides.pop("agent_port", 0),
         data_dir=data_dir,
+        # Browser and agent share this machine's loopback in most tests; the network tier
+        # and the candidate tests turn it off.
+        ice_loopback=overrides.pop("ice_loopback", True),
         **overrides,
     ).model_copy(update=unchecked)
     app = create_app(settings)

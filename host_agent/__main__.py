@@ -35,7 +35,7 @@ from host_agent.trust.credentials import AgentState, default_state_dir
 from host_agent.trust.enrollment import enroll
 from host_agent.trust.renewal import keep_renewed
 from host_agent.video.screen_track import MAX_FPS
-from host_agent.webrtc.ice import restrict_host_candidates
+from host_agent.webrtc.ice import TURN_TRANSPORTS, prefer_turn_transport, restrict_host_candidates
 from host_agent.webrtc.peer_session import StreamSettings
 
 
@@ -90,6 +90,12 @@ def _parser() -> argparse.ArgumentParser:
         action="append",
         help="offer only this local address for media (repeat); default: all but loopback",
     )
+    parser.add_argument(
+        "--turn-transport",
+        choices=TURN_TRANSPORTS,
+        help="try TURN over this first (tls: a clinic whose router passes only 443); "
+        "default: the broker's order",
+    )
     parser.add_argument("--log-file", type=Path, help="log here (rotated) instead of stderr")
     parser.add_argument(
         "--stop-event",
@@ -107,6 +113,7 @@ async def _run(args: argparse.Namespace, state: AgentState) -> None:
         raise AgentConfigError("the agent port's URL must be wss://")
     if args.ice_address:
         restrict_host_candidates(args.ice_address)
+    prefer_turn_transport(args.turn_transport)
     injector = open_injector(args.display)
     link = BrokerLink(
         LinkSettings(

@@ -13,7 +13,8 @@ Which types may travel in which direction is part of the schema::
 
     viewer -> broker : viewer_join, offer, ice, bye
     broker -> agent  : session_start, offer, ice, bye, error   (always with session_id)
-    agent  -> broker : agent_hello, answer, ice, bye, violation (session_id in a session)
+    agent  -> broker : agent_hello, answer, ice, bye, violation, activity (session_id in a
+                       session)
     broker -> viewer : answer, ice, bye, error, notice
 
 ``web_client/core/protocol.js`` mirrors this module; keep the two in step.
@@ -42,6 +43,7 @@ from mamori_protocol.errors import (
     UnexpectedMessage,
     UnknownMessageType,
 )
+from mamori_protocol.ice_servers import IceServer, ice_servers_from_wire
 from mamori_protocol.validators import (
     MAX_CANDIDATE_CHARS,
     MAX_ERROR_MESSAGE_CHARS,
@@ -62,6 +64,7 @@ __all__ = [
     "MAX_ORGANIZATION_CHARS",
     "MAX_SDP_CHARS",
     "MAX_SESSION_SECONDS",
+    "Activity",
     "AgentHello",
     "Answer",
     "Bye",
@@ -69,6 +72,7 @@ __all__ = [
     "Direction",
     "Error",
     "IceCandidate",
+    "IceServer",
     "MalformedMessage",
     "Message",
     "MessageTooBig",
@@ -126,6 +130,10 @@ class SessionStart:
     ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
     message of the session as a violation, whatever the browser sends. ``time_zone``: the
     clinic's zone (IANA name) the watermark shows the time in; absent, the agent's default.
+    ``ice_servers``: STUN/TURN servers with this session's TURN credential, in the order to
+    try them. ``ice_policy``: ``all`` or ``relay`` (relay only: no host or srflx candidate
+    leaves the agent, and it uses no such remote candidate). ``lan_candidates``: whether
+    remote candidates in private LAN ranges are admitted (mamori_protocol/candidates.py).
     """
 
     TYPE: ClassVar[str] = "session_start"
@@ -141,6 +149,9 @@ class SessionStart:
     max_s: int
     view_only: bool
     time_zone: str | None = None
+    ice_servers: tuple[IceServer, ...] = ()
+    ice_policy: str = "all"
+    lan_candidates: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +163,16 @@ class Violation:
     violation: str
     detail: str
     session_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Activity:
+    """The agent saw input in the session (at most once per ``activity_every_s``): the
+    broker keeps its own idle clock from these, so the clear-screen after an idle spell is
+    the broker's decision whatever order the ends of the session arrive in."""
+
+    TYPE: ClassVar[str] = "activity"
+    session_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -221,6 +242,7 @@ Message = (
     | Error
     | Violation
     | Notice
+    | Activity
 )
 
 _TYPES: Final[dict[str, type[Message]]] = {
@@ -236,13 +258,16 @@ _TYPES: Final[dict[str, type[Message]]] = {
         Error,
         Violation,
         Notice,
+        Activity,
     )
 }
 
 _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
     Direction.VIEWER_TO_BROKER: frozenset({"viewer_join", "offer", "ice", "bye"}),
     Direction.BROKER_TO_AGENT: frozenset({"session_start", "offer", "ice", "bye", "error"}),
-    Direction.AGENT_TO_BROKER: frozenset({"agent_hello", "answer", "ice", "bye", "violation"}),
+    Direction.AGENT_TO_BROKER: frozenset(
+        {"agent_hello", "answer", "ice", "bye", "violation", "activity"}
+    ),
     Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error", "notice"}),
 }
 
@@ -304,6 +329,8 @@ def _build(cls: type[Message], data: dict[str, Any]) -> Message:
     unknown = set(data) - names
     if unknown:
         raise MalformedMessage(f"{cls.TYPE}: unknown field {sorted(unknown)[0][:40]!r}")
+    if "ice_servers" in data:
+        data = {**data, "ice_servers": ice_servers_from_wire(cls.TYPE, data["ice_servers"])}
     try:
         message = cls(**data)
     except TypeError as exc:

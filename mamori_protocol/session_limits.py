@@ -63,3 +63,12 @@ class SessionTimer:
         if left <= self.limits.warn_before_s:
             return LimitStatus(LimitState.ENDING_SOON, left)
         return LimitStatus(LimitState.ACTIVE, left)
+
+
+def activity_every_s(idle_s: float) -> float:
+    """How often at most the agent reports input to the broker (``Activity``).
+
+    The broker's idle clock lags the agent's by at most this much: a quarter of the idle
+    limit (so a clear-screen can come at most that much early on the broker's side), and
+    never more than 5 s (a handful of messages a minute while someone types)."""
+    return max(0.1, min(5.0, idle_s / 4))

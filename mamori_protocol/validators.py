@@ -133,6 +133,18 @@ def _seconds(kind: str, name: str, value: object) -> None:
         raise MalformedMessage(f"{kind}.{name} must be 0..{MAX_SESSION_SECONDS}")
 
 
+def _ice_servers(kind: str, name: str, value: object) -> None:
+    # The shape was checked while building (mamori_protocol/ice_servers.py); this only
+    # holds the field to the type that check produced.
+    if not isinstance(value, tuple):
+        raise MalformedMessage(f"{kind}.{name} must be a list")
+
+
+def _ice_policy(kind: str, name: str, value: object) -> None:
+    if value not in ("all", "relay"):
+        raise MalformedMessage(f"{kind}.{name} must be all or relay")
+
+
 VALIDATORS: Final = {
     "host_id": _host_id,
     "session_id": _session_id,
@@ -158,4 +170,7 @@ VALIDATORS: Final = {
     "seconds_left": _seconds,
     "violation": _token,
     "detail": _error_message,
+    "ice_servers": _ice_servers,
+    "ice_policy": _ice_policy,
+    "lan_candidates": _flag,
 }

@@ -17,7 +17,15 @@ ROOT = Path(__file__).resolve().parent.parent
 
 # Each package's layers, lowest first; a module may import its own layer and those below.
 BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
-    ("broker", "broker.errors", "broker.clock", "broker.config", "broker.secretbox"),
+    # broker.turn mints credentials from plain values; config validates its URLs with it.
+    (
+        "broker",
+        "broker.errors",
+        "broker.clock",
+        "broker.config",
+        "broker.secretbox",
+        "broker.turn",
+    ),
     ("broker.db",),
     ("broker.audit",),
     ("broker.access",),

@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import OrgPolicy
 from broker.errors import SettingRefused
+from mamori_protocol.candidates import ICE_POLICIES
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class RemotePolicy:
     watermark: bool = True
     block_local_input: bool = False
     end_on_violation: bool = True
+    # Reach (broker/turn, mamori_protocol/candidates.py): "relay" hides each end's
+    # addresses from the other; lan_candidates False refuses remote candidates in private
+    # LAN ranges at the broker and the agent.
+    ice_policy: str = "all"
+    lan_candidates: bool = True
 
 
 @dataclass(frozen=True)
@@ -58,6 +64,8 @@ async def policy_for(session: AsyncSession, org_id: int, defaults: RemotePolicy)
         watermark=row.watermark,
         block_local_input=row.block_local_input,
         end_on_violation=row.end_on_violation,
+        ice_policy=row.ice_policy,
+        lan_candidates=row.lan_candidates,
     )
 
 
@@ -69,6 +77,8 @@ def check(policy: RemotePolicy) -> None:
             raise SettingRefused(
                 f"{name} must be {bounds.low}..{bounds.high}", code="setting_out_of_range"
             )
+    if policy.ice_policy not in ICE_POLICIES:
+        raise SettingRefused("ice_policy must be all or relay", code="setting_out_of_range")
     if policy.warn_s >= policy.max_s:
         raise SettingRefused(
             "the warning must come before the maximum", code="setting_warn_after_max"
@@ -79,7 +89,7 @@ async def change(
     session: AsyncSession,
     org_id: int,
     defaults: RemotePolicy,
-    changes: dict[str, int | bool],
+    changes: dict[str, int | bool | str],
     by_user: int,
     now: datetime,
 ) -> list[str]:

@@ -122,26 +122,33 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
     keys = [(Scope.ACCOUNT, name), (Scope.SOURCE, source)]
     user = await accounts.find_user(db, name) if accounts.valid_username(name) else None
     actor = Actor(source, user.id if user else None, user.org_id if user else None, name)
-    until = await lockout.locked_until(db, keys, now)
-    # Verify even when locked or unknown: the answer's timing must not tell which it was.
-    ok = await passwords.verify_password_async(user.password_hash if user else None, body.password)
+    # One attempt is reserved on the name and the address before the password is looked
+    # at, and committed: of any number of concurrent guesses at most the threshold are ever
+    # evaluated (identity/lockout.py). A lock says nothing about whether the name exists
+    # (unknown names lock alike), so a refused attempt skips the hash.
+    until = await lockout.reserve(db, keys, now, policy)
     if until is not None:
         record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="locked")
         await db.commit()
         raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
+    await db.commit()
+    # Verify even for an unknown name: the answer's timing must not tell which it was.
+    ok = await passwords.verify_password_async(user.password_hash if user else None, body.password)
     if not ok or user is None or user.disabled_at is not None:
+        # The counter rows before any audit write, in every path: one lock order, no
+        # deadlock between concurrent sign-ins on PostgreSQL.
+        locked = [s.value for s, k in keys if await lockout.fail(db, s, k, now, policy)]
         record(db, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, now)
-        locked = []
-        for scope, key in keys:
-            if await lockout.record_failure(db, scope, key, now, policy):
-                record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope.value)
-                locked.append(scope.value)
+        for scope in locked:
+            record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope)
         if locked and user is not None:
             await alert_rules.lockout(
                 db, user, now, source=source, minutes=_minutes(policy), scopes=",".join(locked)
             )
         await db.commit()
         raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
+    for scope, key in keys:
+        await lockout.release(db, scope, key)
     if passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = await passwords.hash_password_async(body.password)
     methods = await _methods(db, user.id)
@@ -182,6 +189,8 @@ async def _second_factor_failed(
     policy = lockout.LockoutPolicy(
         settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
     )
+    # The counter row first (one lock order with the audit writes, see login()).
+    locked = await lockout.fail(db, Scope.ACCOUNT, caller.user.username, now, policy)
     record(db, caller.actor, Event.LOGIN_MFA, Outcome.FAILURE, now, detail=how)
     await alert_rules.second_factor_failed(
         db,
@@ -191,7 +200,7 @@ async def _second_factor_failed(
         threshold=settings.alert_mfa_failures,
         window_s=settings.alert_mfa_window_s,
     )
-    if await lockout.record_failure(db, Scope.ACCOUNT, caller.user.username, now, policy):
+    if locked:
         record(db, caller.actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail="account")
         await alert_rules.lockout(
             db, caller.user, now, source=caller.source, minutes=_minutes(policy), scopes="account"
@@ -201,14 +210,26 @@ async def _second_factor_failed(
     raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
 
 
+def _policy(request: Request) -> lockout.LockoutPolicy:
+    settings = deps.settings_of(request)
+    return lockout.LockoutPolicy(
+        settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
+    )
+
+
 async def _locked_check(request: Request, db: AsyncSession, caller: Caller) -> None:
+    """Reserve one second-factor attempt on the account before the code is checked (and
+    commit it): concurrent codes get at most the threshold checked. A lock, or the
+    threshold taken by checks under way, ends the pending session."""
     now = deps.now_of(request)
-    until = await lockout.locked_until(db, [(Scope.ACCOUNT, caller.user.username)], now)
+    keys = [(Scope.ACCOUNT, caller.user.username)]
+    until = await lockout.reserve(db, keys, now, _policy(request))
     if until is not None:
         await sessions.revoke(db, caller.record, now)
         record(db, caller.actor, Event.LOGIN_MFA, Outcome.DENIED, now, detail="locked")
         await db.commit()
         raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
+    await db.commit()
 
 
 async def _complete(

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.access import decision as access
+from broker.access import remote_policy as org_policy
 from broker.access import tickets, vendor_requests
 from broker.access.decision import Hop
 from broker.access.grants import Refusal
@@ -90,11 +91,26 @@ class BlockedEvent(BaseModel):
     host_id: Text = Field(min_length=1, max_length=63, pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
 
 
+class IceServerView(BaseModel):
+    """One RTCIceServer: STUN without a credential, TURN with this ticket's own."""
+
+    urls: list[str]
+    username: str | None = None
+    credential: str | None = None
+
+
 class Ticket(BaseModel):
     ticket: str = Field(description="for /ws/viewer?ticket=...; single use")
     expires_in: int = Field(description="seconds")
     view_only: bool = Field(description="the grant allows the picture only")
     closes_at: datetime | None = Field(description="the grant's window closes then (UTC)")
+    ice_servers: list[IceServerView] = Field(
+        default_factory=list,
+        description="for RTCPeerConnection's iceServers; the TURN credential expires soon",
+    )
+    ice_policy: Literal["all", "relay"] = Field(
+        default="all", description="the clinic's: relay means iceTransportPolicy 'relay'"
+    )
 
 
 async def _organization(db: Db, caller: deps.Caller) -> Organization:
@@ -173,8 +189,21 @@ async def viewer_ticket(
         detail=f"{body.host_id} device={device.id}",
     )
     await db.commit()
+    relay: Relay = request.app.state.relay
+    remote = await org_policy.policy_for(db, caller.org_id, relay.policy)
+    # The viewer's TURN credential names the person (coturn logs it); the agent's names the
+    # session (broker/signaling/relay.py).
+    servers = relay.ice(f"user{caller.user.id}")
     return Ticket(
-        ticket=ticket, expires_in=ttl, view_only=decision.view_only, closes_at=decision.closes_at
+        ticket=ticket,
+        expires_in=ttl,
+        view_only=decision.view_only,
+        closes_at=decision.closes_at,
+        ice_servers=[
+            IceServerView(urls=list(s.urls), username=s.username, credential=s.credential)
+            for s in servers
+        ],
+        ice_policy="relay" if remote.ice_policy == "relay" else "all",
     )
 
 

@@ -7,6 +7,7 @@ audited with the old and the new value (MHLW.md row 8; issue 7 "admin setting ch
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Literal
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -30,6 +31,8 @@ class PolicyValues(BaseModel):
     watermark: bool
     block_local_input: bool
     end_on_violation: bool
+    ice_policy: Literal["all", "relay"]
+    lan_candidates: bool
 
 
 class Limit(BaseModel):
@@ -56,6 +59,8 @@ class SettingsChange(BaseModel):
     watermark: bool | None = None
     block_local_input: bool | None = None
     end_on_violation: bool | None = None
+    ice_policy: Literal["all", "relay"] | None = None
+    lan_candidates: bool | None = None
 
 
 def _values(policy: RemotePolicy) -> PolicyValues:
@@ -66,6 +71,8 @@ def _values(policy: RemotePolicy) -> PolicyValues:
         watermark=policy.watermark,
         block_local_input=policy.block_local_input,
         end_on_violation=policy.end_on_violation,
+        ice_policy="relay" if policy.ice_policy == "relay" else "all",
+        lan_candidates=policy.lan_candidates,
     )
 
 

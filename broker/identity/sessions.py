@@ -135,15 +135,30 @@ def promote(record: BrowserSession, stage: Stage, now: datetime, policy: Session
     return token
 
 
-def require_second_factor_again(record: BrowserSession, now: datetime) -> None:
+async def require_second_factor_again(session: AsyncSession, record_id: int, now: datetime) -> bool:
     """Back to the second-factor step (クリアスクリーン after an idle remote session,
     MHLW.md row 8): the cookie stays, but nothing but the MFA pages answers until the
-    person shows a second factor again, within the short MFA window."""
-    record.stage = Stage.MFA.value
-    record.expires_at = now + timedelta(seconds=MFA_STAGE_S)
-    record.challenge = None
-    record.challenge_purpose = None
-    record.challenge_expires_at = None
+    person shows a second factor again, within the short MFA window.
+
+    One conditional UPDATE (no read first): a promotion or a ticket racing it sees either
+    the old active row or the new one, never a mix. True if the session was active."""
+    result = await session.execute(
+        update(BrowserSession)
+        .where(
+            BrowserSession.id == record_id,
+            BrowserSession.stage == Stage.ACTIVE.value,
+            BrowserSession.revoked_at.is_(None),
+        )
+        .values(
+            stage=Stage.MFA.value,
+            expires_at=now + timedelta(seconds=MFA_STAGE_S),
+            challenge=None,
+            challenge_purpose=None,
+            challenge_expires_at=None,
+        )
+        .execution_options(synchronize_session=False)
+    )
+    return bool(getattr(result, "rowcount", 0))
 
 
 def keep_challenge(record: BrowserSession, challenge: bytes, purpose: str, now: datetime) -> None:

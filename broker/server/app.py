@@ -48,6 +48,7 @@ from broker.db.engine import Database
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
+from broker.turn.servers import IceServerSource
 from broker.version import VERSION
 
 # No inline script or style anywhere: the client is ES modules and stylesheets (files only), so
@@ -155,9 +156,18 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             watermark=settings.watermark,
             block_local_input=settings.block_local_input,
             end_on_violation=settings.end_on_violation,
+            ice_policy=settings.ice_policy,
+            lan_candidates=settings.lan_candidates,
         ),
         AuditedSessionEvents(app.state.db, app.state.clock),
         app.state.clock,
+        ice=IceServerSource(
+            settings.ice_urls,
+            settings.turn_secret,
+            settings.turn_credential_ttl_s,
+            app.state.clock.now,
+        ),
+        allow_loopback_candidates=settings.ice_loopback,
     )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()

@@ -28,7 +28,7 @@ from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
-from broker.db.models import Organization, ViewingDevice
+from broker.db.models import BrowserSession, Organization, ViewingDevice
 from broker.devices import challenges as device_challenges
 from broker.devices import register as devices
 from broker.errors import RelayError
@@ -170,6 +170,16 @@ async def _device_still_approved(ws: WebSocket, device_id: int) -> bool:
         return devices.refusal_code(device) is None
 
 
+async def _still_signed_in(ws: WebSocket, owner: int) -> bool:
+    """Read the browser session again once the session is registered with the relay (as
+    for the device above): a clear-screen committed while this viewer was being admitted
+    (the relay commits it before it frees the host) is seen here."""
+    db: Database = ws.app.state.db
+    async with db.session() as s:
+        record_ = await s.get(BrowserSession, owner)
+        return record_ is not None and record_.stage == Stage.ACTIVE and record_.revoked_at is None
+
+
 def _same_origin(ws: WebSocket) -> bool:
     """Cross-site WebSocket hijacking guard: cookies ride along on any origin's request."""
     origin = ws.headers.get("origin")
@@ -237,6 +247,9 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         )
         if not await _device_still_approved(ws, grant.device_id):
             await relay.end(session, "device_revoked", CloseCode.UNAUTHORIZED)
+            return
+        if not await _still_signed_in(ws, grant.owner):
+            await relay.end(session, "idle_timeout", CloseCode.UNAUTHORIZED)
             return
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)

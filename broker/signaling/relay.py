@@ -7,6 +7,12 @@ media: only offers, answers and candidates pass through it.
 Hosts are keyed by (organization, host id): two clinics may both have a ``reception-pc``,
 and a viewer only ever finds hosts of its own organization; another clinic's host is
 ``unknown_host``, exactly like one that does not exist.
+
+Idleness (クリアスクリーン, MHLW.md row 8) is decided here, not by the page and not only by
+the agent: the agent reports input (``activity``), the relay ends a session idle past its
+limit with ``idle_timeout``, and whichever way a session ends (the agent's bye, the viewer's
+``peer_failed`` after the agent closed the peer, a closed socket), if it was idle the browser
+session is sent back to the second-factor step *before* the host is free again.
 """
 
 from __future__ import annotations
@@ -14,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Callable
 from datetime import datetime
+from typing import Final
 
 import mamori_protocol as protocol
 from broker.access.remote_policy import RemotePolicy
@@ -33,10 +41,22 @@ from broker.signaling.sessions import (
 )
 from broker.signaling.window_guard import watch_window
 from mamori_protocol import CloseCode
+from mamori_protocol.candidates import (
+    CandidateBudget,
+    Refusal,
+    filter_sdp_candidates,
+    is_relay_line,
+)
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
+from mamori_protocol.session_limits import activity_every_s
 
 log = logging.getLogger(__name__)
+
+# Ends that only say something broke or went away: when the session was idle by then, the
+# idleness is the real reason (the agent closing its peer at the idle limit reaches the
+# relay as the viewer's peer_failed first). More specific reasons are kept.
+_VAGUE_ENDS: Final = frozenset({"peer_failed", "webrtc", "viewer_left", "host_disconnected"})
 
 
 class Relay:
@@ -47,8 +67,16 @@ class Relay:
         policy: RemotePolicy | None = None,
         events: SessionEvents | None = None,
         clock: Clock | None = None,
+        *,
+        ice: Callable[[str], tuple[protocol.IceServer, ...]] | None = None,
+        allow_loopback_candidates: bool = False,
     ) -> None:
         self._agents: dict[tuple[int, str], AgentLink] = {}
+        # STUN/TURN servers with a fresh credential for a subject (broker/turn); none: the
+        # ends connect directly or not at all.
+        self.ice = ice or (lambda subject: ())
+        # Tests and the demo run both ends on one machine (MAMORI_ICE_LOOPBACK).
+        self.allow_loopback_candidates = allow_loopback_candidates
         self.policy = policy or RemotePolicy()
         self.events: SessionEvents = events or _NoEvents()
         # The broker's clock: time windows close by it, so tests can move it.
@@ -193,6 +221,11 @@ class Relay:
         if session_id is not None:
             # Chosen by the caller when something (a vendor approval) is spent on it first.
             session.session_id = session_id
+        session.candidates = CandidateBudget(
+            relay_only=session.relay_only,
+            allow_private=session.policy.lan_candidates,
+            allow_loopback=self.allow_loopback_candidates,
+        )
         agent.session = session  # taken now: the audit write below awaits
         log.info("session %s: viewer joined host %s", session.session_id, host_id)
         # The start is on record before the agent hears of it; if it cannot be recorded,
@@ -210,6 +243,7 @@ class Relay:
         session.window_task = asyncio.create_task(
             watch_window(self, session, self.clock, session.policy.warn_s)
         )
+        session.idle_task = asyncio.create_task(self._enforce_idle(session))
         return session
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
@@ -229,6 +263,9 @@ class Relay:
             max_s=policy.max_s,
             view_only=session.view_only,
             time_zone=who.time_zone,
+            ice_servers=self.ice(session.session_id),
+            ice_policy=policy.ice_policy,
+            lan_candidates=policy.lan_candidates,
         )
 
     async def _enforce_maximum(self, session: Session) -> None:
@@ -249,6 +286,29 @@ class Relay:
             await self.leave(session, "max_session_time", cancel_limit=False)
             await session.viewer.close(CloseCode.NORMAL, "max session time")
 
+    async def _enforce_idle(self, session: Session) -> None:
+        """End the session with ``idle_timeout`` once no input was reported for the idle
+        limit. The agent enforces the same limit from its own (exact) clock and normally
+        ends first; the relay waits one reporting interval more, since the last report may
+        be that much older than the last input."""
+        grace = activity_every_s(session.policy.idle_s)
+        while session.agent.session is session:
+            left = session.last_activity_at + session.policy.idle_s + grace - time.monotonic()
+            if left > 0:
+                await asyncio.sleep(left)
+                continue
+            await self.end(session, "idle_timeout")
+            return
+
+    async def _reason(self, session: Session, reason: str) -> str:
+        """The reason a session ends with, after sending its browser session back to the
+        second factor if it was idle (awaited before the host is free again, so no new
+        session can start on the old second factor)."""
+        if reason != "idle_timeout" and not session.idle:
+            return reason
+        await self.events.idle(session)
+        return "idle_timeout" if reason in _VAGUE_ENDS else reason
+
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
         """Forward a viewer's offer, candidate or bye to its agent, naming the session."""
         if session.agent.session is not session:
@@ -257,8 +317,24 @@ class Relay:
         match message:
             case protocol.Offer(sdp=sdp):
                 await self._check_sdp(session, sdp, SdpRole.OFFER_FROM_VIEWER)
+                refused: list[Refusal] = []
+
+                def admit(line: str) -> bool:
+                    found = session.candidates.admit(line)
+                    if found is not None:
+                        refused.append(found)
+                    return found is None
+
+                sdp = filter_sdp_candidates(sdp, admit)
+                for each in refused:
+                    await self._candidate_refused(session, each)
                 out: protocol.Message = protocol.Offer(sdp=sdp, session_id=sid)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                if c:
+                    refusal = session.candidates.admit(c)
+                    if refusal is not None:
+                        await self._candidate_refused(session, refusal)
+                        return
                 out = protocol.IceCandidate(c, mid, index, session_id=sid)
             case protocol.Bye(reason=reason):
                 await self.leave(session, reason)
@@ -283,14 +359,23 @@ class Relay:
                 log.warning("session %s: agent reports %s", session.session_id, violation)
                 await self.events.violation(session, violation, detail)
                 return
+            case protocol.Activity():
+                session.last_activity_at = time.monotonic()
+                return
             case protocol.Answer(sdp=sdp):
                 try:
                     await self._check_sdp(session, sdp, SdpRole.ANSWER_FROM_HOST)
                 except PolicyRefused:
                     await self._end_session(agent, "sdp_refused", CloseCode.POLICY_VIOLATION)
                     return
+                if session.relay_only:
+                    # The agent filters its own; this hop does it again (fail closed).
+                    sdp = filter_sdp_candidates(sdp, is_relay_line)
                 out: protocol.Message = protocol.Answer(sdp=sdp)
             case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
+                if c and session.relay_only and not is_relay_line(c):
+                    log.warning("session %s: agent sent a non-relay candidate", sid)
+                    return
                 out = protocol.IceCandidate(c, mid, index)
             case protocol.Bye(reason=reason):
                 await self._end_session(agent, reason, CloseCode.NORMAL)
@@ -298,6 +383,18 @@ class Relay:
             case _:
                 raise NotInSession(f"{message.TYPE} is not expected inside a session")
         await session.viewer.send(protocol.encode(out))
+
+    async def _candidate_refused(self, session: Session, refusal: Refusal) -> None:
+        """A viewer's candidate was dropped. Refusals an honest browser never causes (a
+        probe: loopback, link-local, the cap...) are audited, once per session; the rest
+        (mDNS names, LAN ranges the clinic refuses, non-relay under relay only) are not."""
+        budget = session.candidates
+        if not refusal.probe or session.candidates_audited or budget.first_probe is None:
+            return
+        session.candidates_audited = True
+        kind, line = budget.first_probe
+        log.warning("session %s: remote candidate refused (%s)", session.session_id, kind.token)
+        await self.events.violation(session, "ice_candidate_refused", f"{kind.token}: {line}"[:200])
 
     async def _check_sdp(self, session: Session, sdp: str, role: SdpRole) -> None:
         """Refuse, audit and end a session whose SDP is not one video plus one data channel."""
@@ -314,6 +411,9 @@ class Relay:
         agent = session.agent
         if agent.session is not session:
             return
+        reason = await self._reason(session, reason)
+        if agent.session is not session:
+            return
         agent.session = None
         log.info("session %s ended by viewer: %s", session.session_id, reason)
         await agent.peer.send(
@@ -322,7 +422,12 @@ class Relay:
         await self._finished(session, reason, cancel_limit=cancel_limit)
 
     async def _finished(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
-        for task in (session.limit_task if cancel_limit else None, session.window_task):
+        tasks = (
+            session.limit_task if cancel_limit else None,
+            session.window_task,
+            session.idle_task,
+        )
+        for task in tasks:
             # A limit that ends the session runs this from its own task: never await oneself.
             if task is None or task.done() or task is asyncio.current_task():
                 continue
@@ -340,6 +445,9 @@ class Relay:
         after, before this bye arrived.
         """
         agent = session.agent
+        if agent.session is not session:
+            return
+        reason = await self._reason(session, reason)
         if agent.session is not session:
             return
         agent.session = None  # detached at once: the viewer's closing socket cannot end it again
@@ -372,6 +480,9 @@ class Relay:
     async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
         session = agent.session
         if session is None:
+            return
+        reason = await self._reason(session, reason)
+        if agent.session is not session:
             return
         agent.session = None
         log.info("session %s ended by host side: %s", session.session_id, reason)

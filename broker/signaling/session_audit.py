@@ -1,21 +1,19 @@
 """Remote sessions in the audit trail: who looked at which host, for how long, how it ended,
 and every attempt against the pixel-only policy (MHLW.md rows 3, 11, 12).
 
-The relay reports; this writes. An idle timeout also sends the viewer's browser session back
-to the second-factor step (クリアスクリーン, MHLW.md row 8).
+The relay reports; this writes. An idle session also sends the viewer's browser session back
+to the second-factor step (クリアスクリーン, MHLW.md row 8): the relay awaits ``idle`` before
+the host is free again.
 """
 
 from __future__ import annotations
 
 import logging
 
-from sqlalchemy import select
-
 from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
-from broker.db.models import BrowserSession
 from broker.identity import sessions
 from broker.signaling.sessions import Session
 
@@ -72,15 +70,17 @@ class AuditedSessionEvents:
                     f"reason={reason} duration_s={session.duration_s}"
                 ),
             )
-            if reason == "idle_timeout" and session.owner is not None:
-                browser = await s.scalar(
-                    select(BrowserSession).where(BrowserSession.id == session.owner)
-                )
-                if browser is not None:
-                    sessions.require_second_factor_again(browser, self._clock.now())
             await s.commit()
         if reason in _PROTECTIVE_ENDS:
             log.info("session %s ended for protection: %s", session.session_id, reason)
+
+    async def idle(self, session: Session) -> None:
+        if session.owner is None:
+            return
+        async with self._db.session() as s:
+            if await sessions.require_second_factor_again(s, session.owner, self._clock.now()):
+                log.info("session %s idle: second factor asked again", session.session_id)
+            await s.commit()
 
     async def violation(self, session: Session, violation: str, detail: str) -> None:
         async with self._db.session() as s:

@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Protocol
 
 from broker.access.remote_policy import RemotePolicy
+from mamori_protocol.candidates import CandidateBudget
 
 
 class Peer(Protocol):
@@ -32,6 +33,11 @@ class SessionEvents(Protocol):
 
     async def violation(self, session: Session, violation: str, detail: str) -> None: ...
 
+    async def idle(self, session: Session) -> None:
+        """The session was idle past its limit: its browser session must show the second
+        factor again (クリアスクリーン). Awaited before the session is let go."""
+        ...
+
 
 class _NoEvents:
     async def started(self, session: Session) -> None:
@@ -41,6 +47,9 @@ class _NoEvents:
         return None
 
     async def violation(self, session: Session, violation: str, detail: str) -> None:
+        return None
+
+    async def idle(self, session: Session) -> None:
         return None
 
 
@@ -91,10 +100,28 @@ class Session:
     view_only: bool = False
     closes_at: datetime | None = None
     window_task: asyncio.Task[None] | None = None
+    # The last input the agent reported (``activity``): the broker's own idle clock.
+    last_activity_at: float = field(default_factory=time.monotonic)
+    idle_task: asyncio.Task[None] | None = None
+    # The viewer's remote candidates (mamori_protocol/candidates.py): counted and checked;
+    # the first refusal worth it is audited, once per session.
+    candidates: CandidateBudget = field(
+        default_factory=lambda: CandidateBudget(relay_only=False, allow_private=True)
+    )
+    candidates_audited: bool = False
+
+    @property
+    def relay_only(self) -> bool:
+        return self.policy.ice_policy == "relay"
 
     @property
     def duration_s(self) -> int:
         return int(time.monotonic() - self.started_at)
+
+    @property
+    def idle(self) -> bool:
+        """No input reported for the policy's idle limit."""
+        return time.monotonic() - self.last_activity_at >= self.policy.idle_s
 
 
 @dataclass(frozen=True)

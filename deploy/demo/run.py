@@ -125,6 +125,8 @@ def main() -> int:
         "MAMORI_HOST": "127.0.0.1",
         "MAMORI_PORT": str(PORT),
         "MAMORI_AGENT_PORT": str(AGENT_PORT),
+        # The demo's browser and agent share this machine.
+        "MAMORI_ICE_LOOPBACK": "on",
     }
     output = _broker_cli(
         ["create-admin", "--org", ORG, "--username", "admin", "--display-name", "院長（デモ）"],

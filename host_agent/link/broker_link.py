@@ -162,7 +162,10 @@ class BrokerLink:
         async def report(violation: str, detail: str) -> None:
             await self._send(protocol.Violation(violation, detail, session_id=session_id))
 
-        session = PeerSession(start, self._stream, self._injector, ended, report)
+        async def activity() -> None:
+            await self._send(protocol.Activity(session_id=session_id))
+
+        session = PeerSession(start, self._stream, self._injector, ended, report, activity)
         self.session = session
         try:
             answer = await session.answer(offer_sdp)

@@ -9,6 +9,8 @@ the clinic's desktop. One ``SessionGuard`` per session holds:
   grant allows the picture only): reported to the broker for audit and, by default, the
   end of the session;
 - the idle and maximum time (``mamori_protocol.session_limits``), checked every second;
+  input is also reported to the broker (``activity``, at most once per
+  ``activity_every_s``), which keeps its own idle clock and decides the clear-screen;
 - the banner on the host's screen naming the viewer, and the optional lock of the host's
   own keyboard and mouse, for exactly as long as the session lives.
 """
@@ -26,7 +28,12 @@ import mamori_protocol as protocol
 from host_agent.input.channel_policy import InputPolicy, PolicyViolation, check_channel_label
 from host_agent.input.events import InputEvent
 from host_agent.platform.backends import Banner, InputLock, open_banner, open_local_input_lock
-from mamori_protocol.session_limits import LimitState, SessionLimits, SessionTimer
+from mamori_protocol.session_limits import (
+    LimitState,
+    SessionLimits,
+    SessionTimer,
+    activity_every_s,
+)
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +53,7 @@ class SessionGuard:
         end: Callable[[str], Awaitable[None]],
         clock: Callable[[], float] = time.monotonic,
         check_every_s: float = CHECK_EVERY_S,
+        activity: Callable[[], None] | None = None,
     ) -> None:
         self.start = start
         self._check_every_s = check_every_s
@@ -59,6 +67,9 @@ class SessionGuard:
         self._lock: InputLock | None = None
         self._task: asyncio.Task[None] | None = None
         self._ending = False
+        self._activity = activity
+        self._activity_every_s = activity_every_s(start.idle_s)
+        self._activity_sent_at: float | None = None
 
     def begin(self) -> None:
         """Put the banner up, lock local input if the policy says so, start the clock."""
@@ -100,8 +111,19 @@ class SessionGuard:
             InvalidInput: drop and count.
         """
         event = self.input_policy.admit(raw)
-        self.timer.touch(self._clock())
+        now = self._clock()
+        self.timer.touch(now)
+        self._note_activity(now)
         return event
+
+    def _note_activity(self, now: float) -> None:
+        # Rate-limited on the leading edge: the broker's idle clock is at most
+        # activity_every_s behind the agent's, and typing costs a few messages a minute.
+        sent = self._activity_sent_at
+        if self._activity is None or (sent is not None and now - sent < self._activity_every_s):
+            return
+        self._activity_sent_at = now
+        self._activity()
 
     async def violation(self, exc: PolicyViolation) -> None:
         """Report a violation for audit and, unless the policy says otherwise, end."""

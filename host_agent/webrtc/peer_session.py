@@ -19,7 +19,6 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from aiortc import (
-    RTCConfiguration,
     RTCDataChannel,
     RTCPeerConnection,
     RTCSessionDescription,
@@ -39,7 +38,9 @@ from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture
 from host_agent.video.watermark import WatermarkIdentity
 from host_agent.webrtc import negotiation, retransmission
+from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
+from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
 
@@ -109,16 +110,26 @@ class PeerSession:
         injector: Injector,
         on_ended: Callable[[str], Awaitable[None]],
         report: Callable[[str, str], Awaitable[None]],
+        activity: Callable[[], Coroutine[Any, Any, None]] | None = None,
     ) -> None:
         self.session_id = start.session_id
+        self._activity = activity
         self.start = start
         self._report = report
         self._guard: SessionGuard | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._unannounced_seen = False
         self.input_stats = InputStats()
-        # Host candidates only; TURN arrives with the trust issue's credentials.
-        self._pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        # STUN/TURN with this session's credential, and the clinic's policy (webrtc/ice.py).
+        self._pc = RTCPeerConnection(rtc_configuration(start))
+        # The viewer's candidates, checked again here (the broker did): a viewer must not
+        # use this PC to send STUN into the clinic LAN (mamori_protocol/candidates.py).
+        self._candidates = CandidateBudget(
+            relay_only=start.ice_policy == "relay",
+            allow_private=start.lan_candidates,
+            allow_loopback=offers_loopback(),
+        )
+        self._candidate_reported = False
         self._stream = stream
         self._injector = injector
         self._on_ended = on_ended
@@ -167,7 +178,7 @@ class PeerSession:
         geometry = self._geometry = await track.geometry()
         self._guard = SessionGuard(
             start, self._stream.display, geometry.width, geometry.height, self._report,
-            self._end_by_guard,
+            self._end_by_guard, activity=self._report_activity,
         )  # fmt: skip
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
@@ -181,6 +192,7 @@ class PeerSession:
             ),
         )  # fmt: skip
         negotiation.install_playout_delay(transceiver.sender)
+        offer_sdp = filter_sdp_candidates(offer_sdp, self._admit_candidate)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         self._watch_unannounced_streams()
         level = h264_level(geometry.width, geometry.height, self._stream.fps)
@@ -190,6 +202,10 @@ class PeerSession:
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
         local = str(self._pc.localDescription.sdp)
+        if self.start.ice_policy == "relay":
+            # aiortc gathers only relay candidates under RELAY; should it ever not, none
+            # of this PC's own addresses leaves it anyway.
+            local = filter_sdp_candidates(local, is_relay_line)
         await self._check_sdp(local, SdpRole.ANSWER_FROM_HOST)
         self._guard.begin()
         log.info("session %s: answering with %s", self.session_id, track.codec.value)
@@ -202,6 +218,11 @@ class PeerSession:
             log.warning("session %s: %s refused: %s", self.session_id, role.name, exc)
             await self._report("sdp_refused", str(exc)[:200])
             raise
+
+    def _report_activity(self) -> None:
+        """Tell the broker input arrived (the guard rate-limits the calls)."""
+        if self._activity is not None:
+            self._spawn(self._activity())
 
     async def _end_by_guard(self, reason: str) -> None:
         """The guard ends the session (violation, idle, maximum): tell the broker why."""
@@ -257,10 +278,29 @@ class PeerSession:
         """Add a trickled remote candidate; an empty one marks the end of candidates."""
         if not candidate:
             return  # aiortc gathers nothing more from an end-of-candidates marker
+        if not self._admit_candidate(candidate):
+            return
         parsed = candidate_from_sdp(candidate.split(":", 1)[1])
         parsed.sdpMid = sdp_mid
         parsed.sdpMLineIndex = index
         await self._pc.addIceCandidate(parsed)
+
+    def _admit_candidate(self, line: str) -> bool:
+        """Check a remote candidate (trickled or in the offer); the first refusal an
+        honest browser never causes is reported to the broker, once per session."""
+        refusal = self._candidates.admit(line)
+        if refusal is None:
+            return True
+        if refusal.probe and not self._candidate_reported:
+            self._candidate_reported = True
+            log.warning("session %s: remote candidate refused: %s", self.session_id, refusal.token)
+            detail = f"{refusal.token}: {line[:120]}"
+
+            async def report() -> None:
+                await self._report("ice_candidate_refused", detail)
+
+            self._spawn(report())
+        return False
 
     async def close(self) -> None:
         """End the session: release held input, stop the track, close the peer connection."""

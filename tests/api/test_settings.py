@@ -103,3 +103,29 @@ async def test_only_admins_see_or_change_settings_and_only_their_own(
     async with signed_in(any_broker, other_admin) as neighbour:
         theirs = (await neighbour.http.get("/api/admin/settings")).json()
         assert theirs["policy"]["idle_s"] == any_broker.app.state.relay.policy.idle_s
+
+
+async def test_the_ice_policy_and_lan_choice_are_settings_of_the_clinic(
+    any_broker: RunningBroker, clinic: Org, admin: Person
+) -> None:
+    """Relay only and refusing LAN candidates are set on the settings page, audited, and
+    only the two policies exist."""
+    async with signed_in(any_broker, admin) as boss:
+        shown = (await boss.http.get("/api/admin/settings")).json()
+        assert shown["policy"]["ice_policy"] == "all"
+        assert shown["policy"]["lan_candidates"] is True
+        response = await boss.http.put(
+            "/api/admin/settings",
+            json={"ice_policy": "relay", "lan_candidates": False},
+            headers=boss.headers,
+        )
+        assert response.status_code == 200, response.text
+        assert response.json()["policy"]["ice_policy"] == "relay"
+        assert response.json()["policy"]["lan_candidates"] is False
+        bad = await boss.http.put(
+            "/api/admin/settings", json={"ice_policy": "direct"}, headers=boss.headers
+        )
+        assert bad.status_code == 400
+    audited = await events(any_broker, clinic.id, "settings_changed")
+    assert "ice_policy: all->relay" in audited[0].detail
+    assert "lan_candidates: True->False" in audited[0].detail

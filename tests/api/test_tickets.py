@@ -11,6 +11,7 @@ from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import mamori_protocol as protocol
+from broker.turn.credentials import password_for
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, SignedIn, make_person, password_step, signed_in
@@ -146,3 +147,43 @@ async def test_free_text_refuses_control_characters(
         )
     assert response.status_code == 400
     assert response.json()["error"] == "invalid_request"
+
+
+TURN_SECRET = "a-test-secret-shared-with-coturn"
+TURN_URLS = (
+    "stun:203.0.113.1:3478 turn:203.0.113.1:3478?transport=udp turns:203.0.113.1:443?transport=tcp"
+)
+
+
+@pytest.mark.parametrize(
+    "broker",
+    [{"turn_servers": TURN_URLS, "turn_secret": TURN_SECRET, "ice_policy": "relay"}],
+    indirect=True,
+)
+async def test_both_ends_get_ice_servers_with_their_own_turn_credential(
+    broker: RunningBroker, user: SignedIn, host: ClientConnection
+) -> None:
+    """The ticket carries STUN and TURN with a credential coturn will accept (never the
+    secret) and the clinic's policy; the agent's session start carries its own, naming the
+    session, valid a few minutes past the ticket."""
+    response = await user.ticket_response(HOST)
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["ice_policy"] == "relay"
+    stun, turn = body["ice_servers"]
+    assert stun == {"urls": ["stun:203.0.113.1:3478"], "username": None, "credential": None}
+    assert turn["urls"] == TURN_URLS.split()[1:]
+    assert turn["credential"] == password_for(TURN_SECRET, turn["username"])
+    assert TURN_SECRET not in response.text
+    expiry = int(turn["username"].split(":")[0])
+    now = broker.clock.now().timestamp()
+    assert body["expires_in"] < expiry - now <= broker.settings.turn_credential_ttl_s
+    async with open_viewer(broker, user.cookie_header(), body["ticket"]) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+        start = protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT)
+        assert isinstance(start, protocol.SessionStart)
+        assert start.ice_policy == "relay"
+        agent_turn = start.ice_servers[-1]
+        assert agent_turn.username is not None
+        assert agent_turn.username.endswith(f":{start.session_id}")
+        assert agent_turn.credential == password_for(TURN_SECRET, agent_turn.username)

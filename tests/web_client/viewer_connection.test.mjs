@@ -232,7 +232,7 @@ test("a session: ticket for the host, socket with the ticket, join, offer with a
   assert.equal(h.socket().sent[0].host_id, HOST);
   assert.equal(h.socket().sent[1].sdp, OFFER_SDP);
   const peer = h.peer();
-  assert.deepEqual(peer.config, { iceServers: [] });
+  assert.deepEqual(peer.config, { iceServers: [], iceTransportPolicy: "all" });
   assert.equal(peer.channel.label, "input");
   assert.deepEqual(peer.channel.options, { ordered: true });
   assert.deepEqual(peer.transceiver.init, { direction: "recvonly" });
@@ -281,6 +281,22 @@ test("this browser's candidates are trickled after the offer, the end of candida
   assert.deepEqual(h.socket().types(), ["viewer_join", "offer", "ice", "ice"]);
   assert.deepEqual(h.socket().sent[2], { type: "ice", candidate: CANDIDATE, sdp_mid: "0", sdp_mline_index: 0 });
   assert.deepEqual(h.socket().sent[3], { type: "ice", candidate: "" });
+});
+
+test("a relay-only ticket: relay policy on the peer, only relay candidates leave the browser", async () => {
+  const turn = { urls: ["turns:turn.example.jp:443?transport=tcp"], username: "1:u", credential: "c2VjcmV0" };
+  const h = harness({ grant: { ticket: "T".repeat(43), viewOnly: false, iceServers: [turn], icePolicy: "relay" } });
+  h.connection.open(HOST);
+  await flush();
+  h.socket().accept();
+  await flush();
+  assert.deepEqual(h.peer().config, { iceServers: [turn], iceTransportPolicy: "relay" });
+  const relay = "candidate:2 1 udp 41885439 203.0.113.1 50000 typ relay raddr 0.0.0.0 rport 0";
+  h.peer().candidate({ candidate: CANDIDATE, sdpMid: "0", sdpMLineIndex: 0 });
+  h.peer().candidate({ candidate: "candidate:3 1 udp 1686052607 203.0.113.34 50001 typ srflx", sdpMid: "0", sdpMLineIndex: 0 });
+  h.peer().candidate({ candidate: relay, sdpMid: "0", sdpMLineIndex: 0 });
+  assert.deepEqual(h.socket().types(), ["viewer_join", "offer", "ice"]);
+  assert.equal(h.socket().sent[2].candidate, relay);
 });
 
 test("connected: the state, the video track, the input channel, and the channel to send on", async () => {
@@ -368,6 +384,22 @@ test("idle_timeout ends the session and asks for the second factor again", async
   h.socket().receive({ type: "bye", reason: "idle_timeout" });
   assert.deepEqual(h.events.slice(-1).map((e) => e.type), ["reauth"]);
   assert.equal(h.connection.state, "ended");
+});
+
+test("a peer failure then a ticket refused for the second factor goes to the second-factor step", async () => {
+  // The agent closed the peer at the idle limit before the broker's bye: the page sees
+  // peer_failed and retries; the broker refuses the ticket (reauth_required), no more retries.
+  let refused = false;
+  const h = await connected({ grant: () => (refused ? { error: "reauth_required" } : { ticket: "T".repeat(43), viewOnly: false }) });
+  refused = true;
+  h.peer().channel.closeRemote();
+  await flush();
+  assert.equal(h.connection.state, "disconnected");
+  h.timers.advance(60_000);
+  await flush();
+  assert.equal(h.connection.snapshot().error, "reauth_required");
+  assert.deepEqual(h.events.slice(-1).map((e) => e.type), ["reauth"]);
+  assert.equal(h.timers.pending, 0, "no retry after reauth_required");
 });
 
 test("a malformed frame from the broker closes with the protocol's close code", async () => {

@@ -17,7 +17,10 @@ const SWITCHES = [
   ["watermark", "settings-watermark"],
   ["block_local_input", "settings-block-local"],
   ["end_on_violation", "settings-end-on-violation"],
+  ["lan_candidates", "settings-lan-candidates"],
 ];
+// The ICE policy is a word on the wire ("all" or "relay") and one checkbox on the page.
+const RELAY_ONLY = "settings-relay-only";
 
 export function createSettingsPage(hooks) {
   const form = document.getElementById("settings-form");
@@ -44,6 +47,10 @@ export function createSettingsPage(hooks) {
         value: t(view.defaults[name] ? "settings.on" : "settings.off"),
       });
     }
+    document.getElementById(RELAY_ONLY).checked = view.policy.ice_policy === "relay";
+    document.getElementById(`${RELAY_ONLY}-hint`).textContent = t("settings.default", {
+      value: t(view.defaults.ice_policy === "relay" ? "settings.on" : "settings.off"),
+    });
     updated.textContent = view.updated_at
       ? t("settings.updated", { time: clinicTime(view.updated_at) })
       : t("settings.neverChanged");
@@ -66,6 +73,7 @@ export function createSettingsPage(hooks) {
       body[name] = minutes * 60;
     }
     for (const [name, id] of SWITCHES) body[name] = document.getElementById(id).checked;
+    body.ice_policy = document.getElementById(RELAY_ONLY).checked ? "relay" : "all";
     const result = await call("PUT", "/api/admin/settings", body);
     if (message.check(result, "settings.saved")) render(result.body);
   });

@@ -155,6 +155,8 @@ export async function deviceState() {
  */
 export async function proveDevice(hostId) {
   const session = await loadSession();
+  // Sent back to the second factor by the broker (idle clear-screen): no ticket until then.
+  if (session.state === "mfa") return { error: "reauth_required" };
   if (session.state !== "active" || !Number.isInteger(session.user?.id)) return { error: "unauthorized" };
   let record;
   try {

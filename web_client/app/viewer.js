@@ -48,10 +48,17 @@ async function fetchTicket(hostId) {
   if (answer.error) return { error: answer.error };
   const { status, body } = await call("POST", "/api/viewer-tickets", { host_id: hostId, ...answer.proof });
   if (status === 201 && body && typeof body.ticket === "string") {
-    return { ticket: body.ticket, viewOnly: body.view_only === true };
+    return {
+      ticket: body.ticket,
+      viewOnly: body.view_only === true,
+      iceServers: body.ice_servers,
+      icePolicy: body.ice_policy === "relay" ? "relay" : "all",
+    };
   }
   if (isDeviceError(body?.error)) return { error: body.error };
   if (status === 403 && body && ACCESS_REFUSALS.has(body.error)) return { error: body.error };
+  // The broker sent this sign-in back to the second factor (idle clear-screen).
+  if (status === 401 && body?.error === "mfa_required") return { error: "reauth_required" };
   if (status === 401 || status === 403) return { error: "unauthorized" };
   return { error: status === 0 ? "network" : "unexpected" };
 }

@@ -52,7 +52,9 @@ export function reconnectPolicy(token) {
     case "host_busy":
       return { state: "error", retry: true, minMs: SLOW_RETRY_MIN_MS };
     case "unauthorized":
-      // Signing in again takes the person; retrying cannot fix it.
+    case "reauth_required":
+      // Signing in again (or showing the second factor again after an idle end) takes the
+      // person; retrying cannot fix it.
       return { state: "error", retry: false, minMs: 0 };
     case "no_grant":
     case "outside_window":

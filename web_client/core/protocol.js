@@ -169,12 +169,13 @@ const TYPES = Object.freeze({
   ],
   violation: [["violation", true], ["detail", true], ["session_id", false]],
   notice: [["code", true], ["seconds_left", true]],
+  activity: [["session_id", true]],
 });
 
 const ALLOWED = Object.freeze({
   [Direction.VIEWER_TO_BROKER]: new Set(["viewer_join", "offer", "ice", "bye"]),
   [Direction.BROKER_TO_AGENT]: new Set(["session_start", "offer", "ice", "bye", "error"]),
-  [Direction.AGENT_TO_BROKER]: new Set(["agent_hello", "answer", "ice", "bye", "violation"]),
+  [Direction.AGENT_TO_BROKER]: new Set(["agent_hello", "answer", "ice", "bye", "violation", "activity"]),
   [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error", "notice"]),
 });
 

@@ -19,7 +19,9 @@
  * - `cursor`: `{message}`, a validated host cursor message (core/cursor.js);
  *   `cursorinvalid`: `{}`, one that failed validation and was dropped.
  * - `reauth`: `{}`, the broker ended the session for idleness and wants the second factor
- *   again (クリアスクリーン).
+ *   again (クリアスクリーン): a bye `idle_timeout`, or a ticket refused with
+ *   `reauth_required` (the bye may never arrive: the agent closing the peer first ends the
+ *   attempt as peer_failed; the broker decides either way).
  */
 
 import { backoffDelay, reconnectPolicy } from "./backoff.js";
@@ -240,6 +242,7 @@ export class ViewerConnection {
     const policy = reconnectPolicy(token);
     if (policy.retry) this.#scheduleRetry(policy.minMs);
     this.#setState(policy.state, token);
+    if (token === "reauth_required") this.#emit("reauth");
   }
 
   // ---- reconnect ----------------------------------------------------------------------

@@ -10,6 +10,7 @@
 
 import { preferH264 } from "./codecs.js";
 import { HostMessageError, parseHostMessage } from "./cursor.js";
+import { isRelayCandidate, peerConfiguration } from "./ice_config.js";
 import * as protocol from "./protocol.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
@@ -42,6 +43,7 @@ export class ViewerSession {
   #localIce = [];
   #remoteIce = [];
   #graceTimer = null;
+  #grant = null;
   ws = null;
   pc = null;
   dc = null;
@@ -73,6 +75,7 @@ export class ViewerSession {
             return;
           }
           if (grant.viewOnly === true) this.#events.viewOnly();
+          this.#grant = grant;
           this.#openSocket(grant.ticket);
         },
         () => this.#finish("unexpected"),
@@ -136,8 +139,8 @@ export class ViewerSession {
   }
 
   async #startPeer() {
-    // Localhost and LAN need no STUN; TURN credentials will come from the broker.
-    const pc = new this.#deps.RTCPeerConnection({ iceServers: [] });
+    // STUN/TURN with the ticket's short-lived credential, under the clinic's ICE policy.
+    const pc = new this.#deps.RTCPeerConnection(peerConfiguration(this.#grant));
     this.pc = pc;
     const dc = pc.createDataChannel("input", { ordered: true });
     this.dc = dc;
@@ -199,6 +202,8 @@ export class ViewerSession {
       this.#endSent = true;
       text = protocol.ice("");
     } else {
+      // Relay only: no other kind leaves this browser, whatever it gathered.
+      if (peerConfiguration(this.#grant).iceTransportPolicy === "relay" && !isRelayCandidate(candidate.candidate)) return;
       try {
         text = protocol.ice(candidate.candidate, candidate.sdpMid ?? null, candidate.sdpMLineIndex ?? null);
       } catch {

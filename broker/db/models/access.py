@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String
+from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db.models.base import Base, BigId, UtcDateTime
@@ -119,5 +119,8 @@ class OrgPolicy(Base):
     watermark: Mapped[bool] = mapped_column(Boolean)
     block_local_input: Mapped[bool] = mapped_column(Boolean)
     end_on_violation: Mapped[bool] = mapped_column(Boolean)
+    # "all" or "relay" (broker/access/remote_policy.py checks the value).
+    ice_policy: Mapped[str] = mapped_column(String(8), default="all", server_default="all")
+    lan_candidates: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())

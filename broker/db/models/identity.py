@@ -10,7 +10,7 @@ from sqlalchemy import (
     BigInteger,
     CheckConstraint,
     ForeignKey,
-    Index,
+    Integer,
     LargeBinary,
     String,
     UniqueConstraint,
@@ -132,21 +132,14 @@ class BrowserSession(Base):
     challenge_expires_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
 
 
-class LoginFailure(Base):
-    """One failed sign-in, counted per account name and per source address."""
-
-    __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_scope_key_at", "scope", "key", "at"),)
-    id: Mapped[int] = mapped_column(BigId, primary_key=True)
-    scope: Mapped[str] = mapped_column(String(8))  # "account" or "source"
-    key: Mapped[str] = mapped_column(String(128))
-    at: Mapped[datetime] = mapped_column(UtcDateTime())
-
-
 class Lockout(Base):
-    """A lock on an account name or a source address, until ``locked_until``."""
+    """Attempts and the lock of one account name or source address (``identity.lockout``):
+    ``attempts`` reserved since ``window_started_at`` (evaluations under way and failures),
+    and the lock, in force until ``locked_until``."""
 
     __tablename__ = "lockouts"
-    scope: Mapped[str] = mapped_column(String(8), primary_key=True)
+    scope: Mapped[str] = mapped_column(String(8), primary_key=True)  # "account" or "source"
     key: Mapped[str] = mapped_column(String(128), primary_key=True)
-    locked_until: Mapped[datetime] = mapped_column(UtcDateTime())
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    window_started_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
+    locked_until: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
