@@ -14,7 +14,9 @@ between the two namespaces' addresses, across the emulated link. The viewer is t
 viewer page.
 
 Two agents per level, in turn on the same link: ``before`` runs the code exported to
-``--before`` (e.g. ``git archive <commit> | tar -x -C DIR``), ``after`` this checkout.
+``--before`` (e.g. ``git archive <commit> | tar -x -C DIR``), ``after`` this checkout
+(``--variants after`` runs only this one). The broker and the viewer are this checkout's
+in both, so ``before`` works only while the agent protocol has not changed in between.
 Figures from Chromium's inbound-rtp stats over the window: frames decoded per second,
 freezes (Chromium's ``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs sent,
 packets lost, keyframes decoded. One run per level: a measurement, not a test.
@@ -154,6 +156,8 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                             agent.wait(10)
                         agent.kill()
                         log.close()
+                        if args.agent_log:  # kept for a run that went wrong
+                            shutil.copy(tmp / "agent.log", args.agent_log)
             finally:
                 glass.stop()
     finally:
@@ -258,12 +262,17 @@ async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
     for loss in args.losses:
         async with _topology(loss, args.delay, 17) as topo:
-            for variant in ("before", "after"):
+            for variant in args.variants:
+                keep = (
+                    ["--agent-log", str(Path(args.logs) / f"agent-{loss}-{variant}.log")]
+                    if args.logs
+                    else []
+                )
                 out = await topo.exec(
                     CLINIC, sys.executable, "-m", "bench.lossy_stream", "--inner",
                     "--variant", variant, "--before", str(Path(args.before).resolve()),
                     "--home-netns", topo.netns(HOME), "--seconds", str(args.seconds),
-                    "--speed", str(args.speed), timeout=args.seconds + 240,
+                    "--speed", str(args.speed), *keep, timeout=args.seconds + 240,
                 )  # fmt: skip
                 row = {"loss": loss, "delay_ms": args.delay * 1000,
                        **json.loads(out.strip().splitlines()[-1])}  # fmt: skip
@@ -281,7 +290,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--delay", type=float, default=0.03)
     parser.add_argument("--speed", type=int, default=400)
     parser.add_argument("--before", required=True)
+    parser.add_argument(
+        "--variants",
+        type=lambda t: t.split(","),
+        default=["before", "after"],
+        help="which agents to run, in order (before,after)",
+    )
+    parser.add_argument("--logs", help="keep each agent's log in this directory")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--agent-log", help=argparse.SUPPRESS)
     parser.add_argument("--variant", choices=("before", "after"), help=argparse.SUPPRESS)
     parser.add_argument("--home-netns", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
