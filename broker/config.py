@@ -127,6 +127,20 @@ class Settings(BaseSettings):
             refuse passkeys there), ``localhost`` by default.
         trusted_proxies: addresses whose X-Forwarded-For is believed (uvicorn's
             forwarded_allow_ips); the lockout counts failures per source address.
+        max_body_bytes: the largest request body taken, checked before it is read
+            (413 ``body_too_large``; issue 12 item 5: a 150 MB body was read whole).
+        max_json_depth: the deepest nesting a JSON body may have (400 ``json_too_complex``).
+        max_json_items: the most values and members a JSON body may have (400
+            ``json_too_complex``; a JSON of many keys took seconds to validate).
+        signin_address_burst: sign-in attempts taken at once from one source address (an
+            IPv6 /64), checked before the password hash (429 ``rate_limited`` beyond); a
+            clinic signs in from behind one address, so this is the larger allowance.
+        signin_address_per_minute: how fast that allowance refills.
+        signin_account_burst: sign-in attempts taken at once for one account name.
+        signin_account_per_minute: how fast that allowance refills.
+        refusal_audit_window_s: anonymous refusals (rate-limited sign-ins, unknown names,
+            unknown links) are audited as one record per source address and kind per
+            window, carrying how many there were.
         idle_timeout_s: a session unused this long ends (default 15 min; MHLW.md row 8).
         session_lifetime_s: absolute session lifetime (default 12 h; MHLW.md row 8).
         lockout_threshold: failures within ``lockout_window_s`` that lock (default 5).
@@ -142,6 +156,8 @@ class Settings(BaseSettings):
         block_local_input: disable the host's own keyboard and mouse during a session.
         end_on_violation: end the session when the viewer breaks the pixel-only policy
             (the attempt is audited either way).
+        text_entry: how people write on the host: ``host_ime`` (keys only, the host's IME
+            composes), ``viewer_text`` (the viewer composes and sends short text) or ``both``.
         smtp_host: the mail server alerts are sent through; empty: no alert mail.
         smtp_port: its port (587, submission, by default).
         smtp_from: the From address of alert mail.
@@ -160,9 +176,9 @@ class Settings(BaseSettings):
         alert_mfa_failures: second-factor failures of one account within
             ``alert_mfa_window_s`` that raise an alert (the password was right each time).
         alert_mfa_window_s: the window those failures are counted in.
-        alert_webhook_private: allow webhooks to private addresses (an on-premises broker
+        alert_webhook_private: allow webhooks to LAN addresses (an on-premises broker
             posting to a server in the clinic's LAN); off, a hosted broker cannot be made to
-            post into its own network (SSRF).
+            post into its own network (SSRF). Never loopback (that is the next setting).
         alert_webhook_loopback_http: allow ``http://`` webhooks to loopback addresses (dev and
             tests only: a receiver on this machine).
         vendor_approval_ttl_s: an admin's approval of a vendor session lapses if unused
@@ -225,6 +241,14 @@ class Settings(BaseSettings):
     public_url: str | None = None
     rp_id: str = "localhost"
     trusted_proxies: str = "127.0.0.1"
+    max_body_bytes: int = Field(1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
+    max_json_depth: int = Field(32, ge=4, le=1000)
+    max_json_items: int = Field(10_000, ge=100, le=1_000_000)
+    signin_address_burst: int = Field(30, ge=1, le=10_000)
+    signin_address_per_minute: float = Field(30.0, ge=0.1, le=10_000)
+    signin_account_burst: int = Field(10, ge=1, le=10_000)
+    signin_account_per_minute: float = Field(5.0, ge=0.1, le=10_000)
+    refusal_audit_window_s: int = Field(60, ge=1, le=3600)
     idle_timeout_s: int = Field(15 * 60, ge=60, le=_DAY)
     session_lifetime_s: int = Field(12 * 3600, ge=300, le=7 * _DAY)
     lockout_threshold: int = Field(5, ge=1, le=100)
@@ -238,6 +262,7 @@ class Settings(BaseSettings):
     watermark: Flag = True
     block_local_input: Flag = False
     end_on_violation: Flag = True
+    text_entry: Literal["host_ime", "viewer_text", "both"] = "host_ime"
     smtp_host: str = ""
     smtp_port: int = Field(587, ge=1, le=65535)
     smtp_from: str = ""

@@ -16,7 +16,8 @@ Exception tree::
     │   ├── Forbidden        403: signed in, but not allowed (role, CSRF, disabled)
     │   ├── NotFound         404: no such object in the caller's organization
     │   ├── Conflict         409: the request contradicts the current state
-    │   └── Locked           429: too many failures; retry after a delay
+    │   ├── Locked           429: too many failures; retry after a delay
+    │   └── RateLimited      429: too many attempts too fast; retry after a delay
     ├── PasswordRejected     a password breaks the policy (``reason`` for the client)   [V]
     ├── PasskeyRejected      a WebAuthn response that does not verify
     ├── DeviceRefused        a device registration or decision refused (``code``)
@@ -123,6 +124,12 @@ class Locked(ApiError):
     def __init__(self, message: str, retry_after_s: int) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class RateLimited(Locked):
+    """Attempts came faster than the broker takes them (before any password check)."""
+
+    code = "rate_limited"
 
 
 class PolicyRefused(RelayError):

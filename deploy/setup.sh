@@ -4,6 +4,22 @@
 # for the network tier iproute2, nftables and coturn; bench adds the peer the benchmark
 # compares against: x11vnc, websockify and noVNC, and the project's bench extra)
 set -euo pipefail
+usage() {
+  cat <<'EOF'
+Usage: deploy/setup.sh [demo|test|bench]
+
+Installs what Mamori needs on a fresh Debian machine (apt packages, then the virtualenv in
+.venv). demo: the demo's needs; test (the default): also Chromium, Node.js and the network
+tier's tools; bench: also x11vnc, websockify, noVNC and the bench extra.
+EOF
+}
+case "${1:-}" in
+  -h | --help) usage; exit 0 ;;
+esac
+case "${1:-test}" in
+  demo | test | bench) ;;
+  *) echo "setup.sh: unknown purpose: $1" >&2; usage >&2; exit 2 ;;
+esac
 cd "$(dirname "$0")/.."
 purpose="${1:-test}"
 

@@ -42,23 +42,25 @@ class RunningBroker:
     port: int
     certs: ServerFiles
     agent_port: int = 0
+    # Where it listens (the network tier runs one on a documentation address).
+    address: str = "127.0.0.1"
 
     @property
     def https_url(self) -> str:
-        return f"https://127.0.0.1:{self.port}"
+        return f"https://{self.address}:{self.port}"
 
     @property
     def wss_url(self) -> str:
-        return f"wss://127.0.0.1:{self.port}"
+        return f"wss://{self.address}:{self.port}"
 
     @property
     def agent_wss_url(self) -> str:
         """The agent port (mutual TLS)."""
-        return f"wss://127.0.0.1:{self.agent_port}"
+        return f"wss://{self.address}:{self.agent_port}"
 
     @property
     def agent_https_url(self) -> str:
-        return f"https://127.0.0.1:{self.agent_port}"
+        return f"https://{self.address}:{self.agent_port}"
 
     @property
     def origin(self) -> str:
@@ -126,7 +128,7 @@ async def _running_broker(
         tls_cert=certs.server_cert,
         tls_key=certs.server_key,
         database_url=database_url,
-        host="127.0.0.1",
+        host=overrides.pop("host", "127.0.0.1"),
         port=port,
         agent_port=overrides.pop("agent_port", 0),
         data_dir=data_dir,
@@ -142,7 +144,9 @@ async def _running_broker(
         server.config.timeout_graceful_shutdown = 5
     try:
         await servers.start()
-        yield RunningBroker(app, settings, servers.port, certs, servers.agent_port)
+        yield RunningBroker(
+            app, settings, servers.port, certs, servers.agent_port, address=settings.host
+        )
     finally:
         await servers.stop()
 

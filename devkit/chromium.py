@@ -35,10 +35,15 @@ def chromium_args(spki_sha256_b64: str) -> list[str]:
 
 @contextlib.asynccontextmanager
 async def chromium(
-    profile: Path, spki_sha256_b64: str, netns: str | None = None
+    profile: Path,
+    spki_sha256_b64: str,
+    netns: str | None = None,
+    extra_args: tuple[str, ...] = (),
 ) -> AsyncIterator[BrowserContext]:
     """A headless Chromium with a fresh profile that trusts only the given server key;
-    inside network namespace ``netns`` when one is given (the network tier's home)."""
+    inside network namespace ``netns`` when one is given (the network tier's home).
+    ``extra_args``: more flags (the network tier maps the broker's name with
+    ``--host-resolver-rules``)."""
     if not os.path.exists(CHROMIUM):
         raise RuntimeError(f"{CHROMIUM} is missing: deploy/setup.sh installs Debian's chromium")
     executable = CHROMIUM
@@ -50,7 +55,7 @@ async def chromium(
             str(profile),
             executable_path=executable,
             headless=True,
-            args=chromium_args(spki_sha256_b64),
+            args=[*chromium_args(spki_sha256_b64), *extra_args],
             viewport={"width": 1400, "height": 900},
         )
         context.set_default_timeout(20_000)

@@ -144,12 +144,26 @@ def check_address(addr: str) -> None:
 
 
 def masquerade_ruleset(out_ifs: Sequence[str]) -> str:
-    """An nftables NAT table masquerading what leaves through ``out_ifs``."""
+    """An nftables NAT table masquerading what leaves through ``out_ifs``, with the
+    endpoint-independent mapping of a home or clinic router (RFC 4787 REQ-1).
+
+    Without the input rule Linux maps endpoint-dependently in exactly the case ICE needs:
+    a peer's connectivity check that arrives before our own first packet to that peer
+    creates a conntrack entry (router port P <- peer), so our later packet from the same
+    socket cannot keep port P and masquerade picks a random one; the peer's srflx
+    candidate is then wrong and direct connections across two NATs fail (measured here:
+    home port 49677 went out as 25159). Dropping unsolicited packets to the router itself
+    in the input hook keeps such entries unconfirmed, so they never claim the port; the
+    filtering stays address-and-port dependent, as on real routers."""
     rules = "".join(f'    oifname "{name}" masquerade\n' for name in out_ifs)
+    drops = "".join(f'    iifname "{name}" ct state new drop\n' for name in out_ifs)
     return (
         "table ip mamori_nat {\n  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"
-        f"{rules}  }}\n}}\n"
+        f"{rules}  }}\n"
+        "  chain input {\n"
+        "    type filter hook input priority filter; policy accept;\n"
+        f"{drops}  }}\n}}\n"
     )
 
 

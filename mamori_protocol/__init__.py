@@ -130,6 +130,8 @@ class SessionStart:
     ``view_only``: the viewer's grant allows the picture only; the agent refuses every input
     message of the session as a violation, whatever the browser sends. ``time_zone``: the
     clinic's zone (IANA name) the watermark shows the time in; absent, the agent's default.
+    ``text_entry``: a ``text_input.TextEntry`` value, whether the agent types the viewer's
+    own text (`text` input messages) or only keys.
     ``ice_servers``: STUN/TURN servers with this session's TURN credential, in the order to
     try them. ``ice_policy``: ``all`` or ``relay`` (relay only: no host or srflx candidate
     leaves the agent, and it uses no such remote candidate). ``lan_candidates``: whether
@@ -149,6 +151,7 @@ class SessionStart:
     max_s: int
     view_only: bool
     time_zone: str | None = None
+    text_entry: str = "host_ime"
     ice_servers: tuple[IceServer, ...] = ()
     ice_policy: str = "all"
     lan_candidates: bool = True

@@ -7,6 +7,7 @@ import re
 from typing import Final
 
 from mamori_protocol.errors import MalformedMessage
+from mamori_protocol.text_input import TextEntry
 
 MAX_SDP_CHARS: Final = 60_000
 MAX_CANDIDATE_CHARS: Final = 1024
@@ -133,6 +134,14 @@ def _seconds(kind: str, name: str, value: object) -> None:
         raise MalformedMessage(f"{kind}.{name} must be 0..{MAX_SESSION_SECONDS}")
 
 
+def _text_entry(kind: str, name: str, value: object) -> None:
+    if value not in _TEXT_ENTRIES:
+        raise MalformedMessage(f"{kind}.{name} must be one of {sorted(_TEXT_ENTRIES)}")
+
+
+_TEXT_ENTRIES: Final = frozenset(mode.value for mode in TextEntry)
+
+
 def _ice_servers(kind: str, name: str, value: object) -> None:
     # The shape was checked while building (mamori_protocol/ice_servers.py); this only
     # holds the field to the type that check produced.
@@ -165,6 +174,7 @@ VALIDATORS: Final = {
     "end_on_violation": _flag,
     "view_only": _flag,
     "time_zone": _time_zone,
+    "text_entry": _text_entry,
     "idle_s": _seconds,
     "max_s": _seconds,
     "seconds_left": _seconds,

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.models import OrgPolicy
 from broker.errors import SettingRefused
 from mamori_protocol.candidates import ICE_POLICIES
+from mamori_protocol.text_input import TextEntry
 
 
 @dataclass(frozen=True)
@@ -30,6 +31,8 @@ class RemotePolicy:
     watermark: bool = True
     block_local_input: bool = False
     end_on_violation: bool = True
+    # mamori_protocol.text_input.TextEntry: whether the viewer may send its own text.
+    text_entry: str = TextEntry.HOST_IME.value
     # Reach (broker/turn, mamori_protocol/candidates.py): "relay" hides each end's
     # addresses from the other; lan_candidates False refuses remote candidates in private
     # LAN ranges at the broker and the agent.
@@ -64,6 +67,7 @@ async def policy_for(session: AsyncSession, org_id: int, defaults: RemotePolicy)
         watermark=row.watermark,
         block_local_input=row.block_local_input,
         end_on_violation=row.end_on_violation,
+        text_entry=row.text_entry,
         ice_policy=row.ice_policy,
         lan_candidates=row.lan_candidates,
     )
@@ -77,6 +81,8 @@ def check(policy: RemotePolicy) -> None:
             raise SettingRefused(
                 f"{name} must be {bounds.low}..{bounds.high}", code="setting_out_of_range"
             )
+    if policy.text_entry not in {mode.value for mode in TextEntry}:
+        raise SettingRefused("unknown text entry", code="setting_unknown")
     if policy.ice_policy not in ICE_POLICIES:
         raise SettingRefused("ice_policy must be all or relay", code="setting_out_of_range")
     if policy.warn_s >= policy.max_s:

@@ -13,18 +13,23 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import smtplib
-import socket
 import ssl
 from dataclasses import dataclass
 from email.message import EmailMessage
 from email.utils import format_datetime, make_msgid
 from typing import Any, Final
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import httpx
 
 from broker.alerts import webhooks
-from broker.alerts.settings import WebhookPolicy, address_allowed
+from broker.alerts.destinations import (
+    IPAddress,
+    Resolver,
+    WebhookPolicy,
+    resolve_checked,
+    system_resolver,
+)
 from broker.config import Settings
 from broker.errors import DeliveryFailed
 
@@ -105,20 +110,28 @@ async def send_mail(config: SmtpConfig | None, message: EmailMessage) -> None:
         raise DeliveryFailed(f"mail server unreachable: {type(exc).__name__}") from exc
 
 
-async def _check_destination(url: str, policy: WebhookPolicy) -> None:
-    """Resolve the webhook's host now and refuse addresses the policy does not allow (a
-    name that pointed somewhere public when saved may point inside later)."""
+def pinned_request(url: str, address: IPAddress) -> tuple[str, dict[str, str], dict[str, Any]]:
+    """The URL that dials ``address`` itself, with the ``Host`` header and the TLS name
+    (SNI and certificate check) still those of the URL's host."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = parts.port or (443 if parts.scheme == "https" else 80)
+    netloc_host = f"[{address}]" if address.version == 6 else str(address)
+    netloc = f"{netloc_host}:{parts.port}" if parts.port else netloc_host
+    pinned = urlunsplit((parts.scheme, netloc, parts.path, parts.query, ""))
+    name = f"[{host}]" if ":" in host else host
+    headers = {"Host": f"{name}:{parts.port}" if parts.port else name}
+    extensions: dict[str, Any] = {}
+    if parts.scheme == "https" and not _is_literal(host):
+        extensions["sni_hostname"] = host
+    return pinned, headers, extensions
+
+
+def _is_literal(host: str) -> bool:
     try:
-        infos = await asyncio.get_running_loop().getaddrinfo(host, port, type=socket.SOCK_STREAM)
-    except OSError as exc:
-        raise DeliveryFailed(f"cannot resolve {host[:100]}") from exc
-    for info in infos:
-        address = ipaddress.ip_address(str(info[4][0]).split("%", 1)[0])
-        if not address_allowed(address, policy):
-            raise DeliveryFailed("the webhook address is not allowed", permanent=True)
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 async def post_webhook(
@@ -129,18 +142,27 @@ async def post_webhook(
     delivery_id: int,
     timestamp: int,
     policy: WebhookPolicy,
+    resolver: Resolver = system_resolver,
 ) -> None:
     """POST the signed payload; any 2xx answer is delivery, nothing else (no redirects).
+
+    The host is resolved once, here, every answer checked, and the checked address is
+    dialled (``destinations.py``): the HTTP client never resolves the name itself, so a
+    name cannot answer differently to the check and to the connection (DNS rebinding).
 
     Raises:
         DeliveryFailed: the receiver did not take it (or its address is not allowed).
     """
-    await _check_destination(url, policy)
-    body, headers = webhooks.signed_request(secret, payload, timestamp)
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    address = await resolve_checked(parts.hostname or "", port, policy, resolver)
+    pinned, headers, extensions = pinned_request(url, address)
+    body, signed = webhooks.signed_request(secret, payload, timestamp)
+    headers.update(signed)
     headers[DELIVERY_HEADER] = str(delivery_id)
     headers["User-Agent"] = USER_AGENT
     try:
-        response = await http.post(url, content=body, headers=headers)
+        response = await http.post(pinned, content=body, headers=headers, extensions=extensions)
     except httpx.TimeoutException as exc:
         raise DeliveryFailed("the webhook did not answer in time") from exc
     except httpx.HTTPError as exc:

@@ -30,8 +30,8 @@ from broker.access.zones import org_time_zone
 from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
 from broker.alerts.channels import SmtpConfig, build_mail, post_webhook, send_mail
+from broker.alerts.destinations import Resolver, WebhookPolicy, system_resolver
 from broker.alerts.records import Channel, DeliveryState
-from broker.alerts.settings import WebhookPolicy
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -104,6 +104,8 @@ class DeliveryWorker:
         self._policy = WebhookPolicy(
             settings.alert_webhook_loopback_http, settings.alert_webhook_private
         )
+        # Replaceable so tests can stand in a name server that answers differently each time.
+        self.resolver: Resolver = system_resolver
         self._in_flight: set[asyncio.Task[None]] = set()
         self._http: httpx.AsyncClient | None = None
 
@@ -267,6 +269,7 @@ class DeliveryWorker:
             job.delivery_id,
             int(self._clock.now().timestamp()),
             self._policy,
+            self.resolver,
         )
 
     async def _settle(self, job: _Job, error: DeliveryFailed | None) -> None:

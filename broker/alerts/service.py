@@ -16,7 +16,8 @@ from datetime import datetime
 from broker.alerts import checks as alert_checks
 from broker.alerts.checks import OnlineHosts, PeriodicChecks
 from broker.alerts.delivery import DeliveryWorker
-from broker.alerts.settings import SECRET_PURPOSE, WebhookPolicy
+from broker.alerts.destinations import WebhookPolicy
+from broker.alerts.settings import SECRET_PURPOSE
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database

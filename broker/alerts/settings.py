@@ -7,9 +7,10 @@ sealed (AES-256-GCM, bound to the organization), like TOTP secrets.
 
 Webhook URLs are https only. A broker hosted for many clinics must not be turned into a
 tool for reaching its own network (SSRF): addresses that are not public are refused, when
-saved and again when resolved at delivery, unless the operator allows private addresses
-(an on-premises broker posting into the clinic's LAN). ``http://`` to a loopback address
-is for development and tests only (a setting).
+saved (literals here, names by the API resolving them) and again at delivery, which dials
+the very address it checked (``destinations.py``), unless the operator allows private
+addresses (an on-premises broker posting into the clinic's LAN). ``http://`` to a loopback
+address is for development and tests only (a setting).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from urllib.parse import urlsplit
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.alerts.destinations import WebhookPolicy, address_allowed
 from broker.db.models import AlertSettings
 from broker.errors import SettingRejected
 from broker.secretbox import SecretBox
@@ -54,14 +56,6 @@ class AlertConfig:
     usual_hours: tuple[int, int] | None = DEFAULT_USUAL_HOURS
     agent_offline_minutes: int | None = DEFAULT_AGENT_OFFLINE_MINUTES
     updated_at: datetime | None = None
-
-
-@dataclass(frozen=True)
-class WebhookPolicy:
-    """Which webhook destinations the broker's operator allows (broker settings)."""
-
-    loopback_http: bool = False
-    private: bool = False
 
 
 async def stored(session: AsyncSession, org_id: int) -> AlertSettings | None:
@@ -121,20 +115,6 @@ def parse_recipients(addresses: list[str]) -> tuple[str, ...]:
     return tuple(seen)
 
 
-def address_allowed(
-    address: ipaddress.IPv4Address | ipaddress.IPv6Address, policy: WebhookPolicy
-) -> bool:
-    """Whether the broker may post to ``address``: public ones always; loopback only for
-    development (with ``loopback_http``); private ones only where the operator allows."""
-    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-        address = address.ipv4_mapped
-    if address.is_loopback:
-        return policy.loopback_http or policy.private
-    if address.is_global:
-        return True
-    return policy.private and address.is_private and not address.is_link_local
-
-
 def check_webhook_url(url: str, policy: WebhookPolicy) -> str:
     """The URL as stored, if the broker may post to it.
 
@@ -157,12 +137,16 @@ def check_webhook_url(url: str, policy: WebhookPolicy) -> str:
     if any(ch.isspace() for ch in url):
         raise SettingRejected("webhook_url_invalid", "no spaces in a URL")
     literal = _ip_literal(host)
-    loopback = host in _LOOPBACK_NAMES or (literal is not None and literal.is_loopback)
+    loopback = (
+        host.rstrip(".") in _LOOPBACK_NAMES
+        or host.rstrip(".").endswith(".localhost")  # RFC 6761: always loopback
+        or (literal is not None and literal.is_loopback)
+    )
     if parts.scheme != "https" and not (
         parts.scheme == "http" and loopback and policy.loopback_http
     ):
         raise SettingRejected("webhook_url_not_https", "webhooks must use https://")
-    if loopback and not (policy.loopback_http or policy.private):
+    if loopback and not policy.loopback_http:
         raise SettingRejected("webhook_url_private", "this address is not reachable from here")
     if literal is not None and not address_allowed(literal, policy):
         raise SettingRejected("webhook_url_private", "this address is not reachable from here")

@@ -8,8 +8,9 @@ of settings is audited. Another clinic's alert id answers 404 like one that does
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime
-from typing import Annotated
+from typing import Annotated, Final
 from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Request
@@ -17,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.access.zones import org_time_zone
+from broker.alerts import destinations
 from broker.alerts import records as alerts
 from broker.alerts import rules as alert_rules
 from broker.alerts import settings as alert_settings
@@ -27,7 +29,7 @@ from broker.api import deps
 from broker.api.deps import AdminCaller, Db, ObjectId, Text
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Alert, AlertDelivery, AlertSettings, User
-from broker.errors import BadRequest, Conflict, NotFound, SettingRejected
+from broker.errors import BadRequest, Conflict, DeliveryFailed, NotFound, SettingRejected
 
 router = APIRouter(prefix="/api/admin/alerts", tags=["alerts"])
 
@@ -234,6 +236,29 @@ def _changes(before: alert_settings.AlertConfig, row: AlertSettings) -> list[str
     return changed
 
 
+SAVE_RESOLVE_TIMEOUT_S: Final = 5.0
+
+
+async def _refuse_internal_name(url: str, service: AlertService) -> None:
+    """Tell the admin now when the name resolves inside (delivery refuses it anyway, but a
+    silent failure hours later helps nobody). A name that does not resolve yet is kept."""
+    parts = urlsplit(url)
+    port = parts.port or (443 if parts.scheme == "https" else 80)
+    try:
+        # Bounded: a slow name server must not hold the admin's request (delivery checks again).
+        async with asyncio.timeout(SAVE_RESOLVE_TIMEOUT_S):
+            await destinations.resolve_checked(
+                parts.hostname or "", port, service.webhook_policy, service.worker.resolver
+            )
+    except TimeoutError:
+        return
+    except DeliveryFailed as exc:
+        if exc.permanent:
+            raise SettingRejected(
+                "webhook_url_private", "this address is not reachable from here"
+            ) from exc
+
+
 @router.put("/settings")
 async def save_settings(
     body: SettingsChange, request: Request, db: Db, caller: AdminCaller
@@ -244,6 +269,8 @@ async def save_settings(
         recipients = alert_settings.parse_recipients(body.mail_recipients)
         url = body.webhook_url.strip() if body.webhook_url else ""
         url = alert_settings.check_webhook_url(url, service.webhook_policy) if url else ""
+        if url:
+            await _refuse_internal_name(url, service)
     except SettingRejected as exc:
         raise BadRequest(exc.message, code=exc.code) from exc
     start, end = _hours(body)

@@ -2,13 +2,17 @@
 
 ``POST /api/login`` answers the same for an unknown name and a wrong password, and spends
 the same time (a dummy argon2 verify); failures count per account name and per source
-address, and five within 15 minutes lock both for 15 minutes (MHLW.md row 7). A right
+address, and five within 15 minutes lock both for 15 minutes (MHLW.md row 7). Before any
+of that, attempts are rate-limited per address and per name (``identity/throttle.py``), so
+a flood costs no password hashing. A right
 password starts a session in stage ``mfa`` under a new token; the second factor promotes it
 to ``active`` under another new token.
 """
 
 from __future__ import annotations
 
+import math
+from datetime import datetime
 from typing import Any, NoReturn
 
 from fastapi import APIRouter, Depends, Request, Response
@@ -20,11 +24,13 @@ from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
 from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.refusals import RefusalAudit
 from broker.db.models import Organization
-from broker.errors import BadRequest, Locked, NotSignedIn, PasskeyRejected
+from broker.errors import BadRequest, Locked, NotSignedIn, PasskeyRejected, RateLimited
 from broker.identity import accounts, lockout, mfa, passkeys, passwords, sessions
 from broker.identity.lockout import Scope
 from broker.identity.sessions import Stage
+from broker.identity.throttle import SignInThrottle
 from broker.secretbox import new_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
@@ -120,6 +126,7 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
     )
     keys = [(Scope.ACCOUNT, name), (Scope.SOURCE, source)]
+    await _take_attempt(request, db, source, name, now)
     user = await accounts.find_user(db, name) if accounts.valid_username(name) else None
     actor = Actor(source, user.id if user else None, user.org_id if user else None, name)
     # One attempt is reserved on the name and the address before the password is looked
@@ -128,7 +135,10 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
     # (unknown names lock alike), so a refused attempt skips the hash.
     until = await lockout.reserve(db, keys, now, policy)
     if until is not None:
-        record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="locked")
+        if user is not None or _refusals(request).admit(
+            source, Event.LOGIN_PASSWORD, "locked", now
+        ):
+            record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="locked")
         await db.commit()
         raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
     await db.commit()
@@ -138,7 +148,12 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         # The counter rows before any audit write, in every path: one lock order, no
         # deadlock between concurrent sign-ins on PostgreSQL.
         locked = [s.value for s, k in keys if await lockout.fail(db, s, k, now, policy)]
-        record(db, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, now)
+        # An unknown name names nobody: counted per address, not one record each.
+        if user is not None or _refusals(request).admit(
+            source, Event.LOGIN_PASSWORD, "unknown account", now
+        ):
+            detail = "" if user is not None else "unknown account"
+            record(db, actor, Event.LOGIN_PASSWORD, Outcome.FAILURE, now, detail=detail)
         for scope in locked:
             record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope)
         if locked and user is not None:
@@ -174,6 +189,27 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         csrf_token=sessions.csrf_token(deps.keys_of(request).csrf, token),
         methods=methods,
     )
+
+
+def _refusals(request: Request) -> RefusalAudit:
+    audit: RefusalAudit = request.app.state.refusal_audit
+    return audit
+
+
+async def _take_attempt(
+    request: Request, db: AsyncSession, source: str, name: str, now: datetime
+) -> None:
+    """Refuse (429) a sign-in attempt beyond the rate of its address or account name,
+    before anything costly (the argon2 verify) runs; the refusal is audited in aggregate."""
+    throttle: SignInThrottle = request.app.state.signin_throttle
+    wait = throttle.take(source, name, now)
+    if wait is None:
+        return
+    if _refusals(request).admit(source, Event.LOGIN_PASSWORD, "rate_limited", now):
+        actor = Actor(source, name=name)
+        record(db, actor, Event.LOGIN_PASSWORD, Outcome.DENIED, now, detail="rate_limited")
+        await db.commit()
+    raise RateLimited("too many sign-in attempts; wait a moment", math.ceil(wait))
 
 
 def _minutes(policy: lockout.LockoutPolicy) -> int:

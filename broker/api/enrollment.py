@@ -18,6 +18,7 @@ from broker.api import deps
 from broker.api.auth import SessionState
 from broker.api.deps import Db, Text
 from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.refusals import RefusalAudit
 from broker.db.models import Organization
 from broker.errors import BadRequest, NotFound, PasswordRejected
 from broker.identity import accounts, mfa, sessions
@@ -46,16 +47,16 @@ class LinkInfo(BaseModel):
 
 async def _refused(request: Request, db: AsyncSession, step: str) -> NoReturn:
     """An unknown, spent or expired link: audited (someone may be guessing links), 404."""
-    actor = Actor(deps.source_address(request), name="")
-    record(
-        db,
-        actor,
-        Event.ENROLLMENT_STARTED,
-        Outcome.DENIED,
-        deps.now_of(request),
-        detail=f"{step} link_invalid",
-    )
-    await db.commit()
+    source = deps.source_address(request)
+    now = deps.now_of(request)
+    detail = f"{step} link_invalid"
+    refusals: RefusalAudit = request.app.state.refusal_audit
+    # Names nobody: counted per address and window rather than one record per guess.
+    if refusals.admit(source, Event.ENROLLMENT_STARTED, detail, now):
+        record(
+            db, Actor(source, name=""), Event.ENROLLMENT_STARTED, Outcome.DENIED, now, detail=detail
+        )
+        await db.commit()
     raise NotFound("this link is unknown, used or expired", code="link_invalid")
 
 

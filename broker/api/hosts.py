@@ -9,7 +9,7 @@ audited) unless a session could start now.
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
@@ -23,6 +23,7 @@ from broker.access.zones import zone_of
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
+from broker.api.settings import TextEntryValue
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Organization
 from broker.devices import challenges as device_challenges
@@ -104,6 +105,9 @@ class Ticket(BaseModel):
     expires_in: int = Field(description="seconds")
     view_only: bool = Field(description="the grant allows the picture only")
     closes_at: datetime | None = Field(description="the grant's window closes then (UTC)")
+    text_entry: Literal["host_ime", "viewer_text", "both"] = Field(
+        description="the clinic's text entry: whether the viewer offers its own text field"
+    )
     ice_servers: list[IceServerView] = Field(
         default_factory=list,
         description="for RTCPeerConnection's iceServers; the TURN credential expires soon",
@@ -199,6 +203,8 @@ async def viewer_ticket(
         expires_in=ttl,
         view_only=decision.view_only,
         closes_at=decision.closes_at,
+        # The agent enforces the same value (session_start); this only shapes the page.
+        text_entry=cast(TextEntryValue, remote.text_entry),
         ice_servers=[
             IceServerView(urls=list(s.urls), username=s.username, credential=s.credential)
             for s in servers

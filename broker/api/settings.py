@@ -7,7 +7,7 @@ audited with the old and the new value (MHLW.md row 8; issue 7 "admin setting ch
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, cast
 
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
@@ -21,6 +21,9 @@ from broker.db.models import OrgPolicy
 from broker.errors import BadRequest, SettingRefused
 from broker.signaling.relay import Relay
 
+# mamori_protocol.text_input.TextEntry's values (a test keeps the two equal).
+TextEntryValue = Literal["host_ime", "viewer_text", "both"]
+
 router = APIRouter(prefix="/api/admin/settings", tags=["admin"])
 
 
@@ -31,6 +34,7 @@ class PolicyValues(BaseModel):
     watermark: bool
     block_local_input: bool
     end_on_violation: bool
+    text_entry: TextEntryValue
     ice_policy: Literal["all", "relay"]
     lan_candidates: bool
 
@@ -59,6 +63,7 @@ class SettingsChange(BaseModel):
     watermark: bool | None = None
     block_local_input: bool | None = None
     end_on_violation: bool | None = None
+    text_entry: TextEntryValue | None = None
     ice_policy: Literal["all", "relay"] | None = None
     lan_candidates: bool | None = None
 
@@ -71,6 +76,7 @@ def _values(policy: RemotePolicy) -> PolicyValues:
         watermark=policy.watermark,
         block_local_input=policy.block_local_input,
         end_on_violation=policy.end_on_violation,
+        text_entry=cast(TextEntryValue, policy.text_entry),
         ice_policy="relay" if policy.ice_policy == "relay" else "all",
         lan_candidates=policy.lan_candidates,
     )

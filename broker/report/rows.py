@@ -89,6 +89,11 @@ CLINIC_DUTIES: Final = (
 )
 
 
+def _count(n: int, noun: str) -> str:
+    """'1 admin', '2 admins' (English only: Japanese counts take no plural)."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+
+
 def _minutes(seconds: int) -> str:
     return f"{seconds // 60} min" if seconds % 60 == 0 else f"{seconds} s"
 
@@ -122,7 +127,8 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
                 f"有効な接続許可 {f.grants} 件"
                 f"（うち曜日・時間帯の指定あり {f.grants_windowed} 件）。"
                 "許可ごとに作成者と日時を記録し、削除しても履歴は残る。許可のない接続は拒否",
-                f"{f.grants} grants in force ({f.grants_windowed} limited to weekly hours). "
+                f"{_count(f.grants, 'grant')} in force "
+                f"({f.grants_windowed} limited to weekly hours). "
                 "Each keeps who made it and when, and stays on record when removed. "
                 "Anything without a grant is refused",
             ),
@@ -222,7 +228,7 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             Text(
                 f"管理者 {len(f.admins)} 名（{', '.join(f.admins) or 'なし'}）、うち二要素 "
                 f"{f.admins_two_kinds} 名",
-                f"{len(f.admins)} admins ({', '.join(f.admins) or 'none'}), "
+                f"{_count(len(f.admins), 'admin')} ({', '.join(f.admins) or 'none'}), "
                 f"{f.admins_two_kinds} with two factor kinds",
             ),
             f"{f.admins_two_kinds}/{len(f.admins)}",
@@ -282,8 +288,9 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
                 f"過去 {RECENT_DAYS} 日: "
                 f"承認 {f.vendor_approvals_recent} 件、接続 {f.vendor_sessions_recent} 件",
                 "Each vendor session needs an admin's approval of that one session (refused "
-                f"without). Last {RECENT_DAYS} days: {f.vendor_approvals_recent} approvals, "
-                f"{f.vendor_sessions_recent} sessions",
+                f"without). Last {RECENT_DAYS} days: "
+                f"{_count(f.vendor_approvals_recent, 'approval')}, "
+                f"{_count(f.vendor_sessions_recent, 'session')}",
             ),
             f"{f.vendor_approvals_recent}/{f.vendor_sessions_recent}",
             Status.PASS,

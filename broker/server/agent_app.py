@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from broker.api import agent_renewal, handlers
+from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import agent_endpoint, agent_watch
 
 
@@ -52,6 +53,9 @@ def create_agent_app(app: FastAPI) -> FastAPI:
     )
     agent_app.state = app.state
     handlers.install(agent_app)
+    agent_app.add_middleware(
+        BodyLimitMiddleware, limits=BodyLimits.from_settings(app.state.settings)
+    )
     agent_app.include_router(agent_endpoint.router)
     agent_app.include_router(agent_renewal.router)
     return agent_app

@@ -42,9 +42,13 @@ from broker.api import settings as settings_api
 from broker.api.deps import Keys
 from broker.audit import key as audit_key
 from broker.audit import ledger as audit_ledger
+from broker.audit import refusals as audit_refusals
+from broker.audit.refusals import RefusalAudit
 from broker.clock import Clock
 from broker.config import Settings
 from broker.db.engine import Database
+from broker.identity.throttle import Rate, SignInThrottle
+from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import endpoints
 from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
@@ -109,6 +113,14 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
         await app.state.alerts.start()
+        refusals = asyncio.create_task(
+            audit_refusals.keep_flushing(
+                app.state.refusal_audit,
+                app.state.db,
+                app.state.clock,
+                max(1.0, settings.refusal_audit_window_s / 2),
+            )
+        )
         checkpoints = asyncio.create_task(
             audit_ledger.keep_checkpointing(
                 app.state.db.sessions,
@@ -119,6 +131,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         )
         yield
         await app.state.alerts.stop()
+        refusals.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refusals
         checkpoints.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await checkpoints
@@ -156,6 +171,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             watermark=settings.watermark,
             block_local_input=settings.block_local_input,
             end_on_violation=settings.end_on_violation,
+            text_entry=settings.text_entry,
             ice_policy=settings.ice_policy,
             lan_candidates=settings.lan_candidates,
         ),
@@ -184,6 +200,16 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()
     handlers.install(app)
+    # Pre-authentication limits (issue 12, item 5): sign-in attempts are rate-limited before
+    # the password hash; anonymous refusals are audited in aggregate.
+    app.state.signin_throttle = SignInThrottle(
+        Rate(settings.signin_address_burst, settings.signin_address_per_minute),
+        Rate(settings.signin_account_burst, settings.signin_account_per_minute),
+    )
+    app.state.refusal_audit = RefusalAudit(settings.refusal_audit_window_s)
+    # Bodies are bounded before any route reads them; added before the headers middleware
+    # so that one (outermost) puts the security headers on a 413 too.
+    app.add_middleware(BodyLimitMiddleware, limits=BodyLimits.from_settings(settings))
 
     @app.middleware("http")
     async def security_headers(

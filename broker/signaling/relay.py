@@ -263,6 +263,7 @@ class Relay:
             max_s=policy.max_s,
             view_only=session.view_only,
             time_zone=who.time_zone,
+            text_entry=policy.text_entry,
             ice_servers=self.ice(session.session_id),
             ice_policy=policy.ice_policy,
             lan_candidates=policy.lan_candidates,

@@ -6,6 +6,12 @@ pixels leaves"):
 - admitted: a valid keyboard or pointer event, within the rate limit; it is injected;
 - dropped: a well-formed input message with a bad value (a pointer one pixel off the
   screen); counted and logged, never injected, the session goes on;
+- refused text: a ``text`` message the clinic does not allow (``TextEntry.HOST_IME``), that
+  breaks the text rules (``mamori_protocol.text_input``: too long, a control character) or
+  comes faster than ``TEXT_RATE_PER_S``; never typed, the session goes on (a soft keyboard
+  may well outrun the limit for a moment), and reported for audit once per burst of
+  refusals (``RefusalBursts``) so that a paste script fills the audit trail with one row,
+  not thousands;
 - violation: something that is not input at all (another message type such as ``clipboard``
   or ``file``, binary data, an oversized message), a flood over the rate limit, any
   channel other than ``input``, or any message at all in a view-only session (the grant
@@ -23,7 +29,15 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final
 
-from host_agent.input.events import ForeignInput, InputEvent, OversizedInput, parse_input
+from host_agent.input.events import (
+    ForeignInput,
+    InputEvent,
+    OversizedInput,
+    RefusedText,
+    Text,
+    parse_input,
+)
+from mamori_protocol.text_input import TEXT_BURST, TEXT_RATE_PER_S, TextEntry
 
 INPUT_CHANNEL: Final = "input"
 # A fast typist makes ~20 key events a second (down and up), a pointer at 120 Hz makes 120;
@@ -31,6 +45,8 @@ INPUT_CHANNEL: Final = "input"
 # tries to drive the host faster than a person can.
 DEFAULT_RATE_PER_S: Final = 300.0
 DEFAULT_BURST: Final = 600.0
+# Refused text is reported again only after this long without a refusal.
+REFUSAL_QUIET_S: Final = 2.0
 
 
 class Violation(Enum):
@@ -41,6 +57,27 @@ class Violation(Enum):
     OVERSIZED_MESSAGE = "oversized_message"
     INPUT_FLOOD = "input_flood"
     VIEW_ONLY_INPUT = "view_only_input"
+
+
+class TextRefusal(Enum):
+    """Why a ``text`` message was not typed; the token goes to the audit trail."""
+
+    NOT_ALLOWED = "text_not_allowed"
+    INVALID = "text_invalid"
+    FLOOD = "text_flood"
+
+
+class TextNotAdmitted(Exception):
+    """A ``text`` message refused without ending the session.
+
+    ``report`` is True for the first refusal of a burst: the caller reports it for audit.
+    """
+
+    def __init__(self, refusal: TextRefusal, detail: str, report: bool) -> None:
+        super().__init__(f"{refusal.value}: {detail}")
+        self.refusal = refusal
+        self.detail = detail
+        self.report = report
 
 
 class PolicyViolation(Exception):
@@ -74,6 +111,22 @@ class TokenBucket:
         return True
 
 
+@dataclass
+class RefusalBursts:
+    """Groups refusals into bursts: a refusal starts a new burst when the previous one lies
+    more than ``quiet_s`` back."""
+
+    quiet_s: float = REFUSAL_QUIET_S
+    clock: Callable[[], float] = time.monotonic
+    last: float | None = None
+
+    def starts_burst(self) -> bool:
+        now = self.clock()
+        new = self.last is None or now - self.last > self.quiet_s
+        self.last = now
+        return new
+
+
 def check_channel_label(label: str, already_open: bool) -> None:
     """Only one channel exists in this product, and it is called ``input``.
 
@@ -97,11 +150,15 @@ class InputPolicy:
         burst: float = DEFAULT_BURST,
         clock: Callable[[], float] = time.monotonic,
         view_only: bool = False,
+        text_entry: TextEntry = TextEntry.HOST_IME,
     ) -> None:
         self.width = width
         self.height = height
         self.view_only = view_only
+        self.text_entry = text_entry
         self._bucket = TokenBucket(rate_per_s, burst, clock)
+        self._text_bucket = TokenBucket(TEXT_RATE_PER_S, TEXT_BURST, clock)
+        self._text_refusals = RefusalBursts(clock=clock)
 
     def admit(self, raw: str | bytes) -> InputEvent:
         """The event to inject.
@@ -109,6 +166,7 @@ class InputPolicy:
         Raises:
             PolicyViolation: a foreign or oversized message, a flood, or anything at all in
                 a view-only session.
+            TextNotAdmitted: a ``text`` message not to type (see the module docstring).
             InvalidInput: a bad value in a well-formed input message (drop and count).
         """
         if self.view_only:
@@ -118,8 +176,23 @@ class InputPolicy:
         if not self._bucket.take():
             raise PolicyViolation(Violation.INPUT_FLOOD, "input rate limit exceeded")
         try:
-            return parse_input(raw, self.width, self.height)
+            event = parse_input(raw, self.width, self.height)
         except OversizedInput as exc:
             raise PolicyViolation(Violation.OVERSIZED_MESSAGE, str(exc)) from exc
         except ForeignInput as exc:
             raise PolicyViolation(Violation.FOREIGN_MESSAGE, str(exc)) from exc
+        except RefusedText as exc:
+            raise self._text_refused(TextRefusal.INVALID, str(exc)) from exc
+        if isinstance(event, Text):
+            # The clinic's choice first: with host IME only, no text is typed, however
+            # well-formed (fail closed; the viewer does not offer its field then).
+            if not self.text_entry.allows_text:
+                raise self._text_refused(TextRefusal.NOT_ALLOWED, "viewer text is off")
+            if not self._text_bucket.take():
+                raise self._text_refused(
+                    TextRefusal.FLOOD, f"more than {TEXT_RATE_PER_S:g} text messages a second"
+                )
+        return event
+
+    def _text_refused(self, refusal: TextRefusal, detail: str) -> TextNotAdmitted:
+        return TextNotAdmitted(refusal, detail, report=self._text_refusals.starts_burst())

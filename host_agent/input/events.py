@@ -12,6 +12,10 @@ Wire form (one compact JSON object per message, at most ``MAX_INPUT_BYTES``)::
     {"t":"wheel","dx":0,"dy":-1,"x":640,"y":360}   dx/dy in wheel notches, -10..10
     {"t":"key","code":"KeyA","key":"a","down":true}
     {"t":"release"}                           release every held key and button (focus lost)
+    {"t":"text","s":"患者"}                    committed text from the viewer's own input field
+
+A ``text`` message follows ``mamori_protocol.text_input`` (NFC, at most 64 characters, no
+control characters); one that breaks those rules raises ``RefusedText``.
 
 Coordinates are host screen pixels; the agent refuses what lies outside the screen rather
 than clamping it, so a confused client is visible in the counters, not in stray clicks.
@@ -25,9 +29,11 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from host_agent.errors import InvalidInput
+from mamori_protocol.text_input import TextRefused, normalize_text
 
-# The largest valid message is a key event with two 32-character strings (~90 bytes).
-MAX_INPUT_BYTES: Final = 256
+# The largest valid message is a text message: 64 code points of up to 4 bytes of UTF-8
+# (~270 bytes), with room for escaped quotes; a key event is ~90 bytes.
+MAX_INPUT_BYTES: Final = 512
 MAX_WHEEL_STEPS: Final = 10
 MAX_BUTTON: Final = 4
 
@@ -37,6 +43,11 @@ _CODE = re.compile(r"[A-Za-z0-9]{0,32}")
 
 class OversizedInput(InvalidInput):
     """Larger than any input message can be: not a slip of the client, an attempt."""
+
+
+class RefusedText(InvalidInput):
+    """A well-formed ``text`` message whose text breaks ``mamori_protocol.text_input``'s
+    rules (too long, a control character): refused and reported, never typed."""
 
 
 class ForeignInput(InvalidInput):
@@ -80,7 +91,14 @@ class ReleaseAll:
     """The viewer lost focus: nothing may stay pressed on the host."""
 
 
-InputEvent = PointerMove | PointerButton | Wheel | Key | ReleaseAll
+@dataclass(frozen=True, slots=True)
+class Text:
+    """Committed text (NFC, 1..64 characters, no controls) to type as it is."""
+
+    text: str
+
+
+InputEvent = PointerMove | PointerButton | Wheel | Key | ReleaseAll | Text
 
 _FIELDS: Final[dict[str, frozenset[str]]] = {
     "move": frozenset({"t", "x", "y"}),
@@ -89,6 +107,7 @@ _FIELDS: Final[dict[str, frozenset[str]]] = {
     "wheel": frozenset({"t", "dx", "dy", "x", "y"}),
     "key": frozenset({"t", "code", "key", "down"}),
     "release": frozenset({"t"}),
+    "text": frozenset({"t", "s"}),
 }
 
 
@@ -96,7 +115,8 @@ def parse_input(raw: str | bytes, width: int, height: int) -> InputEvent:
     """Validate one `input` channel message against the screen size.
 
     Raises:
-        InvalidInput: too big, not JSON, unknown type, wrong fields or values out of range.
+        InvalidInput: too big, not JSON, unknown type, wrong fields or values out of range
+            (``RefusedText`` for text that breaks the text rules).
     """
     if isinstance(raw, bytes):
         raise ForeignInput("binary input messages are not accepted")
@@ -115,6 +135,11 @@ def parse_input(raw: str | bytes, width: int, height: int) -> InputEvent:
         raise InvalidInput(f"{kind}: fields must be exactly {sorted(_FIELDS[kind])}")
     if kind == "release":
         return ReleaseAll()
+    if kind == "text":
+        try:
+            return Text(normalize_text(data["s"]))
+        except TextRefused as exc:
+            raise RefusedText(str(exc)) from exc
     if kind == "key":
         return Key(code=_code(data["code"]), key=_key(data["key"]), pressed=_bool(data["down"]))
     x = _int(data, "x", 0, width - 1)

@@ -25,7 +25,12 @@ from collections.abc import Awaitable, Callable
 from typing import Final
 
 import mamori_protocol as protocol
-from host_agent.input.channel_policy import InputPolicy, PolicyViolation, check_channel_label
+from host_agent.input.channel_policy import (
+    InputPolicy,
+    PolicyViolation,
+    TextNotAdmitted,
+    check_channel_label,
+)
 from host_agent.input.events import InputEvent
 from host_agent.platform.backends import Banner, InputLock, open_banner, open_local_input_lock
 from mamori_protocol.session_limits import (
@@ -34,6 +39,7 @@ from mamori_protocol.session_limits import (
     SessionTimer,
     activity_every_s,
 )
+from mamori_protocol.text_input import TextEntry
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +63,13 @@ class SessionGuard:
     ) -> None:
         self.start = start
         self._check_every_s = check_every_s
-        self.input_policy = InputPolicy(width, height, clock=clock, view_only=start.view_only)
+        self.input_policy = InputPolicy(
+            width,
+            height,
+            clock=clock,
+            view_only=start.view_only,
+            text_entry=TextEntry(start.text_entry),
+        )
         self.timer = SessionTimer(SessionLimits(start.idle_s, max(start.max_s, 1), 0), clock())
         self._display = display
         self._report = report
@@ -108,6 +120,7 @@ class SessionGuard:
 
         Raises:
             PolicyViolation: see ``channel_policy``; the caller passes it to ``violation``.
+            TextNotAdmitted: the caller passes it to ``text_refused``.
             InvalidInput: drop and count.
         """
         event = self.input_policy.admit(raw)
@@ -131,6 +144,14 @@ class SessionGuard:
         await self._report(exc.violation.value, exc.detail[:200])
         if self.start.end_on_violation:
             await self._finish(exc.violation.value)
+
+    async def text_refused(self, exc: TextNotAdmitted) -> None:
+        """Report the first refused `text` message of a burst for audit; the session goes on
+        (nothing was typed)."""
+        if not exc.report:
+            return  # the rest of a burst: counted by the caller, logged and audited once
+        log.warning("session %s: text refused: %s", self.start.session_id, exc)
+        await self._report(exc.refusal.value, exc.detail[:200])
 
     async def _watch_limits(self) -> None:
         while True:

@@ -27,9 +27,15 @@ from aiortc.sdp import SessionDescription, candidate_from_sdp
 
 import mamori_protocol as protocol
 from host_agent.errors import EncoderError, InvalidInput
-from host_agent.input.channel_policy import PolicyViolation, Violation, check_channel_label
+from host_agent.input.channel_policy import (
+    PolicyViolation,
+    TextNotAdmitted,
+    Violation,
+    check_channel_label,
+)
 from host_agent.input.events import PointerButton, PointerMove, Wheel
 from host_agent.input.injection import Injector
+from host_agent.input.injection_queue import InjectionQueue
 from host_agent.session.guard import SessionGuard
 from host_agent.video import x264
 from host_agent.video.capture import ScreenGeometry
@@ -60,6 +66,7 @@ class InputStats:
     invalid: int = 0
     refused_channels: int = 0
     violations: int = 0
+    refused_text: int = 0
 
 
 @dataclass(frozen=True)
@@ -131,7 +138,7 @@ class PeerSession:
         )
         self._candidate_reported = False
         self._stream = stream
-        self._injector = injector
+        self._inputs = InjectionQueue(injector)
         self._on_ended = on_ended
         self._track: ScreenTrack | None = None
         self._geometry: ScreenGeometry | None = None
@@ -307,7 +314,7 @@ class PeerSession:
         if self._closed:
             return
         self._closed = True
-        self._injector.release_all()
+        await self._inputs.close()
         if self._guard is not None:
             await self._guard.close()
         if self._cursor is not None:
@@ -372,6 +379,10 @@ class PeerSession:
             if self._input_channel is not None:
                 self._refuse(self._input_channel, exc)
             return
+        except TextNotAdmitted as exc:
+            self.input_stats.refused_text += 1
+            self._spawn(guard.text_refused(exc))
+            return
         except InvalidInput as exc:
             self.input_stats.invalid += 1
             if self.input_stats.invalid <= MAX_LOGGED_INVALID:
@@ -380,7 +391,9 @@ class PeerSession:
         # The video shows the captured monitor; the display's coordinates are offset by it.
         if isinstance(event, PointerMove | PointerButton | Wheel):
             event = dataclasses.replace(event, x=event.x + geometry.left, y=event.y + geometry.top)
-        self._injector.inject(event)
+        # Queued, not injected here: typing text can take a while, and a key that follows
+        # it must not overtake it (injection_queue).
+        self._inputs.put(event)
         self.input_stats.injected += 1
         if self._track is not None:
             self._track.note_input()

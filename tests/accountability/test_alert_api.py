@@ -147,6 +147,28 @@ async def test_bad_settings_are_refused_with_a_clear_code(
         assert await s.get(AlertSettings, director.org_id) is None
 
 
+async def test_a_name_resolving_inside_is_refused_when_saved(
+    alerting: RunningBroker, director: Person
+) -> None:
+    """A webhook name whose answers include an internal address (here NAT64 of the cloud
+    metadata address) is refused at save time with the same code as a literal one."""
+    service = alerting.app.state.alerts
+
+    async def inside(host: str, port: int) -> list[str]:
+        return ["8.8.8.8", "64:ff9b::a9fe:a9fe"]
+
+    service.worker.resolver = inside
+    async with signed_in(alerting, director) as admin:
+        body = {"mail_recipients": [], "webhook_url": "https://hooks.mamori.test/x"}
+        response = await admin.http.put(
+            "/api/admin/alerts/settings", json=body, headers=admin.headers
+        )
+    assert response.status_code == 400, response.text
+    assert response.json()["error"] == "webhook_url_private"
+    async with alerting.db.session() as s:
+        assert await s.get(AlertSettings, director.org_id) is None
+
+
 async def test_rotating_a_secret_needs_a_webhook(alerting: RunningBroker, director: Person) -> None:
     """Without a webhook URL there is no secret to rotate (409 no_webhook)."""
     async with signed_in(alerting, director) as admin:

@@ -13,8 +13,8 @@ from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
 from broker.alerts.channels import build_mail
 from broker.alerts.delivery import RetryPolicy
+from broker.alerts.destinations import WebhookPolicy
 from broker.alerts.records import SEVERITY, Kind, clean_facts
-from broker.alerts.settings import WebhookPolicy
 from broker.config import Settings
 from broker.errors import ConfigError, SettingRejected
 from certs.authority import ServerFiles

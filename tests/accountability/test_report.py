@@ -88,6 +88,11 @@ async def test_report_figures_match_the_seeded_database(
     assert rows[17]["status"] == "clinic"  # not evidenced by the product: said so
     assert shown["last_review"] is None
     assert len(shown["clinic_duties"]) >= 5
+    async with signed_in(any_broker, boss) as admin:
+        english = (await admin.http.get("/api/admin/report?lang=en")).json()
+    evidence = {row["number"]: row["evidence"] for row in english["rows"]}
+    # One admin is "1 admin", never "1 admins" (issue 12).
+    assert evidence[9].startswith("1 admin (boss)"), evidence[9]
 
 
 async def test_a_long_idle_limit_needs_attention(any_broker: RunningBroker, clinic: Org) -> None:

@@ -66,7 +66,11 @@ async def test_a_burst_of_passwords_has_at_most_the_threshold_evaluated(
         after = await password_step(http, person.username, person.password, "198.51.100.200")
     assert len(evaluated) <= THRESHOLD, f"{len(evaluated)} passwords evaluated"
     assert answers[(401, "invalid_credentials")] == len(evaluated)
-    assert answers[(429, "locked")] == BURST - len(evaluated), answers
+    # Refused unevaluated: by the lock, or earlier by the sign-in rate limit (identity/
+    # throttle.py: 10 at once per account name), which leaves more than the threshold
+    # to race for the lock.
+    assert answers[(429, "locked")] + answers[(429, "rate_limited")] == BURST - len(evaluated)
+    assert answers[(429, "locked")] >= 1, answers
     assert after.status_code == 429
     assert await lockouts(any_broker, person.username) == 1
 

@@ -105,6 +105,16 @@ async def test_only_admins_see_or_change_settings_and_only_their_own(
         assert theirs["policy"]["idle_s"] == any_broker.app.state.relay.policy.idle_s
 
 
+def test_the_settings_text_entry_values_are_the_protocols() -> None:
+    """The console offers exactly the text entry modes the agent knows."""
+    from typing import get_args
+
+    from broker.api.settings import TextEntryValue
+    from mamori_protocol.text_input import TextEntry
+
+    assert set(get_args(TextEntryValue)) == {mode.value for mode in TextEntry}
+
+
 async def test_the_ice_policy_and_lan_choice_are_settings_of_the_clinic(
     any_broker: RunningBroker, clinic: Org, admin: Person
 ) -> None:

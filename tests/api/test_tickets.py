@@ -149,6 +149,33 @@ async def test_free_text_refuses_control_characters(
     assert response.json()["error"] == "invalid_request"
 
 
+async def test_the_clinics_text_entry_reaches_the_ticket_and_the_agent(
+    broker: RunningBroker, org: Org, user: SignedIn, host: ClientConnection
+) -> None:
+    """A clinic that allows viewer text: the viewer's ticket names it (the page offers its
+    text field) and the agent's session_start carries it (the agent enforces it); another
+    clinic's default stays host IME only."""
+    first = await user.ticket_response(HOST)
+    assert first.json()["text_entry"] == "host_ime"
+    admin = await make_person(broker, org, "admin")
+    async with signed_in(broker, admin) as boss:
+        changed = await boss.http.put(
+            "/api/admin/settings", json={"text_entry": "both"}, headers=boss.headers
+        )
+        assert changed.status_code == 200, changed.text
+        refused = await boss.http.put(
+            "/api/admin/settings", json={"text_entry": "clipboard"}, headers=boss.headers
+        )
+        assert refused.status_code == 400
+    response = await user.ticket_response(HOST)
+    assert response.json()["text_entry"] == "both"
+    async with open_viewer(broker, user.cookie_header(), response.json()["ticket"]) as viewer:
+        await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+        start = protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT)
+        assert isinstance(start, protocol.SessionStart)
+        assert start.text_entry == "both"
+
+
 TURN_SECRET = "a-test-secret-shared-with-coturn"
 TURN_URLS = (
     "stun:203.0.113.1:3478 turn:203.0.113.1:3478?transport=udp turns:203.0.113.1:443?transport=tcp"

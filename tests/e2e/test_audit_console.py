@@ -152,3 +152,47 @@ async def test_a_clinic_in_another_zone_searches_and_reads_its_own_days(
     await page.wait_for_function(
         "() => document.getElementById('audit-count').textContent.startsWith('条件に合う記録は')"
     )
+
+
+async def test_labels_in_english_and_short_columns_on_one_line(
+    browser: BrowserContext, broker: RunningBroker, org: Org
+) -> None:
+    """On a narrow window with a long detail, 成功 stays on one line; in English the
+    filters say "All" (never すべて) and every event choice is words, not a code."""
+    admin = await make_person(broker, org, "admin")
+    async with broker.db.session() as s:
+        them = Actor("192.0.2.9", admin.user_id, org.id, admin.username)
+        long_detail = "x" * 400
+        record(
+            s,
+            them,
+            Event.DEVICE_APPROVED,
+            Outcome.SUCCESS,
+            dt.datetime.now(dt.UTC),
+            detail=long_detail,
+        )
+        await s.commit()
+    page = await open_audit_page(browser, broker, admin)
+    await page.set_viewport_size({"width": 760, "height": 900})
+    await page.wait_for_selector("#audit-rows tr")
+    lines = await page.evaluate(
+        """() => [...document.querySelectorAll('#audit-rows tr td:nth-child(4)')].map((td) => {
+             const range = document.createRange();
+             range.selectNodeContents(td);
+             return [td.textContent, new Set([...range.getClientRects()].map((r) => r.top)).size];
+           })"""
+    )
+    assert ("成功", 1) in [tuple(x) for x in lines], lines
+    assert all(count == 1 for _, count in lines), lines
+    assert "端末の承認" in await page.inner_text("#audit-rows")
+
+    await page.click("#lang-toggle")
+    await page.wait_for_function("() => document.documentElement.lang === 'en'")
+    texts = await page.evaluate(
+        """() => [...document.querySelectorAll('#audit-event option, #audit-outcome option')]
+             .map((o) => o.textContent)"""
+    )
+    assert "すべて" not in texts
+    assert texts.count("All") == 2
+    assert not [t for t in texts if "_" in t or not t.strip()], texts
+    assert "Device approved" in await page.inner_text("#audit-rows")

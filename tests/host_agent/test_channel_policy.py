@@ -54,7 +54,7 @@ def test_a_second_input_channel_is_a_violation() -> None:
         ("not json", Violation.FOREIGN_MESSAGE),
         ("[1, 2]", Violation.FOREIGN_MESSAGE),
         (
-            json.dumps({"t": "key", "code": "KeyA", "key": "a" * 400, "down": True}),
+            json.dumps({"t": "key", "code": "KeyA", "key": "a" * 600, "down": True}),
             Violation.OVERSIZED_MESSAGE,
         ),
     ],

@@ -55,8 +55,8 @@ def test_invalid_events_are_refused(fields: dict[str, object]) -> None:
         parse_input(json.dumps(fields), 1280, 720)
 
 
-@pytest.mark.parametrize("raw", [b'{"t":"release"}', "[]", "nope", "x" * 300])
+@pytest.mark.parametrize("raw", [b'{"t":"release"}', "[]", "nope", "x" * 600])
 def test_non_objects_binary_and_oversized_are_refused(raw: str | bytes) -> None:
-    """Binary frames, non-objects, non-JSON and messages over 256 bytes are refused."""
+    """Binary frames, non-objects, non-JSON and messages over 512 bytes are refused."""
     with pytest.raises(InvalidInput):
         parse_input(raw, 1280, 720)

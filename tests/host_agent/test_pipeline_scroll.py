@@ -65,8 +65,10 @@ def test_a_fast_scroll_is_found_and_coded_as_motion(
         assert pipeline.encoder.search == Search("umh", 64)
         sizes.append(produced.size)
     assert pipeline.scrolls == 5
-    # A move coded as motion: a small share of the keyframe's bytes.
-    assert max(sizes) * 5 < first.size
+    # A move coded as motion: a small share of the keyframe's bytes. x264's threads make the
+    # sizes vary from run to run (17-41 kB here against a 183 kB keyframe); a near-intra frame,
+    # the failure this guards against, is close to the keyframe's size.
+    assert max(sizes) * 4 < first.size, (sizes, first.size)
     if marked:
         # The mark moved with the page: it is where the page's pixels took it.
         assert pipeline.watermark is not None

@@ -13,7 +13,7 @@ from Xlib import display as xdisplay
 
 from devkit.display import SampleApp, XvfbDisplay
 from host_agent.errors import InjectionError
-from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Text, Wheel
 from host_agent.input.injection import Injector
 from host_agent.platform.backends import open_injector
 from host_agent.platform.x11.injector import X11Injector
@@ -116,6 +116,17 @@ def test_typing_mixes_shift_levels_and_unmapped_characters(
     click(injector, *ehr.center("notes"))
     type_jis(injector, "Hello, 世界! @#")
     ehr.wait_for(lambda s: s["notes"] == "Hello, 世界! @#")
+
+
+def test_viewer_text_is_typed_exactly_and_leaves_nothing_held(
+    injector: X11Injector, ehr: SampleApp, xconn: Any
+) -> None:
+    """A `text` message (the viewer's composed text: kanji, kana, ASCII of both Shift levels,
+    an astral kanji) arrives unchanged, and no key stays pressed after it."""
+    click(injector, *ehr.center("notes"))
+    injector.inject(Text("患者 Tanaka 様: 𠮷野家@3"))
+    ehr.wait_for(lambda s: s["notes"] == "患者 Tanaka 様: 𠮷野家@3")
+    eventually(lambda: pressed_keycodes(xconn), [])
 
 
 def test_shift_is_lifted_for_characters_that_need_none(
@@ -307,12 +318,14 @@ def test_buttons_and_wheel_map_to_x_buttons(injector: X11Injector, listener: Lis
 
 
 def test_close_unbinds_spare_keycodes(xvfb: XvfbDisplay, xconn: Any) -> None:
-    """Keycodes bound for unmapped characters are free again after close()."""
+    """Keycodes bound for unmapped characters (keys and viewer text) are free again after
+    close()."""
     before = unbound_keycodes(xconn)
     inj = X11Injector(xvfb.name)
     tap(inj, "", "界")
     tap(inj, "Backquote", "Zenkaku")
-    assert len(unbound_keycodes(xconn)) == len(before) - 2
+    inj.inject(Text("钱"))
+    assert len(unbound_keycodes(xconn)) == len(before) - 3
     inj.close()
     assert unbound_keycodes(xconn) == before
 

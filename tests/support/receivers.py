@@ -169,12 +169,35 @@ class WebhookReceiver:
 @contextlib.asynccontextmanager
 async def webhook_receiver(
     receiver: WebhookReceiver | None = None,
+    *,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    tls: tuple[str, str] | None = None,
+    sni_names: list[str | None] | None = None,
 ) -> AsyncIterator[WebhookReceiver]:
     """``receiver`` served by uvicorn on a free port of 127.0.0.1 (plain HTTP: the broker
-    allows it to loopback only with ``alert_webhook_loopback_http``)."""
+    allows it to loopback only with ``alert_webhook_loopback_http``).
+
+    ``tls`` is (certificate file, key file) to serve HTTPS instead; the server name each
+    TLS client asked for (SNI) is then appended to ``sni_names``.
+    """
     receiver = receiver or WebhookReceiver()
-    config = uvicorn.Config(receiver, host="127.0.0.1", port=0, log_level="warning", lifespan="off")
+    config = uvicorn.Config(
+        receiver,
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="off",
+        ssl_certfile=tls[0] if tls else None,
+        ssl_keyfile=tls[1] if tls else None,
+    )
     config.timeout_graceful_shutdown = 1
+    if tls is not None:
+        config.load()
+        if config.ssl is None:
+            raise AssertionError("uvicorn made no TLS context")
+        seen = sni_names if sni_names is not None else []
+        config.ssl.sni_callback = lambda _sock, name, _ctx: seen.append(name)
     server = uvicorn.Server(config)
     task = asyncio.create_task(server.serve())
     while not server.started:

@@ -288,6 +288,20 @@ test("stats read codec, resolution, drops, round trip and jitter buffer from one
   assert.equal(s.bitrateKbps, null);
 });
 
+test("stats name the selected pair's candidate types and this end's relay protocol", () => {
+  const reports = [
+    ...report({ t: 1000, bytes: 0, frames: 0 }),
+    { id: "P2", type: "candidate-pair", localCandidateId: "L1", remoteCandidateId: "R1" },
+    { id: "L1", type: "local-candidate", candidateType: "relay", relayProtocol: "tls" },
+    { id: "R1", type: "remote-candidate", candidateType: "srflx" },
+  ].map((r) => (r.id === "T1" ? { ...r, selectedCandidatePairId: "P2" } : r));
+  const s = summarizeStats(reports, null);
+  assert.equal(s.localCandidateType, "relay");
+  assert.equal(s.remoteCandidateType, "srflx");
+  assert.equal(s.relayProtocol, "tls");
+  assert.equal(summarizeStats(report({ t: 1, bytes: 0, frames: 0 }), null).localCandidateType, null);
+});
+
 test("stats compute bitrate from the bytes delta and fps from decoded frames when absent", () => {
   const first = summarizeStats(report({ t: 1000, bytes: 0, frames: 0 }), null);
   const second = summarizeStats(report({ t: 3000, bytes: 250_000, frames: 50 }), first);

@@ -319,6 +319,12 @@ test("a view-only grant sends nothing: no input channel is handed out", async ()
   assert.equal(h.connection.inputChannel(), null);
 });
 
+test("the clinic's text entry comes from the ticket; without one, host IME only", async () => {
+  const h = await connected({ grant: { ticket: "T".repeat(43), viewOnly: false, textEntry: "both" } });
+  assert.equal(h.connection.snapshot().textEntry, "both");
+  assert.equal((await connected()).connection.snapshot().textEntry, "host_ime");
+});
+
 test("the broker's view_only notice outranks the ticket; other notices say minutes left", async () => {
   const h = await connected();
   h.socket().receive({ type: "notice", code: "view_only", seconds_left: 0 });

@@ -5,6 +5,7 @@
  */
 
 import { formatRecoveryCodes } from "../core/auth.js";
+import { defaultLabel } from "../core/device_proof.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
@@ -65,7 +66,8 @@ export function createAccount(hooks) {
     sessions.replaceChildren(
       ...live.body.map((s) =>
         item(
-          `${s.current ? t("account.thisDevice") : ""} ${s.user_agent.slice(0, 60)} — ${s.source_address} — ${when(s.last_seen_at)}`,
+          // "Chrome / Windows", not a cut-off User-Agent string nobody can read.
+          `${s.current ? t("account.thisDevice") : ""} ${defaultLabel(s.user_agent)} — ${s.source_address} — ${when(s.last_seen_at)}`,
           s.current ? null : t("account.end"),
           async () => {
             if (check(await call("DELETE", `/api/account/sessions/${s.id}`), "account.ended")) refresh();

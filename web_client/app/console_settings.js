@@ -47,6 +47,11 @@ export function createSettingsPage(hooks) {
         value: t(view.defaults[name] ? "settings.on" : "settings.off"),
       });
     }
+    const textEntry = document.getElementById("settings-text-entry");
+    textEntry.value = view.policy.text_entry;
+    document.getElementById("settings-text-entry-hint").textContent = t("settings.default", {
+      value: t(`settings.textEntry.${view.defaults.text_entry}`),
+    });
     document.getElementById(RELAY_ONLY).checked = view.policy.ice_policy === "relay";
     document.getElementById(`${RELAY_ONLY}-hint`).textContent = t("settings.default", {
       value: t(view.defaults.ice_policy === "relay" ? "settings.on" : "settings.off"),
@@ -73,6 +78,7 @@ export function createSettingsPage(hooks) {
       body[name] = minutes * 60;
     }
     for (const [name, id] of SWITCHES) body[name] = document.getElementById(id).checked;
+    body.text_entry = document.getElementById("settings-text-entry").value;
     body.ice_policy = document.getElementById(RELAY_ONLY).checked ? "relay" : "all";
     const result = await call("PUT", "/api/admin/settings", body);
     if (message.check(result, "settings.saved")) render(result.body);

@@ -203,8 +203,9 @@ export function attachInput(video, hooks) {
     if (document.visibilityState === "hidden" && hooks.channel()) releaseAll();
   });
 
-  // Pixel-only: nothing is pasted or dropped into the session. There is no editable field
-  // in this client, so these are swallowed everywhere, in the capture phase.
+  // Pixel-only: nothing is pasted or dropped into the session. These are swallowed
+  // everywhere, in the capture phase, the viewer's own text field included (app/text_field.js):
+  // a `text` message only ever holds what the person composed.
   for (const type of ["paste", "drop"]) {
     document.addEventListener(
       type,

@@ -23,6 +23,13 @@ const FROZEN_CHECK_MS = 250;
  * @param {{overlay: HTMLElement, list: HTMLElement, toggle: HTMLButtonElement,
  *   quality: HTMLElement, frozen: HTMLElement, video: HTMLVideoElement}} els
  */
+/** "relay (tls) → srflx": how the picture travels (this browser's end, then the PC's). */
+function routeText(s) {
+  if (!s.localCandidateType || !s.remoteCandidateType) return null;
+  const local = s.relayProtocol ? `${s.localCandidateType} (${s.relayProtocol})` : s.localCandidateType;
+  return `${local} → ${s.remoteCandidateType}`;
+}
+
 export function createStats(els) {
   let pc = null;
   let timer = null;
@@ -94,6 +101,7 @@ export function createStats(els) {
       ...row(t("stats.codec"), s.codec ?? none),
       ...row(t("stats.resolution"), resolution),
       ...row(t("stats.dropped"), s.framesDropped ?? none),
+      ...row(t("stats.route"), routeText(s) ?? none),
     );
   }
 

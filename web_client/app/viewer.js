@@ -21,6 +21,10 @@
  * sends nothing at all on the channel and says 閲覧のみ; the agent refuses input there anyway.
  * A grant's refusal (no_grant, outside_window, vendor_not_approved) is shown and not retried.
  * body[data-view-only] is "true" during a view-only session.
+ *
+ * When the clinic allows viewer text (the ticket's text_entry), a text field in the toolbar
+ * sends what the person composes there (app/text_field.js); body[data-text-entry] is
+ * "viewer" then, "host" otherwise.
  */
 
 import { isDeviceError } from "../core/device_proof.js";
@@ -29,7 +33,9 @@ import { ViewerConnection } from "../core/viewer_connection.js";
 import { call } from "./api.js";
 import { createCursorOverlay } from "./cursor_overlay.js";
 import { proveDevice } from "./device_key.js";
+import { allowsViewerText } from "../core/text_entry.js";
 import { attachInput } from "./input_capture.js";
+import { attachTextField } from "./text_field.js";
 import { createStats } from "./stats.js";
 
 const LOG_LIMIT = 50;
@@ -53,6 +59,7 @@ async function fetchTicket(hostId) {
       viewOnly: body.view_only === true,
       iceServers: body.ice_servers,
       icePolicy: body.ice_policy === "relay" ? "relay" : "all",
+      textEntry: body.text_entry,
     };
   }
   if (isDeviceError(body?.error)) return { error: body.error };
@@ -163,6 +170,11 @@ export function createViewer(els) {
     if (next.error) body.connectionError = next.error;
     else delete body.connectionError;
     body.viewOnly = next.viewOnly ? "true" : "false";
+    // The viewer's own text field, when the clinic allows viewer text (the agent checks
+    // the same setting and refuses text otherwise).
+    const textAllowed = allowsViewerText(next.textEntry) && !next.viewOnly;
+    els.textBox.hidden = !textAllowed;
+    body.textEntry = textAllowed ? "viewer" : "host";
     els.status.dataset.state = next.state;
     log(next.state, next.error);
     if (next.state === "connected" && next.previous !== "connected") {
@@ -220,9 +232,28 @@ export function createViewer(els) {
     pointer: (point) => cursor.localPointer(point),
   });
 
+  const textField = attachTextField(els.textField, {
+    send: (message) => {
+      const dc = connection.inputChannel();
+      if (!dc || dc.readyState !== "open") return false;
+      try {
+        dc.send(message);
+        return true;
+      } catch {
+        return false; // channel closing; the session end handles it
+      }
+    },
+    blocked: (kind) => {
+      if (connection.hostId) call("POST", "/api/viewer-events", { kind, host_id: connection.hostId });
+    },
+  });
+
   connection.on("input", ({ open }) => {
     document.body.dataset.input = open ? "open" : "closed";
-    if (!open) input.forget();
+    if (!open) {
+      input.forget();
+      textField.forget();
+    }
   });
   connection.on("cursor", ({ message }) => cursor.handle(message));
   connection.on("cursorinvalid", () => cursor.rejected());

@@ -22,6 +22,8 @@ const viewer = createViewer({
   statsOverlay: document.getElementById("stats-overlay"),
   statsList: document.getElementById("stats-list"),
   statsToggle: document.getElementById("stats-toggle"),
+  textBox: document.getElementById("viewer-text-box"),
+  textField: document.getElementById("viewer-text"),
   quality: document.getElementById("connection-quality"),
   frozen: document.getElementById("frozen-marker"),
   hostName: (hostId) => names.get(hostId) ?? null,

@@ -11,14 +11,16 @@
  *     {"t":"wheel","dx":0,"dy":-1,"x":640,"y":360}   dx/dy in wheel notches, -10..10
  *     {"t":"key","code":"KeyA","key":"a","down":true}
  *     {"t":"release"}                           release every held key and button
+ *     {"t":"text","s":"患者"}                    composed text (core/text_entry.js)
  *
  * Wheel signs are the DOM's: dy > 0 scrolls down (content moves up), dx > 0 scrolls right.
  * Coordinates are host screen pixels; the agent refuses (not clamps) what lies outside the
  * screen, so the mapping below never produces such a point.
  */
 
-// The largest valid message is a key event with two 32-character strings (~90 bytes).
-export const MAX_INPUT_BYTES = 256;
+// The largest valid message is a `text` message (core/text_entry.js): 64 code points of up
+// to 4 bytes of UTF-8; a key event is ~90 bytes.
+export const MAX_INPUT_BYTES = 512;
 export const MAX_WHEEL_STEPS = 10;
 export const MAX_BUTTON = 4;
 

@@ -21,6 +21,9 @@
  * @property {number | null} packetsReceived
  * @property {number | null} freezeCount Chromium's count of pictures shown far too long
  * @property {number | null} jitterBufferMs average jitter-buffer delay per emitted frame
+ * @property {string | null} localCandidateType the selected pair's local end: host, srflx, prflx, relay
+ * @property {string | null} remoteCandidateType the selected pair's remote end (the clinic PC)
+ * @property {string | null} relayProtocol how this browser reaches its TURN server (udp, tcp, tls)
  * @property {number} timestamp the report's time (ms)
  */
 
@@ -71,6 +74,9 @@ export function summarizeStats(reports, previous, now = Date.now()) {
     pair = pairs.find((p) => p.selected) ?? pairs.find((p) => p.nominated && p.state === "succeeded");
   }
   const rtt = num(pair?.currentRoundTripTime);
+  const local = pair?.localCandidateId ? byId.get(pair.localCandidateId) : null;
+  const remote = pair?.remoteCandidateId ? byId.get(pair.remoteCandidateId) : null;
+  const text = (v) => (typeof v === "string" && v ? v : null);
 
   const codecReport = inbound?.codecId ? byId.get(inbound.codecId) : null;
   const emitted = num(inbound?.jitterBufferEmittedCount);
@@ -91,6 +97,9 @@ export function summarizeStats(reports, previous, now = Date.now()) {
     packetsReceived: num(inbound?.packetsReceived),
     freezeCount: num(inbound?.freezeCount),
     jitterBufferMs: emitted && jitterDelay !== null ? Math.round((jitterDelay / emitted) * 1000) : null,
+    localCandidateType: text(local?.candidateType),
+    remoteCandidateType: text(remote?.candidateType),
+    relayProtocol: text(local?.relayProtocol),
     timestamp,
   };
 }

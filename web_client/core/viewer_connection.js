@@ -61,10 +61,11 @@ export class ViewerConnection {
   #retryAt = null;
   #notice = null; // {code, secondsLeft}: a broker notice for the live session (ending soon)
   #viewOnly = false; // the grant allows the picture only: nothing is sent to the host
+  #textEntry = "host_ime"; // the clinic's text entry (core/text_entry.js), from the ticket
 
   /**
    * @param {object} deps
-   * @param {(hostId: string) => Promise<{ticket: string, viewOnly: boolean} | {error: string}>} deps.fetchTicket
+   * @param {(hostId: string) => Promise<{ticket: string, viewOnly: boolean, textEntry?: string} | {error: string}>} deps.fetchTicket
    * @param {(ticket: string) => string} deps.socketUrl the signaling WebSocket's URL
    * @param {typeof WebSocket} deps.WebSocket
    * @param {typeof RTCPeerConnection} deps.RTCPeerConnection
@@ -105,6 +106,7 @@ export class ViewerConnection {
       attempt: this.#attempt,
       retryAt: this.#retryAt,
       viewOnly: this.#viewOnly,
+      textEntry: this.#textEntry,
       notice: this.#notice,
     };
   }
@@ -204,6 +206,11 @@ export class ViewerConnection {
       viewOnly: () => {
         if (this.#session !== session) return;
         this.#viewOnly = true;
+        this.#changed();
+      },
+      textEntry: (mode) => {
+        if (this.#session !== session || this.#textEntry === mode) return;
+        this.#textEntry = mode;
         this.#changed();
       },
       notice: (notice) => {

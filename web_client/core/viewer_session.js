@@ -54,6 +54,7 @@ export class ViewerSession {
    * @param {string} hostId
    * @param {object} events what the session tells its connection, each at most as often as
    *   it happens: `ended(token, closeCode?, byeReason?)` once; `connected()`; `viewOnly()`;
+   *   `textEntry(mode)` (the clinic's text entry, from the ticket);
    *   `notice({code, secondsLeft})`; `track({track, streams})`; `input(open)`;
    *   `cursor(message)`; `cursorInvalid()`
    */
@@ -75,6 +76,7 @@ export class ViewerSession {
             return;
           }
           if (grant.viewOnly === true) this.#events.viewOnly();
+          this.#events.textEntry?.(grant.textEntry ?? "host_ime");
           this.#grant = grant;
           this.#openSocket(grant.ticket);
         },

@@ -119,6 +119,8 @@ class OrgPolicy(Base):
     watermark: Mapped[bool] = mapped_column(Boolean)
     block_local_input: Mapped[bool] = mapped_column(Boolean)
     end_on_violation: Mapped[bool] = mapped_column(Boolean)
+    # A mamori_protocol.text_input.TextEntry value.
+    text_entry: Mapped[str] = mapped_column(String(16), default="host_ime")
     # "all" or "relay" (broker/access/remote_policy.py checks the value).
     ice_policy: Mapped[str] = mapped_column(String(8), default="all", server_default="all")
     lan_candidates: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())

@@ -28,16 +28,28 @@ hooks can tell it from the keyboard on the desk. Which structures are sent for a
 of events is proven by the Linux tests, field by field; that Windows acts on them as
 intended (IME, the secure desktop, the edges of each monitor) only on a real PC.
 
-Not thread-safe: the agent calls an injector from its asyncio thread only.
+Threads: the session's injection queue calls the injector from a worker thread, which
+may differ from call to call, while the agent may release or close it from its own. A lock
+serialises the calls, and a call on a thread other than the previous one attaches that
+thread to the input desktop afresh (``SetThreadDesktop`` is per thread).
 """
 
 from __future__ import annotations
 
 import logging
+import threading
 from typing import Final
 
 from host_agent.errors import InjectionError
-from host_agent.input.events import InputEvent, Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import (
+    InputEvent,
+    Key,
+    PointerButton,
+    PointerMove,
+    ReleaseAll,
+    Text,
+    Wheel,
+)
 from host_agent.platform.windows.desktop import InputDesktop
 from host_agent.platform.windows.errors import DpiUnaware, Win32Error
 from host_agent.platform.windows.keymap import ScanCode, stroke_for
@@ -174,6 +186,8 @@ class WindowsInjector:
         self._held_buttons: dict[int, tuple[int, int, int]] = {}
         self._screen = self._checked_screen()
         self.dropped = 0
+        self._lock = threading.RLock()
+        self._thread = threading.get_ident()
 
     # -- Injector protocol ----------------------------------------------------------------
 
@@ -183,12 +197,21 @@ class WindowsInjector:
         Raises:
             InjectionError: the layout became DPI-virtualised (``DpiUnaware``).
         """
+        with self._lock:
+            self._inject(event)
+
+    def _inject(self, event: InputEvent) -> None:
         self._follow_desktop()
         if isinstance(event, ReleaseAll):
             self.release_all()
             return
         if isinstance(event, Key):
             self._send(self._key(event))
+            return
+        if isinstance(event, Text):
+            # The viewer's composed text, one SendInput call for the whole message so that
+            # no other input lands between its characters.
+            self._send([unit for char in event.text for unit in text_inputs(char)])
             return
         screen = self._api.virtual_screen()
         if screen != self._screen:
@@ -210,6 +233,10 @@ class WindowsInjector:
 
     def release_all(self) -> None:
         """Key-up for every held key (last pressed first), button-up for every button."""
+        with self._lock:
+            self._release_all()
+
+    def _release_all(self) -> None:
         inputs = [
             key_input(scan, up=True)
             for scan in reversed(self._held_keys.values())
@@ -285,6 +312,9 @@ class WindowsInjector:
     def _follow_desktop(self) -> None:
         if self._desktop is None:
             return
+        if threading.get_ident() != self._thread:
+            self._thread = threading.get_ident()
+            self._attached = 0  # this thread has never been attached
         self._desktop.poll()
         # By generation, not by the poll's answer: the capture thread shares the follower
         # and may have been the one to see the change.

@@ -14,6 +14,11 @@ Keys: the keysym from ``keysyms.key_target`` is looked up in the server's keyboa
   used one that is not held is rebound. ``close()`` unbinds them again, so that repeated
   agent restarts do not use the spares up.
 
+*Text.* A ``Text`` event (the viewer's own composed text) is typed character by character
+as exact key presses: characters on the host's keymap on their key (with Shift as needed),
+the rest (kanji, kana, emoji) on a spare keycode bound to their Unicode keysym for the
+moment, as above; nothing stays pressed afterwards.
+
 *Autorepeat.* The browser repeats a held key itself (keydown with ``repeat``), so the
 server's own autorepeat is switched off for each key while we hold it: otherwise a release
 delayed by the network would repeat the key on the host (a "1" in a dose becoming "1111").
@@ -22,8 +27,10 @@ Held keys (by ``KeyboardEvent.code``, since the ``key`` of a release can differ 
 press: Shift released first turns "@" into "2") and held buttons are tracked so that
 ``release_all()`` can let go of everything when the viewer loses focus or the session ends.
 
-Thread-safety: an ``X11Injector`` owns one python-xlib connection and is NOT thread-safe;
-the agent calls it from its asyncio thread only. Calls block for at most a few local X round
+Thread-safety: an ``X11Injector`` owns one python-xlib connection; a lock serialises its
+public calls, because the session's injection queue calls it from a worker thread while
+the agent may close it from its own (two threads in one Xlib connection can each read the
+other's reply and wait forever). Calls block for at most a few local X round
 trips, plus ``_BIND_SETTLE_S`` (10 ms) for each character that needs a new binding and up to
 ``_REBIND_SETTLE_S`` when a burst of such characters outruns the spare keycodes.
 """
@@ -31,6 +38,7 @@ trips, plus ``_BIND_SETTLE_S`` (10 ms) for each character that needs a new bindi
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from typing import Any, Final
@@ -41,7 +49,15 @@ from Xlib import error as xerror
 from Xlib.ext import xtest
 
 from host_agent.errors import InjectionError
-from host_agent.input.events import InputEvent, Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import (
+    InputEvent,
+    Key,
+    PointerButton,
+    PointerMove,
+    ReleaseAll,
+    Text,
+    Wheel,
+)
 from host_agent.input.keysyms import is_keypad, key_target, keysym_to_char
 
 log = logging.getLogger(__name__)
@@ -149,6 +165,7 @@ class X11Injector:
         # Keycodes whose server autorepeat we switched off while holding them.
         self._repeat_off: set[int] = set()
         self._closed = False
+        self._lock = threading.RLock()
         self._load_mapping()
         for keycode in self._keymap.unbound():
             self._spares[keycode] = None
@@ -161,6 +178,12 @@ class X11Injector:
         Raises:
             InjectionError: the X connection is gone.
         """
+        with self._lock:
+            self._inject(event)
+
+    def _inject(self, event: InputEvent) -> None:
+        if self._closed:
+            raise InjectionError("the injector is closed")
         try:
             if isinstance(event, PointerMove):
                 self._fake(X.MotionNotify, x=event.x, y=event.y)
@@ -172,6 +195,8 @@ class X11Injector:
                 self._key(event)
             elif isinstance(event, ReleaseAll):
                 self._release_all()
+            elif isinstance(event, Text):
+                self._text(event)
             self._display.flush()
         except (xerror.ConnectionClosedError, OSError) as exc:
             raise InjectionError(f"lost the X display: {exc}") from exc
@@ -186,6 +211,10 @@ class X11Injector:
 
     def close(self) -> None:
         """Release everything, unbind the spare keycodes we bound, and disconnect."""
+        with self._lock:
+            self._close()
+
+    def _close(self) -> None:
         if self._closed:
             return
         self._closed = True
@@ -270,6 +299,12 @@ class X11Injector:
         self._held_keys[ident] = keycode
         self._suppress_repeat(keycode)
         self._press(keycode, shift_change)
+
+    def _text(self, event: Text) -> None:
+        for char in event.text:
+            # No KeyboardEvent.code: key_target maps the character itself (exact level).
+            self._key(Key(code="", key=char, pressed=True))
+            self._key(Key(code="", key=char, pressed=False))
 
     def _plan_exact(self, keysym: int, keycode: int, level: int) -> tuple[int, int]:
         """Choose how to press ``keycode`` so that it types ``keysym`` in the current state.

@@ -3,9 +3,11 @@ checked field by field through a fake SendInput. Windows' reaction to them is no
 
 from __future__ import annotations
 
+import threading
+
 import pytest
 
-from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Wheel
+from host_agent.input.events import Key, PointerButton, PointerMove, ReleaseAll, Text, Wheel
 from host_agent.platform.windows.desktop import InputDesktop
 from host_agent.platform.windows.errors import DpiUnaware
 from host_agent.platform.windows.injector import WindowsInjector, check_layout, normalize
@@ -136,6 +138,25 @@ def test_text_without_a_code_is_unicode(injector: WindowsInjector, api: FakeInpu
         key(0xD842, UNICODE), key(0xD842, UNICODE | UP),
         key(0xDFB7, UNICODE), key(0xDFB7, UNICODE | UP),
     ]  # fmt: skip
+
+
+def test_viewer_text_is_one_unicode_send_input(
+    injector: WindowsInjector, api: FakeInputApi
+) -> None:
+    """A `text` message is typed with KEYEVENTF_UNICODE, down and up per UTF-16 unit, in
+    one SendInput call (nothing else lands between its characters), and leaves nothing
+    held for release_all."""
+    injector.inject(Text("患者A𠮷"))
+    assert len(api.calls) == 1
+    assert api.sent == [
+        key(0x60A3, UNICODE), key(0x60A3, UNICODE | UP),
+        key(0x8005, UNICODE), key(0x8005, UNICODE | UP),
+        key(0x0041, UNICODE), key(0x0041, UNICODE | UP),
+        key(0xD842, UNICODE), key(0xD842, UNICODE | UP),
+        key(0xDFB7, UNICODE), key(0xDFB7, UNICODE | UP),
+    ]  # fmt: skip
+    injector.release_all()
+    assert len(api.calls) == 1
 
 
 def test_ctrl_alt_delete_is_the_secure_attention_sequence(
@@ -273,6 +294,22 @@ def test_desktop_switch_releases_then_attaches(api: FakeInputApi) -> None:
         key(0x30, SCAN | UP), key(0x1E, SCAN | UP), key(0x2A, SCAN | UP),
         key(0x2E, SCAN),
     ]  # fmt: skip
+
+
+def test_a_call_on_another_thread_attaches_that_thread(api: FakeInputApi) -> None:
+    """SetThreadDesktop is per thread: when the injection queue's worker thread changes,
+    the new thread is attached to the input desktop before it sends."""
+    desktops = FakeDesktopApi("Default")
+    follower = InputDesktop(desktops, clock=lambda: 0.0, poll_s=0.1)
+    injector = WindowsInjector(api, follower)
+    injector.inject(Key("KeyA", "a", pressed=True))
+    injector.inject(Key("KeyA", "a", pressed=False))
+    assert desktops.attaches == 1
+    worker = threading.Thread(target=injector.inject, args=(Text("患"),))
+    worker.start()
+    worker.join(timeout=10)
+    assert desktops.attaches == 2
+    assert api.sent[-2:] == [key(0x60A3, UNICODE), key(0x60A3, UNICODE | UP)]
 
 
 def test_refused_send_follows_the_desktop_and_retries(api: FakeInputApi) -> None:

@@ -1,0 +1,160 @@
+"""The whole product inside the clinic–home topology (devkit/internet.py): the broker on
+the internet (a loop in that namespace, on 203.0.113.2 port 443 like a real deployment, so
+a network that passes only 443 reaches it), coturn beside it on 203.0.113.1 (TURN/TLS on
+443 there), a real agent in the clinic behind its NAT, and Chromium in the home behind
+the other. The test's helpers run on the internet loop and reach the broker directly.
+
+    async with reach_world(topo, tmp_path, turn, internet, clinic) as world:
+        page = await world.open_viewer(context)     # Chromium at home sees the clinic PC
+
+The broker's name ``broker.mamori.test`` is mapped to its address in Chromium
+(``world.chromium_args``); the agent dials the address itself. Media goes directly between
+the NATs (srflx) or through coturn, as ICE finds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from playwright.async_api import BrowserContext, Page
+
+from certs.authority import ServerFiles, write_dev_server_files
+from devkit.agent import enroll_agent
+from devkit.broker import RunningBroker, running_broker
+from devkit.browser import register_this_browser, sign_in
+from devkit.devices import approve_pending_of
+from devkit.display import XvfbDisplay
+from devkit.identity import Org, Person, make_org, make_person
+from devkit.internet import INTERNET
+from devkit.netns import Topology
+from devkit.netns_loop import NamespaceLoop
+from devkit.turn import TurnServer
+from host_agent.link.broker_link import BrokerLink, LinkSettings
+from host_agent.platform.backends import open_injector
+from host_agent.webrtc.peer_session import StreamSettings
+
+BROKER_NAME = "broker.mamori.test"
+BROKER_ADDRESS = "203.0.113.2"
+HOST_ID = "clinic-pc-1"
+
+
+def turn_urls(turn: TurnServer) -> str:
+    """MAMORI_TURN_SERVERS for the test coturn: STUN, then TURN UDP, TCP, TLS 443."""
+    return " ".join([f"stun:{turn.address}:{turn.port}", *turn.urls()])
+
+
+@dataclass
+class ReachWorld:
+    broker: RunningBroker
+    internet: NamespaceLoop
+    clinic: NamespaceLoop
+    agent: BrokerLink
+    org: Org
+    person: Person
+
+    @property
+    def chromium_args(self) -> tuple[str, ...]:
+        return (f"--host-resolver-rules=MAP {BROKER_NAME} {BROKER_ADDRESS}",)
+
+    async def open_viewer(
+        self, context: BrowserContext, timeout_ms: float = 30_000
+    ) -> tuple[Page, float]:
+        """Sign in through the pages, have the device approved, open the host, and wait
+        for picture and input channel; the page and the seconds from opening the host to
+        its first picture (ticket, signaling, ICE, DTLS, first frame)."""
+        page = await context.new_page()
+        await sign_in(page, self.broker, self.person)
+        await register_this_browser(page)
+        approved = await self.internet.run(approve_pending_of(self.broker, self.person))
+        if not approved:
+            raise AssertionError("the browser's device did not reach the admin's list")
+        await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
+        opened = time.monotonic()
+        await page.click(f'#host-list li.host-item[data-host-id="{HOST_ID}"] a.host-link')
+        await page.wait_for_function(
+            "() => document.body.dataset.video === 'playing'", timeout=timeout_ms
+        )
+        first_picture = time.monotonic() - opened
+        await page.wait_for_function(
+            "() => document.body.dataset.connection === 'connected'"
+            " && document.body.dataset.video === 'playing'"
+            " && document.body.dataset.input === 'open'",
+            timeout=timeout_ms,
+        )
+        return page, first_picture
+
+
+@contextlib.asynccontextmanager
+async def reach_world(
+    topo: Topology,
+    directory: Path,
+    turn: TurnServer,
+    internet: NamespaceLoop,
+    clinic: NamespaceLoop,
+    display: XvfbDisplay,
+    agent_turn_transport: str | None = None,
+    **broker_settings: Any,
+) -> AsyncIterator[ReachWorld]:
+    """A broker (SQLite) on ``internet``'s loop with TURN configured for ``turn``, an org,
+    a doctor, and an enrolled agent on ``clinic``'s loop streaming ``display``."""
+    certs: ServerFiles = write_dev_server_files(directory / "certs", [BROKER_ADDRESS, BROKER_NAME])
+    await topo.exec(INTERNET, "ip", "address", "add", f"{BROKER_ADDRESS}/32", "dev", "lo")
+    stack = contextlib.AsyncExitStack()
+    settings = {
+        "host": BROKER_ADDRESS,
+        "port": 443,
+        "public_url": f"https://{BROKER_NAME}",
+        "rp_id": BROKER_NAME,
+        "turn_servers": turn_urls(turn),
+        "turn_secret": turn.secret,
+        "ice_loopback": False,
+        **broker_settings,
+    }
+    url = f"sqlite+aiosqlite:///{directory / 'broker.db'}"
+    broker = await internet.run(stack.enter_async_context(running_broker(certs, url, **settings)))
+    try:
+        org = await internet.run(make_org(broker, "リーチ診療所"))
+        person = await internet.run(make_person(broker, org, "doctor"))
+        state = await internet.run(
+            enroll_agent(broker, org, HOST_ID, directory / "agent", "診察室")
+        )
+
+        injector = open_injector(display.name)
+
+        async def start_agent() -> BrokerLink:
+            from host_agent.webrtc.ice import prefer_turn_transport
+
+            prefer_turn_transport(agent_turn_transport)
+            link = BrokerLink(
+                LinkSettings(
+                    broker.agent_wss_url,
+                    HOST_ID,
+                    "診察室",
+                    state.ssl_context,
+                ),
+                StreamSettings(display=display.name),
+                injector,
+            )
+            link.task = asyncio.ensure_future(link.run())  # type: ignore[attr-defined]
+            await asyncio.wait_for(link.connected.wait(), 20)
+            return link
+
+        agent = await clinic.run(start_agent())
+        try:
+            yield ReachWorld(broker, internet, clinic, agent, org, person)
+        finally:
+
+            async def stop_agent() -> None:
+                await agent.stop()
+                await asyncio.wait_for(agent.task, 10)  # type: ignore[attr-defined]
+
+            await clinic.run(stop_agent())
+            injector.close()
+    finally:
+        await internet.run(stack.aclose())
