@@ -226,6 +226,9 @@ async def _second_factor_failed(
     await db.commit()
     if locked:
         await attempts.end_session(request, caller)
+        # Say the lock and its length now: answering mfa_failed left the person to find
+        # out only at the next password, after a bare "sign in" (issue 12).
+        raise Locked(GENERIC_FAILURE, attempts.policy(request).duration_s)
     raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
 
 
