@@ -203,6 +203,21 @@ async def find(session: AsyncSession, org_id: int, grant_id: int) -> Grant | Non
     )
 
 
+async def holds_any(session: AsyncSession, user: User) -> bool:
+    """Whether any grant in force names ``user`` (by id or role), for any host: the host
+    list tells "ask an admin for a grant" from "no PC of yours is on" with it."""
+    found = await session.scalar(
+        select(Grant.id)
+        .where(
+            Grant.org_id == user.org_id,
+            Grant.revoked_at.is_(None),
+            or_(Grant.user_id == user.id, Grant.role == user.role),
+        )
+        .limit(1)
+    )
+    return found is not None
+
+
 async def rules_for(
     session: AsyncSession, user: User, host_refs: Sequence[int | None]
 ) -> dict[int | None, list[Rule]]:

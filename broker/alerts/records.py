@@ -210,6 +210,19 @@ async def acknowledge(session: AsyncSession, alert: Alert, user_id: int, now: da
     return bool(getattr(result, "rowcount", 0))
 
 
+async def acknowledge_all(
+    session: AsyncSession, org_id: int, up_to_id: int, user_id: int, now: datetime
+) -> int:
+    """Mark every alert of ``org_id`` nobody acknowledged yet, up to ``up_to_id`` (the newest
+    the admin was shown: one raised since is not acknowledged unseen); how many."""
+    result = await session.execute(
+        update(Alert)
+        .where(Alert.org_id == org_id, Alert.id <= up_to_id, Alert.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=user_id)
+    )
+    return int(getattr(result, "rowcount", 0) or 0)
+
+
 async def deliveries_of(
     session: AsyncSession, alert_ids: Iterable[int]
 ) -> dict[int, list[AlertDelivery]]:

@@ -173,6 +173,36 @@ async def list_alerts(db: Db, caller: AdminCaller) -> AlertList:
     )
 
 
+class AcknowledgeAll(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    up_to_id: int = Field(ge=1, le=2**62, description="the newest alert the admin was shown")
+
+
+class Acknowledged(BaseModel):
+    acknowledged: int = Field(description="how many alerts this marked as seen")
+
+
+@router.post("/acknowledge-all")
+async def acknowledge_all(
+    body: AcknowledgeAll, request: Request, db: Db, caller: AdminCaller
+) -> Acknowledged:
+    """Mark every alert not yet acknowledged, up to the newest shown, as seen (one audit
+    record with the count): a director back from a weekend need not click each."""
+    now = deps.now_of(request)
+    count = await alerts.acknowledge_all(db, caller.org_id, body.up_to_id, caller.user.id, now)
+    if count:
+        record(
+            db,
+            caller.actor,
+            Event.ALERT_ACKNOWLEDGED,
+            Outcome.SUCCESS,
+            now,
+            detail=f"all up_to={body.up_to_id} count={count}",
+        )
+    await db.commit()
+    return Acknowledged(acknowledged=count)
+
+
 @router.post("/{alert_id}/acknowledge")
 async def acknowledge_alert(
     alert_id: ObjectId, request: Request, db: Db, caller: AdminCaller

@@ -242,6 +242,10 @@ async def _second_factor_failed(
             db, caller.user, now, source=caller.source, minutes=_minutes(policy), scopes="account"
         )
         await sessions.revoke(db, caller.record, now)
+        await db.commit()
+        # Say the lock and its length now: answering mfa_failed left the person to find
+        # out only at the next password, after a bare "sign in" (issue 12).
+        raise Locked(GENERIC_FAILURE, policy.duration_s)
     await db.commit()
     raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
 

@@ -27,10 +27,13 @@ def _error(status: int, code: str, message: str, **extra: object) -> JSONRespons
 async def api_error(request: Request, exc: Exception) -> JSONResponse:
     if not isinstance(exc, ApiError):
         raise exc
-    response = _error(exc.status, exc.code, exc.message)
     if isinstance(exc, Locked):
-        response.headers["Retry-After"] = str(max(1, exc.retry_after_s))
-    return response
+        # In the body too, so the page can say how long (it cannot read every header).
+        wait = max(1, exc.retry_after_s)
+        response = _error(exc.status, exc.code, exc.message, retry_after_s=wait)
+        response.headers["Retry-After"] = str(wait)
+        return response
+    return _error(exc.status, exc.code, exc.message)
 
 
 async def validation_error(request: Request, exc: Exception) -> JSONResponse:

@@ -15,6 +15,7 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from broker.access import decision as access
+from broker.access import grants as access_grants
 from broker.access import remote_policy as org_policy
 from broker.access import tickets, vendor_requests
 from broker.access.decision import Hop
@@ -68,6 +69,11 @@ class HostView(BaseModel):
 
 class HostList(BaseModel):
     hosts: list[HostView]
+    has_grant: bool = Field(
+        default=True,
+        description="whether any grant names the caller: an empty list then means no "
+        "permitted PC is on, otherwise that an admin must add a grant first",
+    )
     time_zone: str | None = Field(
         default=None, description="the clinic's zone, for showing times the clinic's way"
     )
@@ -157,7 +163,8 @@ async def list_hosts(request: Request, db: Db, caller: ActiveCaller) -> HostList
                 request=request_state,
             )
         )
-    return HostList(hosts=shown, time_zone=zone_of(org))
+    has_grant = bool(shown) or await access_grants.holds_any(db, caller.user)
+    return HostList(hosts=shown, has_grant=has_grant, time_zone=zone_of(org))
 
 
 @router.post("/viewer-tickets", status_code=201)

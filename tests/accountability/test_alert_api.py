@@ -10,7 +10,7 @@ import pytest
 from sqlalchemy import select
 
 from broker.alerts import records as alerts
-from broker.db.models import AlertSettings, AuditEvent
+from broker.db.models import Alert, AlertSettings, AuditEvent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, make_org, make_person, signed_in
 from tests.accountability.test_alert_delivery import configure
@@ -246,3 +246,41 @@ async def test_a_flood_of_alerts_is_kept_but_not_all_sent(
     await sink.wait_for(cap, timeout=30)
     alerting.clock.advance(3600 + 2)  # the later alert's delivery comes due
     await sink.wait_for(cap + 1, timeout=30)
+
+
+async def test_alerts_are_acknowledged_all_at_once_up_to_the_newest_shown(
+    alerting: RunningBroker, clinic: Org, director: Person
+) -> None:
+    """One request marks every unacknowledged alert up to the newest the admin saw (one
+    audit record with the count); one raised after stays, another clinic's are untouched."""
+    other = await make_org(alerting, "となり医院")
+    now = alerting.clock.now()
+    async with alerting.db.session() as s:
+        mine = [
+            await alerts.raise_alert(
+                s, clinic.id, alerts.Kind.LOCKOUT, now, subject=f"u{i}", user=f"u{i}"
+            )
+            for i in range(3)
+        ]
+        theirs = await alerts.raise_alert(
+            s, other.id, alerts.Kind.LOCKOUT, now, subject="x", user="x"
+        )
+        await s.commit()
+    ids = [a.id for a in mine if a is not None]
+    assert len(ids) == 3
+    async with signed_in(alerting, director) as admin:
+        done = await admin.post("/api/admin/alerts/acknowledge-all", json={"up_to_id": ids[1]})
+        assert done.status_code == 200, done.text
+        assert done.json() == {"acknowledged": 2}
+        listed = (await admin.http.get("/api/admin/alerts")).json()
+        again = await admin.post("/api/admin/alerts/acknowledge-all", json={"up_to_id": ids[1]})
+        assert again.json() == {"acknowledged": 0}
+    seen = {a["id"]: a["acknowledged_by"] for a in listed["alerts"]}
+    assert [seen[i] is not None for i in ids] == [True, True, False]
+    assert listed["unacknowledged"] == 1
+    async with alerting.db.session() as s:
+        row = await s.get(Alert, theirs.id)
+        assert row is not None
+        assert row.acknowledged_at is None
+    [audited] = [e for e in await audit_of(alerting, "alert_acknowledged") if "all" in e.detail]
+    assert audited.detail == f"all up_to={ids[1]} count=2"

@@ -46,6 +46,7 @@ async def test_a_new_clinic_lets_admins_and_doctors_in_and_nobody_else(
         for allowed in (admin, person):
             async with signed_in(broker, allowed) as user:
                 await wait_online(user, HOST)
+                assert (await user.http.get("/api/hosts")).json()["has_grant"] is True
                 response = await user.ticket_response(HOST)
                 assert response.status_code == 201, response.text
                 assert response.json()["view_only"] is False
@@ -53,6 +54,9 @@ async def test_a_new_clinic_lets_admins_and_doctors_in_and_nobody_else(
         for refused in (staff, vendor):
             async with signed_in(broker, refused) as user:
                 await wait_online(user, HOST, listed=False)
+                # The empty list says why: no grant (ask an admin), not "no PC is on".
+                listed = (await user.http.get("/api/hosts")).json()
+                assert (listed["hosts"], listed["has_grant"]) == ([], False)
                 response = await user.ticket_response(HOST)
                 assert response.status_code == 403
                 assert response.json()["error"] == "no_grant"

@@ -102,7 +102,8 @@ async def test_a_burst_of_codes_has_at_most_the_threshold_checked(
         statuses = Counter(await asyncio.gather(*(guess(c) for c in wrong[:BURST])))
         state = await http.get("/api/session")
     assert len(checked) <= THRESHOLD, f"{len(checked)} codes checked"
-    assert statuses[401] >= len(checked), statuses
+    # Each checked code is refused 401, but the one that locks, which says 429 locked.
+    assert statuses[401] >= len(checked) - 1, statuses
     assert statuses[401] + statuses[429] == BURST, statuses
     assert state.json()["state"] == "anonymous"
     assert await lockouts(any_broker, person.username) == 1

@@ -177,12 +177,15 @@ async def test_five_wrong_codes_lock_the_account(any_broker: RunningBroker, pers
     async with any_broker.http() as http:
         first = await password_step(http, person.username, person.password)
         headers = {"X-CSRF-Token": first.json()["csrf_token"]}
-        statuses = []
+        answers = []
         for guess in ("000000", "111111", "222222", "333333", "444444", "555555"):
             response = await http.post("/api/login/totp", json={"code": guess}, headers=headers)
-            statuses.append(response.status_code)
-    assert statuses[:5] == [401] * 5
-    assert statuses[5] in (401, 429)
+            answers.append((response.status_code, response.json()))
+    assert [status for status, _ in answers[:4]] == [401] * 4
+    # The fifth wrong code locks, and says so at once with how long (issue 12).
+    status, body = answers[4]
+    assert (status, body["error"], body["retry_after_s"]) == (429, "locked", 15 * 60)
+    assert answers[5][0] in (401, 429)
     async with any_broker.http() as http:
         locked = await password_step(http, person.username, person.password)
     assert locked.status_code == 429

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from playwright.async_api import BrowserContext
 
+from broker.alerts import records as alerts
 from broker.db.models import AlertSettings
 from devkit.broker import RunningBroker
 from devkit.browser import screen_is, sign_in
@@ -105,3 +106,37 @@ async def test_alerts_page_shows_acknowledges_and_sets_up_the_webhook(
         "() => document.querySelector('#alerts-list .alert-title').textContent === 'Test alert'"
     )
     await page.screenshot(path=str(tmp_path / "alerts-en.png"), full_page=True)
+
+
+async def test_every_alert_shown_is_acknowledged_with_one_click(
+    browser: BrowserContext, broker: RunningBroker, org: Org
+) -> None:
+    """Back after a weekend of lockouts: one button marks them all as seen, says how many,
+    and the menu badge goes."""
+    director = await make_person(broker, org, "admin", "inchou")
+    now = broker.clock.now()
+    async with broker.db.session() as s:
+        s.add(AlertSettings(org_id=org.id, updated_at=now))
+        for i in range(3):
+            await alerts.raise_alert(
+                s, org.id, alerts.Kind.LOCKOUT, now, subject=f"u{i}", user=f"u{i}"
+            )
+        await s.commit()
+    page = await browser.new_page()
+    await sign_in(page, broker, director)
+    await page.goto(f"{broker.public_origin}/#/admin/alerts")
+    await screen_is(page, "admin")
+    await page.locator("#alerts-list .alert-item").nth(2).wait_for()
+    assert await page.inner_text("#alerts-summary") == "まだ確認していない警告が 3 件あります。"
+    await page.click("#alerts-ack-all")
+    await page.wait_for_function(
+        "() => document.getElementById('alerts-message').textContent"
+        " === '3 件を確認済みにしました。'"
+    )
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#alerts-list .alert-item')]"
+        ".every((li) => li.dataset.acknowledged === 'true')"
+    )
+    assert await page.inner_text("#alerts-summary") == "確認していない警告はありません。"
+    assert await page.locator("#alerts-ack-all").is_hidden()
+    assert await page.locator('.console-link[data-page="alerts"] .console-badge').count() == 0

@@ -179,8 +179,22 @@ async def test_viewer_only_after_mfa(
     await page.wait_for_function(
         "() => document.body.dataset.connectionError === 'device_unregistered'"
     )
+    # The real reason and what to do, and no 再接続 (it cannot help).
+    detail = await page.inner_text("#connection-status-detail")
+    assert "登録" in detail, detail
+    assert "再接続" not in detail, detail
+    assert await page.locator("#reconnect-button").is_hidden()
     await page.goto(f"{broker.public_origin}/#/")
+    # The host list does not call the PC 接続できます while this browser cannot open it.
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#host-list .badge')]"
+        ".some((b) => b.textContent === 'この端末の登録と承認が必要です')"
+    )
     await approve_this_browser(page, broker, doctor)
+    await page.wait_for_function(
+        "() => [...document.querySelectorAll('#host-list .badge')]"
+        ".some((b) => b.textContent.startsWith('接続できます'))"
+    )
     await page.goto(f"{broker.public_origin}/#/host/{HOST_ID}")
     await page.wait_for_function(
         "() => document.body.dataset.connection === 'connected'"
@@ -205,6 +219,31 @@ async def test_the_sixth_wrong_password_locks(
         await page.evaluate("() => { document.getElementById('login-message').textContent = ''; }")
     await password_step(page, broker, doctor.username, doctor.password)
     await page.wait_for_function(
-        "() => document.getElementById('login-message').textContent.includes('しばらく')"
+        "() => document.getElementById('login-message').textContent.includes('15 分間ロック')"
     )
     assert await page.evaluate("() => document.body.dataset.screen") == "login"
+
+
+async def test_the_fifth_wrong_code_says_the_lock_at_once(
+    browser: BrowserContext, broker: RunningBroker, doctor: Person
+) -> None:
+    """After five wrong authenticator codes the page is back at sign-in saying the account
+    is locked and for how long, without another password attempt (it used to say only
+    「サインインしてください」, the lock showing at the next password)."""
+    page = await browser.new_page()
+    await password_step(page, broker, doctor.username, doctor.password)
+    await screen_is(page, "mfa")
+    for guess in ("000000", "111111", "222222", "333333", "444444"):
+        await page.fill("#mfa-totp-code", guess)
+        await page.click("#mfa-totp-form button[type=submit]")
+        await page.wait_for_function(
+            "() => document.getElementById('mfa-message').textContent !== ''"
+            " && ![...document.querySelectorAll('#mfa-totp-form button')].some((b) => b.disabled)"
+        )
+        if guess != "444444":
+            await page.evaluate(
+                "() => { document.getElementById('mfa-message').textContent = ''; }"
+            )
+    await screen_is(page, "login")
+    message = await page.inner_text("#login-message")
+    assert "15 分間ロック" in message, message

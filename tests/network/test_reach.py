@@ -11,7 +11,7 @@ import base64
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -21,8 +21,8 @@ from playwright.async_api import Page
 
 from devkit.chromium import chromium
 from devkit.display import SampleApp, XvfbDisplay, start_sample_app, start_xvfb
-from devkit.internet import ADDRESSES, CLINIC, HOME, INTERNET, clinic_and_home
-from devkit.netns import build
+from devkit.internet import ADDRESSES, CLINIC, HOME, INTERNET, clinic_and_home, network_change
+from devkit.netns import Topology, build
 from devkit.netns_loop import namespace_loop
 from devkit.reach import ReachWorld, reach_world
 from devkit.turn import running_turn
@@ -78,10 +78,11 @@ async def session(
     display: tuple[XvfbDisplay, SampleApp],
     home_egress_tcp: tuple[int, ...] | None = None,
     agent_turn_transport: str | None = None,
+    then: Callable[[Topology, Page], Awaitable[None]] | None = None,
     **broker_settings: object,
 ) -> tuple[dict[str, str | None], float, list[str]]:
     """One viewer session in the shape given; (route, seconds to first picture, the
-    agent's answer's candidate types)."""
+    agent's answer's candidate types). ``then`` runs last, while the session is up."""
     xvfb, app = display
     async with (
         build(clinic_and_home(home_egress_tcp=home_egress_tcp)) as topo,
@@ -113,6 +114,8 @@ async def session(
         found = await route(page)
         await types_into_the_ehr(page, app, f"reach-{int(time.time())}")
         answer = await agent_answer_types(world)
+        if then is not None:
+            await then(topo, page)
         return found, first_picture, answer
 
 
@@ -181,3 +184,41 @@ async def test_a_443_only_home_under_the_default_policy(
     """The same home under the default policy (direct when possible) must work too."""
     found, _, _ = await session(tmp_path, monkeypatch, display, home_egress_tcp=(443,))
     assert found["relayProtocol"] == "tls"
+
+
+async def test_the_viewer_resumes_by_itself_after_the_home_changes_network(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, display: tuple[XvfbDisplay, SampleApp]
+) -> None:
+    """Mid-session the home's default route moves to the second uplink (new public
+    address, as Wi-Fi to LTE): the viewer notices, builds a new peer connection with a
+    fresh ticket in the same signed-in session, and text typed afterwards reaches the
+    EHR. The gap (route change to picture back) is printed."""
+    _, app = display
+    gap: list[float] = []
+
+    async def change(topo: Topology, page: Page) -> None:
+        connected_before = await connected_count(page)
+        changed = time.monotonic()
+        await network_change(topo)
+        deadline = changed + 60
+        while time.monotonic() < deadline:
+            if await connected_count(page) > connected_before and await page.evaluate(
+                "() => document.body.dataset.video === 'playing'"
+            ):
+                break
+            await asyncio.sleep(0.1)
+        gap.append(time.monotonic() - changed)
+        await page.wait_for_function("() => document.body.dataset.input === 'open'")
+        await types_into_the_ehr(page, app, f"after-change-{int(time.time())}")
+
+    await session(tmp_path, monkeypatch, display, then=change)
+    print(json.dumps({"shape": "network change", "picture_back_s": round(gap[0], 2)}))
+    assert gap[0] < 60
+
+
+async def connected_count(page: Page) -> int:
+    """How often the viewer reached "connected" (its connection log, last 50 states)."""
+    count: int = await page.evaluate(
+        "() => (window.mamoriConnectionLog || []).filter((e) => e.state === 'connected').length"
+    )
+    return count

@@ -6,7 +6,7 @@ import { dirname, join, resolve } from "node:path";
 import { test } from "node:test";
 import { fileURLToPath } from "node:url";
 
-import { errorKey, formatRecoveryCodes, passwordHint, screenFor } from "../../web_client/core/auth.js";
+import { describeError, errorKey, formatRecoveryCodes, passwordHint, screenFor } from "../../web_client/core/auth.js";
 import { hasKey, t } from "../../web_client/core/i18n.js";
 import { CONSOLE_PAGES, parseRoute } from "../../web_client/core/route.js";
 import {
@@ -165,4 +165,17 @@ test("a credential becomes the JSON the broker verifies", () => {
     authenticatorAttachment: "platform",
     clientExtensionResults: {},
   });
+});
+
+test("a lock names its length at once, in both languages", () => {
+  const locked = describeError(429, { error: "locked", message: "x", retry_after_s: 900 });
+  assert.deepEqual(locked, { key: "api.locked_for", params: { minutes: 15 } });
+  assert.match(t(locked.key, locked.params, "ja"), /15 分間ロック/);
+  assert.match(t(locked.key, locked.params, "en"), /locked for 15 minutes/);
+  const limited = describeError(429, { error: "rate_limited", message: "x", retry_after_s: 61 });
+  assert.deepEqual(limited, { key: "api.rate_limited", params: { minutes: 2 } });
+  assert.doesNotMatch(t(limited.key, limited.params, "en"), /[{}]/);
+  // Without a length the generic text stays (nothing left as "{minutes}").
+  assert.deepEqual(describeError(429, { error: "locked" }), { key: "api.locked", params: {} });
+  assert.deepEqual(describeError(401, { error: "mfa_failed", retry_after_s: "soon" }).params, {});
 });

@@ -10,6 +10,7 @@ import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
 import { button, clinicTime, el, messageLine } from "./kit.js";
+import { attachCodeTools } from "./code_tools.js";
 
 function when(iso) {
   return clinicTime(iso, { none: t("account.never") });
@@ -30,6 +31,7 @@ export function createAccount(hooks) {
   const factorBox = document.getElementById("account-factor");
   const recoveryState = document.getElementById("account-recovery-state");
   const codeList = document.getElementById("account-code-list");
+  const codeTools = attachCodeTools(codeList);
   const sessions = document.getElementById("account-sessions");
   const who = document.getElementById("account-who");
   const passwordForm = document.getElementById("account-password-form");
@@ -114,6 +116,7 @@ export function createAccount(hooks) {
       refresh();
     },
     relabel() {
+      codeTools.relabel();
       message.relabel();
       if (user) refresh();
     },

@@ -20,6 +20,7 @@ export function createAlertsPage(hooks) {
   const message = messageLine(document.getElementById("alerts-message"), hooks);
   const summary = document.getElementById("alerts-summary");
   const list = document.getElementById("alerts-list");
+  const ackAll = document.getElementById("alerts-ack-all");
   const form = document.getElementById("alerts-settings-form");
   const recipients = document.getElementById("alerts-recipients");
   const mailUnavailable = document.getElementById("alerts-mail-unavailable");
@@ -90,7 +91,16 @@ export function createAlertsPage(hooks) {
   function renderAlerts() {
     summary.textContent = unseen > 0 ? t("alerts.unseen", { count: unseen }) : t("alerts.allSeen");
     list.replaceChildren(...(alerts.length ? alerts.map(alertItem) : [el("li", "hint", t("alerts.none"))]));
+    ackAll.hidden = !alerts.some((a) => !a.acknowledged_at);
   }
+
+  // Up to the newest alert shown: one raised meanwhile is not marked seen unseen.
+  ackAll.addEventListener("click", async () => {
+    const newest = Math.max(0, ...alerts.map((a) => Number(a.id) || 0));
+    if (newest < 1) return;
+    const done = await call("POST", "/api/admin/alerts/acknowledge-all", { up_to_id: newest });
+    if (message.check(done, "alerts.acknowledgedAll", { count: done.body?.acknowledged ?? 0 })) load();
+  });
 
   function renderSettings() {
     if (!settings) return;

@@ -15,7 +15,7 @@ import { deviceState, DeviceUnsupported, registerDevice } from "./device_key.js"
 
 const REFRESH_MS = 5000;
 
-export function createDevicePanel() {
+export function createDevicePanel(onChange = () => {}) {
   const panel = document.getElementById("device-panel");
   const status = document.getElementById("device-status");
   const form = document.getElementById("device-register-form");
@@ -39,8 +39,10 @@ export function createDevicePanel() {
 
   function render() {
     const { state, device } = current;
+    const changed = document.body.dataset.deviceState !== state;
     document.body.dataset.deviceState = state;
     panel.dataset.state = state;
+    if (changed) onChange(state);
     const label = device?.label ?? "";
     const code = device ? t("device.code", { code: shortFingerprint(device.fingerprint) }) : "";
     status.textContent = `${t(`device.${state}`, { label })}${code}`;

@@ -11,6 +11,7 @@ import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
 import { el, messageLine } from "./kit.js";
+import { attachCodeTools } from "./code_tools.js";
 
 export function createEnrollment(hooks) {
   const screen = document.getElementById("screen-enroll");
@@ -19,6 +20,7 @@ export function createEnrollment(hooks) {
   const hint = document.getElementById("enroll-password-hint");
   const factor = document.getElementById("enroll-factor");
   const codesList = document.getElementById("enroll-code-list");
+  const codeTools = attachCodeTools(codesList);
   const message = messageLine(document.getElementById("enroll-message"), hooks);
   const say = message.say;
   let token = null;
@@ -105,6 +107,7 @@ export function createEnrollment(hooks) {
       form.elements.password.focus();
     },
     relabel() {
+      codeTools.relabel();
       greet();
       message.relabel();
     },

@@ -43,7 +43,10 @@ export function createHostList(els) {
   let hosts = [];
   let updatedAt = null;
   // Whether this browser may open a viewer at all (app/device_panel.js).
-  const devicePanel = createDevicePanel();
+  // Its state changes the badges ("register this browser first"), so they are redrawn.
+  const devicePanel = createDevicePanel(() => {
+    if (running) renderList();
+  });
 
   function setState(next) {
     state = next;
@@ -61,6 +64,9 @@ export function createHostList(els) {
       case "empty":
         els.message.textContent = t("hosts.empty");
         break;
+      case "no_grant":
+        els.message.textContent = t("hosts.noGrant");
+        break;
       case "unauthorized":
         els.message.textContent = t("hosts.unauthorized");
         break;
@@ -70,7 +76,7 @@ export function createHostList(els) {
       default:
         throw new Error(`unhandled host list state ${state}`);
     }
-    const fresh = state === "ready" || state === "empty";
+    const fresh = state === "ready" || state === "empty" || state === "no_grant";
     els.updated.textContent = fresh && updatedAt
       ? t("hosts.updated", {
           time: updatedAt.toLocaleTimeString(document.documentElement.lang, inClinicZone()),
@@ -89,6 +95,10 @@ export function createHostList(els) {
       return host.request?.state === "pending" ? t("hosts.requestPending") : t("hosts.needApproval");
     }
     if (host.busy) return t("hosts.busy");
+    // Open to this person, but this browser cannot open anything until it is an approved
+    // viewing device (the device panel above says how): not "available".
+    const device = document.body.dataset.deviceState;
+    if (device && device !== "approved" && device !== "checking") return t("hosts.deviceFirst");
     const parts = [host.mode === "view" ? t("hosts.viewOnly") : t("hosts.online")];
     if (host.request?.state === "approved") {
       parts.push(t("hosts.approvedUntil", { time: clock(host.request.expiresAt) }));
@@ -248,7 +258,8 @@ export function createHostList(els) {
         } else {
           hosts = list;
           updatedAt = new Date();
-          setState(list.length > 0 ? "ready" : "empty");
+          // An empty list for someone no grant names is the admin's to fix, not the agent's.
+          setState(list.length > 0 ? "ready" : body.has_grant === false ? "no_grant" : "empty");
         }
       }
     } catch {

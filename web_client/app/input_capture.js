@@ -302,20 +302,33 @@ export function attachInput(video, hooks) {
     if (document.visibilityState === "hidden" && hooks.channel()) releaseAll();
   });
 
-  // Pixel-only: nothing is pasted or dropped into the session. These are swallowed
-  // everywhere, in the capture phase, the viewer's own text field included (app/text_field.js):
-  // a `text` message only ever holds what the person composed.
-  for (const type of ["paste", "drop"]) {
-    document.addEventListener(
-      type,
-      (event) => {
-        event.preventDefault();
-        event.stopPropagation();
-        if (hooks.viewerShown()) hooks.blocked?.(`${type}_blocked`);
-      },
-      true,
-    );
-  }
+  // Pixel-only: nothing is pasted into the session. Paste is refused where it would enter
+  // the session, the remote picture and the viewer's own text field (app/text_field.js,
+  // which refuses it again): a `text` message only ever holds what the person composed.
+  // Elsewhere (the status bar, any other field) paste is the browser's as usual.
+  const intoSession = (target) =>
+    target === video || (target instanceof Element && target.closest("#viewer-text-box") !== null);
+  document.addEventListener(
+    "paste",
+    (event) => {
+      if (!intoSession(event.target)) return;
+      event.preventDefault();
+      event.stopPropagation();
+      if (hooks.viewerShown()) hooks.blocked?.("paste_blocked");
+    },
+    true,
+  );
+  // A file dropped anywhere on the page would replace the viewer with the file (and a drop
+  // on the picture is an attempt to move a file in): refused on the whole document.
+  document.addEventListener(
+    "drop",
+    (event) => {
+      event.preventDefault();
+      event.stopPropagation();
+      if (hooks.viewerShown()) hooks.blocked?.("drop_blocked");
+    },
+    true,
+  );
   document.addEventListener(
     "dragover",
     (event) => {

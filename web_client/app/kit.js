@@ -5,7 +5,7 @@
  */
 
 import { inClinicZone, setClinicZone } from "../core/clinic_time.js";
-import { errorKey } from "../core/auth.js";
+import { describeError } from "../core/auth.js";
 import { t } from "../core/i18n.js";
 
 // Times are shown in the clinic's zone (DESIGN.md); the broker stores UTC.
@@ -75,7 +75,8 @@ export function messageLine(element, hooks) {
     check(result, okKey = undefined, params = {}) {
       if (signedOut(result, hooks)) return false;
       if (result.status >= 300 || result.status === 0) {
-        say(errorKey(result.status, result.body));
+        const { key, params: wait } = describeError(result.status, result.body);
+        say(key, "error", wait);
         return false;
       }
       if (okKey !== undefined) say(okKey, "ok", params);

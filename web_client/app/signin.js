@@ -7,7 +7,7 @@
  * lists the offered methods.
  */
 
-import { errorKey } from "../core/auth.js";
+import { describeError } from "../core/auth.js";
 import { credentialToJSON, requestOptionsFromJSON } from "../core/webauthn.js";
 import { call } from "./api.js";
 import { messageLine } from "./kit.js";
@@ -49,7 +49,8 @@ export function createSignIn(hooks) {
       const result = await call("POST", "/api/login", { username, password });
       loginForm.elements.password.value = "";
       if (result.status !== 200) {
-        showLogin(errorKey(result.status, result.body));
+        const { key, params } = describeError(result.status, result.body);
+        showLogin(key, "error", params);
         return;
       }
       hooks.onSession(result.body);
@@ -61,11 +62,13 @@ export function createSignIn(hooks) {
       hooks.onSession(result.body);
       return;
     }
-    showMfa(errorKey(result.status, result.body));
+    const { key, params } = describeError(result.status, result.body);
+    showMfa(key, "error", params);
     if (result.status === 429 || result.body?.error === "not_signed_in") {
-      // Locked, or the 5-minute window closed: start again from the password.
+      // Locked (said at once, with how long), or the 5-minute window closed: start again
+      // from the password.
       hooks.onSession({ state: "anonymous" });
-      showLogin(errorKey(result.status, result.body));
+      showLogin(key, "error", params);
     }
   }
 

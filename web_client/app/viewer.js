@@ -27,6 +27,7 @@
  * "viewer" then, "host" otherwise.
  */
 
+import { reconnectPolicy } from "../core/backoff.js";
 import { isDeviceError } from "../core/device_proof.js";
 import { hasKey, t, translateError } from "../core/i18n.js";
 import { ViewerConnection } from "../core/viewer_connection.js";
@@ -144,12 +145,17 @@ export function createViewer(els) {
     if (view.notice && connected) {
       detail.push(t(`notice.${view.notice.code}`, { minutes: Math.max(1, Math.ceil(view.notice.secondsLeft / 60)) }));
     }
+    // A refusal only a person can lift (register this browser, an admin's grant or
+    // approval, signing in again) says what to do instead of offering 再接続, which
+    // cannot help.
+    const final = Boolean(view.error) && !reconnectPolicy(view.error).retry;
     if (view.retryAt !== null) {
       const seconds = Math.max(1, Math.ceil((view.retryAt - Date.now()) / 1000));
       detail.push(t("viewer.retryIn", { seconds }));
-    } else if (BROKEN.has(view.state)) {
+    } else if (BROKEN.has(view.state) && !final) {
       detail.push(t("viewer.retryManual"));
     }
+    els.reconnect.hidden = final;
     els.statusText.textContent = headline;
     els.statusDetail.textContent = detail.join(" ");
     // The big message over the blank stage repeats the status bar for sighted users.

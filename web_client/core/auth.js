@@ -45,6 +45,21 @@ export function errorKey(status, body) {
   return "api.unknown";
 }
 
+/**
+ * The message for a refused request, naming how long a lock or a rate limit lasts when the
+ * broker said (`retry_after_s`): "api.locked_for" / "api.rate_limited" with {minutes}.
+ * @param {number} status
+ * @param {unknown} body
+ * @returns {{key: string, params: {minutes?: number}}}
+ */
+export function describeError(status, body) {
+  const key = errorKey(status, body);
+  const wait = body && typeof body === "object" ? body.retry_after_s : undefined;
+  if (typeof wait !== "number" || !Number.isFinite(wait) || wait <= 0) return { key, params: {} };
+  const params = { minutes: Math.max(1, Math.ceil(wait / 60)) };
+  return { key: key === "api.locked" ? "api.locked_for" : key, params };
+}
+
 const MIN_MIXED = 8;
 const MIN_PLAIN = 13;
 

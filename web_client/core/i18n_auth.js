@@ -53,6 +53,10 @@ export const authJa = {
   "codes.heading": "リカバリーコード",
   "codes.intro": "スマートフォンやパスキーを失くしたときに使います。印刷するか書き写して、安全な場所に保管してください。各コードは 1 回だけ使えます。この画面を離れると二度と表示されません。",
   "codes.done": "保管しました。続ける",
+  "codes.print": "印刷する",
+  "codes.copy": "コピーする",
+  "codes.copied": "この端末のクリップボードにコピーしました。パスワード管理ソフトなどに貼り付けたら、クリップボードは別の文字で上書きしてください。",
+  "codes.copyFailed": "コピーできませんでした。印刷するか書き写してください。",
 
   "account.heading": "アカウント",
   "account.passkeys": "パスキー",
@@ -115,6 +119,8 @@ export const authJa = {
 
   "api.invalid_credentials": "ユーザー名またはパスワードが違います。",
   "api.locked": "失敗が続いたため、しばらくサインインできません。15 分ほど待ってからやり直してください。",
+  "api.locked_for": "失敗が続いたため、このアカウントは {minutes} 分間ロックされました。{minutes} 分たってから、パスワードからやり直してください。",
+  "api.rate_limited": "短い間にサインインが多すぎます。{minutes} 分ほど待ってからやり直してください。",
   "api.mfa_failed": "コードまたはパスキーを確認できませんでした。",
   "api.mfa_required": "2 段階目の確認が必要です。",
   "api.enrollment_required": "2 段階認証が登録されていません。管理者に新しい登録リンクを依頼してください。",
@@ -200,6 +206,10 @@ export const authEn = {
   "codes.heading": "Recovery codes",
   "codes.intro": "Use these if you lose your phone or passkey. Print or copy them and keep them somewhere safe. Each works once. They will not be shown again.",
   "codes.done": "I have saved them. Continue",
+  "codes.print": "Print",
+  "codes.copy": "Copy",
+  "codes.copied": "Copied to this computer's clipboard. Once pasted into your password manager, copy something else over it.",
+  "codes.copyFailed": "Could not copy. Print them or write them down.",
 
   "account.heading": "Account",
   "account.passkeys": "Passkeys",
@@ -262,6 +272,8 @@ export const authEn = {
 
   "api.invalid_credentials": "Wrong user name or password.",
   "api.locked": "Too many failures: sign-in is paused. Try again in about 15 minutes.",
+  "api.locked_for": "Too many failures: this account is locked for {minutes} minutes. After that, start again with your password.",
+  "api.rate_limited": "Too many sign-ins in a short time. Wait about {minutes} minutes, then try again.",
   "api.mfa_failed": "The code or passkey was not accepted.",
   "api.mfa_required": "The second step is needed.",
   "api.enrollment_required": "No second factor is set up. Ask an admin for a new enrollment link.",

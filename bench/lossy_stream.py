@@ -1,0 +1,325 @@
+"""Streaming over a lossy link: the agent before and after a change, side by side per level.
+
+    .venv/bin/python -m bench.lossy_stream [--seconds 30] [--losses 0,0.05] [--delay 0.03]
+        --before DIR
+
+Needs root (network namespaces, as the network tier) and Debian's chromium. For each loss
+level it builds two namespaces, ``clinic`` and ``home``, joined by the userspace link
+emulator (``devkit/link_emulator.py``) with that random loss and the one-way delay, both
+ways. Inside ``clinic`` (``--inner``) run the broker (in process, on the clinic's loopback),
+the glass on an Xvfb scrolling its chart text at ``--speed`` px/s, and the agent; Chromium
+runs in ``home`` and reaches the broker's pages through a small CONNECT proxy on the
+clinic's address (the broker listens on loopback only), while the media goes directly
+between the two namespaces' addresses, across the emulated link. The viewer is the real
+viewer page.
+
+Two agents per level, in turn on the same link: ``before`` runs the code exported to
+``--before`` (e.g. ``git archive <commit> | tar -x -C DIR``), ``after`` this checkout
+(``--variants after`` runs only this one). The broker and the viewer are this checkout's
+in both, so ``before`` works only while the agent protocol has not changed in between.
+Figures from Chromium's inbound-rtp stats over the window: frames decoded per second,
+freezes (Chromium's ``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs sent,
+packets lost, keyframes decoded. One run per level: a measurement, not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any, Final
+
+from playwright.async_api import async_playwright
+
+from devkit.link_model import LinkConfig
+from devkit.netns import build, netns_wrapper
+from devkit.topology import Emulated, TopologySpec
+
+CLINIC, HOME = "clinic", "home"
+CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
+PROXY_PORT: Final = 3128
+CHROMIUM: Final = "/usr/bin/chromium"
+HOST_ID: Final = "lossy-pc"
+ROOT: Final = Path(__file__).resolve().parents[1]
+
+# Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
+# without one is the longest freeze a person saw, whether or not frames came back.
+WATCH_FRAMES = """() => {
+  const video = document.getElementById('remote-video');
+  window.__frames = [];
+  const onFrame = (now) => { window.__frames.push(now); video.requestVideoFrameCallback(onFrame); };
+  video.requestVideoFrameCallback(onFrame);
+}"""
+
+GAPS = """([from, to]) => {
+  const times = window.__frames.filter((t) => t >= from && t <= to);
+  const edges = [from, ...times, to];
+  let longest = 0, over1s = 0;
+  for (let i = 1; i < edges.length; i++) {
+    const gap = edges[i] - edges[i - 1];
+    longest = Math.max(longest, gap);
+    if (gap > 1000) over1s += 1;
+  }
+  return {longest_gap_ms: Math.round(longest), gaps_over_1s: over1s, presented: times.length};
+}"""
+
+INBOUND = """() => {
+  const pcs = window.__benchPeerConnections || [];
+  const pc = pcs[pcs.length - 1];
+  if (!pc) return null;
+  return pc.getStats().then((report) => {
+    for (const r of report.values()) {
+      if (r.type === 'inbound-rtp' && r.kind === 'video') {
+        return {framesDecoded: r.framesDecoded, freezeCount: r.freezeCount ?? 0,
+          totalFreezesDuration: r.totalFreezesDuration ?? 0, nackCount: r.nackCount,
+          pliCount: r.pliCount, packetsLost: r.packetsLost, packetsReceived: r.packetsReceived,
+          keyFramesDecoded: r.keyFramesDecoded, bytesReceived: r.bytesReceived};
+      }
+    }
+    return null;
+  });
+}"""
+
+
+async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    with contextlib.suppress(ConnectionError, asyncio.CancelledError):
+        while data := await reader.read(65536):
+            writer.write(data)
+            await writer.drain()
+    writer.close()
+
+
+async def _connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """HTTP CONNECT to this namespace's loopback only (the broker's ports); anything else
+    is refused."""
+    head = await reader.readuntil(b"\r\n\r\n")
+    words = head.split(b"\r\n", 1)[0].split()
+    if (
+        len(words) < 2
+        or words[0] != b"CONNECT"
+        or not words[1].startswith((b"127.0.0.1:", b"localhost:"))
+    ):
+        writer.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
+        writer.close()
+        return
+    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(words[1].split(b":")[1]))
+    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
+    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
+
+
+async def inner(args: argparse.Namespace) -> dict[str, Any]:
+    """Inside the clinic namespace: broker, glass, agent; Chromium in the home namespace."""
+    from bench.compare import Glass
+    from bench.stacks import RECORD_PEERS
+    from devkit.agent import enroll_agent
+    from devkit.broker import make_certs, running_broker
+    from devkit.browser import approve_this_browser, sign_in
+    from devkit.databases import sqlite_url
+    from devkit.display import start_xvfb
+    from devkit.identity import make_org, make_person
+
+    tmp = Path(tempfile.mkdtemp(prefix="mamori-lossy-"))
+    proxy = await asyncio.start_server(_connect_proxy, CLINIC_ADDR, PROXY_PORT)
+    try:
+        certs = make_certs(tmp / "certs")
+        with start_xvfb(1280, 720) as display:
+            glass = await Glass.start(display, tmp / "paints.txt")
+            try:
+                async with running_broker(certs, sqlite_url(tmp)) as broker:
+                    org = await make_org(broker, "lossy")
+                    person = await make_person(broker, org, "doctor")
+                    await enroll_agent(broker, org, HOST_ID, tmp / "agent", "lossy")
+                    code = ROOT if args.variant == "after" else Path(args.before).resolve()
+                    env = {**os.environ, "PYTHONPATH": str(code)}
+                    log = open(tmp / "agent.log", "wb")  # noqa: SIM115
+                    agent = subprocess.Popen(
+                        [sys.executable, "-m", "host_agent", "--state-dir", str(tmp / "agent"),
+                         "--broker", broker.agent_wss_url, "--name", "lossy",
+                         "--display", display.name, "--ice-address", CLINIC_ADDR],
+                        cwd=code, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
+                    )  # fmt: skip
+                    try:
+                        return await _view(args, broker, person, certs, tmp, glass, RECORD_PEERS,
+                                           sign_in, approve_this_browser)  # fmt: skip
+                    finally:
+                        agent.terminate()
+                        with contextlib.suppress(subprocess.TimeoutExpired):
+                            agent.wait(10)
+                        agent.kill()
+                        log.close()
+                        if args.agent_log:  # kept for a run that went wrong
+                            shutil.copy(tmp / "agent.log", args.agent_log)
+            finally:
+                glass.stop()
+    finally:
+        proxy.close()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+async def _view(
+    args: argparse.Namespace, broker: Any, person: Any, certs: Any, tmp: Path, glass: Any,
+    record_peers: str, sign_in: Any, approve: Any,
+) -> dict[str, Any]:  # fmt: skip
+    profile = tmp / "profile"
+    profile.mkdir()
+    executable = str(netns_wrapper(args.home_netns, CHROMIUM, tmp))
+    async with async_playwright() as playwright:
+        context = await playwright.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=executable,
+            headless=True,
+            args=[
+                "--no-sandbox", "--disable-gpu", "--no-first-run",
+                f"--ignore-certificate-errors-spki-list={certs.spki_sha256_b64}",
+                f"--proxy-server=http://{CLINIC_ADDR}:{PROXY_PORT}",
+                "--proxy-bypass-list=<-loopback>",
+                "--disable-features=WebRtcHideLocalIpsWithMdns",
+            ],
+            viewport={"width": 1400, "height": 900},
+        )  # fmt: skip
+        context.set_default_timeout(60_000)
+        try:
+            await context.add_init_script(record_peers)
+            page = await context.new_page()
+            await sign_in(page, broker, person)
+            await approve(page, broker, person)
+            await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
+            await page.wait_for_function(
+                "() => document.body.dataset.connection === 'connected'"
+                " && document.body.dataset.video === 'playing'",
+                timeout=60_000,
+            )
+            await page.evaluate(WATCH_FRAMES)
+            await glass.command(f"mode scroll{args.speed}", expect="ok mode")
+            await asyncio.sleep(2.0)
+            before = await page.evaluate(INBOUND)
+            window_from = await page.evaluate("() => performance.now()")
+            started = time.monotonic()
+            await asyncio.sleep(args.seconds)
+            after = await page.evaluate(INBOUND)
+            window_to = await page.evaluate("() => performance.now()")
+            gaps = await page.evaluate(GAPS, [window_from, window_to])
+            elapsed = time.monotonic() - started
+            quality = await page.evaluate("() => document.body.dataset.quality ?? null")
+        finally:
+            await context.close()
+    delta = {k: after[k] - before[k] for k in after}
+    return {
+        "variant": args.variant,
+        "seconds": round(elapsed, 1),
+        "fps": round(delta["framesDecoded"] / elapsed, 1),
+        "freezes": delta["freezeCount"],
+        "freeze_s": round(delta["totalFreezesDuration"], 1),
+        "nacks": delta["nackCount"],
+        "plis": delta["pliCount"],
+        "lost": delta["packetsLost"],
+        "received": delta["packetsReceived"],
+        "keyframes_decoded": delta["keyFramesDecoded"],
+        "kbit_s": round(delta["bytesReceived"] * 8 / elapsed / 1000),
+        "quality_word": quality,
+        "presented_fps": round(gaps["presented"] / elapsed, 1),
+        "longest_gap_ms": gaps["longest_gap_ms"],
+        "gaps_over_1s": gaps["gaps_over_1s"],
+    }
+
+
+def spec(loss: float, delay: float, seed: int) -> TopologySpec:
+    link = LinkConfig(delay=delay, loss=loss, queue_bytes=256 * 1024)
+    return TopologySpec(
+        namespaces=(CLINIC, HOME),
+        links=(
+            Emulated(
+                CLINIC,
+                "eth0",
+                f"{CLINIC_ADDR}/24",
+                HOME,
+                "eth0",
+                f"{HOME_ADDR}/24",
+                link,
+                link,
+                seed,
+            ),
+        ),
+    )
+
+
+@contextlib.asynccontextmanager
+async def _topology(loss: float, delay: float, seed: int) -> AsyncIterator[Any]:
+    async with build(spec(loss, delay, seed)) as topo:
+        yield topo
+
+
+async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:
+    rows = []
+    for loss in args.losses:
+        async with _topology(loss, args.delay, 17) as topo:
+            for variant in args.variants:
+                keep = (
+                    ["--agent-log", str(Path(args.logs) / f"agent-{loss}-{variant}.log")]
+                    if args.logs
+                    else []
+                )
+                out = await topo.exec(
+                    CLINIC, sys.executable, "-m", "bench.lossy_stream", "--inner",
+                    "--variant", variant, "--before", str(Path(args.before).resolve()),
+                    "--home-netns", topo.netns(HOME), "--seconds", str(args.seconds),
+                    "--speed", str(args.speed), *keep, timeout=args.seconds + 240,
+                )  # fmt: skip
+                row = {"loss": loss, "delay_ms": args.delay * 1000,
+                       **json.loads(out.strip().splitlines()[-1])}  # fmt: skip
+                rows.append(row)
+                print(json.dumps(row), flush=True)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bench.lossy_stream", description=__doc__)
+    parser.add_argument("--seconds", type=float, default=30.0)
+    parser.add_argument(
+        "--losses", type=lambda t: [float(x) for x in t.split(",")], default=[0.0, 0.05]
+    )
+    parser.add_argument("--delay", type=float, default=0.03)
+    parser.add_argument("--speed", type=int, default=400)
+    parser.add_argument("--before", required=True)
+    parser.add_argument(
+        "--variants",
+        type=lambda t: t.split(","),
+        default=["before", "after"],
+        help="which agents to run, in order (before,after)",
+    )
+    parser.add_argument("--logs", help="keep each agent's log in this directory")
+    parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--agent-log", help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=("before", "after"), help=argparse.SUPPRESS)
+    parser.add_argument("--home-netns", help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.inner:
+        print(json.dumps(asyncio.run(inner(args))), flush=True)
+        return 0
+    rows = asyncio.run(outer(args))
+    print(
+        "| loss | agent | fps decoded / presented | longest gap, gaps > 1 s | Chromium freezes "
+        "(s) | NACK / PLI | lost / received | keyframes decoded |"
+    )
+    print("|---:|---|---|---|---|---|---|---:|")
+    for r in rows:
+        print(
+            f"| {r['loss'] * 100:.0f} % | {r['variant']} | {r['fps']} / {r['presented_fps']} | "
+            f"{r['longest_gap_ms']} ms, {r['gaps_over_1s']} | {r['freezes']} ({r['freeze_s']} s) "
+            f"| {r['nacks']} / {r['plis']} | {r['lost']} / {r['received']} "
+            f"| {r['keyframes_decoded']} |"
+        )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
