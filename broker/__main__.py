@@ -18,6 +18,10 @@ Commands:
     audit checkpoint     sign a checkpoint on every audit chain that grew
     db upgrade           migrate the database to the newest schema
     db current           print the database's schema revision; exit 1 unless it is the newest
+    backup DIR           copy the database (online), the audit signing key and the secret key
+                         into DIR (new or empty; 0700)
+    restore DIR          restore such a backup into an empty data folder or database; refuses
+                         unless MAMORI_SECRET_KEY is the backup's
 
 All but gen-secret-key read the same MAMORI_* environment as the server; those that use the
 database migrate it first (check-config and db current do not touch it).
@@ -34,6 +38,7 @@ import re
 import secrets
 import sys
 from datetime import datetime, timedelta
+from pathlib import Path
 
 from cryptography.hazmat.primitives import serialization
 from sqlalchemy.ext.asyncio import AsyncSession
@@ -52,6 +57,9 @@ from broker.db.models import Organization
 from broker.errors import ConfigError
 from broker.identity import accounts
 from broker.identity.accounts import Purpose, Role
+from broker.ops import backup as ops_backup
+from broker.ops.errors import OpsError
+from broker.ops.logs import configure_logging
 from broker.server.app import create_app
 from broker.server.servers import serve
 
@@ -238,6 +246,8 @@ def main(argv: list[str] | None = None) -> int:
     sub.add_parser("check-config", help="print the settings in force, or what is wrong")
     audit_cli.add_commands(sub)
     db_cli.add_commands(sub)
+    for name, text in (("backup", "back up into DIR"), ("restore", "restore from DIR")):
+        sub.add_parser(name, help=text).add_argument("dir", type=Path)
     args = parser.parse_args(argv)
     if args.command == "gen-secret-key":
         print(base64.urlsafe_b64encode(secrets.token_bytes(SECRET_KEY_BYTES)).decode().rstrip("="))
@@ -245,6 +255,7 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     try:
         settings = Settings.from_env()
+        configure_logging(settings.log_level, settings.log_format)
         if args.command == "check-config":
             for name, value in settings.effective():
                 print(f"{name}={value}", flush=True)
@@ -271,6 +282,18 @@ def main(argv: list[str] | None = None) -> int:
             return _audit(settings, args)
         if args.command == "db":
             return _db(settings, args)
+        if args.command == "backup":
+            manifest = ops_backup.backup(settings, args.dir)
+            print(f"backed up ({manifest.dialect}, schema {manifest.revision}) to {args.dir}")
+            print("Keep it off this machine: it holds the secret key.", flush=True)
+            return 0
+        if args.command == "restore":
+            manifest = ops_backup.restore(settings, args.dir)
+            print(f"restored the backup of {manifest.created_at} (schema {manifest.revision})")
+            return 0
+    except OpsError as exc:
+        print(f"mamori-broker: {exc}", file=sys.stderr)
+        return 1
     except ConfigError as exc:
         for line in str(exc).splitlines():  # settings report every problem, one a line
             print(f"mamori-broker: {line}", file=sys.stderr)

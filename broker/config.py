@@ -108,6 +108,11 @@ class Settings(BaseSettings):
         data_dir: the broker's own files (the SQLite database by default, the audit key).
         database_url: SQLAlchemy async URL; SQLite (aiosqlite) in ``data_dir`` by default,
             PostgreSQL with ``postgresql+asyncpg://...``.
+        db_pool_size: database connections kept open per broker process.
+        db_max_overflow: connections opened beyond the pool under load (closed after use).
+        db_pool_timeout_s: how long a request waits for a connection before it fails;
+            shorter than the agent's own 10 s handshake timeout, so a saturated pool answers
+            an agent before the agent gives up and retries on top of it (issue 18).
         host: address to bind.
         port: port to bind; 0 picks a free one (tests).
         agent_host: address the agent port binds (default: ``host``).
@@ -120,7 +125,15 @@ class Settings(BaseSettings):
             agents renew when a third is left).
         agent_recheck_s: how often live agent links are checked against revocation and
             expiry (a revocation through the console acts at once; this catches the CLI's
-            and certificates running out while connected).
+            and certificates running out while connected). The same round refreshes the
+            in-memory certificate status handshakes are authenticated from.
+        agent_handshake_limit: agent handshakes (certificate check to registration) in
+            progress at once; one more is told 503 "come back later" before any database
+            work, so a reconnecting fleet cannot drown the database (issue 18).
+        agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
+        agent_ping_interval_s: how often the broker pings each agent link.
+        agent_ping_timeout_s: a ping unanswered this long ends the link: a silent agent
+            (cut network) is noticed within interval + timeout (15 s by default).
         public_url: the origin people type (``https://name:port``); WebAuthn checks it and
             enrollment links start with it. Defaults to ``https://{rp_id}:{port}``.
         rp_id: the WebAuthn relying party id, a host name (never an IP address: browsers
@@ -189,6 +202,19 @@ class Settings(BaseSettings):
         audit_checkpoint_interval_s: and, if it grew, at least this often (default 10 min).
         audit_retention_days: audit records younger than this are never purged (default 5
             years); older ones only by ``audit purge``, which exports them first.
+        shutdown_grace_s: on SIGTERM, live sessions end (``broker_shutdown``) and
+            connections get this long to close before they are cut; the process exits
+            soon after, whatever idle keep-alive clients do.
+        replica_id: this process's name among replicas; the sessions it held when it
+            crashed are closed in the audit (``broker_crashed``) when it starts again.
+        replicas: this process is one of several replicas: it needs PostgreSQL (SQLite is
+            one process's database), Redis (presence keys) and its own ``replica_id``, and
+            refuses to start without them.
+        redis_url: ``redis://`` or ``rediss://`` URL of the Redis replicas share; checked
+            by ``/readyz`` when set.
+        metrics_token: the bearer token ``/metrics`` requires; empty: no metrics endpoint.
+        log_level: DEBUG, INFO, WARNING or ERROR.
+        log_format: ``json`` (one object a line, with the request id) or ``text``.
         turn_servers: STUN/TURN URLs both ends of a session are given, in the order to try
             them (broker/turn/servers.py); empty: none (direct connections only).
         turn_secret: the secret shared with coturn (``static-auth-secret``); needed when a
@@ -229,6 +255,9 @@ class Settings(BaseSettings):
     tls_key: Path
     data_dir: Path = DEFAULT_DATA_DIR
     database_url: str = Field(default_factory=lambda v: default_database_url(v["data_dir"]))
+    db_pool_size: int = Field(10, ge=1, le=200)
+    db_max_overflow: int = Field(10, ge=0, le=200)
+    db_pool_timeout_s: float = Field(5.0, ge=0.1, le=60)
     host: str = "127.0.0.1"
     port: int = Field(8443, ge=0, le=65535)
     agent_host: str = Field(default_factory=lambda v: v["host"])
@@ -238,6 +267,10 @@ class Settings(BaseSettings):
     # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
     agent_cert_lifetime_s: int = Field(90 * _DAY, ge=3600, le=397 * _DAY)
     agent_recheck_s: int = Field(30, ge=1, le=3600)
+    agent_handshake_limit: int = Field(64, ge=1, le=10_000)
+    agent_retry_after_s: int = Field(5, ge=1, le=300)
+    agent_ping_interval_s: float = Field(5.0, ge=0.1, le=300)
+    agent_ping_timeout_s: float = Field(10.0, ge=0.1, le=300)
     public_url: str | None = None
     rp_id: str = "localhost"
     trusted_proxies: str = "127.0.0.1"
@@ -286,6 +319,13 @@ class Settings(BaseSettings):
     audit_checkpoint_every: int = Field(100, ge=1, le=100_000)
     audit_checkpoint_interval_s: int = Field(600, ge=5, le=_DAY)
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
+    shutdown_grace_s: int = Field(5, ge=1, le=120)
+    replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
+    replicas: Flag = False
+    redis_url: str = Field("", repr=False)
+    metrics_token: str = Field("", repr=False)
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["json", "text"] = "json"
     turn_servers: str = ""
     turn_secret: str = Field("", repr=False)
     turn_credential_ttl_s: int = Field(300, ge=60, le=_DAY)
@@ -342,6 +382,21 @@ class Settings(BaseSettings):
             raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
         return url
 
+    @field_validator("redis_url")
+    @classmethod
+    def _redis_url(cls, url: str) -> str:
+        if url and not url.startswith(("redis://", "rediss://")):
+            raise ValueError("must start with redis:// or rediss://")
+        return url
+
+    @field_validator("metrics_token")
+    @classmethod
+    def _metrics_token(cls, token: str) -> str:
+        # Whoever holds it reads counts of sign-ins, sessions and hosts: a real secret.
+        if token and (len(token) < 24 or token.strip().lower() in _PLACEHOLDERS):
+            raise ValueError("must be at least 24 random characters (or unset: no metrics)")
+        return token
+
     @field_validator("public_url")
     @classmethod
     def _https_origin(cls, url: str | None) -> str | None:
@@ -375,6 +430,7 @@ class Settings(BaseSettings):
             raise ValueError("MAMORI_AGENT_PORT must differ from MAMORI_PORT")
         if not self.remote_warn_s < self.remote_max_s:
             raise ValueError("MAMORI_REMOTE_WARN_S must be shorter than MAMORI_REMOTE_MAX_S")
+        self._replicas_supported()
         if any(u.startswith("turn") for u in self.ice_urls):
             secret = self.turn_secret
             if len(secret) < 16 or secret.strip().lower() in _PLACEHOLDERS:
@@ -393,6 +449,27 @@ class Settings(BaseSettings):
             # The password would cross the network in clear (SMTP AUTH PLAIN is base64 only).
             raise ValueError("MAMORI_SMTP_USER needs MAMORI_SMTP_STARTTLS=on")
         return self
+
+    def _replicas_supported(self) -> None:
+        """Replicas share one database and route through Redis: SQLite and the in-memory
+        relay are one process's, so a second process would silently split the clinic."""
+        if not self.replicas:
+            return
+        missing = []
+        if not self.database_url.startswith("postgresql+asyncpg://"):
+            missing.append("PostgreSQL (MAMORI_DATABASE_URL=postgresql+asyncpg://...)")
+        if not self.redis_url:
+            missing.append("Redis (MAMORI_REDIS_URL=redis://...)")
+        if missing:
+            raise ValueError(
+                "MAMORI_REPLICAS=on needs " + " and ".join(missing) + "; SQLite serves one "
+                "broker process only: run one replica, or give the replicas both"
+            )
+        if self.replica_id == "broker":
+            raise ValueError(
+                "MAMORI_REPLICAS=on needs MAMORI_REPLICA_ID set to this replica's own name "
+                "(e.g. broker-a), different on each replica"
+            )
 
     @property
     def audit_key_path(self) -> Path:

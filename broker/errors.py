@@ -70,6 +70,13 @@ class HostBusy(RelayError):
     code = "host_busy"
 
 
+class Unavailable(RelayError):
+    """The broker is shutting down: no new session starts here (come back shortly)."""
+
+    close_code = CloseCode.GOING_AWAY
+    code = "unavailable"
+
+
 class NotInSession(RelayError):
     close_code = CloseCode.UNEXPECTED
     code = "not_in_session"

@@ -40,6 +40,9 @@ if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   have ip || need_pkgs+=(iproute2)
   have nft || need_pkgs+=(nftables)
   have turnserver || need_pkgs+=(coturn)
+  # tests/deploy: `nginx -t` on the proxy example (nginx core and its stream module, small).
+  [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
+  [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_pkgs+=(libnginx-mod-stream)
 fi
 if [ "$purpose" = bench ]; then
   have x11vnc || need_pkgs+=(x11vnc)
@@ -76,6 +79,9 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   # this (containers have none); where it exists, it also works without a running systemd.
   if [[ " ${need_pkgs[*]} " == *" coturn "* ]] && have systemctl; then
     systemctl disable coturn >/dev/null 2>&1 || true
+  fi
+  if [[ " ${need_pkgs[*]} " == *" nginx "* ]] && have systemctl; then
+    systemctl disable nginx >/dev/null 2>&1 || true
   fi
 fi
 

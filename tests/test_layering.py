@@ -26,7 +26,7 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
         "broker.secretbox",
         "broker.turn",
     ),
-    ("broker.db",),
+    ("broker.db", "broker.replicas"),
     ("broker.audit",),
     ("broker.access",),
     ("broker.identity",),
@@ -35,6 +35,7 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.signaling",),
     ("broker.report",),
     ("broker.api",),
+    ("broker.ops",),
     ("broker.server",),
     ("broker.__main__", "broker.audit.cli"),
 )

@@ -26,6 +26,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.agents.status import CertificateStatus, GoodCertificate
 from broker.db.models import AgentCertificate, OrganizationCa
 from broker.errors import CaKeyError
 from broker.secretbox import SecretBox
@@ -85,6 +86,8 @@ class AgentAuthority:
         # sign exists) and never hides the organization's real CA.
         self._cas: dict[x509.Name, tuple[int, x509.Certificate]] = {}
         self._listeners: list[Callable[[x509.Certificate], None]] = []
+        # Good certificates in memory (broker.agents.status): handshakes skip the database.
+        self.status = CertificateStatus()
 
     def on_new_ca(self, listener: Callable[[x509.Certificate], None]) -> None:
         """Call ``listener`` with every CA known now and every one learnt later."""
@@ -107,8 +110,10 @@ class AgentAuthority:
     async def load(self, session: AsyncSession) -> None:
         """Learn every CA in the database (one made by the CLI in another process too)."""
         rows = await session.execute(select(OrganizationCa.org_id, OrganizationCa.cert_pem))
+        known = {org_id for org_id, _ in self._cas.values()}
         for org_id, pem in rows:
-            self._learn(org_id, x509.load_pem_x509_certificate(pem.encode()))
+            if org_id not in known:  # an organization has one CA: parse only new ones
+                self._learn(org_id, x509.load_pem_x509_certificate(pem.encode()))
 
     async def ensure_ca(
         self, session: AsyncSession, org_id: int, now: datetime
@@ -230,19 +235,27 @@ class AgentAuthority:
         org_id = known[0] if known is not None else None
         cas = {str(known[0]): known[1]} if known is not None else {}
         serial = serial_hex(cert.serial_number)
-        row = None
+        good: GoodCertificate | None = None
+        revoked: set[int] = set()
         if org_id is not None:
-            row = await session.scalar(
-                select(AgentCertificate).where(
-                    AgentCertificate.org_id == org_id, AgentCertificate.serial == serial
+            good = self.status.get(org_id, serial, now)
+            if good is None:
+                generation = self.status.generation
+                row = await session.scalar(
+                    select(AgentCertificate).where(
+                        AgentCertificate.org_id == org_id, AgentCertificate.serial == serial
+                    )
                 )
-            )
-        revoked = {cert.serial_number} if row is not None and row.revoked_at is not None else set()
+                if row is not None and row.revoked_at is not None:
+                    revoked = {cert.serial_number}
+                elif row is not None:
+                    good = GoodCertificate(row.host_id, row.spki_sha256, row.not_after)
+                    self.status.learn(org_id, row, generation)
         identity = verify_client_cert(cert, cas, revoked, now)
         if (
-            row is None
-            or row.host_id != identity.host_id
-            or row.spki_sha256 != spki_sha256(cert.public_key())
+            good is None
+            or good.host_id != identity.host_id
+            or good.spki_sha256 != spki_sha256(cert.public_key())
         ):
             raise UnknownCertificate("this broker has no record of the certificate")
         return VerifiedAgent(
@@ -289,6 +302,7 @@ class AgentAuthority:
         for row in rows:
             row.revoked_at, row.revoked_reason = now, reason
             serials.append(row.serial)
+        self.status.forget(org_id, serials)
         await session.flush()
         return serials
 
@@ -305,6 +319,7 @@ class AgentAuthority:
         )
         if row is not None:
             row.revoked_at, row.revoked_reason = now, reason
+            self.status.forget(org_id, [row.serial])
             await session.flush()
         return row
 

@@ -7,6 +7,7 @@ SQLite (aiosqlite) in the data folder is the embedded default; PostgreSQL (async
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final
 
@@ -65,19 +66,38 @@ def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
     cursor.close()
 
 
+@dataclass(frozen=True)
+class PoolLimits:
+    """Connections kept, extra ones allowed under load, and how long a request waits for
+    one. SQLAlchemy's default wait (30 s) outlasts an agent's handshake timeout (10 s):
+    under a reconnect storm the broker kept working for agents that had long given up."""
+
+    size: int = 10
+    max_overflow: int = 10
+    timeout_s: float = 5.0
+
+
 class Database:
     """The engine and a session factory for one database URL."""
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, pool: PoolLimits | None = None) -> None:
         parsed = make_url(url)
         self.dialect = parsed.get_backend_name()
         kwargs: dict[str, Any] = {}
+        file_backed = True
         if self.dialect == "sqlite":
-            if parsed.database and parsed.database != ":memory:":
+            file_backed = bool(parsed.database) and parsed.database != ":memory:"
+            if file_backed and parsed.database:
                 Path(parsed.database).parent.mkdir(parents=True, exist_ok=True, mode=0o700)
             kwargs["connect_args"] = {"timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
+        if pool is not None and file_backed:  # an in-memory SQLite has one static connection
+            kwargs |= {
+                "pool_size": pool.size,
+                "max_overflow": pool.max_overflow,
+                "pool_timeout": pool.timeout_s,
+            }
         self.engine: AsyncEngine = create_async_engine(url, **kwargs)
         if self.dialect == "sqlite":
             event.listen(self.engine.sync_engine, "connect", _sqlite_pragmas)

@@ -15,6 +15,7 @@ from collections.abc import AsyncIterator
 from fastapi import FastAPI
 
 from broker.api import agent_renewal, handlers
+from broker.ops.logs import RequestIds
 from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import agent_endpoint, agent_watch
 
@@ -27,6 +28,9 @@ def create_agent_app(app: FastAPI) -> FastAPI:
         state = agent_app.state
         async with state.db.session() as s:
             await state.agent_authority.load(s)
+            # Every good certificate in one query: the fleet reconnecting after a restart
+            # is authenticated from memory (broker.agents.status).
+            await state.agent_authority.status.reload(s, state.clock.now())
         watcher = asyncio.create_task(
             agent_watch.watch(
                 state.relay,
@@ -56,6 +60,7 @@ def create_agent_app(app: FastAPI) -> FastAPI:
     agent_app.add_middleware(
         BodyLimitMiddleware, limits=BodyLimits.from_settings(app.state.settings)
     )
+    agent_app.add_middleware(RequestIds)
     agent_app.include_router(agent_endpoint.router)
     agent_app.include_router(agent_renewal.router)
     return agent_app

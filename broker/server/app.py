@@ -14,6 +14,7 @@ from typing import Final
 
 from fastapi import FastAPI, Request, Response
 from fastapi.staticfiles import StaticFiles
+from redis.asyncio import Redis
 
 from broker.access.remote_policy import RemotePolicy
 from broker.agents.ca import AgentAuthority
@@ -46,12 +47,19 @@ from broker.audit import refusals as audit_refusals
 from broker.audit.refusals import RefusalAudit
 from broker.clock import Clock
 from broker.config import Settings
-from broker.db.engine import Database
+from broker.db.engine import Database, PoolLimits
 from broker.identity.throttle import Rate, SignInThrottle
+from broker.ops import health
+from broker.ops import metrics as ops_metrics
+from broker.ops.logs import RequestIds
+from broker.ops.metrics import Metrics, count_audit
+from broker.replicas.presence import Presence
+from broker.replicas.presence import close as presence_close
 from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import endpoints
+from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.relay import Relay
-from broker.signaling.session_audit import AuditedSessionEvents
+from broker.signaling.session_audit import AuditedSessionEvents, close_crashed
 from broker.turn.servers import IceServerSource
 from broker.version import VERSION
 
@@ -112,7 +120,15 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
+        # Before anything is relayed: sessions a crash of this replica cut get their end.
+        await close_crashed(app.state.db, app.state.clock, settings.replica_id)
         await app.state.alerts.start()
+        presence: Presence | None = app.state.presence
+        claims = (
+            asyncio.create_task(presence.keep_fresh(app.state.relay.online_hosts))
+            if presence is not None
+            else None
+        )
         refusals = asyncio.create_task(
             audit_refusals.keep_flushing(
                 app.state.refusal_audit,
@@ -131,6 +147,12 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         )
         yield
         await app.state.alerts.stop()
+        if claims is not None:
+            claims.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await claims
+        if presence is not None:
+            await presence_close(presence.redis)
         refusals.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await refusals
@@ -156,13 +178,19 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.clock = clock or Clock()
     app.state.keys = Keys.from_settings(settings)
-    app.state.db = Database(settings.database_url)
+    app.state.db = Database(
+        settings.database_url,
+        PoolLimits(settings.db_pool_size, settings.db_max_overflow, settings.db_pool_timeout_s),
+    )
     # The checkpoint key is created on first start (0600) and refused if others can read it.
     app.state.audit_signer = audit_ledger.AuditSigner(
         audit_key.load_private_key(settings.audit_key_path, create=True),
         settings.audit_checkpoint_every,
     )
     audit_ledger.attach_signer(app.state.db.sessions, app.state.audit_signer)
+    # After the signer: both ride on the sessions' info.
+    app.state.metrics = Metrics(app.state, settings.replica_id)
+    count_audit(app.state.db.sessions, app.state.metrics.counters)
     app.state.relay = Relay(
         RemotePolicy(
             idle_s=settings.remote_idle_s,
@@ -175,7 +203,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             ice_policy=settings.ice_policy,
             lan_candidates=settings.lan_candidates,
         ),
-        AuditedSessionEvents(app.state.db, app.state.clock),
+        AuditedSessionEvents(app.state.db, app.state.clock, settings.replica_id),
         app.state.clock,
         ice=IceServerSource(
             settings.ice_urls,
@@ -196,6 +224,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         settings.secret_key_bytes, timedelta(seconds=settings.agent_cert_lifetime_s)
     )
     app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
+    app.state.agent_gate = HandshakeGate(settings.agent_handshake_limit)
+    # Replicas claim their agents in Redis (broker.replicas.presence); one process does not.
+    app.state.presence = (
+        Presence(Redis.from_url(settings.redis_url), settings.replica_id)
+        if settings.replicas
+        else None
+    )
     app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()
@@ -240,5 +275,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(admin_hosts.router)
     app.include_router(agent_enrollment.router)
     app.include_router(endpoints.router)
+    app.include_router(health.router)
+    app.include_router(ops_metrics.router)
+    # Outermost: every record logged while a request is handled carries its id.
+    app.add_middleware(RequestIds)
     app.mount("/", ClientFiles(directory=web_client_dir(), html=True), name="web_client")
     return app

@@ -1,13 +1,23 @@
 """The broker's two uvicorn servers in one process: the browser port (TLS 1.3) and the agent
 port (mutual TLS, ``broker.server.agent_app``); the signaling frame limit; port discovery for tests.
+
+Stopping (SIGTERM, or ``BrokerServers.stop``) drains first: new sessions are refused, live
+ones end as ``broker_shutdown`` (audited as such, not as the ``viewer_left`` their closing
+sockets would report), and the agent port stops (agents hear 1012 "service restart" and come
+back jittered) before the browser port's shutdown closes the shared database. Each server
+gives its connections ``MAMORI_SHUTDOWN_GRACE_S`` and then cuts them, so an idle keep-alive
+client (or a TLS peer that never answers close_notify, which asyncio waits 30 s for) cannot
+hold the exit.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import socket
 import ssl
-from collections.abc import Iterator
+from collections.abc import Awaitable, Callable, Iterator
 
 import uvicorn
 from fastapi import FastAPI
@@ -16,6 +26,23 @@ from broker.config import Settings
 from broker.server.agent_app import create_agent_app
 from broker.server.tls_scope import TlsH11Protocol, TlsWebSocketProtocol
 from mamori_protocol import MAX_MESSAGE_BYTES
+
+log = logging.getLogger(__name__)
+
+
+class _BrowserPortServer(uvicorn.Server):
+    """The browser port's server: it receives the signals, and drains the broker (``drain``)
+    before its own connections and the database close."""
+
+    drain: Callable[[], Awaitable[None]] | None = None
+
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        if self.drain is not None:
+            try:
+                await self.drain()
+            except Exception:
+                log.exception("draining the broker failed; stopping anyway")
+        await super().shutdown(sockets)
 
 
 def build_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
@@ -30,20 +57,23 @@ def build_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         # they are buffered whole.
         ws_max_size=MAX_MESSAGE_BYTES,
         ws="websockets-sansio",
-        log_level="info",
+        # Logging is the broker's own (broker.ops.logs): uvicorn must not replace it.
+        log_config=None,
+        log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
         # X-Forwarded-For is believed from these addresses only: the lockout counts failures
         # per source address, which a client must not be able to choose.
         proxy_headers=True,
         forwarded_allow_ips=settings.trusted_proxies,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     config.load()
     if config.ssl is None:
         raise RuntimeError("uvicorn did not build a TLS context")
     # TLS 1.3 only (MHLW Q&A, CRYPTREC 高セキュリティ型): browsers and our agent speak it.
     config.ssl.minimum_version = ssl.TLSVersion.TLSv1_3
-    return uvicorn.Server(config)
+    return _BrowserPortServer(config)
 
 
 class _AgentPortServer(uvicorn.Server):
@@ -68,11 +98,16 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         ws=TlsWebSocketProtocol,
         http=TlsH11Protocol,
         lifespan="on",
-        log_level="info",
+        log_config=None,
+        log_level=settings.log_level.lower(),
         access_log=False,
         server_header=False,
         # Agents connect directly: the source address is the socket's.
         proxy_headers=False,
+        # A silent agent (cut network) is noticed within interval + timeout (~15 s).
+        ws_ping_interval=settings.agent_ping_interval_s,
+        ws_ping_timeout=settings.agent_ping_timeout_s,
+        timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     config.load()
     # Client certificates required, trusted CAs = the organizations' (broker.agents.tls).
@@ -115,6 +150,9 @@ class BrokerServers:
         self.web = build_server(settings, app)
         self.agents = build_agent_server(settings, app)
         self._tasks: list[asyncio.Task[None]] = []
+        self._drained = False
+        if isinstance(self.web, _BrowserPortServer):
+            self.web.drain = self.drain
 
     @staticmethod
     async def _started(server: uvicorn.Server, task: asyncio.Task[None]) -> None:
@@ -146,14 +184,42 @@ class BrokerServers:
         """Until either server stops (a signal stops the browser port's)."""
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
+    async def drain(self) -> None:
+        """End live sessions as ``broker_shutdown``, refuse new ones, stop the agent port.
+        Once; bounded by the grace period twice (the sessions' audit writes, the agent port)."""
+        if self._drained:
+            return
+        self._drained = True
+        grace = self.settings.shutdown_grace_s
+        try:
+            async with asyncio.timeout(grace):
+                ended = await self.app.state.relay.shut_down("broker_shutdown")
+            log.info("draining: %d live session(s) ended", ended)
+        except TimeoutError:
+            log.error("draining: live sessions not all ended within %.1f s", grace)
+        if len(self._tasks) > 1:
+            await self._stop_server(self.agents, self._tasks[1], grace * 2)
+
+    @staticmethod
+    async def _stop_server(server: uvicorn.Server, task: asyncio.Task[None], limit: float) -> None:
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), limit)
+        except TimeoutError:
+            log.error("a broker server did not stop within %.1f s", limit)
+        finally:
+            _abort_leftovers(server)
+
     async def stop(self, timeout_s: float = 15) -> None:
-        """Agent port first: the browser port's shutdown closes the shared database."""
-        for server, task in reversed(list(zip((self.web, self.agents), self._tasks, strict=False))):
-            server.should_exit = True
-            try:
-                await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), timeout_s)
-            finally:
-                _abort_leftovers(server)
+        """Drain (agent port first), then the browser port, whose shutdown closes the
+        shared database."""
+        try:
+            await self.drain()
+        finally:
+            for server, task in reversed(
+                list(zip((self.web, self.agents), self._tasks, strict=False))
+            ):
+                await self._stop_server(server, task, timeout_s)
 
 
 async def serve(settings: Settings, app: FastAPI) -> None:

@@ -66,8 +66,18 @@ class TlsH11Protocol(H11Protocol):
 
 
 class TlsWebSocketProtocol(WebSocketsSansIOProtocol):
-    """uvicorn's websockets-sansio WebSocket protocol, filling the TLS extension."""
+    """uvicorn's websockets-sansio WebSocket protocol, filling the TLS extension; a peer that
+    misses its keep-alive ping is cut at once."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self.app = _with_tls(self.app, lambda: getattr(self, "transport", None))
+
+    def keepalive_timeout(self) -> None:
+        super().keepalive_timeout()
+        # A peer that answers no ping answers no TLS close_notify either: uvicorn's close
+        # waits for it (asyncio's ssl_shutdown_timeout, 30 s) before the application hears
+        # the link is gone, and the host stayed "online" meanwhile (issue 18: 54-61 s).
+        transport = getattr(self, "transport", None)
+        if transport is not None:
+            transport.abort()

@@ -1,9 +1,11 @@
 """``/ws/agent``, on the agent port only: a host agent's outbound link.
 
 The agent is who its client certificate says (``agent_auth``), checked before the upgrade:
-a refused certificate gets HTTP 403 and no WebSocket. Its ``agent_hello`` must name the
-certificate's host id; the link is registered under the certificate's organization and
-remembers the certificate's serial, so revoking that certificate ends the link.
+a refused certificate gets HTTP 403 and no WebSocket. Before even that, a bounded number of
+handshakes may run at once (``agent_gate``); one more is answered 503 + Retry-After. Its
+``agent_hello`` must name the certificate's host id; the link is registered under the
+certificate's organization and remembers the certificate's serial, so revoking that
+certificate ends the link.
 """
 
 from __future__ import annotations
@@ -11,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from fastapi import APIRouter, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
 
 import mamori_protocol as protocol
 from broker.agents import hosts as agents
@@ -19,8 +21,11 @@ from broker.agents.auth import authenticate, source_of
 from broker.agents.ca import VerifiedAgent
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
+from broker.config import Settings
 from broker.db.engine import Database
 from broker.errors import RelayError
+from broker.replicas.presence import Presence
+from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -71,15 +76,59 @@ async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
         await s.commit()
 
 
+async def _claim(ws: WebSocket, org_id: int, host_id: str, *, withdraw: bool = False) -> None:
+    """Claim (or withdraw the claim on) the agent in Redis when this broker is a replica.
+    A failure is logged, not fatal: the link works, and the claim's TTL or the next refresh
+    puts things right (readiness reports Redis down meanwhile)."""
+    presence: Presence | None = ws.app.state.presence
+    if presence is None:
+        return
+    try:
+        if withdraw:
+            await presence.withdraw(org_id, host_id)
+        else:
+            await presence.announce(org_id, host_id)
+    except Exception as exc:
+        log.warning("presence of %s not updated: %s", host_id, type(exc).__name__)
+
+
 @router.websocket("/ws/agent")
 async def agent_endpoint(ws: WebSocket) -> None:
     """A host agent's outbound link: hello, then answers, candidates and byes."""
-    peer = WebSocketPeer(ws)
+    gate: HandshakeGate = ws.app.state.agent_gate
+    if not gate.try_enter():
+        settings: Settings = ws.app.state.settings
+        # Not audited, not logged per agent: this is the cheap path a storm takes.
+        await ws.send_denial_response(
+            Response(status_code=503, headers={"Retry-After": str(settings.agent_retry_after_s)})
+        )
+        return
+    slot = _Slot(gate)
+    try:
+        await _serve_agent(ws, slot)
+    finally:
+        slot.release()
+
+
+class _Slot:
+    """One handshake slot, given back once the agent is registered or on any way out."""
+
+    def __init__(self, gate: HandshakeGate) -> None:
+        self._gate: HandshakeGate | None = gate
+
+    def release(self) -> None:
+        if self._gate is not None:
+            self._gate.leave()
+            self._gate = None
+
+
+async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
     agent = await authenticate(ws)
     if agent is None:
         await ws.close(code=CloseCode.UNAUTHORIZED, reason="agent not authorized")
         return
     await ws.accept()
+    peer = WebSocketPeer(ws)
     relay: Relay = ws.app.state.relay
     link: AgentLink | None = None
     hello: protocol.AgentHello | None = None
@@ -103,6 +152,8 @@ async def agent_endpoint(ws: WebSocket) -> None:
         hello = first
         await _register_host(ws, agent.org_id, hello)
         link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
+        slot.release()
+        await _claim(ws, agent.org_id, hello.host_id)
         while True:
             message = await _receive(ws, Direction.AGENT_TO_BROKER)
             if isinstance(message, protocol.AgentHello):
@@ -122,5 +173,6 @@ async def agent_endpoint(ws: WebSocket) -> None:
         # sees the media stop and takes it for a network fault. Last seen follows.
         if link is not None:
             await relay.remove_agent(link)
+            await _claim(ws, agent.org_id, link.host_id, withdraw=True)
         if hello is not None:
             await _last_seen(ws, agent.org_id, hello.host_id)

@@ -28,7 +28,7 @@ from typing import Final
 import mamori_protocol as protocol
 from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
-from broker.errors import HostBusy, NotInSession, PolicyRefused, UnknownHost
+from broker.errors import HostBusy, NotInSession, PolicyRefused, Unavailable, UnknownHost
 from broker.signaling.sessions import (
     AgentLink,
     HostInfo,
@@ -81,6 +81,8 @@ class Relay:
         self.events: SessionEvents = events or _NoEvents()
         # The broker's clock: time windows close by it, so tests can move it.
         self.clock = clock or Clock()
+        # Set once the broker is stopping: no session starts any more.
+        self.draining = False
 
     def sessions_of(self, org_id: int) -> list[Session]:
         """The live sessions on ``org_id``'s hosts."""
@@ -203,6 +205,8 @@ class Relay:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
             HostBusy: the host already has a viewer (one viewer per host).
         """
+        if self.draining:
+            raise Unavailable("the broker is shutting down; connect again in a moment")
         agent = self._agents.get((org_id, host_id))
         if agent is None:
             raise UnknownHost("no such host is online")
@@ -459,6 +463,16 @@ class Relay:
             protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
         )
         await self._finished(session, reason)
+
+    async def shut_down(self, reason: str = "broker_shutdown") -> int:
+        """The broker is stopping (SIGTERM): refuse new sessions, and end every live one
+        now with ``reason``, so the audit says why it ended rather than the ``viewer_left``
+        its viewer's closing socket would report. How many were ended."""
+        self.draining = True
+        live = [a.session for a in list(self._agents.values()) if a.session is not None]
+        for session in live:
+            await self.end(session, reason, CloseCode.GOING_AWAY)
+        return len(live)
 
     async def end_sessions_of(self, owners: set[int], reason: str = "signed_out") -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""

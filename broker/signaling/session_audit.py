@@ -4,16 +4,25 @@ and every attempt against the pixel-only policy (MHLW.md rows 3, 11, 12).
 The relay reports; this writes. An idle session also sends the viewer's browser session back
 to the second-factor step (クリアスクリーン, MHLW.md row 8): the relay awaits ``idle`` before
 the host is free again.
+
+Each started session also has an ``open_sessions`` row (same transaction as its
+``session_started`` record, deleted with its ``session_ended`` one). A broker killed mid-session
+writes no end; when it starts again, ``close_crashed`` records each of its rows left over as
+ended with ``reason=broker_crashed``, so the trail never holds a session without an end.
 """
 
 from __future__ import annotations
 
 import logging
+from datetime import datetime
+
+from sqlalchemy import delete, select
 
 from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.db.engine import Database
+from broker.db.models import OpenSession
 from broker.identity import sessions
 from broker.signaling.sessions import Session
 
@@ -28,9 +37,10 @@ _PROTECTIVE_ENDS = frozenset(
 class AuditedSessionEvents:
     """The relay's ``SessionEvents``, written to the audit table."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, replica: str = "broker") -> None:
         self._db = db
         self._clock = clock
+        self._replica = replica
 
     def _actor(self, session: Session) -> Actor:
         who = session.identity
@@ -55,6 +65,18 @@ class AuditedSessionEvents:
                     f"device={session.device_id}"
                 ),
             )
+            who = session.identity
+            s.add(
+                OpenSession(
+                    session_id=session.session_id,
+                    replica=self._replica,
+                    org_id=session.agent.org_id,
+                    host_id=session.agent.host_id,
+                    user_id=who.user_id if who else None,
+                    username=who.username if who else "",
+                    started_at=self._clock.now(),
+                )
+            )
             await s.commit()
 
     async def ended(self, session: Session, reason: str) -> None:
@@ -70,6 +92,7 @@ class AuditedSessionEvents:
                     f"reason={reason} duration_s={session.duration_s}"
                 ),
             )
+            await s.execute(delete(OpenSession).where(OpenSession.session_id == session.session_id))
             await s.commit()
         if reason in _PROTECTIVE_ENDS:
             log.info("session %s ended for protection: %s", session.session_id, reason)
@@ -107,3 +130,33 @@ class AuditedSessionEvents:
                 violation=violation,
             )
             await s.commit()
+
+
+async def close_crashed(db: Database, clock: Clock, replica: str) -> list[str]:
+    """Record the end (``broker_crashed``) of every session ``replica`` held when it stopped
+    without ending them; their ids. Run at start, before this replica relays anything."""
+    now = clock.now()
+    async with db.session() as s:
+        rows = list(await s.scalars(select(OpenSession).where(OpenSession.replica == replica)))
+        for row in rows:
+            record(
+                s,
+                Actor(source_address="", user_id=row.user_id, org_id=row.org_id, name=row.username),
+                Event.SESSION_ENDED,
+                Outcome.SUCCESS,
+                now,
+                detail=(
+                    f"host={row.host_id} session={row.session_id} reason=broker_crashed "
+                    f"duration_s={_at_most(row.started_at, now)}"
+                ),
+            )
+            await s.delete(row)
+        await s.commit()
+    for row in rows:
+        log.warning("session %s was cut by a broker crash: end recorded", row.session_id)
+    return [row.session_id for row in rows]
+
+
+def _at_most(started_at: datetime, now: datetime) -> int:
+    """The longest the session can have lasted (its end was not seen, only the restart)."""
+    return max(0, int((now - started_at).total_seconds()))

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import ConnectionClosed, InvalidHandshake
+from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidStatus
 
 import mamori_protocol as protocol
 from host_agent.input.injection import Injector
@@ -34,9 +34,20 @@ from mamori_protocol.errors import SdpPolicyError
 
 log = logging.getLogger(__name__)
 
-# A link that stayed up this long counts as healthy: the next failure starts backoff afresh.
+# A link that was established (hello sent) and then stayed up this long counts as healthy:
+# the next failure starts backoff afresh. An attempt that failed or timed out never does,
+# however long it took: a 10 s timeout counted as "healthy" once made a restarted broker's
+# fleet retry every ~10 s without backing off (issue 18, the reconnect storm).
 HEALTHY_LINK_S: Final = 5.0
 OPEN_TIMEOUT_S: Final = 10.0
+# Keep-alive pings: a broker that went silent is noticed within interval + timeout.
+PING_INTERVAL_S: Final = 10.0
+PING_TIMEOUT_S: Final = 10.0
+# The longest "come back later" the agent believes (a broker's Retry-After beyond this is cut).
+MAX_RETRY_AFTER_S: Final = 300.0
+# Close codes with which a broker says "I am going away, come back" (RFC 6455 1001 going
+# away, 1012 service restart, 1013 try again later): the agent waits a jittered while first.
+_COME_BACK_LATER: Final = frozenset({1001, 1012, 1013})
 
 
 @dataclass(frozen=True)
@@ -48,6 +59,18 @@ class LinkSettings:
     name: str
     # Verifies the broker and shows this host's certificate; called for every connection.
     ssl_context: Callable[[], ssl.SSLContext]
+
+
+def retry_after(value: str | None) -> float:
+    """A Retry-After header's seconds (RFC 9110 §10.2.3, the delay form), bounded; an
+    absent or unreadable one still asks for a pause, so 5 s."""
+    try:
+        seconds = float(value) if value is not None else 5.0
+    except ValueError:
+        seconds = 5.0
+    if not 0 <= seconds < float("inf"):
+        seconds = 5.0
+    return min(seconds, MAX_RETRY_AFTER_S)
 
 
 class BrokerLink:
@@ -76,18 +99,37 @@ class BrokerLink:
         self._pending_start: protocol.SessionStart | None = None
         self.connected = asyncio.Event()
         self.connections = 0
+        # When the current attempt's link was established (hello sent); None until then.
+        self._established_at: float | None = None
+        # The broker's "come back later" (Retry-After of a 503, or a restart close): at
+        # least this long before the next attempt.
+        self._come_back_after_s = 0.0
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until stopped."""
         while not self._stopping.is_set():
-            started = self._clock()
+            self._established_at = None
+            self._come_back_after_s = 0.0
             try:
                 await self._connect_and_serve()
+            except InvalidStatus as exc:
+                if exc.response.status_code == 503:
+                    self._come_back_after_s = retry_after(exc.response.headers.get("Retry-After"))
+                    log.warning(
+                        "broker busy: coming back after %.0f s or later", self._come_back_after_s
+                    )
+                else:
+                    log.error("broker refused the connection (certificate revoked?): %s", exc)
             except InvalidHandshake as exc:
                 log.error("broker refused the connection (certificate revoked?): %s", exc)
             except ssl.SSLError as exc:
                 log.error("TLS with the broker failed (certificate not accepted?): %s", exc)
-            except (OSError, TimeoutError, ConnectionClosed) as exc:
+            except ConnectionClosed as exc:
+                if exc.rcvd is not None and exc.rcvd.code in _COME_BACK_LATER:
+                    self._broker_going_away(exc.rcvd.code)
+                else:
+                    log.warning("broker link lost: %s", exc)
+            except (OSError, TimeoutError) as exc:
                 log.warning("broker link lost: %s", exc)
             except ProtocolError as exc:
                 log.error("broker sent an invalid message: %s", exc.reason)
@@ -96,9 +138,17 @@ class BrokerLink:
                 await self._end_session()
             if self._stopping.is_set():
                 break
-            if self._clock() - started >= HEALTHY_LINK_S:
+            if (
+                self._established_at is not None
+                and self._clock() - self._established_at >= HEALTHY_LINK_S
+            ):
                 self._backoff.reset()
             delay = self._backoff.next_delay()
+            if self._come_back_after_s:
+                # Jittered on top, so a fleet told the same Retry-After does not return as one.
+                delay = self._come_back_after_s + self._backoff.rng.uniform(
+                    0, self._come_back_after_s
+                )
             log.info("reconnecting to the broker in %.1f s", delay)
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
@@ -116,16 +166,27 @@ class BrokerLink:
             ssl=self._settings.ssl_context(),
             max_size=protocol.MAX_MESSAGE_BYTES,
             open_timeout=OPEN_TIMEOUT_S,
+            ping_interval=PING_INTERVAL_S,
+            ping_timeout=PING_TIMEOUT_S,
         ) as ws:
             self._ws = ws
             await ws.send(protocol.encode(self._hello))
+            self._established_at = self._clock()
             self.connections += 1
             self.connected.set()
             log.info("connected to the broker as %s", self._hello.host_id)
             async for raw in ws:
                 await self._handle(protocol.parse(raw, Direction.BROKER_TO_AGENT))
-        if ws.close_code not in (None, 1000, 1001):
+        if ws.close_code in _COME_BACK_LATER:
+            self._broker_going_away(ws.close_code)
+        elif ws.close_code not in (None, 1000):
             log.warning("broker closed the link: %s %s", ws.close_code, ws.close_reason)
+
+    def _broker_going_away(self, code: int) -> None:
+        # A broker restarting or draining: its whole fleet hears this at once, so the next
+        # attempt waits a jittered second or more rather than the first backoff step.
+        self._come_back_after_s = max(self._backoff.base_s, 1.0)
+        log.info("broker going away (close %s): reconnecting later", code)
 
     async def _handle(self, message: protocol.Message) -> None:
         match message:

@@ -66,6 +66,7 @@ const ja = {
 
   "error.unknown_host": "この端末は見つからないか、いまオンラインではありません。",
   "error.host_busy": "この端末はほかの方が使用中です。",
+  "error.unavailable": "サーバーが再起動中です。少し待ってから、もう一度接続してください。",
   "error.host_disconnected": "院内の端末との接続が切れました。",
   "error.unauthorized": "サインインが必要です。ページを再読み込みしてサインインしてください。",
   "error.reauth_required": "しばらく操作がなかったため、画面を隠しました。もう一度、二要素認証をしてください。",
@@ -88,6 +89,7 @@ const ja = {
   "bye.foreign_message": "画面と操作以外のデータを送ろうとしたため、接続を終了しました。",
   "bye.oversized_message": "許可されていない大きさのデータを送ろうとしたため、接続を終了しました。",
   "bye.input_flood": "操作の送信が多すぎるため、接続を終了しました。",
+  "bye.broker_shutdown": "サーバーの再起動のため、接続を終了しました。少し待ってから、もう一度接続してください。",
   "notice.ending_soon": "あと{minutes}分でセッションが終了します。作業を保存してください。",
   "error.policy_violation": "セキュリティポリシーにより接続できません。",
   "bye.unknown": "端末側でセッションが終了しました（{reason}）。",
@@ -154,6 +156,7 @@ const en = {
 
   "error.unknown_host": "This computer does not exist or is not online.",
   "error.host_busy": "Someone else is using this computer.",
+  "error.unavailable": "The server is restarting. Please connect again in a moment.",
   "error.host_disconnected": "The clinic computer disconnected.",
   "error.unauthorized": "You need to sign in. Reload the page and sign in.",
   "error.reauth_required": "The screen was hidden after a period without input. Show your second factor again to continue.",
@@ -176,6 +179,7 @@ const en = {
   "bye.foreign_message": "Something other than screen and input was sent, so the session was ended.",
   "bye.oversized_message": "Oversized data was sent, so the session was ended.",
   "bye.input_flood": "Too much input was sent, so the session was ended.",
+  "bye.broker_shutdown": "The server is restarting, so the session was ended. Please connect again in a moment.",
   "notice.ending_soon": "The session ends in {minutes} min. Please save your work.",
   "error.policy_violation": "The security policy does not allow this connection.",
   "bye.unknown": "The computer ended the session ({reason}).",

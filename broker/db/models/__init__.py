@@ -40,6 +40,7 @@ from broker.db.models.identity import (
     TotpCredential,
     User,
 )
+from broker.db.models.live import OpenSession
 from broker.db.models.organizations import DEFAULT_TIME_ZONE, Organization
 from broker.db.models.report import ReportReview
 
@@ -68,6 +69,7 @@ __all__ = [
     "GrantWindow",
     "Host",
     "Lockout",
+    "OpenSession",
     "OrgPolicy",
     "Organization",
     "OrganizationCa",

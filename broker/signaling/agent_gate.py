@@ -1,0 +1,32 @@
+"""How many agent handshakes may be in progress at once, decided before any database work.
+
+A broker restart makes a whole fleet of agents reconnect within seconds. Each handshake
+checks a certificate and writes the host's record; unbounded, they queued on the database
+pool until agents timed out and retried on top of the queue (issue 18: 2,000 agents never
+came back). Past the limit an agent is answered 503 with a Retry-After at once, costing
+nothing but the TLS handshake already done; the agent comes back after that, jittered.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass
+class HandshakeGate:
+    """A counter, not a queue: a refused agent waits on its side, not in our memory."""
+
+    limit: int
+    in_progress: int = 0
+    refused: int = 0
+
+    def try_enter(self) -> bool:
+        """Take a slot; False (counted) when all are taken."""
+        if self.in_progress >= self.limit:
+            self.refused += 1
+            return False
+        self.in_progress += 1
+        return True
+
+    def leave(self) -> None:
+        self.in_progress = max(0, self.in_progress - 1)
