@@ -73,10 +73,12 @@ async def open_viewer(
     page = await context.new_page()
     await sign_in(page, broker, person)
     await approve_this_browser(page, broker, person)
-    await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
+    await page.wait_for_function("() => document.body?.dataset.hostsState === 'ready'")
     await page.click(f'#host-list li.host-item[data-host-id="{host_id}"] a.host-link')
+    # The click navigates to viewer.html: the predicate may first run on a document whose body
+    # is not parsed yet (a throwing predicate fails the wait at once), hence ``body?.``.
     await page.wait_for_function(
-        "() => document.body.dataset.connection === 'connected'"
+        "() => document.body?.dataset.connection === 'connected'"
         " && document.body.dataset.video === 'playing'"
         " && document.body.dataset.input === 'open'",
         timeout=20_000,

@@ -154,6 +154,22 @@ def _bound_to_us() -> list[str]:
     return [setpriv, "--pdeathsig", "KILL", "--"] if setpriv else []
 
 
+# ``ip netns exec`` bind-mounts the files of /etc/netns/<name>/ over /etc/ for what it runs.
+NETNS_ETC = Path("/etc/netns")
+
+
+def _confine_dns(name: str) -> None:
+    """Point the namespace's resolver at its own loopback, where nothing answers.
+
+    Without it, programs inside (Chromium looks names up on its own) would send DNS queries
+    towards the machine's resolver address: traffic to an address outside the test's
+    namespaces, even if no route takes it anywhere. Names the tests need are mapped
+    explicitly (e.g. Chromium's ``--host-resolver-rules``)."""
+    directory = NETNS_ETC / name
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "resolv.conf").write_text("nameserver 127.0.0.1\noptions timeout:1 attempts:1\n")
+
+
 def netns_wrapper(netns: str, program: str, directory: Path) -> Path:
     """An executable that runs ``program`` (with its arguments) inside ``netns``: for tools
     that take a program path and start it themselves, such as Playwright's
@@ -264,6 +280,7 @@ class Topology:
         for role in spec.namespaces:
             await run("ip", "netns", "add", self.netns(role))
             stack.push_async_callback(self._delete_netns, self.netns(role))
+            _confine_dns(self.netns(role))
             forward = "1" if role in spec.forwarding() else "0"
             # IPv6 off: nothing but the test's own IPv4 crosses the links (no router
             # solicitations in the emulator's counts). Reverse-path filtering off: a moved
@@ -319,6 +336,7 @@ class Topology:
         await _kill_inside(name)
         with contextlib.suppress(NetnsError):
             await run("ip", "netns", "delete", name)
+        shutil.rmtree(NETNS_ETC / name, ignore_errors=True)
 
 
 @contextlib.asynccontextmanager
@@ -351,6 +369,7 @@ async def sweep_stale() -> list[str]:
             with contextlib.suppress(NetnsError):
                 await run("ip", "netns", "delete", path.name)
                 swept.append(path.name)
+            shutil.rmtree(NETNS_ETC / path.name, ignore_errors=True)
     return swept
 
 

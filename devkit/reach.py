@@ -74,7 +74,7 @@ class ReachWorld:
         approved = await self.internet.run(approve_pending_of(self.broker, self.person))
         if not approved:
             raise AssertionError("the browser's device did not reach the admin's list")
-        await page.wait_for_function("() => document.body.dataset.hostsState === 'ready'")
+        await page.wait_for_function("() => document.body?.dataset.hostsState === 'ready'")
         opened = time.monotonic()
         await page.click(f'#host-list li.host-item[data-host-id="{HOST_ID}"] a.host-link')
         await page.wait_for_function(

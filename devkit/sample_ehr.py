@@ -9,6 +9,7 @@ can see what injected input did on the host::
 
     {"notes": "...", "saves": 0, "selected": "P-1003",
      "keys": ["Henkan_Mode", ...],            # the last keysyms pressed (Tk names)
+     "right_clicks": 0,                       # right-button presses anywhere (menus)
      "geometry": {"save_button": [x, y, w, h], "notes": [...], "patients": [...],
                   "header": [...], "status": [...]},
      "patient_rows": {"P-1001": [x, y, w, h], ...}}   # screen pixels, rows in view
@@ -64,6 +65,7 @@ class SampleEhr:
         self.root = root
         self.state_file = state_file
         self.saves = 0
+        self.right_clicks = 0
         self.keys: list[str] = []
         # No state file until the window is visible: its existence tells tests "ready".
         self.started = False
@@ -135,6 +137,7 @@ class SampleEhr:
         self.status = tk.Label(bar, text="", font=body, background="#f4f7f6")
         self.status.pack(side="left", padx=16)
         root.bind("<Control-s>", lambda _e: self.save())
+        root.bind_all("<ButtonPress-3>", self._right_click, add="+")
 
         # A bind tag in front of the class tags, so that keys a class binding ends with
         # "break" (Tab in a Text) are logged too.
@@ -181,6 +184,11 @@ class SampleEhr:
             widget.winfo_height(),
         ]
 
+    def _right_click(self, _event: object) -> None:
+        # Where a context menu would open; counted so that a test can see a right click.
+        self.right_clicks += 1
+        self.write_state()
+
     def state(self) -> dict[str, Any]:
         """Everything a test may want to check, in screen pixels."""
         selection = self.patients.selection()
@@ -194,6 +202,7 @@ class SampleEhr:
         return {
             "notes": self.notes.get("1.0", "end-1c"),
             "saves": self.saves,
+            "right_clicks": self.right_clicks,
             "selected": selection[0] if selection else "",
             "keys": self.keys,
             "geometry": {

@@ -71,6 +71,7 @@ WALK: dict[tuple[str, str], str] = {
     ("POST", "/api/admin/report/review"): "own",
     ("GET", "/api/admin/alerts"): "list",
     ("POST", "/api/admin/alerts/{alert_id}/acknowledge"): "object",
+    ("POST", "/api/admin/alerts/acknowledge-all"): "own",
     ("GET", "/api/admin/alerts/settings"): "list",
     ("PUT", "/api/admin/alerts/settings"): "own",
     ("POST", "/api/admin/alerts/settings/webhook-secret"): "own",
@@ -190,6 +191,8 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
         # A grant naming B's doctor is refused like one naming nobody.
         BODIES[("POST", "/api/admin/grants")] = {"user_id": doctor_b.user_id, "access": "control"}
         BODIES[("POST", "/api/devices")] = {"label": "A端末", "public_key": DeviceKey().jwk}
+        # Up to B's (newer) alert: A's own are marked, B's must stay unacknowledged.
+        BODIES[("POST", "/api/admin/alerts/acknowledge-all")] = {"up_to_id": alert_b.id}
         # B's device named by its fingerprint, from A's session: unknown, like a missing one.
         b_proof = {"host_id": B_HOST, "device": device_b.fingerprint}
         BODIES[("POST", "/api/viewer-challenges")] = b_proof

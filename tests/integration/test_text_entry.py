@@ -78,6 +78,8 @@ async def test_text_is_typed_and_a_burst_over_the_rate_is_refused_once(
             await viewer.send_input(
                 json.dumps({"t": "key", "code": "Enter", "key": "Enter", "down": key})
             )
+        # Both Enter events admitted before counting what 所見 does.
+        await wait_until(lambda: stats.injected == before + admitted + 2)
         # Refused while the agent's bucket is empty; a person's next word comes once it
         # refilled (a twentieth of a second per message).
         for _ in range(50):

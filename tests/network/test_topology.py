@@ -149,6 +149,31 @@ async def test_link_down_cuts_the_home_off() -> None:
         assert await udp_seen_as(topo, HOME) == ADDRESSES.home_public
 
 
+async def test_names_are_looked_up_only_inside_the_namespace() -> None:
+    """Programs in a namespace see a resolver on their own loopback (nothing answers), so a
+    lookup fails there instead of sending a query to the machine's resolver address; the
+    namespace's /etc folder goes with it."""
+    async with build(clinic_and_home()) as topo:
+        names = topo.all_netns()
+        resolv = await topo.exec(HOME, "cat", "/etc/resolv.conf")
+        assert [line for line in resolv.splitlines() if line.startswith("nameserver")] == [
+            "nameserver 127.0.0.1"
+        ]
+        lookup = await topo.exec(
+            HOME,
+            sys.executable,
+            "-c",
+            "import socket\n"
+            "try:\n"
+            "    socket.getaddrinfo('example.com', 443)\n"
+            "    print('resolved')\n"
+            "except OSError:\n"
+            "    print('failed')",
+        )
+        assert lookup.strip() == "failed"
+    assert not any((Path("/etc/netns") / name).exists() for name in names)
+
+
 def netns_names() -> set[str]:
     run_netns = Path("/run/netns")
     return {p.name for p in run_netns.iterdir()} if run_netns.exists() else set()

@@ -8,8 +8,14 @@
  * with its `code` and `key` (Tab, Backspace, F-keys, Japanese keys, keys the local IME
  * calls "Process") except Ctrl+Alt+S, the local stats shortcut. Focus lost or page hidden:
  * `{"t":"release"}`. Paste and drop are swallowed: nothing but events leaves this page.
+ *
+ * Touch (Pointer Events with pointerType "touch", never the browser's mouse emulation)
+ * goes through core/gestures.js in direct mode: a tap clicks where the finger touched, a
+ * drag moves the cursor, a long press right-clicks, two fingers scroll; a pinch is not
+ * sent (local zoom is not built yet).
  */
 
+import { GestureRecognizer } from "../core/gestures.js";
 import {
   buttonMessage,
   isButtonHeld,
@@ -17,6 +23,7 @@ import {
   keyMessage,
   mapToHost,
   MAX_BUTTON,
+  MAX_WHEEL_STEPS,
   moveMessage,
   releaseMessage,
   wheelMessage,
@@ -92,6 +99,98 @@ export function attachInput(video, hooks) {
     pendingMove = null;
     held.clear();
     sendInput(releaseMessage());
+  }
+
+  // ---- touch: core/gestures.js --------------------------------------------------------
+
+  const gestures = new GestureRecognizer("direct");
+  let lastTouchPoint = null; // host pixels of the last finger position mapped
+  let longPressTimer = 0;
+
+  function hostPoint(x, y) {
+    if (!hooks.live()) return null;
+    const box = video.getBoundingClientRect();
+    return mapToHost(x, y, box, video.videoWidth, video.videoHeight, { clamp: false });
+  }
+
+  function perform(actions) {
+    for (const action of actions) {
+      switch (action.kind) {
+        case "point": {
+          const point = hostPoint(action.x, action.y);
+          if (point) {
+            lastTouchPoint = point;
+            sendInput(moveMessage(point.x, point.y), true);
+          }
+          break;
+        }
+        case "click": {
+          const point = action.at ? hostPoint(action.at.x, action.at.y) : lastTouchPoint;
+          if (!point) break;
+          lastTouchPoint = point;
+          flushMove();
+          sendInput(buttonMessage(true, action.button, point.x, point.y));
+          sendInput(buttonMessage(false, action.button, point.x, point.y));
+          break;
+        }
+        case "scroll":
+          if (lastTouchPoint) {
+            const clampSteps = (n) => Math.max(-MAX_WHEEL_STEPS, Math.min(MAX_WHEEL_STEPS, n));
+            sendInput(wheelMessage(clampSteps(action.dx), clampSteps(action.dy), lastTouchPoint.x, lastTouchPoint.y));
+          }
+          break;
+        case "nudge":
+        case "zoom":
+        case "pan":
+          break; // trackpad mode and local zoom are not wired yet
+        default:
+          throw new Error(`unknown gesture action ${action.kind}`);
+      }
+    }
+    scheduleLongPress();
+  }
+
+  function scheduleLongPress() {
+    clearTimeout(longPressTimer);
+    const deadline = gestures.nextDeadline();
+    if (deadline === null) return;
+    longPressTimer = setTimeout(() => perform(gestures.tick(performance.now())), Math.max(0, deadline - performance.now()));
+  }
+
+  function onTouch(event) {
+    event.preventDefault();
+    switch (event.type) {
+      case "pointerdown":
+        video.focus({ preventScroll: true });
+        try {
+          video.setPointerCapture(event.pointerId);
+        } catch {
+          // pointer already gone
+        }
+        perform(gestures.down(event.pointerId, event.clientX, event.clientY, event.timeStamp));
+        break;
+      case "pointermove":
+        perform(gestures.move(event.pointerId, event.clientX, event.clientY));
+        break;
+      case "pointerup":
+        perform(gestures.up(event.pointerId, event.timeStamp));
+        break;
+      default:
+        perform(gestures.cancel());
+    }
+  }
+
+  for (const type of ["pointerdown", "pointermove", "pointerup", "pointercancel"]) {
+    video.addEventListener(
+      type,
+      (event) => {
+        if (event.pointerType !== "touch") return;
+        // Handled here only: the mouse handlers below must not see touches too.
+        event.stopImmediatePropagation();
+        onTouch(event);
+      },
+      true,
+    );
   }
 
   video.addEventListener("pointerdown", (event) => {
