@@ -205,7 +205,7 @@ async def set_password(session: AsyncSession, user: User, password: str, now: da
     Raises:
         PasswordRejected: the policy or the history refuses it.
     """
-    passwords.check_policy(password, user.username)
+    passwords.check_policy(password, user.username, user.display_name)
     if await passwords.reused_async(password, await recent_password_hashes(session, user.id)):
         raise PasswordRejected("reused", "one of your last 5 passwords")
     hashed = await passwords.hash_password_async(password)
