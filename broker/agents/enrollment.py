@@ -21,7 +21,7 @@ from datetime import datetime, timedelta
 from typing import Final
 
 from cryptography import x509
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import AgentEnrollmentCode
@@ -123,6 +123,22 @@ async def redeem(
             record.org_id,
         )
     return record
+
+
+async def claim(session: AsyncSession, record: AgentEnrollmentCode, now: datetime) -> bool:
+    """Take the code for this enrollment, atomically: of concurrent requests with one code
+    only one gets True (a conditional UPDATE; issue 12: one code raced into two
+    certificates). Undone with the transaction if the enrollment fails later."""
+    result = await session.execute(
+        update(AgentEnrollmentCode)
+        .where(AgentEnrollmentCode.id == record.id, AgentEnrollmentCode.used_at.is_(None))
+        .values(used_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if not getattr(result, "rowcount", 0):
+        return False
+    record.used_at = now
+    return True
 
 
 def spend(record: AgentEnrollmentCode, now: datetime) -> None:

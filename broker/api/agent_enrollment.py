@@ -70,6 +70,14 @@ async def enroll_agent(body: EnrollmentRequest, request: Request, db: Db) -> Enr
         csr = agent_enrollment.load_csr(body.csr)
         if csr is None:
             raise EnrollmentRefused("csr_refused", "not a PEM certificate signing request")
+        # The code is taken before a certificate is made: two requests racing with one
+        # code get one certificate (the read above ends first, so SQLite waits for the
+        # write lock rather than failing the upgrade).
+        await db.commit()
+        if not await agent_enrollment.claim(db, code, now):
+            raise EnrollmentRefused(
+                "code_used", "this enrollment code was used already", code.org_id
+            )
         try:
             issued = await authority.issue(db, code.org_id, code.host_id, csr, now)
         except CsrRefused as exc:
