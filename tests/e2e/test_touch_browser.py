@@ -13,10 +13,11 @@ from playwright.async_api import BrowserContext, CDPSession, Page
 from devkit.broker import RunningBroker
 from devkit.chromium import open_viewer
 from devkit.display import SampleApp
-from devkit.identity import Person
+from devkit.identity import Org, Person
 from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
 from tests.e2e.test_browser_session import page_point
+from tests.support.clinic_settings import set_clinic_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 
@@ -141,3 +142,59 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     assert size is not None
     await page.set_viewport_size({"width": size["width"] - 100, "height": size["height"]})
     await page.wait_for_function("() => document.body.dataset.zoom === '1.00'")
+
+
+async def test_keyboard_button_sends_keys_to_the_host(
+    browser: BrowserContext,
+    broker: RunningBroker,
+    agent: BrokerLink,
+    sample_app: SampleApp,
+    doctor: Person,
+) -> None:
+    """With host IME only (the clinic does not allow viewer text), the keyboard button
+    focuses the hidden key field (a tablet raises its keyboard for it), and what is typed
+    there reaches the EHR's focused notes field as keys."""
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
+    cdp = await browser.new_cdp_session(page)
+    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    assert await page.evaluate("() => document.body.dataset.textEntry") == "host"
+    # The first touch shows the touch controls (the page loaded before emulation began).
+    await touch(cdp, "touchStart", [await page_point(page, *sample_app.center("notes"))])
+    await touch(cdp, "touchEnd", [])
+    button = page.locator("#keyboard-button")
+    await button.wait_for(state="visible")
+    box = await button.bounding_box()
+    assert box is not None
+    await touch(cdp, "touchStart", [(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
+    await touch(cdp, "touchEnd", [])
+    await page.wait_for_function("() => document.activeElement?.id === 'viewer-keys'")
+    await page.keyboard.type("abc")
+    state = await sample_app.wait_for_async(lambda s: s["notes"].strip() == "abc", timeout=15)
+    assert await page.input_value("#viewer-keys") == ""
+    assert state["saves"] == 0
+
+
+async def test_keyboard_button_focuses_the_viewer_text_field_when_allowed(
+    browser: BrowserContext,
+    broker: RunningBroker,
+    org: Org,
+    agent: BrokerLink,
+    sample_app: SampleApp,
+    doctor: Person,
+) -> None:
+    """When the clinic allows viewer text, the keyboard button raises the keyboard for the
+    viewer's own text field, so a soft keyboard's words are composed there."""
+    await set_clinic_settings(broker, org, text_entry="both")
+    page = await open_viewer(browser, broker, doctor, HOST_ID)
+    await page.wait_for_function("() => document.body.dataset.textEntry === 'viewer'")
+    cdp = await browser.new_cdp_session(page)
+    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    await touch(cdp, "touchStart", [await page_point(page, *sample_app.center("notes"))])
+    await touch(cdp, "touchEnd", [])
+    button = page.locator("#keyboard-button")
+    await button.wait_for(state="visible")
+    box = await button.bounding_box()
+    assert box is not None
+    await touch(cdp, "touchStart", [(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
+    await touch(cdp, "touchEnd", [])
+    await page.wait_for_function("() => document.activeElement?.id === 'viewer-text'")
