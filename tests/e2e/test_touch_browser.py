@@ -87,8 +87,9 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     """A pinch beside 保存 zooms the picture (no click reaches the host) and moves 保存 on
     the screen; a tap where 保存 is shown now presses it on the host, where an unzoomed
     mapping would have missed it. The toolbar switches to trackpad mode (remembered in
-    localStorage), where a two-finger tap right-clicks on the host. A resize (a turned
-    tablet) puts the picture back to fit."""
+    localStorage), where a two-finger tap right-clicks on the host. Less height (the
+    on-screen keyboard) keeps the zoom; another width (a turned tablet) puts the picture
+    back to fit."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
     cdp = await browser.new_cdp_session(page)
     await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
@@ -138,8 +139,16 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     state = await sample_app.wait_for_async(lambda s: s["right_clicks"] == 1, timeout=15)
     assert state["saves"] == 1
 
+    # Less height only is the on-screen keyboard coming up: the zoom stays.
     size = page.viewport_size
     assert size is not None
+    await page.set_viewport_size({"width": size["width"], "height": size["height"] - 150})
+    await page.wait_for_function(
+        "() => document.querySelector('.video-stage').getBoundingClientRect().height"
+        f" <= {size['height'] - 150}"
+    )
+    assert await zoom(page) == factor
+    # Another width is a turned tablet or a resized window: back to fit.
     await page.set_viewport_size({"width": size["width"] - 100, "height": size["height"]})
     await page.wait_for_function("() => document.body.dataset.zoom === '1.00'")
 

@@ -16,13 +16,13 @@
  * tap right-clicks and two fingers scroll. A pinch zooms and pans the picture here only
  * (core/zoom.js, a CSS transform on the video): nothing is sent for it, and every point is
  * mapped through the zoom so a tap lands on the host pixel shown under the finger. The
- * zoom returns to fit when the page or the host's screen changes size (orientation).
+ * zoom returns to fit when the page's width (orientation) or the host's screen changes.
  * body[data-zoom] is the zoom factor (two decimals), body[data-touch-mode] the mode.
  */
 
 import { GestureRecognizer } from "../core/gestures.js";
 import { nudgeCursor, trackpadStart } from "../core/touch_mode.js";
-import { FIT, frameOf, panBy, screenToHost, transformCss, zoomAround } from "../core/zoom.js";
+import { bound, FIT, frameOf, panBy, screenToHost, transformCss, zoomAround } from "../core/zoom.js";
 import {
   buttonMessage,
   isButtonHeld,
@@ -103,9 +103,16 @@ export function attachInput(video, hooks) {
   }
 
   // A rotated tablet or a resized window shows the whole picture again, as does a host
-  // whose screen changed size: an old zoom would point somewhere else.
+  // whose screen changed size: an old zoom would point somewhere else. A change of height
+  // alone is a tablet's on-screen keyboard coming or going: the zoom stays (kept within
+  // the picture), or it would be lost each time the person starts typing.
+  let zoomedWidth = 0; // the box's width when the person last pinched
+  function onResize() {
+    if (layoutBox().width !== zoomedWidth) fit();
+    else applyView(bound(view, frame()));
+  }
   fit();
-  window.addEventListener("resize", fit);
+  window.addEventListener("resize", onResize);
   window.addEventListener("orientationchange", fit);
   video.addEventListener("resize", fit);
 
@@ -210,6 +217,7 @@ export function attachInput(video, hooks) {
           break;
         case "zoom": {
           const box = layoutBox();
+          zoomedWidth = box.width;
           applyView(zoomAround(view, action.factor, action.cx - box.left, action.cy - box.top, frame()));
           break;
         }
