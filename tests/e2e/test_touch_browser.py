@@ -87,7 +87,8 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     """A pinch beside 保存 zooms the picture (no click reaches the host) and moves 保存 on
     the screen; a tap where 保存 is shown now presses it on the host, where an unzoomed
     mapping would have missed it. The toolbar switches to trackpad mode (remembered in
-    localStorage), where a two-finger tap right-clicks on the host. Less height (the
+    localStorage), where a two-finger tap right-clicks on the host and strokes move the
+    cursor relatively for a tap to click where it is. Less height (the
     on-screen keyboard) keeps the zoom; another width (a turned tablet) puts the picture
     back to fit."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
@@ -151,6 +152,33 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     # Another width is a turned tablet or a resized window: back to fit.
     await page.set_viewport_size({"width": size["width"] - 100, "height": size["height"]})
     await page.wait_for_function("() => document.body.dataset.zoom === '1.00'")
+
+    # Trackpad: one-finger strokes move the cursor relatively (lifting and placing the
+    # finger again, as on a laptop), then a tap clicks where the cursor is: on P-1004.
+    row = sample_app.state()["patient_rows"]["P-1004"]
+    target = (row[0] + 40, row[1] + row[3] // 2)
+    stage = await page.locator(".video-stage").bounding_box()
+    assert stage is not None
+    start = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
+    for _ in range(12):
+        cursor = await page.evaluate("() => [window.mamoriCursor.x, window.mamoriCursor.y]")
+        here = cursor if cursor[0] is not None else (640, 360)
+        if abs(here[0] - target[0]) <= 4 and abs(here[1] - target[1]) <= 4:
+            break
+        # Host pixels per screen pixel at fit, as the picture is shown.
+        ratio = max(1280 / stage["width"], 720 / stage["height"])
+        dx = max(-200.0, min(200.0, (target[0] - here[0]) / ratio))
+        dy = max(-200.0, min(200.0, (target[1] - here[1]) / ratio))
+        await touch(cdp, "touchStart", [start])
+        for step in range(1, 11):
+            await touch(cdp, "touchMove", [(start[0] + dx * step / 10, start[1] + dy * step / 10)])
+        await touch(cdp, "touchEnd", [])
+    state = sample_app.state()
+    assert state["selected"] != "P-1004"  # the strokes clicked nothing
+    await touch(cdp, "touchStart", [start])
+    await touch(cdp, "touchEnd", [])
+    state = await sample_app.wait_for_async(lambda s: s["selected"] == "P-1004", timeout=15)
+    assert state["right_clicks"] == 1
 
 
 async def test_keyboard_button_sends_keys_to_the_host(
