@@ -11,6 +11,7 @@ certificate ends the link.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
@@ -59,12 +60,18 @@ async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.Ag
         await s.commit()
 
 
-async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
+async def _register_host(
+    ws: WebSocket, org_id: int, hello: protocol.AgentHello
+) -> protocol.AgentHello:
+    """The hello with the name the clinic knows the host by (never the agent's say-so)."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
     async with db.session() as s:
-        await agents.register_host(s, org_id, hello.host_id, hello.name, clock.now())
+        host = await agents.register_host(
+            s, org_id, hello.host_id, hello.name, clock.now(), from_hello=True
+        )
         await s.commit()
+        return dataclasses.replace(hello, name=host.name)
 
 
 async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
@@ -149,8 +156,7 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
                 "host_id differs from the certificate's",
             )
             return
-        hello = first
-        await _register_host(ws, agent.org_id, hello)
+        hello = await _register_host(ws, agent.org_id, first)
         link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         slot.release()
         await _claim(ws, agent.org_id, hello.host_id)
