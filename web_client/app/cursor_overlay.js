@@ -33,6 +33,7 @@ export function createCursorOverlay(video, stage) {
   let host = null; // {x, y, visible}
   let local = null; // {x, y} in host pixels, while the pointer is over the picture
   let localAt = -Infinity;
+  let view = { scale: 1, x: 0, y: 0 }; // the picture's local zoom (core/zoom.js)
   const info = { x: null, y: null, id: null, messages: 0, invalid: 0 };
   window.mamoriCursor = info;
 
@@ -41,7 +42,13 @@ export function createCursorOverlay(video, stage) {
     const useLocal = local !== null && now - localAt < LOCAL_LEAD_MS;
     const at = useLocal ? local : host;
     const box = { width: video.clientWidth, height: video.clientHeight };
-    const spot = at && shape && !video.hidden ? hostToBox(at.x, at.y, box, video.videoWidth, video.videoHeight) : null;
+    const fitted = at && shape && !video.hidden ? hostToBox(at.x, at.y, box, video.videoWidth, video.videoHeight) : null;
+    // Zoomed, the cursor moves and grows with the picture (a point p is shown at p*s + (x, y)).
+    const spot = fitted && {
+      left: fitted.left * view.scale + view.x,
+      top: fitted.top * view.scale + view.y,
+      scale: fitted.scale * view.scale,
+    };
     const shown = spot !== null && (useLocal || host.visible);
     canvas.hidden = !shown;
     document.body.dataset.cursor = shown ? "shown" : "hidden";
@@ -87,10 +94,19 @@ export function createCursorOverlay(video, stage) {
     rejected() {
       info.invalid += 1;
     },
+    /** The host's cursor as last reported (host pixels), or null. */
+    hostPosition() {
+      return host && { x: host.x, y: host.y };
+    },
     /** The local pointer is at host pixel `point` (null: it left the picture). */
     localPointer(point) {
       local = point;
       localAt = point ? performance.now() : -Infinity;
+      place();
+    },
+    /** The picture's local zoom changed (core/zoom.js view). */
+    zoomed(next) {
+      view = next;
       place();
     },
     /** The session ended: no cursor until the next one sends a shape. */

@@ -10,18 +10,24 @@
  * `{"t":"release"}`. Paste and drop are swallowed: nothing but events leaves this page.
  *
  * Touch (Pointer Events with pointerType "touch", never the browser's mouse emulation)
- * goes through core/gestures.js in direct mode: a tap clicks where the finger touched, a
- * drag moves the cursor, a long press right-clicks, two fingers scroll; a pinch is not
- * sent (local zoom is not built yet).
+ * goes through core/gestures.js in the person's mode (core/touch_mode.js): direct, a tap
+ * clicks where the finger touched and a drag moves the cursor there; trackpad, a drag moves
+ * the cursor relatively and a tap clicks where it is. In both a long press or a two-finger
+ * tap right-clicks and two fingers scroll. A pinch zooms and pans the picture here only
+ * (core/zoom.js, a CSS transform on the video): nothing is sent for it, and every point is
+ * mapped through the zoom so a tap lands on the host pixel shown under the finger. The
+ * zoom returns to fit when the page's width (orientation) or the host's screen changes.
+ * body[data-zoom] is the zoom factor (two decimals), body[data-touch-mode] the mode.
  */
 
 import { GestureRecognizer } from "../core/gestures.js";
+import { nudgeCursor, trackpadStart } from "../core/touch_mode.js";
+import { bound, FIT, frameOf, panBy, screenToHost, transformCss, zoomAround } from "../core/zoom.js";
 import {
   buttonMessage,
   isButtonHeld,
   isStatsShortcut,
   keyMessage,
-  mapToHost,
   MAX_BUTTON,
   MAX_WHEEL_STEPS,
   moveMessage,
@@ -45,8 +51,16 @@ const MOVE_BUFFER_LIMIT = 16 * 1024;
  *   ("paste_blocked", "drop_blocked") so the broker can audit it
  * @param {(point: {x: number, y: number} | null) => void} [hooks.pointer] the local pointer
  *   in host pixels on every move over the picture, null when it leaves (draws the cursor)
- * @returns {{forget: () => void}} forget: drop held-button and pending-move state when a
- *   session ends (the host releases everything itself when its peer goes).
+ * @param {(view: {scale: number, x: number, y: number}) => void} [hooks.zoomed] the local
+ *   zoom changed (the cursor overlay follows it)
+ * @param {() => ({x: number, y: number} | null)} [hooks.hostCursor] where the host's cursor
+ *   last was (the trackpad cursor starts there)
+ * @param {"direct" | "trackpad"} [hooks.touchMode] the touch mode to start in
+ * @returns {{forget: () => void, setTouchMode: (mode: string) => void,
+ *   fit: () => void, captureKeys: (field: HTMLElement) => void}} forget: drop held-button
+ *   and pending-move state when a session ends (the host releases everything itself when
+ *   its peer goes); fit: back to the unzoomed picture; captureKeys: keys typed in `field`
+ *   (the on-screen keyboard's hidden input) go to the host as keys.
  */
 export function attachInput(video, hooks) {
   let pendingMove = null;
@@ -64,12 +78,52 @@ export function attachInput(video, hooks) {
     }
   }
 
-  function mapEvent(event, clamp) {
+  // ---- local zoom: core/zoom.js -------------------------------------------------------
+
+  let view = FIT;
+
+  // The video's untransformed box: the stage it fills (its own rect is the zoomed one).
+  const layoutBox = () => video.parentElement.getBoundingClientRect();
+
+  function frame() {
+    const box = layoutBox();
+    return frameOf(box.width, box.height, video.videoWidth, video.videoHeight);
+  }
+
+  function applyView(next) {
+    view = next;
+    video.style.transformOrigin = "0 0";
+    video.style.transform = transformCss(view);
+    document.body.dataset.zoom = view.scale.toFixed(2);
+    hooks.zoomed?.(view);
+  }
+
+  function fit() {
+    applyView(FIT);
+  }
+
+  // A rotated tablet or a resized window shows the whole picture again, as does a host
+  // whose screen changed size: an old zoom would point somewhere else. A change of height
+  // alone is a tablet's on-screen keyboard coming or going: the zoom stays (kept within
+  // the picture), or it would be lost each time the person starts typing.
+  let zoomedWidth = 0; // the box's width when the person last pinched
+  function onResize() {
+    if (layoutBox().width !== zoomedWidth) fit();
+    else applyView(bound(view, frame()));
+  }
+  fit();
+  window.addEventListener("resize", onResize);
+  window.addEventListener("orientationchange", fit);
+  video.addEventListener("resize", fit);
+
+  /** The host pixel under a client point, through the zoom; null in the bars unless clamp. */
+  function toHost(clientX, clientY, clamp) {
     if (!hooks.live()) return null;
-    const box = video.getBoundingClientRect();
-    return mapToHost(event.clientX, event.clientY, box, video.videoWidth, video.videoHeight, {
-      clamp,
-    });
+    return screenToHost(view, clientX, clientY, layoutBox(), video.videoWidth, video.videoHeight, { clamp });
+  }
+
+  function mapEvent(event, clamp) {
+    return toHost(event.clientX, event.clientY, clamp);
   }
 
   function flushMove() {
@@ -103,14 +157,21 @@ export function attachInput(video, hooks) {
 
   // ---- touch: core/gestures.js --------------------------------------------------------
 
-  const gestures = new GestureRecognizer("direct");
+  const gestures = new GestureRecognizer(hooks.touchMode ?? "direct");
   let lastTouchPoint = null; // host pixels of the last finger position mapped
+  let trackpadPoint = null; // the trackpad cursor, fractional host pixels
   let longPressTimer = 0;
+  document.body.dataset.touchMode = gestures.mode;
 
   function hostPoint(x, y) {
-    if (!hooks.live()) return null;
-    const box = video.getBoundingClientRect();
-    return mapToHost(x, y, box, video.videoWidth, video.videoHeight, { clamp: false });
+    return toHost(x, y, false);
+  }
+
+  /** The trackpad cursor, placed at the host's cursor the first time. */
+  function trackpadCursor() {
+    if (!hooks.live() || !(video.videoWidth > 0)) return null;
+    if (!trackpadPoint) trackpadPoint = trackpadStart(hooks.hostCursor?.() ?? null, video.videoWidth, video.videoHeight);
+    return trackpadPoint;
   }
 
   function perform(actions) {
@@ -124,8 +185,23 @@ export function attachInput(video, hooks) {
           }
           break;
         }
+        case "nudge": {
+          const from = trackpadCursor();
+          const moved = from && nudgeCursor(from, action.dx, action.dy, view, frame(), video.videoWidth, video.videoHeight);
+          if (moved) {
+            trackpadPoint = moved.point;
+            lastTouchPoint = moved.host;
+            sendInput(moveMessage(moved.host.x, moved.host.y), true);
+            hooks.pointer?.(moved.host); // the cursor is drawn at once, not a round trip later
+          }
+          break;
+        }
         case "click": {
-          const point = action.at ? hostPoint(action.at.x, action.at.y) : lastTouchPoint;
+          let point = action.at ? hostPoint(action.at.x, action.at.y) : lastTouchPoint;
+          if (!point && !action.at) {
+            const start = trackpadCursor();
+            point = start && { x: Math.round(start.x), y: Math.round(start.y) };
+          }
           if (!point) break;
           lastTouchPoint = point;
           flushMove();
@@ -139,10 +215,15 @@ export function attachInput(video, hooks) {
             sendInput(wheelMessage(clampSteps(action.dx), clampSteps(action.dy), lastTouchPoint.x, lastTouchPoint.y));
           }
           break;
-        case "nudge":
-        case "zoom":
+        case "zoom": {
+          const box = layoutBox();
+          zoomedWidth = box.width;
+          applyView(zoomAround(view, action.factor, action.cx - box.left, action.cy - box.top, frame()));
+          break;
+        }
         case "pan":
-          break; // trackpad mode and local zoom are not wired yet
+          applyView(panBy(view, action.dx, action.dy, frame()));
+          break;
         default:
           throw new Error(`unknown gesture action ${action.kind}`);
       }
@@ -283,6 +364,19 @@ export function attachInput(video, hooks) {
   video.addEventListener("keydown", (event) => onKey(event, true));
   video.addEventListener("keyup", (event) => onKey(event, false));
 
+  function captureKeys(field) {
+    field.addEventListener("keydown", (event) => onKey(event, true));
+    field.addEventListener("keyup", (event) => onKey(event, false));
+    // A soft keyboard's text that came without a key is not sent (only viewer text may
+    // carry text, app/text_field.js): the field never keeps it.
+    field.addEventListener("input", () => {
+      field.value = "";
+    });
+    field.addEventListener("blur", () => {
+      if (hooks.channel()) releaseAll();
+    });
+  }
+
   // The shortcut also works while focus is on the toolbar.
   document.addEventListener("keydown", (event) => {
     if (hooks.viewerShown() && event.target !== video && isStatsShortcut(event)) {
@@ -303,11 +397,12 @@ export function attachInput(video, hooks) {
   });
 
   // Pixel-only: nothing is pasted into the session. Paste is refused where it would enter
-  // the session, the remote picture and the viewer's own text field (app/text_field.js,
+  // the session, the remote picture, the on-screen keyboard's key field and the viewer's
+  // own text field (app/text_field.js,
   // which refuses it again): a `text` message only ever holds what the person composed.
   // Elsewhere (the status bar, any other field) paste is the browser's as usual.
   const intoSession = (target) =>
-    target === video || (target instanceof Element && target.closest("#viewer-text-box") !== null);
+    target === video || (target instanceof Element && target.closest("#viewer-text-box, #viewer-keys") !== null);
   document.addEventListener(
     "paste",
     (event) => {
@@ -344,6 +439,17 @@ export function attachInput(video, hooks) {
       moveFrame = 0;
       pendingMove = null;
       held.clear();
+      trackpadPoint = null;
+      lastTouchPoint = null;
+      fit();
     },
+    setTouchMode(mode) {
+      clearTimeout(longPressTimer);
+      gestures.setMode(mode);
+      trackpadPoint = null;
+      document.body.dataset.touchMode = mode;
+    },
+    fit,
+    captureKeys,
   };
 }

@@ -25,6 +25,11 @@
  * When the clinic allows viewer text (the ticket's text_entry), a text field in the toolbar
  * sends what the person composes there (app/text_field.js); body[data-text-entry] is
  * "viewer" then, "host" otherwise.
+ *
+ * On a touch device (touch points reported, or a first touch seen) the toolbar offers the
+ * touch mode (direct / trackpad, remembered in localStorage, core/touch_mode.js) and a
+ * button that raises the on-screen keyboard: it focuses the viewer's text field when the
+ * clinic allows viewer text, otherwise a hidden field whose keys go to the host as keys.
  */
 
 import { reconnectPolicy } from "../core/backoff.js";
@@ -38,6 +43,7 @@ import { allowsViewerText } from "../core/text_entry.js";
 import { attachInput } from "./input_capture.js";
 import { attachTextField } from "./text_field.js";
 import { createStats } from "./stats.js";
+import { loadTouchMode, otherTouchMode, saveTouchMode } from "../core/touch_mode.js";
 
 const LOG_LIMIT = 50;
 // The broker's reasons for refusing a ticket (403) that the viewer explains.
@@ -181,6 +187,7 @@ export function createViewer(els) {
     const textAllowed = allowsViewerText(next.textEntry) && !next.viewOnly;
     els.textBox.hidden = !textAllowed;
     body.textEntry = textAllowed ? "viewer" : "host";
+    renderTouchControls();
     els.status.dataset.state = next.state;
     log(next.state, next.error);
     if (next.state === "connected" && next.previous !== "connected") {
@@ -236,6 +243,61 @@ export function createViewer(els) {
       if (connection.hostId) call("POST", "/api/viewer-events", { kind, host_id: connection.hostId });
     },
     pointer: (point) => cursor.localPointer(point),
+    zoomed: (view) => cursor.zoomed(view),
+    hostCursor: () => cursor.hostPosition(),
+    touchMode: touchMode(),
+  });
+  input.captureKeys(els.keys);
+
+  // ---- touch controls -----------------------------------------------------------------
+
+  function storage() {
+    try {
+      return window.localStorage;
+    } catch {
+      return null; // storage refused: the mode is not remembered
+    }
+  }
+
+  function touchMode() {
+    return loadTouchMode(storage());
+  }
+
+  function renderTouchControls() {
+    const mode = touchMode();
+    els.touchMode.textContent = t(mode === "trackpad" ? "viewer.touchTrackpad" : "viewer.touchDirect");
+    els.touchMode.setAttribute("aria-pressed", mode === "trackpad" ? "true" : "false");
+    // Nothing to type into a view-only session.
+    els.keyboard.disabled = view.viewOnly;
+  }
+
+  function showTouchControls() {
+    els.touchMode.hidden = false;
+    els.keyboard.hidden = false;
+    renderTouchControls();
+  }
+
+  if (navigator.maxTouchPoints > 0) showTouchControls();
+  // A touch screen that says nothing up front shows itself with its first touch.
+  document.addEventListener(
+    "pointerdown",
+    (event) => {
+      if (event.pointerType === "touch" && els.touchMode.hidden) showTouchControls();
+    },
+    true,
+  );
+
+  els.touchMode.addEventListener("click", () => {
+    const next = otherTouchMode(touchMode());
+    saveTouchMode(storage(), next);
+    input.setTouchMode(next);
+    renderTouchControls();
+  });
+
+  // Focus from this click (a user gesture) is what lets a tablet raise its keyboard.
+  els.keyboard.addEventListener("click", () => {
+    if (!els.textBox.hidden) els.textField.focus();
+    else els.keys.focus({ preventScroll: true });
   });
 
   const textField = attachTextField(els.textField, {
@@ -282,6 +344,7 @@ export function createViewer(els) {
     relabel() {
       showTitle();
       render();
+      renderTouchControls();
       stats.relabel();
     },
   };
