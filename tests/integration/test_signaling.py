@@ -114,7 +114,9 @@ async def test_host_list_shows_connected_agent_and_busy_state(
             "hosts": [
                 {
                     "host_id": "clinic-pc-1",
-                    "name": "受付PC",
+                    # The admin's name from enrollment, not the one the agent's hello
+                    # claims (受付PC): a hello cannot rename a PC.
+                    "name": "診察室1",
                     "busy": True,
                     # A doctor's default grant: every host, control, any time.
                     "mode": "control",
@@ -123,6 +125,8 @@ async def test_host_list_shows_connected_agent_and_busy_state(
                     "request": None,
                 }
             ],
+            # Whether any grant names this person (else the page says to ask an admin).
+            "has_grant": True,
             "time_zone": "Asia/Tokyo",
         }
 
