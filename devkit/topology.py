@@ -154,9 +154,12 @@ def masquerade_ruleset(out_ifs: Sequence[str]) -> str:
     candidate is then wrong and direct connections across two NATs fail (measured here:
     home port 49677 went out as 25159). Dropping unsolicited packets to the router itself
     in the input hook keeps such entries unconfirmed, so they never claim the port; the
-    filtering stays address-and-port dependent, as on real routers."""
+    filtering stays address-and-port dependent, as on real routers. Pings to the router
+    are still answered, as most routers do (ICMP claims no port)."""
     rules = "".join(f'    oifname "{name}" masquerade\n' for name in out_ifs)
-    drops = "".join(f'    iifname "{name}" ct state new drop\n' for name in out_ifs)
+    drops = "".join(
+        f'    iifname "{name}" ip protocol != icmp ct state new drop\n' for name in out_ifs
+    )
     return (
         "table ip mamori_nat {\n  chain postrouting {\n"
         "    type nat hook postrouting priority srcnat; policy accept;\n"

@@ -120,7 +120,7 @@ def test_masquerade_rules_name_the_uplinks() -> None:
     assert 'oifname "lte0" masquerade' in rules
     # Unsolicited packets to the router are dropped before conntrack confirms them, so
     # they cannot take the port an outgoing flow keeps (endpoint-independent mapping).
-    assert 'iifname "wan0" ct state new drop' in rules
+    assert 'iifname "wan0" ip protocol != icmp ct state new drop' in rules
 
 
 def test_emulated_links_replace_the_access_veths() -> None:

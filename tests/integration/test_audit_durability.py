@@ -49,6 +49,11 @@ def broker_env(certs: ServerFiles, url: str, data_dir: Path) -> dict[str, str]:
         "MAMORI_PORT": "0",
         # A checkpoint every 25 records: some are signed in-line during the burst.
         "MAMORI_AUDIT_CHECKPOINT_EVERY": "25",
+        # Every attempt of the burst (one address) is evaluated and audited on its own: the
+        # sign-in rate limit, which answers before the password and audits in aggregate, is
+        # opened wide so the test is about acknowledged records, not about the throttle.
+        "MAMORI_SIGNIN_ADDRESS_BURST": "10000",
+        "MAMORI_SIGNIN_ADDRESS_PER_MINUTE": "10000",
     }
 
 
@@ -173,7 +178,11 @@ async def test_sigkill_mid_burst_loses_no_acknowledged_event(
                     assert mode == 2  # FULL
         finally:
             await db.dispose()
-        lost = acknowledged - stored
+        # Refusals naming a real account are one record each and must all survive the kill.
+        # Unknown names are anonymous refusals: the first per address and window is written
+        # at once, the rest only as a count when the window closes (broker/audit/refusals.py),
+        # so a SIGKILL may lose that count; they are left out of this check.
+        lost = (acknowledged & set(clinic_names)) - stored
         print(  # the figures, for -s runs
             f"{backend}: {len(acknowledged)} acknowledged, {failed_in_flight} cut off in flight, "
             f"{len(stored)} login records stored, answers {answers}, lost {len(lost)}"

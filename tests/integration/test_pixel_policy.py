@@ -75,7 +75,7 @@ async def test_watermark_is_in_the_decoded_frame_and_not_on_the_screen(
     now = dt.datetime.now(dt.UTC)
     for minute in (now, now - dt.timedelta(minutes=1)):  # the frame may predate a new minute
         mark.apply(np.zeros((720, 1280, 4), np.uint8), minute)
-        inside = mark._mask > 16
+        inside = mark.mask_rect(0, 0, 1280, 720) > 16
         best = max(best, float(difference[inside].mean() - difference[~inside].mean()))
     assert best > 8, f"no watermark found in the decoded frame (separation {best:.1f})"
     assert start.watermark
