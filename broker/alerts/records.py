@@ -37,6 +37,7 @@ class Kind(StrEnum):
     DEVICE_PENDING = "device_pending"
     AGENT_ENROLLED = "agent_enrolled"
     CERTIFICATE_EXPIRING = "certificate_expiring"
+    AGENT_OUTDATED = "agent_outdated"
     TEST = "test"
 
 
@@ -57,6 +58,8 @@ SEVERITY: Final[dict[Kind, Severity]] = {
     Kind.DEVICE_PENDING: Severity.INFO,
     Kind.AGENT_ENROLLED: Severity.INFO,
     Kind.CERTIFICATE_EXPIRING: Severity.WARNING,
+    # An unpatched agent on a clinic PC is the kind of gap ransomware walks through.
+    Kind.AGENT_OUTDATED: Severity.WARNING,
     Kind.TEST: Severity.INFO,
 }
 

@@ -19,6 +19,7 @@ import mamori_protocol as protocol
 from broker.agents import hosts as agents
 from broker.agents.auth import authenticate, source_of
 from broker.agents.ca import VerifiedAgent
+from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -62,8 +63,12 @@ async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.Ag
 async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
+    now = clock.now()
     async with db.session() as s:
-        await agents.register_host(s, org_id, hello.host_id, hello.name, clock.now())
+        host = await agents.agent_connected(
+            s, org_id, hello.host_id, hello.name, hello.version, now
+        )
+        await alert_rules.agent_connected(s, host, now, broker_version=ws.app.state.version)
         await s.commit()
 
 
