@@ -159,6 +159,8 @@ class Settings(BaseSettings):
         lockout_threshold: failures within ``lockout_window_s`` that lock (default 5).
         lockout_window_s: the window failures are counted in (default 15 min).
         lockout_duration_s: how long a lock lasts (default 15 min).
+        step_up_s: a factor or password change needs the second factor shown within this
+            long (default 5 min; issue 12: a stolen session must not take over the factors).
         invite_ttl_s: lifetime of an invitation or enrollment link (default 24 h).
         ticket_ttl_s: lifetime of a viewer WebSocket ticket (default 30 s).
         remote_idle_s: a remote session without input this long is blanked and the second
@@ -287,6 +289,7 @@ class Settings(BaseSettings):
     lockout_threshold: int = Field(5, ge=1, le=100)
     lockout_window_s: int = Field(15 * 60, ge=10, le=_DAY)
     lockout_duration_s: int = Field(15 * 60, ge=10, le=_DAY)
+    step_up_s: int = Field(5 * 60, ge=30, le=3600)
     invite_ttl_s: int = Field(_DAY, ge=300, le=7 * _DAY)
     ticket_ttl_s: int = Field(30, ge=5, le=120)
     remote_idle_s: int = Field(10 * 60, ge=1, le=_DAY)

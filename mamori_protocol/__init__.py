@@ -64,6 +64,7 @@ __all__ = [
     "MAX_ORGANIZATION_CHARS",
     "MAX_SDP_CHARS",
     "MAX_SESSION_SECONDS",
+    "VIEWER_BYE_REASONS",
     "Activity",
     "AgentHello",
     "Answer",
@@ -274,6 +275,11 @@ _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
     Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error", "notice"}),
 }
 
+# Why a viewer may say it leaves: the page closing the viewer, or its own peer connection
+# failing. Any other reason (``ended_by_admin``, ``idle_timeout``...) is the broker's or the
+# agent's to give, and would otherwise be written into the audit as the page wishes.
+VIEWER_BYE_REASONS: Final = frozenset({"viewer_left", "peer_failed", "webrtc"})
+
 # Messages the broker sends to the agent always name the session they belong to, so an agent
 # never applies a stale message from a previous session to the current one.
 _SESSION_REQUIRED: Final = frozenset({Direction.BROKER_TO_AGENT})
@@ -312,6 +318,12 @@ def parse(raw: str | bytes, direction: Direction) -> Message:
         raise UnexpectedMessage(f"{kind} is not allowed {direction.value}")
     message = _build(cls, data)
     _check_session(message, direction)
+    if (
+        direction is Direction.VIEWER_TO_BROKER
+        and isinstance(message, Bye)
+        and message.reason not in VIEWER_BYE_REASONS
+    ):
+        raise MalformedMessage("bye: not a reason a viewer may give")
     return message
 
 

@@ -14,10 +14,31 @@ from broker.db.models import Host
 
 
 async def register_host(
-    session: AsyncSession, org_id: int, host_id: str, name: str, now: datetime
+    session: AsyncSession,
+    org_id: int,
+    host_id: str,
+    name: str,
+    now: datetime,
+    *,
+    from_hello: bool = False,
 ) -> Host:
-    """Record (or refresh) a host of ``org_id`` as it enrolls or its agent says hello."""
+    """Record (or refresh) a host of ``org_id`` as it enrolls or its agent says hello.
+
+    The name people see is the admin's, given with the enrollment code: an agent's hello
+    never renames a known host, and a new one cannot take a name another host of the
+    clinic already has (issue 12: a PC posing as 受付 in the host list) — it is shown
+    with its host id instead.
+    """
     host = await find_host(session, org_id, host_id)
+    if host is not None and from_hello:
+        host.last_seen_at = now
+        await session.flush()
+        return host
+    taken = await session.scalar(
+        select(Host.id).where(Host.org_id == org_id, Host.name == name, Host.host_id != host_id)
+    )
+    if taken is not None:
+        name = f"{name} ({host_id})"[:100]
     if host is None:
         host = Host(org_id=org_id, host_id=host_id, name=name, first_seen_at=now, last_seen_at=now)
         session.add(host)
@@ -33,7 +54,7 @@ async def agent_connected(
 ) -> Host:
     """A host's agent said hello: refresh the host and keep the version it announced (the
     console and the report compare it with the broker's)."""
-    host = await register_host(session, org_id, host_id, name, now)
+    host = await register_host(session, org_id, host_id, name, now, from_hello=True)
     host.agent_version = version
     await session.flush()
     return host

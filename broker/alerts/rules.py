@@ -52,6 +52,23 @@ async def lockout(
     )
 
 
+async def factors_changed(
+    session: AsyncSession, user: User, now: datetime, *, source: str, change: str
+) -> None:
+    """A factor or the password of an account changed (``text.CHANGES`` names which): the
+    clinic hears of it, since a stolen session taking over the factors looks like this."""
+    await raise_alert(
+        session,
+        user.org_id,
+        Kind.FACTORS_CHANGED,
+        now,
+        subject=user.username,
+        **who(user),
+        source=source,
+        change=change,
+    )
+
+
 async def second_factor_failed(
     session: AsyncSession,
     user: User,

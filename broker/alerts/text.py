@@ -39,6 +39,18 @@ VIOLATIONS: Final[dict[str, tuple[str, str]]] = {
     "oversized_message": ("許可されていない大きさのデータの送信", "sending oversized data"),
     "input_flood": ("大量の操作の送信", "flooding the PC with input"),
 }
+# What changed, for factors_changed: a closed set, as the routes that raise it.
+CHANGES: Final[dict[str, tuple[str, str]]] = {
+    "totp_enrolled": (
+        "認証アプリが登録（または交換）されました",
+        "an authenticator app was set up",
+    ),
+    "totp_removed": ("認証アプリが削除されました", "the authenticator app was removed"),
+    "passkey_added": ("パスキーが追加されました", "a passkey was added"),
+    "passkey_removed": ("パスキーが削除されました", "a passkey was removed"),
+    "recovery_codes": ("回復コードが作り直されました", "new recovery codes were made"),
+    "password": ("パスワードが変更されました", "the password was changed"),
+}
 SEVERITY_WORDS: Final[dict[str, tuple[str, str]]] = {
     "critical": ("至急", "urgent"),
     "warning": ("要確認", "please check"),
@@ -73,6 +85,13 @@ class _Facts:
         if account == "—" or account == name:
             return name
         return f"{name}（{account}）" if self._lang == "ja" else f"{name} ({account})"
+
+    def change_ja(self) -> str:
+        return CHANGES.get(str(self._facts.get("change") or ""), ("設定が変わりました", ""))[0]
+
+    def change_en(self) -> str:
+        words = CHANGES.get(str(self._facts.get("change") or ""))
+        return words[1] if words else "a sign-in setting changed"
 
     def violation(self) -> str:
         code = str(self._facts.get("violation") or "")
@@ -163,6 +182,13 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
                 f"院内の端末「{f['host']}」の証明書は {f.time('expires_at')} に期限が切れます。",
                 "端末がつながっていれば自動で更新されます。つながっていない場合は端末を確認してください。",
             )
+        case Kind.FACTORS_CHANGED:
+            return AlertText(
+                f"{f.who()} さんのサインイン方法が変わりました",
+                f"{f.who()} さんの{f.change_ja()}（接続元 {f['source']}）。",
+                "本人の操作でなければ、アカウントが乗っ取られようとしています。"
+                "本人に確認し、管理画面で 2 段階目をリセットしてください。",
+            )
         case Kind.TEST:
             return AlertText(
                 "テスト通知",
@@ -241,6 +267,13 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
                 f"The certificate of clinic PC {f['host']} expires soon",
                 f"The certificate of the clinic PC {f['host']} expires at {f.time('expires_at')}.",
                 "It renews itself while the PC is connected; if it is not, check the PC.",
+            )
+        case Kind.FACTORS_CHANGED:
+            return AlertText(
+                f"{f.who()}'s sign-in methods changed",
+                f"For {f.who()}: {f.change_en()} (from {f['source']}).",
+                "If the person did not do this, someone is taking over the account. Ask them"
+                " and reset their second factors in the console.",
             )
         case Kind.TEST:
             return AlertText(

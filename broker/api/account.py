@@ -7,10 +7,12 @@ from datetime import datetime
 from fastapi import APIRouter, Request
 from pydantic import BaseModel, ConfigDict, Field
 
-from broker.api import deps
+from broker.alerts import rules as alert_rules
+from broker.api import attempts, deps
 from broker.api.deps import ActiveCaller, Db, ObjectId, Text
+from broker.api.step_up import require_fresh
 from broker.audit.record import Event, Outcome, record
-from broker.errors import BadRequest, NotFound, PasswordRejected
+from broker.errors import BadRequest, NotFound, NotSignedIn, PasswordRejected
 from broker.identity import accounts, passwords, sessions
 
 router = APIRouter(prefix="/api/account", tags=["account"])
@@ -73,12 +75,23 @@ async def end_session(
 async def change_password(
     body: PasswordChange, request: Request, db: Db, caller: ActiveCaller
 ) -> dict[str, bool]:
-    """Change the password: the current one first, then the policy and the history."""
+    """Change the password: a recent second factor (step-up), the current password, then
+    the policy and the history. A wrong current password counts like a failed sign-in
+    (the lockout's attempts, reserved before the check): no password oracle for whoever
+    holds the cookie, and the lock ends the session."""
+    require_fresh(request, caller)
     now = deps.now_of(request)
+    await attempts.reserve(request, db, caller, Event.PASSWORD_CHANGED)
     if not await passwords.verify_password_async(caller.user.password_hash, body.current_password):
-        record(db, caller.actor, Event.PASSWORD_CHANGED, Outcome.FAILURE, now)
+        locked = await attempts.failed(
+            request, db, caller, Event.PASSWORD_CHANGED, "wrong_password", second_factor=False
+        )
         await db.commit()
+        if locked:
+            await attempts.end_session(request, caller)
+            raise NotSignedIn("too many wrong passwords: signed out", code="locked")
         raise BadRequest("the current password is wrong", code="wrong_password")
+    await attempts.succeeded(db, caller)
     try:
         await accounts.set_password(db, caller.user, body.new_password, now)
     except PasswordRejected as exc:
@@ -86,6 +99,7 @@ async def change_password(
     # Other devices signed in with the old password are signed out.
     ended = await sessions.revoke_all(db, caller.user.id, now, keep=caller.record.id)
     record(db, caller.actor, Event.PASSWORD_CHANGED, Outcome.SUCCESS, now)
+    await alert_rules.factors_changed(db, caller.user, now, source=caller.source, change="password")
     await db.commit()
     await request.app.state.relay.end_sessions_of(set(ended))
     return {"ok": True}

@@ -147,6 +147,14 @@ async def invite_user(body: Invite, request: Request, db: Db, caller: AdminCalle
     return issued
 
 
+def _loses_an_admin(user: User, body: UserChange) -> bool:
+    """Whether the change takes an enabled admin away."""
+    if user.role != "admin" or user.disabled_at is not None:
+        return False
+    demotes = body.role is not None and body.role != "admin"
+    return demotes or body.disabled is True
+
+
 @router.patch("/users/{user_id}")
 async def change_user(
     user_id: ObjectId, body: UserChange, request: Request, db: Db, caller: AdminCaller
@@ -154,10 +162,17 @@ async def change_user(
     """Change a role or disable/enable; the last enabled admin stays an enabled admin."""
     user = await _target(db, caller, user_id)
     now = deps.now_of(request)
-    demotes = body.role is not None and body.role != "admin" and user.role == "admin"
-    disables = body.disabled is True and user.disabled_at is None and user.role == "admin"
-    if (demotes or disables) and await accounts.count_active_admins(db, caller.org_id) <= 1:
-        raise Conflict("the organization needs an enabled admin", code="last_admin")
+    if _loses_an_admin(user, body):
+        # Two admins demoting each other at once must not both see the other still there
+        # (issue 12): the clinic's row is locked, then the user and the count read again.
+        await db.commit()
+        await accounts.lock_org(db, caller.org_id)
+        await db.refresh(user)
+        if (
+            _loses_an_admin(user, body)
+            and await accounts.count_active_admins(db, caller.org_id) <= 1
+        ):
+            raise Conflict("the organization needs an enabled admin", code="last_admin")
     ended: list[int] = []
     if body.role is not None and body.role != user.role:
         detail = f"{user.role}->{body.role}"

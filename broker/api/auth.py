@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.access.zones import zone_of
 from broker.alerts import rules as alert_rules
-from broker.api import deps
+from broker.api import attempts, deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.audit.refusals import RefusalAudit
@@ -35,7 +35,7 @@ from broker.secretbox import new_token
 
 router = APIRouter(prefix="/api", tags=["auth"])
 
-GENERIC_FAILURE = "user name or password is wrong, or sign-in is locked for a while"
+GENERIC_FAILURE = attempts.GENERIC_FAILURE
 
 
 class LoginBody(BaseModel):
@@ -148,6 +148,7 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         # The counter rows before any audit write, in every path: one lock order, no
         # deadlock between concurrent sign-ins on PostgreSQL.
         locked = [s.value for s, k in keys if await lockout.fail(db, s, k, now, policy)]
+        await db.commit()
         # An unknown name names nobody: counted per address, not one record each.
         if user is not None or _refusals(request).admit(
             source, Event.LOGIN_PASSWORD, "unknown account", now
@@ -158,7 +159,12 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
             record(db, actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail=scope)
         if locked and user is not None:
             await alert_rules.lockout(
-                db, user, now, source=source, minutes=_minutes(policy), scopes=",".join(locked)
+                db,
+                user,
+                now,
+                source=source,
+                minutes=attempts.minutes(policy),
+                scopes=",".join(locked),
             )
         await db.commit()
         raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
@@ -212,64 +218,23 @@ async def _take_attempt(
     raise RateLimited("too many sign-in attempts; wait a moment", math.ceil(wait))
 
 
-def _minutes(policy: lockout.LockoutPolicy) -> int:
-    return max(1, policy.duration_s // 60)
-
-
 async def _second_factor_failed(
     request: Request, db: AsyncSession, caller: Caller, how: str
 ) -> NoReturn:
     """Count a failed second factor against the account; lock ends the pending session."""
-    now = deps.now_of(request)
-    settings = deps.settings_of(request)
-    policy = lockout.LockoutPolicy(
-        settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
-    )
-    # The counter row first (one lock order with the audit writes, see login()).
-    locked = await lockout.fail(db, Scope.ACCOUNT, caller.user.username, now, policy)
-    record(db, caller.actor, Event.LOGIN_MFA, Outcome.FAILURE, now, detail=how)
-    await alert_rules.second_factor_failed(
-        db,
-        caller.user,
-        now,
-        source=caller.source,
-        threshold=settings.alert_mfa_failures,
-        window_s=settings.alert_mfa_window_s,
-    )
+    locked = await attempts.failed(request, db, caller, Event.LOGIN_MFA, how, second_factor=True)
+    await db.commit()
     if locked:
-        record(db, caller.actor, Event.LOCKOUT, Outcome.SUCCESS, now, detail="account")
-        await alert_rules.lockout(
-            db, caller.user, now, source=caller.source, minutes=_minutes(policy), scopes="account"
-        )
-        await sessions.revoke(db, caller.record, now)
-        await db.commit()
+        await attempts.end_session(request, caller)
         # Say the lock and its length now: answering mfa_failed left the person to find
         # out only at the next password, after a bare "sign in" (issue 12).
-        raise Locked(GENERIC_FAILURE, policy.duration_s)
-    await db.commit()
+        raise Locked(GENERIC_FAILURE, attempts.policy(request).duration_s)
     raise NotSignedIn("the code or passkey was not accepted", code="mfa_failed")
 
 
-def _policy(request: Request) -> lockout.LockoutPolicy:
-    settings = deps.settings_of(request)
-    return lockout.LockoutPolicy(
-        settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
-    )
-
-
 async def _locked_check(request: Request, db: AsyncSession, caller: Caller) -> None:
-    """Reserve one second-factor attempt on the account before the code is checked (and
-    commit it): concurrent codes get at most the threshold checked. A lock, or the
-    threshold taken by checks under way, ends the pending session."""
-    now = deps.now_of(request)
-    keys = [(Scope.ACCOUNT, caller.user.username)]
-    until = await lockout.reserve(db, keys, now, _policy(request))
-    if until is not None:
-        await sessions.revoke(db, caller.record, now)
-        record(db, caller.actor, Event.LOGIN_MFA, Outcome.DENIED, now, detail="locked")
-        await db.commit()
-        raise Locked(GENERIC_FAILURE, int((until - now).total_seconds()) + 1)
-    await db.commit()
+    """One second-factor attempt reserved before the code is checked (attempts.py)."""
+    await attempts.reserve(request, db, caller, Event.LOGIN_MFA)
 
 
 async def _complete(
@@ -277,6 +242,7 @@ async def _complete(
 ) -> SessionState:
     now = deps.now_of(request)
     caller.record.second_factor = how
+    caller.record.second_factor_at = now
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
     await lockout.clear(db, Scope.ACCOUNT, caller.user.username)
     record(db, caller.actor, Event.LOGIN_MFA, Outcome.SUCCESS, now, detail=how)

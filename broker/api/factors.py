@@ -4,7 +4,8 @@ The same routes serve a new person (session stage ``enroll``) and a signed-in us
 factor (stage ``active``). The first factor a new person confirms completes enrollment: the
 session becomes active under a new token and the answer carries ten recovery codes, shown
 once. Removing a factor is for active sessions only and never removes the last one (MFA is
-mandatory for every role: MHLW.md row 5).
+mandatory for every role: MHLW.md row 5). In an active session every change needs a recent
+second factor (step-up, ``step_up.py``) and tells the clinic (``factors_changed`` alert).
 """
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from fastapi import APIRouter, Request, Response
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.alerts import rules as alert_rules
 from broker.api import deps
 from broker.api.deps import ActiveCaller, Caller, Db, EnrollingCaller, ObjectId, Text
+from broker.api.step_up import require_fresh
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Passkey
 from broker.errors import BadRequest, Conflict, NotFound, PasskeyRejected
@@ -71,17 +74,27 @@ def _passkey_view(key: Passkey) -> PasskeyView:
     )
 
 
+async def _changed(request: Request, db: AsyncSession, caller: Caller, change: str) -> None:
+    """Tell the clinic a factor of an active account changed (a first enrollment is not
+    news: the admin's invitation started it)."""
+    await alert_rules.factors_changed(
+        db, caller.user, deps.now_of(request), source=caller.source, change=change
+    )
+
+
 async def _enrolled(
     request: Request, response: Response, db: AsyncSession, caller: Caller, kind: str
 ) -> Enrolled:
     now = deps.now_of(request)
     record(db, caller.actor, Event.MFA_ENROLLED, Outcome.SUCCESS, now, detail=kind)
     if caller.record.stage != Stage.ENROLL:
+        await _changed(request, db, caller, "totp_enrolled" if kind == "totp" else "passkey_added")
         await db.commit()
         return Enrolled(state=caller.record.stage)
     codes = await mfa.issue_recovery_codes(db, caller.user.id, now)
     record(db, caller.actor, Event.RECOVERY_CODES_ISSUED, Outcome.SUCCESS, now)
     caller.record.second_factor = kind
+    caller.record.second_factor_at = now
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
     await db.commit()
     deps.set_session_cookies(request, response, token)
@@ -107,6 +120,7 @@ async def list_factors(db: Db, caller: ActiveCaller) -> FactorsView:
 @router.post("/totp")
 async def start_totp(request: Request, db: Db, caller: EnrollingCaller) -> TotpStart:
     """A new TOTP secret, as a QR code and as text; it counts once a code confirms it."""
+    require_fresh(request, caller)
     box = deps.keys_of(request).totp_box
     secret = await mfa.start_totp(db, box, caller.user, deps.now_of(request))
     await db.commit()
@@ -118,7 +132,8 @@ async def start_totp(request: Request, db: Db, caller: EnrollingCaller) -> TotpS
 async def confirm_totp(
     body: CodeBody, request: Request, response: Response, db: Db, caller: EnrollingCaller
 ) -> Enrolled:
-    """A code from the app proves it holds the new secret."""
+    """A code from the app proves it holds the new secret (and replaces an older one)."""
+    require_fresh(request, caller)
     box = deps.keys_of(request).totp_box
     code = body.code.strip().replace(" ", "")
     if not await mfa.confirm_totp(db, box, caller.user, code, deps.now_of(request)):
@@ -129,12 +144,14 @@ async def confirm_totp(
 @router.delete("/totp")
 async def remove_totp(request: Request, db: Db, caller: ActiveCaller) -> FactorsView:
     """Remove TOTP, if a passkey remains."""
+    require_fresh(request, caller)
     held = await mfa.factors(db, caller.user.id)
     if not held.totp:
         raise NotFound("no TOTP enrolled", code="not_found")
     if held.passkeys == 0:
         raise Conflict("the last second factor cannot be removed", code="last_factor")
     await mfa.remove_totp(db, caller.user.id)
+    await _changed(request, db, caller, "totp_removed")
     record(
         db, caller.actor, Event.MFA_REMOVED, Outcome.SUCCESS, deps.now_of(request), detail="totp"
     )
@@ -145,6 +162,7 @@ async def remove_totp(request: Request, db: Db, caller: ActiveCaller) -> Factors
 @router.post("/passkeys/options")
 async def passkey_options(request: Request, db: Db, caller: EnrollingCaller) -> dict[str, Any]:
     """WebAuthn creation options; the challenge is kept on the session."""
+    require_fresh(request, caller)
     existing = [k.credential_id for k in await mfa.passkeys_of(db, caller.user.id)]
     options, challenge = passkeys.registration_options(
         deps.relying_party(request),
@@ -163,6 +181,7 @@ async def add_passkey(
     body: NewPasskeyBody, request: Request, response: Response, db: Db, caller: EnrollingCaller
 ) -> Enrolled:
     """Verify the browser's new credential and keep its public key."""
+    require_fresh(request, caller)
     now = deps.now_of(request)
     challenge = sessions.take_challenge(caller.record, "register", now)
     if challenge is None:
@@ -187,6 +206,7 @@ async def remove_passkey(
     passkey_id: ObjectId, request: Request, db: Db, caller: ActiveCaller
 ) -> FactorsView:
     """Remove one of the caller's passkeys, if another second factor remains."""
+    require_fresh(request, caller)
     keys = await mfa.passkeys_of(db, caller.user.id)
     key = next((k for k in keys if k.id == passkey_id), None)
     if key is None:
@@ -195,6 +215,7 @@ async def remove_passkey(
     if held.passkeys <= 1 and not held.totp:
         raise Conflict("the last second factor cannot be removed", code="last_factor")
     await db.delete(key)
+    await _changed(request, db, caller, "passkey_removed")
     record(
         db, caller.actor, Event.MFA_REMOVED, Outcome.SUCCESS, deps.now_of(request), detail="passkey"
     )
@@ -205,8 +226,10 @@ async def remove_passkey(
 @router.post("/recovery-codes")
 async def renew_recovery_codes(request: Request, db: Db, caller: ActiveCaller) -> Enrolled:
     """Ten new recovery codes; the old ones stop working."""
+    require_fresh(request, caller)
     now = deps.now_of(request)
     codes = await mfa.issue_recovery_codes(db, caller.user.id, now)
     record(db, caller.actor, Event.RECOVERY_CODES_ISSUED, Outcome.SUCCESS, now)
+    await _changed(request, db, caller, "recovery_codes")
     await db.commit()
     return Enrolled(state=caller.record.stage, recovery_codes=codes)

@@ -26,6 +26,7 @@ from broker.db.models import AuditEvent
 class Event(StrEnum):
     LOGIN_PASSWORD = "login_password"  # noqa: S105  (event names, not secrets)
     LOGIN_MFA = "login_mfa"
+    STEP_UP = "step_up"  # the second factor shown again before a factor or password change
     LOCKOUT = "lockout"
     LOGOUT = "logout"
     LOGOUT_EVERYWHERE = "logout_everywhere"

@@ -108,6 +108,17 @@ async def users_of(session: AsyncSession, org_id: int) -> list[User]:
     return list(await session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)))
 
 
+async def lock_org(session: AsyncSession, org_id: int) -> None:
+    """Serialize changes that must keep an organization invariant (an enabled admin):
+    a no-op UPDATE of its row holds the row lock on PostgreSQL and the write lock on
+    SQLite until commit, so a second such change reads what the first committed. Start it
+    in a fresh transaction (commit first): on SQLite a read transaction cannot wait for
+    the write lock."""
+    await session.execute(
+        update(Organization).where(Organization.id == org_id).values(name=Organization.name)
+    )
+
+
 async def count_active_admins(session: AsyncSession, org_id: int) -> int:
     found = await session.scalar(
         select(func.count()).where(
@@ -194,7 +205,7 @@ async def set_password(session: AsyncSession, user: User, password: str, now: da
     Raises:
         PasswordRejected: the policy or the history refuses it.
     """
-    passwords.check_policy(password, user.username)
+    passwords.check_policy(password, user.username, user.display_name)
     if await passwords.reused_async(password, await recent_password_hashes(session, user.id)):
         raise PasswordRejected("reused", "one of your last 5 passwords")
     hashed = await passwords.hash_password_async(password)

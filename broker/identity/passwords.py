@@ -2,9 +2,11 @@
 
 Policy (R7 checklist ⑦, Provider GL 別紙2 ④-9..11; MHLW.md row 6):
 - at least 8 characters mixing letters, digits and symbols, or at least 13 characters;
-- not on the shipped list of common passwords, also after stripping trailing digits and
-  symbols ("Password123!" is "password" with decoration);
-- not the user name, and none of the user's last 5 passwords;
+- not on the shipped list of common passwords, also after stripping digits and symbols at
+  both ends and collapsing repeats ("!Password1", "#iloveyou#1" and "dragondragon1!" are
+  "password", "iloveyou" and "dragon" with decoration: issue 12);
+- not containing the user name or a part of the person's name (4+ letters, any case), and
+  none of the user's last 5 passwords;
 - at least 5 different characters;
 - at most 128 characters (argon2 would take more, but nobody types more; it bounds work).
 Passwords are NFKC-normalized first, so a full-width ＡＢＣ１２３ typed through a Japanese
@@ -35,7 +37,10 @@ HISTORY_DEPTH: Final = 5  # no reuse of the last 5 (R7 checklist ⑧ / Provider 
 
 # argon2-cffi's defaults are RFC 9106's second recommended profile: argon2id, t=3, 64 MiB, p=4.
 _hasher = PasswordHasher()
-_DECORATION = re.compile(r"[\d\W_]+$")
+_DECORATION = re.compile(r"^[\d\W_]+|[\d\W_]+$")
+_RUNS = re.compile(r"(.)\1+")
+_NAME_PARTS = re.compile(r"[\W\d_]+")
+MIN_NAME_PART_CHARS: Final = 4  # "sato", "yamada": shorter parts are too common to refuse
 
 
 def normalize(password: str) -> str:
@@ -63,7 +68,28 @@ def _kinds(password: str) -> set[str]:
     return kinds
 
 
-def check_policy(password: str, username: str = "") -> str:
+def _cores(lowered: str) -> set[str]:
+    """What a decorated password is made of: itself, without digits and symbols at both
+    ends, that repeated unit once ("dragondragon" is "dragon"), and runs collapsed."""
+    core = _DECORATION.sub("", lowered)
+    found = {lowered, core, _RUNS.sub(r"\1", core)}
+    for size in range(1, len(core) // 2 + 1):
+        if len(core) % size == 0 and core[:size] * (len(core) // size) == core:
+            found.add(core[:size])
+            break
+    return found
+
+
+def _name_parts(names: Iterable[str]) -> set[str]:
+    parts = set()
+    for name in names:
+        for part in _NAME_PARTS.split(normalize(name).lower()):
+            if len(part) >= MIN_NAME_PART_CHARS:
+                parts.add(part)
+    return parts
+
+
+def check_policy(password: str, username: str = "", *names: str) -> str:
     """The normalized password if it meets the policy (history is checked separately).
 
     Raises:
@@ -85,10 +111,12 @@ def check_policy(password: str, username: str = "") -> str:
         raise PasswordRejected("too_simple", "use more different characters")
     lowered = password.lower()
     listed = common_passwords()
-    if lowered in listed or _DECORATION.sub("", lowered) in listed:
+    if _cores(lowered) & listed:
         raise PasswordRejected("common", "this password is on the list of common passwords")
     if username and normalize(username).lower() in lowered:
         raise PasswordRejected("username", "the password must not contain the user name")
+    if any(part in lowered for part in _name_parts((username, *names))):
+        raise PasswordRejected("username", "the password must not contain your name")
     return password
 
 

@@ -36,6 +36,7 @@ from broker.api import (
     grants,
     handlers,
     hosts,
+    step_up,
     vendor_requests,
 )
 from broker.api import report as report_api
@@ -259,6 +260,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
 
     for module in (
         auth,
+        step_up,
         enrollment,
         factors,
         account,

@@ -11,6 +11,7 @@ certificate ends the link.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 
 from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
@@ -60,7 +61,10 @@ async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.Ag
         await s.commit()
 
 
-async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello) -> None:
+async def _register_host(
+    ws: WebSocket, org_id: int, hello: protocol.AgentHello
+) -> protocol.AgentHello:
+    """The hello with the name the clinic knows the host by (never the agent's say-so)."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
     now = clock.now()
@@ -70,6 +74,7 @@ async def _register_host(ws: WebSocket, org_id: int, hello: protocol.AgentHello)
         )
         await alert_rules.agent_connected(s, host, now, broker_version=ws.app.state.version)
         await s.commit()
+        return dataclasses.replace(hello, name=host.name)
 
 
 async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
@@ -154,8 +159,7 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
                 "host_id differs from the certificate's",
             )
             return
-        hello = first
-        await _register_host(ws, agent.org_id, hello)
+        hello = await _register_host(ws, agent.org_id, first)
         link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         slot.release()
         await _claim(ws, agent.org_id, hello.host_id)

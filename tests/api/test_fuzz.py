@@ -112,6 +112,10 @@ def test_fuzzed_requests_never_get_a_server_error(
         ids = case.path_parameters or {}
         if ids.get("user_id") == my_user or ids.get("session_id") == my_session:
             return
+        # Wrong codes and current passwords count against the account's lockout, and the
+        # lock ends the session (issue 12): signed in, these would end the run after five.
+        if case.path.startswith("/api/step-up/") or case.path == "/api/account/password":
+            signed_in = False
         extra = dict(headers) if signed_in else {}
         response = case.call(
             base_url=broker.https_url,

@@ -74,3 +74,22 @@ def test_reuse_of_the_last_five_is_detected_but_not_the_sixth() -> None:
     assert passwords.reused("Clinic#5abc", newest_first)
     assert passwords.reused("Clinic#1abc", newest_first)
     assert not passwords.reused("Clinic#0abc", newest_first)
+
+
+@pytest.mark.parametrize("password", ["!Password1", "#iloveyou#1", "dragondragon1!", "PASSWORD!!1"])
+def test_decorated_common_passwords_are_refused(password: str) -> None:
+    """Digits and symbols at either end and a repeated word do not make a common password
+    new (issue 12)."""
+    with pytest.raises(PasswordRejected) as refused:
+        passwords.check_policy(password, "sato.hanako")
+    assert refused.value.reason == "common"
+
+
+@pytest.mark.parametrize(
+    "password", ["Hanako2026!", "2026#SATO!x", "Yamada-2026!", "taro1234567890"]
+)
+def test_the_persons_own_name_with_digits_is_refused(password: str) -> None:
+    """A part of the user name or of the person's name (any case) with digits is refused."""
+    with pytest.raises(PasswordRejected) as refused:
+        passwords.check_policy(password, "sato.hanako", "Yamada Taro")
+    assert refused.value.reason == "username"

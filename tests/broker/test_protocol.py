@@ -250,3 +250,17 @@ def test_session_start_only_travels_from_broker_to_agent() -> None:
     ):
         with pytest.raises(protocol.UnexpectedMessage):
             protocol.parse(text, direction)
+
+
+@pytest.mark.parametrize("reason", ["ended_by_admin", "idle_timeout", "max_session_time", "x"])
+def test_a_viewer_cannot_give_the_brokers_reasons_for_its_bye(reason: str) -> None:
+    """A viewer's bye says only viewer_left, peer_failed or webrtc: a page writing
+    ended_by_admin (or any other reason) into the audit trail is refused."""
+    with pytest.raises(protocol.MalformedMessage):
+        protocol.parse(f'{{"type":"bye","reason":"{reason}"}}', Direction.VIEWER_TO_BROKER)
+    for allowed in sorted(protocol.VIEWER_BYE_REASONS):
+        raw = f'{{"type":"bye","reason":"{allowed}"}}'
+        assert protocol.parse(raw, Direction.VIEWER_TO_BROKER) == protocol.Bye(allowed)
+    # The broker's own reasons still reach the viewer.
+    raw = f'{{"type":"bye","reason":"{reason}"}}'
+    assert protocol.parse(raw, Direction.BROKER_TO_VIEWER) == protocol.Bye(reason)

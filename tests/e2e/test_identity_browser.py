@@ -247,3 +247,29 @@ async def test_the_fifth_wrong_code_says_the_lock_at_once(
     await screen_is(page, "login")
     message = await page.inner_text("#login-message")
     assert "15 分間ロック" in message, message
+
+
+async def test_renewing_recovery_codes_asks_for_the_second_factor_again(
+    browser: BrowserContext, broker: RunningBroker, org: Org
+) -> None:
+    """Past the step-up time, 新しいコードを作る on the account page opens the step-up dialog;
+    a wrong code is refused there, the authenticator's code lets the renewal through."""
+    page = await browser.new_page()
+    secret, step = await enroll_totp(page, broker, await invite(broker, org, "sato"))
+    broker.clock.advance(301)  # MAMORI_STEP_UP_S: 300
+    await page.goto(f"{broker.public_origin}/#/account")
+    await screen_is(page, "account")
+    await page.click("#account-recovery-renew")
+    await page.wait_for_selector("dialog#step-up[open]")
+    await page.fill("#step-up-code", "000000")
+    await page.click("dialog#step-up button[type=submit]")
+    await page.wait_for_function(
+        "() => document.getElementById('step-up-message').textContent !== ''"
+    )
+    now_step = totp.step_at(broker.clock.now())
+    await page.fill("#step-up-code", pyotp.TOTP(secret).at(max(now_step, step + 1) * 30))
+    await page.click("dialog#step-up button[type=submit]")
+    await page.wait_for_selector("dialog#step-up", state="detached")
+    await page.wait_for_function(
+        "() => document.querySelectorAll('#account-code-list li').length === 10"
+    )

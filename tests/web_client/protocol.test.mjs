@@ -245,3 +245,11 @@ test("host ids follow the broker's pattern", () => {
   assert.ok(!isHostId("a".repeat(64)));
   assert.ok(!isHostId("pc-1\n"));
 });
+
+test("a viewer's bye gives only a viewer's reasons", () => {
+  for (const reason of ["viewer_left", "peer_failed", "webrtc"]) assert.equal(JSON.parse(bye(reason)).reason, reason);
+  for (const reason of ["ended_by_admin", "idle_timeout"]) {
+    assert.throws(() => bye(reason), MalformedMessage);
+    assert.equal(parseBrokerMessage(`{"type":"bye","reason":"${reason}"}`).reason, reason);
+  }
+});

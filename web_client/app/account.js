@@ -10,6 +10,7 @@ import { t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { mountFactorChooser } from "./factors.js";
 import { button, clinicTime, el, messageLine } from "./kit.js";
+import { enableStepUp } from "./step_up.js";
 import { attachCodeTools } from "./code_tools.js";
 
 function when(iso) {
@@ -24,6 +25,8 @@ function item(text, buttonLabel, onClick) {
 }
 
 export function createAccount(hooks) {
+  // Factor and password changes may need the second factor again (step-up dialog).
+  enableStepUp();
   const message = messageLine(document.getElementById("account-message"), hooks);
   const check = message.check;
   const passkeys = document.getElementById("account-passkeys");

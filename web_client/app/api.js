@@ -6,6 +6,14 @@
  */
 
 let csrfToken = null;
+// Asked when a change needs the second factor again (403 step_up_required): resolves true
+// once it was shown (app/step_up.js), and the request is sent once more.
+let stepUpHandler = null;
+
+/** Set (or with null, clear) what answers a 403 step_up_required. */
+export function setStepUpHandler(handler) {
+  stepUpHandler = typeof handler === "function" ? handler : null;
+}
 
 /** Remember the CSRF token the broker just gave (null forgets it). */
 export function setCsrf(token) {
@@ -21,8 +29,8 @@ function cookieCsrf() {
  * @param {string} method
  * @param {string} path
  * @param {object} [body]
- * @param {{background?: boolean}} [options] background: a poll that must not count as
- *   activity for the idle timeout
+ * @param {{background?: boolean, noStepUp?: boolean}} [options] background: a poll that
+ *   must not count as activity for the idle timeout; noStepUp: never ask for a step-up
  * @returns {Promise<{status: number, body: any}>} status 0 when the network failed
  */
 export async function call(method, path, body = undefined, options = {}) {
@@ -53,6 +61,9 @@ export async function call(method, path, body = undefined, options = {}) {
   }
   if (parsed && typeof parsed === "object" && typeof parsed.csrf_token === "string") {
     setCsrf(parsed.csrf_token);
+  }
+  if (response.status === 403 && parsed?.error === "step_up_required" && stepUpHandler && !options.noStepUp) {
+    if (await stepUpHandler()) return call(method, path, body, { ...options, noStepUp: true });
   }
   return { status: response.status, body: parsed };
 }

@@ -179,6 +179,10 @@ const ALLOWED = Object.freeze({
   [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error", "notice"]),
 });
 
+// Why a viewer may say it leaves (mamori_protocol VIEWER_BYE_REASONS): other reasons are
+// the broker's or the agent's to give.
+export const VIEWER_BYE_REASONS = Object.freeze(new Set(["viewer_left", "peer_failed", "webrtc"]));
+
 // Messages to the agent always name their session; viewers never name one.
 const SESSION_REQUIRED = new Set([Direction.BROKER_TO_AGENT]);
 const SESSION_FORBIDDEN = new Set([Direction.VIEWER_TO_BROKER, Direction.BROKER_TO_VIEWER]);
@@ -238,6 +242,9 @@ export function parse(raw, direction) {
   delete fields.type;
   const message = build(kind, fields);
   checkSession(message, direction);
+  if (direction === Direction.VIEWER_TO_BROKER && kind === "bye" && !VIEWER_BYE_REASONS.has(message.reason)) {
+    throw new MalformedMessage("bye: not a reason a viewer may give");
+  }
   return message;
 }
 

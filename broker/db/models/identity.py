@@ -120,6 +120,9 @@ class BrowserSession(Base):
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
     stage: Mapped[str] = mapped_column(String(8))
     second_factor: Mapped[str | None] = mapped_column(String(16), default=None)
+    # When this session last showed a second factor (sign-in, enrollment or step-up): a
+    # factor or password change needs it recent (broker/api/step_up.py).
+    second_factor_at: Mapped[datetime | None] = mapped_column(UtcDateTime(), default=None)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     expires_at: Mapped[datetime] = mapped_column(UtcDateTime())
