@@ -1,13 +1,13 @@
 """Hosts: the clinic PCs of an organization, recorded as they enroll and as their agents
-connect (name, first and last seen). Who an agent is comes from its client certificate
-(``broker.agents.ca``), never from anything it says.
+connect (name, first and last seen, the agent's version). Who an agent is comes from its
+client certificate (``broker.agents.ca``), never from anything it says.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.db.models import Host
@@ -47,6 +47,42 @@ async def register_host(
         host.last_seen_at = now
     await session.flush()
     return host
+
+
+async def agent_connected(
+    session: AsyncSession, org_id: int, host_id: str, name: str, version: str, now: datetime
+) -> Host:
+    """A host's agent said hello: refresh the host and keep the version it announced (the
+    console and the report compare it with the broker's)."""
+    host = await register_host(session, org_id, host_id, name, now, from_hello=True)
+    host.agent_version = version
+    await session.flush()
+    return host
+
+
+async def claim_outdated_alert(session: AsyncSession, host: Host, version: str) -> bool:
+    """Mark ``version`` as alerted for ``host``; True only for the one caller that changed
+    the mark.
+
+    A single conditional UPDATE, so two links of the same host connecting at once (on one
+    broker or on two replicas) cannot both win: each host alerts once per version.
+    """
+    result = await session.execute(
+        update(Host)
+        .where(
+            Host.id == host.id,
+            or_(
+                Host.outdated_alerted_version.is_(None),
+                Host.outdated_alerted_version != version,
+            ),
+        )
+        .values(outdated_alerted_version=version)
+        .execution_options(synchronize_session=False)
+    )
+    claimed = bool(getattr(result, "rowcount", 0) == 1)
+    if claimed:
+        host.outdated_alerted_version = version
+    return claimed
 
 
 async def find_host(session: AsyncSession, org_id: int, host_id: str) -> Host | None:

@@ -37,6 +37,7 @@ class Kind(StrEnum):
     DEVICE_PENDING = "device_pending"
     AGENT_ENROLLED = "agent_enrolled"
     CERTIFICATE_EXPIRING = "certificate_expiring"
+    AGENT_OUTDATED = "agent_outdated"
     FACTORS_CHANGED = "factors_changed"
     TEST = "test"
 
@@ -58,6 +59,8 @@ SEVERITY: Final[dict[Kind, Severity]] = {
     Kind.DEVICE_PENDING: Severity.INFO,
     Kind.AGENT_ENROLLED: Severity.INFO,
     Kind.CERTIFICATE_EXPIRING: Severity.WARNING,
+    # An unpatched agent on a clinic PC is the kind of gap ransomware walks through.
+    Kind.AGENT_OUTDATED: Severity.WARNING,
     # A stolen session taking over the account's factors looks exactly like this.
     Kind.FACTORS_CHANGED: Severity.WARNING,
     Kind.TEST: Severity.INFO,

@@ -5,7 +5,8 @@ Rules here: a lockout; repeated second-factor failures after a right password (N
 window: someone may hold the password, the 半田病院 pattern of leaked credentials); a
 pixel-only policy violation; a sign-in outside the clinic's usual hours. The agent-offline
 rule looks rather than listens (``alert_checks``). The trust work calls ``device_pending``,
-``agent_enrolled`` and ``certificate_expiring`` where devices and certificates are handled.
+``agent_enrolled`` and ``certificate_expiring`` where devices and certificates are handled;
+the agent endpoint calls ``agent_outdated`` when an agent older than the broker connects.
 """
 
 from __future__ import annotations
@@ -17,10 +18,12 @@ from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.access.zones import org_time_zone
+from broker.agents import hosts as agents
+from broker.agents.versions import is_outdated
 from broker.alerts import settings as alert_settings
 from broker.alerts.records import Kind, raise_alert
 from broker.audit.record import Event, Outcome
-from broker.db.models import AuditEvent, User
+from broker.db.models import AuditEvent, Host, User
 
 
 def who(user: User) -> dict[str, str]:
@@ -205,4 +208,31 @@ async def certificate_expiring(
         host=host,
         host_id=host_id,
         expires_at=expires_at,
+    )
+
+
+async def agent_connected(
+    session: AsyncSession, host: Host, now: datetime, *, broker_version: str
+) -> None:
+    """A host's agent connected: if its version is older than the broker's (or unknown),
+    raise one alert per host and version (MHLW.md row 18). Reconnects of the same version
+    add nothing; an update that is still older alerts again. Call inside the transaction
+    that records the hello."""
+    version = host.agent_version or ""
+    if not is_outdated(version, broker_version):
+        # Up to date again: a later downgrade to an alerted version is news once more.
+        host.outdated_alerted_version = None
+        return
+    if not await agents.claim_outdated_alert(session, host, version):
+        return
+    await raise_alert(
+        session,
+        host.org_id,
+        Kind.AGENT_OUTDATED,
+        now,
+        subject=host.host_id,
+        host=host.name,
+        host_id=host.host_id,
+        version=version or "?",
+        broker_version=broker_version,
     )

@@ -168,6 +168,14 @@ def _ja(kind: Kind, f: _Facts) -> AlertText:
                 f"院内の端末「{f['host']}」に Mamori エージェントが登録されました。",
                 "心当たりがなければ、管理画面でこの端末の証明書を取り消してください。",
             )
+        case Kind.AGENT_OUTDATED:
+            return AlertText(
+                f"院内の端末「{f['host']}」のエージェントが古いままです",
+                f"院内の端末「{f['host']}」の Mamori エージェント（{f['version']}）は、"
+                f"サーバー（{f['broker_version']}）より古い版です。",
+                "古い版には修正済みの弱点が残っていることがあります。"
+                "この端末のエージェントを更新してください。",
+            )
         case Kind.CERTIFICATE_EXPIRING:
             return AlertText(
                 f"院内の端末「{f['host']}」の証明書がまもなく期限切れです",
@@ -245,6 +253,14 @@ def _en(kind: Kind, f: _Facts) -> AlertText:
                 f"Clinic PC {f['host']} was enrolled",
                 f"A Mamori agent was enrolled on the clinic PC {f['host']}.",
                 "If you did not expect this, revoke the PC's certificate in the console.",
+            )
+        case Kind.AGENT_OUTDATED:
+            return AlertText(
+                f"The agent on clinic PC {f['host']} is out of date",
+                f"The Mamori agent on the clinic PC {f['host']} ({f['version']}) is older than"
+                f" the server ({f['broker_version']}).",
+                "Older versions may still have weaknesses that are fixed. Update the agent on"
+                " this PC.",
             )
         case Kind.CERTIFICATE_EXPIRING:
             return AlertText(

@@ -17,6 +17,7 @@ from broker.agents import enrollment as agent_enrollment
 from broker.agents import hosts as agents
 from broker.agents.ca import AgentAuthority
 from broker.agents.enrollment import HOST_ID_PATTERN
+from broker.agents.versions import is_outdated
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db, Text
 from broker.audit.record import Event, Outcome, record
@@ -48,6 +49,11 @@ class AdminHostView(BaseModel):
     last_seen_at: datetime
     certificate_state: CertificateState
     certificate: CertificateView | None = Field(description="the newest certificate")
+    agent_version: str | None = Field(description="what its agent said when it last connected")
+    agent_outdated: bool = Field(
+        description="its agent is older than the broker, or its version is unknown"
+    )
+    broker_version: str = Field(description="the broker's version it is compared with")
 
 
 class CodeRequest(BaseModel):
@@ -86,9 +92,11 @@ def _newest(certs: list[AgentCertificate]) -> AgentCertificate | None:
 
 @router.get("/hosts")
 async def list_hosts(request: Request, db: Db, caller: AdminCaller) -> list[AdminHostView]:
-    """The organization's enrolled hosts: online state, last seen, certificate."""
+    """The organization's enrolled hosts: online state, last seen, certificate, and the
+    agent's version against the broker's."""
     authority: AgentAuthority = request.app.state.agent_authority
     relay: Relay = request.app.state.relay
+    broker_version: str = request.app.state.version
     now = deps.now_of(request)
     by_host: dict[str, list[AgentCertificate]] = {}
     for issued in await authority.certificates(db, caller.org_id):
@@ -115,6 +123,9 @@ async def list_hosts(request: Request, db: Db, caller: AdminCaller) -> list[Admi
                     issued_at=cert.issued_at,
                     renewed_at=cert.renewed_at,
                 ),
+                agent_version=host.agent_version,
+                agent_outdated=is_outdated(host.agent_version, broker_version),
+                broker_version=broker_version,
             )
         )
     return views

@@ -63,6 +63,7 @@ async def _build(request: Request, db: Db, org_id: int) -> report.Report:
         deps.settings_of(request),
         deps.now_of(request),
         signer.key.public_key(),
+        request.app.state.version,
     )
 
 

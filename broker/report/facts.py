@@ -1,10 +1,10 @@
 """The figures the compliance report rests on, read from the database when it is built:
 accounts and their factors, audit counts, grants, devices, clinic PCs, the audit chain
-verified now, and the last review. Nothing is typed in."""
+verified now, the last review, and agents older than the broker. Nothing is typed in."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Final
 
@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.access import grants
 from broker.access.remote_policy import RemotePolicy
+from broker.agents.versions import is_outdated
 from broker.audit.chain import chain_of
 from broker.audit.record import Event
 from broker.audit.verify import ChainReport, verify_chain_of
@@ -67,6 +68,10 @@ class Facts:
     hosts_certified: int  # of which hold a live (unrevoked, unexpired) client certificate
     policy: RemotePolicy
     checked_at: datetime
+    broker_version: str = ""
+    # (PC name, its agent's last version or None) for every agent older than the broker or
+    # of unknown version, by name.
+    agents_outdated: list[tuple[str, str | None]] = field(default_factory=list)
 
 
 async def gather(
@@ -75,8 +80,10 @@ async def gather(
     policy: RemotePolicy,
     now: datetime,
     audit_key: Ed25519PublicKey,
+    broker_version: str,
 ) -> Facts:
-    """Read the organization's figures from the database (and verify its audit chain)."""
+    """Read the organization's figures from the database (and verify its audit chain);
+    agents are compared with ``broker_version``."""
     users = list(await session.scalars(select(User).where(User.org_id == org_id).order_by(User.id)))
     enabled = [u for u in users if u.disabled_at is None]
     since_recent = now - timedelta(days=RECENT_DAYS)
@@ -113,10 +120,14 @@ async def gather(
             admins_two_kinds += 1
         if user.id not in signed_in and user.created_at < since_dormant:
             dormant.append(user.username)
-    hosts = int(
-        await session.scalar(select(func.count()).select_from(Host).where(Host.org_id == org_id))
-        or 0
+    host_rows = list(
+        await session.scalars(
+            select(Host).where(Host.org_id == org_id).order_by(Host.name, Host.host_id)
+        )
     )
+    outdated = [
+        (h.name, h.agent_version) for h in host_rows if is_outdated(h.agent_version, broker_version)
+    ]
     certified = int(
         await session.scalar(
             select(func.count(func.distinct(AgentCertificate.host_id))).where(
@@ -174,7 +185,9 @@ async def gather(
         vendor_approvals_recent=await count(Event.VENDOR_APPROVED, since_recent),
         chain=await verify_chain_of(session, chain_of(org_id), audit_key),
         last_review_at=last_review,
-        hosts=hosts,
+        hosts=len(host_rows),
+        broker_version=broker_version,
+        agents_outdated=outdated,
         hosts_certified=certified,
         checked_at=now,
         users=len(enabled),

@@ -38,16 +38,18 @@ async def build(
     settings: Settings,
     now: datetime,
     audit_key: Ed25519PublicKey,
+    broker_version: str = VERSION,
 ) -> Report:
-    """The organization's report as of ``now``."""
+    """The organization's report as of ``now``, agents compared with ``broker_version``."""
     name = await organization_name(session, org_id)
-    facts = await gather(session, org_id, policy, now, audit_key)
+    facts = await gather(session, org_id, policy, now, audit_key, broker_version)
     return Report(
         organization=name,
         checked_at=now,
         rows=rows(facts, settings),
         clinic_duties=list(CLINIC_DUTIES),
         last_review=await last_review(session, org_id),
+        version=broker_version,
     )
 
 

@@ -361,4 +361,31 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             "not available",
             Status.CLINIC,
         ),
+        Row(
+            18,
+            Text("ゲートウェイを最新に保つ", "Keep the gateway patched"),
+            _patched_evidence(f),
+            f"{len(f.agents_outdated)}/{f.hosts}",
+            Status.PASS if not f.agents_outdated else Status.ATTENTION,
+        ),
     ]
+
+
+def _patched_evidence(f: Facts) -> Text:
+    """Row 18: the broker's version, and each agent older than it (or of unknown version)
+    by name, so the clinic knows which PCs to update."""
+    listed_ja = "、".join(f"{name}（{version or '不明'}）" for name, version in f.agents_outdated)
+    listed_en = ", ".join(f"{name} ({version or 'unknown'})" for name, version in f.agents_outdated)
+    if not f.agents_outdated:
+        return Text(
+            f"サーバーの版 {f.broker_version}。院内の端末 {f.hosts} 台のエージェントはすべて"
+            "サーバーと同じか新しい版",
+            f"Server version {f.broker_version}. The agents of all {f.hosts} clinic PCs are "
+            "the server's version or newer",
+        )
+    return Text(
+        f"サーバーの版 {f.broker_version}。サーバーより古い（または版が不明な）エージェント "
+        f"{len(f.agents_outdated)} 台: {listed_ja}。これらの端末のエージェントを更新してください",
+        f"Server version {f.broker_version}. Agents older than the server or of unknown "
+        f"version ({len(f.agents_outdated)}): {listed_en}. Update the agent on these PCs",
+    )

@@ -177,6 +177,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.settings = settings
+    # The version agents are compared with (console, report, outdated alert); tests set
+    # a newer one to see real agents flagged.
+    app.state.version = VERSION
     app.state.clock = clock or Clock()
     app.state.keys = Keys.from_settings(settings)
     app.state.db = Database(

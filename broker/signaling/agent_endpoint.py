@@ -20,6 +20,7 @@ import mamori_protocol as protocol
 from broker.agents import hosts as agents
 from broker.agents.auth import authenticate, source_of
 from broker.agents.ca import VerifiedAgent
+from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -66,10 +67,12 @@ async def _register_host(
     """The hello with the name the clinic knows the host by (never the agent's say-so)."""
     db: Database = ws.app.state.db
     clock: Clock = ws.app.state.clock
+    now = clock.now()
     async with db.session() as s:
-        host = await agents.register_host(
-            s, org_id, hello.host_id, hello.name, clock.now(), from_hello=True
+        host = await agents.agent_connected(
+            s, org_id, hello.host_id, hello.name, hello.version, now
         )
+        await alert_rules.agent_connected(s, host, now, broker_version=ws.app.state.version)
         await s.commit()
         return dataclasses.replace(hello, name=host.name)
 

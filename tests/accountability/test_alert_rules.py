@@ -16,12 +16,14 @@ from sqlalchemy import select
 from websockets.asyncio.client import connect
 
 import mamori_protocol as protocol
+from broker.alerts.text import render
 from broker.db.models import Alert
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, password_step, sign_in_client, signed_in
 from mamori_protocol import Direction
 from tests.accountability.test_alert_delivery import configure
+from tests.support.agent_hello import say_hello
 from tests.support.grants import add_grant
 from tests.support.receivers import SmtpSink
 from tests.support.sdp import VIEWER_OFFER
@@ -330,3 +332,50 @@ async def test_a_certificate_near_its_end_raises_one_alert(
     await checks.run_once()
     (alert,) = await alerts_of(alerting, "certificate_expiring")
     assert (alert.org_id, alert.subject, alert.facts["host"]) == (clinic.id, "kensa-pc", "検査室PC")
+
+
+async def test_an_outdated_agent_raises_one_alert_per_version(
+    alerting: RunningBroker, clinic: Org, director: Person, sink: SmtpSink, tmp_path: Path
+) -> None:
+    """An agent older than the broker alerts when it connects: once for that host and
+    version, not on every reconnect; a still-older update alerts again; an agent as new as
+    the broker alerts nothing. Two links of the same host saying hello at once alert once."""
+    state = await enroll_agent(alerting, clinic, "kensa-pc", tmp_path / "agent", "検査室PC")
+    await mail_to_director(alerting, director)
+    alerting.app.state.version = "2.0.0"
+    for _ in range(3):
+        await say_hello(alerting, state, "kensa-pc", "1.0.0", "検査室PC")
+    (alert,) = await alerts_of(alerting, "agent_outdated")
+    assert (alert.org_id, alert.subject) == (clinic.id, "kensa-pc")
+    assert alert.severity == "warning"
+    assert (alert.facts["version"], alert.facts["broker_version"]) == ("1.0.0", "2.0.0")
+    (mail,) = await sink.wait_for(1)
+    subject = "【要確認】院内の端末「検査室PC」のエージェントが古いままです（さくら診療所）"
+    assert mail.message["Subject"] == subject
+
+    await say_hello(alerting, state, "kensa-pc", "2.0.0", "検査室PC")
+    await say_hello(
+        alerting, state, "kensa-pc", "10.0.0", "検査室PC"
+    )  # newer: compared as versions
+    assert len(await alerts_of(alerting, "agent_outdated")) == 1
+
+    # Two links of the host at once with a new, still older version: one alert between them.
+    relay = alerting.app.state.relay
+    async with (
+        connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as first,
+        connect(f"{alerting.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as second,
+    ):
+        hello = protocol.encode(protocol.AgentHello("kensa-pc", "検査室PC", "1.5.0"))
+        await asyncio.gather(first.send(hello), second.send(hello))
+        # The later hello replaces the earlier link, so one socket closes once both are in.
+        closed = [asyncio.ensure_future(ws.wait_closed()) for ws in (first, second)]
+        done, pending = await asyncio.wait(closed, timeout=10, return_when="FIRST_COMPLETED")
+        for waiting in pending:
+            waiting.cancel()
+        assert done, "neither link was replaced"
+        await until(lambda: any(link.version == "1.5.0" for link in relay.agents()))
+    alerts = await alerts_of(alerting, "agent_outdated")
+    assert [a.facts["version"] for a in alerts] == ["1.0.0", "1.5.0"]
+    english = render("agent_outdated", alerts[1].facts, "Asia/Tokyo", "en")
+    assert english.title == "The agent on clinic PC 検査室PC is out of date"
+    assert "(1.5.0) is older than the server (2.0.0)" in english.message

@@ -20,6 +20,7 @@ from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.devices import DeviceKey, register
 from devkit.identity import Org, Person, make_org, make_person, signed_in
+from tests.support.agent_hello import say_hello
 
 pytestmark = pytest.mark.integration
 
@@ -240,3 +241,30 @@ async def test_device_row_counts_the_register_and_asks_about_waiting_devices(
     async with any_broker.db.session() as s:
         kinds = list(await s.scalars(select(Alert.kind).where(Alert.org_id == clinic.id)))
     assert "device_pending" in kinds
+
+
+async def test_patch_row_states_the_broker_version_and_lists_older_agents(
+    any_broker: RunningBroker, clinic: Org, tmp_path: Path
+) -> None:
+    """Row 18 passes while every agent is at least the broker's version, and names each
+    older agent (compared as versions: 0.9.0 is older than 0.10.0) or one never heard from
+    as the clinic's to update."""
+    any_broker.app.state.version = "0.10.0"
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    uketsuke = await enroll_agent(any_broker, clinic, "uketsuke-pc", tmp_path / "a", "受付")
+    await say_hello(any_broker, uketsuke, "uketsuke-pc", "0.10.0", "受付")
+    async with signed_in(any_broker, boss) as admin:
+        shown = (await admin.http.get("/api/admin/report")).json()
+        rows = {r["number"]: r for r in shown["rows"]}
+        assert shown["version"] == "0.10.0"
+        assert (rows[18]["value"], rows[18]["status"]) == ("0/1", "pass")
+        assert "サーバーの版 0.10.0" in rows[18]["evidence"]
+        shinsatsu = await enroll_agent(any_broker, clinic, "shinsatsu-pc", tmp_path / "b", "診察室")
+        await say_hello(any_broker, shinsatsu, "shinsatsu-pc", "0.9.0", "診察室")
+        await enroll_agent(any_broker, clinic, "kensa-pc", tmp_path / "c", "検査室")
+        english = (await admin.http.get("/api/admin/report?lang=en")).json()
+    row = {r["number"]: r for r in english["rows"]}[18]
+    assert (row["value"], row["status"]) == ("2/3", "attention")
+    assert "Server version 0.10.0" in row["evidence"]
+    assert "(2): 検査室 (unknown), 診察室 (0.9.0)." in row["evidence"]  # by name
+    assert "受付" not in row["evidence"]

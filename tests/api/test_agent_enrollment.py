@@ -18,12 +18,13 @@ from sqlalchemy import select
 
 from broker.db.models import AuditEvent
 from certs.client_certs import make_csr
-from devkit.agent import make_code
+from devkit.agent import enroll_agent, make_code
 from devkit.broker import RunningBroker
-from devkit.identity import Org, Person, make_org, sign_in_client
+from devkit.identity import Org, Person, make_org, sign_in_client, signed_in
 from host_agent.errors import BrokerRefused
 from host_agent.trust.credentials import AgentState
 from host_agent.trust.enrollment import enroll
+from tests.support.agent_hello import say_hello
 
 pytestmark = pytest.mark.integration
 
@@ -245,3 +246,27 @@ async def test_cli_makes_codes_lists_and_revokes_certificates(
     ca_pem = "\n".join(await broker_cli(any_broker, "certs", "ca", "--org", clinic.name))
     ca = x509.load_pem_x509_certificate(ca_pem.encode())
     assert state.certificate().issuer == ca.subject
+
+
+async def test_hosts_show_each_agent_version_against_the_brokers(
+    any_broker: RunningBroker, clinic: Org, admin: Person, tmp_path: Path
+) -> None:
+    """The hosts API keeps the version each agent said when it last connected and flags
+    those older than the broker (compared as versions) or never heard from."""
+    any_broker.app.state.version = "0.10.0"
+    states = {
+        host: await enroll_agent(any_broker, clinic, host, tmp_path / host)
+        for host in ("a-old", "b-current", "c-silent")
+    }
+    await say_hello(any_broker, states["a-old"], "a-old", "0.9.0")
+    await say_hello(any_broker, states["b-current"], "b-current", "0.9.0")
+    await say_hello(any_broker, states["b-current"], "b-current", "0.10.0")  # updated since
+    async with signed_in(any_broker, admin) as boss:
+        hosts = (await boss.http.get("/api/admin/hosts")).json()
+    assert [
+        (h["host_id"], h["agent_version"], h["agent_outdated"], h["broker_version"]) for h in hosts
+    ] == [
+        ("a-old", "0.9.0", True, "0.10.0"),
+        ("b-current", "0.10.0", False, "0.10.0"),
+        ("c-silent", None, True, "0.10.0"),
+    ]

@@ -3,7 +3,8 @@
  * online (its agent connected) or in use, when it was last seen and until when its
  * certificate runs; an enrollment code for a new PC (shown once, with the exact command to
  * run there); revoking a PC's access (confirmed on the page first). The broker scopes all of
- * it to the admin's own organization.
+ * it to the admin's own organization. Each PC's agent version is shown next to the
+ * server's, flagged when older (or unknown): an unpatched agent is for the clinic to update.
  */
 
 import { t } from "../core/i18n.js";
@@ -28,10 +29,17 @@ function certificateText(host) {
   }
 }
 
+function versionCell(host) {
+  const td = cell(host.agent_version ?? t("hostsAdmin.versionUnknown"));
+  if (host.agent_outdated) td.append(" ", el("strong", "version-outdated", t("hostsAdmin.outdated")));
+  return td;
+}
+
 export function createHostsPage(hooks) {
   const message = messageLine(document.getElementById("hosts-admin-message"), hooks);
   const rows = document.getElementById("hosts-admin-rows");
   const empty = document.getElementById("hosts-admin-empty");
+  const brokerVersion = document.getElementById("hosts-admin-broker-version");
   const form = document.getElementById("hosts-admin-code-form");
   const codeBox = document.getElementById("hosts-admin-code");
   const command = document.getElementById("hosts-admin-command");
@@ -60,6 +68,7 @@ export function createHostsPage(hooks) {
       cell(state),
       cell(host.online ? t("hostsAdmin.now") : clinicTime(host.last_seen_at)),
       cell(certificateText(host)),
+      versionCell(host),
       actions,
     );
     return tr;
@@ -68,6 +77,8 @@ export function createHostsPage(hooks) {
   function render() {
     rows.replaceChildren(...hosts.map(hostRow));
     empty.hidden = hosts.length > 0;
+    // Every row carries the version it was compared with; the first one says it.
+    brokerVersion.textContent = hosts.length ? t("hostsAdmin.brokerVersion", { version: hosts[0].broker_version }) : "";
   }
 
   async function load(background = false) {

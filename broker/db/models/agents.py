@@ -77,3 +77,9 @@ class Host(Base):
     name: Mapped[str] = mapped_column(String(100))
     first_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
     last_seen_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # What its agent said in its last hello (None: never connected since it was recorded);
+    # agent_hello limits versions to 32 characters.
+    agent_version: Mapped[str | None] = mapped_column(String(32), default=None)
+    # The last agent version an "older than the broker" alert was raised for, so each
+    # host raises it once per version and not on every reconnect.
+    outdated_alerted_version: Mapped[str | None] = mapped_column(String(32), default=None)
