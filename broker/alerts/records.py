@@ -78,9 +78,12 @@ class DeliveryState(StrEnum):
     FAILED = "failed"
 
 
-# At most this many alerts an hour go out by mail and webhook per clinic; the rest are kept
-# in the console, marked ``muted``. Source-address lockouts cost an attacker one address
-# each: without a cap, a botnet could bury the director's mailbox (and the real alert).
+# At most this many alerts of one kind an hour go out by mail and webhook per clinic; the
+# rest are kept in the console, marked ``muted``. Source-address lockouts cost an attacker
+# one address each: without a cap, a botnet could bury the director's mailbox (and the real
+# alert). The cap is per kind so that a flood of one kind (31 refused offers) can never mute
+# another (the director's lockout): a kind only ever mutes itself, and the kinds are few, so
+# the mailbox stays bounded (kinds x cap an hour).
 MAX_NOTIFIED_PER_HOUR: Final = 30
 
 Fact = str | int | bool | None
@@ -140,7 +143,7 @@ async def raise_alert(
     """
     cleaned = clean_facts(facts)
     channels = await alert_settings.channels(session, org_id)
-    if channels and await notified_since(session, org_id, now - timedelta(hours=1)) >= (
+    if channels and await notified_since(session, org_id, now - timedelta(hours=1), kind) >= (
         MAX_NOTIFIED_PER_HOUR
     ):
         channels, cleaned["muted"] = [], True
@@ -169,12 +172,13 @@ async def raise_alert(
     return alert
 
 
-async def notified_since(session: AsyncSession, org_id: int, since: datetime) -> int:
-    """How many of the organization's alerts since ``since`` went out by mail or webhook."""
+async def notified_since(session: AsyncSession, org_id: int, since: datetime, kind: Kind) -> int:
+    """How many of the organization's alerts of ``kind`` since ``since`` went out by mail or
+    webhook."""
     count = await session.scalar(
         select(func.count(func.distinct(AlertDelivery.alert_id)))
         .join(Alert, Alert.id == AlertDelivery.alert_id)
-        .where(AlertDelivery.org_id == org_id, Alert.created_at > since)
+        .where(AlertDelivery.org_id == org_id, Alert.created_at > since, Alert.kind == kind.value)
     )
     return int(count or 0)
 

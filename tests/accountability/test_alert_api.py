@@ -248,6 +248,54 @@ async def test_a_flood_of_alerts_is_kept_but_not_all_sent(
     await sink.wait_for(cap + 1, timeout=30)
 
 
+async def test_a_flood_of_one_kind_never_mutes_another(
+    alerting: RunningBroker, clinic: Org, sink: SmtpSink
+) -> None:
+    """The cap counts per kind: after a flood of policy violations used up their own cap,
+    the director's lockout alert is still mailed, and so is an agent going offline."""
+    now = alerting.clock.now()
+    cap = alerts.MAX_NOTIFIED_PER_HOUR
+    async with alerting.db.session() as s:
+        s.add(AlertSettings(org_id=clinic.id, mail_recipients="inchou@clinic.test", updated_at=now))
+        flood = [
+            await alerts.raise_alert(
+                s,
+                clinic.id,
+                alerts.Kind.POLICY_VIOLATION,
+                now,
+                subject=f"h{i}",
+                user="山田",
+                username="yamada",
+                host=f"h{i}",
+                host_id=f"h{i}",
+                violation="paste",
+            )
+            for i in range(cap + 1)
+        ]
+        lockout = await alerts.raise_alert(
+            s, clinic.id, alerts.Kind.LOCKOUT, now, subject="inchou", user="inchou"
+        )
+        offline = await alerts.raise_alert(
+            s,
+            clinic.id,
+            alerts.Kind.AGENT_OFFLINE,
+            now,
+            subject="pc-1",
+            host="診察室1",
+            host_id="pc-1",
+            last_seen_at=now - timedelta(minutes=20),
+            minutes=15,
+        )
+        await s.commit()
+        sent = await alerts.deliveries_of(s, [a.id for a in [*flood, lockout, offline]])
+    assert flood[-1].facts.get("muted") is True
+    assert len(sent[flood[-1].id]) == 0
+    for kept in (lockout, offline):
+        assert "muted" not in kept.facts
+        assert len(sent[kept.id]) == 1
+    await sink.wait_for(cap + 2, timeout=30)
+
+
 async def test_alerts_are_acknowledged_all_at_once_up_to_the_newest_shown(
     alerting: RunningBroker, clinic: Org, director: Person
 ) -> None:
