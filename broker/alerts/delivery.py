@@ -31,7 +31,7 @@ from broker.alerts import settings as alert_settings
 from broker.alerts import text as alert_text
 from broker.alerts.channels import SmtpConfig, build_mail, post_webhook, send_mail
 from broker.alerts.destinations import Resolver, WebhookPolicy, system_resolver
-from broker.alerts.records import Channel, DeliveryState
+from broker.alerts.records import Channel, DeliveryState, plain_line
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -227,16 +227,25 @@ class DeliveryWorker:
     async def _send(self, job: _Job) -> None:
         console = f"{self._origin()}/#/admin/alerts"
         if job.channel == Channel.MAIL:
-            message = build_mail(
-                self._smtp.sender if self._smtp else "",
-                job.target.split("\n"),
-                alert_text.mail_subject(job.kind, job.severity, job.facts, job.zone, job.org_name),
-                alert_text.mail_body(
-                    job.kind, job.facts, job.zone, job.org_name, job.created_at, console
-                ),
-                job.alert_id,
-                job.created_at,
-            )
+            try:
+                message = build_mail(
+                    self._smtp.sender if self._smtp else "",
+                    job.target.split("\n"),
+                    alert_text.mail_subject(
+                        job.kind, job.severity, job.facts, job.zone, plain_line(job.org_name)
+                    ),
+                    alert_text.mail_body(
+                        job.kind, job.facts, job.zone, job.org_name, job.created_at, console
+                    ),
+                    job.alert_id,
+                    job.created_at,
+                )
+                message.as_bytes()  # what the relay would be sent: fails here, not there
+            except (ValueError, UnicodeError) as exc:
+                # A message that cannot be built never will be: given up and shown as failed
+                # in the console at once, rather than retried (or lost) forever.
+                log.error("alert %s: the mail cannot be built: %s", job.alert_id, exc)
+                raise DeliveryFailed("the mail could not be built", permanent=True) from exc
             await send_mail(self._smtp, message)
             return
         if job.sealed_secret is None:

@@ -87,10 +87,18 @@ class DeliveryState(StrEnum):
 MAX_NOTIFIED_PER_HOUR: Final = 30
 
 Fact = str | int | bool | None
-MAX_FACTS: Final = 16
+MAX_FACTS: Final = 24
 MAX_FACT_CHARS: Final = 200
 _FACT_NAME = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# What must not reach a mail header, a log line or an encoder: C0 and C1 controls, Unicode's
+# own line breaks (NEL, LINE/PARAGRAPH SEPARATOR: the email package refuses them in a header)
+# and lone surrogates (JSON can carry "\\ud800"; UTF-8 cannot encode it).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def plain_line(value: str) -> str:
+    """``value`` with every character that could break a header, a line or UTF-8 replaced."""
+    return _CONTROL.sub(" ", value)
 
 
 def clean_facts(facts: dict[str, object]) -> dict[str, Fact]:
@@ -115,7 +123,7 @@ def clean_facts(facts: dict[str, object]) -> dict[str, Fact]:
                 raise ValueError("alert times must be timezone-aware")
             cleaned[name] = value.astimezone(UTC).isoformat()
         elif isinstance(value, str):
-            cleaned[name] = _CONTROL.sub(" ", value)[:MAX_FACT_CHARS]
+            cleaned[name] = plain_line(value)[:MAX_FACT_CHARS]
         elif value is None or isinstance(value, bool | int):
             cleaned[name] = value
         else:
@@ -151,7 +159,7 @@ async def raise_alert(
         org_id=org_id,
         kind=kind.value,
         severity=SEVERITY[kind].value,
-        subject=_CONTROL.sub(" ", subject)[:100],
+        subject=plain_line(subject)[:100],
         facts=cleaned,
         created_at=now,
     )

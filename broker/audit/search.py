@@ -65,6 +65,7 @@ EVENT_LABELS: Final = {
     "viewer_ticket": "接続チケットの発行",
     "session_started": "リモート接続の開始",
     "session_ended": "リモート接続の終了",
+    "step_up": "本人の再確認（2 段階目）",
     "policy_violation": "ポリシー違反",
     "client_blocked": "貼り付け・ドロップの阻止",
     "access_denied": "権限のない操作の拒否",

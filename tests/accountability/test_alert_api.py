@@ -10,10 +10,10 @@ import pytest
 from sqlalchemy import select
 
 from broker.alerts import records as alerts
-from broker.db.models import Alert, AlertSettings, AuditEvent
+from broker.db.models import Alert, AlertSettings, AuditEvent, Organization
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, make_org, make_person, signed_in
-from tests.accountability.test_alert_delivery import configure
+from tests.accountability.test_alert_delivery import configure, wait_delivered
 from tests.support.receivers import SmtpSink
 
 pytestmark = pytest.mark.integration
@@ -294,6 +294,35 @@ async def test_a_flood_of_one_kind_never_mutes_another(
         assert "muted" not in kept.facts
         assert len(sent[kept.id]) == 1
     await sink.wait_for(cap + 2, timeout=30)
+
+
+CRAFTED_NAMES = ("yamada\u2028Bcc: x@evil.test", "lone\ud800surrogate", "nel\x85line")
+
+
+async def test_alerts_naming_crafted_names_are_still_mailed(
+    alerting: RunningBroker, clinic: Org, sink: SmtpSink
+) -> None:
+    """Names with Unicode line breaks (which the email package refuses in a header) or a lone
+    surrogate (which UTF-8 cannot encode), in the person and in the clinic's own name, are
+    made plain when the alert is raised and when the mail is built: every alert is mailed,
+    none is left pending, and no header gains a line."""
+    now = alerting.clock.now()
+    async with alerting.db.session() as s:
+        s.add(AlertSettings(org_id=clinic.id, mail_recipients="inchou@clinic.test", updated_at=now))
+        org = await s.get(Organization, clinic.id)
+        assert org is not None
+        org.name = "さくら\u2028医院"
+        for name in CRAFTED_NAMES:
+            await alerts.raise_alert(
+                s, clinic.id, alerts.Kind.LOCKOUT, now, subject=name, user=name, username=name
+            )
+        await s.commit()
+    mails = await sink.wait_for(len(CRAFTED_NAMES), timeout=30)
+    rows = await wait_delivered(alerting, len(CRAFTED_NAMES))
+    assert [row.state for row in rows] == ["delivered"] * len(CRAFTED_NAMES)
+    for mail in mails:
+        assert mail.message["Bcc"] is None
+        assert "\n" not in str(mail.message["Subject"])
 
 
 async def test_alerts_are_acknowledged_all_at_once_up_to_the_newest_shown(

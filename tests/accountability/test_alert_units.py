@@ -41,6 +41,8 @@ FULL_FACTS: dict[str, object] = {
     "last_seen_at": AT,
     "device": "Chrome on Windows",
     "expires_at": AT,
+    "version": "0.9.0",
+    "broker_version": "0.10.0",
 }
 
 
