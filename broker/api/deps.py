@@ -7,7 +7,7 @@ adding a factor). With only a password, nothing but the MFA routes answer (MHLW.
 
 CSRF: every state-changing request carries ``X-CSRF-Token``. With a session it must equal
 the session's token (an HMAC of the session cookie); before sign-in it must equal the
-``mamori_csrf`` cookie (double submit). SameSite=Strict cookies and an Origin check stand
+``__Host-mamori_csrf`` cookie (double submit). SameSite=Strict cookies and an Origin check stand
 behind both.
 """
 

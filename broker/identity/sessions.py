@@ -24,8 +24,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.db.models import BrowserSession, User
 from broker.secretbox import keyed_digest, new_token, token_digest
 
-COOKIE: Final = "mamori_session"
-CSRF_COOKIE: Final = "mamori_csrf"
+# ``__Host-``: the browser takes them only over HTTPS, for path /, without a Domain, so
+# no sibling subdomain (or a plain-HTTP page) can set or overwrite them.
+COOKIE: Final = "__Host-mamori_session"
+CSRF_COOKIE: Final = "__Host-mamori_csrf"
 CSRF_HEADER: Final = "X-CSRF-Token"
 MFA_STAGE_S: Final = 5 * 60  # password shown, second factor pending: a short window
 ENROLL_STAGE_S: Final = 30 * 60  # time to install an authenticator app and scan

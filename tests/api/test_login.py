@@ -31,7 +31,7 @@ async def test_password_then_totp_gives_an_active_session(
         assert first.status_code == 200
         assert first.json()["state"] == "mfa"
         assert set(first.json()["methods"]) == {"totp", "recovery"}
-        pre_mfa_cookie = http.cookies["mamori_session"]
+        pre_mfa_cookie = http.cookies["__Host-mamori_session"]
         second = await http.post(
             "/api/login/totp",
             json={"code": person.next_code(any_broker)},
@@ -39,7 +39,7 @@ async def test_password_then_totp_gives_an_active_session(
         )
         assert second.status_code == 200
         assert second.json()["state"] == "active"
-        assert http.cookies["mamori_session"] != pre_mfa_cookie
+        assert http.cookies["__Host-mamori_session"] != pre_mfa_cookie
         assert (await http.get("/api/hosts")).status_code == 200
         state = (await http.get("/api/session")).json()
         assert state["user"]["username"] == person.username
@@ -55,10 +55,15 @@ async def test_session_cookie_is_httponly_secure_strict(
     async with any_broker.http() as http:
         response = await password_step(http, person.username, person.password)
     cookies = response.headers.get_list("set-cookie")
-    session = next(c for c in cookies if c.startswith("mamori_session="))
-    csrf = next(c for c in cookies if c.startswith("mamori_csrf="))
+    session = next(c for c in cookies if c.startswith("__Host-mamori_session="))
+    csrf = next(c for c in cookies if c.startswith("__Host-mamori_csrf="))
     for attribute in ("HttpOnly", "Secure", "SameSite=strict", "Path=/"):
         assert attribute in session
+    # The __Host- prefix's terms: Secure, Path=/ and no Domain, on both cookies.
+    for cookie in (session, csrf):
+        assert "Secure" in cookie
+        assert "Path=/" in cookie
+        assert "domain=" not in cookie.lower()
     assert "HttpOnly" not in csrf
     assert "Secure" in csrf
 
@@ -67,13 +72,13 @@ async def test_pre_mfa_token_is_dead_after_mfa(any_broker: RunningBroker, person
     """The token from the password step stops working once the second factor is shown."""
     async with any_broker.http() as http:
         first = await password_step(http, person.username, person.password)
-        old = http.cookies["mamori_session"]
+        old = http.cookies["__Host-mamori_session"]
         await http.post(
             "/api/login/totp",
             json={"code": person.next_code(any_broker)},
             headers={"X-CSRF-Token": first.json()["csrf_token"]},
         )
-    async with any_broker.http(cookies={"mamori_session": old}) as stale:
+    async with any_broker.http(cookies={"__Host-mamori_session": old}) as stale:
         assert (await stale.get("/api/session")).json()["state"] == "anonymous"
 
 
@@ -87,7 +92,7 @@ async def test_unknown_user_and_wrong_password_get_the_same_answer(
     assert wrong.status_code == unknown.status_code == 401
     assert wrong.json() == unknown.json()
     assert wrong.json()["error"] == "invalid_credentials"
-    assert "mamori_session" not in wrong.headers.get("set-cookie", "")
+    assert "__Host-mamori_session" not in wrong.headers.get("set-cookie", "")
 
 
 async def test_unknown_user_costs_the_same_time_as_a_wrong_password(

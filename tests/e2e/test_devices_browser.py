@@ -93,7 +93,7 @@ async def test_a_stolen_cookie_gets_nothing_in_another_browser(
     await open_route(page, broker, "#/")
     await screen_is(page, "hosts")
     cookies = await browser.cookies()
-    assert any(c["name"] == "mamori_session" for c in cookies)
+    assert any(c["name"] == "__Host-mamori_session" for c in cookies)
     tickets = await count(broker, "viewer_ticket")
 
     async with chromium(tmp_path / "thief-b", broker.certs.spki_sha256_b64) as thief:

@@ -250,7 +250,7 @@ async def test_viewer_without_session_is_refused_before_upgrade(
 ) -> None:
     """A valid ticket with a forged session cookie never gets a WebSocket (HTTP 403)."""
     with pytest.raises(InvalidStatus) as refused:
-        async with await viewer_connect(broker, user, cookie="mamori_session=forged"):
+        async with await viewer_connect(broker, user, cookie="__Host-mamori_session=forged"):
             pass
     assert refused.value.response.status_code == 403
 

@@ -82,7 +82,7 @@ async def test_records_carry_the_request_id_echoed_to_the_client(captured: io.St
         "login for x with password=Hunter2-is-secret",
         'settings {"secret_key": "c2VjcmV0LWtleS1ieXRlcy0xMjM0NTY3ODkwMTIz"}',
         "Authorization: Bearer abc.def.ghi-token",
-        "cookie=mamori_session=abcdef123456",
+        "cookie=__Host-mamori_session=abcdef123456",
         "totp code=123456 accepted",
         "enrollment token: tok_0123456789abcdef",
     ],

@@ -1,7 +1,7 @@
 /**
  * JSON calls to the broker, same origin, with the CSRF token on every state-changing
  * request. The token comes from GET /api/session (and from every answer that changes the
- * session); the broker also sets it as the readable `mamori_csrf` cookie, which is the
+ * session); the broker also sets it as the readable `__Host-mamori_csrf` cookie, which is the
  * fallback here.
  */
 
@@ -21,7 +21,7 @@ export function setCsrf(token) {
 }
 
 function cookieCsrf() {
-  const match = /(?:^|;\s*)mamori_csrf=([^;]+)/.exec(document.cookie);
+  const match = /(?:^|;\s*)__Host-mamori_csrf=([^;]+)/.exec(document.cookie);
   return match ? decodeURIComponent(match[1]) : null;
 }
 
