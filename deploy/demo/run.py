@@ -127,6 +127,8 @@ def main() -> int:
         "MAMORI_AGENT_PORT": str(AGENT_PORT),
         # The demo's browser and agent share this machine.
         "MAMORI_ICE_LOOPBACK": "on",
+        # A person reads the demo's terminal: plain lines (JSON is for log collectors).
+        "MAMORI_LOG_FORMAT": os.environ.get("MAMORI_LOG_FORMAT", "text"),
     }
     output = _broker_cli(
         ["create-admin", "--org", ORG, "--username", "admin", "--display-name", "院長（デモ）"],
