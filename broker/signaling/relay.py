@@ -201,6 +201,13 @@ class Relay:
         ``view_only`` and ``closes_at`` come from the viewer's grant: the agent is told to
         refuse all input, and the session ends when its time window closes.
 
+        The same signed-in browser on the same viewing device coming back (its network
+        changed: Wi-Fi to LTE, a laptop waking up) takes its own session over: its old
+        signaling socket may stay half-open until the ping timeout, holding the PC for
+        tens of seconds while the person sees nothing. The old session ends as
+        ``peer_failed`` (its peer connection is what failed) before the new one starts.
+        Anyone else still finds the host busy.
+
         Raises:
             UnknownHost: no agent of ``org_id`` is connected for ``host_id``.
             HostBusy: the host already has a viewer (one viewer per host).
@@ -210,6 +217,15 @@ class Relay:
         agent = self._agents.get((org_id, host_id))
         if agent is None:
             raise UnknownHost("no such host is online")
+        current = agent.session
+        if (
+            current is not None
+            and owner is not None
+            and current.owner == owner
+            and current.device_id == device_id
+        ):
+            log.info("session %s: taken over by the same browser", current.session_id)
+            await self.end(current, "peer_failed")
         if agent.session is not None:
             raise HostBusy("the host is in use by another viewer")
         session = Session(

@@ -52,6 +52,28 @@ async def test_join_unknown_host_and_busy_host_are_refused() -> None:
         await relay.join(ORG, "pc-1", FakePeer())
 
 
+async def test_the_same_browser_takes_its_own_session_over() -> None:
+    """The same browser session on the same device joining again (its network changed, the
+    old socket is half-open) ends its old session as peer_failed and gets the host; another
+    browser session, or the same one from another device, still finds it busy."""
+    relay = Relay()
+    agent_peer = FakePeer()
+    await relay.add_agent(ORG, hello(), agent_peer)
+    old_viewer = FakePeer()
+    old = await relay.join(ORG, "pc-1", old_viewer, owner=7, device_id=3)
+    with pytest.raises(HostBusy):
+        await relay.join(ORG, "pc-1", FakePeer(), owner=8, device_id=3)
+    with pytest.raises(HostBusy):
+        await relay.join(ORG, "pc-1", FakePeer(), owner=7, device_id=4)
+    new = await relay.join(ORG, "pc-1", FakePeer(), owner=7, device_id=3)
+    assert new.session_id != old.session_id
+    assert old_viewer.messages(Direction.BROKER_TO_VIEWER) == [protocol.Bye("peer_failed")]
+    byes = [
+        m for m in agent_peer.messages(Direction.BROKER_TO_AGENT) if isinstance(m, protocol.Bye)
+    ]
+    assert byes == [protocol.Bye("peer_failed", session_id=old.session_id)]
+
+
 async def test_messages_for_a_stale_session_are_dropped() -> None:
     """An agent's answer naming an old session never reaches the new viewer."""
     relay = Relay()
