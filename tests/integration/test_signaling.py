@@ -14,7 +14,7 @@ import mamori_protocol as protocol
 from broker.access import remote_policy as org_policy
 from broker.db.models import Organization
 from devkit.broker import RunningBroker
-from devkit.identity import Org, SignedIn
+from devkit.identity import Org, Person, SignedIn, signed_in
 from host_agent.trust.credentials import AgentState
 from mamori_protocol import CloseCode, Direction
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
@@ -150,13 +150,15 @@ async def test_unknown_host_is_refused_clearly(broker: RunningBroker, user: Sign
 
 
 async def test_second_viewer_for_a_busy_host_is_refused(
-    broker: RunningBroker, user: SignedIn, agent: ClientConnection
+    broker: RunningBroker, user: SignedIn, doctor: Person, agent: ClientConnection
 ) -> None:
-    """A second viewer on a host in use gets host_busy and close 4409; the first is untouched."""
+    """A second viewer on a host in use (another signed-in browser session, even of the same
+    person) gets host_busy and close 4409; the first is untouched."""
     await wait_for_host(user, "clinic-pc-1")
     async with (
+        signed_in(broker, doctor) as elsewhere,
         await viewer_connect(broker, user) as first,
-        await viewer_connect(broker, user) as second,
+        await viewer_connect(broker, elsewhere) as second,
     ):
         await first.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
         join = await recv(agent, Direction.BROKER_TO_AGENT)
@@ -170,6 +172,29 @@ async def test_second_viewer_for_a_busy_host_is_refused(
             OFFER,
             session_id=join.session_id,  # type: ignore[union-attr]
         )
+
+
+async def test_the_same_browser_coming_back_takes_its_session_over(
+    broker: RunningBroker, user: SignedIn, agent: ClientConnection
+) -> None:
+    """The same browser session joining again (its network changed; the old socket may be
+    half-open) ends its old session as peer_failed and gets the host at once."""
+    await wait_for_host(user, "clinic-pc-1")
+    async with (
+        await viewer_connect(broker, user) as first,
+        await viewer_connect(broker, user) as again,
+    ):
+        await first.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        join = await recv(agent, Direction.BROKER_TO_AGENT)
+        await again.send(protocol.encode(protocol.ViewerJoin("clinic-pc-1")))
+        assert await recv(first, Direction.BROKER_TO_VIEWER) == protocol.Bye("peer_failed")
+        assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+            "peer_failed",
+            session_id=join.session_id,  # type: ignore[union-attr]
+        )
+        second_join = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert isinstance(second_join, protocol.SessionStart)
+        assert second_join.session_id != join.session_id  # type: ignore[union-attr]
 
 
 async def test_agent_drop_tells_the_viewer_host_disconnected(

@@ -186,6 +186,9 @@ async def test_a_443_only_home_under_the_default_policy(
     assert found["relayProtocol"] == "tls"
 
 
+RESUME_BOUND_S = 25.0
+
+
 async def test_the_viewer_resumes_by_itself_after_the_home_changes_network(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, display: tuple[XvfbDisplay, SampleApp]
 ) -> None:
@@ -200,7 +203,7 @@ async def test_the_viewer_resumes_by_itself_after_the_home_changes_network(
         connected_before = await connected_count(page)
         changed = time.monotonic()
         await network_change(topo)
-        deadline = changed + 60
+        deadline = changed + RESUME_BOUND_S
         while time.monotonic() < deadline:
             if await connected_count(page) > connected_before and await page.evaluate(
                 "() => document.body.dataset.video === 'playing'"
@@ -213,7 +216,10 @@ async def test_the_viewer_resumes_by_itself_after_the_home_changes_network(
 
     await session(tmp_path, monkeypatch, display, then=change)
     print(json.dumps({"shape": "network change", "picture_back_s": round(gap[0], 2)}))
-    assert gap[0] < 60
+    # Measured 10.0-10.5 s (Chromium noticing the dead path, the viewer's 3 s grace, a new
+    # ticket). Before the same browser could take its own session over, 37-60 s: the old
+    # session held the PC until its half-open socket timed out. The bound tells them apart.
+    assert gap[0] < RESUME_BOUND_S
 
 
 async def connected_count(page: Page) -> int:
