@@ -13,12 +13,15 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
+from host_agent.errors import CaptureError
 from host_agent.video.capture import ScreenCapture, ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.cursor import CursorWatcher
 from host_agent.video.damage import ChangeMonitor, open_monitor
+from host_agent.video.monitors import x11_monitors
+from mamori_protocol.monitors import Monitor, region_for
 
 
 class FrameSource(Protocol):
@@ -69,14 +72,53 @@ class CaptureBackend(Protocol):
         ...
 
 
+@runtime_checkable
+class MonitorChoice(Protocol):
+    """A capture backend whose area the viewer chooses among the host's monitors.
+
+    ``open_source`` captures the area chosen last (the primary monitor until a choice);
+    ``monitors`` is what the latest ``open_source`` found.
+    """
+
+    @property
+    def monitors(self) -> list[Monitor]: ...
+
+    @property
+    def selected(self) -> int | None: ...
+
+    def select(self, choice: int | None) -> None:
+        """Capture this monitor (``ALL_MONITORS``: all of them) from the next
+        ``open_source`` on.
+
+        Raises:
+            MonitorMessageError: no such monitor.
+        """
+        ...
+
+
 class DisplayCapture:
-    """X11: mss for pixels, XDamage for changes, XFixes for the cursor."""
+    """X11: mss for pixels, XDamage for changes, XFixes for the cursor; the area is one
+    RandR monitor (the primary until the viewer chooses) or all of them."""
 
     def __init__(self, display: str | None) -> None:
         self.display = display
+        self.monitors: list[Monitor] = []
+        self.selected: int | None = None
+
+    def select(self, choice: int | None) -> None:
+        region_for(self.monitors, choice)  # raises for an id not listed
+        self.selected = choice
 
     def open_source(self) -> ScreenCapture:
-        return ScreenCapture(self.display)
+        try:
+            self.monitors = x11_monitors(self.display)
+        except RuntimeError as exc:
+            raise CaptureError(str(exc)) from exc
+        # A monitor unplugged since the choice: back to the primary.
+        choice = self.selected
+        if choice is not None and all(m.id != choice for m in self.monitors) and choice >= 0:
+            choice = self.selected = None
+        return ScreenCapture(self.display, region_for(self.monitors, choice))
 
     def open_monitor(self, source: FrameSource, loop: asyncio.AbstractEventLoop) -> ChangeMonitor:
         return open_monitor(self.display, loop)
