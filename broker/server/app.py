@@ -36,6 +36,7 @@ from broker.api import (
     grants,
     handlers,
     hosts,
+    source_networks,
     step_up,
     vendor_requests,
 )
@@ -269,6 +270,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         dashboard,
         hosts,
         settings_api,
+        source_networks,
         report_api,
         alerts,
         grants,
