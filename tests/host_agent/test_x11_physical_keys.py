@@ -20,7 +20,7 @@ PHYSICAL = [
     ("Quote", "Process", False, "'", ":"),
     ("Digit2", "Process", True, "@", '"'),
     ("Equal", "Dead", False, "=", "^"),
-    ("IntlRo", "Unidentified", True, "|", "_"),  # a second backslash key on pc105
+    ("IntlRo", "Unidentified", True, "|", "_"),  # no ろ key on US: its US meaning, a backslash
     ("KeyA", "Process", False, "a", "a"),
 ]
 
@@ -70,3 +70,18 @@ def test_backquote_is_hankaku_zenkaku_on_a_jis_host(
         assert sample_app.state()["notes"] == ""
     else:
         sample_app.wait_for(lambda s: s["notes"] == "`", timeout=10)
+
+
+def test_keys_with_the_same_character_stay_apart(
+    injector: X11Injector, sample_app: SampleApp, host_layout: str
+) -> None:
+    """JIS ¥ and ろ both type a backslash (Windows JIS); on a jp106 host each is pressed as
+    its own key, so the host's IME (kana input: ー and ろ) can tell them apart. A US host has
+    neither key: its own backslash key and Shift+Minus type them."""
+    press(injector, "IntlYen", "\\", False)
+    press(injector, "IntlRo", "\\", False)
+    press(injector, "IntlRo", "_", True)
+    # Shift (50, 62) aside: jp106 ¥ = 132, ろ = 97; US backslash = 51, minus = 20.
+    expected = [132, 97, 97] if host_layout == "jp" else [51, 51, 20]
+    state = sample_app.wait_for(lambda s: s["notes"] == "\\\\_", timeout=10)
+    assert [kc for kc in state["keycodes"] if kc not in (50, 62)] == expected

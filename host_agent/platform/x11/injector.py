@@ -1,9 +1,11 @@
 """X11 input injection through the XTEST extension (python-xlib).
 
 Keys: the keysym from ``keysyms.key_target`` is looked up in the server's keyboard mapping
-(``keymap.Keymap``). A *physical* target (the viewer did not know the character: its IME
-was composing) is pressed at its position instead, so that the host's layout interprets it
-(``keymap.physical_keycode``; on a JIS host the Backquote position is 半角/全角).
+(``keymap.Keymap``), preferring the key at the viewer's position when it types that keysym
+too (JIS ¥ and ろ are different keys with the same backslash). A *physical* target (the
+viewer did not know the character: its IME was composing) is pressed at its position
+instead, so that the host's layout interprets it (``keymap.physical_keycode``; on a JIS
+host the Backquote position is 半角/全角).
 
 - *Shift level.* An exact character (``@`` typed on a JIS viewer) must arrive as that
   character on a US host, where it is Shift+2. When the level the key needs differs from the
@@ -237,7 +239,11 @@ class X11Injector:
         if target is None:
             log.debug("no keysym for key event code=%r key=%r", event.code, event.key)
             return
-        found = self._physical_key(event.code) if target.physical else None
+        found = None
+        if target.physical:
+            found = self._physical_key(event.code)
+        elif target.exact:
+            found = self._same_position(event.code, target.keysym)
         if found is None:
             found = self._keycode_for(target.keysym)
         if found is None:
@@ -328,9 +334,26 @@ class X11Injector:
         evdev does and that key types something in the host's layout."""
         self._drain_events()
         keycode = physical_keycode(code) if self._evdev else None
-        if keycode is None or self._keymap.levels(keycode)[0] == X.NoSymbol:
+        # A spare keycode (no key of the host's layout) may hold one of our bindings.
+        if keycode is None or keycode in self._spares:
+            return None
+        if self._keymap.levels(keycode)[0] == X.NoSymbol:
             return None
         return keycode, 0
+
+    def _same_position(self, code: str, keysym: int) -> tuple[int, int] | None:
+        """The host's key at the viewer's position when it types ``keysym`` too (level 0 or
+        1): with matching layouts every key is then the very key pressed, so the host's IME
+        tells keys with the same character apart (JIS ¥ and ろ both type a backslash)."""
+        found = self._physical_key(code)
+        if found is None:
+            return None
+        lower, upper = self._keymap.levels(found[0])
+        if keysym == lower:
+            return found[0], 0
+        if keysym == upper:
+            return found[0], 1
+        return None
 
     def _keycode_for(self, keysym: int) -> tuple[int, int] | None:
         self._drain_events()
