@@ -155,7 +155,10 @@ class PeerSession:
         self._track: ScreenTrack | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
-        self._capture: CaptureBackend = stream.capture or DisplayCapture(stream.display)
+        # With the privacy screen the room sees a notice, so the capture reads the windows.
+        self._capture: CaptureBackend = stream.capture or DisplayCapture(
+            stream.display, composed=start.block_local_input
+        )
         self._cursor: CursorSource | None = None
         self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
         self._switching: asyncio.Task[None] | None = None
