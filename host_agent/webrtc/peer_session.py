@@ -44,7 +44,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import negotiation, retransmission
+from host_agent.webrtc import congestion_control, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
@@ -153,6 +153,7 @@ class PeerSession:
         self._inputs = InjectionQueue(injector)
         self._on_ended = on_ended
         self._track: ScreenTrack | None = None
+        self.congestion: congestion_control.CongestionController | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
         # With the privacy screen the room sees a notice, so the capture reads the windows.
@@ -227,6 +228,11 @@ class PeerSession:
         level = h264_level(*largest, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
+        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder.
+        self.congestion = congestion_control.install(
+            transceiver.sender, track, congestion_control.negotiate(transceiver, offer_sdp),
+            self._stream.bitrate,
+        )  # fmt: skip
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
