@@ -407,6 +407,7 @@ class PeerSession:
         except MonitorMessageError as exc:
             self.input_stats.refused_switches += 1
             log.warning("session %s: monitor choice refused: %s", self.session_id, exc)
+            self._send_monitors()  # the viewer's switcher shows again what it sees
             return
         self._switching = asyncio.ensure_future(self._switch(track))
 
