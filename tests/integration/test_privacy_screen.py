@@ -63,10 +63,20 @@ async def viewer_frame(viewer: AiortcViewer) -> np.ndarray:
     return (await viewer.next_frame()).to_ndarray(format="rgb24")
 
 
-def devices_enabled(name: str) -> list[bool]:
+def physical_devices(name: str) -> list[int]:
+    """The ids of the display's keyboard and mouse (read while they are enabled: XInput
+    lists a disabled device as floating, no longer as a keyboard or mouse)."""
+    probe = LocalInputLock(name)
+    try:
+        return [device_id for device_id, _ in probe.physical_devices()]
+    finally:
+        probe.close()
+
+
+def devices_enabled(name: str, ids: list[int]) -> list[bool]:
     probe = LocalInputLock(name)  # only asked: it disables nothing itself
     try:
-        return [probe.is_enabled(device_id) for device_id, _ in probe.physical_devices()]
+        return [probe.is_enabled(device_id) for device_id in ids]
     finally:
         probe.close()
 
@@ -80,13 +90,15 @@ async def test_the_room_sees_the_notice_the_viewer_sees_the_ehr(
     agent: BrokerLink,
 ) -> None:
     await set_clinic_settings(broker, org, block_local_input=True)
+    ids = physical_devices(xvfb.name)
+    assert len(ids) == 2
     before = physical_output(xvfb.name)
     assert near(median(before, 1150, 6, 120, 14), HEADER_RGB)  # the EHR, before the session
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await wait_until(lambda: agent.session is not None and agent.session.track is not None)
         rgb = await viewer_frame(viewer)
         assert near(median(rgb, 1150, 6, 120, 14), HEADER_RGB)  # the viewer: the EHR
-        await wait_until(lambda: not any(devices_enabled(xvfb.name)))
+        await wait_until(lambda: devices_enabled(xvfb.name, ids) == [False, False])
         screen = physical_output(xvfb.name)
         # The monitors: the notice's calm blue everywhere, the EHR's header nowhere, and
         # text (white) in the middle.
@@ -125,5 +137,5 @@ async def test_the_room_sees_the_notice_the_viewer_sees_the_ehr(
 
     # The session over: the desktop is back on the monitors, local input too.
     await wait_until(lambda: agent.session is None)
-    await wait_until(lambda: all(devices_enabled(xvfb.name)))
+    await wait_until(lambda: devices_enabled(xvfb.name, ids) == [True, True])
     await wait_until(lambda: near(median(physical_output(xvfb.name), 1150, 6, 120, 14), HEADER_RGB))
