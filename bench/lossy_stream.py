@@ -188,7 +188,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                         cwd=code, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                     )  # fmt: skip
                     try:
-                        return await _view(args, broker, person, certs, tmp, glass, RECORD_PEERS,
+                        result = await _view(args, broker, person, certs, tmp, glass, RECORD_PEERS,
                                            sign_in, approve_this_browser)  # fmt: skip
                     finally:
                         agent.terminate()
@@ -199,7 +199,13 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                         if args.agent_log:  # kept for a run that went wrong
                             shutil.copy(tmp / "agent.log", args.agent_log)
             finally:
-                glass.stop()
+                # Stopped first: the glass's log is complete only once it has quit.
+                paints = glass.stop()
+            raw = result.pop("raw")
+            return {
+                "per_second": per_second(raw["samples"], raw["decoded"], paints, raw["start"]),
+                **result,
+            }
     finally:
         proxy.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -263,11 +269,10 @@ async def _view(
             quality = await page.evaluate("() => document.body.dataset.quality ?? null")
         finally:
             await context.close()
-    paints = metrics.read_paints(glass.log_path.read_text(encoding="ascii"))
     decoded = [(int(c), float(t)) for c, t in probe["decoded"]]
     delta = {k: after[k] - before[k] for k in after if k != "t"}
     return {
-        "per_second": per_second(samples, decoded, paints, wall_start),
+        "raw": {"samples": samples, "decoded": decoded, "start": wall_start},
         "longest_freeze_s": longest_freeze(samples),
         "variant": args.variant,
         "seconds": round(elapsed, 1),

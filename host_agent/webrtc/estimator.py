@@ -35,7 +35,7 @@ from host_agent.webrtc.delay_trend import DelayTrend, Usage
 from host_agent.webrtc.transport_cc import PacketResult
 
 MIN_BITRATE: Final = 150_000
-START_BITRATE: Final = 3_000_000
+START_BITRATE: Final = 1_500_000
 ACKED_WINDOW_S: Final = 0.5
 BETA: Final = 0.85
 FAST_GROWTH: Final = 1.25  # per second, far from the known capacity
