@@ -168,7 +168,12 @@ async def test_a_certificate_revoked_on_b_cuts_the_agent_on_a_at_once(
     async with replica_pair(server_certs, tmp_path, agent_recheck_s=3600) as pair:
         org = await make_org(pair.a)
         admin = await make_person(pair.a, org, "admin")
-        async with bare_agent(pair.a, org, HOST) as agent, signed_in(pair.b, admin) as boss:
+        state = await enroll_agent(pair.a, org, HOST, tmp_path / "agent")
+        async with (
+            connect(f"{pair.a.agent_wss_url}/ws/agent", ssl=state.ssl_context()) as agent,
+            signed_in(pair.b, admin) as boss,
+        ):
+            await agent.send(protocol.encode(protocol.AgentHello(HOST, "pc", "0.1.0")))
             await until(lambda: pair.a.app.state.relay.agent(org.id, HOST) is not None)
             done = await boss.post(f"/api/admin/hosts/{HOST}/revoke", json={})
             assert done.status_code == 200, done.text
@@ -176,6 +181,10 @@ async def test_a_certificate_revoked_on_b_cuts_the_agent_on_a_at_once(
                 for _ in range(10):
                     await asyncio.wait_for(agent.recv(), 10)
             assert agent.close_code == CloseCode.UNAUTHORIZED
+        # Nor does A let it back in from its certificate cache.
+        with pytest.raises(InvalidStatus):
+            async with connect(f"{pair.a.agent_wss_url}/ws/agent", ssl=state.ssl_context()):
+                pass
 
 
 async def test_a_clinic_ca_made_on_b_is_trusted_on_a_without_a_restart(
