@@ -89,3 +89,9 @@ async def test_jis_viewer_types_japanese_through_the_host_ime(
     await strokes(cdp, romaji("ki"))
     await press(cdp, "Enter", "Enter")
     await expect(sample_app, ime, "患者カンジャkaかkiき")
+
+    # The viewer's own IME composing reports "Process": the jp106 host's key at Backquote's
+    # position is 半角/全角 all the same, and switches Japanese input off.
+    await press(cdp, "Backquote", "Process")
+    await strokes(cdp, romaji("ku"))
+    await expect(sample_app, ime, "患者カンジャkaかkiきku")
