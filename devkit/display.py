@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,11 +228,22 @@ def _viewable_windows(display_name: str) -> int:
         conn.close()
 
 
+def _app_env(display_name: str, extra: Mapping[str, str]) -> dict[str, str]:
+    env = {**os.environ, "DISPLAY": display_name, **extra}
+    return {key: value for key, value in env.items() if value}
+
+
 @contextmanager
 def start_sample_app(
-    display: XvfbDisplay | str, state_file: Path, timeout: float = 20.0
+    display: XvfbDisplay | str,
+    state_file: Path,
+    timeout: float = 20.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[SampleApp]:
     """Start devkit/sample_ehr.py on ``display``; wait until it is mapped and ready.
+
+    ``env`` adds to (or, with an empty value, clears from) the app's environment: an IME's
+    ``XMODIFIERS`` and locale (see devkit/ime.py).
 
     Ready means: the state file exists (the app writes it only once its window is
     visible, with the notes field focused) and a top-level window is viewable.
@@ -245,7 +256,7 @@ def start_sample_app(
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, str(SAMPLE_EHR), "--state-file", str(state_file)],
-            env={**os.environ, "DISPLAY": name},
+            env=_app_env(name, env or {}),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             stdout=log,
@@ -320,3 +331,27 @@ def start_multi_monitor_xvfb(areas: list[Area]) -> Iterator[XvfbDisplay]:
     with start_xvfb(width, height) as display:
         set_monitors(display.name, areas)
         yield display
+
+
+def set_keyboard_layout(display: XvfbDisplay | str, layout: str) -> None:
+    """Give the display's keyboard an X layout ("us", or "jp" as on a Japanese clinic PC).
+
+    A "jp" layout uses the jp106 model, whose keymap has every JIS key (半角/全角, 変換,
+    無変換, カタカナ/ひらがな, ろ, ¥) on its own keycode; Xvfb's default is "us" on pc105.
+
+    Raises:
+        RuntimeError: setxkbmap is missing (Debian: x11-xkb-utils) or refused the layout.
+    """
+    name = display if isinstance(display, str) else display.name
+    model = "jp106" if layout == "jp" else "pc105"
+    try:
+        done = subprocess.run(
+            ["setxkbmap", "-display", name, "-model", model, "-layout", layout],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise RuntimeError("setxkbmap is not installed (Debian: x11-xkb-utils)") from exc
+    if done.returncode != 0:
+        raise RuntimeError(f"setxkbmap {layout} failed: {done.stderr.decode(errors='replace')}")

@@ -334,6 +334,11 @@ class ScreenTrack(MediaStreamTrack):
                      target // 1000)  # fmt: skip
         self.stats.target_bitrate = target
 
+    def set_target_bitrate(self, bitrate: int) -> None:
+        """The sender's congestion estimate (transport-cc): the byte budget follows it from
+        the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since."""
+        self.stats.target_bitrate = self._target.on_estimate(bitrate)
+
     def note_input(self) -> None:
         """The viewer is steering the screen: show the effects at the full frame rate."""
         if self._scheduler is not None:

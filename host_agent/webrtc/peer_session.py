@@ -44,7 +44,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import negotiation, retransmission
+from host_agent.webrtc import congestion_control, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
@@ -153,9 +153,13 @@ class PeerSession:
         self._inputs = InjectionQueue(injector)
         self._on_ended = on_ended
         self._track: ScreenTrack | None = None
+        self.congestion: congestion_control.CongestionController | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
-        self._capture: CaptureBackend = stream.capture or DisplayCapture(stream.display)
+        # With the privacy screen the room sees a notice, so the capture reads the windows.
+        self._capture: CaptureBackend = stream.capture or DisplayCapture(
+            stream.display, composed=start.block_local_input
+        )
         self._cursor: CursorSource | None = None
         self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
         self._switching: asyncio.Task[None] | None = None
@@ -224,6 +228,11 @@ class PeerSession:
         level = h264_level(*largest, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
+        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder.
+        self.congestion = congestion_control.install(
+            transceiver.sender, track, congestion_control.negotiate(transceiver, offer_sdp),
+            self._stream.bitrate,
+        )  # fmt: skip
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
@@ -398,6 +407,7 @@ class PeerSession:
         except MonitorMessageError as exc:
             self.input_stats.refused_switches += 1
             log.warning("session %s: monitor choice refused: %s", self.session_id, exc)
+            self._send_monitors()  # the viewer's switcher shows again what it sees
             return
         self._switching = asyncio.ensure_future(self._switch(track))
 
