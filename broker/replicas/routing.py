@@ -502,6 +502,8 @@ class ReplicatedRelay(Relay):
                 await asyncio.wait_for(self._changed.wait(), views.EVERY_S)
             self._changed.clear()
             hosts, sessions = self.view()
+            # Past wire.MAX_BYTES (some 15,000 agents on one replica) the view is not sent
+            # (logged by the bus): the others then list this replica's hosts no more.
             await self.bus.to_all("view", hosts=hosts, sessions=sessions)
             await asyncio.sleep(0.2)
 

@@ -11,11 +11,14 @@ import json
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import mamori_protocol as protocol
 from broker.access.grants import Access
+from broker.db.models import ViewingDevice
+from broker.devices.register import DeviceState
 from broker.replicas import wire
 from certs.authority import ServerFiles
 from devkit.agent import enroll_agent
@@ -278,3 +281,35 @@ async def test_one_ticket_raced_on_two_replicas_opens_one_socket(
 
             results = await asyncio.gather(attempt(pair.a), attempt(pair.b))
             assert sorted(results) == [False, True]
+
+
+async def test_a_replica_back_on_the_bus_rechecks_what_it_holds(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """A lost broadcast is a subscriber that was not connected: a device revoked with no
+    broadcast at all (as if it were lost), then every subscriber cut by Redis. Once A is
+    subscribed again it re-checks its sessions against the database: the session ends."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with bare_agent(pair.a, org, HOST) as agent, signed_in(pair.a, doctor) as user:
+            await wait_online(user, HOST)
+            async with open_viewer(pair.a, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                assert user.device is not None
+                async with pair.a.db.session() as s:
+                    device = await s.get(ViewingDevice, user.device.device_id)
+                    assert device is not None
+                    device.state = DeviceState.REVOKED.value
+                    await s.commit()
+                redis = Redis.from_url(pair.redis_url)
+                try:
+                    assert await redis.client_kill_filter(_type="pubsub") >= 2
+                finally:
+                    await redis.aclose()
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "device_revoked", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "device_revoked"
+                )
