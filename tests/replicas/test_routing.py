@@ -7,6 +7,7 @@ tickets and vendor approvals stay single-use when two replicas race for them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
@@ -23,7 +24,8 @@ from broker.replicas import wire
 from certs.authority import ServerFiles
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
-from devkit.identity import make_org, make_person, signed_in
+from devkit.devices import approved_device, proof
+from devkit.identity import make_org, make_person, password_step, signed_in
 from mamori_protocol import CloseCode, Direction
 from tests.replicas.pair import replica_pair, until
 from tests.support.grants import add_grant, audited, bare_agent, open_viewer, receive, wait_online
@@ -313,3 +315,51 @@ async def test_a_replica_back_on_the_bus_rechecks_what_it_holds(
                 assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
                     "device_revoked"
                 )
+
+
+async def test_one_device_challenge_raced_on_two_replicas_earns_one_ticket(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """The same signed challenge sent to A and B at once: one ticket, one refusal."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with bare_agent(pair.a, org, HOST), signed_in(pair.a, doctor) as user:
+            await wait_online(user, HOST)
+            user.device = await approved_device(pair.a, user)
+            body = await proof(user, user.device, HOST)
+            async with pair.b.http(cookies=user.http.cookies) as on_b:
+                answers = await asyncio.gather(
+                    user.post("/api/viewer-tickets", json=body),
+                    on_b.post("/api/viewer-tickets", json=body, headers=user.headers),
+                )
+            codes = sorted(a.status_code for a in answers)
+            assert codes[0] == 201
+            assert codes[1] in (400, 403, 409), [a.text for a in answers]
+
+
+async def test_lockout_counts_exactly_across_replicas(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Twelve wrong passwords for one account at once, six through A and six through B:
+    exactly five are evaluated (the threshold), the rest find the account locked, and the
+    right password is then refused on both replicas."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with contextlib.AsyncExitStack() as stack:
+            # A client each: a client's CSRF cookie is its own.
+            clients = [await stack.enter_async_context(b.http()) for b in [pair.a, pair.b] * 6]
+            answers = await asyncio.gather(
+                *(
+                    password_step(http, doctor.username, f"Wrong#pass{i}", f"203.0.113.{i}")
+                    for i, http in enumerate(clients)
+                )
+            )
+            codes = [a.status_code for a in answers]
+            assert codes.count(401) == 5, codes
+            assert codes.count(429) == 7, codes
+            for http in clients[:2]:
+                right = await password_step(http, doctor.username, doctor.password, "203.0.113.99")
+                assert right.status_code == 429
+                assert right.json()["error"] == "locked"
