@@ -363,3 +363,47 @@ async def test_lockout_counts_exactly_across_replicas(
                 right = await password_step(http, doctor.username, doctor.password, "203.0.113.99")
                 assert right.status_code == 429
                 assert right.json()["error"] == "locked"
+
+
+async def test_a_grant_removed_or_a_person_disabled_on_b_ends_the_session_on_a(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Viewer through B, agent on A: the doctors' grant deleted by an admin on B ends the
+    session held on A (access_revoked); with a grant again, disabling the doctor on B ends
+    the next one (account_disabled)."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        admin = await make_person(pair.a, org, "admin")
+        async with (
+            bare_agent(pair.a, org, HOST) as agent,
+            signed_in(pair.b, doctor) as user,
+            signed_in(pair.b, admin) as boss,
+        ):
+            await wait_online(user, HOST)
+            async with open_viewer(pair.b, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                page = (await boss.http.get("/api/admin/grants")).json()
+                (grant,) = [g for g in page["grants"] if g["role"] == "doctor"]
+                gone = await boss.http.delete(
+                    f"/api/admin/grants/{grant['id']}", headers=boss.headers
+                )
+                assert gone.status_code == 204, gone.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "access_revoked", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "access_revoked"
+                )
+            await add_grant(pair.a, org, role="doctor", access=Access.CONTROL)
+            async with open_viewer(pair.b, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                off = await boss.http.patch(
+                    f"/api/admin/users/{doctor.user_id}",
+                    json={"disabled": True},
+                    headers=boss.headers,
+                )
+                assert off.status_code == 200, off.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "account_disabled", session_id=start.session_id
+                )
