@@ -27,7 +27,7 @@ from devkit.broker import RunningBroker
 from devkit.devices import approved_device, proof
 from devkit.identity import make_org, make_person, password_step, signed_in
 from mamori_protocol import CloseCode, Direction
-from tests.replicas.pair import replica_pair, until
+from tests.replicas.pair import replica_pair, replica_process, until
 from tests.support.grants import add_grant, audited, bare_agent, open_viewer, receive, wait_online
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
@@ -406,4 +406,39 @@ async def test_a_grant_removed_or_a_person_disabled_on_b_ends_the_session_on_a(
                 assert off.status_code == 200, off.text
                 assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
                     "account_disabled", session_id=start.session_id
+                )
+
+
+async def test_a_viewer_through_a_replica_process_of_its_own(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Replica C is a separate ``python -m broker serve`` process: a viewer through C
+    signals with the agent on A, and a sign-out everywhere through C ends it."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with (
+            replica_process(pair, "broker-c", tmp_path, pair.secret_key) as c,
+            bare_agent(pair.a, org, HOST) as agent,
+            signed_in(c, doctor) as user,
+        ):
+            await wait_online(user, HOST)
+            async with open_viewer(c, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                await viewer.send(protocol.encode(protocol.Offer(VIEWER_OFFER)))
+                offer = await receive(agent, Direction.BROKER_TO_AGENT)
+                assert isinstance(offer, protocol.Offer)
+                await agent.send(
+                    protocol.encode(protocol.Answer(HOST_ANSWER, session_id=start.session_id))
+                )
+                assert isinstance(
+                    await receive(viewer, Direction.BROKER_TO_VIEWER), protocol.Answer
+                )
+                out = await user.post("/api/logout-everywhere")
+                assert out.status_code == 200, out.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "signed_out", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "signed_out"
                 )
