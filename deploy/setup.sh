@@ -43,6 +43,14 @@ if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
   # tests/deploy: `nginx -t` on the proxy example (nginx core and its stream module, small).
   [ -x /usr/sbin/nginx ] || need_pkgs+=(nginx)
   [ -f /usr/lib/nginx/modules/ngx_stream_module.so ] || need_pkgs+=(libnginx-mod-stream)
+  # The host's own Japanese IME on the test display (devkit/ime.py): fcitx5 with Mozc, the
+  # core X fonts Tk's XIM input context needs, setxkbmap for the jp106 host keymap, and the
+  # ja_JP.UTF-8 locale (generated below).
+  have fcitx5 || need_pkgs+=(fcitx5)
+  [ -x /usr/lib/mozc/mozc_server ] || need_pkgs+=(fcitx5-mozc)
+  [ -d /usr/share/fonts/X11/misc ] || need_pkgs+=(xfonts-base)
+  have setxkbmap || need_pkgs+=(x11-xkb-utils)
+  have locale-gen || need_pkgs+=(locales)
 fi
 if [ "$purpose" = bench ]; then
   have x11vnc || need_pkgs+=(x11vnc)
@@ -82,6 +90,28 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
   fi
   if [[ " ${need_pkgs[*]} " == *" nginx "* ]] && have systemctl; then
     systemctl disable nginx >/dev/null 2>&1 || true
+  fi
+fi
+
+if [ "$purpose" = test ] || [ "$purpose" = bench ]; then
+  # The locale the test IME's clients use; and, since Mozc refuses to run as root, the
+  # unprivileged user the IME runs as when the tests run as root (devkit/ime.py).
+  need_root=()
+  locale -a 2>/dev/null | grep -qix 'ja_JP.utf8' || need_root+=("the ja_JP.UTF-8 locale")
+  if [ ${#need_root[@]} -gt 0 ] && [ "$(id -u)" -ne 0 ]; then
+    echo "setup: as root, add ${need_root[*]}: run deploy/setup.sh test as root" >&2
+    exit 1
+  fi
+  if ! locale -a 2>/dev/null | grep -qix 'ja_JP.utf8'; then
+    echo "setup: generating the ja_JP.UTF-8 locale"
+    sed -i 's/^# *\(ja_JP.UTF-8 UTF-8\)/\1/' /etc/locale.gen
+    grep -qx 'ja_JP.UTF-8 UTF-8' /etc/locale.gen || echo 'ja_JP.UTF-8 UTF-8' >>/etc/locale.gen
+    locale-gen >/dev/null
+  fi
+  if [ "$(id -u)" -eq 0 ] && ! id -u mamori-ime >/dev/null 2>&1; then
+    echo "setup: adding the system user mamori-ime (runs the test IME)"
+    useradd --system --user-group --no-create-home --home-dir /nonexistent \
+      --shell /usr/sbin/nologin mamori-ime
   fi
 fi
 

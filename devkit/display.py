@@ -18,7 +18,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -228,11 +228,22 @@ def _viewable_windows(display_name: str) -> int:
         conn.close()
 
 
+def _app_env(display_name: str, extra: Mapping[str, str]) -> dict[str, str]:
+    env = {**os.environ, "DISPLAY": display_name, **extra}
+    return {key: value for key, value in env.items() if value}
+
+
 @contextmanager
 def start_sample_app(
-    display: XvfbDisplay | str, state_file: Path, timeout: float = 20.0
+    display: XvfbDisplay | str,
+    state_file: Path,
+    timeout: float = 20.0,
+    env: Mapping[str, str] | None = None,
 ) -> Iterator[SampleApp]:
     """Start devkit/sample_ehr.py on ``display``; wait until it is mapped and ready.
+
+    ``env`` adds to (or, with an empty value, clears from) the app's environment: an IME's
+    ``XMODIFIERS`` and locale (see devkit/ime.py).
 
     Ready means: the state file exists (the app writes it only once its window is
     visible, with the notes field focused) and a top-level window is viewable.
@@ -245,7 +256,7 @@ def start_sample_app(
     with tempfile.TemporaryFile() as log:
         proc = subprocess.Popen(
             [sys.executable, str(SAMPLE_EHR), "--state-file", str(state_file)],
-            env={**os.environ, "DISPLAY": name},
+            env=_app_env(name, env or {}),
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             stdout=log,
@@ -264,3 +275,83 @@ def start_sample_app(
             yield SampleApp(proc, state_file)
         finally:
             _stop(proc)
+
+
+# ---- several monitors ------------------------------------------------------------------
+# Xvfb has one framebuffer and one output, but RandR 1.5 monitors are the server's own
+# bookkeeping: ``SetMonitor`` defines monitors inside the framebuffer on any X server, and
+# XRRGetMonitors (what desktops and the agent read) reports them. The first area takes the
+# server's output, so the automatic whole-screen monitor is no longer listed. mss lists
+# CRTCs and does not see them; the agent reads monitors itself (host_agent/video/monitors.py).
+
+Area = tuple[int, int, int, int]  # left, top, width, height
+
+
+def set_monitors(display_name: str, areas: list[Area]) -> None:
+    """Make ``areas`` the display's RandR monitors, the first one primary.
+
+    python-xlib's ``set_monitor`` cannot pack its own request (0.33), so it is sent here.
+    """
+    import struct
+
+    from Xlib import display as xdisplay
+    from Xlib.protocol import rq
+
+    class _SetMonitor(rq.Request):  # type: ignore[misc]  # python-xlib is untyped
+        _request = rq.Struct(
+            rq.Card8("opcode"), rq.Opcode(43), rq.RequestLength(), rq.Window("window"),
+            rq.String8("info"),
+        )  # fmt: skip
+
+    conn = xdisplay.Display(display_name)
+    try:
+        root = conn.screen().root
+        outputs = list(root.xrandr_get_screen_resources().outputs)
+        for index, (left, top, width, height) in enumerate(areas):
+            owned = outputs if index == 0 else []
+            info = struct.pack(
+                "=IBBHhhHHII", conn.intern_atom(f"MAMORI-{index + 1}"), index == 0, 0,
+                len(owned), left, top, width, height, width * 254 // 960, height * 254 // 960,
+            ) + b"".join(struct.pack("=I", output) for output in owned)  # fmt: skip
+            _SetMonitor(
+                display=conn.display, opcode=conn.display.get_extension_major("RANDR"),
+                window=root, info=info,
+            )  # fmt: skip
+        conn.sync()
+    finally:
+        conn.close()
+
+
+@contextmanager
+def start_multi_monitor_xvfb(areas: list[Area]) -> Iterator[XvfbDisplay]:
+    """A private Xvfb whose framebuffer holds ``areas`` as RandR monitors (e.g. a 1024x768
+    monitor beside a 640x480 one: ``[(0, 0, 1024, 768), (1024, 0, 640, 480)]``)."""
+    width = max(left + w for left, _, w, _ in areas)
+    height = max(top + h for _, top, _, h in areas)
+    with start_xvfb(width, height) as display:
+        set_monitors(display.name, areas)
+        yield display
+
+
+def set_keyboard_layout(display: XvfbDisplay | str, layout: str) -> None:
+    """Give the display's keyboard an X layout ("us", or "jp" as on a Japanese clinic PC).
+
+    A "jp" layout uses the jp106 model, whose keymap has every JIS key (半角/全角, 変換,
+    無変換, カタカナ/ひらがな, ろ, ¥) on its own keycode; Xvfb's default is "us" on pc105.
+
+    Raises:
+        RuntimeError: setxkbmap is missing (Debian: x11-xkb-utils) or refused the layout.
+    """
+    name = display if isinstance(display, str) else display.name
+    model = "jp106" if layout == "jp" else "pc105"
+    try:
+        done = subprocess.run(
+            ["setxkbmap", "-display", name, "-model", model, "-layout", layout],
+            capture_output=True,
+            timeout=20,
+            check=False,
+        )
+    except FileNotFoundError as exc:
+        raise RuntimeError("setxkbmap is not installed (Debian: x11-xkb-utils)") from exc
+    if done.returncode != 0:
+        raise RuntimeError(f"setxkbmap {layout} failed: {done.stderr.decode(errors='replace')}")

@@ -24,6 +24,7 @@ from broker.api.deps import AdminCaller, Db, Text
 from broker.audit import search as audit_search
 from broker.audit.chain import chain_of
 from broker.audit.export import to_csv, to_json_lines
+from broker.audit.labels import Lang
 from broker.audit.ledger import AuditSigner
 from broker.audit.record import Event, Outcome, record
 from broker.audit.search import AuditFilter
@@ -83,6 +84,9 @@ class SearchQuery(AuditQuery):
 
 class ExportQuery(AuditQuery):
     format: Literal["csv", "jsonl"] = "csv"
+    # The CSV's headers and event/outcome words: the console's language (Japanese unless
+    # the page is in English). JSON lines hold codes only.
+    lang: Lang = "ja"
 
 
 class AuditRecord(BaseModel):
@@ -180,7 +184,7 @@ async def export(
     database: Database = request.app.state.db
     org_id = caller.org_id
     zone_name = await org_time_zone(db, org_id)
-    zone, columns = ZoneInfo(zone_name), audit_search.csv_columns(zone_name)
+    zone, columns = ZoneInfo(zone_name), audit_search.csv_columns(zone_name, query.lang)
 
     async def chunks() -> AsyncIterator[bytes]:
         # Its own session: the request's closes when the route returns, before streaming.
@@ -189,7 +193,9 @@ async def export(
             async for rows in audit_search.all_matching(s, org_id, wanted):
                 if query.format == "csv":
                     text = to_csv(
-                        columns, (audit_search.csv_row(e, zone) for e in rows), header=first
+                        columns,
+                        (audit_search.csv_row(e, zone, query.lang) for e in rows),
+                        header=first,
                     )
                 else:
                     text = to_json_lines(audit_search.json_row(e) for e in rows)

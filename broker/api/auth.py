@@ -23,12 +23,14 @@ from broker.access.zones import zone_of
 from broker.alerts import rules as alert_rules
 from broker.api import attempts, deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
+from broker.api.source_networks import require_allowed_source
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.audit.refusals import RefusalAudit
 from broker.db.models import Organization
-from broker.errors import BadRequest, Locked, NotSignedIn, PasskeyRejected, RateLimited
-from broker.identity import accounts, lockout, mfa, passkeys, passwords, sessions
+from broker.errors import Locked, NotSignedIn, RateLimited
+from broker.identity import accounts, lockout, mfa, passwords, second_factor, sessions
 from broker.identity.lockout import Scope
+from broker.identity.second_factor import Method
 from broker.identity.sessions import Stage
 from broker.identity.throttle import SignInThrottle
 from broker.secretbox import new_token
@@ -170,6 +172,9 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
     for scope, key in keys:
         await lockout.release(db, scope, key)
+    # After the password, not before: refusing earlier would tell anyone which names
+    # belong to a clinic with lists. Wrong passwords from anywhere count as above.
+    await require_allowed_source(db, actor, user, source, "sign_in", now)
     if passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = await passwords.hash_password_async(body.password)
     methods = await _methods(db, user.id)
@@ -241,6 +246,8 @@ async def _complete(
     request: Request, response: Response, db: AsyncSession, caller: Caller, how: str
 ) -> SessionState:
     now = deps.now_of(request)
+    # The second step may come from another address than the password did.
+    await require_allowed_source(db, caller.actor, caller.user, caller.source, "sign_in", now)
     caller.record.second_factor = how
     caller.record.second_factor_at = now
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
@@ -261,12 +268,7 @@ async def login_totp(
     body: CodeBody, request: Request, response: Response, db: Db, caller: MfaCaller
 ) -> SessionState:
     """A TOTP code completes the sign-in; each code works once."""
-    await _locked_check(request, db, caller)
-    box = deps.keys_of(request).totp_box
-    code = body.code.strip().replace(" ", "")
-    if not await mfa.verify_totp(db, box, caller.user, code, deps.now_of(request)):
-        await _second_factor_failed(request, db, caller, "totp")
-    return await _complete(request, response, db, caller, "totp")
+    return await _code(request, response, db, caller, Method.TOTP, body.code)
 
 
 @router.post("/login/recovery")
@@ -274,24 +276,34 @@ async def login_recovery(
     body: CodeBody, request: Request, response: Response, db: Db, caller: MfaCaller
 ) -> SessionState:
     """A recovery code completes the sign-in once; it is spent."""
+    return await _code(request, response, db, caller, Method.RECOVERY, body.code)
+
+
+async def _code(
+    request: Request,
+    response: Response,
+    db: AsyncSession,
+    caller: Caller,
+    method: Method,
+    code: str,
+) -> SessionState:
     await _locked_check(request, db, caller)
     now = deps.now_of(request)
-    if not await mfa.use_recovery_code(db, caller.user.id, body.code, now):
-        await _second_factor_failed(request, db, caller, "recovery")
-    record(db, caller.actor, Event.RECOVERY_CODE_USED, Outcome.SUCCESS, now)
-    return await _complete(request, response, db, caller, "recovery")
+    if not await second_factor.check_code(
+        db, deps.verifier_of(request), caller.user, method, code, now
+    ):
+        await _second_factor_failed(request, db, caller, method.value)
+    if method is Method.RECOVERY:
+        record(db, caller.actor, Event.RECOVERY_CODE_USED, Outcome.SUCCESS, now)
+    return await _complete(request, response, db, caller, method.value)
 
 
 @router.post("/login/passkey/options")
 async def login_passkey_options(request: Request, db: Db, caller: MfaCaller) -> dict[str, Any]:
     """WebAuthn request options for the user's passkeys (challenge kept on the session)."""
-    keys = await mfa.passkeys_of(db, caller.user.id)
-    if not keys:
-        raise BadRequest("no passkey enrolled", code="no_passkey")
-    options, challenge = passkeys.authentication_options(
-        deps.relying_party(request), [k.credential_id for k in keys]
+    options = await second_factor.passkey_options(
+        db, deps.verifier_of(request), caller.record, caller.user, "login", deps.now_of(request)
     )
-    sessions.keep_challenge(caller.record, challenge, "login", deps.now_of(request))
     await db.commit()
     return options
 
@@ -302,22 +314,16 @@ async def login_passkey(
 ) -> SessionState:
     """A passkey assertion completes the sign-in."""
     await _locked_check(request, db, caller)
-    challenge = sessions.take_challenge(caller.record, "login", deps.now_of(request))
-    credential_id = passkeys.credential_id_of(body.credential)
-    key = (
-        await mfa.passkey_by_credential(db, caller.user.id, credential_id)
-        if credential_id
-        else None
-    )
-    if challenge is None or key is None:
+    if not await second_factor.check_passkey(
+        db,
+        deps.verifier_of(request),
+        caller.record,
+        caller.user,
+        body.credential,
+        "login",
+        deps.now_of(request),
+    ):
         await _second_factor_failed(request, db, caller, "passkey")
-    try:
-        key.sign_count = passkeys.verify_authentication(
-            deps.relying_party(request), body.credential, challenge, key.public_key, key.sign_count
-        )
-    except PasskeyRejected:
-        await _second_factor_failed(request, db, caller, "passkey")
-    key.last_used_at = deps.now_of(request)
     return await _complete(request, response, db, caller, "passkey")
 
 

@@ -32,6 +32,7 @@ from broker.db.models import BrowserSession, User
 from broker.errors import Forbidden, NotSignedIn
 from broker.identity import sessions
 from broker.identity.passkeys import RelyingParty
+from broker.identity.second_factor import Verifier
 from broker.identity.sessions import Stage
 from broker.secretbox import SecretBox, derive_key
 
@@ -94,6 +95,11 @@ def policy_of(request: Request) -> sessions.SessionPolicy:
 def relying_party(request: Request) -> RelyingParty:
     settings = settings_of(request)
     return RelyingParty(settings.rp_id, "Mamori", request.app.state.origin)
+
+
+def verifier_of(request: Request) -> Verifier:
+    """What checking a second factor needs (identity/second_factor.py)."""
+    return Verifier(keys_of(request).totp_box, relying_party(request))
 
 
 def source_address(request: Request) -> str:

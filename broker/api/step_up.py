@@ -22,8 +22,9 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from broker.api import attempts, deps
 from broker.api.deps import ActiveCaller, Caller, Db, Text
 from broker.audit.record import Event, Outcome, record
-from broker.errors import BadRequest, Forbidden, NotSignedIn, PasskeyRejected
-from broker.identity import mfa, passkeys, sessions
+from broker.errors import BadRequest, Forbidden, NotSignedIn
+from broker.identity import second_factor
+from broker.identity.second_factor import Method
 from broker.identity.sessions import Stage
 
 router = APIRouter(prefix="/api/step-up", tags=["auth"])
@@ -81,12 +82,7 @@ async def step_up_totp(
     body: CodeBody, request: Request, db: Db, caller: ActiveCaller
 ) -> StepUpState:
     """A TOTP code (each code works once, here as at sign-in)."""
-    await attempts.reserve(request, db, caller, Event.STEP_UP)
-    code = body.code.strip().replace(" ", "")
-    box = deps.keys_of(request).totp_box
-    if not await mfa.verify_totp(db, box, caller.user, code, deps.now_of(request)):
-        await _failed(request, db, caller, "totp")
-    return await _done(request, db, caller, "totp")
+    return await _code(request, db, caller, Method.TOTP, body.code)
 
 
 @router.post("/recovery")
@@ -94,24 +90,29 @@ async def step_up_recovery(
     body: CodeBody, request: Request, db: Db, caller: ActiveCaller
 ) -> StepUpState:
     """A recovery code (spent)."""
+    return await _code(request, db, caller, Method.RECOVERY, body.code)
+
+
+async def _code(
+    request: Request, db: AsyncSession, caller: Caller, method: Method, code: str
+) -> StepUpState:
     await attempts.reserve(request, db, caller, Event.STEP_UP)
     now = deps.now_of(request)
-    if not await mfa.use_recovery_code(db, caller.user.id, body.code, now):
-        await _failed(request, db, caller, "recovery")
-    record(db, caller.actor, Event.RECOVERY_CODE_USED, Outcome.SUCCESS, now)
-    return await _done(request, db, caller, "recovery")
+    if not await second_factor.check_code(
+        db, deps.verifier_of(request), caller.user, method, code, now
+    ):
+        await _failed(request, db, caller, method.value)
+    if method is Method.RECOVERY:
+        record(db, caller.actor, Event.RECOVERY_CODE_USED, Outcome.SUCCESS, now)
+    return await _done(request, db, caller, method.value)
 
 
 @router.post("/passkey/options")
 async def step_up_passkey_options(request: Request, db: Db, caller: ActiveCaller) -> dict[str, Any]:
     """WebAuthn request options for the user's passkeys (challenge kept on the session)."""
-    keys = await mfa.passkeys_of(db, caller.user.id)
-    if not keys:
-        raise BadRequest("no passkey enrolled", code="no_passkey")
-    options, challenge = passkeys.authentication_options(
-        deps.relying_party(request), [k.credential_id for k in keys]
+    options = await second_factor.passkey_options(
+        db, deps.verifier_of(request), caller.record, caller.user, "step_up", deps.now_of(request)
     )
-    sessions.keep_challenge(caller.record, challenge, "step_up", deps.now_of(request))
     await db.commit()
     return options
 
@@ -122,21 +123,14 @@ async def step_up_passkey(
 ) -> StepUpState:
     """A passkey assertion."""
     await attempts.reserve(request, db, caller, Event.STEP_UP)
-    now = deps.now_of(request)
-    challenge = sessions.take_challenge(caller.record, "step_up", now)
-    credential_id = passkeys.credential_id_of(body.credential)
-    key = (
-        await mfa.passkey_by_credential(db, caller.user.id, credential_id)
-        if credential_id
-        else None
-    )
-    if challenge is None or key is None:
+    if not await second_factor.check_passkey(
+        db,
+        deps.verifier_of(request),
+        caller.record,
+        caller.user,
+        body.credential,
+        "step_up",
+        deps.now_of(request),
+    ):
         await _failed(request, db, caller, "passkey")
-    try:
-        key.sign_count = passkeys.verify_authentication(
-            deps.relying_party(request), body.credential, challenge, key.public_key, key.sign_count
-        )
-    except PasskeyRejected:
-        await _failed(request, db, caller, "passkey")
-    key.last_used_at = now
     return await _done(request, db, caller, "passkey")

@@ -19,90 +19,16 @@ from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.audit.chain import HASHED_FIELDS, exported
+from broker.audit.labels import (
+    CSV_COLUMNS,
+    ZONE_NAMES,
+    Lang,
+    event_label,
+    outcome_label,
+)
 from broker.db.models import AuditEvent
 
 EXPORT_PAGE: Final = 1000
-# How the local-time column names a zone; any other zone by its IANA name.
-ZONE_NAMES: Final = {"Asia/Tokyo": "日本時間"}
-
-# What a clinic reads in Excel: Japanese headers, the time in the clinic's zone first, a
-# plain-words event and outcome, then the codes and hashes an auditor needs. "{zone}" is
-# filled by ``csv_columns``.
-CSV_COLUMNS: Final = (
-    ("sequence", "連番"),
-    ("at_local", "日時（{zone}）"),
-    ("actor", "利用者"),
-    ("event_label", "出来事"),
-    ("outcome_label", "結果"),
-    ("source_address", "接続元"),
-    ("target_user_id", "対象の利用者ID"),
-    ("detail", "詳細"),
-    ("event", "種別コード"),
-    ("at", "日時（UTC）"),
-    ("id", "記録ID"),
-    ("hash", "ハッシュ（SHA-256）"),
-)
-EVENT_LABELS: Final = {
-    "login_password": "サインイン（パスワード）",
-    "login_mfa": "サインイン（2 段階目）",
-    "lockout": "ロック",
-    "logout": "サインアウト",
-    "logout_everywhere": "すべての端末からサインアウト",
-    "session_revoked": "セッションの終了",
-    "enrollment_started": "アカウント登録の開始",
-    "mfa_enrolled": "2 段階認証の登録",
-    "mfa_removed": "2 段階認証の削除",
-    "recovery_code_used": "リカバリーコードの使用",
-    "recovery_codes_issued": "リカバリーコードの発行",
-    "password_changed": "パスワードの変更",
-    "invite": "招待",
-    "role_change": "役割の変更",
-    "disable": "利用停止",
-    "enable": "利用再開",
-    "factors_reset": "認証のリセット",
-    "agent_token_rotated": "エージェント登録トークンの発行",
-    "agent_refused": "エージェントの接続拒否",
-    "viewer_ticket": "接続チケットの発行",
-    "session_started": "リモート接続の開始",
-    "session_ended": "リモート接続の終了",
-    "step_up": "本人の再確認（2 段階目）",
-    "policy_violation": "ポリシー違反",
-    "client_blocked": "貼り付け・ドロップの阻止",
-    "access_denied": "権限のない操作の拒否",
-    "viewer_refused": "画面接続の拒否",
-    "audit_exported": "監査ログの書き出し",
-    "audit_purged": "監査ログの削除（保存期間後）",
-    "audit_chain_broken": "監査ログの改ざんの疑い",
-    "enrollment_code_created": "PC 登録コードの発行",
-    "enrollment_refused": "PC 登録の拒否",
-    "host_enrolled": "PC の登録",
-    "cert_issued": "PC 証明書の発行",
-    "cert_renewed": "PC 証明書の更新",
-    "cert_revoked": "PC 証明書の失効",
-    "session_terminated": "管理者によるリモート接続の終了",
-    "settings_changed": "設定の変更",
-    "report_reviewed": "報告書の確認",
-    "report_exported": "報告書の書き出し",
-    "alert_settings_changed": "警告の設定の変更",
-    "alert_webhook_secret_rotated": "Webhook 署名鍵の再発行",
-    "alert_acknowledged": "警告の確認",
-    "alert_test": "警告のテスト送信",
-    "alert_delivery_failed": "警告の送信失敗",
-    "session_refused": "リモート接続の拒否",
-    "grant_created": "接続許可の追加",
-    "grant_changed": "接続許可の変更",
-    "grant_deleted": "接続許可の削除",
-    "time_zone_changed": "タイムゾーンの変更",
-    "vendor_requested": "保守業者の接続申請",
-    "vendor_approved": "保守業者の接続承認",
-    "vendor_denied": "保守業者の接続却下",
-    "vendor_approval_used": "保守業者の承認による接続",
-    "device_registered": "端末の登録申請",
-    "device_approved": "端末の承認",
-    "device_denied": "端末の却下",
-    "device_revoked": "端末の登録取り消し",
-}
-OUTCOME_LABELS: Final = {"success": "成功", "failure": "失敗", "denied": "拒否"}
 
 
 @dataclass(frozen=True)
@@ -187,20 +113,25 @@ def _stored(event: AuditEvent) -> Mapping[str, Any]:
     return {f: getattr(event, f) for f in (*HASHED_FIELDS, "id", "prev_hash", "hash")}
 
 
-def csv_columns(zone: str) -> tuple[tuple[str, str], ...]:
-    """``CSV_COLUMNS`` with the local-time header naming the clinic's ``zone``."""
-    name = ZONE_NAMES.get(zone, zone)
-    return tuple((key, header.replace("{zone}", name)) for key, header in CSV_COLUMNS)
+def csv_columns(zone: str, lang: Lang = "ja") -> tuple[tuple[str, str], ...]:
+    """``CSV_COLUMNS`` in ``lang``, the local-time header naming the clinic's ``zone``."""
+    ja, en = ZONE_NAMES.get(zone, (zone, zone))
+    name = en if lang == "en" else ja
+    return tuple(
+        (key, (header_en if lang == "en" else header_ja).replace("{zone}", name))
+        for key, header_ja, header_en in CSV_COLUMNS
+    )
 
 
-def csv_row(event: AuditEvent, zone: ZoneInfo) -> dict[str, Any]:
-    """One CSV row (``csv_columns``), its local time in the clinic's ``zone``."""
+def csv_row(event: AuditEvent, zone: ZoneInfo, lang: Lang = "ja") -> dict[str, Any]:
+    """One CSV row (``csv_columns``), its local time in the clinic's ``zone``, its event
+    and outcome in words of ``lang``."""
     return {
         **_stored(event),
         "at": event.at.isoformat().replace("+00:00", "Z"),
         "at_local": event.at.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S"),
-        "event_label": EVENT_LABELS.get(event.event, event.event),
-        "outcome_label": OUTCOME_LABELS.get(event.outcome, event.outcome),
+        "event_label": event_label(event.event, lang),
+        "outcome_label": outcome_label(event.outcome, lang),
     }
 
 

@@ -147,13 +147,21 @@ def publish_origin(app: FastAPI, settings: Settings, server: uvicorn.Server) -> 
         app.state.origin = settings.origin(bound_port(server))
 
 
-def _abort_leftovers(server: uvicorn.Server) -> None:
+def _abort_leftovers(server: uvicorn.Server, closing_only: bool = False) -> None:
     """Drop connections still open once a server has stopped (a TLS peer that never answered
     close_notify): closed now, not left to the garbage collector, whose ResourceWarning
-    surfaced in a later test (the fuzz run's leftover connection)."""
+    surfaced in a later test (the fuzz run's leftover connection).
+
+    ``closing_only``, before the server stops: drop those whose TLS close is already under
+    way (a peer gone, as a viewer whose network changed: its idle keep-alive connections).
+    uvicorn's shutdown would close them a second time, and asyncio's TLS transport closed
+    twice forgets its connection (``_SSLProtocolTransport.close`` drops ``_ssl_protocol``),
+    so the abort afterwards did nothing and the socket outlived the broker (issue 16)."""
     for connection in list(server.server_state.connections):
         transport = getattr(connection, "transport", None)
-        if isinstance(transport, asyncio.Transport):
+        if isinstance(transport, asyncio.Transport) and (
+            transport.is_closing() or not closing_only
+        ):
             transport.abort()
 
 
@@ -219,6 +227,7 @@ class BrokerServers:
 
     @staticmethod
     async def _stop_server(server: uvicorn.Server, task: asyncio.Task[None], limit: float) -> None:
+        _abort_leftovers(server, closing_only=True)
         server.should_exit = True
         try:
             await asyncio.wait_for(asyncio.gather(task, return_exceptions=True), limit)

@@ -1,4 +1,4 @@
-"""Screen capture with mss: one monitor, BGRA pixels, cropped to even dimensions.
+"""Screen capture with mss: one area (a monitor, or all of them), BGRA, even dimensions.
 
 An ``ScreenCapture`` belongs to the thread that created it: mss keeps an X connection that
 must not be shared across threads, so the agent creates it inside its encode thread.
@@ -14,6 +14,7 @@ import numpy.typing as npt
 
 from host_agent.errors import CaptureError
 from host_agent.video.change_detection import Rect
+from mamori_protocol.monitors import Monitor
 
 
 @dataclass(frozen=True)
@@ -27,15 +28,19 @@ class ScreenGeometry:
 
 
 class ScreenCapture:
-    """Grabs the primary monitor of an X display (or the whole desktop on other systems)."""
+    """Grabs one area of an X display: ``region`` (a monitor, or the bounding box of all
+    of them, from ``video/monitors.py``), else mss' first monitor."""
 
-    def __init__(self, display: str | None = None) -> None:
+    def __init__(self, display: str | None = None, region: Monitor | None = None) -> None:
         try:
             self._mss = mss.MSS(display=display) if display else mss.MSS()
             monitors = self._mss.monitors
         except Exception as exc:  # mss raises its own ScreenShotError and Xlib errors
             raise CaptureError(f"cannot open the display for capture: {exc}") from exc
         monitor = monitors[1] if len(monitors) > 1 else monitors[0]
+        if region is not None:
+            monitor = {"left": region.left, "top": region.top, "width": region.width,
+                       "height": region.height}  # fmt: skip
         # H.264 4:2:0 needs even dimensions; drop a last odd row/column rather than scale.
         self.geometry = ScreenGeometry(
             left=int(monitor["left"]),

@@ -265,6 +265,7 @@ class ScreenTrack(MediaStreamTrack):
         self._start = time.monotonic()
         self._logged_at = self._start
         self._pending: list[VideoPacket] = []
+        self._opening = asyncio.Lock()
 
     @property
     def scheduler(self) -> FrameScheduler | None:
@@ -296,6 +297,26 @@ class ScreenTrack(MediaStreamTrack):
         pipeline = await self._open()
         return pipeline.capture.geometry
 
+    async def reopen(self) -> ScreenGeometry:
+        """Capture anew from the backend (the viewer chose another monitor): a new picture,
+        encoder and change monitor at the new size, starting with a keyframe.
+
+        The old pipeline is closed on the encode thread after any frame it is producing;
+        ``recv`` notices the new one at its next turn.
+        """
+        async with self._opening:
+            pipeline, self._pipeline = self._pipeline, None
+            monitor, self._monitor = self._monitor, None
+            self._scheduler = None
+            if monitor is not None:
+                monitor.close()
+            if pipeline is not None:
+                self._executor.submit(pipeline.close)
+        self._pending.clear()  # packets of the old picture's size
+        opened = await self._open()
+        self._wake.set()
+        return opened.capture.geometry
+
     def request_keyframe(self) -> None:
         """The receiver lost the picture (PLI/FIR): the next frame will be an IDR."""
         self.stats.keyframe_requests += 1
@@ -312,6 +333,11 @@ class ScreenTrack(MediaStreamTrack):
             log.info("REMB %d kbit/s: target bitrate down to %d kbit/s", bitrate // 1000,
                      target // 1000)  # fmt: skip
         self.stats.target_bitrate = target
+
+    def set_target_bitrate(self, bitrate: int) -> None:
+        """The sender's congestion estimate (transport-cc): the byte budget follows it from
+        the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since."""
+        self.stats.target_bitrate = self._target.on_estimate(bitrate)
 
     def note_input(self) -> None:
         """The viewer is steering the screen: show the effects at the full frame rate."""
@@ -335,6 +361,11 @@ class ScreenTrack(MediaStreamTrack):
         while True:
             if self.readyState != "live":
                 raise MediaStreamError  # stopped while waiting: aiortc ends its loop quietly
+            if pipeline is not self._pipeline:  # reopened on another monitor
+                pipeline = await self._open()
+                scheduler, monitor = self._scheduler, self._monitor
+                if scheduler is None or monitor is None:
+                    raise MediaStreamError
             now = time.monotonic()
             plan = scheduler.plan(now)
             if plan.at > now:
@@ -420,6 +451,10 @@ class ScreenTrack(MediaStreamTrack):
     async def _open(self) -> _Pipeline:
         if self.readyState != "live":
             raise MediaStreamError
+        async with self._opening:
+            return await self._open_locked()
+
+    async def _open_locked(self) -> _Pipeline:
         if self._pipeline is None:
             loop = asyncio.get_running_loop()
             pipeline = await loop.run_in_executor(

@@ -10,7 +10,8 @@
   answer accepts it and every packet carries min = max = 0: the browser then decodes and
   shows each frame as soon as it is complete, with no smoothing buffer (a remote desktop
   wants the newest picture, not a fluid one). aiortc knows nothing of this extension, so the
-  sender's extension map is replaced by one that writes it.
+  sender's extension map is replaced by one that writes it. The same map writes a
+  transport-wide sequence number placeholder (transport-cc, ``congestion_control.py``).
 
 These reach into aiortc's transceiver and sender internals (``_codecs``,
 ``_headerExtensions``, the sender's extension map); the integration tests check the
@@ -19,6 +20,7 @@ resulting SDP and packets against the aiortc version pinned in pyproject.toml.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any, Final
 
 from aiortc import RTCRtpCodecCapability, RTCRtpSender, RTCRtpTransceiver
@@ -90,6 +92,10 @@ class PlayoutDelayExtensionsMap(HeaderExtensionsMap):
                 self.playout_delay_id = ext.id
 
     def set(self, values: HeaderExtensions) -> tuple[int, bytes]:
+        if values.transport_sequence_number is None:
+            # A placeholder (written only if transport-cc was negotiated): the real number
+            # is stamped when the packet leaves the pacer (congestion_control.py).
+            values = dataclasses.replace(values, transport_sequence_number=0)
         profile, data = super().set(values)
         if self.playout_delay_id is None:
             return profile, data

@@ -30,6 +30,7 @@ from host_agent.errors import EncoderError, InvalidInput
 from host_agent.input.channel_policy import (
     PolicyViolation,
     TextNotAdmitted,
+    TokenBucket,
     Violation,
     check_channel_label,
 )
@@ -41,13 +42,19 @@ from host_agent.video import x264
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
-from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture
+from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import negotiation, retransmission
+from host_agent.webrtc import congestion_control, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
 from mamori_protocol.errors import SdpPolicyError
+from mamori_protocol.monitors import (
+    MonitorMessageError,
+    bounding_box,
+    monitors_message,
+    parse_monitor_choice,
+)
 from mamori_protocol.sdp import SdpRole, check_session_description
 
 log = logging.getLogger(__name__)
@@ -58,6 +65,9 @@ _WEBRTC_DCEP: Final = 50
 # Logging every bad message would let a hostile page fill the disk; log the first few.
 MAX_LOGGED_INVALID: Final = 20
 MAX_CURSOR_BACKLOG: Final = 64 * 1024
+# Choosing a monitor rebuilds the capture and encoder: a person clicks a few times at most.
+MONITOR_SWITCH_RATE_PER_S: Final = 1.0
+MONITOR_SWITCH_BURST: Final = 3.0
 
 
 @dataclass
@@ -67,6 +77,8 @@ class InputStats:
     refused_channels: int = 0
     violations: int = 0
     refused_text: int = 0
+    monitor_switches: int = 0
+    refused_switches: int = 0
 
 
 @dataclass(frozen=True)
@@ -141,10 +153,16 @@ class PeerSession:
         self._inputs = InjectionQueue(injector)
         self._on_ended = on_ended
         self._track: ScreenTrack | None = None
+        self.congestion: congestion_control.CongestionController | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
-        self._capture: CaptureBackend = stream.capture or DisplayCapture(stream.display)
+        # With the privacy screen the room sees a notice, so the capture reads the windows.
+        self._capture: CaptureBackend = stream.capture or DisplayCapture(
+            stream.display, composed=start.block_local_input
+        )
         self._cursor: CursorSource | None = None
+        self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
+        self._switching: asyncio.Task[None] | None = None
         self._closed = False
         self._pc.on("datachannel", self._on_datachannel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -202,9 +220,19 @@ class PeerSession:
         offer_sdp = filter_sdp_candidates(offer_sdp, self._admit_candidate)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         self._watch_unannounced_streams()
-        level = h264_level(geometry.width, geometry.height, self._stream.fps)
+        # The level allows the largest area the viewer may choose (all monitors as one).
+        largest = geometry.width, geometry.height
+        if isinstance(self._capture, MonitorChoice) and self._capture.monitors:
+            box = bounding_box(self._capture.monitors)
+            largest = max(box.width, largest[0]), max(box.height, largest[1])
+        level = h264_level(*largest, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
+        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder.
+        self.congestion = congestion_control.install(
+            transceiver.sender, track, congestion_control.negotiate(transceiver, offer_sdp),
+            self._stream.bitrate,
+        )  # fmt: skip
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
@@ -345,6 +373,66 @@ class PeerSession:
         self._input_channel = channel
         channel.on("message", self._on_input)
         self._start_cursor(channel)
+        if channel.readyState == "open":
+            self._send_monitors()
+        else:
+            channel.on("open", self._send_monitors)
+
+    def _send_monitors(self) -> None:
+        """Tell the viewer the host's monitors and which one it sees (``MonitorChoice``
+        backends only: the others capture one fixed area and the viewer shows no switcher)."""
+        channel, capture = self._input_channel, self._capture
+        if channel is None or channel.readyState != "open":
+            return
+        if not isinstance(capture, MonitorChoice) or not capture.monitors:
+            return
+        selected = capture.selected
+        if selected is None:
+            selected = next((m.id for m in capture.monitors if m.primary), 0)
+        channel.send(monitors_message(capture.monitors, selected))
+
+    def _choose_monitor(self, choice: int) -> None:
+        capture, track = self._capture, self._track
+        if not isinstance(capture, MonitorChoice) or track is None or self._closed:
+            self.input_stats.refused_switches += 1
+            return
+        if self._switching is not None and not self._switching.done():
+            self.input_stats.refused_switches += 1  # one rebuild at a time; ask again
+            return
+        if not self._switches.take():
+            self.input_stats.refused_switches += 1
+            return
+        try:
+            capture.select(choice)
+        except MonitorMessageError as exc:
+            self.input_stats.refused_switches += 1
+            log.warning("session %s: monitor choice refused: %s", self.session_id, exc)
+            self._send_monitors()  # the viewer's switcher shows again what it sees
+            return
+        self._switching = asyncio.ensure_future(self._switch(track))
+
+    async def _switch(self, track: ScreenTrack) -> None:
+        """Capture the chosen area; pointer positions map onto it from now on."""
+        try:
+            geometry = await track.reopen()
+        except Exception:
+            log.exception("session %s: the chosen monitor cannot be captured", self.session_id)
+            await self.close()
+            await self._on_ended("capture_failed")
+            return
+        self._geometry = geometry
+        if self._guard is not None:
+            self._guard.input_policy.width = geometry.width
+            self._guard.input_policy.height = geometry.height
+        self.input_stats.monitor_switches += 1
+        log.info("session %s: capturing %dx%d at %d,%d", self.session_id, geometry.width,
+                 geometry.height, geometry.left, geometry.top)  # fmt: skip
+        if self._cursor is not None:  # positions are relative to the captured area
+            self._cursor.close()
+            self._cursor = None
+        if self._input_channel is not None:
+            self._start_cursor(self._input_channel)
+        self._send_monitors()
 
     def _start_cursor(self, channel: RTCDataChannel) -> None:
         source = None if self._track is None else self._track.source
@@ -371,6 +459,16 @@ class PeerSession:
     def _on_input(self, message: str | bytes) -> None:
         geometry, guard = self._geometry, self._guard
         if geometry is None or guard is None:
+            return
+        try:
+            # Choosing what to see is not input: allowed in view-only sessions too.
+            choice = parse_monitor_choice(message)
+        except MonitorMessageError as exc:
+            self.input_stats.refused_switches += 1
+            log.warning("session %s: bad monitor choice: %s", self.session_id, exc)
+            return
+        if choice is not None:
+            self._choose_monitor(choice)
             return
         try:
             event = guard.admit(message)

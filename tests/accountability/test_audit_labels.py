@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
+from broker.audit.labels import EVENT_LABELS, EVENT_LABELS_EN, OUTCOME_LABELS, OUTCOME_LABELS_EN
 from broker.audit.record import Event, Outcome
-from broker.audit.search import EVENT_LABELS, OUTCOME_LABELS
 
 pytestmark = pytest.mark.unit
 
@@ -57,3 +57,17 @@ def test_every_event_code_has_a_page_label_in_each_language(lang: str) -> None:
     if lang == "en":
         japanese = {k: v for k, v in texts.items() if any(ord(ch) > 0x3000 for ch in v)}
         assert japanese == {}
+
+
+def test_the_csv_says_what_the_page_says_in_each_language() -> None:
+    """The export's event and outcome words (labels.py) are the page's, word for word, in
+    Japanese and in English: an English console exports an English file."""
+    texts = page_texts()
+    for lang, events, outcomes in (
+        ("ja", EVENT_LABELS, OUTCOME_LABELS),
+        ("en", EVENT_LABELS_EN, OUTCOME_LABELS_EN),
+    ):
+        for e in Event:
+            assert events.get(e.value) == texts[lang][f"auditEvent.{e.value}"], (lang, e.value)
+        for o in Outcome:
+            assert outcomes.get(o.value) == texts[lang][f"auditOutcome.{o.value}"], (lang, o)

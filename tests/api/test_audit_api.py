@@ -177,6 +177,33 @@ async def test_csv_export_opens_in_excel_and_is_audited(
         assert nothing.content.decode("utf-8-sig").splitlines() == [",".join(HEADERS)]
 
 
+async def test_csv_export_in_english_when_the_console_is(
+    any_broker: RunningBroker, clinic: Org, admin: Person
+) -> None:
+    """lang=en (the console in English) gives English headers and English event and outcome
+    words, every row; without it, or with lang=ja, the file is Japanese."""
+    await seed(any_broker, clinic)
+    span = {"since": DAY1.isoformat(), "until": DAY2.isoformat()}
+    async with signed_in(any_broker, admin) as a:
+        english = await a.http.get(url("export", format="csv", lang="en", **span))
+        japanese = await a.http.get(url("export", format="csv", lang="ja", **span))
+        plain = await a.http.get(url("export", format="csv", **span))
+        refused = await a.http.get(url("export", format="csv", lang="fr"))
+    assert english.status_code == 200, english.text
+    rows = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"), newline="")))
+    assert rows[0] == [title for _, title in csv_columns(DEFAULT_TIME_ZONE, "en")]
+    assert rows[0][:5] == ["Sequence", "Time (Japan time)", "Person", "Event", "Outcome"]
+    assert [(r[3], r[4]) for r in rows[1:]] == [
+        ("Sign-in (password)", "Failure"),
+        ("Lockout", "Success"),
+        ("Sign-in (password)", "Denied"),
+    ]
+    assert not any(ord(ch) > 0x3000 for row in rows for ch in "".join(row[:6]))
+    assert japanese.content == plain.content
+    assert plain.content.decode("utf-8-sig").splitlines()[0] == ",".join(HEADERS)
+    assert refused.status_code == 400
+
+
 async def test_csv_export_shows_times_in_the_clinics_own_zone(
     any_broker: RunningBroker, clinic: Org, admin: Person
 ) -> None:

@@ -8,6 +8,7 @@ from host_agent.video.rate_control import (
     MAX_QP,
     MIN_BITRATE,
     RECOVER_AFTER_S,
+    WINDOW_S,
     BitrateTarget,
     FrameKind,
     RateController,
@@ -105,3 +106,30 @@ def test_a_rising_estimate_above_the_target_is_followed_up_to_the_maximum() -> N
     target.on_remb(500_000, now=0.1)
     assert target.on_remb(900_000, now=0.2) == 900_000
     assert target.on_remb(50_000_000, now=0.3) == 4_000_000
+
+
+def test_a_huge_frame_at_a_low_target_delays_the_next_by_at_most_one_window() -> None:
+    """The stall at 5 % loss: a keyframe of ~400 kB spent at a REMB-lowered 300 kbit/s
+    used to hold every later frame (keep-alives and the asked-for IDR included) back
+    for ~10 s; the debt is bounded by one window."""
+    rate = RateController(300_000, now=0.0)
+    rate.spent(0.0, FrameKind.KEY, 3600, BASE, MAX_QP, 400_000)
+    assert rate.ready_at(0.0) <= WINDOW_S + 1e-9
+    rate.set_bitrate(150_000, 0.1)
+    assert rate.ready_at(0.1) <= 0.1 + WINDOW_S + 1e-9
+    # A debt taken at a high rate does not become a long wait when the rate falls.
+    rate = RateController(8_000_000, now=0.0)
+    rate.spent(0.0, FrameKind.CHANGE, 3600, BASE, BASE, 250_000)
+    rate.set_bitrate(150_000, 0.0)
+    assert rate.ready_at(0.0) <= WINDOW_S + 1e-9
+
+
+def test_a_send_side_estimate_is_the_target_and_remb_no_longer_counts() -> None:
+    target = BitrateTarget(8_000_000)
+    assert target.on_estimate(2_500_000) == 2_500_000
+    assert target.current(100.0) == 2_500_000  # no climbing back by itself: it probes
+    target.on_remb(100_000, 100.0)
+    target.on_remb(50_000, 101.0)
+    assert target.current(101.0) == 2_500_000
+    assert target.on_estimate(20_000_000) == 8_000_000
+    assert target.on_estimate(1) == MIN_BITRATE

@@ -1,19 +1,24 @@
 """クリアスクリーン after an idle spell is the broker's decision (issue 12, security 1): whatever
 order the ends of the session arrive in, the browser session must show its second factor
-again, and no ticket is issued until it has. Real broker, real agent, real aiortc viewer; the
-idle limit shortened by setting."""
+again, and no ticket is issued until it has. Real broker on SQLite and PostgreSQL (the end
+and the session's demotion race in the database), real agent, real aiortc viewer; the idle
+limit shortened by setting."""
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from pathlib import Path
 
 import pytest
 from sqlalchemy import select
 
 import mamori_protocol as protocol
 from broker.db.models import AuditEvent
-from devkit.broker import RunningBroker
+from certs.authority import ServerFiles
+from devkit.broker import RunningBroker, running_broker
+from devkit.databases import BACKENDS, database_url
 from devkit.identity import SignedIn
 from host_agent.link.broker_link import BrokerLink
 from host_agent.session.guard import SessionGuard
@@ -23,6 +28,21 @@ from tests.conftest import HOST_ID
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
+
+IDLE_S = 2
+
+
+@pytest.fixture(params=BACKENDS)
+async def broker(
+    request: pytest.FixtureRequest, server_certs: ServerFiles, tmp_path: Path
+) -> AsyncIterator[RunningBroker]:
+    """This module's broker (``user`` and ``agent`` use it): each storage backend, with the
+    remote idle limit at IDLE_S seconds."""
+    async with (
+        database_url(request.param, tmp_path) as url,
+        running_broker(server_certs, url, remote_idle_s=IDLE_S) as running,
+    ):
+        yield running
 
 
 async def until(predicate: object, timeout: float = 15.0) -> None:
@@ -63,7 +83,6 @@ async def next_signal(viewer: AiortcViewer, timeout: float = 15) -> protocol.Mes
     )
 
 
-@pytest.mark.parametrize("broker", [{"remote_idle_s": 2}], indirect=True)
 async def test_agent_closing_the_peer_first_still_asks_for_the_second_factor(
     broker: RunningBroker,
     user: SignedIn,
@@ -89,7 +108,6 @@ async def test_agent_closing_the_peer_first_still_asks_for_the_second_factor(
     await assert_second_factor_asked(user)
 
 
-@pytest.mark.parametrize("broker", [{"remote_idle_s": 2}], indirect=True)
 async def test_the_broker_ends_an_idle_session_itself(
     broker: RunningBroker,
     user: SignedIn,
@@ -110,7 +128,6 @@ async def test_the_broker_ends_an_idle_session_itself(
     await assert_second_factor_asked(user)
 
 
-@pytest.mark.parametrize("broker", [{"remote_idle_s": 2}], indirect=True)
 async def test_input_reported_by_the_agent_keeps_the_session(
     broker: RunningBroker,
     user: SignedIn,

@@ -305,7 +305,8 @@ async def test_the_host_cursor_arrives_on_the_input_channel(
         await wait_until(lambda: expected in [json.loads(m) for m in viewer.host_messages])
         for message in viewer.host_messages:
             assert isinstance(message, str)
-            assert json.loads(message)["t"] in {"cursor", "shape"}
+            # and the host's monitors (tests/integration/test_monitors.py)
+            assert json.loads(message)["t"] in {"cursor", "shape", "monitors"}
 
 
 @pytest.fixture

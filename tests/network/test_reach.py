@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import gc
 import hashlib
 import json
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 
 import pytest
@@ -32,19 +31,8 @@ from tests.e2e.test_browser_session import page_point
 pytestmark = [
     pytest.mark.network,
     pytest.mark.display,
-    pytest.mark.usefixtures("coturn", "debian_chromium", "collect_leftover_sockets"),
-    # KNOWN LEAK, not yet fixed: the in-namespace broker leaves one accepted socket from
-    # Chromium (203.0.113.2:443) unclosed when it stops. It is collected after each test
-    # here, so the warning stays with the tests that cause it instead of failing whichever
-    # test runs next (it did: tests/ops); this module alone ignores it.
-    pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
+    pytest.mark.usefixtures("coturn", "debian_chromium"),
 ]
-
-
-@pytest.fixture
-def collect_leftover_sockets() -> Iterator[None]:
-    yield
-    gc.collect()
 
 
 TURN_CERT = "turn-cert.pem"  # devkit/turn.py writes it beside the CA

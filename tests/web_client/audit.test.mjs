@@ -2,7 +2,7 @@
 import assert from "node:assert/strict";
 import test from "node:test";
 
-import { auditParams, chainSummary, dayStart, nextDay } from "../../web_client/core/audit_query.js";
+import { auditParams, chainSummary, dayStart, exportHref, nextDay } from "../../web_client/core/audit_query.js";
 import { hasKey, t } from "../../web_client/core/i18n.js";
 
 test("a clinic day starts at midnight in the clinic's zone, daylight saving included", () => {
@@ -92,4 +92,17 @@ test("the chain status reads as a sentence in both languages", () => {
     const summary = chainSummary({ ok: false, verified_through_sequence: 0, problem: { sequence: 1, id: null, kind } }, time);
     assert.ok(hasKey(summary.whatKey), kind);
   }
+});
+
+test("an export link carries the filters, the format and the console's language", () => {
+  const params = new URLSearchParams({ event: "lockout" });
+  const en = new URL(exportHref(params, "csv", "en"), "https://x");
+  assert.equal(en.pathname, "/api/admin/audit/export");
+  assert.equal(en.searchParams.get("event"), "lockout");
+  assert.equal(en.searchParams.get("format"), "csv");
+  assert.equal(en.searchParams.get("lang"), "en");
+  assert.equal(new URL(exportHref(params, "jsonl", "ja"), "https://x").searchParams.get("lang"), "ja");
+  // Anything else is the default, Japanese; the filters given are not changed.
+  assert.equal(new URL(exportHref(params, "csv", "fr"), "https://x").searchParams.get("lang"), "ja");
+  assert.equal(params.has("lang"), false);
 });

@@ -195,7 +195,7 @@ function harness({ grant = { ticket: "T".repeat(43), viewOnly: false }, signedIn
     now: () => timers.now,
   });
   const events = [];
-  for (const type of ["state", "track", "blank", "input", "cursor", "cursorinvalid", "reauth"]) {
+  for (const type of ["state", "track", "blank", "input", "cursor", "cursorinvalid", "reauth", "monitors"]) {
     connection.on(type, (detail) => events.push({ type, ...detail }));
   }
   const states = () => events.filter((e) => e.type === "state").map((e) => (e.error ? `${e.state}:${e.error}` : e.state));
@@ -340,6 +340,22 @@ test("the host's cursor messages are validated; a bad one is counted, not passed
   const cursorEvents = h.events.filter((e) => e.type.startsWith("cursor"));
   assert.deepEqual(cursorEvents.map((e) => e.type), ["cursor", "cursorinvalid"]);
   assert.equal(cursorEvents[0].message.x, 640);
+});
+
+test("the host's monitors come as their own event; the choice goes out even view only", async () => {
+  const h = await connected({ grant: { ticket: "T".repeat(43), viewOnly: true } });
+  const list = '{"t":"monitors","sel":0,"list":[{"id":0,"x":0,"y":0,"w":800,"h":600,"p":true},' +
+    '{"id":1,"x":800,"y":0,"w":640,"h":480,"p":false}]}';
+  h.peer().channel.dispatch("message", { data: list });
+  h.peer().channel.dispatch("message", { data: list.replace('"sel":0', '"sel":2') });
+  const seen = h.events.filter((e) => e.type === "monitors" || e.type.startsWith("cursor"));
+  assert.deepEqual(seen.map((e) => e.type), ["monitors", "cursorinvalid"]);
+  assert.deepEqual(seen[0].message.monitors.map((m) => m.width), [800, 640]);
+  h.peer().channel.open();
+  assert.equal(h.connection.inputChannel(), null); // no input in a view-only session
+  assert.equal(h.connection.chooseMonitor(1), true); // but choosing what to see
+  assert.equal(h.connection.chooseMonitor(-1), true);
+  assert.deepEqual(h.peer().channel.sent.slice(-2), ['{"t":"monitor","id":1}', '{"t":"monitor","id":-1}']);
 });
 
 test("host_disconnected blanks the picture, closes everything and retries after a backoff", async () => {

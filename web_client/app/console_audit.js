@@ -5,9 +5,9 @@
  * The broker scopes all of it to the admin's own clinic and audits every export.
  */
 
-import { auditParams, chainSummary } from "../core/audit_query.js";
+import { auditParams, chainSummary, exportHref } from "../core/audit_query.js";
 import { clinicZone } from "../core/clinic_time.js";
-import { hasKey, t } from "../core/i18n.js";
+import { getLanguage, hasKey, t } from "../core/i18n.js";
 import { call } from "./api.js";
 import { cell, clinicTime, el, messageLine, signedOut } from "./console_kit.js";
 
@@ -69,9 +69,7 @@ export function createAuditPage(hooks) {
 
   function renderExports() {
     for (const [link, format] of [[exportCsv, "csv"], [exportJsonl, "jsonl"]]) {
-      const query = new URLSearchParams(params);
-      query.set("format", format);
-      link.href = `/api/admin/audit/export?${query}`;
+      link.href = exportHref(params, format, getLanguage());
     }
   }
 
@@ -185,6 +183,7 @@ export function createAuditPage(hooks) {
     },
     relabel() {
       message.relabel();
+      renderExports(); // the CSV follows the page's language
       renderEventChoices();
       renderChain();
       renderPage();

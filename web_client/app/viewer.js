@@ -38,6 +38,7 @@ import { hasKey, t, translateError } from "../core/i18n.js";
 import { ViewerConnection } from "../core/viewer_connection.js";
 import { call } from "./api.js";
 import { createCursorOverlay } from "./cursor_overlay.js";
+import { createMonitorSwitcher } from "./monitor_switcher.js";
 import { proveDevice } from "./device_key.js";
 import { allowsViewerText } from "../core/text_entry.js";
 import { attachInput } from "./input_capture.js";
@@ -210,6 +211,7 @@ export function createViewer(els) {
     video.srcObject = null;
     video.hidden = true;
     cursor.reset();
+    monitors.reset();
     document.body.dataset.video = "none";
   }
 
@@ -325,6 +327,8 @@ export function createViewer(els) {
   });
   connection.on("cursor", ({ message }) => cursor.handle(message));
   connection.on("cursorinvalid", () => cursor.rejected());
+  const monitors = createMonitorSwitcher(els.monitorSelect, els.monitorBox, (id) => connection.chooseMonitor(id));
+  connection.on("monitors", ({ message }) => monitors.handle(message));
   connection.on("reauth", () => els.onReauth());
   els.reconnect.addEventListener("click", () => connection.reconnect());
 
@@ -346,6 +350,7 @@ export function createViewer(els) {
       render();
       renderTouchControls();
       stats.relabel();
+      monitors.relabel();
     },
   };
 }

@@ -29,6 +29,8 @@ const viewer = createViewer({
   keys: document.getElementById("viewer-keys"),
   quality: document.getElementById("connection-quality"),
   frozen: document.getElementById("frozen-marker"),
+  monitorBox: document.getElementById("monitor-box"),
+  monitorSelect: document.getElementById("monitor-select"),
   hostName: (hostId) => names.get(hostId) ?? null,
   // クリアスクリーン: the sign-in pages ask for the second factor, then the host list opens.
   onReauth: () => {

@@ -50,6 +50,20 @@ export function auditParams(form, zone) {
 }
 
 /**
+ * Where an export link points: the current filters, the format, and the console's language
+ * (the CSV's headers and event words follow it; Japanese unless the page is in English).
+ * @param {URLSearchParams} params the search's filters (auditParams)
+ * @param {"csv" | "jsonl"} format
+ * @param {string} lang the page's language
+ */
+export function exportHref(params, format, lang) {
+  const query = new URLSearchParams(params);
+  query.set("format", format);
+  query.set("lang", lang === "en" ? "en" : "ja");
+  return `/api/admin/audit/export?${query}`;
+}
+
+/**
  * What the chain status says, as an i18n key and its parameters.
  * @param {{ok: boolean, records: number, verified_through_sequence: number|null, verified_through_at: string|null,
  *   checkpoints: number, problem: {sequence: number, id: number|null, kind: string}|null}} status

@@ -12,6 +12,8 @@
  * over the letterboxed <video> (the inverse of core/input.js mapToHost).
  */
 
+import { MonitorsError, parseMonitors } from "./monitors.js";
+
 export const MAX_CURSOR = 64;
 // A 64x64 shape is 16 KiB of RGBA, ~21.9 KiB in base64; the rest is a few short fields.
 export const MAX_HOST_MESSAGE_CHARS = 22_400;
@@ -25,6 +27,8 @@ export class HostMessageError extends Error {}
 const FIELDS = Object.freeze({
   cursor: ["t", "v", "x", "y"],
   shape: ["h", "hx", "hy", "id", "rgba", "t", "w"],
+  // The host's monitors (core/monitors.js), on the same channel.
+  monitors: ["list", "sel", "t"],
 });
 
 function int(data, name, low, high) {
@@ -53,8 +57,9 @@ function decodeBase64(text, expectedBytes) {
  * @param {unknown} raw one data-channel message
  * @returns {{type: "cursor", x: number, y: number, visible: boolean}
  *   | {type: "shape", id: number, width: number, height: number, hotX: number,
- *      hotY: number, rgba: Uint8ClampedArray}}
- * @throws {HostMessageError} for anything that is not exactly one of the two forms
+ *      hotY: number, rgba: Uint8ClampedArray}
+ *   | {type: "monitors", selected: number, monitors: object[]}} (core/monitors.js)
+ * @throws {HostMessageError} for anything that is not exactly one of the three forms
  */
 export function parseHostMessage(raw) {
   if (typeof raw !== "string") throw new HostMessageError("binary host messages are not accepted");
@@ -96,6 +101,14 @@ export function parseHostMessage(raw) {
         hotY: int(data, "hy", 0, height - 1),
         rgba: decodeBase64(data.rgba, width * height * 4),
       };
+    }
+    case "monitors": {
+      try {
+        return parseMonitors(data, raw.length);
+      } catch (err) {
+        if (err instanceof MonitorsError) throw new HostMessageError(err.message);
+        throw err;
+      }
     }
     default:
       throw new HostMessageError(`unhandled host message ${data.t}`);

@@ -18,6 +18,7 @@
  * - `input`: `{open}`, the input channel opened or is gone.
  * - `cursor`: `{message}`, a validated host cursor message (core/cursor.js);
  *   `cursorinvalid`: `{}`, one that failed validation and was dropped.
+ * - `monitors`: `{message}`, the host's validated monitor list (core/monitors.js).
  * - `reauth`: `{}`, the broker ended the session for idleness and wants the second factor
  *   again (クリアスクリーン): a bye `idle_timeout`, or a ticket refused with
  *   `reauth_required` (the bye may never arrive: the agent closing the peer first ends the
@@ -25,6 +26,7 @@
  */
 
 import { backoffDelay, reconnectPolicy } from "./backoff.js";
+import { monitorChoice } from "./monitors.js";
 import { ViewerSession } from "./viewer_session.js";
 
 // After "reconnect" with a live session: join again once the old socket closed, or after
@@ -129,6 +131,22 @@ export class ViewerConnection {
     return this.#viewOnly ? null : (this.#session?.dc ?? null);
   }
 
+  /**
+   * Ask the host for another of its monitors (core/monitors.js; ALL_MONITORS: all as one
+   * desktop). Allowed in a view-only session too: choosing what to see is not input.
+   * @returns {boolean} whether the choice was sent
+   */
+  chooseMonitor(id) {
+    const dc = this.#session?.dc ?? null;
+    if (!dc || dc.readyState !== "open") return false;
+    try {
+      dc.send(monitorChoice(id));
+      return true;
+    } catch {
+      return false; // channel closing; the session end handles it
+    }
+  }
+
   /** Whether a picture is up and input may flow. */
   get live() {
     return this.#state === "connected" && this.#session !== null;
@@ -222,6 +240,7 @@ export class ViewerConnection {
       input: (open) => this.#session === session && this.#emit("input", { open }),
       cursor: (message) => this.#session === session && this.#emit("cursor", { message }),
       cursorInvalid: () => this.#session === session && this.#emit("cursorinvalid"),
+      monitors: (message) => this.#session === session && this.#emit("monitors", { message }),
     });
     this.#session = session;
     this.#setState("connecting");

@@ -56,7 +56,7 @@ export class ViewerSession {
    *   it happens: `ended(token, closeCode?, byeReason?)` once; `connected()`; `viewOnly()`;
    *   `textEntry(mode)` (the clinic's text entry, from the ticket);
    *   `notice({code, secondsLeft})`; `track({track, streams})`; `input(open)`;
-   *   `cursor(message)`; `cursorInvalid()`
+   *   `cursor(message)`; `cursorInvalid()`; `monitors(message)` (core/monitors.js)
    */
   constructor(deps, hostId, events) {
     this.#deps = deps;
@@ -154,7 +154,7 @@ export class ViewerSession {
       // and the picture would freeze, so a lost input channel ends the session.
       this.#finish("peer_failed");
     });
-    // Host -> browser on this channel: the cursor only, in a closed schema.
+    // Host -> browser on this channel: the cursor and the monitors, in a closed schema.
     dc.addEventListener("message", (event) => {
       if (this.ended) return;
       let message;
@@ -165,7 +165,8 @@ export class ViewerSession {
         this.#events.cursorInvalid();
         return;
       }
-      this.#events.cursor(message);
+      if (message.type === "monitors") this.#events.monitors?.(message);
+      else this.#events.cursor(message);
     });
 
     const transceiver = pc.addTransceiver("video", { direction: "recvonly" });

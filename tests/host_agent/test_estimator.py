@@ -1,0 +1,106 @@
+"""The send-side estimate (host_agent.webrtc.estimator + delay_trend) over synthetic traces
+(tests/host_agent/cc_link.py: a sender at the target, a FIFO bottleneck, real feedback
+bytes): a steady wide link, a 2 Mbit/s bottleneck with a 200 ms queue, a link widening to
+20 Mbit/s, random loss that is not congestion, and loss bursts that are."""
+
+from __future__ import annotations
+
+import pytest
+
+from host_agent.webrtc.delay_trend import DelayTrend, Usage
+from host_agent.webrtc.estimator import MIN_BITRATE, START_BITRATE, AckedBitrate
+from host_agent.webrtc.transport_cc import PacketResult
+from tests.host_agent.cc_link import Phase, run
+
+pytestmark = pytest.mark.unit
+
+MAX = 8_000_000
+
+
+def test_steady_wide_link_reaches_the_maximum_and_stays() -> None:
+    estimator, trace = run([Phase(0, 50e6)], 30)
+    assert trace.target_at(10) == MAX
+    assert min(trace.targets[len(trace.targets) // 2 :]) == MAX
+    assert estimator.stats.delay_drops == 0
+    assert estimator.stats.loss_drops == 0
+    assert trace.max_queue_delay(after=0) < 0.01
+
+
+def test_bottleneck_2mbit_settles_below_it_without_a_standing_queue() -> None:
+    estimator, trace = run([Phase(0, 2e6)], 40)
+    after = [t for time, t in zip(trace.times, trace.targets, strict=True) if time >= 5]
+    assert max(after) < 2.6e6, "the target keeps overshooting the bottleneck"
+    settled = [t for time, t in zip(trace.times, trace.targets, strict=True) if time >= 20]
+    assert sum(settled) / len(settled) < 2e6
+    assert min(settled) > 1e6, "the target collapsed far below the link"
+    # No standing queue: queueing delay after 5 s stays well under the 200 ms queue.
+    assert trace.max_queue_delay(after=5) < 0.15
+    assert trace.goodput(20, 40) > 1.4e6
+    assert estimator.stats.delay_drops >= 1
+
+
+def test_widening_link_is_found_within_ten_seconds() -> None:
+    _, trace = run([Phase(0, 2e6), Phase(20, 20e6)], 40)
+    assert trace.target_at(19.9) < 2.2e6
+    assert trace.target_at(30) >= 6e6, f"only {trace.target_at(30)} 10 s after widening"
+    assert trace.target_at(40) == MAX
+
+
+def test_random_loss_of_5_percent_is_not_congestion() -> None:
+    estimator, trace = run([Phase(0, 50e6, loss=0.05)], 30, seed=3)
+    assert trace.target_at(15) == MAX
+    assert min(trace.targets[len(trace.targets) // 2 :]) >= 0.8 * MAX
+    assert estimator.stats.lost > 0
+
+
+def test_loss_bursts_cut_the_rate_and_it_recovers() -> None:
+    def burst(t: float) -> bool:
+        return 10 <= t < 12
+
+    estimator, trace = run([Phase(0, 50e6, burst_loss=0.3)], 30, burst=burst)
+    assert trace.target_at(9.9) == MAX
+    during = [t for time, t in zip(trace.times, trace.targets, strict=True) if 10 <= time <= 13]
+    assert min(during) < 0.7 * MAX, "a 30 % loss burst did not cut the rate"
+    assert estimator.stats.loss_drops >= 1
+    assert trace.target_at(30) >= 0.9 * MAX, "the rate did not recover after the burst"
+
+
+def test_an_idle_screen_does_not_talk_the_estimate_up_or_down() -> None:
+    # A mostly static screen sends 200 kbit/s: the estimate must not grow beyond what it
+    # tried (1.5x + a margin) nor collapse.
+    _, trace = run([Phase(0, 50e6)], 20, app_limit=lambda t: 200_000)
+    assert max(trace.targets) <= START_BITRATE
+    assert min(trace.targets) >= MIN_BITRATE
+
+
+def test_trend_reads_a_growing_queue_as_overuse() -> None:
+    trend = DelayTrend()
+    results = []
+    # Groups every 10 ms, each arriving 2 ms later than the last: a queue growing.
+    for i in range(60):
+        results.append(PacketResult(i, i * 0.010, 1200, 1.0 + i * 0.012))
+    assert trend.update(results) is Usage.OVERUSING
+
+
+def test_trend_reads_a_steady_path_as_normal() -> None:
+    trend = DelayTrend()
+    results = [PacketResult(i, i * 0.010, 1200, 1.0 + i * 0.010) for i in range(100)]
+    assert trend.update(results) is Usage.NORMAL
+
+
+def test_trend_reads_a_draining_queue_as_underuse() -> None:
+    trend = DelayTrend()
+    results = [PacketResult(i, i * 0.010, 1200, 2.0 + i * 0.008) for i in range(60)]
+    assert trend.update(results) is Usage.UNDERUSING
+
+
+def test_acked_bitrate_needs_half_a_window() -> None:
+    acked = AckedBitrate()
+    acked.add(0.0, 1250)
+    acked.add(0.1, 1250)
+    assert acked.bitrate() is None
+    for i in range(11, 80):
+        acked.add(i * 0.01, 1250)  # 1 Mbit/s
+    rate = acked.bitrate()
+    assert rate is not None
+    assert 0.9e6 < rate < 1.1e6
