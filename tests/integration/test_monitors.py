@@ -103,11 +103,14 @@ def test_the_agent_reads_randr_monitors_mss_does_not_see(xvfb: XvfbDisplay) -> N
     ]
 
 
+@pytest.mark.parametrize("codec", ["video/H264", "video/VP8"])
 async def test_the_viewer_switches_monitors_and_clicks_land_on_the_chosen_one(
-    broker: RunningBroker, user: SignedIn, agent: tuple[BrokerLink, Painted]
+    broker: RunningBroker, user: SignedIn, agent: tuple[BrokerLink, Painted], codec: str
 ) -> None:
+    """Each switch is a new picture size: our x264 starts over with a keyframe, aiortc's
+    VP8 encoder (the fallback) makes itself anew."""
     link, painted = agent
-    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID, codec=codec) as viewer:
         # The primary first, and the list of both.
         rgb = await frame_of(viewer, 800, 600)
         assert near(colour(rgb, 300, 200, 200, 200), LEFT_RGB)
