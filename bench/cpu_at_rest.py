@@ -124,7 +124,10 @@ async def run(runs: int, seconds: float) -> list[dict[str, dict[str, float]]]:
     except BaseException:
         print(f"bench.cpu_at_rest: failed; logs are in {tmp}", file=sys.stderr)
         raise
-    shutil.rmtree(tmp, ignore_errors=True)
+    if os.environ.get("BENCH_KEEP_LOGS"):
+        print(f"bench.cpu_at_rest: logs are in {tmp}", file=sys.stderr)
+    else:
+        shutil.rmtree(tmp, ignore_errors=True)
     return results
 
 
