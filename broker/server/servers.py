@@ -2,9 +2,10 @@
 port (mutual TLS, ``broker.server.agent_app``); the signaling frame limit; port discovery for tests.
 
 Stopping (SIGTERM, or ``BrokerServers.stop``) drains first: new sessions are refused, live
-ones end as ``broker_shutdown`` (audited as such, not as the ``viewer_left`` their closing
-sockets would report), and the agent port stops (agents hear 1012 "service restart" and come
-back jittered) before the browser port's shutdown closes the shared database. Each server
+ones are kept for the broker's return (``broker.signaling.adoption``: their viewers and
+agents hear 1012 "service restart", keep the media and come back jittered; a session not
+re-adopted in time is audited as ``broker_shutdown``), and the agent port stops before
+the browser port's shutdown closes the shared database. Each server
 gives its connections ``MAMORI_SHUTDOWN_GRACE_S`` and then cuts them, so an idle keep-alive
 client (or a TLS peer that never answers close_notify, which asyncio waits 30 s for) cannot
 hold the exit.
@@ -210,18 +211,18 @@ class BrokerServers:
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def drain(self) -> None:
-        """End live sessions as ``broker_shutdown``, refuse new ones, stop the agent port.
-        Once; bounded by the grace period twice (the sessions' audit writes, the agent port)."""
+        """Suspend live sessions (kept for re-adoption), refuse new ones, stop the agent
+        port. Once; bounded by the grace period twice (the sessions' rows, the agent port)."""
         if self._drained:
             return
         self._drained = True
         grace = self.settings.shutdown_grace_s
         try:
             async with asyncio.timeout(grace):
-                ended = await self.app.state.relay.shut_down("broker_shutdown")
-            log.info("draining: %d live session(s) ended", ended)
+                kept = await self.app.state.adoption.suspend_all()
+            log.info("draining: %d live session(s) kept for the broker's return", kept)
         except TimeoutError:
-            log.error("draining: live sessions not all ended within %.1f s", grace)
+            log.error("draining: live sessions not all suspended within %.1f s", grace)
         if len(self._tasks) > 1:
             await self._stop_server(self.agents, self._tasks[1], grace * 2)
 
