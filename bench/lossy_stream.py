@@ -27,6 +27,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import itertools
 import json
 import os
 import shutil
@@ -40,6 +41,8 @@ from typing import Any, Final
 
 from playwright.async_api import async_playwright
 
+from bench import metrics
+from bench.stacks import PROBE_JS
 from devkit.link_model import LinkConfig
 from devkit.netns import build, netns_wrapper
 from devkit.topology import Emulated, TopologySpec
@@ -50,6 +53,7 @@ PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
 ROOT: Final = Path(__file__).resolve().parents[1]
+SAMPLE_S: Final = 0.5
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
 # without one is the longest freeze a person saw, whether or not frames came back.
@@ -116,6 +120,42 @@ async def _connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
 
 
+def per_second(
+    samples: list[dict[str, Any]], decoded: list[tuple[int, float]], paints: Any, wall_start: float
+) -> list[dict[str, Any]]:
+    """Each whole second of the window: frames decoded, kbit/s received, and the
+    glass-to-glass latency (median, 90th percentile) of the new pictures in it."""
+    out = []
+    for second in range(int(samples[-1]["t"])):
+        a = min(samples, key=lambda s: abs(s["t"] - second))
+        b = min(samples, key=lambda s: abs(s["t"] - second - 1))
+        span = max(b["t"] - a["t"], 1e-3)
+        window = (wall_start + second, wall_start + second + 1)
+        latencies = metrics.latencies_ms(decoded, paints, window)
+        out.append({
+            "t": second,
+            "fps": round((b["framesDecoded"] - a["framesDecoded"]) / span, 1),
+            "kbit_s": round((b["bytesReceived"] - a["bytesReceived"]) * 8 / span / 1000),
+            "latency_p50_ms": metrics.median(latencies),
+            "latency_p90_ms": metrics.percentile(latencies, 0.9),
+            "new_pictures": len(latencies),
+        })  # fmt: skip
+    return out
+
+
+def longest_freeze(samples: list[dict[str, Any]]) -> float:
+    """The longest freeze Chromium counted (freezeCount / totalFreezesDuration sampled
+    every SAMPLE_S): exact when one freeze ended between two samples; when k ended, the
+    others lasted at most SAMPLE_S each, so the longest is at least the rest."""
+    longest = 0.0
+    for a, b in itertools.pairwise(samples):
+        count = b["freezeCount"] - a["freezeCount"]
+        if count > 0:
+            total = b["totalFreezesDuration"] - a["totalFreezesDuration"]
+            longest = max(longest, total - SAMPLE_S * (count - 1))
+    return round(longest, 2)
+
+
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the clinic namespace: broker, glass, agent; Chromium in the home namespace."""
     from bench.compare import Glass
@@ -148,7 +188,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                         cwd=code, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
                     )  # fmt: skip
                     try:
-                        return await _view(args, broker, person, certs, tmp, glass, RECORD_PEERS,
+                        result = await _view(args, broker, person, certs, tmp, glass, RECORD_PEERS,
                                            sign_in, approve_this_browser)  # fmt: skip
                     finally:
                         agent.terminate()
@@ -159,7 +199,13 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                         if args.agent_log:  # kept for a run that went wrong
                             shutil.copy(tmp / "agent.log", args.agent_log)
             finally:
-                glass.stop()
+                # Stopped first: the glass's log is complete only once it has quit.
+                paints = glass.stop()
+            raw = result.pop("raw")
+            return {
+                "per_second": per_second(raw["samples"], raw["decoded"], paints, raw["start"]),
+                **result,
+            }
     finally:
         proxy.close()
         shutil.rmtree(tmp, ignore_errors=True)
@@ -199,21 +245,35 @@ async def _view(
                 timeout=60_000,
             )
             await page.evaluate(WATCH_FRAMES)
-            await glass.command(f"mode scroll{args.speed}", expect="ok mode")
+            await page.evaluate(PROBE_JS.read_text(encoding="utf-8"))
+            await page.evaluate("() => window.__probe.watchOurs()")
+            await glass.command(f"mode {args.mode or f'scroll{args.speed}'}", expect="ok mode")
             await asyncio.sleep(2.0)
             before = await page.evaluate(INBOUND)
             window_from = await page.evaluate("() => performance.now()")
-            started = time.monotonic()
-            await asyncio.sleep(args.seconds)
-            after = await page.evaluate(INBOUND)
+            started, wall_start = time.monotonic(), time.time()
+            if args.ready_file:  # the outer process changes the link relative to this
+                Path(args.ready_file).write_text(repr(wall_start), encoding="ascii")
+            samples = [{"t": 0.0, **before}]
+            for _ in range(int(args.seconds / SAMPLE_S) + 1):  # one sample per SAMPLE_S
+                left = started + args.seconds - time.monotonic()
+                if left <= 0:
+                    break
+                await asyncio.sleep(min(SAMPLE_S, left))
+                samples.append({"t": time.monotonic() - started, **await page.evaluate(INBOUND)})
+            after = samples[-1]
             window_to = await page.evaluate("() => performance.now()")
             gaps = await page.evaluate(GAPS, [window_from, window_to])
+            probe = await page.evaluate("() => window.__probe.drain()")
             elapsed = time.monotonic() - started
             quality = await page.evaluate("() => document.body.dataset.quality ?? null")
         finally:
             await context.close()
-    delta = {k: after[k] - before[k] for k in after}
+    decoded = [(int(c), float(t)) for c, t in probe["decoded"]]
+    delta = {k: after[k] - before[k] for k in after if k != "t"}
     return {
+        "raw": {"samples": samples, "decoded": decoded, "start": wall_start},
+        "longest_freeze_s": longest_freeze(samples),
         "variant": args.variant,
         "seconds": round(elapsed, 1),
         "fps": round(delta["framesDecoded"] / elapsed, 1),
@@ -234,6 +294,10 @@ async def _view(
 
 def spec(loss: float, delay: float, seed: int) -> TopologySpec:
     link = LinkConfig(delay=delay, loss=loss, queue_bytes=256 * 1024)
+    return link_spec(link, link, seed)
+
+
+def link_spec(clinic_to_home: LinkConfig, home_to_clinic: LinkConfig, seed: int) -> TopologySpec:
     return TopologySpec(
         namespaces=(CLINIC, HOME),
         links=(
@@ -244,8 +308,8 @@ def spec(loss: float, delay: float, seed: int) -> TopologySpec:
                 HOME,
                 "eth0",
                 f"{HOME_ADDR}/24",
-                link,
-                link,
+                clinic_to_home,
+                home_to_clinic,
                 seed,
             ),
         ),
@@ -258,13 +322,64 @@ async def _topology(loss: float, delay: float, seed: int) -> AsyncIterator[Any]:
         yield topo
 
 
+async def stream_once(
+    clinic_to_home: LinkConfig,
+    home_to_clinic: LinkConfig,
+    seconds: float,
+    speed: int = 400,
+    mode: str | None = None,
+    changes: tuple[tuple[float, LinkConfig], ...] = (),
+    snapshots: tuple[float, ...] = (),
+    agent_log: Path | None = None,
+    seed: int = 17,
+) -> dict[str, Any]:
+    """One run of this checkout's agent over a link built for it (the network tests use
+    this): ``changes`` reconfigure the clinic-to-home direction at offsets (s) from the
+    window's start; ``snapshots`` read that direction's emulator counters at offsets. The
+    inner run's figures, plus ``link``: [(offset, counters)]."""
+    async with build(link_spec(clinic_to_home, home_to_clinic, seed)) as topo:
+        tmp = Path(tempfile.mkdtemp(prefix="mamori-stream-"))
+        ready = tmp / "ready"
+        argv = [
+            sys.executable, "-m", "bench.lossy_stream", "--inner", "--variant", "after",
+            "--before", str(ROOT), "--home-netns", topo.netns(HOME), "--seconds", str(seconds),
+            "--speed", str(speed), "--ready-file", str(ready), *(["--mode", mode] if mode else []),
+            *(["--agent-log", str(agent_log)] if agent_log else []),
+        ]  # fmt: skip
+        run = asyncio.ensure_future(topo.exec(CLINIC, *argv, timeout=seconds + 300))
+        link: list[tuple[float, dict[str, Any]]] = []
+        try:
+            for _ in range(3000):  # the inner run's set-up (sign-in, first picture): < 300 s
+                if ready.exists() or run.done():
+                    break
+                await asyncio.sleep(0.1)
+            if ready.exists():
+                start = float(ready.read_text(encoding="ascii"))
+                emulator = topo.emulator(CLINIC, HOME)
+                events = sorted([(at, "change", c) for at, c in changes]
+                                + [(at, "snapshot", None) for at in snapshots],
+                                key=lambda e: e[0])  # fmt: skip
+                for at, kind, config in events:
+                    await asyncio.sleep(max(0.0, start + at - time.time()))
+                    if kind == "change" and config is not None:
+                        await emulator.configure(config, direction="a_to_b")
+                    else:
+                        link.append((at, (await emulator.stats())["a_to_b"]))
+            out = await run
+        finally:
+            if not run.done():
+                run.cancel()
+            shutil.rmtree(tmp, ignore_errors=True)
+    return {**json.loads(out.strip().splitlines()[-1]), "link": link}
+
+
 async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:
     rows = []
-    for loss in args.losses:
+    for run, loss in enumerate(args.losses):
         async with _topology(loss, args.delay, 17) as topo:
             for variant in args.variants:
                 keep = (
-                    ["--agent-log", str(Path(args.logs) / f"agent-{loss}-{variant}.log")]
+                    ["--agent-log", str(Path(args.logs) / f"agent-{run}-{loss}-{variant}.log")]
                     if args.logs
                     else []
                 )
@@ -300,6 +415,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--agent-log", help=argparse.SUPPRESS)
     parser.add_argument("--variant", choices=("before", "after"), help=argparse.SUPPRESS)
+    parser.add_argument("--ready-file", help=argparse.SUPPRESS)
+    parser.add_argument("--mode", help="the glass's mode instead of scroll<speed> (e.g. image)")
     parser.add_argument("--home-netns", help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.inner:

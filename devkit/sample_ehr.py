@@ -9,6 +9,7 @@ can see what injected input did on the host::
 
     {"notes": "...", "saves": 0, "selected": "P-1003",
      "keys": ["Henkan_Mode", ...],            # the last keysyms pressed (Tk names)
+     "keycodes": [100, ...],                  # and their X keycodes
      "right_clicks": 0,                       # right-button presses anywhere (menus)
      "geometry": {"save_button": [x, y, w, h], "notes": [...], "patients": [...],
                   "header": [...], "status": [...]},
@@ -67,6 +68,7 @@ class SampleEhr:
         self.saves = 0
         self.right_clicks = 0
         self.keys: list[str] = []
+        self.keycodes: list[int] = []
         # No state file until the window is visible: its existence tells tests "ready".
         self.started = False
         family = _family(root)
@@ -173,6 +175,7 @@ class SampleEhr:
 
     def _key_pressed(self, event: Any) -> None:
         self.keys = [*self.keys, str(event.keysym)][-MAX_KEYS:]
+        self.keycodes = [*self.keycodes, int(event.keycode)][-MAX_KEYS:]
         # After the class binding has inserted the character, so "notes" is current.
         self.root.after_idle(self.write_state)
 
@@ -205,6 +208,7 @@ class SampleEhr:
             "right_clicks": self.right_clicks,
             "selected": selection[0] if selection else "",
             "keys": self.keys,
+            "keycodes": self.keycodes,
             "geometry": {
                 "header": self._box(self.header),
                 "patients": self._box(self.patients),

@@ -32,7 +32,9 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.identity",),
     ("broker.devices", "broker.agents"),
     ("broker.alerts",),
+    # A replica's routing is the relay plus Redis: above signaling, below the API.
     ("broker.signaling",),
+    ("broker.replicas.routing", "broker.replicas.remote_admission", "broker.replicas.directory"),
     ("broker.report",),
     ("broker.api",),
     ("broker.ops",),

@@ -23,6 +23,7 @@ from broker.access.zones import zone_of
 from broker.alerts import rules as alert_rules
 from broker.api import attempts, deps
 from broker.api.deps import AnyCaller, Caller, Db, MfaCaller, Text
+from broker.api.source_networks import require_allowed_source
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.audit.refusals import RefusalAudit
 from broker.db.models import Organization
@@ -171,6 +172,9 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
         raise NotSignedIn(GENERIC_FAILURE, code="invalid_credentials")
     for scope, key in keys:
         await lockout.release(db, scope, key)
+    # After the password, not before: refusing earlier would tell anyone which names
+    # belong to a clinic with lists. Wrong passwords from anywhere count as above.
+    await require_allowed_source(db, actor, user, source, "sign_in", now)
     if passwords.needs_rehash(user.password_hash or ""):
         user.password_hash = await passwords.hash_password_async(body.password)
     methods = await _methods(db, user.id)
@@ -242,6 +246,8 @@ async def _complete(
     request: Request, response: Response, db: AsyncSession, caller: Caller, how: str
 ) -> SessionState:
     now = deps.now_of(request)
+    # The second step may come from another address than the password did.
+    await require_allowed_source(db, caller.actor, caller.user, caller.source, "sign_in", now)
     caller.record.second_factor = how
     caller.record.second_factor_at = now
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))

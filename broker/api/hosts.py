@@ -25,6 +25,7 @@ from broker.api import deps
 from broker.api.deps import ActiveCaller, Db, Text
 from broker.api.devices import ChallengeText, Fingerprint, SignatureText, proven_device
 from broker.api.settings import TextEntryValue
+from broker.api.source_networks import require_allowed_source
 from broker.audit.record import Event, Outcome, record
 from broker.db.models import Organization
 from broker.devices import challenges as device_challenges
@@ -174,12 +175,16 @@ async def viewer_ticket(
     """A single-use ticket, valid 30 s, for one viewer WebSocket on ``host_id``.
 
     Needs an approved device that signed its fresh challenge (refusals: api/devices.py),
-    then a grant that allows a session now (403 ``no_grant``, ``outside_window`` or
+    and a source address the clinic's lists admit (403 ``source_not_allowed``), then a grant
+    that allows a session now (403 ``no_grant``, ``outside_window`` or
     ``vendor_not_approved``); every refusal is audited as ``session_refused`` and the
     WebSocket checks both again.
     """
     ttl = deps.settings_of(request).ticket_ttl_s
     now = deps.now_of(request)
+    # Every ticket, not only the sign-in: a session that signed in from an allowed network
+    # cannot open a PC after moving outside it (MHLW.md row 17).
+    await require_allowed_source(db, caller.actor, caller.user, caller.source, "ticket", now)
     device = await proven_device(
         db, caller, body.host_id, body.device, body.challenge, body.signature, now
     )

@@ -67,6 +67,8 @@ class Event(StrEnum):
     ALERT_DELIVERY_FAILED = "alert_delivery_failed"
     # Grants, windows and vendor approvals (issue 4: trust).
     SESSION_REFUSED = "session_refused"
+    # A sign-in or a ticket from outside the clinic's allowed source networks (MHLW.md row 17).
+    SOURCE_REFUSED = "source_refused"
     GRANT_CREATED = "grant_created"
     GRANT_CHANGED = "grant_changed"
     GRANT_DELETED = "grant_deleted"

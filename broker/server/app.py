@@ -36,6 +36,7 @@ from broker.api import (
     grants,
     handlers,
     hosts,
+    source_networks,
     step_up,
     vendor_requests,
 )
@@ -54,8 +55,10 @@ from broker.ops import health
 from broker.ops import metrics as ops_metrics
 from broker.ops.logs import RequestIds
 from broker.ops.metrics import Metrics, count_audit
+from broker.replicas.bus import Bus
 from broker.replicas.presence import Presence
 from broker.replicas.presence import close as presence_close
+from broker.replicas.routing import ReplicatedRelay
 from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import endpoints, resume_endpoint
 from broker.signaling.adoption import Adoption
@@ -127,6 +130,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         await app.state.adoption.start()
         await app.state.alerts.start()
         presence: Presence | None = app.state.presence
+        relay = app.state.relay
+        if isinstance(relay, ReplicatedRelay):
+            await relay.start(app.state.agent_authority)
         claims = (
             asyncio.create_task(presence.keep_fresh(app.state.relay.online_hosts))
             if presence is not None
@@ -155,6 +161,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             claims.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await claims
+        if isinstance(relay, ReplicatedRelay):
+            await relay.stop()
         if presence is not None:
             await presence_close(presence.redis)
         refusals.cancel()
@@ -198,8 +206,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     # After the signer: both ride on the sessions' info.
     app.state.metrics = Metrics(app.state, settings.replica_id)
     count_audit(app.state.db.sessions, app.state.metrics.counters)
-    app.state.relay = Relay(
-        RemotePolicy(
+    relay_terms = dict(
+        policy=RemotePolicy(
             idle_s=settings.remote_idle_s,
             max_s=settings.remote_max_s,
             warn_s=settings.remote_warn_s,
@@ -210,8 +218,8 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             ice_policy=settings.ice_policy,
             lan_candidates=settings.lan_candidates,
         ),
-        AuditedSessionEvents(app.state.db, app.state.clock, settings.replica_id),
-        app.state.clock,
+        events=AuditedSessionEvents(app.state.db, app.state.clock, settings.replica_id),
+        clock=app.state.clock,
         ice=IceServerSource(
             settings.ice_urls,
             settings.turn_secret,
@@ -220,6 +228,20 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         ),
         allow_loopback_candidates=settings.ice_loopback,
     )
+    # Replicas claim their agents in Redis (broker.replicas.presence) and route signaling
+    # through it (broker.replicas.routing); one process keeps the in-memory relay.
+    app.state.presence = None
+    if settings.replicas:
+        redis = Redis.from_url(settings.redis_url)
+        app.state.presence = Presence(redis, settings.replica_id)
+        app.state.relay = ReplicatedRelay(
+            db=app.state.db,
+            bus=Bus(redis, settings.replica_id),
+            presence=app.state.presence,
+            **relay_terms,
+        )
+    else:
+        app.state.relay = Relay(**relay_terms)
     app.state.adoption = Adoption(
         app.state.db,
         app.state.clock,
@@ -239,12 +261,6 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
     app.state.agent_gate = HandshakeGate(settings.agent_handshake_limit)
-    # Replicas claim their agents in Redis (broker.replicas.presence); one process does not.
-    app.state.presence = (
-        Presence(Redis.from_url(settings.redis_url), settings.replica_id)
-        if settings.replicas
-        else None
-    )
     app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()
@@ -279,6 +295,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         dashboard,
         hosts,
         settings_api,
+        source_networks,
         report_api,
         alerts,
         grants,

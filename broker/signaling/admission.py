@@ -120,7 +120,14 @@ async def admit(
 async def recheck(db: Database, clock: Clock, relay: Relay, org_id: int) -> None:
     """Hold every live session of ``org_id`` against the grants as they are now (after a
     grant or the clinic's zone changed): one no longer allowed, or allowed only to view when
-    it has control, ends (``access_revoked``); the others follow their window's new end."""
+    it has control, ends (``access_revoked``); the others follow their window's new end.
+    Replicas holding sessions of ``org_id`` do the same (``Relay.elsewhere``)."""
+    await recheck_here(db, clock, relay, org_id)
+    await relay.elsewhere("recheck", org=org_id)
+
+
+async def recheck_here(db: Database, clock: Clock, relay: Relay, org_id: int) -> None:
+    """``recheck`` for the sessions this process holds."""
     now = clock.now()
     for session in relay.sessions_of(org_id):
         who = session.identity

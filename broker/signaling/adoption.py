@@ -156,6 +156,10 @@ class Adoption:
             await self._relay.events.ended(session, reason)
             await link.peer.send(protocol.encode(protocol.Bye(reason=reason, session_id=sid)))
             return
+        # A replica's relay (broker/replicas/routing.py) tells the others what it holds.
+        changed = getattr(self._relay, "changed", None)
+        if callable(changed):
+            changed()
         await self._record_resumed(session)
         await link.peer.send(protocol.encode(protocol.SessionResumed(session_id=sid)))
         log.info("session %s re-adopted on %s", sid, link.host_id)

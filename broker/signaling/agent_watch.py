@@ -64,7 +64,9 @@ async def watch(
 
 
 async def cut_revoked(relay: Relay, org_id: int, host_id: str, serials: list[str]) -> bool:
-    """End the live link of ``host_id`` if it authenticated with one of ``serials``."""
+    """End the live link of ``host_id`` if it authenticated with one of ``serials`` (on
+    whichever replica holds it: ``Relay.elsewhere``)."""
+    await relay.elsewhere("cut_certs", org=org_id, host=host_id, serials=list(serials))
     link = relay.agent(org_id, host_id)
     if link is None or link.certificate_serial not in serials:
         return False

@@ -509,6 +509,11 @@ class Relay:
         """End the viewer sessions opened from these viewing devices (revoked by an admin)."""
         await self._end_where(lambda s: s.device_id in device_ids, reason)
 
+    async def elsewhere(self, op: str, **values: object) -> None:
+        """Seam for broker replicas (``broker.replicas.routing``): tell the other replicas of
+        a decision taken here that they must apply to the sessions and links they hold
+        (``op`` and ``values`` as in ``broker.replicas.wire``). One process: nobody to tell."""
+
     async def _end_where(self, chosen: Callable[[Session], bool], reason: str) -> None:
         """End the chosen sessions (``end``: the viewer hears why first, closed
         4401, then the agent's bye closes the peer connection)."""

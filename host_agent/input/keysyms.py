@@ -11,9 +11,11 @@ user meant, whatever layout the viewing PC uses, so:
    the code point, everything else is ``0x01000000 + code point``). Such a target is *exact*:
    the backend produces that character whatever modifiers are held (see ``KeyTarget``).
 3. When ``key`` is unusable ("Dead", "Process" while the viewer's IME composes,
-   "Unidentified", an unknown name), the US meaning of ``code`` is used. Such a target is
-   *physical*: the host's held modifiers and layout decide the character, as on a local
-   keyboard.
+   "Unidentified", an unknown name), the key is *physical*: the backend presses the host's
+   key at the position ``code`` names, and the host's held modifiers and layout decide the
+   character, as on a keyboard plugged into the host (a JIS host types "@" for
+   BracketLeft, a US host "["). The US meaning of ``code`` is the keysym where the backend
+   cannot find the position.
 
 The keysym values are from X11's ``keysymdef.h``; the Japanese keys are chosen so that the
 host's IME (Mozc, fcitx, ibus) sees what a JIS keyboard plugged into it would send.
@@ -221,6 +223,9 @@ _CODES: Final[dict[str, int]] = {
     "IntlRo": XK_BACKSLASH,
 }
 
+# Character keys that only JIS keyboards have (their US-meaning fallback is a backslash).
+_INTL_CODES: Final = frozenset({"IntlYen", "IntlRo"})
+
 # ``key`` values that say the character is not known yet (dead key, viewer-side IME).
 _UNUSABLE: Final = frozenset({"Dead", "Process", "Unidentified", "Compose"})
 
@@ -235,10 +240,15 @@ class KeyTarget:
             must produce it whatever Shift/CapsLock state the host is in (``@`` typed on a
             JIS layout is Shift+2 on a US host). False for named and fallback keys, which
             are pressed as-is so that held modifiers apply (Shift+Tab, Shift+ArrowLeft).
+        physical: True when the viewer did not know the character (``key`` unusable) and
+            ``code`` is a character key: the backend presses the host's key at that
+            position where it can, so that the host's layout decides what it types
+            (``keysym``, the US meaning, is the fallback).
     """
 
     keysym: int
     exact: bool
+    physical: bool = False
 
 
 def char_to_keysym(char: str) -> int | None:
@@ -303,4 +313,4 @@ def key_target(code: str, key: str) -> KeyTarget | None:
     fallback = _CODES.get(code)
     if fallback is None:
         return None
-    return KeyTarget(fallback, exact=False)
+    return KeyTarget(fallback, exact=False, physical=code in _US_CHARS or code in _INTL_CODES)

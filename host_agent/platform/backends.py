@@ -134,12 +134,13 @@ def open_banner(display: str | None) -> Banner | None:
 
 
 def open_local_input_lock(display: str | None, notice: str = "") -> InputLock | None:
-    """What holds the host's own keyboard and mouse during a session.
+    """The privacy screen: holds the host's own keyboard and mouse during a session and
+    shows the room a notice instead of the desktop.
 
     Args:
         display: the X display (X11).
-        notice: who is operating, for the privacy screen that covers the monitors on Windows
-            (whose ``lock`` refuses the session where it cannot be guaranteed).
+        notice: who is operating, for the notice that covers the monitors (both systems'
+            ``lock`` refuses the session where the notice cannot be guaranteed).
     """
     if sys.platform == "win32":
         from host_agent.platform.windows.backend import open_privacy_screen
@@ -148,9 +149,9 @@ def open_local_input_lock(display: str | None, notice: str = "") -> InputLock | 
     if not display:
         return None
     try:
-        from host_agent.platform.x11.local_input import LocalInputLock
+        from host_agent.platform.x11.privacy import PrivacyScreen
 
-        return LocalInputLock(display)
+        return PrivacyScreen(display, notice)
     except InjectionError as exc:
         log.warning("local input cannot be locked: %s", exc)
         return None

@@ -12,16 +12,20 @@ for the viewer's overlay; ``cursor.py``). A ``CaptureBackend`` makes all three. 
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Protocol, runtime_checkable
 
 from host_agent.errors import CaptureError
 from host_agent.video.capture import ScreenCapture, ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.composed import ComposedCapture, WindowDamage
 from host_agent.video.cursor import CursorWatcher
-from host_agent.video.damage import ChangeMonitor, open_monitor
+from host_agent.video.damage import ChangeMonitor, PollingMonitor, open_monitor
 from host_agent.video.monitors import x11_monitors
 from mamori_protocol.monitors import Monitor, region_for
+
+log = logging.getLogger(__name__)
 
 
 class FrameSource(Protocol):
@@ -96,12 +100,44 @@ class MonitorChoice(Protocol):
         ...
 
 
+class OffsetMonitor:
+    """A ``ChangeMonitor`` of the whole display seen from a captured area that does not
+    start at 0,0 (a monitor right of the first): damage moves into the area's coordinates."""
+
+    def __init__(self, inner: ChangeMonitor, left: int, top: int) -> None:
+        self._inner = inner
+        self._left = left
+        self._top = top
+
+    @property
+    def polling(self) -> bool:
+        return self._inner.polling
+
+    def start(self, on_change: Callable[[], None]) -> None:
+        self._inner.start(on_change)
+
+    def take(self) -> Rect | None:
+        rect = self._inner.take()
+        if rect is None:
+            return None
+        return Rect(rect.x - self._left, rect.y - self._top, rect.w, rect.h)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
 class DisplayCapture:
     """X11: mss for pixels, XDamage for changes, XFixes for the cursor; the area is one
-    RandR monitor (the primary until the viewer chooses) or all of them."""
+    RandR monitor (the primary until the viewer chooses) or all of them.
 
-    def __init__(self, display: str | None) -> None:
+    ``composed``: the session shows the privacy screen (``platform/x11/privacy.py``), so
+    pixels come from the windows themselves and changes from each window's damage
+    (``composed.py``), not from the root window the room sees.
+    """
+
+    def __init__(self, display: str | None, composed: bool = False) -> None:
         self.display = display
+        self.composed = composed
         self.monitors: list[Monitor] = []
         self.selected: int | None = None
 
@@ -109,7 +145,7 @@ class DisplayCapture:
         region_for(self.monitors, choice)  # raises for an id not listed
         self.selected = choice
 
-    def open_source(self) -> ScreenCapture:
+    def open_source(self) -> ScreenCapture | ComposedCapture:
         try:
             self.monitors = x11_monitors(self.display)
         except RuntimeError as exc:
@@ -118,10 +154,23 @@ class DisplayCapture:
         choice = self.selected
         if choice is not None and all(m.id != choice for m in self.monitors) and choice >= 0:
             choice = self.selected = None
-        return ScreenCapture(self.display, region_for(self.monitors, choice))
+        region = region_for(self.monitors, choice)
+        if self.composed:
+            return ComposedCapture(self.display, region)
+        return ScreenCapture(self.display, region)
 
     def open_monitor(self, source: FrameSource, loop: asyncio.AbstractEventLoop) -> ChangeMonitor:
-        return open_monitor(self.display, loop)
+        monitor: ChangeMonitor
+        if self.composed:
+            try:
+                monitor = WindowDamage(self.display, loop)
+            except Exception as exc:  # no DAMAGE: compare pixels instead
+                log.warning("no XDamage (%s): comparing pixels at every frame slot", exc)
+                monitor = PollingMonitor()
+        else:
+            monitor = open_monitor(self.display, loop)
+        g = source.geometry
+        return OffsetMonitor(monitor, g.left, g.top) if g.left or g.top else monitor
 
     def open_cursor(
         self, source: FrameSource, loop: asyncio.AbstractEventLoop, send: Callable[[str], None]

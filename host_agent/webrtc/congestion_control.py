@@ -14,7 +14,8 @@ aiortc has no transport-wide congestion control; this joins the pure parts to it
 - **Back**: raw RTCP is read before aiortc parses it (aiortc reads FMT 15 as a NACK
   list); each transport-cc report goes through ``SentPackets`` to ``BandwidthEstimator``,
   whose target becomes the pacer's rate (x2.5) and the encoder's byte budget
-  (``set_target_bitrate``: a number changes, no encoder is rebuilt).
+  (``set_target_bitrate``: a number changes, no encoder is rebuilt), less while the
+  pacer's queue is long (``encoder_target``, as libwebrtc's pacer pushback).
 
 The patch points are instance attributes of this one sender's DTLS transport
 (``_send_rtp`` and ``_handle_rtcp_data``) set when the sender starts (``send``), when its
@@ -52,6 +53,11 @@ log = logging.getLogger(__name__)
 
 TRANSPORT_CC_FEEDBACK: Final = "transport-cc"
 LOG_INTERVAL_S: Final = 5.0
+# Pacer queue (seconds at the target) the encoder ignores, and the queue at which its
+# target is cut to MIN_PUSHBACK.
+PUSHBACK_FREE_S: Final = 0.05
+PUSHBACK_S: Final = 0.5
+MIN_PUSHBACK: Final = 0.1
 
 
 class TargetSink(Protocol):
@@ -77,6 +83,14 @@ def negotiate(transceiver: RTCRtpTransceiver, offer_sdp: str) -> int | None:
         if codec.payloadType in with_feedback and feedback not in codec.rtcpFeedback:
             codec.rtcpFeedback.append(feedback)
     return int(ext.id)
+
+
+def encoder_target(target: int, queued_s: float) -> int:
+    """The encoder's share of ``target`` while the pacer holds ``queued_s`` of it: less as
+    the queue grows (down to ``MIN_PUSHBACK``), so a queue drains instead of standing (a
+    keyframe or a burst of change larger than the link takes in a moment)."""
+    excess = max(0.0, queued_s - PUSHBACK_FREE_S)
+    return int(target * max(MIN_PUSHBACK, 1.0 - excess / PUSHBACK_S))
 
 
 class CongestionController:
@@ -168,7 +182,7 @@ class CongestionController:
             return
         target = self.estimator.update(results, now, self._round_trip())
         self.pacer.set_bitrate(target, now)
-        self._target.set_target_bitrate(target)
+        self._target.set_target_bitrate(encoder_target(target, self.pacer.queued_seconds(target)))
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats

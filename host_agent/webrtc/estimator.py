@@ -35,7 +35,7 @@ from host_agent.webrtc.delay_trend import DelayTrend, Usage
 from host_agent.webrtc.transport_cc import PacketResult
 
 MIN_BITRATE: Final = 150_000
-START_BITRATE: Final = 3_000_000
+START_BITRATE: Final = 1_500_000
 ACKED_WINDOW_S: Final = 0.5
 BETA: Final = 0.85
 FAST_GROWTH: Final = 1.25  # per second, far from the known capacity
@@ -45,7 +45,7 @@ PACKET_BITS: Final = 1200 * 8
 MIN_DECREASE_INTERVAL_S: Final = 0.2
 DEFAULT_RTT_S: Final = 0.1
 LOSS_WINDOW_S: Final = 0.5
-LOSS_MIN_PACKETS: Final = 50
+LOSS_MIN_PACKETS: Final = 100
 LOSS_LOW: Final = 0.02
 LOSS_HIGH: Final = 0.10
 # Link capacity: an average of the acknowledged bitrate at drops, and how far apart they are.

@@ -12,10 +12,11 @@ a train, not a wall.
   wake-up of the event loop, which cannot sleep for less than about a millisecond).
 - Retransmissions go first: the receiver is waiting for them, every frame after the loss
   is stuck behind them.
-- The queue never holds more than ``MAX_QUEUE_S`` of sending: when it would, the pacing
-  rate rises to empty it in that time (the encoder's own budget keeps this rare; a pacer
-  must not turn into a standing queue of its own). Beyond ``MAX_PACKETS`` the oldest media
-  packet is dropped (NACK repairs it, or the next keyframe does).
+- A queue longer than ``MAX_QUEUE_S`` at the pacing rate raises the rate to empty it in
+  that time (a pacer must not become a standing queue of its own); what keeps the queue
+  short is the encoder, whose target is pushed back while the queue is long
+  (``congestion_control``). Beyond ``MAX_PACKETS`` the oldest media packet is dropped (NACK
+  repairs it, or the next keyframe does).
 """
 
 from __future__ import annotations
@@ -67,13 +68,14 @@ class Pacer(Generic[P]):
         return len(self._media) + len(self._resends)
 
     def rate(self) -> float:
-        """The pacing rate now (bit/s): the configured one, or fast enough that the oldest
-        packet leaves within ``MAX_QUEUE_S`` of being queued (with all before it)."""
-        if not self._queued:
-            return self._rate
-        oldest = min(q[0][2] for q in (self._media, self._resends) if q)
-        left = max(MAX_QUEUE_S - (self._updated - oldest), 0.001)
-        return max(self._rate, self._queued * 8 / left)
+        """The pacing rate now (bit/s): the configured one, or what empties the queue in
+        ``MAX_QUEUE_S`` at this rate, if faster. Never a burst: a deadline per packet
+        would send everything at once as it neared, into the thin link that caused it."""
+        return max(self._rate, self._queued * 8 / MAX_QUEUE_S)
+
+    def queued_seconds(self, bitrate: float) -> float:
+        """How long the queue takes to leave at ``bitrate`` (the encoder's pushback)."""
+        return self._queued * 8 / max(bitrate, 1.0)
 
     def push(self, packet: P, size: int, now: float, resend: bool = False) -> None:
         self._drain(now)

@@ -156,7 +156,10 @@ class PeerSession:
         self.congestion: congestion_control.CongestionController | None = None
         self._geometry: ScreenGeometry | None = None
         self._input_channel: RTCDataChannel | None = None
-        self._capture: CaptureBackend = stream.capture or DisplayCapture(stream.display)
+        # With the privacy screen the room sees a notice, so the capture reads the windows.
+        self._capture: CaptureBackend = stream.capture or DisplayCapture(
+            stream.display, composed=start.block_local_input
+        )
         self._cursor: CursorSource | None = None
         self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
         self._switching: asyncio.Task[None] | None = None
@@ -404,6 +407,7 @@ class PeerSession:
         except MonitorMessageError as exc:
             self.input_stats.refused_switches += 1
             log.warning("session %s: monitor choice refused: %s", self.session_id, exc)
+            self._send_monitors()  # the viewer's switcher shows again what it sees
             return
         self._switching = asyncio.ensure_future(self._switch(track))
 

@@ -11,7 +11,7 @@ from websockets.asyncio.client import connect
 from websockets.exceptions import ConnectionClosed
 
 import mamori_protocol as protocol
-from broker.access import grants, vendor_requests
+from broker.access import grants, source_networks, vendor_requests
 from broker.alerts import records as alerts
 from broker.db.models import AlertSettings, Grant, Host, Organization, VendorRequest
 from broker.identity import mfa
@@ -64,6 +64,8 @@ WALK: dict[tuple[str, str], str] = {
     ("GET", "/api/admin/audit"): "list",
     ("GET", "/api/admin/settings"): "list",
     ("PUT", "/api/admin/settings"): "own",
+    ("GET", "/api/admin/settings/source-networks"): "list",
+    ("PUT", "/api/admin/settings/source-networks"): "own",
     ("GET", "/api/admin/report"): "list",
     ("GET", "/api/admin/dashboard"): "list",
     ("POST", "/api/admin/live-sessions/{live_id}/end"): "object",
@@ -116,6 +118,7 @@ BODIES: dict[tuple[str, str], object] = {
     },
     ("PATCH", "/api/admin/users/{user_id}"): {"role": "vendor", "disabled": True},
     ("PUT", "/api/admin/settings"): {"idle_s": 300},
+    ("PUT", "/api/admin/settings/source-networks"): {"vendor": ["198.51.100.0/24"]},
     ("POST", "/api/admin/enrollment-codes"): {"host_id": "a-new-pc", "name": "新しいPC"},
     ("POST", "/api/agent-enrollment"): {
         "code": "1-" + "-".join(["AAAA"] * 8),
@@ -261,6 +264,11 @@ async def test_admin_of_clinic_a_gets_nothing_of_clinic_b(
             organization_b = await s.get(Organization, clinic_b.id)
             assert organization_b is not None
             assert organization_b.time_zone == "Asia/Tokyo"
+            assert await source_networks.lists_of(s, clinic_b.id) == {
+                "everyone": [],
+                "admin": [],
+                "vendor": [],
+            }
         assert [h["host_id"] for h in (await http_b.get("/api/hosts")).json()["hosts"]] == [B_HOST]
         assert b.person.username == "doctor-b"
         assert [d["state"] for d in (await http_b.get("/api/devices")).json()["devices"]] == [

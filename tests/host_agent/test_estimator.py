@@ -59,7 +59,8 @@ def test_loss_bursts_cut_the_rate_and_it_recovers() -> None:
 
     estimator, trace = run([Phase(0, 50e6, burst_loss=0.3)], 30, burst=burst)
     assert trace.target_at(9.9) == MAX
-    assert trace.target_at(12.0) < 0.7 * MAX, "a 30 % loss burst did not cut the rate"
+    during = [t for time, t in zip(trace.times, trace.targets, strict=True) if 10 <= time <= 13]
+    assert min(during) < 0.7 * MAX, "a 30 % loss burst did not cut the rate"
     assert estimator.stats.loss_drops >= 1
     assert trace.target_at(30) >= 0.9 * MAX, "the rate did not recover after the burst"
 

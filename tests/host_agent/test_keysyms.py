@@ -121,25 +121,31 @@ def test_printable_characters_are_exact(code: str, key: str, keysym: int) -> Non
 
 
 @pytest.mark.parametrize(
-    ("code", "key", "keysym"),
+    ("code", "key", "keysym", "physical"),
     [
-        ("BracketLeft", "Dead", 0x5B),
-        ("Equal", "Dead", 0x3D),
-        ("KeyK", "Process", 0x6B),
-        ("Digit1", "Unidentified", 0x31),
-        ("Backquote", "Dead", 0x60),
-        ("Quote", "Compose", 0x27),
-        ("KeyQ", "SomeFutureKeyName", 0x71),
-        ("IntlYen", "Unidentified", 0x5C),
-        ("IntlRo", "Process", 0x5C),
-        ("Enter", "Unidentified", 0xFF0D),
-        ("ShiftLeft", "Unidentified", 0xFFE1),
-        ("KeyA", "ab", 0x61),  # several code points: not one character
+        ("BracketLeft", "Dead", 0x5B, True),
+        ("Equal", "Dead", 0x3D, True),
+        ("KeyK", "Process", 0x6B, True),
+        ("Digit1", "Unidentified", 0x31, True),
+        ("Backquote", "Dead", 0x60, True),
+        ("Quote", "Compose", 0x27, True),
+        ("KeyQ", "SomeFutureKeyName", 0x71, True),
+        ("IntlYen", "Unidentified", 0x5C, True),
+        ("IntlRo", "Process", 0x5C, True),
+        ("Space", "Process", 0x20, True),
+        ("Enter", "Unidentified", 0xFF0D, False),
+        ("ShiftLeft", "Unidentified", 0xFFE1, False),
+        ("Convert", "Process", 0xFF23, False),
+        ("KeyA", "ab", 0x61, True),  # several code points: not one character
     ],
 )
-def test_unusable_keys_fall_back_to_the_us_code(code: str, key: str, keysym: int) -> None:
-    """Dead, Process, Unidentified and unknown keys type the US key at ``code``, as-is."""
-    assert key_target(code, key) == KeyTarget(keysym, exact=False)
+def test_unusable_keys_fall_back_to_the_code(
+    code: str, key: str, keysym: int, physical: bool
+) -> None:
+    """Dead, Process, Unidentified and unknown keys are the key at ``code``, pressed as-is:
+    a character key by its position (the host's layout decides; the US meaning is the
+    fallback keysym), any other key by its keysym."""
+    assert key_target(code, key) == KeyTarget(keysym, exact=False, physical=physical)
 
 
 @pytest.mark.parametrize(

@@ -37,6 +37,7 @@ LEFT = (0, 0, 800, 600)  # the primary
 RIGHT = (800, 0, 640, 480)  # smaller, top-aligned: the framebuffer is 1440x600
 LEFT_RGB = (0xC0, 0x30, 0x30)
 RIGHT_RGB = (0x30, 0x40, 0xC0)
+NEW_RIGHT_RGB = (0x30, 0xB0, 0x40)
 
 
 @pytest.fixture
@@ -62,6 +63,14 @@ class Painted:
             self.windows[window.id] = key
         self.conn.sync()
         self.presses: list[tuple[str, int, int, int, int]] = []
+
+    def repaint(self, key: str, rgb: tuple[int, int, int]) -> None:
+        """Draw on one monitor (a damage the capture must notice there)."""
+        window_id = next(w for w, k in self.windows.items() if k == key)
+        window = self.conn.create_resource_object("window", window_id)
+        window.change_attributes(background_pixel=(rgb[0] << 16) | (rgb[1] << 8) | rgb[2])
+        window.clear_area()
+        self.conn.sync()
 
     def drain(self) -> None:
         while self.conn.pending_events():
@@ -162,6 +171,15 @@ async def test_the_viewer_switches_monitors_and_clicks_land_on_the_chosen_one(
         await wait_until(lambda: monitor_lists(viewer)[-1][1] == 1)
         session = session_of(link)
         assert session.input_stats.monitor_switches == 1
+        # Drawing on that monitor reaches the viewer: XDamage reports root coordinates,
+        # the capture's are the monitor's.
+        painted.repaint("right", NEW_RIGHT_RGB)
+        for _ in range(100):
+            rgb = await frame_of(viewer, 640, 480)
+            if near(colour(rgb, 200, 150, 200, 150), NEW_RIGHT_RGB):
+                break
+        else:
+            raise AssertionError("drawing on the chosen monitor never reached the viewer")
         await click(viewer, 100, 50)
         await wait_until(lambda: painted.drain() or len(painted.presses) >= 2)
         assert painted.presses[-1] == ("right", 100, 50, 900, 50)
@@ -176,7 +194,7 @@ async def test_the_viewer_switches_monitors_and_clicks_land_on_the_chosen_one(
         await viewer.send_input(monitor_choice(ALL_MONITORS))
         rgb = await frame_of(viewer, 1440, 600)
         assert near(colour(rgb, 300, 200, 200, 200), LEFT_RGB)
-        assert near(colour(rgb, 1000, 150, 200, 150), RIGHT_RGB)
+        assert near(colour(rgb, 1000, 150, 200, 150), NEW_RIGHT_RGB)
         assert near(colour(rgb, 1000, 520, 200, 60), (0, 0, 0))
         await wait_until(lambda: monitor_lists(viewer)[-1][1] == ALL_MONITORS)
         await click(viewer, 1300, 400)

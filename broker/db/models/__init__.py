@@ -20,6 +20,7 @@ from broker.db.models.access import (
     Grant,
     GrantWindow,
     OrgPolicy,
+    SourceNetwork,
     VendorRequest,
     ViewerTicket,
 )
@@ -77,6 +78,7 @@ __all__ = [
     "PasswordHistory",
     "RecoveryCode",
     "ReportReview",
+    "SourceNetwork",
     "TotpCredential",
     "User",
     "UtcDateTime",

@@ -6,7 +6,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Final
 
-from sqlalchemy import Boolean, CheckConstraint, ForeignKey, Index, Integer, String, true
+from sqlalchemy import (
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    true,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db.models.base import Base, BigId, UtcDateTime
@@ -126,3 +135,22 @@ class OrgPolicy(Base):
     lan_candidates: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     updated_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     updated_at: Mapped[datetime] = mapped_column(UtcDateTime())
+
+
+class SourceNetwork(Base):
+    """One network (CIDR) of an organization's allow-list of where sign-ins and remote
+    sessions may come from, for one audience: ``everyone``, ``admin`` or ``vendor``. An
+    audience without rows is not restricted (broker/access/source_networks.py; MHLW.md row 17)."""
+
+    __tablename__ = "source_networks"
+    __table_args__ = (
+        CheckConstraint("audience IN ('everyone', 'admin', 'vendor')", "audience"),
+        UniqueConstraint("org_id", "audience", "network"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    audience: Mapped[str] = mapped_column(String(16))
+    # The canonical form (ipaddress.ip_network(...).compressed): at most 43 characters.
+    network: Mapped[str] = mapped_column(String(64))
+    created_by: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
+    created_at: Mapped[datetime] = mapped_column(UtcDateTime())

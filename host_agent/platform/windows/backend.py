@@ -39,6 +39,13 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.cursor import position_message, rgba_shape_message
 from host_agent.video.sources import FrameSource
+from mamori_protocol.monitors import (
+    ALL_MONITORS,
+    MAX_MONITORS,
+    Monitor,
+    MonitorMessageError,
+    region_for,
+)
 
 log = logging.getLogger(__name__)
 
@@ -239,7 +246,16 @@ class DuplicationCursor:
 
 
 class WindowsCapture:
-    """The ``CaptureBackend`` of Windows: one monitor through Desktop Duplication."""
+    """The ``CaptureBackend`` of Windows: one monitor through Desktop Duplication, the one
+    the viewer chooses (``MonitorChoice``; the primary until then).
+
+    Monitors are numbered in reading order of their virtual-desktop boxes, in physical
+    pixels (the process is Per-Monitor-V2 aware), so the session's offset of a pointer
+    position is the monitor's place on the virtual desktop whatever its scale factor.
+    "All as one desktop" is not offered here: Desktop Duplication duplicates one output,
+    and a desktop of several would need one duplication per monitor composed (the choice
+    is refused, and the viewer is told the monitor it still sees).
+    """
 
     def __init__(
         self,
@@ -258,9 +274,23 @@ class WindowsCapture:
         self._clock = clock
         self._first_picture_s = first_picture_s
         self._pumps: list[CapturePump] = []
+        self.monitors: list[Monitor] = []
+        self.selected: int | None = None
+        self._by_id: dict[int, str] = {}
+        self._chosen: str | None = None
+
+    def select(self, choice: int | None) -> None:
+        if choice == ALL_MONITORS:
+            raise MonitorMessageError("all monitors as one desktop is not offered on Windows")
+        region_for(self.monitors, choice)  # raises for an id not listed
+        self.selected = choice
+        # Remembered by name: ids are positions, and another monitor may take this one's.
+        self._chosen = None if choice is None else self._by_id[choice]
 
     def open_source(self) -> DuplicationSource:
-        output = choose_output(self._api.outputs(), self._device_name)
+        outputs = self._api.outputs()
+        self._number(outputs)
+        output = choose_output(outputs, self._chosen or self._device_name)
         grabber = _lazy(self._gdi) if self._gdi is not None else None
         capture = DuplicationCapture(
             self._api, output, gdi=grabber, desktop=self._desktop, clock=self._clock
@@ -270,6 +300,22 @@ class WindowsCapture:
         if not pump.first_picture.wait(self._first_picture_s):
             log.warning("no picture from %s yet: starting black", output.device_name)
         return DuplicationSource(pump)
+
+    def _number(self, outputs: list[OutputInfo]) -> None:
+        attached = sorted(
+            (o for o in outputs if o.attached), key=lambda o: (o.desktop.left, o.desktop.top)
+        )[:MAX_MONITORS]
+        primary = choose_output(outputs, None).device_name if attached else None
+        self.monitors = [
+            Monitor(index, o.desktop.left, o.desktop.top, o.desktop.width, o.desktop.height,
+                    primary=o.device_name == primary)
+            for index, o in enumerate(attached)
+        ]  # fmt: skip
+        self._by_id = {index: o.device_name for index, o in enumerate(attached)}
+        ids = {name: index for index, name in self._by_id.items()}
+        if self._chosen is not None and self._chosen not in ids:
+            self._chosen = None  # unplugged since the choice: back to the primary
+        self.selected = None if self._chosen is None else ids[self._chosen]
 
     def open_monitor(
         self, source: FrameSource, loop: asyncio.AbstractEventLoop

@@ -1,6 +1,11 @@
 """X11 input injection through the XTEST extension (python-xlib).
 
-Keys: the keysym from ``keysyms.key_target`` is looked up in the server's keyboard mapping.
+Keys: the keysym from ``keysyms.key_target`` is looked up in the server's keyboard mapping
+(``keymap.Keymap``), preferring the key at the viewer's position when it types that keysym
+too (JIS ¥ and ろ are different keys with the same backslash). A *physical* target (the
+viewer did not know the character: its IME was composing) is pressed at its position
+instead, so that the host's layout interprets it (``keymap.physical_keycode``; on a JIS
+host the Backquote position is 半角/全角).
 
 - *Shift level.* An exact character (``@`` typed on a JIS viewer) must arrive as that
   character on a US host, where it is Shift+2. When the level the key needs differs from the
@@ -58,7 +63,13 @@ from host_agent.input.events import (
     Text,
     Wheel,
 )
-from host_agent.input.keysyms import is_keypad, key_target, keysym_to_char
+from host_agent.input.keysyms import is_keypad, key_target
+from host_agent.platform.x11.keymap import (
+    Keymap,
+    is_alphabetic,
+    physical_keycode,
+    uses_evdev_keycodes,
+)
 
 log = logging.getLogger(__name__)
 
@@ -73,8 +84,6 @@ _BUTTON_MASKS: Final = (
     (4, X.Button4Mask),
     (5, X.Button5Mask),
 )
-# X keycode = evdev code + 8, and evdev code 0 is KEY_RESERVED: keycode 8 is never a key.
-_FIRST_SPARE_KEYCODE: Final = 9
 # Binding a keysym to a spare keycode races with the focused app, which translates a keycode
 # with the mapping it knows when it *processes* the key event. Two pauses keep it in step:
 # - after a new binding, before the press, so the app handles each MappingNotify alone:
@@ -85,59 +94,6 @@ _FIRST_SPARE_KEYCODE: Final = 9
 # They only cost time for characters absent from the host's keymap (kanji, kana, ...).
 _BIND_SETTLE_S: Final = 0.01
 _REBIND_SETTLE_S: Final = 0.05
-
-
-class Keymap:
-    """The core keyboard mapping with a keysym -> (keycode, level) index.
-
-    Only the first two entries (group 1, levels 1 and 2) are indexed: the core protocol's
-    other entries repeat group 1 or need AltGr/Mode_switch, which this injector never
-    synthesises; a keysym found only there is bound to a spare keycode instead.
-    """
-
-    def __init__(self, first_keycode: int, rows: list[tuple[int, ...]]) -> None:
-        """Build from ``GetKeyboardMapping`` rows, starting at ``first_keycode``."""
-        self.first_keycode = first_keycode
-        self._rows = [tuple(row) for row in rows]
-        self._index: dict[int, tuple[int, int]] = {}
-        self._reindex()
-
-    def _reindex(self) -> None:
-        index: dict[int, tuple[int, int]] = {}
-        # Level 0 first, then lowest keycode: prefer the key that needs no Shift.
-        for level in (0, 1):
-            for offset, row in enumerate(self._rows):
-                if level < len(row) and row[level] != X.NoSymbol:
-                    index.setdefault(row[level], (self.first_keycode + offset, level))
-        self._index = index
-
-    def find(self, keysym: int) -> tuple[int, int] | None:
-        """Return (keycode, level) for a keysym, level 0 unshifted and 1 shifted."""
-        return self._index.get(keysym)
-
-    def levels(self, keycode: int) -> tuple[int, int]:
-        """Return the keysyms at level 0 and 1 of a keycode (NoSymbol when absent)."""
-        offset = keycode - self.first_keycode
-        row = self._rows[offset] if 0 <= offset < len(self._rows) else ()
-        return (row[0] if row else X.NoSymbol, row[1] if len(row) > 1 else X.NoSymbol)
-
-    def is_unbound(self, keycode: int) -> bool:
-        """True when the keycode carries no keysym at all."""
-        offset = keycode - self.first_keycode
-        return 0 <= offset < len(self._rows) and not any(self._rows[offset])
-
-    def unbound(self) -> list[int]:
-        """Keycodes free for temporary bindings, lowest first."""
-        return [
-            self.first_keycode + offset
-            for offset, row in enumerate(self._rows)
-            if self.first_keycode + offset >= _FIRST_SPARE_KEYCODE and not any(row)
-        ]
-
-    def bind(self, keycode: int, keysym: int) -> None:
-        """Record a binding this injector made on the server."""
-        self._rows[keycode - self.first_keycode] = (keysym, keysym)
-        self._reindex()
 
 
 class X11Injector:
@@ -283,7 +239,13 @@ class X11Injector:
         if target is None:
             log.debug("no keysym for key event code=%r key=%r", event.code, event.key)
             return
-        found = self._keycode_for(target.keysym)
+        found = None
+        if target.physical:
+            found = self._physical_key(event.code)
+        elif target.exact:
+            found = self._same_position(event.code, target.keysym)
+        if found is None:
+            found = self._keycode_for(target.keysym)
         if found is None:
             log.warning("no keycode available for keysym %#x", target.keysym)
             return
@@ -330,7 +292,7 @@ class X11Injector:
             return (keycode if spare is None else spare), 0
         shifted = shift_down
         # XKB's ALPHABETIC key type: CapsLock inverts the Shift level of letters.
-        if state & X.LockMask and _is_alphabetic(lower, upper):
+        if state & X.LockMask and is_alphabetic(lower, upper):
             shifted = not shifted
         if shifted == (level == 1):
             return keycode, 0
@@ -366,6 +328,32 @@ class X11Injector:
         if keycode in self._repeat_off:
             self._repeat_off.discard(keycode)
             self._display.change_keyboard_control(key=keycode, auto_repeat_mode=X.AutoRepeatModeOn)
+
+    def _physical_key(self, code: str) -> tuple[int, int] | None:
+        """The host's key at the position ``code`` names, when the server numbers keys as
+        evdev does and that key types something in the host's layout."""
+        self._drain_events()
+        keycode = physical_keycode(code) if self._evdev else None
+        # A spare keycode (no key of the host's layout) may hold one of our bindings.
+        if keycode is None or keycode in self._spares:
+            return None
+        if self._keymap.levels(keycode)[0] == X.NoSymbol:
+            return None
+        return keycode, 0
+
+    def _same_position(self, code: str, keysym: int) -> tuple[int, int] | None:
+        """The host's key at the viewer's position when it types ``keysym`` too (level 0 or
+        1): with matching layouts every key is then the very key pressed, so the host's IME
+        tells keys with the same character apart (JIS ¥ and ろ both type a backslash)."""
+        found = self._physical_key(code)
+        if found is None:
+            return None
+        lower, upper = self._keymap.levels(found[0])
+        if keysym == lower:
+            return found[0], 0
+        if keysym == upper:
+            return found[0], 1
+        return None
 
     def _keycode_for(self, keysym: int) -> tuple[int, int] | None:
         self._drain_events()
@@ -452,6 +440,7 @@ class X11Injector:
         first, last = int(info.min_keycode), int(info.max_keycode)
         rows = self._display.get_keyboard_mapping(first, last - first + 1)
         self._keymap = Keymap(first, [tuple(int(ks) for ks in row) for row in rows])
+        self._evdev = uses_evdev_keycodes(self._display)
         modifiers = self._display.get_modifier_mapping()
         self._shift_keycodes = [int(kc) for kc in modifiers[X.ShiftMapIndex] if kc]
         # NumLock's modifier bit differs between layouts (usually Mod2).
@@ -471,8 +460,3 @@ class X11Injector:
             if keycode not in self._spares:
                 self._spares[keycode] = None
                 self._spares.move_to_end(keycode, last=False)
-
-
-def _is_alphabetic(lower: int, upper: int) -> bool:
-    low, up = keysym_to_char(lower), keysym_to_char(upper)
-    return low is not None and up is not None and low != up and low.upper() == up
