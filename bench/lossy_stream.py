@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import bisect
 import contextlib
 import itertools
 import json
@@ -126,6 +127,7 @@ def per_second(
     """Each whole second of the window: frames decoded, kbit/s received, and the
     glass-to-glass latency (median, 90th percentile) of the new pictures in it."""
     out = []
+    painted = sorted(t for times in paints.values() for t in times)
     for second in range(int(samples[-1]["t"])):
         a = min(samples, key=lambda s: abs(s["t"] - second))
         b = min(samples, key=lambda s: abs(s["t"] - second - 1))
@@ -139,6 +141,10 @@ def per_second(
             "latency_p50_ms": metrics.median(latencies),
             "latency_p90_ms": metrics.percentile(latencies, 0.9),
             "new_pictures": len(latencies),
+            # The glass's own paints (100 a second when it works: a stalled glass is a
+            # harness fault, not a frozen stream).
+            "painted": bisect.bisect_left(painted, window[1])
+            - bisect.bisect_left(painted, window[0]),
         })  # fmt: skip
     return out
 

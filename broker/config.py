@@ -129,7 +129,9 @@ class Settings(BaseSettings):
             in-memory certificate status handshakes are authenticated from.
         agent_handshake_limit: agent handshakes (certificate check to registration) in
             progress at once; one more is told 503 "come back later" before any database
-            work, so a reconnecting fleet cannot drown the database (issue 18).
+            work, so a reconnecting fleet cannot drown the database (issue 18). The same
+            bound applies, separately, to TLS handshakes on the agent port: one more
+            connection is closed before any TLS (``broker.server.agent_tls``).
         agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
         agent_ping_interval_s: how often the broker pings each agent link.
         agent_ping_timeout_s: a ping unanswered this long ends the link: a silent agent

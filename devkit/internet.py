@@ -144,3 +144,32 @@ async def network_change(topo: Topology, to_lte: bool = True) -> None:
         await topo.set_default_route(HOME, ADDRESSES.lte_gateway, "lte0")
     else:
         await topo.set_default_route(HOME, ADDRESSES.home_gateway, "eth0")
+
+
+# Where the internet namespace sends what is addressed to a LAN: a neighbour nobody answers
+# for, on a veth pair both ends of which stay in that namespace (this kernel has no dummy
+# device). RFC 5737, outside every link's subnet.
+SINK_GATEWAY = "203.0.113.254"
+
+
+async def silent_lan_routes(topo: Topology) -> None:
+    """Make packets from the internet to either LAN's private range vanish silently, as on
+    the real internet (routed towards some default gateway and dropped far away), instead
+    of failing at once with "network unreachable" for want of a route.
+
+    It matters for TURN: coturn relaying a TCP or TLS client's data to a peer address whose
+    send fails at once (ICE checks towards the other side's host candidate) closes that
+    client's whole session, so a viewer or agent on TURN/TLS lost its relay seconds after
+    connecting (the 443-only home under policy all, and the 443-only clinic). Real servers
+    deny private peers with 403 (``denied-peer-ip``) or see the packets dropped silently."""
+    await topo.exec(INTERNET, "ip", "link", "add", "sink0", "type", "veth", "peer", "name", "sink1")
+    for ifname in ("sink0", "sink1"):
+        await topo.exec(INTERNET, "ip", "link", "set", ifname, "up")
+    await topo.exec(
+        INTERNET, "ip", "neigh", "add", SINK_GATEWAY, "lladdr", "02:00:00:00:00:01",
+        "dev", "sink0", "nud", "permanent",
+    )  # fmt: skip
+    for lan in ("192.0.2.0/24", "198.51.100.0/24"):  # the clinic's and the home's (both uplinks)
+        await topo.exec(
+            INTERNET, "ip", "route", "add", lan, "via", SINK_GATEWAY, "dev", "sink0", "onlink"
+        )

@@ -25,22 +25,27 @@ from typing import Any
 from playwright.async_api import BrowserContext, Page
 
 from certs.authority import ServerFiles, write_dev_server_files
-from devkit.agent import enroll_agent
+from devkit.agent import make_code
 from devkit.broker import RunningBroker, running_broker
 from devkit.browser import register_this_browser, sign_in
 from devkit.devices import approve_pending_of
 from devkit.display import XvfbDisplay
 from devkit.identity import Org, Person, make_org, make_person
-from devkit.internet import INTERNET
+from devkit.internet import INTERNET, silent_lan_routes
 from devkit.netns import Topology
 from devkit.netns_loop import NamespaceLoop
 from devkit.turn import TurnServer
 from host_agent.link.broker_link import BrokerLink, LinkSettings
 from host_agent.platform.backends import open_injector
+from host_agent.trust.credentials import AgentState
+from host_agent.trust.enrollment import enroll
 from host_agent.webrtc.peer_session import StreamSettings
 
 BROKER_NAME = "broker.mamori.test"
 BROKER_ADDRESS = "203.0.113.2"
+# The agent port published as 443 on an address of its own (``agent_on_443``): a clinic
+# router that passes only TCP 443 out still reaches it (README "Reach").
+AGENT_PORT_ADDRESS = "203.0.113.3"
 HOST_ID = "clinic-pc-1"
 
 
@@ -99,12 +104,29 @@ async def reach_world(
     clinic: NamespaceLoop,
     display: XvfbDisplay,
     agent_turn_transport: str | None = None,
+    agent_on_443: bool = False,
     **broker_settings: Any,
 ) -> AsyncIterator[ReachWorld]:
     """A broker (SQLite) on ``internet``'s loop with TURN configured for ``turn``, an org,
-    a doctor, and an enrolled agent on ``clinic``'s loop streaming ``display``."""
-    certs: ServerFiles = write_dev_server_files(directory / "certs", [BROKER_ADDRESS, BROKER_NAME])
+    a doctor, and an agent on ``clinic``'s loop streaming ``display``, enrolled from the
+    clinic (through its router) and dialing the agent URL the broker gave it.
+
+    ``agent_on_443``: the broker's agent port listens on 443 of its own address
+    (``AGENT_PORT_ADDRESS``), the shape for a clinic router that passes only 443."""
+    names = [BROKER_ADDRESS, BROKER_NAME, AGENT_PORT_ADDRESS]
+    certs: ServerFiles = write_dev_server_files(directory / "certs", names)
     await topo.exec(INTERNET, "ip", "address", "add", f"{BROKER_ADDRESS}/32", "dev", "lo")
+    # Packets to the LANs' private addresses vanish on the internet as on the real one
+    # (coturn dropped a TLS client's whole session when relaying to them failed at once).
+    await silent_lan_routes(topo)
+    if agent_on_443:
+        await topo.exec(INTERNET, "ip", "address", "add", f"{AGENT_PORT_ADDRESS}/32", "dev", "lo")
+        broker_settings = {
+            "agent_host": AGENT_PORT_ADDRESS,
+            "agent_port": 443,
+            "agent_public_url": f"wss://{AGENT_PORT_ADDRESS}:443",
+            **broker_settings,
+        }
     stack = contextlib.AsyncExitStack()
     settings = {
         "host": BROKER_ADDRESS,
@@ -121,9 +143,15 @@ async def reach_world(
     try:
         org = await internet.run(make_org(broker, "リーチ診療所"))
         person = await internet.run(make_person(broker, org, "doctor"))
-        state = await internet.run(
-            enroll_agent(broker, org, HOST_ID, directory / "agent", "診察室")
-        )
+        code = await internet.run(make_code(broker, org, HOST_ID, "診察室"))
+        state = AgentState(directory / "agent")
+
+        async def enroll_from_the_clinic() -> str:
+            ca = str(broker.certs.ca_cert)
+            args = (broker.https_url, code, HOST_ID, "診察室", state, ca)
+            return (await asyncio.to_thread(enroll, *args)).agent_url
+
+        agent_url = await clinic.run(enroll_from_the_clinic())
 
         injector = open_injector(display.name)
 
@@ -133,7 +161,7 @@ async def reach_world(
             prefer_turn_transport(agent_turn_transport)
             link = BrokerLink(
                 LinkSettings(
-                    broker.agent_wss_url,
+                    agent_url if agent_on_443 else broker.agent_wss_url,
                     HOST_ID,
                     "診察室",
                     state.ssl_context,

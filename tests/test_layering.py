@@ -34,7 +34,12 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
     ("broker.alerts",),
     # A replica's routing is the relay plus Redis: above signaling, below the API.
     ("broker.signaling",),
-    ("broker.replicas.routing", "broker.replicas.remote_admission", "broker.replicas.directory"),
+    (
+        "broker.replicas.routing",
+        "broker.replicas.fronts",
+        "broker.replicas.remote_admission",
+        "broker.replicas.directory",
+    ),
     ("broker.report",),
     ("broker.api",),
     ("broker.ops",),

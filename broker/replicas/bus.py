@@ -55,8 +55,8 @@ class Bus:
 
     async def to_replica(self, replica: str, op: str, **values: object) -> bool:
         """Send to one replica; False if none listens there (dead, or Redis away)."""
-        text = wire.encode(op, self.replica, **values)
         try:
+            text = wire.encode(op, self.replica, **values)
             receivers = await self.redis.publish(channel_of(replica), text)
         except Exception as exc:
             log.warning("routed %s to %s not sent: %s", op, replica, type(exc).__name__)
@@ -65,12 +65,15 @@ class Bus:
 
     async def to_all(self, op: str, **values: object) -> None:
         """Broadcast; the sender has already applied it to what it holds itself."""
-        text = wire.encode(op, self.replica, **values)
         try:
+            text = wire.encode(op, self.replica, **values)
             await self.redis.publish(BROADCAST, text)
         except Exception as exc:
-            # The decision is in the database already: the others apply it when they
-            # re-check (resubscribe, or the periodic link and grant checks).
+            # Redis is away, so every replica's subscription broke too: each re-checks
+            # what it holds against the database once it is subscribed again (the
+            # decision is there already), and agent links are re-checked periodically.
+            # An admin's end of a session is not in the database: the console still
+            # lists the session, and the admin ends it again.
             log.warning("broadcast %s not sent: %s", op, type(exc).__name__)
 
     async def listen(

@@ -3,7 +3,7 @@
 ``ReplicatedRelay`` is the one-process ``Relay`` plus routing; a SQLite broker never makes
 one, so its in-memory path is untouched. A session always lives on the replica holding its
 agent (limits, idle, window, audit run there, exactly as in one process); the viewer's
-replica keeps only a stand-in ``Session`` and forwards:
+replica keeps only a stand-in ``Session`` and forwards (``fronts``):
 
     browser ── B (admission: ticket, device, grant, window, approval spent)
                │ join ──────────────► A (checks again: remote_admission; relay.join)
@@ -20,19 +20,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import secrets
-from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
 
 import mamori_protocol as protocol
-from broker.access.grants import Refusal
 from broker.access.remote_policy import RemotePolicy
 from broker.agents.ca import AgentAuthority
 from broker.db.engine import Database
 from broker.errors import (
-    AccessRefused,
-    HostBusy,
     NotInSession,
     RelayError,
     Unavailable,
@@ -42,6 +37,7 @@ from broker.replicas import ca_news, remote_admission, wire
 from broker.replicas import directory as views
 from broker.replicas.bus import Bus
 from broker.replicas.bus import stop as bus_stop
+from broker.replicas.fronts import Fronts, JoinTerms
 from broker.replicas.presence import Presence
 from broker.signaling import admission
 from broker.signaling.relay import Relay
@@ -58,32 +54,7 @@ from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)
 
-JOIN_TIMEOUT_S: Final = 5.0
 SUBSCRIBE_WAIT_S: Final = 5.0
-_ERRORS: Final[dict[str, type[RelayError]]] = {
-    "unknown_host": UnknownHost,
-    "host_busy": HostBusy,
-    "unavailable": Unavailable,
-}
-
-
-class _Nowhere:
-    """The agent end of a stand-in session: the agent is on another replica."""
-
-    async def send(self, text: str) -> None:
-        return None
-
-    async def close(self, code: int, reason: str) -> None:
-        return None
-
-
-@dataclass(eq=False)
-class _Front:
-    """A viewer here whose session lives on ``replica``."""
-
-    conn: str
-    replica: str
-    session: Session
 
 
 class _RoutedViewer:
@@ -147,9 +118,7 @@ class ReplicatedRelay(Relay):
         self.directory = views.Directory()
         self.authority: AgentAuthority | None = None  # set once made (app wiring)
         self._routed: dict[str, Session] = {}  # sessions here with a viewer elsewhere
-        self._fronts: dict[str, _Front] = {}  # viewers here with a session elsewhere
-        self._front_of: dict[Session, _Front] = {}
-        self._waiting: dict[str, asyncio.Future[tuple[str, str]]] = {}
+        self.fronts = Fronts(bus)  # viewers here with a session elsewhere
         self._tasks: set[asyncio.Task[None]] = set()
         self._changed = asyncio.Event()
         self.events = _Told(self.events, self)
@@ -172,7 +141,7 @@ class ReplicatedRelay(Relay):
     def sessions_of(self, org_id: int) -> list[Session]:
         # Only sessions held here: stand-ins are never re-checked or ended from this side
         # except through their holder.
-        return [s for s in super().sessions_of(org_id) if s not in self._front_of]
+        return [s for s in super().sessions_of(org_id) if self.fronts.of(s) is None]
 
     def changed(self) -> None:
         """Agents or sessions here changed: the others hear soon (``keep_telling``)."""
@@ -215,95 +184,31 @@ class ReplicatedRelay(Relay):
             raise UnknownHost("no such host is online")
         if owner is None or identity is None or session_id is None or device_id is None:
             raise UnknownHost("no such host is online")
-        terms = {"session_id": session_id, "device_id": device_id, "view_only": view_only}
-        return await self._route_join(where, org_id, host_id, viewer, owner, identity, terms)
-
-    async def _route_join(
-        self, where: str, org_id: int, host_id: str, viewer: Peer, owner: int,
-        identity: ViewerIdentity, terms: dict[str, Any],
-    ) -> Session:  # fmt: skip
-        conn = secrets.token_urlsafe(16)
-        stand_in = Session(
-            agent=AgentLink(org_id, host_id, host_id, "", _Nowhere()),
-            viewer=viewer,
-            owner=owner,
-            identity=identity,
-            session_id=terms["session_id"],
-            view_only=bool(terms.get("view_only")),
-            device_id=terms["device_id"],
-        )
-        stand_in.agent.session = stand_in
-        front = _Front(conn, where, stand_in)
-        # Before the join is sent: the far side may send (a view-only notice) before it
-        # answers.
-        self._fronts[conn], self._front_of[stand_in] = front, front
-        waiter: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
-        self._waiting[conn] = waiter
-        try:
-            sent = await self.bus.to_replica(
-                where, "join", conn=conn, org=org_id, host=host_id, owner=owner,
-                user=identity.user_id, device=terms["device_id"], session=terms["session_id"],
-                view_only=bool(terms.get("view_only")),
-            )  # fmt: skip
-            if not sent:
-                raise Unavailable("the host's broker does not answer; try again")
-            try:
-                error, message = await asyncio.wait_for(waiter, JOIN_TIMEOUT_S)
-            except TimeoutError as exc:
-                raise Unavailable("the host's broker did not answer in time") from exc
-        except BaseException:
-            self._drop_front(front)
-            raise
-        finally:
-            self._waiting.pop(conn, None)
-        if error:
-            self._drop_front(front)
-            if error in _ERRORS:
-                raise _ERRORS[error](message)
-            raise AccessRefused(Refusal.NO_GRANT.value, message or "refused by the host's broker")
-        log.info("session %s: routed to %s for host %s", stand_in.session_id, where, host_id)
-        return stand_in
-
-    def _drop_front(self, front: _Front) -> None:
-        self._fronts.pop(front.conn, None)
-        self._front_of.pop(front.session, None)
-        front.session.agent.session = None
+        terms = JoinTerms(org_id, host_id, owner, identity, session_id, device_id, view_only)
+        return await self.fronts.join(where, viewer, terms)
 
     # -- a stand-in's viewer side: forwarded to the holder ---------------------------------
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
-        front = self._front_of.get(session)
+        front = self.fronts.of(session)
         if front is None:
             await super().from_viewer(session, message)
-            return
-        sent = await self.bus.to_replica(
-            front.replica, "viewer", conn=front.conn, frame=protocol.encode(message)
-        )
-        if not sent:  # the agent's replica is gone: so is the session (fail closed)
-            await self._end_front(front, "host_disconnected", CloseCode.HOST_DISCONNECTED)
-            raise NotInSession("the host's broker went away")
+        else:
+            await self.fronts.forward(front, message)
 
     async def leave(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
-        front = self._front_of.get(session)
+        front = self.fronts.of(session)
         if front is None:
             await super().leave(session, reason, cancel_limit=cancel_limit)
-            return
-        self._drop_front(front)
-        await self.bus.to_replica(front.replica, "leave", conn=front.conn, reason=reason)
+        else:
+            await self.fronts.leave(front, reason)
 
     async def end(self, session: Session, reason: str, code: CloseCode = CloseCode.NORMAL) -> None:
-        front = self._front_of.get(session)
+        front = self.fronts.of(session)
         if front is None:
             await super().end(session, reason, code)
-            return
-        await self.bus.to_replica(front.replica, "end", conn=front.conn, reason=reason, code=code)
-        await self._end_front(front, reason, code)
-
-    async def _end_front(self, front: _Front, reason: str, code: CloseCode) -> None:
-        """Close a viewer here whatever its holder does (it may be gone)."""
-        self._drop_front(front)
-        await front.session.viewer.send(protocol.encode(protocol.Bye(reason=reason)))
-        await front.session.viewer.close(code, reason.replace("_", " "))
+        else:
+            await self.fronts.end(front, reason, code)
 
     # -- decisions: applied here, then told to the others ----------------------------------
 
@@ -327,11 +232,7 @@ class ReplicatedRelay(Relay):
     async def _end_here(self, chosen: Any, reason: str) -> None:
         """Sessions held here and viewers fronted here (fail closed: not only the holder)."""
         await self._end_where(chosen, reason)
-        for front in [f for f in self._fronts.values() if chosen(f.session)]:
-            await self.bus.to_replica(
-                front.replica, "end", conn=front.conn, reason=reason, code=CloseCode.UNAUTHORIZED
-            )
-            await self._end_front(front, reason, CloseCode.UNAUTHORIZED)
+        await self.fronts.end_where(chosen, reason)
 
     async def elsewhere(self, op: str, **values: Any) -> None:
         await self.bus.to_all(op, **values)
@@ -375,27 +276,8 @@ class ReplicatedRelay(Relay):
                     await super().end(session, m["reason"], code)
                 else:
                     await super().leave(session, m["reason"] if m.op == "leave" else "viewer_left")
-            case "joined":
-                waiter = self._waiting.get(conn)
-                if waiter is not None and not waiter.done():
-                    waiter.set_result((m["error"], m["message"]))
-            case "send":
-                front = self._fronts.get(conn)
-                if front is None:
-                    if conn not in self._waiting:
-                        await self.bus.to_replica(m.sender, "gone", conn=conn)
-                    return
-                try:
-                    protocol.parse(m["frame"], Direction.BROKER_TO_VIEWER)
-                except ProtocolError:
-                    log.warning("routed frame for a viewer refused")
-                    return
-                await front.session.viewer.send(m["frame"])
-            case "close":
-                front = self._fronts.get(conn)
-                if front is not None:
-                    self._drop_front(front)
-                    await front.session.viewer.close(m["code"], m["reason"])
+            case "joined" | "send" | "close":
+                await self.fronts.receive(m)
             case "view":
                 self.directory.learn(m.sender, m["hosts"], m["sessions"])
 
@@ -502,6 +384,8 @@ class ReplicatedRelay(Relay):
                 await asyncio.wait_for(self._changed.wait(), views.EVERY_S)
             self._changed.clear()
             hosts, sessions = self.view()
+            # Past wire.MAX_BYTES (some 15,000 agents on one replica) the view is not sent
+            # (logged by the bus): the others then list this replica's hosts no more.
             await self.bus.to_all("view", hosts=hosts, sessions=sessions)
             await asyncio.sleep(0.2)
 
@@ -513,12 +397,12 @@ class ReplicatedRelay(Relay):
             await admission.recheck_here(self.db, self.clock, self, org_id)
         for link in self.agents():
             session = link.session
-            if session is not None and session not in self._front_of:
+            if session is not None and self.fronts.of(session) is None:
                 why = await remote_admission.refusal_now(self.db, self.clock, session)
                 if why is not None:
                     await self.end(session, why, CloseCode.UNAUTHORIZED)
-        for front in list(self._fronts.values()):
-            await self._end_front(front, "peer_failed", CloseCode.GOING_AWAY)
+        for front in self.fronts.all():
+            await self.fronts.close(front, "peer_failed", CloseCode.GOING_AWAY)
 
     # -- life -------------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """The figures the compliance report rests on, read from the database when it is built:
 accounts and their factors, audit counts, grants, devices, clinic PCs, the audit chain
-verified now, the last review, and agents older than the broker. Nothing is typed in."""
+verified now, the last review, agents older than the broker, and the allow-lists of source
+networks. Nothing is typed in."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.access import grants
+from broker.access import grants, source_networks
 from broker.access.remote_policy import RemotePolicy
 from broker.agents.versions import is_outdated
 from broker.audit.chain import chain_of
@@ -72,6 +73,8 @@ class Facts:
     # (PC name, its agent's last version or None) for every agent older than the broker or
     # of unknown version, by name.
     agents_outdated: list[tuple[str, str | None]] = field(default_factory=list)
+    # The allow-lists of source networks in force (access/source_networks.py), by audience.
+    source_networks: dict[str, list[str]] = field(default_factory=dict)
 
 
 async def gather(
@@ -188,6 +191,7 @@ async def gather(
         hosts=len(host_rows),
         broker_version=broker_version,
         agents_outdated=outdated,
+        source_networks=await source_networks.lists_of(session, org_id),
         hosts_certified=certified,
         checked_at=now,
         users=len(enabled),

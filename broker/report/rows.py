@@ -349,18 +349,7 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             "outbound only",
             Status.PASS,
         ),
-        Row(
-            17,
-            Text("接続元の制限", "Restricting where connections come from"),
-            Text(
-                "Mamori には接続元 IP の制限機能がまだない。"
-                "必要ならルーターやファイアウォールで制限する",
-                "Mamori cannot yet restrict source addresses; restrict them at the router "
-                "or firewall if needed",
-            ),
-            "not available",
-            Status.CLINIC,
-        ),
+        _sources_row(f),
         Row(
             18,
             Text("ゲートウェイを最新に保つ", "Keep the gateway patched"),
@@ -369,6 +358,57 @@ def rows(facts: Facts, settings: Settings) -> list[Row]:
             Status.PASS if not f.agents_outdated else Status.ATTENTION,
         ),
     ]
+
+
+_AUDIENCE_WORDS: Final = {
+    "everyone": ("全員", "everyone"),
+    "admin": ("管理者", "admins"),
+    "vendor": ("保守業者", "vendors"),
+}
+
+
+def _sources_row(f: Facts) -> Row:
+    """Row 17: the allow-lists in force, each network by name. None set is the clinic's
+    choice (it may restrict at its router instead), shown as such rather than passing."""
+    lists = {a: f.source_networks.get(a, []) for a in _AUDIENCE_WORDS}
+    requirement = Text("接続元の制限", "Restricting where connections come from")
+    if not any(lists.values()):
+        return Row(
+            17,
+            requirement,
+            Text(
+                "接続元の制限は設定されていない（どこからでもサインインできる）。"
+                "設定画面で、全員・管理者・保守業者ごとに許可するネットワークを指定できる。"
+                "ルーターやファイアウォールで制限してもよい",
+                "No source restriction is set (sign-in from anywhere). The settings page can "
+                "list the networks allowed for everyone, admins and vendors; the router or "
+                "firewall may restrict them instead",
+            ),
+            "none",
+            Status.CLINIC,
+        )
+    parts_ja, parts_en, counts = [], [], []
+    for audience, (ja, en) in _AUDIENCE_WORDS.items():
+        networks = lists[audience]
+        counts.append(f"{audience} {len(networks)}")
+        if networks:
+            parts_ja.append(f"{ja}: {'、'.join(networks)}")
+            parts_en.append(f"{en}: {', '.join(networks)}")
+        else:
+            parts_ja.append(f"{ja}: 制限なし")
+            parts_en.append(f"{en}: not restricted")
+    return Row(
+        17,
+        requirement,
+        Text(
+            "サインイン時と接続のたびに接続元を確かめ、許可されたネットワーク以外からは拒否して"
+            f"記録する。{'。'.join(parts_ja)}",
+            "The source address is checked at sign-in and at every session; anything outside "
+            f"the allowed networks is refused and audited. {'. '.join(parts_en)}",
+        ),
+        ", ".join(counts),
+        Status.PASS,
+    )
 
 
 def _patched_evidence(f: Facts) -> Text:

@@ -9,6 +9,10 @@ the browser port's shutdown closes the shared database. Each server
 gives its connections ``MAMORI_SHUTDOWN_GRACE_S`` and then cuts them, so an idle keep-alive
 client (or a TLS peer that never answers close_notify, which asyncio waits 30 s for) cannot
 hold the exit.
+
+The agent port's TLS is set up here rather than by asyncio's ``create_server(ssl=...)``
+(``broker.server.agent_tls``): a small read buffer per connection and a bound on
+handshakes in progress, which is what lets a restarted broker take its fleet back.
 """
 
 from __future__ import annotations
@@ -18,13 +22,14 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from fastapi import FastAPI
 
 from broker.config import Settings
 from broker.server.agent_app import create_agent_app
+from broker.server.agent_tls import AgentTlsFactory
 from broker.server.tls_scope import TlsH11Protocol, TlsWebSocketProtocol
 from mamori_protocol import MAX_MESSAGE_BYTES
 
@@ -85,6 +90,14 @@ class _AgentPortServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+        # uvicorn would say http://: its config holds no TLS context, the protocol factory
+        # does the TLS (AgentTlsFactory). Same words as uvicorn's, which tools look for.
+        host, port = listeners[0].getsockname()[:2]
+        logging.getLogger("uvicorn.error").info(
+            "Uvicorn running on https://%s:%d (Press CTRL+C to quit)", host, port
+        )
+
 
 def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     """The agent port: ``/ws/agent`` and ``/agent/renew`` over mutual TLS."""
@@ -111,8 +124,12 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     config.load()
-    # Client certificates required, trusted CAs = the organizations' (broker.agents.tls).
-    config.ssl = app.state.agent_tls
+    # Client certificates required, trusted CAs = the organizations' (broker.agents.tls);
+    # the TLS layer is made by the protocol factory (broker.server.agent_tls), not asyncio.
+    config.ssl = None
+    config.http_protocol_class = AgentTlsFactory(  # type: ignore[assignment]
+        config.http_protocol_class, app.state.agent_tls, settings.agent_handshake_limit
+    )
     return _AgentPortServer(config)
 
 

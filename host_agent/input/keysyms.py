@@ -11,11 +11,11 @@ user meant, whatever layout the viewing PC uses, so:
    the code point, everything else is ``0x01000000 + code point``). Such a target is *exact*:
    the backend produces that character whatever modifiers are held (see ``KeyTarget``).
 3. When ``key`` is unusable ("Dead", "Process" while the viewer's IME composes,
-   "Unidentified", an unknown name), the key is *physical*: the backend presses the host's
-   key at the position ``code`` names, and the host's held modifiers and layout decide the
-   character, as on a keyboard plugged into the host (a JIS host types "@" for
+   "Unidentified", an unknown name), a character key is *physical*: the backend presses
+   the host's key at the position ``code`` names, and the host's held modifiers and layout
+   decide the character, as on a keyboard plugged into the host (a JIS host types "@" for
    BracketLeft, a US host "["). The US meaning of ``code`` is the keysym where the backend
-   cannot find the position.
+   cannot find the position, and for every other key (Enter, Convert, F1...).
 
 The keysym values are from X11's ``keysymdef.h``; the Japanese keys are chosen so that the
 host's IME (Mozc, fcitx, ibus) sees what a JIS keyboard plugged into it would send.

@@ -123,15 +123,27 @@ class CursorWatcher:
     def start(self) -> None:
         self._conn.xfixes_select_cursor_input(self._root, _DISPLAY_CURSOR_NOTIFY_MASK)
         self._conn.sync()
-        self._loop.add_reader(self._conn.fileno(), self._drain)
+        self._fd = self._conn.fileno()
+        self._loop.add_reader(self._fd, self._drain)
         self._send_shape()
         self._poll()
 
     def _drain(self) -> None:
+        from Xlib import error as xerror
+
         changed = False
-        while self._conn.pending_events():
-            event = self._conn.next_event()
-            changed = changed or hasattr(event, "cursor_serial")
+        try:
+            while self._conn.pending_events():
+                event = self._conn.next_event()
+                changed = changed or hasattr(event, "cursor_serial")
+        except (xerror.ConnectionClosedError, OSError):
+            # The server closed this connection: stop watching (positions stay as they
+            # were) instead of raising from the event loop's reader.
+            self._closed = True
+            with contextlib.suppress(ValueError, OSError, AttributeError):
+                self._loop.remove_reader(self._fd)
+            log.warning("cursor: display connection closed, no more cursor updates")
+            return
         if changed:
             self._send_shape()
 

@@ -367,6 +367,7 @@ class ScreenTrack(MediaStreamTrack):
                 if scheduler is None or monitor is None:
                     raise MediaStreamError
             now = time.monotonic()
+            scheduler.polling = scheduler.polling or monitor.polling  # notifications lost
             plan = scheduler.plan(now)
             if plan.at > now:
                 self._wake.clear()

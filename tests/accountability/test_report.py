@@ -86,7 +86,9 @@ async def test_report_figures_match_the_seeded_database(
     assert "dr-dormant" in rows[10]["evidence"]
     assert "dr-active" not in rows[10]["evidence"]
     assert "無効化済み 1 件" in rows[10]["evidence"]
-    assert rows[17]["status"] == "clinic"  # not evidenced by the product: said so
+    # No source lists: the clinic's choice, said so (not passed, not failed).
+    assert (rows[17]["value"], rows[17]["status"]) == ("none", "clinic")
+    assert "設定されていない" in rows[17]["evidence"]
     assert shown["last_review"] is None
     assert len(shown["clinic_duties"]) >= 5
     async with signed_in(any_broker, boss) as admin:
@@ -94,6 +96,36 @@ async def test_report_figures_match_the_seeded_database(
     evidence = {row["number"]: row["evidence"] for row in english["rows"]}
     # One admin is "1 admin", never "1 admins" (issue 12).
     assert evidence[9].startswith("1 admin (boss)"), evidence[9]
+
+
+async def test_row_17_shows_the_live_source_lists(any_broker: RunningBroker, clinic: Org) -> None:
+    """Row 17 names each list in force, read when the report is built: a change shows at
+    once, in both languages."""
+    boss = await make_person(any_broker, clinic, "admin", "boss")
+    async with signed_in(any_broker, boss) as admin:
+        put = await admin.http.put(
+            "/api/admin/settings/source-networks",
+            json={"everyone": ["127.0.0.1", "2001:db8:1::/48"], "vendor": ["198.51.100.0/24"]},
+            headers=admin.headers,
+        )
+        assert put.status_code == 200, put.text
+        ja = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+        english = (await admin.http.get("/api/admin/report?lang=en")).json()["rows"]
+        en = {r["number"]: r for r in english}
+        cleared = await admin.http.put(
+            "/api/admin/settings/source-networks",
+            json={"everyone": [], "vendor": []},
+            headers=admin.headers,
+        )
+        assert cleared.status_code == 200, cleared.text
+        after = {r["number"]: r for r in (await admin.http.get("/api/admin/report")).json()["rows"]}
+    assert (ja[17]["status"], ja[17]["value"]) == ("pass", "everyone 2, admin 0, vendor 1")
+    assert "全員: 127.0.0.1/32、2001:db8:1::/48" in ja[17]["evidence"]
+    assert "管理者: 制限なし" in ja[17]["evidence"]
+    assert "保守業者: 198.51.100.0/24" in ja[17]["evidence"]
+    assert "vendors: 198.51.100.0/24" in en[17]["evidence"]
+    assert "admins: not restricted" in en[17]["evidence"]
+    assert after[17]["status"] == "clinic"
 
 
 async def test_a_long_idle_limit_needs_attention(any_broker: RunningBroker, clinic: Org) -> None:

@@ -55,7 +55,8 @@ async def test_jis_viewer_types_japanese_through_the_host_ime(
 ) -> None:
     """半角/全角 (Backquote) switches the host's IME on; kanjya + 変換 + Enter puts 患者 in
     the notes (the reading never lands as letters); 無変換 turns the reading into katakana;
-    半角/全角 again types plain letters; カタカナ/ひらがな switches Japanese input back on."""
+    半角/全角 again types plain letters; カタカナ/ひらがな switches Japanese input back on;
+    a Mac's 英数 and かな switch it off and on."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
     await page.mouse.click(*await page_point(page, *sample_app.center("notes")))
     cdp = await browser.new_cdp_session(page)
@@ -79,3 +80,18 @@ async def test_jis_viewer_types_japanese_through_the_host_ime(
     await strokes(cdp, romaji("ka"))
     await press(cdp, "Enter", "Enter")
     await expect(sample_app, ime, "患者カンジャkaか")
+
+    # A Mac JIS keyboard: 英数 (Lang2) off, かな (Lang1) on.
+    await press(cdp, "Lang2", "Eisu")
+    await strokes(cdp, romaji("ki"))
+    await expect(sample_app, ime, "患者カンジャkaかki")
+    await press(cdp, "Lang1", "KanaMode")
+    await strokes(cdp, romaji("ki"))
+    await press(cdp, "Enter", "Enter")
+    await expect(sample_app, ime, "患者カンジャkaかkiき")
+
+    # The viewer's own IME composing reports "Process": the jp106 host's key at Backquote's
+    # position is 半角/全角 all the same, and switches Japanese input off.
+    await press(cdp, "Backquote", "Process")
+    await strokes(cdp, romaji("ku"))
+    await expect(sample_app, ime, "患者カンジャkaかkiきku")

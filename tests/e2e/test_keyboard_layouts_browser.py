@@ -1,12 +1,13 @@
 """JIS and US keyboards on the viewer, US and JIS (jp106) keymaps on the host, in real
 Chromium through the real broker and agent.
 
-The rule (host_agent/input/keysyms.py, README "Keyboard layouts"): a key that produces a
-character types the character the viewer's keyboard shows (its ``key``), whatever the host's
-keymap; the host's keymap only decides which of its keys (and Shift) produces it. So
-Shift+2 types ``"`` from a JIS keyboard and ``@`` from a US one, on either host. A key whose
-character the viewer does not know yet (``Process`` while the viewer's own IME composes,
-``Unidentified``) is a physical key: the host's keymap interprets its ``code``.
+The rule (host_agent/input/keysyms.py; README, "Japanese input and keyboard layouts"): a
+key that produces a character types the character the viewer's keyboard shows (its
+``key``), whatever the host's keymap; the host's keymap only decides which of its keys (and
+Shift) produces it, the key at the same position when it can. So Shift+2 types ``"`` from a
+JIS keyboard and ``@`` from a US one, on either host. A key whose character the viewer does
+not know yet (``Process`` while the viewer's own IME composes, ``Unidentified``) is a
+physical key: the host's keymap interprets its ``code``.
 """
 
 from __future__ import annotations

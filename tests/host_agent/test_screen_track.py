@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 from Xlib import X
 from Xlib import display as xdisplay
+from Xlib.protocol import request
 
 from devkit.display import XvfbDisplay, start_xvfb
 from host_agent.video import damage
@@ -197,3 +198,33 @@ def _no_damage(*args: object) -> None:
 async def _drain(screen: ScreenTrack) -> None:
     while True:
         await screen.recv()
+
+
+async def test_a_change_monitor_whose_x_connection_is_closed_falls_back_to_polling(
+    track: tuple[ScreenTrack, Received], blank: XvfbDisplay
+) -> None:
+    """The X server closing the damage connection (seen in the lossy-link runs a second
+    into a session) used to raise into the sender's loop and end the stream for good; now
+    the track polls, and a change drawn after it is still sent."""
+    screen, received = track
+    await until(lambda: screen.stats.frames >= 1)
+    monitor = screen._monitor
+    assert isinstance(monitor, damage.DamageMonitor)
+    killer = xdisplay.Display(blank.name)
+    try:
+        # XKillClient on a resource: the server closes the connection that created it.
+        request.KillClient(display=killer.display, resource=monitor._damage)
+        killer.sync()
+    finally:
+        killer.close()
+    painter = Painter(blank.name)
+    try:
+        await until(lambda: monitor.polling, timeout=5.0)
+        before = len(received.frames)
+        painter.fill(100, 100, 40, 40)
+        await until(lambda: len(received.frames) > before, timeout=2.0)
+        frames = len(received.frames)
+        painter.fill(300, 200, 40, 40)
+        await until(lambda: len(received.frames) > frames, timeout=2.0)
+    finally:
+        painter.close()

@@ -18,10 +18,12 @@ pytestmark = pytest.mark.display
 
 
 @pytest.fixture(params=["us", "jp"])
-def host_layout(request: pytest.FixtureRequest, xvfb: XvfbDisplay) -> str:
+def host_layout(request: pytest.FixtureRequest, xvfb: XvfbDisplay) -> Iterator[str]:
+    """The host's keymap for one test; the module's Xvfb gets its US keymap back after."""
     layout: str = request.param
     set_keyboard_layout(xvfb, layout)
-    return layout
+    yield layout
+    set_keyboard_layout(xvfb, "us")
 
 
 @pytest.fixture

@@ -7,12 +7,32 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from Xlib import display as xdisplay
 
 from devkit.display import SampleApp, XvfbDisplay, set_keyboard_layout
 from host_agent.input.events import Key
 from host_agent.platform.x11.injector import X11Injector
+from host_agent.platform.x11.keymap import physical_keycode, uses_evdev_keycodes
 
 pytestmark = pytest.mark.display
+
+# The character keys and what a US keyboard types on them (IntlBackslash aside).
+US_CHARACTERS = {
+    **{f"Key{c}": c.lower() for c in "ABCDEFGHIJKLMNOPQRSTUVWXYZ"},
+    **{f"Digit{n}": str(n) for n in range(10)},
+    "Minus": "-",
+    "Equal": "=",
+    "BracketLeft": "[",
+    "BracketRight": "]",
+    "Backslash": "\\",
+    "Semicolon": ";",
+    "Quote": "'",
+    "Backquote": "`",
+    "Comma": ",",
+    "Period": ".",
+    "Slash": "/",
+    "Space": " ",
+}
 
 # (code, key, shift) -> what a US host and a jp106 host type for it.
 PHYSICAL = [
@@ -26,10 +46,14 @@ PHYSICAL = [
 
 
 @pytest.fixture(params=["us", "jp"])
-def host_layout(request: pytest.FixtureRequest, xvfb: XvfbDisplay, sample_app: SampleApp) -> str:
+def host_layout(
+    request: pytest.FixtureRequest, xvfb: XvfbDisplay, sample_app: SampleApp
+) -> Iterator[str]:
+    """The host's keymap for one test; the module's Xvfb gets its US keymap back after."""
     layout: str = request.param
     set_keyboard_layout(xvfb, layout)
-    return layout
+    yield layout
+    set_keyboard_layout(xvfb, "us")
 
 
 @pytest.fixture
@@ -85,3 +109,23 @@ def test_keys_with_the_same_character_stay_apart(
     expected = [132, 97, 97] if host_layout == "jp" else [51, 51, 20]
     state = sample_app.wait_for(lambda s: s["notes"] == "\\\\_", timeout=10)
     assert [kc for kc in state["keycodes"] if kc not in (50, 62)] == expected
+
+
+def test_positions_match_the_us_keymap(xvfb: XvfbDisplay) -> None:
+    """Every character key's position holds its US character on Xvfb's US keymap, so the
+    evdev table in keymap.py names the right keys (IntlBackslash is ``<`` on pc105 and the
+    JIS-only keys have no US key, so they are left out)."""
+    conn = xdisplay.Display(xvfb.name)
+    try:
+        assert uses_evdev_keycodes(conn)
+        first = conn.display.info.min_keycode
+        rows = conn.get_keyboard_mapping(first, conn.display.info.max_keycode - first + 1)
+        wrong = {}
+        for code, char in US_CHARACTERS.items():
+            keycode = physical_keycode(code)
+            assert keycode is not None, code
+            if rows[keycode - first][0] != ord(char):
+                wrong[code] = rows[keycode - first][0]
+        assert wrong == {}
+    finally:
+        conn.close()

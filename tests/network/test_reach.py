@@ -78,6 +78,7 @@ async def session(
     display: tuple[XvfbDisplay, SampleApp],
     home_egress_tcp: tuple[int, ...] | None = None,
     agent_turn_transport: str | None = None,
+    clinic_egress_tcp: tuple[int, ...] | None = None,
     then: Callable[[Topology, Page], Awaitable[None]] | None = None,
     **broker_settings: object,
 ) -> tuple[dict[str, str | None], float, list[str]]:
@@ -85,7 +86,9 @@ async def session(
     agent's answer's candidate types). ``then`` runs last, while the session is up."""
     xvfb, app = display
     async with (
-        build(clinic_and_home(home_egress_tcp=home_egress_tcp)) as topo,
+        build(
+            clinic_and_home(home_egress_tcp=home_egress_tcp, clinic_egress_tcp=clinic_egress_tcp)
+        ) as topo,
         running_turn(topo, INTERNET, ADDRESSES.server, tmp_path / "turn") as turn,
         namespace_loop(topo.netns(INTERNET)) as internet,
         namespace_loop(topo.netns(CLINIC)) as clinic,
@@ -97,6 +100,7 @@ async def session(
             clinic,
             xvfb,
             agent_turn_transport=agent_turn_transport,
+            agent_on_443=clinic_egress_tcp is not None,
             **broker_settings,
         ) as world,  # fmt: skip
         chromium(
@@ -170,19 +174,39 @@ async def test_a_home_that_passes_only_tcp_443_gets_the_picture_over_turn_tls(
     assert found["relayProtocol"] == "tls"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="known bug, not diagnosed yet: under the default policy the pair chosen is "
-    "browser relay over TLS -> agent srflx; it connects and shows the first frame, then "
-    "the viewer loses the connection within ~2 s of more traffic (coturn logs a TCP reset "
-    "from the home) and reconnects in a loop. Relay to relay works (the test above); "
-    "conntrack's TCP window tracking is not the cause (be_liberal=1 changes nothing).",
-)
+async def test_a_clinic_that_passes_only_tcp_443_enrolls_links_and_streams(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, display: tuple[XvfbDisplay, SampleApp]
+) -> None:
+    """The clinic router drops all UDP and all TCP but 443. The broker publishes its agent
+    port as 443 on an address of its own: the agent enrolls from the clinic (browser port,
+    443), links to the agent port it was told (443), and, started with
+    ``--turn-transport tls``, relays its media through coturn over TLS on 443; the doctor
+    at home (policy all) sees the picture and types into the EHR."""
+    found, seconds, answer = await session(
+        tmp_path, monkeypatch, display, clinic_egress_tcp=(443,), agent_turn_transport="tls"
+    )
+    shape = {"shape": "clinic 443 only", "route": found, "first_picture_s": round(seconds, 2)}
+    print(json.dumps(shape))
+    # Nothing but a relay can reach the clinic PC: its own address is private and its
+    # router lets no UDP out, so neither host nor srflx can carry the media.
+    assert found["remoteCandidateType"] == "relay"
+    assert "relay" in answer
+
+
 async def test_a_443_only_home_under_the_default_policy(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, display: tuple[XvfbDisplay, SampleApp]
 ) -> None:
-    """The same home under the default policy (direct when possible) must work too."""
-    found, _, _ = await session(tmp_path, monkeypatch, display, home_egress_tcp=(443,))
+    """The same home under the default policy (direct when possible) works too: the viewer
+    relays over TLS 443. (It failed in a loop while the test internet answered packets for
+    the LANs with "network unreachable": coturn then closed the viewer's TLS session.)"""
+    found, seconds, _ = await session(tmp_path, monkeypatch, display, home_egress_tcp=(443,))
+    shape = {
+        "shape": "home 443 only, policy all",
+        "route": found,
+        "first_picture_s": round(seconds, 2),
+    }
+    print(json.dumps(shape))
+    assert found["localCandidateType"] == "relay"
     assert found["relayProtocol"] == "tls"
 
 

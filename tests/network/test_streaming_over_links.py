@@ -37,7 +37,17 @@ def agent_lines(log: Path, count: int = 8) -> str:
     if not log.exists():
         return "(no agent log)"
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    return "\n".join([ln for ln in lines if "congestion:" in ln or "video:" in ln][-count:])
+    kept = [ln for ln in lines if "congestion:" in ln or "video:" in ln][-count:]
+    # The agent losing its X connections (change notifications, cursor) makes a static
+    # stream of a moving screen: say so when it happened.
+    lost = [ln for ln in lines if "display connection closed" in ln or "ConnectionClosed" in ln]
+    return "\n".join(lost[:3] + kept)
+
+
+def glass_stalls(per_second: list[dict[str, Any]]) -> list[int]:
+    """Seconds in which the glass painted under half its 100 codes: the screen itself stood
+    still (a harness fault seen on the loaded machine), which no stream can show moving."""
+    return [s["t"] for s in per_second if s["painted"] < 50]
 
 
 def offered_kbit_s(a: tuple[float, dict[str, Any]], b: tuple[float, dict[str, Any]]) -> float:
@@ -61,6 +71,7 @@ async def test_5_percent_loss_no_freeze_over_1s_and_20_fps(tmp_path: Path) -> No
         f"per-second fps {fps}\n{agent_lines(tmp_path / 'agent.log')}"
     )
     assert len(fps) >= 55, summary
+    assert not glass_stalls(result["per_second"]), f"harness: glass stalled; {summary}"
     assert result["longest_freeze_s"] <= 1.0, summary
     assert result["longest_gap_ms"] <= 1000, summary
     assert statistics.median(fps) >= 20, summary
@@ -87,6 +98,7 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
     link = result["link"]
     summary = f"per second {seconds}; link {link}\n{agent_lines(tmp_path / 'agent.log')}"
     assert len(link) == 4, summary
+    assert not glass_stalls(seconds), f"harness: glass stalled; {summary}"
 
     narrow_seconds = [s for s in seconds if 5 <= s["t"] < 25]
     slow = [s for s in narrow_seconds if s["latency_p50_ms"] is None or s["latency_p50_ms"] >= 150]

@@ -1,7 +1,7 @@
-"""Replicas (issue 18 part 1, as far as it is done): MAMORI_REPLICAS=on refuses to start
-without PostgreSQL and Redis and a replica name of its own, with a clear message; a replica
-claims its agents in Redis with presence keys that carry a TTL, refreshes them, and withdraws
-only its own claims. (Not done: routing a viewer's signaling to an agent on another replica.)"""
+"""Replicas (issue 18 part 1): MAMORI_REPLICAS=on refuses to start without PostgreSQL and
+Redis and a replica name of its own, with a clear message; a replica claims its agents in
+Redis with presence keys that carry a TTL, refreshes them, and withdraws only its own claims.
+Routing between replicas: test_routing.py and test_routing_browser.py."""
 
 from __future__ import annotations
 

@@ -7,22 +7,27 @@ tickets and vendor approvals stay single-use when two replicas race for them."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 
 import pytest
+from redis.asyncio import Redis
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
 
 import mamori_protocol as protocol
 from broker.access.grants import Access
+from broker.db.models import ViewingDevice
+from broker.devices.register import DeviceState
 from broker.replicas import wire
 from certs.authority import ServerFiles
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
-from devkit.identity import make_org, make_person, signed_in
+from devkit.devices import approved_device, proof
+from devkit.identity import make_org, make_person, password_step, signed_in
 from mamori_protocol import CloseCode, Direction
-from tests.replicas.pair import replica_pair, until
+from tests.replicas.pair import replica_pair, replica_process, until
 from tests.support.grants import add_grant, audited, bare_agent, open_viewer, receive, wait_online
 from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
@@ -278,3 +283,162 @@ async def test_one_ticket_raced_on_two_replicas_opens_one_socket(
 
             results = await asyncio.gather(attempt(pair.a), attempt(pair.b))
             assert sorted(results) == [False, True]
+
+
+async def test_a_replica_back_on_the_bus_rechecks_what_it_holds(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """A lost broadcast is a subscriber that was not connected: a device revoked with no
+    broadcast at all (as if it were lost), then every subscriber cut by Redis. Once A is
+    subscribed again it re-checks its sessions against the database: the session ends."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with bare_agent(pair.a, org, HOST) as agent, signed_in(pair.a, doctor) as user:
+            await wait_online(user, HOST)
+            async with open_viewer(pair.a, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                assert user.device is not None
+                async with pair.a.db.session() as s:
+                    device = await s.get(ViewingDevice, user.device.device_id)
+                    assert device is not None
+                    device.state = DeviceState.REVOKED.value
+                    await s.commit()
+                redis = Redis.from_url(pair.redis_url)
+                try:
+                    assert await redis.client_kill_filter(_type="pubsub") >= 2
+                finally:
+                    await redis.aclose()
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "device_revoked", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "device_revoked"
+                )
+
+
+async def test_one_device_challenge_raced_on_two_replicas_earns_one_ticket(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """The same signed challenge sent to A and B at once: one ticket, one refusal."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with bare_agent(pair.a, org, HOST), signed_in(pair.a, doctor) as user:
+            await wait_online(user, HOST)
+            user.device = await approved_device(pair.a, user)
+            body = await proof(user, user.device, HOST)
+            async with pair.b.http(cookies=user.http.cookies) as on_b:
+                answers = await asyncio.gather(
+                    user.post("/api/viewer-tickets", json=body),
+                    on_b.post("/api/viewer-tickets", json=body, headers=user.headers),
+                )
+            codes = sorted(a.status_code for a in answers)
+            assert codes[0] == 201
+            assert codes[1] in (400, 403, 409), [a.text for a in answers]
+
+
+async def test_lockout_counts_exactly_across_replicas(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Twelve wrong passwords for one account at once, six through A and six through B:
+    exactly five are evaluated (the threshold), the rest find the account locked, and the
+    right password is then refused on both replicas."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with contextlib.AsyncExitStack() as stack:
+            # A client each: a client's CSRF cookie is its own.
+            clients = [await stack.enter_async_context(b.http()) for b in [pair.a, pair.b] * 6]
+            answers = await asyncio.gather(
+                *(
+                    password_step(http, doctor.username, f"Wrong#pass{i}", f"203.0.113.{i}")
+                    for i, http in enumerate(clients)
+                )
+            )
+            codes = [a.status_code for a in answers]
+            assert codes.count(401) == 5, codes
+            assert codes.count(429) == 7, codes
+            for http in clients[:2]:
+                right = await password_step(http, doctor.username, doctor.password, "203.0.113.99")
+                assert right.status_code == 429
+                assert right.json()["error"] == "locked"
+
+
+async def test_a_grant_removed_or_a_person_disabled_on_b_ends_the_session_on_a(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Viewer through B, agent on A: the doctors' grant deleted by an admin on B ends the
+    session held on A (access_revoked); with a grant again, disabling the doctor on B ends
+    the next one (account_disabled)."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        admin = await make_person(pair.a, org, "admin")
+        async with (
+            bare_agent(pair.a, org, HOST) as agent,
+            signed_in(pair.b, doctor) as user,
+            signed_in(pair.b, admin) as boss,
+        ):
+            await wait_online(user, HOST)
+            async with open_viewer(pair.b, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                page = (await boss.http.get("/api/admin/grants")).json()
+                (grant,) = [g for g in page["grants"] if g["role"] == "doctor"]
+                gone = await boss.http.delete(
+                    f"/api/admin/grants/{grant['id']}", headers=boss.headers
+                )
+                assert gone.status_code == 204, gone.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "access_revoked", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "access_revoked"
+                )
+            await add_grant(pair.a, org, role="doctor", access=Access.CONTROL)
+            async with open_viewer(pair.b, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                off = await boss.http.patch(
+                    f"/api/admin/users/{doctor.user_id}",
+                    json={"disabled": True},
+                    headers=boss.headers,
+                )
+                assert off.status_code == 200, off.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "account_disabled", session_id=start.session_id
+                )
+
+
+async def test_a_viewer_through_a_replica_process_of_its_own(
+    server_certs: ServerFiles, tmp_path: Path
+) -> None:
+    """Replica C is a separate ``python -m broker serve`` process: a viewer through C
+    signals with the agent on A, and a sign-out everywhere through C ends it."""
+    async with replica_pair(server_certs, tmp_path) as pair:
+        org = await make_org(pair.a)
+        doctor = await make_person(pair.a, org, "doctor")
+        async with (
+            replica_process(pair, "broker-c", tmp_path, pair.secret_key) as c,
+            bare_agent(pair.a, org, HOST) as agent,
+            signed_in(c, doctor) as user,
+        ):
+            await wait_online(user, HOST)
+            async with open_viewer(c, user, await user.ticket(HOST)) as viewer:
+                start = await _join(viewer, agent)
+                await viewer.send(protocol.encode(protocol.Offer(VIEWER_OFFER)))
+                offer = await receive(agent, Direction.BROKER_TO_AGENT)
+                assert isinstance(offer, protocol.Offer)
+                await agent.send(
+                    protocol.encode(protocol.Answer(HOST_ANSWER, session_id=start.session_id))
+                )
+                assert isinstance(
+                    await receive(viewer, Direction.BROKER_TO_VIEWER), protocol.Answer
+                )
+                out = await user.post("/api/logout-everywhere")
+                assert out.status_code == 200, out.text
+                assert await receive(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+                    "signed_out", session_id=start.session_id
+                )
+                assert await receive(viewer, Direction.BROKER_TO_VIEWER) == protocol.Bye(
+                    "signed_out"
+                )

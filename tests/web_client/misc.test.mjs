@@ -395,3 +395,21 @@ test("core modules never touch the DOM", () => {
     assert.doesNotMatch(source, /\b(document|window|localStorage|navigator)\./, file);
   }
 });
+
+test("source network lists: one network a line, each checked, at most the broker's limit", async () => {
+  const { readNetworks, validNetwork } = await import("../../web_client/core/source_networks.js");
+  for (const good of ["192.0.2.0/24", "192.0.2.7", "0.0.0.0/0", "2001:db8::/48", "2001:db8::1", "::/0", "::ffff:192.0.2.1"]) {
+    assert.equal(validNetwork(good), true, good);
+  }
+  for (const bad of ["192.0.2.300/24", "192.0.2.0/33", "192.0.2/24", "2001:db8::/129", "2001:db8:::1", "example.org", "10.0.0.0/8/8", "", "1.2.3.4/ 8"]) {
+    assert.equal(validNetwork(bad), false, bad);
+  }
+  assert.deepEqual(readNetworks(" 192.0.2.0/24\n\n2001:db8::/48\r\n192.0.2.0/24\n", 32), {
+    ok: true,
+    networks: ["192.0.2.0/24", "2001:db8::/48"],
+  });
+  assert.deepEqual(readNetworks("", 32), { ok: true, networks: [] });
+  assert.deepEqual(readNetworks("192.0.2.0/24\nnope", 32), { ok: false, error: "sources.invalid", params: { entry: "nope" } });
+  const many = Array.from({ length: 4 }, (_, i) => `198.51.100.${i}`).join("\n");
+  assert.deepEqual(readNetworks(many, 3), { ok: false, error: "sources.tooMany", params: { max: 3 } });
+});

@@ -5,6 +5,7 @@
  */
 
 import { t } from "../core/i18n.js";
+import { readNetworks } from "../core/source_networks.js";
 import { call } from "./api.js";
 import { clinicTime, messageLine } from "./console_kit.js";
 
@@ -84,6 +85,72 @@ export function createSettingsPage(hooks) {
     if (message.check(result, "settings.saved")) render(result.body);
   });
 
+  const sources = createSourcesForm(hooks);
+
+  return {
+    show() {
+      message.say(null);
+      load();
+      sources.show();
+    },
+    relabel() {
+      message.relabel();
+      if (shown) render(shown);
+      sources.relabel();
+    },
+  };
+}
+
+const AUDIENCES = ["everyone", "admin", "vendor"];
+const SOURCES_URL = "/api/admin/settings/source-networks";
+
+/** The allow-lists of source networks (MHLW row 17): one textarea per audience. */
+function createSourcesForm(hooks) {
+  const form = document.getElementById("sources-form");
+  const hint = document.getElementById("sources-hint");
+  const message = messageLine(document.getElementById("sources-message"), hooks);
+  let shown = null;
+
+  function render(view) {
+    shown = view;
+    for (const audience of AUDIENCES) {
+      document.getElementById(`sources-${audience}`).value = view[audience].join("\n");
+    }
+    renderHint();
+  }
+
+  function renderHint() {
+    if (!shown) return;
+    hint.textContent = `${t("sources.yourAddress", { address: shown.your_address })}・${t("sources.max", {
+      max: shown.max_networks,
+    })}`;
+  }
+
+  async function load() {
+    const result = await call("GET", SOURCES_URL);
+    if (message.check(result)) render(result.body);
+  }
+
+  form.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    if (!shown) return;
+    const body = {};
+    for (const audience of AUDIENCES) {
+      const read = readNetworks(document.getElementById(`sources-${audience}`).value, shown.max_networks);
+      if (!read.ok) {
+        message.say(read.error, "error", read.params);
+        return;
+      }
+      body[audience] = read.networks;
+    }
+    const result = await call("PUT", SOURCES_URL, body);
+    if (result.body?.error === "source_networks_lockout") {
+      message.say("sources.lockout", "error", { address: shown.your_address });
+      return;
+    }
+    if (message.check(result, "sources.saved")) render(result.body);
+  });
+
   return {
     show() {
       message.say(null);
@@ -91,7 +158,7 @@ export function createSettingsPage(hooks) {
     },
     relabel() {
       message.relabel();
-      if (shown) render(shown);
+      renderHint();
     },
   };
 }

@@ -119,6 +119,7 @@ export const authJa = {
 
   "api.invalid_credentials": "ユーザー名またはパスワードが違います。",
   "api.locked": "失敗が続いたため、しばらくサインインできません。15 分ほど待ってからやり直してください。",
+  "api.source_not_allowed": "この医療機関は、いまお使いのネットワークからの接続を許可していません。院内や許可された場所から接続するか、管理者に確認してください。",
   "api.locked_for": "失敗が続いたため、このアカウントは {minutes} 分間ロックされました。{minutes} 分たってから、パスワードからやり直してください。",
   "api.rate_limited": "短い間にサインインが多すぎます。{minutes} 分ほど待ってからやり直してください。",
   "api.mfa_failed": "コードまたはパスキーを確認できませんでした。",
@@ -279,6 +280,7 @@ export const authEn = {
 
   "api.invalid_credentials": "Wrong user name or password.",
   "api.locked": "Too many failures: sign-in is paused. Try again in about 15 minutes.",
+  "api.source_not_allowed": "Your clinic does not allow connections from the network you are on. Connect from the clinic or another allowed place, or ask your admin.",
   "api.locked_for": "Too many failures: this account is locked for {minutes} minutes. After that, start again with your password.",
   "api.rate_limited": "Too many sign-ins in a short time. Wait about {minutes} minutes, then try again.",
   "api.mfa_failed": "The code or passkey was not accepted.",
