@@ -288,7 +288,8 @@ Area = tuple[int, int, int, int]  # left, top, width, height
 
 
 def set_monitors(display_name: str, areas: list[Area]) -> None:
-    """Make ``areas`` the display's RandR monitors, the first one primary.
+    """Make ``areas`` the display's RandR monitors (instead of those defined before), the
+    first one primary.
 
     python-xlib's ``set_monitor`` cannot pack its own request (0.33), so it is sent here.
     """
@@ -303,9 +304,16 @@ def set_monitors(display_name: str, areas: list[Area]) -> None:
             rq.String8("info"),
         )  # fmt: skip
 
+    from Xlib.ext import randr
+
     conn = xdisplay.Display(display_name)
     try:
         root = conn.screen().root
+        # Replace, not add to, the monitors defined before (the automatic ones stay).
+        for monitor in randr.get_monitors(root, False).monitors:
+            if not monitor.automatic:
+                randr.delete_monitor(root, monitor.name)
+        conn.sync()
         outputs = list(root.xrandr_get_screen_resources().outputs)
         for index, (left, top, width, height) in enumerate(areas):
             owned = outputs if index == 0 else []

@@ -23,7 +23,7 @@ from host_agent.video.composed import ComposedCapture, WindowDamage
 from host_agent.video.cursor import CursorWatcher
 from host_agent.video.damage import ChangeMonitor, PollingMonitor, open_monitor
 from host_agent.video.monitors import x11_monitors
-from mamori_protocol.monitors import Monitor, region_for
+from mamori_protocol.monitors import ALL_MONITORS, Monitor, region_for
 
 log = logging.getLogger(__name__)
 
@@ -140,21 +140,26 @@ class DisplayCapture:
         self.composed = composed
         self.monitors: list[Monitor] = []
         self.selected: int | None = None
+        self._chosen: Monitor | None = None
 
     def select(self, choice: int | None) -> None:
-        region_for(self.monitors, choice)  # raises for an id not listed
+        region = region_for(self.monitors, choice)  # raises for an id not listed
         self.selected = choice
+        # Remembered by place: ids are positions, and a new layout may give this one's away.
+        self._chosen = None if choice is None or choice == ALL_MONITORS else region
 
     def open_source(self) -> ScreenCapture | ComposedCapture:
         try:
             self.monitors = x11_monitors(self.display)
         except RuntimeError as exc:
             raise CaptureError(str(exc)) from exc
-        # A monitor unplugged since the choice: back to the primary.
-        choice = self.selected
-        if choice is not None and all(m.id != choice for m in self.monitors) and choice >= 0:
-            choice = self.selected = None
-        region = region_for(self.monitors, choice)
+        if self._chosen is not None:
+            # The chosen monitor gone or moved since the choice: back to the primary.
+            same = [m.id for m in self.monitors if _same_area(m, self._chosen)]
+            self.selected = same[0] if same else None
+            if not same:
+                self._chosen = None
+        region = region_for(self.monitors, self.selected)
         if self.composed:
             return ComposedCapture(self.display, region)
         return ScreenCapture(self.display, region)
@@ -176,3 +181,7 @@ class DisplayCapture:
         self, source: FrameSource, loop: asyncio.AbstractEventLoop, send: Callable[[str], None]
     ) -> CursorWatcher:
         return CursorWatcher(self.display, source.geometry, loop, send)
+
+
+def _same_area(a: Monitor, b: Monitor) -> bool:
+    return (a.left, a.top, a.width, a.height) == (b.left, b.top, b.width, b.height)

@@ -4,6 +4,7 @@ whose screen another compositing manager holds refuses the privacy screen, chang
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ from host_agent.errors import InjectionError
 from host_agent.platform.notices import NOTICE_BACKGROUND
 from host_agent.platform.x11.local_input import LocalInputLock
 from host_agent.platform.x11.privacy import PrivacyScreen
-from host_agent.video.composed import ComposedCapture
+from host_agent.video.change_detection import Rect
+from host_agent.video.composed import ComposedCapture, WindowDamage
 from host_agent.video.monitors import x11_monitors
 
 pytestmark = pytest.mark.display
@@ -113,3 +115,55 @@ def test_refused_where_another_compositor_holds_the_screen(
         screen.close()
     finally:
         compositor.close()
+
+
+def median_of(rgb: np.ndarray) -> tuple[int, ...]:
+    return tuple(int(c) for c in np.median(rgb.reshape(-1, 3), axis=0))
+
+
+def colour_window(conn: Any, box: tuple[int, int, int, int], rgb: tuple[int, int, int]) -> Any:
+    screen = conn.screen()
+    window = screen.root.create_window(
+        *box, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
+        background_pixel=(rgb[0] << 16) | (rgb[1] << 8) | rgb[2], override_redirect=True,
+    )  # fmt: skip
+    window.map()
+    conn.sync()
+    return window
+
+
+async def test_a_window_opened_during_the_session_is_captured_never_shown(
+    desktop: tuple[XvfbDisplay, SampleApp],
+) -> None:
+    """A dialog the EHR opens mid-session: the viewer's capture gets it (and its drawing, in
+    root coordinates), the monitors keep the notice."""
+    display, _ = desktop
+    region = x11_monitors(display.name)[0]
+    capture = ComposedCapture(display.name, region)
+    changes = WindowDamage(display.name, asyncio.get_running_loop())
+    changed = asyncio.Event()
+    changes.start(changed.set)
+    screen = PrivacyScreen(display.name, "山田")
+    app: Any = xdisplay.Display(display.name)
+    try:
+        screen.lock()
+        changes.take()
+        changed.clear()
+        dialog = colour_window(app, (300, 200, 200, 100), (0xE0, 0xA0, 0x20))
+        async with asyncio.timeout(5):
+            await changed.wait()
+        assert changes.take() is None  # a window appeared: look everywhere
+        grabbed = capture.grab(Rect(300, 200, 200, 100))[..., [2, 1, 0]]
+        assert near(median_of(grabbed), (0xE0, 0xA0, 0x20))
+        assert near(median_of(monitors_show(display.name)[200:300, 300:500]), NOTICE_BACKGROUND)
+        changed.clear()
+        dialog.fill_rectangle(dialog.create_gc(foreground=0xFFFFFF), 10, 20, 30, 40)
+        app.sync()
+        async with asyncio.timeout(5):
+            await changed.wait()
+        assert changes.take() == Rect(310, 220, 30, 40)
+    finally:
+        app.close()
+        screen.close()
+        changes.close()
+        capture.close()

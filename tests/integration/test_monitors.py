@@ -11,8 +11,6 @@ from typing import Any
 
 import numpy as np
 import pytest
-from Xlib import X
-from Xlib import display as xdisplay
 
 from devkit.agent import running_agent
 from devkit.broker import RunningBroker
@@ -29,58 +27,16 @@ from mamori_protocol.monitors import (
     parse_monitors_message,
 )
 from tests.conftest import HOST_ID
+from tests.support.monitors import LEFT, LEFT_RGB, NEW_RIGHT_RGB, RIGHT, RIGHT_RGB, Painted
 from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
-
-LEFT = (0, 0, 800, 600)  # the primary
-RIGHT = (800, 0, 640, 480)  # smaller, top-aligned: the framebuffer is 1440x600
-LEFT_RGB = (0xC0, 0x30, 0x30)
-RIGHT_RGB = (0x30, 0x40, 0xC0)
-NEW_RIGHT_RGB = (0x30, 0xB0, 0x40)
 
 
 @pytest.fixture
 def xvfb() -> Iterator[XvfbDisplay]:
     with start_multi_monitor_xvfb([LEFT, RIGHT]) as display:
         yield display
-
-
-class Painted:
-    """One colour window over each monitor; records the button presses each receives."""
-
-    def __init__(self, name: str) -> None:
-        self.conn: Any = xdisplay.Display(name)
-        screen = self.conn.screen()
-        self.windows = {}
-        for key, (left, top, w, h), rgb in (("left", LEFT, LEFT_RGB), ("right", RIGHT, RIGHT_RGB)):
-            window = screen.root.create_window(
-                left, top, w, h, 0, screen.root_depth, X.InputOutput, X.CopyFromParent,
-                background_pixel=(rgb[0] << 16) | (rgb[1] << 8) | rgb[2],
-                override_redirect=True, event_mask=X.ButtonPressMask,
-            )  # fmt: skip
-            window.map()
-            self.windows[window.id] = key
-        self.conn.sync()
-        self.presses: list[tuple[str, int, int, int, int]] = []
-
-    def repaint(self, key: str, rgb: tuple[int, int, int]) -> None:
-        """Draw on one monitor (a damage the capture must notice there)."""
-        window_id = next(w for w, k in self.windows.items() if k == key)
-        window = self.conn.create_resource_object("window", window_id)
-        window.change_attributes(background_pixel=(rgb[0] << 16) | (rgb[1] << 8) | rgb[2])
-        window.clear_area()
-        self.conn.sync()
-
-    def drain(self) -> None:
-        while self.conn.pending_events():
-            event = self.conn.next_event()
-            if event.type == X.ButtonPress:
-                key = self.windows.get(event.window.id, "?")
-                self.presses.append((key, event.event_x, event.event_y, event.root_x, event.root_y))
-
-    def close(self) -> None:
-        self.conn.close()
 
 
 @pytest.fixture
@@ -147,11 +103,14 @@ def test_the_agent_reads_randr_monitors_mss_does_not_see(xvfb: XvfbDisplay) -> N
     ]
 
 
+@pytest.mark.parametrize("codec", ["video/H264", "video/VP8"])
 async def test_the_viewer_switches_monitors_and_clicks_land_on_the_chosen_one(
-    broker: RunningBroker, user: SignedIn, agent: tuple[BrokerLink, Painted]
+    broker: RunningBroker, user: SignedIn, agent: tuple[BrokerLink, Painted], codec: str
 ) -> None:
+    """Each switch is a new picture size: our x264 starts over with a keyframe, aiortc's
+    VP8 encoder (the fallback) makes itself anew."""
     link, painted = agent
-    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+    async with aiortc_viewer(broker, user, HOST_ID, codec=codec) as viewer:
         # The primary first, and the list of both.
         rgb = await frame_of(viewer, 800, 600)
         assert near(colour(rgb, 300, 200, 200, 200), LEFT_RGB)
