@@ -129,7 +129,9 @@ class Settings(BaseSettings):
             in-memory certificate status handshakes are authenticated from.
         agent_handshake_limit: agent handshakes (certificate check to registration) in
             progress at once; one more is told 503 "come back later" before any database
-            work, so a reconnecting fleet cannot drown the database (issue 18).
+            work, so a reconnecting fleet cannot drown the database (issue 18). The same
+            bound applies, separately, to TLS handshakes on the agent port: one more
+            connection is closed before any TLS (``broker.server.agent_tls``).
         agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
         agent_ping_interval_s: how often the broker pings each agent link.
         agent_ping_timeout_s: a ping unanswered this long ends the link: a silent agent
@@ -204,9 +206,13 @@ class Settings(BaseSettings):
         audit_checkpoint_interval_s: and, if it grew, at least this often (default 10 min).
         audit_retention_days: audit records younger than this are never purged (default 5
             years); older ones only by ``audit purge``, which exports them first.
-        shutdown_grace_s: on SIGTERM, live sessions end (``broker_shutdown``) and
-            connections get this long to close before they are cut; the process exits
-            soon after, whatever idle keep-alive clients do.
+        shutdown_grace_s: on SIGTERM, agents and viewers are told the broker restarts
+            (their live sessions keep their media and are re-adopted) and connections get
+            this long to close before they are cut; the process exits soon after,
+            whatever idle keep-alive clients do.
+        session_resume_s: after a restart, a live session its agent does not re-register
+            (or the broker may not re-adopt) within this long is closed in the audit with
+            its real reason (``broker_crashed``, ``broker_shutdown``...); 0: at once.
         replica_id: this process's name among replicas; the sessions it held when it
             crashed are closed in the audit (``broker_crashed``) when it starts again.
         replicas: this process is one of several replicas: it needs PostgreSQL (SQLite is
@@ -323,6 +329,7 @@ class Settings(BaseSettings):
     audit_checkpoint_interval_s: int = Field(600, ge=5, le=_DAY)
     audit_retention_days: int = Field(5 * 366, ge=1, le=100 * 366)
     shutdown_grace_s: int = Field(5, ge=1, le=120)
+    session_resume_s: int = Field(60, ge=0, le=600)
     replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     replicas: Flag = False
     redis_url: str = Field("", repr=False)

@@ -11,11 +11,14 @@ WebSocket close code and a short reason to send back.
 
 Which types may travel in which direction is part of the schema::
 
-    viewer -> broker : viewer_join, offer, ice, bye
-    broker -> agent  : session_start, offer, ice, bye, error   (always with session_id)
-    agent  -> broker : agent_hello, answer, ice, bye, violation, activity (session_id in a
-                       session)
-    broker -> viewer : answer, ice, bye, error, notice
+    viewer -> broker : viewer_join, viewer_resume, offer, ice, bye
+    broker -> agent  : session_start, session_resumed, offer, ice, bye, error   (always with
+                       session_id)
+    agent  -> broker : agent_hello, session_resume, answer, ice, bye, violation, activity
+                       (session_id in a session)
+    broker -> viewer : answer, ice, bye, error, notice, resume_token
+
+The resume messages (``mamori_protocol.resume``) carry a live session across a broker restart.
 
 ``web_client/core/protocol.js`` mirrors this module; keep the two in step.
 
@@ -44,6 +47,7 @@ from mamori_protocol.errors import (
     UnknownMessageType,
 )
 from mamori_protocol.ice_servers import IceServer, ice_servers_from_wire
+from mamori_protocol.resume import ResumeToken, SessionResume, SessionResumed, ViewerResume
 from mamori_protocol.validators import (
     MAX_CANDIDATE_CHARS,
     MAX_ERROR_MESSAGE_CHARS,
@@ -80,10 +84,14 @@ __all__ = [
     "Notice",
     "Offer",
     "ProtocolError",
+    "ResumeToken",
+    "SessionResume",
+    "SessionResumed",
     "SessionStart",
     "UnexpectedMessage",
     "UnknownMessageType",
     "ViewerJoin",
+    "ViewerResume",
     "Violation",
     "encode",
     "parse",
@@ -120,6 +128,9 @@ class ViewerJoin:
     TYPE: ClassVar[str] = "viewer_join"
     host_id: str
     session_id: str | None = None
+    # The page can take its signaling back after a broker restart: send it a resume secret
+    # (``resume_token``, mamori_protocol/resume.py). Absent: a client that cannot.
+    resume: bool | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -247,6 +258,10 @@ Message = (
     | Violation
     | Notice
     | Activity
+    | SessionResume
+    | SessionResumed
+    | ResumeToken
+    | ViewerResume
 )
 
 _TYPES: Final[dict[str, type[Message]]] = {
@@ -263,16 +278,24 @@ _TYPES: Final[dict[str, type[Message]]] = {
         Violation,
         Notice,
         Activity,
+        SessionResume,
+        SessionResumed,
+        ResumeToken,
+        ViewerResume,
     )
 }
 
 _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
-    Direction.VIEWER_TO_BROKER: frozenset({"viewer_join", "offer", "ice", "bye"}),
-    Direction.BROKER_TO_AGENT: frozenset({"session_start", "offer", "ice", "bye", "error"}),
-    Direction.AGENT_TO_BROKER: frozenset(
-        {"agent_hello", "answer", "ice", "bye", "violation", "activity"}
+    Direction.VIEWER_TO_BROKER: frozenset({"viewer_join", "viewer_resume", "offer", "ice", "bye"}),
+    Direction.BROKER_TO_AGENT: frozenset(
+        {"session_start", "session_resumed", "offer", "ice", "bye", "error"}
     ),
-    Direction.BROKER_TO_VIEWER: frozenset({"answer", "ice", "bye", "error", "notice"}),
+    Direction.AGENT_TO_BROKER: frozenset(
+        {"agent_hello", "session_resume", "answer", "ice", "bye", "violation", "activity"}
+    ),
+    Direction.BROKER_TO_VIEWER: frozenset(
+        {"answer", "ice", "bye", "error", "notice", "resume_token"}
+    ),
 }
 
 # Why a viewer may say it leaves: the page closing the viewer, or its own peer connection

@@ -13,6 +13,9 @@ class CloseCode(IntEnum):
     UNSUPPORTED_DATA = 1003
     MESSAGE_TOO_BIG = 1009
     INTERNAL_ERROR = 1011
+    # The broker restarts: keep the session's media, reconnect (mamori_protocol/resume.py).
+    SERVICE_RESTART = 1012
+    TRY_AGAIN_LATER = 1013
     MALFORMED = 4400
     UNAUTHORIZED = 4401
     POLICY_VIOLATION = 4403

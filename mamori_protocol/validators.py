@@ -23,6 +23,8 @@ _VERSION = re.compile(r"[0-9A-Za-z.+-]{1,32}")
 _TOKEN = re.compile(r"[a-z][a-z0-9_]{0,39}")
 # Account names as the broker stores them (broker.identity.accounts.USERNAME_PATTERN).
 _VIEWER_ID = re.compile(r"[a-z0-9][a-z0-9._@+-]{0,63}")
+# A session's resume secret (mamori_protocol/resume.py): 32 bytes, URL-safe base64.
+_RESUME_TOKEN = re.compile(r"[A-Za-z0-9_-]{43}")
 _SDP_MID = re.compile(r"[A-Za-z0-9_.-]{0,32}")
 # IANA zone names as the broker offers them (broker/access/zones.py): Asia/Tokyo, Etc/GMT+9.
 _TIME_ZONE = re.compile(r"[A-Za-z][A-Za-z0-9_+-]*(/[A-Za-z0-9_+-]+){0,2}")
@@ -106,6 +108,15 @@ def _error_message(kind: str, name: str, value: object) -> None:
     _text(kind, name, value, limit=MAX_ERROR_MESSAGE_CHARS, pattern=None)
 
 
+def _optional_flag(kind: str, name: str, value: object) -> None:
+    if value is not None:
+        _flag(kind, name, value)
+
+
+def _resume_token(kind: str, name: str, value: object) -> None:
+    _text(kind, name, value, limit=43, pattern=_RESUME_TOKEN)
+
+
 def _viewer_id(kind: str, name: str, value: object) -> None:
     _text(kind, name, value, limit=64, pattern=_VIEWER_ID)
 
@@ -183,4 +194,7 @@ VALIDATORS: Final = {
     "ice_servers": _ice_servers,
     "ice_policy": _ice_policy,
     "lan_candidates": _flag,
+    "elapsed_s": _seconds,
+    "token": _resume_token,
+    "resume": _optional_flag,
 }

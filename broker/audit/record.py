@@ -52,6 +52,8 @@ class Event(StrEnum):
     VIEWER_TICKET = "viewer_ticket"
     SESSION_STARTED = "session_started"
     SESSION_ENDED = "session_ended"
+    # A live session re-adopted after the broker restarted (broker/signaling/adoption.py).
+    SESSION_RESUMED = "session_resumed"
     SESSION_TERMINATED = "session_terminated"  # an admin ended someone's session
     POLICY_VIOLATION = "policy_violation"
     CLIENT_BLOCKED = "client_blocked"

@@ -60,10 +60,11 @@ from broker.replicas.presence import Presence
 from broker.replicas.presence import close as presence_close
 from broker.replicas.routing import ReplicatedRelay
 from broker.server.limits import BodyLimitMiddleware, BodyLimits
-from broker.signaling import endpoints
+from broker.signaling import endpoints, resume_endpoint
+from broker.signaling.adoption import Adoption
 from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.relay import Relay
-from broker.signaling.session_audit import AuditedSessionEvents, close_crashed
+from broker.signaling.session_audit import AuditedSessionEvents
 from broker.turn.servers import IceServerSource
 from broker.version import VERSION
 
@@ -124,8 +125,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await app.state.db.migrate()
-        # Before anything is relayed: sessions a crash of this replica cut get their end.
-        await close_crashed(app.state.db, app.state.clock, settings.replica_id)
+        # Before anything is relayed: sessions this replica held when it stopped wait to be
+        # re-adopted (broker/signaling/adoption.py), and get their end if they are not.
+        await app.state.adoption.start()
         await app.state.alerts.start()
         presence: Presence | None = app.state.presence
         relay = app.state.relay
@@ -153,6 +155,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
             )
         )
         yield
+        await app.state.adoption.stop()
         await app.state.alerts.stop()
         if claims is not None:
             claims.cancel()
@@ -239,6 +242,13 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
         )
     else:
         app.state.relay = Relay(**relay_terms)
+    app.state.adoption = Adoption(
+        app.state.db,
+        app.state.clock,
+        app.state.relay,
+        settings.replica_id,
+        settings.session_resume_s,
+    )
     # The origin browsers use; with port 0 the server updates it once bound (server.py).
     app.state.origin = settings.origin()
     app.state.alerts = AlertService(
@@ -297,6 +307,7 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     app.include_router(admin_hosts.router)
     app.include_router(agent_enrollment.router)
     app.include_router(endpoints.router)
+    app.include_router(resume_endpoint.router)
     app.include_router(health.router)
     app.include_router(ops_metrics.router)
     # Outermost: every record logged while a request is handled carries its id.

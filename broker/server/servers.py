@@ -2,12 +2,17 @@
 port (mutual TLS, ``broker.server.agent_app``); the signaling frame limit; port discovery for tests.
 
 Stopping (SIGTERM, or ``BrokerServers.stop``) drains first: new sessions are refused, live
-ones end as ``broker_shutdown`` (audited as such, not as the ``viewer_left`` their closing
-sockets would report), and the agent port stops (agents hear 1012 "service restart" and come
-back jittered) before the browser port's shutdown closes the shared database. Each server
+ones are kept for the broker's return (``broker.signaling.adoption``: their viewers and
+agents hear 1012 "service restart", keep the media and come back jittered; a session not
+re-adopted in time is audited as ``broker_shutdown``), and the agent port stops before
+the browser port's shutdown closes the shared database. Each server
 gives its connections ``MAMORI_SHUTDOWN_GRACE_S`` and then cuts them, so an idle keep-alive
 client (or a TLS peer that never answers close_notify, which asyncio waits 30 s for) cannot
 hold the exit.
+
+The agent port's TLS is set up here rather than by asyncio's ``create_server(ssl=...)``
+(``broker.server.agent_tls``): a small read buffer per connection and a bound on
+handshakes in progress, which is what lets a restarted broker take its fleet back.
 """
 
 from __future__ import annotations
@@ -17,13 +22,14 @@ import contextlib
 import logging
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator, Sequence
 
 import uvicorn
 from fastapi import FastAPI
 
 from broker.config import Settings
 from broker.server.agent_app import create_agent_app
+from broker.server.agent_tls import AgentTlsFactory
 from broker.server.tls_scope import TlsH11Protocol, TlsWebSocketProtocol
 from mamori_protocol import MAX_MESSAGE_BYTES
 
@@ -84,6 +90,14 @@ class _AgentPortServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+        # uvicorn would say http://: its config holds no TLS context, the protocol factory
+        # does the TLS (AgentTlsFactory). Same words as uvicorn's, which tools look for.
+        host, port = listeners[0].getsockname()[:2]
+        logging.getLogger("uvicorn.error").info(
+            "Uvicorn running on https://%s:%d (Press CTRL+C to quit)", host, port
+        )
+
 
 def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     """The agent port: ``/ws/agent`` and ``/agent/renew`` over mutual TLS."""
@@ -110,8 +124,12 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         timeout_graceful_shutdown=settings.shutdown_grace_s,
     )
     config.load()
-    # Client certificates required, trusted CAs = the organizations' (broker.agents.tls).
-    config.ssl = app.state.agent_tls
+    # Client certificates required, trusted CAs = the organizations' (broker.agents.tls);
+    # the TLS layer is made by the protocol factory (broker.server.agent_tls), not asyncio.
+    config.ssl = None
+    config.http_protocol_class = AgentTlsFactory(  # type: ignore[assignment]
+        config.http_protocol_class, app.state.agent_tls, settings.agent_handshake_limit
+    )
     return _AgentPortServer(config)
 
 
@@ -193,18 +211,18 @@ class BrokerServers:
         await asyncio.wait(self._tasks, return_when=asyncio.FIRST_COMPLETED)
 
     async def drain(self) -> None:
-        """End live sessions as ``broker_shutdown``, refuse new ones, stop the agent port.
-        Once; bounded by the grace period twice (the sessions' audit writes, the agent port)."""
+        """Suspend live sessions (kept for re-adoption), refuse new ones, stop the agent
+        port. Once; bounded by the grace period twice (the sessions' rows, the agent port)."""
         if self._drained:
             return
         self._drained = True
         grace = self.settings.shutdown_grace_s
         try:
             async with asyncio.timeout(grace):
-                ended = await self.app.state.relay.shut_down("broker_shutdown")
-            log.info("draining: %d live session(s) ended", ended)
+                kept = await self.app.state.adoption.suspend_all()
+            log.info("draining: %d live session(s) kept for the broker's return", kept)
         except TimeoutError:
-            log.error("draining: live sessions not all ended within %.1f s", grace)
+            log.error("draining: live sessions not all suspended within %.1f s", grace)
         if len(self._tasks) > 1:
             await self._stop_server(self.agents, self._tasks[1], grace * 2)
 

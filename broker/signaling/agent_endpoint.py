@@ -27,6 +27,7 @@ from broker.config import Settings
 from broker.db.engine import Database
 from broker.errors import RelayError
 from broker.replicas.presence import Presence
+from broker.signaling.adoption import Adoption
 from broker.signaling.agent_gate import HandshakeGate
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
@@ -168,6 +169,11 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
             if isinstance(message, protocol.AgentHello):
                 await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "agent_hello sent twice")
                 return
+            if isinstance(message, protocol.SessionResume):
+                # A live session the agent kept while this broker restarted.
+                adoption: Adoption = ws.app.state.adoption
+                await adoption.adopt(link, message)
+                continue
             await relay.from_agent(link, message)
     except ProtocolError as exc:
         await _refuse_protocol(peer, "agent", exc)

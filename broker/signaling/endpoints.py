@@ -251,6 +251,9 @@ async def viewer_endpoint(ws: WebSocket) -> None:
         if not await _still_signed_in(ws, grant.owner):
             await relay.end(session, "idle_timeout", CloseCode.UNAUTHORIZED)
             return
+        if join.resume:
+            # Kept in the page's memory only: it takes the signaling back after a restart.
+            await peer.send(protocol.encode(protocol.ResumeToken(session.resume_secret)))
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin):

@@ -266,6 +266,23 @@ class Relay:
         session.idle_task = asyncio.create_task(self._enforce_idle(session))
         return session
 
+    def adopt(self, session: Session) -> bool:
+        """Take back a session its agent re-registered after this broker restarted (the
+        policy checks are broker/signaling/adoption.py's): its limits, window and idle clock
+        run again from here. False if the host has another session by now."""
+        if (
+            session.agent.session is not None
+            or self._agents.get((session.agent.org_id, session.agent.host_id)) is not session.agent
+        ):
+            return False
+        session.agent.session = session
+        session.limit_task = asyncio.create_task(self._enforce_maximum(session))
+        session.window_task = asyncio.create_task(
+            watch_window(self, session, self.clock, session.policy.warn_s)
+        )
+        session.idle_task = asyncio.create_task(self._enforce_idle(session))
+        return True
+
     def _session_start(self, session: Session) -> protocol.SessionStart:
         who = session.identity or ViewerIdentity(0, "unknown", "(不明)", "(不明)")
         policy = session.policy
@@ -293,7 +310,9 @@ class Relay:
         """Warn the viewer ``warn_s`` ahead, then end the session at ``max_s`` (the agent
         enforces the same limit itself)."""
         policy = session.policy
-        await asyncio.sleep(policy.max_s - policy.warn_s)
+        # From the session's start (a re-adopted one began before this broker did).
+        ran = time.monotonic() - session.started_at
+        await asyncio.sleep(max(0.0, policy.max_s - policy.warn_s - ran))
         if session.agent.session is not session:
             return
         if policy.warn_s:
@@ -479,16 +498,6 @@ class Relay:
             protocol.encode(protocol.Bye(reason=reason, session_id=session.session_id))
         )
         await self._finished(session, reason)
-
-    async def shut_down(self, reason: str = "broker_shutdown") -> int:
-        """The broker is stopping (SIGTERM): refuse new sessions, and end every live one
-        now with ``reason``, so the audit says why it ended rather than the ``viewer_left``
-        its viewer's closing socket would report. How many were ended."""
-        self.draining = True
-        live = [a.session for a in list(self._agents.values()) if a.session is not None]
-        for session in live:
-            await self.end(session, reason, CloseCode.GOING_AWAY)
-        return len(live)
 
     async def end_sessions_of(self, owners: set[int], reason: str = "signed_out") -> None:
         """End the viewer sessions opened by these browser sessions (logout, disable, ...)."""

@@ -24,6 +24,7 @@ from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import OpenSession
 from broker.identity import sessions
+from broker.signaling.resume_secret import secret_hash
 from broker.signaling.sessions import Session
 
 log = logging.getLogger(__name__)
@@ -75,6 +76,10 @@ class AuditedSessionEvents:
                     user_id=who.user_id if who else None,
                     username=who.username if who else "",
                     started_at=self._clock.now(),
+                    owner_id=session.owner,
+                    device_id=session.device_id,
+                    view_only=session.view_only,
+                    resume_hash=secret_hash(session.resume_secret),
                 )
             )
             await s.commit()
@@ -132,12 +137,19 @@ class AuditedSessionEvents:
             await s.commit()
 
 
-async def close_crashed(db: Database, clock: Clock, replica: str) -> list[str]:
-    """Record the end (``broker_crashed``) of every session ``replica`` held when it stopped
-    without ending them; their ids. Run at start, before this replica relays anything."""
+async def close_crashed(
+    db: Database, clock: Clock, replica: str, only: set[str] | None = None
+) -> list[str]:
+    """Record the end of every session ``replica`` held when it stopped without ending them
+    (of those named in ``only``, when given); their ids. The reason is why the broker
+    stopped: ``broker_shutdown`` when it said so, else ``broker_crashed``. Run at start, or
+    once the sessions had their time to be re-adopted (broker/signaling/adoption.py)."""
     now = clock.now()
     async with db.session() as s:
-        rows = list(await s.scalars(select(OpenSession).where(OpenSession.replica == replica)))
+        query = select(OpenSession).where(OpenSession.replica == replica)
+        if only is not None:
+            query = query.where(OpenSession.session_id.in_(only))
+        rows = list(await s.scalars(query))
         for row in rows:
             record(
                 s,
@@ -146,7 +158,8 @@ async def close_crashed(db: Database, clock: Clock, replica: str) -> list[str]:
                 Outcome.SUCCESS,
                 now,
                 detail=(
-                    f"host={row.host_id} session={row.session_id} reason=broker_crashed "
+                    f"host={row.host_id} session={row.session_id} "
+                    f"reason={row.suspended_reason or 'broker_crashed'} "
                     f"duration_s={_at_most(row.started_at, now)}"
                 ),
             )

@@ -109,6 +109,9 @@ class Session:
         default_factory=lambda: CandidateBudget(relay_only=False, allow_private=True)
     )
     candidates_audited: bool = False
+    # The page's secret for taking the signaling back after a broker restart (only its hash
+    # is stored: broker/signaling/adoption.py); replaced at each resume.
+    resume_secret: str = field(default_factory=lambda: secrets.token_urlsafe(32))
 
     @property
     def relay_only(self) -> bool:

@@ -6,8 +6,16 @@ certificate is used from the next one on.
 
 The agent never listens on a port (DESIGN.md: a clinic opens no inbound port). It keeps one
 WebSocket to the broker, reconnecting with capped exponential backoff and full jitter, and
-runs at most one ``PeerSession`` at a time. When the link drops, the live session is ended
-too: without signaling the broker could not end it, and security decisions fail closed.
+runs at most one ``PeerSession`` at a time.
+
+When the link drops because the broker went away (a restart's 1001/1012/1013 close, a crash's
+cut connection, a broker that stopped answering), the live session is kept: its media is
+peer-to-peer, and its guard (idle and maximum time, view-only, the input policy) keeps
+running here. On the next link the agent re-registers it (``session_resume``); the broker
+re-adopts it (``session_resumed``) or ends it with a ``bye``. One not re-adopted within
+``RESUME_WINDOW_S`` ends here: without signaling the broker could not end it, and security
+decisions fail closed. A link the broker closes for any other reason (a revoked
+certificate, a refused message) ends the session at once.
 """
 
 from __future__ import annotations
@@ -43,6 +51,9 @@ OPEN_TIMEOUT_S: Final = 10.0
 # Keep-alive pings: a broker that went silent is noticed within interval + timeout.
 PING_INTERVAL_S: Final = 10.0
 PING_TIMEOUT_S: Final = 10.0
+# How long a live session may run without a broker that adopted it (issue 18: the broker's
+# own bound, MAMORI_SESSION_RESUME_S, is 60 s by default; this side never waits longer).
+RESUME_WINDOW_S: Final = 60.0
 # The longest "come back later" the agent believes (a broker's Retry-After beyond this is cut).
 MAX_RETRY_AFTER_S: Final = 300.0
 # Close codes with which a broker says "I am going away, come back" (RFC 6455 1001 going
@@ -104,16 +115,29 @@ class BrokerLink:
         # The broker's "come back later" (Retry-After of a 503, or a restart close): at
         # least this long before the next attempt.
         self._come_back_after_s = 0.0
+        # The live session's link went away with the broker: it awaits re-adoption
+        # (``_session_detached``: ends it after RESUME_WINDOW_S unless adopted first).
+        self._detached: asyncio.Task[None] | None = None
+        self._session_started_at = 0.0
+        # Whether the last link ended in a way a live session survives (see run()).
+        self._resumable = False
+
+    @property
+    def session_detached(self) -> bool:
+        """The live session runs without a broker that adopted it (yet)."""
+        return self._detached is not None
 
     async def run(self) -> None:
         """Connect, serve, and reconnect until stopped."""
         while not self._stopping.is_set():
             self._established_at = None
             self._come_back_after_s = 0.0
+            self._resumable = False
             try:
                 await self._connect_and_serve()
             except InvalidStatus as exc:
                 if exc.response.status_code == 503:
+                    self._resumable = True
                     self._come_back_after_s = retry_after(exc.response.headers.get("Retry-After"))
                     log.warning(
                         "broker busy: coming back after %.0f s or later", self._come_back_after_s
@@ -128,14 +152,20 @@ class BrokerLink:
                 if exc.rcvd is not None and exc.rcvd.code in _COME_BACK_LATER:
                     self._broker_going_away(exc.rcvd.code)
                 else:
+                    # No close frame: the broker died or stopped answering (pings).
+                    self._resumable = exc.rcvd is None
                     log.warning("broker link lost: %s", exc)
             except (OSError, TimeoutError) as exc:
+                self._resumable = True
                 log.warning("broker link lost: %s", exc)
             except ProtocolError as exc:
                 log.error("broker sent an invalid message: %s", exc.reason)
             finally:
                 self.connected.clear()
-                await self._end_session()
+                if self._resumable and not self._stopping.is_set():
+                    await self._detach_session()
+                else:
+                    await self._end_session()
             if self._stopping.is_set():
                 break
             if (
@@ -171,6 +201,7 @@ class BrokerLink:
         ) as ws:
             self._ws = ws
             await ws.send(protocol.encode(self._hello))
+            await self._resume_session(ws)
             self._established_at = self._clock()
             self.connections += 1
             self.connected.set()
@@ -182,7 +213,35 @@ class BrokerLink:
         elif ws.close_code not in (None, 1000):
             log.warning("broker closed the link: %s %s", ws.close_code, ws.close_reason)
 
+    async def _detach_session(self) -> None:
+        """Keep a live (answered) session through the broker's absence, for a bounded time;
+        one still being set up cannot be finished without signaling, so it ends."""
+        if self.session is None or self._pending_session_id is not None:
+            await self._end_session()
+            return
+        if self._detached is None:
+            log.info("session %s kept while the broker is away", self.session.session_id)
+            self._detached = asyncio.create_task(self._expire_detached(self.session))
+
+    async def _expire_detached(self, session: PeerSession) -> None:
+        await asyncio.sleep(RESUME_WINDOW_S)
+        if self.session is session:
+            log.warning("session %s: no broker adopted it in time; ended", session.session_id)
+            self._detached = None  # this task ends the session: it must not cancel itself
+            await self._end_session()
+
+    async def _resume_session(self, ws: ClientConnection) -> None:
+        """Re-register the detached session on a new link (the broker answers
+        ``session_resumed`` or a ``bye``)."""
+        session = self.session
+        if session is None or self._detached is None:
+            return
+        elapsed = int(self._clock() - self._session_started_at)
+        resume = protocol.SessionResume(session.session_id, session.start.viewer_id, elapsed)
+        await ws.send(protocol.encode(resume))
+
     def _broker_going_away(self, code: int) -> None:
+        self._resumable = True
         # A broker restarting or draining: its whole fleet hears this at once, so the next
         # attempt waits a jittered second or more rather than the first backoff step.
         self._come_back_after_s = max(self._backoff.base_s, 1.0)
@@ -190,6 +249,10 @@ class BrokerLink:
 
     async def _handle(self, message: protocol.Message) -> None:
         match message:
+            case protocol.SessionResumed(session_id=sid):
+                if self.session is not None and sid == self.session.session_id:
+                    log.info("session %s re-adopted by the broker", sid)
+                    self._cancel_detached()
             case protocol.SessionStart(session_id=sid):
                 await self._end_session()
                 self._pending_session_id = sid
@@ -216,6 +279,7 @@ class BrokerLink:
 
         async def ended(reason: str) -> None:
             if self.session is not None and self.session.session_id == session_id:
+                self._cancel_detached()
                 self.session = None
                 self._pending_session_id = None
                 await self._send(protocol.Bye(reason=reason, session_id=session_id))
@@ -228,6 +292,8 @@ class BrokerLink:
 
         session = PeerSession(start, self._stream, self._injector, ended, report, activity)
         self.session = session
+        self._pending_session_id = None  # answered below (or ended): no longer pending
+        self._session_started_at = self._clock()
         try:
             answer = await session.answer(offer_sdp)
         except SdpPolicyError:
@@ -244,7 +310,13 @@ class BrokerLink:
             return
         await self._send(protocol.Answer(sdp=answer, session_id=session_id))
 
+    def _cancel_detached(self) -> None:
+        if self._detached is not None:
+            self._detached.cancel()
+            self._detached = None
+
     async def _end_session(self) -> None:
+        self._cancel_detached()
         session, self.session = self.session, None
         self._pending_session_id = None
         await close_quietly(session)

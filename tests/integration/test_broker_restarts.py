@@ -1,10 +1,15 @@
 """A real broker process stopped with SIGTERM or killed with SIGKILL mid-session (issue 18):
 
-- SIGTERM ends the live session as ``broker_shutdown`` in the audit (not ``viewer_left``),
-  and the process exits within a few seconds though an idle keep-alive client never answers
-  TLS close_notify (asyncio alone would wait 30 s for it);
+- SIGTERM keeps the live session for re-adoption (no end is recorded, its row says
+  ``broker_shutdown``, never ``viewer_left``), and the process exits within a few seconds
+  though an idle keep-alive client never answers TLS close_notify (asyncio alone would wait
+  30 s for it); started again, a session no agent re-registered ends as ``broker_shutdown``;
 - after SIGKILL the audit holds a start without an end; the broker, started again, records
   the end as ``broker_crashed``, and the agent (which never stopped) comes back on its own.
+
+Here the viewer never set up media, so there is nothing to re-adopt
+(``MAMORI_SESSION_RESUME_S=0``: closed at start); the survival of a live picture is
+tests/e2e/test_restart_survival.py's.
 """
 
 from __future__ import annotations
@@ -75,6 +80,7 @@ def deployment(certs: ServerFiles, url: str, data_dir: Path) -> Deployment:
         "MAMORI_PORT": "0",
         "MAMORI_AGENT_PORT": "0",
         "MAMORI_SHUTDOWN_GRACE_S": str(GRACE_S),
+        "MAMORI_SESSION_RESUME_S": "0",
     }
     return Deployment(env, Settings.from_env(env), certs)
 
@@ -183,12 +189,13 @@ async def live_session(p: Process, tmp_path: Path) -> AsyncIterator[tuple[Broker
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-async def test_sigterm_ends_live_sessions_as_broker_shutdown_and_exits_in_time(
+async def test_sigterm_keeps_live_sessions_for_readoption_and_exits_in_time(
     backend: str, server_certs: ServerFiles, tmp_path: Path
 ) -> None:
     """SIGTERM with a live session and an idle keep-alive client that never answers
-    close_notify: the session's end is audited as broker_shutdown (never viewer_left), no
-    session is left open, and the process exits within the grace period and a margin."""
+    close_notify: no end is recorded (never viewer_left), the session's row says
+    broker_shutdown, and the process exits within the grace period and a margin; started
+    again, the session no agent re-registered is ended as broker_shutdown."""
     async with database_url(backend, tmp_path) as url:
         d = deployment(server_certs, url, tmp_path / "data")
         facade_app = create_app(d.settings)
@@ -212,11 +219,17 @@ async def test_sigterm_ends_live_sessions_as_broker_shutdown_and_exits_in_time(
                 # Two grace periods at most (agent port, browser port) and start-up noise;
                 # without the limit the idle client alone held the exit for 30 s.
                 assert took < 2 * GRACE_S + 6, took
-                ended = await ended_records(p.facade, sid)
-                assert [e.detail.split("reason=")[1].split()[0] for e in ended] == [
-                    "broker_shutdown"
-                ]
-                assert await open_session_ids(p.facade) == []
+                assert await ended_records(p.facade, sid) == []
+                async with p.facade.db.session() as s:
+                    row = await s.get(OpenSession, sid)
+                    assert row is not None
+                    assert row.suspended_reason == "broker_shutdown"
+                async with broker_process(d, facade_app):
+                    ended = await ended_records(p.facade, sid)
+                    assert [e.detail.split("reason=")[1].split()[0] for e in ended] == [
+                        "broker_shutdown"
+                    ]
+                    assert await open_session_ids(p.facade) == []
         finally:
             await facade_app.state.db.dispose()
 

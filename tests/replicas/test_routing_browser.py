@@ -1,6 +1,7 @@
 """Through two replicas in headless Chromium: the real agent streams the sample EHR from
 replica A, the browser reaches replica B, sees the picture and types into the EHR; an admin
-on B ends the session and the agent on A stops it."""
+on B ends the session and the agent on A stops it; the browser opens it again through B and
+an admin on A revokes its device: the viewer on B is told and the agent stops."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ from pathlib import Path
 
 import pytest
 from playwright.async_api import expect
+from sqlalchemy import select
 
+from broker.db.models import ViewingDevice
 from certs.authority import ServerFiles
 from devkit.agent import enroll_agent, running_agent
 from devkit.chromium import chromium, open_viewer
@@ -61,4 +64,26 @@ async def test_a_browser_on_b_drives_the_ehr_on_a_and_an_admin_on_b_ends_it(
             )
             await expect(page.locator("#connection-status-detail")).to_contain_text(
                 "管理者が接続を終了しました。"
+            )
+
+            # Again through B; this time an admin on A revokes the browser's device.
+            await page.reload()  # the same viewer URL: a reload opens it afresh
+            await page.wait_for_function(
+                "() => document.body?.dataset.connection === 'connected'"
+                " && document.body.dataset.video === 'playing'",
+                timeout=20_000,
+            )
+            async with pair.a.db.session() as s:
+                (device_id,) = await s.scalars(
+                    select(ViewingDevice.id).where(ViewingDevice.user_id == doctor.user_id)
+                )
+            async with signed_in(pair.a, admin) as boss:
+                revoked = await boss.post(f"/api/admin/devices/{device_id}/revoke")
+                assert revoked.status_code == 200, revoked.text
+            await until(lambda: link.session is None, 10, "the agent on A stopped again")
+            await page.wait_for_function(
+                "() => document.body.dataset.connection === 'ended'", timeout=10_000
+            )
+            await expect(page.locator("#connection-status-detail")).to_contain_text(
+                "管理者がこの端末の利用を取り消したため"
             )

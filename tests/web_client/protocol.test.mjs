@@ -202,7 +202,7 @@ test("every refusal is a ProtocolError with a close code and a reason", () => {
 });
 
 test("builders produce the compact wire form the broker parses", () => {
-  assert.equal(viewerJoin("pc-1"), '{"type":"viewer_join","host_id":"pc-1"}');
+  assert.equal(viewerJoin("pc-1"), '{"type":"viewer_join","host_id":"pc-1","resume":true}');
   assert.equal(offer(SDP), JSON.stringify({ type: "offer", sdp: SDP }));
   assert.equal(ice(CANDIDATE, "0", 0), JSON.stringify({ type: "ice", candidate: CANDIDATE, sdp_mid: "0", sdp_mline_index: 0 }));
   assert.equal(ice(""), '{"type":"ice","candidate":""}');

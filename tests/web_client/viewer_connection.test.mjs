@@ -8,7 +8,7 @@ import { DEFAULT_MIN_MS, SLOW_RETRY_MIN_MS } from "../../web_client/core/backoff
 import { hasKey } from "../../web_client/core/i18n.js";
 import { CloseCode } from "../../web_client/core/protocol.js";
 import { REJOIN_FALLBACK_MS, STATES, ViewerConnection } from "../../web_client/core/viewer_connection.js";
-import { DISCONNECT_GRACE_MS } from "../../web_client/core/viewer_session.js";
+import { DISCONNECT_GRACE_MS, RESUME_WINDOW_MS } from "../../web_client/core/viewer_session.js";
 
 const HOST = "reception-pc";
 const OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
@@ -186,6 +186,7 @@ function harness({ grant = { ticket: "T".repeat(43), viewOnly: false }, signedIn
       return typeof grant === "function" ? grant(hostId) : grant;
     },
     socketUrl: (ticket) => `wss://broker.test/ws/viewer?ticket=${ticket}`,
+    resumeUrl: () => "wss://broker.test/ws/viewer/resume",
     WebSocket: FakeSocket,
     RTCPeerConnection: FakePeer,
     isSignedIn: async () => signedIn,
@@ -556,4 +557,84 @@ test("reconnect leaves the live session first, then joins again once its socket 
 
 test("every state has a label in the status bar", () => {
   for (const state of STATES) assert.ok(hasKey(`state.${state}`), state);
+});
+
+// ---- a broker restart under a live picture (issue 18) -------------------------------------
+
+const SECRET_1 = "A".repeat(43);
+const SECRET_2 = "B".repeat(43);
+
+test("a broker restart keeps the picture: the signaling is taken back with the resume secret", async () => {
+  const h = await connected();
+  const first = h.socket();
+  assert.equal(first.sent[0].resume, true, "the page asks for a resume secret");
+  first.receive({ type: "resume_token", token: SECRET_1 });
+  const before = h.events.length;
+  first.drop(1012);
+  await flush();
+  assert.equal(h.connection.state, "connected");
+  assert.equal(h.peer().closed, false, "the peer connection is kept");
+  // The broker is still down: the first attempt fails like a dead port (1006), then again.
+  h.timers.advance(250);
+  assert.equal(h.socket().url, "wss://broker.test/ws/viewer/resume");
+  h.socket().drop(1006);
+  h.timers.advance(500);
+  const resumed = h.socket();
+  assert.notEqual(resumed, first);
+  resumed.accept();
+  assert.deepEqual(resumed.sent, [{ type: "viewer_resume", token: SECRET_1 }]);
+  resumed.receive({ type: "resume_token", token: SECRET_2 });
+  assert.deepEqual(h.events.slice(before), [], "nothing blanked, no state change");
+  // A second restart uses the new secret.
+  resumed.drop(1006);
+  h.timers.advance(250);
+  h.socket().accept();
+  assert.deepEqual(h.socket().sent, [{ type: "viewer_resume", token: SECRET_2 }]);
+  // The broker's word reaches the page again: an admin ends the session.
+  h.socket().receive({ type: "bye", reason: "ended_by_admin" });
+  assert.equal(h.connection.state, "ended");
+  assert.equal(h.peer().closed, true);
+});
+
+test("without a resume secret, or with the picture down, a restart ends the attempt as before", async () => {
+  const h = await connected();
+  h.socket().drop(1012);
+  await flush();
+  assert.notEqual(h.connection.state, "connected");
+  const g = await connected();
+  g.socket().receive({ type: "resume_token", token: SECRET_1 });
+  g.peer().connectionState = "disconnected";
+  g.socket().drop(1012);
+  await flush();
+  assert.notEqual(g.connection.state, "connected");
+});
+
+test("a refused resume ends the session with the broker's reason", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "resume_token", token: SECRET_1 });
+  h.socket().drop(1012);
+  h.timers.advance(250);
+  h.socket().accept();
+  h.socket().receive({ type: "error", code: "resume_pending", message: "not yet" });
+  h.socket().drop(1013);
+  assert.equal(h.connection.state, "connected", "pending: try again");
+  h.timers.advance(500);
+  h.socket().accept();
+  h.socket().receive({ type: "error", code: "resume_refused", message: "no" });
+  assert.equal(h.connection.snapshot().error, "resume_refused");
+  assert.equal(h.peer().closed, true);
+  assert.ok(hasKey("error.resume_refused"));
+});
+
+test("the page stops trying after the resume window", async () => {
+  const h = await connected();
+  h.socket().receive({ type: "resume_token", token: SECRET_1 });
+  h.socket().drop(1006);
+  for (let i = 0; i < 100 && h.connection.state === "connected"; i += 1) {
+    h.timers.advance(2000);
+    h.socket().drop(1006);
+  }
+  assert.notEqual(h.connection.state, "connected");
+  assert.ok(h.timers.now <= RESUME_WINDOW_MS + 4000, "gave up within the window");
+  assert.equal(h.peer().closed, true);
 });

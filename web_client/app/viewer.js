@@ -83,6 +83,12 @@ function socketUrl(ticket) {
   return `${scheme}//${window.location.host}/ws/viewer?ticket=${encodeURIComponent(ticket)}`;
 }
 
+/** Where the page takes its live session's signaling back after a broker restart. */
+function resumeUrl() {
+  const scheme = window.location.protocol === "http:" ? "ws:" : "wss:";
+  return `${scheme}//${window.location.host}/ws/viewer/resume`;
+}
+
 /** Whether the broker still knows this sign-in (the host list answers 401 if not). */
 async function isSignedIn() {
   try {
@@ -111,6 +117,7 @@ export function createViewer(els) {
   const connection = new ViewerConnection({
     fetchTicket,
     socketUrl,
+    resumeUrl,
     isSignedIn,
     WebSocket: window.WebSocket,
     RTCPeerConnection: window.RTCPeerConnection,

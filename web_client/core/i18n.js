@@ -77,6 +77,7 @@ const ja = {
 
   "error.unknown_host": "この端末は見つからないか、いまオンラインではありません。",
   "error.host_busy": "この端末はほかの方が使用中です。",
+  "error.resume_refused": "サーバーの再起動後、この接続を引き継げませんでした。もう一度接続してください。",
   "error.unavailable": "サーバーが再起動中です。少し待ってから、もう一度接続してください。",
   "error.host_disconnected": "院内の端末との接続が切れました。",
   "error.unauthorized": "サインインが必要です。ページを再読み込みしてサインインしてください。",
@@ -178,6 +179,7 @@ const en = {
 
   "error.unknown_host": "This computer does not exist or is not online.",
   "error.host_busy": "Someone else is using this computer.",
+  "error.resume_refused": "After the server restarted, this session could not be taken back. Please connect again.",
   "error.unavailable": "The server is restarting. Please connect again in a moment.",
   "error.host_disconnected": "The clinic computer disconnected.",
   "error.unauthorized": "You need to sign in. Reload the page and sign in.",

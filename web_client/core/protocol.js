@@ -44,6 +44,8 @@ export const CloseCode = Object.freeze({
   UNSUPPORTED_DATA: 1003,
   MESSAGE_TOO_BIG: 1009,
   INTERNAL_ERROR: 1011,
+  SERVICE_RESTART: 1012,
+  TRY_AGAIN_LATER: 1013,
   MALFORMED: 4400,
   UNAUTHORIZED: 4401,
   POLICY_VIOLATION: 4403,
@@ -137,6 +139,7 @@ const VERSION = /^[0-9A-Za-z.+-]{1,32}$/;
 const TOKEN = /^[a-z][a-z0-9_]{0,39}$/;
 const SDP_MID = /^[A-Za-z0-9_.-]{0,32}$/;
 const VIEWER_ID = /^[a-z0-9][a-z0-9._@+-]{0,63}$/;
+const RESUME_TOKEN = /^[A-Za-z0-9_-]{43}$/;
 const TIME_ZONE = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+){0,2}$/;
 // Control characters other than CR/LF/TAB never belong in signaling text.
 const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
@@ -147,7 +150,7 @@ const CONTROL = /[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]/;
  */
 const TYPES = Object.freeze({
   agent_hello: [["host_id", true], ["name", true], ["version", true]],
-  viewer_join: [["host_id", true], ["session_id", false]],
+  viewer_join: [["host_id", true], ["session_id", false], ["resume", false]],
   offer: [["sdp", true], ["session_id", false]],
   answer: [["sdp", true], ["session_id", false]],
   ice: [["candidate", true], ["sdp_mid", false], ["sdp_mline_index", false], ["session_id", false]],
@@ -170,13 +173,26 @@ const TYPES = Object.freeze({
   violation: [["violation", true], ["detail", true], ["session_id", false]],
   notice: [["code", true], ["seconds_left", true]],
   activity: [["session_id", true]],
+  // mamori_protocol/resume.py: a live session carried across a broker restart.
+  session_resume: [["session_id", true], ["viewer_id", true], ["elapsed_s", true]],
+  session_resumed: [["session_id", true]],
+  resume_token: [["token", true]],
+  viewer_resume: [["token", true]],
 });
 
 const ALLOWED = Object.freeze({
-  [Direction.VIEWER_TO_BROKER]: new Set(["viewer_join", "offer", "ice", "bye"]),
-  [Direction.BROKER_TO_AGENT]: new Set(["session_start", "offer", "ice", "bye", "error"]),
-  [Direction.AGENT_TO_BROKER]: new Set(["agent_hello", "answer", "ice", "bye", "violation", "activity"]),
-  [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error", "notice"]),
+  [Direction.VIEWER_TO_BROKER]: new Set(["viewer_join", "viewer_resume", "offer", "ice", "bye"]),
+  [Direction.BROKER_TO_AGENT]: new Set(["session_start", "session_resumed", "offer", "ice", "bye", "error"]),
+  [Direction.AGENT_TO_BROKER]: new Set([
+    "agent_hello",
+    "session_resume",
+    "answer",
+    "ice",
+    "bye",
+    "violation",
+    "activity",
+  ]),
+  [Direction.BROKER_TO_VIEWER]: new Set(["answer", "ice", "bye", "error", "notice", "resume_token"]),
 });
 
 // Why a viewer may say it leaves (mamori_protocol VIEWER_BYE_REASONS): other reasons are
@@ -278,7 +294,13 @@ export function encode(message, direction = Direction.VIEWER_TO_BROKER) {
 
 /** `viewer_join{host_id}`: the first message on /ws/viewer. */
 export function viewerJoin(hostId) {
-  return encode({ type: "viewer_join", host_id: hostId });
+  // resume: this page takes its signaling back after a broker restart (resume_token).
+  return encode({ type: "viewer_join", host_id: hostId, resume: true });
+}
+
+/** `viewer_resume{token}`: the first message on /ws/viewer/resume (the page's secret). */
+export function viewerResume(token) {
+  return encode({ type: "viewer_resume", token });
 }
 
 /** `offer{sdp}`: the browser opens the `input` channel, so it offers. */
@@ -396,6 +418,7 @@ const VALIDATORS = Object.freeze({
     text(kind, name, value, { limit: MAX_NAME_CHARS, pattern: null });
     oneLine(kind, name, value, "name");
   },
+  token: (kind, name, value) => text(kind, name, value, { limit: 43, pattern: RESUME_TOKEN }),
   viewer_id: (kind, name, value) => text(kind, name, value, { limit: 64, pattern: VIEWER_ID }),
   organization: (kind, name, value) => {
     text(kind, name, value, { limit: MAX_ORGANIZATION_CHARS, pattern: null });
@@ -411,6 +434,10 @@ const VALIDATORS = Object.freeze({
   idle_s: seconds,
   max_s: seconds,
   seconds_left: seconds,
+  elapsed_s: seconds,
+  resume: (kind, name, value) => {
+    if (value !== null) flag(kind, name, value);
+  },
   violation: (kind, name, value) => text(kind, name, value, { limit: 40, pattern: TOKEN }),
   detail: (kind, name, value) =>
     text(kind, name, value, { limit: MAX_ERROR_MESSAGE_CHARS, pattern: null }),

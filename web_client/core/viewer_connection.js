@@ -69,6 +69,8 @@ export class ViewerConnection {
    * @param {object} deps
    * @param {(hostId: string) => Promise<{ticket: string, viewOnly: boolean, textEntry?: string} | {error: string}>} deps.fetchTicket
    * @param {(ticket: string) => string} deps.socketUrl the signaling WebSocket's URL
+   * @param {() => string} [deps.resumeUrl] where a live session's signaling is taken back
+   *   after the broker restarted (core/viewer_session.js); none: such a session ends
    * @param {typeof WebSocket} deps.WebSocket
    * @param {typeof RTCPeerConnection} deps.RTCPeerConnection
    * @param {() => Promise<boolean>} deps.isSignedIn asked when the socket never opened: a

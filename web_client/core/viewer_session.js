@@ -6,6 +6,12 @@
  * + ICE from the agent. It ends on bye, an error, the socket closing, the input channel
  * closing, or the peer connection failing (or staying disconnected for 3 s), and says why
  * once (`events.ended`). No DOM: the browser's classes come in through `deps`.
+ *
+ * A broker that restarts (close 1012/1001/1013) or dies (1006) while the peer connection is
+ * up does not end the session: media is peer-to-peer. The page takes the signaling back on
+ * `deps.resumeUrl()` with the session's resume secret (`resume_token`, kept in this object
+ * only: never stored, never in a URL), retrying for up to RESUME_WINDOW_MS; the broker
+ * answers a new secret, or refuses (then the session ends as before).
  */
 
 import { preferH264 } from "./codecs.js";
@@ -16,6 +22,13 @@ import * as protocol from "./protocol.js";
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
 export const DISCONNECT_GRACE_MS = 3000;
 const SOCKET_OPEN = 1; // WebSocket.OPEN
+// The broker's own bound for re-adopting a session (MAMORI_SESSION_RESUME_S, 60 s default).
+export const RESUME_WINDOW_MS = 60_000;
+const RESUME_RETRY_MS = 250;
+const RESUME_RETRY_MAX_MS = 2000;
+// Closes after which the broker may take the session back: going away, restart, try again
+// later, and no close frame at all (a crashed process).
+const RESUMABLE_CLOSES = new Set([1001, 1006, 1012, 1013]);
 
 /**
  * Show each frame as soon as it is decoded: a remote desktop wants the newest picture, not a
@@ -44,6 +57,10 @@ export class ViewerSession {
   #remoteIce = [];
   #graceTimer = null;
   #grant = null;
+  #resumeToken = null; // the broker's secret for taking the signaling back (memory only)
+  #resumeUntil = null; // while resuming: give up at this time (ms)
+  #resumeTries = 0;
+  #resumeTimer = null;
   ws = null;
   pc = null;
   dc = null;
@@ -89,6 +106,8 @@ export class ViewerSession {
     if (this.ended) return;
     this.ended = true;
     this.#deps.timers.clearTimeout(this.#graceTimer);
+    this.#deps.timers.clearTimeout(this.#resumeTimer);
+    this.#resumeToken = null;
     if (bye) {
       try {
         this.#send(protocol.bye(bye));
@@ -239,8 +258,15 @@ export class ViewerSession {
         else this.#finish("bye", protocol.CloseCode.NORMAL, message.reason);
         break;
       case "error":
+        // A resume the broker cannot serve yet: its 1013 close brings the next attempt.
+        if (message.code === "resume_pending" && this.#resumeUntil !== null) break;
         // The broker closes the socket right after; its code adds nothing to this token.
         this.#finish(message.code);
+        break;
+      case "resume_token":
+        this.#resumeToken = message.token;
+        this.#resumeUntil = null;
+        this.#resumeTries = 0;
         break;
       case "notice":
         // The broker's word at join outranks the ticket's (a grant may have changed).
@@ -307,6 +333,47 @@ export class ViewerSession {
     }
   }
 
+  #resumable(code) {
+    if (!this.#resumeToken || !this.#deps.resumeUrl || !RESUMABLE_CLOSES.has(code)) return false;
+    return this.pc?.connectionState === "connected";
+  }
+
+  /** The broker went away with the picture still flowing: try to take the signaling back. */
+  #resumeSignaling() {
+    const now = this.#deps.now ? this.#deps.now() : Date.now();
+    if (this.#resumeUntil === null) this.#resumeUntil = now + RESUME_WINDOW_MS;
+    if (now >= this.#resumeUntil) {
+      this.#finish("network");
+      return;
+    }
+    const delay = Math.min(RESUME_RETRY_MAX_MS, RESUME_RETRY_MS * 2 ** this.#resumeTries);
+    this.#resumeTries += 1;
+    this.#resumeTimer = this.#deps.timers.setTimeout(() => this.#openResumeSocket(), delay);
+  }
+
+  #openResumeSocket() {
+    if (this.ended) return;
+    let ws;
+    try {
+      ws = new this.#deps.WebSocket(this.#deps.resumeUrl());
+    } catch {
+      this.#resumeSignaling();
+      return;
+    }
+    this.ws = ws;
+    ws.addEventListener("open", () => {
+      if (!this.ended && this.ws === ws) this.#send(protocol.viewerResume(this.#resumeToken));
+    });
+    ws.addEventListener("message", (event) => {
+      if (this.ws === ws) this.#onBrokerFrame(event.data);
+    });
+    ws.addEventListener("close", (event) => {
+      if (this.ws !== ws || this.ended) return;
+      if (this.#resumable(event.code)) this.#resumeSignaling();
+      else this.#finish(protocol.closeCodeToken(event.code) ?? "network");
+    });
+  }
+
   async #onSocketClose(event) {
     if (this.ended) return;
     if (!this.#opened) {
@@ -319,6 +386,10 @@ export class ViewerSession {
         // unknown: a network failure then
       }
       this.#finish(signedIn ? "network" : "unauthorized");
+      return;
+    }
+    if (this.#resumable(event.code)) {
+      this.#resumeSignaling();
       return;
     }
     // Any other close ends the session: without signaling the broker could not end it.

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String
+from sqlalchemy import BigInteger, Boolean, ForeignKey, Integer, String, false
 from sqlalchemy.orm import Mapped, mapped_column
 
 from broker.db.models.base import Base, UtcDateTime
@@ -24,3 +24,16 @@ class OpenSession(Base):
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), default=None)
     username: Mapped[str] = mapped_column(String(64), default="")
     started_at: Mapped[datetime] = mapped_column(UtcDateTime())
+    # For re-adoption after a broker restart (broker.signaling.adoption): the browser session
+    # and viewing device it was opened from (each must still hold), whether it only views,
+    # the SHA-256 (hex) of the page's current resume secret, and why the broker stopped
+    # (``broker_shutdown``; None while it runs, or after a crash).
+    owner_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), default=None
+    )
+    device_id: Mapped[int | None] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), default=None
+    )
+    view_only: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    resume_hash: Mapped[str | None] = mapped_column(String(64), default=None)
+    suspended_reason: Mapped[str | None] = mapped_column(String(40), default=None)
