@@ -177,3 +177,9 @@ async def test_bad_choices_are_refused_and_the_picture_stays(
         assert session.input_stats.monitor_switches == 0
         rgb = await frame_of(viewer, 800, 600)
         assert near(colour(rgb, 300, 200, 200, 200), LEFT_RGB)
+        # A flood of valid choices: a few rebuilds at most, the rest refused and counted.
+        stats = session.input_stats
+        for index in range(12):
+            await viewer.send_input(monitor_choice(index % 2))
+        await wait_until(lambda: stats.monitor_switches + stats.refused_switches == 15)
+        assert stats.monitor_switches <= 3
