@@ -74,11 +74,11 @@ async def create_admin(settings: Settings, org_name: str, username: str, display
             name = accounts.normalize_username(username)
             if not accounts.valid_username(name):
                 raise ConfigError("user names are 3-64 of a-z 0-9 . _ @ + -")
-            if await accounts.username_taken(s, name):
-                raise ConfigError(f"user {name} exists already")
             org = await accounts.find_org(s, org_name) or await accounts.create_org(
                 s, org_name, now
             )
+            if await accounts.username_taken(s, org.id, name):
+                raise ConfigError(f"user {name} exists already in {org_name}")
             user = await accounts.create_user(s, org.id, name, display or name, Role.ADMIN, now)
             token = await accounts.issue_link(
                 s, user, Purpose.FIRST_ADMIN, None, now, settings.invite_ttl_s

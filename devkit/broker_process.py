@@ -60,13 +60,14 @@ def broker_env(base: dict[str, str], port: int = 0, agent_port: int = 0) -> dict
 
 @contextlib.asynccontextmanager
 async def broker_process(
-    env: dict[str, str], log_file: Path, start_timeout_s: float = 60
+    env: dict[str, str], log_file: Path, start_timeout_s: float = 60, root: Path = ROOT
 ) -> AsyncIterator[BrokerProcess]:
     """A broker started with ``env`` (see ``broker_env``; its log level must let uvicorn's
     "running on" lines through), yielded once both ports listen; killed on exit if still
-    running. Its log is appended to ``log_file``."""
+    running. Its log is appended to ``log_file``. ``root`` is the checkout it runs from (a
+    benchmark compares another one's code)."""
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "broker", "serve", cwd=ROOT, env=env,
+        sys.executable, "-m", "broker", "serve", cwd=root, env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
     copier: asyncio.Task[None] | None = None

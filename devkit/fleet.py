@@ -214,8 +214,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--first", type=int, required=True)
     parser.add_argument("--count", type=int, required=True)
     args = parser.parse_args(argv)
-    # Failed attempts are the point of a storm: only what would surprise us is logged.
-    logging.basicConfig(level=logging.ERROR, format="%(name)s %(message)s")
+    # Every lost link and refusal, with the time (to a file per worker): what a storm is.
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
     certs = FleetCerts(args.certs, args.size, args.org)
     asyncio.run(_work(certs, args.url, args.server_ca, args.first, args.count))
     return 0

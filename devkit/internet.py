@@ -137,12 +137,26 @@ def _access(
     return Emulated(*ends, config, config_back, seed)
 
 
-async def network_change(topo: Topology, to_lte: bool = True) -> None:
+async def network_change(topo: Topology, to_lte: bool = True, wifi_gone: bool = False) -> None:
     """Move the home's default route to the second uplink (``to_lte``) or back: new local
-    and public addresses, as when a laptop leaves the Wi-Fi for a phone's network."""
+    and public addresses, as when a laptop leaves the Wi-Fi for a phone's network.
+
+    With the route moved alone, the old uplink still delivers what arrives for the home's
+    old public address (media keeps coming in; only what the home sends takes the new
+    way). ``wifi_gone``: the old uplink's interface goes down and loses its address too,
+    as when the laptop walks out of the Wi-Fi's range (the browser hears of the address
+    going, as of any network change, and drops its pooled connections: with the address
+    kept, a request on a pooled connection to the broker could hang); ``to_lte=False``
+    brings it back."""
     if to_lte:
         await topo.set_default_route(HOME, ADDRESSES.lte_gateway, "lte0")
+        if wifi_gone:
+            await topo.exec(HOME, "ip", "link", "set", "eth0", "down")
+            await topo.exec(HOME, "ip", "address", "flush", "dev", "eth0")
     else:
+        wifi = f"{ADDRESSES.home}/25"
+        await topo.exec(HOME, "ip", "address", "replace", wifi, "dev", "eth0")
+        await topo.exec(HOME, "ip", "link", "set", "eth0", "up")
         await topo.set_default_route(HOME, ADDRESSES.home_gateway, "eth0")
 
 

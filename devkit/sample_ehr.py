@@ -13,7 +13,9 @@ can see what injected input did on the host::
      "right_clicks": 0,                       # right-button presses anywhere (menus)
      "geometry": {"save_button": [x, y, w, h], "notes": [...], "patients": [...],
                   "header": [...], "status": [...]},
-     "patient_rows": {"P-1001": [x, y, w, h], ...}}   # screen pixels, rows in view
+     "patient_rows": {"P-1001": [x, y, w, h], ...},   # screen pixels, rows in view
+     "patient_view": [0.0, 0.57]}             # the list's scroll position (Tk yview
+                                              # fractions: first and last row shown)
 
 Run: ``DISPLAY=:1 python devkit/sample_ehr.py [--state-file state.json]``.
 """
@@ -48,6 +50,25 @@ PATIENTS = [
     ("P-1010", "加藤 節子", "カトウ セツコ", 90),
     ("P-1011", "吉田 大輔", "ヨシダ ダイスケ", 43),
     ("P-1012", "山本 恵", "ヤマモト メグミ", 61),
+    # More than the list shows on a 1280x720 screen, so that it scrolls (touch scrolling).
+    ("P-1013", "松本 優子", "マツモト ユウコ", 36),
+    ("P-1014", "井上 浩二", "イノウエ コウジ", 58),
+    ("P-1015", "木村 千尋", "キムラ チヒロ", 24),
+    ("P-1016", "林 和夫", "ハヤシ カズオ", 76),
+    ("P-1017", "斎藤 真理", "サイトウ マリ", 49),
+    ("P-1018", "清水 拓也", "シミズ タクヤ", 33),
+    ("P-1019", "山崎 久美子", "ヤマザキ クミコ", 69),
+    ("P-1020", "森 大翔", "モリ ヒロト", 12),
+    ("P-1021", "池田 芳子", "イケダ ヨシコ", 85),
+    ("P-1022", "橋本 誠", "ハシモト マコト", 52),
+    ("P-1023", "阿部 彩", "アベ アヤ", 27),
+    ("P-1024", "石川 茂", "イシカワ シゲル", 74),
+    ("P-1025", "山下 陽菜", "ヤマシタ ヒナ", 6),
+    ("P-1026", "中島 隆", "ナカジマ タカシ", 63),
+    ("P-1027", "前田 直美", "マエダ ナオミ", 41),
+    ("P-1028", "藤田 修", "フジタ オサム", 57),
+    ("P-1029", "後藤 美穂", "ゴトウ ミホ", 31),
+    ("P-1030", "岡田 勝", "オカダ マサル", 88),
 ]
 
 
@@ -120,6 +141,8 @@ class SampleEhr:
             self.patients.insert("", "end", iid=pid, text=pid, values=(name, kana, f"{age}歳"))
         self.patients.pack(side="top", fill="y", expand=True, pady=(6, 0))
         self.patients.bind("<<TreeviewSelect>>", lambda _e: self.write_state())
+        # Tk calls this whenever the list's view changes (a wheel over it, a resize).
+        self.patients.configure(yscrollcommand=self._patients_scrolled)
 
         right = tk.Frame(main, background="#f4f7f6")
         right.pack(side="left", fill="both", expand=True, padx=(16, 0))
@@ -173,6 +196,9 @@ class SampleEhr:
         if event.widget is self.root:
             self.root.after_idle(self.write_state)
 
+    def _patients_scrolled(self, _first: float, _last: float) -> None:
+        self.root.after_idle(self.write_state)
+
     def _key_pressed(self, event: Any) -> None:
         self.keys = [*self.keys, str(event.keysym)][-MAX_KEYS:]
         self.keycodes = [*self.keycodes, int(event.keycode)][-MAX_KEYS:]
@@ -217,6 +243,7 @@ class SampleEhr:
                 "status": self._box(self.status),
             },
             "patient_rows": rows,
+            "patient_view": [float(f) for f in self.patients.yview()],
         }
 
     def write_state(self) -> None:

@@ -127,7 +127,8 @@ async def invite_user(body: Invite, request: Request, db: Db, caller: AdminCalle
             "user names are 3-64 of a-z 0-9 . _ @ + - and start with a letter or digit",
             code="username_invalid",
         )
-    if await accounts.username_taken(db, username):
+    # Only this clinic's names: another clinic's "tanaka" neither blocks nor shows here.
+    if await accounts.username_taken(db, caller.org_id, username):
         raise Conflict("this user name is taken", code="username_taken")
     now = deps.now_of(request)
     user = await accounts.create_user(

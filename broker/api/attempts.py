@@ -16,7 +16,7 @@ from broker.api import deps
 from broker.api.deps import Caller
 from broker.audit.record import Event, Outcome, record
 from broker.errors import Locked
-from broker.identity import lockout, sessions
+from broker.identity import accounts, lockout, sessions
 from broker.identity.lockout import Scope
 
 GENERIC_FAILURE = "user name or password is wrong, or sign-in is locked for a while"
@@ -47,7 +47,9 @@ async def reserve(request: Request, db: AsyncSession, caller: Caller, event: Eve
         Locked: refused.
     """
     now = deps.now_of(request)
-    until = await lockout.reserve(db, [(Scope.ACCOUNT, caller.user.username)], now, policy(request))
+    until = await lockout.reserve(
+        db, [(Scope.ACCOUNT, accounts.lockout_name(caller.user))], now, policy(request)
+    )
     if until is None:
         await db.commit()
         return
@@ -78,7 +80,7 @@ async def failed(
     # row is never held while waiting for another lock, and the rest takes one order
     # (audit chain, then the session row), so concurrent attempts cannot deadlock on
     # PostgreSQL.
-    locked = await lockout.fail(db, Scope.ACCOUNT, caller.user.username, now, policy_)
+    locked = await lockout.fail(db, Scope.ACCOUNT, accounts.lockout_name(caller.user), now, policy_)
     await db.commit()
     record(db, caller.actor, event, Outcome.FAILURE, now, detail=how)
     if second_factor:
@@ -101,4 +103,4 @@ async def failed(
 
 async def succeeded(db: AsyncSession, caller: Caller) -> None:
     """A reserved attempt was right: it is no failure."""
-    await lockout.release(db, Scope.ACCOUNT, caller.user.username)
+    await lockout.release(db, Scope.ACCOUNT, accounts.lockout_name(caller.user))

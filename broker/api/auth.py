@@ -44,6 +44,8 @@ class LoginBody(BaseModel):
     model_config = ConfigDict(extra="forbid")
     username: Text = Field(min_length=1, max_length=200)
     password: Text = Field(min_length=1, max_length=1024)
+    # The clinic's sign-in code: needed only when the name alone is not unique on the broker.
+    clinic: Text | None = Field(default=None, max_length=32)
 
 
 class CodeBody(BaseModel):
@@ -91,6 +93,7 @@ async def _user_view(db: AsyncSession, caller: Caller) -> dict[str, Any]:
     view["time_zone"] = zone_of(org)
     if org is not None:
         view["organization"] = org.name
+        view["clinic_code"] = org.code
     return view
 
 
@@ -127,9 +130,12 @@ async def login(body: LoginBody, request: Request, response: Response, db: Db) -
     policy = lockout.LockoutPolicy(
         settings.lockout_threshold, settings.lockout_window_s, settings.lockout_duration_s
     )
-    keys = [(Scope.ACCOUNT, name), (Scope.SOURCE, source)]
     await _take_attempt(request, db, source, name, now)
-    user = await accounts.find_user(db, name) if accounts.valid_username(name) else None
+    found = accounts.valid_username(name)
+    user = await accounts.find_user(db, name, body.clinic) if found else None
+    # Per clinic for an account; an unknown (or, without a code, ambiguous) name locks alike.
+    account = accounts.lockout_name(user) if user else f"unknown:{body.clinic or ''}:{name}"
+    keys = [(Scope.ACCOUNT, account), (Scope.SOURCE, source)]
     actor = Actor(source, user.id if user else None, user.org_id if user else None, name)
     # One attempt is reserved on the name and the address before the password is looked
     # at, and committed: of any number of concurrent guesses at most the threshold are ever
@@ -251,7 +257,7 @@ async def _complete(
     caller.record.second_factor = how
     caller.record.second_factor_at = now
     token = sessions.promote(caller.record, Stage.ACTIVE, now, deps.policy_of(request))
-    await lockout.clear(db, Scope.ACCOUNT, caller.user.username)
+    await lockout.clear(db, Scope.ACCOUNT, accounts.lockout_name(caller.user))
     record(db, caller.actor, Event.LOGIN_MFA, Outcome.SUCCESS, now, detail=how)
     await alert_rules.signed_in(db, caller.user, now, source=caller.source)
     await db.commit()

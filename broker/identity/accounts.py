@@ -51,9 +51,23 @@ def valid_username(username: str) -> bool:
     return USERNAME_PATTERN.fullmatch(username) is not None
 
 
+# Sign-in codes: no 0/o or 1/l/i, so a code read aloud or from paper is typed right.
+CODE_ALPHABET: Final = "abcdefghjkmnpqrstuvwxyz23456789"
+CODE_CHARS: Final = 6
+MAX_CODE_CHARS: Final = 32
+
+
+def new_org_code() -> str:
+    return "".join(secrets.choice(CODE_ALPHABET) for _ in range(CODE_CHARS))
+
+
+def normalize_code(raw: str) -> str:
+    return unicodedata.normalize("NFKC", raw).strip().lower()[:MAX_CODE_CHARS]
+
+
 async def create_org(session: AsyncSession, name: str, now: datetime) -> Organization:
     """A new clinic, with the default grants (``grants.DEFAULT_GRANTS``) so it works at once."""
-    org = Organization(name=name, created_at=now)
+    org = Organization(name=name, code=new_org_code(), created_at=now)
     session.add(org)
     await session.flush()
     for grant in await grants.seed_defaults(session, org.id, now):
@@ -73,8 +87,12 @@ async def find_org(session: AsyncSession, name: str) -> Organization | None:
     return await session.scalar(select(Organization).where(Organization.name == name).limit(1))
 
 
-async def username_taken(session: AsyncSession, username: str) -> bool:
-    found = await session.scalar(select(func.count()).where(User.username == username))
+async def username_taken(session: AsyncSession, org_id: int, username: str) -> bool:
+    """Whether ``org_id`` has an account of this name. Other clinics' names are not looked
+    at: names are unique per clinic, so the answer tells nothing about other clinics."""
+    found = await session.scalar(
+        select(func.count()).where(User.org_id == org_id, User.username == username)
+    )
     return bool(found)
 
 
@@ -95,8 +113,23 @@ async def create_user(
     return user
 
 
-async def find_user(session: AsyncSession, username: str) -> User | None:
-    return await session.scalar(select(User).where(User.username == username))
+async def find_user(session: AsyncSession, username: str, clinic: str | None = None) -> User | None:
+    """The account a sign-in names: ``username`` in the clinic whose code is ``clinic``, or,
+    without a code, the one account of that name on the broker (None when several clinics
+    have it: the person then types their clinic's code, which the console shows)."""
+    query = select(User).where(User.username == username)
+    if clinic:
+        query = query.join(Organization, Organization.id == User.org_id).where(
+            Organization.code == normalize_code(clinic)
+        )
+    found = list(await session.scalars(query.limit(2)))
+    return found[0] if len(found) == 1 else None
+
+
+def lockout_name(user: User) -> str:
+    """The account's key in the lockout (identity/lockout.py): per clinic, since two clinics
+    may each have a "tanaka"."""
+    return f"{user.org_id}:{user.username}"
 
 
 async def user_in_org(session: AsyncSession, org_id: int, user_id: int) -> User | None:

@@ -251,7 +251,12 @@ class ReplicatedRelay(Relay):
     def _spawn(self, work: Any) -> None:
         task = asyncio.create_task(work)
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[None]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("replica work failed", exc_info=task.exception())
 
     def viewer_gone(self, conn: str) -> None:
         """A routed viewer's replica no longer listens: the session ends as its viewer left."""
@@ -383,10 +388,13 @@ class ReplicatedRelay(Relay):
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._changed.wait(), views.EVERY_S)
             self._changed.clear()
-            hosts, sessions = self.view()
-            # Past wire.MAX_BYTES (some 15,000 agents on one replica) the view is not sent
-            # (logged by the bus): the others then list this replica's hosts no more.
-            await self.bus.to_all("view", hosts=hosts, sessions=sessions)
+            try:
+                hosts, sessions = self.view()
+                # Past wire.MAX_BYTES (some 15,000 agents on one replica) the view is not
+                # sent (logged by the bus): the others then list this replica's hosts no more.
+                await self.bus.to_all("view", hosts=hosts, sessions=sessions)
+            except Exception:
+                log.exception("this replica's view was not told; trying again")
             await asyncio.sleep(0.2)
 
     async def resubscribed(self) -> None:

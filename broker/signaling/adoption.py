@@ -156,10 +156,30 @@ class Adoption:
             await self._relay.events.ended(session, reason)
             await link.peer.send(protocol.encode(protocol.Bye(reason=reason, session_id=sid)))
             return
+        # A replica's relay (broker/replicas/routing.py) tells the others what it holds.
+        changed = getattr(self._relay, "changed", None)
+        if callable(changed):
+            changed()
         await self._record_resumed(session)
+        # Read again now the relay holds it: a sign-out or revocation committed after the
+        # check above found no session to end; one committed after this read finds it.
+        late = await self._revoked_since(session)
+        if late is not None:
+            await self._relay.end(session, late, CloseCode.UNAUTHORIZED)
+            return
         await link.peer.send(protocol.encode(protocol.SessionResumed(session_id=sid)))
         log.info("session %s re-adopted on %s", sid, link.host_id)
         self._spawn(self._await_viewer(session))
+
+    async def _revoked_since(self, session: Session) -> str | None:
+        async with self._db.session() as s:
+            owner = await s.get(BrowserSession, session.owner) if session.owner else None
+            if owner is None or owner.stage != Stage.ACTIVE or owner.revoked_at is not None:
+                return "signed_out"
+            device = await s.get(ViewingDevice, session.device_id) if session.device_id else None
+            if devices.refusal_code(device) is not None:
+                return "device_revoked"
+        return None
 
     async def _await_viewer(self, session: Session) -> None:
         await asyncio.sleep(self.window_s)

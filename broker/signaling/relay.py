@@ -311,15 +311,14 @@ class Relay:
         enforces the same limit itself)."""
         policy = session.policy
         # From the session's start (a re-adopted one began before this broker did).
-        ran = time.monotonic() - session.started_at
-        await asyncio.sleep(max(0.0, policy.max_s - policy.warn_s - ran))
+        left = policy.max_s - (time.monotonic() - session.started_at)
+        warn_s = int(min(policy.warn_s, max(0.0, left)))
+        await asyncio.sleep(max(0.0, left - warn_s))
         if session.agent.session is not session:
             return
-        if policy.warn_s:
-            await session.viewer.send(
-                protocol.encode(protocol.Notice("ending_soon", policy.warn_s))
-            )
-            await asyncio.sleep(policy.warn_s)
+        if warn_s:
+            await session.viewer.send(protocol.encode(protocol.Notice("ending_soon", warn_s)))
+            await asyncio.sleep(warn_s)
         if session.agent.session is session:
             # The viewer first (see end()): its page must not mistake this for a failure.
             await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))

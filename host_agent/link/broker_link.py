@@ -94,6 +94,7 @@ class BrokerLink:
         injector: Injector,
         backoff: Backoff | None = None,
         clock: Callable[[], float] = time.monotonic,
+        resume_window_s: float = RESUME_WINDOW_S,
     ) -> None:
         # Validate our own identity once: a bad host id would be refused by the broker forever.
         self._hello = protocol.AgentHello(settings.host_id, settings.name, VERSION)
@@ -118,6 +119,7 @@ class BrokerLink:
         # The live session's link went away with the broker: it awaits re-adoption
         # (``_session_detached``: ends it after RESUME_WINDOW_S unless adopted first).
         self._detached: asyncio.Task[None] | None = None
+        self.resume_window_s = resume_window_s
         self._session_started_at = 0.0
         # Whether the last link ended in a way a live session survives (see run()).
         self._resumable = False
@@ -224,7 +226,7 @@ class BrokerLink:
             self._detached = asyncio.create_task(self._expire_detached(self.session))
 
     async def _expire_detached(self, session: PeerSession) -> None:
-        await asyncio.sleep(RESUME_WINDOW_S)
+        await asyncio.sleep(self.resume_window_s)
         if self.session is session:
             log.warning("session %s: no broker adopted it in time; ended", session.session_id)
             self._detached = None  # this task ends the session: it must not cancel itself

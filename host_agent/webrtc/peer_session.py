@@ -342,6 +342,9 @@ class PeerSession:
         if self._closed:
             return
         self._closed = True
+        switching, self._switching = self._switching, None
+        if switching is not None and switching is not asyncio.current_task():
+            switching.cancel()  # a monitor switch in flight: the track is going away
         await self._inputs.close()
         if self._guard is not None:
             await self._guard.close()
@@ -415,10 +418,16 @@ class PeerSession:
         """Capture the chosen area; pointer positions map onto it from now on."""
         try:
             geometry = await track.reopen()
+        except asyncio.CancelledError:
+            raise
         except Exception:
+            if self._closed:
+                return  # the track stopped with the session: nothing failed
             log.exception("session %s: the chosen monitor cannot be captured", self.session_id)
             await self.close()
             await self._on_ended("capture_failed")
+            return
+        if self._closed:
             return
         self._geometry = geometry
         if self._guard is not None:

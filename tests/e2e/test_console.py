@@ -7,6 +7,7 @@ import pytest
 from playwright.async_api import BrowserContext, expect
 from sqlalchemy import select
 
+from broker.access import source_networks
 from broker.db.models import AuditEvent, OrgPolicy, User
 from devkit.broker import RunningBroker
 from devkit.browser import screen_is, sign_in
@@ -52,6 +53,47 @@ async def test_settings_page_saves_the_clinics_limits(
         "End a session after this many idle minutes"
     )
     await expect(link).to_have_text("Settings")
+
+
+async def test_settings_page_edits_the_source_networks(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    """Row 17 on the settings page: a typo is named before anything is sent, a list that
+    would shut the admin out is explained with the admin's address, a good list is stored;
+    both languages."""
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/settings")
+    hint = page.locator("#sources-hint")
+    await expect(hint).to_contain_text("いまの接続元: 127.0.0.1")
+    message = page.locator("#sources-message")
+    save = page.locator("#sources-form button[type=submit]")
+
+    await page.fill("#sources-everyone", "192.0.2.0/24\n192.0.2.300/24")
+    await save.click()
+    await expect(message).to_contain_text(
+        "「192.0.2.300/24」はネットワークの書き方になっていません"
+    )
+
+    await page.fill("#sources-everyone", "192.0.2.0/24")
+    await save.click()
+    await expect(message).to_contain_text("いまの接続元（127.0.0.1）から管理できなくなる")
+
+    await page.fill("#sources-everyone", "127.0.0.0/8\n2001:db8::/32")
+    await page.fill("#sources-vendor", "198.51.100.0/24")
+    await save.click()
+    await expect(message).to_have_text("保存しました。次のサインインと接続から使われます。")
+    async with broker.db.session() as s:
+        lists = await source_networks.lists_of(s, org.id)
+    assert lists == {
+        "everyone": ["127.0.0.0/8", "2001:db8::/32"],
+        "admin": [],
+        "vendor": ["198.51.100.0/24"],
+    }
+    await page.click("#lang-toggle")
+    await expect(hint).to_contain_text("You are connecting from 127.0.0.1")
+    await expect(page.locator('label[for="sources-vendor"]')).to_contain_text("vendors")
 
 
 async def test_disabling_a_person_asks_first(

@@ -5,10 +5,9 @@ touch, through core/gestures.js, drive the sample EHR on the host."""
 from __future__ import annotations
 
 import asyncio
-from typing import Any
 
 import pytest
-from playwright.async_api import BrowserContext, CDPSession, Page
+from playwright.async_api import BrowserContext
 
 from devkit.broker import RunningBroker
 from devkit.chromium import open_viewer
@@ -16,17 +15,20 @@ from devkit.display import SampleApp
 from devkit.identity import Org, Person
 from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
+from tests.e2e.cdp_touch import (
+    host_at_fit,
+    stroke,
+    tap,
+    tap_element,
+    touch,
+    touch_screen,
+    trackpad_cursor_to,
+    zoom,
+)
 from tests.e2e.test_browser_session import page_point
 from tests.support.clinic_settings import set_clinic_settings
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
-
-
-async def touch(cdp: CDPSession, kind: str, points: list[tuple[float, float]]) -> None:
-    touch_points: list[dict[str, Any]] = [
-        {"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)
-    ]
-    await cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": touch_points})
 
 
 async def test_tap_and_long_press_drive_the_ehr(
@@ -39,17 +41,14 @@ async def test_tap_and_long_press_drive_the_ehr(
     """A tap on 保存 in the picture presses it on the host; a tap on a patient row selects
     it; a finger held still right-clicks on the host; the tap sent no right click."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
-    cdp = await browser.new_cdp_session(page)
-    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    cdp = await touch_screen(browser, page)
 
     save = await page_point(page, *sample_app.center("save_button"))
-    await touch(cdp, "touchStart", [save])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, save)
     await sample_app.wait_for_async(lambda s: s["saves"] == 1, timeout=15)
 
     row = sample_app.state()["patient_rows"]["P-1004"]
-    await touch(cdp, "touchStart", [await page_point(page, row[0] + 40, row[1] + row[3] // 2)])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, await page_point(page, row[0] + 40, row[1] + row[3] // 2))
     state = await sample_app.wait_for_async(lambda s: s["selected"] == "P-1004", timeout=15)
     assert state["right_clicks"] == 0
 
@@ -60,21 +59,6 @@ async def test_tap_and_long_press_drive_the_ehr(
     await touch(cdp, "touchEnd", [])
     state = await sample_app.wait_for_async(lambda s: s["right_clicks"] == 1, timeout=15)
     assert state["saves"] == 1
-
-
-async def zoom(page: Page) -> float:
-    return float(await page.evaluate("() => document.body.dataset.zoom"))
-
-
-async def host_at_fit(page: Page, x: float, y: float) -> tuple[float, float]:
-    """The host pixel an unzoomed mapping would give for page point (x, y): the stage is the
-    video's untransformed box."""
-    box = await page.locator(".video-stage").bounding_box()
-    assert box is not None
-    scale = min(box["width"] / 1280, box["height"] / 720)
-    left = box["x"] + (box["width"] - 1280 * scale) / 2
-    top = box["y"] + (box["height"] - 720 * scale) / 2
-    return (x - left) / scale, (y - top) / scale
 
 
 async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
@@ -92,8 +76,7 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     on-screen keyboard) keeps the zoom; another width (a turned tablet) puts the picture
     back to fit."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
-    cdp = await browser.new_cdp_session(page)
-    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    cdp = await touch_screen(browser, page)
     assert await zoom(page) == 1.0
 
     save = sample_app.state()["geometry"]["save_button"]
@@ -102,11 +85,8 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     # The fingers' middle stays put and everything else moves away from it: 120 px to the
     # right of 保存, a 2x pinch moves 保存 120 px to the left.
     cx, cy = fitted[0] + 120, fitted[1]
-    await touch(cdp, "touchStart", [(cx - 30, cy), (cx + 30, cy)])
-    for step in range(1, 11):
-        spread = 30 + step * 3  # the fingers' distance grows from 60 to 120 px: 2x
-        await touch(cdp, "touchMove", [(cx - spread, cy), (cx + spread, cy)])
-    await touch(cdp, "touchEnd", [])
+    # The fingers' distance grows from 60 to 120 px: 2x.
+    await stroke(cdp, [(cx - 30, cy), (cx + 30, cy)], [(cx - 60, cy), (cx + 60, cy)])
     factor = await zoom(page)
     assert 1.8 <= factor <= 2.2, factor
     state = sample_app.state()
@@ -119,24 +99,19 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     inside = save[0] <= missed[0] < save[0] + save[2] and save[1] <= missed[1] < save[1] + save[3]
     assert not inside, (zoomed, missed, save)  # ignoring the zoom would miss 保存
 
-    await touch(cdp, "touchStart", [zoomed])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, zoomed)
     await sample_app.wait_for_async(lambda s: s["saves"] == 1, timeout=15)
 
     toggle = page.locator("#touch-mode-toggle")
     await toggle.wait_for(state="visible")
     assert await toggle.get_attribute("aria-pressed") == "false"
-    box = await toggle.bounding_box()
-    assert box is not None
-    await touch(cdp, "touchStart", [(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
-    await touch(cdp, "touchEnd", [])
+    await tap_element(cdp, toggle)
     await page.wait_for_function("() => document.body.dataset.touchMode === 'trackpad'")
     assert await toggle.get_attribute("aria-pressed") == "true"
     assert await page.evaluate("() => localStorage.getItem('mamori.touchMode')") == "trackpad"
 
     # Two fingers down and up together: a right click where the cursor is, no left click.
-    await touch(cdp, "touchStart", [(zoomed[0] - 40, zoomed[1]), (zoomed[0] + 40, zoomed[1])])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, (zoomed[0] - 40, zoomed[1]), (zoomed[0] + 40, zoomed[1]))
     state = await sample_app.wait_for_async(lambda s: s["right_clicks"] == 1, timeout=15)
     assert state["saves"] == 1
 
@@ -157,26 +132,10 @@ async def test_pinch_zooms_taps_land_under_zoom_and_trackpad_right_clicks(
     # finger again, as on a laptop), then a tap clicks where the cursor is: on P-1004.
     row = sample_app.state()["patient_rows"]["P-1004"]
     target = (row[0] + 40, row[1] + row[3] // 2)
-    stage = await page.locator(".video-stage").bounding_box()
-    assert stage is not None
-    start = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
-    for _ in range(12):
-        cursor = await page.evaluate("() => [window.mamoriCursor.x, window.mamoriCursor.y]")
-        here = cursor if cursor[0] is not None else (640, 360)
-        if abs(here[0] - target[0]) <= 4 and abs(here[1] - target[1]) <= 4:
-            break
-        # Host pixels per screen pixel at fit, as the picture is shown.
-        ratio = max(1280 / stage["width"], 720 / stage["height"])
-        dx = max(-200.0, min(200.0, (target[0] - here[0]) / ratio))
-        dy = max(-200.0, min(200.0, (target[1] - here[1]) / ratio))
-        await touch(cdp, "touchStart", [start])
-        for step in range(1, 11):
-            await touch(cdp, "touchMove", [(start[0] + dx * step / 10, start[1] + dy * step / 10)])
-        await touch(cdp, "touchEnd", [])
+    start = await trackpad_cursor_to(page, cdp, target)
     state = sample_app.state()
     assert state["selected"] != "P-1004"  # the strokes clicked nothing
-    await touch(cdp, "touchStart", [start])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, start)
     state = await sample_app.wait_for_async(lambda s: s["selected"] == "P-1004", timeout=15)
     assert state["right_clicks"] == 1
 
@@ -192,18 +151,11 @@ async def test_keyboard_button_sends_keys_to_the_host(
     focuses the hidden key field (a tablet raises its keyboard for it), and what is typed
     there reaches the EHR's focused notes field as keys."""
     page = await open_viewer(browser, broker, doctor, HOST_ID)
-    cdp = await browser.new_cdp_session(page)
-    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
+    cdp = await touch_screen(browser, page)
     assert await page.evaluate("() => document.body.dataset.textEntry") == "host"
     # The first touch shows the touch controls (the page loaded before emulation began).
-    await touch(cdp, "touchStart", [await page_point(page, *sample_app.center("notes"))])
-    await touch(cdp, "touchEnd", [])
-    button = page.locator("#keyboard-button")
-    await button.wait_for(state="visible")
-    box = await button.bounding_box()
-    assert box is not None
-    await touch(cdp, "touchStart", [(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
-    await touch(cdp, "touchEnd", [])
+    await tap(cdp, await page_point(page, *sample_app.center("notes")))
+    await tap_element(cdp, page.locator("#keyboard-button"))
     await page.wait_for_function("() => document.activeElement?.id === 'viewer-keys'")
     await page.keyboard.type("abc")
     state = await sample_app.wait_for_async(lambda s: s["notes"].strip() == "abc", timeout=15)
@@ -224,14 +176,7 @@ async def test_keyboard_button_focuses_the_viewer_text_field_when_allowed(
     await set_clinic_settings(broker, org, text_entry="both")
     page = await open_viewer(browser, broker, doctor, HOST_ID)
     await page.wait_for_function("() => document.body.dataset.textEntry === 'viewer'")
-    cdp = await browser.new_cdp_session(page)
-    await cdp.send("Emulation.setTouchEmulationEnabled", {"enabled": True, "maxTouchPoints": 5})
-    await touch(cdp, "touchStart", [await page_point(page, *sample_app.center("notes"))])
-    await touch(cdp, "touchEnd", [])
-    button = page.locator("#keyboard-button")
-    await button.wait_for(state="visible")
-    box = await button.bounding_box()
-    assert box is not None
-    await touch(cdp, "touchStart", [(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)])
-    await touch(cdp, "touchEnd", [])
+    cdp = await touch_screen(browser, page)
+    await tap(cdp, await page_point(page, *sample_app.center("notes")))
+    await tap_element(cdp, page.locator("#keyboard-button"))
     await page.wait_for_function("() => document.activeElement?.id === 'viewer-text'")

@@ -177,3 +177,27 @@ async def test_bad_choices_are_refused_and_the_picture_stays(
         assert session.input_stats.monitor_switches == 0
         rgb = await frame_of(viewer, 800, 600)
         assert near(colour(rgb, 300, 200, 200, 200), LEFT_RGB)
+        # A flood of valid choices: a few rebuilds at most, the rest refused and counted.
+        stats = session.input_stats
+        for index in range(12):
+            await viewer.send_input(monitor_choice(index % 2))
+        await wait_until(lambda: stats.monitor_switches + stats.refused_switches == 15)
+        assert stats.monitor_switches <= 3
+
+
+async def test_a_session_ending_mid_switch_ends_quietly(
+    broker: RunningBroker,
+    user: SignedIn,
+    agent: tuple[BrokerLink, Painted],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """The viewer leaves while the agent rebuilds the capture: the switch is abandoned, not
+    reported as a capture failure, and the next session starts on the primary again."""
+    link, _ = agent
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+        await frame_of(viewer, 800, 600)
+        await viewer.send_input(monitor_choice(1))
+    await wait_until(lambda: link.session is None)
+    assert "cannot be captured" not in caplog.text
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+        await frame_of(viewer, 800, 600)

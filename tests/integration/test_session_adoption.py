@@ -219,3 +219,46 @@ async def test_sessions_not_readopted_in_time_end_with_the_reason_the_broker_sto
     assert "reason=broker_shutdown" in ended
     async with broker.db.session() as s:
         assert await s.get(OpenSession, suspended.session_id) is None
+
+
+async def test_a_readopted_session_whose_page_never_returns_ends_as_viewer_left(
+    broker: RunningBroker, agent_state: AgentState, suspended: Suspended
+) -> None:
+    """The agent came back but the page did not (closed meanwhile): within the window the
+    session ends as viewer_left, and the agent is told to close its peer."""
+    adoption: Adoption = broker.app.state.adoption
+    adoption.window_s = 0.5
+    async with agent_connect(broker, agent_state) as agent:
+        await agent.send(hello())
+        await agent.send(
+            protocol.encode(protocol.SessionResume(suspended.session_id, suspended.username, 3))
+        )
+        assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.SessionResumed(
+            suspended.session_id
+        )
+        assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.Bye(
+            "viewer_left", session_id=suspended.session_id
+        )
+    for _ in range(100):  # the relay records the end right after its bye
+        if await audit(broker, "session_ended", suspended.session_id):
+            break
+        await asyncio.sleep(0.05)
+    [ended] = await audit(broker, "session_ended", suspended.session_id)
+    assert "reason=viewer_left" in ended
+
+
+async def test_a_session_past_its_maximum_time_is_not_readopted(
+    broker: RunningBroker, agent_state: AgentState, suspended: Suspended
+) -> None:
+    """The agent says how long the session has run: one past the clinic's maximum (the
+    broker's own record may be younger than the agent's, the longer counts) ends as
+    max_session_time."""
+    max_s = broker.app.state.relay.policy.max_s
+    async with agent_connect(broker, agent_state) as agent:
+        await agent.send(hello())
+        resume = protocol.SessionResume(suspended.session_id, suspended.username, max_s)
+        await agent.send(protocol.encode(resume))
+        bye = await recv(agent, Direction.BROKER_TO_AGENT)
+        assert bye == protocol.Bye("max_session_time", session_id=suspended.session_id)
+    [ended] = await audit(broker, "session_ended", suspended.session_id)
+    assert "reason=max_session_time" in ended

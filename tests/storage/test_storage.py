@@ -75,15 +75,18 @@ async def test_times_come_back_as_aware_utc(db: Database) -> None:
         assert again.created_at.tzinfo == UTC
 
 
-async def test_user_names_are_unique_across_organizations(db: Database) -> None:
-    """Two clinics cannot both have 'tanaka': login needs no clinic picker."""
+async def test_user_names_are_unique_per_organization_only(db: Database) -> None:
+    """Two clinics may each have a 'tanaka' (a broker-wide name told one clinic's admin the
+    other's names); one clinic cannot have two. Each clinic has its own sign-in code."""
     async with db.session() as s:
         a = await accounts.create_org(s, "A", NOW)
         b = await accounts.create_org(s, "B", NOW)
+        assert a.code != b.code
         await accounts.create_user(s, a.id, "tanaka", "田中", Role.DOCTOR, NOW)
+        await accounts.create_user(s, b.id, "tanaka", "田中", Role.STAFF, NOW)
         await s.commit()
         with pytest.raises(IntegrityError):
-            await accounts.create_user(s, b.id, "tanaka", "田中", Role.STAFF, NOW)
+            await accounts.create_user(s, a.id, "tanaka", "田中", Role.STAFF, NOW)
 
 
 async def test_host_ids_are_unique_per_organization_only(db: Database) -> None:

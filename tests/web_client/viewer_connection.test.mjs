@@ -8,7 +8,12 @@ import { DEFAULT_MIN_MS, SLOW_RETRY_MIN_MS } from "../../web_client/core/backoff
 import { hasKey } from "../../web_client/core/i18n.js";
 import { CloseCode } from "../../web_client/core/protocol.js";
 import { REJOIN_FALLBACK_MS, STATES, ViewerConnection } from "../../web_client/core/viewer_connection.js";
-import { DISCONNECT_GRACE_MS, RESUME_WINDOW_MS } from "../../web_client/core/viewer_session.js";
+import {
+  DISCONNECT_GRACE_MS,
+  RESUME_WINDOW_MS,
+  STALL_MS,
+  STALL_POLL_MS,
+} from "../../web_client/core/viewer_session.js";
 
 const HOST = "reception-pc";
 const OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";
@@ -123,6 +128,7 @@ class FakePeer extends Listeners {
   added = [];
   closed = false;
   preferred = null;
+  bytesReceived = null; // the transport's, in getStats; null: no transport stats
   constructor(config) {
     super();
     this.config = config;
@@ -157,6 +163,11 @@ class FakePeer extends Listeners {
   }
   async addIceCandidate(init) {
     this.added.push(init);
+  }
+  async getStats() {
+    const report = new Map();
+    if (this.bytesReceived !== null) report.set("T1", { type: "transport", bytesReceived: this.bytesReceived });
+    return report;
   }
   close() {
     this.closed = true;
@@ -484,16 +495,64 @@ test("the input channel closing ends the session at once (no frozen picture)", a
 
 test("ICE disconnected for 3 s ends the session; recovering in time keeps it", async () => {
   const h = await connected();
-  h.peer().become("disconnected");
+  const peer = h.peer();
+  peer.become("disconnected");
   h.timers.advance(DISCONNECT_GRACE_MS - 1);
-  h.peer().become("connected");
+  peer.become("connected");
   h.timers.advance(DISCONNECT_GRACE_MS);
   assert.equal(h.connection.state, "connected");
-  h.peer().become("disconnected");
-  h.timers.advance(DISCONNECT_GRACE_MS);
-  assert.equal(h.connection.snapshot().error, "peer_failed");
-  h.peer().become("failed");
+  peer.become("disconnected");
+  h.timers.advance(DISCONNECT_GRACE_MS - 1);
+  assert.equal(h.connection.state, "connected");
+  h.timers.advance(1);
+  assert.ok(h.states().includes("disconnected:peer_failed"), "ended, and started again at once");
+  assert.equal(peer.closed, true);
+  peer.become("failed");
   assert.equal(h.states().filter((s) => s.startsWith("disconnected")).length, 1, "ended once");
+});
+
+/** Move the fake clock on poll by poll, letting each stats read settle. */
+async function poll(h, times, peer, grow) {
+  for (let i = 0; i < times; i += 1) {
+    if (grow) peer.bytesReceived += 1200;
+    h.timers.advance(STALL_POLL_MS);
+    await flush();
+  }
+}
+
+test("nothing received for 1.5 s ends the session and a new one starts at once", async () => {
+  const h = await connected();
+  const peer = h.peer();
+  peer.bytesReceived = 5000;
+  await poll(h, 10, peer, true);
+  assert.equal(h.connection.state, "connected", "keep-alive frames arriving keep it");
+  await poll(h, STALL_MS / STALL_POLL_MS - 1, peer, false);
+  assert.equal(h.connection.state, "connected", "not yet");
+  await poll(h, 1, peer, false);
+  assert.equal(h.connection.snapshot().error, "peer_failed");
+  assert.deepEqual(h.socket().sent.at(-1), { type: "bye", reason: "peer_failed" });
+  assert.equal(peer.closed, true);
+  h.timers.advance(0);
+  await flush();
+  assert.equal(h.asked.length, 2, "a fresh ticket at once, no backoff");
+  assert.equal(FakeSocket.made.length, 2);
+});
+
+test("a browser without transport stats is never judged stalled", async () => {
+  const h = await connected();
+  await poll(h, 20, h.peer(), false);
+  assert.equal(h.connection.state, "connected");
+});
+
+test("a resume that fails again backs off as usual", async () => {
+  const h = await connected();
+  h.peer().channel.closeRemote(); // peer_failed from a live session: at once
+  h.timers.advance(0);
+  await flush();
+  h.socket().accept();
+  await flush();
+  h.peer().become("failed"); // the new attempt fails before it ever connected
+  assert.equal(h.connection.snapshot().retryAt - h.timers.now, DEFAULT_MIN_MS, "random 0: the floor");
 });
 
 test("close says bye with the reason, closes, blanks and stops any retry", async () => {

@@ -72,6 +72,10 @@ export function createUsersPage(hooks) {
     const users = await call("GET", "/api/admin/users");
     if (!check(users)) return;
     rows.replaceChildren(...users.body.map(userRow));
+    // Names are unique per clinic; the code tells two clinics' "tanaka" apart at sign-in.
+    const session = await call("GET", "/api/session");
+    const code = session.status === 200 ? session.body?.user?.clinic_code : undefined;
+    document.getElementById("admin-clinic-code").textContent = code ? t("admin.clinicCode", { code }) : "";
   }
 
   invite.addEventListener("submit", async (event) => {

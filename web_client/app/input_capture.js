@@ -209,12 +209,22 @@ export function attachInput(video, hooks) {
           sendInput(buttonMessage(false, action.button, point.x, point.y));
           break;
         }
-        case "scroll":
-          if (lastTouchPoint) {
+        case "scroll": {
+          // Where the cursor is: in trackpad mode before any stroke placed it, that is
+          // where the trackpad cursor starts (as for a tap), or a first scroll is lost.
+          let point = lastTouchPoint;
+          if (!point && gestures.mode === "trackpad") {
+            const start = trackpadCursor();
+            point = start && { x: Math.round(start.x), y: Math.round(start.y) };
+          }
+          if (point) {
+            lastTouchPoint = point;
             const clampSteps = (n) => Math.max(-MAX_WHEEL_STEPS, Math.min(MAX_WHEEL_STEPS, n));
-            sendInput(wheelMessage(clampSteps(action.dx), clampSteps(action.dy), lastTouchPoint.x, lastTouchPoint.y));
+            flushMove();
+            sendInput(wheelMessage(clampSteps(action.dx), clampSteps(action.dy), point.x, point.y));
           }
           break;
+        }
         case "zoom": {
           const box = layoutBox();
           zoomedWidth = box.width;

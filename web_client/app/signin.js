@@ -12,11 +12,18 @@ import { credentialToJSON, requestOptionsFromJSON } from "../core/webauthn.js";
 import { call } from "./api.js";
 import { messageLine } from "./kit.js";
 
+// A sign-in link may name the clinic (/?clinic=CODE). Not remembered in the browser: on a
+// shared PC the next person's sign-in would carry the last one's clinic.
+function clinicFromLink() {
+  return (new URLSearchParams(location.search).get("clinic") ?? "").slice(0, 32);
+}
+
 /**
  * @param {{onSession: (session: object) => void}} hooks onSession gets each new state
  */
 export function createSignIn(hooks) {
   const loginForm = document.getElementById("login-form");
+  loginForm.elements.clinic.value = clinicFromLink();
   const loginMessage = messageLine(document.getElementById("login-message"), hooks);
   const mfaMessage = messageLine(document.getElementById("mfa-message"), hooks);
   const showLogin = loginMessage.say;
@@ -46,7 +53,8 @@ export function createSignIn(hooks) {
         showLogin("login.missing");
         return;
       }
-      const result = await call("POST", "/api/login", { username, password });
+      const clinic = loginForm.elements.clinic.value.trim();
+      const result = await call("POST", "/api/login", clinic ? { username, password, clinic } : { username, password });
       loginForm.elements.password.value = "";
       if (result.status !== 200) {
         const { key, params } = describeError(result.status, result.body);

@@ -268,7 +268,10 @@ export class ViewerConnection {
       return;
     }
     const policy = reconnectPolicy(token);
-    if (policy.retry) this.#scheduleRetry(policy.minMs);
+    // A live session whose path died (a network change) starts again at once: the person
+    // is waiting for the picture, and the broker hands the same browser its own session.
+    const resume = token === "peer_failed" && this.#attempt === 0;
+    if (policy.retry) this.#scheduleRetry(policy.minMs, resume);
     this.#setState(policy.state, token);
     if (token === "reauth_required") this.#emit("reauth");
   }
@@ -281,9 +284,9 @@ export class ViewerConnection {
     this.#retryAt = null;
   }
 
-  #scheduleRetry(minMs) {
+  #scheduleRetry(minMs, atOnce = false) {
     this.#clearRetry();
-    const delay = backoffDelay(this.#attempt, this.#deps.random, { minMs });
+    const delay = atOnce ? 0 : backoffDelay(this.#attempt, this.#deps.random, { minMs });
     this.#attempt += 1;
     this.#retryAt = this.#deps.now() + delay;
     this.#retryTimer = this.#timers.setTimeout(() => {

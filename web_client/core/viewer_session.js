@@ -4,8 +4,9 @@
  * fresh broker challenge) -> WebSocket /ws/viewer?ticket=... -> viewer_join ->
  * RTCPeerConnection (recvonly video, data channel `input`) -> offer + trickled ICE -> answer
  * + ICE from the agent. It ends on bye, an error, the socket closing, the input channel
- * closing, or the peer connection failing (or staying disconnected for 3 s), and says why
- * once (`events.ended`). No DOM: the browser's classes come in through `deps`.
+ * closing, or the peer connection failing (or staying disconnected for 3 s, or receiving
+ * nothing at all for 1.5 s), and says why once (`events.ended`). No DOM: the browser's
+ * classes come in through `deps`.
  *
  * A broker that restarts (close 1012/1001/1013) or dies (1006) while the peer connection is
  * up does not end the session: media is peer-to-peer. The page takes the signaling back on
@@ -21,6 +22,13 @@ import * as protocol from "./protocol.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
 export const DISCONNECT_GRACE_MS = 3000;
+// A live path always carries something: the agent sends a keep-alive frame every 0.5 s
+// (host_agent/video/scheduler.py) and RTCP. Nothing received for this long while connected
+// means the path is gone (a network change: Wi-Fi to LTE). Chromium said "disconnected"
+// only 5.2 s after such a change (tests/network/test_reach.py), and the grace above added
+// 3 s: the picture came back after 10 s. Checked every STALL_POLL_MS.
+export const STALL_MS = 1500;
+export const STALL_POLL_MS = 500;
 const SOCKET_OPEN = 1; // WebSocket.OPEN
 // The broker's own bound for re-adopting a session (MAMORI_SESSION_RESUME_S, 60 s default).
 export const RESUME_WINDOW_MS = 60_000;
@@ -56,6 +64,9 @@ export class ViewerSession {
   #localIce = [];
   #remoteIce = [];
   #graceTimer = null;
+  #stallTimer = null;
+  #lastBytes = null;
+  #lastProgressAt = 0;
   #grant = null;
   #resumeToken = null; // the broker's secret for taking the signaling back (memory only)
   #resumeUntil = null; // while resuming: give up at this time (ms)
@@ -106,6 +117,7 @@ export class ViewerSession {
     if (this.ended) return;
     this.ended = true;
     this.#deps.timers.clearTimeout(this.#graceTimer);
+    this.#deps.timers.clearTimeout(this.#stallTimer);
     this.#deps.timers.clearTimeout(this.#resumeTimer);
     this.#resumeToken = null;
     if (bye) {
@@ -323,6 +335,7 @@ export class ViewerSession {
     if (pcState === "connected") {
       this.#deps.timers.clearTimeout(this.#graceTimer);
       this.#graceTimer = null;
+      if (this.#stallTimer === null) this.#watchPath(true);
       this.#events.connected();
     } else if (pcState === "disconnected") {
       if (this.#graceTimer === null) {
@@ -331,6 +344,40 @@ export class ViewerSession {
     } else if (pcState === "failed") {
       this.#finish("peer_failed");
     }
+  }
+
+  #now() {
+    return this.#deps.now ? this.#deps.now() : Date.now();
+  }
+
+  /** Read the bytes received on the path every STALL_POLL_MS; none for STALL_MS ends the
+   * attempt as peer_failed. A browser without transport stats is never judged stalled. */
+  #watchPath(first = false) {
+    if (first) this.#lastProgressAt = this.#now();
+    this.#stallTimer = this.#deps.timers.setTimeout(() => this.#checkPath(), STALL_POLL_MS);
+  }
+
+  async #checkPath() {
+    if (this.ended) return;
+    let bytes = null;
+    try {
+      const report = await this.pc.getStats();
+      report.forEach((s) => {
+        if (s.type === "transport" && typeof s.bytesReceived === "number") bytes = s.bytesReceived;
+      });
+    } catch {
+      // no stats: unknown, not stalled
+    }
+    if (this.ended) return;
+    const now = this.#now();
+    if (bytes === null || bytes !== this.#lastBytes) {
+      this.#lastBytes = bytes;
+      this.#lastProgressAt = now;
+    } else if (now - this.#lastProgressAt >= STALL_MS) {
+      this.#finish("peer_failed");
+      return;
+    }
+    this.#watchPath();
   }
 
   #resumable(code) {

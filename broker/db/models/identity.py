@@ -27,11 +27,16 @@ class User(Base):
     """A person's account. Never deleted (audit events name it); disabled instead."""
 
     __tablename__ = "users"
-    __table_args__ = (CheckConstraint("role IN ('admin', 'doctor', 'staff', 'vendor')", "role"),)
+    __table_args__ = (
+        CheckConstraint("role IN ('admin', 'doctor', 'staff', 'vendor')", "role"),
+        UniqueConstraint("org_id", "username"),
+    )
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
-    # Lowercased, NFKC-normalized; unique across the broker so login needs no clinic picker.
-    username: Mapped[str] = mapped_column(String(64), unique=True)
+    # Lowercased, NFKC-normalized; unique within the clinic (not across the broker: a global
+    # name told one clinic's admin another clinic's names). Sign-in names the clinic by its
+    # code when the name alone is not unique (api/auth.py).
+    username: Mapped[str] = mapped_column(String(64))
     display_name: Mapped[str] = mapped_column(String(100))
     role: Mapped[str] = mapped_column(String(16))
     password_hash: Mapped[str | None] = mapped_column(String(200), default=None)

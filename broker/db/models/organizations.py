@@ -19,6 +19,9 @@ class Organization(Base):
     __tablename__ = "organizations"
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     name: Mapped[str] = mapped_column(String(200))
+    # What a person types at sign-in to name their clinic (``identity/accounts.py``):
+    # user names are unique only within a clinic.
+    code: Mapped[str] = mapped_column(String(32), unique=True)
     created_at: Mapped[datetime] = mapped_column(UtcDateTime())
     # A zoneinfo name: grants' weekly windows are wall-clock times in this zone.
     time_zone: Mapped[str] = mapped_column(
