@@ -162,9 +162,16 @@ class RateController:
         return min(MAX_QP, math.ceil(floor_qp + 6 * math.log2(need / budget)))
 
     def refine_tiles(self, now: float) -> int:
-        """How many tiles a refinement may re-code now without overdrawing the bucket."""
+        """How many tiles a refinement may re-code now without overdrawing the bucket (at
+        least one when the bucket is full: a refinement never waits for more than that)."""
         self._refill(now)
-        return max(0, int(self.level / self.per_mb[FrameKind.REFINE]))
+        tiles = max(0, int(self.level / self.per_mb[FrameKind.REFINE]))
+        return max(1, tiles) if self.level >= self.capacity else tiles
+
+    def max_refine_tiles(self) -> int:
+        """The most tiles one refinement can re-code: what a full bucket holds (at least
+        one). A learned cost per tile can outgrow the bucket's share for a batch."""
+        return max(1, int(self.capacity / self.per_mb[FrameKind.REFINE]))
 
     def refine_ready_at(self, now: float, tiles: int) -> float:
         """When the bucket will hold a refinement of ``tiles`` tiles (capped at its size)."""

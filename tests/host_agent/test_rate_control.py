@@ -133,3 +133,17 @@ def test_a_send_side_estimate_is_the_target_and_remb_no_longer_counts() -> None:
     assert target.current(101.0) == 2_500_000
     assert target.on_estimate(20_000_000) == 8_000_000
     assert target.on_estimate(1) == MIN_BITRATE
+
+
+def test_a_full_bucket_always_affords_the_largest_refinement_batch() -> None:
+    """When the learned cost per tile makes a batch of MIN_REFINE_TILES larger than the
+    bucket, the batch shrinks to what a full bucket holds (else it waits forever)."""
+    rate = RateController(1_000_000, now=0.0)  # 31 kB bucket
+    rate.per_mb[FrameKind.REFINE] = 5_000.0  # 16 tiles would need 80 kB
+    assert rate.max_refine_tiles() == 6
+    rate.spent(0.0, FrameKind.CHANGE, 10, BASE, BASE, int(rate.capacity))
+    ready = rate.refine_ready_at(0.0, rate.max_refine_tiles())
+    assert rate.refine_tiles(ready + 1e-6) >= rate.max_refine_tiles()
+    rate.per_mb[FrameKind.REFINE] = 50_000.0  # not even one tile fits
+    assert rate.max_refine_tiles() == 1
+    assert rate.refine_tiles(10.0) == 1  # full bucket
