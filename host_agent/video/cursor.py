@@ -10,9 +10,12 @@ video (``web_client/core/cursor.js``; keep the two in step)::
                                                w*h*4 bytes of straight-alpha RGBA, w, h <= 64
 
 Shapes come from XFixes (a notification when the cursor image changes, then GetCursorImage);
-positions from polling QueryPointer at up to ``POLL_HZ`` while a viewer is connected (the
-core protocol has no motion events for a pointer moved by someone else), sent only when they
-change. Numbers and base64 only: nothing the host sends here is ever shown as text.
+positions from polling QueryPointer while a viewer is connected (the core protocol has no
+motion events for a pointer moved by someone else), sent only when they change. Polling is
+paced by ``PollPace``: ``POLL_HZ`` while the pointer moves, ``REST_POLL_S`` once it has been
+still for ``STILL_AFTER_S`` (at 60 Hz the round trips through python-xlib were the agent's
+largest CPU cost on a still screen: bench/cpu_at_rest.py). Numbers and base64 only: nothing
+the host sends here is ever shown as text.
 """
 
 from __future__ import annotations
@@ -21,7 +24,9 @@ import base64
 import contextlib
 import json
 import logging
+import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -33,6 +38,10 @@ log = logging.getLogger(__name__)
 
 MAX_CURSOR: Final = 64
 POLL_HZ: Final = 60
+# A still pointer is looked at this often: its first move shows at most this much later,
+# the moves after it at POLL_HZ.
+REST_POLL_S: Final = 0.1
+STILL_AFTER_S: Final = 1.0
 # XFixesDisplayCursorNotifyMask
 _DISPLAY_CURSOR_NOTIFY_MASK: Final = 1
 
@@ -91,6 +100,19 @@ def rgba_shape_message(serial: int, rgba: npt.NDArray[np.uint8], hot_x: int, hot
     )
 
 
+@dataclass
+class PollPace:
+    """When to look at the pointer next, sans I/O: fast while it moves, slow once still."""
+
+    moved_at: float = -math.inf
+
+    def next_delay(self, now: float, moved: bool) -> float:
+        """Seconds until the next poll, after a poll at ``now`` that found it ``moved``."""
+        if moved:
+            self.moved_at = now
+        return 1 / POLL_HZ if now - self.moved_at < STILL_AFTER_S else REST_POLL_S
+
+
 class CursorWatcher:
     """Sends the cursor's shape and position through ``send`` until ``close``."""
 
@@ -116,6 +138,9 @@ class CursorWatcher:
         self._send = send
         self._last_position: tuple[int, int, bool] | None = None
         self._timer: Any = None
+        self._pace = PollPace()
+        self.next_poll_s = 1 / POLL_HZ  # the delay the last poll chose (tests read it)
+        self.polls = 0
         self._closed = False
         self.shapes_sent = 0
         self.positions_sent = 0
@@ -163,6 +188,8 @@ class CursorWatcher:
     def _poll(self) -> None:
         if self._closed:
             return
+        self.polls += 1
+        moved = False
         try:
             pointer = self._root.query_pointer()
             g = self._geometry
@@ -170,6 +197,7 @@ class CursorWatcher:
             visible = 0 <= x < g.width and 0 <= y < g.height
             position = (min(max(x, 0), g.width - 1), min(max(y, 0), g.height - 1), visible)
             if position != self._last_position:
+                moved = self._last_position is not None
                 self._last_position = position
                 self._send(position_message(*position))
                 self.positions_sent += 1
@@ -177,7 +205,8 @@ class CursorWatcher:
             self._drain()
         except Exception:
             log.debug("cursor position unavailable", exc_info=True)
-        self._timer = self._loop.call_later(1 / POLL_HZ, self._poll)
+        self.next_poll_s = self._pace.next_delay(self._loop.time(), moved)
+        self._timer = self._loop.call_later(self.next_poll_s, self._poll)
 
     def close(self) -> None:
         self._closed = True

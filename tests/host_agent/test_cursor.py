@@ -7,7 +7,15 @@ import json
 
 import pytest
 
-from host_agent.video.cursor import MAX_CURSOR, position_message, shape_message
+from host_agent.video.cursor import (
+    MAX_CURSOR,
+    POLL_HZ,
+    REST_POLL_S,
+    STILL_AFTER_S,
+    PollPace,
+    position_message,
+    shape_message,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -52,3 +60,22 @@ def test_a_pixel_count_that_does_not_match_the_size_is_refused() -> None:
         shape_message(1, 4, 4, 0, 0, [0] * 15)
     with pytest.raises(ValueError, match="size"):
         shape_message(1, 0, 0, 0, 0, [])
+
+
+@pytest.mark.parametrize("still_for", [0.0, STILL_AFTER_S / 2])
+def test_a_moving_pointer_is_polled_at_the_full_rate(still_for: float) -> None:
+    """A move, or one less than STILL_AFTER_S ago, keeps the 60 Hz poll."""
+    pace = PollPace()
+    assert pace.next_delay(10.0, moved=True) == 1 / POLL_HZ
+    assert pace.next_delay(10.0 + still_for, moved=False) == 1 / POLL_HZ
+
+
+def test_a_still_pointer_is_polled_at_the_rest_rate_until_it_moves() -> None:
+    """Still for STILL_AFTER_S: the slow poll (no 60 round trips a second on a still
+    screen); the first poll that finds a move goes back to the full rate."""
+    pace = PollPace()
+    assert pace.next_delay(0.0, moved=False) == REST_POLL_S  # never moved: at rest
+    pace.next_delay(1.0, moved=True)
+    assert pace.next_delay(1.0 + STILL_AFTER_S, moved=False) == REST_POLL_S
+    assert REST_POLL_S > 1 / POLL_HZ
+    assert pace.next_delay(5.0, moved=True) == 1 / POLL_HZ
