@@ -70,7 +70,7 @@ async def test_trackpad_two_finger_drag_scrolls_the_patient_list(
     await tap_element(cdp, page.locator("#touch-mode-toggle"))
     await page.wait_for_function("() => document.body.dataset.touchMode === 'trackpad'")
 
-    # Anywhere over the list will do: not so near that a short stroke would be a tap.
+    # Anywhere over the list will do.
     start = await trackpad_cursor_to(page, cdp, list_middle(sample_app), within=30)
     fingers = [(start[0] - 40, start[1]), (start[0] + 40, start[1])]
     up = [(x, y - 160) for x, y in fingers]
