@@ -40,7 +40,7 @@ MAX_CURSOR: Final = 64
 POLL_HZ: Final = 60
 # A still pointer is looked at this often: its first move shows at most this much later,
 # the moves after it at POLL_HZ.
-REST_POLL_S: Final = 0.1
+REST_POLL_S: Final = 0.2
 STILL_AFTER_S: Final = 1.0
 # XFixesDisplayCursorNotifyMask
 _DISPLAY_CURSOR_NOTIFY_MASK: Final = 1
