@@ -8,6 +8,7 @@ same list order keeps the same finger across a stroke.
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from playwright.async_api import BrowserContext, CDPSession, Locator, Page
@@ -16,6 +17,8 @@ Point = tuple[float, float]
 
 # The widest host screen the e2e tests run (devkit/display.py start_xvfb's default).
 HOST_WIDTH, HOST_HEIGHT = 1280, 720
+# core/gestures.js TAP_SLOP_PX: a finger that moved less is still a tap.
+TAP_SLOP_PX = 10
 
 
 async def touch_screen(browser: BrowserContext, page: Page) -> CDPSession:
@@ -93,9 +96,9 @@ async def trackpad_cursor_to(
     until the viewer's cursor is within ``within`` host pixels of ``target`` (host pixels),
     at most 12 strokes; returns where the strokes started (a tap there clicks at the cursor).
 
-    A stroke's first few pixels are the tap slop (core/gestures.js TAP_SLOP_PX): they do not
-    move the cursor, and a stroke shorter than the slop is a tap, a click. With ``within``
-    of 15 or more no stroke is that short."""
+    A stroke's first pixels, up to the tap slop (core/gestures.js TAP_SLOP_PX), do not move
+    the cursor (and a stroke within the slop would be a tap, a click): every stroke is made
+    that much longer."""
     stage = await stage_box(page)
     start = (stage["x"] + stage["width"] / 2, stage["y"] + stage["height"] / 2)
     # Host pixels per screen pixel at fit, as the picture is shown.
@@ -109,5 +112,7 @@ async def trackpad_cursor_to(
             break
         dx = max(-200.0, min(200.0, (target[0] - here[0]) / ratio))
         dy = max(-200.0, min(200.0, (target[1] - here[1]) / ratio))
-        await stroke(cdp, [start], [(start[0] + dx, start[1] + dy)])
+        length = math.hypot(dx, dy)
+        longer = (length + TAP_SLOP_PX) / length
+        await stroke(cdp, [start], [(start[0] + dx * longer, start[1] + dy * longer)])
     raise AssertionError(f"the trackpad cursor did not reach {target}: at {here}")

@@ -70,7 +70,7 @@ async def test_trackpad_two_finger_drag_scrolls_the_patient_list(
     await tap_element(cdp, page.locator("#touch-mode-toggle"))
     await page.wait_for_function("() => document.body.dataset.touchMode === 'trackpad'")
 
-    # Anywhere over the list will do: not so near that a short stroke would be a tap.
+    # Anywhere over the list will do.
     start = await trackpad_cursor_to(page, cdp, list_middle(sample_app), within=30)
     fingers = [(start[0] - 40, start[1]), (start[0] + 40, start[1])]
     up = [(x, y - 160) for x, y in fingers]
@@ -85,6 +85,28 @@ async def test_trackpad_two_finger_drag_scrolls_the_patient_list(
     assert state["selected"] == ""
     assert state["right_clicks"] == 0
     assert state["saves"] == 0
+
+    # A new viewer (trackpad remembered in localStorage): its trackpad cursor starts where
+    # the host's cursor is, over the list, and a two-finger drag as the very first gesture
+    # scrolls there (before app/input_capture.js knew a touch point, it was dropped).
+    host = await page.evaluate("() => [window.mamoriCursor.x, window.mamoriCursor.y]")
+    url = page.url  # signed in and approved already: straight to the viewer
+    await page.close()
+    page = await browser.new_page()
+    await page.goto(url)
+    await page.wait_for_function(
+        "() => document.body?.dataset.connection === 'connected'"
+        " && document.body.dataset.video === 'playing'"
+        " && document.body.dataset.input === 'open'",
+        timeout=20_000,
+    )
+    cdp = await touch_screen(browser, page)
+    assert await page.evaluate("() => document.body.dataset.touchMode") == "trackpad"
+    await host_cursor_near(page, *host)
+    await stroke(cdp, fingers, up)
+    state = await sample_app.wait_for_async(lambda s: s["patient_view"][0] > 0, timeout=15)
+    assert state["selected"] == ""
+    assert state["right_clicks"] == 0
 
 
 async def test_direct_one_finger_drag_hovers_and_two_fingers_scroll(
