@@ -24,6 +24,7 @@ Exception tree::
     ├── DeviceKeyError       a device key or signature that is not acceptable           [V]
     ├── EnrollmentRefused    an agent enrollment that must not go on (``reason``)
     ├── CaKeyError           a sealed CA key that does not open (wrong MAMORI_SECRET_KEY)
+    ├── MigrationError       a schema upgrade that would break the data; rolled back
     ├── DecryptionError      a sealed value tampered with, moved or under another key
     ├── SettingRefused       a clinic setting out of range or inconsistent (``code``)  [V]
     ├── SettingRejected      an alert setting (address, webhook URL) refused             [V]
@@ -43,6 +44,10 @@ from mamori_protocol import CloseCode
 
 class BrokerError(Exception):
     """Base of every broker error."""
+
+
+class MigrationError(BrokerError):
+    """A schema upgrade that would leave the data inconsistent; it was rolled back."""
 
 
 class ConfigError(BrokerError):

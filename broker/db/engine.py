@@ -24,6 +24,8 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 
+from broker.errors import MigrationError
+
 # Any constant works; it only has to be the same in every broker replica.
 _MIGRATION_LOCK_ID: Final = 0x6D616D6F  # "mamo"
 
@@ -109,13 +111,35 @@ class Database:
 
     async def migrate(self) -> None:
         """Bring the schema to the newest migration (idempotent, safe for several replicas)."""
-        async with self.engine.begin() as conn:
-            if self.dialect == "postgresql":
-                # Replicas starting together must not run the same migration twice.
-                await conn.execute(
-                    text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
-                )
-            await conn.run_sync(_upgrade)
+        async with self.engine.connect() as conn:
+            sqlite = self.dialect == "sqlite"
+            if sqlite:
+                # A batch migration rebuilds a SQLite table (copy, drop, rename); with
+                # foreign keys on, dropping a table that other rows point at fails, so a
+                # clinic's filled database could not be upgraded. SQLite's own procedure
+                # for such changes: keys off outside the transaction, then a
+                # foreign_key_check before commit (sqlite.org/lang_altertable.html).
+                await conn.exec_driver_sql("PRAGMA foreign_keys=OFF")
+                await conn.commit()
+            try:
+                async with conn.begin():
+                    if self.dialect == "postgresql":
+                        # Replicas starting together must not run the same migration twice.
+                        await conn.execute(
+                            text("SELECT pg_advisory_xact_lock(:id)"), {"id": _MIGRATION_LOCK_ID}
+                        )
+                    await conn.run_sync(_upgrade)
+                    if sqlite:
+                        broken = (await conn.exec_driver_sql("PRAGMA foreign_key_check")).all()
+                        if broken:
+                            raise MigrationError(
+                                f"the migration left {len(broken)} rows whose foreign keys "
+                                f"point nowhere (first: {tuple(broken[0])}); nothing was changed"
+                            )
+            finally:
+                if sqlite:
+                    await conn.exec_driver_sql("PRAGMA foreign_keys=ON")
+                    await conn.commit()
 
     async def current_revision(self) -> str | None:
         """The migration the database is at; None before the first one ran."""
