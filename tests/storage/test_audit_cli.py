@@ -26,6 +26,7 @@ from broker.audit import key as audit_key
 from broker.audit.chain import GENESIS, link_hash
 from broker.db.engine import Database
 from broker.db.models import AuditCheckpoint, AuditEvent, Organization
+from broker.identity.accounts import new_org_code
 from certs.authority import ServerFiles
 from devkit.broker import random_secret_key
 from devkit.databases import BACKENDS, database_url
@@ -87,7 +88,7 @@ async def clinic(db: Database, name: str) -> int:
     # A bare clinic row: create_org would also seed (and audit) the default grants, and
     # these tests count every record of a chain.
     async with db.session() as s:
-        org = Organization(name=name, created_at=OLD)
+        org = Organization(name=name, code=new_org_code(), created_at=OLD)
         s.add(org)
         await s.commit()
         return org.id

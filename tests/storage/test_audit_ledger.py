@@ -24,6 +24,7 @@ from broker.audit.record import Actor, Event, Outcome, record
 from broker.audit.verify import ChainReport, chains, verify_chain_of
 from broker.db.engine import Database
 from broker.db.models import AuditChainHead, AuditCheckpoint, AuditEvent, Organization
+from broker.identity.accounts import new_org_code
 from devkit.databases import BACKENDS, database_url
 from tests.support.audit import drop_append_only_triggers, signed_database, tamper, write_events
 
@@ -46,7 +47,7 @@ async def new_org(db: Database, name: str = "さくら内科") -> int:
     # A bare clinic row: create_org would also seed (and audit) the default grants, and
     # these tests count every record of a chain.
     async with db.session() as s:
-        org = Organization(name=name, created_at=START)
+        org = Organization(name=name, code=new_org_code(), created_at=START)
         s.add(org)
         await s.commit()
         return org.id
