@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import contextlib
 import os
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import numpy as np
 from playwright.async_api import BrowserContext, Page, async_playwright
 
 from devkit.broker import RunningBroker
@@ -84,3 +86,30 @@ async def open_viewer(
         timeout=20_000,
     )
     return page
+
+
+# The current frame of the viewer's video, drawn into a canvas: its size and the RGB bytes of
+# a rectangle in host pixels, as base64. A list of numbers instead (2 million for 640x360)
+# took Playwright seconds to decode on the test's event loop, which the in-process agent and
+# broker share: the agent sent nothing meanwhile and the viewer took the path for dead.
+_SAMPLE_VIDEO = """([x, y, w, h]) => {
+  const video = document.getElementById('remote-video');
+  const canvas = document.createElement('canvas');
+  canvas.width = video.videoWidth;
+  canvas.height = video.videoHeight;
+  const ctx = canvas.getContext('2d', {willReadFrequently: true});
+  ctx.drawImage(video, 0, 0);
+  const data = ctx.getImageData(x, y, w, h).data;
+  let text = '';
+  for (let i = 0; i < data.length; i += 4) {
+    text += String.fromCharCode(data[i], data[i + 1], data[i + 2]);
+  }
+  return {size: [video.videoWidth, video.videoHeight], rgb: btoa(text)};
+}"""
+
+
+async def video_rgb(page: Page, box: tuple[int, int, int, int]) -> tuple[list[int], np.ndarray]:
+    """The video's size and the (h, w, 3) RGB pixels of ``box`` (x, y, w, h) in its frame."""
+    result = await page.evaluate(_SAMPLE_VIDEO, list(box))
+    rgb = np.frombuffer(base64.b64decode(result["rgb"]), dtype=np.uint8)
+    return list(result["size"]), rgb.reshape(box[3], box[2], 3).astype(np.float64)

@@ -61,10 +61,9 @@ class Plan:
     keyframe: bool
     # The tiles a refinement re-codes: unrefined and quiet for settle_s (None: no refinement).
     refine_mask: TileMask | None = None
-
-    @property
-    def keepalive(self) -> bool:
-        return not (self.capture or self.refine or self.keyframe)
+    # A frame goes out even if the capture shows no change and no refinement fits: the
+    # last one is keepalive_s old.
+    keepalive: bool = False
 
 
 @dataclass
@@ -129,16 +128,20 @@ class FrameScheduler:
         refine_at = self._refine_at(now)
         if refine_at is not None:
             refine_at = max(refine_at, self.refine_not_before)
+        keepalive_at = max(slot, self.last_sent + self.pacing.keepalive_s)
+        # Neither polling (a capture every interval, most of them unchanged) nor a refinement
+        # the byte budget keeps putting off may hold back the keep-alive: the viewer takes a
+        # path that carried nothing for 1.5 s as gone (web_client/core/viewer_session.js).
         if self.change_pending or self.polling or self.keyframe_wanted:
             mask = self._settled(slot) if refine_at is not None and refine_at <= slot else None
             return Plan(slot, capture=self.change_pending or self.polling, refine=mask is not None,
-                        keyframe=self.keyframe_wanted, refine_mask=mask)  # fmt: skip
-        if refine_at is not None:
+                        keyframe=self.keyframe_wanted, refine_mask=mask,
+                        keepalive=slot >= keepalive_at)  # fmt: skip
+        if refine_at is not None and max(slot, refine_at) <= keepalive_at:
             at = max(slot, refine_at)
             return Plan(at, capture=False, refine=True, keyframe=False,
                         refine_mask=self._settled(at))  # fmt: skip
-        keepalive_at = max(slot, self.last_sent + self.pacing.keepalive_s)
-        return Plan(keepalive_at, capture=False, refine=False, keyframe=False)
+        return Plan(keepalive_at, capture=False, refine=False, keyframe=False, keepalive=True)
 
     def _settled(self, at: float) -> TileMask | None:
         mask = self.unrefined & (self.changed_at <= at - self.pacing.settle_s)

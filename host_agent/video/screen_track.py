@@ -138,7 +138,7 @@ class _Pipeline:
         else:
             changed = np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
         n_changed = int(changed.sum())
-        if plan.capture and not n_changed and not (plan.refine or plan.keyframe):
+        if plan.capture and not n_changed and not (plan.refine or plan.keyframe or plan.keepalive):
             return _Produced(changed)  # drawn, but nothing changed: nothing to send
         if codec is Codec.VP8:
             frame = picture.video_frame()  # aiortc encodes VP8 itself, on its own thread
@@ -439,7 +439,7 @@ class ScreenTrack(MediaStreamTrack):
             self.stats.keyframes += 1
         if produced.refined is not None:
             self.stats.refinement_frames += 1
-        if plan.keepalive:
+        if plan.keepalive and produced.refined is None and not produced.changed.any():
             self.stats.keepalives += 1
 
     def stop(self) -> None:

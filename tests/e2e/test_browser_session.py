@@ -17,6 +17,7 @@ from Xlib.ext import xtest
 
 from devkit.broker import RunningBroker
 from devkit.chromium import open_viewer
+from devkit.chromium import video_rgb as sample_video
 from devkit.display import SampleApp, XvfbDisplay
 from devkit.identity import Person
 from host_agent.link.broker_link import BrokerLink
@@ -24,25 +25,11 @@ from tests.conftest import HOST_ID
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 
-# Draw the current video frame into a canvas and return RGB rows of a host-pixel rectangle.
-SAMPLE_VIDEO = """([x, y, w, h]) => {
-  const video = document.getElementById('remote-video');
-  const canvas = document.createElement('canvas');
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  ctx.drawImage(video, 0, 0);
-  const data = ctx.getImageData(x, y, w, h).data;
-  const out = [];
-  for (let i = 0; i < data.length; i += 4) out.push(data[i], data[i + 1], data[i + 2]);
-  return {size: [video.videoWidth, video.videoHeight], rgb: out};
-}"""
-
 
 async def video_rgb(page: Page, box: tuple[int, int, int, int]) -> np.ndarray:
-    result: dict[str, Any] = await page.evaluate(SAMPLE_VIDEO, list(box))
-    assert result["size"] == [1280, 720]
-    return np.array(result["rgb"], dtype=np.float64).reshape(box[3], box[2], 3)
+    size, rgb = await sample_video(page, box)
+    assert size == [1280, 720]
+    return rgb
 
 
 def screen_rgb(display: XvfbDisplay, box: tuple[int, int, int, int]) -> np.ndarray:

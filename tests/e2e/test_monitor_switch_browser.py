@@ -13,7 +13,7 @@ from playwright.async_api import BrowserContext, Page
 
 from devkit.agent import running_agent
 from devkit.broker import RunningBroker
-from devkit.chromium import open_viewer
+from devkit.chromium import open_viewer, video_rgb
 from devkit.display import XvfbDisplay, start_multi_monitor_xvfb
 from devkit.identity import Person
 from host_agent.link.broker_link import BrokerLink
@@ -22,19 +22,6 @@ from tests.conftest import HOST_ID
 from tests.support.monitors import LEFT, LEFT_RGB, RIGHT, RIGHT_RGB, Painted
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
-
-SAMPLE = """([x, y, w, h]) => {
-  const video = document.getElementById('remote-video');
-  const canvas = document.createElement('canvas');
-  canvas.width = video.videoWidth;
-  canvas.height = video.videoHeight;
-  const ctx = canvas.getContext('2d', {willReadFrequently: true});
-  ctx.drawImage(video, 0, 0);
-  const data = ctx.getImageData(x, y, w, h).data;
-  const out = [];
-  for (let i = 0; i < data.length; i += 4) out.push(data[i], data[i + 1], data[i + 2]);
-  return out;
-}"""
 
 
 @pytest.fixture
@@ -64,8 +51,8 @@ async def video_size(page: Page, width: int, height: int) -> None:
 
 
 async def colour(page: Page, box: tuple[int, int, int, int]) -> np.ndarray:
-    rgb: list[int] = await page.evaluate(SAMPLE, list(box))
-    return np.median(np.array(rgb, dtype=np.float64).reshape(-1, 3), axis=0)
+    _, rgb = await video_rgb(page, box)
+    return np.median(rgb.reshape(-1, 3), axis=0)
 
 
 async def click_host(page: Page, x: int, y: int, width: int, height: int) -> None:

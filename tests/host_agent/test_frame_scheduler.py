@@ -179,3 +179,43 @@ def test_pacing_refuses_inconsistent_rates() -> None:
     """small_fps above max_fps is a configuration error."""
     with pytest.raises(ValueError, match="small_fps"):
         Pacing(max_fps=10, small_fps=20)
+
+
+def test_a_refinement_the_budget_puts_off_does_not_hold_back_the_keepalive() -> None:
+    """Tiles wait for a refinement the byte budget cannot pay for yet (deferred 2 s): the
+    keep-alive still goes out 0.5 s after the last frame, not when the refinement fits. The
+    viewer ends a session whose path carried nothing for 1.5 s."""
+    scheduler = settled_scheduler()
+    scheduler.note_change()
+    run(scheduler, 10.0, tiles((3, 4)))
+    scheduler.defer_refinement(12.0)
+    plan = scheduler.plan(10.1)
+    assert plan.keepalive
+    assert not plan.refine
+    assert plan.at == pytest.approx(10.5)
+    run(scheduler, plan.at)
+    assert scheduler.plan(10.6).at == pytest.approx(11.0)
+    # Once the budget holds it, the refinement comes before the next keep-alive is due.
+    scheduler.defer_refinement(-np.inf)
+    plan = scheduler.plan(10.6)
+    assert plan.refine
+    assert plan.at == pytest.approx(10.6)
+
+
+def test_polling_without_changes_still_sends_a_keepalive_every_half_second() -> None:
+    """Without damage notifications the track captures every interval; the unchanged ones send
+    nothing, except that a capture 0.5 s after the last frame is marked to go out anyway."""
+    scheduler = settled_scheduler()
+    scheduler.polling = True
+    at = 9.6
+    for _ in range(40):
+        plan = scheduler.plan(at)
+        at = plan.at
+        scheduler.captured(at, tiles())
+        if plan.keepalive:
+            scheduler.sent(at, plan)
+            break
+        at += 1e-6
+    assert plan.keepalive
+    assert plan.capture
+    assert at == pytest.approx(10.0, abs=0.06)

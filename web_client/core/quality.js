@@ -12,6 +12,12 @@
  * Frozen: the agent sends a frame at least every 0.5 s even on a still screen (its
  * keep-alive), so a picture that got no frame for FROZEN_AFTER_MS is older than the host's
  * screen may be: the viewer marks it instead of showing it as live.
+ *
+ * Chromium's freezeCount is not a reason: it counts a frame that came more than three
+ * average frame intervals after the last, which suits a camera's steady rate, not a screen
+ * sent only when it changes. Every pause after typing or after a burst of refinement frames
+ * counted (3 "freezes" a second on a still screen on loopback), so the toolbar said 不安定
+ * on a perfect link. A picture really stuck is the frozen rule above.
  */
 
 export const FROZEN_AFTER_MS = 1000;
@@ -58,7 +64,7 @@ export function lossBetween(sample, previous) {
  *   now: number,
  * }} input
  * @returns {{level: "good" | "unstable" | "lost", reasons: string[]}}
- *   reasons: "down", "no-picture", "frozen", "loss", "rtt", "jitter", "freezes"
+ *   reasons: "down", "no-picture", "frozen", "loss", "rtt", "jitter"
  */
 export function judgeQuality({ sample, previous, connectionState, lastFrameAt, now }) {
   if (connectionState && DOWN_STATES.has(connectionState)) {
@@ -73,8 +79,5 @@ export function judgeQuality({ sample, previous, connectionState, lastFrameAt, n
   if (loss !== null && loss > UNSTABLE_LOSS) reasons.push("loss");
   if (sample?.rttMs != null && sample.rttMs > UNSTABLE_RTT_MS) reasons.push("rtt");
   if (sample?.jitterBufferMs != null && sample.jitterBufferMs > UNSTABLE_JITTER_MS) reasons.push("jitter");
-  if (sample?.freezeCount != null && previous?.freezeCount != null && sample.freezeCount > previous.freezeCount) {
-    reasons.push("freezes");
-  }
   return { level: reasons.length ? "unstable" : "good", reasons };
 }

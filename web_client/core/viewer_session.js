@@ -26,8 +26,11 @@ export const DISCONNECT_GRACE_MS = 3000;
 // (host_agent/video/scheduler.py) and RTCP. Nothing received for this long while connected
 // means the path is gone (a network change: Wi-Fi to LTE). Chromium said "disconnected"
 // only 5.2 s after such a change (tests/network/test_reach.py), and the grace above added
-// 3 s: the picture came back after 10 s. Checked every STALL_POLL_MS.
-export const STALL_MS = 1500;
+// 3 s: the picture came back after 10 s. Checked every STALL_POLL_MS. 2.5 s, not 1.5 s:
+// a session is not torn down (a second of reconnecting and a keyframe) for a short hiccup,
+// such as two keep-alives lost in a burst or an agent busy for a second and a half (seen:
+// an agent sharing its event loop with a slow caller; 1.5 s ended that session).
+export const STALL_MS = 2500;
 export const STALL_POLL_MS = 500;
 const SOCKET_OPEN = 1; // WebSocket.OPEN
 // The broker's own bound for re-adopting a session (MAMORI_SESSION_RESUME_S, 60 s default).
