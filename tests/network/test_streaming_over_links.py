@@ -11,7 +11,8 @@ Bounds are the issue's and are not loosened here; a run that misses one fails:
   needs more than that, where the scroll coded as motion needs 1-2 Mbit/s): after 5 s the
   glass-to-glass latency stays below 150 ms (no standing queue) and what the agent offers
   the bottleneck settles below it.
-- The bottleneck widening to 20 Mbit/s: the bitrate climbs back within 10 s.
+- The bottleneck widening to 20 Mbit/s: within 10 s the bitrate climbs to what the content
+  takes on the wide link (at least 90 % of its median over the last 10 s).
 """
 
 from __future__ import annotations
@@ -106,8 +107,13 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
     offered = offered_kbit_s(link[0], link[1])
     assert offered < BOTTLENECK / 1000, f"offered {offered:.0f} kbit/s; {summary}"
 
-    before = statistics.median(s["kbit_s"] for s in narrow_seconds)
+    # What the panning photo takes with room to spare (35-45 s, 20 Mbit/s): the encoder's
+    # finest quantizer at ~57 fps, ~2.5 Mbit/s here. The widening proves something only if
+    # that is more than the old bottleneck carried.
+    free = statistics.median(s["kbit_s"] for s in seconds if 35 <= s["t"] < 45)
+    assert free > 1.1 * BOTTLENECK / 1000, f"harness: content needs only {free}; {summary}"
+    # Back up within 10 s of the widening: the stream reaches what the content takes when
+    # nothing holds it back (first written as "twice the narrow rate", which assumed the
+    # photo needs over 3 Mbit/s; it does not, and 1.99x failed a run that did climb).
     climbed = [s["kbit_s"] for s in seconds if 25 <= s["t"] < 35]
-    # Back up: well above what the bottleneck allowed, within 10 s of it widening.
-    assert max(climbed, default=0) >= 2 * before, f"before {before}, after {climbed}; {summary}"
-    assert offered_kbit_s(link[2], link[3]) > 1.5 * BOTTLENECK / 1000, summary
+    assert max(climbed, default=0) >= 0.9 * free, f"free {free}, after {climbed}; {summary}"
