@@ -95,6 +95,24 @@ def _flag(value: object) -> object:
 Flag = Annotated[bool, BeforeValidator(_flag)]
 
 
+def _privacy_screen(value: object) -> object:
+    """off, outside_hours or always; the yes/no this setting was before keeps its meaning
+    (on = always, off = off), so an existing configuration does the same after an upgrade."""
+    if isinstance(value, str):
+        word = value.strip().lower()
+        if word in _FLAGS:
+            return "always" if _FLAGS[word] else "off"
+        if word in {"off", "outside_hours", "always"}:
+            return word
+        raise ValueError("must be off, outside_hours or always")
+    return value
+
+
+PrivacyScreenMode = Annotated[
+    Literal["off", "outside_hours", "always"], BeforeValidator(_privacy_screen)
+]
+
+
 class Settings(BaseSettings):
     """Everything the broker needs to start.
 
@@ -170,7 +188,10 @@ class Settings(BaseSettings):
         remote_max_s: the longest a remote session may last (default 8 h; MHLW.md row 8).
         remote_warn_s: the viewer is warned this long before the maximum (default 5 min).
         watermark: burn the viewer's name, clinic, time and session into the pixels.
-        block_local_input: disable the host's own keyboard and mouse during a session.
+        block_local_input: the privacy screen (the host's own keyboard and mouse off, a
+            notice on its monitors) for clinics that have not chosen on the settings page:
+            ``off``, ``outside_hours`` (outside the clinic's opening hours; the default) or
+            ``always``; ``on``/``off`` as before mean ``always``/``off``.
         end_on_violation: end the session when the viewer breaks the pixel-only policy
             (the attempt is audited either way).
         text_entry: how people write on the host: ``host_ime`` (keys only, the host's IME
@@ -302,7 +323,7 @@ class Settings(BaseSettings):
     remote_max_s: int = Field(8 * 3600, ge=2, le=7 * _DAY)
     remote_warn_s: int = Field(5 * 60, ge=0, le=_DAY)
     watermark: Flag = True
-    block_local_input: Flag = False
+    block_local_input: PrivacyScreenMode = "outside_hours"
     end_on_violation: Flag = True
     text_entry: Literal["host_ime", "viewer_text", "both"] = "host_ime"
     smtp_host: str = ""

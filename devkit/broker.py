@@ -135,6 +135,10 @@ async def _running_broker(
         # Browser and agent share this machine's loopback in most tests; the network tier
         # and the candidate tests turn it off.
         ice_loopback=overrides.pop("ice_loopback", True),
+        # The production default (outside opening hours) would make a test's session lock
+        # the display's input or not depending on the time of day the suite runs; tests of
+        # the privacy screen ask for it.
+        block_local_input=overrides.pop("block_local_input", "off"),
         **overrides,
     ).model_copy(update=unchecked)
     app = create_app(settings)

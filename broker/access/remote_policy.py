@@ -5,6 +5,11 @@ safe before anyone opens the settings page. Values an admin may choose are bound
 the guideline asks for short idle times (MHLW.md row 8), so the console cannot set an idle
 limit over an hour or switch the watermark's and the policy's protections off silently —
 every change is audited with its old and new value.
+
+The privacy screen is a choice of three (``broker.access.privacy_screen``); its "outside
+opening hours" reads the clinic's opening hours, which every clinic has stored
+(``broker.access.opening_hours``) and which travel with the policy so the relay decides at
+session start without asking the database.
 """
 
 from __future__ import annotations
@@ -15,6 +20,9 @@ from typing import Final
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from broker.access import opening_hours
+from broker.access.opening_hours import DEFAULT_HOURS, OpeningWindow
+from broker.access.privacy_screen import PrivacyScreen
 from broker.db.models import OrgPolicy
 from broker.errors import SettingRefused
 from mamori_protocol.candidates import ICE_POLICIES
@@ -29,7 +37,8 @@ class RemotePolicy:
     max_s: int = 8 * 3600
     warn_s: int = 5 * 60
     watermark: bool = True
-    block_local_input: bool = False
+    # broker.access.privacy_screen.PrivacyScreen: off, outside_hours or always.
+    privacy_screen: str = PrivacyScreen.OUTSIDE_HOURS.value
     end_on_violation: bool = True
     # mamori_protocol.text_input.TextEntry: whether the viewer may send its own text.
     text_entry: str = TextEntry.HOST_IME.value
@@ -38,6 +47,22 @@ class RemotePolicy:
     # LAN ranges at the broker and the agent.
     ice_policy: str = "all"
     lan_candidates: bool = True
+    # The clinic's opening hours (policy_for reads them; not a column of org_policies).
+    opening_hours: tuple[OpeningWindow, ...] = DEFAULT_HOURS
+
+
+# The values kept in org_policies (opening_hours has its own table).
+_STORED: Final = (
+    "idle_s",
+    "max_s",
+    "warn_s",
+    "watermark",
+    "privacy_screen",
+    "end_on_violation",
+    "text_entry",
+    "ice_policy",
+    "lan_candidates",
+)
 
 
 @dataclass(frozen=True)
@@ -56,20 +81,14 @@ LIMITS: Final = {
 
 
 async def policy_for(session: AsyncSession, org_id: int, defaults: RemotePolicy) -> RemotePolicy:
-    """The policy a new remote session of ``org_id`` runs under."""
+    """The policy a new remote session of ``org_id`` runs under, with its opening hours."""
+    hours = await opening_hours.hours_of(session, org_id)
     row = await session.get(OrgPolicy, org_id)
     if row is None:
-        return defaults
+        return replace(defaults, opening_hours=hours)
     return RemotePolicy(
-        idle_s=row.idle_s,
-        max_s=row.max_s,
-        warn_s=row.warn_s,
-        watermark=row.watermark,
-        block_local_input=row.block_local_input,
-        end_on_violation=row.end_on_violation,
-        text_entry=row.text_entry,
-        ice_policy=row.ice_policy,
-        lan_candidates=row.lan_candidates,
+        **{name: getattr(row, name) for name in _STORED},
+        opening_hours=hours,
     )
 
 
@@ -83,6 +102,12 @@ def check(policy: RemotePolicy) -> None:
             )
     if policy.text_entry not in {mode.value for mode in TextEntry}:
         raise SettingRefused("unknown text entry", code="setting_unknown")
+    if policy.privacy_screen not in {mode.value for mode in PrivacyScreen}:
+        raise SettingRefused("unknown privacy screen mode", code="setting_unknown")
+    if len(policy.opening_hours) > opening_hours.MAX_WINDOWS:
+        raise SettingRefused(
+            f"at most {opening_hours.MAX_WINDOWS} opening windows", code="setting_out_of_range"
+        )
     if policy.ice_policy not in ICE_POLICIES:
         raise SettingRefused("ice_policy must be all or relay", code="setting_out_of_range")
     if policy.warn_s >= policy.max_s:
@@ -95,12 +120,13 @@ async def change(
     session: AsyncSession,
     org_id: int,
     defaults: RemotePolicy,
-    changes: dict[str, int | bool | str],
+    changes: dict[str, int | bool | str | tuple[OpeningWindow, ...]],
     by_user: int,
     now: datetime,
 ) -> list[str]:
-    """Apply ``changes`` to ``org_id``'s policy; returns ``name: old->new`` for each value
-    that changed (the caller audits them). Raises SettingRefused for a value it may not set."""
+    """Apply ``changes`` to ``org_id``'s policy (``opening_hours`` replaces them all);
+    returns ``name: old->new`` for each value that changed (the caller audits them). Raises
+    SettingRefused for a value it may not set."""
     before = await policy_for(session, org_id, defaults)
     unknown = set(changes) - set(asdict(before))
     if unknown:
@@ -108,13 +134,19 @@ async def change(
     after = replace(before, **changes)  # type: ignore[arg-type]  # names checked above
     check(after)
     old, new = asdict(before), asdict(after)
-    changed = [f"{k}: {old[k]}->{new[k]}" for k in old if old[k] != new[k]]
+    changed = [f"{k}: {old[k]}->{new[k]}" for k in _STORED if old[k] != new[k]]
+    if after.opening_hours != before.opening_hours:
+        changed.append(
+            f"opening_hours: {opening_hours.describe(before.opening_hours)}"
+            f"->{opening_hours.describe(after.opening_hours)}"
+        )
+        await opening_hours.store(session, org_id, after.opening_hours)
     row = await session.get(OrgPolicy, org_id)
     if row is None:
         row = OrgPolicy(org_id=org_id, updated_at=now)
         session.add(row)
-    for name, value in new.items():
-        setattr(row, name, value)
+    for name in _STORED:
+        setattr(row, name, new[name])
     row.updated_by = by_user
     row.updated_at = now
     await session.flush()

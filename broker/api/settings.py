@@ -2,18 +2,25 @@
 
 Reading shows the values in force and the broker's defaults beside them; every change is
 audited with the old and the new value (MHLW.md row 8; issue 7 "admin setting changes").
+The privacy screen is off, outside the clinic's opening hours or always; the opening hours
+(weekly windows in the clinic's zone, minutes from local midnight) are edited here too and
+replaced as a whole.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal, cast
+from typing import Annotated, Literal, cast
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from broker.access import opening_hours
 from broker.access import remote_policy as org_policy
+from broker.access.grants import MINUTES_PER_DAY
+from broker.access.opening_hours import OpeningWindow
 from broker.access.remote_policy import RemotePolicy
+from broker.access.zones import org_time_zone
 from broker.api import deps
 from broker.api.deps import AdminCaller, Db
 from broker.audit.record import Event, Outcome, record
@@ -23,8 +30,27 @@ from broker.signaling.relay import Relay
 
 # mamori_protocol.text_input.TextEntry's values (a test keeps the two equal).
 TextEntryValue = Literal["host_ime", "viewer_text", "both"]
+# broker.access.privacy_screen.PrivacyScreen's values (a test keeps the two equal).
+PrivacyScreenValue = Literal["off", "outside_hours", "always"]
 
 router = APIRouter(prefix="/api/admin/settings", tags=["admin"])
+
+
+class HoursWindow(BaseModel):
+    """One window of the opening hours in the clinic's local time, within one day."""
+
+    model_config = ConfigDict(extra="forbid")
+    days: list[Annotated[int, Field(ge=0, le=6)]] = Field(
+        min_length=1, max_length=7, description="0 = Monday ... 6 = Sunday"
+    )
+    start_minute: int = Field(ge=0, le=MINUTES_PER_DAY, description="from local midnight")
+    end_minute: int = Field(ge=0, le=MINUTES_PER_DAY, description="after the start; 1440 = 24:00")
+
+    @model_validator(mode="after")
+    def _start_before_end(self) -> HoursWindow:
+        if self.start_minute >= self.end_minute:
+            raise ValueError("an opening window must start before it ends (within one day)")
+        return self
 
 
 class PolicyValues(BaseModel):
@@ -32,7 +58,7 @@ class PolicyValues(BaseModel):
     max_s: int
     warn_s: int
     watermark: bool
-    block_local_input: bool
+    privacy_screen: PrivacyScreenValue
     end_on_violation: bool
     text_entry: TextEntryValue
     ice_policy: Literal["all", "relay"]
@@ -48,6 +74,11 @@ class SettingsView(BaseModel):
     policy: PolicyValues = Field(description="in force for new sessions")
     defaults: PolicyValues = Field(description="the broker's, used until the clinic sets its own")
     limits: dict[str, Limit]
+    opening_hours: list[HoursWindow] = Field(
+        description="the clinic's, in its time zone (the privacy screen's outside_hours)"
+    )
+    time_zone: str
+    max_opening_windows: int
     updated_at: datetime | None
     updated_by: int | None
 
@@ -61,11 +92,14 @@ class SettingsChange(BaseModel):
     max_s: int | None = Field(default=None, ge=0, le=10**6)
     warn_s: int | None = Field(default=None, ge=0, le=10**6)
     watermark: bool | None = None
-    block_local_input: bool | None = None
+    privacy_screen: PrivacyScreenValue | None = None
     end_on_violation: bool | None = None
     text_entry: TextEntryValue | None = None
     ice_policy: Literal["all", "relay"] | None = None
     lan_candidates: bool | None = None
+    opening_hours: list[HoursWindow] | None = Field(
+        default=None, max_length=opening_hours.MAX_WINDOWS, description="replaces them all"
+    )
 
 
 def _values(policy: RemotePolicy) -> PolicyValues:
@@ -74,7 +108,7 @@ def _values(policy: RemotePolicy) -> PolicyValues:
         max_s=policy.max_s,
         warn_s=policy.warn_s,
         watermark=policy.watermark,
-        block_local_input=policy.block_local_input,
+        privacy_screen=cast(PrivacyScreenValue, policy.privacy_screen),
         end_on_violation=policy.end_on_violation,
         text_entry=cast(TextEntryValue, policy.text_entry),
         ice_policy="relay" if policy.ice_policy == "relay" else "all",
@@ -82,13 +116,25 @@ def _values(policy: RemotePolicy) -> PolicyValues:
     )
 
 
+def _window(window: OpeningWindow) -> HoursWindow:
+    return HoursWindow(
+        days=sorted(window.days),
+        start_minute=window.start_minute,
+        end_minute=window.end_minute,
+    )
+
+
 async def _view(request: Request, db: Db, org_id: int) -> SettingsView:
     defaults: RemotePolicy = request.app.state.relay.policy
     row = await db.get(OrgPolicy, org_id)
+    policy = await org_policy.policy_for(db, org_id, defaults)
     return SettingsView(
-        policy=_values(await org_policy.policy_for(db, org_id, defaults)),
+        policy=_values(policy),
         defaults=_values(defaults),
         limits={k: Limit(low=b.low, high=b.high) for k, b in org_policy.LIMITS.items()},
+        opening_hours=[_window(w) for w in policy.opening_hours],
+        time_zone=await org_time_zone(db, org_id),
+        max_opening_windows=opening_hours.MAX_WINDOWS,
         updated_at=row.updated_at if row else None,
         updated_by=row.updated_by if row else None,
     )
@@ -107,7 +153,14 @@ async def change_settings(
     """Change some settings; they apply to sessions that start afterwards."""
     relay: Relay = request.app.state.relay
     now = deps.now_of(request)
-    changes = body.model_dump(exclude_none=True)
+    changes: dict[str, int | bool | str | tuple[OpeningWindow, ...]] = body.model_dump(
+        exclude_none=True, exclude={"opening_hours"}
+    )
+    if body.opening_hours is not None:
+        changes["opening_hours"] = tuple(
+            OpeningWindow(frozenset(w.days), w.start_minute, w.end_minute)
+            for w in body.opening_hours
+        )
     try:
         changed = await org_policy.change(
             db, caller.org_id, relay.policy, changes, caller.user.id, now

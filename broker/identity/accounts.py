@@ -18,7 +18,7 @@ from typing import Final
 from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from broker.access import grants
+from broker.access import grants, opening_hours
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.db.models import EnrollmentToken, Organization, PasswordHistory, User
 from broker.errors import PasswordRejected
@@ -66,10 +66,12 @@ def normalize_code(raw: str) -> str:
 
 
 async def create_org(session: AsyncSession, name: str, now: datetime) -> Organization:
-    """A new clinic, with the default grants (``grants.DEFAULT_GRANTS``) so it works at once."""
+    """A new clinic, with the default grants (``grants.DEFAULT_GRANTS``) so it works at once,
+    and the default opening hours (``opening_hours.DEFAULT_HOURS``) the privacy screen reads."""
     org = Organization(name=name, code=new_org_code(), created_at=now)
     session.add(org)
     await session.flush()
+    await opening_hours.store(session, org.id, opening_hours.DEFAULT_HOURS)
     for grant in await grants.seed_defaults(session, org.id, now):
         record(
             session,

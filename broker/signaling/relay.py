@@ -26,6 +26,7 @@ from datetime import datetime
 from typing import Final
 
 import mamori_protocol as protocol
+from broker.access import privacy_screen
 from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, Unavailable, UnknownHost
@@ -293,8 +294,15 @@ class Relay:
             viewer_id=who.username,
             organization=who.organization,
             watermark=policy.watermark,
-            # Someone who only watches does not take the PC from the person in front of it.
-            block_local_input=policy.block_local_input and not session.view_only,
+            # Decided now, by the broker's clock in the clinic's zone (off, outside opening
+            # hours or always); someone who only watches never takes the PC from the room.
+            block_local_input=privacy_screen.blocks_local_input(
+                policy.privacy_screen,
+                policy.opening_hours,
+                who.time_zone,
+                self.clock.now(),
+                view_only=session.view_only,
+            ),
             end_on_violation=policy.end_on_violation,
             idle_s=policy.idle_s,
             max_s=policy.max_s,

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from websockets.asyncio.client import ClientConnection, connect
@@ -214,3 +215,35 @@ async def test_both_ends_get_ice_servers_with_their_own_turn_credential(
         assert agent_turn.username is not None
         assert agent_turn.username.endswith(f":{start.session_id}")
         assert agent_turn.credential == password_for(TURN_SECRET, agent_turn.username)
+
+
+@pytest.mark.parametrize("broker", [{"block_local_input": "outside_hours"}], indirect=True)
+async def test_the_privacy_screen_follows_the_clinics_opening_hours(
+    broker: RunningBroker, org: Org, user: SignedIn, host: ClientConnection
+) -> None:
+    """Outside opening hours (the broker's default mode) the agent's session_start asks for
+    the privacy screen, inside them not; the hours are read in the clinic's zone at the
+    broker's clock's now."""
+    local = broker.app.state.clock.now().astimezone(ZoneInfo("Asia/Tokyo"))
+    today = local.weekday()
+    minute = local.hour * 60 + local.minute
+    # Open today until an hour from now (at most 24:00); the other days only.
+    inside = [{"days": [today], "start_minute": 0, "end_minute": min(minute + 60, 1440)}]
+    outside = [{"days": [d for d in range(7) if d != today], "start_minute": 0, "end_minute": 1440}]
+    admin = await make_person(broker, org, "admin")
+    for hours, blocked in ((outside, True), (inside, False)):
+        async with signed_in(broker, admin) as boss:
+            changed = await boss.http.put(
+                "/api/admin/settings", json={"opening_hours": hours}, headers=boss.headers
+            )
+            assert changed.status_code == 200, changed.text
+        ticket = await user.ticket(HOST)
+        async with open_viewer(broker, user.cookie_header(), ticket) as viewer:
+            await viewer.send(protocol.encode(protocol.ViewerJoin(HOST)))
+            start = protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT)
+            assert isinstance(start, protocol.SessionStart)
+            assert start.block_local_input is blocked
+        while not isinstance(
+            protocol.parse(await host.recv(), Direction.BROKER_TO_AGENT), protocol.Bye
+        ):
+            pass

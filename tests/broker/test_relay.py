@@ -215,7 +215,7 @@ async def test_live_sessions_and_ending_one_are_scoped_to_the_organization() -> 
 async def test_a_view_only_join_tells_the_agent_and_the_viewer() -> None:
     """view_only goes into session_start (and local input stays unlocked), and the viewer
     gets a view_only notice before anything else."""
-    relay = Relay(RemotePolicy(block_local_input=True))
+    relay = Relay(RemotePolicy(privacy_screen="always"))
     agent_peer, viewer = FakePeer(), FakePeer()
     await relay.add_agent(ORG, hello(), agent_peer)
     session = await relay.join(ORG, "pc-1", viewer, view_only=True)

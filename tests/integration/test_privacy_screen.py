@@ -89,7 +89,7 @@ async def test_the_room_sees_the_notice_the_viewer_sees_the_ehr(
     sample_app: SampleApp,
     agent: BrokerLink,
 ) -> None:
-    await set_clinic_settings(broker, org, block_local_input=True)
+    await set_clinic_settings(broker, org, privacy_screen="always")
     ids = physical_devices(xvfb.name)
     assert len(ids) == 2
     before = physical_output(xvfb.name)

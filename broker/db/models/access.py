@@ -76,6 +76,25 @@ class GrantWindow(Base):
     end_minute: Mapped[int] = mapped_column(Integer)
 
 
+class OpeningWindowRow(Base):
+    """One weekly window of a clinic's opening hours (診療時間), local time like
+    ``GrantWindow`` (bit 0 of ``days`` = Monday, minutes from local midnight) but within one
+    day: start before end, an end of 1440 is 24:00 (broker/access/opening_hours.py)."""
+
+    __tablename__ = "opening_hours"
+    __table_args__ = (
+        CheckConstraint("days BETWEEN 1 AND 127", "days"),
+        CheckConstraint("start_minute BETWEEN 0 AND 1439", "start_minute"),
+        CheckConstraint("end_minute BETWEEN 1 AND 1440", "end_minute"),
+        CheckConstraint("start_minute < end_minute", "not_empty"),
+    )
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), index=True)
+    days: Mapped[int] = mapped_column(Integer)
+    start_minute: Mapped[int] = mapped_column(Integer)
+    end_minute: Mapped[int] = mapped_column(Integer)
+
+
 class VendorRequest(Base):
     """A vendor asks to open one host once; an admin approves or denies (MHLW.md row 12).
 
@@ -121,12 +140,16 @@ class OrgPolicy(Base):
     (MAMORI_REMOTE_*) apply. Set on the console's settings page (MHLW.md rows 3, 8)."""
 
     __tablename__ = "org_policies"
+    __table_args__ = (
+        CheckConstraint("privacy_screen IN ('off', 'outside_hours', 'always')", "privacy_screen"),
+    )
     org_id: Mapped[int] = mapped_column(ForeignKey("organizations.id"), primary_key=True)
     idle_s: Mapped[int] = mapped_column(Integer)
     max_s: Mapped[int] = mapped_column(Integer)
     warn_s: Mapped[int] = mapped_column(Integer)
     watermark: Mapped[bool] = mapped_column(Boolean)
-    block_local_input: Mapped[bool] = mapped_column(Boolean)
+    # A broker.access.privacy_screen.PrivacyScreen value: off, outside_hours or always.
+    privacy_screen: Mapped[str] = mapped_column(String(16))
     end_on_violation: Mapped[bool] = mapped_column(Boolean)
     # A mamori_protocol.text_input.TextEntry value.
     text_entry: Mapped[str] = mapped_column(String(16), default="host_ime")
