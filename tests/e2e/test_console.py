@@ -40,13 +40,13 @@ async def test_settings_page_saves_the_clinics_limits(
     await expect(page.locator("#settings-message")).to_have_text("設定できる範囲を超えています。")
 
     await idle.fill("5")
-    await page.check("#settings-block-local")
+    await page.select_option("#settings-privacy-screen", "always")
     await page.click("#settings-form button[type=submit]")
     await expect(page.locator("#settings-message")).to_have_text("保存しました。")
     async with broker.db.session() as s:
         stored = await s.get(OrgPolicy, org.id)
         assert stored is not None
-        assert (stored.idle_s, stored.block_local_input) == (300, True)
+        assert (stored.idle_s, stored.privacy_screen) == (300, "always")
 
     await page.click("#lang-toggle")
     await expect(page.locator('label[for="settings-idle"]')).to_have_text(

@@ -1,13 +1,17 @@
 /**
  * The console's settings page: the clinic's limits for remote sessions (GET/PUT
  * /api/admin/settings). Minutes on screen, seconds on the wire; each field shows the
- * broker's default beside it.
+ * broker's default beside it. The privacy screen is off / outside opening hours / always;
+ * the opening hours are edited in rows like the grants' windows (`.window-row` with
+ * `input[data-day]`, `input.window-start` / `.window-end`) and saved with the form.
  */
 
+import { DAYS } from "../core/grants.js";
 import { t } from "../core/i18n.js";
+import { readHours, toEditor } from "../core/opening_hours.js";
 import { readNetworks } from "../core/source_networks.js";
 import { call } from "./api.js";
-import { clinicTime, messageLine } from "./console_kit.js";
+import { button, clinicTime, el, messageLine } from "./console_kit.js";
 
 const MINUTE_FIELDS = [
   ["idle_s", "settings-idle", "settings.idle"],
@@ -16,18 +20,70 @@ const MINUTE_FIELDS = [
 ];
 const SWITCHES = [
   ["watermark", "settings-watermark"],
-  ["block_local_input", "settings-block-local"],
   ["end_on_violation", "settings-end-on-violation"],
   ["lan_candidates", "settings-lan-candidates"],
 ];
 // The ICE policy is a word on the wire ("all" or "relay") and one checkbox on the page.
 const RELAY_ONLY = "settings-relay-only";
+const PRIVACY_SCREEN = "settings-privacy-screen";
 
 export function createSettingsPage(hooks) {
   const form = document.getElementById("settings-form");
   const updated = document.getElementById("settings-updated");
   const message = messageLine(document.getElementById("settings-message"), hooks);
+  const hoursList = document.getElementById("settings-hours");
+  const hoursNone = document.getElementById("settings-hours-none");
   let shown = null;
+
+  function hoursRow(initial = { days: [], start: "", end: "" }) {
+    const row = el("fieldset", "window-row");
+    const days = el("div", "window-days");
+    for (const day of DAYS) {
+      const label = el("label", "window-day");
+      const box = el("input");
+      box.type = "checkbox";
+      box.dataset.day = String(day);
+      box.checked = initial.days.includes(day);
+      label.append(box, el("span"));
+      days.append(label);
+    }
+    const times = el("div", "window-times");
+    const parts = [];
+    for (const [kind, value] of [["start", initial.start], ["end", initial.end]]) {
+      const label = el("label", `window-${kind}-label`);
+      const input = el("input", `window-${kind}`);
+      input.type = "time";
+      input.step = "60";
+      input.value = value;
+      label.append(el("span"), input);
+      parts.push(label);
+    }
+    const drop = button("", () => {
+      row.remove();
+      hoursNone.hidden = hoursList.querySelector(".window-row") !== null;
+    });
+    drop.classList.add("window-remove");
+    times.append(...parts, drop);
+    row.append(days, times);
+    relabelHours(row);
+    return row;
+  }
+
+  function relabelHours(row) {
+    for (const label of row.querySelectorAll(".window-day")) {
+      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
+    }
+    row.querySelector(".window-start-label span").textContent = t("grants.start");
+    row.querySelector(".window-end-label span").textContent = t("grants.end");
+    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
+  }
+
+  function renderHoursHint(view) {
+    document.getElementById("settings-hours-zone").textContent = t("settings.hoursZone", {
+      zone: view.time_zone,
+      max: view.max_opening_windows,
+    });
+  }
 
   function render(view) {
     shown = view;
@@ -53,6 +109,13 @@ export function createSettingsPage(hooks) {
     document.getElementById("settings-text-entry-hint").textContent = t("settings.default", {
       value: t(`settings.textEntry.${view.defaults.text_entry}`),
     });
+    document.getElementById(PRIVACY_SCREEN).value = view.policy.privacy_screen;
+    document.getElementById(`${PRIVACY_SCREEN}-hint`).textContent = t("settings.default", {
+      value: t(`settings.privacyScreen.${view.defaults.privacy_screen}`),
+    });
+    hoursList.replaceChildren(...view.opening_hours.map((w) => hoursRow(toEditor(w))));
+    hoursNone.hidden = view.opening_hours.length > 0;
+    renderHoursHint(view);
     document.getElementById(RELAY_ONLY).checked = view.policy.ice_policy === "relay";
     document.getElementById(`${RELAY_ONLY}-hint`).textContent = t("settings.default", {
       value: t(view.defaults.ice_policy === "relay" ? "settings.on" : "settings.off"),
@@ -67,9 +130,27 @@ export function createSettingsPage(hooks) {
     if (message.check(result)) render(result.body);
   }
 
+  document.getElementById("settings-add-hours").addEventListener("click", () => {
+    hoursList.append(hoursRow());
+    hoursNone.hidden = true;
+  });
+
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
-    const body = {};
+    if (!shown) return;
+    const hours = readHours(
+      [...hoursList.querySelectorAll(".window-row")].map((row) => ({
+        days: [...row.querySelectorAll("input[data-day]")].filter((b) => b.checked).map((b) => Number(b.dataset.day)),
+        start: row.querySelector(".window-start").value,
+        end: row.querySelector(".window-end").value,
+      })),
+      shown.max_opening_windows,
+    );
+    if (hours.problem) {
+      message.say(hours.problem, "error", { max: shown.max_opening_windows });
+      return;
+    }
+    const body = { opening_hours: hours.hours };
     for (const [name, id] of MINUTE_FIELDS) {
       const minutes = Number.parseInt(document.getElementById(id).value, 10);
       if (!Number.isFinite(minutes)) {
@@ -79,6 +160,7 @@ export function createSettingsPage(hooks) {
       body[name] = minutes * 60;
     }
     for (const [name, id] of SWITCHES) body[name] = document.getElementById(id).checked;
+    body.privacy_screen = document.getElementById(PRIVACY_SCREEN).value;
     body.text_entry = document.getElementById("settings-text-entry").value;
     body.ice_policy = document.getElementById(RELAY_ONLY).checked ? "relay" : "all";
     const result = await call("PUT", "/api/admin/settings", body);
@@ -109,7 +191,59 @@ function createSourcesForm(hooks) {
   const form = document.getElementById("sources-form");
   const hint = document.getElementById("sources-hint");
   const message = messageLine(document.getElementById("sources-message"), hooks);
+  const hoursList = document.getElementById("settings-hours");
+  const hoursNone = document.getElementById("settings-hours-none");
   let shown = null;
+
+  function hoursRow(initial = { days: [], start: "", end: "" }) {
+    const row = el("fieldset", "window-row");
+    const days = el("div", "window-days");
+    for (const day of DAYS) {
+      const label = el("label", "window-day");
+      const box = el("input");
+      box.type = "checkbox";
+      box.dataset.day = String(day);
+      box.checked = initial.days.includes(day);
+      label.append(box, el("span"));
+      days.append(label);
+    }
+    const times = el("div", "window-times");
+    const parts = [];
+    for (const [kind, value] of [["start", initial.start], ["end", initial.end]]) {
+      const label = el("label", `window-${kind}-label`);
+      const input = el("input", `window-${kind}`);
+      input.type = "time";
+      input.step = "60";
+      input.value = value;
+      label.append(el("span"), input);
+      parts.push(label);
+    }
+    const drop = button("", () => {
+      row.remove();
+      hoursNone.hidden = hoursList.querySelector(".window-row") !== null;
+    });
+    drop.classList.add("window-remove");
+    times.append(...parts, drop);
+    row.append(days, times);
+    relabelHours(row);
+    return row;
+  }
+
+  function relabelHours(row) {
+    for (const label of row.querySelectorAll(".window-day")) {
+      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
+    }
+    row.querySelector(".window-start-label span").textContent = t("grants.start");
+    row.querySelector(".window-end-label span").textContent = t("grants.end");
+    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
+  }
+
+  function renderHoursHint(view) {
+    document.getElementById("settings-hours-zone").textContent = t("settings.hoursZone", {
+      zone: view.time_zone,
+      max: view.max_opening_windows,
+    });
+  }
 
   function render(view) {
     shown = view;
