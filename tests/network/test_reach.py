@@ -305,11 +305,11 @@ async def test_the_viewer_resumes_by_itself_after_the_home_changes_network(
     # Wifi gone: 3.07-3.21 s with a 1.5 s stall limit (no packet for 1.5 s, polled every
     # 0.5 s: 1.8 s; ticket and socket 0.1 s; the agent's new peer connection and ICE 0.4 s;
     # DTLS 0.5 s; first frame 0.3 s); the limit is 2.5 s since (a hiccup must not end a
-    # session, web_client/core/viewer_session.js), 1 s more. Bounded at the 3 s target plus
-    # a 3 s margin for a loaded machine (the viewer took 10 s before). Route moved:
-    # 9.6-12.3 s; media keeps arriving on the old uplink, so only Chromium's consent checks
-    # notice (5.5-7.5 s) and the 3 s grace follows; not cut. Before the take-over, 37-60 s:
-    # the old session held the PC until its half-open socket timed out.
+    # session, web_client/core/viewer_session.js): 3.45-3.88 s in three runs. Bounded at
+    # the 3 s target plus a 3 s margin for a loaded machine (the viewer took 10 s before).
+    # Route moved: 9.6-12.3 s; media keeps arriving on the old uplink, so only Chromium's
+    # consent checks notice (5.5-7.5 s) and the 3 s grace follows; not cut. Before the
+    # take-over, 37-60 s: the old session held the PC until its half-open socket timed out.
     if wifi_gone:
         assert gap[0] < WIFI_GONE_BOUND_S
     assert gap[0] < RESUME_BOUND_S
