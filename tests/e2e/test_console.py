@@ -8,6 +8,7 @@ from playwright.async_api import BrowserContext, expect
 from sqlalchemy import select
 
 from broker.access import source_networks
+from broker.access.opening_hours import OpeningWindow, hours_of
 from broker.db.models import AuditEvent, OrgPolicy, User
 from devkit.broker import RunningBroker
 from devkit.browser import screen_is, sign_in
@@ -53,6 +54,43 @@ async def test_settings_page_saves_the_clinics_limits(
         "End a session after this many idle minutes"
     )
     await expect(link).to_have_text("Settings")
+
+
+async def test_settings_page_edits_the_opening_hours(
+    broker: RunningBroker, org: Org, browser: BrowserContext
+) -> None:
+    """The privacy screen's opening hours on the settings page: a new clinic's default hours
+    are shown as rows, a row removed and one added are saved as typed; a row without a day
+    is refused before anything is sent."""
+    admin = await make_person(broker, org, "admin")
+    page = await browser.new_page()
+    await sign_in(page, broker, admin)
+    await page.goto(f"{broker.public_origin}/#/admin/settings")
+    rows = page.locator("#settings-hours .window-row")
+    async with broker.db.session() as s:
+        before = await hours_of(s, org.id)
+    await expect(rows).to_have_count(len(before))
+    assert len(before) >= 1
+
+    await rows.nth(len(before) - 1).locator(".window-remove").click()
+    await expect(rows).to_have_count(len(before) - 1)
+    await page.click("#settings-add-hours")
+    added = rows.nth(len(before) - 1)
+    await added.locator(".window-start").fill("10:00")
+    await added.locator(".window-end").fill("12:30")
+    await page.click("#settings-form button[type=submit]")
+    await expect(page.locator("#settings-message")).to_have_text(
+        "時間帯ごとに曜日を 1 つ以上選んでください。"
+    )
+    async with broker.db.session() as s:
+        assert await hours_of(s, org.id) == before  # refused in the page: nothing stored
+
+    await added.locator('input[data-day="6"]').check()  # Sunday
+    await page.click("#settings-form button[type=submit]")
+    await expect(page.locator("#settings-message")).to_have_text("保存しました。")
+    async with broker.db.session() as s:
+        after = await hours_of(s, org.id)
+    assert after == (*before[:-1], OpeningWindow(frozenset({6}), 10 * 60, 12 * 60 + 30))
 
 
 async def test_settings_page_edits_the_source_networks(

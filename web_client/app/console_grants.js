@@ -7,12 +7,15 @@
  * `.window-row` with `input[data-day]` checkboxes and `input.window-start` / `.window-end`.
  */
 
-import { DAYS, windowLabel, windowProblem } from "../core/grants.js";
+import { windowLabel, windowProblem } from "../core/grants.js";
 import { t } from "../core/i18n.js";
 import { call } from "./api.js";
-import { button, cell, clinicTime, confirmed, el, messageLine } from "./console_kit.js";
+import { cell, clinicTime, confirmed, el, messageLine } from "./console_kit.js";
+import { readWindowRows, relabelWindowRow, windowRow } from "./window_rows.js";
 
 const ROLES = ["admin", "doctor", "staff", "vendor"];
+// A new grant's first window: weekday evenings, when after-hours work is done.
+const EVENINGS = { days: [0, 1, 2, 3, 4], start: "18:00", end: "23:00" };
 
 export function createGrantsPage(hooks) {
   const message = messageLine(document.getElementById("grants-message"), hooks);
@@ -99,57 +102,11 @@ export function createGrantsPage(hooks) {
       ...page.hosts.map((h) => option(h.host_id, `${h.name}（${h.host_id}）`, chosenHost === h.host_id)),
     );
     windowsBox.hidden = when.value !== "windows";
-    for (const row of windowsList.querySelectorAll(".window-row")) relabelWindow(row);
-  }
-
-  function windowRow(initial = { days: [0, 1, 2, 3, 4], start: "18:00", end: "23:00" }) {
-    const row = el("fieldset", "window-row");
-    const days = el("div", "window-days");
-    for (const day of DAYS) {
-      const label = el("label", "window-day");
-      const box = el("input");
-      box.type = "checkbox";
-      box.dataset.day = String(day);
-      box.checked = initial.days.includes(day);
-      label.append(box, el("span"));
-      days.append(label);
-    }
-    const times = el("div", "window-times");
-    const startLabel = el("label", "window-start-label");
-    const start = el("input", "window-start");
-    start.type = "time";
-    start.step = "60";
-    start.value = initial.start;
-    startLabel.append(el("span"), start);
-    const endLabel = el("label", "window-end-label");
-    const end = el("input", "window-end");
-    end.type = "time";
-    end.step = "60";
-    end.value = initial.end;
-    endLabel.append(el("span"), end);
-    const drop = button("", () => row.remove());
-    drop.classList.add("window-remove");
-    times.append(startLabel, endLabel, drop);
-    row.append(days, times);
-    relabelWindow(row);
-    return row;
-  }
-
-  function relabelWindow(row) {
-    for (const label of row.querySelectorAll(".window-day")) {
-      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
-    }
-    row.querySelector(".window-start-label span").textContent = t("grants.start");
-    row.querySelector(".window-end-label span").textContent = t("grants.end");
-    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
+    for (const row of windowsList.querySelectorAll(".window-row")) relabelWindowRow(row);
   }
 
   function readWindows() {
-    const windows = [...windowsList.querySelectorAll(".window-row")].map((row) => ({
-      days: [...row.querySelectorAll("input[data-day]")].filter((b) => b.checked).map((b) => Number(b.dataset.day)),
-      start: row.querySelector(".window-start").value,
-      end: row.querySelector(".window-end").value,
-    }));
+    const windows = readWindowRows(windowsList);
     if (windows.length === 0) return { problem: "grants.needWindow" };
     for (const w of windows) {
       const problem = windowProblem(w);
@@ -160,11 +117,11 @@ export function createGrantsPage(hooks) {
 
   when.addEventListener("change", () => {
     windowsBox.hidden = when.value !== "windows";
-    if (when.value === "windows" && !windowsList.querySelector(".window-row")) windowsList.append(windowRow());
+    if (when.value === "windows" && !windowsList.querySelector(".window-row")) windowsList.append(windowRow(EVENINGS));
   });
 
   document.getElementById("grants-add-window").addEventListener("click", () => {
-    windowsList.append(windowRow({ days: [], start: "", end: "" }));
+    windowsList.append(windowRow());
   });
 
   form.addEventListener("submit", async (event) => {
@@ -210,7 +167,7 @@ export function createGrantsPage(hooks) {
   return {
     show() {
       message.say(null);
-      if (!windowsList.querySelector(".window-row")) windowsList.append(windowRow());
+      if (!windowsList.querySelector(".window-row")) windowsList.append(windowRow(EVENINGS));
       load();
     },
     relabel() {

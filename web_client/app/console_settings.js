@@ -6,12 +6,12 @@
  * `input[data-day]`, `input.window-start` / `.window-end`) and saved with the form.
  */
 
-import { DAYS } from "../core/grants.js";
 import { t } from "../core/i18n.js";
 import { readHours, toEditor } from "../core/opening_hours.js";
 import { readNetworks } from "../core/source_networks.js";
 import { call } from "./api.js";
-import { button, clinicTime, el, messageLine } from "./console_kit.js";
+import { clinicTime, messageLine } from "./console_kit.js";
+import { readWindowRows, windowRow } from "./window_rows.js";
 
 const MINUTE_FIELDS = [
   ["idle_s", "settings-idle", "settings.idle"],
@@ -35,47 +35,8 @@ export function createSettingsPage(hooks) {
   const hoursNone = document.getElementById("settings-hours-none");
   let shown = null;
 
-  function hoursRow(initial = { days: [], start: "", end: "" }) {
-    const row = el("fieldset", "window-row");
-    const days = el("div", "window-days");
-    for (const day of DAYS) {
-      const label = el("label", "window-day");
-      const box = el("input");
-      box.type = "checkbox";
-      box.dataset.day = String(day);
-      box.checked = initial.days.includes(day);
-      label.append(box, el("span"));
-      days.append(label);
-    }
-    const times = el("div", "window-times");
-    const parts = [];
-    for (const [kind, value] of [["start", initial.start], ["end", initial.end]]) {
-      const label = el("label", `window-${kind}-label`);
-      const input = el("input", `window-${kind}`);
-      input.type = "time";
-      input.step = "60";
-      input.value = value;
-      label.append(el("span"), input);
-      parts.push(label);
-    }
-    const drop = button("", () => {
-      row.remove();
-      hoursNone.hidden = hoursList.querySelector(".window-row") !== null;
-    });
-    drop.classList.add("window-remove");
-    times.append(...parts, drop);
-    row.append(days, times);
-    relabelHours(row);
-    return row;
-  }
-
-  function relabelHours(row) {
-    for (const label of row.querySelectorAll(".window-day")) {
-      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
-    }
-    row.querySelector(".window-start-label span").textContent = t("grants.start");
-    row.querySelector(".window-end-label span").textContent = t("grants.end");
-    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
+  function hoursGone() {
+    hoursNone.hidden = hoursList.querySelector(".window-row") !== null;
   }
 
   function renderHoursHint(view) {
@@ -113,7 +74,7 @@ export function createSettingsPage(hooks) {
     document.getElementById(`${PRIVACY_SCREEN}-hint`).textContent = t("settings.default", {
       value: t(`settings.privacyScreen.${view.defaults.privacy_screen}`),
     });
-    hoursList.replaceChildren(...view.opening_hours.map((w) => hoursRow(toEditor(w))));
+    hoursList.replaceChildren(...view.opening_hours.map((w) => windowRow(toEditor(w), hoursGone)));
     hoursNone.hidden = view.opening_hours.length > 0;
     renderHoursHint(view);
     document.getElementById(RELAY_ONLY).checked = view.policy.ice_policy === "relay";
@@ -131,7 +92,7 @@ export function createSettingsPage(hooks) {
   }
 
   document.getElementById("settings-add-hours").addEventListener("click", () => {
-    hoursList.append(hoursRow());
+    hoursList.append(windowRow(undefined, hoursGone));
     hoursNone.hidden = true;
   });
 
@@ -139,11 +100,7 @@ export function createSettingsPage(hooks) {
     event.preventDefault();
     if (!shown) return;
     const hours = readHours(
-      [...hoursList.querySelectorAll(".window-row")].map((row) => ({
-        days: [...row.querySelectorAll("input[data-day]")].filter((b) => b.checked).map((b) => Number(b.dataset.day)),
-        start: row.querySelector(".window-start").value,
-        end: row.querySelector(".window-end").value,
-      })),
+      readWindowRows(hoursList),
       shown.max_opening_windows,
     );
     if (hours.problem) {
@@ -191,59 +148,7 @@ function createSourcesForm(hooks) {
   const form = document.getElementById("sources-form");
   const hint = document.getElementById("sources-hint");
   const message = messageLine(document.getElementById("sources-message"), hooks);
-  const hoursList = document.getElementById("settings-hours");
-  const hoursNone = document.getElementById("settings-hours-none");
   let shown = null;
-
-  function hoursRow(initial = { days: [], start: "", end: "" }) {
-    const row = el("fieldset", "window-row");
-    const days = el("div", "window-days");
-    for (const day of DAYS) {
-      const label = el("label", "window-day");
-      const box = el("input");
-      box.type = "checkbox";
-      box.dataset.day = String(day);
-      box.checked = initial.days.includes(day);
-      label.append(box, el("span"));
-      days.append(label);
-    }
-    const times = el("div", "window-times");
-    const parts = [];
-    for (const [kind, value] of [["start", initial.start], ["end", initial.end]]) {
-      const label = el("label", `window-${kind}-label`);
-      const input = el("input", `window-${kind}`);
-      input.type = "time";
-      input.step = "60";
-      input.value = value;
-      label.append(el("span"), input);
-      parts.push(label);
-    }
-    const drop = button("", () => {
-      row.remove();
-      hoursNone.hidden = hoursList.querySelector(".window-row") !== null;
-    });
-    drop.classList.add("window-remove");
-    times.append(...parts, drop);
-    row.append(days, times);
-    relabelHours(row);
-    return row;
-  }
-
-  function relabelHours(row) {
-    for (const label of row.querySelectorAll(".window-day")) {
-      label.querySelector("span").textContent = t(`day.${label.querySelector("input").dataset.day}`);
-    }
-    row.querySelector(".window-start-label span").textContent = t("grants.start");
-    row.querySelector(".window-end-label span").textContent = t("grants.end");
-    row.querySelector(".window-remove").textContent = t("grants.removeWindow");
-  }
-
-  function renderHoursHint(view) {
-    document.getElementById("settings-hours-zone").textContent = t("settings.hoursZone", {
-      zone: view.time_zone,
-      max: view.max_opening_windows,
-    });
-  }
 
   function render(view) {
     shown = view;
