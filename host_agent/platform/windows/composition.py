@@ -149,7 +149,7 @@ class ComposedDuplication:
             shape = update.pointer_shape or shape
             if update.pointer_position is not None:
                 x, y, visible = update.pointer_position
-                if visible or self._pointer_owner in (None, placed):
+                if visible or self._pointer_owner is None or self._pointer_owner is placed:
                     self._pointer_owner = placed
                     position = (x + placed.x, y + placed.y, visible)
         mode = self.mode
