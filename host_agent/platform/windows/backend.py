@@ -2,7 +2,9 @@
 
 ``WindowsCapture`` is the screen track's ``CaptureBackend`` (``video/sources.py``) on
 Windows. One capture thread per track runs ``DuplicationCapture.poll`` in a loop (DXGI's
-AcquireNextFrame blocks, and its objects stay on one thread) and tells the event loop:
+AcquireNextFrame blocks, and its objects stay on one thread), or, for all monitors as one
+desktop, ``ComposedDuplication.poll`` over one duplication per monitor, and tells the
+event loop:
 
 - that something changed (``loop.call_soon_threadsafe``: the ``ChangeMonitor`` side, as
   XDamage notifications do on X11), the track then takes the damage and grabs it from the
@@ -29,8 +31,15 @@ import numpy as np
 
 from host_agent.errors import AgentError, CaptureError
 from host_agent.platform.windows import win32
+from host_agent.platform.windows.composition import ComposedDuplication
 from host_agent.platform.windows.desktop import InputDesktop
-from host_agent.platform.windows.duplication import DuplicationCapture, GdiGrab, Mode, Update
+from host_agent.platform.windows.duplication import (
+    DuplicationCapture,
+    GdiGrab,
+    Mode,
+    PolledCapture,
+    Update,
+)
 from host_agent.platform.windows.injector import WindowsInjector
 from host_agent.platform.windows.pointer import shape_rgba
 from host_agent.platform.windows.privacy import PrivacyScreen, WindowsBanner
@@ -43,7 +52,6 @@ from mamori_protocol.monitors import (
     ALL_MONITORS,
     MAX_MONITORS,
     Monitor,
-    MonitorMessageError,
     region_for,
 )
 
@@ -80,7 +88,7 @@ def choose_output(outputs: list[OutputInfo], device_name: str | None = None) -> 
 class CapturePump:
     """The capture thread: polls the duplication, tells listeners what happened."""
 
-    def __init__(self, capture: DuplicationCapture, sleep_s: float = 0.1) -> None:
+    def __init__(self, capture: PolledCapture, sleep_s: float = 0.1) -> None:
         self.capture = capture
         self._sleep_s = sleep_s
         self._stop = threading.Event()
@@ -247,14 +255,13 @@ class DuplicationCursor:
 
 class WindowsCapture:
     """The ``CaptureBackend`` of Windows: one monitor through Desktop Duplication, the one
-    the viewer chooses (``MonitorChoice``; the primary until then).
+    the viewer chooses (``MonitorChoice``; the primary until then), or all of them as one
+    desktop (``ALL_MONITORS``: one duplication per monitor, ``composition.py``).
 
     Monitors are numbered in reading order of their virtual-desktop boxes, in physical
     pixels (the process is Per-Monitor-V2 aware), so the session's offset of a pointer
-    position is the monitor's place on the virtual desktop whatever its scale factor.
-    "All as one desktop" is not offered here: Desktop Duplication duplicates one output,
-    and a desktop of several would need one duplication per monitor composed (the choice
-    is refused, and the viewer is told the monitor it still sees).
+    position is the monitor's (or the union's) place on the virtual desktop whatever the
+    scale factors.
     """
 
     def __init__(
@@ -278,28 +285,42 @@ class WindowsCapture:
         self.selected: int | None = None
         self._by_id: dict[int, str] = {}
         self._chosen: str | None = None
+        self._all = False
 
     def select(self, choice: int | None) -> None:
-        if choice == ALL_MONITORS:
-            raise MonitorMessageError("all monitors as one desktop is not offered on Windows")
         region_for(self.monitors, choice)  # raises for an id not listed
         self.selected = choice
         # Remembered by name: ids are positions, and another monitor may take this one's.
-        self._chosen = None if choice is None else self._by_id[choice]
+        self._all = choice == ALL_MONITORS
+        self._chosen = None if choice is None or self._all else self._by_id[choice]
 
     def open_source(self) -> DuplicationSource:
         outputs = self._api.outputs()
         self._number(outputs)
-        output = choose_output(outputs, self._chosen or self._device_name)
-        grabber = _lazy(self._gdi) if self._gdi is not None else None
-        capture = DuplicationCapture(
-            self._api, output, gdi=grabber, desktop=self._desktop, clock=self._clock
-        )
+        capture: PolledCapture
+        if self._all and self.monitors:
+            # Every listed monitor (those _number kept), composed into their union.
+            named = {o.device_name: o for o in outputs}
+            capture = ComposedDuplication(
+                [self._duplication(named[self._by_id[m.id]]) for m in self.monitors],
+                region_for(self.monitors, ALL_MONITORS),
+                self._clock,
+            )
+            what = "all monitors"
+        else:
+            output = choose_output(outputs, self._chosen or self._device_name)
+            capture, what = self._duplication(output), output.device_name
         pump = CapturePump(capture)
         pump.start()
         if not pump.first_picture.wait(self._first_picture_s):
-            log.warning("no picture from %s yet: starting black", output.device_name)
+            log.warning("no picture from %s yet: starting black", what)
         return DuplicationSource(pump)
+
+    def _duplication(self, output: OutputInfo) -> DuplicationCapture:
+        grabber = _lazy(self._gdi) if self._gdi is not None else None
+        return DuplicationCapture(
+            self._api, output, gdi=grabber, desktop=self._desktop, clock=self._clock
+        )
 
     def _number(self, outputs: list[OutputInfo]) -> None:
         attached = sorted(
@@ -315,7 +336,10 @@ class WindowsCapture:
         ids = {name: index for index, name in self._by_id.items()}
         if self._chosen is not None and self._chosen not in ids:
             self._chosen = None  # unplugged since the choice: back to the primary
-        self.selected = None if self._chosen is None else ids[self._chosen]
+        if self._all:
+            self.selected = ALL_MONITORS  # whatever monitors there are now
+        else:
+            self.selected = None if self._chosen is None else ids[self._chosen]
 
     def open_monitor(
         self, source: FrameSource, loop: asyncio.AbstractEventLoop

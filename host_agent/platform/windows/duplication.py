@@ -53,7 +53,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from enum import Enum
-from typing import Final
+from typing import Final, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -145,6 +145,22 @@ class CaptureStats:
     rects_read: int = 0
     moves_applied: int = 0
     gdi_grabs: int = 0
+
+
+class PolledCapture(Protocol):
+    """What the capture thread polls and the pipeline reads: one monitor
+    (``DuplicationCapture``) or several composed (``composition.ComposedDuplication``)."""
+
+    @property
+    def geometry(self) -> ScreenGeometry: ...
+
+    def poll(self, timeout_ms: int) -> Update: ...
+
+    def take(self) -> Rect | None: ...
+
+    def grab(self, rect: Rect | None = None) -> BGRA: ...
+
+    def close(self) -> None: ...
 
 
 class DuplicationCapture:

@@ -22,6 +22,11 @@ aware, so monitors with different scale factors are all in physical pixels; the 
 checks that the virtual desktop Windows reports is exactly the union of the monitors and
 refuses to inject otherwise (``DpiUnaware``): with DPI virtualisation a click would land
 somewhere else, and clicking the wrong row of a patient list is worse than not clicking.
+For the same reason a press or a wheel turn at a point on no monitor is not sent (the
+black gap beside a shorter monitor when all monitors are shown as one desktop, or the
+area of a monitor unplugged meanwhile): Windows would move it to the nearest monitor's
+edge, onto whatever is there (the taskbar). Moves and releases there are sent (a drag
+may end outside; the pointer then stops at the edge).
 
 Every event carries ``MAMORI_INPUT_TAG`` in ``dwExtraInfo`` so that the privacy screen's
 hooks can tell it from the keyboard on the desk. Which structures are sent for a sequence
@@ -184,8 +189,10 @@ class WindowsInjector:
         # KeyboardEvent.code (or "key:<key>") -> the scan code pressed for it, in order.
         self._held_keys: dict[str, ScanCode] = {}
         self._held_buttons: dict[int, tuple[int, int, int]] = {}
+        self._monitors: list[Box] = []
         self._screen = self._checked_screen()
         self.dropped = 0
+        self.outside = 0  # presses and wheel turns on no monitor, not sent
         self._lock = threading.RLock()
         self._thread = threading.get_ident()
 
@@ -216,6 +223,11 @@ class WindowsInjector:
         screen = self._api.virtual_screen()
         if screen != self._screen:
             self._screen = self._checked_screen()  # a monitor came, went or moved
+        pressing = isinstance(event, Wheel) or (isinstance(event, PointerButton) and event.pressed)
+        if pressing and not any(_on(m, event.x, event.y) for m in self._monitors):
+            self.outside += 1
+            log.debug("press at %d,%d is on no monitor: not sent", event.x, event.y)
+            return
         dx, dy = normalize(event.x, event.y, self._screen)
         if isinstance(event, PointerMove):
             self._send([mouse_input(_ABSOLUTE, dx, dy)])
@@ -306,7 +318,9 @@ class WindowsInjector:
 
     def _checked_screen(self) -> Box:
         screen = self._api.virtual_screen()
-        check_layout(screen, self._api.monitors())
+        monitors = self._api.monitors()
+        check_layout(screen, monitors)
+        self._monitors = monitors
         return screen
 
     def _follow_desktop(self) -> None:
@@ -339,6 +353,10 @@ class WindowsInjector:
             # UIPI (a window of higher integrity than ours) or another BlockInput: visible in
             # the log, not fatal: the viewer sees that nothing happened.
             log.warning("SendInput inserted %d of %d events", sent, len(inputs))
+
+
+def _on(box: Box, x: int, y: int) -> bool:
+    return box.left <= x < box.right and box.top <= y < box.bottom
 
 
 __all__ = ["InjectionError", "WindowsInjector", "check_layout", "normalize"]

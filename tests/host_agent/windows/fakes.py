@@ -196,11 +196,12 @@ class FakeDuplication:
     def acquire(self, timeout_ms: int) -> FrameInfo:
         assert self._frame is None, "AcquireNextFrame twice without ReleaseFrame"
         assert not self.closed
-        if not self._api.script:
+        script = self._api.script_of(self.output.device_name)
+        if not script:
             # AcquireNextFrame waits out its timeout when nothing is drawn.
             time.sleep(min(timeout_ms / 1000, self._api.timeout_sleep_s))
         timeout = Frame(error=win32.DXGI_ERROR_WAIT_TIMEOUT)
-        frame = self._api.script.pop(0) if self._api.script else timeout
+        frame = script.pop(0) if script else timeout
         self._api.acquired += 1
         if frame.error is not None:
             raise Win32Error("AcquireNextFrame", frame.error)
@@ -228,6 +229,7 @@ class FakeDuplication:
         if self._frame.read_error is not None:
             raise Win32Error("Map", self._frame.read_error)
         self._api.reads.append(list(boxes))
+        self._api.reads_of.setdefault(self.output.device_name, []).append(list(boxes))
         pixels = self._api.screen.pixels[self.output.device_name]
         return [pixels[b.top : b.bottom, b.left : b.right].copy() for b in boxes]
 
@@ -242,11 +244,14 @@ class FakeDuplication:
 
 
 class FakeDuplicationApi:
-    """DXGI: outputs that can be unplugged, duplications that replay ``script``."""
+    """DXGI: outputs that can be unplugged, duplications that replay ``script`` (or, for an
+    output named in ``scripts``, its own script: one monitor's frames, for several)."""
 
     def __init__(self, screen: FakeScreen) -> None:
         self.screen = screen
         self.script: list[Frame] = []
+        self.scripts: dict[str, list[Frame]] = {}
+        self.reads_of: dict[str, list[list[Box]]] = {}
         self.duplicate_errors: list[int] = []  # the next DuplicateOutput calls fail so
         self.duplications: list[FakeDuplication] = []
         self.reads: list[list[Box]] = []
@@ -254,6 +259,9 @@ class FakeDuplicationApi:
         self.unplugged: set[str] = set()
         self.timeout_sleep_s = 0.0  # how long an empty script's timeout takes
         self.describe_as: tuple[int, int] | None = None  # DXGI_OUTDUPL_DESC's size, if odd
+
+    def script_of(self, device_name: str) -> list[Frame]:
+        return self.scripts.get(device_name, self.script)
 
     def outputs(self) -> list[OutputInfo]:
         return [o for o in self.screen.outputs if o.device_name not in self.unplugged]
