@@ -49,7 +49,10 @@ def agent_lines(log: Path, count: int = 8) -> str:
     if not log.exists():
         return "(no agent log)"
     lines = log.read_text(encoding="utf-8", errors="replace").splitlines()
-    kept = [ln for ln in lines if "congestion:" in ln or "video:" in ln][-count:]
+    kept = [
+        ln for ln in lines if any(w in ln for w in ("congestion:", "video:", "retransmission:"))
+    ]
+    kept = kept[-count:]
     # The agent losing its X connections (change notifications, cursor) makes a static
     # stream of a moving screen: say so when it happened.
     lost = [ln for ln in lines if "display connection closed" in ln or "ConnectionClosed" in ln]
