@@ -167,7 +167,7 @@ async def test_bursty_loss_and_2s_outage_picture_back_within_1s_no_second_freeze
     after = [s for s in result["freeze_samples"] if s["t"] >= recovered + 0.1]
     chromium_after = longest_freeze(after)
     fps = [s["fps"] for s in result["per_second"]]
-    summary = (
+    figures = (
         f"outage {down_at}-{back_at} s; first new picture after it {wait_new} s, presented "
         f"{wait_shown} s; longest stretch without a new picture after that {longest_new} s "
         f"(presented {longest_shown} s), Chromium's longest freeze after it {chromium_after} "
@@ -175,7 +175,11 @@ async def test_bursty_loss_and_2s_outage_picture_back_within_1s_no_second_freeze
         f"{result['longest_freeze_s']} s; connection log {result['connection_log']}, peer "
         f"connections {result['peer_connections']}; NACK/PLI {result['nacks']}/"
         f"{result['plis']}, lost/received {result['lost']}/{result['received']}, keyframes "
-        f"{result['keyframes_decoded']}; link {result['link']}; per-second fps {fps}\n"
+        f"{result['keyframes_decoded']}"
+    )
+    print(figures)  # the README's figures (pytest -s)
+    summary = (
+        f"{figures}; link {result['link']}; per-second fps {fps}\n"
         f"{agent_lines(tmp_path / 'agent.log', 16)}"
     )
     # The harness did what it says: the window ran, the glass moved, the link went down
