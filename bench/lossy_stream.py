@@ -162,6 +162,46 @@ def longest_freeze(samples: list[dict[str, Any]]) -> float:
     return round(longest, 2)
 
 
+def new_pictures(decoded: list[tuple[int, float]], start: float, end: float) -> list[float]:
+    """When each new picture arrived (s from ``start``, wall s): the first decode of each
+    glass code inside [start, end]. A code seen again is the same screen shown again (a
+    keep-alive, a resent keyframe), not a new picture."""
+    seen: set[int] = set()
+    out = []
+    for code, at_ms in decoded:
+        if code in seen:
+            continue
+        seen.add(code)
+        if start <= at_ms / 1000 <= end:
+            out.append(round(at_ms / 1000 - start, 3))
+    return sorted(out)
+
+
+def recovery(times: list[float], after: float, end: float) -> tuple[float | None, float]:
+    """How a picture came back after ``after`` (e.g. an outage's end): the wait for the first
+    of ``times`` after it (``None``: none came), and the longest stretch without one from
+    that first picture to ``end`` (s)."""
+    later = sorted(t for t in times if after < t <= end)
+    if not later:
+        return None, 0.0
+    edges = [*later, end]
+    return round(later[0] - after, 3), round(max(b - a for a, b in itertools.pairwise(edges)), 3)
+
+
+def timeline(
+    changes: tuple[tuple[float, LinkConfig], ...],
+    snapshots: tuple[float, ...],
+    outages: tuple[tuple[float, float], ...],
+) -> list[tuple[float, str, Any]]:
+    """What ``stream_once`` does to the link and when: (offset, kind, what) in time order,
+    a change before a snapshot at the same offset (the snapshot sees it)."""
+    events: list[tuple[float, str, Any]] = [(at, "change", c) for at, c in changes]
+    events += [(at, "outage", seconds) for at, seconds in outages]
+    events += [(at, "snapshot", None) for at in snapshots]
+    order = {"change": 0, "outage": 1, "snapshot": 2}
+    return sorted(events, key=lambda e: (e[0], order[e[1]]))
+
+
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the clinic namespace: broker, glass, agent; Chromium in the home namespace."""
     from bench.compare import Glass
@@ -273,6 +313,14 @@ async def _view(
             probe = await page.evaluate("() => window.__probe.drain()")
             elapsed = time.monotonic() - started
             quality = await page.evaluate("() => document.body.dataset.quality ?? null")
+            presented = await page.evaluate(
+                "(from) => window.__frames.filter((t) => t >= from).map((t) => t - from)",
+                window_from,
+            )
+            # The viewer's state changes (connected -> reconnecting ...) and its peer
+            # connections: a session torn down and rebuilt shows in both.
+            connection_log = await page.evaluate("() => window.mamoriConnectionLog ?? []")
+            peers = await page.evaluate("() => (window.__benchPeerConnections || []).length")
         finally:
             await context.close()
     decoded = [(int(c), float(t)) for c, t in probe["decoded"]]
@@ -295,6 +343,14 @@ async def _view(
         "presented_fps": round(gaps["presented"] / elapsed, 1),
         "longest_gap_ms": gaps["longest_gap_ms"],
         "gaps_over_1s": gaps["gaps_over_1s"],
+        # Each presented picture (requestVideoFrameCallback), s from the window's start.
+        "presented_s": [round(t / 1000, 3) for t in presented],
+        "new_pictures_s": new_pictures(decoded, wall_start, wall_start + elapsed),
+        "connection_log": [e for e in connection_log if e["at"] >= wall_start * 1000],
+        "peer_connections": peers,
+        "freeze_samples": [
+            {k: s[k] for k in ("t", "freezeCount", "totalFreezesDuration")} for s in samples
+        ],
     }
 
 
@@ -338,11 +394,14 @@ async def stream_once(
     snapshots: tuple[float, ...] = (),
     agent_log: Path | None = None,
     seed: int = 17,
+    outages: tuple[tuple[float, float], ...] = (),
 ) -> dict[str, Any]:
     """One run of this checkout's agent over a link built for it (the network tests use
     this): ``changes`` reconfigure the clinic-to-home direction at offsets (s) from the
-    window's start; ``snapshots`` read that direction's emulator counters at offsets. The
-    inner run's figures, plus ``link``: [(offset, counters)]."""
+    window's start; ``snapshots`` read that direction's emulator counters at offsets;
+    ``outages`` (offset, seconds) take the link down both ways. The inner run's figures,
+    plus ``link``: [(offset, counters)] and ``outages``: [(offset, seconds)], the offset
+    read just before the emulator was told (it starts the outage on receipt)."""
     async with build(link_spec(clinic_to_home, home_to_clinic, seed)) as topo:
         tmp = Path(tempfile.mkdtemp(prefix="mamori-stream-"))
         ready = tmp / "ready"
@@ -354,6 +413,7 @@ async def stream_once(
         ]  # fmt: skip
         run = asyncio.ensure_future(topo.exec(CLINIC, *argv, timeout=seconds + 300))
         link: list[tuple[float, dict[str, Any]]] = []
+        down: list[tuple[float, float]] = []
         try:
             for _ in range(3000):  # the inner run's set-up (sign-in, first picture): < 300 s
                 if ready.exists() or run.done():
@@ -362,13 +422,13 @@ async def stream_once(
             if ready.exists():
                 start = float(ready.read_text(encoding="ascii"))
                 emulator = topo.emulator(CLINIC, HOME)
-                events = sorted([(at, "change", c) for at, c in changes]
-                                + [(at, "snapshot", None) for at in snapshots],
-                                key=lambda e: e[0])  # fmt: skip
-                for at, kind, config in events:
+                for at, kind, what in timeline(changes, snapshots, outages):
                     await asyncio.sleep(max(0.0, start + at - time.time()))
-                    if kind == "change" and config is not None:
-                        await emulator.configure(config, direction="a_to_b")
+                    if kind == "change":
+                        await emulator.configure(what, direction="a_to_b")
+                    elif kind == "outage":
+                        down.append((round(time.time() - start, 3), what))
+                        await emulator.outage(what, direction="both")
                     else:
                         link.append((at, (await emulator.stats())["a_to_b"]))
             out = await run
@@ -376,7 +436,7 @@ async def stream_once(
             if not run.done():
                 run.cancel()
             shutil.rmtree(tmp, ignore_errors=True)
-    return {**json.loads(out.strip().splitlines()[-1]), "link": link}
+    return {**json.loads(out.strip().splitlines()[-1]), "link": link, "outages": down}
 
 
 async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:

@@ -208,12 +208,19 @@ class PeerSession:
         transceiver = self._pc.addTransceiver(track, direction="sendonly")
         transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
         attach_feedback(transceiver.sender, track)
-        # Packets kept for NACKs by time (>= 1 s) and bitrate, not aiortc's 128.
+        # Packets kept for NACKs by time (>= 1 s) and bitrate, not aiortc's 128; a NACK for
+        # one no longer kept asks for an IDR (through the limiter attach_feedback put in).
+        sender = transceiver.sender
+
+        def unrecoverable() -> None:
+            log.info("retransmission: a NACKed packet is no longer kept: IDR asked for")
+            sender._send_keyframe()
+
         retransmission.install(
-            transceiver.sender,
+            sender,
             retransmission.RetransmissionHistory(
                 time.monotonic, self._stream.bitrate,
-                retransmission.sender_round_trip(transceiver.sender),
+                retransmission.sender_round_trip(sender), unrecoverable,
             ),
         )  # fmt: skip
         negotiation.install_playout_delay(transceiver.sender)

@@ -11,6 +11,14 @@ has given up on its frame, or asked for a keyframe), and a packet asked for agai
 round trip of its last resend (Chromium repeats NACKs; each answer would add to the loss's
 burst while the first is still on its way).
 
+A NACK for a packet no longer kept (an outage longer than the horizon) means the receiver's
+picture cannot come back without a keyframe: every later P-frame refers back to the lost one
+(the stream has no periodic IDR). Chromium asks for one only after 3 s without a decodable
+frame, so after a 2 s outage the picture came back 1.5 s after the link did (measured,
+tests/network/test_streaming_over_links.py). The history asks for the IDR itself
+(``on_unrecoverable``, through the keyframe limiter) and stops resending every packet sent
+up to then: the IDR supersedes them, and resent they would leave ahead of it.
+
 The patch point in aiortc (``install``): ``RTCRtpSender._retransmit`` looks a packet up as
 ``history.get(seq % RTP_HISTORY_SIZE)`` and ``_run_rtp`` stores it as
 ``history[seq % RTP_HISTORY_SIZE] = packet``, with the module's ``RTP_HISTORY_SIZE``. Setting
@@ -39,6 +47,9 @@ MIN_BYTES: Final = 1 << 20
 # A resend of the same packet is not repeated sooner than this, or than a round trip.
 MIN_RESEND_GAP_S: Final = 0.02
 SEQUENCE_SPACE: Final = 1 << 16
+# The superseded mark is dropped this many packets later (~20 s of a scrolling screen, far
+# past any horizon), before the 16-bit sequence numbers wrap back onto it.
+FLOOR_KEPT: Final = 1 << 14
 
 
 class Packet(Protocol):
@@ -54,6 +65,8 @@ class HistoryStats:
     unknown: int = 0  # never sent, or already evicted
     too_late: int = 0  # older than the horizon
     repeated: int = 0  # asked again within a round trip of the last resend
+    superseded: int = 0  # sent before an IDR was asked for (an unrecoverable loss)
+    unrecoverable: int = 0  # IDRs asked for because a NACKed packet was no longer kept
 
 
 class RetransmissionHistory:
@@ -68,13 +81,18 @@ class RetransmissionHistory:
         clock: Callable[[], float],
         max_bitrate: int,
         round_trip: Callable[[], float | None] = lambda: None,
+        on_unrecoverable: Callable[[], None] | None = None,
     ) -> None:
         self._clock = clock
         self._round_trip = round_trip
         self._max_bitrate = max_bitrate
+        self._on_unrecoverable = on_unrecoverable
         # seq -> (sent at, packet, last resent at or None), oldest first.
         self._packets: OrderedDict[int, tuple[float, Packet, float | None]] = OrderedDict()
         self._bytes = 0
+        self._newest: int | None = None  # the last sequence number stored
+        # Packets up to this sequence number are superseded by an IDR asked for.
+        self._floor: int | None = None
         self.stats = HistoryStats()
 
     def horizon(self) -> float:
@@ -96,6 +114,9 @@ class RetransmissionHistory:
         if old is not None:  # the sequence wrapped onto a packet still kept
             self._bytes -= len(old[1].payload)
         self._packets[seq] = (now, packet, None)
+        self._newest = seq
+        if self._floor is not None and (seq - self._floor) % SEQUENCE_SPACE >= FLOOR_KEPT:
+            self._floor = None  # long gone from the history, and soon ahead of it again
         self._bytes += len(packet.payload)
         self.stats.stored += 1
         self._evict(now)
@@ -105,13 +126,20 @@ class RetransmissionHistory:
         unknown, too old to help, or was resent less than a round trip ago."""
         now = self._clock()
         self._evict(now)
-        entry = self._packets.get(key % SEQUENCE_SPACE)
+        seq = key % SEQUENCE_SPACE
+        if self._floor is not None and _at_or_before(seq, self._floor):
+            self.stats.superseded += 1
+            return default
+        entry = self._packets.get(seq)
         if entry is None:
             self.stats.unknown += 1
+            if self._newest is not None and _at_or_before(seq, self._newest):
+                self._unrecoverable()  # sent, and no longer kept
             return default
         sent_at, packet, resent_at = entry
         if now - sent_at > self.horizon():
             self.stats.too_late += 1
+            self._unrecoverable()
             return default
         rtt = self._round_trip() or 0.0
         if resent_at is not None and now - resent_at < max(MIN_RESEND_GAP_S, rtt):
@@ -120,6 +148,14 @@ class RetransmissionHistory:
         self._packets[key % SEQUENCE_SPACE] = (sent_at, packet, now)
         self.stats.resent += 1
         return packet
+
+    def _unrecoverable(self) -> None:
+        """A lost packet cannot be resent: ask for an IDR, and resend nothing sent so far."""
+        if self._on_unrecoverable is None:
+            return
+        self._floor = self._newest
+        self.stats.unrecoverable += 1
+        self._on_unrecoverable()
 
     def _evict(self, now: float) -> None:
         horizon, limit = self.horizon(), self.max_bytes()
@@ -130,6 +166,11 @@ class RetransmissionHistory:
             del self._packets[seq]
             self._bytes -= len(packet.payload)
             self.stats.evicted += 1
+
+
+def _at_or_before(seq: int, ref: int) -> bool:
+    """``seq`` was sent at or before ``ref`` (16-bit sequence numbers, with wrapping)."""
+    return (ref - seq) % SEQUENCE_SPACE < SEQUENCE_SPACE // 2
 
 
 def sender_round_trip(sender: RTCRtpSender) -> Callable[[], float | None]:

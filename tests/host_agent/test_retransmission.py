@@ -86,6 +86,46 @@ def test_a_repeated_nack_within_a_round_trip_is_not_answered_twice() -> None:
     assert (history.stats.resent, history.stats.repeated) == (2, 1)
 
 
+def test_a_nack_for_a_packet_no_longer_kept_asks_for_an_idr_and_stops_older_resends() -> None:
+    """An outage longer than the horizon: the receiver NACKs packets from its start (gone)
+    and its end (kept). One IDR is asked for; nothing sent before it is resent (the IDR
+    supersedes it and would queue behind it); packets sent after are resent again."""
+    clock = Clock()
+    asked: list[float] = []
+    history = RetransmissionHistory(clock, 8_000_000, on_unrecoverable=lambda: asked.append(1))
+    fill(history, clock, 65000, 1400, 700)  # 2 s, wrapping the sequence numbers
+    assert history.get(65010) is None  # 1.99 s ago: evicted
+    assert asked == [1]
+    assert history.get(65011) is None  # the same loss: no second request
+    assert history.get(64) is None  # still kept, but superseded
+    assert asked == [1]
+    assert history.stats.superseded == 2
+    assert history.stats.unrecoverable == 1
+    fill(history, clock, 64, 10, 700)  # the IDR and after
+    assert history.get(70) is not None
+
+
+def test_a_nack_for_a_packet_never_sent_asks_for_nothing() -> None:
+    clock = Clock()
+    asked: list[int] = []
+    history = RetransmissionHistory(clock, 8_000_000, on_unrecoverable=lambda: asked.append(1))
+    fill(history, clock, 100, 10, 700)
+    assert history.get(500) is None  # ahead of the newest: not a loss we made
+    assert asked == []
+    assert history.get(101) is not None
+
+
+def test_the_superseded_mark_expires_before_the_sequence_numbers_wrap_onto_it() -> None:
+    clock = Clock()
+    asked: list[int] = []
+    history = RetransmissionHistory(clock, 8_000_000, on_unrecoverable=lambda: asked.append(1))
+    fill(history, clock, 0, 1000, 700)
+    assert history.get(0) is None  # evicted: IDR, mark at 999
+    fill(history, clock, 1000, 40_000, 700)  # 40 000 later, 999 is "ahead" in 16 bits
+    assert history.get(40_990) is not None
+    assert asked == [1]
+
+
 def test_sequence_numbers_wrap() -> None:
     clock = Clock()
     history = RetransmissionHistory(clock, 8_000_000)
