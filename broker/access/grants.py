@@ -72,13 +72,11 @@ class Window:
 
     @property
     def days_mask(self) -> int:
-        return sum(1 << day for day in self.days)
+        return time_windows.days_mask(self.days)
 
     @classmethod
     def from_row(cls, row: GrantWindow) -> Window:
-        return cls(
-            frozenset(d for d in range(7) if row.days & (1 << d)), row.start_minute, row.end_minute
-        )
+        return cls(time_windows.days_of_mask(row.days), row.start_minute, row.end_minute)
 
     def time_window(self) -> TimeWindow:
         return TimeWindow(

@@ -17,6 +17,16 @@ WEEKDAYS = frozenset(range(5))  # Monday..Friday, as datetime.weekday() counts
 EVERY_DAY = frozenset(range(7))
 
 
+def days_mask(days: frozenset[int]) -> int:
+    """Days (0 = Monday) as stored: one bit a day, Monday the lowest."""
+    return sum(1 << day for day in days)
+
+
+def days_of_mask(mask: int) -> frozenset[int]:
+    """The days a stored mask holds (the inverse of ``days_mask``)."""
+    return frozenset(day for day in EVERY_DAY if mask & (1 << day))
+
+
 @dataclass(frozen=True)
 class TimeWindow:
     """``days`` (0 = Monday) on which the window opens at ``start`` and closes at ``end``."""
