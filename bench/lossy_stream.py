@@ -26,9 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import bisect
 import contextlib
-import itertools
 import json
 import os
 import shutil
@@ -42,8 +40,8 @@ from typing import Any, Final
 
 from playwright.async_api import async_playwright
 
-from bench import metrics
 from bench.stacks import PROBE_JS
+from bench.stream_figures import SAMPLE_S, longest_freeze, new_pictures, per_second
 from devkit.link_model import LinkConfig
 from devkit.netns import build, netns_wrapper
 from devkit.topology import Emulated, TopologySpec
@@ -54,7 +52,6 @@ PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
 ROOT: Final = Path(__file__).resolve().parents[1]
-SAMPLE_S: Final = 0.5
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
 # without one is the longest freeze a person saw, whether or not frames came back.
@@ -119,73 +116,6 @@ async def _connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWri
     up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(words[1].split(b":")[1]))
     writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
     await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
-def per_second(
-    samples: list[dict[str, Any]], decoded: list[tuple[int, float]], paints: Any, wall_start: float
-) -> list[dict[str, Any]]:
-    """Each whole second of the window: frames decoded, kbit/s received, and the
-    glass-to-glass latency (median, 90th percentile) of the new pictures in it."""
-    out = []
-    painted = sorted(t for times in paints.values() for t in times)
-    for second in range(int(samples[-1]["t"])):
-        a = min(samples, key=lambda s: abs(s["t"] - second))
-        b = min(samples, key=lambda s: abs(s["t"] - second - 1))
-        span = max(b["t"] - a["t"], 1e-3)
-        window = (wall_start + second, wall_start + second + 1)
-        latencies = metrics.latencies_ms(decoded, paints, window)
-        out.append({
-            "t": second,
-            "fps": round((b["framesDecoded"] - a["framesDecoded"]) / span, 1),
-            "kbit_s": round((b["bytesReceived"] - a["bytesReceived"]) * 8 / span / 1000),
-            "latency_p50_ms": metrics.median(latencies),
-            "latency_p90_ms": metrics.percentile(latencies, 0.9),
-            "new_pictures": len(latencies),
-            # The glass's own paints (100 a second when it works: a stalled glass is a
-            # harness fault, not a frozen stream).
-            "painted": bisect.bisect_left(painted, window[1])
-            - bisect.bisect_left(painted, window[0]),
-        })  # fmt: skip
-    return out
-
-
-def longest_freeze(samples: list[dict[str, Any]]) -> float:
-    """The longest freeze Chromium counted (freezeCount / totalFreezesDuration sampled
-    every SAMPLE_S): exact when one freeze ended between two samples; when k ended, the
-    others lasted at most SAMPLE_S each, so the longest is at least the rest."""
-    longest = 0.0
-    for a, b in itertools.pairwise(samples):
-        count = b["freezeCount"] - a["freezeCount"]
-        if count > 0:
-            total = b["totalFreezesDuration"] - a["totalFreezesDuration"]
-            longest = max(longest, total - SAMPLE_S * (count - 1))
-    return round(longest, 2)
-
-
-def new_pictures(decoded: list[tuple[int, float]], start: float, end: float) -> list[float]:
-    """When each new picture arrived (s from ``start``, wall s): the first decode of each
-    glass code inside [start, end]. A code seen again is the same screen shown again (a
-    keep-alive, a resent keyframe), not a new picture."""
-    seen: set[int] = set()
-    out = []
-    for code, at_ms in decoded:
-        if code in seen:
-            continue
-        seen.add(code)
-        if start <= at_ms / 1000 <= end:
-            out.append(round(at_ms / 1000 - start, 3))
-    return sorted(out)
-
-
-def recovery(times: list[float], after: float, end: float) -> tuple[float | None, float]:
-    """How a picture came back after ``after`` (e.g. an outage's end): the wait for the first
-    of ``times`` after it (``None``: none came), and the longest stretch without one from
-    that first picture to ``end`` (s)."""
-    later = sorted(t for t in times if after < t <= end)
-    if not later:
-        return None, 0.0
-    edges = [*later, end]
-    return round(later[0] - after, 3), round(max(b - a for a, b in itertools.pairwise(edges)), 3)
 
 
 def timeline(

@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.lossy_stream import new_pictures, recovery, timeline
+from bench.lossy_stream import timeline
+from bench.stream_figures import new_pictures, recovery
 from devkit.link_model import LinkConfig
 
 pytestmark = pytest.mark.unit

@@ -26,7 +26,8 @@ from typing import Any
 
 import pytest
 
-from bench.lossy_stream import longest_freeze, recovery, stream_once
+from bench.lossy_stream import stream_once
+from bench.stream_figures import longest_freeze, recovery
 from devkit.link_model import GilbertElliott, LinkConfig
 
 pytestmark = [pytest.mark.network, pytest.mark.usefixtures("debian_chromium")]
