@@ -10,6 +10,8 @@ import { CloseCode } from "../../web_client/core/protocol.js";
 import { REJOIN_FALLBACK_MS, STATES, ViewerConnection } from "../../web_client/core/viewer_connection.js";
 import {
   DISCONNECT_GRACE_MS,
+  PROBE_AFTER_MS,
+  PROBE_EVERY_MS,
   RESUME_WINDOW_MS,
   STALL_MS,
   STALL_POLL_MS,
@@ -541,6 +543,116 @@ test("nothing received for 1.5 s ends the session and a new one starts at once",
 test("a browser without transport stats is never judged stalled", async () => {
   const h = await connected();
   await poll(h, 20, h.peer(), false);
+  assert.equal(h.connection.state, "connected");
+});
+
+const STUN_GRANT = { ticket: "T".repeat(43), viewOnly: false, iceServers: [{ urls: ["stun:turn.test:3478"] }] };
+const SRFLX = (ip) => `candidate:1 1 udp 1677729535 ${ip} 40000 typ srflx raddr 0.0.0.0 rport 0`;
+
+/** Connected with a STUN server in the ticket; the baseline probe answered `address`. */
+async function connectedWithStun(address) {
+  const h = await connected({ grant: STUN_GRANT });
+  await flush();
+  const [main, baseline] = FakePeer.made;
+  assert.deepEqual(baseline.config.iceServers, [{ urls: ["stun:turn.test:3478"] }], "a probe, not the session");
+  baseline.candidate({ candidate: SRFLX(address) });
+  baseline.candidate(null);
+  await flush();
+  assert.equal(baseline.closed, true);
+  main.bytesReceived = 5000;
+  await poll(h, 4, main, true);
+  return { h, main };
+}
+
+/** Stall the path until the first probe of it is made; that probe. */
+async function stallUntilProbed(h, main) {
+  const before = FakePeer.made.length;
+  await poll(h, PROBE_AFTER_MS / STALL_POLL_MS, main, false);
+  await flush();
+  assert.equal(FakePeer.made.length, before + 1, "the stalled path is probed after PROBE_AFTER_MS");
+  return FakePeer.made.at(-1);
+}
+
+test("a stalled path on a new public address (Wi-Fi to LTE) ends after 1 s, not 2.5 s", async () => {
+  const { h, main } = await connectedWithStun("198.51.100.7");
+  const probe = await stallUntilProbed(h, main);
+  assert.equal(h.connection.state, "connected");
+  probe.candidate({ candidate: SRFLX("203.0.113.40") });
+  await flush();
+  assert.equal(h.connection.snapshot().error, "peer_failed");
+  assert.equal(main.closed, true);
+  h.timers.advance(0);
+  await flush();
+  assert.equal(h.asked.length, 2, "a fresh ticket at once");
+});
+
+test("a stalled path on the same public address, or with no answer, waits for STALL_MS", async () => {
+  const { h, main } = await connectedWithStun("198.51.100.7");
+  const probe = await stallUntilProbed(h, main);
+  probe.candidate({ candidate: SRFLX("198.51.100.7") });
+  await flush();
+  assert.equal(h.connection.state, "connected", "same network: an outage, not a change");
+  // The next probe finds nothing (the outage): inconclusive too.
+  await poll(h, PROBE_AFTER_MS / STALL_POLL_MS, main, false);
+  await flush();
+  const silent = FakePeer.made.at(-1);
+  assert.notEqual(silent, probe, "probed again, at most once a PROBE_EVERY_MS");
+  silent.candidate(null);
+  await flush();
+  assert.equal(h.connection.state, "connected");
+  const stalledFor = 2 * PROBE_AFTER_MS;
+  await poll(h, (STALL_MS - stalledFor) / STALL_POLL_MS - 1, main, false);
+  assert.equal(h.connection.state, "connected", "not yet");
+  await poll(h, 1, main, false);
+  assert.equal(h.connection.snapshot().error, "peer_failed", "the plain stall limit still applies");
+});
+
+test("bytes that came back while the probe ran keep the path, whatever the address", async () => {
+  const { h, main } = await connectedWithStun("198.51.100.7");
+  const probe = await stallUntilProbed(h, main);
+  await poll(h, 1, main, true);
+  probe.candidate({ candidate: SRFLX("203.0.113.40") });
+  await flush();
+  assert.equal(h.connection.state, "connected");
+  assert.equal(main.closed, false);
+});
+
+test("ICE disconnected on a new public address ends at once, not after the grace", async () => {
+  const { h, main } = await connectedWithStun("198.51.100.7");
+  main.become("disconnected");
+  await flush();
+  const probe = FakePeer.made.at(-1);
+  assert.notEqual(probe, main);
+  probe.candidate({ candidate: SRFLX("203.0.113.40") });
+  await flush();
+  assert.equal(h.connection.snapshot().error, "peer_failed");
+});
+
+test("ICE disconnected on the same address, or back to connected meanwhile, keeps the grace", async () => {
+  const { h, main } = await connectedWithStun("198.51.100.7");
+  main.become("disconnected");
+  await flush();
+  FakePeer.made.at(-1).candidate({ candidate: SRFLX("198.51.100.7") });
+  await flush();
+  assert.equal(h.connection.state, "connected");
+  await poll(h, PROBE_EVERY_MS / STALL_POLL_MS, main, true); // bytes flow: no stall probe
+  main.become("connected");
+  main.become("disconnected");
+  await flush();
+  const probe = FakePeer.made.at(-1);
+  main.become("connected");
+  probe.candidate({ candidate: SRFLX("203.0.113.40") });
+  await flush();
+  assert.equal(h.connection.state, "connected", "the path came back before the answer");
+  assert.equal(main.closed, false);
+});
+
+test("without a STUN server nothing is probed and a stall ends at STALL_MS", async () => {
+  const h = await connected();
+  const main = h.peer();
+  main.bytesReceived = 5000;
+  await poll(h, STALL_MS / STALL_POLL_MS - 1, main, false);
+  assert.equal(FakePeer.made.length, 1, "no probe connection");
   assert.equal(h.connection.state, "connected");
 });
 

@@ -5,8 +5,9 @@
  * RTCPeerConnection (recvonly video, data channel `input`) -> offer + trickled ICE -> answer
  * + ICE from the agent. It ends on bye, an error, the socket closing, the input channel
  * closing, or the peer connection failing (or staying disconnected for 3 s, or receiving
- * nothing at all for 1.5 s), and says why once (`events.ended`). No DOM: the browser's
- * classes come in through `deps`.
+ * nothing at all for 2.5 s, or for 1 s when the browser's public address has changed since
+ * it connected: core/network_probe.js), and says why once (`events.ended`). No DOM: the
+ * browser's classes come in through `deps`.
  *
  * A broker that restarts (close 1012/1001/1013) or dies (1006) while the peer connection is
  * up does not end the session: media is peer-to-peer. The page takes the signaling back on
@@ -18,6 +19,7 @@
 import { preferH264 } from "./codecs.js";
 import { HostMessageError, parseHostMessage } from "./cursor.js";
 import { isRelayCandidate, peerConfiguration } from "./ice_config.js";
+import { networkChanged, publicAddresses } from "./network_probe.js";
 import * as protocol from "./protocol.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
@@ -31,7 +33,14 @@ export const DISCONNECT_GRACE_MS = 3000;
 // such as two keep-alives lost in a burst or an agent busy for a second and a half (seen:
 // an agent sharing its event loop with a slow caller; 1.5 s ended that session).
 export const STALL_MS = 2500;
-export const STALL_POLL_MS = 500;
+export const STALL_POLL_MS = 250;
+// Sooner when the network itself changed: after 1 s without a byte (two keep-alives) the
+// browser asks the broker's STUN server for its public address (at most once a
+// PROBE_EVERY_MS); a different one than at connect time means Wi-Fi gave way to LTE and
+// this path is gone for good. An outage answers nothing and the same network the same
+// address: both wait for STALL_MS as before, so a 2 s outage still keeps the session.
+export const PROBE_AFTER_MS = 1000;
+export const PROBE_EVERY_MS = 1000;
 const SOCKET_OPEN = 1; // WebSocket.OPEN
 // The broker's own bound for re-adopting a session (MAMORI_SESSION_RESUME_S, 60 s default).
 export const RESUME_WINDOW_MS = 60_000;
@@ -70,6 +79,9 @@ export class ViewerSession {
   #stallTimer = null;
   #lastBytes = null;
   #lastProgressAt = 0;
+  #baseline = null; // the public addresses at connect time (core/network_probe.js)
+  #probing = false;
+  #lastProbeAt = -Infinity;
   #grant = null;
   #resumeToken = null; // the broker's secret for taking the signaling back (memory only)
   #resumeUntil = null; // while resuming: give up at this time (ms)
@@ -339,10 +351,12 @@ export class ViewerSession {
       this.#deps.timers.clearTimeout(this.#graceTimer);
       this.#graceTimer = null;
       if (this.#stallTimer === null) this.#watchPath(true);
+      if (this.#baseline === null && !this.#probing) this.#probeBaseline();
       this.#events.connected();
     } else if (pcState === "disconnected") {
       if (this.#graceTimer === null) {
         this.#graceTimer = this.#deps.timers.setTimeout(() => this.#finish("peer_failed"), DISCONNECT_GRACE_MS);
+        this.#probeNetwork(() => this.pc.connectionState === "disconnected");
       }
     } else if (pcState === "failed") {
       this.#finish("peer_failed");
@@ -379,8 +393,40 @@ export class ViewerSession {
     } else if (now - this.#lastProgressAt >= STALL_MS) {
       this.#finish("peer_failed");
       return;
+    } else if (now - this.#lastProgressAt >= PROBE_AFTER_MS) {
+      // Bytes that come back meanwhile outrank any address: the path lives.
+      const stalledSince = this.#lastProgressAt;
+      this.#probeNetwork(() => this.#lastProgressAt === stalledSince);
     }
     this.#watchPath();
+  }
+
+  #probe(first) {
+    const { iceServers } = peerConfiguration(this.#grant);
+    return publicAddresses(this.#deps.RTCPeerConnection, iceServers, this.#deps.timers, { first });
+  }
+
+  /** Where this browser stands now; without a STUN server (or an answer) nothing is probed. */
+  async #probeBaseline() {
+    this.#probing = true;
+    const found = await this.#probe(false);
+    this.#probing = false;
+    if (!this.ended) this.#baseline = found ?? new Set();
+  }
+
+  /** A path in trouble (stalled, or ICE "disconnected") on a new public address is gone:
+   * end it now, not at STALL_MS or after DISCONNECT_GRACE_MS; `stillInTrouble` is asked
+   * once the answer is in. ICE notices when only what this browser sends takes the new
+   * network (the old one still delivering: no stall), 5-7 s after the change. */
+  async #probeNetwork(stillInTrouble) {
+    const now = this.#now();
+    if (!this.#baseline?.size || this.#probing || now - this.#lastProbeAt < PROBE_EVERY_MS) return;
+    this.#probing = true;
+    this.#lastProbeAt = now;
+    const found = await this.#probe(true);
+    this.#probing = false;
+    if (this.ended || !stillInTrouble()) return;
+    if (networkChanged(this.#baseline, found)) this.#finish("peer_failed");
   }
 
   #resumable(code) {
