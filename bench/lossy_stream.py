@@ -157,8 +157,14 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                     code = ROOT if args.variant == "after" else Path(args.before).resolve()
                     env = {**os.environ, "PYTHONPATH": str(code)}
                     log = open(tmp / "agent.log", "wb")  # noqa: SIM115
+                    # --record-cc: the same agent, its congestion control recorded.
+                    module = (
+                        ["devkit.cc_recorder", str(Path(args.record_cc).resolve()), "--"]
+                        if args.record_cc
+                        else ["host_agent"]
+                    )
                     agent = subprocess.Popen(
-                        [sys.executable, "-m", "host_agent", "--state-dir", str(tmp / "agent"),
+                        [sys.executable, "-m", *module, "--state-dir", str(tmp / "agent"),
                          "--broker", broker.agent_wss_url, "--name", "lossy",
                          "--display", display.name, "--ice-address", CLINIC_ADDR],
                         cwd=code, env=env, stdout=log, stderr=log, stdin=subprocess.DEVNULL,
@@ -325,6 +331,7 @@ async def stream_once(
     agent_log: Path | None = None,
     seed: int = 17,
     outages: tuple[tuple[float, float], ...] = (),
+    record_cc: Path | None = None,
 ) -> dict[str, Any]:
     """One run of this checkout's agent over a link built for it (the network tests use
     this): ``changes`` reconfigure the clinic-to-home direction at offsets (s) from the
@@ -340,6 +347,7 @@ async def stream_once(
             "--before", str(ROOT), "--home-netns", topo.netns(HOME), "--seconds", str(seconds),
             "--speed", str(speed), "--ready-file", str(ready), *(["--mode", mode] if mode else []),
             *(["--agent-log", str(agent_log)] if agent_log else []),
+            *(["--record-cc", str(record_cc)] if record_cc else []),
         ]  # fmt: skip
         run = asyncio.ensure_future(topo.exec(CLINIC, *argv, timeout=seconds + 300))
         link: list[tuple[float, dict[str, Any]]] = []
@@ -414,6 +422,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help="the glass's mode instead of scroll<speed> (e.g. image)")
     parser.add_argument("--home-netns", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--record-cc", help="record the agent's congestion-control inputs (devkit/cc_recorder.py)"
+    )
     args = parser.parse_args(argv)
     if args.inner:
         print(json.dumps(asyncio.run(inner(args))), flush=True)
