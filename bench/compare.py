@@ -36,7 +36,7 @@ from typing import Any, Final
 import mss
 import numpy as np
 
-from bench import metrics, procstat, report, stacks
+from bench import at_display, metrics, procstat, report, stacks
 from certs.authority import ServerFiles
 from devkit.broker import make_certs
 from devkit.display import XvfbDisplay, start_xvfb
@@ -120,7 +120,8 @@ class Window:
     mode: str
     start: float
     end: float
-    decoded: list[tuple[int, float]]
+    decoded: list[tuple[int, float, float]]  # (code, wall ms, key joining it to `shown`)
+    shown: list[list[float]]  # what reached the screen (bench/at_display.py)
     pictures: int
     bytes_payload: float
     bytes_wire: float
@@ -174,7 +175,8 @@ async def measure_window(
         mode=mode,
         start=start,
         end=end,
-        decoded=[(int(c), float(t)) for c, t in data["decoded"]],
+        decoded=[(int(c), float(t), float(k)) for c, t, k in data["decoded"]],
+        shown=[[float(v) for v in row] for row in data["shown"]],
         pictures=int(data["pictures"]) - int(pictures_before),
         bytes_payload=payload,
         bytes_wire=wire,
@@ -222,15 +224,52 @@ async def settle_test(
     return {"settled_at": settled, "points": points}
 
 
-def summarize_window(window: Window, paints: metrics.Paints) -> dict[str, Any]:
+def display_figures(system: str, window: Window, paints: metrics.Paints) -> dict[str, Any]:
+    """Glass-to-display latency: ours at rVFC's expectedDisplayTime (when the compositor
+    expects the frame visible: the figure a person sees; presentationTime is only the
+    hand-over to the compositor), noVNC when the animation frame after the flip runs (its
+    canvas is painted in that frame; still before the screen shows it). Beside them the
+    like-for-like frame times (rVFC's and rAF's callback argument) and, for ours, the
+    other rVFC times and their lead over decode (a check on headless Chromium's timing)."""
+    span = (window.start, window.end)
+    if system == "novnc":
+        shown = at_display.novnc_shown(window.decoded, window.shown, at_display.FRAME_RAN)
+        latencies = metrics.latencies_ms(shown, paints, span)
+        framed = at_display.novnc_shown(window.decoded, window.shown, at_display.FRAME_TIME)
+        return {
+            "display_ms": latencies,
+            "display_median_ms": metrics.median(latencies),
+            "display_p90_ms": metrics.percentile(latencies, 0.9),
+            "frame_median_ms": metrics.median(metrics.latencies_ms(framed, paints, span)),
+        }
+    out: dict[str, Any] = {}
+    for column, name in at_display.COLUMNS.items():
+        shown = at_display.ours_shown(window.decoded, window.shown, column)
+        latencies = metrics.latencies_ms(shown, paints, span)
+        if column == at_display.EXPECTED:
+            out["display_ms"] = latencies
+            out["display_median_ms"] = metrics.median(latencies)
+            out["display_p90_ms"] = metrics.percentile(latencies, 0.9)
+        elif column == at_display.CALLBACK:
+            out["frame_median_ms"] = metrics.median(latencies)
+        else:
+            out[f"{name}_median_ms"] = metrics.median(latencies)
+    lead = at_display.ours_lead_ms(window.decoded, window.shown)
+    out["display_lead_ms"] = {at_display.COLUMNS[c]: v for c, v in lead.items()}
+    return out
+
+
+def summarize_window(system: str, window: Window, paints: metrics.Paints) -> dict[str, Any]:
     seconds = window.end - window.start
-    latencies = metrics.latencies_ms(window.decoded, paints, (window.start, window.end))
+    decoded = [(code, at) for code, at, _ in window.decoded]
+    latencies = metrics.latencies_ms(decoded, paints, (window.start, window.end))
     return {
         "mode": window.mode,
         "seconds": round(seconds, 3),
         "latency_ms": latencies,
         "latency_median_ms": metrics.median(latencies),
         "latency_p90_ms": metrics.percentile(latencies, 0.9),
+        **display_figures(system, window, paints),
         "new_pictures_per_s": round(len(latencies) / seconds, 1),
         "pictures_per_s": round(window.pictures / seconds, 1),
         "payload_kbit_s": round(window.bytes_payload * 8 / seconds / 1000, 1),
@@ -281,7 +320,7 @@ async def measure_system(
         "fps_cap": fps if system == "ours" else None,
         "watermark": watermark if system == "ours" else None,
         "screen": [display.width, display.height],
-        "windows": [summarize_window(w, paints) for w in windows],
+        "windows": [summarize_window(system, w, paints) for w in windows],
         "settle": settled,
         "probe_errors": errors,
     }

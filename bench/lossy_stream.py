@@ -259,7 +259,7 @@ async def _view(
             peers = await page.evaluate("() => (window.__benchPeerConnections || []).length")
         finally:
             await context.close()
-    decoded = [(int(c), float(t)) for c, t in probe["decoded"]]
+    decoded = [(int(c), float(t)) for c, t, *_ in probe["decoded"]]
     delta = {k: after[k] - before[k] for k in after if k != "t"}
     return {
         "raw": {"samples": samples, "decoded": decoded, "start": wall_start},

@@ -127,7 +127,8 @@ async def measure_shape(
                 route = await page.evaluate("() => window.mamoriStats || {}")
         finally:
             paints = glass.stop()
-    latencies = metrics.latencies_ms(drained["decoded"], paints, (start, end))
+    decoded = [(int(c), float(t)) for c, t, *_ in drained["decoded"]]
+    latencies = metrics.latencies_ms(decoded, paints, (start, end))
     if not latencies:
         print(
             json.dumps({k: drained[k] for k in ("pictures", "unreadable", "errors")}),

@@ -7,7 +7,8 @@ Each run starts one Xvfb and measures the three stacks in turn on it (the order 
 between runs, so drift in the machine's load favours none), each through the glass's
 ``scroll<N>`` modes: the text page scrolls at N px/s (``bench/glass.py``). Per window:
 new pictures per second (distinct frame codes seen by the receiver), glass-to-glass latency
-after decode (p50, p90) and the payload bitrate, as in ``bench/compare.py``.
+after decode and at display (p50, p90; ``bench/at_display.py``) and the payload bitrate, as
+in ``bench/compare.py``.
 
 Writes ``sweep.json`` (every run) and ``sweep.md`` (medians over runs, and the ratios the
 issue asks for: watermark on/off bitrate <= 1.2, frame rate >= 0.9; ours/noVNC bitrate
@@ -92,6 +93,8 @@ def summarize(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float | N
                 "kbit_s": metrics.median([w["payload_kbit_s"] for w in windows]),
                 "p50_ms": metrics.median([w["latency_median_ms"] for w in windows]),
                 "p90_ms": metrics.median([w["latency_p90_ms"] for w in windows]),
+                "display_p50_ms": metrics.median([w.get("display_median_ms") for w in windows]),
+                "display_p90_ms": metrics.median([w.get("display_p90_ms") for w in windows]),
             }
         ratios: dict[str, float | None] = {}
         ratios["mark_kbit_ratio"] = _median_ratio(result, mode, "ours_marked", "ours_unmarked",
@@ -129,15 +132,16 @@ def markdown(result: dict[str, Any], summary: dict[str, Any]) -> str:
         f"Scroll sweep {w}x{h}, {len(result['runs'])} runs x {result['window_s']} s "
         f"({result['date']}); medians over runs.",
         "",
-        "| px/s | stack | fps | kbit/s | latency p50 / p90 ms |",
-        "|---:|---|---:|---:|---|",
+        "| px/s | stack | fps | kbit/s | after decode p50 / p90 ms | at display p50 / p90 ms |",
+        "|---:|---|---:|---:|---|---|",
     ]
     for speed, per in summary.items():
         for name in LABELS.values():
             f = per[name]
             lines.append(
                 f"| {speed} | {name} | {_fmt(f['fps'])} | {_fmt(f['kbit_s'], 0)} | "
-                f"{_fmt(f['p50_ms'], 0)} / {_fmt(f['p90_ms'], 0)} |"
+                f"{_fmt(f['p50_ms'], 0)} / {_fmt(f['p90_ms'], 0)} | "
+                f"{_fmt(f['display_p50_ms'], 0)} / {_fmt(f['display_p90_ms'], 0)} |"
             )
     lines += [
         "",

@@ -4,7 +4,9 @@
  * Loaded as a classic script (noVNC receiver page) or evaluated into our real viewer page by
  * Playwright; defines `window.__probe`. It reads the glass's frame code (bench/glass_code.py:
  * two rows of 16 blocks of 16 px, Gray code on top, complement below) from every decoded
- * picture, stamps it on the wall clock, and counts bytes.
+ * picture, stamps it on the wall clock, and counts bytes. It also stamps when each picture
+ * reaches the screen: ours from requestVideoFrameCallback metadata of the <video>, noVNC at
+ * the next animation frame after its canvas changed (bench/metrics.py joins the two).
  *
  * Wall clock: performance.now() corrected by the offset to Date.now() found at millisecond
  * edges (Date.now() is the system realtime clock the glass logs with time.time()), so the
@@ -71,8 +73,13 @@
   }
 
   const state = {
-    // [counter, wall ms] for every decoded picture whose code could be read
+    // [counter, wall ms, key] for every decoded picture whose code could be read; key joins
+    // it to `shown`: ours the VideoFrame timestamp (µs), noVNC the flip's sequence number
     decoded: [],
+    // ours: [media time µs, expectedDisplayTime, presentationTime, callback time] (wall ms)
+    // per frame the <video> presented; noVNC: [flips so far, animation frame time, time the
+    // callback ran] (wall ms) per animation frame that followed at least one flip
+    shown: [],
     pictures: 0,
     unreadable: 0,
     wsBytes: 0,
@@ -83,12 +90,12 @@
     errors: [],
   };
 
-  function record(list, counter, perf) {
+  function record(list, counter, perf, key) {
     if (counter === null) {
       state.unreadable += 1;
       return;
     }
-    list.push([counter, wall(perf)]);
+    list.push([counter, wall(perf), key]);
   }
 
   // ---- our viewer: MediaStreamTrackProcessor, right after decode ----------------------------
@@ -103,6 +110,8 @@
       const { value: frame, done } = await reader.read();
       if (done) return;
       const perf = performance.now();
+      // The same media::VideoFrame reaches the <video>: its rVFC mediaTime is this, in s.
+      const key = frame.timestamp;
       state.pictures += 1;
       try {
         const format = frame.format;
@@ -116,7 +125,7 @@
               { offset: CODE_W * CODE_H * 2, stride: CODE_W },
             ].slice(0, format === "NV12" ? 2 : 3),
           });
-          record(state.decoded, decode((x, y) => buffer[y * CODE_W + x]), perf);
+          record(state.decoded, decode((x, y) => buffer[y * CODE_W + x]), perf, key);
         } else {
           await frame.copyTo(buffer, { rect: { x: 0, y: 0, width: CODE_W, height: CODE_H } });
           const bgr = format && format.startsWith("B");
@@ -129,6 +138,7 @@
               return 0.299 * r + 0.587 * buffer[i + 1] + 0.114 * b;
             }),
             perf,
+            key,
           );
         }
       } catch (err) {
@@ -139,19 +149,51 @@
     }
   }
 
+  // ---- ours at display: requestVideoFrameCallback on the viewer's <video> -------------------
+  // Metadata only, no pixels read: the decoded picture's code is joined by mediaTime. All
+  // three times are on the page's performance clock (same origin as performance.now()).
+
+  function watchPresented(video) {
+    const onFrame = (now, meta) => {
+      state.shown.push([
+        Math.round(meta.mediaTime * 1e6),
+        wall(meta.expectedDisplayTime),
+        wall(meta.presentationTime),
+        wall(now),
+      ]);
+      video.requestVideoFrameCallback(onFrame);
+    };
+    video.requestVideoFrameCallback(onFrame);
+  }
+
   // ---- noVNC: read the visible canvas after every flip ------------------------------------
 
   function watchNoVnc(rfb) {
     const display = rfb._display;
     const ctx = display._targetCtx;
     const flip = display.flip.bind(display);
+    let flips = 0;
+    let frameAsked = false;
+    // A canvas drawn in a task is painted in the next rendering update: its animation frame
+    // time is when the flipped picture reaches the screen's frame (as rVFC's callback time
+    // for ours). One callback per frame, asked only while flips wait for it.
+    const onAnimationFrame = (now) => {
+      frameAsked = false;
+      state.shown.push([flips, wall(now), wall(performance.now())]);
+    };
     display.flip = (fromQueue) => {
       const drawn = fromQueue || display._renderQ.length === 0;
       flip(fromQueue);
       if (!drawn) return; // queued behind an image still decoding: drawn later
       const perf = performance.now();
       state.pictures += 1;
-      record(state.decoded, decodeRgba(ctx.getImageData(0, 0, CODE_W, CODE_H).data, CODE_W), perf);
+      flips += 1;
+      const data = ctx.getImageData(0, 0, CODE_W, CODE_H).data;
+      record(state.decoded, decodeRgba(data, CODE_W), perf, flips);
+      if (!frameAsked) {
+        frameAsked = true;
+        requestAnimationFrame(onAnimationFrame);
+      }
     };
   }
 
@@ -268,6 +310,7 @@
       const track = video.srcObject.getVideoTracks()[0];
       if (typeof MediaStreamTrackProcessor === "function") {
         readTrack(track).catch((err) => state.errors.push(String(err)));
+        watchPresented(video);
       } else {
         state.errors.push("no MediaStreamTrackProcessor in this browser");
       }
@@ -284,6 +327,7 @@
     drain() {
       const out = {
         decoded: state.decoded.splice(0),
+        shown: state.shown.splice(0),
         captures: state.captures.splice(0),
         pictures: state.pictures,
         unreadable: state.unreadable,

@@ -15,7 +15,8 @@ pytestmark = pytest.mark.unit
 
 def window(mode: str, fps: float, kbit: float) -> dict[str, Any]:
     return {"mode": mode, "new_pictures_per_s": fps, "payload_kbit_s": kbit,
-            "latency_median_ms": 20.0, "latency_p90_ms": 30.0}  # fmt: skip
+            "latency_median_ms": 20.0, "latency_p90_ms": 30.0,
+            "display_median_ms": fps + 10, "display_p90_ms": fps + 25}  # fmt: skip
 
 
 def run(
@@ -45,7 +46,10 @@ def test_ratios_are_taken_within_each_run_then_the_median() -> None:
     assert summary["ratios"]["mark_kbit_ratio"] == pytest.approx(1.1)
     assert summary["ratios"]["novnc_fps_ratio"] == pytest.approx(2.0)
     assert summary["ratios"]["novnc_kbit_ratio"] == pytest.approx(1100 / 8000)
-    assert "| 400 | ours_marked | 20.0 |" in scroll_sweep.markdown(
+    # At display beside after decode: medians over runs of each window's p50 and p90.
+    assert summary["ours_marked"]["display_p50_ms"] == 30
+    assert summary["ours_marked"]["display_p90_ms"] == 45
+    assert "| 400 | ours_marked | 20.0 | 1100 | 20 / 30 | 30 / 45 |" in scroll_sweep.markdown(
         {**result, "size": [1280, 720], "window_s": 5, "date": "d"}, {"400": summary}
     )
 
