@@ -9,8 +9,9 @@ frame back until the next one arrives. So every frame is coded at a quantizer ch
   screen banks budget for the burst that follows (a page switch, a refinement).
 - A frame showing new content gets ``BASE_QP`` while the bucket is at least half full, and a
   coarser quantizer as it empties; an overspent bucket delays the next frame (``ready_at``)
-  rather than pile bytes into the network queue, by at most one window (``MAX_DEBT_WINDOWS``:
-  a frame larger than that is forgiven the rest). New content is never refused.
+  rather than pile bytes into the network queue, by at most one window for a keyframe or a
+  refinement (``MAX_DEBT_WINDOWS``: a frame larger than that is forgiven the rest) and four
+  for new content (``CHANGE_DEBT_WINDOWS``, a second). New content is never refused.
 - Keyframes and refinements are predictable (they re-code known content), so their size is
   predicted from bytes per macroblock learned as they go (halving per 6 QP). A keyframe
   that does not fit gets a coarser quantizer; a refinement is never coarsened: it re-codes
@@ -48,6 +49,13 @@ RECOVER_PER_S: Final = 1.5
 # hundreds of kB, and the next frame, keep-alives and the IDR the receiver asked for
 # included, was held back for 20-30 s: the stalls at 5 % loss (bench/lossy_stream.py).
 MAX_DEBT_WINDOWS: Final = 1.0
+# New content may overdraw it further, by up to a second of the target: forgiving a change
+# frame after one window let the stream run at four such frames a second whatever the
+# target (a panning photo at QP 42 on a loaded 2-core machine: 2-4 Mbit/s sent against an
+# estimate of 0.2-1.5 Mbit/s through a 2 Mbit/s link, its queue full and 15 % of packets
+# dropped; the trace in tests/host_agent/traces/). A second still bounds the wait: at
+# least one new picture a second, and a keep-alive never waits longer than that.
+CHANGE_DEBT_WINDOWS: Final = 4.0
 
 
 class FrameKind(Enum):
@@ -120,6 +128,8 @@ class RateController:
         self.level = self.capacity  # a new session may spend a full window at once
         self._updated = now
         self.per_mb = dict(INITIAL_BYTES_PER_MB)
+        # How far the last frame may have overdrawn the bucket, in windows (by its kind).
+        self._debt_windows = MAX_DEBT_WINDOWS
 
     @property
     def capacity(self) -> float:
@@ -128,7 +138,7 @@ class RateController:
     def set_bitrate(self, bitrate: int, now: float) -> None:
         self._refill(now)
         self.bitrate = max(MIN_BITRATE, bitrate)
-        self.level = min(max(self.level, -MAX_DEBT_WINDOWS * self.capacity), self.capacity)
+        self.level = min(max(self.level, -self._debt_windows * self.capacity), self.capacity)
 
     def _refill(self, now: float) -> None:
         elapsed = max(0.0, now - self._updated)
@@ -186,7 +196,8 @@ class RateController:
     ) -> None:
         """Account for a frame of ``size`` bytes; learn from keys and refinements."""
         self._refill(now)
-        self.level = max(self.level - size, -MAX_DEBT_WINDOWS * self.capacity)
+        self._debt_windows = CHANGE_DEBT_WINDOWS if kind is FrameKind.CHANGE else MAX_DEBT_WINDOWS
+        self.level = max(self.level - size, -self._debt_windows * self.capacity)
         if kind in self.per_mb and mbs >= MIN_LEARN_MBS and size > 0:
             observed = size / (mbs * 2.0 ** ((floor_qp - qp) / 6))
             self.per_mb[kind] += LEARN * (observed - self.per_mb[kind])

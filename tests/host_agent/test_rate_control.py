@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from host_agent.video.rate_control import (
+    CHANGE_DEBT_WINDOWS,
     MAX_QP,
     MIN_BITRATE,
     RECOVER_AFTER_S,
@@ -117,11 +118,32 @@ def test_a_huge_frame_at_a_low_target_delays_the_next_by_at_most_one_window() ->
     assert rate.ready_at(0.0) <= WINDOW_S + 1e-9
     rate.set_bitrate(150_000, 0.1)
     assert rate.ready_at(0.1) <= 0.1 + WINDOW_S + 1e-9
-    # A debt taken at a high rate does not become a long wait when the rate falls.
+    # A debt taken at a high rate does not become a long wait when the rate falls: at most
+    # a second for new content.
     rate = RateController(8_000_000, now=0.0)
     rate.spent(0.0, FrameKind.CHANGE, 3600, BASE, BASE, 250_000)
     rate.set_bitrate(150_000, 0.0)
-    assert rate.ready_at(0.0) <= WINDOW_S + 1e-9
+    assert rate.ready_at(0.0) <= CHANGE_DEBT_WINDOWS * WINDOW_S + 1e-9
+
+
+def test_new_content_larger_than_the_target_allows_is_sent_at_the_target_not_above() -> None:
+    """Frames of new content each larger than a window of the target (a panning photo at
+    the coarsest quantizer, the estimate cut to 400 kbit/s): the stream slows to what the
+    target carries instead of sending four such frames a second whatever it says."""
+    rate = RateController(400_000, now=0.0)
+    now, sent = 0.0, 0
+    for _ in range(200):
+        now = max(now, rate.ready_at(now))
+        if now >= 10.0:
+            break
+        rate.spent(now, FrameKind.CHANGE, 3600, BASE, MAX_QP, 40_000)
+        sent += 40_000
+        now += 0.033  # the next change is there a frame later
+    assert sent * 8 / 10.0 <= 1.1 * 400_000, f"{sent * 8 / 10.0:.0f} bit/s against 400 kbit/s"
+    # Bigger still: never more than a second between new pictures.
+    rate = RateController(150_000, now=0.0)
+    rate.spent(0.0, FrameKind.CHANGE, 3600, BASE, MAX_QP, 500_000)
+    assert rate.ready_at(0.0) <= CHANGE_DEBT_WINDOWS * WINDOW_S + 1e-9
 
 
 def test_a_send_side_estimate_is_the_target_and_remb_no_longer_counts() -> None:
