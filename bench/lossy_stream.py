@@ -1,7 +1,7 @@
-"""Streaming over a lossy link: the agent before and after a change, side by side per level.
+"""Streaming over a lossy link: stacks side by side per level, in turn on one link.
 
-    .venv/bin/python -m bench.lossy_stream [--seconds 30] [--losses 0,0.05] [--delay 0.03]
-        --before DIR
+    sudo .venv/bin/python -m bench.lossy_stream [--seconds 30] [--losses 0,0.05]
+        [--delay 0.03] [--variants after,novnc] [--before DIR]
 
 Needs root (network namespaces, as the network tier) and Debian's chromium. For each loss
 level it builds two namespaces, ``clinic`` and ``home``, joined by the userspace link
@@ -13,12 +13,14 @@ clinic's address (the broker listens on loopback only), while the media goes dir
 between the two namespaces' addresses, across the emulated link. The viewer is the real
 viewer page.
 
-Two agents per level, in turn on the same link: ``before`` runs the code exported to
-``--before`` (e.g. ``git archive <commit> | tar -x -C DIR``), ``after`` this checkout
-(``--variants after`` runs only this one). The broker and the viewer are this checkout's
-in both, so ``before`` works only while the agent protocol has not changed in between.
-Figures from Chromium's inbound-rtp stats over the window: frames decoded per second,
-freezes (Chromium's ``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs sent,
+The variants, in turn on the same link, the order reversed every other level: ``after``
+this checkout's agent; ``novnc`` x11vnc + websockify + noVNC (``bench/lossy_novnc.py``);
+``before`` the agent code exported to ``--before`` (e.g. ``git archive <commit> | tar -x -C
+DIR``; the broker and viewer are this checkout's, so only while the agent protocol has not
+changed). For every variant, from the glass's code in each picture: new pictures per
+second, the longest freeze, freezes over 1 s, glass-to-glass latency; and the kbit/s and
+packets lost on the link (clinic to home). For ours also Chromium's inbound-rtp stats:
+frames decoded, freezes (``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs,
 packets lost, keyframes decoded. One run per level: a measurement, not a test.
 """
 
