@@ -1,7 +1,7 @@
-"""Streaming over a lossy link: the agent before and after a change, side by side per level.
+"""Streaming over a lossy link: stacks side by side per level, in turn on one link.
 
-    .venv/bin/python -m bench.lossy_stream [--seconds 30] [--losses 0,0.05] [--delay 0.03]
-        --before DIR
+    sudo .venv/bin/python -m bench.lossy_stream [--seconds 30] [--losses 0,0.05]
+        [--delay 0.03] [--variants after,novnc] [--before DIR]
 
 Needs root (network namespaces, as the network tier) and Debian's chromium. For each loss
 level it builds two namespaces, ``clinic`` and ``home``, joined by the userspace link
@@ -13,12 +13,14 @@ clinic's address (the broker listens on loopback only), while the media goes dir
 between the two namespaces' addresses, across the emulated link. The viewer is the real
 viewer page.
 
-Two agents per level, in turn on the same link: ``before`` runs the code exported to
-``--before`` (e.g. ``git archive <commit> | tar -x -C DIR``), ``after`` this checkout
-(``--variants after`` runs only this one). The broker and the viewer are this checkout's
-in both, so ``before`` works only while the agent protocol has not changed in between.
-Figures from Chromium's inbound-rtp stats over the window: frames decoded per second,
-freezes (Chromium's ``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs sent,
+The variants, in turn on the same link, the order reversed every other level: ``after``
+this checkout's agent; ``novnc`` x11vnc + websockify + noVNC (``bench/lossy_novnc.py``);
+``before`` the agent code exported to ``--before`` (e.g. ``git archive <commit> | tar -x -C
+DIR``; the broker and viewer are this checkout's, so only while the agent protocol has not
+changed). For every variant, from the glass's code in each picture: new pictures per
+second, the longest freeze, freezes over 1 s, glass-to-glass latency; and the kbit/s and
+packets lost on the link (clinic to home). For ours also Chromium's inbound-rtp stats:
+frames decoded, freezes (``freezeCount`` / ``totalFreezesDuration``), NACKs and PLIs,
 packets lost, keyframes decoded. One run per level: a measurement, not a test.
 """
 
@@ -34,14 +36,20 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any, Final
 
 from playwright.async_api import async_playwright
 
+from bench.loopback_proxy import connect_proxy
 from bench.stacks import PROBE_JS
-from bench.stream_figures import SAMPLE_S, longest_freeze, new_pictures, per_second
+from bench.stream_figures import (
+    SAMPLE_S,
+    link_figures,
+    longest_freeze,
+    per_second,
+    picture_figures,
+)
 from devkit.link_model import LinkConfig
 from devkit.netns import build, netns_wrapper
 from devkit.topology import Emulated, TopologySpec
@@ -51,6 +59,7 @@ CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
 PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
+VARIANTS: Final = ("before", "after", "novnc")
 ROOT: Final = Path(__file__).resolve().parents[1]
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
@@ -92,32 +101,6 @@ INBOUND = """() => {
 }"""
 
 
-async def _pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    with contextlib.suppress(ConnectionError, asyncio.CancelledError):
-        while data := await reader.read(65536):
-            writer.write(data)
-            await writer.drain()
-    writer.close()
-
-
-async def _connect_proxy(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-    """HTTP CONNECT to this namespace's loopback only (the broker's ports); anything else
-    is refused."""
-    head = await reader.readuntil(b"\r\n\r\n")
-    words = head.split(b"\r\n", 1)[0].split()
-    if (
-        len(words) < 2
-        or words[0] != b"CONNECT"
-        or not words[1].startswith((b"127.0.0.1:", b"localhost:"))
-    ):
-        writer.write(b"HTTP/1.1 403 Forbidden\r\n\r\n")
-        writer.close()
-        return
-    up_reader, up_writer = await asyncio.open_connection("127.0.0.1", int(words[1].split(b":")[1]))
-    writer.write(b"HTTP/1.1 200 Connection established\r\n\r\n")
-    await asyncio.gather(_pipe(reader, up_writer), _pipe(up_reader, writer))
-
-
 def timeline(
     changes: tuple[tuple[float, LinkConfig], ...],
     snapshots: tuple[float, ...],
@@ -144,7 +127,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
     from devkit.identity import make_org, make_person
 
     tmp = Path(tempfile.mkdtemp(prefix="mamori-lossy-"))
-    proxy = await asyncio.start_server(_connect_proxy, CLINIC_ADDR, PROXY_PORT)
+    proxy = await asyncio.start_server(connect_proxy, CLINIC_ADDR, PROXY_PORT)
     try:
         certs = make_certs(tmp / "certs")
         with start_xvfb(1280, 720) as display:
@@ -186,6 +169,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
             raw = result.pop("raw")
             return {
                 "per_second": per_second(raw["samples"], raw["decoded"], paints, raw["start"]),
+                **picture_figures(raw["decoded"], paints, raw["start"], raw["end"]),
                 **result,
             }
     finally:
@@ -262,7 +246,12 @@ async def _view(
     decoded = [(int(c), float(t)) for c, t, *_ in probe["decoded"]]
     delta = {k: after[k] - before[k] for k in after if k != "t"}
     return {
-        "raw": {"samples": samples, "decoded": decoded, "start": wall_start},
+        "raw": {
+            "samples": samples,
+            "decoded": decoded,
+            "start": wall_start,
+            "end": wall_start + elapsed,
+        },
         "longest_freeze_s": longest_freeze(samples),
         "variant": args.variant,
         "seconds": round(elapsed, 1),
@@ -281,7 +270,6 @@ async def _view(
         "gaps_over_1s": gaps["gaps_over_1s"],
         # Each presented picture (requestVideoFrameCallback), s from the window's start.
         "presented_s": [round(t / 1000, 3) for t in presented],
-        "new_pictures_s": new_pictures(decoded, wall_start, wall_start + elapsed),
         "connection_log": [e for e in connection_log if e["at"] >= wall_start * 1000],
         "peer_connections": peers,
         "freeze_samples": [
@@ -314,12 +302,6 @@ def link_spec(clinic_to_home: LinkConfig, home_to_clinic: LinkConfig, seed: int)
     )
 
 
-@contextlib.asynccontextmanager
-async def _topology(loss: float, delay: float, seed: int) -> AsyncIterator[Any]:
-    async with build(spec(loss, delay, seed)) as topo:
-        yield topo
-
-
 async def stream_once(
     clinic_to_home: LinkConfig,
     home_to_clinic: LinkConfig,
@@ -339,68 +321,94 @@ async def stream_once(
     ``outages`` (offset, seconds) take the link down both ways. The inner run's figures,
     plus ``link``: [(offset, counters)] and ``outages``: [(offset, seconds)], the offset
     read just before the emulator was told (it starts the outage on receipt)."""
+    argv = [
+        sys.executable, "-m", "bench.lossy_stream", "--inner", "--variant", "after",
+        "--before", str(ROOT), "--speed", str(speed), *(["--mode", mode] if mode else []),
+        *(["--agent-log", str(agent_log)] if agent_log else []),
+        *(["--record-cc", str(record_cc)] if record_cc else []),
+    ]  # fmt: skip
     async with build(link_spec(clinic_to_home, home_to_clinic, seed)) as topo:
-        tmp = Path(tempfile.mkdtemp(prefix="mamori-stream-"))
-        ready = tmp / "ready"
-        argv = [
-            sys.executable, "-m", "bench.lossy_stream", "--inner", "--variant", "after",
-            "--before", str(ROOT), "--home-netns", topo.netns(HOME), "--seconds", str(seconds),
-            "--speed", str(speed), "--ready-file", str(ready), *(["--mode", mode] if mode else []),
-            *(["--agent-log", str(agent_log)] if agent_log else []),
-            *(["--record-cc", str(record_cc)] if record_cc else []),
-        ]  # fmt: skip
-        run = asyncio.ensure_future(topo.exec(CLINIC, *argv, timeout=seconds + 300))
-        link: list[tuple[float, dict[str, Any]]] = []
-        down: list[tuple[float, float]] = []
-        try:
-            for _ in range(3000):  # the inner run's set-up (sign-in, first picture): < 300 s
-                if ready.exists() or run.done():
-                    break
-                await asyncio.sleep(0.1)
-            if ready.exists():
-                start = float(ready.read_text(encoding="ascii"))
-                emulator = topo.emulator(CLINIC, HOME)
-                for at, kind, what in timeline(changes, snapshots, outages):
-                    await asyncio.sleep(max(0.0, start + at - time.time()))
-                    if kind == "change":
-                        await emulator.configure(what, direction="a_to_b")
-                    elif kind == "outage":
-                        down.append((round(time.time() - start, 3), what))
-                        await emulator.outage(what, direction="both")
-                    else:
-                        link.append((at, (await emulator.stats())["a_to_b"]))
-            out = await run
-        finally:
-            if not run.done():
-                run.cancel()
-            shutil.rmtree(tmp, ignore_errors=True)
+        return await run_inner(topo, argv, seconds, changes, snapshots, outages)
+
+
+async def run_inner(
+    topo: Any,
+    argv: list[str],
+    seconds: float,
+    changes: tuple[tuple[float, LinkConfig], ...] = (),
+    snapshots: tuple[float, ...] = (),
+    outages: tuple[tuple[float, float], ...] = (),
+) -> dict[str, Any]:
+    """Run an inner command (``argv``: ours or noVNC's) in the clinic namespace of ``topo``
+    for a window of ``seconds``, doing ``timeline`` to the link relative to the window's
+    start (the inner run writes it to its ready file); its JSON plus ``link`` and ``outages``
+    as ``stream_once`` says."""
+    tmp = Path(tempfile.mkdtemp(prefix="mamori-stream-"))
+    ready = tmp / "ready"
+    argv = [*argv, "--home-netns", topo.netns(HOME), "--seconds", str(seconds),
+            "--ready-file", str(ready)]  # fmt: skip
+    run = asyncio.ensure_future(topo.exec(CLINIC, *argv, timeout=seconds + 300))
+    link: list[tuple[float, dict[str, Any]]] = []
+    down: list[tuple[float, float]] = []
+    try:
+        for _ in range(3000):  # the inner run's set-up (sign-in, first picture): < 300 s
+            if ready.exists() or run.done():
+                break
+            await asyncio.sleep(0.1)
+        if ready.exists():
+            start = float(ready.read_text(encoding="ascii"))
+            emulator = topo.emulator(CLINIC, HOME)
+            for at, kind, what in timeline(changes, snapshots, outages):
+                await asyncio.sleep(max(0.0, start + at - time.time()))
+                if kind == "change":
+                    await emulator.configure(what, direction="a_to_b")
+                elif kind == "outage":
+                    down.append((round(time.time() - start, 3), what))
+                    await emulator.outage(what, direction="both")
+                else:
+                    link.append((at, (await emulator.stats())["a_to_b"]))
+        out = await run
+    finally:
+        if not run.done():
+            run.cancel()
+        shutil.rmtree(tmp, ignore_errors=True)
     return {**json.loads(out.strip().splitlines()[-1]), "link": link, "outages": down}
 
 
+def run_order(variants: list[str], run: int) -> list[str]:
+    """The variants in the given order on even runs, reversed on odd ones: drift in the
+    machine's load, or the link's state after a run, does not always favour one."""
+    return list(variants) if run % 2 == 0 else list(reversed(variants))
+
+
 async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:
+    """Each loss level on its own link; the variants in turn on it (alternating order)."""
     rows = []
     for run, loss in enumerate(args.losses):
-        async with _topology(loss, args.delay, 17) as topo:
-            for variant in args.variants:
+        async with build(spec(loss, args.delay, 17)) as topo:
+            for variant in run_order(args.variants, run):
                 keep = (
-                    ["--agent-log", str(Path(args.logs) / f"agent-{run}-{loss}-{variant}.log")]
+                    ["--agent-log", str(Path(args.logs) / f"{variant}-{run}-{loss}.log")]
                     if args.logs
                     else []
                 )
-                out = await topo.exec(
-                    CLINIC, sys.executable, "-m", "bench.lossy_stream", "--inner",
-                    "--variant", variant, "--before", str(Path(args.before).resolve()),
-                    "--home-netns", topo.netns(HOME), "--seconds", str(args.seconds),
-                    "--speed", str(args.speed), *keep, timeout=args.seconds + 240,
-                )  # fmt: skip
-                row = {"loss": loss, "delay_ms": args.delay * 1000,
-                       **json.loads(out.strip().splitlines()[-1])}  # fmt: skip
+                # noVNC's side lives in its own module; both take the same arguments.
+                module = "bench.lossy_novnc" if variant == "novnc" else "bench.lossy_stream"
+                argv = [
+                    sys.executable, "-m", module, "--inner", "--variant", variant,
+                    "--before", str(Path(args.before or ROOT).resolve()),
+                    "--speed", str(args.speed), *keep,
+                ]  # fmt: skip
+                result = await run_inner(topo, argv, args.seconds, snapshots=(0.0, args.seconds))
+                row = {"loss": loss, "delay_ms": args.delay * 1000, **result,
+                       **link_figures(result["link"])}  # fmt: skip
                 rows.append(row)
                 print(json.dumps(row), flush=True)
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
+def parser() -> argparse.ArgumentParser:
+    """The command line, shared with the inner runs (``bench.lossy_novnc`` too)."""
     parser = argparse.ArgumentParser(prog="bench.lossy_stream", description=__doc__)
     parser.add_argument("--seconds", type=float, default=30.0)
     parser.add_argument(
@@ -408,40 +416,39 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--delay", type=float, default=0.03)
     parser.add_argument("--speed", type=int, default=400)
-    parser.add_argument("--before", required=True)
+    parser.add_argument("--before", help="the agent's code to run as 'before'")
     parser.add_argument(
         "--variants",
         type=lambda t: t.split(","),
-        default=["before", "after"],
-        help="which agents to run, in order (before,after)",
+        default=["after", "novnc"],
+        help="which stacks to run, in order, alternating by level (before,after,novnc)",
     )
-    parser.add_argument("--logs", help="keep each agent's log in this directory")
+    parser.add_argument("--logs", help="keep each agent's (or x11vnc's) log in this directory")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--agent-log", help=argparse.SUPPRESS)
-    parser.add_argument("--variant", choices=("before", "after"), help=argparse.SUPPRESS)
+    parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help="the glass's mode instead of scroll<speed> (e.g. image)")
     parser.add_argument("--home-netns", help=argparse.SUPPRESS)
     parser.add_argument(
         "--record-cc", help="record the agent's congestion-control inputs (devkit/cc_recorder.py)"
     )
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
     if args.inner:
         print(json.dumps(asyncio.run(inner(args))), flush=True)
         return 0
+    if "before" in args.variants and not args.before:
+        parser().error("--variants before needs --before DIR")
+    from bench.lossy_novnc import side_by_side, webrtc_table
+
     rows = asyncio.run(outer(args))
-    print(
-        "| loss | agent | fps decoded / presented | longest gap, gaps > 1 s | Chromium freezes "
-        "(s) | NACK / PLI | lost / received | keyframes decoded |"
-    )
-    print("|---:|---|---|---|---|---|---|---:|")
-    for r in rows:
-        print(
-            f"| {r['loss'] * 100:.0f} % | {r['variant']} | {r['fps']} / {r['presented_fps']} | "
-            f"{r['longest_gap_ms']} ms, {r['gaps_over_1s']} | {r['freezes']} ({r['freeze_s']} s) "
-            f"| {r['nacks']} / {r['plis']} | {r['lost']} / {r['received']} "
-            f"| {r['keyframes_decoded']} |"
-        )
+    print(side_by_side(rows))
+    if webrtc := [r for r in rows if r["variant"] != "novnc"]:
+        print(webrtc_table(webrtc))
     return 0
 
 

@@ -74,12 +74,14 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def wait_listening(port: int, proc: subprocess.Popen[bytes], timeout: float = 15) -> None:
+def wait_listening(
+    port: int, proc: subprocess.Popen[bytes], timeout: float = 15, host: str = "127.0.0.1"
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"{proc.args[0]} exited with {proc.returncode}")
-        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+            raise RuntimeError(f"{proc.args!r} exited with {proc.returncode}")
+        with contextlib.suppress(OSError), socket.create_connection((host, port), 0.2):
             return
         time.sleep(0.05)
     raise RuntimeError(f"nothing listens on port {port} after {timeout} s")
@@ -96,12 +98,15 @@ def stop_process(proc: subprocess.Popen[bytes]) -> None:
 
 
 @contextlib.asynccontextmanager
-async def chromium(profile: Path, extra_args: list[str]) -> AsyncIterator[BrowserContext]:
-    """Debian's Chromium, headless, fresh profile; software decode as on a plain laptop."""
+async def chromium(
+    profile: Path, extra_args: list[str], executable: str = CHROMIUM
+) -> AsyncIterator[BrowserContext]:
+    """Debian's Chromium, headless, fresh profile; software decode as on a plain laptop.
+    ``executable``: a wrapper that starts it elsewhere (another network namespace)."""
     async with async_playwright() as playwright:
         context = await playwright.chromium.launch_persistent_context(
             str(profile),
-            executable_path=CHROMIUM,
+            executable_path=executable,
             headless=True,
             args=[
                 "--no-sandbox",
@@ -199,16 +204,26 @@ class _QuietHandler(http.server.SimpleHTTPRequestHandler):
         pass
 
 
-def _serve_receiver(root: Path) -> tuple[http.server.ThreadingHTTPServer, int]:
+def _serve_receiver(root: Path, address: str) -> tuple[http.server.ThreadingHTTPServer, int]:
     handler = functools.partial(_QuietHandler, directory=str(root))
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server = http.server.ThreadingHTTPServer((address, 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     return server, int(server.server_address[1])
 
 
 @contextlib.asynccontextmanager
-async def novnc(display: str, tmp: Path, log: Any) -> AsyncIterator[Receiver]:
-    """x11vnc + websockify + noVNC's RFB client in Chromium, connected and showing frames."""
+async def novnc(
+    display: str,
+    tmp: Path,
+    log: Any,
+    address: str = "127.0.0.1",
+    executable: str = CHROMIUM,
+    ready_timeout: float = 20.0,
+) -> AsyncIterator[Receiver]:
+    """x11vnc + websockify + noVNC's RFB client in Chromium, connected and showing frames.
+    websockify and the receiver page listen on ``address`` (x11vnc on loopback, behind
+    websockify, as deployed); ``executable`` starts Chromium (in another namespace, say);
+    ``ready_timeout`` (s) bounds loading the page and the first picture (a lossy link)."""
     if not (NOVNC_DIR / "core" / "rfb.js").is_file() or not shutil.which("x11vnc"):
         raise RuntimeError("noVNC or x11vnc missing: run deploy/setup.sh bench")
     site = tmp / "novnc-site"
@@ -231,27 +246,28 @@ async def novnc(display: str, tmp: Path, log: Any) -> AsyncIterator[Receiver]:
         stdout=log, stderr=log, stdin=subprocess.DEVNULL,
     )  # fmt: skip
     websockify: subprocess.Popen[bytes] | None = None
-    server, http_port = _serve_receiver(site)
+    server, http_port = _serve_receiver(site, address)
     profile = tmp / f"profile-novnc-{time.monotonic_ns()}"
     try:
         await asyncio.to_thread(wait_listening, rfb_port, x11vnc)
         websockify = subprocess.Popen(
-            ["websockify", f"127.0.0.1:{ws_port}", f"127.0.0.1:{rfb_port}"],
+            ["websockify", f"{address}:{ws_port}", f"127.0.0.1:{rfb_port}"],
             stdout=log, stderr=log, stdin=subprocess.DEVNULL,
         )  # fmt: skip
-        await asyncio.to_thread(wait_listening, ws_port, websockify)
-        async with chromium(profile, []) as context:
+        await asyncio.to_thread(wait_listening, ws_port, websockify, 15, address)
+        async with chromium(profile, [], executable) as context:
             page = await context.new_page()
+            page.set_default_timeout(ready_timeout * 1000)
             if os.environ.get("BENCH_DEBUG"):
                 page.on("console", lambda m: print("console:", m.text, file=sys.stderr))
                 page.on("pageerror", lambda e: print("pageerror:", e, file=sys.stderr))
             await page.goto(
-                f"http://127.0.0.1:{http_port}/novnc.html?ws=ws://127.0.0.1:{ws_port}/websockify"
+                f"http://{address}:{http_port}/novnc.html?ws=ws://{address}:{ws_port}/websockify"
             )
             await page.wait_for_function(
                 "() => document.body.dataset.connected === 'yes'"
                 " && window.__probe.state.pictures > 0",
-                timeout=20_000,
+                timeout=ready_timeout * 1000,
             )
 
             async def transport_bytes() -> dict[str, float]:

@@ -80,3 +80,46 @@ def recovery(times: list[float], after: float, end: float) -> tuple[float | None
         return None, 0.0
     edges = [*later, end]
     return round(later[0] - after, 3), round(max(b - a for a, b in itertools.pairwise(edges)), 3)
+
+
+def stillness(times: list[float], span: float, limit: float = 1.0) -> tuple[float, int]:
+    """What a person saw stand still in a window of ``span`` s: the longest stretch without
+    a new picture (``times``, s from the window's start) and how many stretches were longer
+    than ``limit``. The window's start and end are edges: a picture frozen from the start,
+    or until the end, counts too."""
+    edges = [0.0, *sorted(t for t in times if 0 <= t <= span), span]
+    gaps = [b - a for a, b in itertools.pairwise(edges)]
+    return round(max(gaps), 3), sum(1 for g in gaps if g > limit)
+
+
+def picture_figures(
+    decoded: list[tuple[int, float]], paints: Any, start: float, end: float
+) -> dict[str, Any]:
+    """The same figures for any receiver that reads the glass's code (our viewer, noVNC's
+    canvas) over the window [start, end] (wall s): new pictures, their rate, the longest
+    stillness and stretches over 1 s, and glass-to-glass latency (ms) of the new pictures."""
+    times = new_pictures(decoded, start, end)
+    latencies = metrics.latencies_ms(decoded, paints, (start, end))
+    longest, over = stillness(times, end - start)
+    return {
+        "new_pictures_s": times,
+        "new_per_s": round(len(times) / max(end - start, 1e-3), 1),
+        "longest_still_s": longest,
+        "still_over_1s": over,
+        "latency_p50_ms": metrics.median(latencies),
+        "latency_p90_ms": metrics.percentile(latencies, 0.9),
+    }
+
+
+def link_figures(link: list[tuple[float, dict[str, Any]]]) -> dict[str, int | None]:
+    """What crossed one direction of the emulated link between its first and last counter
+    snapshot ((offset s, counters)): kbit/s delivered (IP packets: headers and any
+    retransmission included, the same measure for UDP and TCP), packets delivered and lost."""
+    if len(link) < 2:
+        return {"link_kbit_s": None, "link_lost": None, "link_packets": None}
+    (t0, a), (t1, b) = link[0], link[-1]
+    return {
+        "link_kbit_s": round((b["delivered_bytes"] - a["delivered_bytes"]) * 8 / (t1 - t0) / 1000),
+        "link_lost": b["lost"] - a["lost"],
+        "link_packets": b["delivered"] - a["delivered"],
+    }
