@@ -21,13 +21,12 @@ from typing import Final
 
 from sqlalchemy import select
 
-from broker.audit.record import Actor, Event, Outcome, record
+from broker.audit.record import Event
 from broker.clock import Clock
 from broker.db.engine import Database
 from broker.db.models import BrowserSession, OpenSession, User, ViewingDevice
 from broker.devices import register as devices
-from broker.identity.sessions import Stage
-from broker.replicas import wire
+from broker.replicas import remote_admission, wire
 from broker.signaling import adoption
 from broker.signaling.relay import Relay
 from broker.signaling.resume_secret import secret_hash
@@ -85,28 +84,16 @@ async def refusal(db: Database, clock: Clock, resume: RoutedResume, replica: str
         else:
             browser = await s.get(BrowserSession, resume.owner)
             device = await s.get(ViewingDevice, row.device_id) if row.device_id else None
-            if (
-                browser is None
-                or browser.user_id != resume.user_id
-                or browser.stage != Stage.ACTIVE
-                or browser.revoked_at is not None
-                or browser.expires_at <= now
-            ):
+            if remote_admission.lapsed(browser, resume.user_id, now):
                 why = "browser_session"
             elif devices.refusal_code(device) is not None:
                 why = "device"
         if why is None:
             return None
-        actor = Actor(
-            "replica:" + replica,
-            user.id if user else None,
-            resume.org_id,
-            user.username if user else "",
-        )
         detail = f"resume: host={resume.host_id} at=route reason={why} session={resume.session_id}"
-        record(s, actor, Event.VIEWER_REFUSED, Outcome.DENIED, now, detail=detail)
-        await s.commit()
-    log.warning("routed resume refused: %s", detail)
+        await remote_admission.refused(
+            s, replica, user, resume.org_id, Event.VIEWER_REFUSED, detail, now
+        )
     return why
 
 
