@@ -1,5 +1,6 @@
 """The viewer's side of a routed session: viewers connected here whose session lives on the
-replica holding the agent.
+replica holding the agent (they joined through here, or their page resumed its re-adopted
+session through here).
 
 Each has a stand-in ``Session`` (so the viewer endpoint and admission treat it like any
 other) whose agent end goes nowhere; what the viewer sends is forwarded to the holder, and
@@ -92,6 +93,38 @@ class Fronts:
         Raises:
             RelayError: refused there (as it said), or no answer within JOIN_TIMEOUT_S.
         """
+        stand_in, error, message = await self._ask(
+            where, viewer, terms, "join", device=terms.device_id, view_only=terms.view_only
+        )
+        if error:
+            if error in _ERRORS:
+                raise _ERRORS[error](message)
+            raise AccessRefused(Refusal.NO_GRANT.value, message or "refused by the host's broker")
+        log.info("session %s: routed to %s for %s", terms.session_id, where, terms.host_id)
+        return stand_in
+
+    async def resume(
+        self, where: str, viewer: Peer, terms: JoinTerms, secret: str
+    ) -> tuple[Session | None, str, str]:
+        """Ask replica ``where``, which holds the re-adopted session, to hand its signaling to
+        this page (the secret is checked and spent there); the stand-in session, or None
+        with the holder's refusal (code, message). The next secret reaches the page from the
+        holder as a routed frame, before the answer.
+
+        Raises:
+            RelayError: no answer within JOIN_TIMEOUT_S, or nobody listens there.
+        """
+        stand_in, error, message = await self._ask(where, viewer, terms, "resume", secret=secret)
+        if error:
+            return None, error, message
+        log.info("session %s: resumed through %s", terms.session_id, where)
+        return stand_in, "", ""
+
+    async def _ask(
+        self, where: str, viewer: Peer, terms: JoinTerms, op: str, **values: object
+    ) -> tuple[Session, str, str]:
+        """Send ``op`` for a new routed viewer and wait for the holder's answer: the
+        stand-in (registered unless refused), the refusal's code and message."""
         conn = secrets.token_urlsafe(16)
         stand_in = Session(
             agent=AgentLink(terms.org_id, terms.host_id, terms.host_id, "", _Nowhere()),
@@ -104,16 +137,15 @@ class Fronts:
         )
         stand_in.agent.session = stand_in
         front = Front(conn, where, stand_in)
-        # Before the join is sent: the far side may send (a view-only notice) before it
-        # answers.
+        # Before the request is sent: the far side may send (a view-only notice, the next
+        # resume secret) before it answers.
         self._by_conn[conn], self._by_session[stand_in] = front, front
         waiter: asyncio.Future[tuple[str, str]] = asyncio.get_running_loop().create_future()
         self._waiting[conn] = waiter
         try:
             sent = await self.bus.to_replica(
-                where, "join", conn=conn, org=terms.org_id, host=terms.host_id,
-                owner=terms.owner, user=terms.identity.user_id, device=terms.device_id,
-                session=terms.session_id, view_only=terms.view_only,
+                where, op, conn=conn, org=terms.org_id, host=terms.host_id, owner=terms.owner,
+                user=terms.identity.user_id, session=terms.session_id, **values,
             )  # fmt: skip
             if not sent:
                 raise Unavailable("the host's broker does not answer; try again")
@@ -128,11 +160,7 @@ class Fronts:
             self._waiting.pop(conn, None)
         if error:
             self.drop(front)
-            if error in _ERRORS:
-                raise _ERRORS[error](message)
-            raise AccessRefused(Refusal.NO_GRANT.value, message or "refused by the host's broker")
-        log.info("session %s: routed to %s for %s", terms.session_id, where, terms.host_id)
-        return stand_in
+        return stand_in, error, message
 
     def drop(self, front: Front) -> None:
         self._by_conn.pop(front.conn, None)

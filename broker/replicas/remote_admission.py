@@ -15,6 +15,8 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime
 
+from sqlalchemy.ext.asyncio import AsyncSession
+
 from broker.access import decision as access
 from broker.access import remote_policy as org_policy
 from broker.access.remote_policy import RemotePolicy
@@ -51,6 +53,31 @@ class Admitted:
     closes_at: datetime | None
 
 
+def lapsed(browser: BrowserSession | None, user_id: int, now: datetime) -> bool:
+    """The browser session is gone, another person's, not fully signed in, revoked or
+    expired."""
+    return (
+        browser is None
+        or browser.user_id != user_id
+        or browser.stage != Stage.ACTIVE
+        or browser.revoked_at is not None
+        or browser.expires_at <= now
+    )
+
+
+async def refused(
+    s: AsyncSession, replica: str, user: User | None, org_id: int, event: Event, detail: str,
+    now: datetime,
+) -> None:  # fmt: skip
+    """A routed request refused here: on record (committed) as this replica's refusal."""
+    actor = Actor(
+        "replica:" + replica, user.id if user else None, org_id, user.username if user else ""
+    )
+    record(s, actor, event, Outcome.DENIED, now, detail=detail)
+    await s.commit()
+    log.warning("routed request refused: %s", detail)
+
+
 async def check(
     db: Database, clock: Clock, defaults: RemotePolicy, join: RoutedJoin, replica: str
 ) -> Admitted | None:
@@ -64,13 +91,7 @@ async def check(
         why = None
         if user is None or org is None or user.org_id != org.id or user.disabled_at is not None:
             why = "user"
-        elif (
-            browser is None
-            or browser.user_id != user.id
-            or browser.stage != Stage.ACTIVE
-            or browser.revoked_at is not None
-            or browser.expires_at <= now
-        ):
+        elif lapsed(browser, user.id, now):
             why = "browser_session"
         elif (
             devices.refusal_code(device) is not None or device is None or device.user_id != user.id
@@ -84,16 +105,8 @@ async def check(
             if not decision.allowed or (decision.view_only and not join.view_only):
                 why = "grant"
         if why is not None or user is None or org is None or decision is None:
-            actor = Actor(
-                "replica:" + replica,
-                user.id if user else None,
-                join.org_id,
-                user.username if user else "",
-            )
             detail = f"host={join.host_id} at=route reason={why} session={join.session_id}"
-            record(s, actor, Event.SESSION_REFUSED, Outcome.DENIED, now, detail=detail)
-            await s.commit()
-            log.warning("routed viewer refused: %s", detail)
+            await refused(s, replica, user, join.org_id, Event.SESSION_REFUSED, detail, now)
             return None
         identity = ViewerIdentity(
             user_id=user.id,

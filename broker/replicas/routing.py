@@ -10,9 +10,11 @@ replica keeps only a stand-in ``Session`` and forwards (``fronts``):
                │ viewer frames ─────► A (parsed again; relay.from_viewer)
                ◄── send / close ───── A (the viewer Peer of A's session is ``_RoutedViewer``)
 
-Where the agent is comes from its presence key. What gets lost and what then happens:
-``bus``. Decisions (admin end, revoked device or certificate, sign-out, disabled user,
-grant change) are applied here, then broadcast for the replica that holds the session.
+A page resuming a re-adopted session through B goes the same way (``resume``, checked
+again and its secret spent on A: remote_resume). Where the agent is comes from its presence
+key. What gets lost and what then happens: ``bus``. Decisions (admin end, revoked device or
+certificate, sign-out, disabled user, grant change) are applied here, then broadcast for the
+replica that holds the session.
 """
 
 from __future__ import annotations
@@ -33,7 +35,7 @@ from broker.errors import (
     Unavailable,
     UnknownHost,
 )
-from broker.replicas import ca_news, remote_admission, wire
+from broker.replicas import ca_news, remote_admission, remote_resume, wire
 from broker.replicas import directory as views
 from broker.replicas.bus import Bus
 from broker.replicas.bus import stop as bus_stop
@@ -312,6 +314,15 @@ class ReplicatedRelay(Relay):
         match m.op:
             case "join":
                 await self._routed_join(m)
+            case "resume":
+                resume = remote_resume.RoutedResume.of(m)
+                viewer = _RoutedViewer(self, m.sender, resume.conn)
+                error, text = await remote_resume.take(
+                    self.db, self.clock, self, resume, viewer, self._routed, self.replica
+                )
+                await self.bus.to_replica(
+                    m.sender, "joined", conn=resume.conn, error=error, message=text
+                )
             case "end_owners":
                 owners = set(m["ids"])
                 await self._end_here(lambda s: s.owner in owners, m["reason"])

@@ -1,17 +1,18 @@
 """What replicas tell each other over Redis, as a closed schema with size limits.
 
 Two kinds of channel (``bus``): each replica's own (``mamori:replica:<name>``), carrying one
-routed viewer's signaling between the replica its browser reached and the replica holding
-the agent; and one broadcast channel every replica hears, carrying decisions the holder of
-a session or link must apply (an admin's end, a revoked device or certificate, a sign-out,
-a grant change, a new clinic CA) and each replica's view of its agents and sessions.
+routed viewer's signaling (a join, or a page's resume of its re-adopted session) between the
+replica its browser reached and the replica holding the agent; and one broadcast channel
+every replica hears, carrying decisions the holder of a session or link must apply (an
+admin's end, a revoked device or certificate, a sign-out, a grant change, a new clinic CA)
+and each replica's view of its agents and sessions.
 
 A message is one JSON object ``{"op": ..., "from": <replica>, ...}``. ``parse`` refuses any
 other op, any missing, unknown or mistyped field and anything over ``MAX_BYTES`` (a signaling
 frame is at most ``mamori_protocol.MAX_MESSAGE_BYTES`` and travels whole inside one message,
 so Redis's 512 MB bulk limit is never near). A replica trusts Redis no more than it must:
-a routed join is checked again against the database by the replica that holds the agent,
-and a frame is parsed again with ``mamori_protocol`` on arrival.
+a routed join or resume is checked again against the database by the replica that holds
+the agent, and a frame is parsed again with ``mamori_protocol`` on arrival.
 """
 
 from __future__ import annotations
@@ -52,6 +53,11 @@ OPS: Final[dict[str, dict[str, str]]] = {
     "join": {
         "conn": _TOKEN_F, "org": _INT, "host": _HOST_F, "owner": _INT, "user": _INT,
         "device": _INT, "session": _TOKEN_F, "view_only": _BOOL,
+    },
+    # a page taking its re-adopted session back (``remote_resume``); answered "joined"
+    "resume": {
+        "conn": _TOKEN_F, "org": _INT, "host": _HOST_F, "owner": _INT, "user": _INT,
+        "session": _TOKEN_F, "secret": _TOKEN_F,
     },
     "viewer": {"conn": _TOKEN_F, "frame": _FRAME},
     "leave": {"conn": _TOKEN_F, "reason": _REASON_F},

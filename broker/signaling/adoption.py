@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import time
 from collections.abc import Coroutine
 from typing import Any, Final
@@ -43,8 +44,9 @@ from broker.db.models import BrowserSession, OpenSession, Organization, User, Vi
 from broker.devices import register as devices
 from broker.identity.sessions import Stage
 from broker.signaling.relay import Relay
+from broker.signaling.resume_secret import secret_hash
 from broker.signaling.session_audit import close_crashed
-from broker.signaling.sessions import AgentLink, Session, ViewerIdentity
+from broker.signaling.sessions import AgentLink, Peer, Session, ViewerIdentity
 from mamori_protocol import CloseCode
 
 log = logging.getLogger(__name__)
@@ -64,6 +66,41 @@ class AwaitingViewer:
 
     async def close(self, code: int, reason: str) -> None:
         return None
+
+
+# Why a page could not take a re-adopted session back (``take_over``).
+VIEWER_PRESENT: Final = "resume: viewer present"
+SECRET_USED: Final = "resume: secret already used"  # noqa: S105 - a refusal, not a secret
+SESSION_ENDED: Final = "resume: session ended"
+
+
+async def take_over(db: Database, session: Session, used: str, viewer: Peer) -> str | None:
+    """The page whose resume secret hashes to ``used`` takes ``session``'s signaling back
+    over ``viewer``, and is sent the next secret; why not (None: taken).
+
+    The secret is replaced by one conditional UPDATE on the session's row, so it serves
+    exactly one reconnect even when two pages, or two replicas routing them, race for it:
+    one UPDATE matches, the others find it spent. Called on the replica holding the session
+    (the page's own replica routes it there: broker/replicas/remote_resume.py)."""
+    if not isinstance(session.viewer, AwaitingViewer):
+        return VIEWER_PRESENT
+    fresh = secrets.token_urlsafe(32)
+    async with db.session() as s:
+        replaced = await s.execute(
+            update(OpenSession)
+            .where(OpenSession.session_id == session.session_id, OpenSession.resume_hash == used)
+            .values(resume_hash=secret_hash(fresh))
+        )
+        await s.commit()
+    if getattr(replaced, "rowcount", 0) != 1 or not isinstance(session.viewer, AwaitingViewer):
+        return SECRET_USED
+    if session.agent.session is not session:
+        return SESSION_ENDED
+    session.resume_secret = fresh
+    session.viewer = viewer
+    await viewer.send(protocol.encode(protocol.ResumeToken(fresh)))
+    log.info("session %s: viewer signaling resumed", session.session_id)
+    return None
 
 
 class Adoption:

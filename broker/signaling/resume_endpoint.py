@@ -8,19 +8,22 @@ resume secret (``viewer_resume``), which only that page holds (in memory, handed
 start or the last resume, stored here as a hash); and the secret's session was opened by that
 very browser session from a viewing device that is still approved. The secret is replaced
 atomically on use (one conditional UPDATE), so it serves one reconnect; the new one is sent
-back (``resume_token``). A session not re-adopted yet (its agent reconnects jittered) is
-waited for a few seconds, then answered ``resume_pending`` (close 1013: try again).
+back (``resume_token``). Among replicas the session may be held by another one (its agent
+re-registered there): after these checks the resume is routed to it over its channel, as a
+viewer's join is, and that replica checks it again and spends the secret. A session not
+re-adopted anywhere yet (its agent reconnects jittered) is waited for a few seconds, then
+answered ``resume_pending`` (close 1013: try again).
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import secrets
+import time
 from typing import Final
 
 from fastapi import APIRouter, WebSocket, WebSocketDisconnect
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 import mamori_protocol as protocol
 from broker.audit.record import Actor, Event, Outcome, record
@@ -32,7 +35,10 @@ from broker.devices import register as devices
 from broker.errors import RelayError
 from broker.identity import sessions
 from broker.identity.sessions import SessionPolicy, Stage
-from broker.signaling.adoption import AwaitingViewer
+from broker.replicas.fronts import JoinTerms
+from broker.replicas.remote_resume import PENDING
+from broker.replicas.routing import ReplicatedRelay
+from broker.signaling.adoption import SESSION_ENDED, take_over
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -45,7 +51,7 @@ from broker.signaling.endpoints import (
 )
 from broker.signaling.relay import Relay
 from broker.signaling.resume_secret import secret_hash
-from broker.signaling.sessions import Session
+from broker.signaling.sessions import Session, ViewerIdentity
 from mamori_protocol import CloseCode, Direction, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -93,20 +99,34 @@ async def _audit(ws: WebSocket, user: User | None, why: str) -> None:
         await s.commit()
 
 
-async def _live(relay: Relay, org_id: int, session_id: str) -> Session | None:
-    """The re-adopted session, waited for a bounded while."""
-    for _ in range(int(WAIT_FOR_AGENT_S / _POLL_S) + 1):
-        for session in relay.sessions_of(org_id):
-            if session.session_id == session_id:
-                return session
-        await asyncio.sleep(_POLL_S)
+def _held(relay: Relay, org_id: int, session_id: str) -> Session | None:
+    for session in relay.sessions_of(org_id):
+        if session.session_id == session_id:
+            return session
     return None
 
 
+async def _holder(relay: Relay, org_id: int, host_id: str) -> tuple[ReplicatedRelay, str] | None:
+    """The other replica whose agent claim names this host, or None: one process, the agent
+    here or not linked anywhere yet (re-registering), or Redis away (then the page is
+    answered ``resume_pending`` as before and tries again)."""
+    if not isinstance(relay, ReplicatedRelay):
+        return None
+    try:
+        where = await relay.presence.where(org_id, host_id)
+    except Exception:
+        log.warning("resume: where the agent is could not be read", exc_info=True)
+        return None
+    return None if where is None or where == relay.replica else (relay, where)
+
+
 async def _reattach(
-    ws: WebSocket, owner: BrowserSession, token: str, peer: WebSocketPeer
+    ws: WebSocket, owner: BrowserSession, user: User, token: str, peer: WebSocketPeer
 ) -> Session:
     """The session this page's secret names, now signaled over ``peer``; a new secret sent.
+    Checked here first (browser session, secret, device); held here, it is taken at once
+    (``adoption.take_over``); held by another replica, the resume is routed there, which
+    checks it again and spends the secret (broker/replicas/remote_resume.py).
 
     Raises:
         _Refused: no session for this secret and browser session, its device no longer
@@ -120,32 +140,38 @@ async def _reattach(
         if row is None or row.owner_id != owner.id:
             raise _Refused("resume_refused", CloseCode.UNAUTHORIZED, "resume: unknown secret")
         device = await s.get(ViewingDevice, row.device_id) if row.device_id else None
-        if devices.refusal_code(device) is not None:
+        if device is None or devices.refusal_code(device) is not None:
             raise _Refused("device_revoked", CloseCode.UNAUTHORIZED, "resume: device revoked")
-        session_id, org_id = row.session_id, row.org_id
-    session = await _live(relay, org_id, session_id)
-    if session is None:
-        raise _Refused("resume_pending", CloseCode.TRY_AGAIN_LATER, "resume: not re-adopted yet")
-    if not isinstance(session.viewer, AwaitingViewer):
-        raise _Refused("resume_refused", CloseCode.UNAUTHORIZED, "resume: viewer present")
-    fresh = secrets.token_urlsafe(32)
-    async with db.session() as s:
-        replaced = await s.execute(
-            update(OpenSession)
-            .where(OpenSession.session_id == session_id, OpenSession.resume_hash == used)
-            .values(resume_hash=secret_hash(fresh))
+        # For a stand-in session when routed (the holder reads the person again itself).
+        identity = ViewerIdentity(user.id, user.username, user.display_name, "")
+        terms = JoinTerms(
+            row.org_id, row.host_id, owner.id, identity, row.session_id, device.id, row.view_only
         )
-        await s.commit()
-    # Two pages racing one secret: one UPDATE matches, the other finds it spent.
-    if getattr(replaced, "rowcount", 0) != 1 or not isinstance(session.viewer, AwaitingViewer):
-        raise _Refused("resume_refused", CloseCode.UNAUTHORIZED, "resume: secret already used")
-    if session.agent.session is not session:
-        raise _Refused("resume_refused", CloseCode.NORMAL, "resume: session ended")
-    session.resume_secret = fresh
-    session.viewer = peer
-    await peer.send(protocol.encode(protocol.ResumeToken(fresh)))
-    log.info("session %s: viewer signaling resumed", session_id)
-    return session
+    deadline = time.monotonic() + WAIT_FOR_AGENT_S
+    for _ in range(int(WAIT_FOR_AGENT_S / _POLL_S) + 1):
+        session = _held(relay, terms.org_id, terms.session_id)
+        if session is not None:
+            refused = await take_over(db, session, used, peer)
+            if refused is not None:
+                close = CloseCode.NORMAL if refused == SESSION_ENDED else CloseCode.UNAUTHORIZED
+                raise _Refused("resume_refused", close, refused)
+            return session
+        holder = await _holder(relay, terms.org_id, terms.host_id)
+        if holder is not None:
+            replicated, where = holder
+            try:
+                routed, code, why = await replicated.fronts.resume(where, peer, terms, token)
+            except RelayError:  # no answer: as if not re-adopted yet (the page tries again)
+                routed, code, why = None, PENDING, ""
+            if routed is not None:
+                return routed
+            if code != PENDING:
+                close = CloseCode.NORMAL if why == SESSION_ENDED else CloseCode.UNAUTHORIZED
+                raise _Refused(code, close, why)
+        if time.monotonic() >= deadline:
+            break
+        await asyncio.sleep(_POLL_S)
+    raise _Refused("resume_pending", CloseCode.TRY_AGAIN_LATER, "resume: not re-adopted yet")
 
 
 @router.websocket("/ws/viewer/resume")
@@ -168,7 +194,7 @@ async def resume_endpoint(ws: WebSocket) -> None:
         if not isinstance(first, protocol.ViewerResume):
             await _refuse(peer, CloseCode.UNEXPECTED, "unexpected", "viewer_resume must come first")
             return
-        session = await _reattach(ws, owner, first.token, peer)
+        session = await _reattach(ws, owner, user, first.token, peer)
         while True:
             message = await _receive(ws, Direction.VIEWER_TO_BROKER)
             if isinstance(message, protocol.ViewerJoin | protocol.ViewerResume):
