@@ -37,7 +37,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from bench import rates
-from bench.procstat import CpuWindow
+from bench.procstat import CpuWindow, find_by_cmdline
 from bench.setup_clients import (
     BenchAgent,
     SignInPool,
@@ -74,6 +74,24 @@ class Deployment:
     org: Org
     brokers: list[RunningBroker]
     pids: list[int]
+    database_url: str
+    redis_url: str
+
+    def cpu(self) -> CpuWindow:
+        """CPU of the broker processes, of this process (every client), and of the run's
+        PostgreSQL backends and Redis server (found now: their connections are pooled)."""
+        name = self.database_url.rsplit("/", 1)[1]
+        port = self.redis_url.split(":")[-1].split("/")[0] if self.redis_url else ""
+        return CpuWindow(
+            {
+                "brokers": self.pids,
+                "bench": [os.getpid()],
+                "postgres": sorted(
+                    set(find_by_cmdline("postgres: ")) & set(find_by_cmdline(f" {name} "))
+                ),
+                "redis": find_by_cmdline(f"redis-server 127.0.0.1:{port}") if port else [],
+            }
+        )
 
 
 @contextlib.asynccontextmanager
@@ -115,7 +133,7 @@ async def deployment(config: str, work: Path, certs: FleetCerts) -> AsyncIterato
                                 facade, port=process.port, agent_port=process.agent_port
                             )
                         )
-                    yield Deployment(facade, org, brokers, pids)
+                    yield Deployment(facade, org, brokers, pids, url, redis)
             finally:
                 await app.state.db.dispose()
 
@@ -156,7 +174,7 @@ async def measure_setups(dep: Deployment, certs: FleetCerts, window: float) -> d
             *(set_up_once(b, u, a) for (b, u), a in zip(viewers, agents, strict=True))
         )
         tally = Tally()
-        cpu = CpuWindow({"brokers": dep.pids, "bench": [os.getpid()]})
+        cpu = dep.cpu()
         cpu.start()
         start = time.monotonic()
         await asyncio.gather(
@@ -191,7 +209,7 @@ async def measure_signins(dep: Deployment, clients: int, window: float) -> dict[
         *(sign_in_loop(dep.brokers[c % replicas], warm, math.inf, Tally()) for c in range(clients))
     )
     tally = Tally()
-    cpu = CpuWindow({"brokers": dep.pids, "bench": [os.getpid()]})
+    cpu = dep.cpu()
     cpu.start()
     start = time.monotonic()
     await asyncio.gather(
@@ -212,6 +230,8 @@ def _figures(tally: Tally, per_s: float, cpu: dict[str, float]) -> dict[str, flo
         "p50_ms": 1000 * statistics.median(tally.latencies) if tally.latencies else math.nan,
         "failures": float(len(tally.failures)),
         "broker_cores": cpu["brokers"] / 100,
+        "postgres_cores": cpu["postgres"] / 100,
+        "redis_cores": cpu["redis"] / 100,
         "bench_cores": cpu["bench"] / 100,
     }
 
