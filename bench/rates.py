@@ -59,9 +59,19 @@ class Figure:
         return statistics.median(self.runs)
 
 
-def row(name: str, figure: Figure, reference: Figure | None) -> str:
-    """A Markdown table row: the name, the median (each run), the ratio to ``reference``."""
-    runs = ", ".join(f"{r:.1f}" for r in figure.runs)
-    share = ratio(figure.median, reference.median) if reference else None
-    shown = "-" if share is None else f"{share:.2f}"
-    return f"| {name} | **{figure.median:.1f}** ({runs}) | {shown} |"
+def per_core(per_s: float, cores: float) -> float | None:
+    """Work per CPU second the brokers used (``cores``: their CPU seconds over the window's
+    seconds). On a machine shared with other work the brokers get what the scheduler
+    leaves them; this figure moves least with that."""
+    return per_s / cores if cores > 0 else None
+
+
+def row(name: str, figures: Sequence[tuple[Figure, Figure | None]]) -> str:
+    """A Markdown table row: the name, then for each (figure, reference) its median (each
+    run) and its ratio to the reference's median ("-" without one)."""
+    cells = [name]
+    for figure, reference in figures:
+        runs = ", ".join(f"{r:.1f}" for r in figure.runs)
+        share = ratio(figure.median, reference.median) if reference else None
+        cells += [f"**{figure.median:.1f}** ({runs})", "-" if share is None else f"{share:.2f}"]
+    return "| " + " | ".join(cells) + " |"

@@ -225,8 +225,10 @@ async def measure_signins(dep: Deployment, clients: int, window: float) -> dict[
 def _figures(tally: Tally, per_s: float, cpu: dict[str, float]) -> dict[str, float]:
     for failure in tally.failures[:5]:
         print(f"    failure: {failure}")
+    per_core = rates.per_core(per_s, cpu["brokers"] / 100)
     return {
         "per_s": per_s,
+        "per_core_s": math.nan if per_core is None else per_core,
         "p50_ms": 1000 * statistics.median(tally.latencies) if tally.latencies else math.nan,
         "failures": float(len(tally.failures)),
         "broker_cores": cpu["brokers"] / 100,
@@ -264,17 +266,26 @@ async def main_async(args: argparse.Namespace) -> None:
         f"{min(loads):.1f}-{max(loads):.1f}"
     )
     for what in ("set-ups", "sign-ins"):
-        print(f"\n| {what} per second | median (runs) | ratio to one replica |\n|---|---|---|")
-        reference = None
-        if ("one" in args.configs) and (what, "one") in results:
-            reference = rates.Figure.of([r["per_s"] for r in results[(what, "one")]])
+        print(
+            f"\n| {what} | per second: median (runs) | ratio to one replica "
+            "| per broker CPU second: median (runs) | ratio to one replica |"
+            "\n|---|---|---|---|---|"
+        )
         for config in args.configs:
-            figure = rates.Figure.of([r["per_s"] for r in results[(what, config)]])
-            print(rates.row(NAMES[config], figure, reference if config == "two" else None))
+            cells = []
+            for key in ("per_s", "per_core_s"):
+                figure = rates.Figure.of([r[key] for r in results[(what, config)]])
+                reference = None
+                if config == "two" and (what, "one") in results:
+                    reference = rates.Figure.of([r[key] for r in results[(what, "one")]])
+                cells.append((figure, reference))
+            print(rates.row(NAMES[config], cells))
         for config in args.configs:
             runs = results[(what, config)]
             summary = ", ".join(
-                f"{k} {statistics.median(r[k] for r in runs):.2f}" for k in runs[0] if k != "per_s"
+                f"{k} {statistics.median(r[k] for r in runs):.2f}"
+                for k in runs[0]
+                if k not in ("per_s", "per_core_s")
             )
             print(f"  {NAMES[config]}: {summary}")
 

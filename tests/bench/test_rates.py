@@ -57,14 +57,23 @@ def test_half_the_sessions_cross_replicas_on_two(
 
 
 def test_medians_and_the_table_row() -> None:
-    """The median of the runs, each run listed in order, and the ratio to the reference."""
+    """The median of the runs, each run listed in order, and the ratio to the reference,
+    for each figure of the row."""
     one = rates.Figure.of([10.0, 12.0, 11.0])
     two = rates.Figure.of([9.0, 8.0, 10.0])
     assert one.median == 11.0
     assert two.median == 9.0
     assert (
-        rates.row("two replicas", two, one) == "| two replicas | **9.0** (9.0, 8.0, 10.0) | 0.82 |"
+        rates.row("two replicas", [(two, one), (one, two)])
+        == "| two replicas | **9.0** (9.0, 8.0, 10.0) | 0.82 | **11.0** (10.0, 12.0, 11.0) | 1.22 |"
     )
-    assert (
-        rates.row("one replica", one, None) == "| one replica | **11.0** (10.0, 12.0, 11.0) | - |"
+    assert rates.row("one replica", [(one, None)]) == (
+        "| one replica | **11.0** (10.0, 12.0, 11.0) | - |"
     )
+
+
+def test_a_rate_per_core_second_divides_by_the_cores_the_brokers_used() -> None:
+    """On a shared machine the brokers get what the scheduler leaves them: work per CPU
+    second of theirs is the figure other load moves least."""
+    assert rates.per_core(6.0, 0.5) == pytest.approx(12.0)
+    assert rates.per_core(6.0, 0.0) is None
