@@ -30,7 +30,7 @@ import mamori_protocol as protocol
 from devkit.broker import RunningBroker
 from devkit.devices import proof
 from devkit.fleet import FleetCerts, host_id
-from devkit.identity import Person, SignedIn, sign_in_client
+from devkit.identity import Person, SignedIn, open_viewer, sign_in_client
 from devkit.sdp import HOST_ANSWER, VIEWER_OFFER
 from mamori_protocol import Direction
 
@@ -105,12 +105,7 @@ async def set_up_once(broker: RunningBroker, user: SignedIn, agent: BenchAgent) 
         raise RuntimeError(f"ticket: {response.status_code} {response.text[:200]}")
     ticket = response.json()["ticket"]
     agent.bye_seen.clear()
-    async with connect(
-        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
-        ssl=broker.client_ssl(),
-        additional_headers={"Cookie": user.cookie_header()},
-        origin=broker.origin,  # type: ignore[arg-type]
-    ) as ws:
+    async with open_viewer(broker, user, ticket) as ws:
         await ws.send(protocol.encode(protocol.ViewerJoin(agent.host_id, resume=True)))
         await ws.send(protocol.encode(protocol.Offer(VIEWER_OFFER)))
         await _until_answer(ws)

@@ -32,9 +32,10 @@ import os
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from bench import rates
 from bench.procstat import CpuWindow, find_by_cmdline
@@ -51,7 +52,7 @@ from broker.access.grants import Access
 from broker.config import Settings
 from broker.server.app import create_app
 from devkit.broker import RunningBroker, make_certs, random_secret_key
-from devkit.broker_process import broker_env, broker_process
+from devkit.broker_process import broker_env, broker_process, production_settings
 from devkit.databases import database_url, own_redis
 from devkit.devices import approved_device
 from devkit.fleet import FleetCerts, make_fleet_certs, seed
@@ -101,14 +102,7 @@ async def deployment(config: str, work: Path, certs: FleetCerts) -> AsyncIterato
     backend = "sqlite" if config == "sqlite" else "postgres"
     async with database_url(backend, work) as url:
         with own_redis(work) if config != "sqlite" else contextlib.nullcontext("") as redis:
-            base = {
-                "MAMORI_ENV": "production",
-                "MAMORI_SECRET_KEY": random_secret_key(),
-                "MAMORI_TLS_CERT": str(server.server_cert),
-                "MAMORI_TLS_KEY": str(server.server_key),
-                "MAMORI_DATABASE_URL": url,
-                "MAMORI_DATA_DIR": str(work / "data"),
-            }
+            base = production_settings(server, url, work / "data", random_secret_key())
             app = create_app(Settings.from_env(broker_env(base)))
             await app.state.db.migrate()
             facade = RunningBroker(app, app.state.settings, 0, server)
@@ -173,17 +167,14 @@ async def measure_setups(dep: Deployment, certs: FleetCerts, window: float) -> d
         await asyncio.gather(
             *(set_up_once(b, u, a) for (b, u), a in zip(viewers, agents, strict=True))
         )
-        tally = Tally()
-        cpu = dep.cpu()
-        cpu.start()
-        start = time.monotonic()
-        await asyncio.gather(
-            *(
-                set_up_loop(b, u, a, start + window, tally)
+        tally, start, used = await _window(
+            dep,
+            lambda deadline, tally: [
+                set_up_loop(b, u, a, deadline, tally)
                 for (b, u), a in zip(viewers, agents, strict=True)
-            )
+            ],
+            window,
         )
-        used = cpu.stop()
     return _figures(tally, rates.rate(tally.finishes, start, start + window), used)
 
 
@@ -208,18 +199,29 @@ async def measure_signins(dep: Deployment, clients: int, window: float) -> dict[
     await asyncio.gather(
         *(sign_in_loop(dep.brokers[c % replicas], warm, math.inf, Tally()) for c in range(clients))
     )
+    tally, start, used = await _window(
+        dep,
+        lambda deadline, tally: [
+            sign_in_loop(dep.brokers[c % replicas], pool, deadline, tally) for c in range(clients)
+        ],
+        window,
+    )
+    return _figures(tally, rates.rate(tally.finishes, start, start + window, pool.ran_out), used)
+
+
+async def _window(
+    dep: Deployment,
+    loops: Callable[[float, Tally], list[Coroutine[Any, Any, None]]],
+    window: float,
+) -> tuple[Tally, float, dict[str, float]]:
+    """Run ``loops(deadline, tally)`` to their end; the tally, the window's start and the
+    CPU used meanwhile (percent of a core by process group)."""
     tally = Tally()
     cpu = dep.cpu()
     cpu.start()
     start = time.monotonic()
-    await asyncio.gather(
-        *(
-            sign_in_loop(dep.brokers[c % replicas], pool, start + window, tally)
-            for c in range(clients)
-        )
-    )
-    used = cpu.stop()
-    return _figures(tally, rates.rate(tally.finishes, start, start + window, pool.ran_out), used)
+    await asyncio.gather(*loops(start + window, tally))
+    return tally, start, cpu.stop()
 
 
 def _figures(tally: Tally, per_s: float, cpu: dict[str, float]) -> dict[str, float]:

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import httpx
 import pyotp
+from websockets.asyncio.client import connect
 
 from broker.db.models import TotpCredential, User
 from broker.identity import accounts, mfa, totp
@@ -201,3 +202,14 @@ async def sign_in_client(
 async def signed_in(broker: RunningBroker, person: Person) -> AsyncIterator[SignedIn]:
     async with broker.http() as http:
         yield await sign_in_client(broker, http, person)
+
+
+def open_viewer(broker: RunningBroker, user: SignedIn, ticket: str) -> connect:
+    """``/ws/viewer`` opened as the viewer page opens it: the ticket, the browser session's
+    cookie and the page's Origin."""
+    return connect(
+        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
+        ssl=broker.client_ssl(),
+        additional_headers={"Cookie": user.cookie_header()},
+        origin=broker.origin,  # type: ignore[arg-type]
+    )
