@@ -25,7 +25,14 @@ from pathlib import Path
 from broker.config import Settings
 from broker.server.app import create_app
 from devkit.broker import RunningBroker, make_certs, random_secret_key
-from devkit.broker_process import ROOT, BrokerProcess, broker_env, broker_process, rss_kb
+from devkit.broker_process import (
+    ROOT,
+    BrokerProcess,
+    broker_env,
+    broker_process,
+    production_settings,
+    rss_kb,
+)
 from devkit.databases import database_url
 from devkit.fleet import FleetCerts, make_fleet_certs, running_fleet, seed
 from devkit.identity import make_org
@@ -53,14 +60,7 @@ async def seeded(
 ) -> AsyncIterator[tuple[dict[str, str], RunningBroker]]:
     server = make_certs(work / "server")
     async with database_url(backend, work) as url:
-        base = {
-            "MAMORI_ENV": "production",
-            "MAMORI_SECRET_KEY": random_secret_key(),
-            "MAMORI_TLS_CERT": str(server.server_cert),
-            "MAMORI_TLS_KEY": str(server.server_key),
-            "MAMORI_DATABASE_URL": url,
-            "MAMORI_DATA_DIR": str(work / "data"),
-        }
+        base = production_settings(server, url, work / "data", random_secret_key())
         settings = Settings.from_env(broker_env(base))
         app = create_app(settings)
         await app.state.db.migrate()

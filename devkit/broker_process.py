@@ -18,6 +18,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO, Final
 
+from certs.authority import ServerFiles
+
 ROOT: Final = Path(__file__).resolve().parents[1]
 _RUNNING: Final = re.compile(r"Uvicorn running on https://[^:]+:(\d+)")
 _PAGE_KB: Final = os.sysconf("SC_PAGE_SIZE") // 1024
@@ -45,6 +47,21 @@ def rss_kb(pid: int) -> int:
     except OSError:
         return 0
     return int(fields[1]) * _PAGE_KB
+
+
+def production_settings(
+    server: ServerFiles, database_url: str, data_dir: Path, secret_key: str
+) -> dict[str, str]:
+    """The MAMORI_* settings of a production broker on ``database_url`` (see ``broker_env``
+    for the addresses)."""
+    return {
+        "MAMORI_ENV": "production",
+        "MAMORI_SECRET_KEY": secret_key,
+        "MAMORI_TLS_CERT": str(server.server_cert),
+        "MAMORI_TLS_KEY": str(server.server_key),
+        "MAMORI_DATABASE_URL": database_url,
+        "MAMORI_DATA_DIR": str(data_dir),
+    }
 
 
 def broker_env(base: dict[str, str], port: int = 0, agent_port: int = 0) -> dict[str, str]:

@@ -1,4 +1,5 @@
-"""Real databases for tests: a fresh SQLite file, or a fresh PostgreSQL database per test.
+"""Real databases for tests: a fresh SQLite file, or a fresh PostgreSQL database per test;
+and a Redis server of a test's (or a benchmark's) own, for replicas.
 
 PostgreSQL is expected at 127.0.0.1:5432 with trust authentication (database ``test``).
 Where it is absent the ``postgres`` tests are skipped with a plain message, except in CI
@@ -10,7 +11,10 @@ from __future__ import annotations
 import contextlib
 import os
 import secrets
-from collections.abc import AsyncIterator
+import socket
+import subprocess
+import time
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import asyncpg
@@ -86,3 +90,31 @@ async def database_url(backend: str, directory: Path) -> AsyncIterator[str]:
     else:
         async with postgres_database() as url:
             yield url
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@contextlib.contextmanager
+def own_redis(directory: Path) -> Iterator[str]:
+    """A Redis server of this test's own (own port, nothing persisted); its URL. Not the
+    machine's shared one on 6379: pub/sub channels are not per database number, so two
+    runs of replicas there would hear each other's channels."""
+    port = free_port()
+    process = subprocess.Popen(
+        ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
+         "--appendonly", "no", "--dir", str(directory)],
+        stdout=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        for _ in range(500):
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
+                break
+            time.sleep(0.01)
+        yield f"redis://127.0.0.1:{port}/3"
+    finally:
+        process.terminate()
+        process.wait(10)

@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 
 import httpx
 import pyotp
+from websockets.asyncio.client import connect
 
-from broker.db.models import TotpCredential
+from broker.db.models import TotpCredential, User
 from broker.identity import accounts, mfa, totp
 from broker.identity.accounts import Role
 from devkit.broker import RunningBroker
@@ -65,13 +66,45 @@ async def make_person(
     broker: RunningBroker, org: Org, role: str = "doctor", username: str | None = None
 ) -> Person:
     """An enrolled person: password set (through the policy) and a confirmed TOTP."""
+    return await _enrolled(broker, org, role, username, f"Kanja-{secrets.token_hex(6)}!", None)
+
+
+async def make_people(
+    broker: RunningBroker, org: Org, count: int, role: str = "doctor"
+) -> list[Person]:
+    """``count`` enrolled people sharing one password, hashed once: argon2id takes ~0.13 s
+    of this machine a hash, and the benchmark needs hundreds of people (a TOTP step is
+    single-use, so each signs in once)."""
+    first = await make_person(broker, org, role)
+    async with broker.db.session() as s:
+        hashed = (await s.get_one(User, first.user_id)).password_hash
+    if hashed is None:
+        raise RuntimeError("the first person has no password hash")
+    people = [first]
+    for _ in range(count - 1):
+        people.append(await _enrolled(broker, org, role, None, first.password, hashed))
+    return people
+
+
+async def _enrolled(
+    broker: RunningBroker,
+    org: Org,
+    role: str,
+    username: str | None,
+    password: str,
+    hashed: str | None,
+) -> Person:
+    """A person with ``password`` (``hashed`` already: stored as it is, no policy), a
+    confirmed TOTP and recovery codes."""
     now = broker.clock.now()
     username = username or f"{role}-{secrets.token_hex(4)}"
-    password = f"Kanja-{secrets.token_hex(6)}!"
     secret = pyotp.random_base32(32)
     async with broker.db.session() as s:
         user = await accounts.create_user(s, org.id, username, username.title(), Role(role), now)
-        await accounts.set_password(s, user, password, now)
+        if hashed is None:
+            await accounts.set_password(s, user, password, now)
+        else:
+            user.password_hash = hashed
         box = broker.app.state.keys.totp_box
         s.add(
             TotpCredential(
@@ -148,10 +181,11 @@ async def password_step(
 
 
 async def sign_in_client(
-    broker: RunningBroker, http: httpx.AsyncClient, person: Person
+    broker: RunningBroker, http: httpx.AsyncClient, person: Person, source: str | None = None
 ) -> SignedIn:
-    """Password, then TOTP, through the API; raises unless both succeed."""
-    first = await password_step(http, person.username, person.password)
+    """Password, then TOTP, through the API; raises unless both succeed. ``source``: the
+    address a proxy in front names (X-Forwarded-For; the broker believes 127.0.0.1's)."""
+    first = await password_step(http, person.username, person.password, source)
     if first.status_code != 200:
         raise AssertionError(f"password step: {first.status_code} {first.text}")
     second = await http.post(
@@ -168,3 +202,14 @@ async def sign_in_client(
 async def signed_in(broker: RunningBroker, person: Person) -> AsyncIterator[SignedIn]:
     async with broker.http() as http:
         yield await sign_in_client(broker, http, person)
+
+
+def open_viewer(broker: RunningBroker, user: SignedIn, ticket: str) -> connect:
+    """``/ws/viewer`` opened as the viewer page opens it: the ticket, the browser session's
+    cookie and the page's Origin."""
+    return connect(
+        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
+        ssl=broker.client_ssl(),
+        additional_headers={"Cookie": user.cookie_header()},
+        origin=broker.origin,  # type: ignore[arg-type]
+    )

@@ -21,12 +21,12 @@ from broker.db.models import Alert
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, password_step, sign_in_client, signed_in
+from devkit.sdp import VIEWER_OFFER
 from mamori_protocol import Direction
 from tests.accountability.test_alert_delivery import configure
 from tests.support.agent_hello import say_hello
 from tests.support.grants import add_grant
 from tests.support.receivers import SmtpSink
-from tests.support.sdp import VIEWER_OFFER
 
 pytestmark = pytest.mark.integration
 

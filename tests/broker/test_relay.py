@@ -12,8 +12,8 @@ from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, UnknownHost
 from broker.signaling.relay import Relay
+from devkit.sdp import HOST_ANSWER, VIEWER_OFFER
 from mamori_protocol import CloseCode, Direction
-from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.unit
 

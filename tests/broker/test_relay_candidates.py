@@ -8,10 +8,10 @@ import mamori_protocol as protocol
 from broker.access.remote_policy import RemotePolicy
 from broker.signaling.relay import Relay
 from broker.signaling.sessions import Session
+from devkit.sdp import HOST_ANSWER, VIEWER_OFFER
 from mamori_protocol import Direction
 from mamori_protocol.candidates import MAX_REMOTE_CANDIDATES
 from tests.broker.test_relay import ORG, FakePeer, hello
-from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.unit
 

@@ -25,7 +25,7 @@ from certs.authority import ServerFiles
 from devkit.agent import enroll_agent, running_agent
 from devkit.broker import RunningBroker
 from devkit.chromium import chromium, open_viewer
-from devkit.databases import postgres_database
+from devkit.databases import own_redis, postgres_database
 from devkit.display import SampleApp, XvfbDisplay
 from devkit.identity import Org, make_org, make_person, signed_in
 from host_agent.trust.credentials import AgentState
@@ -41,7 +41,6 @@ from tests.e2e.test_restart_survival import (
     until,
 )
 from tests.integration.test_broker_restarts import broker_process, deployment
-from tests.replicas.test_replicas import own_redis
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display, pytest.mark.postgres]
 

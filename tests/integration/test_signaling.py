@@ -15,9 +15,9 @@ from broker.access import remote_policy as org_policy
 from broker.db.models import Organization
 from devkit.broker import RunningBroker
 from devkit.identity import Org, Person, SignedIn, signed_in
+from devkit.sdp import HOST_ANSWER, VIEWER_OFFER
 from host_agent.trust.credentials import AgentState
 from mamori_protocol import CloseCode, Direction
-from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = pytest.mark.integration
 

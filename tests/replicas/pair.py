@@ -17,8 +17,8 @@ from typing import Any
 
 from certs.authority import ServerFiles
 from devkit.broker import RunningBroker, random_secret_key, running_broker
-from devkit.databases import postgres_database
-from tests.replicas.test_replicas import ROOT, free_port, own_redis
+from devkit.databases import free_port, own_redis, postgres_database
+from tests.replicas.test_replicas import ROOT
 
 
 @dataclass

@@ -8,11 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-import socket
 import subprocess
 import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -26,7 +23,7 @@ from broker.replicas.presence import Presence, key_of
 from certs.authority import ServerFiles
 from devkit.agent import enroll_agent
 from devkit.broker import random_secret_key, running_broker
-from devkit.databases import postgres_database
+from devkit.databases import own_redis, postgres_database
 from devkit.identity import make_org
 from tests.conftest import HOST_ID
 
@@ -34,32 +31,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 PG = "postgresql+asyncpg://postgres@127.0.0.1:5432/mamori"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextlib.contextmanager
-def own_redis(directory: Path) -> Iterator[str]:
-    """A Redis server of this test's own (own port, nothing persisted); its URL."""
-    port = free_port()
-    process = subprocess.Popen(
-        ["/usr/bin/redis-server", "--port", str(port), "--bind", "127.0.0.1", "--save", "",
-         "--appendonly", "no", "--dir", str(directory)],
-        stdout=subprocess.DEVNULL,
-    )  # fmt: skip
-    try:
-        for _ in range(500):
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.1):
-                break
-            time.sleep(0.01)
-        yield f"redis://127.0.0.1:{port}/3"
-    finally:
-        process.terminate()
-        process.wait(10)
 
 
 def settings(certs: ServerFiles, **values: object) -> Settings:

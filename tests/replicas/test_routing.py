@@ -26,10 +26,10 @@ from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.devices import approved_device, proof
 from devkit.identity import make_org, make_person, password_step, signed_in
+from devkit.sdp import HOST_ANSWER, VIEWER_OFFER
 from mamori_protocol import CloseCode, Direction
 from tests.replicas.pair import replica_pair, replica_process, until
 from tests.support.grants import add_grant, audited, bare_agent, open_viewer, receive, wait_online
-from tests.support.sdp import HOST_ANSWER, VIEWER_OFFER
 
 pytestmark = [pytest.mark.integration, pytest.mark.postgres]
 

@@ -22,6 +22,7 @@ from broker.db.models import AuditEvent
 from devkit.agent import enroll_agent
 from devkit.broker import RunningBroker
 from devkit.identity import Org, SignedIn
+from devkit.identity import open_viewer as open_viewer  # its home; tests import it from here
 from mamori_protocol import Direction
 
 TOKYO = ZoneInfo("Asia/Tokyo")
@@ -109,15 +110,6 @@ async def wait_online(user: SignedIn, host_id: str, *, listed: bool = True) -> N
             return
         await asyncio.sleep(0.05)
     raise AssertionError(f"{host_id} never appeared in the host list")
-
-
-def open_viewer(broker: RunningBroker, user: SignedIn, ticket: str) -> connect:
-    return connect(
-        f"{broker.wss_url}/ws/viewer?ticket={ticket}",
-        ssl=broker.client_ssl(),
-        additional_headers={"Cookie": user.cookie_header()},
-        origin=broker.origin,  # type: ignore[arg-type]
-    )
 
 
 async def receive(

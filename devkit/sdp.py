@@ -1,4 +1,5 @@
-"""Smallest session descriptions the SDP policy accepts, for signaling tests without peers."""
+"""Smallest session descriptions the SDP policy accepts, for signaling without peers (tests,
+the set-up benchmark)."""
 
 from __future__ import annotations
 
