@@ -106,32 +106,36 @@ class Marker:
     ) -> BGRA:
         """The marked rectangle: the last marked pixels where they are known to be what a
         blend would give (see the module's docstring), blended elsewhere."""
-        out = np.array(previous, copy=True)
+        # Every row is filled once: from the last marked picture at its place (unchanged),
+        # from dy rows away (moved with the mark), or from the capture, then blended.
+        out = np.empty_like(pixels)
         blend: Rows = np.asarray(diff.any(axis=1), dtype=np.bool_)
-        strips: list[tuple[int, int]] = []
+        moved = np.zeros(rect.h, dtype=np.bool_)
         c0, c1 = mark.moved_columns(rect.x + scroll.x, scroll.w) if scroll else (0, 0)
+        c0, c1 = c0 - rect.x, c1 - rect.x  # the rectangle's columns from here on
         if scroll is not None and c1 > c0:
-            c0, c1 = c0 - rect.x, c1 - rect.x  # rectangle's columns from here on
             top, bottom, dy = scroll.y, scroll.y + scroll.h, scroll.dy
             # Rows of the band whose source row (r - dy) lies in the band.
             r0, r1 = max(top, top + dy), min(bottom, bottom + dy)
-            moved = np.zeros(rect.h, dtype=np.bool_)
             if r1 > r0:
                 new32 = pixels.view(np.uint32)[r0:r1, c0:c1, 0]
                 old32 = old.view(np.uint32)[r0 - dy : r1 - dy, c0:c1, 0]
                 moved[r0:r1] = (new32 == old32).all(axis=1)
-            for a, b in _runs(moved):
-                out[a:b, c0:c1] = previous[a - dy : b - dy, c0:c1]
             # The band's other rows: their mark moved, their content did not come along.
             blend[top:bottom] = ~moved[top:bottom]
+            for a, b in _runs(moved):
+                out[a:b, :c0] = previous[a:b, :c0]
+                out[a:b, c0:c1] = previous[a - dy : b - dy, c0:c1]
+                out[a:b, c1:] = previous[a:b, c1:]
             # Partial column blocks at the band's edges: content moved, the mark did not.
-            strips = [(scroll.x, c0), (c1, scroll.x + scroll.w)]
-            for s0, s1 in strips:
+            for s0, s1 in ((scroll.x, c0), (c1, scroll.x + scroll.w)):
                 if s1 > s0:
                     strip = np.ascontiguousarray(pixels[top:bottom, s0:s1])
                     mark.blend_into(strip, rect.x + s0, rect.y + top)
                     out[top:bottom, s0:s1] = strip
             self.rows_reused += int(moved.sum())
+        for a, b in _runs(~blend & ~moved):
+            out[a:b] = previous[a:b]
         for a, b in _runs(blend):
             out[a:b] = pixels[a:b]
             mark.blend_into(out[a:b], rect.x, rect.y + a)
