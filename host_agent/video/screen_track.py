@@ -40,12 +40,12 @@ from host_agent.video.rate_control import BitrateTarget, FrameKind, RateControll
 from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
 from host_agent.video.scroll import Scroll
 from host_agent.video.sources import CaptureBackend, DisplayCapture, FrameSource
+from host_agent.video.track_stats import STATS_LOG_S, TrackStats
 from host_agent.video.watermark import Watermark, WatermarkIdentity
 
 log = logging.getLogger(__name__)
 
 MAX_FPS: Final = 60
-STATS_LOG_S: Final = 10.0
 # Our x264 sharpens a settled picture with one refinement frame; aiortc's VP8 encoder (the
 # fallback) only over many frames of its own rate control, so a still screen gets frames
 # this often with VP8 (empty P frames, tens of bytes).
@@ -57,25 +57,6 @@ MIN_REFINE_TILES: Final = 16
 class Codec(Enum):
     H264 = "video/H264"
     VP8 = "video/VP8"
-
-
-@dataclass
-class TrackStats:
-    """Counters the agent logs and tests read."""
-
-    frames: int = 0
-    keyframes: int = 0
-    keyframe_requests: int = 0
-    refinement_frames: int = 0
-    keepalives: int = 0
-    captures: int = 0
-    captures_unchanged: int = 0
-    encoder_builds: int = 0
-    scrolls: int = 0
-    remb_reports: int = 0
-    target_bitrate: int = 0
-    last_qp: int = 0
-    last_encode_ms: float = 0.0
 
 
 @dataclass
@@ -413,21 +394,9 @@ class ScreenTrack(MediaStreamTrack):
         now = time.monotonic()
         if now - self._logged_at >= STATS_LOG_S:
             self._logged_at = now
-            s = self.stats
-            log.info(
-                "video: %d frames (%d keyframes, %d refinements, %d keep-alives), "
-                "%d captures (%d unchanged), qp %d, %.1f ms, target %d kbit/s",
-                s.frames, s.keyframes, s.refinement_frames, s.keepalives, s.captures,
-                s.captures_unchanged, s.last_qp, s.last_encode_ms, s.target_bitrate // 1000,
-            )  # fmt: skip
-        self.stats.frames += 1
-        self.stats.last_qp = produced.qp
-        if plan.keyframe:
-            self.stats.keyframes += 1
-        if produced.refined is not None:
-            self.stats.refinement_frames += 1
-        if plan.keepalive and produced.refined is None and not produced.changed.any():
-            self.stats.keepalives += 1
+            self.stats.log()
+        refined, changed = produced.refined is not None, bool(produced.changed.any())
+        self.stats.count_frame(plan, produced.qp, refined, changed)
 
     def stop(self) -> None:
         super().stop()
