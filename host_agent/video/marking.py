@@ -4,8 +4,8 @@ Scroll detection (``scroll.py``) must compare unmarked pixels (a fixed mark woul
 move), so the unmarked pixels last captured are kept beside the marked picture.
 
 Why marking reuses the last marked picture: blending the mark into every pixel of a scrolled
-720p frame cost ~5 ms of the encode thread (a third of the pipeline's time per frame, most
-of what the mark cost the frame rate on a 2-core machine). Most marked pixels are known
+720p frame cost ~5 ms of the encode thread (a quarter to a third of the pipeline's time per
+frame, most of what the mark cost the frame rate on a 2-core machine). Most marked pixels are known
 without blending, exactly:
 
 - a row whose unmarked pixels did not change, outside a scrolled band (where the mark does
@@ -19,6 +19,9 @@ Only the rest is blended: rows the scroll exposed, rows changed otherwise, the p
 column blocks at a pane's edges. The bytes are those a blend of everything gives
 (``tests/host_agent/test_marking.py`` runs both through the pipeline on the same frames).
 After the mark's text changes (a new minute) or on the first capture, everything is blended.
+
+This holds because the picture is only ever written from ``take``'s output: it is the
+marked form of the unmarked pixels kept here, with the mark's offsets as they were.
 """
 
 from __future__ import annotations
@@ -61,12 +64,13 @@ class Marker:
         self._marked = False
         self.scroll: Scroll | None = None  # found in the last capture
         self.scrolls = 0
+        # Rows blended and rows copied from the last picture, for tests and the bench.
         self.rows_blended = 0
         self.rows_reused = 0
 
     def take(self, rect: Rect, pixels: BGRA, picture: BGRA, now: dt.datetime) -> BGRA:
         """``pixels`` just grabbed at ``rect``, marked; ``picture`` is the whole picture as
-        last sent (marked, if there is a watermark), read only."""
+        last captured (marked, if there is a watermark), read only."""
         raw = picture if self._raw is None else self._raw
         old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
         diff = changed_pixels(old, pixels)
