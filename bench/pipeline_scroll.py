@@ -1,17 +1,21 @@
 """The agent's encode pipeline alone on a scrolled page: bytes and CPU time per frame.
 
-    .venv/bin/python -m bench.pipeline_scroll [--size 1280x720] [--frames 60]
+    .venv/bin/python -m bench.pipeline_scroll [--size 1280x720] [--frames 60] [--rounds 3]
+        [--fixed-search]
 
 No X server, no browser, no network: the glass's chart text (``bench/glass.py``) is rendered
 once into a tall page and the pipeline (``screen_track._Pipeline``: scroll detection,
 watermark, change detection, conversion, x264) captures it through a fake source that moves
 the window down by a fixed number of rows per frame. Rows per frame = px/s divided by the
 frame rate (2000 px/s at 30 fps is 67 rows). For each shift it reports the median bytes and
-encode-thread milliseconds per frame with the watermark on and off, and with the motion
-search fixed at ultrafast's own (``--fixed-search``: what the agent did before).
+encode-thread milliseconds per frame with the watermark off, on as shipped (reusing the last
+marked rows: ``marking.py``), and on with every pixel blended again (``blend all``: what the
+agent did before), plus the milliseconds of the marking alone; with ``--fixed-search`` also
+with the motion search fixed at ultrafast's own (what the agent did before scroll detection).
 
-Bytes per frame are deterministic; milliseconds depend on the machine's load (the figures
-are medians over ``--frames`` frames, measured one configuration after another).
+Bytes per frame vary a little (x264's threads); milliseconds depend on the machine's load:
+the configurations run in turn, in a rotating order, ``--rounds`` times, and each figure is
+the median over all their frames, so a burst of other work weighs on all of them alike.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import json
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -75,18 +80,48 @@ class _FixedSearch(MotionSearchPolicy):
         return DEFAULT
 
 
+@dataclass(frozen=True)
+class Config:
+    marked: bool
+    reuse: bool = True
+    fixed: bool = False
+
+    @property
+    def label(self) -> str:
+        search = "fixed dia" if self.fixed else "adaptive"
+        mark = ("on" if self.reuse else "on, blend all") if self.marked else "off"
+        return f"{search} | {mark}"
+
+
 def measure(
-    pixels: npt.NDArray[np.uint8], size: tuple[int, int], shift: int, marked: bool,
-    fixed: bool, frames: int,
-) -> dict[str, Any]:  # fmt: skip
+    pixels: npt.NDArray[np.uint8], size: tuple[int, int], shift: int, config: Config,
+    frames: int,
+) -> tuple[list[int], list[float], list[float], int]:  # fmt: skip
+    """Bytes, pipeline ms and marking ms per frame, and how many scrolls were found."""
     width, height = size
     source = PageSource(pixels, width, height)
-    pipeline = _Pipeline(lambda: source, 60, BITRATE, IDENTITY if marked else None)
-    if fixed:
+    pipeline = _Pipeline(
+        lambda: source, 60, BITRATE, IDENTITY if config.marked else None, config.reuse
+    )
+    if config.fixed:
         pipeline._search = _FixedSearch()
+    marker = pipeline.marker
+    take = marker.take
+    marking: list[float] = []
+
+    def timed_take(*args: Any) -> npt.NDArray[np.uint8]:
+        # The capture's own work: scroll detection, then (mark on) the marking and the copy
+        # of the unmarked pixels; mark on less mark off is what marking costs.
+        started = time.perf_counter()
+        out = take(*args)
+        marking.append((time.perf_counter() - started) * 1000)
+        return out
+
+    marker.take = timed_take  # type: ignore[assignment]
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     pipeline.produce(Codec.H264, key, None, 0, BITRATE)
+    marking.clear()
     sizes, times = [], []
     for i in range(1, frames + 1):
         source.top += shift
@@ -97,42 +132,62 @@ def measure(
         times.append((time.perf_counter() - started) * 1000)
         sizes.append(produced.size)
     pipeline.close()
-    return {
-        "shift": shift,
-        "marked": marked,
-        "fixed_search": fixed,
-        "bytes": statistics.median(sizes),
-        "ms": round(statistics.median(times), 2),
-        "scrolls_found": pipeline.scrolls,
-        "frames": len(sizes),
-    }
+    return sizes, times, marking, pipeline.scrolls
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="bench.pipeline_scroll", description=__doc__)
     parser.add_argument("--size", default="1280x720")
     parser.add_argument("--frames", type=int, default=60)
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--shifts", default=",".join(map(str, SHIFTS)))
+    parser.add_argument("--fixed-search", action="store_true")
     args = parser.parse_args(argv)
     width, _, height = args.size.partition("x")
     size = (int(width), int(height))
-    pixels = page(size[0], size[1] + max(SHIFTS) * (args.frames + 1))
+    shifts = [int(s) for s in args.shifts.split(",")]
+    pixels = page(size[0], size[1] + max(shifts) * (args.frames + 1))
     # One minute throughout: the mark's text does not change mid-measurement.
     noon = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
     screen_track._utc_now = lambda: noon  # type: ignore[assignment]
+    configs = [Config(False), Config(True), Config(True, reuse=False)]
+    if args.fixed_search:
+        configs += [Config(False, fixed=True), Config(True, reuse=False, fixed=True)]
     rows = []
-    print(f"{size[0]}x{size[1]}, {args.frames} frames per row; median per frame")
-    print("rows/frame | search | mark | bytes | ms | scrolls found")
-    for shift in SHIFTS:
-        for fixed in (True, False):
-            for marked in (False, True):
-                row = measure(pixels, size, shift, marked, fixed, args.frames)
-                rows.append(row)
-                print(
-                    f"{shift:>4} | {'fixed dia' if fixed else 'adaptive'} | "
-                    f"{'on' if marked else 'off'} | {row['bytes']:>8.0f} | {row['ms']:>6.1f} | "
-                    f"{row['scrolls_found']}/{row['frames']}",
-                    flush=True,
-                )
+    print(f"{size[0]}x{size[1]}, {args.frames} frames x {args.rounds} rounds; median per frame")
+    print("rows/frame | search | mark | bytes | ms | capture ms | scrolls found")
+    for shift in shifts:
+        results: dict[Config, tuple[list[int], list[float], list[float], list[int]]] = {
+            c: ([], [], [], []) for c in configs
+        }
+        for round_ in range(args.rounds):
+            # A rotating order: no configuration always runs first (or after the heaviest).
+            for config in configs[round_ % len(configs) :] + configs[: round_ % len(configs)]:
+                sizes, times, marking, found = measure(pixels, size, shift, config, args.frames)
+                got = results[config]
+                got[0].extend(sizes)
+                got[1].extend(times)
+                got[2].extend(marking)
+                got[3].append(found)
+        for config in configs:
+            all_sizes, all_times, all_marking, founds = results[config]
+            row = {
+                "shift": shift,
+                "marked": config.marked,
+                "reuse": config.reuse,
+                "fixed_search": config.fixed,
+                "bytes": statistics.median(all_sizes),
+                "ms": round(statistics.median(all_times), 2),
+                "take_ms": round(statistics.median(all_marking), 2),
+                "scrolls_found": sum(founds),
+                "frames": len(all_sizes),
+            }
+            rows.append(row)
+            print(
+                f"{shift:>4} | {config.label} | {row['bytes']:>8.0f} | {row['ms']:>6.1f} | "
+                f"{row['take_ms']:>5.1f} | {row['scrolls_found']}/{row['frames']}",
+                flush=True,
+            )
     json.dump(rows, sys.stderr)
     return 0
 

@@ -34,17 +34,18 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.video.damage import ChangeMonitor
 from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
+from host_agent.video.marking import Marker
 from host_agent.video.motion_search import MotionSearchPolicy
 from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
 from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
-from host_agent.video.scroll import Scroll, detect_scroll
+from host_agent.video.scroll import Scroll
 from host_agent.video.sources import CaptureBackend, DisplayCapture, FrameSource
+from host_agent.video.track_stats import STATS_LOG_S, TrackStats
 from host_agent.video.watermark import Watermark, WatermarkIdentity
 
 log = logging.getLogger(__name__)
 
 MAX_FPS: Final = 60
-STATS_LOG_S: Final = 10.0
 # Our x264 sharpens a settled picture with one refinement frame; aiortc's VP8 encoder (the
 # fallback) only over many frames of its own rate control, so a still screen gets frames
 # this often with VP8 (empty P frames, tens of bytes).
@@ -56,25 +57,6 @@ MIN_REFINE_TILES: Final = 16
 class Codec(Enum):
     H264 = "video/H264"
     VP8 = "video/VP8"
-
-
-@dataclass
-class TrackStats:
-    """Counters the agent logs and tests read."""
-
-    frames: int = 0
-    keyframes: int = 0
-    keyframe_requests: int = 0
-    refinement_frames: int = 0
-    keepalives: int = 0
-    captures: int = 0
-    captures_unchanged: int = 0
-    encoder_builds: int = 0
-    scrolls: int = 0
-    remb_reports: int = 0
-    target_bitrate: int = 0
-    last_qp: int = 0
-    last_encode_ms: float = 0.0
 
 
 @dataclass
@@ -101,6 +83,7 @@ class _Pipeline:
         max_fps: int,
         bitrate: int,
         mark: WatermarkIdentity | None = None,
+        reuse_marks: bool = True,
     ) -> None:
         self.capture = open_source()
         geometry = self.capture.geometry
@@ -110,19 +93,11 @@ class _Pipeline:
         self.watermark = (
             Watermark(mark, geometry.width, geometry.height) if mark is not None else None
         )
+        self.marker = Marker(self.watermark, geometry.width, geometry.height, reuse_marks)
         self.rate = RateController(bitrate, time.monotonic())
         self._max_fps = max_fps
         self.encoder: H264Encoder | None = None
         self.encoder_builds = 0
-        # The unmarked pixels last captured, for scroll detection (with a watermark, the
-        # picture holds marked ones, whose fixed mark would hide the move).
-        self._raw: BGRA | None = (
-            np.zeros((geometry.height, geometry.width, 4), dtype=np.uint8)
-            if self.watermark is not None
-            else None
-        )
-        self.scroll: Scroll | None = None  # found in this frame's capture
-        self.scrolls = 0
         self._search = MotionSearchPolicy()
 
     def produce(
@@ -132,7 +107,7 @@ class _Pipeline:
         if self.watermark is not None and self.watermark.needs_render(_utc_now()):
             # A new minute: the mark's text changed everywhere, so capture everything.
             plan, region = dataclasses.replace(plan, capture=True), None
-        self.scroll = None
+        self.marker.scroll = None
         if plan.capture:
             changed = picture.update(self._grab, region)
         else:
@@ -182,24 +157,17 @@ class _Pipeline:
             refine_retry_at=retry,
         )
 
+    @property
+    def scroll(self) -> Scroll | None:
+        """The scroll found in this frame's capture."""
+        return self.marker.scroll
+
+    @property
+    def scrolls(self) -> int:
+        return self.marker.scrolls
+
     def _grab(self, rect: Rect) -> BGRA:
-        pixels = self.capture.grab(rect)
-        raw = self.picture.bgra if self._raw is None else self._raw
-        old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
-        scroll = detect_scroll(old, pixels)
-        if scroll is not None:
-            self.scrolls += 1
-            self.scroll = Scroll(
-                scroll.x + rect.x, scroll.y + rect.y, scroll.w, scroll.h, scroll.dy,
-                scroll.matched_rows,
-            )  # fmt: skip
-        if self.watermark is None:
-            return pixels
-        old[...] = pixels
-        if self.scroll is not None:
-            s = self.scroll
-            self.watermark.shift(s.x, s.y, s.w, s.h, s.dy)
-        return self.watermark.apply_rect(pixels, rect.x, rect.y, _utc_now())
+        return self.marker.take(rect, self.capture.grab(rect), self.picture.bgra, _utc_now())
 
     def _refinement(
         self, plan: Plan, changed: TileMask, now: float
@@ -426,21 +394,9 @@ class ScreenTrack(MediaStreamTrack):
         now = time.monotonic()
         if now - self._logged_at >= STATS_LOG_S:
             self._logged_at = now
-            s = self.stats
-            log.info(
-                "video: %d frames (%d keyframes, %d refinements, %d keep-alives), "
-                "%d captures (%d unchanged), qp %d, %.1f ms, target %d kbit/s",
-                s.frames, s.keyframes, s.refinement_frames, s.keepalives, s.captures,
-                s.captures_unchanged, s.last_qp, s.last_encode_ms, s.target_bitrate // 1000,
-            )  # fmt: skip
-        self.stats.frames += 1
-        self.stats.last_qp = produced.qp
-        if plan.keyframe:
-            self.stats.keyframes += 1
-        if produced.refined is not None:
-            self.stats.refinement_frames += 1
-        if plan.keepalive and produced.refined is None and not produced.changed.any():
-            self.stats.keepalives += 1
+            self.stats.log()
+        refined, changed = produced.refined is not None, bool(produced.changed.any())
+        self.stats.count_frame(plan, produced.qp, refined, changed)
 
     def stop(self) -> None:
         super().stop()

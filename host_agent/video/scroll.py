@@ -83,17 +83,29 @@ def row_signatures(pixels: BGRA) -> npt.NDArray[np.uint64]:
     return folded
 
 
-def detect_scroll(old: BGRA, new: BGRA, max_shift: int | None = None) -> Scroll | None:
+def changed_pixels(old: BGRA, new: BGRA) -> npt.NDArray[np.bool_]:
+    """(rows, cols): which pixels of two same-shape BGRA pictures differ."""
+    if old.shape != new.shape:
+        raise ValueError(f"shapes differ: {old.shape} vs {new.shape}")
+    diff: npt.NDArray[np.bool_] = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
+    return diff
+
+
+def detect_scroll(
+    old: BGRA, new: BGRA, max_shift: int | None = None, diff: npt.NDArray[np.bool_] | None = None
+) -> Scroll | None:
     """The vertical move between two same-shape BGRA pictures, or None if there is none.
 
     Args:
         old: the picture before (rows, cols, 4).
         new: the picture now.
         max_shift: the largest |dy| considered (default: half the changed band).
+        diff: ``changed_pixels(old, new)`` if the caller has it already.
     """
-    if old.shape != new.shape:
-        raise ValueError(f"shapes differ: {old.shape} vs {new.shape}")
-    diff = old.view(np.uint32)[..., 0] != new.view(np.uint32)[..., 0]
+    if diff is None:
+        diff = changed_pixels(old, new)
+    elif old.shape != new.shape or diff.shape != old.shape[:2]:
+        raise ValueError(f"shapes differ: {old.shape}, {new.shape}, {diff.shape}")
     changed_rows = np.flatnonzero(diff.any(axis=1))
     if changed_rows.size < MIN_BAND_ROWS:
         return None

@@ -127,8 +127,8 @@ class Watermark:
         Only whole column blocks inside the band move (a partly covered block keeps its
         mark); rows the move exposed continue the moved mark (it stays periodic).
         """
-        b0 = -(-x // BLOCK_W)
-        b1 = min(self._offset.shape[1], (x + w) // BLOCK_W)
+        c0, c1 = self.moved_columns(x, w)
+        b0, b1 = c0 // BLOCK_W, -(-c1 // BLOCK_W)
         y0, y1 = max(0, y), min(self.height, y + h)
         if b1 <= b0 or y1 <= y0 or not dy:
             return
@@ -137,6 +137,13 @@ class Watermark:
         # new mark(r) = old mark(r - dy): offset_new[r] = offset_old[r - dy] - dy.
         self._offset[y0:y1, b0:b1] = (band[source] - dy) % self._mask_h
 
+    def moved_columns(self, x: int, w: int) -> tuple[int, int]:
+        """The columns [c0, c1) whose mark ``shift`` moves for a band at x..x+w: its whole
+        column blocks (c1 <= c0 when it covers none)."""
+        blocks = self._offset.shape[1]
+        b0, b1 = -(-x // BLOCK_W), min(blocks, (x + w) // BLOCK_W)
+        return b0 * BLOCK_W, min(self.width, b1 * BLOCK_W)
+
     def mask_rect(self, x: int, y: int, w: int, h: int) -> npt.NDArray[np.uint8]:
         """The (h, w) alpha mask at (x, y), with the offsets scrolling gave it."""
         offsets = self._offset[y : y + h]
@@ -144,17 +151,18 @@ class Watermark:
         out = np.empty((h, w), dtype=np.uint8)
         b_first, b_last = x // BLOCK_W, (x + w - 1) // BLOCK_W
         # Runs of column blocks with the same offsets in every row: one row gather each.
-        start = b_first
-        for b in range(b_first + 1, b_last + 2):
-            if b <= b_last and np.array_equal(offsets[:, b], offsets[:, start]):
-                continue
-            c0, c1 = max(x, start * BLOCK_W), min(x + w, b * BLOCK_W)
+        # Found in one comparison (a loop comparing block by block cost ~0.4 ms at 1280 px).
+        blocks = offsets[:, b_first : b_last + 1]
+        steps = np.flatnonzero((blocks[:, 1:] != blocks[:, :-1]).any(axis=0)) + 1 + b_first
+        starts = [b_first, *steps.tolist()]
+        ends = [*steps.tolist(), b_last + 1]
+        for start, end in zip(starts, ends, strict=True):
+            c0, c1 = max(x, start * BLOCK_W), min(x + w, end * BLOCK_W)
             column = offsets[:, start]
             if not column.any():
                 out[:, c0 - x : c1 - x] = self._mask[y : y + h, c0:c1]
             else:
                 out[:, c0 - x : c1 - x] = self._mask[(rows + column) % self._mask_h, c0:c1]
-            start = b
         return out
 
     def lines(self, now: dt.datetime) -> list[str]:
@@ -192,16 +200,24 @@ class Watermark:
         if text != self._text:
             self._prepare(text)
         out = np.array(bgra, copy=True)
+        self.blend_into(out, x, y)
+        return out
+
+    def blend_into(self, out: npt.NDArray[np.uint8], x: int, y: int) -> None:
+        """Blend the mark in place into ``out``: the unmarked, C-contiguous (h, w, 4) BGRA
+        pixels of the screen at (x, y), with the text last prepared (``apply_rect``)."""
+        if not out.flags.c_contiguous:
+            raise ValueError("blend_into needs C-contiguous pixels")
+        h, w = out.shape[:2]
         alpha_rect = self.mask_rect(x, y, w, h)
         where = np.flatnonzero(alpha_rect)
         if where.size == 0:
-            return out
+            return
         # Flat indices and one table look-up per channel byte: ~2x faster than 2-D fancy
         # indexing with the blend computed in uint16 (the mark is on every scrolled frame).
         flat = out.reshape(-1, 4)
         alpha = alpha_rect.ravel()[where][:, None]
         flat[where, :3] = _BLEND[alpha, flat[where, :3]]
-        return out
 
     def _prepare(self, text: list[str]) -> None:
         self._mask = render_mask(text, self.width, self._mask_h)
