@@ -16,6 +16,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
+import logging
+import socket
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -139,6 +142,8 @@ async def reach_world(
         **broker_settings,
     }
     url = f"sqlite+aiosqlite:///{directory / 'broker.db'}"
+    # Runs once the broker has stopped (the stack unwinds last in, first out).
+    stack.callback(close_leftover_sockets, (BROKER_ADDRESS, AGENT_PORT_ADDRESS))
     broker = await internet.run(stack.enter_async_context(running_broker(certs, url, **settings)))
     try:
         org = await internet.run(make_org(broker, "リーチ診療所"))
@@ -186,3 +191,41 @@ async def reach_world(
             injector.close()
     finally:
         await internet.run(stack.aclose())
+
+
+log = logging.getLogger(__name__)
+
+
+def close_leftover_sockets(addresses: tuple[str, ...]) -> int:
+    """Close what a stopped broker left open on its addresses; how many (logged). Called
+    on the broker's loop, once it has stopped.
+
+    Known and not fixed: after a network change in these tests one accepted connection of
+    the broker's (from the home's old address) was seen still open after the server had
+    stopped, though the broker aborts its leftovers (``broker.server.servers``); the
+    garbage collector's ResourceWarning then failed whichever test ran next (an ops test,
+    2026-12-04). In a broker process the socket goes with the process; here it is closed
+    now, and logged, rather than left to surface elsewhere."""
+    closed = 0
+    for obj in gc.get_objects():
+        if isinstance(obj, asyncio.BaseTransport):
+            sock = getattr(obj, "_sock", None)
+        elif isinstance(obj, socket.socket):
+            sock = obj
+        else:
+            continue
+        if not isinstance(sock, socket.socket) or sock.fileno() == -1:
+            continue
+        try:
+            local = sock.getsockname()
+        except OSError:
+            continue
+        if not isinstance(local, tuple) or local[0] not in addresses:
+            continue
+        log.warning("a stopped broker's connection was still open: %s; closed", local)
+        if isinstance(obj, asyncio.Transport):
+            obj.abort()  # its socket is closed on the loop's next turn
+        else:
+            sock.close()
+        closed += 1
+    return closed

@@ -38,8 +38,12 @@ BROKER_LAYERS: tuple[tuple[str, ...], ...] = (
         "broker.replicas.routing",
         "broker.replicas.fronts",
         "broker.replicas.remote_admission",
+        "broker.replicas.remote_resume",
         "broker.replicas.directory",
     ),
+    # The resume endpoint takes a page's signaling back wherever its session lives: here,
+    # or on another replica through the routing above (nothing below imports it).
+    ("broker.signaling.resume_endpoint",),
     ("broker.report",),
     ("broker.api",),
     ("broker.ops",),
