@@ -204,6 +204,32 @@ async def _recheck(request: Request, org_id: int) -> None:
     await admission.recheck(state.db, state.clock, state.relay, org_id)
 
 
+async def _recorded(
+    request: Request,
+    db: AsyncSession,
+    caller: Caller,
+    grant: Grant,
+    event: Event,
+    resolved: _Resolved,
+    body: GrantIn,
+    now: datetime,
+) -> GrantView:
+    """Audit a created or changed grant, commit, end the live sessions it no longer allows
+    and answer with its view: one order for both, so neither can commit unaudited."""
+    record(
+        db,
+        caller.actor,
+        event,
+        Outcome.SUCCESS,
+        now,
+        target_user_id=grant.user_id,
+        detail=f"grant={grant.id} " + resolved.describe(body.role, body.access),
+    )
+    await db.commit()
+    await _recheck(request, caller.org_id)
+    return (await _views(db, caller.org_id, [grant]))[0]
+
+
 @router.get("/grants")
 async def list_grants(db: Db, caller: AdminCaller) -> GrantsPage:
     """The clinic's grants in force, with the hosts and people a grant can name."""
@@ -243,18 +269,7 @@ async def create_grant(body: GrantIn, request: Request, db: Db, caller: AdminCal
         created_by=caller.user.id,
         now=now,
     )
-    record(
-        db,
-        caller.actor,
-        Event.GRANT_CREATED,
-        Outcome.SUCCESS,
-        now,
-        target_user_id=grant.user_id,
-        detail=f"grant={grant.id} " + resolved.describe(body.role, body.access),
-    )
-    await db.commit()
-    await _recheck(request, caller.org_id)
-    return (await _views(db, caller.org_id, [grant]))[0]
+    return await _recorded(request, db, caller, grant, Event.GRANT_CREATED, resolved, body, now)
 
 
 @router.put("/grants/{grant_id}")
@@ -278,18 +293,7 @@ async def change_grant(
         changed_by=caller.user.id,
         now=now,
     )
-    record(
-        db,
-        caller.actor,
-        Event.GRANT_CHANGED,
-        Outcome.SUCCESS,
-        now,
-        target_user_id=grant.user_id,
-        detail=f"grant={grant.id} " + resolved.describe(body.role, body.access),
-    )
-    await db.commit()
-    await _recheck(request, caller.org_id)
-    return (await _views(db, caller.org_id, [grant]))[0]
+    return await _recorded(request, db, caller, grant, Event.GRANT_CHANGED, resolved, body, now)
 
 
 @router.delete("/grants/{grant_id}", status_code=204)
