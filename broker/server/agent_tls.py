@@ -15,7 +15,11 @@ factory and wraps uvicorn's protocol in ``_AgentTls`` itself:
 
 - the read buffer is ``TLS_READ_BUFFER_BYTES``: it only receives ciphertext from the socket
   (``recv_into``), a TLS record is at most 16 KiB + 256 bytes, and nothing on this port is
-  bulk (frames and bodies are capped far below);
+  bulk (frames and bodies are capped far below). It is one buffer for all the server's
+  connections, not one each (16 kB of an idle agent's ~115 kB): the event loop asks for the
+  buffer, reads into it and hands it to ``buffer_updated`` in one go, and ``buffer_updated``
+  copies the bytes into the connection's own ``MemoryBIO`` before it returns, so no
+  connection's bytes are ever left in it while another's are read;
 - at most ``limit`` TLS handshakes run at once; one more connection is closed at once (no
   TLS, no buffer: costs an accept), and the agent backs off as after any failed attempt;
 - a handshake not done within ``HANDSHAKE_TIMEOUT_S`` (asyncio's default is 60 s) is cut:
@@ -65,6 +69,13 @@ class _AgentTls(sslproto.SSLProtocol):
             ssl_handshake_timeout=HANDSHAKE_TIMEOUT_S,
         )
         self._factory: AgentTlsFactory | None = factory
+        # The shared read buffer (see the module's docstring); SSLProtocol's own, made just
+        # now, is dropped.
+        self._ssl_buffer = factory.read_buffer
+        self._ssl_buffer_view = memoryview(factory.read_buffer)
+
+    def get_buffer(self, n: int) -> memoryview:
+        return self._ssl_buffer_view
 
     def _handshake_over(self) -> None:
         if self._factory is not None:
@@ -93,6 +104,8 @@ class AgentTlsFactory:
         self.limit = limit
         self.handshakes = 0
         self.refused = 0
+        # One per server, so one per event loop (the sharing is safe within one loop only).
+        self.read_buffer = bytearray(TLS_READ_BUFFER_BYTES)
 
     def __call__(self, **kwargs: Any) -> asyncio.BaseProtocol:
         if self.handshakes >= self.limit:

@@ -108,6 +108,10 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         ssl_certfile=str(settings.tls_cert),
         ssl_keyfile=str(settings.tls_key),
         ws_max_size=MAX_MESSAGE_BYTES,
+        # No permessage-deflate: its zlib state cost ~50 kB per idle agent (tracemalloc,
+        # 300 agents) for small JSON messages, and compressing secrets beside data another
+        # party shapes is how CRIME-style leaks work.
+        ws_per_message_deflate=False,
         # uvicorn does not give the client certificate to the application; these do.
         ws=TlsWebSocketProtocol,
         http=TlsH11Protocol,

@@ -12,7 +12,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 import mamori_protocol as protocol
-from broker.server.agent_tls import TLS_READ_BUFFER_BYTES, _AgentTls
+from broker.server.agent_tls import TLS_READ_BUFFER_BYTES, AgentTlsFactory, _AgentTls
 from devkit.broker import RunningBroker
 from devkit.identity import Org
 from host_agent.trust.credentials import AgentState
@@ -33,6 +33,23 @@ def test_the_read_buffer_holds_one_tls_record() -> None:
     """Big enough for the largest TLS record's ciphertext, a sixteenth of asyncio's."""
     assert _AgentTls.max_size == TLS_READ_BUFFER_BYTES >= 2**14 + 256
     assert TLS_READ_BUFFER_BYTES * 15 < 256 * 1024
+
+
+async def test_connections_of_one_server_share_one_read_buffer() -> None:
+    """Idle agents cost no read buffer each: every connection the factory makes reads into
+    the factory's one buffer (safe within one event loop: see broker.server.agent_tls)."""
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    factory = AgentTlsFactory(asyncio.Protocol, context, limit=8)
+    first, second = factory(), factory()
+    assert isinstance(first, _AgentTls)
+    assert isinstance(second, _AgentTls)
+    try:
+        assert first.get_buffer(-1).obj is second.get_buffer(-1).obj is factory.read_buffer
+        assert len(first.get_buffer(1 << 20)) == TLS_READ_BUFFER_BYTES
+    finally:
+        first.connection_lost(None)  # never connected: only their transports to close
+        second.connection_lost(None)
+    assert factory.handshakes == 0
 
 
 @pytest.mark.parametrize("broker", [{"agent_handshake_limit": 2}], indirect=True)
