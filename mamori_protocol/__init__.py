@@ -47,7 +47,14 @@ from mamori_protocol.errors import (
     UnknownMessageType,
 )
 from mamori_protocol.ice_servers import IceServer, ice_servers_from_wire
-from mamori_protocol.resume import ResumeToken, SessionResume, SessionResumed, ViewerResume
+from mamori_protocol.resume import (
+    LOST_REASONS,
+    ResumeToken,
+    SessionLost,
+    SessionResume,
+    SessionResumed,
+    ViewerResume,
+)
 from mamori_protocol.validators import (
     MAX_CANDIDATE_CHARS,
     MAX_ERROR_MESSAGE_CHARS,
@@ -60,6 +67,7 @@ from mamori_protocol.validators import (
 )
 
 __all__ = [
+    "LOST_REASONS",
     "MAX_CANDIDATE_CHARS",
     "MAX_ERROR_MESSAGE_CHARS",
     "MAX_MESSAGE_BYTES",
@@ -85,6 +93,7 @@ __all__ = [
     "Offer",
     "ProtocolError",
     "ResumeToken",
+    "SessionLost",
     "SessionResume",
     "SessionResumed",
     "SessionStart",
@@ -259,6 +268,7 @@ Message = (
     | Notice
     | Activity
     | SessionResume
+    | SessionLost
     | SessionResumed
     | ResumeToken
     | ViewerResume
@@ -279,6 +289,7 @@ _TYPES: Final[dict[str, type[Message]]] = {
         Notice,
         Activity,
         SessionResume,
+        SessionLost,
         SessionResumed,
         ResumeToken,
         ViewerResume,
@@ -291,7 +302,16 @@ _ALLOWED: Final[dict[Direction, frozenset[str]]] = {
         {"session_start", "session_resumed", "offer", "ice", "bye", "error"}
     ),
     Direction.AGENT_TO_BROKER: frozenset(
-        {"agent_hello", "session_resume", "answer", "ice", "bye", "violation", "activity"}
+        {
+            "agent_hello",
+            "session_resume",
+            "session_lost",
+            "answer",
+            "ice",
+            "bye",
+            "violation",
+            "activity",
+        }
     ),
     Direction.BROKER_TO_VIEWER: frozenset(
         {"answer", "ice", "bye", "error", "notice", "resume_token"}
@@ -347,6 +367,8 @@ def parse(raw: str | bytes, direction: Direction) -> Message:
         and message.reason not in VIEWER_BYE_REASONS
     ):
         raise MalformedMessage("bye: not a reason a viewer may give")
+    if isinstance(message, SessionLost) and message.reason not in LOST_REASONS:
+        raise MalformedMessage("session_lost: not a reason a kept session can end for")
     return message
 
 

@@ -30,6 +30,25 @@ class SessionResume:
     elapsed_s: int
 
 
+# Why a kept session can end on the agent while no broker hears it: its peer connection
+# failed or closed (the viewer's network, or the page gone), or the screen could no longer
+# be captured. The agent's own words (PeerSession), so the audit can say what happened.
+LOST_REASONS: Final = frozenset({"peer_failed", "peer_closed", "capture_failed"})
+
+
+@dataclass(frozen=True, slots=True)
+class SessionLost:
+    """A kept session that ended while the broker was away, told on the next link: which,
+    shown to whom, how long it ran, and why it ended (one of ``LOST_REASONS``). Without it
+    the broker could only record the end as the restart's (``broker_crashed``)."""
+
+    TYPE: ClassVar[str] = "session_lost"
+    session_id: str
+    viewer_id: str
+    elapsed_s: int
+    reason: str
+
+
 @dataclass(frozen=True, slots=True)
 class SessionResumed:
     """The broker re-adopted the agent's session: signaling, limits and ends apply again."""

@@ -15,6 +15,8 @@ Media is peer-to-peer, so a broker that stops need not end the sessions it relay
   Then ``session_resumed`` is audited, the agent hears ``session_resumed``, and the relay's
   limits, window, idle clock and admin end apply again. Otherwise the agent hears a ``bye``
   with the real reason, which the audit records as the session's end.
+- A kept session that ended on the agent while the broker was away (its peer connection
+  failed) is told on the next link (``session_lost``) and closed with that reason.
 - The rows no agent re-registered in time are closed as ``broker_shutdown`` or
   ``broker_crashed`` (``session_audit.close_crashed``); a re-adopted session whose viewer
   does not come back (``resume_endpoint``) in that time ends as ``viewer_left``.
@@ -45,7 +47,7 @@ from broker.devices import register as devices
 from broker.identity.sessions import Stage
 from broker.signaling.relay import Relay
 from broker.signaling.resume_secret import secret_hash
-from broker.signaling.session_audit import close_crashed
+from broker.signaling.session_audit import close_crashed, close_lost
 from broker.signaling.sessions import AgentLink, Peer, Session, ViewerIdentity
 from mamori_protocol import CloseCode
 
@@ -207,6 +209,16 @@ class Adoption:
         await link.peer.send(protocol.encode(protocol.SessionResumed(session_id=sid)))
         log.info("session %s re-adopted on %s", sid, link.host_id)
         self._spawn(self._await_viewer(session))
+
+    async def lost(self, link: AgentLink, lost: protocol.SessionLost) -> None:
+        """The agent kept a session through the broker's absence and saw it end meanwhile:
+        its end is recorded with the agent's reason, not as the restart's."""
+        self._pending.discard(lost.session_id)
+        if not await close_lost(self._db, self._clock, link.org_id, link.host_id, lost):
+            log.warning(
+                "session %s reported lost by %s: no such open session", lost.session_id,
+                link.host_id,
+            )  # fmt: skip
 
     async def _revoked_since(self, session: Session) -> str | None:
         async with self._db.session() as s:

@@ -174,6 +174,10 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
                 adoption: Adoption = ws.app.state.adoption
                 await adoption.adopt(link, message)
                 continue
+            if isinstance(message, protocol.SessionLost):
+                # One it kept that ended meanwhile: its real end goes on record.
+                await ws.app.state.adoption.lost(link, message)
+                continue
             await relay.from_agent(link, message)
     except ProtocolError as exc:
         await _refuse_protocol(peer, "agent", exc)

@@ -17,6 +17,7 @@ import logging
 from datetime import datetime
 
 from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
@@ -26,6 +27,7 @@ from broker.db.models import OpenSession
 from broker.identity import sessions
 from broker.signaling.resume_secret import secret_hash
 from broker.signaling.sessions import Session
+from mamori_protocol import SessionLost
 
 log = logging.getLogger(__name__)
 
@@ -149,25 +151,69 @@ async def close_crashed(
         query = select(OpenSession).where(OpenSession.replica == replica)
         if only is not None:
             query = query.where(OpenSession.session_id.in_(only))
-        rows = list(await s.scalars(query))
-        for row in rows:
-            record(
-                s,
-                Actor(source_address="", user_id=row.user_id, org_id=row.org_id, name=row.username),
-                Event.SESSION_ENDED,
-                Outcome.SUCCESS,
-                now,
-                detail=(
-                    f"host={row.host_id} session={row.session_id} "
-                    f"reason={row.suspended_reason or 'broker_crashed'} "
-                    f"duration_s={_at_most(row.started_at, now)}"
-                ),
-            )
-            await s.delete(row)
+        rows = []
+        for row in await s.scalars(query):
+            # Each end recorded only by whoever deletes the row (an agent may report the
+            # session's own end at the same time, ``close_lost``): never two ends, none lost.
+            if await _taken(s, row.session_id):
+                rows.append(row)
+                _record_end(
+                    s, row, now, row.suspended_reason or "broker_crashed",
+                    _at_most(row.started_at, now),
+                )  # fmt: skip
         await s.commit()
     for row in rows:
         log.warning("session %s was cut by a broker crash: end recorded", row.session_id)
     return [row.session_id for row in rows]
+
+
+async def close_lost(
+    db: Database, clock: Clock, org_id: int, host_id: str, lost: SessionLost
+) -> bool:
+    """Record the real end of a session its agent kept while the broker was away and saw
+    end meanwhile (``session_lost``: its peer connection failed, say); False when there is no
+    such open session of this host and viewer (already closed, or never its own)."""
+    now = clock.now()
+    async with db.session() as s:
+        row = await s.get(OpenSession, lost.session_id)
+        if (
+            row is None
+            or row.org_id != org_id
+            or row.host_id != host_id
+            or row.username != lost.viewer_id
+            or not await _taken(s, row.session_id)
+        ):
+            return False
+        _record_end(
+            s, row, now, lost.reason, min(lost.elapsed_s, _at_most(row.started_at, now)),
+            reported="agent_after_restart",
+        )  # fmt: skip
+        await s.commit()
+    log.info("session %s ended while the broker was away: %s", lost.session_id, lost.reason)
+    return True
+
+
+async def _taken(s: AsyncSession, session_id: str) -> bool:
+    """Delete the session's open row; whether this call is the one that did."""
+    gone = await s.execute(delete(OpenSession).where(OpenSession.session_id == session_id))
+    return getattr(gone, "rowcount", 0) == 1
+
+
+def _record_end(
+    s: AsyncSession, row: OpenSession, now: datetime, reason: str, duration_s: int,
+    reported: str | None = None,
+) -> None:  # fmt: skip
+    record(
+        s,
+        Actor(source_address="", user_id=row.user_id, org_id=row.org_id, name=row.username),
+        Event.SESSION_ENDED,
+        Outcome.SUCCESS,
+        now,
+        detail=(
+            f"host={row.host_id} session={row.session_id} reason={reason} "
+            f"duration_s={duration_s}" + (f" reported={reported}" if reported else "")
+        ),
+    )
 
 
 def _at_most(started_at: datetime, now: datetime) -> int:

@@ -121,6 +121,9 @@ class BrokerLink:
         self._detached: asyncio.Task[None] | None = None
         self.resume_window_s = resume_window_s
         self._session_started_at = 0.0
+        # A kept session that ended while no broker had adopted it, not yet told to one
+        # (``session_lost``, so the audit records its real end, not the restart's).
+        self._lost: protocol.SessionLost | None = None
         # Whether the last link ended in a way a live session survives (see run()).
         self._resumable = False
 
@@ -234,7 +237,10 @@ class BrokerLink:
 
     async def _resume_session(self, ws: ClientConnection) -> None:
         """Re-register the detached session on a new link (the broker answers
-        ``session_resumed`` or a ``bye``)."""
+        ``session_resumed`` or a ``bye``), or tell how the one kept meanwhile ended."""
+        if self._lost is not None:
+            await ws.send(protocol.encode(self._lost))
+            self._lost = None
         session = self.session
         if session is None or self._detached is None:
             return
@@ -281,9 +287,16 @@ class BrokerLink:
 
         async def ended(reason: str) -> None:
             if self.session is not None and self.session.session_id == session_id:
+                kept = self._detached is not None  # no broker holds it: a bye would be lost
                 self._cancel_detached()
                 self.session = None
                 self._pending_session_id = None
+                if kept and reason in protocol.LOST_REASONS:
+                    elapsed = int(self._clock() - self._session_started_at)
+                    self._lost = protocol.SessionLost(session_id, start.viewer_id, elapsed, reason)
+                    if await self._send(self._lost):  # a link is up, not yet re-adopted
+                        self._lost = None
+                    return
                 await self._send(protocol.Bye(reason=reason, session_id=session_id))
 
         async def report(violation: str, detail: str) -> None:
@@ -323,9 +336,12 @@ class BrokerLink:
         self._pending_session_id = None
         await close_quietly(session)
 
-    async def _send(self, message: protocol.Message) -> None:
+    async def _send(self, message: protocol.Message) -> bool:
+        """Whether ``message`` went out on a link."""
         if self._ws is not None:
             try:
                 await self._ws.send(protocol.encode(message))
+                return True
             except ConnectionClosed:
                 log.info("could not send %s: link closed", message.TYPE)
+        return False

@@ -65,3 +65,32 @@ def test_a_join_may_ask_for_a_resume_secret() -> None:
     join = protocol.ViewerJoin("pc-1", resume=True)
     assert protocol.parse(protocol.encode(join), Direction.VIEWER_TO_BROKER) == join
     assert "resume" not in protocol.encode(protocol.ViewerJoin("pc-1"))
+
+
+def test_a_session_lost_while_the_broker_was_away_goes_agent_to_broker_only() -> None:
+    lost = protocol.SessionLost(SID, "doctor-1", 95, "peer_failed")
+    assert protocol.parse(protocol.encode(lost), Direction.AGENT_TO_BROKER) == lost
+    for other in Direction:
+        if other is not Direction.AGENT_TO_BROKER:
+            with pytest.raises(UnexpectedMessage):
+                protocol.parse(protocol.encode(lost), other)
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        # Reasons are the agent's own few words, never free text for the audit.
+        {"type": "session_lost", "session_id": SID, "viewer_id": "d", "elapsed_s": 1,
+         "reason": "ended_by_admin"},
+        {"type": "session_lost", "session_id": SID, "viewer_id": "d", "elapsed_s": 1,
+         "reason": "peer failed"},
+        {"type": "session_lost", "session_id": SID, "viewer_id": "d", "elapsed_s": -5,
+         "reason": "peer_failed"},
+        {"type": "session_lost", "session_id": SID, "viewer_id": "d", "reason": "peer_failed"},
+        {"type": "session_lost", "session_id": "short", "viewer_id": "d", "elapsed_s": 1,
+         "reason": "peer_failed"},
+    ],
+)  # fmt: skip
+def test_a_malformed_session_lost_is_refused(raw: dict[str, object]) -> None:
+    with pytest.raises(MalformedMessage):
+        protocol.parse(json.dumps(raw), Direction.AGENT_TO_BROKER)

@@ -15,9 +15,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import delete
+from sqlalchemy import delete, select
 
-from broker.db.models import OpenSession
+from broker.db.models import AuditEvent, OpenSession
 from broker.signaling.adoption import Adoption
 from devkit.broker import RunningBroker
 from devkit.identity import SignedIn
@@ -61,6 +61,47 @@ async def test_a_restart_keeps_the_session_and_an_unknown_one_is_ended(
         # Re-registered on the next link, unknown there: bye session_unknown closes the peer.
         await until(lambda: agent.session is None, 20, "the unknown session ended")
         assert not agent.session_detached
+
+
+async def test_a_kept_session_that_ends_before_the_broker_is_back_is_reported_with_its_reason(
+    broker: RunningBroker, user: SignedIn, agent: BrokerLink
+) -> None:
+    """The viewer goes while the broker is away (its peer closes): the agent tells the broker
+    on its next link, and the audit records the peer's end, not the restart's."""
+    adoption: Adoption = broker.app.state.adoption
+    async with aiortc_viewer(broker, user, HOST_ID) as viewer:
+        await viewer.next_frame()
+        session = agent.session
+        assert session is not None
+        gate = broker.app.state.agent_gate
+        limit, gate.limit = gate.limit, 0
+        assert await adoption.suspend_all() == 1
+        await until(lambda: agent.session_detached, 10, "the session kept, detached")
+        await viewer.pc.close()
+        await until(lambda: agent.session is None, 20, "the session ended on the agent")
+        broker.app.state.relay.draining = False
+        gate.limit = limit
+    ends = await _ended(broker, session.session_id)
+    assert len(ends) == 1
+    assert "reason=peer_" in ends[0]
+    assert "reported=agent_after_restart" in ends[0]
+
+
+async def _ended(broker: RunningBroker, session_id: str) -> list[str]:
+    for _ in range(400):  # the agent's next attempt comes after its backoff (bounded)
+        async with broker.db.session() as s:
+            found = list(
+                await s.scalars(
+                    select(AuditEvent.detail).where(
+                        AuditEvent.event == "session_ended",
+                        AuditEvent.detail.contains(f"session={session_id}"),
+                    )
+                )
+            )
+        if found:
+            return found
+        await asyncio.sleep(0.05)
+    return []
 
 
 async def test_a_session_no_broker_adopts_in_time_ends_on_the_agent(

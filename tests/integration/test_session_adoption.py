@@ -262,3 +262,60 @@ async def test_a_session_past_its_maximum_time_is_not_readopted(
         assert bye == protocol.Bye("max_session_time", session_id=suspended.session_id)
     [ended] = await audit(broker, "session_ended", suspended.session_id)
     assert "reason=max_session_time" in ended
+
+
+async def ended_record(broker: RunningBroker, session_id: str) -> list[str]:
+    for _ in range(100):  # the endpoint handles it after the agent's send returns
+        if found := await audit(broker, "session_ended", session_id):
+            return found
+        await asyncio.sleep(0.05)
+    return []
+
+
+async def test_a_session_that_ended_while_the_broker_was_away_is_closed_with_its_reason(
+    broker: RunningBroker, agent_state: AgentState, suspended: Suspended
+) -> None:
+    """The agent kept the session, its peer connection failed before any broker was back:
+    on its next link it says so, and the audit records peer_failed (with the agent's
+    duration), not broker_shutdown; the end is recorded once even when the window closes
+    the leftovers afterwards."""
+    adoption: Adoption = broker.app.state.adoption
+    async with agent_connect(broker, agent_state) as agent:
+        await agent.send(hello())
+        lost = protocol.SessionLost(suspended.session_id, suspended.username, 7, "peer_failed")
+        await agent.send(protocol.encode(lost))
+        [ended] = await ended_record(broker, suspended.session_id)
+    assert "reason=peer_failed" in ended
+    assert "duration_s=" in ended
+    assert "reported=agent_after_restart" in ended
+    async with broker.db.session() as s:
+        assert await s.get(OpenSession, suspended.session_id) is None
+    adoption.window_s = 0.05
+    await adoption.start()  # nothing of it left to close as the restart's
+    await asyncio.sleep(0.3)
+    assert len(await audit(broker, "session_ended", suspended.session_id)) == 1
+
+
+async def test_a_lost_session_report_for_another_viewer_closes_nothing(
+    broker: RunningBroker, agent_state: AgentState, suspended: Suspended
+) -> None:
+    """An agent can only close its own host's session, for the viewer it was shown to."""
+    async with agent_connect(broker, agent_state) as agent:
+        await agent.send(hello())
+        await agent.send(
+            protocol.encode(
+                protocol.SessionLost(suspended.session_id, "someone-else", 7, "peer_failed")
+            )
+        )
+        # Then a valid re-registration on the same link: handled after the report, so its
+        # answer proves the report was processed (and closed nothing).
+        await agent.send(
+            protocol.encode(protocol.SessionResume(suspended.session_id, suspended.username, 8))
+        )
+        assert await recv(agent, Direction.BROKER_TO_AGENT) == protocol.SessionResumed(
+            suspended.session_id
+        )
+    assert not any(
+        "reason=peer_failed" in e
+        for e in await audit(broker, "session_ended", suspended.session_id)
+    )
