@@ -175,6 +175,7 @@ const TYPES = Object.freeze({
   activity: [["session_id", true]],
   // mamori_protocol/resume.py: a live session carried across a broker restart.
   session_resume: [["session_id", true], ["viewer_id", true], ["elapsed_s", true]],
+  session_lost: [["session_id", true], ["viewer_id", true], ["elapsed_s", true], ["reason", true]],
   session_resumed: [["session_id", true]],
   resume_token: [["token", true]],
   viewer_resume: [["token", true]],
@@ -186,6 +187,7 @@ const ALLOWED = Object.freeze({
   [Direction.AGENT_TO_BROKER]: new Set([
     "agent_hello",
     "session_resume",
+    "session_lost",
     "answer",
     "ice",
     "bye",
