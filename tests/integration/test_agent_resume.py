@@ -15,15 +15,17 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from sqlalchemy import delete, select
+from sqlalchemy import delete
 
-from broker.db.models import AuditEvent, OpenSession
+from broker.db.models import OpenSession
 from broker.signaling.adoption import Adoption
 from devkit.broker import RunningBroker
 from devkit.identity import SignedIn
 from host_agent.link.broker_link import BrokerLink
+from host_agent.webrtc.peer_session import PeerSession
 from tests.conftest import HOST_ID
-from tests.support.viewer import aiortc_viewer
+from tests.support.grants import audit, audited
+from tests.support.viewer import AiortcViewer, aiortc_viewer
 
 pytestmark = [pytest.mark.integration, pytest.mark.display]
 
@@ -36,20 +38,30 @@ async def until(probe: object, timeout_s: float, what: str) -> None:
     raise AssertionError(f"not within {timeout_s} s: {what}")
 
 
+async def broker_away(
+    broker: RunningBroker, agent: BrokerLink, viewer: AiortcViewer
+) -> tuple[PeerSession, int]:
+    """Once the picture runs: the broker "restarts" (its sessions suspended) and answers
+    every agent 503 for now; the agent keeps its session, detached. The session, and the
+    gate's limit to set back for the broker to come back."""
+    await viewer.next_frame()
+    session = agent.session
+    assert session is not None
+    gate = broker.app.state.agent_gate
+    limit, gate.limit = gate.limit, 0
+    adoption: Adoption = broker.app.state.adoption
+    assert await adoption.suspend_all() == 1
+    await until(lambda: agent.session_detached, 10, "the session kept, detached")
+    assert agent.session is session
+    return session, limit
+
+
 async def test_a_restart_keeps_the_session_and_an_unknown_one_is_ended(
     broker: RunningBroker, user: SignedIn, agent: BrokerLink
 ) -> None:
-    adoption: Adoption = broker.app.state.adoption
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
-        await viewer.next_frame()
-        session = agent.session
-        assert session is not None
-        # The broker "restarts" and is too busy for agents for a while (503).
+        _, limit = await broker_away(broker, agent, viewer)
         gate = broker.app.state.agent_gate
-        limit, gate.limit = gate.limit, 0
-        assert await adoption.suspend_all() == 1
-        await until(lambda: agent.session_detached, 10, "the session kept, detached")
-        assert agent.session is session
         for _ in range(10):
             await viewer.next_frame(5)  # the picture goes on without a broker link
         # Meanwhile the broker's record of it went (as after its window passed).
@@ -68,40 +80,18 @@ async def test_a_kept_session_that_ends_before_the_broker_is_back_is_reported_wi
 ) -> None:
     """The viewer goes while the broker is away (its peer closes): the agent tells the broker
     on its next link, and the audit records the peer's end, not the restart's."""
-    adoption: Adoption = broker.app.state.adoption
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
-        await viewer.next_frame()
-        session = agent.session
-        assert session is not None
-        gate = broker.app.state.agent_gate
-        limit, gate.limit = gate.limit, 0
-        assert await adoption.suspend_all() == 1
-        await until(lambda: agent.session_detached, 10, "the session kept, detached")
+        session, limit = await broker_away(broker, agent, viewer)
         await viewer.pc.close()
         await until(lambda: agent.session is None, 20, "the session ended on the agent")
         broker.app.state.relay.draining = False
-        gate.limit = limit
-    ends = await _ended(broker, session.session_id)
+        broker.app.state.agent_gate.limit = limit
+    # The agent's next attempt comes after its backoff (bounded).
+    ended = await audited(broker, "session_ended", f"session={session.session_id}", 30)
+    assert "reason=peer_" in ended.detail
+    assert "reported=agent_after_restart" in ended.detail
+    ends = [e for e in await audit(broker, "session_ended") if session.session_id in e.detail]
     assert len(ends) == 1
-    assert "reason=peer_" in ends[0]
-    assert "reported=agent_after_restart" in ends[0]
-
-
-async def _ended(broker: RunningBroker, session_id: str) -> list[str]:
-    for _ in range(400):  # the agent's next attempt comes after its backoff (bounded)
-        async with broker.db.session() as s:
-            found = list(
-                await s.scalars(
-                    select(AuditEvent.detail).where(
-                        AuditEvent.event == "session_ended",
-                        AuditEvent.detail.contains(f"session={session_id}"),
-                    )
-                )
-            )
-        if found:
-            return found
-        await asyncio.sleep(0.05)
-    return []
 
 
 async def test_a_session_no_broker_adopts_in_time_ends_on_the_agent(

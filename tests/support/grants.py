@@ -127,10 +127,12 @@ async def audit(broker: RunningBroker, event: str) -> list[AuditEvent]:
         return list(rows)
 
 
-async def audited(broker: RunningBroker, event: str, fragment: str) -> AuditEvent:
-    """The first ``event`` whose detail holds ``fragment`` (polled briefly: some are
-    written just after the peer is told)."""
-    for _ in range(100):
+async def audited(
+    broker: RunningBroker, event: str, fragment: str, timeout_s: float = 5
+) -> AuditEvent:
+    """The first ``event`` whose detail holds ``fragment`` (polled for up to ``timeout_s``:
+    some are written just after the peer is told)."""
+    for _ in range(int(timeout_s * 20)):
         for row in await audit(broker, event):
             if fragment in row.detail:
                 return row
