@@ -30,6 +30,7 @@ from broker.access import privacy_screen
 from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
 from broker.errors import HostBusy, NotInSession, PolicyRefused, Unavailable, UnknownHost
+from broker.signaling.session_guards import start_guards
 from broker.signaling.sessions import (
     AgentLink,
     HostInfo,
@@ -40,7 +41,6 @@ from broker.signaling.sessions import (
     ViewerIdentity,
     _NoEvents,
 )
-from broker.signaling.window_guard import watch_window
 from mamori_protocol import CloseCode
 from mamori_protocol.candidates import (
     CandidateBudget,
@@ -50,7 +50,6 @@ from mamori_protocol.candidates import (
 )
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.sdp import SdpRole, check_session_description
-from mamori_protocol.session_limits import activity_every_s
 
 log = logging.getLogger(__name__)
 
@@ -260,11 +259,7 @@ class Relay:
         if view_only:
             # Before the answer, so the page knows before its input channel opens.
             await viewer.send(protocol.encode(protocol.Notice("view_only", 0)))
-        session.limit_task = asyncio.create_task(self._enforce_maximum(session))
-        session.window_task = asyncio.create_task(
-            watch_window(self, session, self.clock, session.policy.warn_s)
-        )
-        session.idle_task = asyncio.create_task(self._enforce_idle(session))
+        start_guards(self, session)
         return session
 
     def adopt(self, session: Session) -> bool:
@@ -277,11 +272,7 @@ class Relay:
         ):
             return False
         session.agent.session = session
-        session.limit_task = asyncio.create_task(self._enforce_maximum(session))
-        session.window_task = asyncio.create_task(
-            watch_window(self, session, self.clock, session.policy.warn_s)
-        )
-        session.idle_task = asyncio.create_task(self._enforce_idle(session))
+        start_guards(self, session)
         return True
 
     def _session_start(self, session: Session) -> protocol.SessionStart:
@@ -313,39 +304,6 @@ class Relay:
             ice_policy=policy.ice_policy,
             lan_candidates=policy.lan_candidates,
         )
-
-    async def _enforce_maximum(self, session: Session) -> None:
-        """Warn the viewer ``warn_s`` ahead, then end the session at ``max_s`` (the agent
-        enforces the same limit itself)."""
-        policy = session.policy
-        # From the session's start (a re-adopted one began before this broker did).
-        left = policy.max_s - (time.monotonic() - session.started_at)
-        warn_s = int(min(policy.warn_s, max(0.0, left)))
-        await asyncio.sleep(max(0.0, left - warn_s))
-        if session.agent.session is not session:
-            return
-        if warn_s:
-            await session.viewer.send(protocol.encode(protocol.Notice("ending_soon", warn_s)))
-            await asyncio.sleep(warn_s)
-        if session.agent.session is session:
-            # The viewer first (see end()): its page must not mistake this for a failure.
-            await session.viewer.send(protocol.encode(protocol.Bye("max_session_time")))
-            await self.leave(session, "max_session_time", cancel_limit=False)
-            await session.viewer.close(CloseCode.NORMAL, "max session time")
-
-    async def _enforce_idle(self, session: Session) -> None:
-        """End the session with ``idle_timeout`` once no input was reported for the idle
-        limit. The agent enforces the same limit from its own (exact) clock and normally
-        ends first; the relay waits one reporting interval more, since the last report may
-        be that much older than the last input."""
-        grace = activity_every_s(session.policy.idle_s)
-        while session.agent.session is session:
-            left = session.last_activity_at + session.policy.idle_s + grace - time.monotonic()
-            if left > 0:
-                await asyncio.sleep(left)
-                continue
-            await self.end(session, "idle_timeout")
-            return
 
     async def _reason(self, session: Session, reason: str) -> str:
         """The reason a session ends with, after sending its browser session back to the

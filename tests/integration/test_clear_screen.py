@@ -99,7 +99,7 @@ async def test_agent_closing_the_peer_first_still_asks_for_the_second_factor(
         await self.close()
 
     monkeypatch.setattr(PeerSession, "_end_by_guard", close_only)
-    monkeypatch.setattr("broker.signaling.relay.activity_every_s", lambda idle_s: 60.0)
+    monkeypatch.setattr("broker.signaling.session_guards.activity_every_s", lambda idle_s: 60.0)
     async with aiortc_viewer(broker, user, HOST_ID) as viewer:
         await viewer.next_frame()
         await until(lambda: viewer.input.readyState == "closed")
