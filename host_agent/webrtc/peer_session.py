@@ -44,7 +44,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import congestion_control, negotiation, retransmission
+from host_agent.webrtc import congestion_control, fec_sender, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
@@ -235,11 +235,13 @@ class PeerSession:
         level = h264_level(*largest, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
-        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder.
+        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder;
+        # RED/ULPFEC only with it (the parity is paced and budgeted there).
+        extension_id = congestion_control.negotiate(transceiver, offer_sdp)
+        fec = fec_sender.negotiate(transceiver, offer_sdp) if extension_id is not None else None
         self.congestion = congestion_control.install(
-            transceiver.sender, track, congestion_control.negotiate(transceiver, offer_sdp),
-            self._stream.bitrate,
-        )  # fmt: skip
+            transceiver.sender, track, extension_id, self._stream.bitrate, fec=fec
+        )
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
