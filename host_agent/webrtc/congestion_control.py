@@ -119,6 +119,7 @@ class CongestionController:
         self.sent = SentPackets()
         self.malformed = 0
         self.unstamped = 0
+        self.refused = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._round_trip = sender_round_trip(sender)
@@ -213,6 +214,14 @@ class CongestionController:
                 s.packets, s.delay_drops, s.loss_drops, self.pacer.stats.max_queue_bytes // 1000,
                 self.estimator.trend.threshold_ms,
             )  # fmt: skip
+            if self.fec_stage is not None:
+                f = self.fec_stage.stats
+                log.info(
+                    "fec: loss %.1f %%, share %.1f %%, %d media / %d fec packets, %d groups "
+                    "protected, %d resends as RTX of red, %d NACKs for fec ignored",
+                    100 * self.estimator.loss_fraction, 100 * self.fec_stage.overhead.share,
+                    f.media, f.fec, f.groups_protected, f.resends, f.fec_nacked,
+                )  # fmt: skip
 
     async def _run(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         """Release packets when the pacer says; stamp each as it leaves."""
@@ -233,8 +242,13 @@ class CongestionController:
                     sequence = self.sent.next_sequence(self._clock(), len(packet))
                     packet = stamp(packet, self._extension_id, sequence) or packet
                 # ConnectionError: the transport is closing; aiortc's loop ends on its own.
-                with contextlib.suppress(ConnectionError):
-                    await send(packet)
+                try:
+                    with contextlib.suppress(ConnectionError):
+                        await send(packet)
+                except ValueError as exc:  # SRTP refused it (too long): drop this one only
+                    self.refused += 1
+                    if self.refused <= 5:
+                        log.warning("packet of %d bytes not sent: %s", len(packet), exc)
 
 
 def install(

@@ -32,6 +32,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
+import aiortc.codecs.h264
+import aiortc.codecs.vpx
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
 from aiortc.sdp import SessionDescription
@@ -40,6 +42,14 @@ from host_agent.webrtc import ulpfec
 from host_agent.webrtc.fec_policy import Overhead, fec_count
 
 ENV: Final = "MAMORI_FEC"
+# The largest RTP packet aiortc's SRTP protects: its 1500-byte buffer less the 144-byte
+# trailer it reserves (pylibsrtp). An FEC packet is its media's longest packet plus the
+# header extensions again, the RED byte and 18 bytes of FEC headers: with aiortc's
+# 1300-byte payloads it did not fit (seen: "packet is too long", the pacer stopped).
+MAX_WIRE: Final = 1356
+# So media payloads are cut smaller when FEC is on (libwebrtc subtracts FEC's overhead
+# from the packet size the same way): 1200 + 2 x ~36 bytes of header and extensions + 19.
+MEDIA_PAYLOAD_MAX: Final = 1200
 # Wire -> aiortc sequence numbers kept for resends: past any retransmission horizon
 # (~20 s of a scrolling screen), well short of the 16-bit wrap.
 MAPPED: Final = 1 << 14
@@ -59,6 +69,7 @@ class FecStats:
     fec_bytes: int = 0
     media_bytes: int = 0
     groups_protected: int = 0
+    too_long: int = 0  # FEC packets not sent: over MAX_WIRE
     resends: int = 0
     fec_nacked: int = 0
 
@@ -163,6 +174,9 @@ class FecStage:
             rtp = bytes([last[0], self.types.ulpfec]) + last[2:header]
             rtp = ulpfec.with_sequence_number(rtp, seq)
             packet = ulpfec.red_wrap(rtp + payload, self.types.red)
+            if len(packet) > MAX_WIRE:  # its number is skipped: the receiver NACKs it, ignored
+                self.stats.too_long += 1
+                continue
             out.append(packet)
             self.stats.fec += 1
             self.stats.fec_bytes += len(packet)
@@ -220,7 +234,11 @@ class ResendView:
 
 
 def install(sender: Any, stage: FecStage) -> None:
-    """Resends through ``ResendView`` and as RTX of red (call after ``sender.send``)."""
+    """Resends through ``ResendView`` and as RTX of red (call after ``sender.send``);
+    media payloads of at most ``MEDIA_PAYLOAD_MAX`` (aiortc's packetizers read the module
+    constant at each frame; process-wide, like the history's constant)."""
+    aiortc.codecs.h264.PACKET_MAX = MEDIA_PAYLOAD_MAX
+    aiortc.codecs.vpx.PACKET_MAX = MEDIA_PAYLOAD_MAX
     history = sender._RTCRtpSender__rtp_history
     sender._RTCRtpSender__rtp_history = ResendView(history, stage)
     sender._RTCRtpSender__rtx_payload_type = stage.types.red_rtx

@@ -239,6 +239,7 @@ class PeerSession:
         # RED/ULPFEC only with it (the parity is paced and budgeted there).
         extension_id = congestion_control.negotiate(transceiver, offer_sdp)
         fec = fec_sender.negotiate(transceiver, offer_sdp) if extension_id is not None else None
+        log.info("session %s: RED/ULPFEC %s", self.session_id, fec or "not negotiated")
         self.congestion = congestion_control.install(
             transceiver.sender, track, extension_id, self._stream.bitrate, fec=fec
         )

@@ -204,3 +204,24 @@ async def test_mamori_fec_0_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> Non
     sdp, types = await answer_to(await offer_with(CHROMIUM_FEC))
     assert types is None
     assert "ulpfec" not in sdp
+
+
+def test_aiortc_packetizers_still_read_their_packet_max_at_each_frame() -> None:
+    """The media payload is cut to leave room for FEC (fec_sender.MEDIA_PAYLOAD_MAX)."""
+    import aiortc.codecs.h264
+    import aiortc.codecs.vpx
+
+    assert "PACKET_MAX - FU_A_HEADER_SIZE" in inspect.getsource(aiortc.codecs.h264)
+    assert "PACKET_MAX - len(descr_bytes)" in inspect.getsource(aiortc.codecs.vpx)
+    rtp_overhead = 12 + 36  # fixed header, up to 36 bytes of extensions as aiortc writes
+    fec_overhead = 1 + 10 + 8  # RED byte, FEC header, level-0 header with a long mask
+    media_len = fec_sender.MEDIA_PAYLOAD_MAX + rtp_overhead
+    assert rtp_overhead + fec_overhead + (media_len - 12) <= fec_sender.MAX_WIRE
+
+
+def test_an_fec_packet_too_long_for_srtp_is_not_sent() -> None:
+    s = stage(0.10)
+    out = [p for i in range(3) for p in s.packets(media(i, 1320, marker=i == 2))]
+    assert len(out) == 3
+    assert s.stats.too_long == 1
+    assert all(len(p) <= fec_sender.MAX_WIRE for p in out)
