@@ -201,6 +201,7 @@ async def _view(
                 f"--proxy-server=http://{CLINIC_ADDR}:{PROXY_PORT}",
                 "--proxy-bypass-list=<-loopback>",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                *os.environ.get("MAMORI_BENCH_CHROMIUM_ARGS", "").split(),
             ],
             viewport={"width": 1400, "height": 900},
         )  # fmt: skip

@@ -136,7 +136,7 @@ class CongestionController:
             await send(parameters)
             if self._fec is not None:  # before the sender's loop writes a packet
                 self.fec_stage = fec_sender.FecStage(
-                    self._fec, self._sender._ssrc, lambda: self.estimator.loss_fraction,
+                    self._fec, self._sender._ssrc, fec_sender.loss_reader(self.estimator),
                     first_sequence=secrets.randbelow(1 << 16),
                 )  # fmt: skip
                 fec_sender.install(self._sender, self.fec_stage)
@@ -218,9 +218,9 @@ class CongestionController:
                 f = self.fec_stage.stats
                 log.info(
                     "fec: loss %.1f %%, share %.1f %%, %d media / %d fec packets, %d groups "
-                    "protected, %d resends as RTX of red, %d NACKs for fec ignored",
+                    "protected, %d resends as RTX of red, %d fec resent, %d too long",
                     100 * self.estimator.loss_fraction, 100 * self.fec_stage.overhead.share,
-                    f.media, f.fec, f.groups_protected, f.resends, f.fec_nacked,
+                    f.media, f.fec, f.groups_protected, f.resends, f.fec_nacked, f.too_long,
                 )  # fmt: skip
 
     async def _run(self, send: Callable[[bytes], Awaitable[None]]) -> None:

@@ -4,7 +4,8 @@
   nor ``ulpfec`` and leaves them out of the answer (``find_common_codecs`` keeps only its
   own codecs and RTX of those). When the browser's video offer has ``red``, ``ulpfec`` and
   an RTX whose ``apt`` is red, the three are added to the answer's codecs, after the media
-  codecs (the sender still encodes the first one). Otherwise nothing changes. Setting
+  codecs (the sender still encodes the first one). Otherwise nothing changes. Only when
+  the media codec is VP8: Chromium stalls on H.264 with ULPFEC (``allowed_with_h264``).
   ``MAMORI_FEC=0`` turns it off (the bench compares both).
 - **Out** (``FecStage.packets``, in the congestion controller's send path, before the
   pacer): each media packet aiortc wrote is renumbered into the wire's sequence space (FEC
@@ -15,7 +16,11 @@
   a NACK names wire numbers. The view maps one to the other and hands aiortc a RED copy
   under the wire number, and the sender's RTX payload type becomes the one whose apt is
   red (set after ``RTCRtpSender.send`` chose the media codec's). A NACK for an FEC packet
-  gets nothing (libwebrtc does not resend FEC either) and is not an unrecoverable loss.
+  is answered too (from ``FecStage``'s own store, never an unrecoverable loss): Chromium
+  counts a received FEC packet as padding in its H.264 packet buffer, which assembles
+  frames only over unbroken sequence numbers, so a lost FEC packet never resent is a hole
+  no later frame gets past until a keyframe (seen: 0 frames decoded at 5 % loss, every
+  FEC number NACKed again and again, a PLI every 3 s).
 
 Known: parity is computed over the packets as they enter the pacer, whose transport-wide
 sequence number is still the placeholder; a recovered packet therefore carries a wrong
@@ -36,6 +41,7 @@ import aiortc.codecs.h264
 import aiortc.codecs.vpx
 from aiortc import RTCRtpTransceiver
 from aiortc.rtcrtpparameters import RTCRtpCodecParameters
+from aiortc.rtp import RtpPacket
 from aiortc.sdp import SessionDescription
 
 from host_agent.webrtc import ulpfec
@@ -71,17 +77,40 @@ class FecStats:
     groups_protected: int = 0
     too_long: int = 0  # FEC packets not sent: over MAX_WIRE
     resends: int = 0
-    fec_nacked: int = 0
+    fec_nacked: int = 0  # FEC packets resent on a NACK
+
+
+def loss_reader(estimator: Any) -> Callable[[], float]:
+    """The loss FEC's share follows: the estimator's, or ``MAMORI_FEC_LOSS`` when set (a
+    fixed share on any link, for checking the receiver's side of FEC without loss)."""
+    fixed = os.environ.get("MAMORI_FEC_LOSS")
+    if fixed:
+        value = float(fixed)
+        return lambda: value
+    return lambda: float(estimator.loss_fraction)
 
 
 def enabled() -> bool:
     return os.environ.get(ENV, "1") != "0"
 
 
+def allowed_with_h264() -> bool:
+    """H.264 with ULPFEC stalls Chromium's receiver (measured here: 0 frames decoded with
+    FEC packets on a link without loss, where the same RED stream without them played at
+    40 fps; others disable ULPFEC with H.264 for Chromium too, e.g. jitsi's
+    lib-jitsi-meet#1832, owt-server#880). Its H.264 path assembles frames by unbroken
+    sequence numbers, and the FEC packets' numbers are not accepted as filling them.
+    ``MAMORI_FEC=h264`` sends it anyway (to measure that again on a newer Chromium)."""
+    return os.environ.get(ENV) == "h264"
+
+
 def negotiate(transceiver: RTCRtpTransceiver, offer_sdp: str) -> FecPayloadTypes | None:
     """Add red, its RTX and ulpfec to the answer if the offer's video has all three."""
     if not enabled():
         return None
+    media = next((c for c in transceiver._codecs if c.mimeType.lower() != "video/rtx"), None)
+    if media is None or (media.mimeType.lower() == "video/h264" and not allowed_with_h264()):
+        return None  # see allowed_with_h264: VP8 only
     video = next((m for m in SessionDescription.parse(offer_sdp).media if m.kind == "video"), None)
     if video is None:
         return None
@@ -132,7 +161,7 @@ class FecStage:
         self._next = first_sequence % ulpfec.SEQUENCE_SPACE
         self._group: list[bytes] = []  # as sent without RED, wire numbers, consecutive
         self._to_aiortc: OrderedDict[int, int] = OrderedDict()
-        self._fec_sequences: OrderedDict[int, None] = OrderedDict()
+        self._fec_packets: OrderedDict[int, bytes] = OrderedDict()  # wire seq -> RED FEC
         self.overhead = Overhead()
         self.stats = FecStats()
 
@@ -167,16 +196,19 @@ class FecStage:
         header = ulpfec.header_length(last)
         out = []
         for offsets in ulpfec.interleaved_masks(len(group), count):
-            seq = self._take_sequence()
-            self._remember(self._fec_sequences, seq, None)
             payload = ulpfec.fec_payload(group, offsets)
             # The last media packet's header: its timestamp and extensions; marker 0.
             rtp = bytes([last[0], self.types.ulpfec]) + last[2:header]
-            rtp = ulpfec.with_sequence_number(rtp, seq)
-            packet = ulpfec.red_wrap(rtp + payload, self.types.red)
-            if len(packet) > MAX_WIRE:  # its number is skipped: the receiver NACKs it, ignored
+            if len(rtp) + 1 + len(payload) > MAX_WIRE:
+                # Not sent, and no number taken: a hole in the sequence numbers would be
+                # NACKed for ever and hold the receiver's frame assembly.
                 self.stats.too_long += 1
                 continue
+            seq = self._take_sequence()
+            packet = ulpfec.red_wrap(
+                ulpfec.with_sequence_number(rtp, seq) + payload, self.types.red
+            )
+            self._remember(self._fec_packets, seq, packet)
             out.append(packet)
             self.stats.fec += 1
             self.stats.fec_bytes += len(packet)
@@ -195,7 +227,11 @@ class FecStage:
         return self._to_aiortc.get(wire % ulpfec.SEQUENCE_SPACE)
 
     def is_fec(self, wire: int) -> bool:
-        return wire % ulpfec.SEQUENCE_SPACE in self._fec_sequences
+        return wire % ulpfec.SEQUENCE_SPACE in self._fec_packets
+
+    def fec_packet(self, wire: int) -> bytes | None:
+        """The FEC packet sent under ``wire`` (RED), if still kept."""
+        return self._fec_packets.get(wire % ulpfec.SEQUENCE_SPACE)
 
 
 class ResendView:
@@ -216,9 +252,10 @@ class ResendView:
         return len(self._history)
 
     def get(self, key: int, default: Any = None) -> Any:
-        if self._stage.is_fec(key):
+        fec = self._stage.fec_packet(key)
+        if fec is not None:  # resent, or the receiver's H.264 assembly stops at the hole
             self._stage.stats.fec_nacked += 1
-            return default
+            return RtpPacket.parse(fec)
         aiortc_seq = self._stage.aiortc_sequence(key)
         if aiortc_seq is None:
             return self._history.get(key, default)  # the history's own unknown handling

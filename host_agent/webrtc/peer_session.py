@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -111,6 +112,9 @@ def _offered_video_extensions(offer_sdp: str) -> list[object]:
 
 
 def _x264_available() -> bool:
+    if os.environ.get("MAMORI_H264") == "0":  # VP8 only: the bench's FEC comparison
+        log.info("H.264 disabled by MAMORI_H264=0, VP8 only")
+        return False
     try:
         x264.load()
     except EncoderError as exc:

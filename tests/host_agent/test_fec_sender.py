@@ -102,7 +102,7 @@ class Clock:
         return self.now
 
 
-def test_a_nack_by_wire_number_resends_the_red_copy_and_fec_is_not_resent() -> None:
+def test_a_nack_by_wire_number_resends_the_red_copy_and_fec_is_resent_as_sent() -> None:
     s = stage(0.10, first=9000)
     unrecoverable: list[int] = []
     history = RetransmissionHistory(
@@ -118,9 +118,12 @@ def test_a_nack_by_wire_number_resends_the_red_copy_and_fec_is_not_resent() -> N
     assert resent.sequence_number == 9002
     assert resent.payload_type == TYPES.red
     assert resent.payload == bytes([102]) + bytes([42]) * 50
-    assert view.get(9005) is None  # the FEC packet
+    fec = view.get(9005)  # the FEC packet: resent too (Chromium's H.264 assembly needs it)
+    assert fec.sequence_number == 9005
+    assert fec.payload_type == TYPES.red
+    assert fec.payload[0] == TYPES.ulpfec
     assert s.stats.fec_nacked == 1
-    assert unrecoverable == []  # an FEC packet not kept is no lost picture
+    assert unrecoverable == []
 
 
 def test_aiortc_still_chooses_rtx_and_stores_packets_the_way_the_patch_expects() -> None:
@@ -225,3 +228,30 @@ def test_an_fec_packet_too_long_for_srtp_is_not_sent() -> None:
     assert len(out) == 3
     assert s.stats.too_long == 1
     assert all(len(p) <= fec_sender.MAX_WIRE for p in out)
+    # No number was taken for it: the next packet follows on (a hole would be NACKed).
+    nxt = s.packets(media(3, 100, marker=True))
+    assert ulpfec.sequence_number(nxt[0]) == ulpfec.sequence_number(out[-1]) + 1
+
+
+async def answer_with_h264_first(offer: str) -> FecPayloadTypes | None:
+    pc = RTCPeerConnection()
+    try:
+        transceiver = pc.addTransceiver("video", direction="sendonly")
+        transceiver.setCodecPreferences(
+            sorted(
+                RTCRtpSender.getCapabilities("video").codecs,
+                key=lambda c: c.mimeType.lower() != "video/h264",
+            )
+        )
+        await pc.setRemoteDescription(RTCSessionDescription(offer, "offer"))
+        return fec_sender.negotiate(transceiver, offer)
+    finally:
+        await pc.close()
+
+
+async def test_no_fec_with_h264_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chromium stalls on H.264 with ULPFEC (fec_sender.allowed_with_h264)."""
+    offer = await offer_with(CHROMIUM_FEC)
+    assert await answer_with_h264_first(offer) is None
+    monkeypatch.setenv(fec_sender.ENV, "h264")
+    assert await answer_with_h264_first(offer) == TYPES
