@@ -15,7 +15,7 @@ viewer page.
 
 The variants, in turn on the same link, the order reversed every other level: ``after``
 this checkout's agent; ``novnc`` x11vnc + websockify + noVNC (``bench/lossy_novnc.py``);
-``nofec`` this checkout's agent with RED/ULPFEC turned off (``MAMORI_FEC=0``);
+``fec`` this checkout's agent with RED/ULPFEC turned on (``MAMORI_FEC=1``, off by default);
 ``before`` the agent code exported to ``--before`` (e.g. ``git archive <commit> | tar -x -C
 DIR``; the broker and viewer are this checkout's, so only while the agent protocol has not
 changed). For every variant, from the glass's code in each picture: new pictures per
@@ -60,7 +60,7 @@ CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
 PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
-VARIANTS: Final = ("before", "after", "nofec", "novnc")
+VARIANTS: Final = ("before", "after", "fec", "novnc")
 ROOT: Final = Path(__file__).resolve().parents[1]
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
@@ -140,11 +140,11 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                     org = await make_org(broker, "lossy")
                     person = await make_person(broker, org, "doctor")
                     await enroll_agent(broker, org, HOST_ID, tmp / "agent", "lossy")
-                    ours = args.variant in ("after", "nofec")
+                    ours = args.variant in ("after", "fec")
                     code = ROOT if ours else Path(args.before).resolve()
                     env = {**os.environ, "PYTHONPATH": str(code)}
-                    if args.variant == "nofec":  # this checkout's agent, RED/ULPFEC refused
-                        env["MAMORI_FEC"] = "0"
+                    if args.variant == "fec":  # this checkout's agent, RED/ULPFEC on
+                        env["MAMORI_FEC"] = os.environ.get("MAMORI_FEC") or "1"  # or h264
                     log = open(tmp / "agent.log", "wb")  # noqa: SIM115
                     # --record-cc: the same agent, its congestion control recorded.
                     module = (
@@ -430,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
         "--variants",
         type=lambda t: t.split(","),
         default=["after", "novnc"],
-        help="which stacks to run, in order, alternating by level (before,after,nofec,novnc)",
+        help="which stacks to run, in order, alternating by level (before,after,fec,novnc)",
     )
     parser.add_argument("--logs", help="keep each agent's (or x11vnc's) log in this directory")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)

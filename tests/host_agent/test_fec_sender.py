@@ -177,7 +177,12 @@ async def answer_to(offer: str) -> tuple[str, FecPayloadTypes | None]:
         await pc.close()
 
 
-async def test_red_ulpfec_and_rtx_of_red_are_answered_when_offered() -> None:
+@pytest.fixture
+def fec_on(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(fec_sender.ENV, "1")
+
+
+async def test_red_ulpfec_and_rtx_of_red_are_answered_when_offered(fec_on: None) -> None:
     sdp, types = await answer_to(await offer_with(CHROMIUM_FEC))
     assert types == TYPES
     assert "a=rtpmap:123 red/90000" in sdp
@@ -192,7 +197,7 @@ async def test_red_ulpfec_and_rtx_of_red_are_answered_when_offered() -> None:
     "extra",
     ["", "a=rtpmap:123 red/90000\r\na=rtpmap:125 ulpfec/90000\r\n"],  # none; no rtx of red
 )
-async def test_nothing_changes_without_all_three_in_the_offer(extra: str) -> None:
+async def test_nothing_changes_without_all_three_in_the_offer(extra: str, fec_on: None) -> None:
     offer = await offer_with(extra)
     if extra:
         offer = offer.replace(" 123 124 125\r\n", " 123 125\r\n")
@@ -202,8 +207,14 @@ async def test_nothing_changes_without_all_three_in_the_offer(extra: str) -> Non
     assert "ulpfec" not in sdp
 
 
-async def test_mamori_fec_0_turns_it_off(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(fec_sender.ENV, "0")
+@pytest.mark.parametrize("value", ["0", None])
+async def test_off_by_default_and_with_mamori_fec_0(
+    monkeypatch: pytest.MonkeyPatch, value: str | None
+) -> None:
+    if value is None:
+        monkeypatch.delenv(fec_sender.ENV, raising=False)
+    else:
+        monkeypatch.setenv(fec_sender.ENV, value)
     sdp, types = await answer_to(await offer_with(CHROMIUM_FEC))
     assert types is None
     assert "ulpfec" not in sdp
@@ -249,7 +260,9 @@ async def answer_with_h264_first(offer: str) -> FecPayloadTypes | None:
         await pc.close()
 
 
-async def test_no_fec_with_h264_unless_asked_for(monkeypatch: pytest.MonkeyPatch) -> None:
+async def test_no_fec_with_h264_unless_asked_for(
+    monkeypatch: pytest.MonkeyPatch, fec_on: None
+) -> None:
     """Chromium stalls on H.264 with ULPFEC (fec_sender.allowed_with_h264)."""
     offer = await offer_with(CHROMIUM_FEC)
     assert await answer_with_h264_first(offer) is None
