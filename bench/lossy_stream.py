@@ -15,6 +15,7 @@ viewer page.
 
 The variants, in turn on the same link, the order reversed every other level: ``after``
 this checkout's agent; ``novnc`` x11vnc + websockify + noVNC (``bench/lossy_novnc.py``);
+``fec`` this checkout's agent with RED/ULPFEC turned on (``MAMORI_FEC=1``, off by default);
 ``before`` the agent code exported to ``--before`` (e.g. ``git archive <commit> | tar -x -C
 DIR``; the broker and viewer are this checkout's, so only while the agent protocol has not
 changed). For every variant, from the glass's code in each picture: new pictures per
@@ -59,7 +60,7 @@ CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
 PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
-VARIANTS: Final = ("before", "after", "novnc")
+VARIANTS: Final = ("before", "after", "fec", "novnc")
 ROOT: Final = Path(__file__).resolve().parents[1]
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
@@ -93,7 +94,9 @@ INBOUND = """() => {
         return {framesDecoded: r.framesDecoded, freezeCount: r.freezeCount ?? 0,
           totalFreezesDuration: r.totalFreezesDuration ?? 0, nackCount: r.nackCount,
           pliCount: r.pliCount, packetsLost: r.packetsLost, packetsReceived: r.packetsReceived,
-          keyFramesDecoded: r.keyFramesDecoded, bytesReceived: r.bytesReceived};
+          keyFramesDecoded: r.keyFramesDecoded, bytesReceived: r.bytesReceived,
+          fecPacketsReceived: r.fecPacketsReceived ?? 0,
+          fecPacketsDiscarded: r.fecPacketsDiscarded ?? 0};
       }
     }
     return null;
@@ -137,8 +140,11 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                     org = await make_org(broker, "lossy")
                     person = await make_person(broker, org, "doctor")
                     await enroll_agent(broker, org, HOST_ID, tmp / "agent", "lossy")
-                    code = ROOT if args.variant == "after" else Path(args.before).resolve()
+                    ours = args.variant in ("after", "fec")
+                    code = ROOT if ours else Path(args.before).resolve()
                     env = {**os.environ, "PYTHONPATH": str(code)}
+                    if args.variant == "fec":  # this checkout's agent, RED/ULPFEC on
+                        env["MAMORI_FEC"] = os.environ.get("MAMORI_FEC") or "1"  # or h264
                     log = open(tmp / "agent.log", "wb")  # noqa: SIM115
                     # --record-cc: the same agent, its congestion control recorded.
                     module = (
@@ -195,6 +201,7 @@ async def _view(
                 f"--proxy-server=http://{CLINIC_ADDR}:{PROXY_PORT}",
                 "--proxy-bypass-list=<-loopback>",
                 "--disable-features=WebRtcHideLocalIpsWithMdns",
+                *os.environ.get("MAMORI_BENCH_CHROMIUM_ARGS", "").split(),
             ],
             viewport={"width": 1400, "height": 900},
         )  # fmt: skip
@@ -263,6 +270,8 @@ async def _view(
         "lost": delta["packetsLost"],
         "received": delta["packetsReceived"],
         "keyframes_decoded": delta["keyFramesDecoded"],
+        "fec_received": delta["fecPacketsReceived"],
+        "fec_discarded": delta["fecPacketsDiscarded"],
         "kbit_s": round(delta["bytesReceived"] * 8 / elapsed / 1000),
         "quality_word": quality,
         "presented_fps": round(gaps["presented"] / elapsed, 1),
@@ -421,7 +430,7 @@ def parser() -> argparse.ArgumentParser:
         "--variants",
         type=lambda t: t.split(","),
         default=["after", "novnc"],
-        help="which stacks to run, in order, alternating by level (before,after,novnc)",
+        help="which stacks to run, in order, alternating by level (before,after,fec,novnc)",
     )
     parser.add_argument("--logs", help="keep each agent's (or x11vnc's) log in this directory")
     parser.add_argument("--inner", action="store_true", help=argparse.SUPPRESS)

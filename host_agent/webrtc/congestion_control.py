@@ -27,6 +27,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import secrets
 import struct
 import time
 from collections.abc import Awaitable, Callable
@@ -37,6 +38,7 @@ from aiortc.rtcrtpparameters import RTCRtcpFeedback, RTCRtpHeaderExtensionParame
 from aiortc.rtp import is_rtcp
 from aiortc.sdp import SessionDescription
 
+from host_agent.webrtc import fec_sender
 from host_agent.webrtc.estimator import BandwidthEstimator
 from host_agent.webrtc.pacer import Pacer
 from host_agent.webrtc.retransmission import sender_round_trip
@@ -103,8 +105,11 @@ class CongestionController:
         extension_id: int,
         max_bitrate: int,
         clock: Callable[[], float] = time.monotonic,
+        fec: fec_sender.FecPayloadTypes | None = None,
     ) -> None:
         self._sender = sender
+        self._fec = fec
+        self.fec_stage: fec_sender.FecStage | None = None
         self._target = target
         self._extension_id = extension_id
         self._clock = clock
@@ -114,6 +119,7 @@ class CongestionController:
         self.sent = SentPackets()
         self.malformed = 0
         self.unstamped = 0
+        self.refused = 0
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._round_trip = sender_round_trip(sender)
@@ -128,6 +134,12 @@ class CongestionController:
         async def start(parameters: Any) -> None:
             self._attach(self._sender.transport)
             await send(parameters)
+            if self._fec is not None:  # before the sender's loop writes a packet
+                self.fec_stage = fec_sender.FecStage(
+                    self._fec, self._sender._ssrc, fec_sender.loss_reader(self.estimator),
+                    first_sequence=secrets.randbelow(1 << 16),
+                )  # fmt: skip
+                fec_sender.install(self._sender, self.fec_stage)
 
         async def finish() -> None:
             await stop()
@@ -163,8 +175,13 @@ class CongestionController:
         self._task = asyncio.ensure_future(self._run(send))
 
     def _enqueue(self, data: bytes) -> None:
-        resend = len(data) >= 12 and struct.unpack_from("!I", data, 8)[0] == self._sender._rtx_ssrc
-        self.pacer.push(data, len(data), self._clock(), resend=resend)
+        ssrc = struct.unpack_from("!I", data, 8)[0] if len(data) >= 12 else None
+        resend = ssrc == self._sender._rtx_ssrc
+        if self.fec_stage is not None and ssrc == self._sender._ssrc:
+            for packet in self.fec_stage.packets(data):  # RED media, then any FEC
+                self.pacer.push(packet, len(packet), self._clock())
+        else:
+            self.pacer.push(data, len(data), self._clock(), resend=resend)
         self._wake.set()
 
     def on_feedback(self, packet: bytes) -> None:
@@ -182,7 +199,10 @@ class CongestionController:
             return
         target = self.estimator.update(results, now, self._round_trip())
         self.pacer.set_bitrate(target, now)
-        self._target.set_target_bitrate(encoder_target(target, self.pacer.queued_seconds(target)))
+        media = encoder_target(target, self.pacer.queued_seconds(target))
+        if self.fec_stage is not None:  # the parity's share of the budget is not the encoder's
+            media = int(media * (1.0 - self.fec_stage.overhead.share))
+        self._target.set_target_bitrate(media)
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats
@@ -194,6 +214,14 @@ class CongestionController:
                 s.packets, s.delay_drops, s.loss_drops, self.pacer.stats.max_queue_bytes // 1000,
                 self.estimator.trend.threshold_ms,
             )  # fmt: skip
+            if self.fec_stage is not None:
+                f = self.fec_stage.stats
+                log.info(
+                    "fec: loss %.1f %%, share %.1f %%, %d media / %d fec packets, %d groups "
+                    "protected, %d resends as RTX of red, %d fec resent, %d too long",
+                    100 * self.estimator.loss_fraction, 100 * self.fec_stage.overhead.share,
+                    f.media, f.fec, f.groups_protected, f.resends, f.fec_nacked, f.too_long,
+                )  # fmt: skip
 
     async def _run(self, send: Callable[[bytes], Awaitable[None]]) -> None:
         """Release packets when the pacer says; stamp each as it leaves."""
@@ -214,16 +242,26 @@ class CongestionController:
                     sequence = self.sent.next_sequence(self._clock(), len(packet))
                     packet = stamp(packet, self._extension_id, sequence) or packet
                 # ConnectionError: the transport is closing; aiortc's loop ends on its own.
-                with contextlib.suppress(ConnectionError):
-                    await send(packet)
+                try:
+                    with contextlib.suppress(ConnectionError):
+                        await send(packet)
+                except ValueError as exc:  # SRTP refused it (too long): drop this one only
+                    self.refused += 1
+                    if self.refused <= 5:
+                        log.warning("packet of %d bytes not sent: %s", len(packet), exc)
 
 
 def install(
-    sender: RTCRtpSender, target: TargetSink, extension_id: int | None, max_bitrate: int
+    sender: RTCRtpSender,
+    target: TargetSink,
+    extension_id: int | None,
+    max_bitrate: int,
+    fec: fec_sender.FecPayloadTypes | None = None,
 ) -> CongestionController | None:
-    """Congestion control on ``sender`` when transport-cc was negotiated (else None)."""
+    """Congestion control on ``sender`` when transport-cc was negotiated (else None);
+    with ``fec`` (red/ulpfec negotiated), media leaves as RED with ULPFEC after it."""
     if extension_id is None:
         return None
-    controller = CongestionController(sender, target, extension_id, max_bitrate)
+    controller = CongestionController(sender, target, extension_id, max_bitrate, fec=fec)
     controller.install()
     return controller

@@ -48,6 +48,8 @@ LOSS_WINDOW_S: Final = 0.5
 LOSS_MIN_PACKETS: Final = 100
 LOSS_LOW: Final = 0.02
 LOSS_HIGH: Final = 0.10
+# Weight of each closed loss window in ``loss_fraction`` (about 2 s of memory at 0.5 s).
+LOSS_SMOOTHING: Final = 0.3
 # Link capacity: an average of the acknowledged bitrate at drops, and how far apart they are.
 CAPACITY_SMOOTHING: Final = 0.95
 CAPACITY_SIGMAS: Final = 3.0
@@ -147,6 +149,8 @@ class BandwidthEstimator:
         self._loss_window: list[tuple[int, int]] = []  # (sent, lost) per feedback
         self._loss_window_start = now
         self._last_loss_decrease = -math.inf
+        # Smoothed loss over the closed windows (what FEC's share follows: fec_policy.py).
+        self.loss_fraction = 0.0
 
     @property
     def target(self) -> int:
@@ -210,6 +214,7 @@ class BandwidthEstimator:
         if now - self._loss_window_start < LOSS_WINDOW_S or total < LOSS_MIN_PACKETS:
             return
         fraction = sum(lo for _, lo in self._loss_window) / total
+        self.loss_fraction += LOSS_SMOOTHING * (fraction - self.loss_fraction)
         span = min(now - self._loss_window_start, 1.0)
         self._loss_window = []
         self._loss_window_start = now

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
+import os
 import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
@@ -44,7 +45,7 @@ from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import congestion_control, negotiation, retransmission
+from host_agent.webrtc import congestion_control, fec_sender, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
@@ -111,6 +112,9 @@ def _offered_video_extensions(offer_sdp: str) -> list[object]:
 
 
 def _x264_available() -> bool:
+    if os.environ.get("MAMORI_H264") == "0":  # VP8 only: the bench's FEC comparison
+        log.info("H.264 disabled by MAMORI_H264=0, VP8 only")
+        return False
     try:
         x264.load()
     except EncoderError as exc:
@@ -235,11 +239,14 @@ class PeerSession:
         level = h264_level(*largest, self._stream.fps)
         negotiation.apply_level(transceiver, level)
         negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
-        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder.
+        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder;
+        # RED/ULPFEC only with it (the parity is paced and budgeted there).
+        extension_id = congestion_control.negotiate(transceiver, offer_sdp)
+        fec = fec_sender.negotiate(transceiver, offer_sdp) if extension_id is not None else None
+        log.info("session %s: RED/ULPFEC %s", self.session_id, fec or "not negotiated")
         self.congestion = congestion_control.install(
-            transceiver.sender, track, congestion_control.negotiate(transceiver, offer_sdp),
-            self._stream.bitrate,
-        )  # fmt: skip
+            transceiver.sender, track, extension_id, self._stream.bitrate, fec=fec
+        )
         answer = await self._pc.createAnswer()
         track.codec = _negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)

@@ -241,7 +241,7 @@ test("a route moves to another page with its hash, so old links keep working", (
 
 // ---- codecs ----------------------------------------------------------------------------
 
-test("H.264 goes first (packetization-mode 1 before 0), then VP8, then RTX; others dropped", () => {
+test("H.264 goes first (packetization-mode 1 before 0), then VP8, RTX, RED, ULPFEC; others dropped", () => {
   const codecs = [
     { mimeType: "video/VP8" },
     { mimeType: "video/rtx", sdpFmtpLine: "apt=96" },
@@ -249,11 +249,15 @@ test("H.264 goes first (packetization-mode 1 before 0), then VP8, then RTX; othe
     { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=0;profile-level-id=42001f" },
     { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42001f" },
     { mimeType: "video/AV1" },
+    { mimeType: "video/ulpfec" },
+    { mimeType: "video/flexfec-03" },
     { mimeType: "video/red" },
     { mimeType: "video/H264", sdpFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f" },
   ];
   const order = preferH264(codecs);
-  assert.deepEqual(order.map((c) => c.mimeType), ["video/H264", "video/H264", "video/H264", "video/VP8", "video/rtx"]);
+  assert.deepEqual(order.map((c) => c.mimeType), [
+    "video/H264", "video/H264", "video/H264", "video/VP8", "video/rtx", "video/red", "video/ulpfec",
+  ]);
   assert.match(order[0].sdpFmtpLine, /packetization-mode=1;profile-level-id=42001f/);
   assert.match(order[1].sdpFmtpLine, /42e01f/);
   assert.match(order[2].sdpFmtpLine, /packetization-mode=0/);

@@ -2,9 +2,11 @@
  * Receive-codec order for the viewer's video transceiver.
  *
  * The agent encodes H.264 itself (DESIGN.md: own x264), so H.264 goes first; VP8 stays
- * after it as a fallback for a browser without H.264, and RTX stays so lost packets can be
- * retransmitted. Everything else (VP9, AV1, RED, ULPFEC...) is left out: the agent offers
- * none of it and a shorter SDP is a smaller surface. Pure: RTCRtpReceiver.getCapabilities
+ * after it as a fallback for a browser without H.264, RTX stays so lost packets can be
+ * retransmitted, and RED + ULPFEC stay last so the agent can send forward error correction
+ * (host_agent/webrtc/fec_sender.py; it answers them only when offered, and never as the
+ * media codec). Everything else (VP9, AV1, FlexFEC...) is left out: the agent sends none
+ * of it and a shorter SDP is a smaller surface. Pure: RTCRtpReceiver.getCapabilities
  * results go in, setCodecPreferences' argument comes out.
  */
 
@@ -31,5 +33,7 @@ export function preferH264(codecs) {
   if (h264.length === 0) return null;
   const vp8 = codecs.filter((codec) => mime(codec) === "video/vp8");
   const rtx = codecs.filter((codec) => mime(codec) === "video/rtx");
-  return [...h264, ...vp8, ...rtx];
+  const red = codecs.filter((codec) => mime(codec) === "video/red");
+  const ulpfec = codecs.filter((codec) => mime(codec) === "video/ulpfec");
+  return [...h264, ...vp8, ...rtx, ...red, ...ulpfec];
 }
