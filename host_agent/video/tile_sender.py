@@ -5,7 +5,8 @@
   budget: a stale tile over changed video is the one thing the overlay must never show.
 - **Tiles when due, within a byte budget**: a share (``TILE_SHARE``) of the track's target
   bitrate (the congestion controller's, or REMB's), as a token bucket holding at most
-  ``BURST_S`` of it; encoding runs on the track's encode thread (the picture lives there).
+  ``BURST_S`` of it (full at the start); encoding runs on the track's encode thread (the
+  picture lives there), ``MAX_TURN_BYTES`` at a time so that frames are not held up.
 - **Behind the cursor**: tiles wait while the channel holds more than ``MAX_BACKLOG``
   bytes: the cursor's messages share the channel and are dropped above 64 KiB of backlog.
 
@@ -18,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections.abc import Callable
 from typing import Final, Protocol
@@ -29,6 +31,9 @@ BURST_S: Final = 1.0
 MAX_BACKLOG: Final = 16 * 1024
 # A send is not worth waking for below this (a typical text block is ~10-20 KB).
 MIN_ALLOWANCE: Final = 16 * 1024
+# Encoded per turn at most (~5-8 ms of PNG on the encode thread): a frame waiting behind
+# a whole screen of tiles (~60-80 ms at 720p) would stutter.
+MAX_TURN_BYTES: Final = 64 * 1024
 BACKLOG_POLL_S: Final = 0.02
 MIN_SLEEP_S: Final = 0.01
 
@@ -48,7 +53,7 @@ class ByteBudget:
     def __init__(self, now: float, share: float = TILE_SHARE, burst_s: float = BURST_S) -> None:
         self.share = share
         self.burst_s = burst_s
-        self.tokens = 0.0
+        self.tokens = math.inf  # full at the start (the first refill caps it)
         self._at = now
 
     def rate(self, bitrate: int) -> float:
@@ -130,7 +135,7 @@ class TileSender:
         if tokens < MIN_ALLOWANCE:
             await self._sleep(self._budget.ready_in(bitrate, MIN_ALLOWANCE))
             return
-        messages, next_due = await self._source.take_tiles(int(tokens))
+        messages, next_due = await self._source.take_tiles(int(min(tokens, MAX_TURN_BYTES)))
         for message in messages:
             self._send(message)
             self._budget.spend(len(message))

@@ -29,7 +29,7 @@ from host_agent.video.lossless_tiles import (
 )
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.tile_sender import MIN_ALLOWANCE, ByteBudget, TileSender
+from host_agent.video.tile_sender import MAX_TURN_BYTES, MIN_ALLOWANCE, ByteBudget, TileSender
 from host_agent.video.watermark import WatermarkIdentity
 
 pytestmark = pytest.mark.unit
@@ -190,6 +190,8 @@ def test_tiles_carry_the_marked_picture_the_encoder_was_given(
 
 def test_the_budget_is_a_share_of_the_bitrate_with_a_bounded_burst() -> None:
     budget = ByteBudget(0.0, share=0.5, burst_s=1.0)
+    assert budget.refill(0.0, 8_000_000) == pytest.approx(500_000)  # full at the start
+    budget.spend(500_000)
     assert budget.refill(0.5, 8_000_000) == pytest.approx(250_000)
     assert budget.refill(10.0, 8_000_000) == pytest.approx(500_000)  # capped at 1 s
     budget.spend(600_000)
@@ -226,7 +228,7 @@ async def test_the_sender_sends_invalidations_at_once_and_tiles_within_budget() 
     assert [len(m) for m in sent] == [3, 300_000, 300_000]
     # The second take came only once the budget was back above the threshold after the
     # first (500 kB - 300 kB = 200 kB left: enough, so it went at once).
-    assert source.allowances[0] >= 500_000
+    assert source.allowances[0] == MAX_TURN_BYTES
     assert source.allowances[1] >= MIN_ALLOWANCE
     assert sender.tiles_sent == 2
     assert sender.invalidations_sent == 1
