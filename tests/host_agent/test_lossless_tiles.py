@@ -46,8 +46,8 @@ def decode_tile(message: bytes) -> tuple[tuple[int, ...], tuple[int, ...], np.nd
     rect = RECT.unpack_from(message, HEADER.size)
     png = message[HEADER.size + RECT.size :]
     image = Image.open(io.BytesIO(png))
-    assert image.mode == "RGB"
-    return head, rect, np.asarray(image)
+    assert image.mode in {"RGB", "L"}
+    return head, rect, np.asarray(image.convert("RGB"))
 
 
 def decode_invalidate(message: bytes) -> list[tuple[int, ...]]:
@@ -128,6 +128,19 @@ def test_png_tiles_are_bit_exact_and_a_noise_block_fits_one_message() -> None:
     tracker = BlockTracker(W, H, generation=1, settle_s=0.3)
     message = tile_message(1, W, H, tracker.rect(0, 0), png)
     assert len(message) < MAX_MESSAGE
+
+
+def test_a_gray_block_is_a_gray_png_a_coloured_one_rgb() -> None:
+    gray = np.zeros((BLOCK, BLOCK, 4), dtype=np.uint8)
+    gray[..., :3] = np.arange(BLOCK, dtype=np.uint8)[None, :, None]
+    gray[..., 3] = 255
+    image = Image.open(io.BytesIO(encode_png(gray)))
+    assert image.mode == "L"
+    np.testing.assert_array_equal(np.asarray(image), gray[..., 0])
+    gray[5, 5, 2] += 1  # one pixel a little red
+    image = Image.open(io.BytesIO(encode_png(gray)))
+    assert image.mode == "RGB"
+    np.testing.assert_array_equal(np.asarray(image), gray[..., 2::-1])
 
 
 def test_rejects_frame_sizes_out_of_range() -> None:

@@ -101,6 +101,7 @@ test("anything else is refused with TileMessageError", () => {
     "empty": tile(0, 0, 0, 0),
     "png size differs": tile(0, 0, 128, 128, {}, png(64, 128)),
     "png with alpha": tile(0, 0, 128, 128, {}, png(128, 128, { colour: 6 })),
+    "png with a palette": tile(0, 0, 128, 128, {}, png(128, 128, { colour: 3 })),
     "png 16-bit": tile(0, 0, 128, 128, {}, png(128, 128, { depth: 16 })),
     "png interlaced": tile(0, 0, 128, 128, {}, png(128, 128, { interlace: 1 })),
     "not a png": tile(0, 0, 128, 128, {}, Buffer.alloc(80, 1)),
@@ -117,6 +118,11 @@ test("anything else is refused with TileMessageError", () => {
     const data = typeof raw === "string" ? raw : arrayBuffer(raw);
     assert.throws(() => parseTileMessage(data), TileMessageError, name);
   }
+});
+
+test("a gray PNG is a tile too", () => {
+  const message = parseTileMessage(arrayBuffer(tile(0, 0, 128, 128, {}, png(128, 128, { colour: 0 }))));
+  assert.equal(message.type, "tile");
 });
 
 test("typed-array views are read at their own offset", () => {

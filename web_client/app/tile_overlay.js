@@ -12,7 +12,7 @@
  * is. Anything failing (no createImageBitmap, a decode error) removes the overlay for the
  * rest of the page's life: the video alone still shows everything, as before tiles.
  *
- * For tests: the canvas is `#remote-tiles`; window.mamoriTiles counts {tiles, drawn,
+ * For tests: the canvas is `#remote-tiles`; window.mamoriTiles counts {tiles, bytes, drawn,
  * invalidations, rejected, stale, failed}.
  */
 
@@ -40,7 +40,7 @@ export function createTileOverlay(video, stage, below) {
   } catch {
     ctx = null;
   }
-  const info = { tiles: 0, drawn: 0, invalidations: 0, rejected: 0, stale: 0, failed: false };
+  const info = { tiles: 0, bytes: 0, drawn: 0, invalidations: 0, rejected: 0, stale: 0, failed: false };
   window.mamoriTiles = info;
   let failed = false;
   let generation = null;
@@ -152,6 +152,7 @@ export function createTileOverlay(video, stage, below) {
     if (!admit(message)) return;
     if (message.type === "tile") {
       info.tiles += 1;
+      info.bytes += message.png.length + 20; // the whole message: header and rectangle too
       drawTile(message).catch(fail);
     } else if (message.type === "invalidate") {
       invalidate(message);

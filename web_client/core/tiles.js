@@ -3,7 +3,7 @@
  * (host -> browser). Mirrors host_agent/video/lossless_tiles.py: keep the two in step.
  *
  *     header   "MT" | version u8 (1) | kind u8 | generation u32 | frame width u16 | height u16
- *     kind 1   tile:       x u16 | y u16 | w u16 | h u16 | PNG (w x h, 8-bit RGB), to the end
+ *     kind 1   tile:       x u16 | y u16 | w u16 | h u16 | PNG (w x h, 8-bit RGB or gray), to the end
  *     kind 2   invalidate: count u16 | count x (x u16 | y u16 | w u16 | h u16)
  *
  * Big-endian. Tiles are blocks of the agent's 128-px grid (clipped at the frame's right and
@@ -60,9 +60,10 @@ function checkPng(bytes, width, height) {
   if (view.getUint32(16) !== width || view.getUint32(20) !== height) {
     throw new TileMessageError("PNG size differs from the tile's");
   }
-  // Bit depth 8, colour type 2 (RGB), no interlace: what the agent writes, nothing else.
-  if (bytes[24] !== 8 || bytes[25] !== 2 || bytes[26] !== 0 || bytes[27] !== 0 || bytes[28] !== 0) {
-    throw new TileMessageError("PNG must be 8-bit RGB, not interlaced");
+  // Bit depth 8, colour type 2 (RGB) or 0 (gray), no interlace: what the agent writes.
+  const colour = bytes[25];
+  if (bytes[24] !== 8 || (colour !== 2 && colour !== 0) || bytes[26] !== 0 || bytes[27] !== 0 || bytes[28] !== 0) {
+    throw new TileMessageError("PNG must be 8-bit RGB or gray, not interlaced");
   }
 }
 
