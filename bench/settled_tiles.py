@@ -8,7 +8,8 @@ snapshots what it shows (the video with the tile overlay over it) at the three i
 its own clock from when it is told the picture is up (a few ms after the X server drew it).
 Exact share counts the pixels equal to the drawn picture, over the 128-px blocks the
 agent's own banner and indicator do not touch. Also, offline: bytes and CPU of the tile
-codecs (PNG at zlib level 1 and 6, zlib over raw RGB) for a full 1280x720 screen.
+codecs (the agent's: gray PNG at zlib level 1 when the block is gray, else WebP lossless;
+RGB PNG at level 1 and 6; zlib over raw RGB) for a full 1280x720 screen.
 
     .venv/bin/python -m bench.settled_tiles [--runs 3]
 """
@@ -42,12 +43,13 @@ from devkit.identity import make_org, make_person
 from devkit.settled_screen import ShownPicture, radiograph_picture, text_picture
 from host_agent.link.broker_link import BrokerLink, LinkSettings
 from host_agent.platform.backends import open_injector
+from host_agent.video.lossless_tiles import encode_tile
 from host_agent.webrtc.ice import restrict_host_candidates
 from host_agent.webrtc.peer_session import StreamSettings
 
 HOST_ID = "bench-pc"
 W, H = 1280, 720
-AT_MS = (250, 500, 2000)
+AT_MS = (250, 500, 2000, 5000)  # the issue's three, and when a full screen is done
 GRAY = np.full((H, W, 3), 128, dtype=np.uint8)
 
 # Snapshots of what the viewer shows (video, then the overlay over it) at AT_MS after now.
@@ -161,6 +163,7 @@ def codecs_offline() -> dict[str, dict[str, Any]]:
         blocks = [picture[y : y + 128, x : x + 128] for y in range(0, H, 128)
                   for x in range(0, W, 128)]  # fmt: skip
         codecs = {
+            "agent": lambda b: encode_tile(_bgra(b)),  # gray PNG or WebP lossless
             "png1": lambda b: _png(b, 1),
             "png6": lambda b: _png(b, 6),
             "zlib1_raw": lambda b: zlib.compress(np.ascontiguousarray(b).tobytes(), 1),
@@ -173,6 +176,12 @@ def codecs_offline() -> dict[str, dict[str, Any]]:
                 times.append((time.process_time() - start) * 1000)
             out[f"{kind}/{name}"] = {"bytes": size, "cpu_ms": round(statistics.median(times), 1)}
     return out
+
+
+def _bgra(rgb: np.ndarray) -> np.ndarray:
+    bgra = np.full((*rgb.shape[:2], 4), 255, dtype=np.uint8)
+    bgra[..., :3] = rgb[..., ::-1]
+    return bgra
 
 
 def _png(block: np.ndarray, level: int) -> bytes:

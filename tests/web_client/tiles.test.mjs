@@ -48,6 +48,19 @@ function rect(x, y, w, h) {
   return bytes;
 }
 
+// A WebP lossless head (RIFF, VP8L, signature, 14-bit sizes) with `body` bytes after it.
+function webp(w, h, { fourcc = "VP8L", alpha = 0, version = 0, body = 21, riffDelta = 0, signature = 0x2f } = {}) {
+  const bytes = Buffer.alloc(25 + body);
+  bytes.write("RIFF", 0, "latin1");
+  bytes.writeUInt32LE(bytes.length - 8 + riffDelta, 4);
+  bytes.write("WEBP", 8, "latin1");
+  bytes.write(fourcc, 12, "latin1");
+  bytes.writeUInt32LE(bytes.length - 20, 16);
+  bytes[20] = signature;
+  bytes.writeUInt32LE((((w - 1) | ((h - 1) << 14) | (alpha << 28) | (version << 29)) >>> 0), 21);
+  return bytes;
+}
+
 const tile = (x, y, w, h, options = {}, body = png(w, h)) =>
   Buffer.concat([header(1, options), rect(x, y, w, h), body]);
 
@@ -63,11 +76,12 @@ test("a tile message gives its frame, block and PNG bytes", () => {
   const message = parseTileMessage(arrayBuffer(tile(256, 128, 64, 72)));
   assert.equal(message.type, "tile");
   assert.deepEqual(
-    { ...message, png: undefined },
-    { type: "tile", generation: 7, frameWidth: 320, frameHeight: 200, x: 256, y: 128, width: 64, height: 72, png: undefined },
+    { ...message, image: undefined },
+    { type: "tile", generation: 7, frameWidth: 320, frameHeight: 200, x: 256, y: 128, width: 64, height: 72, image: undefined, mime: "image/png" },
   );
-  assert.equal(message.png.length, 8 + 25 + 24);
-  assert.equal(message.png[1], 0x50);
+  assert.equal(message.image.length, 8 + 25 + 24);
+  assert.equal(message.image[1], 0x50);
+  assert.equal(message.mime, "image/png");
 });
 
 test("an invalidate message gives its rectangles", () => {
@@ -106,6 +120,14 @@ test("anything else is refused with TileMessageError", () => {
     "png interlaced": tile(0, 0, 128, 128, {}, png(128, 128, { interlace: 1 })),
     "not a png": tile(0, 0, 128, 128, {}, Buffer.alloc(80, 1)),
     "png too short": tile(0, 0, 128, 128, {}, png(128, 128, { extra: 0 })),
+    "webp lossy": tile(0, 0, 128, 128, {}, webp(128, 128, { fourcc: "VP8 " })),
+    "webp extended": tile(0, 0, 128, 128, {}, webp(128, 128, { fourcc: "VP8X" })),
+    "webp with alpha": tile(0, 0, 128, 128, {}, webp(128, 128, { alpha: 1 })),
+    "webp version 1": tile(0, 0, 128, 128, {}, webp(128, 128, { version: 1 })),
+    "webp size differs": tile(0, 0, 128, 128, {}, webp(128, 64)),
+    "webp riff size wrong": tile(0, 0, 128, 128, {}, webp(128, 128, { riffDelta: 4 })),
+    "webp without signature": tile(0, 0, 128, 128, {}, webp(128, 128, { signature: 0 })),
+    "webp too short": tile(0, 0, 128, 128, {}, webp(128, 128).subarray(0, 24)),
     "no rectangles": invalidate([]),
     "count larger than the body": invalidate([[0, 0, 128, 128]], {}, 2),
     "count smaller than the body": invalidate([[0, 0, 128, 128], [128, 0, 128, 128]], {}, 1),
@@ -123,6 +145,17 @@ test("anything else is refused with TileMessageError", () => {
 test("a gray PNG is a tile too", () => {
   const message = parseTileMessage(arrayBuffer(tile(0, 0, 128, 128, {}, png(128, 128, { colour: 0 }))));
   assert.equal(message.type, "tile");
+});
+
+test("a WebP lossless image is a tile too", () => {
+  const message = parseTileMessage(arrayBuffer(tile(256, 128, 64, 72, {}, webp(64, 72))));
+  assert.equal(message.mime, "image/webp");
+  assert.equal(message.image.length, 46);
+  // An odd chunk is padded to even: the pad byte belongs to the image.
+  const odd = webp(128, 128);
+  odd.writeUInt32LE(odd.length - 21, 16);
+  assert.equal(odd.readUInt32LE(16) % 2, 1);
+  assert.equal(parseTileMessage(arrayBuffer(tile(0, 0, 128, 128, {}, odd))).mime, "image/webp");
 });
 
 test("typed-array views are read at their own offset", () => {
@@ -185,6 +218,8 @@ test("every message host_agent/video/lossless_tiles.py writes is accepted as wri
     [1280, 768, 86, 2],
   );
   assert.ok(tiles.every((m) => m.generation === 2 ** 32 - 1 && m.frameWidth === 1366));
+  // Noise in colour: WebP lossless, or PNG where the WebP would not fit a message.
+  assert.ok(tiles.every((m) => m.mime === "image/webp" || m.mime === "image/png"));
   const last = messages.at(-1);
   assert.equal(last.type, "invalidate");
   assert.equal(last.rects.length, 7); // one run per row of blocks

@@ -109,7 +109,7 @@ export function createTileOverlay(video, stage, below) {
     pending.push(entry);
     let bitmap;
     try {
-      bitmap = await createImageBitmap(new Blob([message.png], { type: "image/png" }), {
+      bitmap = await createImageBitmap(new Blob([message.image], { type: message.mime }), {
         colorSpaceConversion: "none",
         premultiplyAlpha: "none",
       });
@@ -152,7 +152,7 @@ export function createTileOverlay(video, stage, below) {
     if (!admit(message)) return;
     if (message.type === "tile") {
       info.tiles += 1;
-      info.bytes += message.png.length + 20; // the whole message: header and rectangle too
+      info.bytes += message.image.length + 20; // the whole message: header and rectangle too
       drawTile(message).catch(fail);
     } else if (message.type === "invalidate") {
       invalidate(message);

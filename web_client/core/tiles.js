@@ -3,12 +3,13 @@
  * (host -> browser). Mirrors host_agent/video/lossless_tiles.py: keep the two in step.
  *
  *     header   "MT" | version u8 (1) | kind u8 | generation u32 | frame width u16 | height u16
- *     kind 1   tile:       x u16 | y u16 | w u16 | h u16 | PNG (w x h, 8-bit RGB or gray), to the end
+ *     kind 1   tile:       x u16 | y u16 | w u16 | h u16 | image (w x h), to the end: a PNG
+ *                          (8-bit RGB or gray) or a WebP lossless (VP8L, no alpha)
  *     kind 2   invalidate: count u16 | count x (x u16 | y u16 | w u16 | h u16)
  *
  * Big-endian. Tiles are blocks of the agent's 128-px grid (clipped at the frame's right and
  * bottom edges); invalidations are runs of such blocks. Sans-I/O and closed:
- * parseTileMessage accepts exactly these forms (sizes, grid, frame bounds, the PNG's own
+ * parseTileMessage accepts exactly these forms (sizes, grid, frame bounds, the image's own
  * header agreeing with the rectangle) and throws TileMessageError for anything else. Also
  * where the overlay canvas goes so that it covers the video's picture exactly.
  */
@@ -23,6 +24,8 @@ const KIND_INVALIDATE = 2;
 const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
 // Signature, IHDR (25 bytes with length and CRC), at least one IDAT and IEND (12 each).
 const MIN_PNG = 8 + 25 + 12 + 12;
+// RIFF header (12), VP8L chunk header (8), signature byte and the 4 bytes of size.
+const MIN_WEBP = 12 + 8 + 1 + 4;
 
 export class TileMessageError extends Error {}
 
@@ -53,7 +56,6 @@ function checkRect(x, y, width, height, frameWidth, frameHeight, oneBlock) {
 
 function checkPng(bytes, width, height) {
   if (bytes.length < MIN_PNG) throw new TileMessageError("PNG too short");
-  if (PNG_SIGNATURE.some((b, i) => bytes[i] !== b)) throw new TileMessageError("not a PNG");
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   const ihdr = String.fromCharCode(...bytes.subarray(12, 16));
   if (view.getUint32(8) !== 13 || ihdr !== "IHDR") throw new TileMessageError("PNG without IHDR first");
@@ -65,12 +67,43 @@ function checkPng(bytes, width, height) {
   if (bytes[24] !== 8 || (colour !== 2 && colour !== 0) || bytes[26] !== 0 || bytes[27] !== 0 || bytes[28] !== 0) {
     throw new TileMessageError("PNG must be 8-bit RGB or gray, not interlaced");
   }
+  return "image/png";
+}
+
+function checkWebp(bytes, width, height) {
+  if (bytes.length < MIN_WEBP) throw new TileMessageError("WebP too short");
+  const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const tag = (at) => String.fromCharCode(...bytes.subarray(at, at + 4));
+  if (tag(8) !== "WEBP" || tag(12) !== "VP8L") throw new TileMessageError("WebP must be lossless (VP8L) only");
+  // The RIFF and chunk sizes cover exactly the message's image (a chunk is padded to even).
+  const chunk = view.getUint32(16, true);
+  if (view.getUint32(4, true) !== bytes.length - 8 || chunk + 20 + (chunk % 2) !== bytes.length) {
+    throw new TileMessageError("WebP sizes differ from the image's length");
+  }
+  if (bytes[20] !== 0x2f) throw new TileMessageError("VP8L signature missing");
+  const bits = view.getUint32(21, true);
+  if ((bits & 0x3fff) + 1 !== width || ((bits >>> 14) & 0x3fff) + 1 !== height) {
+    throw new TileMessageError("WebP size differs from the tile's");
+  }
+  // No alpha (the agent sends opaque pixels), format version 0.
+  if ((bits >>> 28) !== 0) throw new TileMessageError("WebP with alpha or an unknown version");
+  return "image/webp";
+}
+
+/** The image's MIME type once its header agrees with the tile (PNG or WebP lossless only). */
+function checkImage(bytes, width, height) {
+  if (PNG_SIGNATURE.every((b, i) => bytes[i] === b)) return checkPng(bytes, width, height);
+  if (bytes.length >= 4 && String.fromCharCode(...bytes.subarray(0, 4)) === "RIFF") {
+    return checkWebp(bytes, width, height);
+  }
+  throw new TileMessageError("the image is neither PNG nor WebP");
 }
 
 /**
  * @param {ArrayBuffer | ArrayBufferView} raw one binary data-channel message
  * @returns {{type: "tile", generation: number, frameWidth: number, frameHeight: number,
- *     x: number, y: number, width: number, height: number, png: Uint8Array}
+ *     x: number, y: number, width: number, height: number, image: Uint8Array,
+ *     mime: "image/png" | "image/webp"}
  *   | {type: "invalidate", generation: number, frameWidth: number, frameHeight: number,
  *     rects: {x: number, y: number, width: number, height: number}[]}}
  * @throws {TileMessageError} for anything that is not exactly one of the two forms
@@ -91,12 +124,12 @@ export function parseTileMessage(raw) {
   }
   const frame = { generation, frameWidth, frameHeight };
   if (kind === KIND_TILE) {
-    if (bytes.length < HEADER + RECT + MIN_PNG) throw new TileMessageError("tile message too short");
+    if (bytes.length < HEADER + RECT + MIN_WEBP) throw new TileMessageError("tile message too short");
     const [x, y, width, height] = [0, 2, 4, 6].map((o) => view.getUint16(HEADER + o));
     checkRect(x, y, width, height, frameWidth, frameHeight, true);
-    const png = bytes.subarray(HEADER + RECT);
-    checkPng(png, width, height);
-    return { type: "tile", ...frame, x, y, width, height, png };
+    const image = bytes.subarray(HEADER + RECT);
+    const mime = checkImage(image, width, height);
+    return { type: "tile", ...frame, x, y, width, height, image, mime };
   }
   if (kind === KIND_INVALIDATE) {
     if (bytes.length < HEADER + 2) throw new TileMessageError("invalidate message too short");
