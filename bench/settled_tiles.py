@@ -4,10 +4,11 @@
 A real broker, a real agent on Xvfb (watermark off: the pixels are compared with what was
 drawn) and headless Chromium. For each content (dense coloured text; a radiograph-like
 grayscale image) the screen goes from a flat gray to the picture at once; the page
-snapshots what it shows (the video with the tile overlay over it) at the three instants, on
+snapshots what it shows (the video with the tile overlay over it) at the instants, on
 its own clock from when it is told the picture is up (a few ms after the X server drew it).
 Exact share counts the pixels equal to the drawn picture, over the 128-px blocks the
-agent's own banner and indicator do not touch. Also, offline: bytes and CPU of the tile
+agent's own banner and indicator do not touch. And the tiles' bytes per second at rest
+(a gray screen; only the banner is redrawn). Also, offline: bytes and CPU of the tile
 codecs (the agent's: gray PNG at zlib level 1 when the block is gray, else WebP lossless;
 RGB PNG at level 1 and 6; zlib over raw RGB) for a full 1280x720 screen.
 
@@ -51,6 +52,7 @@ HOST_ID = "bench-pc"
 W, H = 1280, 720
 AT_MS = (250, 500, 2000, 5000)  # the issue's three, and when a full screen is done
 GRAY = np.full((H, W, 3), 128, dtype=np.uint8)
+REST_S = 10.0
 
 # Snapshots of what the viewer shows (video, then the overlay over it) at AT_MS after now.
 SNAPSHOTS = """(at) => new Promise((resolve) => {
@@ -147,6 +149,12 @@ async def one_mode(tiles: bool, runs_dir: Path) -> list[dict[str, Any]]:
                     })  # fmt: skip
                     shown.show(GRAY)
                     await asyncio.sleep(3.0)
+                # At rest: only the agent's banner and indicator are drawn (every second).
+                before = await page.evaluate("() => window.mamoriTiles.bytes")
+                await asyncio.sleep(REST_S)
+                after = await page.evaluate("() => window.mamoriTiles.bytes")
+                results.append({"tiles": tiles, "content": "rest",
+                                 "bytes_per_s": (after - before) / REST_S})  # fmt: skip
                 await context.close()
             await link.stop()
             await task
@@ -208,6 +216,8 @@ async def main(runs: int) -> dict[str, Any]:
                 "tile_bytes_median": statistics.median(r["tile_bytes"] for r in rows),
                 "runs": len(rows),
             }
+    rest = [r["bytes_per_s"] for r in measured if r["content"] == "rest" and r["tiles"]]
+    summary["on/rest_bytes_per_s"] = statistics.median(rest)
     return {"summary": summary, "codecs_offline": codecs_offline(), "runs": measured}
 
 
