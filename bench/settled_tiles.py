@@ -8,7 +8,8 @@ snapshots what it shows (the video with the tile overlay over it) at the instant
 its own clock from when it is told the picture is up (a few ms after the X server drew it).
 Exact share counts the pixels equal to the drawn picture, over the 128-px blocks the
 agent's own banner and indicator do not touch. And the tiles' bytes per second at rest
-(a gray screen; only the banner is redrawn). Also, offline: bytes and CPU of the tile
+(a gray screen; only the banner is redrawn) and with a clock (a 96x20 patch of text
+redrawn every second). Also, offline: bytes and CPU of the tile
 codecs (the agent's: gray PNG at zlib level 1 when the block is gray, else WebP lossless;
 RGB PNG at level 1 and 6; zlib over raw RGB) for a full 1280x720 screen.
 
@@ -155,6 +156,14 @@ async def one_mode(tiles: bool, runs_dir: Path) -> list[dict[str, Any]]:
                 after = await page.evaluate("() => window.mamoriTiles.bytes")
                 results.append({"tiles": tiles, "content": "rest",
                                  "bytes_per_s": (after - before) / REST_S})  # fmt: skip
+                # A clock: a small patch of text redrawn with new words every second.
+                before = await page.evaluate("() => window.mamoriTiles.bytes")
+                for second in range(int(REST_S)):
+                    shown.show(text_picture(96, 20, seed=100 + second, size=12), at=(1000, 200))
+                    await asyncio.sleep(1.0)
+                after = await page.evaluate("() => window.mamoriTiles.bytes")
+                results.append({"tiles": tiles, "content": "clock",
+                                 "bytes_per_s": (after - before) / REST_S})  # fmt: skip
                 await context.close()
             await link.stop()
             await task
@@ -218,6 +227,8 @@ async def main(runs: int) -> dict[str, Any]:
             }
     rest = [r["bytes_per_s"] for r in measured if r["content"] == "rest" and r["tiles"]]
     summary["on/rest_bytes_per_s"] = statistics.median(rest)
+    clock = [r["bytes_per_s"] for r in measured if r["content"] == "clock" and r["tiles"]]
+    summary["on/clock_bytes_per_s"] = statistics.median(clock)
     return {"summary": summary, "codecs_offline": codecs_offline(), "runs": measured}
 
 
