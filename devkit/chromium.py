@@ -88,10 +88,11 @@ async def open_viewer(
     return page
 
 
-# The current frame of the viewer's video, drawn into a canvas: its size and the RGB bytes of
-# a rectangle in host pixels, as base64. A list of numbers instead (2 million for 640x360)
-# took Playwright seconds to decode on the test's event loop, which the in-process agent and
-# broker share: the agent sent nothing meanwhile and the viewer took the path for dead.
+# What the viewer shows, the current video frame with the tile overlay over it, drawn into a
+# canvas: its size and the RGB bytes of a rectangle in host pixels, as base64. A list of
+# numbers instead (2 million for 640x360) took Playwright seconds to decode on the test's
+# event loop, which the in-process agent and broker share: the agent sent nothing meanwhile
+# and the viewer took the path for dead.
 _SAMPLE_VIDEO = """([x, y, w, h]) => {
   const video = document.getElementById('remote-video');
   const canvas = document.createElement('canvas');
@@ -99,6 +100,11 @@ _SAMPLE_VIDEO = """([x, y, w, h]) => {
   canvas.height = video.videoHeight;
   const ctx = canvas.getContext('2d', {willReadFrequently: true});
   ctx.drawImage(video, 0, 0);
+  // What the person sees: the lossless tiles (app/tile_overlay.js) over the video.
+  const tiles = document.getElementById('remote-tiles');
+  if (tiles && !tiles.hidden && tiles.width === canvas.width && tiles.height === canvas.height) {
+    ctx.drawImage(tiles, 0, 0);
+  }
   const data = ctx.getImageData(x, y, w, h).data;
   let text = '';
   for (let i = 0; i < data.length; i += 4) {

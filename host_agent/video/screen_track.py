@@ -34,6 +34,7 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.video.damage import ChangeMonitor
 from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
+from host_agent.video.lossless_tiles import BlockTracker
 from host_agent.video.marking import Marker
 from host_agent.video.motion_search import MotionSearchPolicy
 from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
@@ -68,6 +69,7 @@ class _Produced:
     refined: TileMask | None = None  # the tiles this frame refined
     ready_at: float = 0.0
     refine_retry_at: float | None = None
+    invalidate: bytes | None = None  # drops the viewer's lossless tiles of changed blocks
 
 
 def _utc_now() -> dt.datetime:
@@ -99,8 +101,24 @@ class _Pipeline:
         self.encoder: H264Encoder | None = None
         self.encoder_builds = 0
         self._search = MotionSearchPolicy()
+        self.tiles: BlockTracker | None = None  # lossless tiles (set by the track)
 
     def produce(
+        self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
+    ) -> _Produced:
+        produced = self._produce(codec, plan, region, pts, bitrate)
+        if self.tiles is not None:  # here, on the encode thread, in order with the tiles
+            produced.invalidate = self.tiles.changed(produced.changed, time.monotonic())
+        return produced
+
+    def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
+        """Lossless tiles due now (``allowance`` bytes' worth) and when the next is due."""
+        if self.tiles is None:
+            return [], None
+        messages = self.tiles.take(self.picture.bgra, time.monotonic(), allowance)
+        return messages, self.tiles.next_due()
+
+    def _produce(
         self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
     ) -> _Produced:
         picture = self.picture
@@ -216,10 +234,16 @@ class ScreenTrack(MediaStreamTrack):
         pacing: Pacing | None = None,
         watermark: WatermarkIdentity | None = None,
         capture: CaptureBackend | None = None,
+        lossless_tiles: bool = False,
     ) -> None:
         """A track of ``display``'s screen, or of what ``capture`` gives (another system's
-        capture, e.g. Windows' Desktop Duplication; default: X11 on ``display``)."""
+        capture, e.g. Windows' Desktop Duplication; default: X11 on ``display``);
+        ``lossless_tiles``: settled blocks also go out as PNG (``tile_sender.py``)."""
         super().__init__()
+        self.lossless_tiles = lossless_tiles
+        # Told of every capture that changed something (the tile sender's note_change).
+        self.tile_sink: Callable[[bytes | None], None] | None = None
+        self._generation = 0  # of the capture: a new one per (re)opened pipeline
         self._capture: CaptureBackend = capture or DisplayCapture(display)
         self._watermark = watermark
         if not 1 <= fps <= MAX_FPS:
@@ -311,6 +335,18 @@ class ScreenTrack(MediaStreamTrack):
         the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since."""
         self.stats.target_bitrate = self._target.on_estimate(bitrate)
 
+    @property
+    def target_bitrate(self) -> int:
+        return self._target.current(time.monotonic())
+
+    async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
+        """Encode due lossless tiles on the encode thread (see ``_Pipeline.take_tiles``)."""
+        pipeline = self._pipeline
+        if pipeline is None:
+            return [], None
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._executor, pipeline.take_tiles, allowance)
+
     def note_input(self) -> None:
         """The viewer is steering the screen: show the effects at the full frame rate."""
         if self._scheduler is not None:
@@ -372,6 +408,8 @@ class ScreenTrack(MediaStreamTrack):
                 self.stats.captures += 1
             if produced.refine_retry_at is not None:
                 scheduler.defer_refinement(produced.refine_retry_at)
+            if self.tile_sink is not None and produced.changed.any():
+                self.tile_sink(produced.invalidate)
             if produced.output is None:
                 if plan.capture:
                     self.stats.captures_unchanged += 1
@@ -423,6 +461,11 @@ class ScreenTrack(MediaStreamTrack):
                 self._target.maximum, self._watermark,
             )  # fmt: skip
             picture = pipeline.picture
+            if self.lossless_tiles:
+                self._generation += 1
+                pipeline.tiles = BlockTracker(
+                    picture.width, picture.height, self._generation, self._pacing.settle_s
+                )
             self._scheduler = FrameScheduler(
                 picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
             )

@@ -44,6 +44,7 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
+from host_agent.video.tile_sender import TileSender, attach_tiles
 from host_agent.video.watermark import WatermarkIdentity
 from host_agent.webrtc import congestion_control, fec_sender, negotiation, retransmission
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
@@ -89,6 +90,8 @@ class StreamSettings:
     bitrate: int = 8_000_000  # the most; REMB from the browser lowers it
     # Where pixels, changes and the cursor come from; None: X11 on ``display``.
     capture: CaptureBackend | None = None
+    # Settled blocks also go out as lossless PNG tiles on the input channel (tile_sender.py).
+    lossless_tiles: bool = True
 
 
 def _negotiated_codec(answer_sdp: str) -> Codec:
@@ -165,6 +168,7 @@ class PeerSession:
             stream.display, composed=start.block_local_input
         )
         self._cursor: CursorSource | None = None
+        self._tiles: TileSender | None = None
         self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
         self._switching: asyncio.Task[None] | None = None
         self._closed = False
@@ -202,6 +206,7 @@ class PeerSession:
             self._stream.bitrate,
             watermark=mark,
             capture=self._capture,
+            lossless_tiles=self._stream.lossless_tiles,
         )
         self._track = track
         geometry = self._geometry = await track.geometry()
@@ -365,6 +370,8 @@ class PeerSession:
         if self._cursor is not None:
             self._cursor.close()
             self._cursor = None
+        if self._tiles is not None:
+            self._tiles.close()
         # The peer connection first: its sender stops asking the track for frames, then the
         # track's encode thread can shut down without a frame in flight.
         await self._pc.close()
@@ -390,6 +397,7 @@ class PeerSession:
         self._input_channel = channel
         channel.on("message", self._on_input)
         self._start_cursor(channel)
+        self._tiles = attach_tiles(self._track, channel)
         if channel.readyState == "open":
             self._send_monitors()
         else:

@@ -16,6 +16,8 @@
  *
  * The host's cursor arrives on the same `input` channel (core/cursor.js validates it,
  * app/cursor_overlay.js draws it); a message that fails validation is counted and dropped.
+ * So do lossless tiles of settled regions (binary messages, core/tiles.js), drawn over the
+ * video by app/tile_overlay.js.
  *
  * A view-only session (the ticket says so, and the broker's `view_only` notice confirms it)
  * sends nothing at all on the channel and says 閲覧のみ; the agent refuses input there anyway.
@@ -44,6 +46,7 @@ import { allowsViewerText } from "../core/text_entry.js";
 import { attachInput } from "./input_capture.js";
 import { attachTextField } from "./text_field.js";
 import { createStats } from "./stats.js";
+import { createTileOverlay } from "./tile_overlay.js";
 import { loadTouchMode, otherTouchMode, saveTouchMode } from "../core/touch_mode.js";
 
 const LOG_LIMIT = 50;
@@ -106,6 +109,8 @@ async function isSignedIn() {
 export function createViewer(els) {
   const video = els.video;
   const cursor = createCursorOverlay(video, video.parentElement);
+  // Under the cursor, over the video.
+  const tiles = createTileOverlay(video, video.parentElement, document.getElementById("remote-cursor"));
   const stats = createStats({
     overlay: els.statsOverlay,
     list: els.statsList,
@@ -218,6 +223,7 @@ export function createViewer(els) {
     video.srcObject = null;
     video.hidden = true;
     cursor.reset();
+    tiles.reset();
     monitors.reset();
     document.body.dataset.video = "none";
   }
@@ -252,7 +258,10 @@ export function createViewer(els) {
       if (connection.hostId) call("POST", "/api/viewer-events", { kind, host_id: connection.hostId });
     },
     pointer: (point) => cursor.localPointer(point),
-    zoomed: (view) => cursor.zoomed(view),
+    zoomed: (view) => {
+      cursor.zoomed(view);
+      tiles.zoomed(view);
+    },
     hostCursor: () => cursor.hostPosition(),
     touchMode: touchMode(),
   });
@@ -334,6 +343,11 @@ export function createViewer(els) {
   });
   connection.on("cursor", ({ message }) => cursor.handle(message));
   connection.on("cursorinvalid", () => cursor.rejected());
+  connection.on("tiles", ({ message }) => tiles.handle(message));
+  connection.on("tilesinvalid", ({ reason }) => {
+    tiles.rejected();
+    console.warn("tile message dropped:", reason);
+  });
   const monitors = createMonitorSwitcher(els.monitorSelect, els.monitorBox, (id) => connection.chooseMonitor(id));
   connection.on("monitors", ({ message }) => monitors.handle(message));
   connection.on("reauth", () => els.onReauth());

@@ -19,6 +19,8 @@
  * - `cursor`: `{message}`, a validated host cursor message (core/cursor.js);
  *   `cursorinvalid`: `{}`, one that failed validation and was dropped.
  * - `monitors`: `{message}`, the host's validated monitor list (core/monitors.js).
+ * - `tiles`: `{message}`, a validated lossless tile or invalidation (core/tiles.js);
+ *   `tilesinvalid`: `{reason}`, a binary message that failed validation and was dropped.
  * - `reauth`: `{}`, the broker ended the session for idleness and wants the second factor
  *   again (クリアスクリーン): a bye `idle_timeout`, or a ticket refused with
  *   `reauth_required` (the bye may never arrive: the agent closing the peer first ends the
@@ -243,6 +245,8 @@ export class ViewerConnection {
       cursor: (message) => this.#session === session && this.#emit("cursor", { message }),
       cursorInvalid: () => this.#session === session && this.#emit("cursorinvalid"),
       monitors: (message) => this.#session === session && this.#emit("monitors", { message }),
+      tiles: (message) => this.#session === session && this.#emit("tiles", { message }),
+      tilesInvalid: (reason) => this.#session === session && this.#emit("tilesinvalid", { reason }),
     });
     this.#session = session;
     this.#setState("connecting");

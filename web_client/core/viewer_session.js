@@ -21,6 +21,7 @@ import { HostMessageError, parseHostMessage } from "./cursor.js";
 import { isRelayCandidate, peerConfiguration } from "./ice_config.js";
 import { networkChanged, publicAddresses } from "./network_probe.js";
 import * as protocol from "./protocol.js";
+import { parseTileMessage, TileMessageError } from "./tiles.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
 export const DISCONNECT_GRACE_MS = 3000;
@@ -99,7 +100,8 @@ export class ViewerSession {
    *   it happens: `ended(token, closeCode?, byeReason?)` once; `connected()`; `viewOnly()`;
    *   `textEntry(mode)` (the clinic's text entry, from the ticket);
    *   `notice({code, secondsLeft})`; `track({track, streams})`; `input(open)`;
-   *   `cursor(message)`; `cursorInvalid()`; `monitors(message)` (core/monitors.js)
+   *   `cursor(message)`; `cursorInvalid()`; `monitors(message)` (core/monitors.js);
+   *   `tiles(message)`; `tilesInvalid()` (binary messages, core/tiles.js)
    */
   constructor(deps, hostId, events) {
     this.#deps = deps;
@@ -200,9 +202,16 @@ export class ViewerSession {
       // and the picture would freeze, so a lost input channel ends the session.
       this.#finish("peer_failed");
     });
-    // Host -> browser on this channel: the cursor and the monitors, in a closed schema.
+    // Binary messages are lossless tiles (core/tiles.js), as ArrayBuffers (not Blobs: parsed
+    // at once, in order with the invalidations).
+    dc.binaryType = "arraybuffer";
+    // Host -> browser on this channel: the cursor, the monitors and the tiles, closed schemas.
     dc.addEventListener("message", (event) => {
       if (this.ended) return;
+      if (typeof event.data !== "string") {
+        this.#onTileMessage(event.data);
+        return;
+      }
       let message;
       try {
         message = parseHostMessage(event.data);
@@ -320,6 +329,18 @@ export class ViewerSession {
     if (this.ended) return;
     this.#remoteSet = true;
     for (const message of this.#remoteIce.splice(0)) this.#addRemoteCandidate(message);
+  }
+
+  #onTileMessage(data) {
+    let message;
+    try {
+      message = parseTileMessage(data);
+    } catch (err) {
+      if (!(err instanceof TileMessageError)) throw err;
+      this.#events.tilesInvalid?.(err.message);
+      return;
+    }
+    this.#events.tiles?.(message);
   }
 
   #addRemoteCandidate(message) {

@@ -1,0 +1,225 @@
+"""Lossless tiles of settled regions: which blocks to send, and their binary messages.
+
+H.264 at 4:2:0 never shows settled text exactly (the refinement at QP 11 reaches ~48 dB);
+a radiograph or colored EHR text must end bit-exact. So once a block of the screen has been
+quiet for ``settle_s`` after a change, its pixels go to the viewer as an image on the ``input``
+data channel, and the viewer draws it over the video (``web_client/app/tile_overlay.js``);
+as soon as a capture finds the block changed again, an *invalidate* message tells the viewer
+to drop it (the video shows the change). The pixels are the *marked* picture, exactly what
+the encoder was given: a tile never removes the watermark. The image is PNG or WebP
+lossless (``encode_tile``).
+
+Blocks are 128x128 px (8x8 macroblock tiles): a block's PNG is at most ~49 KB even when
+deflate stores it, so one block always fits one message under ``MAX_MESSAGE`` (the browser
+and aiortc accept 64 KiB messages without negotiation); a larger WebP falls back to it.
+
+Wire form (big-endian; ``web_client/core/tiles.js`` parses it: keep the two in step)::
+
+    header   "MT" | version u8 (1) | kind u8 | generation u32 | frame width u16 | height u16
+    kind 1   tile:       x u16 | y u16 | w u16 | h u16 | image (w x h), to the end: a PNG
+                         (8-bit RGB or gray) or a WebP lossless (VP8L, no alpha)
+    kind 2   invalidate: count u16 | count x (x u16 | y u16 | w u16 | h u16)
+
+``generation`` changes when the capture is reopened (another monitor): the viewer drops
+everything of another generation or frame size.
+
+Sans I/O: ``BlockTracker`` is fed change masks and asked what is due; the caller (the encode
+thread, through ``tile_sender.py``) reads the pixels and sends.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+from PIL import Image, features
+
+from host_agent.video.change_detection import BGRA, TILE, TileMask
+
+BLOCK: Final = 128
+MAGIC: Final = b"MT"
+VERSION: Final = 1
+KIND_TILE: Final = 1
+KIND_INVALIDATE: Final = 2
+MAX_MESSAGE: Final = 64 * 1024
+HEADER: Final = struct.Struct(">2sBBIHH")
+RECT: Final = struct.Struct(">HHHH")
+MAX_IMAGE: Final = MAX_MESSAGE - HEADER.size - RECT.size
+COUNT: Final = struct.Struct(">H")
+# zlib level 1: ~3x faster than the default 6 on screen content for a few % more bytes.
+PNG_LEVEL: Final = 1
+MAX_SIDE: Final = 16_383  # as the viewer's coordinates (web_client/core/cursor.js)
+MAX_GENERATION: Final = 0xFFFFFFFF
+_HAS_WEBP: Final = bool(features.check("webp"))
+
+Blocks = npt.NDArray[np.bool_]
+
+
+@dataclass(frozen=True)
+class BlockRect:
+    """A block in screen pixels (clipped at the right and bottom edges)."""
+
+    row: int
+    col: int
+    x: int
+    y: int
+    w: int
+    h: int
+
+
+def _header(kind: int, generation: int, width: int, height: int) -> bytes:
+    return HEADER.pack(MAGIC, VERSION, kind, generation & MAX_GENERATION, width, height)
+
+
+def encode_tile(pixels: BGRA) -> bytes:
+    """The (h, w, 4) BGRA pixels as a lossless image the viewer decodes bit-exact: a gray
+    PNG when every pixel is gray (a radiograph: one byte a pixel, 37 % fewer bytes than RGB
+    PNG for the bench's), else WebP lossless (the bench's text: 35 % fewer bytes than PNG at
+    about its CPU), else (no WebP in this Pillow, or a WebP that would not fit a message) an
+    RGB PNG. No colour chunks: the viewer takes the pixels as sRGB, as the video's."""
+    data = np.ascontiguousarray(pixels)
+    b, g, r = data[..., 0], data[..., 1], data[..., 2]
+    if np.array_equal(b, g) and np.array_equal(g, r):
+        return _save(Image.fromarray(np.ascontiguousarray(g), mode="L"), "PNG")
+    h, w = pixels.shape[:2]
+    image = Image.frombuffer("RGB", (w, h), data.tobytes(), "raw", "BGRX", 0, 1)
+    if _HAS_WEBP:
+        webp = _save(image, "WEBP")
+        if len(webp) <= MAX_IMAGE:
+            return webp
+    return _save(image, "PNG")
+
+
+def _save(image: Image.Image, kind: str) -> bytes:
+    out = io.BytesIO()
+    if kind == "WEBP":
+        # method 1, quality 25: Pillow's fast end of lossless effort (method 4 was 7x the
+        # CPU for 17 % fewer bytes on text).
+        image.save(out, format="WEBP", lossless=True, method=1, quality=25)
+    else:
+        image.save(out, format="PNG", compress_level=PNG_LEVEL)
+    return out.getvalue()
+
+
+def tile_message(generation: int, width: int, height: int, block: BlockRect, image: bytes) -> bytes:
+    """One tile message.
+
+    Raises:
+        ValueError: the message would exceed ``MAX_MESSAGE`` (a block is never that large).
+    """
+    message = (
+        _header(KIND_TILE, generation, width, height)
+        + RECT.pack(block.x, block.y, block.w, block.h)
+        + image
+    )
+    if len(message) > MAX_MESSAGE:
+        raise ValueError(f"tile message of {len(message)} bytes exceeds {MAX_MESSAGE}")
+    return message
+
+
+def invalidate_message(
+    generation: int, width: int, height: int, rects: list[tuple[int, int, int, int]]
+) -> bytes:
+    """One invalidate message for ``rects`` (x, y, w, h), at most what fits MAX_MESSAGE."""
+    most = (MAX_MESSAGE - HEADER.size - COUNT.size) // RECT.size
+    if len(rects) > most:
+        raise ValueError(f"{len(rects)} rectangles exceed {most}")
+    body = b"".join(RECT.pack(*r) for r in rects)
+    return _header(KIND_INVALIDATE, generation, width, height) + COUNT.pack(len(rects)) + body
+
+
+class BlockTracker:
+    """Per 128-px block: changed since last sent (dirty), when it last changed, and whether
+    the viewer shows it as a tile now (shown)."""
+
+    def __init__(self, width: int, height: int, generation: int, settle_s: float) -> None:
+        if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
+            raise ValueError("frame size out of range")
+        self.width = width
+        self.height = height
+        self.generation = generation & MAX_GENERATION
+        self.settle_s = settle_s
+        self.rows = -(-height // BLOCK)
+        self.cols = -(-width // BLOCK)
+        shape = (self.rows, self.cols)
+        self.changed_at = np.full(shape, -math.inf)
+        self.dirty: Blocks = np.zeros(shape, dtype=np.bool_)
+        self.shown: Blocks = np.zeros(shape, dtype=np.bool_)
+        self.tiles_sent = 0
+        self.bytes_sent = 0
+        self.invalidated = 0
+
+    def blocks_of(self, tiles: TileMask) -> Blocks:
+        """The blocks holding any True 16-px tile of ``tiles``."""
+        per = BLOCK // TILE
+        rows, cols = tiles.shape
+        padded = np.zeros((self.rows * per, self.cols * per), dtype=np.bool_)
+        padded[:rows, :cols] = tiles
+        return np.asarray(padded.reshape(self.rows, per, self.cols, per).any(axis=(1, 3)))
+
+    def changed(self, tiles: TileMask, now: float) -> bytes | None:
+        """A capture found ``tiles`` (16-px) changed: the message invalidating the blocks
+        the viewer shows among them, or None."""
+        if not tiles.any():
+            return None
+        blocks = self.blocks_of(tiles)
+        self.changed_at[blocks] = now
+        self.dirty |= blocks
+        drop = blocks & self.shown
+        if not drop.any():
+            return None
+        self.shown &= ~drop
+        self.invalidated += int(drop.sum())
+        return invalidate_message(self.generation, self.width, self.height, self._runs(drop))
+
+    def _runs(self, blocks: Blocks) -> list[tuple[int, int, int, int]]:
+        """Horizontal runs of blocks as pixel rectangles (one per run, not per block)."""
+        rects = []
+        for row in range(self.rows):
+            line = blocks[row].view(np.int8)
+            edges = np.flatnonzero(np.diff(np.concatenate(([0], line, [0]))))
+            for a, b in zip(edges[::2], edges[1::2], strict=True):
+                x0, x1 = int(a) * BLOCK, min(self.width, int(b) * BLOCK)
+                y0, y1 = row * BLOCK, min(self.height, (row + 1) * BLOCK)
+                rects.append((x0, y0, x1 - x0, y1 - y0))
+        return rects
+
+    def due(self, now: float) -> list[BlockRect]:
+        """Dirty blocks quiet for settle_s, in reading order."""
+        ready = self.dirty & (self.changed_at <= now - self.settle_s)
+        return [self.rect(int(r), int(c)) for r, c in zip(*np.nonzero(ready), strict=True)]
+
+    def next_due(self) -> float | None:
+        """When the next dirty block will have been quiet for settle_s (None: none dirty)."""
+        if not self.dirty.any():
+            return None
+        return float(self.changed_at[self.dirty].min()) + self.settle_s
+
+    def rect(self, row: int, col: int) -> BlockRect:
+        x, y = col * BLOCK, row * BLOCK
+        return BlockRect(row, col, x, y, min(BLOCK, self.width - x), min(BLOCK, self.height - y))
+
+    def take(self, picture: BGRA, now: float, allowance: int) -> list[bytes]:
+        """Encode due blocks from ``picture`` until ``allowance`` bytes are spent (at least
+        one block if any is due and ``allowance`` > 0); they count as shown from now."""
+        messages: list[bytes] = []
+        spent = 0
+        for block in self.due(now):
+            if spent >= allowance:
+                break
+            pixels = picture[block.y : block.y + block.h, block.x : block.x + block.w]
+            message = tile_message(
+                self.generation, self.width, self.height, block, encode_tile(pixels)
+            )
+            messages.append(message)
+            spent += len(message)
+            self.dirty[block.row, block.col] = False
+            self.shown[block.row, block.col] = True
+            self.tiles_sent += 1
+            self.bytes_sent += len(message)
+        return messages
