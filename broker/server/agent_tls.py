@@ -16,8 +16,12 @@ factory and wraps uvicorn's protocol in ``_AgentTls`` itself:
 - the read buffer is ``TLS_READ_BUFFER_BYTES``: it only receives ciphertext from the socket
   (``recv_into``), a TLS record is at most 16 KiB + 256 bytes, and nothing on this port is
   bulk (frames and bodies are capped far below);
-- at most ``limit`` TLS handshakes run at once; one more connection is closed at once (no
-  TLS, no buffer: costs an accept), and the agent backs off as after any failed attempt;
+- at most ``limit`` TLS handshakes run at once, and fewer while agents past their TLS
+  handshake wait for registration (the endpoint's ``HandshakeGate``: a handshake let
+  through while that gate is full would only end in a 503 after all its cryptography);
+  one more connection is *parked* (``broker.server.agent_parking``: accepted, no TLS, no
+  buffer, first come first served, bounded in count and time) and its handshake starts as
+  soon as a slot frees; past the parking's bound it is closed before any TLS;
 - a handshake not done within ``HANDSHAKE_TIMEOUT_S`` (asyncio's default is 60 s) is cut:
   the agent gave up on it after its own 10 s anyway.
 
@@ -33,12 +37,15 @@ from asyncio import sslproto
 from collections.abc import Callable
 from typing import Any, Final
 
+from broker.server.agent_parking import ParkingQueue
+from broker.signaling.agent_gate import HandshakeGate
+
 TLS_READ_BUFFER_BYTES: Final = 16 * 1024 + 256
 HANDSHAKE_TIMEOUT_S: Final = 10
 
 
 class _Refused(asyncio.Protocol):
-    """Too many handshakes in progress: close before any TLS."""
+    """Too many handshakes in progress and the parking full: close before any TLS."""
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         if isinstance(transport, asyncio.Transport):
@@ -69,7 +76,8 @@ class _AgentTls(sslproto.SSLProtocol):
     def _handshake_over(self) -> None:
         if self._factory is not None:
             self._factory.handshakes -= 1
-            self._factory = None
+            factory, self._factory = self._factory, None
+            factory.slot_freed()
 
     def _on_handshake_complete(self, handshake_exc: BaseException | None) -> None:
         # Called once the handshake succeeded or failed (and again from connection_lost).
@@ -83,20 +91,60 @@ class _AgentTls(sslproto.SSLProtocol):
 
 class AgentTlsFactory:
     """uvicorn's ``http_protocol_class`` for the agent port: each connection's protocol is
-    ``protocol_class`` (called as uvicorn calls it) inside ``_AgentTls``."""
+    ``protocol_class`` (called as uvicorn calls it) inside ``_AgentTls``, started at once
+    or once parked connections before it have had their turn."""
 
     def __init__(
-        self, protocol_class: Callable[..., asyncio.Protocol], context: ssl.SSLContext, limit: int
+        self,
+        protocol_class: Callable[..., asyncio.Protocol],
+        context: ssl.SSLContext,
+        limit: int,
+        parking: ParkingQueue,
+        gate: HandshakeGate | None = None,
     ) -> None:
         self.protocol_class = protocol_class
         self.context = context
         self.limit = limit
+        self.parking = parking
+        self.gate = gate
         self.handshakes = 0
-        self.refused = 0
+        # uvicorn calls the factory with the same keyword arguments for every connection
+        # (config, server state, app state, loop): a parked connection's are these.
+        self._kwargs: dict[str, Any] = {}
+        if gate is not None:
+            gate.on_leave = self.slot_freed
+
+    @property
+    def refused(self) -> int:
+        """Connections closed before any TLS: the parking was full, or their wait ran out."""
+        return self.parking.refused + self.parking.expired
+
+    def _slot_free(self) -> bool:
+        registering = self.gate.in_progress if self.gate is not None else 0
+        return self.handshakes + registering < self.limit
 
     def __call__(self, **kwargs: Any) -> asyncio.BaseProtocol:
-        if self.handshakes >= self.limit:
-            self.refused += 1
-            return _Refused()
+        self._kwargs = kwargs
+        if self._slot_free() and not len(self.parking):
+            return self._start()
+        parked = self.parking.park()
+        return parked if parked is not None else _Refused()
+
+    def _start(self) -> _AgentTls:
         self.handshakes += 1
-        return _AgentTls(self.protocol_class(**kwargs), self.context, self)
+        return _AgentTls(self.protocol_class(**self._kwargs), self.context, self)
+
+    def slot_freed(self) -> None:
+        """A handshake or a registration ended: parked connections start theirs, oldest
+        first, while slots are free."""
+        while self._slot_free():
+            transport = self.parking.next()
+            if transport is None:
+                return
+            tls = self._start()
+            transport.set_protocol(tls)
+            tls.connection_made(transport)
+            transport.resume_reading()
+
+    def close_parked(self) -> None:
+        self.parking.close_all()

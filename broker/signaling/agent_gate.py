@@ -9,6 +9,7 @@ nothing but the TLS handshake already done; the agent comes back after that, jit
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 
@@ -19,6 +20,9 @@ class HandshakeGate:
     limit: int
     in_progress: int = 0
     refused: int = 0
+    # Called when a slot frees: the agent port starts a parked connection's handshake
+    # (broker.server.agent_tls), so the next agent takes the slot without a 503.
+    on_leave: Callable[[], None] | None = None
 
     def try_enter(self) -> bool:
         """Take a slot; False (counted) when all are taken."""
@@ -30,3 +34,5 @@ class HandshakeGate:
 
     def leave(self) -> None:
         self.in_progress = max(0, self.in_progress - 1)
+        if self.on_leave is not None:
+            self.on_leave()

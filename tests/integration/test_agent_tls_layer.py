@@ -1,18 +1,22 @@
-"""The agent port's own TLS layer (``broker.server.agent_tls``): connections past the bound
-on TLS handshakes in progress are closed before any TLS, and the port works as before for
-the rest (client certificate seen by the application, agent linked)."""
+"""The agent port's own TLS layer (``broker.server.agent_tls``) and its parking
+(``broker.server.agent_parking``): a connection past the bound on handshakes in progress
+waits without TLS and links once a slot frees; past the parking's bound, or after its
+wait, it is closed before any TLS. Real TLS clients on loopback."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import socket
 import ssl
+import time
+from collections.abc import Callable, Iterator
 
 import pytest
 from websockets.asyncio.client import connect
 
 import mamori_protocol as protocol
-from broker.server.agent_tls import TLS_READ_BUFFER_BYTES, _AgentTls
+from broker.server.agent_tls import TLS_READ_BUFFER_BYTES, AgentTlsFactory, _AgentTls
 from devkit.broker import RunningBroker
 from devkit.identity import Org
 from host_agent.trust.credentials import AgentState
@@ -35,34 +39,124 @@ def test_the_read_buffer_holds_one_tls_record() -> None:
     assert TLS_READ_BUFFER_BYTES * 15 < 256 * 1024
 
 
+def factory(broker: RunningBroker) -> AgentTlsFactory:
+    admission: AgentTlsFactory = broker.app.state.agent_admission
+    return admission
+
+
+async def wait_for(condition: Callable[[], bool], timeout_s: float = 10) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if condition():
+            return
+        await asyncio.sleep(0.02)
+    raise AssertionError("condition not met in time")
+
+
+@contextlib.contextmanager
+def silent_connections(broker: RunningBroker, count: int) -> Iterator[list[socket.socket]]:
+    """TCP connections that never say ClientHello: each holds a handshake slot (or a place
+    in the parking) until closed."""
+    sockets: list[socket.socket] = []
+    try:
+        for _ in range(count):
+            sockets.append(socket.create_connection(("127.0.0.1", broker.agent_port), timeout=5))
+        yield sockets
+    finally:
+        for sock in sockets:
+            sock.close()
+
+
 @pytest.mark.parametrize("broker", [{"agent_handshake_limit": 2}], indirect=True)
-async def test_connections_past_the_handshake_bound_are_closed_before_tls(
+async def test_a_connection_past_the_bound_waits_without_tls_and_links_once_a_slot_frees(
     broker: RunningBroker, org: Org, agent_state: AgentState
 ) -> None:
-    """Two connections that never say ClientHello hold both handshake slots: a third is
-    closed without a TLS answer. Once they go, a real agent links with its certificate."""
-    silent = [
-        socket.create_connection(("127.0.0.1", broker.agent_port), timeout=5) for _ in range(2)
-    ]
-    try:
-        await asyncio.sleep(0.3)  # accepted by the broker (the listen queue is not the bound)
+    """Two connections that never say ClientHello hold both handshake slots: a real agent
+    is parked (no TLS answer, not closed); when one of the two goes, its handshake starts
+    and it links, without being refused on the way."""
+    admission = factory(broker)
+    with silent_connections(broker, 2) as silent:
+        await wait_for(lambda: admission.handshakes == 2)
+        agent = asyncio.create_task(
+            connect(
+                f"{broker.agent_wss_url}/ws/agent",
+                ssl=agent_state.ssl_context(),
+                open_timeout=8,
+            ).__aenter__()
+        )
+        await wait_for(lambda: len(admission.parking) == 1)
+        await asyncio.sleep(0.3)
+        assert not agent.done(), "a parked connection gets no TLS answer (nor a close)"
+        silent[0].close()
+        ws = await asyncio.wait_for(agent, 8)
+        try:
+            await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
+            assert await linked(broker, org)
+        finally:
+            await ws.close()
+    assert admission.parking.parked_total == 1
+    assert admission.refused == 0
+    assert broker.app.state.agent_gate.refused == 0, "no 503 after a handshake"
+
+
+@pytest.mark.parametrize(
+    "broker", [{"agent_handshake_limit": 1, "agent_park_limit": 1}], indirect=True
+)
+async def test_past_the_parking_bound_a_connection_is_closed_before_tls(
+    broker: RunningBroker, agent_state: AgentState
+) -> None:
+    """One silent connection holds the slot, another the only parking place: an agent is
+    closed at once, before any TLS (not left to its timeout)."""
+    admission = factory(broker)
+    with silent_connections(broker, 2):
+        await wait_for(lambda: admission.handshakes == 1 and len(admission.parking) == 1)
+        started = time.monotonic()
         with pytest.raises((ssl.SSLError, OSError)) as refused:
             async with connect(
                 f"{broker.agent_wss_url}/ws/agent", ssl=agent_state.ssl_context(), open_timeout=5
             ):
                 pass
         assert not isinstance(refused.value, TimeoutError), "closed at once, not left waiting"
-    finally:
-        for sock in silent:
-            sock.close()
-    for _ in range(100):  # the broker notices the two closing (bounded)
-        try:
+        assert time.monotonic() - started < 2
+    assert admission.parking.refused == 1
+
+
+@pytest.mark.parametrize(
+    "broker", [{"agent_handshake_limit": 1, "agent_park_s": 0.5}], indirect=True
+)
+async def test_a_parked_connection_is_closed_when_its_wait_runs_out(
+    broker: RunningBroker, agent_state: AgentState
+) -> None:
+    """The slot stays taken: the parked agent is closed after the parking's wait (0.5 s
+    here), before any TLS, well before its own open timeout."""
+    admission = factory(broker)
+    with silent_connections(broker, 1):
+        await wait_for(lambda: admission.handshakes == 1)
+        started = time.monotonic()
+        with pytest.raises((ssl.SSLError, OSError)) as refused:
             async with connect(
-                f"{broker.agent_wss_url}/ws/agent", ssl=agent_state.ssl_context(), open_timeout=5
-            ) as ws:
-                await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
-                assert await linked(broker, org)
-                return
-        except (ssl.SSLError, OSError):
-            await asyncio.sleep(0.05)
-    raise AssertionError("the agent never linked once the slots were free")
+                f"{broker.agent_wss_url}/ws/agent", ssl=agent_state.ssl_context(), open_timeout=8
+            ):
+                pass
+        waited = time.monotonic() - started
+        assert not isinstance(refused.value, TimeoutError), "closed by the broker"
+        assert 0.4 <= waited < 3, waited
+    assert admission.parking.expired == 1
+    assert len(admission.parking) == 0
+
+
+@pytest.mark.parametrize("broker", [{"agent_handshake_limit": 1}], indirect=True)
+async def test_stopping_closes_parked_connections(
+    broker: RunningBroker, agent_state: AgentState
+) -> None:
+    """A parked connection is no uvicorn connection yet: the agent port closes it itself
+    when it stops (here: the parking's close, as the server's shutdown calls it)."""
+    admission = factory(broker)
+    with silent_connections(broker, 2) as silent:
+        await wait_for(lambda: admission.handshakes == 1 and len(admission.parking) == 1)
+        admission.close_parked()
+        assert len(admission.parking) == 0
+        silent[1].setblocking(False)
+        loop = asyncio.get_running_loop()
+        got = await asyncio.wait_for(loop.sock_recv(silent[1], 1), 5)
+        assert got == b"", "closed by the broker, nothing sent"
