@@ -28,7 +28,7 @@ from broker.db.engine import Database
 from broker.errors import RelayError
 from broker.replicas.presence import Presence
 from broker.signaling.adoption import Adoption
-from broker.signaling.agent_gate import HandshakeGate
+from broker.signaling.agent_gate import SLOT_EXTENSION, HandshakeGate
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -107,7 +107,14 @@ async def _claim(ws: WebSocket, org_id: int, host_id: str, *, withdraw: bool = F
 async def agent_endpoint(ws: WebSocket) -> None:
     """A host agent's outbound link: hello, then answers, candidates and byes."""
     gate: HandshakeGate = ws.app.state.agent_gate
-    if not gate.try_enter():
+    entered = gate.try_enter()
+    # The agent port held a slot for this connection since its TLS handshake began: it is
+    # given back only now that the gate counts the agent (in that order, so no parked
+    # connection starts its handshake in between only to be answered 503).
+    tls_slot = ws.scope.get("extensions", {}).get(SLOT_EXTENSION)
+    if tls_slot is not None:
+        tls_slot.release()
+    if not entered:
         settings: Settings = ws.app.state.settings
         # Not audited, not logged per agent: this is the cheap path a storm takes.
         await ws.send_denial_response(

@@ -11,6 +11,11 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
+
+# The ASGI scope extension under which the agent port passes a connection's handshake slot
+# (held since its TLS handshake began: broker.server.agent_tls) to ``/ws/agent``.
+SLOT_EXTENSION: Final = "mamori.handshake_slot"
 
 
 @dataclass
