@@ -141,8 +141,8 @@ class ParkingQueue:
         refused, expired = self.refused - self._logged[0], self.expired - self._logged[1]
         self._logged_at, self._logged = now, (self.refused, self.expired)
         log.warning(
-            "agent port saturated: %d connection(s) closed before TLS with the parking full "
-            "(%d parked), %d closed after waiting %.1f s for a handshake slot",
+            "agent port saturated: %d connection(s) closed before TLS, all %d parking places "
+            "taken; %d closed after waiting %.1f s for a handshake slot",
             refused,
             self.limit,
             expired,
