@@ -11,7 +11,6 @@ certificate ends the link.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 
 from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
@@ -20,7 +19,6 @@ import mamori_protocol as protocol
 from broker.agents import hosts as agents
 from broker.agents.auth import authenticate, source_of
 from broker.agents.ca import VerifiedAgent
-from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -29,6 +27,7 @@ from broker.errors import RelayError
 from broker.replicas.presence import Presence
 from broker.signaling.adoption import Adoption
 from broker.signaling.agent_gate import SLOT_EXTENSION, HandshakeGate
+from broker.signaling.agent_registrations import AgentRegistrations
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -60,22 +59,6 @@ async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.Ag
             detail=f"reason=host_mismatch certificate={agent.host_id} hello={hello.host_id}",
         )
         await s.commit()
-
-
-async def _register_host(
-    ws: WebSocket, org_id: int, hello: protocol.AgentHello
-) -> protocol.AgentHello:
-    """The hello with the name the clinic knows the host by (never the agent's say-so)."""
-    db: Database = ws.app.state.db
-    clock: Clock = ws.app.state.clock
-    now = clock.now()
-    async with db.session() as s:
-        host = await agents.agent_connected(
-            s, org_id, hello.host_id, hello.name, hello.version, now
-        )
-        await alert_rules.agent_connected(s, host, now, broker_version=ws.app.state.version)
-        await s.commit()
-        return dataclasses.replace(hello, name=host.name)
 
 
 async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
@@ -167,7 +150,8 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
                 "host_id differs from the certificate's",
             )
             return
-        hello = await _register_host(ws, agent.org_id, first)
+        registrations: AgentRegistrations = ws.app.state.agent_registrations
+        hello = await registrations.register(agent.org_id, first)
         link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         slot.release()
         await _claim(ws, agent.org_id, hello.host_id)

@@ -16,6 +16,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 import mamori_protocol as protocol
+from broker.server import agent_tls
 from broker.server.agent_tls import TLS_READ_BUFFER_BYTES, AgentTlsFactory, _AgentTls
 from devkit.broker import RunningBroker
 from devkit.identity import Org
@@ -160,3 +161,27 @@ async def test_stopping_closes_parked_connections(
         loop = asyncio.get_running_loop()
         got = await asyncio.wait_for(loop.sock_recv(silent[1], 1), 5)
         assert got == b"", "closed by the broker, nothing sent"
+
+
+@pytest.mark.parametrize("broker", [{"agent_handshake_limit": 1}], indirect=True)
+async def test_a_peer_silent_after_tls_gives_its_slot_back_in_time(
+    broker: RunningBroker, agent_state: AgentState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The slot is held past the TLS handshake (until /ws/agent counts the agent), but a
+    peer that completes TLS and sends no request keeps it only for a bounded time (here
+    0.5 s instead of 10 s); a waiting agent then links."""
+    monkeypatch.setattr(agent_tls, "HANDSHAKE_TIMEOUT_S", 0.5)
+    admission = factory(broker)
+    reader, writer = await asyncio.open_connection(
+        "127.0.0.1", broker.agent_port, ssl=agent_state.ssl_context(), server_hostname="localhost"
+    )
+    try:
+        await wait_for(lambda: admission.handshakes == 1)
+        await asyncio.sleep(0.2)
+        assert admission.handshakes == 1, "held past the TLS handshake"
+        await wait_for(lambda: admission.handshakes == 0, timeout_s=3)
+    finally:
+        writer.close()
+        with contextlib.suppress(OSError, ssl.SSLError):
+            await writer.wait_closed()
+    assert reader is not None
