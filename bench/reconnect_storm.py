@@ -73,6 +73,7 @@ class Watch:
 
 async def one_run(args: argparse.Namespace, certs: FleetCerts, work: Path) -> dict[str, float]:
     async with seeded(args.backend, work, certs) as (base, facade):
+        base.update(args.setting)
         log = work / "broker.log"
         async with broker_process(broker_env(base), log, root=args.broker_root) as first:
             ports = first.port, first.agent_port
@@ -143,6 +144,14 @@ def main() -> None:
     parser.add_argument("--broker-root", type=Path, default=ROOT)
     parser.add_argument("--certs", type=Path, help="reuse fleet certificates made before")
     parser.add_argument("--keep", type=Path, help="work here and keep the logs (an empty dir)")
+    parser.add_argument(
+        "--setting",
+        type=lambda text: tuple(text.split("=", 1)),
+        action="append",
+        default=[],
+        metavar="MAMORI_NAME=VALUE",
+        help="a broker setting for this run (repeatable)",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

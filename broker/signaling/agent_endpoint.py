@@ -151,9 +151,12 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
             )
             return
         registrations: AgentRegistrations = ws.app.state.agent_registrations
-        hello = await registrations.register(agent.org_id, first)
-        link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
+        registered = registrations.submit(agent.org_id, first)
+        # Queued: the database work is the batches' to bound (agent_registrations), and the
+        # slot goes to the next agent's TLS handshake meanwhile.
         slot.release()
+        hello = await registered
+        link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         await _claim(ws, agent.org_id, hello.host_id)
         while True:
             message = await _receive(ws, Direction.AGENT_TO_BROKER)

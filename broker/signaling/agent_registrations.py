@@ -9,10 +9,15 @@ agents linked a second. A group commit takes every registration that arrived whi
 previous batch was being written: under a storm the batches grow, one at a time costs
 what it did before.
 
-Bounded: at most ``max_batch`` registrations a transaction (the endpoint's handshake
-bound already keeps fewer waiting). A batch that fails is retried one registration per
-transaction, so one bad host fails its own agent only, as before; the error reaches that
-agent's handshake (no link without its record: fail closed).
+Bounded: at most ``max_batch`` registrations a transaction, one transaction at a time.
+The endpoint gives its handshake slot back once its agent's registration is queued: the
+queue holds only agents past TLS with a good certificate and their hello (the fleet,
+at most), and slots held until the commit made the broker work in lock-step (TLS for
+one slot-full, then its commit, then TLS for the next: 2,000 agents in lumps of 64).
+
+A batch that fails is retried one registration per transaction, so one bad host fails
+its own agent only, as before; the error reaches that agent's handshake (no link without
+its record: fail closed).
 """
 
 from __future__ import annotations
@@ -59,14 +64,20 @@ class AgentRegistrations:
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
 
-    async def register(self, org_id: int, hello: protocol.AgentHello) -> protocol.AgentHello:
-        """The hello with the name the clinic knows the host by (never the agent's say-so),
-        once its record is committed."""
+    def submit(
+        self, org_id: int, hello: protocol.AgentHello
+    ) -> asyncio.Future[protocol.AgentHello]:
+        """Queue a registration: the future gives the hello with the name the clinic knows
+        the host by (never the agent's say-so) once its record is committed. Cancelling it
+        (the agent went away) drops the registration if it is not being written yet."""
         done: asyncio.Future[protocol.AgentHello] = asyncio.get_running_loop().create_future()
         self._pending.append(_Pending(org_id, hello, done))
         if self._writer is None or self._writer.done():
             self._writer = asyncio.create_task(self._write_all())
-        return await done
+        return done
+
+    async def register(self, org_id: int, hello: protocol.AgentHello) -> protocol.AgentHello:
+        return await self.submit(org_id, hello)
 
     async def _write_all(self) -> None:
         while self._pending:
