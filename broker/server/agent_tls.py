@@ -39,6 +39,7 @@ from typing import Any, Final
 
 from broker.server.agent_parking import ParkingQueue
 from broker.signaling.agent_gate import HandshakeGate
+from broker.signaling.agent_registrations import AgentRegistrations
 
 TLS_READ_BUFFER_BYTES: Final = 16 * 1024 + 256
 HANDSHAKE_TIMEOUT_S: Final = 10
@@ -121,6 +122,7 @@ class AgentTlsFactory:
         limit: int,
         parking: ParkingQueue,
         gate: HandshakeGate | None = None,
+        registrations: AgentRegistrations | None = None,
     ) -> None:
         self.protocol_class = protocol_class
         self.context = context
@@ -131,8 +133,11 @@ class AgentTlsFactory:
         # uvicorn calls the factory with the same keyword arguments for every connection
         # (config, server state, app state, loop): a parked connection's are these.
         self._kwargs: dict[str, Any] = {}
+        self.registrations = registrations
         if gate is not None:
             gate.on_leave = self.slot_freed
+        if registrations is not None:
+            registrations.on_dequeue = self.slot_freed
 
     @property
     def refused(self) -> int:
@@ -141,7 +146,8 @@ class AgentTlsFactory:
 
     def _slot_free(self) -> bool:
         registering = self.gate.in_progress if self.gate is not None else 0
-        return self.handshakes + registering < self.limit
+        queued = self.registrations.queued if self.registrations is not None else 0
+        return self.handshakes + registering + queued < self.limit
 
     def __call__(self, **kwargs: Any) -> asyncio.BaseProtocol:
         self._kwargs = kwargs

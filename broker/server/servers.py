@@ -141,6 +141,7 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
         settings.agent_handshake_limit,
         ParkingQueue(settings.agent_park_limit, settings.agent_park_s),
         app.state.agent_gate,
+        app.state.agent_registrations,
     )
     config.http_protocol_class = factory  # type: ignore[assignment]
     # Its parking's counts are read by the metrics and the tests.

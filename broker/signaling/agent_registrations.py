@@ -10,10 +10,12 @@ previous batch was being written: under a storm the batches grow, one at a time 
 what it did before.
 
 Bounded: at most ``max_batch`` registrations a transaction, one transaction at a time.
-The endpoint gives its handshake slot back once its agent's registration is queued: the
-queue holds only agents past TLS with a good certificate and their hello (the fleet,
-at most), and slots held until the commit made the broker work in lock-step (TLS for
-one slot-full, then its commit, then TLS for the next: 2,000 agents in lumps of 64).
+The endpoint gives its handshake slot back once its agent's registration is queued, and
+the agent port counts the queue (not the batch being written) in its handshake bound: so
+TLS for the next agents overlaps the commit of the last ones, and TLS handshakes cannot
+starve registrations of the event loop. Slots held until the commit made the two
+alternate in lumps of the limit; slots freed at queueing with nothing counting the queue
+let handshakes take the loop (no registration for the first 16 s after a restart).
 
 A batch that fails is retried one registration per transaction, so one bad host fails
 its own agent only, as before; the error reaches that agent's handshake (no link without
@@ -63,6 +65,14 @@ class AgentRegistrations:
         self._pending: list[_Pending] = []
         self._writer: asyncio.Task[None] | None = None
         self.batches = 0
+        # Called when queued registrations go to be written: the agent port counts the
+        # queue in its handshake bound (broker.server.agent_tls) and lets more in.
+        self.on_dequeue: Callable[[], None] | None = None
+
+    @property
+    def queued(self) -> int:
+        """Registrations waiting for a batch (not those being written)."""
+        return len(self._pending)
 
     def submit(
         self, org_id: int, hello: protocol.AgentHello
@@ -83,6 +93,8 @@ class AgentRegistrations:
         while self._pending:
             batch = self._pending[: self._max_batch]
             del self._pending[: len(batch)]
+            if self.on_dequeue is not None:
+                self.on_dequeue()
             batch = [p for p in batch if not p.done.done()]  # its agent went away meanwhile
             if not batch:
                 continue
