@@ -145,11 +145,10 @@ class Settings(BaseSettings):
             expiry (a revocation through the console acts at once; this catches the CLI's
             and certificates running out while connected). The same round refreshes the
             in-memory certificate status handshakes are authenticated from.
-        agent_handshake_limit: agent handshakes (certificate check to registration) in
-            progress at once; one more is told 503 "come back later" before any database
-            work, so a reconnecting fleet cannot drown the database (issue 18). The same
-            bound applies, separately, to TLS handshakes on the agent port: one more
-            connection is closed before any TLS (``broker.server.agent_tls``).
+        agent_handshake_limit: agent handshakes (TLS handshake to queued registration) in
+            progress at once (issue 18); one more connection waits parked before any TLS
+            (``agent_park_limit``); one past it at the endpoint all the same is told 503
+            "come back later" before any database work.
         agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
         agent_park_limit: connections to the agent port that may wait, accepted but
             without TLS, for a handshake slot (first come, first served) rather than be

@@ -3,8 +3,10 @@
 A broker restart makes a whole fleet of agents reconnect within seconds. Each handshake
 checks a certificate and writes the host's record; unbounded, they queued on the database
 pool until agents timed out and retried on top of the queue (issue 18: 2,000 agents never
-came back). Past the limit an agent is answered 503 with a Retry-After at once, costing
-nothing but the TLS handshake already done; the agent comes back after that, jittered.
+came back). The agent port counts this gate in its own bound and keeps connections past it
+parked before TLS (``broker.server.agent_tls``), so an agent rarely gets here with the
+gate full; one that does is answered 503 with a Retry-After at once, costing nothing but
+the TLS handshake already done; the agent comes back after that, jittered.
 """
 
 from __future__ import annotations
