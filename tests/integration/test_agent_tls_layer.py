@@ -185,3 +185,32 @@ async def test_a_peer_silent_after_tls_gives_its_slot_back_in_time(
         with contextlib.suppress(OSError, ssl.SSLError):
             await writer.wait_closed()
     assert reader is not None
+
+
+@pytest.mark.parametrize("broker", [{"agent_handshake_limit": 2}], indirect=True)
+async def test_queued_registrations_count_in_the_bound(
+    broker: RunningBroker, org: Org, agent_state: AgentState, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Registrations waiting for their batch hold the bound as handshakes do (TLS must not
+    take the event loop from them): with two queued and a limit of two, an agent waits
+    parked; once the queue goes to be written, its handshake starts and it links."""
+    admission = factory(broker)
+    queued = [2]
+    monkeypatch.setattr(
+        type(broker.app.state.agent_registrations), "queued", property(lambda _self: queued[0])
+    )
+    agent = asyncio.create_task(
+        connect(
+            f"{broker.agent_wss_url}/ws/agent", ssl=agent_state.ssl_context(), open_timeout=8
+        ).__aenter__()
+    )
+    await wait_for(lambda: len(admission.parking) == 1)
+    assert admission.handshakes == 0
+    queued[0] = 0
+    admission.slot_freed()  # what the registrations' writer calls as it takes a batch
+    ws = await asyncio.wait_for(agent, 8)
+    try:
+        await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
+        assert await linked(broker, org)
+    finally:
+        await ws.close()
