@@ -11,6 +11,9 @@ themselves. Measured:
 - ``back_s``: from the kill until every agent has linked again to the new process;
 - ``peak_mib``: the new process's highest RSS until then (sampled every 0.25 s), and
   ``settled_mib`` once all are back;
+- ``registered_s``: from the kill until the new process counts every agent online
+  (``mamori_agents_online`` on ``/metrics``: registered in the database and the relay,
+  which the agents' own "linked" precedes);
 - ``health_max_s`` / ``health_failed``: ``GET /healthz`` on the browser port every 0.25 s
   from the moment the new process listens: the slowest answer and the count of probes
   that failed or took over 2 s (does the storm starve the browser side?).
@@ -25,6 +28,7 @@ import argparse
 import asyncio
 import contextlib
 import json
+import secrets
 import statistics
 import tempfile
 import time
@@ -40,6 +44,7 @@ from devkit.fleet import FleetCerts, make_fleet_certs, running_fleet
 LINK_TIMEOUT_S = 600.0
 PROBE_EVERY_S = 0.25
 SLOW_S = 2.0
+METRICS_TOKEN = secrets.token_urlsafe(24)  # this run's only
 
 
 class Watch:
@@ -51,6 +56,9 @@ class Watch:
         self.slowest = 0.0
         self.failed = 0
         self.probes = 0
+        self.online = 0
+        self.all_online = asyncio.Event()
+        self.fleet_size = 0
         self._ca = ca
 
     async def run(self) -> None:
@@ -68,11 +76,23 @@ class Watch:
                 self.slowest = max(self.slowest, took)
                 if not ok or took > SLOW_S:
                     self.failed += 1
+                with contextlib.suppress(httpx.HTTPError):
+                    metrics = await client.get(
+                        url.replace("/healthz", "/metrics"),
+                        headers={"Authorization": f"Bearer {METRICS_TOKEN}"},
+                    )
+                    for line in metrics.text.splitlines():
+                        if line.startswith("mamori_agents_online{"):
+                            self.online = int(float(line.rsplit(" ", 1)[1]))
+                    if self.fleet_size and self.online >= self.fleet_size:
+                        self.all_online.set()
                 await asyncio.sleep(max(0.0, PROBE_EVERY_S - took))
 
 
 async def one_run(args: argparse.Namespace, certs: FleetCerts, work: Path) -> dict[str, float]:
     async with seeded(args.backend, work, certs) as (base, facade):
+        base["MAMORI_METRICS_TOKEN"] = METRICS_TOKEN
+        base.update(args.setting)
         log = work / "broker.log"
         async with broker_process(broker_env(base), log, root=args.broker_root) as first:
             ports = first.port, first.agent_port
@@ -90,10 +110,13 @@ async def one_run(args: argparse.Namespace, certs: FleetCerts, work: Path) -> di
                 again = broker_env(base, *ports)
                 async with broker_process(again, log, root=args.broker_root) as second:
                     watch = Watch(second, facade.certs.ca_cert)
+                    watch.fleet_size = certs.size
                     watcher = asyncio.create_task(watch.run())
                     try:
                         await fleet.wait_until("again", certs.size, args.timeout)
                         back = time.monotonic() - killed
+                        await asyncio.wait_for(watch.all_online.wait(), args.timeout)
+                        registered = time.monotonic() - killed
                     finally:
                         watcher.cancel()
                         with contextlib.suppress(asyncio.CancelledError):
@@ -102,6 +125,7 @@ async def one_run(args: argparse.Namespace, certs: FleetCerts, work: Path) -> di
     return {
         "link_up_s": link_up,
         "back_s": back,
+        "registered_s": registered,
         "peak_mib": watch.peak_kb / 1024,
         "settled_mib": settled / 1024,
         "health_max_s": watch.slowest,
@@ -143,6 +167,14 @@ def main() -> None:
     parser.add_argument("--broker-root", type=Path, default=ROOT)
     parser.add_argument("--certs", type=Path, help="reuse fleet certificates made before")
     parser.add_argument("--keep", type=Path, help="work here and keep the logs (an empty dir)")
+    parser.add_argument(
+        "--setting",
+        type=lambda text: tuple(text.split("=", 1)),
+        action="append",
+        default=[],
+        metavar="MAMORI_NAME=VALUE",
+        help="a broker setting for this run (repeatable)",
+    )
     asyncio.run(main_async(parser.parse_args()))
 
 

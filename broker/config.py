@@ -145,12 +145,16 @@ class Settings(BaseSettings):
             expiry (a revocation through the console acts at once; this catches the CLI's
             and certificates running out while connected). The same round refreshes the
             in-memory certificate status handshakes are authenticated from.
-        agent_handshake_limit: agent handshakes (certificate check to registration) in
-            progress at once; one more is told 503 "come back later" before any database
-            work, so a reconnecting fleet cannot drown the database (issue 18). The same
-            bound applies, separately, to TLS handshakes on the agent port: one more
-            connection is closed before any TLS (``broker.server.agent_tls``).
+        agent_handshake_limit: agent handshakes (TLS handshake to queued registration) in
+            progress at once (issue 18); one more connection waits parked before any TLS
+            (``agent_park_limit``); one past it at the endpoint all the same is told 503
+            "come back later" before any database work.
         agent_retry_after_s: the Retry-After those refusals carry (agents add jitter).
+        agent_park_limit: connections to the agent port that may wait, accepted but
+            without TLS, for a handshake slot (first come, first served) rather than be
+            closed; one more is closed before any TLS (``broker.server.agent_parking``).
+        agent_park_s: how long one may wait so; shorter than the agent's 10 s open
+            timeout, so its handshake can still finish within it.
         agent_ping_interval_s: how often the broker pings each agent link.
         agent_ping_timeout_s: a ping unanswered this long ends the link: a silent agent
             (cut network) is noticed within interval + timeout (15 s by default).
@@ -298,6 +302,8 @@ class Settings(BaseSettings):
     agent_recheck_s: int = Field(30, ge=1, le=3600)
     agent_handshake_limit: int = Field(64, ge=1, le=10_000)
     agent_retry_after_s: int = Field(5, ge=1, le=300)
+    agent_park_limit: int = Field(4096, ge=0, le=100_000)
+    agent_park_s: float = Field(6.0, gt=0, le=9.0)
     agent_ping_interval_s: float = Field(5.0, ge=0.1, le=300)
     agent_ping_timeout_s: float = Field(10.0, ge=0.1, le=300)
     public_url: str | None = None

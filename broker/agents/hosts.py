@@ -55,9 +55,29 @@ async def agent_connected(
     """A host's agent said hello: refresh the host and keep the version it announced (the
     console and the report compare it with the broker's)."""
     host = await register_host(session, org_id, host_id, name, now, from_hello=True)
-    host.agent_version = version
+    hello_of_known(host, version, now)
     await session.flush()
     return host
+
+
+def hello_of_known(host: Host, version: str, now: datetime) -> None:
+    """What an agent's hello changes on a host already recorded (its name is the clinic's)."""
+    host.last_seen_at = now
+    host.agent_version = version
+
+
+async def known_hosts(
+    session: AsyncSession, keys: list[tuple[int, str]]
+) -> dict[tuple[int, str], Host]:
+    """The recorded hosts among ``keys`` (organization id, host id), in one query: a
+    reconnecting fleet's registrations are written in batches (issue 18)."""
+    if not keys:
+        return {}
+    orgs = {org_id for org_id, _ in keys}
+    ids = {host_id for _, host_id in keys}
+    rows = await session.scalars(select(Host).where(Host.org_id.in_(orgs), Host.host_id.in_(ids)))
+    wanted = set(keys)
+    return {(h.org_id, h.host_id): h for h in rows if (h.org_id, h.host_id) in wanted}
 
 
 async def claim_outdated_alert(session: AsyncSession, host: Host, version: str) -> bool:

@@ -170,6 +170,21 @@ class LiveState(Collector):
         )
         refused.add_metric([self._replica], gate.refused)
         yield refused
+        # The agent port's parking (broker.server.agent_parking), once that port is built.
+        admission = getattr(self._state, "agent_admission", None)
+        if admission is not None:
+            yield self._gauge(
+                "mamori_agent_connections_parked",
+                "Agent connections waiting before TLS for a handshake slot",
+                len(admission.parking),
+            )
+            closed = CounterMetricFamily(
+                "mamori_agent_connections_closed_before_tls",
+                "Agent connections closed before TLS (parking full, or waited too long)",
+                labels=["replica"],
+            )
+            closed.add_metric([self._replica], admission.refused)
+            yield closed
         yield self._gauge(
             "mamori_alert_outbox_depth", "Alert deliveries waiting", self.outbox_depth
         )

@@ -63,6 +63,7 @@ from broker.server.limits import BodyLimitMiddleware, BodyLimits
 from broker.signaling import endpoints, resume_endpoint
 from broker.signaling.adoption import Adoption
 from broker.signaling.agent_gate import HandshakeGate
+from broker.signaling.agent_registrations import AgentRegistrations
 from broker.signaling.relay import Relay
 from broker.signaling.session_audit import AuditedSessionEvents
 from broker.turn.servers import IceServerSource
@@ -261,6 +262,9 @@ def create_app(settings: Settings, clock: Clock | None = None) -> FastAPI:
     )
     app.state.handshake_audit = HandshakeAudit(app.state.db, app.state.clock)
     app.state.agent_gate = HandshakeGate(settings.agent_handshake_limit)
+    app.state.agent_registrations = AgentRegistrations(
+        app.state.db, app.state.clock, lambda: str(app.state.version)
+    )
     app.state.agent_tls = agent_tls_context(settings, app.state.handshake_audit)
     app.state.agent_authority.on_new_ca(lambda ca: trust(app.state.agent_tls, ca))
     app.state.agent_url = settings.agent_url()

@@ -29,6 +29,7 @@ from fastapi import FastAPI
 
 from broker.config import Settings
 from broker.server.agent_app import create_agent_app
+from broker.server.agent_parking import ParkingQueue
 from broker.server.agent_tls import AgentTlsFactory
 from broker.server.tls_scope import TlsH11Protocol, TlsWebSocketProtocol
 from mamori_protocol import MAX_MESSAGE_BYTES
@@ -90,6 +91,13 @@ class _AgentPortServer(uvicorn.Server):
     def capture_signals(self) -> Iterator[None]:
         yield
 
+    async def shutdown(self, sockets: list[socket.socket] | None = None) -> None:
+        # Parked connections are no uvicorn connections yet: uvicorn would not close them.
+        factory = self.config.http_protocol_class
+        if isinstance(factory, AgentTlsFactory):
+            factory.close_parked()
+        await super().shutdown(sockets)
+
     def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
         # uvicorn would say http://: its config holds no TLS context, the protocol factory
         # does the TLS (AgentTlsFactory). Same words as uvicorn's, which tools look for.
@@ -131,9 +139,17 @@ def build_agent_server(settings: Settings, app: FastAPI) -> uvicorn.Server:
     # Client certificates required, trusted CAs = the organizations' (broker.agents.tls);
     # the TLS layer is made by the protocol factory (broker.server.agent_tls), not asyncio.
     config.ssl = None
-    config.http_protocol_class = AgentTlsFactory(  # type: ignore[assignment]
-        config.http_protocol_class, app.state.agent_tls, settings.agent_handshake_limit
+    factory = AgentTlsFactory(
+        config.http_protocol_class,
+        app.state.agent_tls,
+        settings.agent_handshake_limit,
+        ParkingQueue(settings.agent_park_limit, settings.agent_park_s),
+        app.state.agent_gate,
+        app.state.agent_registrations,
     )
+    config.http_protocol_class = factory  # type: ignore[assignment]
+    # Its parking's counts are read by the metrics and the tests.
+    app.state.agent_admission = factory
     return _AgentPortServer(config)
 
 

@@ -7,6 +7,10 @@ websockets-sansio protocols wrap the application so each HTTP and WebSocket scop
 the TLS extension as the ASGI spec describes it: ``client_cert_chain`` (PEM; the leaf only,
 since Python before 3.13 cannot give the verified chain) and ``tls_version``. The other
 keys are None: Python's ssl module cannot give them. A plain-TCP connection gets no entry.
+
+On the agent port the connection's handshake slot (``broker.server.agent_tls``) rides along
+as ``scope["extensions"]["mamori.handshake_slot"]``: ``/ws/agent`` hands it over to its
+registration bound; any other request gives it back once answered.
 """
 
 from __future__ import annotations
@@ -19,6 +23,11 @@ from typing import Any, Final, cast
 from uvicorn._types import ASGI3Application, ASGIReceiveCallable, ASGISendCallable, Scope
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.websockets.websockets_sansio_impl import WebSocketsSansIOProtocol
+
+from broker.signaling.agent_gate import SLOT_EXTENSION
+
+# The transport's extra info holding it (broker.server.agent_tls.SLOT_EXTRA).
+_SLOT_EXTRA: Final = "mamori_handshake_slot"
 
 # TLS's own version numbers (RFC 8446 §4.2.1), as the ASGI TLS extension wants them.
 _TLS_VERSIONS: Final = {"TLSv1.2": 0x0303, "TLSv1.3": 0x0304}
@@ -46,13 +55,19 @@ def _with_tls(
     ) -> None:
         transport = transport_of()
         ssl_object = transport.get_extra_info("ssl_object") if transport is not None else None
+        slot = transport.get_extra_info(_SLOT_EXTRA) if transport is not None else None
         if scope["type"] != "lifespan" and isinstance(ssl_object, ssl.SSLObject):
             mutable = cast(dict[str, Any], scope)
             mutable["extensions"] = {
                 **(mutable.get("extensions") or {}),
                 "tls": tls_extension(ssl_object),
+                **({SLOT_EXTENSION: slot} if slot is not None else {}),
             }
-        await app(scope, receive, send)
+        try:
+            await app(scope, receive, send)
+        finally:
+            if slot is not None:
+                slot.release()
 
     return app_with_tls
 

@@ -11,7 +11,6 @@ certificate ends the link.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import logging
 
 from fastapi import APIRouter, Response, WebSocket, WebSocketDisconnect
@@ -20,7 +19,6 @@ import mamori_protocol as protocol
 from broker.agents import hosts as agents
 from broker.agents.auth import authenticate, source_of
 from broker.agents.ca import VerifiedAgent
-from broker.alerts import rules as alert_rules
 from broker.audit.record import Actor, Event, Outcome, record
 from broker.clock import Clock
 from broker.config import Settings
@@ -28,7 +26,8 @@ from broker.db.engine import Database
 from broker.errors import RelayError
 from broker.replicas.presence import Presence
 from broker.signaling.adoption import Adoption
-from broker.signaling.agent_gate import HandshakeGate
+from broker.signaling.agent_gate import SLOT_EXTENSION, HandshakeGate
+from broker.signaling.agent_registrations import AgentRegistrations
 from broker.signaling.endpoints import (
     FIRST_MESSAGE_TIMEOUT_S,
     WebSocketPeer,
@@ -62,22 +61,6 @@ async def _hello_refused(ws: WebSocket, agent: VerifiedAgent, hello: protocol.Ag
         await s.commit()
 
 
-async def _register_host(
-    ws: WebSocket, org_id: int, hello: protocol.AgentHello
-) -> protocol.AgentHello:
-    """The hello with the name the clinic knows the host by (never the agent's say-so)."""
-    db: Database = ws.app.state.db
-    clock: Clock = ws.app.state.clock
-    now = clock.now()
-    async with db.session() as s:
-        host = await agents.agent_connected(
-            s, org_id, hello.host_id, hello.name, hello.version, now
-        )
-        await alert_rules.agent_connected(s, host, now, broker_version=ws.app.state.version)
-        await s.commit()
-        return dataclasses.replace(hello, name=host.name)
-
-
 async def _last_seen(ws: WebSocket, org_id: int, host_id: str) -> None:
     """The console's "last seen" is when the link closed, not when it opened."""
     db: Database = ws.app.state.db
@@ -107,7 +90,14 @@ async def _claim(ws: WebSocket, org_id: int, host_id: str, *, withdraw: bool = F
 async def agent_endpoint(ws: WebSocket) -> None:
     """A host agent's outbound link: hello, then answers, candidates and byes."""
     gate: HandshakeGate = ws.app.state.agent_gate
-    if not gate.try_enter():
+    entered = gate.try_enter()
+    # The agent port held a slot for this connection since its TLS handshake began: it is
+    # given back only now that the gate counts the agent (in that order, so no parked
+    # connection starts its handshake in between only to be answered 503).
+    tls_slot = ws.scope.get("extensions", {}).get(SLOT_EXTENSION)
+    if tls_slot is not None:
+        tls_slot.release()
+    if not entered:
         settings: Settings = ws.app.state.settings
         # Not audited, not logged per agent: this is the cheap path a storm takes.
         await ws.send_denial_response(
@@ -160,9 +150,13 @@ async def _serve_agent(ws: WebSocket, slot: _Slot) -> None:
                 "host_id differs from the certificate's",
             )
             return
-        hello = await _register_host(ws, agent.org_id, first)
-        link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
+        registrations: AgentRegistrations = ws.app.state.agent_registrations
+        registered = registrations.submit(agent.org_id, first)
+        # Queued: the database work is the batches' to bound (agent_registrations), and the
+        # slot goes to the next agent's TLS handshake meanwhile.
         slot.release()
+        hello = await registered
+        link = await relay.add_agent(agent.org_id, hello, peer, certificate_serial=agent.serial)
         await _claim(ws, agent.org_id, hello.host_id)
         while True:
             message = await _receive(ws, Direction.AGENT_TO_BROKER)

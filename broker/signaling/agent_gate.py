@@ -3,13 +3,21 @@
 A broker restart makes a whole fleet of agents reconnect within seconds. Each handshake
 checks a certificate and writes the host's record; unbounded, they queued on the database
 pool until agents timed out and retried on top of the queue (issue 18: 2,000 agents never
-came back). Past the limit an agent is answered 503 with a Retry-After at once, costing
-nothing but the TLS handshake already done; the agent comes back after that, jittered.
+came back). The agent port counts this gate in its own bound and keeps connections past it
+parked before TLS (``broker.server.agent_tls``), so an agent rarely gets here with the
+gate full; one that does is answered 503 with a Retry-After at once, costing nothing but
+the TLS handshake already done; the agent comes back after that, jittered.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Final
+
+# The ASGI scope extension under which the agent port passes a connection's handshake slot
+# (held since its TLS handshake began: broker.server.agent_tls) to ``/ws/agent``.
+SLOT_EXTENSION: Final = "mamori.handshake_slot"
 
 
 @dataclass
@@ -19,6 +27,9 @@ class HandshakeGate:
     limit: int
     in_progress: int = 0
     refused: int = 0
+    # Called when a slot frees: the agent port starts a parked connection's handshake
+    # (broker.server.agent_tls), so the next agent takes the slot without a 503.
+    on_leave: Callable[[], None] | None = None
 
     def try_enter(self) -> bool:
         """Take a slot; False (counted) when all are taken."""
@@ -30,3 +41,5 @@ class HandshakeGate:
 
     def leave(self) -> None:
         self.in_progress = max(0, self.in_progress - 1)
+        if self.on_leave is not None:
+            self.on_leave()

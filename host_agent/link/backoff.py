@@ -25,9 +25,11 @@ class Backoff:
         # min() before the power would still overflow for huge attempts; bound the exponent.
         return min(self.cap_s, self.base_s * float(2 ** min(self.attempt, 32)))
 
-    def next_delay(self) -> float:
-        """Seconds to wait before the next attempt, and count the attempt."""
-        delay = self.rng.uniform(0, self.ceiling())
+    def next_delay(self, cap_s: float | None = None) -> float:
+        """Seconds to wait before the next attempt, and count the attempt; ``cap_s`` bounds
+        this one draw (an attempt that cost the other side nothing) without resetting."""
+        ceiling = self.ceiling() if cap_s is None else min(cap_s, self.ceiling())
+        delay = self.rng.uniform(0, ceiling)
         self.attempt += 1
         return delay
 

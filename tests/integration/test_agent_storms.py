@@ -1,5 +1,7 @@
 """What keeps a reconnecting fleet from drowning the broker (issue 18): a bound on agent
-handshakes answered 503 + Retry-After before any database work (and agents that honour it),
+handshakes (certificate check to registration), past which an agent waits parked before
+its TLS handshake, or, should one get through TLS with the bound reached, is answered
+503 + Retry-After before any database work (and agents that honour it),
 certificate status from memory instead of a query per handshake, and pings that notice a
 silent agent within ~15 s."""
 
@@ -20,6 +22,7 @@ import mamori_protocol as protocol
 from broker.agents.ca import AgentAuthority
 from broker.config import Settings
 from broker.db.models import AgentCertificate
+from broker.server.agent_tls import AgentTlsFactory
 from broker.signaling import agent_watch
 from broker.signaling.agent_gate import HandshakeGate
 from devkit.broker import RunningBroker
@@ -70,6 +73,45 @@ def hello() -> str:
     return protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0"))
 
 
+def let_one_more_through_tls(broker: RunningBroker) -> None:
+    """The agent port's TLS admission lets one more handshake through than the endpoint's
+    gate admits: what a connection finishing TLS just as the gate fills sees."""
+    admission: AgentTlsFactory = broker.app.state.agent_admission
+    admission.limit += 1
+
+
+@pytest.mark.parametrize(
+    "broker", [{"agent_handshake_limit": 1, "agent_retry_after_s": 2}], indirect=True
+)
+async def test_an_agent_past_the_limit_waits_before_tls_and_links_once_the_slot_frees(
+    broker: RunningBroker, org: Org, agent_state: AgentState
+) -> None:
+    """With one agent between its TLS handshake and its registration (no hello yet) and a
+    limit of one, the next agent's connection is parked: no TLS, no SQL, no 503. Once the
+    first registers, the slot goes to the parked one, which links."""
+    gate: HandshakeGate = broker.app.state.agent_gate
+    admission: AgentTlsFactory = broker.app.state.agent_admission
+    async with connect(agent_url(broker), ssl=agent_state.ssl_context()) as holder:
+        await wait_for(lambda: gate.in_progress == 1)
+        with statements(broker) as seen:
+            waiting = asyncio.create_task(
+                connect(agent_url(broker), ssl=agent_state.ssl_context()).__aenter__()
+            )
+            await wait_for(lambda: len(admission.parking) == 1)
+            await asyncio.sleep(0.2)
+            assert not waiting.done()
+        assert seen == []
+        await holder.send(hello())
+        ws = await asyncio.wait_for(waiting, 10)
+        try:
+            await ws.send(hello())
+            await wait_for(lambda: gate.in_progress == 0 and admission.handshakes == 0)
+        finally:
+            await ws.close()
+    assert gate.refused == 0
+    assert admission.refused == 0
+
+
 @pytest.mark.parametrize(
     "broker", [{"agent_handshake_limit": 1, "agent_retry_after_s": 2}], indirect=True
 )
@@ -77,9 +119,10 @@ async def test_handshakes_past_the_limit_are_told_to_come_back_without_database_
     broker: RunningBroker, org: Org, agent_state: AgentState
 ) -> None:
     """With one handshake in progress (a link that has not said hello yet) and a limit of
-    one, the next agent is answered 503 with Retry-After, and the broker ran no SQL for it;
-    once the slot is free the same agent connects."""
+    one, an agent that got through TLS all the same is answered 503 with Retry-After, and
+    the broker ran no SQL for it; once the slot is free the same agent connects."""
     gate: HandshakeGate = broker.app.state.agent_gate
+    let_one_more_through_tls(broker)
     async with connect(agent_url(broker), ssl=agent_state.ssl_context()) as holder:
         await wait_for(lambda: gate.in_progress == 1)
         with statements(broker) as seen, pytest.raises(InvalidStatus) as refusal:
@@ -106,6 +149,7 @@ async def test_the_agent_honours_retry_after(
     """An agent told 503 + Retry-After 2 s does not come back sooner, though its own backoff
     would retry within milliseconds; it connects once the slot is free."""
     gate: HandshakeGate = broker.app.state.agent_gate
+    let_one_more_through_tls(broker)
     link = BrokerLink(
         LinkSettings(broker.agent_wss_url, HOST_ID, "診察室1", agent_state.ssl_context),
         StreamSettings(display=":0"),

@@ -219,5 +219,7 @@ async def test_metrics_expose_agents_sessions_logins_lockouts_and_refusals(
     assert got[("mamori_lockouts_total", r)] == locks
     assert got[("mamori_alert_outbox_depth", r)] >= 0
     assert ("mamori_agent_handshakes_deferred_total", r) in got
+    assert got[("mamori_agent_connections_parked", r)] == 0
+    assert got[("mamori_agent_connections_closed_before_tls_total", r)] == 0
     # The checkpoint just signed has an age now.
     assert got[("mamori_audit_checkpoint_age_seconds", r)] >= 0
