@@ -13,8 +13,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import logging
-import os
-import time
 from collections.abc import Awaitable, Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, Final
@@ -24,10 +22,10 @@ from aiortc import (
     RTCPeerConnection,
     RTCSessionDescription,
 )
-from aiortc.sdp import SessionDescription, candidate_from_sdp
+from aiortc.sdp import candidate_from_sdp
 
 import mamori_protocol as protocol
-from host_agent.errors import EncoderError, InvalidInput
+from host_agent.errors import InvalidInput
 from host_agent.input.channel_policy import (
     PolicyViolation,
     TextNotAdmitted,
@@ -39,16 +37,13 @@ from host_agent.input.events import PointerButton, PointerMove, Wheel
 from host_agent.input.injection import Injector
 from host_agent.input.injection_queue import InjectionQueue
 from host_agent.session.guard import SessionGuard
-from host_agent.video import x264
 from host_agent.video.capture import ScreenGeometry
-from host_agent.video.encoder import h264_level
 from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.tile_sender import TileSender, attach_tiles
 from host_agent.video.watermark import WatermarkIdentity
-from host_agent.webrtc import congestion_control, fec_sender, negotiation, retransmission
+from host_agent.webrtc import congestion_control, video_sender
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
-from host_agent.webrtc.rtcp_feedback import attach_feedback
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.monitors import (
@@ -92,38 +87,6 @@ class StreamSettings:
     capture: CaptureBackend | None = None
     # Settled blocks also go out as lossless PNG tiles on the input channel (tile_sender.py).
     lossless_tiles: bool = True
-
-
-def _negotiated_codec(answer_sdp: str) -> Codec:
-    """The codec the answer will send: the first non-RTX codec of the video m-line."""
-    for media in SessionDescription.parse(answer_sdp).media:
-        if media.kind != "video":
-            continue
-        for codec in media.rtp.codecs:
-            if codec.mimeType.lower() == "video/h264":
-                return Codec.H264
-            if codec.mimeType.lower() == "video/vp8":
-                return Codec.VP8
-    raise ValueError("the viewer offered no video codec the agent can send (H.264 or VP8)")
-
-
-def _offered_video_extensions(offer_sdp: str) -> list[object]:
-    for media in SessionDescription.parse(offer_sdp).media:
-        if media.kind == "video":
-            return list(media.rtp.headerExtensions)
-    return []
-
-
-def _x264_available() -> bool:
-    if os.environ.get("MAMORI_H264") == "0":  # VP8 only: the bench's FEC comparison
-        log.info("H.264 disabled by MAMORI_H264=0, VP8 only")
-        return False
-    try:
-        x264.load()
-    except EncoderError as exc:
-        log.warning("H.264 disabled, VP8 only: %s", exc)
-        return False
-    return True
 
 
 class PeerSession:
@@ -214,25 +177,7 @@ class PeerSession:
             start, self._stream.display, geometry.width, geometry.height, self._report,
             self._end_by_guard, activity=self._report_activity,
         )  # fmt: skip
-        transceiver = self._pc.addTransceiver(track, direction="sendonly")
-        transceiver.setCodecPreferences(negotiation.preferred_codecs(_x264_available()))
-        attach_feedback(transceiver.sender, track)
-        # Packets kept for NACKs by time (>= 1 s) and bitrate, not aiortc's 128; a NACK for
-        # one no longer kept asks for an IDR (through the limiter attach_feedback put in).
-        sender = transceiver.sender
-
-        def unrecoverable() -> None:
-            log.info("retransmission: a NACKed packet is no longer kept: IDR asked for")
-            sender._send_keyframe()
-
-        retransmission.install(
-            sender,
-            retransmission.RetransmissionHistory(
-                time.monotonic, self._stream.bitrate,
-                retransmission.sender_round_trip(sender), unrecoverable,
-            ),
-        )  # fmt: skip
-        negotiation.install_playout_delay(transceiver.sender)
+        transceiver = video_sender.prepare(self._pc, track, self._stream.bitrate)
         offer_sdp = filter_sdp_candidates(offer_sdp, self._admit_candidate)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
         self._watch_unannounced_streams()
@@ -241,19 +186,12 @@ class PeerSession:
         if isinstance(self._capture, MonitorChoice) and self._capture.monitors:
             box = bounding_box(self._capture.monitors)
             largest = max(box.width, largest[0]), max(box.height, largest[1])
-        level = h264_level(*largest, self._stream.fps)
-        negotiation.apply_level(transceiver, level)
-        negotiation.accept_playout_delay(transceiver, _offered_video_extensions(offer_sdp))
-        # transport-cc: pacer, transport-wide numbers, the send-side estimate -> encoder;
-        # RED/ULPFEC only with it (the parity is paced and budgeted there).
-        extension_id = congestion_control.negotiate(transceiver, offer_sdp)
-        fec = fec_sender.negotiate(transceiver, offer_sdp) if extension_id is not None else None
-        log.info("session %s: RED/ULPFEC %s", self.session_id, fec or "not negotiated")
-        self.congestion = congestion_control.install(
-            transceiver.sender, track, extension_id, self._stream.bitrate, fec=fec
-        )
+        self.congestion = video_sender.negotiate(
+            transceiver, track, offer_sdp, largest, self._stream.fps, self._stream.bitrate,
+            self.session_id,
+        )  # fmt: skip
         answer = await self._pc.createAnswer()
-        track.codec = _negotiated_codec(answer.sdp)
+        track.codec = video_sender.negotiated_codec(answer.sdp)
         await self._pc.setLocalDescription(answer)
         local = str(self._pc.localDescription.sdp)
         if self.start.ice_policy == "relay":
