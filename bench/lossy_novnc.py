@@ -36,7 +36,12 @@ from devkit.netns import netns_wrapper
 # Loading noVNC's modules and the first full screen over TCP at 10 % loss takes a while.
 READY_TIMEOUT_S: Final = 120.0
 WARMUP_S: Final = 2.0
-STACKS: Final = {"before": "Mamori (before)", "after": "Mamori", "novnc": "x11vnc + noVNC"}
+STACKS: Final = {
+    "before": "Mamori (before)",
+    "after": "Mamori",
+    "fec": "Mamori, FEC on",
+    "novnc": "x11vnc + noVNC",
+}
 
 
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
