@@ -40,6 +40,7 @@ STACKS: Final = {
     "before": "Mamori (before)",
     "after": "Mamori",
     "fec": "Mamori, FEC on",
+    "nofec": "Mamori, FEC off",
     "novnc": "x11vnc + noVNC",
 }
 

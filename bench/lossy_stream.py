@@ -60,7 +60,7 @@ CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
 PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
-VARIANTS: Final = ("before", "after", "fec", "novnc")
+VARIANTS: Final = ("before", "after", "fec", "nofec", "novnc")
 ROOT: Final = Path(__file__).resolve().parents[1]
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
@@ -140,11 +140,15 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                     org = await make_org(broker, "lossy")
                     person = await make_person(broker, org, "doctor")
                     await enroll_agent(broker, org, HOST_ID, tmp / "agent", "lossy")
-                    ours = args.variant in ("after", "fec")
+                    ours = args.variant in ("after", "fec", "nofec")
                     code = ROOT if ours else Path(args.before).resolve()
                     env = {**os.environ, "PYTHONPATH": str(code)}
                     if args.variant == "fec":  # this checkout's agent, RED/ULPFEC on
                         env["MAMORI_FEC"] = os.environ.get("MAMORI_FEC") or "1"  # or h264
+                    elif args.variant == "nofec":
+                        env["MAMORI_FEC"] = "0"
+                    elif ours:  # "after": the agent's own defaults, whatever this shell says
+                        env.pop("MAMORI_FEC", None)
                     log = open(tmp / "agent.log", "wb")  # noqa: SIM115
                     # --record-cc: the same agent, its congestion control recorded.
                     module = (
