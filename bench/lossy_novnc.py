@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import stacks
-from bench.lossy_stream import CHROMIUM, CLINIC_ADDR, parser
+from bench.lossy_stream import CHROMIUM, CLINIC_ADDR, parser, write_ready
 from bench.stream_figures import picture_figures
 from devkit.netns import netns_wrapper
 
@@ -78,7 +78,7 @@ async def _watch(args: argparse.Namespace, receiver: stacks.Receiver, glass: Any
     before = await receiver.transport_bytes()
     started, wall_start = time.monotonic(), time.time()
     if args.ready_file:  # the outer process reads the link's counters relative to this
-        Path(args.ready_file).write_text(repr(wall_start), encoding="ascii")
+        write_ready(args.ready_file, wall_start)
     await asyncio.sleep(args.seconds)
     elapsed = time.monotonic() - started
     after = await receiver.transport_bytes()

@@ -104,6 +104,15 @@ INBOUND = """() => {
 }"""
 
 
+def write_ready(path: str, wall_start: float) -> None:
+    """Tell the outer process when the window started: written whole, then renamed into
+    place, so the outer process, polling for the file, never reads it half written (seen:
+    an empty file read as a float)."""
+    partial = Path(path + ".partial")
+    partial.write_text(repr(wall_start), encoding="ascii")
+    os.replace(partial, path)
+
+
 def timeline(
     changes: tuple[tuple[float, LinkConfig], ...],
     snapshots: tuple[float, ...],
@@ -230,7 +239,7 @@ async def _view(
             window_from = await page.evaluate("() => performance.now()")
             started, wall_start = time.monotonic(), time.time()
             if args.ready_file:  # the outer process changes the link relative to this
-                Path(args.ready_file).write_text(repr(wall_start), encoding="ascii")
+                write_ready(args.ready_file, wall_start)
             samples = [{"t": 0.0, **before}]
             for _ in range(int(args.seconds / SAMPLE_S) + 1):  # one sample per SAMPLE_S
                 left = started + args.seconds - time.monotonic()
