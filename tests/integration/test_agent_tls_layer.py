@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pytest
-from websockets.asyncio.client import connect
+from websockets.asyncio.client import ClientConnection, connect
 
 import mamori_protocol as protocol
 from broker.server import agent_tls
@@ -33,6 +33,15 @@ async def linked(broker: RunningBroker, org: Org) -> bool:
             return True
         await asyncio.sleep(0.02)
     return False
+
+
+async def hello_links(ws: ClientConnection, broker: RunningBroker, org: Org) -> bool:
+    """Say hello on an agent's opened link; whether the broker then holds the agent."""
+    try:
+        await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
+        return await linked(broker, org)
+    finally:
+        await ws.close()
 
 
 def test_the_read_buffer_holds_one_tls_record() -> None:
@@ -107,12 +116,7 @@ async def test_a_connection_past_the_bound_waits_without_tls_and_links_once_a_sl
         await asyncio.sleep(0.3)
         assert not agent.done(), "a parked connection gets no TLS answer (nor a close)"
         silent[0].close()
-        ws = await asyncio.wait_for(agent, 8)
-        try:
-            await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
-            assert await linked(broker, org)
-        finally:
-            await ws.close()
+        assert await hello_links(await asyncio.wait_for(agent, 8), broker, org)
     assert admission.parking.parked_total == 1
     assert admission.refused == 0
     assert broker.app.state.agent_gate.refused == 0, "no 503 after a handshake"
@@ -226,9 +230,4 @@ async def test_queued_registrations_count_in_the_bound(
     assert admission.handshakes == 0
     queued[0] = 0
     admission.slot_freed()  # what the registrations' writer calls as it takes a batch
-    ws = await asyncio.wait_for(agent, 8)
-    try:
-        await ws.send(protocol.encode(protocol.AgentHello(HOST_ID, "診察室1", "0.1.0")))
-        assert await linked(broker, org)
-    finally:
-        await ws.close()
+    assert await hello_links(await asyncio.wait_for(agent, 8), broker, org)
