@@ -15,74 +15,24 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import statistics
 import tempfile
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-from broker.config import Settings
-from broker.server.app import create_app
-from devkit.broker import RunningBroker, make_certs, random_secret_key
-from devkit.broker_process import (
-    ROOT,
-    BrokerProcess,
-    broker_env,
-    broker_process,
-    production_settings,
-    rss_kb,
-)
-from devkit.databases import database_url
-from devkit.fleet import FleetCerts, make_fleet_certs, running_fleet, seed
-from devkit.identity import make_org
-
-SETTLE_S = 3.0
-LINK_TIMEOUT_S = 600.0
-
-
-async def settled_rss_kb(broker: BrokerProcess) -> int:
-    """RSS once it moved less than 2 MiB for ``SETTLE_S`` (at most ~60 s)."""
-    last, since = rss_kb(broker.pid), time.monotonic()
-    for _ in range(240):
-        await asyncio.sleep(0.25)
-        now = rss_kb(broker.pid)
-        if abs(now - last) > 2048:
-            last, since = now, time.monotonic()
-        elif time.monotonic() - since >= SETTLE_S:
-            break
-    return rss_kb(broker.pid)
-
-
-@contextlib.asynccontextmanager
-async def seeded(
-    backend: str, work: Path, certs: FleetCerts
-) -> AsyncIterator[tuple[dict[str, str], RunningBroker]]:
-    server = make_certs(work / "server")
-    async with database_url(backend, work) as url:
-        base = production_settings(server, url, work / "data", random_secret_key())
-        settings = Settings.from_env(broker_env(base))
-        app = create_app(settings)
-        await app.state.db.migrate()
-        facade = RunningBroker(app, settings, 0, server)
-        try:
-            org = await make_org(facade)
-            if org.id != int(certs.org_label):
-                raise RuntimeError("the fleet's organization must be the database's first")
-            async with facade.db.session() as s:
-                await seed(s, certs, settings.secret_key_bytes)
-                await s.commit()
-        finally:
-            await app.state.db.dispose()
-        yield base, facade
+from devkit.broker_process import ROOT, broker_env, broker_process
+from devkit.fleet import FleetCerts, make_fleet_certs, running_fleet
+from devkit.storm import LINK_TIMEOUT_S, seeded, settled_rss_kb
 
 
 async def one_run(args: argparse.Namespace, certs: FleetCerts, work: Path) -> dict[str, float]:
+    log = work / "broker.log"
     async with (
-        seeded(args.backend, work, certs) as (base, facade),
-        broker_process(broker_env(base), work / "broker.log", root=args.broker_root) as broker,
+        seeded(args.backend, work, certs) as ready,
+        broker_process(broker_env(ready.base), log, root=args.broker_root) as broker,
     ):
         idle = await settled_rss_kb(broker)
+        facade = ready.facade
         facade.agent_port = broker.agent_port
         started = time.monotonic()
         async with running_fleet(
