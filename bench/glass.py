@@ -13,7 +13,9 @@ Two parts share the screen of a virtual display:
   moves), ``typing`` (a few characters a second on the notes line), ``scrolling`` (the page
   scrolls smoothly, 3 px every 20 ms), ``scroll<N>`` (the page scrolls at N px/s, 100 <= N
   <= 5000, by whole pixels every 10 ms, kept at that speed by the clock: a flick through a
-  long chart) and ``image`` (the image pans inside its panel at 30 Hz).
+  long chart), ``image`` (the image pans inside its panel at 30 Hz), and the other rate
+  modes of ``bench/glass_content.py``: ``pages<N>`` (page switches), ``pan<N>`` and
+  ``xray<N>`` (a full-screen photo or radiograph panning sideways).
 
 Commands on stdin, one per line; answers on stdout:
 
@@ -39,9 +41,16 @@ import tkinter as tk
 import tkinter.font as tkfont
 from typing import Any, Final
 
-import numpy as np
-
 from bench import glass_code
+from bench.glass_content import (
+    clinic_text,
+    content_speed,
+    is_rate_mode,
+    page_rate,
+    photo_ppm,
+    radiograph_ppm,
+    scroll_speed,
+)
 
 MODES: Final = ("static", "typing", "scrolling", "image")
 CODE_HZ: Final = 100
@@ -50,63 +59,8 @@ SCROLL_PX: Final = 3
 SCROLL_MS: Final = 20
 IMAGE_MS: Final = 33
 SPEED_MS: Final = 10
-SPEEDS: Final = range(100, 5001)
 HEADER_H: Final = 48
 TYPED: Final = "BP 128/82 mmHg, HR 72, 体温 36.8℃。咳嗽なし、胸部聴診異常なし。次回2週間後。"
-
-
-def scroll_speed(mode: str) -> int | None:
-    """The px/s of a ``scroll<N>`` mode, or None for any other mode name."""
-    if mode.startswith("scroll") and mode[6:].isdigit() and int(mode[6:]) in SPEEDS:
-        return int(mode[6:])
-    return None
-
-
-def clinic_text(lines: int = 400) -> str:
-    """Deterministic dense chart text: dates, vitals, labs, prescriptions (all fictitious)."""
-    rng = np.random.default_rng(6)
-    drugs = [
-        "アムロジピン錠5mg",
-        "メトホルミン錠250mg",
-        "ロスバスタチン錠2.5mg",
-        "ランソプラゾールOD錠15mg",
-        "カンデサルタン錠8mg",
-        "酸化マグネシウム錠330mg",
-        "アセトアミノフェン錠200mg",
-    ]
-    notes = [
-        "症状安定、継続処方。",
-        "食後血糖やや高値、食事指導を実施。",
-        "咳嗽改善傾向、経過観察。",
-        "腰痛あり、湿布追加。",
-        "HbA1c 改善、運動継続を勧める。",
-        "夜間頻尿の訴えあり、次回検尿。",
-    ]
-    out = []
-    for i in range(lines):
-        day = 1 + i % 28
-        sys_bp, dia_bp = rng.integers(108, 160), rng.integers(62, 96)
-        out.append(
-            f"2026-{1 + (i // 28) % 12:02d}-{day:02d} {8 + i % 10:02d}:{(i * 7) % 60:02d}  "
-            f"P-{1001 + i % 40}  BP {sys_bp}/{dia_bp}  HR {rng.integers(58, 96)}  "
-            f"BT {36 + rng.integers(0, 12) / 10:.1f}  SpO2 {rng.integers(94, 100)}%  "
-            f"HbA1c {5 + rng.integers(0, 40) / 10:.1f}  Cr {0.5 + rng.integers(0, 80) / 100:.2f}  "
-            f"Rp: {drugs[i % len(drugs)]} 1日{1 + i % 3}回 {14 * (1 + i % 4)}日分  "
-            f"{notes[i % len(notes)]}"
-        )
-    return "\n".join(out)
-
-
-def photo_ppm(width: int, height: int) -> bytes:
-    """A smooth, noisy, photo-like picture (what an X-ray or a camera image costs to code)."""
-    y, x = np.mgrid[0:height, 0:width].astype(np.float32)
-    rng = np.random.default_rng(7)
-    r = 128 + 90 * np.sin(x / 37.0) * np.cos(y / 23.0)
-    g = 128 + 80 * np.sin((x + y) / 51.0)
-    b = 128 + 70 * np.cos(np.hypot(x - width / 2, y - height / 2) / 19.0)
-    rgb = np.stack([r, g, b], axis=-1) + rng.normal(0, 12, (height, width, 3))
-    pixels = np.clip(rgb, 0, 255).astype(np.uint8)
-    return f"P6 {width} {height} 255\n".encode() + pixels.tobytes()
 
 
 class CodePainter(threading.Thread):
@@ -229,6 +183,22 @@ class Glass:
             background="#f4f6f5", foreground="#1a1f1d",
         ).place(x=text_w + 16, y=HEADER_H + 32 + image_h, width=image_w,
                 height=height - HEADER_H - 48 - image_h)  # fmt: skip
+        # The full-screen pictures the panning modes move below the header (hidden in
+        # other modes), half a screen wider than it; made now, so no window pays for them.
+        self.pan_span = width // 2
+        self.pan_canvas = tk.Canvas(
+            root, width=width, height=height - HEADER_H, highlightthickness=0,
+            background="#000000",
+        )  # fmt: skip
+        size = (width + self.pan_span, height - HEADER_H)
+        self.pan_photos = {
+            "pan": tk.PhotoImage(data=photo_ppm(*size), format="ppm"),
+            "xray": tk.PhotoImage(data=radiograph_ppm(*size), format="ppm"),
+        }
+        self.pan_item = self.pan_canvas.create_image(0, 0, image=self.pan_photos["pan"],
+                                                     anchor="nw")  # fmt: skip
+        self.pan_x = 0
+        self.pan_direction = -1
         self.commands: queue.Queue[str] = queue.Queue()
         self._tick()
         self._poll_commands()
@@ -261,6 +231,15 @@ class Glass:
             elif step:
                 self.text.yview_scroll(step, "pixels")
             delay = SPEED_MS
+        elif (rate := page_rate(self.mode)) is not None:
+            if self.text.yview()[1] >= 1.0:
+                self.text.yview_moveto(0)
+            else:
+                self.text.yview_scroll(1, "pages")
+            delay = 1000 // rate
+        elif (panning := content_speed(self.mode)) is not None:
+            self._pan(panning[1])
+            delay = SPEED_MS
         elif self.mode == "image":
             x, y = self.canvas.coords(self.image)
             w, h = self.image_limits
@@ -276,6 +255,28 @@ class Glass:
             self.last_activity = time.time()
         self.root.after(delay, self._tick)
 
+    def _pan(self, speed: int) -> None:
+        """Whole pixels sideways at ``speed`` px/s by the clock, back and forth."""
+        now = time.monotonic()
+        self.scroll_debt = min(self.scroll_debt + speed * (now - self.scroll_at), speed)
+        self.scroll_at = now
+        step = int(self.scroll_debt)
+        self.scroll_debt -= step
+        x = self.pan_x + self.pan_direction * step
+        if not -self.pan_span <= x <= 0:
+            self.pan_direction = -self.pan_direction
+            x = max(-self.pan_span, min(0, x))
+        self.pan_x = x
+        self.pan_canvas.coords(self.pan_item, x, 0)
+
+    def _show_panning(self) -> None:
+        panning = content_speed(self.mode)
+        if panning is None:
+            self.pan_canvas.place_forget()
+            return
+        self.pan_canvas.itemconfigure(self.pan_item, image=self.pan_photos[panning[0]])
+        self.pan_canvas.place(x=0, y=HEADER_H)
+
     def _poll_commands(self) -> None:
         while True:
             try:
@@ -289,14 +290,11 @@ class Glass:
         words = line.split()
         if not words:
             return
-        if (
-            words[0] == "mode"
-            and len(words) == 2
-            and (words[1] in MODES or scroll_speed(words[1]) is not None)
-        ):
+        if words[0] == "mode" and len(words) == 2 and (words[1] in MODES or is_rate_mode(words[1])):
             self.mode = words[1]
             self.scroll_at = time.monotonic()
             self.scroll_debt = 0.0
+            self._show_panning()
             reply(f"ok mode {self.mode}")
         elif words[0] == "static_at" and len(words) == 2:
             delay_ms = max(0, int((float(words[1]) - time.time()) * 1000))

@@ -1,11 +1,13 @@
-"""Scrolling at several speeds: ours with the watermark on and off, and x11vnc + noVNC.
+"""Scrolling at several speeds, and other moving contents: ours with the watermark on and
+off, and x11vnc + noVNC.
 
     .venv/bin/python -m bench.scroll_sweep [--runs 3] [--window 6] [--speeds 100,400,1000,2000]
-        [--size 1280x720] [--out bench/results/scroll]
+        [--contents pages2,pan400,xray400] [--size 1280x720] [--out bench/results/scroll]
 
 Each run starts one Xvfb and measures the three stacks in turn on it (the order rotates
 between runs, so drift in the machine's load favours none), each through the glass's
-``scroll<N>`` modes: the text page scrolls at N px/s (``bench/glass.py``). Per window:
+``scroll<N>`` modes (the text page scrolls at N px/s) and then the ``--contents`` modes
+(page switches, a panning photo and radiograph: ``bench/glass_content.py``). Per window:
 new pictures per second (distinct frame codes seen by the receiver), glass-to-glass latency
 after decode and at display (p50, p90; ``bench/at_display.py``) and the payload bitrate, as
 in ``bench/compare.py``.
@@ -30,6 +32,7 @@ from typing import Any, Final
 
 from bench import metrics
 from bench.compare import measure_system
+from bench.glass_content import is_rate_mode, scroll_speed
 from devkit.broker import make_certs
 from devkit.display import start_xvfb
 
@@ -46,7 +49,7 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
     tmp = Path(tempfile.mkdtemp(prefix="mamori-sweep-"))
     try:
         certs = make_certs(tmp / "certs")
-        modes = tuple(f"scroll{s}" for s in args.speeds)
+        modes = sweep_modes(args.speeds, args.contents)
         runs: list[dict[str, Any]] = []
         width, height = args.size
         for i in range(args.runs):
@@ -69,16 +72,28 @@ async def run(args: argparse.Namespace) -> dict[str, Any]:
         "date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "size": list(args.size),
         "speeds": list(args.speeds),
+        "modes": list(sweep_modes(args.speeds, args.contents)),
         "window_s": args.window,
         "runs": runs,
     }
 
 
+def sweep_modes(speeds: list[int], contents: list[str]) -> tuple[str, ...]:
+    """The glass modes a sweep measures: a text scroll per speed, then the other contents."""
+    return tuple(f"scroll{s}" for s in speeds) + tuple(contents)
+
+
+def row_name(mode: str) -> str:
+    """A scroll's row is its speed (px/s); another content's, its mode."""
+    speed = scroll_speed(mode)
+    return str(speed) if speed is not None else mode
+
+
 def summarize(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float | None]]]:
-    """speed -> stack -> median over runs of fps, kbit/s, latency p50/p90, and ratios."""
+    """row -> stack -> median over runs of fps, kbit/s, latency p50/p90, and ratios."""
     out: dict[str, dict[str, dict[str, float | None]]] = {}
-    for speed in result["speeds"]:
-        mode = f"scroll{speed}"
+    modes = result.get("modes") or [f"scroll{s}" for s in result["speeds"]]
+    for mode in modes:
         per: dict[str, dict[str, float | None]] = {}
         for name in LABELS.values():
             windows = [
@@ -106,7 +121,7 @@ def summarize(result: dict[str, Any]) -> dict[str, dict[str, dict[str, float | N
         ratios["novnc_fps_ratio"] = _median_ratio(result, mode, "ours_marked", "novnc",
                                                   "new_pictures_per_s")  # fmt: skip
         per["ratios"] = ratios
-        out[str(speed)] = per
+        out[row_name(mode)] = per
     return out
 
 
@@ -132,7 +147,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any]) -> str:
         f"Scroll sweep {w}x{h}, {len(result['runs'])} runs x {result['window_s']} s "
         f"({result['date']}); medians over runs.",
         "",
-        "| px/s | stack | fps | kbit/s | after decode p50 / p90 ms | at display p50 / p90 ms |",
+        "| px/s or content | stack | fps | kbit/s | after decode p50 / p90 ms "
+        "| at display p50 / p90 ms |",
         "|---:|---|---:|---:|---|---|",
     ]
     for speed, per in summary.items():
@@ -148,7 +164,8 @@ def markdown(result: dict[str, Any], summary: dict[str, Any]) -> str:
         "Ratios (median of per-run ratios; targets: mark bitrate <= 1.2, mark fps >= 0.9, "
         "bitrate vs noVNC <= 0.5):",
         "",
-        "| px/s | marked/unmarked kbit | marked/unmarked fps | ours/noVNC kbit | ours/noVNC fps |",
+        "| px/s or content | marked/unmarked kbit | marked/unmarked fps | ours/noVNC kbit "
+        "| ours/noVNC fps |",
         "|---:|---:|---:|---:|---:|",
     ]
     for speed, per in summary.items():
@@ -172,6 +189,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--speeds", type=lambda t: [int(s) for s in t.split(",")], default=[100, 400, 1000, 2000]
     )
+    parser.add_argument(
+        "--contents",
+        type=lambda t: [m for m in t.split(",") if m],
+        default=["pages2", "pan400", "xray400"],
+        help="other glass modes after the scrolls (bench/glass_content.py), '' for none",
+    )
     parser.add_argument("--size", type=_size, default=(1280, 720))
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).resolve().parent / "results" / "scroll"
@@ -179,6 +202,8 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.runs < 1 or args.window <= 0 or not all(100 <= s <= 5000 for s in args.speeds):
         parser.error("--runs >= 1, --window > 0, speeds 100..5000")
+    if not all(is_rate_mode(m) for m in args.contents):
+        parser.error("--contents: modes like pages2, pan400, xray1000 (bench/glass_content.py)")
     result = asyncio.run(run(args))
     summary = summarize(result)
     result["summary"] = summary

@@ -1,14 +1,15 @@
-"""The scroll sweep's arithmetic (bench.scroll_sweep) and the glass's scroll speeds: a wrong
+"""The scroll sweep's arithmetic (bench.scroll_sweep) and the glass's rate modes: a wrong
 ratio here would be a wrong claim in the README."""
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 import pytest
 
 from bench import scroll_sweep
-from bench.glass import scroll_speed
+from bench.glass_content import content_speed, is_rate_mode, page_rate, radiograph_ppm, scroll_speed
 
 pytestmark = pytest.mark.unit
 
@@ -61,3 +62,46 @@ def test_ratios_are_taken_within_each_run_then_the_median() -> None:
 )  # fmt: skip
 def test_scroll_modes_name_a_speed_in_range(mode: str, speed: int | None) -> None:
     assert scroll_speed(mode) == speed
+
+
+@pytest.mark.parametrize(
+    ("mode", "pages", "panning"),
+    [("pages2", 2, None), ("pages20", 20, None), ("pages0", None, None), ("pages21", None, None),
+     ("pan400", None, ("pan", 400)), ("xray2000", None, ("xray", 2000)),
+     ("pan99", None, None), ("xray", None, None), ("scroll400", None, None)],
+)  # fmt: skip
+def test_page_and_panning_modes_name_a_rate_in_range(
+    mode: str, pages: int | None, panning: tuple[str, int] | None
+) -> None:
+    assert page_rate(mode) == pages
+    assert content_speed(mode) == panning
+    assert is_rate_mode(mode) == (pages is not None or panning is not None or mode == "scroll400")
+
+
+def test_the_radiograph_is_gray_and_not_flat() -> None:
+    data = radiograph_ppm(64, 48)
+    header = b"P6 64 48 255\n"
+    assert data.startswith(header)
+    pixels = np.frombuffer(data[len(header) :], dtype=np.uint8).reshape(48, 64, 3)
+    assert (pixels[:, :, 0] == pixels[:, :, 1]).all()
+    assert (pixels[:, :, 1] == pixels[:, :, 2]).all()
+    assert pixels.std() > 10  # shading, ribs and grain: not a flat field
+
+
+def test_other_contents_get_rows_of_their_own_after_the_scrolls() -> None:
+    assert scroll_sweep.sweep_modes([100, 400], ["pages2", "pan400"]) == (
+        "scroll100", "scroll400", "pages2", "pan400",
+    )  # fmt: skip
+    result = {
+        "speeds": [400],
+        "modes": ["scroll400", "pan400"],
+        "runs": [
+            {name: {"windows": [window("scroll400", 30, 1000), window("pan400", fps, 2000)]}
+             for name, fps in (("ours_marked", 24), ("ours_unmarked", 30), ("novnc", 12))}
+        ],
+    }  # fmt: skip
+    summary = scroll_sweep.summarize(result)
+    assert list(summary) == ["400", "pan400"]
+    assert summary["pan400"]["ours_marked"]["fps"] == 24
+    assert summary["pan400"]["ratios"]["mark_fps_ratio"] == pytest.approx(0.8)
+    assert summary["pan400"]["ratios"]["novnc_fps_ratio"] == pytest.approx(2.0)
