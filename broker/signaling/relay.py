@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import time
 from collections.abc import Callable
 from datetime import datetime
 from typing import Final
@@ -29,7 +28,8 @@ import mamori_protocol as protocol
 from broker.access import privacy_screen
 from broker.access.remote_policy import RemotePolicy
 from broker.clock import Clock
-from broker.errors import HostBusy, NotInSession, PolicyRefused, Unavailable, UnknownHost
+from broker.errors import HostBusy, Unavailable, UnknownHost
+from broker.signaling import forwarding
 from broker.signaling.session_guards import start_guards
 from broker.signaling.sessions import (
     AgentLink,
@@ -42,14 +42,7 @@ from broker.signaling.sessions import (
     _NoEvents,
 )
 from mamori_protocol import CloseCode
-from mamori_protocol.candidates import (
-    CandidateBudget,
-    Refusal,
-    filter_sdp_candidates,
-    is_relay_line,
-)
-from mamori_protocol.errors import SdpPolicyError
-from mamori_protocol.sdp import SdpRole, check_session_description
+from mamori_protocol.candidates import CandidateBudget
 
 log = logging.getLogger(__name__)
 
@@ -154,7 +147,7 @@ class Relay:
         self._agents[key] = link
         if previous is not None:
             log.warning("agent %s reconnected; closing its previous link", hello.host_id)
-            await self._end_session(previous, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+            await self.end_from_host(previous, "host_disconnected", CloseCode.HOST_DISCONNECTED)
             await previous.peer.close(CloseCode.HOST_ID_TAKEN, "replaced by a newer connection")
         log.info("agent %s (%s) connected", hello.host_id, hello.name)
         return link
@@ -170,7 +163,7 @@ class Relay:
         """Cut an agent whose credentials no longer hold (its certificate was revoked or ran
         out): its viewer is told the host went away, the agent's socket is closed."""
         log.warning("agent %s disconnected: %s", link.host_id, reason)
-        await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+        await self.end_from_host(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
         await link.peer.close(CloseCode.UNAUTHORIZED, reason)
 
     async def remove_agent(self, link: AgentLink) -> None:
@@ -179,7 +172,7 @@ class Relay:
         if self._agents.get(key) is link:
             del self._agents[key]
             log.info("agent %s disconnected", link.host_id)
-        await self._end_session(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
+        await self.end_from_host(link, "host_disconnected", CloseCode.HOST_DISCONNECTED)
 
     async def join(
         self,
@@ -315,101 +308,14 @@ class Relay:
         return "idle_timeout" if reason in _VAGUE_ENDS else reason
 
     async def from_viewer(self, session: Session, message: protocol.Message) -> None:
-        """Forward a viewer's offer, candidate or bye to its agent, naming the session."""
-        if session.agent.session is not session:
-            raise NotInSession("the session has ended")
-        sid = session.session_id
-        match message:
-            case protocol.Offer(sdp=sdp):
-                await self._check_sdp(session, sdp, SdpRole.OFFER_FROM_VIEWER)
-                refused: list[Refusal] = []
-
-                def admit(line: str) -> bool:
-                    found = session.candidates.admit(line)
-                    if found is not None:
-                        refused.append(found)
-                    return found is None
-
-                sdp = filter_sdp_candidates(sdp, admit)
-                for each in refused:
-                    await self._candidate_refused(session, each)
-                out: protocol.Message = protocol.Offer(sdp=sdp, session_id=sid)
-            case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
-                if c:
-                    refusal = session.candidates.admit(c)
-                    if refusal is not None:
-                        await self._candidate_refused(session, refusal)
-                        return
-                out = protocol.IceCandidate(c, mid, index, session_id=sid)
-            case protocol.Bye(reason=reason):
-                await self.leave(session, reason)
-                return
-            case _:
-                raise NotInSession(f"{message.TYPE} is not expected inside a session")
-        await session.agent.peer.send(protocol.encode(out))
+        """Forward a viewer's offer, candidate or bye to its agent, naming the session
+        (``forwarding.viewer_message``: what is refused on the way)."""
+        await forwarding.viewer_message(self, session, message)
 
     async def from_agent(self, agent: AgentLink, message: protocol.Message) -> None:
-        """Forward an agent's answer, candidate or bye to the viewer of that session.
-
-        Messages naming another (stale) session are dropped: they belong to a viewer that has
-        already left.
-        """
-        session = agent.session
-        sid = getattr(message, "session_id", None)
-        if session is None or sid != session.session_id:
-            log.info("agent %s: dropping %s for stale session", agent.host_id, message.TYPE)
-            return
-        match message:
-            case protocol.Violation(violation=violation, detail=detail):
-                log.warning("session %s: agent reports %s", session.session_id, violation)
-                await self.events.violation(session, violation, detail)
-                return
-            case protocol.Activity():
-                session.last_activity_at = time.monotonic()
-                return
-            case protocol.Answer(sdp=sdp):
-                try:
-                    await self._check_sdp(session, sdp, SdpRole.ANSWER_FROM_HOST)
-                except PolicyRefused:
-                    await self._end_session(agent, "sdp_refused", CloseCode.POLICY_VIOLATION)
-                    return
-                if session.relay_only:
-                    # The agent filters its own; this hop does it again (fail closed).
-                    sdp = filter_sdp_candidates(sdp, is_relay_line)
-                out: protocol.Message = protocol.Answer(sdp=sdp)
-            case protocol.IceCandidate(candidate=c, sdp_mid=mid, sdp_mline_index=index):
-                if c and session.relay_only and not is_relay_line(c):
-                    log.warning("session %s: agent sent a non-relay candidate", sid)
-                    return
-                out = protocol.IceCandidate(c, mid, index)
-            case protocol.Bye(reason=reason):
-                await self._end_session(agent, reason, CloseCode.NORMAL)
-                return
-            case _:
-                raise NotInSession(f"{message.TYPE} is not expected inside a session")
-        await session.viewer.send(protocol.encode(out))
-
-    async def _candidate_refused(self, session: Session, refusal: Refusal) -> None:
-        """A viewer's candidate was dropped. Refusals an honest browser never causes (a
-        probe: loopback, link-local, the cap...) are audited, once per session; the rest
-        (mDNS names, LAN ranges the clinic refuses, non-relay under relay only) are not."""
-        budget = session.candidates
-        if not refusal.probe or session.candidates_audited or budget.first_probe is None:
-            return
-        session.candidates_audited = True
-        kind, line = budget.first_probe
-        log.warning("session %s: remote candidate refused (%s)", session.session_id, kind.token)
-        await self.events.violation(session, "ice_candidate_refused", f"{kind.token}: {line}"[:200])
-
-    async def _check_sdp(self, session: Session, sdp: str, role: SdpRole) -> None:
-        """Refuse, audit and end a session whose SDP is not one video plus one data channel."""
-        try:
-            check_session_description(sdp, role)
-        except SdpPolicyError as exc:
-            log.warning("session %s: %s refused: %s", session.session_id, role.name, exc)
-            await self.events.violation(session, "sdp_refused", str(exc))
-            await self.leave(session, "sdp_refused")
-            raise PolicyRefused(f"session description refused: {exc}") from exc
+        """Forward an agent's answer, candidate or bye to the viewer of that session
+        (``forwarding.agent_message``)."""
+        await forwarding.agent_message(self, agent, message)
 
     async def leave(self, session: Session, reason: str, *, cancel_limit: bool = True) -> None:
         """The viewer left (bye or closed socket): tell the agent so it closes the peer."""
@@ -487,7 +393,9 @@ class Relay:
             if session is not None and chosen(session):
                 await self.end(session, reason, CloseCode.UNAUTHORIZED)
 
-    async def _end_session(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
+    async def end_from_host(self, agent: AgentLink, reason: str, code: CloseCode) -> None:
+        """The host side ended ``agent``'s session (its bye, or a policy refusal of what it
+        sent): the viewer is told why and closed with ``code``."""
         session = agent.session
         if session is None:
             return
