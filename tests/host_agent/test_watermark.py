@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from host_agent.video.watermark import Watermark, WatermarkIdentity, render_mask
+from host_agent.video.watermark import TILE_H, TILE_W, Watermark, WatermarkIdentity, render_mask
 
 pytestmark = pytest.mark.unit
 
@@ -86,9 +86,13 @@ def test_the_mark_moves_with_a_scrolled_band_and_nowhere_else() -> None:
     after = mark.apply(frame(255), NOON_UTC)
     # Inside the band the marked pixels are the old ones moved up by 37 rows ...
     np.testing.assert_array_equal(after[100:563, 96:1024], before[137:600, 96:1024])
-    # ... the exposed rows continue the mark (it is periodic), and outside nothing moved.
+    # ... the exposed rows continue the mark (it is periodic: the rows that would follow
+    # row 600 of an unscrolled screen), and outside nothing moved.
     full = mark.mask_rect(96, 100, 928, 500)
-    assert np.count_nonzero(full[463:]) > 0
+    fresh = Watermark(IDENTITY, 1280, 720 + 37)
+    fresh.apply(np.full((757, 1280, 4), 255, np.uint8), NOON_UTC)
+    np.testing.assert_array_equal(full[463:], fresh.mask_rect(96, 600, 928, 37))
+    assert np.count_nonzero(mark.mask_rect(96, 100, 928, 500)[300:]) > 0
     np.testing.assert_array_equal(after[:100], before[:100])
     np.testing.assert_array_equal(after[600:], before[600:])
     np.testing.assert_array_equal(after[:, :96], before[:, :96])
@@ -103,10 +107,10 @@ def test_after_many_scrolls_every_region_is_still_marked_as_densely() -> None:
     for _ in range(200):
         mark.shift(0, 48, 900, 672, int(rng.integers(-80, 80)))
     moved = mark.mask_rect(0, 0, 1280, 720)
-    # Every 460x230 window (one tile of text) holds mark pixels, in about the same share.
-    for y in range(0, 720 - 230, 115):
-        for x in range(0, 1280 - 460, 230):
-            assert np.count_nonzero(moved[y : y + 230, x : x + 460]) > 0
+    # Every tile-sized window (one copy of the text) holds mark pixels, in about the same share.
+    for y in range(0, 720 - TILE_H, TILE_H // 2):
+        for x in range(0, 1280 - TILE_W, TILE_W // 2):
+            assert np.count_nonzero(moved[y : y + TILE_H, x : x + TILE_W]) > 0
     assert abs(np.count_nonzero(moved) - base) / base < 0.05
 
 
