@@ -8,10 +8,11 @@ once into a tall page and the pipeline (``screen_track._Pipeline``: scroll detec
 watermark, change detection, conversion, x264) captures it through a fake source that moves
 the window down by a fixed number of rows per frame. Rows per frame = px/s divided by the
 frame rate (2000 px/s at 30 fps is 67 rows). For each shift it reports the median bytes and
-encode-thread milliseconds per frame with the watermark off, on as shipped (reusing the last
-marked rows: ``marking.py``), and on with every pixel blended again (``blend all``: what the
-agent did before), plus the milliseconds of the marking alone; with ``--fixed-search`` also
-with the motion search fixed at ultrafast's own (what the agent did before scroll detection).
+encode-thread milliseconds per frame with the watermark off, on as shipped (the sparse blend
+of ``Watermark.blend_into``), and on with the dense blend (``dense``: the rectangle's whole
+mask built and scanned, as the agent did before), plus the milliseconds of the capture's own
+work; with ``--fixed-search`` also with the motion search fixed at ultrafast's own (what the
+agent did before scroll detection).
 
 Bytes follow the rate control's budget, which fills with time: the pipeline's clock is a
 frame clock here (``--fps`` frames a second, one second of rest after the keyframe), not the
@@ -88,13 +89,13 @@ class _FixedSearch(MotionSearchPolicy):
 @dataclass(frozen=True)
 class Config:
     marked: bool
-    reuse: bool = True
+    dense: bool = False
     fixed: bool = False
 
     @property
     def label(self) -> str:
         search = "fixed dia" if self.fixed else "adaptive"
-        mark = ("on" if self.reuse else "on, blend all") if self.marked else "off"
+        mark = ("on, dense" if self.dense else "on") if self.marked else "off"
         return f"{search} | {mark}"
 
 
@@ -119,9 +120,9 @@ def measure(
     # Only the pipeline's module sees the frame clock (the bench's own timing stays real).
     screen_track.time = types.SimpleNamespace(monotonic=clock.monotonic)  # type: ignore[assignment]
     source = PageSource(pixels, width, height)
-    pipeline = _Pipeline(
-        lambda: source, 60, BITRATE, IDENTITY if config.marked else None, config.reuse
-    )
+    pipeline = _Pipeline(lambda: source, 60, BITRATE, IDENTITY if config.marked else None)
+    if config.dense and pipeline.watermark is not None:
+        pipeline.watermark.blend_into = pipeline.watermark.blend_dense_into  # type: ignore[method-assign]
     if config.fixed:
         pipeline._search = _FixedSearch()
     marker = pipeline.marker
@@ -173,9 +174,9 @@ def main(argv: list[str] | None = None) -> int:
     # One minute throughout: the mark's text does not change mid-measurement.
     noon = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
     screen_track._utc_now = lambda: noon  # type: ignore[assignment]
-    configs = [Config(False), Config(True), Config(True, reuse=False)]
+    configs = [Config(False), Config(True), Config(True, dense=True)]
     if args.fixed_search:
-        configs += [Config(False, fixed=True), Config(True, reuse=False, fixed=True)]
+        configs += [Config(False, fixed=True), Config(True, dense=True, fixed=True)]
     rows = []
     print(f"{size[0]}x{size[1]}, {args.frames} frames x {args.rounds} rounds; median per frame")
     print("rows/frame | search | mark | bytes | ms | capture ms | scrolls found")
@@ -199,7 +200,7 @@ def main(argv: list[str] | None = None) -> int:
             row = {
                 "shift": shift,
                 "marked": config.marked,
-                "reuse": config.reuse,
+                "dense": config.dense,
                 "fixed_search": config.fixed,
                 "bytes": statistics.median(all_sizes),
                 "ms": round(statistics.median(all_times), 2),

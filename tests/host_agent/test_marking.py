@@ -1,11 +1,13 @@
-"""Cheap marking (host_agent.video.marking): the marked frames the pipeline sends are the same
-bytes whether the last marked rows are reused or every pixel is blended again.
+"""Marking (host_agent.video.marking, Watermark.blend_into): the marked frames the pipeline
+sends are the bytes the straightforward blend gives (the rectangle's whole mask built and
+every pixel under it blended: ``Watermark.blend_dense_into``).
 
 Two real pipelines (screen_track._Pipeline, x264 included) capture the same screens: the
 bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
 edits changing elsewhere, scrolled by various amounts both ways, captured whole or through
-a damage rectangle, across a change of minute. One reuses, one blends everything (what the
-agent did before); their pictures (BGRA and I420) must be equal after every frame.
+a damage rectangle, across a change of minute. One marks as shipped (the sparse blend
+through the scroll offsets), one blends densely; their pictures (BGRA and I420) must be
+equal after every frame.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.watermark import WatermarkIdentity
+from host_agent.video.watermark import Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
 
@@ -92,17 +94,20 @@ STEPS = [
 
 
 @pytest.mark.parametrize("whole", [False, True], ids=["pane", "whole-screen"])
-def test_reused_marks_are_the_bytes_a_full_blend_gives(
+def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     whole: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [NOON_UTC]
     monkeypatch.setattr(screen_track, "_utc_now", lambda: clock[0])
     screen = Screen(whole)
-    cheap = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
-    full = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY, reuse_marks=False)
+    shipped = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    dense = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    assert shipped.watermark is not None
+    assert dense.watermark is not None
+    dense.watermark.blend_into = dense.watermark.blend_dense_into  # type: ignore[method-assign]
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
-    for pipeline in (cheap, full):
+    for pipeline in (shipped, dense):
         pipeline.produce(Codec.H264, key, None, 0, 8_000_000)
     pane = Rect(PANE_X, PANE_Y, PANE_W, PANE_H)
     scrolls = 0
@@ -113,21 +118,41 @@ def test_reused_marks_are_the_bytes_a_full_blend_gives(
         if minute:
             clock[0] += dt.timedelta(minutes=1)
         region = pane if damaged and not tick else None
-        for pipeline in (cheap, full):
+        for pipeline in (shipped, dense):
             pipeline.produce(Codec.H264, capture, region, i * 1500, 8_000_000)
-        scrolls += cheap.scroll is not None
-        assert (cheap.scroll is None) == (full.scroll is None)
-        np.testing.assert_array_equal(cheap.picture.bgra, full.picture.bgra, err_msg=f"step {i}")
+        scrolls += shipped.scroll is not None
+        assert (shipped.scroll is None) == (dense.scroll is None)
+        np.testing.assert_array_equal(shipped.picture.bgra, dense.picture.bgra, err_msg=f"step {i}")
         for plane in ("_y", "_u", "_v"):
             np.testing.assert_array_equal(
-                getattr(cheap.picture, plane), getattr(full.picture, plane), err_msg=f"step {i}"
+                getattr(shipped.picture, plane), getattr(dense.picture, plane), err_msg=f"step {i}"
             )
-    # The comparison covered the cheap path: scrolls found, rows reused, fewer blended.
+    # The comparison covered scrolled marks (offsets moved per column block) and both texts.
     assert scrolls >= 7
-    assert full.marker.rows_reused == 0
-    assert cheap.marker.rows_reused > 5 * PANE_H
-    assert cheap.marker.rows_blended < full.marker.rows_blended / 2
-    assert cheap.watermark is not None
-    assert cheap.watermark.renders == 2
-    cheap.close()
-    full.close()
+    assert shipped.watermark.renders == 2
+    assert len(shipped.watermark._block_runs(0, 0, W, H)) >= 3  # pane, sidebars
+    shipped.close()
+    dense.close()
+
+
+def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls() -> None:
+    """Rectangles of every shape (partial column blocks, single rows and columns, the edges)
+    over a mark scrolled in random bands: the sparse blend's bytes are the dense blend's."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    mark.apply(screen, NOON_UTC)  # renders the mask
+    rng = np.random.default_rng(15)
+    for step in range(300):
+        band_x, band_y = int(rng.integers(0, W // 2)), int(rng.integers(-20, H - 50))
+        band_w, band_h = int(rng.integers(1, W)), int(rng.integers(1, H))
+        mark.shift(band_x, band_y, band_w, band_h, int(rng.integers(-250, 250)))
+        x, y = int(rng.integers(0, W)), int(rng.integers(0, H))
+        w, h = int(rng.integers(1, W - x + 1)), int(rng.integers(1, H - y + 1))
+        pixels = np.ascontiguousarray(screen[y : y + h, x : x + w])
+        sparse, dense = pixels.copy(), pixels.copy()
+        mark.blend_into(sparse, x, y)
+        mark.blend_dense_into(dense, x, y)
+        np.testing.assert_array_equal(sparse, dense, err_msg=f"step {step}")
+    whole = screen.copy()
+    mark.blend_into(whole, 0, 0)
+    assert np.count_nonzero((whole != screen).any(axis=-1)) > 0.01 * W * H  # it marked
