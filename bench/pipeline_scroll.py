@@ -109,12 +109,25 @@ class FrameClock:
         return self.now
 
 
+@dataclass
+class Measured:
+    """Per frame: bytes, wall ms, CPU ms of the whole process (x264's threads included: less
+    disturbed by other work on the machine than wall time), ms of the capture's own work,
+    changed 16x16 tiles; and how many scrolls were found."""
+
+    sizes: list[int]
+    times: list[float]
+    cpu: list[float]
+    capture: list[float]
+    tiles: list[int]
+    scrolls: int
+
+
 def measure(
     pixels: npt.NDArray[np.uint8], size: tuple[int, int], shift: int, config: Config,
     frames: int, fps: float = 30.0,
-) -> tuple[list[int], list[float], list[float], int]:  # fmt: skip
-    """Bytes, pipeline ms and marking ms per frame, and how many scrolls were found, with
-    the pipeline's clock advanced 1/``fps`` s a frame."""
+) -> Measured:  # fmt: skip
+    """One configuration's frames, with the pipeline's clock advanced 1/``fps`` s a frame."""
     width, height = size
     clock = FrameClock()
     # Only the pipeline's module sees the frame clock (the bench's own timing stays real).
@@ -143,19 +156,21 @@ def measure(
     pipeline.produce(Codec.H264, key, None, 0, BITRATE)
     clock.now += 1.0  # the keyframe's debt repaid: every configuration starts with a full bucket
     marking.clear()
-    sizes, times = [], []
+    sizes, times, cpu, tiles = [], [], [], []
     for i in range(1, frames + 1):
         clock.now += 1 / fps
         source.top += shift
         if source.top + height > pixels.shape[0]:
             break
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         produced = pipeline.produce(Codec.H264, capture, None, i * 1500, BITRATE)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         sizes.append(produced.size)
+        tiles.append(int(produced.changed.sum()))
     pipeline.close()
     screen_track.time = time  # type: ignore[assignment]
-    return sizes, times, marking, pipeline.scrolls
+    return Measured(sizes, times, cpu, marking, tiles, pipeline.scrolls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,6 +181,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--shifts", default=",".join(map(str, SHIFTS)))
     parser.add_argument("--fixed-search", action="store_true")
     parser.add_argument("--fps", type=float, default=30.0, help="the pipeline's frame clock")
+    parser.add_argument("--marks", default="off,on,dense", help="which of off, on, dense")
     args = parser.parse_args(argv)
     width, _, height = args.size.partition("x")
     size = (int(width), int(height))
@@ -174,44 +190,44 @@ def main(argv: list[str] | None = None) -> int:
     # One minute throughout: the mark's text does not change mid-measurement.
     noon = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
     screen_track._utc_now = lambda: noon  # type: ignore[assignment]
-    configs = [Config(False), Config(True), Config(True, dense=True)]
+    marks = {"off": Config(False), "on": Config(True), "dense": Config(True, dense=True)}
+    configs = [marks[name] for name in args.marks.split(",")]
     if args.fixed_search:
         configs += [Config(False, fixed=True), Config(True, dense=True, fixed=True)]
     rows = []
     print(f"{size[0]}x{size[1]}, {args.frames} frames x {args.rounds} rounds; median per frame")
-    print("rows/frame | search | mark | bytes | ms | capture ms | scrolls found")
+    print("rows/frame | search | mark | bytes | ms | cpu ms | capture ms | tiles | scrolls found")
     for shift in shifts:
-        results: dict[Config, tuple[list[int], list[float], list[float], list[int]]] = {
-            c: ([], [], [], []) for c in configs
-        }
+        results: dict[Config, list[Measured]] = {c: [] for c in configs}
         for round_ in range(args.rounds):
             # A rotating order: no configuration always runs first (or after the heaviest).
             for config in configs[round_ % len(configs) :] + configs[: round_ % len(configs)]:
-                sizes, times, marking, found = measure(
-                    pixels, size, shift, config, args.frames, args.fps
-                )
-                got = results[config]
-                got[0].extend(sizes)
-                got[1].extend(times)
-                got[2].extend(marking)
-                got[3].append(found)
+                got = measure(pixels, size, shift, config, args.frames, args.fps)
+                results[config].append(got)
         for config in configs:
-            all_sizes, all_times, all_marking, founds = results[config]
+            runs = results[config]
+
+            def median(field: str, runs: list[Measured] = runs) -> float:
+                return statistics.median(v for run in runs for v in getattr(run, field))
+
             row = {
                 "shift": shift,
                 "marked": config.marked,
                 "dense": config.dense,
                 "fixed_search": config.fixed,
-                "bytes": statistics.median(all_sizes),
-                "ms": round(statistics.median(all_times), 2),
-                "take_ms": round(statistics.median(all_marking), 2),
-                "scrolls_found": sum(founds),
-                "frames": len(all_sizes),
+                "bytes": median("sizes"),
+                "ms": round(median("times"), 2),
+                "cpu_ms": round(median("cpu"), 2),
+                "take_ms": round(median("capture"), 2),
+                "tiles": median("tiles"),
+                "scrolls_found": sum(run.scrolls for run in runs),
+                "frames": sum(len(run.sizes) for run in runs),
             }
             rows.append(row)
             print(
                 f"{shift:>4} | {config.label} | {row['bytes']:>8.0f} | {row['ms']:>6.1f} | "
-                f"{row['take_ms']:>5.1f} | {row['scrolls_found']}/{row['frames']}",
+                f"{row['cpu_ms']:>6.1f} | {row['take_ms']:>5.1f} | {row['tiles']:>5.0f} | "
+                f"{row['scrolls_found']}/{row['frames']}",
                 flush=True,
             )
     json.dump(rows, sys.stderr)
