@@ -66,6 +66,10 @@ def page(width: int, height: int) -> npt.NDArray[np.uint8]:
 
 
 class PageSource:
+    """The tall page seen through the screen; each grab a new array, as mss gives."""
+
+    fresh_grabs = True
+
     def __init__(self, pixels: npt.NDArray[np.uint8], width: int, height: int) -> None:
         self.pixels = pixels
         self.top = 0
@@ -73,9 +77,7 @@ class PageSource:
 
     def grab(self, rect: Rect | None = None) -> npt.NDArray[np.uint8]:
         r = rect or Rect(0, 0, self.geometry.width, self.geometry.height)
-        return np.ascontiguousarray(
-            self.pixels[self.top + r.y : self.top + r.y + r.h, r.x : r.x + r.w]
-        )
+        return self.pixels[self.top + r.y : self.top + r.y + r.h, r.x : r.x + r.w].copy()
 
     def close(self) -> None:
         pass

@@ -38,9 +38,13 @@ class Marker:
         self.scroll: Scroll | None = None  # found in the last capture
         self.scrolls = 0
 
-    def take(self, rect: Rect, pixels: BGRA, picture: BGRA, now: dt.datetime) -> BGRA:
+    def take(
+        self, rect: Rect, pixels: BGRA, picture: BGRA, now: dt.datetime, owned: bool = False
+    ) -> BGRA:
         """``pixels`` just grabbed at ``rect``, marked; ``picture`` is the whole picture as
-        last captured (marked, if there is a watermark), read only."""
+        last captured (marked, if there is a watermark), read only. ``owned``: ``pixels``
+        is a new array nobody else holds (``FrameSource.fresh_grabs``), marked in place
+        rather than copied (a 720p copy is ~0.3 ms of every scrolled frame)."""
         raw = picture if self._raw is None else self._raw
         old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
         local = detect_scroll(old, pixels)
@@ -57,6 +61,9 @@ class Marker:
         found = self.scroll
         if found is not None:
             mark.shift(found.x, found.y, found.w, found.h, found.dy)
-        out = mark.apply_rect(pixels, rect.x, rect.y, now)
-        old[...] = pixels
-        return out
+        old[...] = pixels  # before marking: ``pixels`` may be marked in place
+        if owned and pixels.flags.writeable and pixels.flags.c_contiguous:
+            mark.prepare(now)
+            mark.blend_into(pixels, rect.x, rect.y)
+            return pixels
+        return mark.apply_rect(pixels, rect.x, rect.y, now)

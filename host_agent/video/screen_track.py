@@ -184,7 +184,9 @@ class _Pipeline:
         return self.marker.scrolls
 
     def _grab(self, rect: Rect) -> BGRA:
-        return self.marker.take(rect, self.capture.grab(rect), self.picture.bgra, _utc_now())
+        pixels = self.capture.grab(rect)
+        owned = getattr(self.capture, "fresh_grabs", False)
+        return self.marker.take(rect, pixels, self.picture.bgra, _utc_now(), owned)
 
     def _refinement(
         self, plan: Plan, changed: TileMask, now: float

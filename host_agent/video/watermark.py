@@ -216,16 +216,20 @@ class Watermark:
         h, w = bgra.shape[:2]
         if x < 0 or y < 0 or x + w > self.width or y + h > self.height:
             raise ValueError("rectangle lies outside the watermark's frame size")
-        text = self.lines(now)
-        if text != self._text:
-            self._prepare(text)
+        self.prepare(now)
         out = np.array(bgra, copy=True)
         self.blend_into(out, x, y)
         return out
 
+    def prepare(self, now: dt.datetime) -> None:
+        """Render the mask for the text at ``now`` if that text is new (once a minute)."""
+        text = self.lines(now)
+        if text != self._text:
+            self._prepare(text)
+
     def blend_into(self, out: npt.NDArray[np.uint8], x: int, y: int) -> None:
         """Blend the mark in place into ``out``: the unmarked, C-contiguous (h, w, 4) BGRA
-        pixels of the screen at (x, y), with the text last prepared (``apply_rect``).
+        pixels of the screen at (x, y), with the text last prepared (``prepare``).
 
         Only the mark's own pixels are touched, found from the mask's non-zero entries
         (listed once per text, ``_prepare``) row by row through the scroll offsets: the work

@@ -21,6 +21,7 @@ from bench.pipeline_scroll import page
 from host_agent.video import screen_track
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.watermark import Watermark, WatermarkIdentity
@@ -43,8 +44,11 @@ TEXT[:, -5:, :3] = (np.arange(2400) * 7 % 200)[:, None, None]
 class Screen:
     """A screen of chart text scrolled in a pane (or across the whole screen)."""
 
-    def __init__(self, whole: bool) -> None:
+    def __init__(self, whole: bool, fresh: bool = False) -> None:
         self.whole = whole
+        # Each grab is a new array (pixels() draws the screen anew): said or not, to cover
+        # marking in place (FrameSource.fresh_grabs) and into a copy.
+        self.fresh_grabs = fresh
         self.top = 600
         self.clock = 0  # a small area that changes by itself, outside the pane
         self.edit = -1  # a row of the pane drawn over (a line being edited), or -1
@@ -93,13 +97,14 @@ STEPS = [
 ]
 
 
+@pytest.mark.parametrize("fresh", [False, True], ids=["copied", "in-place"])
 @pytest.mark.parametrize("whole", [False, True], ids=["pane", "whole-screen"])
 def test_marked_frames_are_the_bytes_a_dense_blend_gives(
-    whole: bool, monkeypatch: pytest.MonkeyPatch
+    whole: bool, fresh: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [NOON_UTC]
     monkeypatch.setattr(screen_track, "_utc_now", lambda: clock[0])
-    screen = Screen(whole)
+    screen = Screen(whole, fresh)
     shipped = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
     dense = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
     assert shipped.watermark is not None
@@ -156,3 +161,29 @@ def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls()
     whole = screen.copy()
     mark.blend_into(whole, 0, 0)
     assert np.count_nonzero((whole != screen).any(axis=-1)) > 0.01 * W * H  # it marked
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: bool) -> None:
+    """``owned`` (the source's fresh_grabs): the grabbed array itself comes back marked, no
+    copy made; otherwise the caller's array is untouched. The unmarked pixels are kept for
+    scroll detection either way, and the marked bytes are the same."""
+    mark = Watermark(IDENTITY, W, H)
+    marker = Marker(mark, W, H)
+    screen = page(W, H)
+    reference = np.ascontiguousarray(screen.copy())
+    mark.prepare(NOON_UTC)
+    mark.blend_dense_into(reference, 0, 0)
+    pixels = screen.copy()
+    picture = np.zeros_like(screen)
+    out = marker.take(Rect(0, 0, W, H), pixels, picture, NOON_UTC, owned)
+    assert (out is pixels) == owned
+    if not owned:
+        np.testing.assert_array_equal(pixels, screen)
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(marker._raw, screen)  # kept unmarked
+    # The next capture, the page scrolled by 30 rows, is found against the unmarked pixels.
+    scrolled = np.ascontiguousarray(page(W, H + 30)[30:])
+    marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -30
