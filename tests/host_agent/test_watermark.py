@@ -143,3 +143,19 @@ def test_shift_moves_the_offsets_as_the_gather_and_modulo_did() -> None:
             source = np.clip(np.arange(y1 - y0) - dy, 0, y1 - y0 - 1)
             reference[y0:y1, b0:b1] = (band[source] - dy) % mask_h
         np.testing.assert_array_equal(mark._offset % mask_h, reference)
+
+
+def test_each_copy_of_the_text_is_whole_and_the_copies_spread_over_the_screen() -> None:
+    """A tile's text (the longest line is the time and session) lies inside the tile, not
+    cut by its rotation; every band of half a tile's height across a 720p screen holds
+    some of the mark (the text is centred in its tile, not packed into a corner)."""
+    lines = Watermark(IDENTITY, 1280, 720).lines(NOON_UTC)
+    tile = render_mask(lines, TILE_W, TILE_H)
+    ys, xs = np.nonzero(tile)
+    assert ys.min() > 0
+    assert xs.min() > 0
+    assert ys.max() < TILE_H - 1
+    assert xs.max() < TILE_W - 1
+    mask = render_mask(lines, 1280, 720)
+    for top in range(0, 720 - TILE_H // 2 + 1, TILE_H // 4):
+        assert mask[top : top + TILE_H // 2].any(), f"rows {top}..{top + TILE_H // 2}"
