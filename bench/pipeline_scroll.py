@@ -8,12 +8,17 @@ once into a tall page and the pipeline (``screen_track._Pipeline``: scroll detec
 watermark, change detection, conversion, x264) captures it through a fake source that moves
 the window down by a fixed number of rows per frame. Rows per frame = px/s divided by the
 frame rate (2000 px/s at 30 fps is 67 rows). For each shift it reports the median bytes and
-encode-thread milliseconds per frame with the watermark off, on as shipped (reusing the last
-marked rows: ``marking.py``), and on with every pixel blended again (``blend all``: what the
-agent did before), plus the milliseconds of the marking alone; with ``--fixed-search`` also
-with the motion search fixed at ultrafast's own (what the agent did before scroll detection).
+encode-thread milliseconds per frame with the watermark off, on as shipped (the sparse blend
+of ``Watermark.blend_into``), and on with the dense blend (``dense``: the rectangle's whole
+mask built and scanned, as the agent did before), plus the milliseconds of the capture's own
+work; with ``--fixed-search`` also with the motion search fixed at ultrafast's own (what the
+agent did before scroll detection).
 
-Bytes per frame vary a little (x264's threads); milliseconds depend on the machine's load:
+Bytes follow the rate control's budget, which fills with time: the pipeline's clock is a
+frame clock here (``--fps`` frames a second, one second of rest after the keyframe), not the
+wall clock, so a configuration that takes longer per frame is not given more bytes for it
+(before, the slower "mark on" got a fuller bucket, hence a finer quantizer and more bytes).
+Bytes per frame still vary a little (x264's threads); milliseconds depend on the machine's load:
 the configurations run in turn, in a rotating order, ``--rounds`` times, and each figure is
 the median over all their frames, so a burst of other work weighs on all of them alike.
 """
@@ -26,6 +31,7 @@ import json
 import statistics
 import sys
 import time
+import types
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,6 +66,10 @@ def page(width: int, height: int) -> npt.NDArray[np.uint8]:
 
 
 class PageSource:
+    """The tall page seen through the screen; each grab a new array, as mss gives."""
+
+    fresh_grabs = True
+
     def __init__(self, pixels: npt.NDArray[np.uint8], width: int, height: int) -> None:
         self.pixels = pixels
         self.top = 0
@@ -67,9 +77,7 @@ class PageSource:
 
     def grab(self, rect: Rect | None = None) -> npt.NDArray[np.uint8]:
         r = rect or Rect(0, 0, self.geometry.width, self.geometry.height)
-        return np.ascontiguousarray(
-            self.pixels[self.top + r.y : self.top + r.y + r.h, r.x : r.x + r.w]
-        )
+        return self.pixels[self.top + r.y : self.top + r.y + r.h, r.x : r.x + r.w].copy()
 
     def close(self) -> None:
         pass
@@ -83,26 +91,53 @@ class _FixedSearch(MotionSearchPolicy):
 @dataclass(frozen=True)
 class Config:
     marked: bool
-    reuse: bool = True
+    dense: bool = False
     fixed: bool = False
 
     @property
     def label(self) -> str:
         search = "fixed dia" if self.fixed else "adaptive"
-        mark = ("on" if self.reuse else "on, blend all") if self.marked else "off"
+        mark = ("on, dense" if self.dense else "on") if self.marked else "off"
         return f"{search} | {mark}"
+
+
+class FrameClock:
+    """The pipeline's ``time.monotonic`` in the bench: advanced by hand, a frame at a time."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def monotonic(self) -> float:
+        return self.now
+
+
+@dataclass
+class Measured:
+    """Per frame: bytes, wall ms, CPU ms of the whole process (x264's threads included: less
+    disturbed by other work on the machine than wall time), ms of the capture's own work,
+    changed 16x16 tiles; and how many scrolls were found."""
+
+    sizes: list[int]
+    times: list[float]
+    cpu: list[float]
+    capture: list[float]
+    tiles: list[int]
+    scrolls: int
 
 
 def measure(
     pixels: npt.NDArray[np.uint8], size: tuple[int, int], shift: int, config: Config,
-    frames: int,
-) -> tuple[list[int], list[float], list[float], int]:  # fmt: skip
-    """Bytes, pipeline ms and marking ms per frame, and how many scrolls were found."""
+    frames: int, fps: float = 30.0,
+) -> Measured:  # fmt: skip
+    """One configuration's frames, with the pipeline's clock advanced 1/``fps`` s a frame."""
     width, height = size
+    clock = FrameClock()
+    # Only the pipeline's module sees the frame clock (the bench's own timing stays real).
+    screen_track.time = types.SimpleNamespace(monotonic=clock.monotonic)  # type: ignore[assignment]
     source = PageSource(pixels, width, height)
-    pipeline = _Pipeline(
-        lambda: source, 60, BITRATE, IDENTITY if config.marked else None, config.reuse
-    )
+    pipeline = _Pipeline(lambda: source, 60, BITRATE, IDENTITY if config.marked else None)
+    if config.dense and pipeline.watermark is not None:
+        pipeline.watermark.blend_into = pipeline.watermark.blend_dense_into  # type: ignore[method-assign]
     if config.fixed:
         pipeline._search = _FixedSearch()
     marker = pipeline.marker
@@ -121,18 +156,23 @@ def measure(
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     pipeline.produce(Codec.H264, key, None, 0, BITRATE)
+    clock.now += 1.0  # the keyframe's debt repaid: every configuration starts with a full bucket
     marking.clear()
-    sizes, times = [], []
+    sizes, times, cpu, tiles = [], [], [], []
     for i in range(1, frames + 1):
+        clock.now += 1 / fps
         source.top += shift
         if source.top + height > pixels.shape[0]:
             break
-        started = time.perf_counter()
+        started, started_cpu = time.perf_counter(), time.process_time()
         produced = pipeline.produce(Codec.H264, capture, None, i * 1500, BITRATE)
         times.append((time.perf_counter() - started) * 1000)
+        cpu.append((time.process_time() - started_cpu) * 1000)
         sizes.append(produced.size)
+        tiles.append(int(produced.changed.sum()))
     pipeline.close()
-    return sizes, times, marking, pipeline.scrolls
+    screen_track.time = time  # type: ignore[assignment]
+    return Measured(sizes, times, cpu, marking, tiles, pipeline.scrolls)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -142,6 +182,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--shifts", default=",".join(map(str, SHIFTS)))
     parser.add_argument("--fixed-search", action="store_true")
+    parser.add_argument("--fps", type=float, default=30.0, help="the pipeline's frame clock")
+    parser.add_argument("--marks", default="off,on,dense", help="which of off, on, dense")
     args = parser.parse_args(argv)
     width, _, height = args.size.partition("x")
     size = (int(width), int(height))
@@ -150,42 +192,44 @@ def main(argv: list[str] | None = None) -> int:
     # One minute throughout: the mark's text does not change mid-measurement.
     noon = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
     screen_track._utc_now = lambda: noon  # type: ignore[assignment]
-    configs = [Config(False), Config(True), Config(True, reuse=False)]
+    marks = {"off": Config(False), "on": Config(True), "dense": Config(True, dense=True)}
+    configs = [marks[name] for name in args.marks.split(",")]
     if args.fixed_search:
-        configs += [Config(False, fixed=True), Config(True, reuse=False, fixed=True)]
+        configs += [Config(False, fixed=True), Config(True, dense=True, fixed=True)]
     rows = []
     print(f"{size[0]}x{size[1]}, {args.frames} frames x {args.rounds} rounds; median per frame")
-    print("rows/frame | search | mark | bytes | ms | capture ms | scrolls found")
+    print("rows/frame | search | mark | bytes | ms | cpu ms | capture ms | tiles | scrolls found")
     for shift in shifts:
-        results: dict[Config, tuple[list[int], list[float], list[float], list[int]]] = {
-            c: ([], [], [], []) for c in configs
-        }
+        results: dict[Config, list[Measured]] = {c: [] for c in configs}
         for round_ in range(args.rounds):
             # A rotating order: no configuration always runs first (or after the heaviest).
             for config in configs[round_ % len(configs) :] + configs[: round_ % len(configs)]:
-                sizes, times, marking, found = measure(pixels, size, shift, config, args.frames)
-                got = results[config]
-                got[0].extend(sizes)
-                got[1].extend(times)
-                got[2].extend(marking)
-                got[3].append(found)
+                got = measure(pixels, size, shift, config, args.frames, args.fps)
+                results[config].append(got)
         for config in configs:
-            all_sizes, all_times, all_marking, founds = results[config]
+            runs = results[config]
+
+            def median(field: str, runs: list[Measured] = runs) -> float:
+                return statistics.median(v for run in runs for v in getattr(run, field))
+
             row = {
                 "shift": shift,
                 "marked": config.marked,
-                "reuse": config.reuse,
+                "dense": config.dense,
                 "fixed_search": config.fixed,
-                "bytes": statistics.median(all_sizes),
-                "ms": round(statistics.median(all_times), 2),
-                "take_ms": round(statistics.median(all_marking), 2),
-                "scrolls_found": sum(founds),
-                "frames": len(all_sizes),
+                "bytes": median("sizes"),
+                "ms": round(median("times"), 2),
+                "cpu_ms": round(median("cpu"), 2),
+                "take_ms": round(median("capture"), 2),
+                "tiles": median("tiles"),
+                "scrolls_found": sum(run.scrolls for run in runs),
+                "frames": sum(len(run.sizes) for run in runs),
             }
             rows.append(row)
             print(
                 f"{shift:>4} | {config.label} | {row['bytes']:>8.0f} | {row['ms']:>6.1f} | "
-                f"{row['take_ms']:>5.1f} | {row['scrolls_found']}/{row['frames']}",
+                f"{row['cpu_ms']:>6.1f} | {row['take_ms']:>5.1f} | {row['tiles']:>5.0f} | "
+                f"{row['scrolls_found']}/{row['frames']}",
                 flush=True,
             )
     json.dump(rows, sys.stderr)

@@ -31,6 +31,9 @@ class ScreenCapture:
     """Grabs one area of an X display: ``region`` (a monitor, or the bounding box of all
     of them, from ``video/monitors.py``), else mss' first monitor."""
 
+    # mss copies every shot into a new bytearray: the array is the caller's (FrameSource).
+    fresh_grabs = True
+
     def __init__(self, display: str | None = None, region: Monitor | None = None) -> None:
         try:
             self._mss = mss.MSS(display=display) if display else mss.MSS()

@@ -39,6 +39,8 @@ _BAND_BYTES = 4 * 1024 * 1024
 class ComposedCapture:
     """Grabs ``region`` of an X display by composing its top-level windows."""
 
+    fresh_grabs = True  # each grab composes into a new array (FrameSource)
+
     def __init__(self, display: str | None, region: Monitor) -> None:
         from Xlib import display as xdisplay
         from Xlib import error as xerror

@@ -85,7 +85,6 @@ class _Pipeline:
         max_fps: int,
         bitrate: int,
         mark: WatermarkIdentity | None = None,
-        reuse_marks: bool = True,
     ) -> None:
         self.capture = open_source()
         geometry = self.capture.geometry
@@ -95,7 +94,7 @@ class _Pipeline:
         self.watermark = (
             Watermark(mark, geometry.width, geometry.height) if mark is not None else None
         )
-        self.marker = Marker(self.watermark, geometry.width, geometry.height, reuse_marks)
+        self.marker = Marker(self.watermark, geometry.width, geometry.height)
         self.rate = RateController(bitrate, time.monotonic())
         self._max_fps = max_fps
         self.encoder: H264Encoder | None = None
@@ -185,7 +184,9 @@ class _Pipeline:
         return self.marker.scrolls
 
     def _grab(self, rect: Rect) -> BGRA:
-        return self.marker.take(rect, self.capture.grab(rect), self.picture.bgra, _utc_now())
+        pixels = self.capture.grab(rect)
+        owned = getattr(self.capture, "fresh_grabs", False)
+        return self.marker.take(rect, pixels, self.picture.bgra, _utc_now(), owned)
 
     def _refinement(
         self, plan: Plan, changed: TileMask, now: float

@@ -29,7 +29,13 @@ log = logging.getLogger(__name__)
 
 
 class FrameSource(Protocol):
-    """The captured area's pixels; belongs to the thread that opened it."""
+    """The captured area's pixels; belongs to the thread that opened it.
+
+    A source whose ``grab`` returns a new array each time, held by nobody else afterwards,
+    says so with a ``fresh_grabs = True`` attribute: the pipeline then burns the watermark
+    into that array in place instead of into a copy (``Marker.take``). Without it (a view
+    of a buffer the source keeps, as the tests' pages are) the array is never written.
+    """
 
     @property
     def geometry(self) -> ScreenGeometry: ...

@@ -1,11 +1,13 @@
-"""Cheap marking (host_agent.video.marking): the marked frames the pipeline sends are the same
-bytes whether the last marked rows are reused or every pixel is blended again.
+"""Marking (host_agent.video.marking, Watermark.blend_into): the marked frames the pipeline
+sends are the bytes the straightforward blend gives (the rectangle's whole mask built and
+every pixel under it blended: ``Watermark.blend_dense_into``).
 
 Two real pipelines (screen_track._Pipeline, x264 included) capture the same screens: the
 bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
 edits changing elsewhere, scrolled by various amounts both ways, captured whole or through
-a damage rectangle, across a change of minute. One reuses, one blends everything (what the
-agent did before); their pictures (BGRA and I420) must be equal after every frame.
+a damage rectangle, across a change of minute. One marks as shipped (the sparse blend
+through the scroll offsets), one blends densely; their pictures (BGRA and I420) must be
+equal after every frame.
 """
 
 from __future__ import annotations
@@ -19,9 +21,10 @@ from bench.pipeline_scroll import page
 from host_agent.video import screen_track
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.watermark import WatermarkIdentity
+from host_agent.video.watermark import Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
 
@@ -41,8 +44,11 @@ TEXT[:, -5:, :3] = (np.arange(2400) * 7 % 200)[:, None, None]
 class Screen:
     """A screen of chart text scrolled in a pane (or across the whole screen)."""
 
-    def __init__(self, whole: bool) -> None:
+    def __init__(self, whole: bool, fresh: bool = False) -> None:
         self.whole = whole
+        # Each grab is a new array (pixels() draws the screen anew): said or not, to cover
+        # marking in place (FrameSource.fresh_grabs) and into a copy.
+        self.fresh_grabs = fresh
         self.top = 600
         self.clock = 0  # a small area that changes by itself, outside the pane
         self.edit = -1  # a row of the pane drawn over (a line being edited), or -1
@@ -91,18 +97,22 @@ STEPS = [
 ]
 
 
+@pytest.mark.parametrize("fresh", [False, True], ids=["copied", "in-place"])
 @pytest.mark.parametrize("whole", [False, True], ids=["pane", "whole-screen"])
-def test_reused_marks_are_the_bytes_a_full_blend_gives(
-    whole: bool, monkeypatch: pytest.MonkeyPatch
+def test_marked_frames_are_the_bytes_a_dense_blend_gives(
+    whole: bool, fresh: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [NOON_UTC]
     monkeypatch.setattr(screen_track, "_utc_now", lambda: clock[0])
-    screen = Screen(whole)
-    cheap = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
-    full = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY, reuse_marks=False)
+    screen = Screen(whole, fresh)
+    shipped = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    dense = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    assert shipped.watermark is not None
+    assert dense.watermark is not None
+    dense.watermark.blend_into = dense.watermark.blend_dense_into  # type: ignore[method-assign]
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
-    for pipeline in (cheap, full):
+    for pipeline in (shipped, dense):
         pipeline.produce(Codec.H264, key, None, 0, 8_000_000)
     pane = Rect(PANE_X, PANE_Y, PANE_W, PANE_H)
     scrolls = 0
@@ -113,21 +123,67 @@ def test_reused_marks_are_the_bytes_a_full_blend_gives(
         if minute:
             clock[0] += dt.timedelta(minutes=1)
         region = pane if damaged and not tick else None
-        for pipeline in (cheap, full):
+        for pipeline in (shipped, dense):
             pipeline.produce(Codec.H264, capture, region, i * 1500, 8_000_000)
-        scrolls += cheap.scroll is not None
-        assert (cheap.scroll is None) == (full.scroll is None)
-        np.testing.assert_array_equal(cheap.picture.bgra, full.picture.bgra, err_msg=f"step {i}")
+        scrolls += shipped.scroll is not None
+        assert (shipped.scroll is None) == (dense.scroll is None)
+        np.testing.assert_array_equal(shipped.picture.bgra, dense.picture.bgra, err_msg=f"step {i}")
         for plane in ("_y", "_u", "_v"):
             np.testing.assert_array_equal(
-                getattr(cheap.picture, plane), getattr(full.picture, plane), err_msg=f"step {i}"
+                getattr(shipped.picture, plane), getattr(dense.picture, plane), err_msg=f"step {i}"
             )
-    # The comparison covered the cheap path: scrolls found, rows reused, fewer blended.
+    # The comparison covered scrolled marks (offsets moved per column block) and both texts.
     assert scrolls >= 7
-    assert full.marker.rows_reused == 0
-    assert cheap.marker.rows_reused > 5 * PANE_H
-    assert cheap.marker.rows_blended < full.marker.rows_blended / 2
-    assert cheap.watermark is not None
-    assert cheap.watermark.renders == 2
-    cheap.close()
-    full.close()
+    assert shipped.watermark.renders == 2
+    assert len(shipped.watermark._block_runs(0, 0, W, H)) >= 3  # pane, sidebars
+    shipped.close()
+    dense.close()
+
+
+def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls() -> None:
+    """Rectangles of every shape (partial column blocks, single rows and columns, the edges)
+    over a mark scrolled in random bands: the sparse blend's bytes are the dense blend's."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    mark.apply(screen, NOON_UTC)  # renders the mask
+    rng = np.random.default_rng(15)
+    for step in range(300):
+        band_x, band_y = int(rng.integers(0, W // 2)), int(rng.integers(-20, H - 50))
+        band_w, band_h = int(rng.integers(1, W)), int(rng.integers(1, H))
+        mark.shift(band_x, band_y, band_w, band_h, int(rng.integers(-250, 250)))
+        x, y = int(rng.integers(0, W)), int(rng.integers(0, H))
+        w, h = int(rng.integers(1, W - x + 1)), int(rng.integers(1, H - y + 1))
+        pixels = np.ascontiguousarray(screen[y : y + h, x : x + w])
+        sparse, dense = pixels.copy(), pixels.copy()
+        mark.blend_into(sparse, x, y)
+        mark.blend_dense_into(dense, x, y)
+        np.testing.assert_array_equal(sparse, dense, err_msg=f"step {step}")
+    whole = screen.copy()
+    mark.blend_into(whole, 0, 0)
+    assert np.count_nonzero((whole != screen).any(axis=-1)) > 0.01 * W * H  # it marked
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: bool) -> None:
+    """``owned`` (the source's fresh_grabs): the grabbed array itself comes back marked, no
+    copy made; otherwise the caller's array is untouched. The unmarked pixels are kept for
+    scroll detection either way, and the marked bytes are the same."""
+    mark = Watermark(IDENTITY, W, H)
+    marker = Marker(mark, W, H)
+    screen = page(W, H)
+    reference = np.ascontiguousarray(screen.copy())
+    mark.prepare(NOON_UTC)
+    mark.blend_dense_into(reference, 0, 0)
+    pixels = screen.copy()
+    picture = np.zeros_like(screen)
+    out = marker.take(Rect(0, 0, W, H), pixels, picture, NOON_UTC, owned)
+    assert (out is pixels) == owned
+    if not owned:
+        np.testing.assert_array_equal(pixels, screen)
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(marker._raw, screen)  # kept unmarked
+    # The next capture, the page scrolled by 30 rows, is found against the unmarked pixels.
+    scrolled = np.ascontiguousarray(page(W, H + 30)[30:])
+    marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -30

@@ -8,7 +8,7 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from host_agent.video.watermark import Watermark, WatermarkIdentity, render_mask
+from host_agent.video.watermark import TILE_H, TILE_W, Watermark, WatermarkIdentity, render_mask
 
 pytestmark = pytest.mark.unit
 
@@ -86,9 +86,13 @@ def test_the_mark_moves_with_a_scrolled_band_and_nowhere_else() -> None:
     after = mark.apply(frame(255), NOON_UTC)
     # Inside the band the marked pixels are the old ones moved up by 37 rows ...
     np.testing.assert_array_equal(after[100:563, 96:1024], before[137:600, 96:1024])
-    # ... the exposed rows continue the mark (it is periodic), and outside nothing moved.
+    # ... the exposed rows continue the mark (it is periodic: the rows that would follow
+    # row 600 of an unscrolled screen), and outside nothing moved.
     full = mark.mask_rect(96, 100, 928, 500)
-    assert np.count_nonzero(full[463:]) > 0
+    fresh = Watermark(IDENTITY, 1280, 720 + 37)
+    fresh.apply(np.full((757, 1280, 4), 255, np.uint8), NOON_UTC)
+    np.testing.assert_array_equal(full[463:], fresh.mask_rect(96, 600, 928, 37))
+    assert np.count_nonzero(mark.mask_rect(96, 100, 928, 500)[300:]) > 0
     np.testing.assert_array_equal(after[:100], before[:100])
     np.testing.assert_array_equal(after[600:], before[600:])
     np.testing.assert_array_equal(after[:, :96], before[:, :96])
@@ -103,10 +107,10 @@ def test_after_many_scrolls_every_region_is_still_marked_as_densely() -> None:
     for _ in range(200):
         mark.shift(0, 48, 900, 672, int(rng.integers(-80, 80)))
     moved = mark.mask_rect(0, 0, 1280, 720)
-    # Every 460x230 window (one tile of text) holds mark pixels, in about the same share.
-    for y in range(0, 720 - 230, 115):
-        for x in range(0, 1280 - 460, 230):
-            assert np.count_nonzero(moved[y : y + 230, x : x + 460]) > 0
+    # Every tile-sized window (one copy of the text) holds mark pixels, in about the same share.
+    for y in range(0, 720 - TILE_H, TILE_H // 2):
+        for x in range(0, 1280 - TILE_W, TILE_W // 2):
+            assert np.count_nonzero(moved[y : y + TILE_H, x : x + TILE_W]) > 0
     assert abs(np.count_nonzero(moved) - base) / base < 0.05
 
 
@@ -116,3 +120,42 @@ def test_a_rectangle_gets_the_same_mark_as_the_whole_frame_after_a_shift() -> No
     mark.shift(200, 0, 400, 720, 55)
     whole = mark.mask_rect(0, 0, 1280, 720)
     np.testing.assert_array_equal(mark.mask_rect(150, 300, 500, 64), whole[300:364, 150:650])
+
+
+def test_shift_moves_the_offsets_as_the_gather_and_modulo_did() -> None:
+    """``shift`` (slices, offsets left unreduced) gives every pixel the mask row the former
+    gather-and-modulo form gave it, over many scrolls of bands, both ways, some larger than
+    the band (everything exposed) and some over partial column blocks."""
+    mark = Watermark(IDENTITY, 1000, 398)
+    mask_h = mark._mask_h
+    reference = mark._offset.copy()
+    rng = np.random.default_rng(15)
+    for _ in range(300):
+        x, w = int(rng.integers(0, 500)), int(rng.integers(1, 500))
+        y, h = int(rng.integers(-20, 300)), int(rng.integers(1, 200))
+        dy = int(rng.integers(-250, 250))
+        mark.shift(x, y, w, h, dy)
+        c0, c1 = mark.moved_columns(x, w)
+        b0, b1 = c0 // 16, -(-c1 // 16)
+        y0, y1 = max(0, y), min(398, y + h)
+        if b1 > b0 and y1 > y0 and dy:
+            band = reference[y0:y1, b0:b1]
+            source = np.clip(np.arange(y1 - y0) - dy, 0, y1 - y0 - 1)
+            reference[y0:y1, b0:b1] = (band[source] - dy) % mask_h
+        np.testing.assert_array_equal(mark._offset % mask_h, reference)
+
+
+def test_each_copy_of_the_text_is_whole_and_the_copies_spread_over_the_screen() -> None:
+    """A tile's text (the longest line is the time and session) lies inside the tile, not
+    cut by its rotation; every band of half a tile's height across a 720p screen holds
+    some of the mark (the text is centred in its tile, not packed into a corner)."""
+    lines = Watermark(IDENTITY, 1280, 720).lines(NOON_UTC)
+    tile = render_mask(lines, TILE_W, TILE_H)
+    ys, xs = np.nonzero(tile)
+    assert ys.min() > 0
+    assert xs.min() > 0
+    assert ys.max() < TILE_H - 1
+    assert xs.max() < TILE_W - 1
+    mask = render_mask(lines, 1280, 720)
+    for top in range(0, 720 - TILE_H // 2 + 1, TILE_H // 4):
+        assert mask[top : top + TILE_H // 2].any(), f"rows {top}..{top + TILE_H // 2}"

@@ -157,6 +157,9 @@ class CapturePump:
 class DuplicationSource:
     """The ``FrameSource``: pixels from the shadow picture the pump keeps up to date."""
 
+    # Both captures hand out a copy of their shadow or a new composition (FrameSource).
+    fresh_grabs = True
+
     def __init__(self, pump: CapturePump) -> None:
         self.pump = pump
 
