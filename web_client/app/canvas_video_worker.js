@@ -1,0 +1,137 @@
+/**
+ * The canvas video path's worker (app/canvas_video.js): the receiver's RTCRtpScriptTransform
+ * runs here. Every encoded frame is passed on to Chromium's own receiver unchanged, and a
+ * copy goes to a WebCodecs VideoDecoder whose pictures are sent (transferred) to the page.
+ *
+ * Why every frame is passed on: a receiver that gets no frames back asks the host for a
+ * keyframe every few hundred ms (measured: 15 keyframes in 6 s instead of 1), and Chromium's
+ * pipeline behind it is what sends NACK and PLI on loss and keeps the <video> ready to take
+ * over at once if this path fails.
+ *
+ * Messages to the page, each with the session number the page gave the transform (options):
+ * {kind: "ready"} once this module has loaded (the page sets a transform only then: a
+ * transform on a dead worker would starve the <video>), {kind: "frame", frame, decodedAt}
+ * (decodedAt: timeOrigin-based ms, comparable across the page and this worker), {kind:
+ * "failed", reason}, {kind: "counts", counts} now and then. From the page: {kind: "stop"}
+ * (pass frames on, decode no more).
+ */
+
+import { FrameGate } from "../core/encoded_frames.js";
+
+const COUNTS_EVERY = 30; // frames between count reports (for tests and the bench)
+
+const stamp = () => performance.timeOrigin + performance.now();
+
+let current = null;
+
+self.onrtctransform = (event) => {
+  current?.stop();
+  current = start(event.transformer, event.transformer.options?.session ?? null);
+};
+
+self.onmessage = (event) => {
+  if (event.data?.kind === "stop") current?.stop();
+};
+
+function start(transformer, session) {
+  const gate = new FrameGate();
+  let decoder = null;
+  let stopped = false;
+  let seen = 0;
+
+  const post = (message, transfer = []) => self.postMessage({ ...message, session }, transfer);
+
+  function askKeyFrame() {
+    // Rejects when the receiver has nothing to ask yet (no frame received): harmless, the
+    // next skipped frame asks again.
+    transformer.sendKeyFrameRequest?.().catch(() => {});
+  }
+
+  function closeDecoder() {
+    if (decoder && decoder.state !== "closed") decoder.close();
+    decoder = null;
+  }
+
+  function fail(reason) {
+    if (stopped) return;
+    stopped = true;
+    closeDecoder();
+    post({ kind: "failed", reason, counts: gate.counts });
+  }
+
+  function newDecoder(config) {
+    closeDecoder();
+    decoder = new VideoDecoder({
+      output: (frame) => {
+        if (stopped) {
+          frame.close();
+          return;
+        }
+        post({ kind: "frame", frame, decodedAt: stamp() }, [frame]);
+      },
+      error: (error) => onError(String(error?.message ?? error)),
+    });
+    decoder.configure(config);
+  }
+
+  function onError(reason) {
+    if (stopped) return;
+    const next = gate.decoderError(performance.now(), reason);
+    if (gate.failed) {
+      fail(gate.failure);
+      return;
+    }
+    try {
+      if (next.configure) newDecoder(next.configure);
+    } catch (error) {
+      fail(String(error?.message ?? error));
+      return;
+    }
+    if (next.requestKeyFrame) askKeyFrame();
+  }
+
+  function decodeCopy(encoded) {
+    const meta = encoded.getMetadata();
+    const step = gate.frame({ type: encoded.type, mimeType: meta.mimeType, now: performance.now() });
+    if (gate.failed) {
+      fail(gate.failure);
+      return;
+    }
+    if (step.requestKeyFrame) askKeyFrame();
+    if (step.configure) newDecoder(step.configure);
+    if (!step.decode) return;
+    // EncodedVideoChunk copies the bytes: the frame itself goes on to the receiver.
+    decoder.decode(
+      new EncodedVideoChunk({ type: encoded.type, timestamp: meta.rtpTimestamp ?? encoded.timestamp, data: encoded.data }),
+    );
+  }
+
+  const passOn = new TransformStream({
+    transform(encoded, controller) {
+      if (!stopped) {
+        try {
+          decodeCopy(encoded);
+        } catch (error) {
+          // decode() or configure() threw (unsupported configuration, closed decoder).
+          onError(String(error?.message ?? error));
+        }
+        seen += 1;
+        if (seen % COUNTS_EVERY === 0) post({ kind: "counts", counts: gate.counts });
+      }
+      controller.enqueue(encoded);
+    },
+  });
+  transformer.readable
+    .pipeThrough(passOn)
+    .pipeTo(transformer.writable)
+    .catch(() => {}); // the receiver went away: the session ended
+
+  return {
+    stop() {
+      stopped = true;
+      closeDecoder();
+    },
+  };
+}
+
+self.postMessage({ kind: "ready" });
