@@ -166,6 +166,30 @@
     video.requestVideoFrameCallback(onFrame);
   }
 
+  // ---- ours, canvas path (web_client/app/canvas_video.js): measured as noVNC's canvas -------
+  // After decode is the WebCodecs decoder's output (in the viewer's worker); the code is read
+  // from the canvas right after the draw; at display is the animation frame after the draw.
+
+  function watchCanvas(info) {
+    const ctx = document.getElementById("remote-canvas").getContext("2d");
+    let draws = 0;
+    let frameAsked = false;
+    const onAnimationFrame = (now) => {
+      frameAsked = false;
+      state.shown.push([draws, wall(now), wall(performance.now())]);
+    };
+    info.onDrawn = (decodedPerf) => {
+      state.pictures += 1;
+      draws += 1;
+      const data = ctx.getImageData(0, 0, CODE_W, CODE_H).data;
+      record(state.decoded, decodeRgba(data, CODE_W), decodedPerf, draws);
+      if (!frameAsked) {
+        frameAsked = true;
+        requestAnimationFrame(onAnimationFrame);
+      }
+    };
+  }
+
   // ---- noVNC: read the visible canvas after every flip ------------------------------------
 
   function watchNoVnc(rfb) {
@@ -315,12 +339,18 @@
         state.errors.push("no MediaStreamTrackProcessor in this browser");
       }
     },
+    watchCanvas() {
+      const info = window.mamoriCanvasVideo;
+      if (info?.state === "drawing") watchCanvas(info);
+      else state.errors.push(`canvas path not drawing: ${info?.state} ${info?.reason}`);
+    },
     watchNoVnc,
     countWebSockets,
     transportBytes,
     scheduleCaptures(kind, box, times) {
-      const source =
-        kind === "ours" ? { video: document.getElementById("remote-video") } : { rfb: window.__rfb };
+      // The canvas path's canvas is drawn from like the <video> (drawImage takes either).
+      const element = { ours: "remote-video", canvas: "remote-canvas" }[kind];
+      const source = element ? { video: document.getElementById(element) } : { rfb: window.__rfb };
       scheduleCaptures(source, box, times);
     },
     /** Everything recorded since the last drain (the lists are emptied). */
