@@ -88,6 +88,8 @@
     wsSegments: 0,
     captures: [],
     errors: [],
+    // canvas path: [decode ms (worker arrival to decoder output), decoder output to drawn ms]
+    stages: [],
   };
 
   function record(list, counter, perf, key) {
@@ -178,7 +180,8 @@
       frameAsked = false;
       state.shown.push([draws, wall(now), wall(performance.now())]);
     };
-    info.onDrawn = (decodedPerf) => {
+    info.onDrawn = (decodedPerf, drawnPerf, arrivedPerf) => {
+      if (arrivedPerf !== null) state.stages.push([decodedPerf - arrivedPerf, drawnPerf - decodedPerf]);
       state.pictures += 1;
       draws += 1;
       const data = ctx.getImageData(0, 0, CODE_W, CODE_H).data;
@@ -359,6 +362,7 @@
         decoded: state.decoded.splice(0),
         shown: state.shown.splice(0),
         captures: state.captures.splice(0),
+        stages: state.stages.splice(0),
         pictures: state.pictures,
         unreadable: state.unreadable,
         wsBytes: state.wsBytes,

@@ -20,7 +20,8 @@
  *
  * For tests and the bench: the canvas is `#remote-canvas`; window.mamoriCanvasVideo is
  * {state: "off" | "unavailable" | "waiting" | "drawing" | "fallback", reason, drawn,
- * counts, onDrawn}; `onDrawn(decodedAtPerf, drawnAtPerf)`, if set, is called after each draw.
+ * counts, onDrawn}; `onDrawn(decodedAt, drawnAt, arrivedAt)`, if set, is called after each
+ * draw (performance.now() times; arrivedAt: when the encoded frame reached the worker).
  */
 
 const STALL_MS = 1500;
@@ -89,7 +90,7 @@ export function createCanvasVideo(video, enabled) {
 
   // ---- drawing -------------------------------------------------------------------------
 
-  function draw(frame, decodedAt) {
+  function draw(frame, decodedAt, arrivedAt) {
     try {
       if (failed || !attached) return;
       if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
@@ -106,7 +107,8 @@ export function createCanvasVideo(video, enabled) {
       info.state = "drawing";
       mirror();
     }
-    info.onDrawn?.(decodedAt - performance.timeOrigin, lastDrawAt);
+    const base = performance.timeOrigin;
+    info.onDrawn?.(decodedAt - base, lastDrawAt, arrivedAt === null ? null : arrivedAt - base);
   }
 
   function fallBack(reason) {
@@ -141,7 +143,7 @@ export function createCanvasVideo(video, enabled) {
       message?.frame?.close(); // a picture of a session that has ended
       return;
     }
-    if (message.kind === "frame") draw(message.frame, message.decodedAt);
+    if (message.kind === "frame") draw(message.frame, message.decodedAt, message.arrivedAt);
     else if (message.kind === "counts") info.counts = message.counts;
     else if (message.kind === "failed") {
       info.counts = message.counts;

@@ -10,8 +10,9 @@
  *
  * Messages to the page, each with the session number the page gave the transform (options):
  * {kind: "ready"} once this module has loaded (the page sets a transform only then: a
- * transform on a dead worker would starve the <video>), {kind: "frame", frame, decodedAt}
- * (decodedAt: timeOrigin-based ms, comparable across the page and this worker), {kind:
+ * transform on a dead worker would starve the <video>), {kind: "frame", frame, decodedAt,
+ * arrivedAt} (timeOrigin-based ms, comparable across the page and this worker: when the
+ * picture left the decoder, when its encoded frame reached this worker), {kind:
  * "failed", reason}, {kind: "counts", counts} now and then. From the page: {kind: "stop"}
  * (pass frames on, decode no more).
  */
@@ -38,6 +39,9 @@ function start(transformer, session) {
   let decoder = null;
   let stopped = false;
   let seen = 0;
+  // When each frame reached this worker, by chunk timestamp: reported with its picture, so
+  // the bench can tell the transform's hop from the decoder's time.
+  const arrived = new Map();
 
   const post = (message, transfer = []) => self.postMessage({ ...message, session }, transfer);
 
@@ -67,7 +71,9 @@ function start(transformer, session) {
           frame.close();
           return;
         }
-        post({ kind: "frame", frame, decodedAt: stamp() }, [frame]);
+        const arrivedAt = arrived.get(frame.timestamp) ?? null;
+        arrived.delete(frame.timestamp);
+        post({ kind: "frame", frame, decodedAt: stamp(), arrivedAt }, [frame]);
       },
       error: (error) => onError(String(error?.message ?? error)),
     });
@@ -100,10 +106,11 @@ function start(transformer, session) {
     if (step.requestKeyFrame) askKeyFrame();
     if (step.configure) newDecoder(step.configure);
     if (!step.decode) return;
+    const timestamp = meta.rtpTimestamp ?? encoded.timestamp;
+    if (arrived.size > 64) arrived.clear(); // pictures the decoder never gave back
+    arrived.set(timestamp, stamp());
     // EncodedVideoChunk copies the bytes: the frame itself goes on to the receiver.
-    decoder.decode(
-      new EncodedVideoChunk({ type: encoded.type, timestamp: meta.rtpTimestamp ?? encoded.timestamp, data: encoded.data }),
-    );
+    decoder.decode(new EncodedVideoChunk({ type: encoded.type, timestamp, data: encoded.data }));
   }
 
   const passOn = new TransformStream({
