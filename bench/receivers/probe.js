@@ -169,28 +169,19 @@
   }
 
   // ---- ours, canvas path (web_client/app/canvas_video.js): measured as noVNC's canvas -------
-  // After decode is the WebCodecs decoder's output (in the viewer's worker); the code is read
-  // from the canvas right after the draw; at display is the animation frame after the draw.
+  // After decode is the WebCodecs decoder's output; the viewer's worker draws the picture on
+  // the canvas and sends the code rectangle read right after the draw; at display is the
+  // worker's animation frame after the draw. Keys: the worker's count of pictures drawn.
 
   function watchCanvas(info) {
-    const ctx = document.getElementById("remote-canvas").getContext("2d");
-    let draws = 0;
-    let frameAsked = false;
-    const onAnimationFrame = (now) => {
-      frameAsked = false;
-      state.shown.push([draws, wall(now), wall(performance.now())]);
-    };
-    info.onDrawn = (decodedPerf, drawnPerf, arrivedPerf) => {
+    info.sample([0, 0, CODE_W, CODE_H]);
+    info.onDrawn = (decodedPerf, drawnPerf, arrivedPerf, pixels, draws) => {
       if (arrivedPerf !== null) state.stages.push([decodedPerf - arrivedPerf, drawnPerf - decodedPerf]);
       state.pictures += 1;
-      draws += 1;
-      const data = ctx.getImageData(0, 0, CODE_W, CODE_H).data;
-      record(state.decoded, decodeRgba(data, CODE_W), decodedPerf, draws);
-      if (!frameAsked) {
-        frameAsked = true;
-        requestAnimationFrame(onAnimationFrame);
-      }
+      if (pixels) record(state.decoded, decodeRgba(pixels, CODE_W), decodedPerf, draws);
+      else state.unreadable += 1;
     };
+    info.onPainted = (draws, frameTime, at) => state.shown.push([draws, wall(frameTime), wall(at)]);
   }
 
   // ---- noVNC: read the visible canvas after every flip ------------------------------------

@@ -37,14 +37,14 @@ TRANSFORM_THROWS = (
     "window.RTCRtpScriptTransform = function () { throw new Error('refused by the test'); };"
 )
 
-_SAMPLE_CANVAS = """([x, y, w, h]) => {
-  const canvas = document.getElementById('remote-canvas');
-  const data = canvas.getContext('2d').getImageData(x, y, w, h).data;
+# The canvas belongs to the viewer's worker (OffscreenCanvas): its pixels come from there.
+_SAMPLE_CANVAS = """async ([x, y, w, h]) => {
+  const {width, height, data} = await window.mamoriCanvasVideo.read([x, y, w, h]);
   let text = '';
   for (let i = 0; i < data.length; i += 4) {
     text += String.fromCharCode(data[i], data[i + 1], data[i + 2]);
   }
-  return {size: [canvas.width, canvas.height], rgb: btoa(text)};
+  return {size: [width, height], rgb: btoa(text)};
 }"""
 
 

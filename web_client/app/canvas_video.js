@@ -1,8 +1,8 @@
 /**
  * The canvas video path (opt-in: core/encoded_frames.js wantsCanvasPath): the host's encoded
  * frames are taken from the video receiver with RTCRtpScriptTransform, decoded with WebCodecs
- * in a worker (app/canvas_video_worker.js) and drawn on a canvas laid exactly over the
- * <video>. Why: Chromium's <video> of a WebRTC track shows a picture some time after it is
+ * and drawn in a worker (app/canvas_video_worker.js), on a canvas laid exactly over the
+ * <video> whose control the page hands to the worker (transferControlToOffscreen). Why: Chromium's <video> of a WebRTC track shows a picture some time after it is
  * decoded (bench/at_display.py); a canvas drawn in a task is in the next rendering update.
  *
  * The <video> stays where it is and keeps playing underneath (the worker passes every frame
@@ -20,8 +20,11 @@
  *
  * For tests and the bench: the canvas is `#remote-canvas`; window.mamoriCanvasVideo is
  * {state: "off" | "unavailable" | "waiting" | "drawing" | "fallback", reason, drawn,
- * counts, onDrawn}; `onDrawn(decodedAt, drawnAt, arrivedAt)`, if set, is called after each
- * draw (performance.now() times; arrivedAt: when the encoded frame reached the worker).
+ * counts, onDrawn, onPainted, sample(rect), read(rect)}: `onDrawn(decodedAt, drawnAt,
+ * arrivedAt, pixels, draws)` after each draw (draws: the worker's count, as in onPainted) (performance.now() times; arrivedAt: when the encoded
+ * frame reached the worker; pixels: RGBA of the rectangle given to `sample([x, y, w, h])`),
+ * `onPainted(draws, frameTime, at)` at the worker's animation frame after draws;
+ * `read(rect)` resolves to {width, height, data} (the canvas's size and RGBA of `rect`).
  */
 
 const STALL_MS = 1500;
@@ -32,7 +35,8 @@ function supported() {
     typeof window.RTCRtpScriptTransform === "function" &&
     typeof window.VideoDecoder === "function" &&
     typeof window.EncodedVideoChunk === "function" &&
-    typeof window.Worker === "function"
+    typeof window.Worker === "function" &&
+    typeof HTMLCanvasElement.prototype.transferControlToOffscreen === "function"
   );
 }
 
@@ -41,7 +45,7 @@ function supported() {
  * @param {boolean} enabled whether the person (or the URL) asked for the canvas path
  */
 export function createCanvasVideo(video, enabled) {
-  const info = { state: "off", reason: null, drawn: 0, counts: null, onDrawn: null };
+  const info = { state: "off", reason: null, drawn: 0, counts: null, onDrawn: null, onPainted: null };
   window.mamoriCanvasVideo = info;
   const idle = { attach() {}, detach() {} };
   if (!enabled) return idle;
@@ -55,10 +59,12 @@ export function createCanvasVideo(video, enabled) {
   canvas.className = "remote-canvas";
   canvas.hidden = true;
   canvas.setAttribute("aria-hidden", "true");
-  const ctx = canvas.getContext("2d", { alpha: false, desynchronized: true });
-  if (!ctx) {
+  let offscreen = null;
+  try {
+    offscreen = canvas.transferControlToOffscreen();
+  } catch (error) {
     info.state = "unavailable";
-    info.reason = "no 2D canvas";
+    info.reason = `no OffscreenCanvas: ${error?.message ?? error}`;
     return idle;
   }
   // Right above the video: the tiles and the cursor (inserted later, before the cursor) stay
@@ -88,19 +94,9 @@ export function createCanvasVideo(video, enabled) {
     if (attached) video.requestVideoFrameCallback?.(onVideoFrame);
   }
 
-  // ---- drawing -------------------------------------------------------------------------
+  // ---- what the worker drew -----------------------------------------------------------
 
-  function draw(frame, decodedAt, arrivedAt) {
-    try {
-      if (failed || !attached) return;
-      if (canvas.width !== frame.displayWidth || canvas.height !== frame.displayHeight) {
-        canvas.width = frame.displayWidth;
-        canvas.height = frame.displayHeight;
-      }
-      ctx.drawImage(frame, 0, 0);
-    } finally {
-      frame.close();
-    }
+  function drawn(message) {
     info.drawn += 1;
     lastDrawAt = performance.now();
     if (info.state !== "drawing") {
@@ -108,8 +104,19 @@ export function createCanvasVideo(video, enabled) {
       mirror();
     }
     const base = performance.timeOrigin;
-    info.onDrawn?.(decodedAt - base, lastDrawAt, arrivedAt === null ? null : arrivedAt - base);
+    const arrived = message.arrivedAt === null ? null : message.arrivedAt - base;
+    info.onDrawn?.(message.decodedAt - base, message.drawnAt - base, arrived, message.pixels, message.draws);
   }
+
+  let reads = 0;
+  const waiting = new Map();
+  info.sample = (rect) => worker?.postMessage({ kind: "sample", rect });
+  info.read = (rect) =>
+    new Promise((resolve) => {
+      reads += 1;
+      waiting.set(reads, resolve);
+      worker?.postMessage({ kind: "read", id: reads, rect });
+    });
 
   function fallBack(reason) {
     if (failed) return;
@@ -137,14 +144,20 @@ export function createCanvasVideo(video, enabled) {
     const message = event.data;
     if (message?.kind === "ready") {
       ready = true;
+      worker.postMessage({ kind: "canvas", canvas: offscreen }, [offscreen]);
       return;
     }
-    if (message?.session !== session || !attached) {
-      message?.frame?.close(); // a picture of a session that has ended
+    if (message?.kind === "pixels") {
+      waiting.get(message.id)?.({ width: message.width, height: message.height, data: message.data });
+      waiting.delete(message.id);
       return;
     }
-    if (message.kind === "frame") draw(message.frame, message.decodedAt, message.arrivedAt);
-    else if (message.kind === "counts") info.counts = message.counts;
+    if (message?.session !== session || !attached) return; // a session that has ended
+    if (message.kind === "drawn") drawn(message);
+    else if (message.kind === "painted") {
+      const base = performance.timeOrigin;
+      info.onPainted?.(message.draws, message.frameTime - base, message.at - base);
+    } else if (message.kind === "counts") info.counts = message.counts;
     else if (message.kind === "failed") {
       info.counts = message.counts;
       fallBack(`decoder: ${message.reason}`);
@@ -168,8 +181,7 @@ export function createCanvasVideo(video, enabled) {
     attached = false;
     info.drawn = 0;
     if (!failed) info.state = "waiting";
-    ctx.clearRect(0, 0, canvas.width, canvas.height);
-    mirror();
+    mirror(); // hidden until the next session's first picture is drawn
   }
 
   /**
