@@ -170,7 +170,12 @@ async def measure_window(
     after = await _transport(receiver)
     data = await page.evaluate("() => window.__probe.drain()")
     payload, wire = _bytes(system, before, after)
-    extra = {k: after[k] for k in ("keyFramesDecoded", "nackCount", "pliCount") if k in after}
+    extra: dict[str, Any] = {
+        k: after[k] for k in ("keyFramesDecoded", "nackCount", "pliCount") if k in after
+    }
+    if data["stages"]:  # the canvas path: where its time goes
+        extra["decode_median_ms"] = metrics.median([row[0] for row in data["stages"]])
+        extra["to_draw_median_ms"] = metrics.median([row[1] for row in data["stages"]])
     return Window(
         mode=mode,
         start=start,
@@ -232,7 +237,7 @@ def display_figures(system: str, window: Window, paints: metrics.Paints) -> dict
     like-for-like frame times (rVFC's and rAF's callback argument) and, for ours, the
     other rVFC times and their lead over decode (a check on headless Chromium's timing)."""
     span = (window.start, window.end)
-    if system == "novnc":
+    if system in ("novnc", "canvas"):  # both draw on a canvas, measured alike
         shown = at_display.novnc_shown(window.decoded, window.shown, at_display.FRAME_RAN)
         latencies = metrics.latencies_ms(shown, paints, span)
         framed = at_display.novnc_shown(window.decoded, window.shown, at_display.FRAME_TIME)
@@ -298,9 +303,9 @@ async def measure_system(
     settled: dict[str, Any] | None = None
     try:
         stack = (
-            stacks.ours(display.name, tmp, certs, fps, log, watermark)
-            if system == "ours"
-            else stacks.novnc(display.name, tmp, log)
+            stacks.novnc(display.name, tmp, log)
+            if system == "novnc"
+            else stacks.ours(display.name, tmp, certs, fps, log, watermark, system == "canvas")
         )
         async with stack as receiver:
             await asyncio.sleep(1.0)
@@ -317,8 +322,8 @@ async def measure_system(
         log.close()
     return {
         "system": system,
-        "fps_cap": fps if system == "ours" else None,
-        "watermark": watermark if system == "ours" else None,
+        "fps_cap": fps if system != "novnc" else None,
+        "watermark": watermark if system != "novnc" else None,
         "screen": [display.width, display.height],
         "windows": [summarize_window(system, w, paints) for w in windows],
         "settle": settled,
@@ -379,8 +384,11 @@ async def _run(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
         "ours_1080p": [],
     }
     for i in range(args.runs):
-        order = ("ours", "novnc") if i % 2 == 0 else ("novnc", "ours")
-        order = tuple(s for s in order if args.only in (None, s))
+        # With --canvas, the viewer's canvas path too; the order rotates between runs.
+        canvas = args.canvas or "canvas" in (args.only or ())
+        systems = ("ours", "novnc", "canvas") if canvas else ("ours", "novnc")
+        order = systems[i % len(systems) :] + systems[: i % len(systems)]
+        order = tuple(s for s in order if args.only is None or s in args.only)
         pair: dict[str, Any] = {}
         with start_xvfb(1280, 720) as display:
             for system in order:
@@ -415,7 +423,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--skip-extras", action="store_true", help="no 30 fps CPU and 1080p runs of ours"
     )
-    parser.add_argument("--only", choices=("ours", "novnc"), help="measure one stack only")
+    parser.add_argument(
+        "--only", choices=("ours", "novnc", "canvas"), action="append", help="only these stacks"
+    )
+    parser.add_argument("--canvas", action="store_true", help="also ours' canvas video path")
     args = parser.parse_args(argv)
     if args.runs < 1 or not math.isfinite(args.window) or args.window <= 0:
         parser.error("--runs must be >= 1 and --window > 0")
@@ -428,7 +439,10 @@ def main(argv: list[str] | None = None) -> int:
     )
     markdown = report.markdown(result, summary)
     (args.out / "results.md").write_text(markdown, encoding="utf-8")
-    report.plot(result, args.out / "latency.png")
+    try:
+        report.plot(result, args.out / "latency.png")
+    except ModuleNotFoundError as missing:  # the tables are the result; the plot is extra
+        print(f"bench.compare: no latency.png ({missing})", file=sys.stderr)
     print(markdown)
     return 0
 

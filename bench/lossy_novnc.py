@@ -42,6 +42,7 @@ STACKS: Final = {
     "fec": "Mamori, FEC on",
     "nofec": "Mamori, FEC off",
     "novnc": "x11vnc + noVNC",
+    "canvas": "Mamori, canvas video path",
 }
 
 

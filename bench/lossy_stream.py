@@ -60,7 +60,7 @@ CLINIC_ADDR, HOME_ADDR = "192.0.2.10", "192.0.2.20"
 PROXY_PORT: Final = 3128
 CHROMIUM: Final = "/usr/bin/chromium"
 HOST_ID: Final = "lossy-pc"
-VARIANTS: Final = ("before", "after", "fec", "nofec", "novnc")
+VARIANTS: Final = ("before", "after", "fec", "nofec", "novnc", "canvas")
 ROOT: Final = Path(__file__).resolve().parents[1]
 
 # Every picture the <video> presents (requestVideoFrameCallback): the longest stretch
@@ -149,7 +149,7 @@ async def inner(args: argparse.Namespace) -> dict[str, Any]:
                     org = await make_org(broker, "lossy")
                     person = await make_person(broker, org, "doctor")
                     await enroll_agent(broker, org, HOST_ID, tmp / "agent", "lossy")
-                    ours = args.variant in ("after", "fec", "nofec")
+                    ours = args.variant in ("after", "fec", "nofec", "canvas")
                     code = ROOT if ours else Path(args.before).resolve()
                     env = {**os.environ, "PYTHONPATH": str(code)}
                     if args.variant == "fec":  # this checkout's agent, RED/ULPFEC on
@@ -224,15 +224,19 @@ async def _view(
             page = await context.new_page()
             await sign_in(page, broker, person)
             await approve(page, broker, person)
-            await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
+            canvas = args.variant == "canvas"  # the viewer's canvas video path, "after"'s agent
+            query = "?video=canvas" if canvas else ""
+            await page.goto(f"{broker.public_origin}/viewer.html{query}#/host/{HOST_ID}")
             await page.wait_for_function(
                 "() => document.body.dataset.connection === 'connected'"
-                " && document.body.dataset.video === 'playing'",
+                " && document.body.dataset.video === 'playing'"
+                + (" && window.mamoriCanvasVideo.state === 'drawing'" if canvas else ""),
                 timeout=60_000,
             )
             await page.evaluate(WATCH_FRAMES)
             await page.evaluate(PROBE_JS.read_text(encoding="utf-8"))
-            await page.evaluate("() => window.__probe.watchOurs()")
+            watch = "watchCanvas" if canvas else "watchOurs"
+            await page.evaluate(f"() => window.__probe.{watch}()")
             await glass.command(f"mode {args.mode or f'scroll{args.speed}'}", expect="ok mode")
             await asyncio.sleep(2.0)
             before = await page.evaluate(INBOUND)
@@ -261,6 +265,11 @@ async def _view(
             # connections: a session torn down and rebuilt shows in both.
             connection_log = await page.evaluate("() => window.mamoriConnectionLog ?? []")
             peers = await page.evaluate("() => (window.__benchPeerConnections || []).length")
+            # The canvas path's end state and its decoder's counts (skips, keyframe asks).
+            canvas_path = await page.evaluate(
+                "() => { const c = window.mamoriCanvasVideo;"
+                " return c && {state: c.state, reason: c.reason, counts: c.counts}; }"
+            )
         finally:
             await context.close()
     decoded = [(int(c), float(t)) for c, t, *_ in probe["decoded"]]
@@ -294,6 +303,7 @@ async def _view(
         "presented_s": [round(t / 1000, 3) for t in presented],
         "connection_log": [e for e in connection_log if e["at"] >= wall_start * 1000],
         "peer_connections": peers,
+        "canvas_path": canvas_path,
         "freeze_samples": [
             {k: s[k] for k in ("t", "freezeCount", "totalFreezesDuration")} for s in samples
         ],

@@ -63,7 +63,9 @@ def _psnr(value: Any) -> float:
 
 def summarize(result: dict[str, Any]) -> dict[str, Any]:
     """Medians over runs of every figure, per system and mode, and the targets."""
-    runs = {s: [pair[s] for pair in result["pairs"] if s in pair] for s in ("ours", "novnc")}
+    systems = ("ours", "novnc", "canvas")  # canvas: ours' canvas video path (--canvas)
+    runs = {s: [pair[s] for pair in result["pairs"] if s in pair] for s in systems}
+    runs = {s: r for s, r in runs.items() if r or s != "canvas"}
     modes: dict[str, Any] = {}
     for mode in MODES:
         entry: dict[str, Any] = {}
@@ -241,7 +243,35 @@ def markdown(result: dict[str, Any], summary: dict[str, Any]) -> str:
     for t in summary["targets"]:
         met = "–" if t["met"] is None else ("yes" if t["met"] else "**no**")
         lines.append(f"| {t['figure']} | {t['target']} | {t['value']} | {met} |")
+    if "canvas" in summary["modes"][MODES[0]]:
+        lines += ["", *canvas_table(summary)]
     return "\n".join(lines) + "\n"
+
+
+# The figures that tell the canvas video path from the <video> (--canvas).
+CANVAS_FIGURES = ("latency_median_ms", "display_median_ms", "display_p90_ms", "frame_median_ms",
+                  "new_pictures_per_s", "cpu_browser")  # fmt: skip
+
+
+def canvas_table(summary: dict[str, Any]) -> list[str]:
+    """Ours through the <video> against ours through the canvas path, noVNC beside them. At
+    display: rVFC expectedDisplayTime for the <video>, the animation frame after the draw for
+    both canvases."""
+    lines = [
+        "| figure | mode | ours, <video> | ours, canvas | noVNC | canvas/<video> |",
+        "|---|---|---:|---:|---:|---:|",
+    ]
+    for key, label, unit, digits in FIGURES:
+        if key not in CANVAS_FIGURES:
+            continue
+        for mode in MODES:
+            entry = summary["modes"][mode]
+            video, canvas = entry["ours"][key], entry["canvas"][key]
+            lines.append(
+                f"| {label} ({unit}) | {mode} | {_fmt(video, digits)} | {_fmt(canvas, digits)} | "
+                f"{_fmt(entry['novnc'][key], digits)} | {_fmt(_ratio(canvas, video), 2)} |"
+            )
+    return lines
 
 
 def plot(result: dict[str, Any], path: Path) -> None:

@@ -137,10 +137,12 @@ def browser_root(profile: Path) -> list[int]:
 
 @contextlib.asynccontextmanager
 async def ours(
-    display: str, tmp: Path, certs: ServerFiles, fps: int, log: Any, watermark: bool = True
-) -> AsyncIterator[Receiver]:
+    display: str, tmp: Path, certs: ServerFiles, fps: int, log: Any, watermark: bool = True,
+    canvas: bool = False,
+) -> AsyncIterator[Receiver]:  # fmt: skip
     """Broker + agent process + our viewer in Chromium, connected and showing frames; the
-    watermark as shipped (on) unless ``watermark`` is False (the broker's default policy)."""
+    watermark as shipped (on) unless ``watermark`` is False (the broker's default policy);
+    the viewer's canvas video path (``?video=canvas``) instead of its <video> if ``canvas``."""
     async with running_broker(certs, sqlite_url(tmp), watermark=watermark) as broker:
         org = await make_org(broker, "bench")
         person = await make_person(broker, org, "doctor")
@@ -172,14 +174,17 @@ async def ours(
                     f"() => document.querySelector('[data-host-id=\"{HOST_ID}\"]')",
                     timeout=20_000,
                 )
-                await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
+                query = "?video=canvas" if canvas else ""
+                await page.goto(f"{broker.public_origin}/viewer.html{query}#/host/{HOST_ID}")
                 await page.wait_for_function(
                     "() => document.body.dataset.connection === 'connected'"
-                    " && document.body.dataset.video === 'playing'",
+                    " && document.body.dataset.video === 'playing'"
+                    + (" && window.mamoriCanvasVideo.state === 'drawing'" if canvas else ""),
                     timeout=20_000,
                 )
                 await page.evaluate(PROBE_JS.read_text(encoding="utf-8"))
-                await page.evaluate("() => window.__probe.watchOurs()")
+                watch = "watchCanvas" if canvas else "watchOurs"
+                await page.evaluate(f"() => window.__probe.{watch}()")
 
                 async def transport_bytes() -> dict[str, float]:
                     result: dict[str, float] = await page.evaluate(

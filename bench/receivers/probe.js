@@ -88,6 +88,8 @@
     wsSegments: 0,
     captures: [],
     errors: [],
+    // canvas path: [decode ms (worker arrival to decoder output), decoder output to drawn ms]
+    stages: [],
   };
 
   function record(list, counter, perf, key) {
@@ -164,6 +166,22 @@
       video.requestVideoFrameCallback(onFrame);
     };
     video.requestVideoFrameCallback(onFrame);
+  }
+
+  // ---- ours, canvas path (web_client/app/canvas_video.js): measured as noVNC's canvas -------
+  // After decode is the WebCodecs decoder's output; the viewer's worker draws the picture on
+  // the canvas and sends the code rectangle read right after the draw; at display is the
+  // worker's animation frame after the draw. Keys: the worker's count of pictures drawn.
+
+  function watchCanvas(info) {
+    info.sample([0, 0, CODE_W, CODE_H]);
+    info.onDrawn = (decodedPerf, drawnPerf, arrivedPerf, pixels, draws) => {
+      if (arrivedPerf !== null) state.stages.push([decodedPerf - arrivedPerf, drawnPerf - decodedPerf]);
+      state.pictures += 1;
+      if (pixels) record(state.decoded, decodeRgba(pixels, CODE_W), decodedPerf, draws);
+      else state.unreadable += 1;
+    };
+    info.onPainted = (draws, frameTime, at) => state.shown.push([draws, wall(frameTime), wall(at)]);
   }
 
   // ---- noVNC: read the visible canvas after every flip ------------------------------------
@@ -315,12 +333,18 @@
         state.errors.push("no MediaStreamTrackProcessor in this browser");
       }
     },
+    watchCanvas() {
+      const info = window.mamoriCanvasVideo;
+      if (info?.state === "drawing") watchCanvas(info);
+      else state.errors.push(`canvas path not drawing: ${info?.state} ${info?.reason}`);
+    },
     watchNoVnc,
     countWebSockets,
     transportBytes,
     scheduleCaptures(kind, box, times) {
-      const source =
-        kind === "ours" ? { video: document.getElementById("remote-video") } : { rfb: window.__rfb };
+      // The canvas path's canvas is drawn from like the <video> (drawImage takes either).
+      const element = { ours: "remote-video", canvas: "remote-canvas" }[kind];
+      const source = element ? { video: document.getElementById(element) } : { rfb: window.__rfb };
       scheduleCaptures(source, box, times);
     },
     /** Everything recorded since the last drain (the lists are emptied). */
@@ -329,6 +353,7 @@
         decoded: state.decoded.splice(0),
         shown: state.shown.splice(0),
         captures: state.captures.splice(0),
+        stages: state.stages.splice(0),
         pictures: state.pictures,
         unreadable: state.unreadable,
         wsBytes: state.wsBytes,

@@ -84,6 +84,14 @@ export function createStats(els) {
     renderQuality();
   }
 
+  // Which picture the person sees (app/canvas_video.js): the canvas only while it draws.
+  function renderingText() {
+    const state = window.mamoriCanvasVideo?.state;
+    if (state === "drawing") return t("stats.renderingCanvas");
+    if (state === "fallback" || state === "unavailable") return t("stats.renderingFallback");
+    return t("stats.renderingVideo");
+  }
+
   function row(label, value) {
     return [el("dt", "", label), el("dd", "", String(value))];
   }
@@ -102,6 +110,7 @@ export function createStats(els) {
       ...row(t("stats.resolution"), resolution),
       ...row(t("stats.dropped"), s.framesDropped ?? none),
       ...row(t("stats.route"), routeText(s) ?? none),
+      ...row(t("stats.rendering"), renderingText()),
     );
   }
 

@@ -39,6 +39,7 @@ import { isDeviceError } from "../core/device_proof.js";
 import { hasKey, t, translateError } from "../core/i18n.js";
 import { ViewerConnection } from "../core/viewer_connection.js";
 import { call } from "./api.js";
+import { createCanvasVideo } from "./canvas_video.js";
 import { createCursorOverlay } from "./cursor_overlay.js";
 import { createMonitorSwitcher } from "./monitor_switcher.js";
 import { proveDevice } from "./device_key.js";
@@ -48,6 +49,7 @@ import { attachTextField } from "./text_field.js";
 import { createStats } from "./stats.js";
 import { createTileOverlay } from "./tile_overlay.js";
 import { loadTouchMode, otherTouchMode, saveTouchMode } from "../core/touch_mode.js";
+import { VIDEO_PATH_KEY, wantsCanvasPath } from "../core/encoded_frames.js";
 
 const LOG_LIMIT = 50;
 // The broker's reasons for refusing a ticket (403) that the viewer explains.
@@ -108,6 +110,8 @@ async function isSignedIn() {
  */
 export function createViewer(els) {
   const video = els.video;
+  // Opt-in until measured (README, latency at display): ?video=canvas or the stored setting.
+  const canvasVideo = createCanvasVideo(video, wantsCanvasPath(window.location.search, storage()?.getItem(VIDEO_PATH_KEY)));
   const cursor = createCursorOverlay(video, video.parentElement);
   // Under the cursor, over the video.
   const tiles = createTileOverlay(video, video.parentElement, document.getElementById("remote-cursor"));
@@ -220,6 +224,7 @@ export function createViewer(els) {
   // ---- video --------------------------------------------------------------------------
 
   function blankVideo() {
+    canvasVideo.detach();
     video.srcObject = null;
     video.hidden = true;
     cursor.reset();
@@ -234,6 +239,7 @@ export function createViewer(els) {
     }
   }
 
+  connection.on("receiver", ({ receiver }) => canvasVideo.attach(receiver));
   connection.on("track", ({ track, streams }) => {
     video.srcObject = streams[0] ?? new MediaStream([track]);
     video.play().catch(() => {});

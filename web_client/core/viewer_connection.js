@@ -13,6 +13,8 @@
  * - `state`: the snapshot (see `snapshot()`) after any change, with `previous` (the state
  *   before). States: idle, connecting, connected, host_disconnected, disconnected, ended,
  *   error, closed.
+ * - `receiver`: `{receiver}`, the video receiver, before the offer (app/canvas_video.js must
+ *   set its transform then).
  * - `track`: `{track, streams}`, the host's video as it arrives (before `connected`).
  * - `blank`: `{}`, the picture must go now.
  * - `input`: `{open}`, the input channel opened or is gone.
@@ -240,6 +242,7 @@ export class ViewerConnection {
         this.#notice = notice;
         this.#changed();
       },
+      receiver: (receiver) => this.#session === session && this.#emit("receiver", { receiver }),
       track: (track) => this.#session === session && this.#emit("track", track),
       input: (open) => this.#session === session && this.#emit("input", { open }),
       cursor: (message) => this.#session === session && this.#emit("cursor", { message }),

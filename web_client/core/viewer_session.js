@@ -21,6 +21,7 @@ import { HostMessageError, parseHostMessage } from "./cursor.js";
 import { isRelayCandidate, peerConfiguration } from "./ice_config.js";
 import { networkChanged, publicAddresses } from "./network_probe.js";
 import * as protocol from "./protocol.js";
+import { lowLatency } from "./receiver.js";
 import { parseTileMessage, TileMessageError } from "./tiles.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
@@ -50,22 +51,6 @@ const RESUME_RETRY_MAX_MS = 2000;
 // Closes after which the broker may take the session back: going away, restart, try again
 // later, and no close frame at all (a crashed process).
 const RESUMABLE_CLOSES = new Set([1001, 1006, 1012, 1013]);
-
-/**
- * Show each frame as soon as it is decoded: a remote desktop wants the newest picture, not a
- * smooth one. jitterBufferTarget is the standard name (ms), playoutDelayHint Chromium's
- * older one (s).
- */
-function lowLatency(receiver) {
-  if (!receiver) return;
-  for (const name of ["jitterBufferTarget", "playoutDelayHint"]) {
-    try {
-      receiver[name] = 0;
-    } catch {
-      // unsupported
-    }
-  }
-}
 
 export class ViewerSession {
   #deps;
@@ -99,7 +84,8 @@ export class ViewerSession {
    * @param {object} events what the session tells its connection, each at most as often as
    *   it happens: `ended(token, closeCode?, byeReason?)` once; `connected()`; `viewOnly()`;
    *   `textEntry(mode)` (the clinic's text entry, from the ticket);
-   *   `notice({code, secondsLeft})`; `track({track, streams})`; `input(open)`;
+   *   `notice({code, secondsLeft})`; `receiver(r)` (before the offer); `track({track, streams})`;
+   *   `input(open)`;
    *   `cursor(message)`; `cursorInvalid()`; `monitors(message)` (core/monitors.js);
    *   `tiles(message)`; `tilesInvalid()` (binary messages, core/tiles.js)
    */
@@ -234,6 +220,8 @@ export class ViewerSession {
       }
     }
     lowLatency(transceiver.receiver);
+    // Now, before the offer: Chromium gives a transform set later (even in `track`) no frame.
+    this.#events.receiver?.(transceiver.receiver);
 
     pc.addEventListener("track", (event) => {
       if (this.ended) return;
