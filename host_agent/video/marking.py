@@ -1,5 +1,7 @@
 """Each captured rectangle, scroll-checked on its unmarked pixels, then marked.
 
+A sideways pan is found and followed the same way (``Scroll.dx``, ``Watermark.pan``).
+
 Scroll detection (``scroll.py``) must compare unmarked pixels (a fixed mark would hide the
 move), so the unmarked pixels last captured are kept beside the marked picture. A scroll
 found there moves the mark with the content (``Watermark.shift``), then the capture is
@@ -53,7 +55,7 @@ class Marker:
             self.scrolls += 1
             self.scroll = Scroll(
                 local.x + rect.x, local.y + rect.y, local.w, local.h, local.dy,
-                local.matched_rows,
+                local.matched_rows, local.dx,
             )  # fmt: skip
         mark = self.watermark
         if mark is None:
@@ -61,6 +63,7 @@ class Marker:
         found = self.scroll
         if found is not None:
             mark.shift(found.x, found.y, found.w, found.h, found.dy)
+            mark.pan(found.x, found.y, found.w, found.h, found.dx)
         old[...] = pixels  # before marking: ``pixels`` may be marked in place
         if owned and pixels.flags.writeable and pixels.flags.c_contiguous:
             mark.prepare(now)

@@ -1,4 +1,5 @@
-"""How far x264 searches for motion, chosen per frame from the scroll the capture found.
+"""How far x264 searches for motion, chosen per frame from the scroll the capture found
+(its larger of |dx| and |dy|: a sideways pan counts as a scroll does).
 
 ultrafast's diamond search (``me=dia``, range 16) costs almost nothing and follows small
 moves, but not a page scrolled by tens of rows between two frames: those frames become near

@@ -153,7 +153,7 @@ class _Pipeline:
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return _Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
-        self.encoder.set_search(self._search.next(self.scroll.dy if self.scroll else 0))
+        self.encoder.set_search(self._search.next(self.scroll.size if self.scroll else 0))
         qp = rate.change_qp(now, BASE_QP)
         refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:

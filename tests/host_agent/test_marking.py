@@ -4,10 +4,10 @@ every pixel under it blended: ``Watermark.blend_dense_into``).
 
 Two real pipelines (screen_track._Pipeline, x264 included) capture the same screens: the
 bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
-edits changing elsewhere, scrolled by various amounts both ways, captured whole or through
-a damage rectangle, across a change of minute. One marks as shipped (the sparse blend
-through the scroll offsets), one blends densely; their pictures (BGRA and I420) must be
-equal after every frame.
+edits changing elsewhere, scrolled and panned sideways by various amounts both ways,
+captured whole or through a damage rectangle, across a change of minute. One marks as
+shipped (the sparse blend through the scroll and pan offsets), one blends densely; their
+pictures (BGRA and I420) must be equal after every frame.
 """
 
 from __future__ import annotations
@@ -35,10 +35,12 @@ W, H = 1000, 398
 PANE_X, PANE_W, PANE_Y, PANE_H = 37, 843, 21, 350
 IDENTITY = WatermarkIdentity("山田 太郎", "u-1042", "さくら内科クリニック", "S" * 22)
 NOON_UTC = dt.datetime(2026, 11, 21, 3, 0, 0, tzinfo=dt.UTC)
-TEXT = page(PANE_W, 2400)
+# Wider than the pane and the screen: the text is also panned sideways.
+TEXT = page(PANE_W + 600, 2400)
+WHOLE = page(W + 600, 2400)
 # A ruler down the pane's right edge, different on every row, so the changed columns of a
-# scroll reach the pane's edge.
-TEXT[:, -5:, :3] = (np.arange(2400) * 7 % 200)[:, None, None]
+# scroll reach the pane's edge (a scroll bar's place: it does not pan).
+RULER = (np.arange(2400) * 7 % 200).astype(np.uint8)[:, None, None]
 
 
 class Screen:
@@ -50,6 +52,7 @@ class Screen:
         # marking in place (FrameSource.fresh_grabs) and into a copy.
         self.fresh_grabs = fresh
         self.top = 600
+        self.left = 300
         self.clock = 0  # a small area that changes by itself, outside the pane
         self.edit = -1  # a row of the pane drawn over (a line being edited), or -1
 
@@ -59,13 +62,14 @@ class Screen:
 
     def pixels(self) -> BGRA:
         if self.whole:
-            screen = np.ascontiguousarray(page(W, 2400)[self.top : self.top + H])
+            screen = WHOLE[self.top : self.top + H, self.left : self.left + W].copy()
         else:
             screen = np.full((H, W, 4), (236, 230, 224, 255), dtype=np.uint8)
             screen[:PANE_Y, :, :3] = (90, 60, 30)  # header bar
-            screen[PANE_Y : PANE_Y + PANE_H, PANE_X : PANE_X + PANE_W] = TEXT[
-                self.top : self.top + PANE_H
-            ]
+            rows = slice(self.top, self.top + PANE_H)
+            pane = screen[PANE_Y : PANE_Y + PANE_H, PANE_X : PANE_X + PANE_W]
+            pane[...] = TEXT[rows, self.left : self.left + PANE_W]
+            pane[:, -5:, :3] = RULER[rows]
         screen[H - 20 : H - 4, W - 90 : W - 10, :3] = (self.clock * 37) % 256
         if self.edit >= 0:
             y = PANE_Y + self.edit
@@ -81,19 +85,23 @@ class Screen:
 
 
 # (rows the content moves up (+) or down (-), clock ticks, edited pane row, capture the pane's
-# damage rectangle only, a minute passes).
+# damage rectangle only, a minute passes, columns the content moves left (+) or right (-)).
 STEPS = [
-    (3, False, -1, False, False),
-    (13, True, -1, False, False),
-    (45, False, -1, True, False),
-    (-20, False, -1, False, False),
-    (1, True, 150, False, False),  # scrolled while a line in the middle changed
-    (67, False, -1, True, False),
-    (0, True, 90, False, False),  # no scroll: an edit and the clock
-    (33, False, -1, False, True),  # a new minute: the mark's text changes everywhere
-    (-5, True, -1, True, False),
-    (140, False, -1, False, False),
-    (0, False, -1, False, False),  # nothing changed
+    (3, False, -1, False, False, 0),
+    (13, True, -1, False, False, 0),
+    (45, False, -1, True, False, 0),
+    (0, False, -1, False, False, 37),  # panned sideways
+    (-20, False, -1, False, False, 0),
+    (0, False, -1, True, False, -8),
+    (1, True, 150, False, False, 0),  # scrolled while a line in the middle changed
+    (67, False, -1, True, False, 0),
+    (0, True, 90, False, False, 0),  # no scroll: an edit and the clock
+    (0, False, -1, False, False, 120),
+    (33, False, -1, False, True, 0),  # a new minute: the mark's text changes everywhere
+    (0, True, -1, True, False, -61),
+    (-5, True, -1, True, False, 0),
+    (140, False, -1, False, False, 0),
+    (0, False, -1, False, False, 0),  # nothing changed
 ]
 
 
@@ -115,9 +123,10 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     for pipeline in (shipped, dense):
         pipeline.produce(Codec.H264, key, None, 0, 8_000_000)
     pane = Rect(PANE_X, PANE_Y, PANE_W, PANE_H)
-    scrolls = 0
-    for i, (dy, tick, edit, damaged, minute) in enumerate(STEPS, start=1):
+    scrolls = pans = 0
+    for i, (dy, tick, edit, damaged, minute, dx) in enumerate(STEPS, start=1):
         screen.top += dy
+        screen.left += dx
         screen.clock += tick
         screen.edit = edit
         if minute:
@@ -126,6 +135,7 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
         for pipeline in (shipped, dense):
             pipeline.produce(Codec.H264, capture, region, i * 1500, 8_000_000)
         scrolls += shipped.scroll is not None
+        pans += shipped.scroll is not None and shipped.scroll.dx == -dx != 0
         assert (shipped.scroll is None) == (dense.scroll is None)
         np.testing.assert_array_equal(shipped.picture.bgra, dense.picture.bgra, err_msg=f"step {i}")
         for plane in ("_y", "_u", "_v"):
@@ -133,7 +143,8 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
                 getattr(shipped.picture, plane), getattr(dense.picture, plane), err_msg=f"step {i}"
             )
     # The comparison covered scrolled marks (offsets moved per column block) and both texts.
-    assert scrolls >= 7
+    assert scrolls >= 10
+    assert pans >= 3
     assert shipped.watermark.renders == 2
     assert len(shipped.watermark._block_runs(0, 0, W, H)) >= 3  # pane, sidebars
     shipped.close()
@@ -142,7 +153,8 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
 
 def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls() -> None:
     """Rectangles of every shape (partial column blocks, single rows and columns, the edges)
-    over a mark scrolled in random bands: the sparse blend's bytes are the dense blend's."""
+    over a mark scrolled and panned sideways in random bands: the sparse blend's bytes are
+    the dense blend's."""
     mark = Watermark(IDENTITY, W, H)
     screen = page(W, H)
     mark.apply(screen, NOON_UTC)  # renders the mask
@@ -151,6 +163,9 @@ def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls()
         band_x, band_y = int(rng.integers(0, W // 2)), int(rng.integers(-20, H - 50))
         band_w, band_h = int(rng.integers(1, W)), int(rng.integers(1, H))
         mark.shift(band_x, band_y, band_w, band_h, int(rng.integers(-250, 250)))
+        band_x, band_y = int(rng.integers(-20, W - 50)), int(rng.integers(0, H // 2))
+        band_w, band_h = int(rng.integers(1, W)), int(rng.integers(1, H))
+        mark.pan(band_x, band_y, band_w, band_h, int(rng.integers(-700, 700)))
         x, y = int(rng.integers(0, W)), int(rng.integers(0, H))
         w, h = int(rng.integers(1, W - x + 1)), int(rng.integers(1, H - y + 1))
         pixels = np.ascontiguousarray(screen[y : y + h, x : x + w])

@@ -6,7 +6,7 @@ import numpy as np
 import numpy.typing as npt
 import pytest
 
-from host_agent.video.scroll import detect_scroll, row_signatures
+from host_agent.video.scroll import column_signatures, detect_scroll, row_signatures
 
 pytestmark = pytest.mark.unit
 
@@ -28,6 +28,26 @@ PAGE = text_page(3000, 640)
 
 def view(offset: int, height: int = 360) -> Page:
     return np.ascontiguousarray(PAGE[offset : offset + height])
+
+
+def photo(rows: int, cols: int, seed: int = 5) -> Page:
+    """A photo-like picture: smooth colour gradients with fine noise (a radiograph's grain)."""
+    rng = np.random.default_rng(seed)
+    ys, xs = np.mgrid[0:rows, 0:cols]
+    image = np.empty((rows, cols, 4), dtype=np.uint8)
+    for channel, (fy, fx) in enumerate([(0.011, 0.007), (0.005, 0.013), (0.017, 0.003)]):
+        wave = 110 + 80 * np.sin(ys * fy + xs * fx + channel)
+        image[..., channel] = np.clip(wave + rng.normal(0, 6, (rows, cols)), 0, 255)
+    image[..., 3] = 255
+    return image
+
+
+PHOTO = photo(360, 1400)
+
+
+def across(offset: int, width: int = 640) -> Page:
+    """The photo seen through a 360 x ``width`` window, ``offset`` columns from its left."""
+    return np.ascontiguousarray(PHOTO[:, offset : offset + width])
 
 
 @pytest.mark.parametrize("shift", [1, 3, 13, 40, 67, 150])
@@ -63,6 +83,40 @@ def test_a_scrolled_pane_beside_a_static_sidebar_and_header_is_found_as_its_band
     assert found.h >= 200
 
 
+@pytest.mark.parametrize("shift", [1, 7, 16, 40, 133, 300])
+def test_a_picture_panned_sideways_is_found_with_its_shift(shift: int) -> None:
+    """Dragged left (the content moves towards smaller columns): dx is negative, dy 0, and
+    the band is the whole picture, the exposed columns at its right edge included."""
+    found = detect_scroll(across(400), across(400 + shift))
+    assert found is not None
+    assert (found.dx, found.dy) == (-shift, 0)
+    assert (found.x, found.y, found.w, found.h) == (0, 0, 640, 360)
+    assert found.matched_rows >= 640 - shift - 2  # columns, for a pan
+    assert found.size == shift
+    back = detect_scroll(across(400 + shift), across(400))
+    assert back is not None
+    assert (back.dx, back.dy) == (shift, 0)
+
+
+def test_a_grayscale_pane_panned_beside_a_static_sidebar_is_found_as_its_band() -> None:
+    """A grey radiograph panned inside a viewer pane (x 120..600, rows 30..330)."""
+    gray = PHOTO[..., 1:2].repeat(3, axis=-1)
+    old = np.full((360, 640, 4), 40, dtype=np.uint8)
+    new = old.copy()
+    old[30:330, 120:600, :3] = gray[:300, 500:980]
+    new[30:330, 120:600, :3] = gray[:300, 525:1005]
+    found = detect_scroll(old, new)
+    assert found is not None
+    assert (found.dx, found.dy) == (-25, 0)
+    assert (found.x, found.y, found.w, found.h) == (120, 30, 480, 300)
+
+
+def test_a_scroll_is_still_reported_as_vertical() -> None:
+    found = detect_scroll(view(500), view(540))
+    assert found is not None
+    assert (found.dx, found.dy, found.size) == (0, -40, 40)
+
+
 def test_a_page_switch_is_not_a_scroll() -> None:
     assert detect_scroll(view(500), text_page(360, 640, seed=9)) is None
 
@@ -82,6 +136,11 @@ def test_an_unchanged_picture_and_a_blank_one_are_not_scrolls() -> None:
 
 def test_a_shift_beyond_the_limit_is_not_reported() -> None:
     assert detect_scroll(view(500), view(560), max_shift=40) is None
+    assert detect_scroll(across(0), across(60), max_shift=40) is None
+
+
+def test_a_photo_switched_for_another_is_not_a_pan() -> None:
+    assert detect_scroll(across(0), np.ascontiguousarray(photo(360, 640, seed=8))) is None
 
 
 def test_signatures_tell_rows_apart_and_match_equal_rows() -> None:
@@ -91,6 +150,14 @@ def test_signatures_tell_rows_apart_and_match_equal_rows() -> None:
     assert signatures[0] == row_signatures(page[:1].copy())[0]
     inked = [s for s, row in zip(signatures, page, strict=True) if (row[:, 0] != 255).any()]
     assert len(set(inked)) == len(inked)
+
+
+def test_column_signatures_are_the_row_signatures_of_the_transposed_picture() -> None:
+    """Summed over chunks of rows without transposing, yet exactly the same values."""
+    picture = np.ascontiguousarray(PHOTO[:200, 3:700])
+    np.testing.assert_array_equal(
+        column_signatures(picture), row_signatures(picture.transpose(1, 0, 2))
+    )
 
 
 def test_pictures_of_different_shapes_are_refused() -> None:

@@ -159,3 +159,47 @@ def test_each_copy_of_the_text_is_whole_and_the_copies_spread_over_the_screen() 
     mask = render_mask(lines, 1280, 720)
     for top in range(0, 720 - TILE_H // 2 + 1, TILE_H // 4):
         assert mask[top : top + TILE_H // 2].any(), f"rows {top}..{top + TILE_H // 2}"
+
+
+@pytest.mark.parametrize("dx", [-37, 5, 16, 250, -700])
+def test_the_mark_moves_with_a_band_panned_sideways_and_nowhere_else(dx: int) -> None:
+    """A viewer pane at x 96..1024, rows 100..600, its picture dragged by ``dx`` columns."""
+    mark = Watermark(IDENTITY, 1280, 720)
+    before = mark.apply(frame(255), NOON_UTC)
+    mark.pan(96, 100, 928, 500, dx)
+    after = mark.apply(frame(255), NOON_UTC)
+    # Inside the band the marked pixels are the old ones moved sideways by dx ...
+    if abs(dx) < 928:
+        src = slice(96 + max(0, -dx), 1024 - max(0, dx))
+        dst = slice(96 + max(0, dx), 1024 - max(0, -dx))
+        np.testing.assert_array_equal(after[100:600, dst], before[100:600, src])
+    # ... the exposed columns continue the mark (periodic: as if the screen were wider) ...
+    wide = Watermark(IDENTITY, 1280 + 1400, 720)
+    wide.prepare(NOON_UTC)
+    full = mark.mask_rect(96, 100, 928, 500)
+    np.testing.assert_array_equal(full, wide.mask_rect(96 + 1280 - dx, 100, 928, 500))
+    # ... and outside nothing moved.
+    np.testing.assert_array_equal(after[:100], before[:100])
+    np.testing.assert_array_equal(after[600:], before[600:])
+    np.testing.assert_array_equal(after[:, :96], before[:, :96])
+    np.testing.assert_array_equal(after[:, 1024:], before[:, 1024:])
+
+
+def test_after_many_pans_and_scrolls_every_region_is_still_marked_as_densely() -> None:
+    """The whole width below a header, moved both ways many times: it still shows the
+    mask's periodic pattern, whole (one vertical period, 640 rows, holds as many mark pixels
+    as any), and every copy-sized window holds some of it."""
+    mark = Watermark(IDENTITY, 1280, 720)
+    mark.prepare(NOON_UTC)
+    period = np.count_nonzero(mark.mask_rect(0, 0, 1280, 2 * TILE_H))
+    rng = np.random.default_rng(6)
+    for _ in range(200):
+        if rng.random() < 0.5:
+            mark.pan(0, 48, 1280, 672, int(rng.integers(-300, 300)))
+        else:
+            mark.shift(0, 48, 1280, 672, int(rng.integers(-80, 80)))
+    moved = mark.mask_rect(0, 0, 1280, 720)
+    for y in range(0, 720 - TILE_H, TILE_H // 2):
+        for x in range(0, 1280 - TILE_W, TILE_W // 2):
+            assert np.count_nonzero(moved[y : y + TILE_H, x : x + TILE_W]) > 0
+    assert np.count_nonzero(moved[48 : 48 + 2 * TILE_H]) == period
