@@ -6,8 +6,11 @@ Fed with each feedback's ``PacketResult``s, it keeps three figures and targets t
 - **Delay-based** (AIMD on ``delay_trend``): on *overuse* the target drops to ``BETA`` of
   the acknowledged bitrate (what the bottleneck passes, minus room for its queue to drain),
   at most once per round trip; on *underuse* it holds (the queue is draining); on *normal*
-  it grows: additively (about a packet per response time) near the link capacity learnt
-  from earlier drops, multiplicatively by ``FAST_GROWTH`` per second far from it. Growth
+  it grows: additively (about a packet per response time) within ``CAPACITY_SIGMAS`` of the
+  link capacity learnt from earlier drops, multiplicatively by ``FAST_GROWTH`` per second
+  farther from it, above or below (libwebrtc grows additively anywhere below and relies on
+  probes to find a widened link; without probes, a target far under the known capacity
+  crept back at ~60 kbit/s a second: 10 s from 1.3 to 2 Mbit/s after a link widened). Growth
   never goes past ``1.5 x`` the acknowledged bitrate (a screen that sends little must not
   talk itself into a rate it never tried); drops are never limited.
 - **Loss-based**: over windows of at least ``LOSS_WINDOW_S`` and ``LOSS_MIN_PACKETS``: loss
@@ -125,6 +128,12 @@ class LinkCapacity:
     def near(self, bitrate: float) -> bool:
         return self.mean is not None and bitrate <= self.mean + CAPACITY_SIGMAS * self._deviation()
 
+    def far_below(self, bitrate: float) -> bool:
+        """Well under what the link carried at its last drops: growth there risks nothing
+        known, so it need not creep (a target left low by a narrow link that has widened,
+        or by a quiet screen, would take tens of seconds back at a packet per round trip)."""
+        return self.mean is not None and bitrate < self.mean - CAPACITY_SIGMAS * self._deviation()
+
     def forget_if_above(self, bitrate: float) -> None:
         """Sending or acknowledged far above what we thought the link carries: it widened."""
         if self.mean is not None and not self.near(bitrate):
@@ -196,7 +205,8 @@ class BandwidthEstimator:
             if acked is None:
                 return  # nothing acknowledged yet to grow from
             self.capacity.forget_if_above(self.delay_based)
-            if self.capacity.near(self.delay_based):
+            near = self.capacity.near(self.delay_based)
+            if near and not self.capacity.far_below(self.delay_based):
                 response = rtt + 0.1
                 grown = self.delay_based + PACKET_BITS * elapsed / response
             else:
