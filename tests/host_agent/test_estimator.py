@@ -8,7 +8,14 @@ from __future__ import annotations
 import pytest
 
 from host_agent.webrtc.delay_trend import DelayTrend, Usage
-from host_agent.webrtc.estimator import MIN_BITRATE, START_BITRATE, AckedBitrate
+from host_agent.webrtc.estimator import (
+    FAST_GROWTH,
+    MIN_BITRATE,
+    START_BITRATE,
+    AckedBitrate,
+    BandwidthEstimator,
+    Rate,
+)
 from host_agent.webrtc.transport_cc import PacketResult
 from tests.host_agent.cc_link import Phase, run
 
@@ -104,3 +111,26 @@ def test_acked_bitrate_needs_half_a_window() -> None:
     rate = acked.bitrate()
     assert rate is not None
     assert 0.9e6 < rate < 1.1e6
+
+
+def test_growth_far_below_the_learnt_capacity_is_fast_near_it_careful() -> None:
+    """A target left far under what the link carried at its drops (a narrow link that has
+    widened, a quiet screen) grows by FAST_GROWTH a second; within the band around the
+    capacity, by a packet per response time."""
+    estimator = BandwidthEstimator(0.0, MAX)
+    for _ in range(20):
+        estimator.capacity.on_drop(2_000_000)
+    assert estimator.capacity.far_below(1_300_000)
+    assert not estimator.capacity.far_below(1_990_000)
+    for start, fast in ((1_300_000, True), (1_950_000, False)):
+        estimator.delay_based = float(start)
+        estimator.state = Rate.INCREASE
+        estimator.acked = AckedBitrate()
+        for i in range(60):  # 0.6 s of packets at 3 Mbit/s, room for 1.5x headroom
+            estimator.acked.add(i * 0.01, 3750)
+        estimator._delay_update(Usage.NORMAL, 1.0, 0.5, 0.05)
+        grown = estimator.delay_based / start
+        if fast:
+            assert grown == pytest.approx(FAST_GROWTH**0.5, rel=1e-6)
+        else:
+            assert grown < 1.02, grown  # ~9,600 bits / 0.15 s x 0.5 s: 32 kbit/s
