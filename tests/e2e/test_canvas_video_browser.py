@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import base64
 
-import mss
 import numpy as np
 import pytest
 from playwright.async_api import BrowserContext, Page
@@ -19,6 +18,7 @@ from devkit.display import SampleApp, XvfbDisplay
 from devkit.identity import Person
 from host_agent.link.broker_link import BrokerLink
 from tests.conftest import HOST_ID
+from tests.e2e.test_browser_session import page_point, screen_rgb
 
 pytestmark = [pytest.mark.e2e, pytest.mark.display]
 
@@ -46,13 +46,6 @@ _SAMPLE_CANVAS = """async ([x, y, w, h]) => {
   }
   return {size: [width, height], rgb: btoa(text)};
 }"""
-
-
-def screen_rgb(display: XvfbDisplay, box: tuple[int, int, int, int]) -> np.ndarray:
-    x, y, w, h = box
-    with mss.MSS(display=display.name) as grabber:
-        shot = grabber.grab({"left": x, "top": y, "width": w, "height": h})
-    return np.frombuffer(shot.rgb, dtype=np.uint8).reshape(h, w, 3).astype(np.float64)
 
 
 async def canvas_rgb(page: Page, box: tuple[int, int, int, int]) -> np.ndarray:
@@ -138,15 +131,6 @@ async def test_the_canvas_draws_the_host_picture_where_the_video_is(
     assert counts["errors"] == 0, counts
     assert counts["keyRequests"] <= 1, counts
     assert counts["skipped"] <= 2, counts
-
-
-async def page_point(page: Page, x: int, y: int) -> tuple[float, float]:
-    box = await page.locator("#remote-video").bounding_box()
-    assert box is not None
-    scale = min(box["width"] / 1280, box["height"] / 720)
-    left = box["x"] + (box["width"] - 1280 * scale) / 2
-    top = box["y"] + (box["height"] - 720 * scale) / 2
-    return left + (x + 0.5) * scale, top + (y + 0.5) * scale
 
 
 @pytest.mark.parametrize(
