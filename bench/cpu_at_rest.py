@@ -41,7 +41,7 @@ def counter_window() -> None:
     """The sample screen: a still page of text and a counter that ticks once a second."""
     import tkinter as tk
 
-    from bench.glass import clinic_text
+    from bench.glass_content import clinic_text
 
     root = tk.Tk()
     width, height = root.winfo_screenwidth(), root.winfo_screenheight()

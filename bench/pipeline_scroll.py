@@ -39,7 +39,7 @@ import numpy as np
 import numpy.typing as npt
 from PIL import Image, ImageDraw
 
-from bench.glass import clinic_text
+from bench.glass_content import clinic_text
 from host_agent.video import screen_track
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import Rect
