@@ -8,14 +8,8 @@ import { DEFAULT_MIN_MS, SLOW_RETRY_MIN_MS } from "../../web_client/core/backoff
 import { hasKey } from "../../web_client/core/i18n.js";
 import { CloseCode } from "../../web_client/core/protocol.js";
 import { REJOIN_FALLBACK_MS, STATES, ViewerConnection } from "../../web_client/core/viewer_connection.js";
-import {
-  DISCONNECT_GRACE_MS,
-  PROBE_AFTER_MS,
-  PROBE_EVERY_MS,
-  RESUME_WINDOW_MS,
-  STALL_MS,
-  STALL_POLL_MS,
-} from "../../web_client/core/viewer_session.js";
+import { DISCONNECT_GRACE_MS, RESUME_WINDOW_MS } from "../../web_client/core/viewer_session.js";
+import { PROBE_AFTER_MS, PROBE_EVERY_MS, STALL_MS, STALL_POLL_MS } from "../../web_client/core/path_watch.js";
 
 const HOST = "reception-pc";
 const OFFER_SDP = "v=0\r\no=- 1 2 IN IP4 127.0.0.1\r\ns=-\r\nt=0 0\r\nm=video 9 UDP/TLS/RTP/SAVPF 96\r\n";

@@ -6,7 +6,7 @@
  * + ICE from the agent. It ends on bye, an error, the socket closing, the input channel
  * closing, or the peer connection failing (or staying disconnected for 3 s, or receiving
  * nothing at all for 2.5 s, or for 1 s when the browser's public address has changed since
- * it connected: core/network_probe.js), and says why once (`events.ended`). No DOM: the
+ * it connected: core/path_watch.js), and says why once (`events.ended`). No DOM: the
  * browser's classes come in through `deps`.
  *
  * A broker that restarts (close 1012/1001/1013) or dies (1006) while the peer connection is
@@ -19,30 +19,13 @@
 import { preferH264 } from "./codecs.js";
 import { HostMessageError, parseHostMessage } from "./cursor.js";
 import { isRelayCandidate, peerConfiguration } from "./ice_config.js";
-import { networkChanged, publicAddresses } from "./network_probe.js";
+import { PathWatch } from "./path_watch.js";
 import * as protocol from "./protocol.js";
 import { lowLatency } from "./receiver.js";
 import { parseTileMessage, TileMessageError } from "./tiles.js";
 
 // A brief ICE "disconnected" often recovers by itself; past 3 s the picture is stale.
 export const DISCONNECT_GRACE_MS = 3000;
-// A live path always carries something: the agent sends a keep-alive frame every 0.5 s
-// (host_agent/video/scheduler.py) and RTCP. Nothing received for this long while connected
-// means the path is gone (a network change: Wi-Fi to LTE). Chromium said "disconnected"
-// only 5.2 s after such a change (tests/network/test_reach.py), and the grace above added
-// 3 s: the picture came back after 10 s. Checked every STALL_POLL_MS. 2.5 s, not 1.5 s:
-// a session is not torn down (a second of reconnecting and a keyframe) for a short hiccup,
-// such as two keep-alives lost in a burst or an agent busy for a second and a half (seen:
-// an agent sharing its event loop with a slow caller; 1.5 s ended that session).
-export const STALL_MS = 2500;
-export const STALL_POLL_MS = 250;
-// Sooner when the network itself changed: after 1 s without a byte (two keep-alives) the
-// browser asks the broker's STUN server for its public address (at most once a
-// PROBE_EVERY_MS); a different one than at connect time means Wi-Fi gave way to LTE and
-// this path is gone for good. An outage answers nothing and the same network the same
-// address: both wait for STALL_MS as before, so a 2 s outage still keeps the session.
-export const PROBE_AFTER_MS = 1000;
-export const PROBE_EVERY_MS = 1000;
 const SOCKET_OPEN = 1; // WebSocket.OPEN
 // The broker's own bound for re-adopting a session (MAMORI_SESSION_RESUME_S, 60 s default).
 export const RESUME_WINDOW_MS = 60_000;
@@ -62,12 +45,7 @@ export class ViewerSession {
   #localIce = [];
   #remoteIce = [];
   #graceTimer = null;
-  #stallTimer = null;
-  #lastBytes = null;
-  #lastProgressAt = 0;
-  #baseline = null; // the public addresses at connect time (core/network_probe.js)
-  #probing = false;
-  #lastProbeAt = -Infinity;
+  #pathWatch = null; // core/path_watch.js, once the peer connection exists
   #grant = null;
   #resumeToken = null; // the broker's secret for taking the signaling back (memory only)
   #resumeUntil = null; // while resuming: give up at this time (ms)
@@ -120,7 +98,7 @@ export class ViewerSession {
     if (this.ended) return;
     this.ended = true;
     this.#deps.timers.clearTimeout(this.#graceTimer);
-    this.#deps.timers.clearTimeout(this.#stallTimer);
+    this.#pathWatch?.stop();
     this.#deps.timers.clearTimeout(this.#resumeTimer);
     this.#resumeToken = null;
     if (bye) {
@@ -176,8 +154,10 @@ export class ViewerSession {
 
   async #startPeer() {
     // STUN/TURN with the ticket's short-lived credential, under the clinic's ICE policy.
-    const pc = new this.#deps.RTCPeerConnection(peerConfiguration(this.#grant));
+    const config = peerConfiguration(this.#grant);
+    const pc = new this.#deps.RTCPeerConnection(config);
     this.pc = pc;
+    this.#pathWatch = new PathWatch(this.#deps, pc, config.iceServers, () => this.#finish("peer_failed"));
     const dc = pc.createDataChannel("input", { ordered: true });
     this.dc = dc;
     dc.addEventListener("open", () => {
@@ -359,83 +339,16 @@ export class ViewerSession {
     if (pcState === "connected") {
       this.#deps.timers.clearTimeout(this.#graceTimer);
       this.#graceTimer = null;
-      if (this.#stallTimer === null) this.#watchPath(true);
-      if (this.#baseline === null && !this.#probing) this.#probeBaseline();
+      this.#pathWatch.connected();
       this.#events.connected();
     } else if (pcState === "disconnected") {
       if (this.#graceTimer === null) {
         this.#graceTimer = this.#deps.timers.setTimeout(() => this.#finish("peer_failed"), DISCONNECT_GRACE_MS);
-        this.#probeNetwork(() => this.pc.connectionState === "disconnected");
+        this.#pathWatch.disconnected(() => this.pc.connectionState === "disconnected");
       }
     } else if (pcState === "failed") {
       this.#finish("peer_failed");
     }
-  }
-
-  #now() {
-    return this.#deps.now ? this.#deps.now() : Date.now();
-  }
-
-  /** Read the bytes received on the path every STALL_POLL_MS; none for STALL_MS ends the
-   * attempt as peer_failed. A browser without transport stats is never judged stalled. */
-  #watchPath(first = false) {
-    if (first) this.#lastProgressAt = this.#now();
-    this.#stallTimer = this.#deps.timers.setTimeout(() => this.#checkPath(), STALL_POLL_MS);
-  }
-
-  async #checkPath() {
-    if (this.ended) return;
-    let bytes = null;
-    try {
-      const report = await this.pc.getStats();
-      report.forEach((s) => {
-        if (s.type === "transport" && typeof s.bytesReceived === "number") bytes = s.bytesReceived;
-      });
-    } catch {
-      // no stats: unknown, not stalled
-    }
-    if (this.ended) return;
-    const now = this.#now();
-    if (bytes === null || bytes !== this.#lastBytes) {
-      this.#lastBytes = bytes;
-      this.#lastProgressAt = now;
-    } else if (now - this.#lastProgressAt >= STALL_MS) {
-      this.#finish("peer_failed");
-      return;
-    } else if (now - this.#lastProgressAt >= PROBE_AFTER_MS) {
-      // Bytes that come back meanwhile outrank any address: the path lives.
-      const stalledSince = this.#lastProgressAt;
-      this.#probeNetwork(() => this.#lastProgressAt === stalledSince);
-    }
-    this.#watchPath();
-  }
-
-  #probe(first) {
-    const { iceServers } = peerConfiguration(this.#grant);
-    return publicAddresses(this.#deps.RTCPeerConnection, iceServers, this.#deps.timers, { first });
-  }
-
-  /** Where this browser stands now; without a STUN server (or an answer) nothing is probed. */
-  async #probeBaseline() {
-    this.#probing = true;
-    const found = await this.#probe(false);
-    this.#probing = false;
-    if (!this.ended) this.#baseline = found ?? new Set();
-  }
-
-  /** A path in trouble (stalled, or ICE "disconnected") on a new public address is gone:
-   * end it now, not at STALL_MS or after DISCONNECT_GRACE_MS; `stillInTrouble` is asked
-   * once the answer is in. ICE notices when only what this browser sends takes the new
-   * network (the old one still delivering: no stall), 5-7 s after the change. */
-  async #probeNetwork(stillInTrouble) {
-    const now = this.#now();
-    if (!this.#baseline?.size || this.#probing || now - this.#lastProbeAt < PROBE_EVERY_MS) return;
-    this.#probing = true;
-    this.#lastProbeAt = now;
-    const found = await this.#probe(true);
-    this.#probing = false;
-    if (this.ended || !stillInTrouble()) return;
-    if (networkChanged(this.#baseline, found)) this.#finish("peer_failed");
   }
 
   #resumable(code) {
