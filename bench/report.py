@@ -31,16 +31,19 @@ FIGURES: list[tuple[str, str, str, int]] = [
 ]
 
 
-def _window_value(window: dict[str, Any], key: str) -> float | None:
-    if key == "cpu_server":
-        return window["cpu_percent"].get("server")
-    if key == "cpu_browser":
-        return window["cpu_percent"].get("browser")
-    if key == "cpu_glass":
-        cpu = window["cpu_percent"]
-        return cpu.get("glass", 0.0) + cpu.get("xvfb", 0.0)
-    value = window.get(key)
+def _number(value: object) -> float | None:
     return float(value) if isinstance(value, int | float) else None
+
+
+def _window_value(window: dict[str, Any], key: str) -> float | None:
+    cpu: dict[str, Any] = window.get("cpu_percent", {})
+    if key == "cpu_server":
+        return _number(cpu.get("server"))
+    if key == "cpu_browser":
+        return _number(cpu.get("browser"))
+    if key == "cpu_glass":
+        return float(cpu.get("glass", 0.0) + cpu.get("xvfb", 0.0))
+    return _number(window.get(key))
 
 
 def _windows(system_runs: list[dict[str, Any]], mode: str) -> list[dict[str, Any]]:
@@ -103,20 +106,15 @@ def summarize(result: dict[str, Any]) -> dict[str, Any]:
         extras[name] = {
             "fps_median": metrics.median(fps),
             "fps_min": min(fps) if fps else None,
-            "agent_cpu_median": metrics.median([w["cpu_percent"].get("server") for w in windows]),
+            "agent_cpu_median": metrics.median([_window_value(w, "cpu_server") for w in windows]),
             "browser_cpu_median": metrics.median(
-                [w["cpu_percent"].get("browser") for w in windows]
+                [_window_value(w, "cpu_browser") for w in windows]
             ),
-            "glass_cpu_median": metrics.median(
-                [
-                    w["cpu_percent"].get("glass", 0.0) + w["cpu_percent"].get("xvfb", 0.0)
-                    for w in windows
-                ]
-            ),
+            "glass_cpu_median": metrics.median([_window_value(w, "cpu_glass") for w in windows]),
             "latency_median_ms": metrics.median([w["latency_median_ms"] for w in windows]),
             "wire_kbit_s_median": metrics.median([w["wire_kbit_s"] for w in windows]),
         }
-    summary = {"modes": modes, "settle": settle, "extras": extras}
+    summary: dict[str, Any] = {"modes": modes, "settle": settle, "extras": extras}
     summary["targets"] = targets(summary)
     return summary
 
