@@ -162,9 +162,14 @@ export function createTileOverlay(video, stage, below) {
   }
 
   // A new picture size: whatever was drawn belongs to the old one; what waited may fit now.
+  // Not when the canvas already has this size: tiles admitted between the video taking its
+  // size and this (queued) event were drawn for it; clearing them would lose them for good
+  // (the host counts them as shown; seen as soon as tiles came 120 ms after a change).
   video.addEventListener("resize", () => {
-    generation = null;
-    clearAll();
+    if (canvas.width !== video.videoWidth || canvas.height !== video.videoHeight) {
+      generation = null;
+      clearAll();
+    }
     const queued = waiting;
     waiting = [];
     for (const message of queued) {
