@@ -53,6 +53,8 @@ MAX_FPS: Final = 60
 VP8_KEEPALIVE_S: Final = 0.1
 # A refinement re-codes at least this many tiles at once (or waits for budget).
 MIN_REFINE_TILES: Final = 16
+# While refinements wait for lossless tiles, the others are looked at this often.
+HOLD_POLL_S: Final = 0.5
 
 
 class Codec(Enum):
@@ -196,9 +198,18 @@ class _Pipeline:
         if plan.refine_mask is None:
             return None, None
         wanted = plan.refine_mask & ~changed
+        held_until = None
+        if self.tiles is not None:
+            # A lossless tile will cover these: re-coding them at QP 11 now would spend the
+            # bytes (and the congestion target) the tiles need; later, as a fallback.
+            held, held_until = self.tiles.refinement_held(now)
+            wanted &= ~self.tiles.tiles_of(held, *wanted.shape)
         count = int(wanted.sum())
         if not count:
-            return None, None
+            if held_until is None:
+                return None, None
+            # Polled, not slept until the hold ends: another tile may settle meanwhile.
+            return None, max(min(held_until, now + HOLD_POLL_S), now + 1 / self._max_fps)
         affordable = self.rate.refine_tiles(now)
         # At most what a full bucket holds: waiting for more would refuse it forever, and
         # the loop would ask again every frame interval sending nothing (seen at ~2 Mbit/s:
@@ -464,9 +475,7 @@ class ScreenTrack(MediaStreamTrack):
             picture = pipeline.picture
             if self.lossless_tiles:
                 self._generation += 1
-                pipeline.tiles = BlockTracker(
-                    picture.width, picture.height, self._generation, self._pacing.settle_s
-                )
+                pipeline.tiles = BlockTracker(picture.width, picture.height, self._generation)
             self._scheduler = FrameScheduler(
                 picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
             )
