@@ -213,17 +213,26 @@ class BlockTracker:
             return None
         return float((self.changed_at + self.delays.delay)[self.dirty].min())
 
-    def refinement_held(self, now: float) -> tuple[Blocks, float | None]:
+    def refinement_held(
+        self, now: float, overlay_works: bool = False
+    ) -> tuple[Blocks, float | None]:
         """The blocks whose video refinement should wait for their lossless tile, and when
-        the first of them stops waiting (None: none waits).
+        the first of them stops waiting (None: none waits; inf: not while shown).
 
         A block waits while its tile is pending (unless it is restless: backed off to
-        ``RESTLESS_S`` or more, it gets no tile soon) and for ``REFINE_FALLBACK_S`` after
-        its tile went, never longer than ``HOLD_MAX_S`` after its change."""
+        ``RESTLESS_S`` or more, it gets no tile soon), at most ``HOLD_MAX_S`` after its
+        change. Once its tile went: as long as the viewer shows it if the viewer said its
+        overlay works (``mamori_protocol.tile_overlay``: the refinement would be wasted),
+        else ``REFINE_FALLBACK_S`` more (the refinement is what a viewer without the
+        overlay sees sharpen)."""
         restless = self.delays.delay >= RESTLESS_S
         pending = self.dirty & ~restless
         last = self.changed_at + HOLD_MAX_S
-        until = np.where(pending, last, np.minimum(last, self.delays.sent_at + REFINE_FALLBACK_S))
+        if overlay_works:
+            after_sent = np.full_like(last, math.inf)
+        else:
+            after_sent = np.minimum(last, self.delays.sent_at + REFINE_FALLBACK_S)
+        until = np.where(pending, last, after_sent)
         held = (pending | self.shown) & (until > now)
         if not held.any():
             return held, None

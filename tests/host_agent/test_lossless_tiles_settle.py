@@ -1,8 +1,10 @@
 """Lossless tiles: each block's settle delay (fast after one change, backing off for a block
-that keeps changing) and the video's QP-11 refinement waiting for the tiles (fake time)."""
+that keeps changing) and the video's QP-11 refinement waiting for the tiles, or left out
+once the viewer says its overlay works (fake time)."""
 
 from __future__ import annotations
 
+import math
 import time
 
 import numpy as np
@@ -18,6 +20,11 @@ from host_agent.video.lossless_tiles import (
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import _Pipeline
 from host_agent.video.settle_delay import CALM_S, FIRST_S, MAX_S
+from mamori_protocol.tile_overlay import (
+    TileOverlayMessageError,
+    parse_tile_overlay_state,
+    tile_overlay_state,
+)
 
 pytestmark = pytest.mark.unit
 
@@ -148,5 +155,58 @@ def test_the_pipeline_leaves_tile_covered_refinement_for_later() -> None:
         assert tracker.dirty[0, 0]
         np.testing.assert_array_equal(refine, tracker.tiles_of(~tracker.dirty, 13, 20))
         assert not refine[:8, :8].any()
+    finally:
+        pipeline.close()
+
+
+def test_the_viewers_word_that_its_overlay_works_is_closed_and_parsed() -> None:
+    assert tile_overlay_state(True) == '{"t":"tiles","ok":true}'  # as core/tiles.js builds it
+    assert parse_tile_overlay_state(tile_overlay_state(True)) is True
+    assert parse_tile_overlay_state(tile_overlay_state(False)) is False
+    # Not a tiles message: the monitor and input parsers judge these.
+    for other in ('{"t":"monitor","id":1}', '{"t":"move","x":1,"y":2}', "not json", b"\x00"):
+        assert parse_tile_overlay_state(other) is None
+    for bad in ('{"t":"tiles"}', '{"t":"tiles","ok":1}', '{"t":"tiles","ok":true,"x":0}',
+                '{"t":"tiles","ok":"yes"}'):  # fmt: skip
+        with pytest.raises(TileOverlayMessageError):
+            parse_tile_overlay_state(bad)
+
+
+def test_once_the_overlay_works_shown_blocks_are_never_refined_by_the_video() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    tracker.changed(np.ones((13, 20), dtype=np.bool_), now=0.0)
+    assert len(tracker.take(PICTURE, 0.2, allowance=10**6)) == 6
+    later = 0.2 + HOLD_MAX_S + REFINE_FALLBACK_S
+    held, until = tracker.refinement_held(later, overlay_works=True)
+    assert held.all()
+    assert until == math.inf
+    assert not tracker.refinement_held(later, overlay_works=False)[0].any()
+    # A block that changes is no longer shown: refined by the video if its tile never goes.
+    tracker.changed(at(5, 5), now=later)
+    held, _ = tracker.refinement_held(later + HOLD_MAX_S, overlay_works=True)
+    assert not held[0, 0]
+    assert held.sum() == 5
+
+
+def test_the_track_passes_the_viewers_word_to_its_pipeline() -> None:
+    pipeline = _Pipeline(Flat, 60, 8_000_000)
+    try:
+        pipeline.tiles = tracker = BlockTracker(W, H, generation=1)
+        t0 = time.monotonic()
+        tracker.changed(np.ones((13, 20), dtype=np.bool_), now=t0)
+        tracker.take(PICTURE, t0 + 0.2, allowance=10**6)
+        plan = Plan(at=0.0, capture=False, refine=True, keyframe=False,
+                    refine_mask=np.ones((13, 20), dtype=np.bool_))  # fmt: skip
+        nothing = np.zeros((13, 20), dtype=np.bool_)
+        fallback = t0 + 0.2 + REFINE_FALLBACK_S
+        pipeline.overlay_works = True
+        refine, retry = pipeline._refinement(plan, nothing, fallback)
+        assert refine is None
+        assert retry is not None
+        assert retry <= fallback + 0.5  # polled: other tiles may settle meanwhile
+        pipeline.overlay_works = False
+        refine, _ = pipeline._refinement(plan, nothing, fallback)
+        assert refine is not None
+        assert refine.all()
     finally:
         pipeline.close()
