@@ -9,11 +9,13 @@ its own clock from when it is told the picture is up (a few ms after the X serve
 Exact share counts the pixels equal to the drawn picture, over the 128-px blocks the
 agent's own banner and indicator do not touch. And the tiles' bytes per second at rest
 (a gray screen; only the banner is redrawn) and with a clock (a 96x20 patch of text
-redrawn every second). Also, offline: bytes and CPU of the tile
+redrawn every second). Per page switch, the video's bytes too (the viewer's
+``bytesReceived``, over ``SWITCH_S`` from the switch: the change, its QP-11 refinement, the
+keep-alives and the banner's redraws). Also, offline: bytes and CPU of the tile
 codecs (the agent's: gray PNG at zlib level 1 when the block is gray, else WebP lossless;
 RGB PNG at level 1 and 6; zlib over raw RGB) for a full 1280x720 screen.
 
-    .venv/bin/python -m bench.settled_tiles [--runs 3]
+    .venv/bin/python -m bench.settled_tiles [--runs 3] [--tiles on|off|both]
 """
 
 from __future__ import annotations
@@ -54,6 +56,23 @@ W, H = 1280, 720
 AT_MS = (250, 500, 2000, 5000)  # the issue's three, and when a full screen is done
 GRAY = np.full((H, W, 3), 128, dtype=np.uint8)
 REST_S = 10.0
+# A page switch's bytes are counted over this long: past the tiles (2-5 s for a full
+# screen) and the video's fallback refinement after them.
+SWITCH_S = 10.0
+BACK_TO_GRAY_S = 5.0
+VIDEO_BYTES = "() => window.mamoriStats?.bytesReceived ?? null"
+
+
+async def video_bytes(page: Any) -> int:
+    """The viewer's video bytes received, from a stats sample taken after this call (the
+    viewer samples once a second)."""
+    first = await page.evaluate("() => window.mamoriStats?.timestamp ?? null")
+    for _ in range(30):  # bounded: 3 s
+        await asyncio.sleep(0.1)
+        if await page.evaluate("() => window.mamoriStats?.timestamp ?? null") != first:
+            break
+    return int(await page.evaluate(VIDEO_BYTES) or 0)
+
 
 # Snapshots of what the viewer shows (video, then the overlay over it) at AT_MS after now.
 SNAPSHOTS = """(at) => new Promise((resolve) => {
@@ -132,11 +151,14 @@ async def one_mode(tiles: bool, runs_dir: Path) -> list[dict[str, Any]]:
                 await asyncio.sleep(3.0)  # the gray screen settles (and its tiles go)
                 for kind in ("text", "radiograph"):
                     picture = content(kind)
+                    video_before = await video_bytes(page)
                     before = await page.evaluate("() => window.mamoriTiles.bytes")
+                    switched = time.monotonic()
                     shown.show(picture)
                     shots = await page.evaluate(SNAPSHOTS, list(AT_MS))
-                    await asyncio.sleep(1.0)  # whatever was still coming
+                    await asyncio.sleep(max(0.0, SWITCH_S - (time.monotonic() - switched)))
                     after = await page.evaluate("() => window.mamoriTiles.bytes")
+                    video_after = await video_bytes(page)
                     mask = block_mask(xvfb.name, picture)
                     shares = {}
                     for at, shot in zip(AT_MS, shots, strict=True):
@@ -145,11 +167,12 @@ async def one_mode(tiles: bool, runs_dir: Path) -> list[dict[str, Any]]:
                         shares[at] = float(exact[mask].mean())
                     results.append({
                         "tiles": tiles, "content": kind, "exact": shares,
-                        "tile_bytes": after - before, "masked_out": float(1 - mask.mean()),
+                        "tile_bytes": after - before, "video_bytes": video_after - video_before,
+                        "masked_out": float(1 - mask.mean()),
                         "loadavg": Path("/proc/loadavg").read_text().split()[:3],
                     })  # fmt: skip
                     shown.show(GRAY)
-                    await asyncio.sleep(3.0)
+                    await asyncio.sleep(BACK_TO_GRAY_S)
                 # At rest: only the agent's banner and indicator are drawn (every second).
                 before = await page.evaluate("() => window.mamoriTiles.bytes")
                 await asyncio.sleep(REST_S)
@@ -207,33 +230,38 @@ def _png(block: np.ndarray, level: int) -> bytes:
     return buffer.getvalue()
 
 
-async def main(runs: int) -> dict[str, Any]:
+async def main(runs: int, modes: tuple[bool, ...]) -> dict[str, Any]:
     restrict_host_candidates(["127.0.0.1"])
     measured = []
     for run in range(runs):
-        for tiles in (True, False) if run % 2 == 0 else (False, True):
+        for tiles in modes if run % 2 == 0 else modes[::-1]:
             with tempfile.TemporaryDirectory(prefix="mamori-bench-") as tmp:
                 measured += await one_mode(tiles, Path(tmp))
-    summary = {}
-    for tiles in (True, False):
+    summary: dict[str, Any] = {}
+    for tiles in modes:
+        on = "on" if tiles else "off"
         for kind in ("text", "radiograph"):
             rows = [r for r in measured if r["tiles"] == tiles and r["content"] == kind]
-            summary[f"{'on' if tiles else 'off'}/{kind}"] = {
+            summary[f"{on}/{kind}"] = {
                 "exact_share_median": {
                     at: statistics.median(r["exact"][at] for r in rows) for at in AT_MS
                 },
                 "tile_bytes_median": statistics.median(r["tile_bytes"] for r in rows),
+                "video_bytes_median": statistics.median(r["video_bytes"] for r in rows),
                 "runs": len(rows),
             }
-    rest = [r["bytes_per_s"] for r in measured if r["content"] == "rest" and r["tiles"]]
-    summary["on/rest_bytes_per_s"] = statistics.median(rest)
-    clock = [r["bytes_per_s"] for r in measured if r["content"] == "clock" and r["tiles"]]
-    summary["on/clock_bytes_per_s"] = statistics.median(clock)
+        for kind in ("rest", "clock"):
+            rates = [
+                r["bytes_per_s"] for r in measured if r["content"] == kind and r["tiles"] == tiles
+            ]
+            summary[f"{on}/{kind}_tile_bytes_per_s"] = statistics.median(rates)
     return {"summary": summary, "codecs_offline": codecs_offline(), "runs": measured}
 
 
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--tiles", choices=("on", "off", "both"), default="both")
     args = parser.parse_args()
-    print(json.dumps(asyncio.run(main(args.runs)), indent=1))
+    modes = {"on": (True,), "off": (False,), "both": (True, False)}[args.tiles]
+    print(json.dumps(asyncio.run(main(args.runs, modes)), indent=1))

@@ -2,12 +2,13 @@
 
 H.264 at 4:2:0 never shows settled text exactly (the refinement at QP 11 reaches ~48 dB);
 a radiograph or colored EHR text must end bit-exact. So once a block of the screen has been
-quiet for ``settle_s`` after a change, its pixels go to the viewer as an image on the ``input``
-data channel, and the viewer draws it over the video (``web_client/app/tile_overlay.js``);
-as soon as a capture finds the block changed again, an *invalidate* message tells the viewer
-to drop it (the video shows the change). The pixels are the *marked* picture, exactly what
-the encoder was given: a tile never removes the watermark. The image is PNG or WebP
-lossless (``encode_tile``).
+quiet for its settle delay after a change (``settle_delay.py``: 120 ms after a single
+change, backing off to seconds for a block that keeps changing), its pixels go to the
+viewer as an image on the ``input`` data channel, and the viewer draws it over the video
+(``web_client/app/tile_overlay.js``); as soon as a capture finds the block changed again,
+an *invalidate* message tells the viewer to drop it (the video shows the change). The
+pixels are the *marked* picture, exactly what the encoder was given: a tile never removes
+the watermark. The image is PNG or WebP lossless (``encode_tile``).
 
 Blocks are 128x128 px (8x8 macroblock tiles): a block's PNG is at most ~49 KB even when
 deflate stores it, so one block always fits one message under ``MAX_MESSAGE`` (the browser
@@ -40,6 +41,7 @@ import numpy.typing as npt
 from PIL import Image, features
 
 from host_agent.video.change_detection import BGRA, TILE, TileMask
+from host_agent.video.settle_delay import FIRST_S, MAX_S, SettleDelays
 
 BLOCK: Final = 128
 MAGIC: Final = b"MT"
@@ -56,6 +58,14 @@ PNG_LEVEL: Final = 1
 MAX_SIDE: Final = 16_383  # as the viewer's coordinates (web_client/core/cursor.js)
 MAX_GENERATION: Final = 0xFFFFFFFF
 _HAS_WEBP: Final = bool(features.check("webp"))
+# The video's own refinement (QP 11, ``screen_track._Pipeline._refinement``) of a block a
+# lossless tile will cover waits: while the tile is pending, then this long after it was
+# sent (the agent does not know whether the viewer's overlay works: without it, the
+# refinement is what sharpens the text), and at most HOLD_MAX_S after the block's change.
+REFINE_FALLBACK_S: Final = 2.0
+HOLD_MAX_S: Final = 8.0
+# A block backed off this far (a clock) gets no tile soon: the video refines it at once.
+RESTLESS_S: Final = 1.0
 
 Blocks = npt.NDArray[np.bool_]
 
@@ -134,10 +144,11 @@ def invalidate_message(
 
 
 class BlockTracker:
-    """Per 128-px block: changed since last sent (dirty), when it last changed, and whether
-    the viewer shows it as a tile now (shown)."""
+    """Per 128-px block: changed since last sent (dirty), when it last changed, whether
+    the viewer shows it as a tile now (shown), and how long it must be quiet to be due
+    (``settle_delay.SettleDelays``: ``settle_s`` at first, longer for restless blocks)."""
 
-    def __init__(self, width: int, height: int, generation: int, settle_s: float) -> None:
+    def __init__(self, width: int, height: int, generation: int, settle_s: float = FIRST_S) -> None:
         if not (0 < width <= MAX_SIDE and 0 < height <= MAX_SIDE):
             raise ValueError("frame size out of range")
         self.width = width
@@ -150,6 +161,7 @@ class BlockTracker:
         self.changed_at = np.full(shape, -math.inf)
         self.dirty: Blocks = np.zeros(shape, dtype=np.bool_)
         self.shown: Blocks = np.zeros(shape, dtype=np.bool_)
+        self.delays = SettleDelays(shape, first_s=settle_s, max_s=max(MAX_S, settle_s))
         self.tiles_sent = 0
         self.bytes_sent = 0
         self.invalidated = 0
@@ -168,6 +180,7 @@ class BlockTracker:
         if not tiles.any():
             return None
         blocks = self.blocks_of(tiles)
+        self.delays.changed(blocks, self.changed_at, now)
         self.changed_at[blocks] = now
         self.dirty |= blocks
         drop = blocks & self.shown
@@ -190,15 +203,46 @@ class BlockTracker:
         return rects
 
     def due(self, now: float) -> list[BlockRect]:
-        """Dirty blocks quiet for settle_s, in reading order."""
-        ready = self.dirty & (self.changed_at <= now - self.settle_s)
+        """Dirty blocks quiet for their settle delay, in reading order."""
+        ready = self.dirty & (self.changed_at + self.delays.delay <= now)
         return [self.rect(int(r), int(c)) for r, c in zip(*np.nonzero(ready), strict=True)]
 
     def next_due(self) -> float | None:
-        """When the next dirty block will have been quiet for settle_s (None: none dirty)."""
+        """When the next dirty block will have been quiet for its delay (None: none dirty)."""
         if not self.dirty.any():
             return None
-        return float(self.changed_at[self.dirty].min()) + self.settle_s
+        return float((self.changed_at + self.delays.delay)[self.dirty].min())
+
+    def refinement_held(
+        self, now: float, overlay_works: bool = False
+    ) -> tuple[Blocks, float | None]:
+        """The blocks whose video refinement should wait for their lossless tile, and when
+        the first of them stops waiting (None: none waits; inf: not while shown).
+
+        A block waits while its tile is pending (unless it is restless: backed off to
+        ``RESTLESS_S`` or more, it gets no tile soon), at most ``HOLD_MAX_S`` after its
+        change. Once its tile went: as long as the viewer shows it if the viewer said its
+        overlay works (``mamori_protocol.tile_overlay``: the refinement would be wasted),
+        else ``REFINE_FALLBACK_S`` more (the refinement is what a viewer without the
+        overlay sees sharpen)."""
+        restless = self.delays.delay >= RESTLESS_S
+        pending = self.dirty & ~restless
+        last = self.changed_at + HOLD_MAX_S
+        if overlay_works:
+            after_sent = np.full_like(last, math.inf)
+        else:
+            after_sent = np.minimum(last, self.delays.sent_at + REFINE_FALLBACK_S)
+        until = np.where(pending, last, after_sent)
+        held = (pending | self.shown) & (until > now)
+        if not held.any():
+            return held, None
+        return held, float(until[held].min())
+
+    def tiles_of(self, blocks: Blocks, tile_rows: int, tile_cols: int) -> TileMask:
+        """The 16-px tiles of ``blocks`` (the inverse of ``blocks_of``)."""
+        per = BLOCK // TILE
+        tiles = np.repeat(np.repeat(blocks, per, axis=0), per, axis=1)
+        return np.ascontiguousarray(tiles[:tile_rows, :tile_cols])
 
     def rect(self, row: int, col: int) -> BlockRect:
         x, y = col * BLOCK, row * BLOCK
@@ -220,6 +264,7 @@ class BlockTracker:
             spent += len(message)
             self.dirty[block.row, block.col] = False
             self.shown[block.row, block.col] = True
+            self.delays.sent(block.row, block.col, now)
             self.tiles_sent += 1
             self.bytes_sent += len(message)
         return messages

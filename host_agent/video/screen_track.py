@@ -53,6 +53,8 @@ MAX_FPS: Final = 60
 VP8_KEEPALIVE_S: Final = 0.1
 # A refinement re-codes at least this many tiles at once (or waits for budget).
 MIN_REFINE_TILES: Final = 16
+# While refinements wait for lossless tiles, the others are looked at this often.
+HOLD_POLL_S: Final = 0.5
 
 
 class Codec(Enum):
@@ -101,6 +103,7 @@ class _Pipeline:
         self.encoder_builds = 0
         self._search = MotionSearchPolicy()
         self.tiles: BlockTracker | None = None  # lossless tiles (set by the track)
+        self.overlay_works = False  # the viewer said it draws the tiles (set by the track)
 
     def produce(
         self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
@@ -196,9 +199,18 @@ class _Pipeline:
         if plan.refine_mask is None:
             return None, None
         wanted = plan.refine_mask & ~changed
+        held_until = None
+        if self.tiles is not None:
+            # A lossless tile will cover these: re-coding them at QP 11 now would spend the
+            # bytes (and the congestion target) the tiles need; later, as a fallback.
+            held, held_until = self.tiles.refinement_held(now, self.overlay_works)
+            wanted &= ~self.tiles.tiles_of(held, *wanted.shape)
         count = int(wanted.sum())
         if not count:
-            return None, None
+            if held_until is None:
+                return None, None
+            # Polled, not slept until the hold ends: another tile may settle meanwhile.
+            return None, max(min(held_until, now + HOLD_POLL_S), now + 1 / self._max_fps)
         affordable = self.rate.refine_tiles(now)
         # At most what a full bucket holds: waiting for more would refuse it forever, and
         # the loop would ask again every frame interval sending nothing (seen at ~2 Mbit/s:
@@ -242,6 +254,7 @@ class ScreenTrack(MediaStreamTrack):
         ``lossless_tiles``: settled blocks also go out as PNG (``tile_sender.py``)."""
         super().__init__()
         self.lossless_tiles = lossless_tiles
+        self._overlay_works = False
         # Told of every capture that changed something (the tile sender's note_change).
         self.tile_sink: Callable[[bytes | None], None] | None = None
         self._generation = 0  # of the capture: a new one per (re)opened pipeline
@@ -339,6 +352,18 @@ class ScreenTrack(MediaStreamTrack):
     @property
     def target_bitrate(self) -> int:
         return self._target.current(time.monotonic())
+
+    @property
+    def tile_overlay_works(self) -> bool:
+        return self._overlay_works
+
+    @tile_overlay_works.setter
+    def tile_overlay_works(self, works: bool) -> None:
+        """The viewer said whether it draws the lossless tiles: if it does, the video no
+        longer refines what they cover (``BlockTracker.refinement_held``)."""
+        self._overlay_works = works
+        if self._pipeline is not None:
+            self._pipeline.overlay_works = works
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
         """Encode due lossless tiles on the encode thread (see ``_Pipeline.take_tiles``)."""
@@ -464,9 +489,8 @@ class ScreenTrack(MediaStreamTrack):
             picture = pipeline.picture
             if self.lossless_tiles:
                 self._generation += 1
-                pipeline.tiles = BlockTracker(
-                    picture.width, picture.height, self._generation, self._pacing.settle_s
-                )
+                pipeline.tiles = BlockTracker(picture.width, picture.height, self._generation)
+                pipeline.overlay_works = self._overlay_works
             self._scheduler = FrameScheduler(
                 picture.tile_rows, picture.tile_cols, self._pacing_for(self._codec)
             )

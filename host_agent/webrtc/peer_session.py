@@ -53,6 +53,7 @@ from mamori_protocol.monitors import (
     parse_monitor_choice,
 )
 from mamori_protocol.sdp import SdpRole, check_session_description
+from mamori_protocol.tile_overlay import TileOverlayMessageError, parse_tile_overlay_state
 
 log = logging.getLogger(__name__)
 
@@ -428,6 +429,17 @@ class PeerSession:
     def _on_input(self, message: str | bytes) -> None:
         geometry, guard = self._geometry, self._guard
         if geometry is None or guard is None:
+            return
+        try:
+            # Whether the viewer draws lossless tiles: not input either.
+            overlay = parse_tile_overlay_state(message)
+        except TileOverlayMessageError as exc:
+            self.input_stats.invalid += 1
+            log.warning("session %s: bad tiles message: %s", self.session_id, exc)
+            return
+        if overlay is not None:
+            if self._track is not None:
+                self._track.tile_overlay_works = overlay
             return
         try:
             # Choosing what to see is not input: allowed in view-only sessions too.

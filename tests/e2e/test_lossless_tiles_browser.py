@@ -125,6 +125,14 @@ async def test_a_settled_screen_ends_bit_exact_and_a_change_drops_its_tiles(
     assert info["failed"] is False
     assert info["rejected"] == 0
     assert info["drawn"] >= 50  # the 128-px blocks of 1280x720 but the banner's
+    # The viewer told the agent its overlay draws: the video stops refining under the tiles.
+    session = tiles_agent.session
+    assert session is not None
+    assert session.track is not None
+    deadline = time.monotonic() + 2.0
+    while not session.track.tile_overlay_works:
+        assert time.monotonic() < deadline, "the agent never heard that the overlay works"
+        await asyncio.sleep(0.02)
 
     # Without the overlay the video alone is not exact (this is what the tiles add).
     video_only = await page.evaluate(

@@ -14,6 +14,7 @@ import {
   overlayPlacement,
   parseTileMessage,
   TileMessageError,
+  tileOverlayState,
 } from "../../web_client/core/tiles.js";
 
 // A minimal valid-looking PNG head for a w x h 8-bit RGB image (the parser checks the
@@ -224,4 +225,11 @@ test("every message host_agent/video/lossless_tiles.py writes is accepted as wri
   assert.equal(last.type, "invalidate");
   assert.equal(last.rects.length, 7); // one run per row of blocks
   assert.deepEqual(last.rects.at(-1), { x: 0, y: 768, width: 1366, height: 2 });
+});
+
+test("the overlay's word to the host is the closed message the agent parses", () => {
+  // mamori_protocol/tile_overlay.py tile_overlay_state builds the same strings.
+  assert.equal(tileOverlayState(true), '{"t":"tiles","ok":true}');
+  assert.equal(tileOverlayState(false), '{"t":"tiles","ok":false}');
+  assert.throws(() => tileOverlayState(1), TypeError);
 });

@@ -26,8 +26,11 @@ const MAX_WAITING = 256;
  * @param {HTMLVideoElement} video
  * @param {HTMLElement} stage the video's positioned container
  * @param {HTMLElement | null} below the element the overlay goes under (the cursor)
+ * @param {(ok: boolean) => boolean} [report] tells the host whether the overlay draws
+ *   (once per session after the first tile drawn, and if it fails after that): the host
+ *   then stops refining in the video what the tiles cover; returns whether it was sent
  */
-export function createTileOverlay(video, stage, below) {
+export function createTileOverlay(video, stage, below, report = () => false) {
   const canvas = document.createElement("canvas");
   canvas.id = "remote-tiles";
   canvas.className = "remote-tiles";
@@ -48,11 +51,21 @@ export function createTileOverlay(video, stage, below) {
   let pending = []; // tiles being decoded: {rect, stale}
   let waiting = []; // messages for a frame size the video has not reached yet
   let drawnAny = false;
+  let reported = false; // the host was told the overlay draws, this session
+
+  function tell(ok) {
+    try {
+      return report(ok);
+    } catch {
+      return false;
+    }
+  }
 
   function fail(reason) {
     if (failed) return;
     failed = true;
     info.failed = true;
+    if (reported) tell(false); // the host refines in the video again
     console.warn("lossless tiles off:", reason);
     clearAll();
     canvas.hidden = true;
@@ -131,6 +144,7 @@ export function createTileOverlay(video, stage, below) {
       ctx.clearRect(message.x, message.y, message.width, message.height);
       ctx.drawImage(bitmap, message.x, message.y);
       info.drawn += 1;
+      if (!reported) reported = tell(true);
       if (!drawnAny) {
         drawnAny = true;
         place();
@@ -162,9 +176,14 @@ export function createTileOverlay(video, stage, below) {
   }
 
   // A new picture size: whatever was drawn belongs to the old one; what waited may fit now.
+  // Not when the canvas already has this size: tiles admitted between the video taking its
+  // size and this (queued) event were drawn for it; clearing them would lose them for good
+  // (the host counts them as shown; seen as soon as tiles came 120 ms after a change).
   video.addEventListener("resize", () => {
-    generation = null;
-    clearAll();
+    if (canvas.width !== video.videoWidth || canvas.height !== video.videoHeight) {
+      generation = null;
+      clearAll();
+    }
     const queued = waiting;
     waiting = [];
     for (const message of queued) {
@@ -193,6 +212,7 @@ export function createTileOverlay(video, stage, below) {
     },
     /** The session ended (or the video went away): no tiles until the next ones arrive. */
     reset() {
+      reported = false; // a new session: its host has not been told
       generation = null;
       waiting = [];
       clearAll();

@@ -114,7 +114,10 @@ export function createViewer(els) {
   const canvasVideo = createCanvasVideo(video, wantsCanvasPath(window.location.search, storage()?.getItem(VIDEO_PATH_KEY)));
   const cursor = createCursorOverlay(video, video.parentElement);
   // Under the cursor, over the video.
-  const tiles = createTileOverlay(video, video.parentElement, document.getElementById("remote-cursor"));
+  // Tells the host once it draws, so that the video stops refining what the tiles cover.
+  const tiles = createTileOverlay(video, video.parentElement, document.getElementById("remote-cursor"), (ok) =>
+    connection.reportTileOverlay(ok),
+  );
   const stats = createStats({
     overlay: els.statsOverlay,
     list: els.statsList,

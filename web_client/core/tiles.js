@@ -29,6 +29,18 @@ const MIN_WEBP = 12 + 8 + 1 + 4;
 
 export class TileMessageError extends Error {}
 
+/**
+ * The viewer -> host message saying whether the overlay draws tiles (closed schema, as
+ * mamori_protocol/tile_overlay.py parses it): once it does, the host stops re-coding what
+ * the tiles cover at QP 11 in the video (bytes the tiles would otherwise pay twice).
+ * @param {boolean} ok
+ * @returns {string}
+ */
+export function tileOverlayState(ok) {
+  if (typeof ok !== "boolean") throw new TypeError("ok must be a boolean");
+  return JSON.stringify({ t: "tiles", ok });
+}
+
 function bytesOf(raw) {
   if (raw instanceof ArrayBuffer) return new Uint8Array(raw);
   if (ArrayBuffer.isView(raw)) return new Uint8Array(raw.buffer, raw.byteOffset, raw.byteLength);

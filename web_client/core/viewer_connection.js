@@ -31,6 +31,7 @@
 
 import { backoffDelay, reconnectPolicy } from "./backoff.js";
 import { monitorChoice } from "./monitors.js";
+import { tileOverlayState } from "./tiles.js";
 import { ViewerSession } from "./viewer_session.js";
 
 // After "reconnect" with a live session: join again once the old socket closed, or after
@@ -147,6 +148,22 @@ export class ViewerConnection {
     if (!dc || dc.readyState !== "open") return false;
     try {
       dc.send(monitorChoice(id));
+      return true;
+    } catch {
+      return false; // channel closing; the session end handles it
+    }
+  }
+
+  /**
+   * Tell the host whether the tile overlay draws (core/tiles.js tileOverlayState); sent in
+   * view-only sessions too: it is about the picture, not input.
+   * @returns {boolean} whether it was sent
+   */
+  reportTileOverlay(ok) {
+    const dc = this.#session?.dc ?? null;
+    if (!dc || dc.readyState !== "open") return false;
+    try {
+      dc.send(tileOverlayState(ok));
       return true;
     } catch {
       return false; // channel closing; the session end handles it

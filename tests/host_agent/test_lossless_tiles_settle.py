@@ -1,0 +1,212 @@
+"""Lossless tiles: each block's settle delay (fast after one change, backing off for a block
+that keeps changing) and the video's QP-11 refinement waiting for the tiles, or left out
+once the viewer says its overlay works (fake time)."""
+
+from __future__ import annotations
+
+import math
+import time
+
+import numpy as np
+import pytest
+
+from host_agent.video.capture import ScreenGeometry
+from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.lossless_tiles import (
+    HOLD_MAX_S,
+    REFINE_FALLBACK_S,
+    BlockTracker,
+)
+from host_agent.video.scheduler import Plan
+from host_agent.video.screen_track import _Pipeline
+from host_agent.video.settle_delay import CALM_S, FIRST_S, MAX_S
+from mamori_protocol.tile_overlay import (
+    TileOverlayMessageError,
+    parse_tile_overlay_state,
+    tile_overlay_state,
+)
+
+pytestmark = pytest.mark.unit
+
+W, H = 320, 200  # 3 x 2 blocks
+PICTURE = np.zeros((H, W, 4), dtype=np.uint8)
+
+
+def at(x: int, y: int) -> np.ndarray:
+    """The 16-px tile mask with the tile holding pixel (x, y)."""
+    mask = np.zeros((-(-H // 16), W // 16), dtype=np.bool_)
+    mask[y // 16, x // 16] = True
+    return mask
+
+
+def sent_between(tracker: BlockTracker, start: float, end: float, step: float = 0.01) -> int:
+    """Tiles taken when polled every ``step`` from ``start`` to ``end`` (the sender's loop)."""
+    count = 0
+    for i in range(round((end - start) / step) + 1):
+        count += len(tracker.take(PICTURE, start + i * step, allowance=10**6))
+    return count
+
+
+def test_a_single_change_after_quiet_is_due_after_the_first_delay() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    tracker.changed(at(5, 5), now=10.0)
+    assert FIRST_S < 0.3  # sooner than the fixed delay it replaces
+    assert tracker.next_due() == pytest.approx(10.0 + FIRST_S)
+    assert tracker.due(10.0 + FIRST_S - 0.01) == []
+    assert len(tracker.take(PICTURE, 10.0 + FIRST_S, allowance=10**6)) == 1
+
+
+def test_a_page_drawing_in_steps_costs_one_tile_and_no_backoff() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    for i in range(6):  # drawn over 250 ms, a step every 50 ms (< the first delay)
+        tracker.changed(at(5, 5), now=i * 0.05)
+    assert sent_between(tracker, 0.0, 2.0) == 1
+    assert tracker.delays.delay[0, 0] == pytest.approx(FIRST_S)
+
+
+def test_a_clock_backs_off_until_it_costs_no_tiles_and_is_fast_again_after_calm() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    sent = []
+    for tick in range(30):  # a clock: its block changes every second for 30 s
+        tracker.changed(at(200, 150), now=float(tick))
+        sent.append(sent_between(tracker, tick, tick + 0.99))
+    # 0.12, 0.24, 0.48, 0.96 s: sent after each of the first four ticks, then never.
+    assert sent[:4] == [1, 1, 1, 1]
+    assert sum(sent[4:]) == 0
+    # Backed off past its period (1.92 s), and no further: nothing more was wasted.
+    delay = tracker.delays.delay[1, 1]
+    assert delay == pytest.approx(FIRST_S * 2**4)
+    assert delay <= MAX_S
+    # The clock stops: its last picture goes once that delay has passed.
+    assert sent_between(tracker, 30.0, 29.0 + delay - 0.02) == 0
+    assert sent_between(tracker, 29.0 + delay, 29.0 + delay + 0.05) == 1
+    # Quiet for CALM_S (or twice the delay), then one change (a page switch): fast again.
+    quiet_until = 29.0 + max(CALM_S, 2 * delay)
+    tracker.changed(at(200, 150), now=quiet_until)
+    assert tracker.next_due() == pytest.approx(quiet_until + FIRST_S)
+    # The other blocks never backed off.
+    others = np.ones_like(tracker.dirty)
+    others[1, 1] = False
+    assert (tracker.delays.delay[others] == FIRST_S).all()
+
+
+def test_refinement_waits_for_pending_and_recent_tiles_but_not_for_restless_blocks() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    tracker.changed(np.ones((13, 20), dtype=np.bool_), now=0.0)
+    held, until = tracker.refinement_held(0.05)
+    assert held.all()  # pending tiles
+    assert until == pytest.approx(HOLD_MAX_S)
+    assert len(tracker.take(PICTURE, 0.2, allowance=10**6)) == 6
+    held, until = tracker.refinement_held(0.2 + REFINE_FALLBACK_S - 0.01)
+    assert held.all()
+    assert until == pytest.approx(0.2 + REFINE_FALLBACK_S)
+    held, until = tracker.refinement_held(0.2 + REFINE_FALLBACK_S)
+    assert not held.any()  # the fallback: the video refines them now
+    assert until is None
+    # A block backed off to a second or more gets no tile soon: not held.
+    for tick in range(6):
+        tracker.changed(at(5, 5), now=10.0 + tick)
+        sent_between(tracker, 10.0 + tick, 10.99 + tick, step=0.02)
+    held, _ = tracker.refinement_held(16.5)
+    assert not held[0, 0]
+    # A tile that never goes (no channel): held at most HOLD_MAX_S after the change.
+    tracker.changed(at(300, 150), now=20.0)
+    assert tracker.refinement_held(20.0 + HOLD_MAX_S - 0.01)[0][1, 2]
+    assert not tracker.refinement_held(20.0 + HOLD_MAX_S)[0][1, 2]
+
+
+class Flat:
+    @property
+    def geometry(self) -> ScreenGeometry:
+        return ScreenGeometry(0, 0, W, H)
+
+    def grab(self, rect: Rect | None = None) -> BGRA:
+        r = rect or Rect(0, 0, W, H)
+        return np.zeros((r.h, r.w, 4), dtype=np.uint8)
+
+    def close(self) -> None:
+        pass
+
+
+def test_the_pipeline_leaves_tile_covered_refinement_for_later() -> None:
+    pipeline = _Pipeline(Flat, 60, 8_000_000)
+    try:
+        settled = np.ones((13, 20), dtype=np.bool_)
+        nothing = np.zeros_like(settled)
+        plan = Plan(at=0.0, capture=False, refine=True, keyframe=False, refine_mask=settled)
+        t0 = time.monotonic()
+        # Without tiles: everything settled is refined at once (as before).
+        refine, retry = pipeline._refinement(plan, nothing, t0)
+        assert refine is not None
+        assert refine.all()
+        assert retry is None
+        pipeline.tiles = tracker = BlockTracker(W, H, generation=1)
+        tracker.changed(settled, now=t0)
+        tracker.changed(at(5, 5), now=t0 + 0.15)  # block (0, 0) still moving
+        tracker.take(PICTURE, t0 + 0.2, allowance=10**6)  # all but block (0, 0) sent
+        refine, retry = pipeline._refinement(plan, nothing, t0 + 0.3)
+        assert refine is None  # all covered by tiles sent or pending
+        assert retry is not None
+        assert t0 + 0.3 < retry <= t0 + 0.8
+        # After the fallback delay the sent blocks are refined; block (0, 0) still waits.
+        refine, retry = pipeline._refinement(plan, nothing, t0 + 0.2 + REFINE_FALLBACK_S)
+        assert refine is not None
+        assert tracker.dirty.sum() == 1
+        assert tracker.dirty[0, 0]
+        np.testing.assert_array_equal(refine, tracker.tiles_of(~tracker.dirty, 13, 20))
+        assert not refine[:8, :8].any()
+    finally:
+        pipeline.close()
+
+
+def test_the_viewers_word_that_its_overlay_works_is_closed_and_parsed() -> None:
+    assert tile_overlay_state(True) == '{"t":"tiles","ok":true}'  # as core/tiles.js builds it
+    assert parse_tile_overlay_state(tile_overlay_state(True)) is True
+    assert parse_tile_overlay_state(tile_overlay_state(False)) is False
+    # Not a tiles message: the monitor and input parsers judge these.
+    for other in ('{"t":"monitor","id":1}', '{"t":"move","x":1,"y":2}', "not json", b"\x00"):
+        assert parse_tile_overlay_state(other) is None
+    for bad in ('{"t":"tiles"}', '{"t":"tiles","ok":1}', '{"t":"tiles","ok":true,"x":0}',
+                '{"t":"tiles","ok":"yes"}'):  # fmt: skip
+        with pytest.raises(TileOverlayMessageError):
+            parse_tile_overlay_state(bad)
+
+
+def test_once_the_overlay_works_shown_blocks_are_never_refined_by_the_video() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    tracker.changed(np.ones((13, 20), dtype=np.bool_), now=0.0)
+    assert len(tracker.take(PICTURE, 0.2, allowance=10**6)) == 6
+    later = 0.2 + HOLD_MAX_S + REFINE_FALLBACK_S
+    held, until = tracker.refinement_held(later, overlay_works=True)
+    assert held.all()
+    assert until == math.inf
+    assert not tracker.refinement_held(later, overlay_works=False)[0].any()
+    # A block that changes is no longer shown: refined by the video if its tile never goes.
+    tracker.changed(at(5, 5), now=later)
+    held, _ = tracker.refinement_held(later + HOLD_MAX_S, overlay_works=True)
+    assert not held[0, 0]
+    assert held.sum() == 5
+
+
+def test_the_track_passes_the_viewers_word_to_its_pipeline() -> None:
+    pipeline = _Pipeline(Flat, 60, 8_000_000)
+    try:
+        pipeline.tiles = tracker = BlockTracker(W, H, generation=1)
+        t0 = time.monotonic()
+        tracker.changed(np.ones((13, 20), dtype=np.bool_), now=t0)
+        tracker.take(PICTURE, t0 + 0.2, allowance=10**6)
+        plan = Plan(at=0.0, capture=False, refine=True, keyframe=False,
+                    refine_mask=np.ones((13, 20), dtype=np.bool_))  # fmt: skip
+        nothing = np.zeros((13, 20), dtype=np.bool_)
+        fallback = t0 + 0.2 + REFINE_FALLBACK_S
+        pipeline.overlay_works = True
+        refine, retry = pipeline._refinement(plan, nothing, fallback)
+        assert refine is None
+        assert retry is not None
+        assert retry <= fallback + 0.5  # polled: other tiles may settle meanwhile
+        pipeline.overlay_works = False
+        refine, _ = pipeline._refinement(plan, nothing, fallback)
+        assert refine is not None
+        assert refine.all()
+    finally:
+        pipeline.close()
