@@ -6,8 +6,9 @@ Two real pipelines (screen_track._Pipeline, x264 included) capture the same scre
 bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
 edits changing elsewhere, scrolled and panned sideways by various amounts both ways,
 captured whole or through a damage rectangle, across a change of minute. One marks as
-shipped (the sparse blend through the scroll and pan offsets), one blends densely; their
-pictures (BGRA and I420) must be equal after every frame.
+shipped (the sparse blend through the scroll and pan offsets), one blends densely into a
+copy (no spare buffer swapped in); their pictures (BGRA and I420) must be equal after every
+frame.
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     assert shipped.watermark is not None
     assert dense.watermark is not None
     dense.watermark.blend_into = dense.watermark.blend_dense_into  # type: ignore[method-assign]
+    # The reference marks a copy, as before the picture's spare buffer: its whole-screen
+    # captures are copied into the picture, its unmarked pixels copied for scroll detection.
+    dense.picture.spare_for = lambda rect: None  # type: ignore[method-assign]
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     for pipeline in (shipped, dense):
@@ -136,7 +140,7 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
             pipeline.produce(Codec.H264, capture, region, i * 1500, 8_000_000)
         scrolls += shipped.scroll is not None
         pans += shipped.scroll is not None and shipped.scroll.dx == -dx != 0
-        assert (shipped.scroll is None) == (dense.scroll is None)
+        assert shipped.scroll == dense.scroll
         np.testing.assert_array_equal(shipped.picture.bgra, dense.picture.bgra, err_msg=f"step {i}")
         for plane in ("_y", "_u", "_v"):
             np.testing.assert_array_equal(
@@ -178,17 +182,22 @@ def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls()
     assert np.count_nonzero((whole != screen).any(axis=-1)) > 0.01 * W * H  # it marked
 
 
+def marker_and_screen() -> tuple[Marker, BGRA, BGRA]:
+    """A marker with a watermark, a page of chart text, and that page densely marked."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    reference = np.ascontiguousarray(screen.copy())
+    mark.prepare(NOON_UTC)
+    mark.blend_dense_into(reference, 0, 0)
+    return Marker(mark, W, H), screen, reference
+
+
 @pytest.mark.parametrize("owned", [False, True])
 def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: bool) -> None:
     """``owned`` (the source's fresh_grabs): the grabbed array itself comes back marked, no
     copy made; otherwise the caller's array is untouched. The unmarked pixels are kept for
     scroll detection either way, and the marked bytes are the same."""
-    mark = Watermark(IDENTITY, W, H)
-    marker = Marker(mark, W, H)
-    screen = page(W, H)
-    reference = np.ascontiguousarray(screen.copy())
-    mark.prepare(NOON_UTC)
-    mark.blend_dense_into(reference, 0, 0)
+    marker, screen, reference = marker_and_screen()
     pixels = screen.copy()
     picture = np.zeros_like(screen)
     out = marker.take(Rect(0, 0, W, H), pixels, picture, NOON_UTC, owned)
@@ -202,3 +211,31 @@ def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: 
     marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned)
     assert marker.scroll is not None
     assert marker.scroll.dy == -30
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_a_whole_screen_capture_is_marked_into_the_spare_buffer(owned: bool) -> None:
+    """With the picture's spare buffer (a whole-screen grab): the marked pixels come back in
+    it, the grabbed array is left unmarked either way, and an owned one is kept as it is
+    (no copy) as the unmarked pixels the next scroll is found against."""
+    marker, screen, reference = marker_and_screen()
+    pixels = screen.copy()
+    spare = np.zeros_like(screen)
+    out = marker.take(Rect(0, 0, W, H), pixels, np.zeros_like(screen), NOON_UTC, owned, spare)
+    assert out is spare
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(pixels, screen)  # never marked
+    assert (marker._raw is pixels) == owned
+    np.testing.assert_array_equal(marker._raw, screen)
+    scrolled = np.ascontiguousarray(page(W, H + 30)[30:])
+    other = np.zeros_like(screen)
+    marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned, other)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -30
+    # A damage rectangle afterwards is kept in the unmarked pixels, the grab left alone.
+    rect = Rect(0, 40, W, 100)
+    part = np.ascontiguousarray(page(W, H + 50)[50 + rect.y : 50 + rect.y + rect.h])
+    before = part.copy()
+    marker.take(rect, part, other, NOON_UTC, False)
+    np.testing.assert_array_equal(marker._raw[rect.y : rect.y + rect.h], before)
+    np.testing.assert_array_equal(part, before)
