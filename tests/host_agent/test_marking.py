@@ -16,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from bench.pipeline_scroll import page
@@ -25,7 +26,7 @@ from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.watermark import Watermark, WatermarkIdentity
+from host_agent.video.watermark import MAX_WINDOWS, Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
 
@@ -239,3 +240,54 @@ def test_a_whole_screen_capture_is_marked_into_the_spare_buffer(owned: bool) -> 
     marker.take(rect, part, other, NOON_UTC, False)
     np.testing.assert_array_equal(marker._raw[rect.y : rect.y + rect.h], before)
     np.testing.assert_array_equal(part, before)
+
+
+def test_whole_rows_are_blended_by_slices_as_densely_after_any_scrolls() -> None:
+    """``blend_into``'s slices of a column range's entries listed row by row (whole-width
+    rectangles, the mark not panned): after scrolls of bands of any width (runs of column
+    blocks with their own offsets; past the mask's height too, so rows wrap) the bytes
+    are the dense blend's at any height; once the bands leave too many runs of rows, the
+    general path's bytes are the same too."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    mark.prepare(NOON_UTC)
+    rng = np.random.default_rng(151)
+    sliced = mark._blend_sliced
+    taken: list[bool] = []
+
+    def counted(
+        flat_out: npt.NDArray[np.uint32], c0: int, c1: int, shown: npt.NDArray[np.int64]
+    ) -> bool:
+        taken.append(sliced(flat_out, c0, c1, shown))
+        return taken[-1]
+
+    mark._blend_sliced = counted  # type: ignore[method-assign]
+    marked = 0
+    for step in range(120):
+        # Whole-width bands, then narrower ones, then bands a few rows high (many runs of
+        # rows: the general path).
+        left = 0 if step < 40 else int(rng.integers(0, W // 2))
+        width = W - left if step < 40 else int(rng.integers(1, W - left + 1))
+        rows = int(rng.integers(1, H if step < 80 else 12))
+        top = int(rng.integers(-10, H - 30))
+        mark.shift(left, top, width, rows, int(rng.integers(-900, 900)))
+        y = int(rng.integers(0, H))
+        h = int(rng.integers(1, H - y + 1))
+        pixels = np.ascontiguousarray(screen[y : y + h])
+        sparse, dense = pixels.copy(), pixels.copy()
+        mark.blend_into(sparse, 0, y)
+        mark.blend_dense_into(dense, 0, y)
+        np.testing.assert_array_equal(sparse, dense, err_msg=f"step {step}")
+        marked += not np.array_equal(sparse, pixels)
+    assert marked > 60  # a few rows may lie between the copies of the text
+    assert taken.count(True) > 100  # sliced
+    assert taken.count(False) >= 5  # too many runs of rows: the general path
+    assert len(mark._windows) == MAX_WINDOWS  # a few column ranges kept, no more
+    # The screen's rows showing the mask's last rows, then (wrapping) its first ones.
+    again = Watermark(IDENTITY, W, H)
+    again.prepare(NOON_UTC)
+    again.shift(0, 0, W, H, -500)
+    sparse, dense = screen.copy(), screen.copy()
+    again.blend_into(sparse, 0, 0)
+    again.blend_dense_into(dense, 0, 0)
+    np.testing.assert_array_equal(sparse, dense)
