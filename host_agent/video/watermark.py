@@ -152,6 +152,9 @@ class Watermark:
         # Not reduced modulo the mask's height (mask_rect does): int64, so never overflowing.
         self._offset: Offsets = np.zeros((height, -(-width // BLOCK_W)), dtype=np.int64)
         self._offset_x: Offsets = np.zeros_like(self._offset)  # moved by sideways pans
+        self._panned = False  # _offset_x is all zeros until a pan: nothing to move
+        # The text for the last minute asked (``lines``, twice a captured frame).
+        self._lines_for: tuple[dt.datetime, list[str]] | None = None
         # The mask's non-zero entries in row-major order: column, alpha, and row * mask
         # width + column (sorted: a row's entries in a column range are found by bisection).
         self._entry_col: npt.NDArray[np.int64] = np.zeros(0, dtype=np.int64)
@@ -181,8 +184,9 @@ class Watermark:
         # modulo here (``mask_rect`` takes it; int64 offsets cannot overflow): 0.38 -> 0.07 ms
         # at 720p against a gather and a modulo, on every scrolled frame.
         np.subtract(_rows_moved(band, dy), dy, out=band)
-        across = self._offset_x[y0:y1, b0:b1]
-        across[...] = _rows_moved(across, dy)  # a pan's sideways offsets move with the rows
+        if self._panned:
+            across = self._offset_x[y0:y1, b0:b1]
+            across[...] = _rows_moved(across, dy)  # a pan's sideways offsets move with rows
 
     def pan(self, x: int, y: int, w: int, h: int, dx: int) -> None:
         """Content inside (x, y, w, h) moved right by ``dx`` columns: move the mark with it.
@@ -204,6 +208,7 @@ class Watermark:
         rows = slice(y0, y1)
         self._offset[rows, b0:b1] = self._offset[rows, source]  # a gather: a copy
         self._offset_x[rows, b0:b1] = self._offset_x[rows, source] - dx
+        self._panned = True
 
     def moved_columns(self, x: int, w: int) -> tuple[int, int]:
         """The columns [c0, c1) whose mark ``shift`` moves for a band at x..x+w: its whole
@@ -229,13 +234,20 @@ class Watermark:
 
     def lines(self, now: dt.datetime) -> list[str]:
         """The watermark's text at ``now``, shown in the clinic's zone, to the minute."""
+        # Kept for the minute: zones' offsets are whole minutes (zoneinfo, any date since
+        # 1972), so the local minute changes with the UTC one.
+        minute = now.replace(second=0, microsecond=0)
+        if self._lines_for is not None and self._lines_for[0] == minute:
+            return list(self._lines_for[1])
         local = now.astimezone(self._zone)
         ident = self.identity
-        return [
+        text = [
             f"{ident.display_name}  ({ident.user_id})",
             ident.organization,
             f"{local:%Y-%m-%d %H:%M}  S:{ident.session_id[:12]}",
         ]
+        self._lines_for = (minute, text)
+        return list(text)
 
     def needs_render(self, now: dt.datetime) -> bool:
         """True when the text changed (a new minute): the whole screen must be marked anew."""
