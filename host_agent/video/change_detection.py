@@ -92,7 +92,10 @@ class ScreenPicture:
         self.tile_cols = -(-width // TILE)
         # Rows padded to whole bands: a band conversion never reads past the buffer.
         padded_h = self.tile_rows * TILE
-        self._bgra = np.zeros((padded_h, width, 4), dtype=np.uint8)
+        self._bgra: npt.NDArray[np.uint8] = np.zeros((padded_h, width, 4), dtype=np.uint8)
+        # A second whole-screen buffer, made on first use (``spare_for``): a grab of the
+        # whole screen written there is taken by swapping the two, not copied.
+        self._spare: npt.NDArray[np.uint8] | None = None
         self._y = np.zeros((padded_h, width), dtype=np.uint8)
         self._u = np.full((padded_h // 2, width // 2), 128, dtype=np.uint8)
         self._v = np.full((padded_h // 2, width // 2), 128, dtype=np.uint8)
@@ -120,6 +123,18 @@ class ScreenPicture:
         """The last captured pixels (height x width x 4); read-only by convention."""
         return self._bgra[: self.height]
 
+    def spare_for(self, rect: Rect) -> BGRA | None:
+        """For a grab of the whole screen: a (height, width, 4) buffer the grab may fill and
+        return, which ``update`` then takes by swapping buffers instead of copying it (the
+        watermark is blended into a copy of the grab anyway: ``marking.py``; a 720p copy is
+        ~0.3 ms). Its contents are stale; it must not be kept past the grab. None for a
+        smaller rectangle (the rest of the picture is only in the current buffer)."""
+        if (rect.x, rect.y, rect.w, rect.h) != (0, 0, self.width, self.height):
+            return None
+        if self._spare is None:
+            self._spare = np.zeros_like(self._bgra)
+        return self._spare[: self.height]
+
     def update(self, grab: Callable[[Rect], BGRA], region: Rect | None = None) -> TileMask:
         """Capture ``region`` (whole screen if None), apply what changed, return the tiles.
 
@@ -144,7 +159,12 @@ class ScreenPicture:
             local = changed_tiles(old, new)
         if not local.any():
             return mask
-        old[...] = new
+        spare = self._spare
+        if new.base is spare and spare is not None and new.shape == self.bgra.shape:
+            # The grab filled the spare buffer (``spare_for``) with the whole screen.
+            self._bgra, self._spare = spare, self._bgra
+        else:
+            old[...] = new
         ty, tx = rect.y // TILE, rect.x // TILE
         mask[ty : ty + local.shape[0], tx : tx + local.shape[1]] = local
         bands = mask.any(axis=1)

@@ -41,12 +41,21 @@ class Marker:
         self.scrolls = 0
 
     def take(
-        self, rect: Rect, pixels: BGRA, picture: BGRA, now: dt.datetime, owned: bool = False
+        self,
+        rect: Rect,
+        pixels: BGRA,
+        picture: BGRA,
+        now: dt.datetime,
+        owned: bool = False,
+        spare: BGRA | None = None,
     ) -> BGRA:
         """``pixels`` just grabbed at ``rect``, marked; ``picture`` is the whole picture as
         last captured (marked, if there is a watermark), read only. ``owned``: ``pixels``
         is a new array nobody else holds (``FrameSource.fresh_grabs``), marked in place
-        rather than copied (a 720p copy is ~0.3 ms of every scrolled frame)."""
+        rather than copied (a 720p copy is ~0.3 ms of every scrolled frame). ``spare``: for
+        a grab of the whole screen, a buffer of the picture's (``ScreenPicture.spare_for``)
+        the marked pixels are written to instead, and then an owned grab is kept, unmarked,
+        as the pixels for the next scroll detection: one copy of the screen, not two."""
         raw = picture if self._raw is None else self._raw
         old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
         local = detect_scroll(old, pixels)
@@ -64,6 +73,16 @@ class Marker:
         if found is not None:
             mark.shift(found.x, found.y, found.w, found.h, found.dy)
             mark.pan(found.x, found.y, found.w, found.h, found.dx)
+        if spare is not None and spare.shape == pixels.shape:
+            spare[...] = pixels
+            ours = owned and pixels.flags.writeable and pixels.flags.c_contiguous
+            if ours and pixels.shape == raw.shape:
+                self._raw = pixels  # ours alone: kept as it is, never marked
+            else:
+                old[...] = pixels
+            mark.prepare(now)
+            mark.blend_into(spare, rect.x, rect.y)
+            return spare
         old[...] = pixels  # before marking: ``pixels`` may be marked in place
         if owned and pixels.flags.writeable and pixels.flags.c_contiguous:
             mark.prepare(now)

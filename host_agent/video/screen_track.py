@@ -189,7 +189,10 @@ class _Pipeline:
     def _grab(self, rect: Rect) -> BGRA:
         pixels = self.capture.grab(rect)
         owned = getattr(self.capture, "fresh_grabs", False)
-        return self.marker.take(rect, pixels, self.picture.bgra, _utc_now(), owned)
+        picture = self.picture
+        # Marked into the picture's spare buffer (no copy of it made without a watermark).
+        spare = picture.spare_for(rect) if self.watermark is not None else None
+        return self.marker.take(rect, pixels, picture.bgra, _utc_now(), owned, spare)
 
     def _refinement(
         self, plan: Plan, changed: TileMask, now: float

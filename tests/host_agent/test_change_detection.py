@@ -112,3 +112,46 @@ def test_odd_sizes_are_refused() -> None:
     """4:2:0 needs even dimensions; the capture crops to them first."""
     with pytest.raises(ValueError, match="even"):
         ScreenPicture(321, 200)
+
+
+def test_a_whole_screen_grab_written_into_the_spare_buffer_is_taken_by_a_swap() -> None:
+    """``spare_for``: a whole-screen grab that fills the picture's spare buffer becomes the
+    picture (the buffers swap, nothing is copied); a grab that did not change anything, or
+    any other array, leaves the buffers as they are; a smaller rectangle gets no spare."""
+    picture = ScreenPicture(W, H)
+    assert picture.spare_for(Rect(0, 0, W, H - 16)) is None
+    first, second = screen(1), screen(2)
+
+    def into_spare(source: np.ndarray):  # type: ignore[no-untyped-def]
+        def grab(rect: Rect) -> np.ndarray:
+            spare = picture.spare_for(rect)
+            assert spare is not None
+            spare[...] = source
+            return spare
+
+        return grab
+
+    picture.update(into_spare(first))
+    held = picture.bgra
+    np.testing.assert_array_equal(held, first)
+    spare = picture.spare_for(Rect(0, 0, W, H))
+    assert spare is not None
+    assert not np.shares_memory(spare, held)  # the former picture, to be overwritten
+    mask = picture.update(into_spare(second))
+    assert mask.all()
+    np.testing.assert_array_equal(picture.bgra, second)
+    assert np.shares_memory(picture.bgra, spare)  # swapped in, not copied
+    np.testing.assert_array_equal(picture._y[:H], reference_y(second))
+    now = picture.bgra
+    assert not picture.update(into_spare(second)).any()  # unchanged: kept as it was
+    assert np.shares_memory(picture.bgra, now)
+    picture.update(grabber(first))  # any other array is copied into the picture
+    assert np.shares_memory(picture.bgra, now)
+    np.testing.assert_array_equal(picture.bgra, first)
+
+
+def reference_y(bgra: np.ndarray) -> np.ndarray:
+    """The Y plane of a whole-picture conversion."""
+    frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(bgra), format="bgra")
+    yuv = VideoReformatter().reformat(frame, format="yuv420p")
+    return np.frombuffer(memoryview(yuv.planes[0]), np.uint8).reshape(H, -1)[:, :W]

@@ -6,8 +6,9 @@ Two real pipelines (screen_track._Pipeline, x264 included) capture the same scre
 bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
 edits changing elsewhere, scrolled and panned sideways by various amounts both ways,
 captured whole or through a damage rectangle, across a change of minute. One marks as
-shipped (the sparse blend through the scroll and pan offsets), one blends densely; their
-pictures (BGRA and I420) must be equal after every frame.
+shipped (the sparse blend through the scroll and pan offsets), one blends densely into a
+copy (no spare buffer swapped in); their pictures (BGRA and I420) must be equal after every
+frame.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import datetime as dt
 
 import numpy as np
+import numpy.typing as npt
 import pytest
 
 from bench.pipeline_scroll import page
@@ -24,7 +26,7 @@ from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.watermark import Watermark, WatermarkIdentity
+from host_agent.video.watermark import MAX_WINDOWS, Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
 
@@ -118,6 +120,9 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     assert shipped.watermark is not None
     assert dense.watermark is not None
     dense.watermark.blend_into = dense.watermark.blend_dense_into  # type: ignore[method-assign]
+    # The reference marks a copy, as before the picture's spare buffer: its whole-screen
+    # captures are copied into the picture, its unmarked pixels copied for scroll detection.
+    dense.picture.spare_for = lambda rect: None  # type: ignore[method-assign]
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     for pipeline in (shipped, dense):
@@ -136,7 +141,7 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
             pipeline.produce(Codec.H264, capture, region, i * 1500, 8_000_000)
         scrolls += shipped.scroll is not None
         pans += shipped.scroll is not None and shipped.scroll.dx == -dx != 0
-        assert (shipped.scroll is None) == (dense.scroll is None)
+        assert shipped.scroll == dense.scroll
         np.testing.assert_array_equal(shipped.picture.bgra, dense.picture.bgra, err_msg=f"step {i}")
         for plane in ("_y", "_u", "_v"):
             np.testing.assert_array_equal(
@@ -178,17 +183,22 @@ def test_blend_into_equals_the_dense_blend_for_any_rectangle_after_any_scrolls()
     assert np.count_nonzero((whole != screen).any(axis=-1)) > 0.01 * W * H  # it marked
 
 
+def marker_and_screen() -> tuple[Marker, BGRA, BGRA]:
+    """A marker with a watermark, a page of chart text, and that page densely marked."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    reference = np.ascontiguousarray(screen.copy())
+    mark.prepare(NOON_UTC)
+    mark.blend_dense_into(reference, 0, 0)
+    return Marker(mark, W, H), screen, reference
+
+
 @pytest.mark.parametrize("owned", [False, True])
 def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: bool) -> None:
     """``owned`` (the source's fresh_grabs): the grabbed array itself comes back marked, no
     copy made; otherwise the caller's array is untouched. The unmarked pixels are kept for
     scroll detection either way, and the marked bytes are the same."""
-    mark = Watermark(IDENTITY, W, H)
-    marker = Marker(mark, W, H)
-    screen = page(W, H)
-    reference = np.ascontiguousarray(screen.copy())
-    mark.prepare(NOON_UTC)
-    mark.blend_dense_into(reference, 0, 0)
+    marker, screen, reference = marker_and_screen()
     pixels = screen.copy()
     picture = np.zeros_like(screen)
     out = marker.take(Rect(0, 0, W, H), pixels, picture, NOON_UTC, owned)
@@ -202,3 +212,82 @@ def test_an_owned_capture_is_marked_in_place_and_any_other_is_left_alone(owned: 
     marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned)
     assert marker.scroll is not None
     assert marker.scroll.dy == -30
+
+
+@pytest.mark.parametrize("owned", [False, True])
+def test_a_whole_screen_capture_is_marked_into_the_spare_buffer(owned: bool) -> None:
+    """With the picture's spare buffer (a whole-screen grab): the marked pixels come back in
+    it, the grabbed array is left unmarked either way, and an owned one is kept as it is
+    (no copy) as the unmarked pixels the next scroll is found against."""
+    marker, screen, reference = marker_and_screen()
+    pixels = screen.copy()
+    spare = np.zeros_like(screen)
+    out = marker.take(Rect(0, 0, W, H), pixels, np.zeros_like(screen), NOON_UTC, owned, spare)
+    assert out is spare
+    np.testing.assert_array_equal(out, reference)
+    np.testing.assert_array_equal(pixels, screen)  # never marked
+    assert (marker._raw is pixels) == owned
+    np.testing.assert_array_equal(marker._raw, screen)
+    scrolled = np.ascontiguousarray(page(W, H + 30)[30:])
+    other = np.zeros_like(screen)
+    marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC, owned, other)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -30
+    # A damage rectangle afterwards is kept in the unmarked pixels, the grab left alone.
+    rect = Rect(0, 40, W, 100)
+    part = np.ascontiguousarray(page(W, H + 50)[50 + rect.y : 50 + rect.y + rect.h])
+    before = part.copy()
+    marker.take(rect, part, other, NOON_UTC, False)
+    np.testing.assert_array_equal(marker._raw[rect.y : rect.y + rect.h], before)
+    np.testing.assert_array_equal(part, before)
+
+
+def test_whole_rows_are_blended_by_slices_as_densely_after_any_scrolls() -> None:
+    """``blend_into``'s slices of a column range's entries listed row by row (whole-width
+    rectangles, the mark not panned): after scrolls of bands of any width (runs of column
+    blocks with their own offsets; past the mask's height too, so rows wrap) the bytes
+    are the dense blend's at any height; once the bands leave too many runs of rows, the
+    general path's bytes are the same too."""
+    mark = Watermark(IDENTITY, W, H)
+    screen = page(W, H)
+    mark.prepare(NOON_UTC)
+    rng = np.random.default_rng(151)
+    sliced = mark._blend_sliced
+    taken: list[bool] = []
+
+    def counted(
+        flat_out: npt.NDArray[np.uint32], c0: int, c1: int, shown: npt.NDArray[np.int64]
+    ) -> bool:
+        taken.append(sliced(flat_out, c0, c1, shown))
+        return taken[-1]
+
+    mark._blend_sliced = counted  # type: ignore[method-assign]
+    marked = 0
+    for step in range(120):
+        # Whole-width bands, then narrower ones, then bands a few rows high (many runs of
+        # rows: the general path).
+        left = 0 if step < 40 else int(rng.integers(0, W // 2))
+        width = W - left if step < 40 else int(rng.integers(1, W - left + 1))
+        rows = int(rng.integers(1, H if step < 80 else 12))
+        top = int(rng.integers(-10, H - 30))
+        mark.shift(left, top, width, rows, int(rng.integers(-900, 900)))
+        y = int(rng.integers(0, H))
+        h = int(rng.integers(1, H - y + 1))
+        pixels = np.ascontiguousarray(screen[y : y + h])
+        sparse, dense = pixels.copy(), pixels.copy()
+        mark.blend_into(sparse, 0, y)
+        mark.blend_dense_into(dense, 0, y)
+        np.testing.assert_array_equal(sparse, dense, err_msg=f"step {step}")
+        marked += not np.array_equal(sparse, pixels)
+    assert marked > 60  # a few rows may lie between the copies of the text
+    assert taken.count(True) > 100  # sliced
+    assert taken.count(False) >= 5  # too many runs of rows: the general path
+    assert len(mark._windows) == MAX_WINDOWS  # a few column ranges kept, no more
+    # The screen's rows showing the mask's last rows, then (wrapping) its first ones.
+    again = Watermark(IDENTITY, W, H)
+    again.prepare(NOON_UTC)
+    again.shift(0, 0, W, H, -500)
+    sparse, dense = screen.copy(), screen.copy()
+    again.blend_into(sparse, 0, 0)
+    again.blend_dense_into(dense, 0, 0)
+    np.testing.assert_array_equal(sparse, dense)

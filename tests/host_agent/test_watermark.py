@@ -203,3 +203,34 @@ def test_after_many_pans_and_scrolls_every_region_is_still_marked_as_densely() -
         for x in range(0, 1280 - TILE_W, TILE_W // 2):
             assert np.count_nonzero(moved[y : y + TILE_H, x : x + TILE_W]) > 0
     assert np.count_nonzero(moved[48 : 48 + 2 * TILE_H]) == period
+
+
+def test_a_panned_mark_then_scrolled_moves_with_the_rows() -> None:
+    """Pans, then a scroll of a band across them: the panned mark moves up with the
+    content (the sideways offsets move with the rows too, once there has been a pan)."""
+    mark = Watermark(IDENTITY, 1280, 720)
+    mark.prepare(NOON_UTC)
+    # Two panes one above the other, panned apart (their seam where the mark has text).
+    mark.pan(96, 100, 928, 130, 37)
+    mark.pan(96, 230, 928, 370, -20)
+    before = mark.apply(frame(255), NOON_UTC)
+    mark.shift(96, 100, 928, 500, -41)
+    after = mark.apply(frame(255), NOON_UTC)
+    np.testing.assert_array_equal(after[100:559, 96:1024], before[141:600, 96:1024])
+    assert not np.array_equal(after[100:559, 96:1024], before[100:559, 96:1024])
+
+
+@pytest.mark.parametrize("zone", [None, "Asia/Kolkata", "America/St_Johns"])
+def test_the_text_kept_for_a_minute_turns_with_the_minute(zone: str | None) -> None:
+    """``lines`` keeps the text for its minute (asked twice a frame): it still changes on
+    the minute, in zones half an hour off UTC too, and a caller's list is its own."""
+    identity = dataclasses.replace(IDENTITY, time_zone=zone) if zone else IDENTITY
+    mark = Watermark(identity, 1280, 720)
+    late = NOON_UTC + dt.timedelta(seconds=59, microseconds=999_999)
+    first = mark.lines(NOON_UTC + dt.timedelta(seconds=1))
+    first.append("changed by the caller")
+    assert mark.lines(late) == mark.lines(NOON_UTC)
+    assert len(mark.lines(late)) == 3
+    turned = mark.lines(NOON_UTC + dt.timedelta(minutes=1))
+    assert turned != mark.lines(late)
+    assert turned == Watermark(identity, 1280, 720).lines(NOON_UTC + dt.timedelta(minutes=1))
