@@ -3,7 +3,7 @@
 Fed with each feedback's ``PacketResult``s, it keeps three figures and targets the lower:
 
 - **Acknowledged bitrate**: what the receiver got over the last ``ACKED_WINDOW_S``; and
-  the same bytes over the time they were flowing (gaps over ``IDLE_GAP_S`` cut short).
+  the same bytes over the time they were flowing (gaps over ``IDLE_GAP_S`` left out).
 - **Delay-based** (AIMD on ``delay_trend``): on *overuse* the target drops to ``BETA`` of
   the acknowledged bitrate while flowing (what the bottleneck passes, minus room for its
   queue to drain: a screen quiet before a burst says nothing of the link), at most once
@@ -43,8 +43,9 @@ from host_agent.webrtc.transport_cc import PacketResult
 MIN_BITRATE: Final = 150_000
 START_BITRATE: Final = 1_500_000
 ACKED_WINDOW_S: Final = 0.5
-# A gap between arrivals longer than this is the sender idle, not the path slow.
-IDLE_GAP_S: Final = 0.05
+# A gap between arrivals longer than this is the sender idle, not the path slow (about
+# libwebrtc's acknowledged-bitrate window, which restarts after such a gap).
+IDLE_GAP_S: Final = 0.15
 BUSY_MIN_S: Final = 0.05
 BETA: Final = 0.85
 FAST_GROWTH: Final = 1.25  # per second, far from the known capacity
@@ -107,19 +108,22 @@ class AckedBitrate:
         return int((self._bytes - self._arrivals[0][1]) * 8 / span)
 
     def busy_bitrate(self) -> int | None:
-        """The rate while packets were flowing: each gap between arrivals counts for at most
-        ``IDLE_GAP_S``, so a quiet screen before a burst does not dilute what the path
-        passed during it (libwebrtc's acknowledged-bitrate windows restart after an idle
-        gap, to the same end). None under ``BUSY_MIN_S`` of flow."""
-        if len(self._arrivals) < 2:
-            return None
-        busy, last = 0.0, self._arrivals[0][0]
-        for arrival, _ in self._arrivals:
-            busy += min(arrival - last, IDLE_GAP_S)
+        """The rate while packets were flowing: a gap between arrivals over ``IDLE_GAP_S``
+        is the sender idle, and the packet after it starts a new stretch (its bytes
+        arrived before that stretch's time began, as the window's first packet's), so a
+        quiet screen around a burst does not dilute what the path passed during it
+        (libwebrtc's acknowledged-bitrate windows restart after an idle gap, to the same
+        end). None under ``BUSY_MIN_S`` of flow."""
+        busy, counted = 0.0, 0
+        last: float | None = None
+        for arrival, size in self._arrivals:
+            if last is not None and arrival - last <= IDLE_GAP_S:
+                busy += arrival - last
+                counted += size
             last = arrival
         if busy < BUSY_MIN_S:
             return None
-        return int((self._bytes - self._arrivals[0][1]) * 8 / busy)
+        return int(counted * 8 / busy)
 
 
 class LinkCapacity:
