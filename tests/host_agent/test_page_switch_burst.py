@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 import pytest
 
 from host_agent.webrtc.delay_trend import DelayTrend, Usage
-from host_agent.webrtc.estimator import BandwidthEstimator
+from host_agent.webrtc.estimator import AckedBitrate, BandwidthEstimator
 from host_agent.webrtc.pacer import Pacer
 from host_agent.webrtc.transport_cc import (
     PacketResult,
@@ -144,3 +144,18 @@ def test_packets_released_together_after_a_stall_are_one_burst() -> None:
         results.append(PacketResult(i, send, PACKET, read_at(send + PROPAGATION_S)))
     usages = [trend.update(results[i : i + 12]) for i in range(0, 400, 12)]
     assert Usage.OVERUSING not in usages
+
+
+def test_the_rate_while_flowing_leaves_the_quiet_screen_out() -> None:
+    """A keepalive, 0.4 s of nothing, then 0.1 s of a frame at 9.6 Mbit/s: the window's
+    rate is diluted by the quiet, the rate while flowing is the frame's."""
+    acked = AckedBitrate()
+    acked.add(0.0, 120)
+    for i in range(100):
+        acked.add(0.4 + i * 0.001, 1200)
+    window = acked.bitrate()
+    assert window is not None
+    assert window < 2.5e6
+    busy = acked.busy_bitrate()
+    assert busy is not None
+    assert busy == pytest.approx(9.6e6, rel=0.02)
