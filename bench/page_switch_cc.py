@@ -38,14 +38,13 @@ def switches(session: Session) -> list[float]:
     sends = [(e[1], e[2]) for e in session.events if e[0] == "s"]
     found: list[float] = []
     start, total = 0, 0
-    for end, (t, n) in enumerate(sends):
+    for t, n in sends:
         total += n
         while sends[start][0] < t - SWITCH_S:
             total -= sends[start][1]
             start += 1
         if total > SWITCH_BYTES and (not found or sends[start][0] - found[-1] > 2.0):
             found.append(sends[start][0])
-        del end
     return found
 
 
