@@ -4,13 +4,6 @@ In the spirit of Google Congestion Control (draft-ietf-rmcat-gcc, and libwebrtc'
 
 1. **Groups**: packets sent within ``GROUP_S`` of a group's first packet form one group (a
    frame or a pacer burst); what is compared is when groups were sent and when they arrived.
-   A packet sent later still joins the group when it arrived within ``BURST_S`` of the
-   group's last arrival *and* closer to it than it was sent (as libwebrtc's inter-arrival
-   bursts, for at most ``MAX_BURST_S``): packets held up together before the path (a
-   receiver that did not read its socket for tens of ms on a loaded machine, the sender's
-   thread descheduled between stamping a packet and sending it) and then released at once
-   are one burst, not a queue that grew and drained. Without this a page switch on
-   loopback (one 200 kB frame paced over ~0.3 s) read as overuse under CPU load.
 2. **Delay variation**: for consecutive groups, (arrival gap) - (send gap). Positive: the
    later group waited longer somewhere, i.e. a queue grew between them.
 3. **Trend**: the variations are accumulated (the queueing delay, up to a constant),
@@ -37,8 +30,6 @@ from typing import Final
 from host_agent.webrtc.transport_cc import PacketResult
 
 GROUP_S: Final = 0.005
-BURST_S: Final = 0.005
-MAX_BURST_S: Final = 0.100
 WINDOW: Final = 20
 SMOOTHING: Final = 0.9
 GAIN: Final = 4.0
@@ -66,20 +57,8 @@ class Usage(Enum):
 class _Group:
     first_send: float
     last_send: float
-    first_arrival: float
     last_arrival: float
     size: int
-
-    def holds_burst(self, send: float, arrival: float) -> bool:
-        """Did this packet arrive with the group, though sent after it (a burst released
-        at once after being held up), rather than after a gap of its own?"""
-        arrival_gap = arrival - self.last_arrival
-        closer_than_sent = arrival_gap - (send - self.last_send) < 0
-        return (
-            closer_than_sent
-            and arrival_gap <= BURST_S
-            and arrival - self.first_arrival < MAX_BURST_S
-        )
 
 
 class DelayTrend:
@@ -100,12 +79,9 @@ class DelayTrend:
         self._over_count = 0
         self._last_update: float | None = None
         self.usage = Usage.NORMAL
-        # Group comparisons the last ``update`` made: none means its usage is an old one.
-        self.compared = 0
 
     def update(self, results: Iterable[PacketResult]) -> Usage:
         """Packets in send order (a feedback's); returns the usage after them."""
-        self.compared = 0
         for result in sorted(results, key=lambda r: r.send_time):
             if result.arrival is not None:
                 self._add(result, result.arrival)
@@ -114,15 +90,11 @@ class DelayTrend:
     def _add(self, packet: PacketResult, arrival: float) -> None:
         group = self._current
         if group is None:
-            self._current = _Group(
-                packet.send_time, packet.send_time, arrival, arrival, packet.size
-            )
+            self._current = _Group(packet.send_time, packet.send_time, arrival, packet.size)
             return
         if packet.send_time < group.first_send:
             return  # sent before the group being built: out of order, no information
-        if packet.send_time - group.first_send <= GROUP_S or group.holds_burst(
-            packet.send_time, arrival
-        ):
+        if packet.send_time - group.first_send <= GROUP_S:
             group.last_send = max(group.last_send, packet.send_time)
             group.last_arrival = max(group.last_arrival, arrival)
             group.size += packet.size
@@ -130,7 +102,7 @@ class DelayTrend:
         if self._previous is not None:
             self._compare(self._previous, group)
         self._previous = group
-        self._current = _Group(packet.send_time, packet.send_time, arrival, arrival, packet.size)
+        self._current = _Group(packet.send_time, packet.send_time, arrival, packet.size)
 
     def _compare(self, earlier: _Group, later: _Group) -> None:
         send_gap = later.last_send - earlier.last_send
@@ -144,7 +116,6 @@ class DelayTrend:
         if self._first_arrival is None:
             self._first_arrival = now
         self._samples += 1
-        self.compared += 1
         self._accumulated_ms += (arrival_gap - send_gap) * 1000
         self._smoothed_ms = SMOOTHING * self._smoothed_ms + (1 - SMOOTHING) * self._accumulated_ms
         self._points.append(((now - self._first_arrival) * 1000, self._smoothed_ms))

@@ -2,13 +2,10 @@
 
 Fed with each feedback's ``PacketResult``s, it keeps three figures and targets the lower:
 
-- **Acknowledged bitrate**: what the receiver got over the last ``ACKED_WINDOW_S``; and
-  the same bytes over the time they were flowing (gaps over ``IDLE_GAP_S`` left out).
+- **Acknowledged bitrate**: what the receiver got over the last ``ACKED_WINDOW_S``.
 - **Delay-based** (AIMD on ``delay_trend``): on *overuse* the target drops to ``BETA`` of
-  the acknowledged bitrate while flowing (what the bottleneck passes, minus room for its
-  queue to drain: a screen quiet before a burst says nothing of the link), at most once
-  per round trip and only on a feedback that brought new delay samples; on *underuse* it
-  holds (the queue is draining); on *normal*
+  the acknowledged bitrate (what the bottleneck passes, minus room for its queue to drain),
+  at most once per round trip; on *underuse* it holds (the queue is draining); on *normal*
   it grows: additively (about a packet per response time) within ``CAPACITY_SIGMAS`` of the
   link capacity learnt from earlier drops, multiplicatively by ``FAST_GROWTH`` per second
   farther from it, above or below (libwebrtc grows additively anywhere below and relies on
@@ -43,10 +40,6 @@ from host_agent.webrtc.transport_cc import PacketResult
 MIN_BITRATE: Final = 150_000
 START_BITRATE: Final = 1_500_000
 ACKED_WINDOW_S: Final = 0.5
-# A gap between arrivals longer than this is the sender idle, not the path slow (about
-# libwebrtc's acknowledged-bitrate window, which restarts after such a gap).
-IDLE_GAP_S: Final = 0.15
-BUSY_MIN_S: Final = 0.05
 BETA: Final = 0.85
 FAST_GROWTH: Final = 1.25  # per second, far from the known capacity
 ACKED_HEADROOM: Final = 1.5
@@ -83,9 +76,7 @@ class EstimatorStats:
 
 
 class AckedBitrate:
-    """Bytes the receiver got over the last ``ACKED_WINDOW_S`` of its clock: as a rate over
-    the window (``bitrate``, what growth may not outrun), and over the time packets were
-    flowing (``busy_bitrate``, what a drop starts from)."""
+    """Bytes the receiver got over the last ``ACKED_WINDOW_S`` of its clock."""
 
     def __init__(self) -> None:
         self._arrivals: deque[tuple[float, int]] = deque()
@@ -106,24 +97,6 @@ class AckedBitrate:
             return None
         # The first packet's bytes arrived before the span began.
         return int((self._bytes - self._arrivals[0][1]) * 8 / span)
-
-    def busy_bitrate(self) -> int | None:
-        """The rate while packets were flowing: a gap between arrivals over ``IDLE_GAP_S``
-        is the sender idle, and the packet after it starts a new stretch (its bytes
-        arrived before that stretch's time began, as the window's first packet's), so a
-        quiet screen around a burst does not dilute what the path passed during it
-        (libwebrtc's acknowledged-bitrate windows restart after an idle gap, to the same
-        end). None under ``BUSY_MIN_S`` of flow."""
-        busy, counted = 0.0, 0
-        last: float | None = None
-        for arrival, size in self._arrivals:
-            if last is not None and arrival - last <= IDLE_GAP_S:
-                busy += arrival - last
-                counted += size
-            last = arrival
-        if busy < BUSY_MIN_S:
-            return None
-        return int(counted * 8 / busy)
 
 
 class LinkCapacity:
@@ -214,11 +187,6 @@ class BandwidthEstimator:
         if usage is Usage.OVERUSING:
             if now - self._last_decrease < max(MIN_DECREASE_INTERVAL_S, rtt):
                 return
-            if not self.trend.compared:
-                # No new group in this feedback (a quiet screen's lone packet): the overuse
-                # is an old reading, and the window then holds only what the screen sent
-                # since; dropping to that cut a loopback target to the floor.
-                return
             self.state = Rate.DECREASE
         elif usage is Usage.UNDERUSING:
             self.state = Rate.HOLD
@@ -226,8 +194,7 @@ class BandwidthEstimator:
             self.state = Rate.INCREASE
             return  # one feedback of hold between a drop and growth: the queue drains
         if self.state is Rate.DECREASE:
-            busy = self.acked.busy_bitrate()
-            base = busy if busy is not None else self.delay_based
+            base = acked if acked is not None else self.delay_based
             self.capacity.forget_if_above(base)
             self.capacity.on_drop(base)
             self.delay_based = min(self.delay_based, BETA * base)
