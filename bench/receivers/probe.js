@@ -307,6 +307,12 @@
         let data;
         if (source.video) {
           ctx.drawImage(source.video, x, y, w, h, 0, 0, w, h);
+          // What the viewer shows is the video with the lossless tiles over it
+          // (web_client/app/tile_overlay.js: a canvas at the video's intrinsic size).
+          const tiles = source.tiles;
+          if (tiles && !tiles.hidden && tiles.width === source.video.videoWidth) {
+            ctx.drawImage(tiles, x, y, w, h, 0, 0, w, h);
+          }
           data = ctx.getImageData(0, 0, w, h).data;
         } else {
           data = source.rfb._display._targetCtx.getImageData(x, y, w, h).data;
@@ -344,7 +350,9 @@
     scheduleCaptures(kind, box, times) {
       // The canvas path's canvas is drawn from like the <video> (drawImage takes either).
       const element = { ours: "remote-video", canvas: "remote-canvas" }[kind];
-      const source = element ? { video: document.getElementById(element) } : { rfb: window.__rfb };
+      const source = element
+        ? { video: document.getElementById(element), tiles: document.querySelector(".remote-tiles") }
+        : { rfb: window.__rfb };
       scheduleCaptures(source, box, times);
     },
     /** Everything recorded since the last drain (the lists are emptied). */
