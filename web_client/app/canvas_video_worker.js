@@ -26,7 +26,11 @@
 
 import { FrameGate } from "../core/encoded_frames.js";
 
-const COUNTS_EVERY = 30; // frames between count reports (for tests and the bench)
+// Count reports (for tests and the bench): every COUNTS_EVERY frames, or on the first
+// frame after COUNTS_EVERY_MS, since a settled screen sends few frames (keep-alives, two a
+// second) and its counts would otherwise wait for many seconds.
+const COUNTS_EVERY = 30;
+const COUNTS_EVERY_MS = 1000;
 
 const stamp = () => performance.timeOrigin + performance.now();
 
@@ -90,6 +94,7 @@ function start(transformer, session) {
   let decoder = null;
   let stopped = false;
   let seen = 0;
+  let countedAt = -Infinity;
   // When each frame reached this worker, by chunk timestamp: reported with its picture, so
   // the bench can tell the transform's hop from the decoder's time.
   const arrived = new Map();
@@ -175,7 +180,11 @@ function start(transformer, session) {
           onError(String(error?.message ?? error));
         }
         seen += 1;
-        if (seen % COUNTS_EVERY === 0) post({ kind: "counts", counts: gate.counts });
+        const now = performance.now();
+        if (seen % COUNTS_EVERY === 0 || now - countedAt >= COUNTS_EVERY_MS) {
+          countedAt = now;
+          post({ kind: "counts", counts: gate.counts });
+        }
       }
       controller.enqueue(encoded);
     },
