@@ -24,7 +24,7 @@ import datetime as dt
 import numpy as np
 
 from host_agent.video.change_detection import BGRA, Rect
-from host_agent.video.scroll import Scroll, SignatureMemo, detect_scroll
+from host_agent.video.scroll import Scroll, detect_scroll
 from host_agent.video.watermark import Watermark
 
 
@@ -39,9 +39,6 @@ class Marker:
         )
         self.scroll: Scroll | None = None  # found in the last capture
         self.scrolls = 0
-        # Scroll detection's signatures of this capture, the next one's old side: valid as
-        # every capture's unmarked pixels are what the next one compares against (below).
-        self.signatures = SignatureMemo()
 
     def take(
         self,
@@ -61,7 +58,7 @@ class Marker:
         as the pixels for the next scroll detection: one copy of the screen, not two."""
         raw = picture if self._raw is None else self._raw
         old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
-        local = detect_scroll(old, pixels, memo=self.signatures, origin=(rect.x, rect.y))
+        local = detect_scroll(old, pixels)
         self.scroll = None
         if local is not None:
             self.scrolls += 1

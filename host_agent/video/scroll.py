@@ -18,16 +18,10 @@ band's columns, tried only when no vertical move is (a mark that does not follow
 2.1-2.9x the bitrate of the same pan unmarked, a radiograph 8.8-9.1x). It costs ~2 ms more
 on a 720p frame that changed but is no vertical scroll (a pan, a page switch). Diagonal
 moves are not found (neither rows nor columns match).
-
-While content keeps moving, the changed band is the same frame after frame, and the old
-band's signatures are the ones computed for the new band one frame earlier:
-``SignatureMemo`` keeps them, so each frame computes one side, not two (measured at 720p:
-a scroll's detection 1.6 -> 1.1 ms, a pan's 3.4 -> 2.2 ms; at 1080p 2.6 -> 1.7, 6.9 -> 4.3).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final
 
@@ -124,53 +118,6 @@ def _fold(product: npt.NDArray[np.float64]) -> npt.NDArray[np.uint64]:
     return folded
 
 
-Signatures = npt.NDArray[np.uint64]
-# The axis ("rows" or "cols") and the span the signatures were summed over, in screen
-# coordinates: a row's signature covers the band's columns [a, b), a column's its rows.
-BandKey = tuple[str, int, int]
-
-
-class SignatureMemo:
-    """The signatures of the last capture's new band, for the next capture's old side.
-
-    Valid only if the pixels the next call compares against are exactly that capture's in
-    the band: its caller keeps the last capture unmarked and nothing else writes to it
-    (``marking.Marker``). Each line's signature depends only on that line, over the span
-    summed, so a band over the same span whose lines lie within the stored ones (the
-    changed band's ends move with the blank lines at its edges) is a slice of them. Entries
-    live for one call: a band not seen in the call just before is signed afresh. ``hits``
-    counts the sides not recomputed (tests)."""
-
-    def __init__(self) -> None:
-        self._last: dict[BandKey, tuple[int, Signatures]] = {}
-        self._now: dict[BandKey, tuple[int, Signatures]] = {}
-        self.hits = 0
-
-    def begin(self) -> None:
-        """A new capture: what the previous one computed for its new bands is now old."""
-        self._last, self._now = self._now, {}
-
-    def old(
-        self, key: BandKey, start: int, band: BGRA, of: Callable[[BGRA], Signatures]
-    ) -> Signatures:
-        """The old band's signatures; its lines begin at ``start`` on the screen."""
-        found = self._last.get(key)
-        if found is not None:
-            first, signatures = found
-            lines = band.shape[0] if key[0] == "rows" else band.shape[1]
-            if first <= start and start + lines <= first + signatures.size:
-                self.hits += 1
-                return signatures[start - first : start - first + lines]
-        return of(band)
-
-    def new(
-        self, key: BandKey, start: int, band: BGRA, of: Callable[[BGRA], Signatures]
-    ) -> Signatures:
-        signatures = of(band)
-        self._now[key] = (start, signatures)
-        return signatures
-
-
 def changed_pixels(old: BGRA, new: BGRA) -> npt.NDArray[np.bool_]:
     """(rows, cols): which pixels of two same-shape BGRA pictures differ."""
     if old.shape != new.shape:
@@ -180,12 +127,7 @@ def changed_pixels(old: BGRA, new: BGRA) -> npt.NDArray[np.bool_]:
 
 
 def detect_scroll(
-    old: BGRA,
-    new: BGRA,
-    max_shift: int | None = None,
-    diff: npt.NDArray[np.bool_] | None = None,
-    memo: SignatureMemo | None = None,
-    origin: tuple[int, int] = (0, 0),
+    old: BGRA, new: BGRA, max_shift: int | None = None, diff: npt.NDArray[np.bool_] | None = None
 ) -> Scroll | None:
     """The vertical move between two same-shape BGRA pictures, else their horizontal one,
     or None if there is neither.
@@ -195,15 +137,7 @@ def detect_scroll(
         new: the picture now.
         max_shift: the largest |dy| or |dx| considered (default: half the changed band).
         diff: ``changed_pixels(old, new)`` if the caller has it already.
-        memo: signatures kept from the call before (``SignatureMemo``; ``begin`` is called
-            here), if ``old`` holds exactly the pixels that call was given as ``new``
-            wherever both cover the screen.
-        origin: where ``old`` and ``new`` sit on the screen (x, y): the memo's bands are
-            keyed in screen coordinates.
     """
-    if memo is None:
-        memo = SignatureMemo()
-    memo.begin()
     if diff is None:
         diff = changed_pixels(old, new)
     elif old.shape != new.shape or diff.shape != old.shape[:2]:
@@ -217,26 +151,15 @@ def detect_scroll(
     if right - left > MAX_COLS or bottom - top > MAX_COLS:
         return None
     band_old, band_new = old[top:bottom, left:right], new[top:bottom, left:right]
-    x0, y0 = origin
     if changed_rows.size >= MIN_BAND_ROWS and bottom - top >= MIN_BAND_ROWS:
         limit = (bottom - top) // 2 if max_shift is None else max_shift
-        key: BandKey = ("rows", x0 + left, x0 + right)
-        found = _moved(
-            memo.old(key, y0 + top, band_old, row_signatures),
-            memo.new(key, y0 + top, band_new, row_signatures),
-            limit,
-        )
+        found = _moved(row_signatures(band_old), row_signatures(band_new), limit)
         if found is not None:
             dy, first, last, hits = found
             return Scroll(left, top + first, right - left, last - first, dy, hits)
     if changed_cols.size >= MIN_BAND_ROWS and right - left >= MIN_BAND_ROWS:
         limit = (right - left) // 2 if max_shift is None else max_shift
-        key = ("cols", y0 + top, y0 + bottom)
-        found = _moved(
-            memo.old(key, x0 + left, band_old, column_signatures),
-            memo.new(key, x0 + left, band_new, column_signatures),
-            limit,
-        )
+        found = _moved(column_signatures(band_old), column_signatures(band_new), limit)
         if found is not None:
             dx, first, last, hits = found
             return Scroll(left + first, top, last - first, bottom - top, 0, hits, dx)

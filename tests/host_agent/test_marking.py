@@ -14,7 +14,6 @@ frame.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -27,7 +26,6 @@ from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
 from host_agent.video.screen_track import Codec, _Pipeline
-from host_agent.video.scroll import BandKey, SignatureMemo, Signatures
 from host_agent.video.watermark import MAX_WINDOWS, Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
@@ -109,45 +107,6 @@ STEPS = [
 ]
 
 
-class _Unremembering(SignatureMemo):
-    """Scroll detection's memo that keeps nothing: every old band is signed afresh."""
-
-    def old(
-        self, key: BandKey, start: int, band: BGRA, of: Callable[[BGRA], Signatures]
-    ) -> Signatures:
-        return of(band)
-
-
-@pytest.mark.parametrize("whole", [False, True], ids=["pane", "whole-screen"])
-def test_signatures_kept_between_captures_find_what_fresh_ones_find(
-    whole: bool, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """A steady scroll, then a steady pan: the pipeline reuses the last capture's band
-    signatures (the same band each frame) and finds every move a pipeline signing both
-    sides each time finds, with the same marked picture."""
-    monkeypatch.setattr(screen_track, "_utc_now", lambda: NOON_UTC)
-    screen = Screen(whole, True)
-    kept = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
-    fresh = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
-    fresh.marker.signatures = _Unremembering()
-    key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
-    capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
-    for pipeline in (kept, fresh):
-        pipeline.produce(Codec.H264, key, None, 0, 8_000_000)
-    moves = [(7, 0)] * 8 + [(0, 9)] * 6 + [(3, 0)] * 4
-    for i, (dy, dx) in enumerate(moves, start=1):
-        screen.top += dy
-        screen.left += dx
-        for pipeline in (kept, fresh):
-            pipeline.produce(Codec.H264, capture, None, i * 1500, 8_000_000)
-        assert kept.scroll is not None, f"move {i}"
-        assert kept.scroll == fresh.scroll
-        np.testing.assert_array_equal(kept.picture.bgra, fresh.picture.bgra, err_msg=f"move {i}")
-    # Most frames reuse a side (a band whose span changed, e.g. a pan whose rows moved, does not).
-    assert kept.marker.signatures.hits > len(moves) // 2
-    assert fresh.marker.signatures.hits == 0
-
-
 @pytest.mark.parametrize("fresh", [False, True], ids=["copied", "in-place"])
 @pytest.mark.parametrize("whole", [False, True], ids=["pane", "whole-screen"])
 def test_marked_frames_are_the_bytes_a_dense_blend_gives(
@@ -164,8 +123,6 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     # The reference marks a copy, as before the picture's spare buffer: its whole-screen
     # captures are copied into the picture, its unmarked pixels copied for scroll detection.
     dense.picture.spare_for = lambda rect: None  # type: ignore[method-assign]
-    # ... and signs both sides of every band for scroll detection (no signatures kept).
-    dense.marker.signatures = _Unremembering()
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     for pipeline in (shipped, dense):

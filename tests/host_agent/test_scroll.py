@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import itertools
-
 import numpy as np
 import numpy.typing as npt
 import pytest
 
-from host_agent.video.scroll import (
-    SignatureMemo,
-    column_signatures,
-    detect_scroll,
-    row_signatures,
-)
+from host_agent.video.scroll import column_signatures, detect_scroll, row_signatures
 
 pytestmark = pytest.mark.unit
 
@@ -170,45 +163,3 @@ def test_column_signatures_are_the_row_signatures_of_the_transposed_picture() ->
 def test_pictures_of_different_shapes_are_refused() -> None:
     with pytest.raises(ValueError, match="shapes differ"):
         detect_scroll(view(0, 360), view(0, 300))
-
-
-def _frames() -> list[Page]:
-    """Consecutive captures of one 360 x 640 screen: a scroll at changing speeds, a pause,
-    a pan of a photo, a page switch, a line edited, and the scroll again."""
-    frames = [view(o) for o in (500, 503, 506, 520, 540, 540, 600, 700)]
-    frames += [across(o) for o in (400, 409, 418, 430, 430, 460)]
-    frames.append(view(1500))
-    edited = view(1500).copy()
-    edited[100:114, 40:300, :3] = 0
-    frames.append(edited)
-    frames += [view(o) for o in (1503, 1510, 1530)]
-    return frames
-
-
-def test_signatures_kept_from_the_last_capture_find_the_same_moves() -> None:
-    """With a memo, the old band's signatures are the last capture's new ones: the moves
-    found are exactly those found computing both sides every time, and some were reused."""
-    memo = SignatureMemo()
-    frames = _frames()
-    for before, now in itertools.pairwise(frames):
-        assert detect_scroll(before, now, memo=memo) == detect_scroll(before, now)
-    assert memo.hits >= 8  # the runs of scrolls and of pans
-
-
-def test_a_memo_entry_serves_only_the_same_band_on_the_screen() -> None:
-    """Keys are screen coordinates: the same pixels compared at another place on the
-    screen, or after a capture with another band, are signed afresh."""
-    memo = SignatureMemo()
-    detect_scroll(view(500), view(503), memo=memo, origin=(0, 0))
-    assert memo.hits == 0
-    # The same band one capture later, moved on the screen: not the last capture's band.
-    found = detect_scroll(view(503), view(506), memo=memo, origin=(0, 16))
-    assert memo.hits == 0
-    assert found is not None
-    assert found.dy == -3
-    # A capture with no change in between forgets what came before it.
-    detect_scroll(view(506), view(506), memo=memo, origin=(0, 16))
-    detect_scroll(view(506), view(509), memo=memo, origin=(0, 16))
-    assert memo.hits == 0
-    detect_scroll(view(509), view(512), memo=memo, origin=(0, 16))
-    assert memo.hits == 1
