@@ -29,11 +29,13 @@ import statistics
 import tempfile
 import time
 import zlib
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import mss
 import numpy as np
+import numpy.typing as npt
 from PIL import Image
 from playwright.async_api import async_playwright
 
@@ -44,7 +46,7 @@ from devkit.chromium import CHROMIUM, chromium_args
 from devkit.databases import sqlite_url
 from devkit.display import start_xvfb
 from devkit.identity import make_org, make_person
-from devkit.settled_screen import ShownPicture, radiograph_picture, text_picture
+from devkit.settled_screen import RGB, ShownPicture, radiograph_picture, text_picture
 from host_agent.link.broker_link import BrokerLink, LinkSettings
 from host_agent.platform.backends import open_injector
 from host_agent.video.lossless_tiles import encode_tile
@@ -100,14 +102,15 @@ SNAPSHOTS = """(at) => new Promise((resolve) => {
 })"""
 
 
-def content(kind: str) -> np.ndarray:
+def content(kind: str) -> RGB:
     return text_picture(W, H, seed=5) if kind == "text" else radiograph_picture(W, H, seed=5)
 
 
-def block_mask(display: str, expected: np.ndarray) -> np.ndarray:
+def block_mask(display: str, expected: RGB) -> npt.NDArray[np.bool_]:
     with mss.MSS(display=display) as grabber:
         shot = grabber.grab({"left": 0, "top": 0, "width": W, "height": H})
-    same = (np.frombuffer(shot.rgb, dtype=np.uint8).reshape(H, W, 3) == expected).all(axis=2)
+    shown = np.frombuffer(shot.rgb, dtype=np.uint8).reshape(H, W, 3)
+    same: npt.NDArray[np.bool_] = (shown == expected).all(axis=2)
     mask = np.zeros_like(same)
     for y in range(0, H, 128):
         for x in range(0, W, 128):
@@ -202,7 +205,7 @@ def codecs_offline() -> dict[str, dict[str, Any]]:
         picture = content(kind)
         blocks = [picture[y : y + 128, x : x + 128] for y in range(0, H, 128)
                   for x in range(0, W, 128)]  # fmt: skip
-        codecs = {
+        codecs: dict[str, Callable[[RGB], bytes]] = {
             "agent": lambda b: encode_tile(_bgra(b)),  # gray PNG or WebP lossless
             "png1": lambda b: _png(b, 1),
             "png6": lambda b: _png(b, 6),
@@ -218,13 +221,13 @@ def codecs_offline() -> dict[str, dict[str, Any]]:
     return out
 
 
-def _bgra(rgb: np.ndarray) -> np.ndarray:
+def _bgra(rgb: RGB) -> npt.NDArray[np.uint8]:
     bgra = np.full((*rgb.shape[:2], 4), 255, dtype=np.uint8)
     bgra[..., :3] = rgb[..., ::-1]
     return bgra
 
 
-def _png(block: np.ndarray, level: int) -> bytes:
+def _png(block: RGB, level: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(np.ascontiguousarray(block)).save(buffer, format="PNG", compress_level=level)
     return buffer.getvalue()
