@@ -4,7 +4,7 @@
         [--fixed-search]
 
 No X server, no browser, no network: the glass's chart text (``bench/glass.py``) is rendered
-once into a tall page and the pipeline (``screen_track._Pipeline``: scroll detection,
+once into a tall page and the pipeline (``encode_pipeline.EncodePipeline``: scroll detection,
 watermark, change detection, conversion, x264) captures it through a fake source that moves
 the window down by a fixed number of rows per frame. Rows per frame = px/s divided by the
 frame rate (2000 px/s at 30 fps is 67 rows). For each shift it reports the median bytes and
@@ -41,13 +41,13 @@ import numpy.typing as npt
 from PIL import Image, ImageDraw
 
 from bench.glass_content import clinic_text
-from host_agent.video import screen_track
+from host_agent.video import encode_pipeline
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import Rect
+from host_agent.video.encode_pipeline import Codec, EncodePipeline
 from host_agent.video.fonts import font
 from host_agent.video.motion_search import DEFAULT, MotionSearchPolicy, Search
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.watermark import WatermarkIdentity
 
 IDENTITY = WatermarkIdentity("山田 太郎", "u-1042", "さくら内科クリニック", "S" * 22)
@@ -136,9 +136,9 @@ def measure(
     # Only the pipeline's module sees the frame clock (the bench's own timing stays real);
     # patched (and put back however the run ends), as ``time`` is no export of that module.
     frame_time = types.SimpleNamespace(monotonic=clock.monotonic)
-    with mock.patch.object(screen_track, "time", frame_time):
+    with mock.patch.object(encode_pipeline, "time", frame_time):
         source = PageSource(pixels, width, height)
-        pipeline = _Pipeline(lambda: source, 60, BITRATE, IDENTITY if config.marked else None)
+        pipeline = EncodePipeline(lambda: source, 60, BITRATE, IDENTITY if config.marked else None)
         if config.dense and pipeline.watermark is not None:
             # The old blend in place of the shipped one, on this instance (mypy forbids
             # assigning to a method: a bench-only swap, not an option of the agent's).
@@ -197,7 +197,7 @@ def main(argv: list[str] | None = None) -> int:
     pixels = page(size[0], size[1] + max(shifts) * (args.frames + 1))
     # One minute throughout: the mark's text does not change mid-measurement.
     noon = dt.datetime(2026, 11, 21, 3, 0, tzinfo=dt.UTC)
-    screen_track._utc_now = lambda: noon
+    encode_pipeline._utc_now = lambda: noon
     marks = {"off": Config(False), "on": Config(True), "dense": Config(True, dense=True)}
     configs = [marks[name] for name in args.marks.split(",")]
     if args.fixed_search:

@@ -58,7 +58,7 @@ PNG_LEVEL: Final = 1
 MAX_SIDE: Final = 16_383  # as the viewer's coordinates (web_client/core/cursor.js)
 MAX_GENERATION: Final = 0xFFFFFFFF
 _HAS_WEBP: Final = bool(features.check("webp"))
-# The video's own refinement (QP 11, ``screen_track._Pipeline._refinement``) of a block a
+# The video's own refinement (QP 11, ``encode_pipeline.EncodePipeline._refinement``) of a block a
 # lossless tile will cover waits: while the tile is pending, then this long after it was
 # sent (the agent does not know whether the viewer's overlay works: without it, the
 # refinement is what sharpens the text), and at most HOLD_MAX_S after the block's change.

@@ -2,10 +2,11 @@
 
 The loop (``ScreenTrack.recv``, on the event loop) asks ``FrameScheduler`` for the next plan,
 waits for its moment or for news (XDamage drawing, a keyframe request), takes the damage hint
-and hands the plan to the encode thread (``_Pipeline.produce``): grab the damaged rectangle,
-keep the tiles that really changed, convert their bands, choose the quantizer within the byte
-budget, encode. For H.264 the track yields ready ``VideoPacket``s from our own x264 (aiortc
-only packetizes them); for the VP8 fallback it yields ``av.VideoFrame``s and aiortc encodes.
+and hands the plan to the encode thread (``EncodePipeline.produce``, ``encode_pipeline.py``):
+grab the damaged rectangle, keep the tiles that really changed, convert their bands, choose
+the quantizer within the byte budget, encode. For H.264 the track yields ready
+``VideoPacket``s from our own x264 (aiortc only packetizes them); for the VP8 fallback it
+yields ``av.VideoFrame``s and aiortc encodes.
 
 One dedicated encode thread: mss and x264 are not thread-safe, and encoding must never block
 the event loop that carries signaling, RTP and input.
@@ -16,33 +17,26 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import dataclasses
-import datetime as dt
 import logging
 import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
-from enum import Enum
 from typing import Final
 
 import av
-import numpy as np
 from aiortc import MediaStreamTrack
 from aiortc.mediastreams import MediaStreamError
 
 from host_agent.video.capture import ScreenGeometry
-from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.video.damage import ChangeMonitor
-from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
+from host_agent.video.encode_pipeline import Codec, EncodePipeline, Produced
+from host_agent.video.encoder import VIDEO_TIME_BASE, VideoPacket
 from host_agent.video.lossless_tiles import BlockTracker
-from host_agent.video.marking import Marker
-from host_agent.video.motion_search import MotionSearchPolicy
-from host_agent.video.rate_control import BitrateTarget, FrameKind, RateController
+from host_agent.video.rate_control import BitrateTarget
 from host_agent.video.scheduler import FrameScheduler, Pacing, Plan
-from host_agent.video.scroll import Scroll
 from host_agent.video.sources import CaptureBackend, DisplayCapture, FrameSource
 from host_agent.video.track_stats import STATS_LOG_S, TrackStats
-from host_agent.video.watermark import Watermark, WatermarkIdentity
+from host_agent.video.watermark import WatermarkIdentity
 
 log = logging.getLogger(__name__)
 
@@ -51,189 +45,6 @@ MAX_FPS: Final = 60
 # fallback) only over many frames of its own rate control, so a still screen gets frames
 # this often with VP8 (empty P frames, tens of bytes).
 VP8_KEEPALIVE_S: Final = 0.1
-# A refinement re-codes at least this many tiles at once (or waits for budget).
-MIN_REFINE_TILES: Final = 16
-# While refinements wait for lossless tiles, the others are looked at this often.
-HOLD_POLL_S: Final = 0.5
-
-
-class Codec(Enum):
-    H264 = "video/H264"
-    VP8 = "video/VP8"
-
-
-@dataclass
-class _Produced:
-    changed: TileMask
-    output: list[VideoPacket] | av.VideoFrame | None = None
-    size: int = 0
-    qp: int = 0
-    refined: TileMask | None = None  # the tiles this frame refined
-    ready_at: float = 0.0
-    refine_retry_at: float | None = None
-    invalidate: bytes | None = None  # drops the viewer's lossless tiles of changed blocks
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
-class _Pipeline:
-    """Capture -> change detection -> convert -> rate control -> encode, on one thread."""
-
-    def __init__(
-        self,
-        open_source: Callable[[], FrameSource],
-        max_fps: int,
-        bitrate: int,
-        mark: WatermarkIdentity | None = None,
-    ) -> None:
-        self.capture = open_source()
-        geometry = self.capture.geometry
-        self.picture = ScreenPicture(geometry.width, geometry.height)
-        # Burned in before change detection, so what is compared, converted and sent is
-        # always the marked picture, and an unchanged screen costs no blending at all.
-        self.watermark = (
-            Watermark(mark, geometry.width, geometry.height) if mark is not None else None
-        )
-        self.marker = Marker(self.watermark, geometry.width, geometry.height)
-        self.rate = RateController(bitrate, time.monotonic())
-        self._max_fps = max_fps
-        self.encoder: H264Encoder | None = None
-        self.encoder_builds = 0
-        self._search = MotionSearchPolicy()
-        self.tiles: BlockTracker | None = None  # lossless tiles (set by the track)
-        self.overlay_works = False  # the viewer said it draws the tiles (set by the track)
-
-    def produce(
-        self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
-    ) -> _Produced:
-        produced = self._produce(codec, plan, region, pts, bitrate)
-        if self.tiles is not None:  # here, on the encode thread, in order with the tiles
-            produced.invalidate = self.tiles.changed(produced.changed, time.monotonic())
-        return produced
-
-    def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
-        """Lossless tiles due now (``allowance`` bytes' worth) and when the next is due."""
-        if self.tiles is None:
-            return [], None
-        messages = self.tiles.take(self.picture.bgra, time.monotonic(), allowance)
-        return messages, self.tiles.next_due()
-
-    def _produce(
-        self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
-    ) -> _Produced:
-        picture = self.picture
-        if self.watermark is not None and self.watermark.needs_render(_utc_now()):
-            # A new minute: the mark's text changed everywhere, so capture everything.
-            plan, region = dataclasses.replace(plan, capture=True), None
-        self.marker.scroll = None
-        if plan.capture:
-            changed = picture.update(self._grab, region)
-        else:
-            changed = np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
-        n_changed = int(changed.sum())
-        if plan.capture and not n_changed and not (plan.refine or plan.keyframe or plan.keepalive):
-            return _Produced(changed)  # drawn, but nothing changed: nothing to send
-        if codec is Codec.VP8:
-            frame = picture.video_frame()  # aiortc encodes VP8 itself, on its own thread
-            frame.pts = pts
-            frame.time_base = VIDEO_TIME_BASE
-            # aiortc's encoder does its own quality: a "refinement" is just another frame.
-            return _Produced(changed, frame, refined=plan.refine_mask)
-        if self.encoder is None:
-            # Created on first use: the codec is only known once the answer is made.
-            self.encoder = H264Encoder(picture.width, picture.height, self._max_fps)
-            self.encoder_builds += 1
-        now = time.monotonic()
-        rate = self.rate
-        if bitrate != rate.bitrate:
-            rate.set_bitrate(bitrate, now)
-        if plan.keyframe:
-            mbs = int(changed.size)
-            qp = rate.key_qp(now, mbs, BASE_QP)
-            packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
-            size = sum(p.size for p in packets)
-            rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
-            return _Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
-        self.encoder.set_search(self._search.next(self.scroll.size if self.scroll else 0))
-        qp = rate.change_qp(now, BASE_QP)
-        refine, retry = self._refinement(plan, changed, now)
-        if refine is None and not n_changed and not plan.keepalive:
-            return _Produced(changed, refine_retry_at=retry)
-        packets = self.encoder.encode(picture.planes, pts, qp=qp, refine=refine, changed=changed)
-        size = sum(p.size for p in packets)
-        if refine is not None:
-            rate.spent(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP, REFINE_QP, size)
-        else:
-            rate.spent(now, FrameKind.CHANGE, n_changed, BASE_QP, qp, size)
-        return _Produced(
-            changed,
-            packets,
-            size=size,
-            qp=qp,
-            refined=refine,
-            ready_at=rate.ready_at(now),
-            refine_retry_at=retry,
-        )
-
-    @property
-    def scroll(self) -> Scroll | None:
-        """The scroll found in this frame's capture."""
-        return self.marker.scroll
-
-    @property
-    def scrolls(self) -> int:
-        return self.marker.scrolls
-
-    def _grab(self, rect: Rect) -> BGRA:
-        pixels = self.capture.grab(rect)
-        owned = getattr(self.capture, "fresh_grabs", False)
-        picture = self.picture
-        # Marked into the picture's spare buffer (no copy of it made without a watermark).
-        spare = picture.spare_for(rect) if self.watermark is not None else None
-        return self.marker.take(rect, pixels, picture.bgra, _utc_now(), owned, spare)
-
-    def _refinement(
-        self, plan: Plan, changed: TileMask, now: float
-    ) -> tuple[TileMask | None, float | None]:
-        """The tiles this frame refines (as many as the budget holds) and, if some must
-        wait, when to try again."""
-        if plan.refine_mask is None:
-            return None, None
-        wanted = plan.refine_mask & ~changed
-        held_until = None
-        if self.tiles is not None:
-            # A lossless tile will cover these: re-coding them at QP 11 now would spend the
-            # bytes (and the congestion target) the tiles need; later, as a fallback.
-            held, held_until = self.tiles.refinement_held(now, self.overlay_works)
-            wanted &= ~self.tiles.tiles_of(held, *wanted.shape)
-        count = int(wanted.sum())
-        if not count:
-            if held_until is None:
-                return None, None
-            # Polled, not slept until the hold ends: another tile may settle meanwhile.
-            return None, max(min(held_until, now + HOLD_POLL_S), now + 1 / self._max_fps)
-        affordable = self.rate.refine_tiles(now)
-        # At most what a full bucket holds: waiting for more would refuse it forever, and
-        # the loop would ask again every frame interval sending nothing (seen at ~2 Mbit/s:
-        # ~45 refused plans a second, the agent at 7 % of a core on a still screen).
-        least = min(count, MIN_REFINE_TILES, self.rate.max_refine_tiles())
-        if affordable < least:
-            # Not worth a frame yet; never sooner than a frame interval (no busy loop).
-            retry = self.rate.refine_ready_at(now, least)
-            return None, max(retry, now + 1 / self._max_fps)
-        if affordable >= count:
-            return wanted, None
-        # The first tiles in reading order now, the rest in the next frames.
-        part = np.zeros_like(wanted)
-        part.flat[np.flatnonzero(wanted.ravel())[:affordable]] = True
-        return part, None
-
-    def close(self) -> None:
-        if self.encoder is not None:
-            self.encoder.close()
-        self.capture.close()
 
 
 class ScreenTrack(MediaStreamTrack):
@@ -270,7 +81,7 @@ class ScreenTrack(MediaStreamTrack):
         self.max_bitrate = bitrate
         self._pacing = pacing or Pacing(max_fps=fps, small_fps=min(fps, Pacing().small_fps))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-encode")
-        self._pipeline: _Pipeline | None = None
+        self._pipeline: EncodePipeline | None = None
         self._monitor: ChangeMonitor | None = None
         self._scheduler: FrameScheduler | None = None
         self._target = BitrateTarget(bitrate)
@@ -369,7 +180,7 @@ class ScreenTrack(MediaStreamTrack):
             self._pipeline.overlay_works = works
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
-        """Encode due lossless tiles on the encode thread (see ``_Pipeline.take_tiles``)."""
+        """Encode due lossless tiles on the encode thread (see ``EncodePipeline.take_tiles``)."""
         pipeline = self._pipeline
         if pipeline is None:
             return [], None
@@ -457,7 +268,7 @@ class ScreenTrack(MediaStreamTrack):
             self._pending.extend(produced.output[1:])
             return produced.output[0]
 
-    def _count(self, plan: Plan, produced: _Produced) -> None:
+    def _count(self, plan: Plan, produced: Produced) -> None:
         now = time.monotonic()
         if now - self._logged_at >= STATS_LOG_S:
             self._logged_at = now
@@ -476,17 +287,17 @@ class ScreenTrack(MediaStreamTrack):
             self._executor.submit(pipeline.close)
         self._executor.shutdown(wait=False)
 
-    async def _open(self) -> _Pipeline:
+    async def _open(self) -> EncodePipeline:
         if self.readyState != "live":
             raise MediaStreamError
         async with self._opening:
             return await self._open_locked()
 
-    async def _open_locked(self) -> _Pipeline:
+    async def _open_locked(self) -> EncodePipeline:
         if self._pipeline is None:
             loop = asyncio.get_running_loop()
             pipeline = await loop.run_in_executor(
-                self._executor, _Pipeline, self._capture.open_source, self._pacing.max_fps,
+                self._executor, EncodePipeline, self._capture.open_source, self._pacing.max_fps,
                 self._target.maximum, self._watermark,
             )  # fmt: skip
             picture = pipeline.picture

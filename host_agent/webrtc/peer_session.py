@@ -38,7 +38,8 @@ from host_agent.input.injection import Injector
 from host_agent.input.injection_queue import InjectionQueue
 from host_agent.session.guard import SessionGuard
 from host_agent.video.capture import ScreenGeometry
-from host_agent.video.screen_track import MAX_FPS, Codec, ScreenTrack
+from host_agent.video.encode_pipeline import Codec
+from host_agent.video.screen_track import MAX_FPS, ScreenTrack
 from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCapture, MonitorChoice
 from host_agent.video.tile_sender import TileSender, attach_tiles
 from host_agent.video.watermark import WatermarkIdentity

@@ -19,8 +19,9 @@ from aiortc.sdp import SessionDescription
 
 from host_agent.errors import EncoderError
 from host_agent.video import x264
+from host_agent.video.encode_pipeline import Codec
 from host_agent.video.encoder import h264_level
-from host_agent.video.screen_track import Codec, ScreenTrack
+from host_agent.video.screen_track import ScreenTrack
 from host_agent.webrtc import congestion_control, fec_sender, negotiation, retransmission
 from host_agent.webrtc.rtcp_feedback import attach_feedback
 

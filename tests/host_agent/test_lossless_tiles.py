@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from host_agent.video import screen_track
+from host_agent.video import encode_pipeline
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.encode_pipeline import Codec, EncodePipeline
 from host_agent.video.lossless_tiles import (
     BLOCK,
     HEADER,
@@ -28,7 +29,6 @@ from host_agent.video.lossless_tiles import (
     tile_message,
 )
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.tile_sender import MAX_TURN_BYTES, MIN_ALLOWANCE, ByteBudget, TileSender
 from host_agent.video.watermark import WatermarkIdentity
 
@@ -178,9 +178,9 @@ class Gradient:
 def test_tiles_carry_the_marked_picture_the_encoder_was_given(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    monkeypatch.setattr(screen_track, "_utc_now", lambda: NOON_UTC)
+    monkeypatch.setattr(encode_pipeline, "_utc_now", lambda: NOON_UTC)
     source = Gradient()
-    pipeline = _Pipeline(lambda: source, 60, 8_000_000, IDENTITY)
+    pipeline = EncodePipeline(lambda: source, 60, 8_000_000, IDENTITY)
     pipeline.tiles = BlockTracker(W, H, generation=1, settle_s=0.0)
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     produced = pipeline.produce(Codec.H264, key, None, 0, 8_000_000)

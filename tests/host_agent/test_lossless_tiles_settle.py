@@ -12,13 +12,13 @@ import pytest
 
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.encode_pipeline import EncodePipeline
 from host_agent.video.lossless_tiles import (
     HOLD_MAX_S,
     REFINE_FALLBACK_S,
     BlockTracker,
 )
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import _Pipeline
 from host_agent.video.settle_delay import CALM_S, FIRST_S, MAX_S
 from mamori_protocol.tile_overlay import (
     TileOverlayMessageError,
@@ -129,7 +129,7 @@ class Flat:
 
 
 def test_the_pipeline_leaves_tile_covered_refinement_for_later() -> None:
-    pipeline = _Pipeline(Flat, 60, 8_000_000)
+    pipeline = EncodePipeline(Flat, 60, 8_000_000)
     try:
         settled = np.ones((13, 20), dtype=np.bool_)
         nothing = np.zeros_like(settled)
@@ -189,7 +189,7 @@ def test_once_the_overlay_works_shown_blocks_are_never_refined_by_the_video() ->
 
 
 def test_the_track_passes_the_viewers_word_to_its_pipeline() -> None:
-    pipeline = _Pipeline(Flat, 60, 8_000_000)
+    pipeline = EncodePipeline(Flat, 60, 8_000_000)
     try:
         pipeline.tiles = tracker = BlockTracker(W, H, generation=1)
         t0 = time.monotonic()

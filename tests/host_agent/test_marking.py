@@ -2,8 +2,8 @@
 sends are the bytes the straightforward blend gives (the rectangle's whole mask built and
 every pixel under it blended: ``Watermark.blend_dense_into``).
 
-Two real pipelines (screen_track._Pipeline, x264 included) capture the same screens: the
-bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
+Two real pipelines (encode_pipeline.EncodePipeline, x264 included) capture the same screens:
+the bench's chart text in a scrolled pane beside a static sidebar and header, with a clock and
 edits changing elsewhere, scrolled and panned sideways by various amounts both ways,
 captured whole or through a damage rectangle, across a change of minute. One marks as
 shipped (the sparse blend through the scroll and pan offsets), one blends densely into a
@@ -20,12 +20,12 @@ import numpy.typing as npt
 import pytest
 
 from bench.pipeline_scroll import page
-from host_agent.video import screen_track
+from host_agent.video import encode_pipeline
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.encode_pipeline import Codec, EncodePipeline
 from host_agent.video.marking import Marker
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.watermark import MAX_WINDOWS, Watermark, WatermarkIdentity
 
 pytestmark = pytest.mark.unit
@@ -113,10 +113,10 @@ def test_marked_frames_are_the_bytes_a_dense_blend_gives(
     whole: bool, fresh: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     clock = [NOON_UTC]
-    monkeypatch.setattr(screen_track, "_utc_now", lambda: clock[0])
+    monkeypatch.setattr(encode_pipeline, "_utc_now", lambda: clock[0])
     screen = Screen(whole, fresh)
-    shipped = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
-    dense = _Pipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    shipped = EncodePipeline(lambda: screen, 60, 8_000_000, IDENTITY)
+    dense = EncodePipeline(lambda: screen, 60, 8_000_000, IDENTITY)
     assert shipped.watermark is not None
     assert dense.watermark is not None
     dense.watermark.blend_into = dense.watermark.blend_dense_into  # type: ignore[method-assign]

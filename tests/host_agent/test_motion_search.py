@@ -7,6 +7,7 @@ import pytest
 
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.encode_pipeline import Codec, EncodePipeline
 from host_agent.video.motion_search import (
     DEFAULT,
     HOLD_FRAMES,
@@ -15,7 +16,6 @@ from host_agent.video.motion_search import (
     search_for,
 )
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.watermark import WatermarkIdentity
 
 pytestmark = pytest.mark.unit
@@ -80,7 +80,7 @@ def test_a_sideways_pan_widens_the_encoders_search_as_a_scroll_does(marked: bool
     """The pipeline hands the pan's |dx| to the policy: 40 columns a frame -> umh 64."""
     source = _PannedPhoto()
     identity = WatermarkIdentity("山田 太郎", "u-1042", "さくら内科クリニック", "S" * 22)
-    pipeline = _Pipeline(lambda: source, 60, 8_000_000, identity if marked else None)
+    pipeline = EncodePipeline(lambda: source, 60, 8_000_000, identity if marked else None)
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     pipeline.produce(Codec.H264, key, None, 0, 8_000_000)

@@ -1,5 +1,6 @@
-"""A scroll through the encode pipeline (screen_track._Pipeline) from a fake capture: found on
-the unmarked pixels, the watermark moved with it, the motion search widened, the frame small."""
+"""A scroll through the encode pipeline (encode_pipeline.EncodePipeline) from a fake capture:
+found on the unmarked pixels, the watermark moved with it, the motion search widened, the frame
+small."""
 
 from __future__ import annotations
 
@@ -8,12 +9,12 @@ import datetime as dt
 import numpy as np
 import pytest
 
-from host_agent.video import screen_track
+from host_agent.video import encode_pipeline
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
+from host_agent.video.encode_pipeline import Codec, EncodePipeline
 from host_agent.video.motion_search import DEFAULT, HOLD_FRAMES, Search
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import Codec, _Pipeline
 from host_agent.video.watermark import WatermarkIdentity
 from tests.host_agent.test_scroll import PAGE
 
@@ -48,9 +49,9 @@ def test_a_fast_scroll_is_found_and_coded_as_motion(
     marked: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # One minute throughout: the mark's text does not change under the test.
-    monkeypatch.setattr(screen_track, "_utc_now", lambda: NOON_UTC)
+    monkeypatch.setattr(encode_pipeline, "_utc_now", lambda: NOON_UTC)
     source = PageSource()
-    pipeline = _Pipeline(lambda: source, 60, 8_000_000, IDENTITY if marked else None)
+    pipeline = EncodePipeline(lambda: source, 60, 8_000_000, IDENTITY if marked else None)
     capture = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
     first = pipeline.produce(Codec.H264, key, None, 0, 8_000_000)

@@ -1,21 +1,22 @@
 """A refinement the byte budget can never hold in full is made smaller, not retried forever
-(screen_track._Pipeline._refinement): on a still screen the retries were the agent's CPU."""
+(encode_pipeline.EncodePipeline._refinement): on a still screen the retries were the agent's
+CPU."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
+from host_agent.video.encode_pipeline import MIN_REFINE_TILES, EncodePipeline
 from host_agent.video.rate_control import FrameKind
 from host_agent.video.scheduler import Plan
-from host_agent.video.screen_track import MIN_REFINE_TILES, _Pipeline
 from tests.host_agent.test_pipeline_scroll import PageSource
 
 pytestmark = pytest.mark.unit
 
 
 def test_a_refinement_larger_than_a_full_bucket_is_sent_in_parts() -> None:
-    pipeline = _Pipeline(PageSource, 60, 2_000_000, None)
+    pipeline = EncodePipeline(PageSource, 60, 2_000_000, None)
     rows, cols = pipeline.picture.tile_rows, pipeline.picture.tile_cols
     # A learned cost per tile at which MIN_REFINE_TILES tiles exceed the (full) bucket.
     rate = pipeline.rate

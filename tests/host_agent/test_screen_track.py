@@ -19,7 +19,8 @@ from Xlib.protocol import request
 
 from devkit.display import XvfbDisplay, start_xvfb
 from host_agent.video import damage
-from host_agent.video.screen_track import Codec, ScreenTrack
+from host_agent.video.encode_pipeline import Codec
+from host_agent.video.screen_track import ScreenTrack
 
 pytestmark = pytest.mark.display
 

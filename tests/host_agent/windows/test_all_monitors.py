@@ -21,7 +21,8 @@ from host_agent.platform.windows.errors import OutputGone
 from host_agent.platform.windows.injector import WindowsInjector
 from host_agent.platform.windows.win32 import Box, MoveRect, OutputInfo
 from host_agent.video.change_detection import Rect
-from host_agent.video.screen_track import Codec, ScreenTrack
+from host_agent.video.encode_pipeline import Codec
+from host_agent.video.screen_track import ScreenTrack
 from mamori_protocol.monitors import ALL_MONITORS, Monitor, bounding_box
 from tests.host_agent.windows.fakes import (
     FakeDuplicationApi,

@@ -16,7 +16,8 @@ import pytest
 from host_agent.platform.windows import win32
 from host_agent.platform.windows.backend import DuplicationCursor, WindowsCapture, choose_output
 from host_agent.platform.windows.win32 import Box, MoveRect, OutputInfo, PointerShape
-from host_agent.video.screen_track import Codec, ScreenTrack
+from host_agent.video.encode_pipeline import Codec
+from host_agent.video.screen_track import ScreenTrack
 from tests.host_agent.windows.fakes import FakeDuplicationApi, FakeScreen, Frame, frame_info
 
 pytestmark = pytest.mark.unit
