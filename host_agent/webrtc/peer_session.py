@@ -2,10 +2,12 @@
 
 The browser offers (it opens the `input` data channel); the agent answers with one send-only
 video stream (codecs, level and playout delay from ``negotiation.py``) and accepts exactly
-one data channel labelled ``input``. Anything else the browser opens is closed at once.
+one data channel labelled ``input``. Anything else the browser opens is closed at once, and
+data on a stream it never opened is a violation (``data_channels.py``).
 Input messages are validated against the screen size and injected; invalid ones are
 dropped, counted and logged, never injected. The other direction of the same channel carries
-the host's cursor (``cursor.py``): positions and shapes, numbers and pixels only.
+the host's cursor (``cursor.py``): positions and shapes, numbers and pixels only, and the
+host's monitors for the viewer to choose from (``monitor_switch.py``).
 """
 
 from __future__ import annotations
@@ -29,8 +31,6 @@ from host_agent.errors import InvalidInput
 from host_agent.input.channel_policy import (
     PolicyViolation,
     TextNotAdmitted,
-    TokenBucket,
-    Violation,
     check_channel_label,
 )
 from host_agent.input.events import PointerButton, PointerMove, Wheel
@@ -44,13 +44,14 @@ from host_agent.video.sources import CaptureBackend, CursorSource, DisplayCaptur
 from host_agent.video.tile_sender import TileSender, attach_tiles
 from host_agent.video.watermark import WatermarkIdentity
 from host_agent.webrtc import congestion_control, video_sender
+from host_agent.webrtc.data_channels import refuse_unannounced_streams
 from host_agent.webrtc.ice import offers_loopback, rtc_configuration
+from host_agent.webrtc.monitor_switch import MonitorSwitch
 from mamori_protocol.candidates import CandidateBudget, filter_sdp_candidates, is_relay_line
 from mamori_protocol.errors import SdpPolicyError
 from mamori_protocol.monitors import (
     MonitorMessageError,
     bounding_box,
-    monitors_message,
     parse_monitor_choice,
 )
 from mamori_protocol.sdp import SdpRole, check_session_description
@@ -59,14 +60,9 @@ from mamori_protocol.tile_overlay import TileOverlayMessageError, parse_tile_ove
 log = logging.getLogger(__name__)
 
 INPUT_CHANNEL: Final = "input"
-# RFC 8832: the payload protocol id of the channel-opening protocol (DCEP).
-_WEBRTC_DCEP: Final = 50
 # Logging every bad message would let a hostile page fill the disk; log the first few.
 MAX_LOGGED_INVALID: Final = 20
 MAX_CURSOR_BACKLOG: Final = 64 * 1024
-# Choosing a monitor rebuilds the capture and encoder: a person clicks a few times at most.
-MONITOR_SWITCH_RATE_PER_S: Final = 1.0
-MONITOR_SWITCH_BURST: Final = 3.0
 
 
 @dataclass
@@ -109,7 +105,6 @@ class PeerSession:
         self._report = report
         self._guard: SessionGuard | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        self._unannounced_seen = False
         self.input_stats = InputStats()
         # STUN/TURN with this session's credential, and the clinic's policy (webrtc/ice.py).
         self._pc = RTCPeerConnection(rtc_configuration(start))
@@ -134,8 +129,10 @@ class PeerSession:
         )
         self._cursor: CursorSource | None = None
         self._tiles: TileSender | None = None
-        self._switches = TokenBucket(MONITOR_SWITCH_RATE_PER_S, MONITOR_SWITCH_BURST)
-        self._switching: asyncio.Task[None] | None = None
+        self._monitors = MonitorSwitch(
+            self.session_id, self._capture, closed=lambda: self._closed,
+            switched=self._switched, failed=self._capture_failed,
+        )  # fmt: skip
         self._closed = False
         self._pc.on("datachannel", self._on_datachannel)
         self._pc.on("connectionstatechange", self._on_connection_state)
@@ -182,7 +179,7 @@ class PeerSession:
         transceiver = video_sender.prepare(self._pc, track, self._stream.bitrate)
         offer_sdp = filter_sdp_candidates(offer_sdp, self._admit_candidate)
         await self._pc.setRemoteDescription(RTCSessionDescription(offer_sdp, "offer"))
-        self._watch_unannounced_streams()
+        refuse_unannounced_streams(self._pc, self._unannounced_stream)
         # The level allows the largest area the viewer may choose (all monitors as one).
         largest = geometry.width, geometry.height
         if isinstance(self._capture, MonitorChoice) and self._capture.monitors:
@@ -223,32 +220,12 @@ class PeerSession:
         await self.close()
         await self._on_ended(reason)
 
-    def _watch_unannounced_streams(self) -> None:
-        """Refuse data on SCTP streams no channel was opened for (a channel "negotiated out
-        of band" by a hostile page): aiortc would drop it silently; we report and end.
-
-        aiortc has no hook for this; its transport's ``_receive`` is wrapped on this one
-        peer connection, as the keyframe hook wraps the sender (tests pin the behaviour).
-        """
-        sctp = self._pc.sctp
-        if sctp is None:
-            return
-        original = sctp._receive
-
-        async def receive(stream_id: int, pp_id: int, data: bytes) -> None:
-            if pp_id != _WEBRTC_DCEP and stream_id not in sctp._data_channels:
-                if not self._unannounced_seen:
-                    self._unannounced_seen = True
-                    self.input_stats.refused_channels += 1
-                    exc = PolicyViolation(
-                        Violation.FOREIGN_CHANNEL, f"data on unannounced stream {stream_id}"
-                    )
-                    if self._guard is not None:
-                        self._spawn(self._guard.violation(exc))
-                return
-            await original(stream_id, pp_id, data)
-
-        sctp._receive = receive  # type: ignore[method-assign]  # the hook itself
+    def _unannounced_stream(self, exc: PolicyViolation) -> None:
+        """Data on a stream no channel was opened for (``data_channels``): reported (and by
+        default the session ended) through the guard."""
+        self.input_stats.refused_channels += 1
+        if self._guard is not None:
+            self._spawn(self._guard.violation(exc))
 
     def _refuse(self, channel: RTCDataChannel, exc: PolicyViolation) -> None:
         """Stop the channel's traffic; report (and by default end) through the guard.
@@ -301,9 +278,7 @@ class PeerSession:
         if self._closed:
             return
         self._closed = True
-        switching, self._switching = self._switching, None
-        if switching is not None and switching is not asyncio.current_task():
-            switching.cancel()  # a monitor switch in flight: the track is going away
+        self._monitors.cancel()
         await self._inputs.close()
         if self._guard is not None:
             await self._guard.close()
@@ -334,63 +309,18 @@ class PeerSession:
             log.warning("session %s: refused data channel %r", self.session_id, channel.label)
             self._refuse(channel, exc)
             return
-        self._input_channel = channel
+        self._input_channel = self._monitors.channel = channel
         channel.on("message", self._on_input)
         self._start_cursor(channel)
         self._tiles = attach_tiles(self._track, channel)
         if channel.readyState == "open":
-            self._send_monitors()
+            self._monitors.announce()
         else:
-            channel.on("open", self._send_monitors)
+            channel.on("open", self._monitors.announce)
 
-    def _send_monitors(self) -> None:
-        """Tell the viewer the host's monitors and which one it sees (``MonitorChoice``
-        backends only: the others capture one fixed area and the viewer shows no switcher)."""
-        channel, capture = self._input_channel, self._capture
-        if channel is None or channel.readyState != "open":
-            return
-        if not isinstance(capture, MonitorChoice) or not capture.monitors:
-            return
-        selected = capture.selected
-        if selected is None:
-            selected = next((m.id for m in capture.monitors if m.primary), 0)
-        channel.send(monitors_message(capture.monitors, selected))
-
-    def _choose_monitor(self, choice: int) -> None:
-        capture, track = self._capture, self._track
-        if not isinstance(capture, MonitorChoice) or track is None or self._closed:
-            self.input_stats.refused_switches += 1
-            return
-        if self._switching is not None and not self._switching.done():
-            self.input_stats.refused_switches += 1  # one rebuild at a time; ask again
-            return
-        if not self._switches.take():
-            self.input_stats.refused_switches += 1
-            return
-        try:
-            capture.select(choice)
-        except MonitorMessageError as exc:
-            self.input_stats.refused_switches += 1
-            log.warning("session %s: monitor choice refused: %s", self.session_id, exc)
-            self._send_monitors()  # the viewer's switcher shows again what it sees
-            return
-        self._switching = asyncio.ensure_future(self._switch(track))
-
-    async def _switch(self, track: ScreenTrack) -> None:
-        """Capture the chosen area; pointer positions map onto it from now on."""
-        try:
-            geometry = await track.reopen()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            if self._closed:
-                return  # the track stopped with the session: nothing failed
-            log.exception("session %s: the chosen monitor cannot be captured", self.session_id)
-            await self.close()
-            await self._on_ended("capture_failed")
-            return
-        if self._closed:
-            return
+    def _switched(self, geometry: ScreenGeometry) -> None:
+        """The viewer's chosen monitor is captured: pointer positions map onto it from now
+        on, and the cursor is watched relative to it (``MonitorSwitch``)."""
         self._geometry = geometry
         if self._guard is not None:
             self._guard.input_policy.width = geometry.width
@@ -403,7 +333,10 @@ class PeerSession:
             self._cursor = None
         if self._input_channel is not None:
             self._start_cursor(self._input_channel)
-        self._send_monitors()
+
+    async def _capture_failed(self) -> None:
+        await self.close()
+        await self._on_ended("capture_failed")
 
     def _start_cursor(self, channel: RTCDataChannel) -> None:
         source = None if self._track is None else self._track.source
@@ -450,7 +383,8 @@ class PeerSession:
             log.warning("session %s: bad monitor choice: %s", self.session_id, exc)
             return
         if choice is not None:
-            self._choose_monitor(choice)
+            if not self._monitors.choose(choice, self._track):
+                self.input_stats.refused_switches += 1
             return
         try:
             event = guard.admit(message)
