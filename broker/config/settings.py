@@ -1,116 +1,46 @@
-"""Broker settings, read once from the ``MAMORI_*`` environment at start.
+"""The settings class: every setting the broker reads, declared once.
 
-One pydantic-settings class declares every setting once: its type, default, bounds and the
-variable it is read from (``MAMORI_`` + the field name in capitals, unless an alias says
-otherwise). ``Settings.from_env()`` reads the environment; ``Settings(**values)`` takes the
-values as given (the dev kit and tests), with the same validation. Every error is a
-``ConfigError`` naming the variable.
-
-Fail closed: the broker refuses to start with a missing, short, constant or placeholder
-secret key in every environment, ``MAMORI_ENV=dev`` included (the demo generates a key;
-like the FastAPI template's ``_enforce_non_default_secrets``), and TLS is never optional.
+One pydantic-settings class declares each setting's type (``values.py``), default, bounds and
+the variable it is read from (``environment.py``), in the order the README's table and
+``check-config`` list them, and checks the settings against each other. Every error is a
+``ConfigError`` naming the variable (``messages.py``).
 """
 
 from __future__ import annotations
 
-import base64
-import binascii
 import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 from urllib.parse import urlsplit
 
-import annotated_types
-from pydantic import BeforeValidator, Field, ValidationError, field_validator, model_validator
-from pydantic.fields import FieldInfo
-from pydantic_core import ErrorDetails
-from pydantic_settings import (
-    BaseSettings,
-    EnvSettingsSource,
-    PydanticBaseSettingsSource,
-    SettingsConfigDict,
-)
+from pydantic import Field, ValidationError, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from broker.config.environment import ENV_PREFIX, Environment, variable_of
+from broker.config.messages import explain
+from broker.config.values import (
+    DEFAULT_DATA_DIR,
+    PLACEHOLDERS,
+    DatabaseUrl,
+    ExistingFile,
+    Flag,
+    HostName,
+    HttpsOrigin,
+    IceUrls,
+    MetricsToken,
+    PrivacyScreenMode,
+    RedisUrl,
+    SecretKey,
+    WssUrl,
+    decode_secret_key,
+    default_database_url,
+    show,
+)
 from broker.errors import ConfigError
 from broker.turn.servers import parse_urls
 
-# 32 bytes = 256 bits: AES-256-GCM for TOTP secrets and HMAC keys are derived from it.
-SECRET_KEY_BYTES = 32
-# Values people paste from examples; refused even when long enough.
-_PLACEHOLDERS = frozenset(
-    {"changeme", "change-me", "secret", "password", "mamori", "dev", "test", "placeholder"}
-)
-DEFAULT_DATA_DIR = Path("data")
-ENV_PREFIX = "MAMORI_"
 _DAY = 24 * 3600
-_FLAGS = {"1": True, "true": True, "on": True, "yes": True}
-_FLAGS |= {"0": False, "false": False, "off": False, "no": False}
-
-
-def default_database_url(data_dir: Path) -> str:
-    """The embedded default: one SQLite file in the (git-ignored) data folder."""
-    return f"sqlite+aiosqlite:///{(data_dir / 'mamori.db').resolve()}"
-
-
-def _secret_key(value: str) -> bytes:
-    """The key's bytes, or ValueError saying what is wrong with it (without the value)."""
-    if not value:
-        raise ValueError("is not set (python -m broker gen-secret-key)")
-    if value.strip().lower() in _PLACEHOLDERS:
-        raise ValueError("is a placeholder; generate a random key")
-    try:
-        key = base64.urlsafe_b64decode(value + "=" * (-len(value) % 4))
-    except (binascii.Error, ValueError):
-        raise ValueError("must be base64url") from None
-    if len(key) < SECRET_KEY_BYTES:
-        raise ValueError(f"must hold at least {SECRET_KEY_BYTES} random bytes")
-    if len(set(key)) < 8:
-        raise ValueError("is not random (too few distinct bytes)")
-    return key
-
-
-def decode_secret_key(value: str) -> bytes:
-    """``MAMORI_SECRET_KEY`` as bytes: base64url of at least 32 random bytes.
-
-    Raises:
-        ConfigError: missing, a placeholder, not base64url, or too short.
-    """
-    try:
-        return _secret_key(value)
-    except ValueError as exc:
-        raise ConfigError(f"MAMORI_SECRET_KEY {exc}") from None
-
-
-def _flag(value: object) -> object:
-    """On/off words only: a typo such as ``maybe`` or ``y`` is an error, not a guess."""
-    if isinstance(value, str):
-        try:
-            return _FLAGS[value.strip().lower()]
-        except KeyError:
-            raise ValueError("must be on or off") from None
-    return value
-
-
-Flag = Annotated[bool, BeforeValidator(_flag)]
-
-
-def _privacy_screen(value: object) -> object:
-    """off, outside_hours or always; the yes/no this setting was before keeps its meaning
-    (on = always, off = off), so an existing configuration does the same after an upgrade."""
-    if isinstance(value, str):
-        word = value.strip().lower()
-        if word in _FLAGS:
-            return "always" if _FLAGS[word] else "off"
-        if word in {"off", "outside_hours", "always"}:
-            return word
-        raise ValueError("must be off, outside_hours or always")
-    return value
-
-
-PrivacyScreenMode = Annotated[
-    Literal["off", "outside_hours", "always"], BeforeValidator(_privacy_screen)
-]
 
 
 class Settings(BaseSettings):
@@ -286,11 +216,11 @@ class Settings(BaseSettings):
     environment: Literal["dev", "production"] = Field(
         "production", validation_alias=f"{ENV_PREFIX}ENV"
     )
-    secret_key: str = Field("", repr=False)
-    tls_cert: Path
-    tls_key: Path
+    secret_key: SecretKey = Field("", repr=False)
+    tls_cert: ExistingFile
+    tls_key: ExistingFile
     data_dir: Path = DEFAULT_DATA_DIR
-    database_url: str = Field(default_factory=lambda v: default_database_url(v["data_dir"]))
+    database_url: DatabaseUrl = Field(default_factory=lambda v: default_database_url(v["data_dir"]))
     db_pool_size: int = Field(10, ge=1, le=200)
     db_max_overflow: int = Field(10, ge=0, le=200)
     db_pool_timeout_s: float = Field(5.0, ge=0.1, le=60)
@@ -298,7 +228,7 @@ class Settings(BaseSettings):
     port: int = Field(8443, ge=0, le=65535)
     agent_host: str = Field(default_factory=lambda v: v["host"])
     agent_port: int = Field(8444, ge=0, le=65535)
-    agent_public_url: str | None = None
+    agent_public_url: WssUrl | None = None
     agent_tls12: Flag = False
     # CA/B Forum's 397 days is the longest anyone trusts a leaf certificate for.
     agent_cert_lifetime_s: int = Field(90 * _DAY, ge=3600, le=397 * _DAY)
@@ -309,8 +239,8 @@ class Settings(BaseSettings):
     agent_park_s: float = Field(6.0, gt=0, le=9.0)
     agent_ping_interval_s: float = Field(5.0, ge=0.1, le=300)
     agent_ping_timeout_s: float = Field(10.0, ge=0.1, le=300)
-    public_url: str | None = None
-    rp_id: str = "localhost"
+    public_url: HttpsOrigin | None = None
+    rp_id: HostName = "localhost"
     trusted_proxies: str = "127.0.0.1"
     max_body_bytes: int = Field(1024 * 1024, ge=16 * 1024, le=64 * 1024 * 1024)
     max_json_depth: int = Field(32, ge=4, le=1000)
@@ -362,11 +292,11 @@ class Settings(BaseSettings):
     session_resume_s: int = Field(60, ge=0, le=600)
     replica_id: str = Field("broker", pattern=r"^[a-z0-9][a-z0-9-]{0,62}$")
     replicas: Flag = False
-    redis_url: str = Field("", repr=False)
-    metrics_token: str = Field("", repr=False)
+    redis_url: RedisUrl = Field("", repr=False)
+    metrics_token: MetricsToken = Field("", repr=False)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     log_format: Literal["json", "text"] = "json"
-    turn_servers: str = ""
+    turn_servers: IceUrls = ""
     turn_secret: str = Field("", repr=False)
     turn_credential_ttl_s: int = Field(300, ge=60, le=_DAY)
     ice_policy: Literal["all", "relay"] = "all"
@@ -378,7 +308,7 @@ class Settings(BaseSettings):
             super().__init__(**values)
         except ValidationError as exc:
             # ``from None``: pydantic's own text would add nothing but noise to the CLI.
-            raise ConfigError(explain(exc)) from None
+            raise ConfigError(explain(exc, Settings.model_fields)) from None
 
     @classmethod
     def settings_customise_sources(
@@ -400,69 +330,7 @@ class Settings(BaseSettings):
         Raises:
             ConfigError: naming each variable that is missing, malformed or unsafe.
         """
-        return cls(**_Environment(cls, os.environ if env is None else env)())
-
-    @field_validator("secret_key")
-    @classmethod
-    def _random_secret_key(cls, value: str) -> str:
-        _secret_key(value)
-        return value
-
-    @field_validator("tls_cert", "tls_key")
-    @classmethod
-    def _existing_file(cls, path: Path) -> Path:
-        if not path.is_file():
-            raise ValueError(f"does not name a file: {path}")
-        return path
-
-    @field_validator("database_url")
-    @classmethod
-    def _supported_database(cls, url: str) -> str:
-        if not url.startswith(("sqlite+aiosqlite://", "postgresql+asyncpg://")):
-            raise ValueError("must start with sqlite+aiosqlite:// or postgresql+asyncpg://")
-        return url
-
-    @field_validator("redis_url")
-    @classmethod
-    def _redis_url(cls, url: str) -> str:
-        if url and not url.startswith(("redis://", "rediss://")):
-            raise ValueError("must start with redis:// or rediss://")
-        return url
-
-    @field_validator("metrics_token")
-    @classmethod
-    def _metrics_token(cls, token: str) -> str:
-        # Whoever holds it reads counts of sign-ins, sessions and hosts: a real secret.
-        if token and (len(token) < 24 or token.strip().lower() in _PLACEHOLDERS):
-            raise ValueError("must be at least 24 random characters (or unset: no metrics)")
-        return token
-
-    @field_validator("public_url")
-    @classmethod
-    def _https_origin(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith("https://"):
-            raise ValueError("must be an https:// origin")
-        return url
-
-    @field_validator("agent_public_url")
-    @classmethod
-    def _wss_url(cls, url: str | None) -> str | None:
-        if url is not None and not url.startswith("wss://"):
-            raise ValueError("must be a wss:// URL")
-        return url
-
-    @field_validator("turn_servers")
-    @classmethod
-    def _ice_urls(cls, text: str) -> str:
-        parse_urls(text)
-        return text
-
-    @field_validator("rp_id")
-    @classmethod
-    def _host_name(cls, rp_id: str) -> str:
-        if not rp_id or rp_id.replace(".", "").isdigit() or ":" in rp_id:
-            raise ValueError("must be a host name (browsers refuse IP addresses)")
-        return rp_id
+        return cls(**Environment(cls, os.environ if env is None else env)())
 
     @model_validator(mode="after")
     def _consistent(self) -> Settings:
@@ -473,7 +341,7 @@ class Settings(BaseSettings):
         self._replicas_supported()
         if any(u.startswith("turn") for u in self.ice_urls):
             secret = self.turn_secret
-            if len(secret) < 16 or secret.strip().lower() in _PLACEHOLDERS:
+            if len(secret) < 16 or secret.strip().lower() in PLACEHOLDERS:
                 # Anyone who knows the secret mints credentials for the relay: fail closed.
                 raise ValueError("MAMORI_TURN_SECRET must be a random string of 16+ characters")
         if self.turn_credential_ttl_s <= self.ticket_ttl_s:
@@ -558,76 +426,6 @@ class Settings(BaseSettings):
             yield variable(name), shown
 
 
-class _Environment(EnvSettingsSource):
-    """pydantic-settings' reading of ``MAMORI_*`` variables, from a given mapping (the
-    process environment at start; a plain dict in tests)."""
-
-    def __init__(self, settings_cls: type[BaseSettings], environ: Mapping[str, str]) -> None:
-        self._environ = environ
-        super().__init__(settings_cls)
-
-    # pydantic-settings reads os.environ here and offers no public way to hand it another
-    # mapping; this one override keeps its matching (prefix, aliases, empty = unset) for
-    # both. tests/broker/test_config.py drives it with plain dicts, so a change shows there.
-    def _load_env_vars(self) -> Mapping[str, str | None]:
-        return {k.lower(): v for k, v in self._environ.items() if v or not self.env_ignore_empty}
-
-
 def variable(name: str) -> str:
     """The environment variable a field is read from."""
-    alias = Settings.model_fields[name].validation_alias
-    return alias if isinstance(alias, str) else ENV_PREFIX + name.upper()
-
-
-def show(value: object) -> str:
-    """A setting's value as one writes it in the environment."""
-    if isinstance(value, bool):
-        return "on" if value else "off"
-    if isinstance(value, float):
-        return f"{value:g}"
-    if value is None or value == "":
-        return "(none)"
-    return str(value)
-
-
-def _bounds(field: FieldInfo) -> tuple[object, object]:
-    low = next(m.ge for m in field.metadata if isinstance(m, annotated_types.Ge))
-    high = next(m.le for m in field.metadata if isinstance(m, annotated_types.Le))
-    return low, high
-
-
-def _describe(error: ErrorDetails) -> str:
-    loc = error["loc"]
-    if not loc:  # a check across fields: its message names the variables itself
-        return str(error.get("ctx", {}).get("error", error["msg"]))
-    name = str(loc[0])
-    field = Settings.model_fields.get(name)
-    if field is None:  # by alias
-        name = next((n for n in Settings.model_fields if variable(n) == name), name)
-        field = Settings.model_fields.get(name)
-    if field is None:
-        return f"{name}: not a setting"
-    kind = error["type"]
-    if kind == "missing":
-        text = "is not set"
-    elif kind in {"int_parsing", "int_from_float", "int_type"}:
-        text = "must be a whole number"
-    elif kind in {"float_parsing", "float_type"}:
-        text = "must be a number"
-    elif kind in {"greater_than_equal", "less_than_equal"}:
-        low, high = _bounds(field)
-        text = f"must be between {show(low)} and {show(high)}"
-    elif kind == "literal_error":
-        text = f"must be {error.get('ctx', {}).get('expected', '')}"
-    elif kind == "value_error":
-        text = str(error.get("ctx", {}).get("error", error["msg"]))
-    else:
-        text = error["msg"]
-    return f"{variable(name)} {text}"
-
-
-def explain(exc: ValidationError) -> str:
-    """Every problem of a ValidationError, one line each, naming the variable."""
-    # A default computed from a field in error says only that: the field's own line is enough.
-    errors = [e for e in exc.errors() if e["type"] != "default_factory_not_called"]
-    return "\n".join(_describe(error) for error in errors)
+    return variable_of(name, Settings.model_fields[name])
