@@ -10,7 +10,20 @@ Fed with each feedback's ``PacketResult``s, it keeps three figures and targets t
   link capacity learnt from earlier drops, multiplicatively by ``FAST_GROWTH`` per second
   farther from it, above or below (libwebrtc grows additively anywhere below and relies on
   probes to find a widened link; without probes, a target far under the known capacity
-  crept back at ~60 kbit/s a second: 10 s from 1.3 to 2 Mbit/s after a link widened). Growth
+  crept back at ~60 kbit/s a second: 10 s from 1.3 to 2 Mbit/s after a link widened), and
+  multiplicatively within it too once ``CAPACITY_STALE_S`` have passed since the last drop
+  (below).
+
+  Why the band goes stale: a screen's frames are lumpy (a 20 kB frame paced at 2.5x the
+  target into a 2 Mbit/s link queues for ~35 ms), so the queue the trend reads can grow at
+  an average rate well under the link's: on the emulated 2 Mbit/s bottleneck the drops came
+  at 1.2-1.6 Mbit/s acknowledged, and a capacity learnt there is too low. Crossing its
+  band (+-3 sigma, ~330 kbit/s wide at 1.2 Mbit/s) at a packet per response time took 6-7 s
+  after the link widened to 20 Mbit/s, and the climb to the 3 Mbit/s the content needed
+  took 9-10 s (the network test's bound is 10 s; it failed a run at 2.4 of 2.9 Mbit/s).
+  A link whose capacity is where it was learnt says so within a couple of seconds of the
+  target reaching it (the next drop); two seconds of growth without one is the link
+  saying it carries more, as TCP CUBIC's probing past its last maximum reads it. Growth
   never goes past ``1.5 x`` the acknowledged bitrate (a screen that sends little must not
   talk itself into a rate it never tried); drops are never limited.
 - **Loss-based**: over windows of at least ``LOSS_WINDOW_S`` and ``LOSS_MIN_PACKETS``: loss
@@ -58,6 +71,8 @@ CAPACITY_SMOOTHING: Final = 0.95
 CAPACITY_SIGMAS: Final = 3.0
 CAPACITY_VAR_MIN: Final = 0.4
 CAPACITY_VAR_MAX: Final = 2.5
+# Seconds after a drop during which growth near the learnt capacity stays additive.
+CAPACITY_STALE_S: Final = 2.0
 
 
 class Rate(Enum):
@@ -206,7 +221,8 @@ class BandwidthEstimator:
                 return  # nothing acknowledged yet to grow from
             self.capacity.forget_if_above(self.delay_based)
             near = self.capacity.near(self.delay_based)
-            if near and not self.capacity.far_below(self.delay_based):
+            recent = now - self._last_decrease < CAPACITY_STALE_S
+            if near and recent and not self.capacity.far_below(self.delay_based):
                 response = rtt + 0.1
                 grown = self.delay_based + PACKET_BITS * elapsed / response
             else:

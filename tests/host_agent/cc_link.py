@@ -31,6 +31,18 @@ class Phase:
 
 
 @dataclass
+class Frames:
+    """A screen's sender instead of a smooth one: a frame every ``1 / fps`` s of the
+    target's share, every ``lump_every``-th one ``lump`` times larger (a keyframe, a big
+    change), its packets paced at ``pace`` x the target, as the agent's pacer does."""
+
+    fps: float = 50.0
+    lump_every: int = 25
+    lump: float = 8.0
+    pace: float = 2.5
+
+
+@dataclass
 class Trace:
     times: list[float] = field(default_factory=list)
     targets: list[int] = field(default_factory=list)
@@ -61,6 +73,7 @@ def run(
     seed: int = 1,
     burst: Callable[[float], bool] = lambda t: False,
     app_limit: Callable[[float], float | None] = lambda t: None,
+    frames: Frames | None = None,
 ) -> tuple[BandwidthEstimator, Trace]:
     rng = random.Random(seed)
     estimator = BandwidthEstimator(0.0, max_bitrate)
@@ -70,6 +83,8 @@ def run(
     pending: list[tuple[int, float, float | None]] = []  # (seq, feedback due, arrival)
     next_send, next_feedback = 0.0, FEEDBACK_S
     rtt = 2 * delay
+    queued_bytes = 0.0  # the framed sender's pacer queue
+    frame_index, next_frame = 0, 0.0
     while next_send < seconds or next_feedback < seconds:
         if next_send <= next_feedback:
             now = next_send
@@ -90,7 +105,19 @@ def run(
             limit = app_limit(now)
             if limit is not None:
                 rate = min(rate, int(limit))
-            next_send = now + PACKET * 8 / rate
+            if frames is None:
+                next_send = now + PACKET * 8 / rate
+                continue
+            queued_bytes -= PACKET
+            while queued_bytes < PACKET / 2:  # the pacer is empty: wait for the next frame
+                size = rate / 8 / frames.fps
+                if frame_index % frames.lump_every == 0:
+                    size *= frames.lump
+                frame_index += 1
+                queued_bytes += size
+                now = max(now, next_frame)
+                next_frame += 1 / frames.fps
+            next_send = now + PACKET * 8 / (frames.pace * rate)
         else:
             now = next_feedback
             next_feedback += FEEDBACK_S
