@@ -10,20 +10,15 @@ Fed with each feedback's ``PacketResult``s, it keeps three figures and targets t
   link capacity learnt from earlier drops, multiplicatively by ``FAST_GROWTH`` per second
   farther from it, above or below (libwebrtc grows additively anywhere below and relies on
   probes to find a widened link; without probes, a target far under the known capacity
-  crept back at ~60 kbit/s a second: 10 s from 1.3 to 2 Mbit/s after a link widened), and
-  multiplicatively within it too once ``CAPACITY_STALE_S`` have passed since the last drop
-  (below).
-
-  Why the band goes stale: a screen's frames are lumpy (a 20 kB frame paced at 2.5x the
-  target into a 2 Mbit/s link queues for ~35 ms), so the queue the trend reads can grow at
-  an average rate well under the link's: on the emulated 2 Mbit/s bottleneck the drops came
-  at 1.2-1.6 Mbit/s acknowledged, and a capacity learnt there is too low. Crossing its
-  band (+-3 sigma, ~330 kbit/s wide at 1.2 Mbit/s) at a packet per response time took 6-7 s
-  after the link widened to 20 Mbit/s, and the climb to the 3 Mbit/s the content needed
-  took 9-10 s (the network test's bound is 10 s; it failed a run at 2.4 of 2.9 Mbit/s).
-  A link whose capacity is where it was learnt says so within a couple of seconds of the
-  target reaching it (the next drop); two seconds of growth without one is the link
-  saying it carries more, as TCP CUBIC's probing past its last maximum reads it. Growth
+  crept back at ~60 kbit/s a second: 10 s from 1.3 to 2 Mbit/s after a link widened).
+  Growth stops at ``LINK_SHARE`` of the bottleneck rate the pacer's own trains measured
+  (``dispersion.py``), and that measurement outranks the capacity learnt at drops: a
+  screen's lumpy frames read as overuse well under the link (on the emulated 2 Mbit/s
+  bottleneck the drops came at 1.2-1.6 Mbit/s acknowledged while the trains arrived at
+  1.8-2.0), so the capacity learnt there was too low and, after the link widened to
+  20 Mbit/s, growth crept through its band for 5-7 s (the network test's 10 s climb failed
+  in CI); while growth that forgot it overshot the link and queued 70-120 ms. A train that
+  passes faster than the band, or 1.2x faster than the measured link, forgets both. Growth
   never goes past ``1.5 x`` the acknowledged bitrate (a screen that sends little must not
   talk itself into a rate it never tried); drops are never limited.
 - **Loss-based**: over windows of at least ``LOSS_WINDOW_S`` and ``LOSS_MIN_PACKETS``: loss
@@ -32,9 +27,10 @@ Fed with each feedback's ``PacketResult``s, it keeps three figures and targets t
   loss on a radio link (a few %) is not congestion and is left to NACK/RTX, but a queue
   that overflows shows as loss over 10 %.
 
-Deviation from libwebrtc, deliberate: there is no probing. libwebrtc finds a wider link by
-sending probe clusters; here the multiplicative phase is faster (``FAST_GROWTH``) instead,
-so a link that widens is found within seconds, and the estimate starts at
+Deviation from libwebrtc, deliberate: there are no probe clusters of padding. libwebrtc
+finds a wider link by sending them; here every frame's paced train is read as one
+(``dispersion.py``) and the multiplicative phase is faster (``FAST_GROWTH``), so a link
+that widens is found within seconds, and the estimate starts at
 ``START_BITRATE`` rather than 300 kbit/s.
 """
 
@@ -48,6 +44,7 @@ from enum import Enum
 from typing import Final
 
 from host_agent.webrtc.delay_trend import DelayTrend, Usage
+from host_agent.webrtc.dispersion import LinkDispersion
 from host_agent.webrtc.transport_cc import PacketResult
 
 MIN_BITRATE: Final = 150_000
@@ -71,8 +68,8 @@ CAPACITY_SMOOTHING: Final = 0.95
 CAPACITY_SIGMAS: Final = 3.0
 CAPACITY_VAR_MIN: Final = 0.4
 CAPACITY_VAR_MAX: Final = 2.5
-# Seconds after a drop during which growth near the learnt capacity stays additive.
-CAPACITY_STALE_S: Final = 2.0
+# Growth stops at this share of the bottleneck rate the pacer's trains measured.
+LINK_SHARE: Final = 0.9
 
 
 class Rate(Enum):
@@ -166,6 +163,7 @@ class BandwidthEstimator:
         self.trend = DelayTrend()
         self.acked = AckedBitrate()
         self.capacity = LinkCapacity()
+        self.dispersion = LinkDispersion()
         self.state = Rate.INCREASE
         self.stats = EstimatorStats()
         self._last_time = now
@@ -190,6 +188,7 @@ class BandwidthEstimator:
         received = sorted((r.arrival, r.size) for r in results if r.arrival is not None)
         for arrival, size in received:
             self.acked.add(arrival, size)
+        self.dispersion.update(results, now)
         usage = self.trend.update(results)
         elapsed = min(max(0.0, now - self._last_time), 1.0)
         self._last_time = now
@@ -220,9 +219,14 @@ class BandwidthEstimator:
             if acked is None:
                 return  # nothing acknowledged yet to grow from
             self.capacity.forget_if_above(self.delay_based)
+            # What the pacer's trains measured outranks what the drops suggested.
+            link, carried = self.dispersion.rate, self.dispersion.carried
+            if carried is not None:
+                self.capacity.forget_if_above(carried)
+            if link is not None:
+                self.capacity.forget_if_above(LINK_SHARE * link)
             near = self.capacity.near(self.delay_based)
-            recent = now - self._last_decrease < CAPACITY_STALE_S
-            if near and recent and not self.capacity.far_below(self.delay_based):
+            if near and not self.capacity.far_below(self.delay_based):
                 response = rtt + 0.1
                 grown = self.delay_based + PACKET_BITS * elapsed / response
             else:
@@ -231,6 +235,8 @@ class BandwidthEstimator:
                 grown = min(
                     grown, max(self.delay_based, ACKED_HEADROOM * acked + ACKED_HEADROOM_BPS)
                 )
+            if link is not None:
+                grown = min(grown, max(self.delay_based, LINK_SHARE * link))
             self.delay_based = grown
         self.delay_based = min(self.max_bitrate, max(MIN_BITRATE, self.delay_based))
 
