@@ -21,6 +21,7 @@ Commands on stdin, one per line; answers on stdout:
 
     mode typing            -> ok mode typing
     mode scroll1000        -> ok mode scroll1000
+    caret on               -> ok caret                (a blinking caret where typing goes)
     static_at 1700000000.5 -> settled 1700000000.49   (last activity paint before that time)
     quit
 
@@ -211,6 +212,7 @@ class Glass:
                                  f"{self.notes_index} lineend")  # fmt: skip
                 self.typed = 0
             self.text.insert(f"{self.notes_index} lineend", TYPED[self.typed])
+            self.text.mark_set("insert", f"{self.notes_index} lineend")
             self.typed += 1
             delay = 1000 // TYPING_CPS
         elif self.mode == "scrolling":
@@ -296,6 +298,13 @@ class Glass:
             self.scroll_debt = 0.0
             self._show_panning()
             reply(f"ok mode {self.mode}")
+        elif words == ["caret", "on"]:
+            # A blinking caret at the end of the notes line, as a focused EHR field shows
+            # (Windows' default blink: 530 ms on, 530 off).
+            self.text.configure(insertontime=530, insertofftime=530, insertwidth=2)
+            self.text.mark_set("insert", f"{self.notes_index} lineend")
+            self.text.focus_force()
+            reply("ok caret")
         elif words[0] == "static_at" and len(words) == 2:
             delay_ms = max(0, int((float(words[1]) - time.time()) * 1000))
             self.root.after(delay_ms, self._settle)
