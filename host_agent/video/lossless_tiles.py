@@ -41,7 +41,7 @@ import numpy.typing as npt
 from PIL import Image, features
 
 from host_agent.video.change_detection import BGRA, TILE, TileMask
-from host_agent.video.settle_delay import FIRST_S, MAX_S, SettleDelays
+from host_agent.video.settle_delay import FIRST_S, MAX_S, SMALL_TILES, SettleDelays
 
 BLOCK: Final = 128
 MAGIC: Final = b"MT"
@@ -55,6 +55,11 @@ MAX_IMAGE: Final = MAX_MESSAGE - HEADER.size - RECT.size
 COUNT: Final = struct.Struct(">H")
 # zlib level 1: ~3x faster than the default 6 on screen content for a few % more bytes.
 PNG_LEVEL: Final = 1
+# WebP lossless effort at method 1: from quality 26 on, libwebp's method 1 finds far more of
+# text's repeats than at 25 (bench/typing_bytes.py's typed blocks of marked text: -35 %
+# bytes; a full 720p screen of the bench's text: -16 %, marked -15 %) for ~1.8x its CPU
+# (~1.1 ms a text block, ~80 ms a 720p screen of one core); 30 to 100 differ by < 0.1 %.
+WEBP_QUALITY: Final = 30
 MAX_SIDE: Final = 16_383  # as the viewer's coordinates (web_client/core/cursor.js)
 MAX_GENERATION: Final = 0xFFFFFFFF
 _HAS_WEBP: Final = bool(features.check("webp"))
@@ -89,9 +94,10 @@ def _header(kind: int, generation: int, width: int, height: int) -> bytes:
 def encode_tile(pixels: BGRA) -> bytes:
     """The (h, w, 4) BGRA pixels as a lossless image the viewer decodes bit-exact: a gray
     PNG when every pixel is gray (a radiograph: one byte a pixel, 37 % fewer bytes than RGB
-    PNG for the bench's), else WebP lossless (the bench's text: 35 % fewer bytes than PNG at
-    about its CPU), else (no WebP in this Pillow, or a WebP that would not fit a message) an
-    RGB PNG. No colour chunks: the viewer takes the pixels as sRGB, as the video's."""
+    PNG for the bench's), else WebP lossless (the bench's text: 45 % fewer bytes than level-1
+    PNG, for about twice its CPU: ``WEBP_QUALITY``), else (no WebP in this Pillow, or a
+    WebP that would not fit a message) an RGB PNG. No colour chunks: the viewer takes the
+    pixels as sRGB, as the video's."""
     data = np.ascontiguousarray(pixels)
     b, g, r = data[..., 0], data[..., 1], data[..., 2]
     if np.array_equal(b, g) and np.array_equal(g, r):
@@ -108,9 +114,9 @@ def encode_tile(pixels: BGRA) -> bytes:
 def _save(image: Image.Image, kind: str) -> bytes:
     out = io.BytesIO()
     if kind == "WEBP":
-        # method 1, quality 25: Pillow's fast end of lossless effort (method 4 was 7x the
-        # CPU for 17 % fewer bytes on text).
-        image.save(out, format="WEBP", lossless=True, method=1, quality=25)
+        # Method 1 (method 4 was 7x the CPU for 17 % fewer bytes on text), quality
+        # WEBP_QUALITY.
+        image.save(out, format="WEBP", lossless=True, method=1, quality=WEBP_QUALITY)
     else:
         image.save(out, format="PNG", compress_level=PNG_LEVEL)
     return out.getvalue()
@@ -168,19 +174,24 @@ class BlockTracker:
 
     def blocks_of(self, tiles: TileMask) -> Blocks:
         """The blocks holding any True 16-px tile of ``tiles``."""
+        return np.asarray(self._counts(tiles) > 0)
+
+    def _counts(self, tiles: TileMask) -> npt.NDArray[np.int64]:
+        """How many True 16-px tiles of ``tiles`` each block holds."""
         per = BLOCK // TILE
         rows, cols = tiles.shape
-        padded = np.zeros((self.rows * per, self.cols * per), dtype=np.bool_)
+        padded = np.zeros((self.rows * per, self.cols * per), dtype=np.int64)
         padded[:rows, :cols] = tiles
-        return np.asarray(padded.reshape(self.rows, per, self.cols, per).any(axis=(1, 3)))
+        return np.asarray(padded.reshape(self.rows, per, self.cols, per).sum(axis=(1, 3)))
 
     def changed(self, tiles: TileMask, now: float) -> bytes | None:
         """A capture found ``tiles`` (16-px) changed: the message invalidating the blocks
         the viewer shows among them, or None."""
         if not tiles.any():
             return None
-        blocks = self.blocks_of(tiles)
-        self.delays.changed(blocks, self.changed_at, now)
+        counts = self._counts(tiles)
+        blocks = counts > 0
+        self.delays.changed(blocks, self.changed_at, now, small=counts <= SMALL_TILES)
         self.changed_at[blocks] = now
         self.dirty |= blocks
         drop = blocks & self.shown
