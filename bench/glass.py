@@ -167,6 +167,7 @@ class Glass:
         self.notes_index = "6.0"
         self.text.insert(self.notes_index, "所見: \n")
         self.typed = 0
+        self.caret = False  # "caret on": focused, the insert mark follows the typing
         self.scroll_debt = 0.0
         self.scroll_at = time.monotonic()
 
@@ -212,7 +213,8 @@ class Glass:
                                  f"{self.notes_index} lineend")  # fmt: skip
                 self.typed = 0
             self.text.insert(f"{self.notes_index} lineend", TYPED[self.typed])
-            self.text.mark_set("insert", f"{self.notes_index} lineend")
+            if self.caret:  # only then: moving the mark may redraw the line (other stacks' damage)
+                self.text.mark_set("insert", f"{self.notes_index} lineend")
             self.typed += 1
             delay = 1000 // TYPING_CPS
         elif self.mode == "scrolling":
@@ -304,6 +306,7 @@ class Glass:
             self.text.configure(insertontime=530, insertofftime=530, insertwidth=2)
             self.text.mark_set("insert", f"{self.notes_index} lineend")
             self.text.focus_force()
+            self.caret = True
             reply("ok caret")
         elif words[0] == "static_at" and len(words) == 2:
             delay_ms = max(0, int((float(words[1]) - time.time()) * 1000))
