@@ -48,7 +48,7 @@ from devkit.display import start_xvfb
 from devkit.identity import make_org, make_person
 from host_agent.link.broker_link import BrokerLink, LinkSettings
 from host_agent.platform.backends import open_injector
-from host_agent.video import lossless_tiles
+from host_agent.video import lossless_tiles, screen_track
 from host_agent.webrtc.ice import restrict_host_candidates
 from host_agent.webrtc.peer_session import StreamSettings
 
@@ -67,6 +67,7 @@ class Log:
     def __init__(self) -> None:
         self.changes: list[dict[str, Any]] = []
         self.tiles: list[dict[str, Any]] = []
+        self.refinements: list[dict[str, Any]] = []  # the video's QP-11 refinements
         self.recording = False
         self.dump: Path | None = None  # where to write each tile's pixels (raw BGRA)
 
@@ -107,6 +108,18 @@ class Log:
                     })  # fmt: skip
             return messages
 
+        refinement = screen_track._Pipeline._refinement
+
+        def watched_refinement(pipeline: Any, plan: Any, changed: Any, now: float) -> Any:
+            refine, retry = refinement(pipeline, plan, changed, now)
+            if log.recording and refine is not None and pipeline.tiles is not None:
+                blocks = pipeline.tiles.blocks_of(refine)
+                per = _per_block(pipeline.tiles, refine)[blocks]
+                listed = [[int(r), int(c)] for r, c in zip(*np.nonzero(blocks), strict=True)]
+                log.refinements.append({"t": now, "block_list": listed, "per_block": per.tolist()})
+            return refine, retry
+
+        screen_track._Pipeline._refinement = watched_refinement  # type: ignore[method-assign]
         lossless_tiles.BlockTracker.changed = watched_changed  # type: ignore[method-assign]
         lossless_tiles.BlockTracker.take = watched_take  # type: ignore[method-assign]
 
@@ -239,10 +252,22 @@ def summarize(
             "changes": len(log.changes),
             "changes_whole_screen": len(full),
             "changes_at_most_4_tiles16": len(small),
+            "refinements": len(log.refinements),
+            "refined_tiles16_per_block": {
+                f"{r},{c}": n for (r, c), n in sorted(_refined_per_block(log.refinements).items())
+            },
         },
         "changes": log.changes if args.verbose else [],
         "tile_log": log.tiles if args.verbose else [],
     }
+
+
+def _refined_per_block(refinements: list[dict[str, Any]]) -> dict[tuple[int, int], int]:
+    out: dict[tuple[int, int], int] = collections.defaultdict(int)
+    for refinement in refinements:
+        for (r, c), n in zip(refinement["block_list"], refinement["per_block"], strict=True):
+            out[(r, c)] += n
+    return out
 
 
 def main() -> int:

@@ -274,3 +274,19 @@ def test_a_restless_neighbour_lends_at_most_the_inherited_cap() -> None:
     assert tracker.delays.delay[0, 0] >= 1.0
     tracker.changed(at(140, 5), now=7.5)  # a one-key edit beside it
     assert tracker.next_due() == pytest.approx(7.5 + INHERIT_MAX_S)
+
+
+def test_a_blinking_caret_holds_its_blocks_refinement_at_most_hold_max_s() -> None:
+    # A caret blinking every 0.53 s (Windows' default): its block backs off to 0.96 s, more
+    # than the blink, so it gets no tile while the caret blinks. The video's refinement of
+    # the block waits for that tile at most HOLD_MAX_S from when the block went dirty, not
+    # from its last blink (which would hold it as long as the caret blinks).
+    tracker = BlockTracker(W, H, generation=1)
+    blink = 0.53
+    for i in range(60):  # 32 s
+        tracker.changed(at(50, 40), now=i * blink)
+        sent_between(tracker, i * blink, i * blink + blink - 0.01)
+    assert tracker.dirty[0, 0]  # no tile while it blinks
+    dirty_since = 3 * blink  # the blink that overtook its third (last) tile
+    assert tracker.refinement_held(dirty_since + HOLD_MAX_S - 0.01)[0][0, 0]
+    assert not tracker.refinement_held(dirty_since + HOLD_MAX_S)[0][0, 0]
