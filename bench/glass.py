@@ -21,6 +21,7 @@ Commands on stdin, one per line; answers on stdout:
 
     mode typing            -> ok mode typing
     mode scroll1000        -> ok mode scroll1000
+    caret on               -> ok caret                (a blinking caret where typing goes)
     static_at 1700000000.5 -> settled 1700000000.49   (last activity paint before that time)
     quit
 
@@ -55,6 +56,7 @@ from bench.glass_content import (
 MODES: Final = ("static", "typing", "scrolling", "image")
 CODE_HZ: Final = 100
 TYPING_CPS: Final = 6
+CARET_MS: Final = 530  # Windows' default caret blink (GetCaretBlinkTime)
 SCROLL_PX: Final = 3
 SCROLL_MS: Final = 20
 IMAGE_MS: Final = 33
@@ -166,6 +168,9 @@ class Glass:
         self.notes_index = "6.0"
         self.text.insert(self.notes_index, "所見: \n")
         self.typed = 0
+        # "caret on": a 2x15 px bar after the notes line's end, shown and hidden every
+        # CARET_MS (Tk's own insert cursor did not blink at rest on Xvfb).
+        self.caret: tk.Frame | None = None
         self.scroll_debt = 0.0
         self.scroll_at = time.monotonic()
 
@@ -296,6 +301,11 @@ class Glass:
             self.scroll_debt = 0.0
             self._show_panning()
             reply(f"ok mode {self.mode}")
+        elif words == ["caret", "on"]:
+            if self.caret is None:
+                self.caret = tk.Frame(self.root, width=2, height=15, background="#000000")
+                self._blink(True)
+            reply("ok caret")
         elif words[0] == "static_at" and len(words) == 2:
             delay_ms = max(0, int((float(words[1]) - time.time()) * 1000))
             self.root.after(delay_ms, self._settle)
@@ -303,6 +313,17 @@ class Glass:
             self.root.quit()
         else:
             reply(f"error {line!r}")
+
+    def _blink(self, show: bool) -> None:
+        """The caret after the notes line's end: shown or hidden, then the other in CARET_MS."""
+        assert self.caret is not None
+        box = self.text.bbox(f"{self.notes_index} lineend")
+        if show and box is not None:
+            x, y, _, h = box
+            self.caret.place(x=x + 1, y=HEADER_H + y + max(0, h - 15) // 2)
+        else:
+            self.caret.place_forget()
+        self.root.after(CARET_MS, self._blink, not show)
 
     def _settle(self) -> None:
         self.mode = "static"

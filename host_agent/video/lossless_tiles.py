@@ -41,7 +41,7 @@ import numpy.typing as npt
 from PIL import Image, features
 
 from host_agent.video.change_detection import BGRA, TILE, TileMask
-from host_agent.video.settle_delay import FIRST_S, MAX_S, SettleDelays
+from host_agent.video.settle_delay import FIRST_S, MAX_S, SMALL_TILES, SettleDelays
 
 BLOCK: Final = 128
 MAGIC: Final = b"MT"
@@ -55,6 +55,11 @@ MAX_IMAGE: Final = MAX_MESSAGE - HEADER.size - RECT.size
 COUNT: Final = struct.Struct(">H")
 # zlib level 1: ~3x faster than the default 6 on screen content for a few % more bytes.
 PNG_LEVEL: Final = 1
+# WebP lossless effort at method 1: from quality 26 on, libwebp's method 1 finds far more of
+# text's repeats than at 25 (bench/typing_bytes.py's typed blocks of marked text: -35 %
+# bytes; a full 720p screen of the bench's text: -16 %, marked -15 %) for ~1.8x its CPU
+# (~1.1 ms a text block, ~80 ms a 720p screen of one core); 30 to 100 differ by < 0.1 %.
+WEBP_QUALITY: Final = 30
 MAX_SIDE: Final = 16_383  # as the viewer's coordinates (web_client/core/cursor.js)
 MAX_GENERATION: Final = 0xFFFFFFFF
 _HAS_WEBP: Final = bool(features.check("webp"))
@@ -89,9 +94,10 @@ def _header(kind: int, generation: int, width: int, height: int) -> bytes:
 def encode_tile(pixels: BGRA) -> bytes:
     """The (h, w, 4) BGRA pixels as a lossless image the viewer decodes bit-exact: a gray
     PNG when every pixel is gray (a radiograph: one byte a pixel, 37 % fewer bytes than RGB
-    PNG for the bench's), else WebP lossless (the bench's text: 35 % fewer bytes than PNG at
-    about its CPU), else (no WebP in this Pillow, or a WebP that would not fit a message) an
-    RGB PNG. No colour chunks: the viewer takes the pixels as sRGB, as the video's."""
+    PNG for the bench's), else WebP lossless (the bench's text: 45 % fewer bytes than level-1
+    PNG, for about twice its CPU: ``WEBP_QUALITY``), else (no WebP in this Pillow, or a
+    WebP that would not fit a message) an RGB PNG. No colour chunks: the viewer takes the
+    pixels as sRGB, as the video's."""
     data = np.ascontiguousarray(pixels)
     b, g, r = data[..., 0], data[..., 1], data[..., 2]
     if np.array_equal(b, g) and np.array_equal(g, r):
@@ -108,9 +114,9 @@ def encode_tile(pixels: BGRA) -> bytes:
 def _save(image: Image.Image, kind: str) -> bytes:
     out = io.BytesIO()
     if kind == "WEBP":
-        # method 1, quality 25: Pillow's fast end of lossless effort (method 4 was 7x the
-        # CPU for 17 % fewer bytes on text).
-        image.save(out, format="WEBP", lossless=True, method=1, quality=25)
+        # Method 1 (method 4 was 7x the CPU for 17 % fewer bytes on text), quality
+        # WEBP_QUALITY.
+        image.save(out, format="WEBP", lossless=True, method=1, quality=WEBP_QUALITY)
     else:
         image.save(out, format="PNG", compress_level=PNG_LEVEL)
     return out.getvalue()
@@ -160,6 +166,8 @@ class BlockTracker:
         shape = (self.rows, self.cols)
         self.changed_at = np.full(shape, -math.inf)
         self.dirty: Blocks = np.zeros(shape, dtype=np.bool_)
+        # When each dirty block went dirty (its first change since its last tile).
+        self.dirty_since = np.full(shape, -math.inf)
         self.shown: Blocks = np.zeros(shape, dtype=np.bool_)
         self.delays = SettleDelays(shape, first_s=settle_s, max_s=max(MAX_S, settle_s))
         self.tiles_sent = 0
@@ -168,20 +176,26 @@ class BlockTracker:
 
     def blocks_of(self, tiles: TileMask) -> Blocks:
         """The blocks holding any True 16-px tile of ``tiles``."""
+        return np.asarray(self._counts(tiles) > 0)
+
+    def _counts(self, tiles: TileMask) -> npt.NDArray[np.int64]:
+        """How many True 16-px tiles of ``tiles`` each block holds."""
         per = BLOCK // TILE
         rows, cols = tiles.shape
-        padded = np.zeros((self.rows * per, self.cols * per), dtype=np.bool_)
+        padded = np.zeros((self.rows * per, self.cols * per), dtype=np.int64)
         padded[:rows, :cols] = tiles
-        return np.asarray(padded.reshape(self.rows, per, self.cols, per).any(axis=(1, 3)))
+        return np.asarray(padded.reshape(self.rows, per, self.cols, per).sum(axis=(1, 3)))
 
     def changed(self, tiles: TileMask, now: float) -> bytes | None:
         """A capture found ``tiles`` (16-px) changed: the message invalidating the blocks
         the viewer shows among them, or None."""
         if not tiles.any():
             return None
-        blocks = self.blocks_of(tiles)
-        self.delays.changed(blocks, self.changed_at, now)
+        counts = self._counts(tiles)
+        blocks = counts > 0
+        self.delays.changed(blocks, self.changed_at, now, small=counts <= SMALL_TILES)
         self.changed_at[blocks] = now
+        self.dirty_since[blocks & ~self.dirty] = now
         self.dirty |= blocks
         drop = blocks & self.shown
         if not drop.any():
@@ -220,11 +234,14 @@ class BlockTracker:
         the first of them stops waiting (None: none waits; inf: not while shown).
 
         A block waits while its tile is pending (unless it is restless: backed off to
-        ``RESTLESS_S`` or more, it gets no tile soon), at most ``HOLD_MAX_S`` after its
-        change. Once its tile went: as long as the viewer shows it if the viewer said its
-        overlay works (``mamori_protocol.tile_overlay``: the refinement would be wasted),
-        else ``REFINE_FALLBACK_S`` more (the refinement is what a viewer without the
-        overlay sees sharpen)."""
+        ``RESTLESS_S`` or more, it gets no tile soon), at most ``HOLD_MAX_S`` after it went
+        dirty, not after its last change: a block that never stays quiet for its delay (a
+        caret blinking every 0.53 s backs its block off to 0.96 s; the bench's 100 Hz
+        counter changes faster than any tile goes, so it never backs off) gets no tile, and
+        was held for as long as it kept changing. Once its tile went: as long as the viewer
+        shows it if the viewer said its overlay works (``mamori_protocol.tile_overlay``:
+        the refinement would be wasted), else ``REFINE_FALLBACK_S`` more (the refinement is
+        what a viewer without the overlay sees sharpen)."""
         restless = self.delays.delay >= RESTLESS_S
         pending = self.dirty & ~restless
         last = self.changed_at + HOLD_MAX_S
@@ -232,7 +249,7 @@ class BlockTracker:
             after_sent = np.full_like(last, math.inf)
         else:
             after_sent = np.minimum(last, self.delays.sent_at + REFINE_FALLBACK_S)
-        until = np.where(pending, last, after_sent)
+        until = np.where(pending, self.dirty_since + HOLD_MAX_S, after_sent)
         held = (pending | self.shown) & (until > now)
         if not held.any():
             return held, None

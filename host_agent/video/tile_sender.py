@@ -35,9 +35,9 @@ BURST_S: Final = 2.0
 MAX_BACKLOG: Final = 16 * 1024
 # A send is not worth waking for below this (a typical text block is ~10-20 KB).
 MIN_ALLOWANCE: Final = 16 * 1024
-# Encoded per turn at most (~5-8 ms of PNG on the encode thread): a frame waiting behind
-# a whole screen of tiles (~60-80 ms at 720p) would stutter.
-MAX_TURN_BYTES: Final = 64 * 1024
+# Encoded per turn at most (~6-8 ms of WebP on the encode thread, ~6 blocks of text): a
+# frame waiting behind a whole screen of tiles (~80 ms at 720p) would stutter.
+MAX_TURN_BYTES: Final = 32 * 1024
 BACKLOG_POLL_S: Final = 0.02
 MIN_SLEEP_S: Final = 0.01
 

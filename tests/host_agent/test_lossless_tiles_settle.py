@@ -19,7 +19,7 @@ from host_agent.video.lossless_tiles import (
     BlockTracker,
 )
 from host_agent.video.scheduler import Plan
-from host_agent.video.settle_delay import CALM_S, FIRST_S, MAX_S
+from host_agent.video.settle_delay import CALM_S, FIRST_S, INHERIT_MAX_S, MAX_S
 from mamori_protocol.tile_overlay import (
     TileOverlayMessageError,
     parse_tile_overlay_state,
@@ -42,8 +42,9 @@ def at(x: int, y: int) -> np.ndarray:
 def sent_between(tracker: BlockTracker, start: float, end: float, step: float = 0.01) -> int:
     """Tiles taken when polled every ``step`` from ``start`` to ``end`` (the sender's loop)."""
     count = 0
+    picture = np.zeros((tracker.height, tracker.width, 4), dtype=np.uint8)
     for i in range(round((end - start) / step) + 1):
-        count += len(tracker.take(PICTURE, start + i * step, allowance=10**6))
+        count += len(tracker.take(picture, start + i * step, allowance=10**6))
     return count
 
 
@@ -210,3 +211,82 @@ def test_the_track_passes_the_viewers_word_to_its_pipeline() -> None:
         assert refine.all()
     finally:
         pipeline.close()
+
+
+ROW_W, ROW_H = 640, 128  # five blocks in a row
+
+
+def spot(x: int, y: int) -> np.ndarray:
+    """The 16-px tile mask of a 640x128 screen with the tile holding pixel (x, y)."""
+    mask = np.zeros((ROW_H // 16, ROW_W // 16), dtype=np.bool_)
+    mask[y // 16, x // 16] = True
+    return mask
+
+
+def typing_along(tracker: BlockTracker, y: int, start: float, keys: int) -> tuple[float, int]:
+    """A person typing on one line from x=4: a 9-px glyph every 170 ms (6 a second), each
+    key repainting the 16-px tiles under the glyph; returns when the last key came and the
+    tiles taken meanwhile (polled as the sender does)."""
+    now, sent = start, 0
+    for key in range(keys):
+        now = start + key * 0.17
+        x = 4 + key * 9
+        mask = spot(x, y) | spot(x + 8, y)
+        tracker.changed(mask, now=now)
+        sent += sent_between(tracker, now, now + 0.16)
+    return now, sent
+
+
+def test_typing_that_moves_into_the_next_block_wastes_no_tile_there() -> None:
+    # Five blocks in a row: the typing passes through all of them (14 keys a block).
+    tracker = BlockTracker(ROW_W, ROW_H, generation=1)
+    last, sent = typing_along(tracker, 40, start=1.0, keys=70)
+    # The first block's first key went at FIRST_S and was overtaken (the one wasted tile);
+    # every next block starts at the delay its neighbour learned: no tile while typed in,
+    # one when the typing has moved on.
+    assert tracker.delays.backoffs == 1
+    assert sent == 1 + 4
+    assert sent_between(tracker, last, last + 1.0) == 1  # the last block, once it is quiet
+    assert not tracker.dirty.any()
+
+
+def test_a_small_change_beside_typing_waits_as_long_but_a_page_switch_does_not() -> None:
+    tracker = BlockTracker(ROW_W, ROW_H, generation=1)
+    last, _ = typing_along(tracker, 40, start=1.0, keys=20)  # in blocks 0 and 1
+    typing_delay = float(tracker.delays.delay[0, 1])
+    assert typing_delay > FIRST_S
+    # A page switch: every block changes whole, also those beside the typing.
+    page = np.ones((ROW_H // 16, ROW_W // 16), dtype=np.bool_)
+    tracker.changed(page, now=last + 0.1)
+    calm = [(0, 3), (0, 4)]  # quiet since the start: back to FIRST_S, not the typing's
+    assert all(tracker.delays.delay[b] == pytest.approx(FIRST_S) for b in calm)
+    # A small change far from any typing, after calm: FIRST_S.
+    alone = BlockTracker(ROW_W, ROW_H, generation=1)
+    alone.changed(spot(600, 40), now=5.0)
+    assert alone.next_due() == pytest.approx(5.0 + FIRST_S)
+
+
+def test_a_restless_neighbour_lends_at_most_the_inherited_cap() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    for tick in range(8):  # a clock in block (0, 0): backed off to seconds
+        tracker.changed(at(5, 5), now=float(tick))
+        sent_between(tracker, tick, tick + 0.99)
+    assert tracker.delays.delay[0, 0] >= 1.0
+    tracker.changed(at(140, 5), now=7.5)  # a one-key edit beside it
+    assert tracker.next_due() == pytest.approx(7.5 + INHERIT_MAX_S)
+
+
+def test_a_blinking_caret_holds_its_blocks_refinement_at_most_hold_max_s() -> None:
+    # A caret blinking every 0.53 s (Windows' default): its block backs off to 0.96 s, more
+    # than the blink, so it gets no tile while the caret blinks. The video's refinement of
+    # the block waits for that tile at most HOLD_MAX_S from when the block went dirty, not
+    # from its last blink (which would hold it as long as the caret blinks).
+    tracker = BlockTracker(W, H, generation=1)
+    blink = 0.53
+    for i in range(60):  # 32 s
+        tracker.changed(at(50, 40), now=i * blink)
+        sent_between(tracker, i * blink, i * blink + blink - 0.01)
+    assert tracker.dirty[0, 0]  # no tile while it blinks
+    dirty_since = 3 * blink  # the blink that overtook its third (last) tile
+    assert tracker.refinement_held(dirty_since + HOLD_MAX_S - 0.01)[0][0, 0]
+    assert not tracker.refinement_held(dirty_since + HOLD_MAX_S)[0][0, 0]
