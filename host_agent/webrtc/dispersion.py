@@ -57,36 +57,33 @@ class LinkDispersion:
         if self.rate is not None and now - self._confirmed > MAX_AGE_S:
             self.rate = None
         self.carried = None
-        train: list[PacketResult] = []
+        train: list[tuple[float, float, int]] = []  # (send, arrival, size)
         for result in results:
             if result.arrival is None:
                 self._train(train, now)
                 train = []
                 continue
             if train:
-                last = train[-1]
-                assert last.arrival is not None
+                send, arrival, _ = train[-1]
                 if (
-                    result.send_time - last.send_time > TRAIN_GAP_S
-                    or result.send_time < last.send_time
-                    or result.arrival < last.arrival
+                    result.send_time - send > TRAIN_GAP_S
+                    or result.send_time < send
+                    or result.arrival < arrival
                 ):
                     self._train(train, now)
                     train = []
-            train.append(result)
+            train.append((result.send_time, result.arrival, result.size))
         self._train(train, now)
         return self.rate
 
-    def _train(self, train: list[PacketResult], now: float) -> None:
+    def _train(self, train: list[tuple[float, float, int]], now: float) -> None:
         if len(train) < MIN_PACKETS:
             return
-        first, last = train[0], train[-1]
-        assert first.arrival is not None and last.arrival is not None
-        send_span = last.send_time - first.send_time
-        arrival_span = last.arrival - first.arrival
+        send_span = train[-1][0] - train[0][0]
+        arrival_span = train[-1][1] - train[0][1]
         if arrival_span < MIN_SPAN_S:
             return  # too short to read at the receiver's granularity, or batched by it
-        bits = sum(r.size for r in train[1:]) * 8
+        bits = sum(size for _, _, size in train[1:]) * 8
         received = bits / arrival_span
         sent = bits / send_span if send_span > 0 else float("inf")
         if received < SPREAD * sent:
