@@ -206,13 +206,17 @@ class CongestionController:
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats
+            link = self.estimator.dispersion
             log.info(
                 "congestion: target %d kbit/s (delay %d, loss %d, acked %s), %d/%d lost, "
-                "%d delay drops, %d loss drops, pacer peak %d kB, threshold %.1f ms",
+                "%d delay drops, %d loss drops, pacer peak %d kB, threshold %.1f ms, "
+                "trains read the link at %s kbit/s (%d samples, %d widenings)",
                 target // 1000, self.estimator.delay_based // 1000,
                 self.estimator.loss_based // 1000, self.estimator.acked.bitrate(), s.lost,
                 s.packets, s.delay_drops, s.loss_drops, self.pacer.stats.max_queue_bytes // 1000,
                 self.estimator.trend.threshold_ms,
+                None if link.rate is None else int(link.rate // 1000), link.samples,
+                link.widenings,
             )  # fmt: skip
             if self.fec_stage is not None:
                 f = self.fec_stage.stats
