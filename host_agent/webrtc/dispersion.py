@@ -33,8 +33,10 @@ MIN_PACKETS: Final = 3
 MIN_SPAN_S: Final = 0.003
 # Arrived at under this share of the send rate: the train was spread by the bottleneck.
 SPREAD: Final = 0.85
-# A train that passed unspread this much faster than the known link rate: the link widened.
+# A train that passed unspread this much faster than the known link rate: the link widened
+# (said by ``WIDENING_TRAINS`` such trains with no spread one between them).
 WIDENED: Final = 1.2
+WIDENING_TRAINS: Final = 2
 # Weight of each new bottleneck sample in the link rate.
 SMOOTHING: Final = 0.3
 # A link rate not confirmed for this long is forgotten (the path may have changed).
@@ -50,7 +52,8 @@ class LinkDispersion:
         # The fastest unspread train of the last update: the link carries at least this.
         self.carried: float | None = None
         self.samples = 0  # bottleneck samples taken (stats and tests)
-        self.widenings = 0  # times a faster train made it forget the rate
+        self.widenings = 0  # times faster trains made it forget the rate
+        self._faster = 0  # unspread trains over WIDENED x the rate since the last spread one
 
     def update(self, results: Sequence[PacketResult], now: float) -> float | None:
         """One feedback's packets (in sequence order); returns the link rate or None."""
@@ -93,8 +96,15 @@ class LinkDispersion:
             )
             self._confirmed = now
             self.samples += 1
-        elif send_span >= MIN_SPAN_S:
+            self._faster = 0
+        elif send_span >= MIN_SPAN_S and received <= sent / SPREAD:
+            # Arrived as sent. (Arriving faster than sent says nothing about the link: the
+            # receiver read a batch of packets late and stamped them together, as a busy
+            # browser does.)
             self.carried = max(sent, self.carried or 0.0)
             if self.rate is not None and sent > WIDENED * self.rate:
-                self.rate = None
-                self.widenings += 1
+                self._faster += 1
+                if self._faster >= WIDENING_TRAINS:
+                    self.rate = None
+                    self.widenings += 1
+                    self._faster = 0

@@ -47,8 +47,24 @@ def test_a_train_well_above_the_known_rate_means_the_link_widened() -> None:
     dispersion.update(train(0, 1.0, 5e6, 2e6, 8), now=1.1)
     # 1.1x the known rate, unspread: within noise, the rate stays.
     assert dispersion.update(train(8, 2.0, 2.2e6, 20e6, 8), now=2.1) is not None
-    assert dispersion.update(train(16, 3.0, 3e6, 20e6, 8), now=3.1) is None
+    # One faster train is not enough (a receiver's batch can look like one), two are.
+    assert dispersion.update(train(16, 3.0, 3e6, 20e6, 8), now=3.1) is not None
+    assert dispersion.update(train(24, 4.0, 3e6, 20e6, 8), now=4.1) is None
     assert dispersion.widenings == 1
+
+
+def test_a_train_stamped_faster_than_it_was_sent_says_nothing() -> None:
+    """A busy receiver reads a burst of packets late and stamps them together: the train
+    seems to arrive faster than it left, which no link does."""
+    dispersion = LinkDispersion()
+    dispersion.update(train(0, 1.0, 5e6, 2e6, 8), now=1.1)
+    for n in range(3):
+        sent = train(8 + 8 * n, 2.0 + n, 3e6, 20e6, 8)
+        batched = [PacketResult(r.sequence, r.send_time, r.size, 2.1 + n + i * 0.0005)
+                   for i, r in enumerate(sent)]  # fmt: skip
+        assert dispersion.update(batched, now=2.2 + n) is not None
+    assert dispersion.widenings == 0
+    assert dispersion.carried is None
 
 
 def test_losses_split_trains_and_short_ones_say_nothing() -> None:
