@@ -37,21 +37,14 @@ import mss
 import numpy as np
 import numpy.typing as npt
 from PIL import Image
-from playwright.async_api import async_playwright
 
-from devkit.agent import enroll_agent
 from devkit.broker import make_certs, running_broker
-from devkit.browser import approve_this_browser, sign_in
-from devkit.chromium import CHROMIUM, chromium_args
 from devkit.databases import sqlite_url
 from devkit.display import start_xvfb
-from devkit.identity import make_org, make_person
 from devkit.settled_screen import RGB, ShownPicture, radiograph_picture, text_picture
-from host_agent.link.broker_link import BrokerLink, LinkSettings
-from host_agent.platform.backends import open_injector
+from devkit.viewer_session import agent_and_viewer
 from host_agent.video.lossless_tiles import encode_tile
 from host_agent.webrtc.ice import restrict_host_candidates
-from host_agent.webrtc.peer_session import StreamSettings
 
 HOST_ID = "bench-pc"
 W, H = 1280, 720
@@ -124,76 +117,49 @@ async def one_mode(tiles: bool, runs_dir: Path) -> list[dict[str, Any]]:
     results = []
     with start_xvfb(W, H) as xvfb:
         shown = ShownPicture(xvfb.name, 0, 0, GRAY)
-        async with running_broker(certs, sqlite_url(runs_dir), watermark=False) as broker:
-            org = await make_org(broker, "bench")
-            person = await make_person(broker, org, "doctor")
-            state = await enroll_agent(broker, org, HOST_ID, runs_dir / "agent", "bench")
-            injector = open_injector(xvfb.name)
-            link = BrokerLink(
-                LinkSettings(broker.agent_wss_url, HOST_ID, "bench", state.ssl_context),
-                StreamSettings(display=xvfb.name, lossless_tiles=tiles),
-                injector,
-            )
-            task = asyncio.create_task(link.run())
-            await asyncio.wait_for(link.connected.wait(), 10)
-            async with async_playwright() as pw:
-                context = await pw.chromium.launch_persistent_context(
-                    str(runs_dir / "profile"), executable_path=CHROMIUM, headless=True,
-                    args=chromium_args(certs.spki_sha256_b64),
-                    viewport={"width": 1400, "height": 900},
-                )  # fmt: skip
-                page = await context.new_page()
-                await sign_in(page, broker, person)
-                await approve_this_browser(page, broker, person)
-                await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
-                await page.wait_for_function(
-                    "() => document.body.dataset.connection === 'connected'"
-                    " && document.body.dataset.video === 'playing'",
-                    timeout=20_000,
-                )
-                await asyncio.sleep(3.0)  # the gray screen settles (and its tiles go)
-                for kind in ("text", "radiograph"):
-                    picture = content(kind)
-                    video_before = await video_bytes(page)
-                    before = await page.evaluate("() => window.mamoriTiles.bytes")
-                    switched = time.monotonic()
-                    shown.show(picture)
-                    shots = await page.evaluate(SNAPSHOTS, list(AT_MS))
-                    await asyncio.sleep(max(0.0, SWITCH_S - (time.monotonic() - switched)))
-                    after = await page.evaluate("() => window.mamoriTiles.bytes")
-                    video_after = await video_bytes(page)
-                    mask = block_mask(xvfb.name, picture)
-                    shares = {}
-                    for at, shot in zip(AT_MS, shots, strict=True):
-                        rgb = np.frombuffer(base64.b64decode(shot["rgb"]), dtype=np.uint8)
-                        exact = (rgb.reshape(H, W, 3) == picture).all(axis=2)
-                        shares[at] = float(exact[mask].mean())
-                    results.append({
-                        "tiles": tiles, "content": kind, "exact": shares,
-                        "tile_bytes": after - before, "video_bytes": video_after - video_before,
-                        "masked_out": float(1 - mask.mean()),
-                        "loadavg": Path("/proc/loadavg").read_text().split()[:3],
-                    })  # fmt: skip
-                    shown.show(GRAY)
-                    await asyncio.sleep(BACK_TO_GRAY_S)
-                # At rest: only the agent's banner and indicator are drawn (every second).
+        async with (
+            running_broker(certs, sqlite_url(runs_dir), watermark=False) as broker,
+            agent_and_viewer(broker, xvfb.name, runs_dir, HOST_ID, tiles) as page,
+        ):
+            await asyncio.sleep(3.0)  # the gray screen settles (and its tiles go)
+            for kind in ("text", "radiograph"):
+                picture = content(kind)
+                video_before = await video_bytes(page)
                 before = await page.evaluate("() => window.mamoriTiles.bytes")
-                await asyncio.sleep(REST_S)
+                switched = time.monotonic()
+                shown.show(picture)
+                shots = await page.evaluate(SNAPSHOTS, list(AT_MS))
+                await asyncio.sleep(max(0.0, SWITCH_S - (time.monotonic() - switched)))
                 after = await page.evaluate("() => window.mamoriTiles.bytes")
-                results.append({"tiles": tiles, "content": "rest",
-                                 "bytes_per_s": (after - before) / REST_S})  # fmt: skip
-                # A clock: a small patch of text redrawn with new words every second.
-                before = await page.evaluate("() => window.mamoriTiles.bytes")
-                for second in range(int(REST_S)):
-                    shown.show(text_picture(96, 20, seed=100 + second, size=12), at=(1000, 200))
-                    await asyncio.sleep(1.0)
-                after = await page.evaluate("() => window.mamoriTiles.bytes")
-                results.append({"tiles": tiles, "content": "clock",
-                                 "bytes_per_s": (after - before) / REST_S})  # fmt: skip
-                await context.close()
-            await link.stop()
-            await task
-            injector.close()
+                video_after = await video_bytes(page)
+                mask = block_mask(xvfb.name, picture)
+                shares = {}
+                for at, shot in zip(AT_MS, shots, strict=True):
+                    rgb = np.frombuffer(base64.b64decode(shot["rgb"]), dtype=np.uint8)
+                    exact = (rgb.reshape(H, W, 3) == picture).all(axis=2)
+                    shares[at] = float(exact[mask].mean())
+                results.append({
+                    "tiles": tiles, "content": kind, "exact": shares,
+                    "tile_bytes": after - before, "video_bytes": video_after - video_before,
+                    "masked_out": float(1 - mask.mean()),
+                    "loadavg": Path("/proc/loadavg").read_text().split()[:3],
+                })  # fmt: skip
+                shown.show(GRAY)
+                await asyncio.sleep(BACK_TO_GRAY_S)
+            # At rest: only the agent's banner and indicator are drawn (every second).
+            before = await page.evaluate("() => window.mamoriTiles.bytes")
+            await asyncio.sleep(REST_S)
+            after = await page.evaluate("() => window.mamoriTiles.bytes")
+            results.append({"tiles": tiles, "content": "rest",
+                             "bytes_per_s": (after - before) / REST_S})  # fmt: skip
+            # A clock: a small patch of text redrawn with new words every second.
+            before = await page.evaluate("() => window.mamoriTiles.bytes")
+            for second in range(int(REST_S)):
+                shown.show(text_picture(96, 20, seed=100 + second, size=12), at=(1000, 200))
+                await asyncio.sleep(1.0)
+            after = await page.evaluate("() => window.mamoriTiles.bytes")
+            results.append({"tiles": tiles, "content": "clock",
+                             "bytes_per_s": (after - before) / REST_S})  # fmt: skip
         shown.close()
     return results
 

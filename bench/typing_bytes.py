@@ -36,21 +36,14 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-from playwright.async_api import async_playwright
 
 from bench.compare import Glass
-from devkit.agent import enroll_agent
 from devkit.broker import make_certs, running_broker
-from devkit.browser import approve_this_browser, sign_in
-from devkit.chromium import CHROMIUM, chromium_args
 from devkit.databases import sqlite_url
 from devkit.display import start_xvfb
-from devkit.identity import make_org, make_person
-from host_agent.link.broker_link import BrokerLink, LinkSettings
-from host_agent.platform.backends import open_injector
+from devkit.viewer_session import agent_and_viewer
 from host_agent.video import encode_pipeline, lossless_tiles
 from host_agent.webrtc.ice import restrict_host_candidates
-from host_agent.webrtc.peer_session import StreamSettings
 
 HOST_ID = "bench-pc"
 W, H = 1280, 720
@@ -152,59 +145,30 @@ async def measure(args: argparse.Namespace, runs_dir: Path) -> dict[str, Any]:
     certs = make_certs(runs_dir / "certs")
     with start_xvfb(W, H) as xvfb:
         glass = await Glass.start(xvfb, runs_dir / "paints.txt")
-        async with running_broker(
-            certs, sqlite_url(runs_dir), watermark=args.watermark == "on"
-        ) as broker:
-            org = await make_org(broker, "bench")
-            person = await make_person(broker, org, "doctor")
-            state = await enroll_agent(broker, org, HOST_ID, runs_dir / "agent", "bench")
-            injector = open_injector(xvfb.name)
-            link = BrokerLink(
-                LinkSettings(broker.agent_wss_url, HOST_ID, "bench", state.ssl_context),
-                StreamSettings(display=xvfb.name, lossless_tiles=args.tiles == "on"),
-                injector,
-            )
-            task = asyncio.create_task(link.run())
-            await asyncio.wait_for(link.connected.wait(), 10)
-            async with async_playwright() as pw:
-                context = await pw.chromium.launch_persistent_context(
-                    str(runs_dir / "profile"), executable_path=CHROMIUM, headless=True,
-                    args=chromium_args(certs.spki_sha256_b64),
-                    viewport={"width": 1400, "height": 900},
-                )  # fmt: skip
-                page = await context.new_page()
-                await sign_in(page, broker, person)
-                await approve_this_browser(page, broker, person)
-                await page.goto(f"{broker.public_origin}/viewer.html#/host/{HOST_ID}")
-                await page.wait_for_function(
-                    "() => document.body.dataset.connection === 'connected'"
-                    " && document.body.dataset.video === 'playing'",
-                    timeout=20_000,
-                )
-                if args.caret:
-                    await glass.command("caret on", expect="ok caret")
-                await glass.command(f"mode {args.mode}", expect="ok mode")
-                await asyncio.sleep(WARMUP_S)
-                second = dt.datetime.now(dt.UTC).second + time.time() % 1
-                if args.minute:
-                    # Start 10 s before a minute begins: the window holds the new minute.
-                    await asyncio.sleep((50 - second) % 60)
-                elif second < 3 or 60 - second < args.seconds + 8:
-                    # Start 3 s into a minute (the window must end before the next one).
-                    await asyncio.sleep((63 - second) % 60)
-                before = await stats(page)
-                loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
-                start = time.monotonic()
-                log.recording = True
-                await asyncio.sleep(args.seconds)
-                log.recording = False
-                seconds = time.monotonic() - start
-                after = await stats(page)
-                loadavg_end = Path("/proc/loadavg").read_text().split()[:3]
-                await context.close()
-            await link.stop()
-            await task
-            injector.close()
+        async with (
+            running_broker(certs, sqlite_url(runs_dir), watermark=args.watermark == "on") as broker,
+            agent_and_viewer(broker, xvfb.name, runs_dir, HOST_ID, args.tiles == "on") as page,
+        ):
+            if args.caret:
+                await glass.command("caret on", expect="ok caret")
+            await glass.command(f"mode {args.mode}", expect="ok mode")
+            await asyncio.sleep(WARMUP_S)
+            second = dt.datetime.now(dt.UTC).second + time.time() % 1
+            if args.minute:
+                # Start 10 s before a minute begins: the window holds the new minute.
+                await asyncio.sleep((50 - second) % 60)
+            elif second < 3 or 60 - second < args.seconds + 8:
+                # Start 3 s into a minute (the window must end before the next one).
+                await asyncio.sleep((63 - second) % 60)
+            before = await stats(page)
+            loadavg_start = Path("/proc/loadavg").read_text().split()[:3]
+            start = time.monotonic()
+            log.recording = True
+            await asyncio.sleep(args.seconds)
+            log.recording = False
+            seconds = time.monotonic() - start
+            after = await stats(page)
+            loadavg_end = Path("/proc/loadavg").read_text().split()[:3]
         glass.stop()
     return summarize(log, before, after, seconds, args, [loadavg_start, loadavg_end])
 
