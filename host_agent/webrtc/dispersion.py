@@ -9,11 +9,12 @@ least R" (arrived as sent: R is the send rate).
 
 Why the estimator needs it: the delay trend only says "the queue grows", i.e. the target
 is over the link, after the fact. Growing towards a link it does not know, the target
-overshoots it and the queue fills (on the emulated 2 Mbit/s bottleneck with its 200 ms
-queue, 70-120 ms of queue, one second's glass-to-glass p50 over 150 ms, in 3 of 4 quiet
-runs); growing slowly instead, it took 9-10 s to find a link that had widened. With the
-dispersion rate the estimator grows fast up to just under a link it has measured, and
-knows the link widened as soon as a train passes faster than that.
+overshoots it and the queue fills (a recorded trace of the emulated 2 Mbit/s bottleneck:
+drops at 46-72 ms of queue after growth that had forgotten the learnt capacity; live, a
+second's glass-to-glass p50 at 161-175 ms in 2 of 6 quiet runs); growing slowly instead,
+it took 9-10 s to find a link that had widened. With the dispersion rate the estimator
+grows fast up to just under a link it has measured, and knows the link widened as soon as
+two trains pass well faster than that.
 
 Lost packets end a train (their arrival is unknown); so do send gaps over ``TRAIN_GAP_S``
 (the next frame, or an idle pacer), and arrivals out of order. Arrival times come from the
