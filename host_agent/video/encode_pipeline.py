@@ -36,6 +36,15 @@ from host_agent.video.watermark import Watermark, WatermarkIdentity
 MIN_REFINE_TILES: Final = 16
 # While refinements wait for lossless tiles, the others are looked at this often.
 HOLD_POLL_S: Final = 0.5
+# A page switch the viewer's lossless tiles will cover within a fraction of a second
+# (``BlockTracker.covered_soon``) is coded coarser: its picture is shown only until the
+# tiles arrive, and at BASE_QP a screen of dense text costs more than its lossless tiles
+# (1280x720, the bench's text: 455 kB of H.264 against 319 kB of tiles; 212 kB at QP 34,
+# 151 kB at 38, still readable). The bytes saved are what the tiles need at once.
+COVERED_QP: Final = 36
+# Only a change of at least this share of the screen: an edit or a keystroke costs few
+# bytes at BASE_QP, and a coarse flash there would show.
+COVERED_MIN_SHARE: Final = 0.25
 
 
 class Codec(Enum):
@@ -90,13 +99,19 @@ class EncodePipeline:
         self._search = MotionSearchPolicy()
         self.tiles: BlockTracker | None = None  # lossless tiles (set by the track)
         self.overlay_works = False  # the viewer said it draws the tiles (set by the track)
+        # Per tile, the quantizer of a coarse page switch (``COVERED_QP``) still shown by
+        # the video under its lossless tiles; 0 elsewhere. Later frames leave them alone.
+        self._held_qp = np.zeros((self.picture.tile_rows, self.picture.tile_cols), np.int16)
 
     def produce(
         self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
     ) -> Produced:
-        produced = self._produce(codec, plan, region, pts, bitrate)
+        plan, changed = self._capture(plan, region)
+        invalidate = None
         if self.tiles is not None:  # here, on the encode thread, in order with the tiles
-            produced.invalidate = self.tiles.changed(produced.changed, time.monotonic())
+            invalidate = self.tiles.changed(changed, time.monotonic())
+        produced = self._encode(codec, plan, changed, pts, bitrate)
+        produced.invalidate = invalidate
         return produced
 
     def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
@@ -106,18 +121,21 @@ class EncodePipeline:
         messages = self.tiles.take(self.picture.bgra, time.monotonic(), allowance)
         return messages, self.tiles.next_due()
 
-    def _produce(
-        self, codec: Codec, plan: Plan, region: Rect | None, pts: int, bitrate: int
-    ) -> Produced:
+    def _capture(self, plan: Plan, region: Rect | None) -> tuple[Plan, TileMask]:
+        """Grab (if the plan says so) and apply what changed: the plan and changed tiles."""
         picture = self.picture
         if self.watermark is not None and self.watermark.needs_render(_utc_now()):
             # A new minute: the mark's text changed everywhere, so capture everything.
             plan, region = dataclasses.replace(plan, capture=True), None
         self.marker.scroll = None
         if plan.capture:
-            changed = picture.update(self._grab, region)
-        else:
-            changed = np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
+            return plan, picture.update(self._grab, region)
+        return plan, np.zeros((picture.tile_rows, picture.tile_cols), dtype=np.bool_)
+
+    def _encode(
+        self, codec: Codec, plan: Plan, changed: TileMask, pts: int, bitrate: int
+    ) -> Produced:
+        picture = self.picture
         n_changed = int(changed.sum())
         if plan.capture and not n_changed and not (plan.refine or plan.keyframe or plan.keepalive):
             return Produced(changed)  # drawn, but nothing changed: nothing to send
@@ -139,15 +157,24 @@ class EncodePipeline:
             mbs = int(changed.size)
             qp = rate.key_qp(now, mbs, BASE_QP)
             packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
+            self._held_qp[:] = 0
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
         self.encoder.set_search(self._search.next(self.scroll.size if self.scroll else 0))
-        qp = rate.change_qp(now, BASE_QP)
+        floor = self._change_floor(changed, n_changed)
+        qp = rate.change_qp(now, floor)
         refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:
             return Produced(changed, refine_retry_at=retry)
-        packets = self.encoder.encode(picture.planes, pts, qp=qp, refine=refine, changed=changed)
+        held = self._held_qp
+        packets = self.encoder.encode(
+            picture.planes, pts, qp=qp, refine=refine, changed=changed,
+            hold_qp=held if held.any() else None,
+        )  # fmt: skip
+        held[changed] = qp if floor == COVERED_QP else 0
+        if refine is not None:
+            held[refine] = 0
         size = sum(p.size for p in packets)
         if refine is not None:
             rate.spent(now, FrameKind.REFINE, int(refine.sum()), REFINE_QP, REFINE_QP, size)
@@ -162,6 +189,18 @@ class EncodePipeline:
             ready_at=rate.ready_at(now),
             refine_retry_at=retry,
         )
+
+    def _change_floor(self, changed: TileMask, n_changed: int) -> int:
+        """The finest quantizer for this change: ``BASE_QP``, or ``COVERED_QP`` for a large
+        change the viewer's lossless tiles will cover within a fraction of a second."""
+        if (
+            self.tiles is None
+            or not self.overlay_works
+            or self.scroll is not None
+            or n_changed < COVERED_MIN_SHARE * changed.size
+        ):
+            return BASE_QP
+        return COVERED_QP if self.tiles.covered_soon(changed) else BASE_QP
 
     @property
     def scroll(self) -> Scroll | None:

@@ -71,6 +71,11 @@ REFINE_FALLBACK_S: Final = 2.0
 HOLD_MAX_S: Final = 8.0
 # A block backed off this far (a clock) gets no tile soon: the video refines it at once.
 RESTLESS_S: Final = 1.0
+# ``covered_soon``: a change after this much quiet (not a frame of an animation or of a page
+# still drawing) whose blocks' tiles are due within ``SOON_S`` (their first delay, or one
+# doubling of it).
+QUIET_BEFORE_S: Final = 0.5
+SOON_S: Final = 0.25
 
 Blocks = npt.NDArray[np.bool_]
 
@@ -165,6 +170,8 @@ class BlockTracker:
         self.cols = -(-width // BLOCK)
         shape = (self.rows, self.cols)
         self.changed_at = np.full(shape, -math.inf)
+        # Each block's change before its last one (``covered_soon`` asks how quiet it was).
+        self.changed_before = np.full(shape, -math.inf)
         self.dirty: Blocks = np.zeros(shape, dtype=np.bool_)
         # When each dirty block went dirty (its first change since its last tile).
         self.dirty_since = np.full(shape, -math.inf)
@@ -194,6 +201,7 @@ class BlockTracker:
         counts = self._counts(tiles)
         blocks = counts > 0
         self.delays.changed(blocks, self.changed_at, now, small=counts <= SMALL_TILES)
+        self.changed_before[blocks] = self.changed_at[blocks]
         self.changed_at[blocks] = now
         self.dirty_since[blocks & ~self.dirty] = now
         self.dirty |= blocks
@@ -226,6 +234,18 @@ class BlockTracker:
         if not self.dirty.any():
             return None
         return float((self.changed_at + self.delays.delay)[self.dirty].min())
+
+    def covered_soon(self, tiles: TileMask) -> bool:
+        """Whether the change just reported (``changed``) of ``tiles`` will be covered by
+        lossless tiles within a fraction of a second: every block it touched had been quiet
+        for ``QUIET_BEFORE_S`` (a page switch, a form opened: not a frame of an animation,
+        a video or a scroll, which get no tile while they move) and is due within
+        ``SOON_S`` of it (not a clock backed off to seconds)."""
+        blocks = self.blocks_of(tiles)
+        if not blocks.any():
+            return False
+        quiet = self.changed_at[blocks] - self.changed_before[blocks]
+        return bool((quiet >= QUIET_BEFORE_S).all() and (self.delays.delay[blocks] <= SOON_S).all())
 
     def refinement_held(
         self, now: float, overlay_works: bool = False

@@ -10,9 +10,11 @@ import time
 import numpy as np
 import pytest
 
+from devkit.settled_screen import text_picture
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
-from host_agent.video.encode_pipeline import EncodePipeline
+from host_agent.video.encode_pipeline import COVERED_QP, Codec, EncodePipeline
+from host_agent.video.encoder import BASE_QP
 from host_agent.video.lossless_tiles import (
     HOLD_MAX_S,
     REFINE_FALLBACK_S,
@@ -290,3 +292,91 @@ def test_a_blinking_caret_holds_its_blocks_refinement_at_most_hold_max_s() -> No
     dirty_since = 3 * blink  # the blink that overtook its third (last) tile
     assert tracker.refinement_held(dirty_since + HOLD_MAX_S - 0.01)[0][0, 0]
     assert not tracker.refinement_held(dirty_since + HOLD_MAX_S)[0][0, 0]
+
+
+def test_only_a_change_after_quiet_whose_tiles_go_soon_counts_as_covered_soon() -> None:
+    tracker = BlockTracker(W, H, generation=1)
+    everything = np.ones((13, 20), dtype=np.bool_)
+    tracker.changed(everything, now=10.0)  # a page switch on a screen quiet till now
+    assert tracker.covered_soon(everything)
+    tracker.changed(everything, now=10.04)  # the next frame of an animation (or drawing)
+    assert not tracker.covered_soon(everything)
+    assert not tracker.covered_soon(np.zeros_like(everything))
+    # Page switches 0.6 s apart: each overtakes the tiles of the last, which doubles the
+    # blocks' delays; at 0.24 s the tiles still go soon, at 0.48 s no longer.
+    tracker.take(PICTURE, 10.2, allowance=10**6)
+    tracker.changed(everything, now=10.6)
+    assert tracker.covered_soon(everything)
+    tracker.take(PICTURE, 10.9, allowance=10**6)
+    tracker.changed(everything, now=11.2)
+    assert not tracker.covered_soon(everything)
+
+
+class Pages:
+    """A 640x384 screen of dense coloured text; ``page`` shows another, ``scroll`` moves it."""
+
+    def __init__(self) -> None:
+        self.pixels = np.full((384, 640, 4), 128, dtype=np.uint8)
+        self.tall = text_picture(640, 384 * 3, seed=7)
+
+    def page(self, index: int, offset: int = 0) -> None:
+        top = index * 384 + offset
+        self.pixels[..., :3] = self.tall[top : top + 384, :, ::-1]
+
+    @property
+    def geometry(self) -> ScreenGeometry:
+        return ScreenGeometry(0, 0, 640, 384)
+
+    def grab(self, rect: Rect | None = None) -> BGRA:
+        r = rect or Rect(0, 0, 640, 384)
+        return np.ascontiguousarray(self.pixels[r.y : r.y + r.h, r.x : r.x + r.w])
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_page_switch_the_tiles_cover_soon_is_coded_coarser_but_not_a_scroll() -> None:
+    source = Pages()
+    pipeline = EncodePipeline(lambda: source, 60, 50_000_000)
+    pipeline.tiles = tracker = BlockTracker(640, 384, generation=1)
+    change = Plan(at=0.0, capture=True, refine=False, keyframe=False)
+    pts = iter(range(0, 10**6, 1500))
+
+    def switch(page: int, offset: int = 0) -> tuple[int, int]:
+        # As if the screen had been quiet for a second since its last change.
+        tracker.changed_at -= 1.0
+        source.page(page, offset)
+        produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
+        return produced.qp, produced.size
+
+    try:
+        key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
+        pipeline.produce(Codec.H264, key, None, next(pts), 50_000_000)
+        # Before the viewer says its overlay draws, a page switch is coded as always.
+        qp, plain = switch(1)
+        assert qp == BASE_QP
+        pipeline.overlay_works = True
+        qp, coarse = switch(0)
+        assert qp == COVERED_QP
+        assert coarse < 0.7 * plain
+        # A keep-alive at BASE_QP does not re-code (sharpen) the coarse page the tiles cover.
+        alive = Plan(at=0.0, capture=False, refine=False, keyframe=False, keepalive=True)
+        produced = pipeline.produce(Codec.H264, alive, None, next(pts), 50_000_000)
+        assert produced.qp == BASE_QP
+        assert produced.size < 0.02 * coarse
+        # The next frame right after it (the page still drawing, an animation): as always.
+        source.pixels[:200] = 255
+        produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
+        assert produced.qp == BASE_QP
+        # A scroll after quiet: it will keep moving, and no tile covers a moving page.
+        switch(1)
+        qp, _ = switch(1, offset=48)
+        assert pipeline.scroll is not None
+        assert qp == BASE_QP
+        # A small change after quiet (an edit): as always.
+        tracker.changed_at -= 1.0
+        source.pixels[100:116, 100:300] = 0
+        produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
+        assert produced.qp == BASE_QP
+    finally:
+        pipeline.close()
