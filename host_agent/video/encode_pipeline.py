@@ -20,6 +20,7 @@ from typing import Final
 
 import av
 import numpy as np
+import numpy.typing as npt
 
 from host_agent.video.change_detection import BGRA, Rect, ScreenPicture, TileMask
 from host_agent.video.encoder import BASE_QP, REFINE_QP, VIDEO_TIME_BASE, H264Encoder, VideoPacket
@@ -37,13 +38,13 @@ MIN_REFINE_TILES: Final = 16
 # While refinements wait for lossless tiles, the others are looked at this often.
 HOLD_POLL_S: Final = 0.5
 # A page switch the viewer's lossless tiles will cover within a fraction of a second
-# (``BlockTracker.covered_soon``) is coded coarser: its picture is shown only until the
+# (``BlockTracker.covered_soon``) is coded coarser there: its picture is shown only until the
 # tiles arrive, and at BASE_QP a screen of dense text costs more than its lossless tiles
 # (1280x720, the bench's text: 455 kB of H.264 against 319 kB of tiles; 212 kB at QP 34,
 # 151 kB at 38, still readable). The bytes saved are what the tiles need at once.
 COVERED_QP: Final = 36
-# Only a change of at least this share of the screen: an edit or a keystroke costs few
-# bytes at BASE_QP, and a coarse flash there would show.
+# Only when such tiles make at least this share of the screen: an edit or a keystroke costs
+# few bytes at BASE_QP, and a coarse flash there would show.
 COVERED_MIN_SHARE: Final = 0.25
 
 
@@ -66,6 +67,7 @@ class Produced:
     ready_at: float = 0.0
     refine_retry_at: float | None = None
     invalidate: bytes | None = None  # drops the viewer's lossless tiles of changed blocks
+    coarse: int = 0  # tiles coded at COVERED_QP: lossless tiles will cover them soon
 
 
 # The watermark's clock, in one place: tests and the bench hold it at one minute.
@@ -162,17 +164,18 @@ class EncodePipeline:
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
         self.encoder.set_search(self._search.next(self.scroll.size if self.scroll else 0))
-        floor = self._change_floor(changed, n_changed)
-        qp = rate.change_qp(now, floor)
+        qp = rate.change_qp(now, BASE_QP)
         refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:
             return Produced(changed, refine_retry_at=retry)
-        held = self._held_qp
+        coarse, floor = self._floors(changed)
         packets = self.encoder.encode(
             picture.planes, pts, qp=qp, refine=refine, changed=changed,
-            hold_qp=held if held.any() else None,
+            floor_qp=floor if floor.any() else None,
         )  # fmt: skip
-        held[changed] = qp if floor == COVERED_QP else 0
+        held = self._held_qp
+        held[changed] = 0
+        held[coarse] = max(qp, COVERED_QP)
         if refine is not None:
             held[refine] = 0
         size = sum(p.size for p in packets)
@@ -188,19 +191,23 @@ class EncodePipeline:
             refined=refine,
             ready_at=rate.ready_at(now),
             refine_retry_at=retry,
+            coarse=int(coarse.sum()),
         )
 
-    def _change_floor(self, changed: TileMask, n_changed: int) -> int:
-        """The finest quantizer for this change: ``BASE_QP``, or ``COVERED_QP`` for a large
-        change the viewer's lossless tiles will cover within a fraction of a second."""
-        if (
-            self.tiles is None
-            or not self.overlay_works
-            or self.scroll is not None
-            or n_changed < COVERED_MIN_SHARE * changed.size
-        ):
-            return BASE_QP
-        return COVERED_QP if self.tiles.covered_soon(changed) else BASE_QP
+    def _floors(self, changed: TileMask) -> tuple[TileMask, npt.NDArray[np.int16]]:
+        """The changed tiles coded at ``COVERED_QP`` (those of a large change the viewer's
+        lossless tiles will cover within a fraction of a second), and every tile's finest
+        quantizer this frame (0: none; tiles still showing such a change keep theirs)."""
+        floor = self._held_qp.copy()
+        floor[changed] = 0
+        coarse = np.zeros_like(changed)
+        if self.tiles is not None and self.overlay_works and self.scroll is None:
+            blocks = self.tiles.covered_soon(changed)
+            covered = changed & self.tiles.tiles_of(blocks, *changed.shape)
+            if covered.sum() >= COVERED_MIN_SHARE * changed.size:
+                coarse = covered
+                floor[coarse] = COVERED_QP
+        return coarse, floor
 
     @property
     def scroll(self) -> Scroll | None:

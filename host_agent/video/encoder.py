@@ -134,24 +134,22 @@ class H264Encoder:
         refine: npt.NDArray[np.bool_] | None = None,
         refine_qp: int = REFINE_QP,
         changed: npt.NDArray[np.bool_] | None = None,
-        hold_qp: npt.NDArray[np.int16] | None = None,
+        floor_qp: npt.NDArray[np.int16] | None = None,
     ) -> list[VideoPacket]:
         """Encode the picture at quantizer ``qp``, the ``refine`` tiles at ``refine_qp``.
 
         ``changed`` (tiles whose pixels changed since the last frame) lets x264 skip the
-        others outright. ``hold_qp`` (0 for none) is the finest quantizer per tile that did
-        not change: x264 skips a constant macroblock only if its reference was coded no
-        finer than now, and otherwise re-analyses it and may spend bytes sharpening it (a
-        page coded coarse, then a keep-alive at ``BASE_QP``: 260 kB for a 720p screen of
-        text). ``pts`` is in 1/90000 s; tile masks are the macroblock grid. One packet or
-        none.
+        others outright. ``floor_qp`` (0 for none) is the finest quantizer per tile, above
+        ``qp``: a page the lossless tiles will cover, coded coarse, and kept so while it
+        stays: x264 skips a constant macroblock only if its reference was coded no finer
+        than now, and otherwise re-analyses it and may spend bytes sharpening it (a page
+        coded coarse, then a keep-alive at ``BASE_QP``: 260 kB for a 720p screen of text).
+        ``pts`` is in 1/90000 s; tile masks are the macroblock grid. One packet or none.
         """
         offsets = None
         constant = None
-        if hold_qp is not None:
-            lift = np.maximum(hold_qp.astype(np.float32) - qp, 0.0)
-            if changed is not None:
-                lift[changed] = 0.0
+        if floor_qp is not None:
+            lift = np.maximum(floor_qp.astype(np.float32) - qp, 0.0)
             if lift.any():
                 offsets = lift.ravel()
         if refine is not None and refine.any():

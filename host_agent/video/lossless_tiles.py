@@ -235,17 +235,15 @@ class BlockTracker:
             return None
         return float((self.changed_at + self.delays.delay)[self.dirty].min())
 
-    def covered_soon(self, tiles: TileMask) -> bool:
-        """Whether the change just reported (``changed``) of ``tiles`` will be covered by
-        lossless tiles within a fraction of a second: every block it touched had been quiet
-        for ``QUIET_BEFORE_S`` (a page switch, a form opened: not a frame of an animation,
-        a video or a scroll, which get no tile while they move) and is due within
-        ``SOON_S`` of it (not a clock backed off to seconds)."""
+    def covered_soon(self, tiles: TileMask) -> Blocks:
+        """The blocks of the change just reported (``changed``) of ``tiles`` that lossless
+        tiles will cover within a fraction of a second: quiet for ``QUIET_BEFORE_S`` before
+        it (a page switch, a form opened: not a frame of an animation, a video or a scroll,
+        which get no tile while they move) and due within ``SOON_S`` (not a clock backed
+        off to seconds)."""
         blocks = self.blocks_of(tiles)
-        if not blocks.any():
-            return False
-        quiet = self.changed_at[blocks] - self.changed_before[blocks]
-        return bool((quiet >= QUIET_BEFORE_S).all() and (self.delays.delay[blocks] <= SOON_S).all())
+        quiet = self.changed_at - self.changed_before >= QUIET_BEFORE_S
+        return np.asarray(blocks & quiet & (self.delays.delay <= SOON_S))
 
     def refinement_held(
         self, now: float, overlay_works: bool = False

@@ -13,7 +13,7 @@ import pytest
 from devkit.settled_screen import text_picture
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
-from host_agent.video.encode_pipeline import COVERED_QP, Codec, EncodePipeline
+from host_agent.video.encode_pipeline import Codec, EncodePipeline, Produced
 from host_agent.video.encoder import BASE_QP
 from host_agent.video.lossless_tiles import (
     HOLD_MAX_S,
@@ -298,18 +298,25 @@ def test_only_a_change_after_quiet_whose_tiles_go_soon_counts_as_covered_soon() 
     tracker = BlockTracker(W, H, generation=1)
     everything = np.ones((13, 20), dtype=np.bool_)
     tracker.changed(everything, now=10.0)  # a page switch on a screen quiet till now
-    assert tracker.covered_soon(everything)
+    assert tracker.covered_soon(everything).all()
     tracker.changed(everything, now=10.04)  # the next frame of an animation (or drawing)
-    assert not tracker.covered_soon(everything)
-    assert not tracker.covered_soon(np.zeros_like(everything))
+    assert not tracker.covered_soon(everything).any()
+    assert not tracker.covered_soon(np.zeros_like(everything)).any()
     # Page switches 0.6 s apart: each overtakes the tiles of the last, which doubles the
     # blocks' delays; at 0.24 s the tiles still go soon, at 0.48 s no longer.
     tracker.take(PICTURE, 10.2, allowance=10**6)
     tracker.changed(everything, now=10.6)
-    assert tracker.covered_soon(everything)
+    assert tracker.covered_soon(everything).all()
     tracker.take(PICTURE, 10.9, allowance=10**6)
     tracker.changed(everything, now=11.2)
-    assert not tracker.covered_soon(everything)
+    assert not tracker.covered_soon(everything).any()
+    # A clock in block (0, 0) ticking beside a page switch: only its block is left out.
+    tracker.changed(everything, now=20.0)
+    tracker.changed(at(5, 5), now=20.5)
+    tracker.changed(everything, now=20.55)
+    covered = tracker.covered_soon(everything)
+    assert not covered[0, 0]
+    assert covered.sum() == covered.size - 1
 
 
 class Pages:
@@ -342,41 +349,49 @@ def test_a_page_switch_the_tiles_cover_soon_is_coded_coarser_but_not_a_scroll() 
     change = Plan(at=0.0, capture=True, refine=False, keyframe=False)
     pts = iter(range(0, 10**6, 1500))
 
-    def switch(page: int, offset: int = 0) -> tuple[int, int]:
+    def switch(page: int, offset: int = 0) -> Produced:
         # As if the screen had been quiet for a second since its last change.
         tracker.changed_at -= 1.0
         source.page(page, offset)
         produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
-        return produced.qp, produced.size
+        assert produced.qp == BASE_QP
+        assert produced.changed.sum() > 0.9 * produced.changed.size
+        return produced
 
     try:
         key = Plan(at=0.0, capture=True, refine=False, keyframe=True)
         pipeline.produce(Codec.H264, key, None, next(pts), 50_000_000)
         # Before the viewer says its overlay draws, a page switch is coded as always.
-        qp, plain = switch(1)
-        assert qp == BASE_QP
+        plain = switch(1)
+        assert plain.coarse == 0
         pipeline.overlay_works = True
-        qp, coarse = switch(0)
-        assert qp == COVERED_QP
-        assert coarse < 0.7 * plain
+        coarse = switch(0)
+        assert coarse.coarse == coarse.changed.sum()
+        assert coarse.size < 0.7 * plain.size
         # A keep-alive at BASE_QP does not re-code (sharpen) the coarse page the tiles cover.
         alive = Plan(at=0.0, capture=False, refine=False, keyframe=False, keepalive=True)
         produced = pipeline.produce(Codec.H264, alive, None, next(pts), 50_000_000)
-        assert produced.qp == BASE_QP
-        assert produced.size < 0.02 * coarse
+        assert produced.size < 0.02 * coarse.size
         # The next frame right after it (the page still drawing, an animation): as always.
         source.pixels[:200] = 255
         produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
-        assert produced.qp == BASE_QP
+        assert produced.coarse == 0
+        # A page switch while a clock ticks in one block: the rest of the page is coarse.
+        switch(1)
+        tracker.changed_at[0, 0] += 1.0  # the clock's block changed just now
+        produced = switch(0)
+        clock = int(produced.changed[:8, :8].sum())
+        assert clock > 0
+        assert produced.coarse == produced.changed.sum() - clock
         # A scroll after quiet: it will keep moving, and no tile covers a moving page.
         switch(1)
-        qp, _ = switch(1, offset=48)
+        produced = switch(1, offset=48)
         assert pipeline.scroll is not None
-        assert qp == BASE_QP
+        assert produced.coarse == 0
         # A small change after quiet (an edit): as always.
         tracker.changed_at -= 1.0
         source.pixels[100:116, 100:300] = 0
         produced = pipeline.produce(Codec.H264, change, None, next(pts), 50_000_000)
-        assert produced.qp == BASE_QP
+        assert produced.coarse == 0
     finally:
         pipeline.close()
