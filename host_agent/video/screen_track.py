@@ -78,6 +78,8 @@ class ScreenTrack(MediaStreamTrack):
             raise ValueError(f"fps must be 1..{MAX_FPS}")
         self._codec = codec
         self.stats = TrackStats(target_bitrate=bitrate)
+        # The congestion controller's estimate of the link (None: REMB leads the target).
+        self._link_bitrate: int | None = None
         self.max_bitrate = bitrate
         self._pacing = pacing or Pacing(max_fps=fps, small_fps=min(fps, Pacing().small_fps))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-encode")
@@ -158,14 +160,27 @@ class ScreenTrack(MediaStreamTrack):
                      target // 1000)  # fmt: skip
         self.stats.target_bitrate = target
 
-    def set_target_bitrate(self, bitrate: int) -> None:
+    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
         """The sender's congestion estimate (transport-cc): the byte budget follows it from
-        the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since."""
+        the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since.
+        ``link_bitrate``: the estimate of the link before the encoder's share was cut for
+        the pacer's queue (``congestion_control.encoder_target``)."""
         self.stats.target_bitrate = self._target.on_estimate(bitrate)
+        self._link_bitrate = link_bitrate
 
     @property
     def target_bitrate(self) -> int:
         return self._target.current(time.monotonic())
+
+    @property
+    def link_bitrate(self) -> int:
+        """What the link carries by the congestion controller's estimate, or the REMB-led
+        target without one. Not the encoder's target: while the pacer holds a large frame
+        that is cut to a tenth (the floor, 150 kbit/s, at a page switch), which is the
+        video's own queue draining, not a narrower link."""
+        if self._link_bitrate is not None:
+            return min(self.max_bitrate, self._link_bitrate)
+        return self.target_bitrate
 
     @property
     def tile_overlay_works(self) -> bool:

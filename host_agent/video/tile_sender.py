@@ -3,10 +3,13 @@
 - **Invalidations at once**: the track reports every capture that changed something
   (``note_change``); the invalidate message it carries is sent right away, whatever the
   budget: a stale tile over changed video is the one thing the overlay must never show.
-- **Tiles when due, within a byte budget**: a share (``TILE_SHARE``) of the track's target
-  bitrate (the congestion controller's, or REMB's), as a token bucket holding at most
-  ``BURST_S`` of it (full at the start); encoding runs on the track's encode thread (the
-  picture lives there), ``MAX_TURN_BYTES`` at a time so that frames are not held up.
+- **Tiles when due, within a byte budget**: a share (``TILE_SHARE``) of the link's bitrate
+  (the congestion controller's estimate, or the REMB-led target), as a token bucket holding
+  at most ``BURST_S`` of it (full at the start). Not the encoder's target: that is cut to
+  a tenth while the pacer drains a large frame, and a bucket capped by it lost its banked
+  bytes at every page switch (the tiles of a screen of text then waited ~1.2 s).
+  Encoding runs on the track's encode thread (the picture lives there),
+  ``MAX_TURN_BYTES`` at a time so that frames are not held up.
 - **Behind the cursor**: tiles wait while the channel holds more than ``MAX_BACKLOG``
   bytes: the cursor's messages share the channel and are dropped above 64 KiB of backlog.
 
@@ -46,7 +49,7 @@ class TileSource(Protocol):
     """What the sender needs of the track (``ScreenTrack``)."""
 
     @property
-    def target_bitrate(self) -> int: ...
+    def link_bitrate(self) -> int: ...
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]: ...
 
@@ -134,7 +137,7 @@ class TileSender:
         if self._backlog() > MAX_BACKLOG:
             await asyncio.sleep(BACKLOG_POLL_S)
             return
-        bitrate = self._source.target_bitrate
+        bitrate = self._source.link_bitrate
         tokens = self._budget.refill(time.monotonic(), bitrate)
         if tokens < MIN_ALLOWANCE:
             await self._sleep(self._budget.ready_in(bitrate, MIN_ALLOWANCE))

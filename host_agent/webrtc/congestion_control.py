@@ -63,7 +63,8 @@ MIN_PUSHBACK: Final = 0.1
 
 
 class TargetSink(Protocol):
-    def set_target_bitrate(self, bitrate: int) -> None: ...
+    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
+        """``bitrate``: the encoder's share; ``link_bitrate``: the estimate it came from."""
 
 
 def negotiate(transceiver: RTCRtpTransceiver, offer_sdp: str) -> int | None:
@@ -125,7 +126,7 @@ class CongestionController:
         self._round_trip = sender_round_trip(sender)
         self._logged_at = now
         self._send: Callable[[bytes], Awaitable[None]] | None = None
-        target.set_target_bitrate(self.estimator.target)
+        target.set_target_bitrate(self.estimator.target, self.estimator.target)
 
     def install(self) -> None:
         """Wrap the sender's start and stop (its transport is final when it starts)."""
@@ -202,7 +203,7 @@ class CongestionController:
         media = encoder_target(target, self.pacer.queued_seconds(target))
         if self.fec_stage is not None:  # the parity's share of the budget is not the encoder's
             media = int(media * (1.0 - self.fec_stage.overhead.share))
-        self._target.set_target_bitrate(media)
+        self._target.set_target_bitrate(media, target)
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats

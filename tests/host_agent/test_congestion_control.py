@@ -28,9 +28,11 @@ TWCC_ID = 5
 class Sink:
     def __init__(self) -> None:
         self.targets: list[int] = []
+        self.links: list[int | None] = []
 
-    def set_target_bitrate(self, bitrate: int) -> None:
+    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
         self.targets.append(bitrate)
+        self.links.append(link_bitrate)
 
 
 def chromium_like(offer_sdp: str) -> str:
@@ -125,6 +127,9 @@ async def test_transport_cc_negotiated_stamped_and_fed_back() -> None:
         await until(lambda: controller.estimator.stats.feedbacks == 1)
         assert controller.estimator.stats.packets == len(numbers)
         assert len(sink.targets) > before
+        # The link's estimate goes with the encoder's share (the tiles' budget follows it).
+        assert sink.links[-1] == controller.estimator.target
+        assert sink.targets[-1] <= controller.estimator.target
         assert controller.malformed == 0
 
         # A malformed report is counted and dropped; the session goes on.

@@ -30,6 +30,7 @@ from host_agent.video.lossless_tiles import (
     tile_message,
 )
 from host_agent.video.scheduler import Plan
+from host_agent.video.screen_track import ScreenTrack
 from host_agent.video.tile_sender import MAX_TURN_BYTES, MIN_ALLOWANCE, ByteBudget, TileSender
 from host_agent.video.watermark import WatermarkIdentity
 
@@ -229,6 +230,21 @@ def test_tiles_carry_the_marked_picture_the_encoder_was_given(
     pipeline.close()
 
 
+def test_the_tiles_budget_follows_the_link_not_the_encoders_pushback() -> None:
+    track = ScreenTrack(None, Codec.H264, bitrate=8_000_000, lossless_tiles=True)
+    assert track.link_bitrate == track.target_bitrate == 8_000_000  # before any estimate
+    # The pacer drains a page switch: the encoder's share is cut to the floor, the link's
+    # estimate stands, and the tiles' bucket keeps what it banked.
+    track.set_target_bitrate(150_000, 1_500_000)
+    assert track.target_bitrate == 150_000
+    assert track.link_bitrate == 1_500_000
+    budget = ByteBudget(0.0)
+    banked = budget.refill(0.0, track.link_bitrate)
+    assert banked == pytest.approx(0.75 * 1_500_000 / 8 * 2.0)
+    track.set_target_bitrate(150_000, 10**9)
+    assert track.link_bitrate == 8_000_000  # never above the track's maximum
+
+
 def test_the_budget_is_a_share_of_the_bitrate_with_a_bounded_burst() -> None:
     budget = ByteBudget(0.0, share=0.5, burst_s=1.0)
     assert budget.refill(0.0, 8_000_000) == pytest.approx(500_000)  # full at the start
@@ -246,7 +262,7 @@ class FakeSource:
     def __init__(self, batches: list[list[bytes]]) -> None:
         self.batches = batches
         self.allowances: list[int] = []
-        self.target_bitrate = 8_000_000
+        self.link_bitrate = 8_000_000
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
         self.allowances.append(allowance)
