@@ -38,6 +38,11 @@ class Search:
 DEFAULT: Final = Search("dia", 16)
 
 
+def within_reach(shift: int) -> bool:
+    """Whether the widest search follows a move of ``shift`` rows (or columns)."""
+    return abs(shift) + 8 <= RANGES[-1]
+
+
 def search_for(shift: int) -> Search:
     """The search that follows a move of ``shift`` rows between two frames."""
     size = abs(shift)
@@ -45,7 +50,7 @@ def search_for(shift: int) -> Search:
         return DEFAULT
     for merange in RANGES:
         # A margin beyond the shift: the search starts from predicted vectors, not from it.
-        if size + 8 <= merange:
+        if size + 8 <= merange:  # as within_reach
             return Search("umh", merange)
     return Search("umh", RANGES[-1])
 

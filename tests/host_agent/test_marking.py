@@ -242,6 +242,32 @@ def test_a_whole_screen_capture_is_marked_into_the_spare_buffer(owned: bool) -> 
     np.testing.assert_array_equal(part, before)
 
 
+def test_a_jump_beyond_the_motion_search_leaves_the_mark_in_place() -> None:
+    """A page jump the detector finds (Page Down) but x264 cannot follow: the content is
+    coded anew, and the mark stays where it was (same pixels over the page's background).
+    A scroll within reach moves the mark with the content."""
+    marker, screen, reference = marker_and_screen()
+    out = marker.take(Rect(0, 0, W, H), screen.copy(), np.zeros_like(screen), NOON_UTC)
+    np.testing.assert_array_equal(out, reference)
+    jumped = np.ascontiguousarray(page(W, H + 180)[180:])
+    out = marker.take(Rect(0, 0, W, H), jumped.copy(), out, NOON_UTC)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -180
+    unmoved = jumped.copy()
+    fresh = Watermark(IDENTITY, W, H)
+    fresh.prepare(NOON_UTC)
+    fresh.blend_dense_into(unmoved, 0, 0)
+    np.testing.assert_array_equal(out, unmoved)
+    # Within reach (30 rows): the mark moves, so the marked page differs from a fixed mark.
+    scrolled = np.ascontiguousarray(page(W, H + 210)[210:])
+    out = marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC)
+    assert marker.scroll is not None
+    assert marker.scroll.dy == -30
+    fixed = scrolled.copy()
+    fresh.blend_dense_into(fixed, 0, 0)
+    assert (out != fixed).any()
+
+
 def test_whole_rows_are_blended_by_slices_as_densely_after_any_scrolls() -> None:
     """``blend_into``'s slices of a column range's entries listed row by row (whole-width
     rectangles, the mark not panned): after scrolls of bands of any width (runs of column
