@@ -16,6 +16,12 @@
   been quiet for ``settle_s``, the next frame codes exactly those tiles again at a fine
   quantizer (the plan carries their mask) and they become refined. It waits while more
   than ``max_active_share`` of the screen is still moving: that area would only change again.
+  A tile whose refinement was overtaken by its next change waits twice as long the next
+  time (``settle_delay.SettleDelays``, as the lossless tiles' blocks do), up to
+  ``REFINE_MAX_S``, and starts over after ``CALM_S`` of quiet: a page switched once a
+  second was refined in full every time, 0.3 s before the next page replaced it (the
+  bench's ``pages1``: each page sent twice, 0.57-0.64 x noVNC's bitrate); a clock's digits
+  stop costing a refinement a tick.
 - **Keyframes** when the receiver asks (PLI/FIR) and for the first frame.
 """
 
@@ -27,7 +33,12 @@ from dataclasses import dataclass, field
 import numpy as np
 import numpy.typing as npt
 
+from host_agent.video.settle_delay import SettleDelays
+
 TileMask = npt.NDArray[np.bool_]
+
+# The longest a tile that keeps changing waits for its refinement.
+REFINE_MAX_S = 4.0
 
 
 @dataclass(frozen=True)
@@ -78,6 +89,11 @@ class FrameScheduler:
         shape = (self.tile_rows, self.tile_cols)
         self.changed_at = np.full(shape, -math.inf)
         self.unrefined = np.zeros(shape, dtype=np.bool_)
+        # Per tile: how long it must be quiet to be refined (settle_s, backed off when its
+        # refinement was wasted) and when it was last refined (``sent_at``).
+        self.refine_delays = SettleDelays(
+            shape, first_s=self.pacing.settle_s, max_s=max(REFINE_MAX_S, self.pacing.settle_s)
+        )
         self.change_pending = True  # the first frame shows the whole screen
         self.keyframe_wanted = True
         self.polling = False
@@ -144,7 +160,7 @@ class FrameScheduler:
         return Plan(keepalive_at, capture=False, refine=False, keyframe=False, keepalive=True)
 
     def _settled(self, at: float) -> TileMask | None:
-        mask = self.unrefined & (self.changed_at <= at - self.pacing.settle_s)
+        mask = self.unrefined & (self.changed_at <= at - self.refine_delays.delay)
         return mask if mask.any() else None
 
     def _refine_at(self, now: float) -> float | None:
@@ -157,8 +173,9 @@ class FrameScheduler:
         allowed = int(self.pacing.max_active_share * self.changed_at.size)
         recent = np.partition(self.changed_at.ravel(), -(allowed + 1))[-(allowed + 1)]
         calm_at = float(recent) + settle
-        # And once at least one unrefined tile has been quiet for settle_s.
-        first_settled = float(self.changed_at[self.unrefined].min()) + settle
+        # And once at least one unrefined tile has been quiet for its delay.
+        due = self.changed_at + self.refine_delays.delay
+        first_settled = float(due[self.unrefined].min())
         return max(now, calm_at, first_settled)
 
     # ---- results ----------------------------------------------------------------------
@@ -171,6 +188,7 @@ class FrameScheduler:
         """
         self.last_capture = now
         if changed.any():
+            self.refine_delays.changed(changed, self.changed_at, now)
             self.changed_at[changed] = now
             self.unrefined |= changed
             if int(changed.sum()) > self.pacing.small_tiles:
@@ -183,6 +201,8 @@ class FrameScheduler:
             self.keyframe_wanted = False
         if plan.refine and plan.refine_mask is not None:
             # Tiles that changed again in this very frame were shown anew, not refined.
-            still = self.changed_at <= plan.at - self.pacing.settle_s
-            self.unrefined &= ~(plan.refine_mask & still)
+            still = self.changed_at <= plan.at - self.refine_delays.delay
+            refined = plan.refine_mask & still
+            self.unrefined &= ~refined
+            self.refine_delays.sent_at[refined] = now
             self.refinements += 1

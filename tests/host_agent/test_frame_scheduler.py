@@ -219,3 +219,31 @@ def test_polling_without_changes_still_sends_a_keepalive_every_half_second() -> 
     assert plan.keepalive
     assert plan.capture
     assert at == pytest.approx(10.0, abs=0.06)
+
+
+def test_a_page_switched_every_second_stops_costing_a_refinement_each_time() -> None:
+    """A refinement overtaken by the next change doubles its tiles' wait (0.3, 0.6, 1.2 s):
+    pages switched once a second are refined twice, not every time; the page left on screen
+    is refined 1.2 s after its switch, and after 3 s of calm a switch is refined at 0.3 s."""
+    scheduler = settled_scheduler()
+    page = np.zeros((ROWS, COLS), dtype=np.bool_)
+    page[5:40] = True
+    refined_at: list[float] = []
+
+    def step_until(end: float, switches: set[int]) -> None:
+        for i in range(round(scheduler.last_sent * 100) + 1, round(end * 100) + 1):
+            now = i / 100
+            if i in switches:
+                scheduler.note_change()
+                run(scheduler, now, page)
+            elif scheduler.plan(now).at <= now:
+                plan = run(scheduler, now)
+                if plan.refine and plan.refine_mask is not None and plan.refine_mask[20, 40]:
+                    refined_at.append(now)
+
+    step_until(16.0, {1000, 1100, 1200, 1300, 1400, 1500})
+    assert refined_at == [pytest.approx(10.3), pytest.approx(11.6)]
+    step_until(19.0, set())
+    assert refined_at[2:] == [pytest.approx(16.2)]
+    step_until(21.0, {2000})
+    assert refined_at[3:] == [pytest.approx(20.3)]
