@@ -80,6 +80,7 @@ class ScreenTrack(MediaStreamTrack):
         self.stats = TrackStats(target_bitrate=bitrate)
         # The congestion controller's estimate of the link (None: REMB leads the target).
         self._link_bitrate: int | None = None
+        self._video_queued_s = 0.0  # what the pacer held at the last estimate
         self.max_bitrate = bitrate
         self._pacing = pacing or Pacing(max_fps=fps, small_fps=min(fps, Pacing().small_fps))
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="mamori-encode")
@@ -160,13 +161,22 @@ class ScreenTrack(MediaStreamTrack):
                      target // 1000)  # fmt: skip
         self.stats.target_bitrate = target
 
-    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
+    def set_target_bitrate(
+        self, bitrate: int, link_bitrate: int | None = None, queued_s: float = 0.0
+    ) -> None:
         """The sender's congestion estimate (transport-cc): the byte budget follows it from
         the next frame on (a number changes, no encoder is rebuilt); REMB is ignored since.
         ``link_bitrate``: the estimate of the link before the encoder's share was cut for
-        the pacer's queue (``congestion_control.encoder_target``)."""
+        the pacer's queue (``congestion_control.encoder_target``); ``queued_s``: that queue,
+        in seconds at the estimate."""
         self.stats.target_bitrate = self._target.on_estimate(bitrate)
         self._link_bitrate = link_bitrate
+        self._video_queued_s = queued_s
+
+    @property
+    def video_queued_s(self) -> float:
+        """Seconds of video the pacer held at the last congestion estimate (0 without one)."""
+        return self._video_queued_s
 
     @property
     def target_bitrate(self) -> int:

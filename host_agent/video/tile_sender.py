@@ -12,6 +12,11 @@
   ``MAX_TURN_BYTES`` at a time so that frames are not held up.
 - **Behind the cursor**: tiles wait while the channel holds more than ``MAX_BACKLOG``
   bytes: the cursor's messages share the channel and are dropped above 64 KiB of backlog.
+- **Behind the video**: tiles wait while the pacer holds more than ``MAX_VIDEO_QUEUE_S`` of
+  video (keeping what the bucket banked): a tile is the lowest priority on the link. Sent
+  beside a large frame they shared a narrow link's queue with it: on the emulated 2 Mbit/s
+  link (a ~50 kB queue) two 36 kB tiles right after each 40-60 kB frame overflowed it, and
+  the picture stalled for most of a second (the network test's narrow phase).
 
 The loop sleeps until the next block is due, the budget refills, or a change arrives: on a
 static screen whose tiles are all sent it does nothing at all.
@@ -42,6 +47,8 @@ MIN_ALLOWANCE: Final = 16 * 1024
 # frame waiting behind a whole screen of tiles (~80 ms at 720p) would stutter.
 MAX_TURN_BYTES: Final = 32 * 1024
 BACKLOG_POLL_S: Final = 0.02
+# The pacer queue the encoder's target ignores (congestion_control.PUSHBACK_FREE_S).
+MAX_VIDEO_QUEUE_S: Final = 0.05
 MIN_SLEEP_S: Final = 0.01
 
 
@@ -50,6 +57,9 @@ class TileSource(Protocol):
 
     @property
     def link_bitrate(self) -> int: ...
+
+    @property
+    def video_queued_s(self) -> float: ...
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]: ...
 
@@ -134,7 +144,7 @@ class TileSender:
             log.exception("lossless tiles stopped")
 
     async def _turn(self) -> None:
-        if self._backlog() > MAX_BACKLOG:
+        if self._backlog() > MAX_BACKLOG or self._source.video_queued_s > MAX_VIDEO_QUEUE_S:
             await asyncio.sleep(BACKLOG_POLL_S)
             return
         bitrate = self._source.link_bitrate

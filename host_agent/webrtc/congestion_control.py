@@ -63,8 +63,11 @@ MIN_PUSHBACK: Final = 0.1
 
 
 class TargetSink(Protocol):
-    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
-        """``bitrate``: the encoder's share; ``link_bitrate``: the estimate it came from."""
+    def set_target_bitrate(
+        self, bitrate: int, link_bitrate: int | None = None, queued_s: float = 0.0
+    ) -> None:
+        """``bitrate``: the encoder's share; ``link_bitrate``: the estimate it came from;
+        ``queued_s``: the video the pacer still holds, in seconds at that estimate."""
 
 
 def negotiate(transceiver: RTCRtpTransceiver, offer_sdp: str) -> int | None:
@@ -200,10 +203,11 @@ class CongestionController:
             return
         target = self.estimator.update(results, now, self._round_trip())
         self.pacer.set_bitrate(target, now)
-        media = encoder_target(target, self.pacer.queued_seconds(target))
+        queued = self.pacer.queued_seconds(target)
+        media = encoder_target(target, queued)
         if self.fec_stage is not None:  # the parity's share of the budget is not the encoder's
             media = int(media * (1.0 - self.fec_stage.overhead.share))
-        self._target.set_target_bitrate(media, target)
+        self._target.set_target_bitrate(media, target, queued)
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats

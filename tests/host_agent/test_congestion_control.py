@@ -30,7 +30,9 @@ class Sink:
         self.targets: list[int] = []
         self.links: list[int | None] = []
 
-    def set_target_bitrate(self, bitrate: int, link_bitrate: int | None = None) -> None:
+    def set_target_bitrate(
+        self, bitrate: int, link_bitrate: int | None = None, queued_s: float = 0.0
+    ) -> None:
         self.targets.append(bitrate)
         self.links.append(link_bitrate)
 

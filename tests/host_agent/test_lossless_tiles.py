@@ -235,9 +235,10 @@ def test_the_tiles_budget_follows_the_link_not_the_encoders_pushback() -> None:
     assert track.link_bitrate == track.target_bitrate == 8_000_000  # before any estimate
     # The pacer drains a page switch: the encoder's share is cut to the floor, the link's
     # estimate stands, and the tiles' bucket keeps what it banked.
-    track.set_target_bitrate(150_000, 1_500_000)
+    track.set_target_bitrate(150_000, 1_500_000, queued_s=0.9)
     assert track.target_bitrate == 150_000
     assert track.link_bitrate == 1_500_000
+    assert track.video_queued_s == 0.9  # the tiles wait for that queue (below)
     budget = ByteBudget(0.0)
     banked = budget.refill(0.0, track.link_bitrate)
     assert banked == pytest.approx(0.75 * 1_500_000 / 8 * 2.0)
@@ -263,6 +264,7 @@ class FakeSource:
         self.batches = batches
         self.allowances: list[int] = []
         self.link_bitrate = 8_000_000
+        self.video_queued_s = 0.0
 
     async def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
         self.allowances.append(allowance)
@@ -308,3 +310,25 @@ async def test_the_sender_waits_while_the_channel_is_backed_up() -> None:
         await asyncio.sleep(0.01)
     sender.close()
     assert sent == [b"a"]
+
+
+async def test_the_sender_waits_while_the_pacer_holds_video_and_keeps_its_budget() -> None:
+    """A tile is the lowest priority on the link: while the pacer still holds a large frame
+    nothing is taken, and what the bucket banked is there when it has drained."""
+    source = FakeSource([[b"a" * 200_000]])
+    source.video_queued_s = 0.4
+    sent: list[bytes] = []
+    sender = TileSender(source, sent.append, lambda: 0)
+    sender._budget.tokens = 300_000.0
+    sender.start()
+    await asyncio.sleep(0.1)
+    assert source.allowances == []
+    assert sent == []
+    source.video_queued_s = 0.0
+    for _ in range(100):
+        if sent:
+            break
+        await asyncio.sleep(0.01)
+    sender.close()
+    assert sent == [b"a" * 200_000]
+    assert source.allowances[0] == MAX_TURN_BYTES
