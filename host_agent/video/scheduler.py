@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from typing import Final
 
 import numpy as np
 import numpy.typing as npt
@@ -38,7 +39,7 @@ from host_agent.video.settle_delay import SettleDelays
 TileMask = npt.NDArray[np.bool_]
 
 # The longest a tile that keeps changing waits for its refinement.
-REFINE_MAX_S = 4.0
+REFINE_MAX_S: Final = 4.0
 
 
 @dataclass(frozen=True)
