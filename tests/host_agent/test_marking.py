@@ -249,22 +249,23 @@ def test_a_jump_beyond_the_motion_search_leaves_the_mark_in_place() -> None:
     marker, screen, reference = marker_and_screen()
     out = marker.take(Rect(0, 0, W, H), screen.copy(), np.zeros_like(screen), NOON_UTC)
     np.testing.assert_array_equal(out, reference)
-    jumped = np.ascontiguousarray(page(W, H + 180)[180:])
-    out = marker.take(Rect(0, 0, W, H), jumped.copy(), out, NOON_UTC)
-    assert marker.scroll is not None
-    assert marker.scroll.dy == -180
-    unmoved = jumped.copy()
-    fresh = Watermark(IDENTITY, W, H)
-    fresh.prepare(NOON_UTC)
-    fresh.blend_dense_into(unmoved, 0, 0)
+    fixed_mark = Watermark(IDENTITY, W, H)
+    fixed_mark.prepare(NOON_UTC)
+
+    def scroll_to(top: int, dy: int) -> tuple[BGRA, BGRA]:
+        """The page from row ``top``, as marked, and as a mark never moved would mark it."""
+        pixels = np.ascontiguousarray(page(W, H + top)[top:])
+        marked = marker.take(Rect(0, 0, W, H), pixels.copy(), out, NOON_UTC)
+        assert marker.scroll is not None
+        assert marker.scroll.dy == dy
+        fixed = pixels.copy()
+        fixed_mark.blend_dense_into(fixed, 0, 0)
+        return marked, fixed
+
+    out, unmoved = scroll_to(180, -180)
     np.testing.assert_array_equal(out, unmoved)
     # Within reach (30 rows): the mark moves, so the marked page differs from a fixed mark.
-    scrolled = np.ascontiguousarray(page(W, H + 210)[210:])
-    out = marker.take(Rect(0, 0, W, H), scrolled.copy(), out, NOON_UTC)
-    assert marker.scroll is not None
-    assert marker.scroll.dy == -30
-    fixed = scrolled.copy()
-    fresh.blend_dense_into(fixed, 0, 0)
+    out, fixed = scroll_to(210, -30)
     assert (out != fixed).any()
 
 
