@@ -159,12 +159,13 @@ class EncodePipeline:
             mbs = int(changed.size)
             qp = rate.key_qp(now, mbs, BASE_QP)
             packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
-            self._held_qp[:] = 0
+            # Coarser than the floor (a narrow link): kept so until refined (see below).
+            self._held_qp[:] = qp if qp > BASE_QP else 0
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
         self.encoder.set_search(self._search.next(self.scroll.size if self.scroll else 0))
-        qp = rate.change_qp(now, BASE_QP)
+        qp = rate.change_qp(now, BASE_QP, n_changed)
         refine, retry = self._refinement(plan, changed, now)
         if refine is None and not n_changed and not plan.keepalive:
             return Produced(changed, refine_retry_at=retry)
@@ -174,7 +175,9 @@ class EncodePipeline:
             floor_qp=floor if floor.any() else None,
         )  # fmt: skip
         held = self._held_qp
-        held[changed] = 0
+        # Tiles coded coarser than the floor keep that quantizer until they change or are
+        # refined: a keep-alive at the floor would otherwise re-code them finer, unbudgeted.
+        held[changed] = qp if qp > BASE_QP else 0
         held[coarse] = max(qp, COVERED_QP)
         if refine is not None:
             held[refine] = 0

@@ -141,7 +141,13 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
     # pans sideways at 400 px/s; at 1,000 px/s it needs ~4.7 Mbit/s, more than the estimator
     # climbs to within the 10 s below.)
     free = statistics.median(s["kbit_s"] for s in seconds if 35 <= s["t"] < 45)
-    assert free > 1.1 * BOTTLENECK / 1000, f"harness: content needs only {free}; {summary}"
+    # The widening shows only if the narrow link held the stream below what the content
+    # takes. (This was "more than the bottleneck", 2.2 Mbit/s: the pan's bitrate follows
+    # the frame rate, which follows the encoder's speed, and on this 2-core machine on a
+    # slower day the content took 1.5-1.9 Mbit/s at 26 fps with room to spare, while the
+    # narrow phase carried 0.5-1 Mbit/s of it.)
+    held = statistics.median(s["kbit_s"] for s in narrow_seconds)
+    assert free > 1.5 * held, f"harness: content needs {free}, narrow carried {held}; {summary}"
     # Back up within 10 s of the widening: the stream reaches what the content takes when
     # nothing holds it back (first written as "twice the narrow rate", which assumed the
     # photo needs over 3 Mbit/s; it does not, and 1.99x failed a run that did climb).
