@@ -46,6 +46,9 @@ COVERED_QP: Final = 36
 # Only when such tiles make at least this share of the screen: an edit or a keystroke costs
 # few bytes at BASE_QP, and a coarse flash there would show.
 COVERED_MIN_SHARE: Final = 0.25
+# With drawing not yet captured, tiles due by the clock are looked at again this much later
+# (the capture's change, if any, wakes the tile sender sooner).
+PENDING_RECHECK_S: Final = 0.05
 
 
 class Codec(Enum):
@@ -111,17 +114,26 @@ class EncodePipeline:
         plan, changed = self._capture(plan, region)
         invalidate = None
         if self.tiles is not None:  # here, on the encode thread, in order with the tiles
-            invalidate = self.tiles.changed(changed, time.monotonic())
+            if plan.capture:
+                invalidate = self.tiles.captured(changed, time.monotonic())
+            else:
+                invalidate = self.tiles.changed(changed, time.monotonic())
         produced = self._encode(codec, plan, changed, pts, bitrate)
         produced.invalidate = invalidate
         return produced
 
-    def take_tiles(self, allowance: int) -> tuple[list[bytes], float | None]:
-        """Lossless tiles due now (``allowance`` bytes' worth) and when the next is due."""
+    def take_tiles(self, allowance: int, pending: bool = False) -> tuple[list[bytes], float | None]:
+        """Lossless tiles due now (``allowance`` bytes' worth) and when the next is due;
+        ``pending``: drawing since the last capture (``BlockTracker.take``)."""
         if self.tiles is None:
             return [], None
-        messages = self.tiles.take(self.picture.bgra, time.monotonic(), allowance)
-        return messages, self.tiles.next_due()
+        now = time.monotonic()
+        messages = self.tiles.take(self.picture.bgra, now, allowance, pending)
+        next_due = self.tiles.next_due()
+        if pending and next_due is not None:
+            # Due by the clock but not by what was seen: look again after the capture.
+            next_due = max(next_due, now + PENDING_RECHECK_S)
+        return messages, next_due
 
     def _capture(self, plan: Plan, region: Rect | None) -> tuple[Plan, TileMask]:
         """Grab (if the plan says so) and apply what changed: the plan and changed tiles."""

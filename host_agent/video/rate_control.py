@@ -25,7 +25,9 @@ frame back until the next one arrives. So every frame is coded at a quantizer ch
   macroblock whose reference is coarser than the frame's quantizer, so a pan right after a
   keyframe at QP 42 coded at QP 24 cost 186 kB, 1.5 s of a 1 Mbit/s link. Measured on the
   2 Mbit/s bottleneck (tests/network): such frames, each followed by a second's wait that
-  put the next pan out of reach again, kept the stream at 1-2 pictures a second.
+  put the next pan out of reach again, kept the stream at 1-2 pictures a second. Any step
+  finer re-codes the whole photo: 24 to 20 took 93 kB, 25 to 20 66 kB, one step near 22
+  12-32 kB, against 2-6 kB for a frame of the pan at a steady quantizer.
 
 The target bitrate (``BitrateTarget``) follows REMB where REMB carries information. A
 browser's delay-based estimate starts at what it received and then only creeps up with it:
@@ -71,7 +73,9 @@ CHANGE_DEBT_WINDOWS: Final = 4.0
 LARGE_CHANGE_MBS: Final = 300
 # What a large change may take beyond the bucket's level, in windows of the target.
 FIT_WINDOWS: Final = 1.0
-QP_STEP: Final = 6
+# A large change is at most this much finer than the large frame before it, if that came
+# within STEP_WITHIN_S (after that, refinement or new content has replaced it).
+QP_STEP: Final = 1
 STEP_WITHIN_S: Final = 0.5
 
 

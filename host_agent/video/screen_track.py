@@ -209,8 +209,10 @@ class ScreenTrack(MediaStreamTrack):
         pipeline = self._pipeline
         if pipeline is None:
             return [], None
+        scheduler = self._scheduler
+        pending = scheduler is not None and scheduler.change_pending
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._executor, pipeline.take_tiles, allowance)
+        return await loop.run_in_executor(self._executor, pipeline.take_tiles, allowance, pending)
 
     def note_input(self) -> None:
         """The viewer is steering the screen: show the effects at the full frame rate."""

@@ -94,6 +94,25 @@ def test_a_block_that_changes_again_keeps_waiting() -> None:
     assert len(tracker.due(0.5)) == 1
 
 
+def test_with_drawing_not_yet_captured_a_block_is_quiet_only_as_far_as_captures_saw() -> None:
+    """The narrow link's stall: the byte budget held the next capture of a panning photo
+    back ~0.4 s, the blocks looked settled by the clock, and their tiles (of a picture
+    already gone) went into the link beside the video."""
+    tracker = BlockTracker(W, H, generation=1, settle_s=0.1)
+    picture = np.zeros((H, W, 4), dtype=np.uint8)
+    tracker.captured(tiles_mask((5, 5)), now=0.0)
+    tracker.captured(tiles_mask(), now=0.05)  # the next capture: unchanged
+    # Drawing reported since, not captured: by the clock the block is due, not by what
+    # was seen.
+    assert tracker.take(picture, 0.5, allowance=10**6, pending=True) == []
+    # A capture then finds the block unchanged: quiet since 0.0, seen until 0.5.
+    tracker.captured(tiles_mask((300, 190)), now=0.5)
+    assert len(tracker.take(picture, 0.5, allowance=10**6, pending=True)) == 1
+    # Nothing pending (a still screen): the clock says it.
+    assert tracker.take(picture, 0.55, allowance=10**6, pending=True) == []
+    assert len(tracker.take(picture, 0.6, allowance=10**6)) == 1
+
+
 def test_a_shown_block_that_changes_is_invalidated_at_once_in_runs() -> None:
     tracker = BlockTracker(W, H, generation=3, settle_s=0.3)
     tracker.changed(np.ones((13, 20), dtype=np.bool_), now=0.0)

@@ -13,7 +13,7 @@ import pytest
 from devkit.settled_screen import text_picture
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
-from host_agent.video.encode_pipeline import Codec, EncodePipeline, Produced
+from host_agent.video.encode_pipeline import PENDING_RECHECK_S, Codec, EncodePipeline, Produced
 from host_agent.video.encoder import BASE_QP
 from host_agent.video.lossless_tiles import (
     HOLD_MAX_S,
@@ -129,6 +129,23 @@ class Flat:
 
     def close(self) -> None:
         pass
+
+
+def test_the_pipeline_looks_again_after_the_capture_when_drawing_is_pending() -> None:
+    pipeline = EncodePipeline(Flat, 60, 8_000_000)
+    try:
+        pipeline.tiles = tracker = BlockTracker(W, H, generation=1, settle_s=0.1)
+        t0 = time.monotonic() - 1.0
+        tracker.captured(at(5, 5), now=t0)
+        messages, next_due = pipeline.take_tiles(10**6, pending=True)
+        assert messages == []
+        assert next_due is not None
+        assert next_due >= time.monotonic() + PENDING_RECHECK_S - 0.01  # not a busy loop
+        messages, next_due = pipeline.take_tiles(10**6)
+        assert len(messages) == 1
+        assert next_due is None
+    finally:
+        pipeline.close()
 
 
 def test_the_pipeline_leaves_tile_covered_refinement_for_later() -> None:
