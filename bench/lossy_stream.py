@@ -245,11 +245,14 @@ async def _view(
             if args.ready_file:  # the outer process changes the link relative to this
                 write_ready(args.ready_file, wall_start)
             samples = [{"t": 0.0, **before}]
+            later = sorted(args.then_mode or [])  # (offset, mode): the glass's next modes
             for _ in range(int(args.seconds / SAMPLE_S) + 1):  # one sample per SAMPLE_S
                 left = started + args.seconds - time.monotonic()
                 if left <= 0:
                     break
                 await asyncio.sleep(min(SAMPLE_S, left))
+                if later and time.monotonic() - started >= later[0][0]:
+                    await glass.command(f"mode {later.pop(0)[1]}", expect="ok mode")
                 samples.append({"t": time.monotonic() - started, **await page.evaluate(INBOUND)})
             after = samples[-1]
             window_to = await page.evaluate("() => performance.now()")
@@ -346,11 +349,13 @@ async def stream_once(
     seed: int = 17,
     outages: tuple[tuple[float, float], ...] = (),
     record_cc: Path | None = None,
+    modes: tuple[tuple[float, str], ...] = (),
 ) -> dict[str, Any]:
     """One run of this checkout's agent over a link built for it (the network tests use
     this): ``changes`` reconfigure the clinic-to-home direction at offsets (s) from the
     window's start; ``snapshots`` read that direction's emulator counters at offsets;
-    ``outages`` (offset, seconds) take the link down both ways. The inner run's figures,
+    ``outages`` (offset, seconds) take the link down both ways; ``modes`` (offset, mode)
+    switch the glass's content (to within a sample, 0.5 s). The inner run's figures,
     plus ``link``: [(offset, counters)] and ``outages``: [(offset, seconds)], the offset
     read just before the emulator was told (it starts the outage on receipt)."""
     argv = [
@@ -358,6 +363,7 @@ async def stream_once(
         "--before", str(ROOT), "--speed", str(speed), *(["--mode", mode] if mode else []),
         *(["--agent-log", str(agent_log)] if agent_log else []),
         *(["--record-cc", str(record_cc)] if record_cc else []),
+        *(f"--then-mode={at}:{then}" for at, then in modes),
     ]  # fmt: skip
     async with build(link_spec(clinic_to_home, home_to_clinic, seed)) as topo:
         return await run_inner(topo, argv, seconds, changes, snapshots, outages)
@@ -439,6 +445,11 @@ async def outer(args: argparse.Namespace) -> list[dict[str, Any]]:
     return rows
 
 
+def _offset_mode(text: str) -> tuple[float, str]:
+    offset, _, mode = text.partition(":")
+    return float(offset), mode
+
+
 def parser() -> argparse.ArgumentParser:
     """The command line, shared with the inner runs (``bench.lossy_novnc`` too)."""
     parser = argparse.ArgumentParser(prog="bench.lossy_stream", description=__doc__)
@@ -461,6 +472,9 @@ def parser() -> argparse.ArgumentParser:
     parser.add_argument("--variant", choices=VARIANTS, help=argparse.SUPPRESS)
     parser.add_argument("--ready-file", help=argparse.SUPPRESS)
     parser.add_argument("--mode", help="the glass's mode instead of scroll<speed> (e.g. image)")
+    parser.add_argument(
+        "--then-mode", action="append", type=_offset_mode, help="OFFSET:MODE (s into the window)"
+    )
     parser.add_argument("--home-netns", help=argparse.SUPPRESS)
     parser.add_argument(
         "--record-cc", help="record the agent's congestion-control inputs (devkit/cc_recorder.py)"

@@ -45,6 +45,8 @@ SPIKE_MS = 250
 # brings it back. Same both ways (the viewer's NACKs and reports are lost too).
 LTE_EDGE = GilbertElliott.bursts(mean_loss=0.03, mean_burst=4)
 OUTAGE_AT, OUTAGE_S = 20.0, 2.0
+# The bottleneck test's content once the link widens (see there).
+WIDE_MODE = "pan800"
 
 
 def agent_lines(log: Path, count: int = 8) -> str:
@@ -110,6 +112,7 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
         45,
         mode="pan400",  # a full-screen photo panning: more than the bottleneck carries
         changes=((25.0, wide),),
+        modes=((25.0, WIDE_MODE),),
         snapshots=(5.0, 25.0, 35.0, 45.0),
         agent_log=tmp_path / "agent.log",
     )
@@ -134,18 +137,16 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
     offered = offered_kbit_s(link[0], link[1])
     assert offered < BOTTLENECK / 1000, f"offered {offered:.0f} kbit/s; {summary}"
 
-    # What the panning photo takes with room to spare (35-45 s, 20 Mbit/s): the encoder's
-    # finest quantizer at ~57 fps, ~2.5 Mbit/s here. The widening proves something only if
-    # that is more than the old bottleneck carried. (It was the glass's small panel panning;
-    # once the watermark got cheaper that needed only 1.95 Mbit/s, so now a full-screen photo
-    # pans sideways at 400 px/s; at 1,000 px/s it needs ~4.7 Mbit/s, more than the estimator
-    # climbs to within the 10 s below.)
+    # What the content takes with room to spare (35-45 s, 20 Mbit/s). The widening proves
+    # something only if that is well above what the narrow link carried. The narrow phase
+    # pans at 400 px/s, whose bitrate follows the frame rate, which follows the encoder's
+    # speed: on this 2-core machine on a slower day it took 1.5-2.5 Mbit/s with room to
+    # spare, against 1.5 Mbit/s carried once the narrow phase ran well (2026-12-05; the
+    # check was "over 1.1x the bottleneck" and failed on the machine, not the stream). So
+    # the glass pans faster from the widening on (WIDE_MODE), which needs more whatever
+    # the frame rate. (The glass's small panel before it needed only 1.95 Mbit/s; at 1,000
+    # px/s the photo needs ~4.7 Mbit/s, more than the estimator climbs to within 10 s.)
     free = statistics.median(s["kbit_s"] for s in seconds if 35 <= s["t"] < 45)
-    # The widening shows only if the narrow link held the stream below what the content
-    # takes. (This was "more than the bottleneck", 2.2 Mbit/s: the pan's bitrate follows
-    # the frame rate, which follows the encoder's speed, and on this 2-core machine on a
-    # slower day the content took 1.5-1.9 Mbit/s at 26 fps with room to spare, while the
-    # narrow phase carried 0.5-1 Mbit/s of it.)
     held = statistics.median(s["kbit_s"] for s in narrow_seconds)
     assert free > 1.5 * held, f"harness: content needs {free}, narrow carried {held}; {summary}"
     # Back up within 10 s of the widening: the stream reaches what the content takes when
