@@ -13,7 +13,8 @@ Bounds are the issue's, one loosened as said below; a run that misses one fails:
   ``SPIKE_MS``, never two in a row; every second shows new pictures) and what the agent
   offers the bottleneck settles below it.
 - The bottleneck widening to 20 Mbit/s: within 10 s the bitrate climbs to what the content
-  takes on the wide link (at least 90 % of its median over the last 10 s).
+  takes on the wide link (at least 90 % of its median over the last 10 s; the glass pans
+  faster from then on, so that this is well above what the narrow link carried).
 - Bursty (Gilbert–Elliott) loss, 30 ms each way, and one 2 s outage both ways mid-run: a new
   picture within 1 s of the outage ending, then no stretch over 1 s without one for the
   rest of the run (no second freeze), and the session never torn down and rebuilt.
