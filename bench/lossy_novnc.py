@@ -29,7 +29,8 @@ from pathlib import Path
 from typing import Any, Final
 
 from bench import stacks
-from bench.lossy_stream import CHROMIUM, CLINIC_ADDR, parser, write_ready
+from bench.link_runs import CLINIC_ADDR
+from bench.lossy_stream import CHROMIUM, parser, write_ready
 from bench.stream_figures import picture_figures
 from devkit.netns import netns_wrapper
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import pytest
 
-from bench.lossy_stream import run_order, timeline
+from bench.link_runs import run_order, timeline
 from bench.stream_figures import link_figures, new_pictures, picture_figures, recovery, stillness
 from devkit.link_model import LinkConfig
 

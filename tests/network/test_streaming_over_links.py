@@ -1,6 +1,6 @@
 """Streaming a scrolling screen to the real viewer in Chromium over emulated links (issue 17):
 the agent, broker and glass in one namespace, Chromium in another, the link emulator
-between them (bench/lossy_stream.py's ``stream_once`` builds and measures it).
+between them (bench/link_runs.py's ``stream_once`` builds it, bench/lossy_stream.py measures).
 
 Bounds are the issue's, one loosened as said below; a run that misses one fails:
 
@@ -28,7 +28,7 @@ from typing import Any
 
 import pytest
 
-from bench.lossy_stream import stream_once
+from bench.link_runs import stream_once
 from bench.stream_figures import longest_freeze, recovery
 from devkit.link_model import GilbertElliott, LinkConfig
 
