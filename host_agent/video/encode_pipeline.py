@@ -73,6 +73,13 @@ class Produced:
     coarse: int = 0  # tiles coded at COVERED_QP: lossless tiles will cover them soon
 
 
+def _held(qp: int) -> int:
+    """The quantizer tiles just coded at ``qp`` keep until they change or are refined: one
+    coarser than the floor (a narrow link), else none. A keep-alive at the floor would
+    otherwise re-code them finer, outside the budget."""
+    return qp if qp > BASE_QP else 0
+
+
 # The watermark's clock, in one place: tests and the bench hold it at one minute.
 def _utc_now() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
@@ -114,10 +121,8 @@ class EncodePipeline:
         plan, changed = self._capture(plan, region)
         invalidate = None
         if self.tiles is not None:  # here, on the encode thread, in order with the tiles
-            if plan.capture:
-                invalidate = self.tiles.captured(changed, time.monotonic())
-            else:
-                invalidate = self.tiles.changed(changed, time.monotonic())
+            report = self.tiles.captured if plan.capture else self.tiles.changed
+            invalidate = report(changed, time.monotonic())
         produced = self._encode(codec, plan, changed, pts, bitrate)
         produced.invalidate = invalidate
         return produced
@@ -171,8 +176,7 @@ class EncodePipeline:
             mbs = int(changed.size)
             qp = rate.key_qp(now, mbs, BASE_QP)
             packets = self.encoder.encode(picture.planes, pts, qp=qp, keyframe=True)
-            # Coarser than the floor (a narrow link): kept so until refined (see below).
-            self._held_qp[:] = qp if qp > BASE_QP else 0
+            self._held_qp[:] = _held(qp)
             size = sum(p.size for p in packets)
             rate.spent(now, FrameKind.KEY, mbs, BASE_QP, qp, size)
             return Produced(changed, packets, size=size, qp=qp, ready_at=rate.ready_at(now))
@@ -187,9 +191,7 @@ class EncodePipeline:
             floor_qp=floor if floor.any() else None,
         )  # fmt: skip
         held = self._held_qp
-        # Tiles coded coarser than the floor keep that quantizer until they change or are
-        # refined: a keep-alive at the floor would otherwise re-code them finer, unbudgeted.
-        held[changed] = qp if qp > BASE_QP else 0
+        held[changed] = _held(qp)
         held[coarse] = max(qp, COVERED_QP)
         if refine is not None:
             held[refine] = 0
