@@ -130,7 +130,11 @@ async def run_inner(
                     down.append((round(time.time() - start, 3), what))
                     await emulator.outage(what, direction="both")
                 else:
-                    link.append((at, (await emulator.stats())["a_to_b"]))
+                    # The clinic-to-home counters, and how late the emulator's pump was
+                    # (its own added delay: a starved machine shows there).
+                    stats = await emulator.stats()
+                    pump = stats["pump"]["lateness_max_ms"]
+                    link.append((at, {**stats["a_to_b"], "pump_lateness_max_ms": pump}))
         out = await run
     finally:
         if not run.done():

@@ -121,6 +121,11 @@ class LinkStats:
     queue_full: int = 0
     outage: int = 0
     max_queue_delay: float = 0.0
+    # The bottleneck's queueing delay summed over the packets it accepted (s), and their
+    # count: the mean between two reads says whether a queue stood (the delay itself, not
+    # what the machine added at either end).
+    queue_delay_sum: float = 0.0
+    queued: int = 0
 
     def as_dict(self) -> dict[str, float]:
         return {name: getattr(self, name) for name in self.__dataclass_fields__}
@@ -196,6 +201,8 @@ class LinkShaper:
             leaves_wire = start + len(packet) * 8 / config.rate_bps
             self._wire_free_at = leaves_wire
             self.stats.max_queue_delay = max(self.stats.max_queue_delay, start - now)
+            self.stats.queue_delay_sum += start - now
+            self.stats.queued += 1
         release = leaves_wire + config.delay
         if config.jitter:
             release = max(leaves_wire, release + self._rng.uniform(-config.jitter, config.jitter))

@@ -165,6 +165,20 @@ def test_bottleneck_drops_tail_and_bounds_the_queue() -> None:
     assert shaper.stats.queue_full == verdicts.count(Verdict.QUEUE_FULL)
 
 
+def test_mean_queue_delay_counts_only_the_wait_for_the_wire() -> None:
+    """A burst of 10 packets of 1,000 B at 8 Mbit/s (1 ms each on the wire): the n-th waits
+    n ms, so their mean wait is 4.5 ms; a packet offered once the wire is free waits none."""
+    config = LinkConfig(delay=0.030, rate_bps=8_000_000, queue_bytes=100_000)
+    shaper = LinkShaper(config, random.Random(1))
+    for _ in range(10):
+        assert shaper.offer(0.0, bytes(1_000)) is Verdict.QUEUED
+    assert shaper.stats.queued == 10
+    assert shaper.stats.queue_delay_sum / shaper.stats.queued == pytest.approx(0.0045)
+    assert shaper.offer(1.0, bytes(1_000)) is Verdict.QUEUED
+    assert shaper.stats.queued == 11
+    assert shaper.stats.queue_delay_sum == pytest.approx(0.045)
+
+
 def test_queue_delay_under_the_bottleneck_plus_delay() -> None:
     """A packet's time in the link is its queueing + serialization + propagation delay."""
     config = LinkConfig(delay=0.030, rate_bps=8_000_000, queue_bytes=100_000)

@@ -8,10 +8,13 @@ Bounds are the issue's, one loosened as said below; a run that misses one fails:
   freezeCount/totalFreezesDuration, sampled every 0.5 s, and the picture's own counter:
   the longest stretch without a presented frame), median >= 20 frames decoded per second.
 - A 2 Mbit/s bottleneck with a 200 ms queue (clinic to home; the glass pans its photo, which
-  needs more than that, where the scroll coded as motion needs 1-2 Mbit/s): after 5 s the
-  glass-to-glass latency stays below 150 ms (no standing queue: a lone second may reach
-  ``SPIKE_MS``, never two in a row; every second shows new pictures) and what the agent
-  offers the bottleneck settles below it.
+  needs more than that, where the scroll coded as motion needs 1-2 Mbit/s): after 5 s no
+  queue stands (the packets the bottleneck takes in wait under ``QUEUE_MS`` on average, every
+  second), glass-to-glass latency's median stays below 150 ms with no second at
+  ``SPIKE_MS`` and every second showing new pictures, and what the agent offers the
+  bottleneck settles below it. (The issue asked every second below 150 ms "(no standing
+  queue)"; the queue is now measured itself, the per-second glass-to-glass bound loosened:
+  the test says why.)
 - The bottleneck widening to 20 Mbit/s: within 10 s the bitrate climbs to what the content
   takes on the wide link (at least 90 % of its median over the last 10 s; the glass pans
   faster from then on, so that this is well above what the narrow link carried).
@@ -36,8 +39,11 @@ pytestmark = [pytest.mark.network, pytest.mark.usefixtures("debian_chromium")]
 
 DELAY = 0.03
 BOTTLENECK = 2e6
-# A lone second's glass-to-glass median may reach 150 ms (a transient queue), not this.
+# No second's glass-to-glass median may reach this (a stall, whatever its cause).
 SPIKE_MS = 250
+# A queue stands at the bottleneck when the packets it takes in wait this long on average in
+# any one second: 12.5 kB at 2 Mbit/s, a quarter of its 200 ms queue (measured: see the test).
+QUEUE_MS = 50
 # A mobile path at a poor cell edge (the home on LTE): what reaches RTP is the loss that
 # HARQ/RLC retransmissions gave up on, a few per cent, and it comes in bursts (a fade or a
 # scheduling gap takes several packets in a row), not one packet at a time. 3 % on average
@@ -70,6 +76,21 @@ def glass_stalls(per_second: list[dict[str, Any]]) -> list[int]:
     """Seconds in which the glass painted under half its 100 codes: the screen itself stood
     still (a harness fault seen on the loaded machine), which no stream can show moving."""
     return [s["t"] for s in per_second if s["painted"] < 50]
+
+
+def queue_waits_ms(at: dict[float, dict[str, Any]], starts: range) -> dict[int, float]:
+    """The bottleneck's mean queueing delay (ms) of the packets it took in each second
+    [t, t + 1), from the emulator's counters read at whole seconds."""
+    waits: dict[int, float] = {}
+    for t in starts:
+        a, b = at[float(t)], at[float(t + 1)]
+        waits[t] = round(
+            1000
+            * (b["queue_delay_sum"] - a["queue_delay_sum"])
+            / max(1, b["queued"] - a["queued"]),
+            1,
+        )
+    return waits
 
 
 def offered_kbit_s(a: tuple[float, dict[str, Any]], b: tuple[float, dict[str, Any]]) -> float:
@@ -114,28 +135,42 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
         mode="pan400",  # a full-screen photo panning: more than the bottleneck carries
         changes=((25.0, wide),),
         modes=((25.0, WIDE_MODE),),
-        snapshots=(5.0, 25.0, 35.0, 45.0),
+        snapshots=(*(float(t) for t in range(5, 26)), 35.0, 45.0),
         agent_log=tmp_path / "agent.log",
     )
     seconds = result["per_second"]
-    link = result["link"]
-    summary = f"per second {seconds}; link {link}\n{agent_lines(tmp_path / 'agent.log')}"
-    assert len(link) == 4, summary
+    at = dict(result["link"])
+    waits = queue_waits_ms(at, range(5, 25))
+    summary = (
+        f"per second {seconds}; bottleneck's mean wait per second (ms) {waits}; "
+        f"emulator pump late by up to {at.get(25.0, {}).get('pump_lateness_max_ms')} ms\n"
+        f"{agent_lines(tmp_path / 'agent.log')}"
+    )
+    assert len(at) == 23, summary
     assert not glass_stalls(seconds), f"harness: glass stalled; {summary}"
 
+    # No standing queue, measured where it would stand: the bottleneck's mean wait, each
+    # second. A frame's packets wait for each other (6-27 ms measured, on an idle machine
+    # and one with two busy loops beside the run); the code before stop 28's fixes let a
+    # queue stand at 36-119 ms for 1-3 s on this machine (2 runs of 2).
+    standing = {t: ms for t, ms in waits.items() if ms >= QUEUE_MS}
+    assert not standing, f"a queue stood (>= {QUEUE_MS} ms) at {standing}; {summary}"
+    # Glass-to-glass (the queue plus the machine's capture, encode, decode and display):
+    # new pictures every second, none at SPIKE_MS, and a median below 150 ms. Seconds at
+    # 150 ms or more are printed, not failed: with two busy loops beside the run, seconds
+    # reached 131-219 ms while the queue's mean wait was 7-27 ms: the machine, not the link.
+    # (The CI run of stop 28 failed on two such seconds, one at 155 ms with 15 pictures a
+    # second and 1.5 Mbit/s into the 2 Mbit/s link; its queue was not measured then.) And
+    # the old code passed the two-seconds-running rule on this machine with a queue standing.
     narrow_seconds = [s for s in seconds if 5 <= s["t"] < 25]
+    latencies = [s["latency_p50_ms"] for s in narrow_seconds]
     slow = [s for s in narrow_seconds if s["latency_p50_ms"] is None or s["latency_p50_ms"] >= 150]
-    print(f"narrow seconds at or over 150 ms: {slow}")  # -s / -rA
-    # No standing queue: every second has new pictures, none reaches SPIKE_MS, and no two
-    # in a row reach 150 ms. (The issue's wording was "every second below 150 ms"; a lone
-    # second at 155-190 ms with 15-60 fps, a transient queue, failed 2 of 6 quiet runs
-    # of the code before the trains' probing and 4 of 10 with it; README, Network tests.)
+    print(f"narrow seconds at or over 150 ms: {slow}; waits {waits}")  # -s / -rA
     stalled = [s for s in slow if s["latency_p50_ms"] is None or s["latency_p50_ms"] >= SPIKE_MS]
     assert not stalled, f"no new picture or >= {SPIKE_MS} ms after 5 s: {stalled}; {summary}"
-    ts = {s["t"] for s in slow}
-    standing = [s for s in slow if s["t"] + 1 in ts]
-    assert not standing, f"glass-to-glass >= 150 ms two seconds running: {slow}; {summary}"
-    offered = offered_kbit_s(link[0], link[1])
+    median = statistics.median(ms for ms in latencies if ms is not None)
+    assert median < 150, f"glass-to-glass median {median:.0f} ms; {summary}"
+    offered = offered_kbit_s((5.0, at[5.0]), (25.0, at[25.0]))
     assert offered < BOTTLENECK / 1000, f"offered {offered:.0f} kbit/s; {summary}"
 
     # What the content takes with room to spare (35-45 s, 20 Mbit/s). The widening proves
