@@ -37,6 +37,7 @@ import mss
 import numpy as np
 
 from bench import at_display, metrics, procstat, report, stacks
+from bench.glass_process import Glass
 from certs.authority import ServerFiles
 from devkit.broker import make_certs
 from devkit.display import XvfbDisplay, start_xvfb
@@ -50,67 +51,6 @@ UDP_IP_BYTES: Final = 28
 TCP_IP_BYTES: Final = 52
 TCP_MSS: Final = 1448
 DEFAULT_FPS: Final = 60
-
-
-@dataclass
-class Glass:
-    """The glass process on a display; commands in, answers out."""
-
-    proc: subprocess.Popen[str]
-    log_path: Path
-    geometry: dict[str, Any]
-
-    @classmethod
-    async def start(cls, display: XvfbDisplay, log_path: Path) -> Glass:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "bench.glass", "--log", str(log_path)],
-            env=display.env(),
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            text=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-        line = await asyncio.wait_for(asyncio.to_thread(_readline, proc), 30)
-        if not line.startswith("ready "):
-            raise RuntimeError(f"glass did not start: {line!r}")
-        return cls(proc, log_path, json.loads(line[len("ready ") :]))
-
-    async def command(self, text: str, expect: str | None = None) -> str:
-        assert self.proc.stdin is not None
-        self.proc.stdin.write(text + "\n")
-        self.proc.stdin.flush()
-        if expect is None:
-            return ""
-        line = await asyncio.wait_for(asyncio.to_thread(_readline, self.proc), 10)
-        if not line.startswith(expect):
-            raise RuntimeError(f"glass answered {line!r} to {text!r}")
-        return line
-
-    def stop(self) -> metrics.Paints:
-        if self.proc.poll() is None:
-            with _suppress_broken_pipe():
-                assert self.proc.stdin is not None
-                self.proc.stdin.write("quit\n")
-                self.proc.stdin.flush()
-            try:
-                self.proc.wait(5)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
-        return metrics.read_paints(self.log_path.read_text(encoding="ascii"))
-
-
-def _readline(proc: subprocess.Popen[str]) -> str:
-    assert proc.stdout is not None
-    return proc.stdout.readline().strip()
-
-
-class _suppress_broken_pipe:
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, kind: object, value: object, tb: object) -> bool:
-        return isinstance(value, BrokenPipeError | OSError)
 
 
 @dataclass
@@ -202,10 +142,7 @@ async def settle_test(
         "([kind, box, times]) => window.__probe.scheduleCaptures(kind, box, times)",
         [system, box, [(stop_at + o) * 1000 for o in SETTLE_OFFSETS_S]],
     )
-    await glass.command(f"static_at {stop_at:.6f}")
-    line = await asyncio.wait_for(asyncio.to_thread(_readline, glass.proc), 10)
-    if not line.startswith("settled "):
-        raise RuntimeError(f"glass answered {line!r} to static_at")
+    line = await glass.command(f"static_at {stop_at:.6f}", expect="settled ")
     settled = float(line.split()[1])
     await asyncio.sleep(max(0.0, stop_at + SETTLE_OFFSETS_S[-1] + 0.4 - time.time()))
     x, y, w, h = box

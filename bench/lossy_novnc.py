@@ -49,7 +49,7 @@ STACKS: Final = {
 
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the clinic namespace: Xvfb, glass, x11vnc, websockify; Chromium in home."""
-    from bench.compare import Glass
+    from bench.glass_process import Glass
     from devkit.display import start_xvfb
 
     tmp = Path(tempfile.mkdtemp(prefix="mamori-lossy-novnc-"))

@@ -111,7 +111,7 @@ def write_ready(path: str, wall_start: float) -> None:
 
 async def inner(args: argparse.Namespace) -> dict[str, Any]:
     """Inside the clinic namespace: broker, glass, agent; Chromium in the home namespace."""
-    from bench.compare import Glass
+    from bench.glass_process import Glass
     from bench.stacks import RECORD_PEERS
     from devkit.agent import enroll_agent
     from devkit.broker import make_certs, running_broker

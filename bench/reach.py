@@ -42,7 +42,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 
 from bench import metrics
-from bench.compare import Glass
+from bench.glass_process import Glass
 from bench.stacks import PROBE_JS, RECORD_PEERS
 from devkit.chromium import chromium
 from devkit.display import start_xvfb

@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare import Glass
+from bench.glass_process import Glass
 from devkit.broker import make_certs, running_broker
 from devkit.databases import sqlite_url
 from devkit.display import start_xvfb
