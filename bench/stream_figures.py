@@ -123,3 +123,11 @@ def link_figures(link: list[tuple[float, dict[str, Any]]]) -> dict[str, int | No
         "link_lost": b["lost"] - a["lost"],
         "link_packets": b["delivered"] - a["delivered"],
     }
+
+
+def mean_queue_wait_ms(a: dict[str, Any], b: dict[str, Any]) -> float:
+    """The bottleneck's mean queueing delay (ms) of the packets it took in between two counter
+    snapshots of one direction (``devkit.link_model.LinkStats``): whether a queue stood."""
+    waited = float(b["queue_delay_sum"] - a["queue_delay_sum"])
+    packets = int(b["queued"] - a["queued"])
+    return round(1000 * waited / max(1, packets), 1)

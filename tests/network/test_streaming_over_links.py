@@ -32,7 +32,7 @@ from typing import Any
 import pytest
 
 from bench.link_runs import stream_once
-from bench.stream_figures import longest_freeze, recovery
+from bench.stream_figures import longest_freeze, mean_queue_wait_ms, recovery
 from devkit.link_model import GilbertElliott, LinkConfig
 
 pytestmark = [pytest.mark.network, pytest.mark.usefixtures("debian_chromium")]
@@ -76,21 +76,6 @@ def glass_stalls(per_second: list[dict[str, Any]]) -> list[int]:
     """Seconds in which the glass painted under half its 100 codes: the screen itself stood
     still (a harness fault seen on the loaded machine), which no stream can show moving."""
     return [s["t"] for s in per_second if s["painted"] < 50]
-
-
-def queue_waits_ms(at: dict[float, dict[str, Any]], starts: range) -> dict[int, float]:
-    """The bottleneck's mean queueing delay (ms) of the packets it took in each second
-    [t, t + 1), from the emulator's counters read at whole seconds."""
-    waits: dict[int, float] = {}
-    for t in starts:
-        a, b = at[float(t)], at[float(t + 1)]
-        waits[t] = round(
-            1000
-            * (b["queue_delay_sum"] - a["queue_delay_sum"])
-            / max(1, b["queued"] - a["queued"]),
-            1,
-        )
-    return waits
 
 
 def offered_kbit_s(a: tuple[float, dict[str, Any]], b: tuple[float, dict[str, Any]]) -> float:
@@ -140,7 +125,8 @@ async def test_2mbit_bottleneck_no_standing_queue_then_widening_is_found(
     )
     seconds = result["per_second"]
     at = dict(result["link"])
-    waits = queue_waits_ms(at, range(5, 25))
+    # The bottleneck's mean wait in each narrow second [t, t + 1).
+    waits = {t: mean_queue_wait_ms(at[float(t)], at[float(t + 1)]) for t in range(5, 25)}
     summary = (
         f"per second {seconds}; bottleneck's mean wait per second (ms) {waits}; "
         f"emulator pump late by up to {at.get(25.0, {}).get('pump_lateness_max_ms')} ms\n"
