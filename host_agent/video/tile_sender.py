@@ -4,7 +4,8 @@
   (``note_change``); the invalidate message it carries is sent right away, whatever the
   budget: a stale tile over changed video is the one thing the overlay must never show.
 - **Tiles when due, within a byte budget**: a share (``TILE_SHARE``) of the link's bitrate
-  (the congestion controller's estimate, or the REMB-led target), as a token bucket holding
+  (the congestion controller's estimate, or what the pacer's trains passed unspread while
+  the bottleneck is unknown and that is more, or the REMB-led target), as a token bucket holding
   at most ``BURST_S`` of it (full at the start). Not the encoder's target: that is cut to
   a tenth while the pacer drains a large frame, and a bucket capped by it lost its banked
   bytes at every page switch (the tiles of a screen of text then waited ~1.2 s).

@@ -40,7 +40,7 @@ from aiortc.sdp import SessionDescription
 
 from host_agent.webrtc import fec_sender
 from host_agent.webrtc.estimator import BandwidthEstimator
-from host_agent.webrtc.pacer import Pacer
+from host_agent.webrtc.pacer import FACTOR, Pacer
 from host_agent.webrtc.retransmission import sender_round_trip
 from host_agent.webrtc.transport_cc import (
     TRANSPORT_CC_URI,
@@ -66,8 +66,10 @@ class TargetSink(Protocol):
     def set_target_bitrate(
         self, bitrate: int, link_bitrate: int | None = None, queued_s: float = 0.0
     ) -> None:
-        """``bitrate``: the encoder's share; ``link_bitrate``: the estimate it came from;
-        ``queued_s``: the video the pacer still holds, in seconds at that estimate."""
+        """``bitrate``: the encoder's share; ``link_bitrate``: the estimate it came from, or
+        what the pacer's trains passed unspread if more (an unknown bottleneck:
+        ``dispersion.probe_rate``); ``queued_s``: the video the pacer still holds, in
+        seconds at the estimate."""
 
 
 def negotiate(transceiver: RTCRtpTransceiver, offer_sdp: str) -> int | None:
@@ -202,12 +204,18 @@ class CongestionController:
         if not results:
             return
         target = self.estimator.update(results, now, self._round_trip())
-        self.pacer.set_bitrate(target, now)
+        # An unknown bottleneck: probe it with faster trains (dispersion.probe_rate), up to
+        # the pacing of the largest target; the tiles may use what the path has carried.
+        probe = self.estimator.dispersion.probe_rate(now)
+        ceiling = FACTOR * self.estimator.max_bitrate
+        self.pacer.set_bitrate(target, now, min(probe or 0.0, ceiling))
         queued = self.pacer.queued_seconds(target)
         media = encoder_target(target, queued)
         if self.fec_stage is not None:  # the parity's share of the budget is not the encoder's
             media = int(media * (1.0 - self.fec_stage.overhead.share))
-        self._target.set_target_bitrate(media, target, queued)
+        carried = self.estimator.dispersion.floor if probe is not None else None
+        path = int(max(target, min(carried or 0.0, self.estimator.max_bitrate)))
+        self._target.set_target_bitrate(media, path, queued)
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now
             s = self.estimator.stats
@@ -215,13 +223,14 @@ class CongestionController:
             log.info(
                 "congestion: target %d kbit/s (delay %d, loss %d, acked %s), %d/%d lost, "
                 "%d delay drops, %d loss drops, pacer peak %d kB, threshold %.1f ms, "
-                "trains read the link at %s kbit/s (%d samples, %d widenings)",
+                "trains read the link at %s kbit/s (%d samples, %d widenings), "
+                "carried %s kbit/s unspread",
                 target // 1000, self.estimator.delay_based // 1000,
                 self.estimator.loss_based // 1000, self.estimator.acked.bitrate(), s.lost,
                 s.packets, s.delay_drops, s.loss_drops, self.pacer.stats.max_queue_bytes // 1000,
                 self.estimator.trend.threshold_ms,
                 None if link.rate is None else int(link.rate // 1000), link.samples,
-                link.widenings,
+                link.widenings, None if link.floor is None else int(link.floor // 1000),
             )  # fmt: skip
             if self.fec_stage is not None:
                 f = self.fec_stage.stats

@@ -16,6 +16,19 @@ it took 9-10 s to find a link that had widened. With the dispersion rate the est
 grows fast up to just under a link it has measured, and knows the link widened as soon as
 two trains pass well faster than that.
 
+While no train has been spread, the bottleneck is unknown and the trains only say "the
+path carried at least R" (a LAN, loopback: every train arrives as the pacer sent it, at
+2.5x an estimate that grows only with what the screen sends). ``probe_rate`` then lets
+the pacer send its next trains ``PROBE`` x faster than the fastest that passed in the last
+``FLOOR_AGE_S``, and so on up to the pacer's ceiling, until a train comes back spread:
+the rate is then measured and the pacer goes back to pacing by the estimate. A drop of the
+estimate (the queue grew, or loss) forgets the floor too (``forget_floor``). The age is
+long because the floor is rarely renewed: only a large frame (a page switch) makes a train
+that fast, and the tiles of the page after it use the floor as their budget (a radiograph's
+563 kB of tiles waited on the estimate's 281 kB bucket for ~1.5 s). Without it a
+page switch's 178 kB frame left at 3.75 Mbit/s, ~0.38 s, on a link of a gigabit, and the
+settled screen's lossless tiles waited behind it (``tile_sender.py``).
+
 Lost packets end a train (their arrival is unknown); so do send gaps over ``TRAIN_GAP_S``
 (the next frame, or an idle pacer), and arrivals out of order. Arrival times come from the
 receiver's clock at 250 us granularity (transport-cc), so a train must span at least
@@ -42,6 +55,11 @@ WIDENING_TRAINS: Final = 2
 SMOOTHING: Final = 0.3
 # A link rate not confirmed for this long is forgotten (the path may have changed).
 MAX_AGE_S: Final = 10.0
+# While the bottleneck is unknown: the next trains go this much faster than the fastest
+# unspread one (a link at most 1/SPREAD of it shows as spread at once)...
+PROBE: Final = 1.5
+# ...if that train passed within this long (a path not tried recently is not assumed).
+FLOOR_AGE_S: Final = 60.0
 
 
 class LinkDispersion:
@@ -55,6 +73,9 @@ class LinkDispersion:
         self.samples = 0  # bottleneck samples taken (stats and tests)
         self.widenings = 0  # times faster trains made it forget the rate
         self._faster = 0  # unspread trains over WIDENED x the rate since the last spread one
+        # The fastest unspread train since the last spread one, and when it passed.
+        self.floor: float | None = None
+        self._floor_at = 0.0
 
     def update(self, results: Sequence[PacketResult], now: float) -> float | None:
         """One feedback's packets (in sequence order); returns the link rate or None."""
@@ -80,6 +101,19 @@ class LinkDispersion:
         self._train(train, now)
         return self.rate
 
+    def forget_floor(self) -> None:
+        """The estimate dropped: what the path carried before says nothing now."""
+        self.floor = None
+
+    def probe_rate(self, now: float) -> float | None:
+        """How fast the pacer may send to find an unknown bottleneck (bit/s): ``PROBE`` x
+        the fastest train the path carried unspread in the last ``FLOOR_AGE_S``; None once
+        the rate is measured (pace by the estimate, whose trains keep measuring it) or
+        with no recent train."""
+        if self.rate is not None or self.floor is None or now - self._floor_at > FLOOR_AGE_S:
+            return None
+        return PROBE * self.floor
+
     def _train(self, train: list[tuple[float, float, int]], now: float) -> None:
         if len(train) < MIN_PACKETS:
             return
@@ -98,11 +132,14 @@ class LinkDispersion:
             self._confirmed = now
             self.samples += 1
             self._faster = 0
+            self.floor = None
         elif send_span >= MIN_SPAN_S and received <= sent / SPREAD:
             # Arrived as sent. (Arriving faster than sent says nothing about the link: the
             # receiver read a batch of packets late and stamped them together, as a busy
             # browser does.)
             self.carried = max(sent, self.carried or 0.0)
+            if self.floor is None or sent >= self.floor or now - self._floor_at > FLOOR_AGE_S:
+                self.floor, self._floor_at = sent, now
             if self.rate is not None and sent > WIDENED * self.rate:
                 self._faster += 1
                 if self._faster >= WIDENING_TRAINS:

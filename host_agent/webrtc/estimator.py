@@ -214,6 +214,7 @@ class BandwidthEstimator:
             self.delay_based = min(self.delay_based, BETA * base)
             self._last_decrease = now
             self.stats.delay_drops += 1
+            self.dispersion.forget_floor()  # the path is full: probe from the estimate again
             self.state = Rate.HOLD
         elif self.state is Rate.INCREASE:
             if acked is None:
@@ -256,3 +257,4 @@ class BandwidthEstimator:
             self.loss_based = max(MIN_BITRATE, self.target * (1 - 0.5 * fraction))
             self._last_loss_decrease = now
             self.stats.loss_drops += 1
+            self.dispersion.forget_floor()

@@ -7,6 +7,10 @@ The pacer releases packets at ``FACTOR`` x the congestion estimate: fast enough 
 frame is out well within its frame interval, slow enough that the bottleneck's queue sees
 a train, not a wall.
 
+- While the bottleneck is unknown (no train has come back spread: a LAN, loopback), the
+  caller may pace faster (``set_bitrate``'s ``at_least``: ``dispersion.probe_rate``), so
+  that a large frame is not held ~0.4 s by an estimate the screen never had reason to
+  grow (the estimator only climbs towards what is sent).
 - A leaky bucket: each packet adds its size to a debt that drains at the pacing rate; a
   packet leaves while the debt is at most ``BURST_S`` of the rate (a few packets per
   wake-up of the event loop, which cannot sleep for less than about a millisecond).
@@ -55,10 +59,11 @@ class Pacer(Generic[P]):
         self._queued = 0
         self.stats = PacerStats()
 
-    def set_bitrate(self, bitrate: int, now: float) -> None:
-        """The congestion estimate changed; packets leave at ``FACTOR`` times it."""
+    def set_bitrate(self, bitrate: int, now: float, at_least: float = 0.0) -> None:
+        """The congestion estimate changed; packets leave at ``FACTOR`` times it, or at
+        ``at_least`` (bit/s) if that is faster."""
         self._drain(now)
-        self._rate = float(max(MIN_RATE, bitrate)) * FACTOR
+        self._rate = max(float(max(MIN_RATE, bitrate)) * FACTOR, at_least)
 
     @property
     def queued_bytes(self) -> int:

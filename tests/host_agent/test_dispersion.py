@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from host_agent.webrtc.dispersion import LinkDispersion
+from host_agent.webrtc.dispersion import FLOOR_AGE_S, PROBE, SPREAD, LinkDispersion
+from host_agent.webrtc.estimator import BandwidthEstimator
 from host_agent.webrtc.transport_cc import PacketResult
 from tests.host_agent.cc_link import Frames, Phase, run
 
@@ -95,3 +96,58 @@ def test_a_framed_sender_settles_under_a_2mbit_link_without_a_queue() -> None:
     assert trace.max_queue_delay(after=5) < 0.02
     assert estimator.stats.delay_drops == 0
     assert trace.goodput(20, 40) > 1.7e6
+
+
+def test_an_unknown_bottleneck_is_probed_with_faster_trains_until_one_spreads() -> None:
+    """A LAN: trains paced at 2.5x a 1.5 Mbit/s estimate pass unspread. Each next train goes
+    PROBE x faster than the fastest that passed, until the 12 Mbit/s link spreads one; then
+    the rate is measured and the pacer goes back to the estimate (probe_rate None)."""
+    link, pace, ceiling = 12e6, 3.75e6, 20e6
+    dispersion = LinkDispersion()
+    sent_at = []
+    for n in range(10):
+        sent_at.append(pace)
+        dispersion.update(train(20 * n, 1.0 + 0.1 * n, pace, link, 20), now=1.05 + 0.1 * n)
+        probe = dispersion.probe_rate(now=1.05 + 0.1 * n)
+        if probe is None:
+            break
+        assert probe == pytest.approx(PROBE * dispersion.floor)  # type: ignore[operator]
+        pace = max(pace, min(probe, ceiling))
+    assert dispersion.rate == pytest.approx(link, rel=0.02)
+    assert dispersion.floor is None
+    # 3.75, 5.6, 8.4, 12.7 (arrived at 12: within the spread margin), then 19: spread.
+    assert len(sent_at) == 5
+    assert max(sent_at) < PROBE * link / SPREAD
+
+
+def test_the_probe_floor_goes_with_age_and_drops() -> None:
+    dispersion = LinkDispersion()
+    dispersion.update(train(0, 1.0, 4e6, 100e6, 20), now=1.1)
+    assert dispersion.probe_rate(now=1.1) == pytest.approx(PROBE * 4e6, rel=0.01)
+    # A slower train does not lower it, nor renew it.
+    dispersion.update(train(20, 2.0, 2e6, 100e6, 20), now=2.1)
+    assert dispersion.probe_rate(now=2.1) == pytest.approx(PROBE * 4e6, rel=0.01)
+    assert dispersion.probe_rate(now=1.1 + FLOOR_AGE_S + 0.1) is None
+    dispersion.forget_floor()  # the estimator dropped: the path is full
+    assert dispersion.probe_rate(now=2.2) is None
+
+
+def test_a_delay_drop_forgets_the_probe_floor() -> None:
+    estimator = BandwidthEstimator(0.0, 8_000_000)
+    estimator.update(train(0, 0.0, 4e6, 100e6, 20), now=0.1, rtt=0.05)
+    assert estimator.dispersion.probe_rate(now=0.1) is not None
+    # The queue grows: each packet arrives 2 ms later than its spacing would say. Packets
+    # 12 ms apart make no train (TRAIN_GAP_S), so nothing is spread: only the drop can
+    # forget the floor.
+    seq, send = 20, 0.2
+    for _ in range(40):
+        results = []
+        for _ in range(4):
+            results.append(PacketResult(seq, send, SIZE, send + 0.03 + 0.002 * (seq - 20)))
+            seq, send = seq + 1, send + 0.012
+        estimator.update(results, now=send + 0.03, rtt=0.05)
+        if estimator.stats.delay_drops:
+            break
+    assert estimator.stats.delay_drops >= 1
+    assert estimator.dispersion.samples == 0
+    assert estimator.dispersion.probe_rate(now=send) is None

@@ -97,3 +97,17 @@ def test_the_encoder_is_pushed_back_while_the_pacer_queue_is_long() -> None:
     half = encoder_target(2_000_000, PUSHBACK_FREE_S + PUSHBACK_S / 2)
     assert half == 1_000_000
     assert encoder_target(2_000_000, 10.0) == int(2_000_000 * MIN_PUSHBACK)
+
+
+def test_a_probe_rate_over_the_estimate_paces_faster() -> None:
+    """While the bottleneck is unknown the controller passes a probe rate (dispersion's):
+    a 178 kB page switch leaves at it instead of 2.5x a 1.5 Mbit/s estimate (~0.38 s)."""
+    pacer: Pacer[int] = Pacer(1_500_000, 0.0)
+    pacer.set_bitrate(1_500_000, 0.0, at_least=20e6)
+    for i in range(148):
+        pacer.push(i, 1200, 0.0)
+    sent = drain(pacer, 0.0)
+    assert sent[-1][0] == pytest.approx(148 * 1200 * 8 / 20e6, rel=0.15)
+    # Below the estimate's pacing it changes nothing.
+    pacer.set_bitrate(1_500_000, 1.0, at_least=1e6)
+    assert pacer.rate() == pytest.approx(1_500_000 * FACTOR)
