@@ -14,7 +14,7 @@ import pytest
 from PIL import Image
 
 from devkit.settled_screen import text_picture
-from host_agent.video import encode_pipeline
+from host_agent.video import encode_pipeline, tile_sender
 from host_agent.video.capture import ScreenGeometry
 from host_agent.video.change_detection import BGRA, Rect
 from host_agent.video.encode_pipeline import Codec, EncodePipeline
@@ -329,6 +329,34 @@ async def test_the_sender_waits_while_the_channel_is_backed_up() -> None:
         await asyncio.sleep(0.01)
     sender.close()
     assert sent == [b"a"]
+
+
+async def test_the_channel_draining_wakes_the_sender_before_its_poll(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The channel's bufferedamountlow (``wake``) ends the wait at once: polled alone, a
+    radiograph's 563 kB of tiles went 32 KiB per poll. (The poll made 5 s here, so that
+    only the wake can explain a send within a second.)"""
+    monkeypatch.setattr(tile_sender, "BACKLOG_POLL_S", 5.0)
+    source = FakeSource([[b"a"]])
+    sent: list[bytes] = []
+    backlog = [10**6]
+    sender = TileSender(source, sent.append, lambda: backlog[0])
+    sender.start()
+    await asyncio.sleep(0.005)  # the first turn found the channel backed up, and sleeps
+    assert sent == []
+    loop = asyncio.get_running_loop()
+    drained_at = loop.time()
+    backlog[0] = 0
+    sender.wake()
+    for _ in range(1000):
+        if sent:
+            break
+        await asyncio.sleep(0.001)
+    woke_after = loop.time() - drained_at
+    sender.close()
+    assert sent == [b"a"]
+    assert woke_after < 1.0
 
 
 async def test_the_sender_waits_while_the_pacer_holds_video_and_keeps_its_budget() -> None:
