@@ -21,13 +21,13 @@ path carried at least R" (a LAN, loopback: every train arrives as the pacer sent
 2.5x an estimate that grows only with what the screen sends). ``probe_rate`` then lets
 the pacer send its next trains ``PROBE`` x faster than the fastest that passed in the last
 ``FLOOR_AGE_S``, and so on up to the pacer's ceiling, until a train comes back spread:
-the rate is then measured and the pacer goes back to pacing by the estimate. A drop of the
+the rate is then measured and the pacer goes back to pacing by the estimate. Without it a
+page switch's 178 kB frame left at 3.75 Mbit/s, ~0.38 s, on a link of a gigabit, and the
+settled screen's lossless tiles waited behind it (``tile_sender.py``). A drop of the
 estimate (the queue grew, or loss) forgets the floor too (``forget_floor``). The age is
 long because the floor is rarely renewed: only a large frame (a page switch) makes a train
 that fast, and the tiles of the page after it use the floor as their budget (a radiograph's
-563 kB of tiles waited on the estimate's 281 kB bucket for ~1.5 s). Without it a
-page switch's 178 kB frame left at 3.75 Mbit/s, ~0.38 s, on a link of a gigabit, and the
-settled screen's lossless tiles waited behind it (``tile_sender.py``).
+563 kB of tiles waited on the estimate's 281 kB bucket for ~1.5 s).
 
 Lost packets end a train (their arrival is unknown); so do send gaps over ``TRAIN_GAP_S``
 (the next frame, or an idle pacer), and arrivals out of order. Arrival times come from the

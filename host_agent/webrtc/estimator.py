@@ -29,8 +29,9 @@ Fed with each feedback's ``PacketResult``s, it keeps three figures and targets t
 
 Deviation from libwebrtc, deliberate: there are no probe clusters of padding. libwebrtc
 finds a wider link by sending them; here every frame's paced train is read as one
-(``dispersion.py``) and the multiplicative phase is faster (``FAST_GROWTH``), so a link
-that widens is found within seconds, and the estimate starts at
+(``dispersion.py``; while no train has been spread, the pacer sends the next ones faster:
+``LinkDispersion.probe_rate``) and the multiplicative phase is faster (``FAST_GROWTH``),
+so a link that widens is found within seconds, and the estimate starts at
 ``START_BITRATE`` rather than 300 kbit/s.
 """
 
