@@ -40,6 +40,9 @@ class Marker:
         )
         self.scroll: Scroll | None = None  # found in the last capture
         self.scrolls = 0
+        # The last move found was a pan: the next capture tries columns first (a pan
+        # lasts many frames, and the rows' vote it always fails cost ~4 ms at 1080p).
+        self.panning = False
 
     def take(
         self,
@@ -59,10 +62,11 @@ class Marker:
         as the pixels for the next scroll detection: one copy of the screen, not two."""
         raw = picture if self._raw is None else self._raw
         old = raw[rect.y : rect.y + rect.h, rect.x : rect.x + rect.w]
-        local = detect_scroll(old, pixels)
+        local = detect_scroll(old, pixels, columns_first=self.panning)
         self.scroll = None
         if local is not None:
             self.scrolls += 1
+            self.panning = local.dx != 0
             self.scroll = Scroll(
                 local.x + rect.x, local.y + rect.y, local.w, local.h, local.dy,
                 local.matched_rows, local.dx,

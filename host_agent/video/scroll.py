@@ -127,7 +127,11 @@ def changed_pixels(old: BGRA, new: BGRA) -> npt.NDArray[np.bool_]:
 
 
 def detect_scroll(
-    old: BGRA, new: BGRA, max_shift: int | None = None, diff: npt.NDArray[np.bool_] | None = None
+    old: BGRA,
+    new: BGRA,
+    max_shift: int | None = None,
+    diff: npt.NDArray[np.bool_] | None = None,
+    columns_first: bool = False,
 ) -> Scroll | None:
     """The vertical move between two same-shape BGRA pictures, else their horizontal one,
     or None if there is neither.
@@ -137,6 +141,8 @@ def detect_scroll(
         new: the picture now.
         max_shift: the largest |dy| or |dx| considered (default: half the changed band).
         diff: ``changed_pixels(old, new)`` if the caller has it already.
+        columns_first: try the horizontal move first (a pan is under way: the rows' vote,
+            which a pan always fails, cost ~3 ms of a 1080p frame's signatures).
     """
     if diff is None:
         diff = changed_pixels(old, new)
@@ -151,19 +157,29 @@ def detect_scroll(
     if right - left > MAX_COLS or bottom - top > MAX_COLS:
         return None
     band_old, band_new = old[top:bottom, left:right], new[top:bottom, left:right]
-    if changed_rows.size >= MIN_BAND_ROWS and bottom - top >= MIN_BAND_ROWS:
+
+    def vertical() -> Scroll | None:
+        if changed_rows.size < MIN_BAND_ROWS or bottom - top < MIN_BAND_ROWS:
+            return None
         limit = (bottom - top) // 2 if max_shift is None else max_shift
         found = _moved(row_signatures(band_old), row_signatures(band_new), limit)
-        if found is not None:
-            dy, first, last, hits = found
-            return Scroll(left, top + first, right - left, last - first, dy, hits)
-    if changed_cols.size >= MIN_BAND_ROWS and right - left >= MIN_BAND_ROWS:
+        if found is None:
+            return None
+        dy, first, last, hits = found
+        return Scroll(left, top + first, right - left, last - first, dy, hits)
+
+    def sideways() -> Scroll | None:
+        if changed_cols.size < MIN_BAND_ROWS or right - left < MIN_BAND_ROWS:
+            return None
         limit = (right - left) // 2 if max_shift is None else max_shift
         found = _moved(column_signatures(band_old), column_signatures(band_new), limit)
-        if found is not None:
-            dx, first, last, hits = found
-            return Scroll(left + first, top, last - first, bottom - top, 0, hits, dx)
-    return None
+        if found is None:
+            return None
+        dx, first, last, hits = found
+        return Scroll(left + first, top, last - first, bottom - top, 0, hits, dx)
+
+    first_try, then = (sideways, vertical) if columns_first else (vertical, sideways)
+    return first_try() or then()
 
 
 def _moved(

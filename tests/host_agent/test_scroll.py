@@ -111,6 +111,20 @@ def test_a_grayscale_pane_panned_beside_a_static_sidebar_is_found_as_its_band() 
     assert (found.x, found.y, found.w, found.h) == (120, 30, 480, 300)
 
 
+@pytest.mark.parametrize("shift", [3, 40, 150])
+def test_columns_first_finds_the_same_moves(shift: int) -> None:
+    """While a pan goes on the columns are tried first (``columns_first``): the same pan
+    is found, and a vertical scroll or a page switch still come out as without it."""
+    pan = (across(400), across(400 + shift))
+    assert detect_scroll(*pan, columns_first=True) == detect_scroll(*pan)
+    scroll = (view(500), view(500 + shift))
+    found = detect_scroll(*scroll, columns_first=True)
+    assert found == detect_scroll(*scroll)
+    assert found is not None
+    assert (found.dx, found.dy) == (0, -shift)
+    assert detect_scroll(view(500), text_page(360, 640, seed=9), columns_first=True) is None
+
+
 def test_a_scroll_is_still_reported_as_vertical() -> None:
     found = detect_scroll(view(500), view(540))
     assert found is not None
