@@ -87,14 +87,23 @@ class RunningIme:
     process: subprocess.Popen[bytes]
     home: Path
     log_file: Path
+    display: str  # the X display's name (":99")
 
     def client_env(self) -> dict[str, str]:
         """What an X app's environment needs to use this IME (over XIM)."""
         return {"XMODIFIERS": "@im=fcitx", "LC_CTYPE": IME_LOCALE, "LC_ALL": ""}
 
     def log_tail(self) -> str:
-        """The end of fcitx5's log, for a failing test's message."""
-        return self.log_file.read_text(errors="replace")[-3000:]
+        """The end of fcitx5's log and what its process group runs (is ``mozc_server``
+        there?), for a failing test's message: the one unexplained failure seen (a full
+        suite, 2026-12-05: nothing typed within 15 s, the log ending at "Loaded addon
+        mozc") left no more than the log to go on."""
+        group = subprocess.run(
+            ["ps", "-o", "pid,stat,etime,time,args", "-g", str(self.process.pid)],
+            capture_output=True, text=True, timeout=5, check=False,
+        )  # fmt: skip
+        log = self.log_file.read_text(errors="replace")[-3000:]
+        return f"{log}\nprocess group {self.process.pid}:\n{group.stdout}{group.stderr}"
 
 
 def _account() -> tuple[int, int]:
@@ -169,7 +178,7 @@ def start_ime(
                 group=gid if as_root else None,
                 extra_groups=[] if as_root else None,
             )
-        ime = RunningIme(proc, home, log_file)
+        ime = RunningIme(proc, home, log_file, name)
         try:
             _wait_ready(ime, timeout)
             yield ime

@@ -4,6 +4,8 @@ on a host whose keymap is US (JIS keys on spare keycodes) and on one whose keyma
 
 from __future__ import annotations
 
+import os
+import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -59,7 +61,17 @@ def expect(app: SampleApp, ime: RunningIme, notes: str) -> None:
     try:
         app.wait_for(lambda s: s["notes"] == notes, timeout=15)
     except TimeoutError as exc:
-        raise AssertionError(f"{exc}\nfcitx5:\n{ime.log_tail()}") from exc
+        # Which window has the keyboard focus, beside the IME's log and processes: what
+        # the one unexplained failure seen would have needed.
+        focus = subprocess.run(
+            ["xdotool", "getwindowfocus", "getwindowname"],
+            capture_output=True, text=True, timeout=5, check=False,
+            env={**os.environ, "DISPLAY": ime.display},
+        )  # fmt: skip
+        raise AssertionError(
+            f"{exc}\nfocus: {focus.stdout.strip()} {focus.stderr.strip()}\n"
+            f"fcitx5:\n{ime.log_tail()}"
+        ) from exc
 
 
 def test_jis_keys_drive_the_host_ime(
