@@ -15,7 +15,8 @@ Rows whose signature is common (blank lines, rules) do not vote. Pure numpy, no 
 
 A sideways pan (a photo or radiograph dragged in its viewer) is found the same way over the
 band's columns, tried only when no vertical move is (a mark that does not follow a pan cost
-2.1-2.9x the bitrate of the same pan unmarked, a radiograph 8.8-9.1x). It costs ~2 ms more
+2.1-2.9x the bitrate of the same pan unmarked, a radiograph 8.8-9.1x), or first while a
+pan goes on (``columns_first``, the caller's memory of its last move). It costs ~2 ms more
 on a 720p frame that changed but is no vertical scroll (a pan, a page switch). Diagonal
 moves are not found (neither rows nor columns match).
 """
@@ -142,7 +143,7 @@ def detect_scroll(
         max_shift: the largest |dy| or |dx| considered (default: half the changed band).
         diff: ``changed_pixels(old, new)`` if the caller has it already.
         columns_first: try the horizontal move first (a pan is under way: the rows' vote,
-            which a pan always fails, cost ~3 ms of a 1080p frame's signatures).
+            which a pan always fails, cost ~4 ms of a 1080p frame's signatures).
     """
     if diff is None:
         diff = changed_pixels(old, new)
