@@ -206,15 +206,15 @@ class CongestionController:
         target = self.estimator.update(results, now, self._round_trip())
         # An unknown bottleneck: probe it with faster trains (dispersion.probe_rate), up to
         # the pacing of the largest target; the tiles may use what the path has carried.
-        probe = self.estimator.dispersion.probe_rate(now)
+        dispersion = self.estimator.dispersion
         ceiling = FACTOR * self.estimator.max_bitrate
-        self.pacer.set_bitrate(target, now, min(probe or 0.0, ceiling))
+        self.pacer.set_bitrate(target, now, min(dispersion.probe_rate(now) or 0.0, ceiling))
         queued = self.pacer.queued_seconds(target)
         media = encoder_target(target, queued)
         if self.fec_stage is not None:  # the parity's share of the budget is not the encoder's
             media = int(media * (1.0 - self.fec_stage.overhead.share))
-        carried = self.estimator.dispersion.floor if probe is not None else None
-        path = int(max(target, min(carried or 0.0, self.estimator.max_bitrate)))
+        carried = dispersion.unknown_floor(now) or 0.0
+        path = int(max(target, min(carried, self.estimator.max_bitrate)))
         self._target.set_target_bitrate(media, path, queued)
         if now - self._logged_at >= LOG_INTERVAL_S:
             self._logged_at = now

@@ -105,14 +105,19 @@ class LinkDispersion:
         """The estimate dropped: what the path carried before says nothing now."""
         self.floor = None
 
-    def probe_rate(self, now: float) -> float | None:
-        """How fast the pacer may send to find an unknown bottleneck (bit/s): ``PROBE`` x
-        the fastest train the path carried unspread in the last ``FLOOR_AGE_S``; None once
-        the rate is measured (pace by the estimate, whose trains keep measuring it) or
-        with no recent train."""
+    def unknown_floor(self, now: float) -> float | None:
+        """While the bottleneck is unknown: the fastest train the path carried unspread in
+        the last ``FLOOR_AGE_S`` (bit/s); None once the rate is measured (pace by the
+        estimate, whose trains keep measuring it) or with no recent train."""
         if self.rate is not None or self.floor is None or now - self._floor_at > FLOOR_AGE_S:
             return None
-        return PROBE * self.floor
+        return self.floor
+
+    def probe_rate(self, now: float) -> float | None:
+        """How fast the pacer may send to find an unknown bottleneck (bit/s): ``PROBE`` x
+        ``unknown_floor``, or None."""
+        floor = self.unknown_floor(now)
+        return None if floor is None else PROBE * floor
 
     def _train(self, train: list[tuple[float, float, int]], now: float) -> None:
         if len(train) < MIN_PACKETS:
